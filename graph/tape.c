@@ -1,0 +1,210 @@
+/* The tape and its step arena.
+ *
+ * The arena is one block bump-allocated in 64-byte steps and rewound in O(1)
+ * by tg_tape_reset. Nodes are arena records linked to the previous one, so
+ * the recording order (a topological order) replayed from the last node is
+ * the backward order: no recursion, no sort, no hash set. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_op.h"
+
+#define TG_ALIGN 64
+
+struct tg_tape {
+    unsigned char *base;
+    size_t capacity, used, high_water;
+    tg_node *last;
+    size_t nodes;
+    int grad_enabled;
+    int threads;
+};
+
+tg_tape *tg_tape_new(size_t arena_bytes)
+{
+    tg_tape *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    arena_bytes = (arena_bytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
+    t->base = aligned_alloc(TG_ALIGN, arena_bytes ? arena_bytes : TG_ALIGN);
+    if (!t->base) {
+        free(t);
+        return NULL;
+    }
+    t->capacity = arena_bytes;
+    t->grad_enabled = 1;
+    t->threads = 1;
+    return t;
+}
+
+void tg_tape_free(tg_tape *t)
+{
+    if (!t) return;
+    free(t->base);
+    free(t);
+}
+
+void tg_tape_reset(tg_tape *t)
+{
+    t->used = 0;
+    t->last = NULL;
+    t->nodes = 0;
+}
+
+void tg_tape_set_grad(tg_tape *t, int enabled) { t->grad_enabled = enabled != 0; }
+int tg_tape_grad_enabled(const tg_tape *t) { return t->grad_enabled; }
+void tg_tape_set_threads(tg_tape *t, int n) { t->threads = n < 1 ? 1 : n; }
+int tg_tape_threads(const tg_tape *t) { return t->threads; }
+size_t tg_tape_arena_used(const tg_tape *t) { return t->used; }
+size_t tg_tape_arena_high_water(const tg_tape *t) { return t->high_water; }
+size_t tg_tape_arena_capacity(const tg_tape *t) { return t->capacity; }
+size_t tg_tape_node_count(const tg_tape *t) { return t->nodes; }
+
+void *tg_tape_alloc(tg_tape *t, size_t bytes)
+{
+    size_t need = (bytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
+    if (need > t->capacity - t->used) {
+        fprintf(stderr,
+                "tapegrad: step arena exhausted: %zu bytes needed, %zu of %zu in use; "
+                "give tg_tape_new at least %zu bytes\n",
+                need, t->used, t->capacity, t->used + need);
+        abort();
+    }
+    void *p = t->base + t->used;
+    t->used += need;
+    if (t->used > t->high_water) t->high_water = t->used;
+    return p;
+}
+
+int *tg_tape_ints(tg_tape *t, size_t n) { return tg_tape_alloc(t, n * sizeof(int)); }
+
+static tg_tensor *tensor_header(tg_tape *t, int rows, int cols)
+{
+    tg_tensor *x = tg_tape_alloc(t, sizeof *x);
+    x->rows = rows;
+    x->cols = cols;
+    x->data = tg_tape_alloc(t, (size_t)rows * (size_t)cols * sizeof(tg_real));
+    x->grad = NULL;
+    x->flags = 0;
+    return x;
+}
+
+tg_tensor *tg_tensor_new(tg_tape *t, int rows, int cols, int requires_grad)
+{
+    TG_CHECK(rows > 0 && cols > 0, TG_HERE, "tensor_new", "shape %dx%d must be positive", rows,
+             cols);
+    tg_tensor *x = tensor_header(t, rows, cols);
+    memset(x->data, 0, tg_numel(x) * sizeof(tg_real));
+    x->flags = TG_F_LEAF;
+    if (requires_grad) {
+        x->grad = tg_tape_alloc(t, tg_numel(x) * sizeof(tg_real));
+        memset(x->grad, 0, tg_numel(x) * sizeof(tg_real));
+        x->flags |= TG_F_OWNS_GRAD;
+    }
+    return x;
+}
+
+tg_tensor *tg_tensor_from(tg_tape *t, int rows, int cols, const tg_real *data)
+{
+    tg_tensor *x = tg_tensor_new(t, rows, cols, 0);
+    memcpy(x->data, data, tg_numel(x) * sizeof(tg_real));
+    return x;
+}
+
+tg_tensor *tg_tensor_alloc(int rows, int cols, int requires_grad)
+{
+    if (rows <= 0 || cols <= 0) return NULL;
+    tg_tensor *x = calloc(1, sizeof *x);
+    if (!x) return NULL;
+    size_t n = (size_t)rows * (size_t)cols;
+    x->rows = rows;
+    x->cols = cols;
+    x->flags = TG_F_LEAF;
+    x->data = calloc(n, sizeof(tg_real));
+    if (requires_grad) {
+        x->grad = calloc(n, sizeof(tg_real));
+        x->flags |= TG_F_OWNS_GRAD;
+    }
+    if (!x->data || (requires_grad && !x->grad)) {
+        tg_tensor_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+void tg_tensor_free(tg_tensor *x)
+{
+    if (!x) return;
+    free(x->data);
+    free(x->grad);
+    free(x);
+}
+
+/* ---- recording */
+
+int tg_op_records(const tg_tape *t, const tg_tensor *a, const tg_tensor *b, const tg_tensor *c)
+{
+    return t->grad_enabled && ((a && a->grad) || (b && b->grad) || (c && c->grad));
+}
+
+tg_tensor *tg_op_output(tg_tape *t, int rows, int cols, int needs_grad)
+{
+    tg_tensor *x = tensor_header(t, rows, cols);
+    if (needs_grad) {
+        /* zeroed by the backward sweep, not here: forward-only work stays cheap */
+        x->grad = tg_tape_alloc(t, tg_numel(x) * sizeof(tg_real));
+        x->flags = TG_F_OWNS_GRAD;
+    }
+    return x;
+}
+
+tg_node *tg_op_record(tg_tape *t, tg_op_kind op, tg_tensor *out, int n_in, tg_tensor *a,
+                      tg_tensor *b, tg_tensor *c)
+{
+    tg_node *n = tg_tape_alloc(t, sizeof *n);
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->out = out;
+    n->n_in = n_in;
+    n->in[0] = a;
+    n->in[1] = b;
+    n->in[2] = c;
+    n->prev = t->last;
+    t->last = n;
+    t->nodes++;
+    return n;
+}
+
+/* ---- backward */
+
+static void zero_intermediate_grads(tg_tape *t)
+{
+    for (tg_node *n = t->last; n; n = n->prev) {
+        tg_tensor *o = n->out;
+        if (o->grad && (o->flags & TG_F_OWNS_GRAD) && !(o->flags & TG_F_LEAF))
+            memset(o->grad, 0, tg_numel(o) * sizeof(tg_real));
+    }
+}
+
+static void sweep(tg_tape *t)
+{
+    for (const tg_node *n = t->last; n; n = n->prev) tg_op_table[n->op].vjp(n, t->threads);
+}
+
+void tg_backward_seeded(tg_tape *t, tg_tensor *y, const tg_real *seed)
+{
+    TG_CHECK(y->grad != NULL, TG_HERE, "backward",
+             "the %dx%d tensor depends on no parameter, or was made in no-grad mode", y->rows,
+             y->cols);
+    zero_intermediate_grads(t);
+    for (size_t i = 0; i < tg_numel(y); i++) y->grad[i] += seed[i];
+    sweep(t);
+}
+
+void tg_backward(tg_tape *t, tg_tensor *loss)
+{
+    TG_CHECK(loss->rows == 1 && loss->cols == 1, TG_HERE, "backward",
+             "loss must be 1x1, got %dx%d", loss->rows, loss->cols);
+    const tg_real one = 1;
+    tg_backward_seeded(t, loss, &one);
+}

@@ -1,0 +1,223 @@
+/* tapegrad — a tape-based reverse-mode autodiff engine for recurrent networks.
+ *
+ * Public API of the engine: tensors, the tape (with its step arena), the
+ * backward sweep, parameters, the random generator and every op constructor.
+ * Layers and programs include this header and nothing under ops/.
+ *
+ * Every op constructor is a macro that passes the caller's file:line, so a
+ * misuse check (shape mismatch, bad index) names the line of *your* code:
+ *     tg_matmul(t, a, b, 0, 0)  ->  tg_matmul_(t, a, b, 0, 0, TG_HERE)
+ */
+#ifndef TAPEGRAD_H
+#define TAPEGRAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tg_config.h" /* tg_real: float, or double in the checking build */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ tensor */
+
+/* A 2-D row-major array. Rows are the batch, cols the features.
+ * grad == NULL means "needs no gradient" (constants, inputs, no-grad mode). */
+typedef struct tg_tensor {
+    int rows, cols;
+    tg_real *data;
+    tg_real *grad;
+    unsigned flags; /* TG_F_* below; engine-owned */
+} tg_tensor;
+
+enum {
+    TG_F_OWNS_GRAD = 1u << 0, /* grad buffer is this tensor's own (not a view's) */
+    TG_F_LEAF = 1u << 1,      /* made by the user or a parameter: backward never zeroes it */
+};
+
+static inline size_t tg_numel(const tg_tensor *x) { return (size_t)x->rows * (size_t)x->cols; }
+
+/* Where a call came from, for always-on misuse messages. */
+typedef struct tg_src {
+    const char *file;
+    int line;
+} tg_src;
+#define TG_HERE ((tg_src){__FILE__, __LINE__})
+
+/* Misuse: prints "tapegrad: <op>: <message> (file:line)" on stderr and aborts.
+ * Used by always-on checks; survives release builds. */
+_Noreturn void tg_misuse(tg_src at, const char *op, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define TG_CHECK(cond, at, op, ...)                                                    \
+    do {                                                                               \
+        if (!(cond)) tg_misuse((at), (op), __VA_ARGS__);                               \
+    } while (0)
+
+/* ------------------------------------------------------------------ rng */
+
+/* xoshiro256** — explicit state, no global generator. Plain data: copy it to
+ * fork a stream, store its four words in a checkpoint to resume exactly. */
+typedef struct tg_rng {
+    uint64_t s[4];
+} tg_rng;
+
+void tg_rng_seed(tg_rng *r, uint64_t seed);
+uint64_t tg_rng_u64(tg_rng *r);
+double tg_rng_uniform(tg_rng *r);            /* [0, 1) */
+double tg_rng_normal(tg_rng *r);             /* N(0, 1) */
+uint32_t tg_rng_below(tg_rng *r, uint32_t n); /* [0, n), unbiased */
+
+/* ------------------------------------------------------------------ tape */
+
+typedef struct tg_tape tg_tape;
+
+/* A tape owns a step arena of arena_bytes; every tensor, node and saved value
+ * of a step is bump-allocated there. NULL if the arena cannot be allocated. */
+tg_tape *tg_tape_new(size_t arena_bytes);
+void tg_tape_free(tg_tape *t);
+/* Forget every node and rewind the arena, in O(1). Tensors made on this tape
+ * since the last reset become invalid. */
+void tg_tape_reset(tg_tape *t);
+/* No-grad mode (inference): ops compute but record nothing and make no grads. */
+void tg_tape_set_grad(tg_tape *t, int enabled);
+int tg_tape_grad_enabled(const tg_tape *t);
+/* Threads used inside element-wise and GEMM kernels of this tape (default 1). */
+void tg_tape_set_threads(tg_tape *t, int n);
+int tg_tape_threads(const tg_tape *t);
+/* Threads of the BLAS library's own pool (OpenBLAS), a process-wide setting
+ * of that library. Call tg_blas_set_threads(1) before running data-parallel
+ * workers so that pools never nest. No-op without OpenBLAS. */
+void tg_blas_set_threads(int n);
+size_t tg_tape_arena_used(const tg_tape *t);
+size_t tg_tape_arena_high_water(const tg_tape *t);
+size_t tg_tape_arena_capacity(const tg_tape *t);
+size_t tg_tape_node_count(const tg_tape *t);
+
+/* Bump-allocate from the step arena (64-byte aligned). Overflow is an
+ * always-on error that names the bytes needed. */
+void *tg_tape_alloc(tg_tape *t, size_t bytes);
+int *tg_tape_ints(tg_tape *t, size_t n);
+
+/* Arena tensors, zero-filled. requires_grad makes a leaf with its own grad. */
+tg_tensor *tg_tensor_new(tg_tape *t, int rows, int cols, int requires_grad);
+/* A constant (no grad) holding a copy of data (rows*cols values). */
+tg_tensor *tg_tensor_from(tg_tape *t, int rows, int cols, const tg_real *data);
+
+/* Heap tensors for set-up time (user-owned leaves, e.g. gradcheck inputs).
+ * NULL on out of memory. */
+tg_tensor *tg_tensor_alloc(int rows, int cols, int requires_grad);
+void tg_tensor_free(tg_tensor *x);
+
+/* Seeds d loss / d loss = 1 (loss must be 1x1) and replays the tape in
+ * reverse. Intermediate gradients are zeroed first; leaf gradients
+ * (parameters) accumulate, so zero them between steps (tg_params_zero_grad). */
+void tg_backward(tg_tape *t, tg_tensor *loss);
+/* Same, with an arbitrary seed gradient for y (numel(y) values). */
+void tg_backward_seeded(tg_tape *t, tg_tensor *y, const tg_real *seed);
+
+/* ------------------------------------------------------------------ params */
+
+/* Parameters of a model: one contiguous block of values and one of
+ * gradients, with named tensor views. Optimizers run over the flat arrays. */
+typedef struct tg_params tg_params;
+
+tg_params *tg_params_new(void);
+void tg_params_free(tg_params *p);
+/* Register a rows x cols parameter, zero-filled. The returned tensor stays
+ * valid for the life of p (its data pointer may move while registering).
+ * NULL only on out of memory. */
+tg_tensor *tg_param(tg_params *p, const char *name, int rows, int cols);
+/* Register and fill uniformly in [-bound, bound]. */
+tg_tensor *tg_param_uniform(tg_params *p, const char *name, int rows, int cols, tg_rng *r,
+                            double bound);
+size_t tg_params_count(const tg_params *p);   /* number of tensors */
+size_t tg_params_numel(const tg_params *p);   /* total scalars */
+tg_real *tg_params_data(tg_params *p);        /* flat values */
+tg_real *tg_params_grad(tg_params *p);        /* flat gradients */
+tg_tensor *tg_params_at(const tg_params *p, size_t i);
+const char *tg_params_name(const tg_params *p, size_t i);
+tg_tensor *tg_params_find(const tg_params *p, const char *name);
+void tg_params_zero_grad(tg_params *p);
+
+/* A replica shares the master's values and has its own gradient block: the
+ * tensors a data-parallel worker records its shard with. Same order and
+ * names as the master at the time of the call. NULL on out of memory. */
+tg_params *tg_params_replica(const tg_params *master);
+/* The i-th tensor of a replica corresponding to master tensor m. */
+tg_tensor *tg_params_twin(const tg_params *replica, const tg_params *master,
+                          const tg_tensor *m);
+
+/* ------------------------------------------------------------------ ops
+ * Each returns a new tensor on tape t. Gradients flow to every input whose
+ * grad is non-NULL. Index arrays are copied, never differentiated. */
+
+tg_tensor *tg_matmul_(tg_tape *t, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b, tg_src at);
+tg_tensor *tg_add_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at); /* b may be 1 x cols */
+tg_tensor *tg_sub_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at);
+tg_tensor *tg_mul_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at); /* Hadamard */
+tg_tensor *tg_scale_(tg_tape *t, tg_tensor *x, double c, tg_src at);
+tg_tensor *tg_one_minus_(tg_tape *t, tg_tensor *x, tg_src at);
+tg_tensor *tg_tanh_(tg_tape *t, tg_tensor *x, tg_src at);
+tg_tensor *tg_sigmoid_(tg_tape *t, tg_tensor *x, tg_src at);
+tg_tensor *tg_relu_(tg_tape *t, tg_tensor *x, tg_src at);
+tg_tensor *tg_exp_(tg_tape *t, tg_tensor *x, tg_src at);
+tg_tensor *tg_log_(tg_tape *t, tg_tensor *x, tg_src at);
+tg_tensor *tg_sum_(tg_tape *t, tg_tensor *x, tg_src at);  /* 1 x 1 */
+tg_tensor *tg_mean_(tg_tape *t, tg_tensor *x, tg_src at); /* 1 x 1 */
+tg_tensor *tg_col_slice_(tg_tape *t, tg_tensor *x, int col0, int ncols, tg_src at);
+tg_tensor *tg_concat_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at); /* [a | b] */
+/* Rows row0 .. row0+nrows-1 as a view: no copy, its gradient is the parent's. */
+tg_tensor *tg_row_slice_(tg_tape *t, tg_tensor *x, int row0, int nrows, tg_src at);
+/* out[i,:] = table[ids[i],:]; ids has n entries in [0, table->rows). */
+tg_tensor *tg_embedding_(tg_tape *t, tg_tensor *table, const int *ids, int n, tg_src at);
+/* Inverted dropout: keep with prob 1-p and scale by 1/(1-p). p == 0 returns x. */
+tg_tensor *tg_dropout_(tg_tape *t, tg_tensor *x, double p, tg_rng *r, tg_src at);
+/* Mean over rows whose target != ignore_index of -log softmax(logits)[target].
+ * 1 x 1; 0 when every row is ignored. */
+tg_tensor *tg_softmax_xent_(tg_tape *t, tg_tensor *logits, const int *targets, int ignore_index,
+                            tg_src at);
+
+#define tg_matmul(t, a, b, ta, tb) tg_matmul_(t, a, b, ta, tb, TG_HERE)
+#define tg_add(t, a, b) tg_add_(t, a, b, TG_HERE)
+#define tg_sub(t, a, b) tg_sub_(t, a, b, TG_HERE)
+#define tg_mul(t, a, b) tg_mul_(t, a, b, TG_HERE)
+#define tg_scale(t, x, c) tg_scale_(t, x, c, TG_HERE)
+#define tg_one_minus(t, x) tg_one_minus_(t, x, TG_HERE)
+#define tg_tanh(t, x) tg_tanh_(t, x, TG_HERE)
+#define tg_sigmoid(t, x) tg_sigmoid_(t, x, TG_HERE)
+#define tg_relu(t, x) tg_relu_(t, x, TG_HERE)
+#define tg_exp(t, x) tg_exp_(t, x, TG_HERE)
+#define tg_log(t, x) tg_log_(t, x, TG_HERE)
+#define tg_sum(t, x) tg_sum_(t, x, TG_HERE)
+#define tg_mean(t, x) tg_mean_(t, x, TG_HERE)
+#define tg_col_slice(t, x, c0, n) tg_col_slice_(t, x, c0, n, TG_HERE)
+#define tg_concat(t, a, b) tg_concat_(t, a, b, TG_HERE)
+#define tg_row_slice(t, x, r0, n) tg_row_slice_(t, x, r0, n, TG_HERE)
+#define tg_embedding(t, tab, ids, n) tg_embedding_(t, tab, ids, n, TG_HERE)
+#define tg_dropout(t, x, p, r) tg_dropout_(t, x, p, r, TG_HERE)
+#define tg_softmax_xent(t, l, y, ign) tg_softmax_xent_(t, l, y, ign, TG_HERE)
+
+/* ------------------------------------------------------------------ gradcheck */
+
+/* Builds a tensor from the check inputs on tape t (called many times). */
+typedef tg_tensor *(*tg_build_fn)(tg_tape *t, tg_tensor **inputs, void *ctx);
+
+typedef struct tg_gradcheck_result {
+    double max_rel_err; /* max over checked elements of |a-n| / max(1, |a|, |n|) */
+    double max_abs_err;
+    size_t checked;     /* number of input elements perturbed */
+    int worst_input;    /* index of the input holding the worst element */
+    size_t worst_index;
+} tg_gradcheck_result;
+
+/* Compares the VJP of build() with central finite differences (step eps) of
+ * <build(inputs), w> for fixed random weights w. Inputs with grad == NULL are
+ * never perturbed. Meaningful in the double build. */
+tg_gradcheck_result tg_gradcheck(tg_tape *t, tg_build_fn build, void *ctx, tg_tensor **inputs,
+                                 int n_inputs, double eps, uint64_t seed);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,47 @@
+/* matmul: C = op(A) op(B), op(X) = X or X^T by the transpose flags.
+ *   op(A) is M x K, op(B) is K x N, C is M x N.
+ * VJP:
+ *   A (not transposed):  dA += dC op(B)^T
+ *   A (transposed):      dA += op(B) dC^T
+ *   B (not transposed):  dB += op(A)^T dC
+ *   B (transposed):      dB += dC^T op(A)
+ * Saves nothing beyond its inputs (A and B are read again by the VJP).
+ * iarg[0] = trans_a, iarg[1] = trans_b. */
+#include "tg_op.h"
+
+tg_tensor *tg_matmul_(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb, tg_src at)
+{
+    int m = ta ? a->cols : a->rows, k = ta ? a->rows : a->cols;
+    int kb = tb ? b->cols : b->rows, n = tb ? b->rows : b->cols;
+    TG_CHECK(k == kb, at, "matmul", "inner sizes differ: A %dx%d%s, B %dx%d%s", a->rows,
+             a->cols, ta ? "^T" : "", b->rows, b->cols, tb ? "^T" : "");
+    int rec = tg_op_records(t, a, b, NULL);
+    tg_tensor *c = tg_op_output(t, m, n, rec);
+    tg_gemm(ta, tb, m, n, k, 1, a->data, a->cols, b->data, b->cols, 0, c->data, n,
+            tg_tape_threads(t));
+    if (rec) {
+        tg_node *node = tg_op_record(t, TG_OP_MATMUL, c, 2, a, b, NULL);
+        node->iarg[0] = ta;
+        node->iarg[1] = tb;
+    }
+    return c;
+}
+
+void tg_vjp_matmul(const tg_node *node, int threads)
+{
+    const tg_tensor *a = node->in[0], *b = node->in[1], *c = node->out;
+    int ta = node->iarg[0], tb = node->iarg[1];
+    int m = c->rows, n = c->cols, k = ta ? a->rows : a->cols;
+    if (a->grad) {
+        if (!ta)
+            tg_gemm(0, !tb, m, k, n, 1, c->grad, n, b->data, b->cols, 1, a->grad, a->cols, threads);
+        else
+            tg_gemm(tb, 1, k, m, n, 1, b->data, b->cols, c->grad, n, 1, a->grad, a->cols, threads);
+    }
+    if (b->grad) {
+        if (!tb)
+            tg_gemm(!ta, 0, k, n, m, 1, a->data, a->cols, c->grad, n, 1, b->grad, b->cols, threads);
+        else
+            tg_gemm(1, ta, n, k, m, 1, c->grad, n, a->data, a->cols, 1, b->grad, b->cols, threads);
+    }
+}
