@@ -169,6 +169,8 @@ tg_tensor *tg_col_slice_(tg_tape *t, tg_tensor *x, int col0, int ncols, tg_src a
 tg_tensor *tg_concat_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at); /* [a | b] */
 /* Rows row0 .. row0+nrows-1 as a view: no copy, its gradient is the parent's. */
 tg_tensor *tg_row_slice_(tg_tape *t, tg_tensor *x, int row0, int nrows, tg_src at);
+/* Rows of xs[0], then of xs[1], ... (same cols): per-step outputs -> T*B x H. */
+tg_tensor *tg_stack_rows_(tg_tape *t, tg_tensor *const *xs, int n, tg_src at);
 /* out[i,:] = table[ids[i],:]; ids has n entries in [0, table->rows). */
 tg_tensor *tg_embedding_(tg_tape *t, tg_tensor *table, const int *ids, int n, tg_src at);
 /* Inverted dropout: keep with prob 1-p and scale by 1/(1-p). p == 0 returns x. */
@@ -194,6 +196,7 @@ tg_tensor *tg_softmax_xent_(tg_tape *t, tg_tensor *logits, const int *targets, i
 #define tg_col_slice(t, x, c0, n) tg_col_slice_(t, x, c0, n, TG_HERE)
 #define tg_concat(t, a, b) tg_concat_(t, a, b, TG_HERE)
 #define tg_row_slice(t, x, r0, n) tg_row_slice_(t, x, r0, n, TG_HERE)
+#define tg_stack_rows(t, xs, n) tg_stack_rows_(t, xs, n, TG_HERE)
 #define tg_embedding(t, tab, ids, n) tg_embedding_(t, tab, ids, n, TG_HERE)
 #define tg_dropout(t, x, p, r) tg_dropout_(t, x, p, r, TG_HERE)
 #define tg_softmax_xent(t, l, y, ign) tg_softmax_xent_(t, l, y, ign, TG_HERE)

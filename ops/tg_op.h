@@ -25,6 +25,7 @@
     X(COL_SLICE, col_slice)                                                                \
     X(CONCAT, concat)                                                                      \
     X(ROW_SLICE, row_slice)                                                                \
+    X(STACK_ROWS, stack_rows)                                                              \
     X(EMBEDDING, embedding)                                                                \
     X(DROPOUT, dropout)                                                                    \
     X(SOFTMAX_XENT, softmax_xent)
@@ -48,6 +49,7 @@ typedef struct tg_node {
     double farg;      /* a real argument (scale factor) */
     const int *ints;  /* saved integer array (ids, targets) or NULL */
     tg_real *saved;   /* op-specific saved values or NULL */
+    tg_tensor **many; /* inputs of an n-ary op (stack_rows), arena copy */
     struct tg_node *prev; /* the node recorded before this one */
 } tg_node;
 
