@@ -74,11 +74,22 @@ static int grow_table(tg_params *p)
     return 1;
 }
 
+/* On a replica, "registering" finds the master's tensor of that name: the
+ * same model-building code then builds a worker's model over shared values. */
+static tg_tensor *replica_param(tg_params *p, const char *name, int rows, int cols)
+{
+    tg_tensor *x = tg_params_find(p, name);
+    TG_CHECK(x != NULL, TG_HERE, "param", "replica has no parameter '%s'", name);
+    TG_CHECK(x->rows == rows && x->cols == cols, TG_HERE, "param",
+             "replica's '%s' is %dx%d, asked for %dx%d", name, x->rows, x->cols, rows, cols);
+    return x;
+}
+
 tg_tensor *tg_param(tg_params *p, const char *name, int rows, int cols)
 {
     TG_CHECK(rows > 0 && cols > 0, TG_HERE, "param", "'%s': shape %dx%d must be positive",
              name, rows, cols);
-    TG_CHECK(!p->shares_data, TG_HERE, "param", "'%s': cannot register into a replica", name);
+    if (p->shares_data) return replica_param(p, name, rows, cols);
     TG_CHECK(tg_params_find(p, name) == NULL, TG_HERE, "param", "'%s' registered twice", name);
     size_t n = (size_t)rows * (size_t)cols;
     tg_tensor *x = calloc(1, sizeof *x);
@@ -107,7 +118,7 @@ tg_tensor *tg_param_uniform(tg_params *p, const char *name, int rows, int cols, 
                             double bound)
 {
     tg_tensor *x = tg_param(p, name, rows, cols);
-    if (!x) return NULL;
+    if (!x || p->shares_data) return x; /* a replica's values are the master's */
     for (size_t i = 0; i < tg_numel(x); i++)
         x->data[i] = (tg_real)((2.0 * tg_rng_uniform(r) - 1.0) * bound);
     return x;

@@ -142,7 +142,10 @@ void tg_params_zero_grad(tg_params *p);
 
 /* A replica shares the master's values and has its own gradient block: the
  * tensors a data-parallel worker records its shard with. Same order and
- * names as the master at the time of the call. NULL on out of memory. */
+ * names as the master at the time of the call. NULL on out of memory.
+ * Calling tg_param / tg_param_uniform on a replica returns the tensor of
+ * that name (shape checked) and fills nothing, so the code that built the
+ * master model builds each worker's model over the shared values. */
 tg_params *tg_params_replica(const tg_params *master);
 /* The i-th tensor of a replica corresponding to master tensor m. */
 tg_tensor *tg_params_twin(const tg_params *replica, const tg_params *master,
