@@ -131,6 +131,9 @@ tg_tensor *tg_param(tg_params *p, const char *name, int rows, int cols);
 /* Register and fill uniformly in [-bound, bound]. */
 tg_tensor *tg_param_uniform(tg_params *p, const char *name, int rows, int cols, tg_rng *r,
                             double bound);
+/* Register and fill with N(0, std^2) draws (embedding tables). */
+tg_tensor *tg_param_normal(tg_params *p, const char *name, int rows, int cols, tg_rng *r,
+                           double std);
 size_t tg_params_count(const tg_params *p);   /* number of tensors */
 size_t tg_params_numel(const tg_params *p);   /* total scalars */
 tg_real *tg_params_data(tg_params *p);        /* flat values */
@@ -150,6 +153,31 @@ tg_params *tg_params_replica(const tg_params *master);
 /* The i-th tensor of a replica corresponding to master tensor m. */
 tg_tensor *tg_params_twin(const tg_params *replica, const tg_params *master,
                           const tg_tensor *m);
+
+/* ------------------------------------------------------------------ data parallel */
+
+/* Shards of a minibatch trained at once, each with its own tape and
+ * parameter replica; gradients are added into the master's in shard order,
+ * so results depend on the number of shards, never on the thread count. */
+typedef struct tg_workers tg_workers;
+
+/* Runs one shard: build the shard's loss on tape t with the model built over
+ * params (a replica: build the worker's model once from it), call
+ * tg_backward, and return the loss value (scaled as it was backpropagated,
+ * e.g. by shard_rows / batch_rows so the sum over shards is the batch mean). */
+typedef double (*tg_shard_fn)(int shard, tg_tape *t, tg_params *params, void *ctx);
+
+/* NULL on bad arguments or out of memory. Make it after every parameter is
+ * registered on master. */
+tg_workers *tg_workers_new(tg_params *master, int shards, size_t arena_bytes);
+void tg_workers_free(tg_workers *w);
+int tg_workers_shards(const tg_workers *w);
+tg_params *tg_workers_params(tg_workers *w, int shard);
+tg_tape *tg_workers_tape(tg_workers *w, int shard);
+/* Runs fn for every shard on up to `threads` threads, then adds the shards'
+ * gradients into master's (which it does not zero first). Returns the sum of
+ * the shards' returned losses. */
+double tg_workers_run(tg_workers *w, int threads, tg_shard_fn fn, void *ctx);
 
 /* ------------------------------------------------------------------ ops
  * Each returns a new tensor on tape t. Gradients flow to every input whose

@@ -1,0 +1,91 @@
+/* Data-parallel training over a fixed number of shards of a minibatch.
+ *
+ * Each shard has its own tape (and arena) and its own parameter replica
+ * (shared values, private gradients), so workers never write the same
+ * memory. After every shard has run its forward and backward, the master
+ * gradient gets the shards' gradients added in shard order, element by
+ * element. The number of shards, not the number of threads, fixes the
+ * arithmetic: 1 thread or 16 give bitwise the same gradients.
+ *
+ * Inside a shard, BLAS must not start its own threads (pools would nest):
+ * call tg_blas_set_threads(1) before running workers with threads > 1. */
+#include <stdlib.h>
+
+#include "tapegrad.h"
+
+struct tg_workers {
+    int shards;
+    tg_params *master;
+    tg_params **replica;
+    tg_tape **tape;
+    double *loss;
+};
+
+void tg_workers_free(tg_workers *w)
+{
+    if (!w) return;
+    for (int s = 0; s < w->shards; s++) {
+        if (w->replica) tg_params_free(w->replica[s]);
+        if (w->tape) tg_tape_free(w->tape[s]);
+    }
+    free(w->replica);
+    free(w->tape);
+    free(w->loss);
+    free(w);
+}
+
+tg_workers *tg_workers_new(tg_params *master, int shards, size_t arena_bytes)
+{
+    if (shards < 1) return NULL;
+    tg_workers *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->shards = shards;
+    w->master = master;
+    w->replica = calloc((size_t)shards, sizeof *w->replica);
+    w->tape = calloc((size_t)shards, sizeof *w->tape);
+    w->loss = calloc((size_t)shards, sizeof *w->loss);
+    if (!w->replica || !w->tape || !w->loss) {
+        tg_workers_free(w);
+        return NULL;
+    }
+    for (int s = 0; s < shards; s++) {
+        w->replica[s] = tg_params_replica(master);
+        w->tape[s] = tg_tape_new(arena_bytes);
+        if (!w->replica[s] || !w->tape[s]) {
+            tg_workers_free(w);
+            return NULL;
+        }
+    }
+    return w;
+}
+
+int tg_workers_shards(const tg_workers *w) { return w->shards; }
+tg_params *tg_workers_params(tg_workers *w, int shard) { return w->replica[shard]; }
+tg_tape *tg_workers_tape(tg_workers *w, int shard) { return w->tape[shard]; }
+
+static void reduce_grads(tg_workers *w, int threads)
+{
+    long n = (long)tg_params_numel(w->master);
+    tg_real *g = tg_params_grad(w->master);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && n > 65536)
+    for (long i = 0; i < n; i++) {
+        tg_real acc = g[i];
+        for (int s = 0; s < w->shards; s++) acc += tg_params_grad(w->replica[s])[i];
+        g[i] = acc;
+    }
+}
+
+double tg_workers_run(tg_workers *w, int threads, tg_shard_fn fn, void *ctx)
+{
+    int shards = w->shards;
+#pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1 && shards > 1)
+    for (int s = 0; s < shards; s++) {
+        tg_params_zero_grad(w->replica[s]);
+        tg_tape_reset(w->tape[s]);
+        w->loss[s] = fn(s, w->tape[s], w->replica[s], ctx);
+    }
+    reduce_grads(w, threads);
+    double total = 0;
+    for (int s = 0; s < shards; s++) total += w->loss[s];
+    return total;
+}
