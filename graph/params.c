@@ -124,6 +124,15 @@ tg_tensor *tg_param_uniform(tg_params *p, const char *name, int rows, int cols, 
     return x;
 }
 
+tg_tensor *tg_param_normal(tg_params *p, const char *name, int rows, int cols, tg_rng *r,
+                           double std)
+{
+    tg_tensor *x = tg_param(p, name, rows, cols);
+    if (!x || p->shares_data) return x; /* a replica's values are the master's */
+    for (size_t i = 0; i < tg_numel(x); i++) x->data[i] = (tg_real)(std * tg_rng_normal(r));
+    return x;
+}
+
 size_t tg_params_count(const tg_params *p) { return p->count; }
 size_t tg_params_numel(const tg_params *p) { return p->numel; }
 tg_real *tg_params_data(tg_params *p) { return p->data; }

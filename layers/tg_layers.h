@@ -70,7 +70,8 @@ struct tg_cell_kind {
     int gates;     /* input projection width = gates * hidden */
     int has_c;     /* state carries c (LSTM) */
     /* Registers the parameters under prefix (e.g. "enc.l0"); w_ih and b_ih
-     * must be (gates*hidden x in) and (1 x gates*hidden). 0 ok, -1 no memory. */
+     * must be (gates*hidden x in) and (1 x gates*hidden). Called with
+     * cell->kind already set (tg_cell_init does it). 0 ok, -1 no memory. */
     int (*init)(tg_cell *cell, tg_params *p, const char *prefix, int in, int hidden, tg_rng *r);
     /* (params, projected x_t, state_{t-1}) -> state_t, composed of ops only. */
     tg_state (*step)(tg_tape *t, const tg_cell *cell, tg_tensor *xp, tg_state s);
@@ -80,6 +81,11 @@ extern const tg_cell_kind tg_cell_rnn;  /* h' = tanh(W_ih x + b_ih + W_hh h + b_
 extern const tg_cell_kind tg_cell_lstm; /* gates i,f,g,o */
 extern const tg_cell_kind tg_cell_gru;  /* gates r,z,n; n = tanh(.. + r*(W_hn h + b_hn)) */
 extern const tg_cell_kind tg_cell_mgu;  /* minimal gated unit: the example user cell */
+
+/* Sets cell->kind (other fields cleared) and runs kind->init: the way to make
+ * one cell of any kind. 0 ok, -1 out of memory. */
+int tg_cell_init(tg_cell *cell, const tg_cell_kind *kind, tg_params *p, const char *prefix,
+                 int in, int hidden, tg_rng *r);
 
 /* "rnn", "lstm", "gru", "mgu"; NULL for an unknown name. */
 const tg_cell_kind *tg_cell_kind_by_name(const char *name);

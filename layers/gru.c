@@ -1,0 +1,22 @@
+/* GRU cell (PyTorch GRUCell), gates r, z, n stacked in that order:
+ *   xp = x W_ih^T + b_ih,  hp = h W_hh^T + b_hh          (B x 3H each)
+ *   r = sigmoid(xp_r + hp_r),  z = sigmoid(xp_z + hp_z)
+ *   n = tanh(xp_n + r * hp_n)        r gates W_hn h + b_hn, bias included
+ *   h' = (1 - z) * n + z * h         z weights the old state */
+#include "tg_layers.h"
+
+static tg_state gru_step(tg_tape *t, const tg_cell *p, tg_tensor *xp, tg_state s)
+{
+    int H = p->hidden;
+    tg_tensor *hp = tg_add(t, tg_matmul(t, s.h, p->w_hh, 0, 1), p->b_hh);
+    /* r and z share one sigmoid over their 2H adjacent columns */
+    tg_tensor *rz = tg_sigmoid(
+        t, tg_add(t, tg_col_slice(t, xp, 0, 2 * H), tg_col_slice(t, hp, 0, 2 * H)));
+    tg_tensor *r = tg_col_slice(t, rz, 0, H), *z = tg_col_slice(t, rz, H, H);
+    tg_tensor *n = tg_tanh(
+        t, tg_add(t, tg_col_slice(t, xp, 2 * H, H), tg_mul(t, r, tg_col_slice(t, hp, 2 * H, H))));
+    tg_state out = {tg_add(t, tg_mul(t, tg_one_minus(t, z), n), tg_mul(t, z, s.h)), NULL};
+    return out;
+}
+
+const tg_cell_kind tg_cell_gru = {"gru", 3, 0, tg_cell_init_standard, gru_step};

@@ -1,0 +1,21 @@
+/* LSTM cell (PyTorch LSTMCell), gates i, f, g, o stacked in that order:
+ *   [i f g o] = x W_ih^T + b_ih + h W_hh^T + b_hh      (B x 4H)
+ *   c' = sigmoid(f) * c + sigmoid(i) * tanh(g)
+ *   h' = sigmoid(o) * tanh(c') */
+#include "tg_layers.h"
+
+static tg_state lstm_step(tg_tape *t, const tg_cell *p, tg_tensor *xp, tg_state s)
+{
+    int H = p->hidden;
+    tg_tensor *pre = tg_add(t, xp, tg_add(t, tg_matmul(t, s.h, p->w_hh, 0, 1), p->b_hh));
+    tg_tensor *i = tg_sigmoid(t, tg_col_slice(t, pre, 0 * H, H));
+    tg_tensor *f = tg_sigmoid(t, tg_col_slice(t, pre, 1 * H, H));
+    tg_tensor *g = tg_tanh(t, tg_col_slice(t, pre, 2 * H, H));
+    tg_tensor *o = tg_sigmoid(t, tg_col_slice(t, pre, 3 * H, H));
+    tg_state out;
+    out.c = tg_add(t, tg_mul(t, f, s.c), tg_mul(t, i, g));
+    out.h = tg_mul(t, o, tg_tanh(t, out.c));
+    return out;
+}
+
+const tg_cell_kind tg_cell_lstm = {"lstm", 4, 1, tg_cell_init_standard, lstm_step};

@@ -1,0 +1,119 @@
+/* Unroll a cell over time, and stack cells into layers.
+ *
+ * The input projection x W_ih^T + b_ih of all T steps is one matmul over the
+ * (T*B x in) input; each step takes its B rows as a zero-copy row slice.
+ * Rows past their length carry their state with a constant 0/1 mask m:
+ *     s = m * s_new + (1 - m) * s_old
+ * which is exact in both directions: a carried row keeps s_old bit for bit
+ * and sends its gradient to s_old alone; a live row gets s_new bit for bit. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tg_layers.h"
+
+int tg_cell_init(tg_cell *cell, const tg_cell_kind *kind, tg_params *p, const char *prefix,
+                 int in, int hidden, tg_rng *r)
+{
+    memset(cell, 0, sizeof *cell);
+    cell->kind = kind;
+    return kind->init(cell, p, prefix, in, hidden, r);
+}
+
+/* Rows of step `step` still inside their sequence; 1 x B flags in live. */
+static int live_rows(const int *lengths, int B, int step, char *live)
+{
+    int n = 0;
+    for (int b = 0; b < B; b++) {
+        live[b] = lengths == NULL || step < lengths[b];
+        n += live[b];
+    }
+    return n;
+}
+
+/* Constant B x H masks: m = 1 on live rows, and 1 - m. */
+static void row_masks(tg_tape *t, const char *live, int B, int H, tg_tensor **m, tg_tensor **m1)
+{
+    *m = tg_tensor_new(t, B, H, 0);
+    *m1 = tg_tensor_new(t, B, H, 0);
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < H; j++) {
+            (*m)->data[(size_t)b * H + j] = live[b] ? 1 : 0;
+            (*m1)->data[(size_t)b * H + j] = live[b] ? 0 : 1;
+        }
+}
+
+static tg_tensor *blend(tg_tape *t, tg_tensor *m, tg_tensor *m1, tg_tensor *new_, tg_tensor *old)
+{
+    return tg_add(t, tg_mul(t, m, new_), tg_mul(t, m1, old));
+}
+
+tg_tensor *tg_unroll(tg_tape *t, const tg_cell *cell, tg_tensor *X, int T, int B, tg_state s0,
+                     const int *lengths, tg_state *final)
+{
+    const tg_cell_kind *k = cell->kind;
+    int H = cell->hidden;
+    TG_CHECK(T > 0 && B > 0 && X->rows == T * B && X->cols == cell->in, TG_HERE, "unroll",
+             "input is %dx%d, expected T*B x in = %dx%d (T=%d, B=%d)", X->rows, X->cols, T * B,
+             cell->in, T, B);
+    TG_CHECK(s0.h && s0.h->rows == B && s0.h->cols == H && (!k->has_c || (s0.c && s0.c->rows == B
+             && s0.c->cols == H)), TG_HERE, "unroll", "initial state must be %dx%d (%s)", B, H,
+             k->name);
+    for (int b = 0; lengths && b < B; b++)
+        TG_CHECK(lengths[b] >= 0 && lengths[b] <= T, TG_HERE, "unroll",
+                 "lengths[%d] = %d outside 0..%d", b, lengths[b], T);
+    tg_tensor *XP = tg_cell_project(t, cell, X);
+    tg_tensor **outs = tg_tape_alloc(t, (size_t)T * sizeof *outs);
+    char *live = tg_tape_alloc(t, (size_t)B);
+    tg_state s = s0;
+    for (int step = 0; step < T; step++) {
+        int n_live = live_rows(lengths, B, step, live);
+        if (n_live > 0) {
+            tg_state nx = k->step(t, cell, tg_row_slice(t, XP, step * B, B), s);
+            if (n_live < B) {
+                tg_tensor *m, *m1;
+                row_masks(t, live, B, H, &m, &m1);
+                nx.h = blend(t, m, m1, nx.h, s.h);
+                if (k->has_c) nx.c = blend(t, m, m1, nx.c, s.c);
+            }
+            s = nx;
+        }
+        outs[step] = s.h;
+    }
+    if (final) *final = s;
+    return tg_stack_rows(t, outs, T);
+}
+
+int tg_rnn_stack_init(tg_rnn_stack *s, tg_params *p, const char *prefix, const tg_cell_kind *kind,
+                      int in, int hidden, int layers, double dropout, tg_rng *r)
+{
+    TG_CHECK(layers >= 1 && layers <= TG_MAX_LAYERS, TG_HERE, "rnn_stack",
+             "layers = %d outside 1..%d", layers, TG_MAX_LAYERS);
+    TG_CHECK(dropout >= 0 && dropout < 1, TG_HERE, "rnn_stack", "dropout = %g outside [0, 1)",
+             dropout);
+    char nm[TG_NAME_MAX + 16];
+    memset(s, 0, sizeof *s);
+    s->kind = kind;
+    s->layers = layers;
+    s->in = in;
+    s->hidden = hidden;
+    s->dropout = dropout;
+    for (int l = 0; l < layers; l++) {
+        snprintf(nm, sizeof nm, "%s.l%d", prefix, l);
+        if (tg_cell_init(&s->cell[l], kind, p, nm, l == 0 ? in : hidden, hidden, r) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+tg_tensor *tg_rnn_stack_forward(tg_tape *t, const tg_rnn_stack *s, tg_tensor *X, int T, int B,
+                                const tg_state *init, const int *lengths, tg_state *final,
+                                tg_rng *dropout_rng)
+{
+    tg_tensor *x = X;
+    for (int l = 0; l < s->layers; l++) {
+        if (l > 0 && dropout_rng && s->dropout > 0) x = tg_dropout(t, x, s->dropout, dropout_rng);
+        tg_state s0 = init && init[l].h ? init[l] : tg_state_zeros(t, s->kind, B, s->hidden);
+        x = tg_unroll(t, &s->cell[l], x, T, B, s0, lengths, final ? &final[l] : NULL);
+    }
+    return x;
+}
