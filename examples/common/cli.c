@@ -1,0 +1,396 @@
+/* Flag parser, progress line, CSV log, clock and result line (see cli.h). */
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ values */
+
+typedef union flag_value {
+    int i;
+    double d;
+    const char *s;
+    uint64_t u;
+} flag_value;
+
+static const char *type_noun(tg_flag_type type)
+{
+    switch (type) {
+    case TG_INT: return "an integer";
+    case TG_U64: return "a non-negative integer";
+    case TG_DOUBLE: return "a number";
+    case TG_BOOL: return "true or false";
+    case TG_STR: return "a string";
+    }
+    return "a value";
+}
+
+/* strtol & co. skip leading blanks; a flag value must not have them. */
+static int starts_clean(const char *s) { return s[0] != '\0' && !isspace((unsigned char)s[0]); }
+
+static int in_choices(const char *choices, const char *v)
+{
+    size_t len = strlen(v);
+    const char *p = choices;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (n == len && strncmp(p, v, n) == 0) return 1;
+        p += n;
+        if (*p == ',') p++;
+    }
+    return 0;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off"};
+    for (int k = 0; k < 4; k++) {
+        if (strcmp(v, yes[k]) == 0) return *out = 1, 0;
+        if (strcmp(v, no[k]) == 0) return *out = 0, 0;
+    }
+    return -1;
+}
+
+static int range_ok(const tg_flag *f, double x) { return !(f->min < f->max) || (x >= f->min && x <= f->max); }
+
+/* Parses text v for flag f into *out. 0 ok, else err filled. */
+static int parse_value(const tg_flag *f, const char *v, flag_value *out, char *err, size_t errlen)
+{
+    char *end = NULL;
+    errno = 0;
+    switch (f->type) {
+    case TG_INT: {
+        long x = starts_clean(v) ? strtol(v, &end, 10) : 0;
+        if (!starts_clean(v) || *end != '\0') break;
+        if (errno == ERANGE || x < INT_MIN || x > INT_MAX || !range_ok(f, (double)x)) goto range;
+        out->i = (int)x;
+        return 0;
+    }
+    case TG_U64: {
+        unsigned long long x = (starts_clean(v) && v[0] != '-') ? strtoull(v, &end, 10) : 0;
+        if (!starts_clean(v) || v[0] == '-' || *end != '\0') break;
+        if (errno == ERANGE || !range_ok(f, (double)x)) goto range;
+        out->u = (uint64_t)x;
+        return 0;
+    }
+    case TG_DOUBLE: {
+        double x = starts_clean(v) ? strtod(v, &end) : 0;
+        if (!starts_clean(v) || *end != '\0' || !isfinite(x)) break;
+        if (!range_ok(f, x)) goto range;
+        out->d = x;
+        return 0;
+    }
+    case TG_BOOL:
+        if (parse_bool(v, &out->i) != 0) break;
+        return 0;
+    case TG_STR:
+        if (f->choices && !in_choices(f->choices, v)) {
+            snprintf(err, errlen, "--%s: expected one of %s, got '%s'", f->name, f->choices, v);
+            return -1;
+        }
+        out->s = v;
+        return 0;
+    }
+    snprintf(err, errlen, "--%s: expected %s, got '%s'", f->name, type_noun(f->type), v);
+    return -1;
+range:
+    snprintf(err, errlen, "--%s: '%s' is out of range (expected %s in [%g, %g])", f->name, v,
+             type_noun(f->type), f->min, f->max);
+    return -1;
+}
+
+static void store_value(const tg_flag *f, flag_value v)
+{
+    switch (f->type) {
+    case TG_INT:
+    case TG_BOOL: *(int *)f->dest = v.i; break;
+    case TG_U64: *(uint64_t *)f->dest = v.u; break;
+    case TG_DOUBLE: *(double *)f->dest = v.d; break;
+    case TG_STR: *(const char **)f->dest = v.s; break;
+    }
+}
+
+static const tg_flag *find_flag(const tg_flag *flags, int n, const char *name, size_t len)
+{
+    for (int k = 0; k < n; k++)
+        if (strlen(flags[k].name) == len && strncmp(flags[k].name, name, len) == 0) return &flags[k];
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ parse */
+
+/* One pass over argv. store == 0 only validates (and finds --help), so a bad
+ * or help command line leaves every dest untouched. */
+static int parse_pass(int argc, char **argv, const tg_flag *flags, int n, int *first_positional,
+                      int store, char *err, size_t errlen)
+{
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) return TG_CLI_HELP;
+        if (a[0] != '-' || a[1] == '\0') break; /* positional ("-" is one too) */
+        if (a[1] != '-') {
+            snprintf(err, errlen, "%s: unknown flag (flags start with --; try --help)", a);
+            return TG_CLI_USAGE;
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const tg_flag *f = find_flag(flags, n, name, len);
+        if (!f) {
+            snprintf(err, errlen, "--%.*s: unknown flag (try --help)", (int)len, name);
+            return TG_CLI_USAGE;
+        }
+        const char *value = NULL;
+        if (eq)
+            value = eq + 1;
+        else if (f->type == TG_BOOL)
+            value = "1";
+        else if (i + 1 < argc)
+            value = argv[++i];
+        else {
+            snprintf(err, errlen, "--%s: missing value (expected %s)", f->name, type_noun(f->type));
+            return TG_CLI_USAGE;
+        }
+        flag_value v;
+        if (parse_value(f, value, &v, err, errlen) != 0) return TG_CLI_USAGE;
+        if (store) store_value(f, v);
+    }
+    if (i < argc && !first_positional) {
+        snprintf(err, errlen, "unexpected argument '%s' (this program takes only flags)", argv[i]);
+        return TG_CLI_USAGE;
+    }
+    if (first_positional && store) *first_positional = i;
+    return TG_CLI_OK;
+}
+
+int tg_cli_parse_args(int argc, char **argv, const tg_flag *flags, int n, int *first_positional,
+                      char *err, size_t errlen)
+{
+    if (errlen) err[0] = '\0';
+    int rc = parse_pass(argc, argv, flags, n, first_positional, 0, err, errlen);
+    if (rc != TG_CLI_OK) return rc;
+    return parse_pass(argc, argv, flags, n, first_positional, 1, err, errlen);
+}
+
+/* ------------------------------------------------------------------ usage */
+
+static void format_default(const tg_flag *f, char *buf, size_t n)
+{
+    switch (f->type) {
+    case TG_INT: snprintf(buf, n, "%d", *(const int *)f->dest); break;
+    case TG_U64: snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)f->dest); break;
+    case TG_DOUBLE: snprintf(buf, n, "%g", *(const double *)f->dest); break;
+    case TG_BOOL: snprintf(buf, n, "%s", *(const int *)f->dest ? "on" : "off"); break;
+    case TG_STR: {
+        const char *s = *(const char *const *)f->dest;
+        snprintf(buf, n, "%s", s ? (s[0] ? s : "\"\"") : "none");
+        break;
+    }
+    }
+}
+
+static const char *metavar(tg_flag_type type)
+{
+    switch (type) {
+    case TG_INT:
+    case TG_U64: return " N";
+    case TG_DOUBLE: return " X";
+    case TG_STR: return " STR";
+    case TG_BOOL: return "";
+    }
+    return "";
+}
+
+void tg_cli_usage(FILE *f, const tg_flag *flags, int n, const char *prog, const char *summary)
+{
+    fprintf(f, "usage: %s [flags]\n", prog);
+    if (summary && summary[0]) fprintf(f, "%s\n", summary);
+    fprintf(f, "\nflags:\n");
+    for (int k = 0; k < n; k++) {
+        const tg_flag *fl = &flags[k];
+        char left[96], def[128];
+        snprintf(left, sizeof left, "--%s%s", fl->name, metavar(fl->type));
+        format_default(fl, def, sizeof def);
+        fprintf(f, "  %-22s %s", left, fl->help ? fl->help : "");
+        if (fl->choices) fprintf(f, " (one of %s)", fl->choices);
+        if (fl->min < fl->max) fprintf(f, " [%g..%g]", fl->min, fl->max);
+        fprintf(f, " (default: %s)\n", def);
+    }
+    fprintf(f, "  %-22s %s\n", "-h, --help", "show this help and exit");
+}
+
+void tg_cli_parse(int argc, char **argv, const tg_flag *flags, int n, const char *prog,
+                  const char *summary, int *first_positional)
+{
+    char err[512];
+    int rc = tg_cli_parse_args(argc, argv, flags, n, first_positional, err, sizeof err);
+    if (rc == TG_CLI_HELP) {
+        tg_cli_usage(stdout, flags, n, prog, summary);
+        exit(0);
+    }
+    if (rc != TG_CLI_OK) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        exit(2);
+    }
+}
+
+static _Noreturn void die_v(int code, const char *prog, const char *fmt, va_list ap)
+{
+    fflush(stdout);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    exit(code);
+}
+
+void tg_cli_die_usage(const char *prog, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    die_v(2, prog, fmt, ap);
+}
+
+void tg_cli_die(const char *prog, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    die_v(1, prog, fmt, ap);
+}
+
+/* ------------------------------------------------------------------ clock */
+
+double tg_clock_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void tg_format_duration(double s, char *buf, size_t n)
+{
+    if (!(s >= 0) || s > 1e9) {
+        snprintf(buf, n, "?");
+    } else if (s < 60) {
+        snprintf(buf, n, "%.1fs", s);
+    } else if (s < 3600) {
+        long t = (long)(s + 0.5);
+        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+    } else {
+        long t = (long)(s / 60 + 0.5);
+        snprintf(buf, n, "%ldh%02ldm", t / 60, t % 60);
+    }
+}
+
+/* ------------------------------------------------------------------ progress */
+
+void tg_progress_init(tg_progress *p, FILE *f, double plain_interval)
+{
+    p->f = f;
+    p->tty = isatty(fileno(f));
+    p->interval = p->tty ? 0.1 : plain_interval;
+    p->last = -1;
+    p->width = 0;
+    p->open = 0;
+}
+
+int tg_progress_update(tg_progress *p, int force, const char *fmt, ...)
+{
+    double now = tg_clock_seconds();
+    if (!force && p->last >= 0 && now - p->last < p->interval) return 0;
+    p->last = now;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    int len = (int)strlen(line);
+    if (p->tty) {
+        /* pad with blanks so a shorter line fully covers the previous one */
+        fprintf(p->f, "\r%s%*s", line, p->width > len ? p->width - len : 0, "");
+        p->width = len;
+        p->open = 1;
+    } else {
+        fprintf(p->f, "%s\n", line);
+    }
+    fflush(p->f);
+    return 1;
+}
+
+void tg_progress_done(tg_progress *p)
+{
+    if (p->open) fputc('\n', p->f);
+    p->open = 0;
+    p->width = 0;
+    fflush(p->f);
+}
+
+/* ------------------------------------------------------------------ CSV log */
+
+int tg_csv_open(tg_csv *c, const char *path, const char *header, char *err, size_t errlen)
+{
+    c->f = NULL;
+    c->path[0] = '\0';
+    if (!path || !path[0]) return 0;
+    snprintf(c->path, sizeof c->path, "%s", path);
+    c->f = fopen(path, "w");
+    if (!c->f) {
+        snprintf(err, errlen, "%s: cannot open log file: %s", path, strerror(errno));
+        return -1;
+    }
+    fprintf(c->f, "%s\n", header);
+    return 0;
+}
+
+void tg_csv_row(tg_csv *c, const char *fmt, ...)
+{
+    if (!c->f) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(c->f, fmt, ap);
+    va_end(ap);
+    fputc('\n', c->f);
+}
+
+int tg_csv_close(tg_csv *c, char *err, size_t errlen)
+{
+    if (!c->f) return 0;
+    int bad = fflush(c->f) != 0 || ferror(c->f);
+    int saved = errno;
+    if (fclose(c->f) != 0 && !bad) {
+        bad = 1;
+        saved = errno;
+    }
+    c->f = NULL;
+    if (bad) {
+        snprintf(err, errlen, "%s: write error: %s", c->path, strerror(saved));
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ result */
+
+void tg_result(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("result: ", stdout);
+    vfprintf(stdout, fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    fflush(stdout);
+}

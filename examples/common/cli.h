@@ -1,0 +1,135 @@
+/* Program plumbing shared by every example: a table-driven flag parser, a
+ * progress line, a CSV metrics log, a monotonic clock and the `result:` line.
+ *
+ * Flags, as every program takes them:
+ *     static int hidden = 256;          // the default lives in the variable
+ *     static const char *cell = "lstm";
+ *     const tg_flag flags[] = {
+ *         {"hidden", TG_INT, &hidden, "hidden units per layer", 1, 65536},
+ *         {"cell", TG_STR, &cell, "recurrent cell", .choices = "rnn,lstm,gru,mgu"},
+ *     };
+ *     tg_cli_parse(argc, argv, flags, 2, "charlm", "Character-level LM.", NULL);
+ *
+ * `--name value` and `--name=value`; a TG_BOOL flag takes no value (`--name`
+ * sets 1; `--name=0|1|true|false|yes|no|on|off` is accepted too). `--help`
+ * or `-h` prints every flag with its default (read from dest before any flag
+ * is stored) and exits 0. A bad command line prints one line
+ *     prog: --hidden: expected an integer, got '12x'
+ * on stderr and exits 2. Parsing is all-or-nothing: on an error or --help
+ * no dest has been written. */
+#ifndef TG_EXAMPLES_CLI_H
+#define TG_EXAMPLES_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum tg_flag_type {
+    TG_INT,    /* dest: int *          */
+    TG_DOUBLE, /* dest: double *       (finite values only) */
+    TG_STR,    /* dest: const char **  (points into argv; NULL default = none) */
+    TG_BOOL,   /* dest: int *          (0 or 1) */
+    TG_U64,    /* dest: uint64_t *     (seeds) */
+} tg_flag_type;
+
+typedef struct tg_flag {
+    const char *name;  /* "hidden" for --hidden */
+    tg_flag_type type;
+    void *dest;        /* holds the default before parsing */
+    const char *help;
+    double min, max;   /* inclusive range for numbers; checked only when min < max */
+    const char *choices; /* TG_STR: comma-separated allowed values, or NULL */
+} tg_flag;
+
+enum {
+    TG_CLI_OK = 0,
+    TG_CLI_HELP = 1,  /* --help / -h was given: print usage, exit 0 */
+    TG_CLI_USAGE = 2, /* bad command line: err holds the reason, exit 2 */
+};
+
+/* The non-exiting core (tests and fuzzers call this). argv[0] is skipped.
+ * first_positional == NULL: any non-flag argument is an error. Otherwise
+ * parsing stops at the first non-flag argument (or after "--") and its index
+ * is stored there (argc if none). On TG_CLI_USAGE, err receives the reason
+ * without the program name, e.g. "--hidden: expected an integer, got '12x'". */
+int tg_cli_parse_args(int argc, char **argv, const tg_flag *flags, int n, int *first_positional,
+                      char *err, size_t errlen);
+
+/* Usage text: "usage: prog [flags]", the summary, then one line per flag with
+ * its current value as the default. */
+void tg_cli_usage(FILE *f, const tg_flag *flags, int n, const char *prog, const char *summary);
+
+/* The exiting wrapper every program calls: on --help prints usage to stdout
+ * and exits 0; on a bad command line prints "prog: <reason>" to stderr and
+ * exits 2. Returns only on success. */
+void tg_cli_parse(int argc, char **argv, const tg_flag *flags, int n, const char *prog,
+                  const char *summary, int *first_positional);
+
+/* A usage error found after parsing (e.g. two flags that conflict): prints
+ * "prog: <message>" on stderr and exits 2. */
+_Noreturn void tg_cli_die_usage(const char *prog, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* A data/environment error: prints "prog: <message>" on stderr and exits 1. */
+_Noreturn void tg_cli_die(const char *prog, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------ clock */
+
+/* Seconds from an arbitrary fixed point (CLOCK_MONOTONIC). */
+double tg_clock_seconds(void);
+
+/* "1h02m", "3m05s", "12.3s" */
+void tg_format_duration(double seconds, char *buf, size_t n);
+
+/* ------------------------------------------------------------------ progress */
+
+/* A progress line on a stream (stderr). On a terminal it is redrawn in place
+ * with \r at most every 0.1 s; otherwise plain newline-terminated lines at
+ * most every plain_interval seconds, so logs stay short. */
+typedef struct tg_progress {
+    FILE *f;
+    int tty;
+    double interval; /* seconds between draws */
+    double last;     /* time of the last draw, < 0 before the first */
+    int width;       /* characters of the line on screen (tty) */
+    int open;        /* a tty line is on screen without its newline */
+} tg_progress;
+
+void tg_progress_init(tg_progress *p, FILE *f, double plain_interval);
+/* Draws the formatted line if the interval has passed (or force != 0).
+ * Returns 1 if drawn. */
+int tg_progress_update(tg_progress *p, int force, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Ends a redrawn line with a newline so later output starts clean. */
+void tg_progress_done(tg_progress *p);
+
+/* ------------------------------------------------------------------ CSV log */
+
+/* --log FILE: a header line, then one row per call. A path of NULL or ""
+ * makes every call a no-op, so programs call it unconditionally. */
+typedef struct tg_csv {
+    FILE *f;
+    char path[512];
+} tg_csv;
+
+/* header: "step,loss,bpc". 0 ok; -1 with "FILE: strerror" in err. */
+int tg_csv_open(tg_csv *c, const char *path, const char *header, char *err, size_t errlen);
+/* One row, printf-style, newline added. Write errors surface at close. */
+void tg_csv_row(tg_csv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Flushes and closes. 0 ok; -1 with "FILE: write error: ..." in err. */
+int tg_csv_close(tg_csv *c, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ result */
+
+/* Prints "result: " + the formatted key=value pairs + newline on stdout and
+ * flushes: the last line of every program. */
+void tg_result(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#ifdef __cplusplus
+}
+#endif
+#endif
