@@ -1,0 +1,92 @@
+/* Text for the character models: reading files, strict UTF-8, a vocabulary
+ * of code points, and sampling from logits.
+ *
+ * Every function here is pure: it returns a status and, on failure, writes a
+ * one-line message naming the file, line and byte offset into err. Nothing
+ * prints or exits, so tests and fuzzers can call them directly. */
+#ifndef TG_EXAMPLES_TEXT_H
+#define TG_EXAMPLES_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tapegrad.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ files */
+
+/* Reads a whole file (regular file, pipe or device) into a malloc'd buffer
+ * with a NUL after the last byte. 0 ok; -1 with "PATH: reason" in err
+ * (missing file -> strerror, directory -> "is a directory"). An empty file
+ * is not an error here. */
+int tg_file_read_all(const char *path, char **bytes, size_t *len, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ UTF-8 */
+
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
+ * U+10FFFF, no truncated sequences. Writes at most len code points to out.
+ * 0 ok; -1 with the byte offset of the first bad sequence in *bad_offset. */
+int tg_utf8_decode(const unsigned char *s, size_t len, uint32_t *out, size_t *n_out,
+                   size_t *bad_offset);
+
+/* Encodes one code point into out (up to 4 bytes); returns the byte count,
+ * 0 for a surrogate or a value above U+10FFFF. */
+size_t tg_utf8_encode(uint32_t cp, char out[4]);
+
+/* Decodes bytes named name (a file name, or "--prime") into a malloc'd
+ * code-point array. A leading byte-order mark is skipped. 0 ok; -1 with
+ * "NAME:LINE: invalid UTF-8 at byte offset N (byte 0xXX)" or
+ * "NAME: empty text" in err. */
+int tg_text_decode(const char *name, const char *bytes, size_t len, uint32_t **cps, size_t *n,
+                   char *err, size_t errlen);
+
+/* tg_file_read_all + tg_text_decode. */
+int tg_text_read_file(const char *path, uint32_t **cps, size_t *n, char *err, size_t errlen);
+
+/* Line (1-based) of byte offset off in s: for messages. */
+size_t tg_text_line_of(const char *s, size_t len, size_t off);
+
+/* ------------------------------------------------------------------ vocabulary */
+
+/* The distinct code points of a text, ascending: id i <-> cps[i]. The order
+ * depends only on the set of code points, so it is deterministic. */
+typedef struct tg_vocab {
+    int size;
+    uint32_t *cps;
+} tg_vocab;
+
+/* From a text. 0 ok; -1 out of memory or an invalid code point. */
+int tg_vocab_build(tg_vocab *v, const uint32_t *cps, size_t n);
+void tg_vocab_free(tg_vocab *v);
+/* Id of cp, or -1 when cp is not in the vocabulary. */
+int tg_vocab_id(const tg_vocab *v, uint32_t cp);
+/* ids[i] = id of cps[i]. 0 ok; -1 with the index of the first unknown code
+ * point in *bad (when bad != NULL). */
+int tg_vocab_encode(const tg_vocab *v, const uint32_t *cps, size_t n, int *ids, size_t *bad);
+/* UTF-8 of one id into out (up to 4 bytes); returns the byte count. */
+size_t tg_vocab_utf8(const tg_vocab *v, int id, char out[4]);
+
+/* Text form for checkpoint metadata: decimal code points joined by commas,
+ * "10,32,33". malloc'd, NULL on out of memory. */
+char *tg_vocab_format(const tg_vocab *v);
+/* Parses that form (strictly ascending, valid code points). 0 ok; -1 with a
+ * message naming the entry in err. */
+int tg_vocab_parse(tg_vocab *v, const char *s, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ sampling */
+
+/* probs = softmax(logits / temperature), computed in double and stable for
+ * any logits. temperature <= 0 gives a one-hot on the first argmax. */
+void tg_softmax_temperature(const tg_real *logits, int n, double temperature, double *probs);
+/* One draw from probs (which sum to ~1) with r: inverse CDF. */
+int tg_sample_index(const double *probs, int n, tg_rng *r);
+/* Both: scratch holds n doubles. */
+int tg_sample_logits(const tg_real *logits, int n, double temperature, tg_rng *r, double *scratch);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
