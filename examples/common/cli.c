@@ -103,7 +103,7 @@ static int parse_value(const tg_flag *f, const char *v, flag_value *out, char *e
     snprintf(err, errlen, "--%s: expected %s, got '%s'", f->name, type_noun(f->type), v);
     return -1;
 range:
-    snprintf(err, errlen, "--%s: '%s' is out of range (expected %s in [%g, %g])", f->name, v,
+    snprintf(err, errlen, "--%s: '%s' is out of range (expected %s in [%.15g, %.15g])", f->name, v,
              type_noun(f->type), f->min, f->max);
     return -1;
 }
@@ -227,7 +227,7 @@ void tg_cli_usage(FILE *f, const tg_flag *flags, int n, const char *prog, const 
         format_default(fl, def, sizeof def);
         fprintf(f, "  %-22s %s", left, fl->help ? fl->help : "");
         if (fl->choices) fprintf(f, " (one of %s)", fl->choices);
-        if (fl->min < fl->max) fprintf(f, " [%g..%g]", fl->min, fl->max);
+        if (fl->min < fl->max) fprintf(f, " [%.15g..%.15g]", fl->min, fl->max);
         fprintf(f, " (default: %s)\n", def);
     }
     fprintf(f, "  %-22s %s\n", "-h, --help", "show this help and exit");
