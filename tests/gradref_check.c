@@ -111,6 +111,12 @@ static int parse_header(ref_file *f, char *line, long lno)
     char *tok[3];
     long r, c;
     int n = split(line, tok, 3);
+    if (n != 3 && f->n > 0) /* most likely the previous header's row count is off */
+        return data_error(f->path, lno,
+                          "expected a header 'name rows cols', got %s%d fields (is the row "
+                          "count of tensor '%s', %d, on line %d right?)",
+                          n > 3 ? "more than " : "", n > 3 ? 3 : n, f->t[f->n - 1].name,
+                          f->t[f->n - 1].rows, f->t[f->n - 1].line);
     if (n != 3)
         return data_error(f->path, lno, "expected a header 'name rows cols', got %s%d fields",
                           n > 3 ? "more than " : "", n > 3 ? 3 : n);
