@@ -1,0 +1,191 @@
+/* SGD (momentum, Nesterov), Adam and AdamW over flat parameter arrays.
+ *
+ * The state (moment arrays, step count) is allocated once in tg_optim_new;
+ * a step only reads and writes those arrays. Each element is updated in
+ * double and rounded once to tg_real: the result is the same whatever the
+ * compiler does with float expressions, which keeps resume bitwise exact. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_optim.h"
+
+#define MAX_STATE 2
+
+struct tg_optim {
+    tg_optim_config cfg;
+    size_t numel;
+    uint64_t steps;
+    size_t n_state;
+    tg_real *state[MAX_STATE];
+    const char *state_name[MAX_STATE];
+};
+
+tg_optim_config tg_optim_defaults(tg_optim_kind kind)
+{
+    tg_optim_config c = {0};
+    c.kind = kind;
+    c.lr = kind == TG_OPTIM_SGD ? 0.1 : 1e-3;
+    c.weight_decay = kind == TG_OPTIM_ADAMW ? 0.01 : 0.0;
+    c.beta1 = 0.9;
+    c.beta2 = 0.999;
+    c.eps = 1e-8;
+    return c;
+}
+
+static const char *const kind_names[] = {"sgd", "adam", "adamw"};
+
+const char *tg_optim_kind_name(tg_optim_kind kind)
+{
+    return (unsigned)kind < 3 ? kind_names[kind] : "unknown";
+}
+
+int tg_optim_kind_parse(const char *name, tg_optim_kind *out)
+{
+    for (unsigned k = 0; k < 3; k++)
+        if (name && strcmp(name, kind_names[k]) == 0) {
+            *out = (tg_optim_kind)k;
+            return 0;
+        }
+    return -1;
+}
+
+#define FAIL(...)                                                                      \
+    do {                                                                               \
+        if (err && errlen) snprintf(err, errlen, __VA_ARGS__);                         \
+        return -1;                                                                     \
+    } while (0)
+
+int tg_optim_config_check(const tg_optim_config *c, char *err, size_t errlen)
+{
+    if ((unsigned)c->kind > TG_OPTIM_ADAMW) FAIL("optimizer kind %d is unknown", (int)c->kind);
+    if (!(c->lr >= 0 && isfinite(c->lr))) FAIL("lr %g must be finite and >= 0", c->lr);
+    if (!(c->weight_decay >= 0 && isfinite(c->weight_decay)))
+        FAIL("weight_decay %g must be finite and >= 0", c->weight_decay);
+    if (c->kind == TG_OPTIM_SGD) {
+        if (!(c->momentum >= 0 && c->momentum < 1))
+            FAIL("momentum %g must be in [0, 1)", c->momentum);
+        if (c->nesterov && c->momentum == 0) FAIL("nesterov needs momentum > 0");
+        return 0;
+    }
+    if (!(c->beta1 >= 0 && c->beta1 < 1)) FAIL("beta1 %g must be in [0, 1)", c->beta1);
+    if (!(c->beta2 >= 0 && c->beta2 < 1)) FAIL("beta2 %g must be in [0, 1)", c->beta2);
+    if (!(c->eps > 0 && isfinite(c->eps))) FAIL("eps %g must be finite and > 0", c->eps);
+    return 0;
+}
+
+static int add_state(tg_optim *o, const char *name)
+{
+    /* calloc(0) may return NULL: keep at least one element. */
+    tg_real *a = calloc(o->numel ? o->numel : 1, sizeof *a);
+    if (!a) return -1;
+    o->state[o->n_state] = a;
+    o->state_name[o->n_state] = name;
+    o->n_state++;
+    return 0;
+}
+
+tg_optim *tg_optim_new(const tg_optim_config *cfg, size_t numel, char *err, size_t errlen)
+{
+    if (tg_optim_config_check(cfg, err, errlen) != 0) return NULL;
+    tg_optim *o = calloc(1, sizeof *o);
+    if (!o) goto oom;
+    o->cfg = *cfg;
+    o->numel = numel;
+    int rc = 0;
+    if (cfg->kind == TG_OPTIM_SGD) {
+        if (cfg->momentum > 0) rc = add_state(o, "optim.momentum");
+    } else {
+        rc = add_state(o, "optim.m");
+        if (rc == 0) rc = add_state(o, "optim.v");
+    }
+    if (rc == 0) return o;
+oom:
+    tg_optim_free(o);
+    if (err && errlen)
+        snprintf(err, errlen, "out of memory for the optimizer state (%zu values)", numel);
+    return NULL;
+}
+
+void tg_optim_free(tg_optim *o)
+{
+    if (!o) return;
+    for (size_t i = 0; i < o->n_state; i++) free(o->state[i]);
+    free(o);
+}
+
+static void sgd_step(tg_optim *o, tg_real *p, const tg_real *grad, size_t n)
+{
+    const double lr = o->cfg.lr, wd = o->cfg.weight_decay, mu = o->cfg.momentum;
+    tg_real *buf = o->n_state ? o->state[0] : NULL;
+    for (size_t i = 0; i < n; i++) {
+        double g = (double)grad[i] + wd * (double)p[i];
+        if (buf) {
+            /* b starts at 0, so the first step gives b = g as in PyTorch. */
+            double b = mu * (double)buf[i] + g;
+            buf[i] = (tg_real)b;
+            g = o->cfg.nesterov ? g + mu * b : b;
+        }
+        p[i] = (tg_real)((double)p[i] - lr * g);
+    }
+}
+
+static void adam_step(tg_optim *o, tg_real *p, const tg_real *grad, size_t n)
+{
+    const double lr = o->cfg.lr, b1 = o->cfg.beta1, b2 = o->cfg.beta2, eps = o->cfg.eps;
+    const double t = (double)o->steps;
+    const double step_size = lr / (1.0 - pow(b1, t));
+    const double sqrt_bc2 = sqrt(1.0 - pow(b2, t));
+    const int decoupled = o->cfg.kind == TG_OPTIM_ADAMW;
+    const double l2 = decoupled ? 0.0 : o->cfg.weight_decay;
+    const double shrink = decoupled ? 1.0 - lr * o->cfg.weight_decay : 1.0;
+    tg_real *m = o->state[0], *v = o->state[1];
+    for (size_t i = 0; i < n; i++) {
+        double pi = (double)p[i];
+        double g = (double)grad[i] + l2 * pi;
+        double mi = b1 * (double)m[i] + (1.0 - b1) * g;
+        double vi = b2 * (double)v[i] + (1.0 - b2) * g * g;
+        m[i] = (tg_real)mi;
+        v[i] = (tg_real)vi;
+        p[i] = (tg_real)(pi * shrink - step_size * mi / (sqrt(vi) / sqrt_bc2 + eps));
+    }
+}
+
+void tg_optim_step_flat(tg_optim *o, tg_real *data, const tg_real *grad, size_t n)
+{
+    TG_CHECK(n == o->numel, TG_HERE, "optim_step",
+             "%zu values given, the optimizer was made for %zu", n, o->numel);
+    o->steps++;
+    if (o->cfg.kind == TG_OPTIM_SGD)
+        sgd_step(o, data, grad, n);
+    else
+        adam_step(o, data, grad, n);
+}
+
+void tg_optim_step(tg_optim *o, tg_params *p)
+{
+    tg_optim_step_flat(o, tg_params_data(p), tg_params_grad(p), tg_params_numel(p));
+}
+
+void tg_optim_set_lr(tg_optim *o, double lr)
+{
+    TG_CHECK(lr >= 0 && isfinite(lr), TG_HERE, "optim_set_lr", "lr %g must be finite and >= 0", lr);
+    o->cfg.lr = lr;
+}
+double tg_optim_lr(const tg_optim *o) { return o->cfg.lr; }
+const tg_optim_config *tg_optim_get_config(const tg_optim *o) { return &o->cfg; }
+size_t tg_optim_numel(const tg_optim *o) { return o->numel; }
+size_t tg_optim_state_count(const tg_optim *o) { return o->n_state; }
+uint64_t tg_optim_steps(const tg_optim *o) { return o->steps; }
+void tg_optim_set_steps(tg_optim *o, uint64_t steps) { o->steps = steps; }
+
+const char *tg_optim_state_name(const tg_optim *o, size_t i)
+{
+    return i < o->n_state ? o->state_name[i] : NULL;
+}
+
+tg_real *tg_optim_state_data(tg_optim *o, size_t i)
+{
+    return i < o->n_state ? o->state[i] : NULL;
+}
