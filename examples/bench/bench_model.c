@@ -1,0 +1,263 @@
+/* Benchmark models over data-parallel shards (see bench_model.h). */
+#include "bench_model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BOS 0
+
+/* ------------------------------------------------------------------ sizes */
+
+static int input_width(const bench_config *c)
+{
+    if (c->task == BENCH_SEQ2SEQ) return c->embed;
+    return c->embed > 0 ? c->embed : c->vocab;
+}
+
+static int steps_in(const bench_config *c)
+{
+    return c->task == BENCH_SEQ2SEQ ? c->src_len : c->seq;
+}
+
+static int steps_out(const bench_config *c)
+{
+    return c->task == BENCH_SEQ2SEQ ? c->tgt_len : c->seq;
+}
+
+static int out_vocab(const bench_config *c)
+{
+    return c->task == BENCH_SEQ2SEQ ? c->tgt_vocab : c->vocab;
+}
+
+double bench_step_tokens(const bench_config *c)
+{
+    return (double)c->batch * (c->task == BENCH_SEQ2SEQ ? c->src_len + c->tgt_len : c->seq);
+}
+
+/* Forward matmul FLOPs of one stack over T steps of B rows. */
+static double stack_flops(const bench_config *c, int in, int T)
+{
+    double gh = (double)c->cell->gates * c->hidden, f = 0;
+    for (int l = 0; l < c->layers; l++) f += 2.0 * c->batch * T * ((l ? c->hidden : in) + c->hidden) * gh;
+    return f;
+}
+
+double bench_step_flops(const bench_config *c)
+{
+    double f = stack_flops(c, input_width(c), steps_in(c));
+    if (c->task == BENCH_SEQ2SEQ) f += stack_flops(c, c->embed, c->tgt_len);
+    f += 2.0 * c->batch * steps_out(c) * c->hidden * out_vocab(c);
+    return 3 * f;
+}
+
+/* A generous first guess of one shard's arena (bytes); the real need is
+ * measured with a probe step (bench_model_init) before the workers exist. */
+static size_t arena_guess(const bench_config *c, int rows)
+{
+    double gh = (double)c->cell->gates * c->hidden, h = c->hidden;
+    double per_step = c->layers * rows * (16 * gh + 40 * h);
+    double steps = steps_in(c) + (c->task == BENCH_SEQ2SEQ ? c->tgt_len : 0);
+    double once = (double)rows * steps * (4 * input_width(c) + 4 * c->vocab) +
+                  (double)rows * steps_out(c) * 6 * out_vocab(c);
+    double nodes = steps * c->layers * 64 * 256.0;
+    return (size_t)((per_step * steps + once) * sizeof(tg_real) + nodes + (1u << 20));
+}
+
+size_t bench_arena_bytes(const bench_config *c) { return arena_guess(c, c->batch); }
+
+/* ------------------------------------------------------------------ model */
+
+static int net_init(bench_net *n, tg_params *p, const bench_config *c, tg_rng *r)
+{
+    memset(n, 0, sizeof *n);
+    if (c->task == BENCH_SEQ2SEQ) {
+        return tg_embed_init(&n->emb, p, "src_emb", c->src_vocab, c->embed, r) ||
+               tg_embed_init(&n->tgt_emb, p, "tgt_emb", c->tgt_vocab, c->embed, r) ||
+               tg_rnn_stack_init(&n->enc, p, "enc", c->cell, c->embed, c->hidden, c->layers, 0,
+                                 r) ||
+               tg_rnn_stack_init(&n->dec, p, "dec", c->cell, c->embed, c->hidden, c->layers, 0,
+                                 r) ||
+               tg_linear_init(&n->out, p, "out", c->hidden, c->tgt_vocab, r);
+    }
+    if (c->embed > 0 && tg_embed_init(&n->emb, p, "emb", c->vocab, c->embed, r)) return -1;
+    return tg_rnn_stack_init(&n->enc, p, "rnn", c->cell, input_width(c), c->hidden, c->layers, 0,
+                             r) ||
+           tg_linear_init(&n->out, p, "out", c->hidden, c->vocab, r);
+}
+
+/* A constant (n x vocab) one-hot matrix of ids. */
+static tg_tensor *one_hot(tg_tape *t, const int *ids, int n, int vocab)
+{
+    tg_tensor *x = tg_tensor_new(t, n, vocab, 0);
+    for (int i = 0; i < n; i++) x->data[(size_t)i * vocab + ids[i]] = 1;
+    return x;
+}
+
+tg_tensor *bench_shard_loss(const bench_model *m, const bench_net *net, const bench_shard_data *d,
+                            int k, tg_tape *t)
+{
+    const bench_config *c = &m->cfg;
+    int rows = d->rows, T = steps_out(c);
+    tg_tensor *top;
+    if (c->task == BENCH_SEQ2SEQ) {
+        tg_state fin[TG_MAX_LAYERS];
+        tg_tensor *xs = tg_embed_forward(t, &net->emb, d->in[k], c->src_len * rows);
+        tg_rnn_stack_forward(t, &net->enc, xs, c->src_len, rows, NULL, NULL, fin, NULL);
+        tg_tensor *xd = tg_embed_forward(t, &net->tgt_emb, d->dec[k], T * rows);
+        top = tg_rnn_stack_forward(t, &net->dec, xd, T, rows, fin, NULL, NULL, NULL);
+    } else {
+        tg_tensor *x = c->embed > 0 ? tg_embed_forward(t, &net->emb, d->in[k], T * rows)
+                                    : one_hot(t, d->in[k], T * rows, c->vocab);
+        top = tg_rnn_stack_forward(t, &net->enc, x, T, rows, NULL, NULL, NULL, NULL);
+    }
+    /* the output layer over all T steps: one (T*rows x hidden) matmul */
+    tg_tensor *loss = tg_softmax_xent(t, tg_linear_forward(t, &net->out, top), d->tgt[k], -1);
+    /* shard means weighted by their share of the batch sum to the batch mean */
+    return rows == c->batch ? loss : tg_scale(t, loss, (double)rows / c->batch);
+}
+
+/* ------------------------------------------------------------------ data */
+
+static void shard_data_free(bench_shard_data *d)
+{
+    for (int k = 0; k < BENCH_POOL; k++) {
+        free(d->in[k]);
+        free(d->dec[k]);
+        free(d->tgt[k]);
+    }
+    memset(d, 0, sizeof *d);
+}
+
+static int shard_data_alloc(bench_shard_data *d, const bench_config *c, int rows)
+{
+    memset(d, 0, sizeof *d);
+    d->rows = rows;
+    for (int k = 0; k < BENCH_POOL; k++) {
+        d->in[k] = malloc((size_t)steps_in(c) * rows * sizeof(int));
+        d->dec[k] = malloc((size_t)steps_out(c) * rows * sizeof(int));
+        d->tgt[k] = malloc((size_t)steps_out(c) * rows * sizeof(int));
+        if (!d->in[k] || !d->dec[k] || !d->tgt[k]) return -1;
+    }
+    return 0;
+}
+
+/* Synthetic whole-batch data: uniform ids (seq2seq ids from 1, 0 is BOS). */
+static void fill_whole(bench_shard_data *d, const bench_config *c, tg_rng *r)
+{
+    int B = c->batch, lo = c->task == BENCH_SEQ2SEQ;
+    int vin = c->task == BENCH_SEQ2SEQ ? c->src_vocab : c->vocab, vout = out_vocab(c);
+    for (int k = 0; k < BENCH_POOL; k++) {
+        for (int i = 0; i < steps_in(c) * B; i++)
+            d->in[k][i] = lo + (int)tg_rng_below(r, (uint32_t)(vin - lo));
+        for (int i = 0; i < steps_out(c) * B; i++)
+            d->tgt[k][i] = lo + (int)tg_rng_below(r, (uint32_t)(vout - lo));
+        for (int i = 0; i < steps_out(c) * B; i++) /* teacher forcing: BOS, y_0 .. */
+            d->dec[k][i] = i < B ? BOS : d->tgt[k][i - B];
+    }
+}
+
+/* Columns b0 .. b0+rows-1 of a time-major (T x B) id array. */
+static void take_rows(int *dst, const int *src, int T, int B, int b0, int rows)
+{
+    for (int t = 0; t < T; t++) memcpy(dst + (size_t)t * rows, src + (size_t)t * B + b0, rows * sizeof(int));
+}
+
+static void split_shard(bench_shard_data *d, const bench_shard_data *w, const bench_config *c, int b0)
+{
+    for (int k = 0; k < BENCH_POOL; k++) {
+        take_rows(d->in[k], w->in[k], steps_in(c), c->batch, b0, d->rows);
+        take_rows(d->dec[k], w->dec[k], steps_out(c), c->batch, b0, d->rows);
+        take_rows(d->tgt[k], w->tgt[k], steps_out(c), c->batch, b0, d->rows);
+    }
+}
+
+/* ------------------------------------------------------------------ set-up */
+
+/* Shard s holds batch rows [s*B/S, (s+1)*B/S). */
+static int shard_begin(const bench_config *c, int s) { return (int)((long)s * c->batch / c->shards); }
+
+/* Arena one shard needs: run one step of the largest shard on a roomy probe
+ * tape and keep its high-water mark plus a margin. */
+static size_t measure_arena(bench_model *m)
+{
+    int rows = 0;
+    for (int s = 0; s < m->cfg.shards; s++)
+        if (m->data[s].rows > rows) rows = m->data[s].rows;
+    int big = 0;
+    for (int s = 0; s < m->cfg.shards; s++)
+        if (m->data[s].rows == rows) big = s;
+    tg_tape *t = tg_tape_new(arena_guess(&m->cfg, rows) * 2);
+    if (!t) return 0;
+    tg_tensor *loss = bench_shard_loss(m, &m->master_net, &m->data[big], 0, t);
+    tg_backward(t, loss);
+    tg_params_zero_grad(m->params);
+    size_t need = tg_tape_arena_high_water(t);
+    tg_tape_free(t);
+    return need + need / 8 + 4096;
+}
+
+int bench_model_init(bench_model *m, const bench_config *c)
+{
+    memset(m, 0, sizeof *m);
+    m->cfg = *c;
+    tg_rng r;
+    tg_rng_seed(&r, c->seed);
+    m->params = tg_params_new();
+    m->data = calloc((size_t)c->shards, sizeof *m->data);
+    m->nets = calloc((size_t)c->shards, sizeof *m->nets);
+    if (!m->params || !m->data || !m->nets) return -1;
+    if (net_init(&m->master_net, m->params, c, &r)) return -1;
+    if (shard_data_alloc(&m->whole, c, c->batch)) return -1;
+    fill_whole(&m->whole, c, &r);
+    for (int s = 0; s < c->shards; s++) {
+        int b0 = shard_begin(c, s);
+        if (shard_data_alloc(&m->data[s], c, shard_begin(c, s + 1) - b0)) return -1;
+        split_shard(&m->data[s], &m->whole, c, b0);
+    }
+    size_t arena = measure_arena(m);
+    if (!arena) return -1;
+    m->workers = tg_workers_new(m->params, c->shards, arena);
+    if (!m->workers) return -1;
+    for (int s = 0; s < c->shards; s++) /* replicas: same names, shared values */
+        if (net_init(&m->nets[s], tg_workers_params(m->workers, s), c, &r)) return -1;
+    return 0;
+}
+
+void bench_model_free(bench_model *m)
+{
+    tg_workers_free(m->workers);
+    for (int s = 0; m->data && s < m->cfg.shards; s++) shard_data_free(&m->data[s]);
+    shard_data_free(&m->whole);
+    free(m->data);
+    free(m->nets);
+    tg_params_free(m->params);
+    memset(m, 0, sizeof *m);
+}
+
+/* ------------------------------------------------------------------ step */
+
+static double run_shard(int shard, tg_tape *t, tg_params *params, void *ctx)
+{
+    bench_model *m = ctx;
+    (void)params; /* m->nets[shard] was built over it */
+    tg_tensor *loss = bench_shard_loss(m, &m->nets[shard], &m->data[shard], m->batch_index, t);
+    tg_backward(t, loss);
+    return loss->data[0];
+}
+
+double bench_forward_backward(bench_model *m, int threads)
+{
+    /* one shard: the kernels may use every thread; several: one per shard */
+    int kernel_threads = m->cfg.shards == 1 ? threads : 1;
+    for (int s = 0; s < m->cfg.shards; s++)
+        tg_tape_set_threads(tg_workers_tape(m->workers, s), kernel_threads);
+    tg_params_zero_grad(m->params);
+    double loss = tg_workers_run(m->workers, threads, run_shard, m);
+    m->batch_index = (m->batch_index + 1) % BENCH_POOL;
+    return loss;
+}
+
+tg_tensor *bench_whole_batch_loss(bench_model *m, tg_tape *t, int pool_index)
+{
+    return bench_shard_loss(m, &m->master_net, &m->whole, pool_index, t);
+}
