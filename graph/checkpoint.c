@@ -1,0 +1,649 @@
+/* Reading safetensors checkpoints: every field is checked before a value
+ * reaches the model.
+ *
+ * tg_checkpoint_parse() checks the structure of the whole file (header
+ * length against the size, JSON syntax via jansson, each dtype, shape and
+ * data_offsets, overlaps, metadata types) and then converts every tensor to
+ * tg_real, rejecting NaN and infinity. Only a file that passes all of that
+ * becomes a tg_checkpoint, and loading into a model checks names and shapes
+ * of every tensor before the first copy, so a model is either fully loaded
+ * or untouched. Writing is in checkpoint_save.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tg_checkpoint.h"
+#include "tg_checkpoint_internal.h"
+#include "tg_optim.h"
+
+/* The data section is raw little-endian IEEE-754; catch other hosts at
+ * compile time where the compiler says, and at run time everywhere. */
+_Static_assert(sizeof(float) == 4 && sizeof(double) == 8, "IEEE-754 float and double expected");
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__)
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "safetensors data is little-endian; this host is not");
+#endif
+
+typedef struct entry {
+    const char *name; /* owned by the header JSON, kept alive in tg_checkpoint */
+    int dtype_bytes;  /* 4: F32, 8: F64 */
+    int ndim, rows, cols;
+    size_t numel, begin, end;
+    tg_real *values; /* into tg_checkpoint.block */
+    int is_extra;
+} entry;
+
+struct tg_checkpoint {
+    char *label;
+    json_t *root; /* keeps entry names and metadata strings alive */
+    json_t *meta; /* borrowed from root; NULL when the file has none */
+    size_t n_meta;
+    const char **meta_keys;
+    size_t n;
+    entry *e;
+    tg_real *block;
+};
+
+int tg_ckpt_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int tg_ckpt_host_ok(char *err, size_t errlen)
+{
+    const uint32_t one = 1;
+    unsigned char first;
+    memcpy(&first, &one, 1);
+    if (first != 1)
+        return tg_ckpt_fail(err, errlen, "safetensors data is little-endian and this host is "
+                                         "not: checkpoints are not supported here");
+    return 0;
+}
+
+/* Messages print at most this much of a (possibly hostile) tensor name. */
+#define NAME_FMT "'%.80s'"
+
+/* ------------------------------------------------------------------ header entries */
+
+typedef struct parse_ctx {
+    const char *label;
+    char *err;
+    size_t errlen;
+    size_t data_len;
+} parse_ctx;
+
+#define PFAIL(ctx, ...) tg_ckpt_fail((ctx)->err, (ctx)->errlen, __VA_ARGS__)
+
+static int parse_dtype(const parse_ctx *x, const char *name, json_t *v, entry *e)
+{
+    json_t *d = json_object_get(v, "dtype");
+    if (!d) return PFAIL(x, "%s: tensor " NAME_FMT ": \"dtype\" is missing", x->label, name);
+    if (!json_is_string(d))
+        return PFAIL(x, "%s: tensor " NAME_FMT ": \"dtype\" is not a string", x->label, name);
+    const char *s = json_string_value(d);
+    if (strcmp(s, "F32") == 0)
+        e->dtype_bytes = 4;
+    else if (strcmp(s, "F64") == 0)
+        e->dtype_bytes = 8;
+    else
+        return PFAIL(x, "%s: tensor " NAME_FMT ": \"dtype\" '%.16s' is not supported (F32 or F64)",
+                     x->label, name, s);
+    return 0;
+}
+
+static int parse_shape(const parse_ctx *x, const char *name, json_t *v, entry *e)
+{
+    json_t *s = json_object_get(v, "shape");
+    if (!s) return PFAIL(x, "%s: tensor " NAME_FMT ": \"shape\" is missing", x->label, name);
+    size_t nd = json_is_array(s) ? json_array_size(s) : 0;
+    if (nd != 1 && nd != 2)
+        return PFAIL(x, "%s: tensor " NAME_FMT ": \"shape\" must be a list of 1 or 2 positive "
+                        "integers", x->label, name);
+    long long dim[2] = {1, 1};
+    for (size_t k = 0; k < nd; k++) {
+        json_t *d = json_array_get(s, k);
+        if (!json_is_integer(d) || json_integer_value(d) < 1 ||
+            json_integer_value(d) > INT32_MAX)
+            return PFAIL(x, "%s: tensor " NAME_FMT ": \"shape\"[%zu] must be an integer in "
+                            "[1, %d]", x->label, name, k, INT32_MAX);
+        dim[2 - nd + k] = json_integer_value(d); /* [n] reads as 1 x n */
+    }
+    e->ndim = (int)nd;
+    e->rows = (int)dim[0];
+    e->cols = (int)dim[1];
+    e->numel = (size_t)dim[0] * (size_t)dim[1];
+    return 0;
+}
+
+static int parse_offsets(const parse_ctx *x, const char *name, json_t *v, entry *e)
+{
+    json_t *o = json_object_get(v, "data_offsets");
+    if (!o) return PFAIL(x, "%s: tensor " NAME_FMT ": \"data_offsets\" is missing", x->label, name);
+    json_t *a = json_array_get(o, 0), *b = json_array_get(o, 1);
+    if (!json_is_array(o) || json_array_size(o) != 2 || !json_is_integer(a) || !json_is_integer(b))
+        return PFAIL(x, "%s: tensor " NAME_FMT ": \"data_offsets\" must be two integers", x->label,
+                     name);
+    long long lo = json_integer_value(a), hi = json_integer_value(b);
+    if (lo < 0 || hi < lo || (unsigned long long)hi > x->data_len)
+        return PFAIL(x, "%s: tensor " NAME_FMT ": \"data_offsets\" [%lld, %lld] are outside the "
+                        "data section of %zu bytes", x->label, name, lo, hi, x->data_len);
+    /* numel can exceed what fits in the file; compare without overflow. */
+    size_t have = (size_t)(hi - lo);
+    if (e->numel > have / (size_t)e->dtype_bytes || have != e->numel * (size_t)e->dtype_bytes)
+        return PFAIL(x, "%s: tensor " NAME_FMT ": \"data_offsets\" [%lld, %lld] span %zu bytes, "
+                        "dtype and shape need %zu x %d", x->label, name, lo, hi, have, e->numel,
+                     e->dtype_bytes);
+    e->begin = (size_t)lo;
+    e->end = (size_t)hi;
+    return 0;
+}
+
+static int parse_entry(const parse_ctx *x, const char *name, json_t *v, entry *e)
+{
+    if (!json_is_object(v))
+        return PFAIL(x, "%s: tensor " NAME_FMT ": entry is not a JSON object", x->label, name);
+    if (name[0] == '\0') return PFAIL(x, "%s: a tensor has an empty name", x->label);
+    const char *key;
+    json_t *val;
+    json_object_foreach(v, key, val)
+    {
+        if (strcmp(key, "dtype") && strcmp(key, "shape") && strcmp(key, "data_offsets"))
+            return PFAIL(x, "%s: tensor " NAME_FMT ": unknown field '%.40s' (expected dtype, "
+                            "shape, data_offsets)", x->label, name, key);
+    }
+    e->name = name;
+    if (parse_dtype(x, name, v, e) || parse_shape(x, name, v, e) || parse_offsets(x, name, v, e))
+        return -1;
+    return 0;
+}
+
+static int by_begin(const void *pa, const void *pb)
+{
+    const entry *a = *(const entry *const *)pa, *b = *(const entry *const *)pb;
+    return (a->begin > b->begin) - (a->begin < b->begin);
+}
+
+static int check_overlaps(const parse_ctx *x, entry *e, size_t n)
+{
+    if (n < 2) return 0;
+    entry **order = malloc(n * sizeof *order);
+    if (!order) return PFAIL(x, "%s: out of memory", x->label);
+    for (size_t i = 0; i < n; i++) order[i] = &e[i];
+    qsort(order, n, sizeof *order, by_begin);
+    int rc = 0;
+    for (size_t i = 1; i < n && rc == 0; i++)
+        if (order[i]->begin < order[i - 1]->end)
+            rc = PFAIL(x, "%s: tensors " NAME_FMT " and " NAME_FMT ": \"data_offsets\" overlap "
+                          "([%zu, %zu] and [%zu, %zu])", x->label, order[i - 1]->name,
+                       order[i]->name, order[i - 1]->begin, order[i - 1]->end, order[i]->begin,
+                       order[i]->end);
+    free(order);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ metadata */
+
+static int check_meta(const parse_ctx *x, json_t *meta)
+{
+    if (!json_is_object(meta))
+        return PFAIL(x, "%s: \"__metadata__\" is not a JSON object", x->label);
+    const char *key;
+    json_t *val;
+    json_object_foreach(meta, key, val)
+    {
+        if (!json_is_string(val))
+            return PFAIL(x, "%s: \"__metadata__\" value of '%.80s' is not a string", x->label, key);
+    }
+    return 0;
+}
+
+static entry *find_entry(const tg_checkpoint *c, const char *name)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->e[i].name, name) == 0) return &c->e[i];
+    return NULL;
+}
+
+/* The extras list is JSON inside a metadata string, parsed by jansson too. */
+static int mark_extras(const parse_ctx *x, tg_checkpoint *c)
+{
+    const char *s = tg_checkpoint_meta(c, TG_CKPT_EXTRAS_KEY);
+    if (!s) return 0;
+    json_error_t jerr;
+    json_t *list = json_loads(s, JSON_REJECT_DUPLICATES, &jerr);
+    int rc = 0;
+    if (!json_is_array(list))
+        rc = PFAIL(x, "%s: \"__metadata__\" key '" TG_CKPT_EXTRAS_KEY "' is not a JSON list of "
+                      "tensor names", x->label);
+    for (size_t i = 0; rc == 0 && i < json_array_size(list); i++) {
+        json_t *nm = json_array_get(list, i);
+        entry *e = json_is_string(nm) ? find_entry(c, json_string_value(nm)) : NULL;
+        if (!e)
+            rc = PFAIL(x, "%s: \"__metadata__\" key '" TG_CKPT_EXTRAS_KEY "' item %zu names no "
+                          "tensor of the file", x->label, i);
+        else
+            e->is_extra = 1;
+    }
+    json_decref(list);
+    return rc;
+}
+
+static int index_meta(const parse_ctx *x, tg_checkpoint *c)
+{
+    if (!c->meta) return 0;
+    c->n_meta = json_object_size(c->meta);
+    c->meta_keys = calloc(c->n_meta ? c->n_meta : 1, sizeof *c->meta_keys);
+    if (!c->meta_keys) return PFAIL(x, "%s: out of memory", x->label);
+    size_t i = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach(c->meta, key, val)
+    {
+        (void)val;
+        c->meta_keys[i++] = key;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ values */
+
+static int convert_entry(const parse_ctx *x, const unsigned char *data, entry *e)
+{
+    const unsigned char *src = data + e->begin;
+    for (size_t i = 0; i < e->numel; i++) {
+        double d;
+        if (e->dtype_bytes == 4) {
+            float f;
+            memcpy(&f, src + 4 * i, 4); /* unaligned, little-endian host */
+            d = f;
+        } else {
+            memcpy(&d, src + 8 * i, 8);
+        }
+        tg_real r = (tg_real)d;
+        if (!isfinite(d))
+            return PFAIL(x, "%s: tensor " NAME_FMT " holds %s at index %zu", x->label, e->name,
+                         isnan(d) ? "NaN" : "an infinity", i);
+        if (!isfinite(r))
+            return PFAIL(x, "%s: tensor " NAME_FMT ": value %g at index %zu does not fit in %s",
+                         x->label, e->name, d, i, TG_REAL_NAME);
+        e->values[i] = r;
+    }
+    return 0;
+}
+
+static int convert_all(const parse_ctx *x, const unsigned char *data, tg_checkpoint *c)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < c->n; i++) total += c->e[i].numel; /* <= data_len / 4 */
+    c->block = malloc((total ? total : 1) * sizeof(tg_real));
+    if (!c->block) return PFAIL(x, "%s: out of memory for %zu values", x->label, total);
+    size_t at = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        c->e[i].values = c->block + at;
+        at += c->e[i].numel;
+        if (convert_entry(x, data, &c->e[i])) return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ parse */
+
+static uint64_t read_le64(const unsigned char *b)
+{
+    uint64_t v = 0;
+    for (int k = 7; k >= 0; k--) v = (v << 8) | b[k];
+    return v;
+}
+
+static int parse_header_len(const parse_ctx *x, size_t len, const unsigned char *b, size_t *hlen)
+{
+    if (len < 8)
+        return PFAIL(x, "%s: file is %zu bytes, too short for the 8-byte header length", x->label,
+                     len);
+    uint64_t h = read_le64(b);
+    if (h == 0) return PFAIL(x, "%s: header length is 0", x->label);
+    if (h > TG_CKPT_MAX_HEADER)
+        return PFAIL(x, "%s: header length %" PRIu64 " is over the limit of %u bytes", x->label,
+                     h, TG_CKPT_MAX_HEADER);
+    if (h > len - 8)
+        return PFAIL(x, "%s: header length %" PRIu64 " goes beyond the end of the file (%zu "
+                        "bytes)", x->label, h, len);
+    *hlen = (size_t)h;
+    return 0;
+}
+
+static int parse_entries(const parse_ctx *x, tg_checkpoint *c)
+{
+    json_t *meta = json_object_get(c->root, "__metadata__");
+    if (meta && check_meta(x, meta)) return -1;
+    c->meta = meta;
+    c->n = json_object_size(c->root) - (meta ? 1 : 0);
+    c->e = calloc(c->n ? c->n : 1, sizeof *c->e);
+    if (!c->e) return PFAIL(x, "%s: out of memory", x->label);
+    size_t i = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach(c->root, key, val)
+    {
+        if (strcmp(key, "__metadata__") == 0) continue;
+        if (parse_entry(x, key, val, &c->e[i++])) return -1;
+    }
+    return check_overlaps(x, c->e, c->n);
+}
+
+tg_checkpoint *tg_checkpoint_parse(const void *bytes, size_t len, const char *label, char *err,
+                                   size_t errlen)
+{
+    parse_ctx x = {label ? label : "checkpoint", err, errlen, 0};
+    const unsigned char *b = bytes;
+    size_t hlen = 0;
+    if (tg_ckpt_host_ok(err, errlen) || parse_header_len(&x, len, b, &hlen)) return NULL;
+    x.data_len = len - 8 - hlen;
+
+    tg_checkpoint *c = calloc(1, sizeof *c);
+    if (c) c->label = malloc(strlen(x.label) + 1);
+    if (!c || !c->label) {
+        tg_ckpt_fail(err, errlen, "%s: out of memory", x.label);
+        tg_checkpoint_close(c);
+        return NULL;
+    }
+    strcpy(c->label, x.label);
+
+    json_error_t jerr;
+    c->root = json_loadb((const char *)b + 8, hlen, JSON_REJECT_DUPLICATES, &jerr);
+    int rc = 0;
+    if (!c->root)
+        rc = PFAIL(&x, "%s: header is not valid JSON: %s (line %d, column %d)", x.label, jerr.text,
+                   jerr.line, jerr.column);
+    else if (!json_is_object(c->root))
+        rc = PFAIL(&x, "%s: header is not a JSON object", x.label);
+    if (rc == 0) rc = parse_entries(&x, c);
+    if (rc == 0) rc = index_meta(&x, c);
+    if (rc == 0) rc = mark_extras(&x, c);
+    if (rc == 0) rc = convert_all(&x, b + 8 + hlen, c);
+    if (rc != 0) {
+        tg_checkpoint_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+static unsigned char *read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        tg_ckpt_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    unsigned char *buf = NULL;
+    if (fstat(fd, &st) != 0) {
+        tg_ckpt_fail(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        tg_ckpt_fail(err, errlen, "%s: %s", path,
+                     S_ISDIR(st.st_mode) ? "is a directory, not a checkpoint file"
+                                         : "is not a regular file");
+    } else if (!(buf = malloc(st.st_size ? (size_t)st.st_size : 1))) {
+        tg_ckpt_fail(err, errlen, "%s: out of memory reading %lld bytes", path,
+                     (long long)st.st_size);
+    } else {
+        size_t want = (size_t)st.st_size, got = 0;
+        while (got < want) {
+            ssize_t r = read(fd, buf + got, want - got);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) {
+                tg_ckpt_fail(err, errlen, "%s: read failed after %zu of %zu bytes: %s", path, got,
+                             want, r < 0 ? strerror(errno) : "file shrank");
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            got += (size_t)r;
+        }
+        *len = want;
+    }
+    close(fd);
+    return buf;
+}
+
+tg_checkpoint *tg_checkpoint_open(const char *path, char *err, size_t errlen)
+{
+    size_t len = 0;
+    unsigned char *buf = read_file(path, &len, err, errlen);
+    if (!buf) return NULL;
+    tg_checkpoint *c = tg_checkpoint_parse(buf, len, path, err, errlen);
+    free(buf);
+    return c;
+}
+
+void tg_checkpoint_close(tg_checkpoint *c)
+{
+    if (!c) return;
+    json_decref(c->root);
+    free(c->meta_keys);
+    free(c->e);
+    free(c->block);
+    free(c->label);
+    free(c);
+}
+
+/* ------------------------------------------------------------------ queries */
+
+size_t tg_checkpoint_tensor_count(const tg_checkpoint *c) { return c->n; }
+
+const char *tg_checkpoint_tensor_name(const tg_checkpoint *c, size_t i)
+{
+    return i < c->n ? c->e[i].name : NULL;
+}
+
+int tg_checkpoint_tensor_shape(const tg_checkpoint *c, const char *name, int *rows, int *cols)
+{
+    const entry *e = find_entry(c, name);
+    if (!e) return -1;
+    if (rows) *rows = e->rows;
+    if (cols) *cols = e->cols;
+    return 0;
+}
+
+const char *tg_checkpoint_meta(const tg_checkpoint *c, const char *key)
+{
+    return c->meta ? json_string_value(json_object_get(c->meta, key)) : NULL;
+}
+
+size_t tg_checkpoint_meta_count(const tg_checkpoint *c) { return c->n_meta; }
+
+const char *tg_checkpoint_meta_key(const tg_checkpoint *c, size_t i)
+{
+    return i < c->n_meta ? c->meta_keys[i] : NULL;
+}
+
+int tg_checkpoint_meta_u64(const tg_checkpoint *c, const char *key, uint64_t *out, char *err,
+                           size_t errlen)
+{
+    const char *s = tg_checkpoint_meta(c, key);
+    if (!s) return tg_ckpt_fail(err, errlen, "%s: metadata '%s' is missing", c->label, key);
+    uint64_t v = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned digit = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - digit) / 10) break;
+        v = v * 10 + digit;
+    }
+    if (p == s || *p != '\0')
+        return tg_ckpt_fail(err, errlen, "%s: metadata '%s' = '%.40s' is not an unsigned integer",
+                            c->label, key, s);
+    *out = v;
+    return 0;
+}
+
+int tg_checkpoint_meta_rng(const tg_checkpoint *c, const char *key, tg_rng *out, char *err,
+                           size_t errlen)
+{
+    const char *s = tg_checkpoint_meta(c, key);
+    if (!s) return tg_ckpt_fail(err, errlen, "%s: metadata '%s' is missing", c->label, key);
+    if (tg_checkpoint_rng_parse(s, out) != 0)
+        return tg_ckpt_fail(err, errlen, "%s: metadata '%s' is not 64 hex digits of rng state",
+                            c->label, key);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ loading */
+
+static void shape_str(char *buf, size_t n, int ndim, int rows, int cols)
+{
+    if (ndim == 1)
+        snprintf(buf, n, "[%d]", cols);
+    else
+        snprintf(buf, n, "[%d, %d]", rows, cols);
+}
+
+/* A 1-D [n] file tensor fits a 1 x n parameter; otherwise shapes are equal. */
+static int check_param(const tg_checkpoint *c, const char *name, const tg_tensor *t, char *err,
+                       size_t errlen)
+{
+    const entry *e = find_entry(c, name);
+    char want[48], have[48];
+    shape_str(want, sizeof want, 2, t->rows, t->cols);
+    if (!e || e->is_extra)
+        return tg_ckpt_fail(err, errlen, "%s: tensor " NAME_FMT " (shape %s) is missing from the "
+                                         "file", c->label, name, want);
+    if (e->rows != t->rows || e->cols != t->cols) {
+        shape_str(have, sizeof have, e->ndim, e->rows, e->cols);
+        return tg_ckpt_fail(err, errlen, "%s: tensor " NAME_FMT " has shape %s in the file, the "
+                                         "model expects %s", c->label, name, have, want);
+    }
+    return 0;
+}
+
+int tg_checkpoint_load_params(const tg_checkpoint *c, tg_params *p, char *err, size_t errlen)
+{
+    size_t np = tg_params_count(p);
+    for (size_t i = 0; i < np; i++)
+        if (check_param(c, tg_params_name(p, i), tg_params_at(p, i), err, errlen)) return -1;
+    for (size_t i = 0; i < c->n; i++)
+        if (!c->e[i].is_extra && !tg_params_find(p, c->e[i].name))
+            return tg_ckpt_fail(err, errlen, "%s: tensor " NAME_FMT " in the file is not a "
+                                             "parameter of this model", c->label, c->e[i].name);
+    /* Everything matched: only now touch the model. */
+    for (size_t i = 0; i < np; i++) {
+        tg_tensor *t = tg_params_at(p, i);
+        const entry *e = find_entry(c, tg_params_name(p, i));
+        memcpy(t->data, e->values, e->numel * sizeof(tg_real));
+    }
+    return 0;
+}
+
+int tg_checkpoint_read_array(const tg_checkpoint *c, const char *name, tg_real *out, size_t numel,
+                             char *err, size_t errlen)
+{
+    const entry *e = find_entry(c, name);
+    if (!e)
+        return tg_ckpt_fail(err, errlen, "%s: tensor " NAME_FMT " is missing from the file",
+                            c->label, name);
+    if (e->numel != numel)
+        return tg_ckpt_fail(err, errlen, "%s: tensor " NAME_FMT " has %zu values in the file, "
+                                         "%zu expected", c->label, name, e->numel, numel);
+    memcpy(out, e->values, numel * sizeof(tg_real));
+    return 0;
+}
+
+static int has_state(const tg_optim *opt, const char *name)
+{
+    for (size_t i = 0; i < tg_optim_state_count(opt); i++)
+        if (strcmp(tg_optim_state_name(opt, i), name) == 0) return 1;
+    return 0;
+}
+
+static int check_optim(const tg_checkpoint *c, tg_optim *opt, uint64_t *steps, char *err,
+                       size_t errlen)
+{
+    const char *kind = tg_checkpoint_meta(c, "optim.kind");
+    const char *want = tg_optim_kind_name(tg_optim_get_config(opt)->kind);
+    if (!kind)
+        return tg_ckpt_fail(err, errlen, "%s: metadata 'optim.kind' is missing: the file holds "
+                                         "no optimizer state", c->label);
+    if (strcmp(kind, want) != 0)
+        return tg_ckpt_fail(err, errlen, "%s: metadata 'optim.kind' is '%.20s', the optimizer is "
+                                         "'%s'", c->label, kind, want);
+    if (tg_checkpoint_meta_u64(c, "optim.steps", steps, err, errlen)) return -1;
+    for (size_t i = 0; i < tg_optim_state_count(opt); i++) {
+        const char *name = tg_optim_state_name(opt, i);
+        const entry *e = find_entry(c, name);
+        if (!e)
+            return tg_ckpt_fail(err, errlen, "%s: optimizer state " NAME_FMT " is missing from "
+                                             "the file", c->label, name);
+        if (e->numel != tg_optim_numel(opt))
+            return tg_ckpt_fail(err, errlen, "%s: optimizer state " NAME_FMT " has %zu values in "
+                                             "the file, the optimizer has %zu", c->label, name,
+                                e->numel, tg_optim_numel(opt));
+    }
+    for (size_t i = 0; i < c->n; i++)
+        if (strncmp(c->e[i].name, "optim.", 6) == 0 && !has_state(opt, c->e[i].name))
+            return tg_ckpt_fail(err, errlen, "%s: the file holds optimizer state " NAME_FMT
+                                             " that this optimizer does not use", c->label,
+                                c->e[i].name);
+    return 0;
+}
+
+int tg_checkpoint_load_optim(const tg_checkpoint *c, tg_optim *opt, char *err, size_t errlen)
+{
+    uint64_t steps = 0;
+    if (check_optim(c, opt, &steps, err, errlen)) return -1;
+    for (size_t i = 0; i < tg_optim_state_count(opt); i++) {
+        const entry *e = find_entry(c, tg_optim_state_name(opt, i));
+        memcpy(tg_optim_state_data(opt, i), e->values, e->numel * sizeof(tg_real));
+    }
+    tg_optim_set_steps(opt, steps);
+    return 0;
+}
+
+int tg_checkpoint_load(const char *path, tg_params *p, char *err, size_t errlen)
+{
+    tg_checkpoint *c = tg_checkpoint_open(path, err, errlen);
+    if (!c) return -1;
+    int rc = tg_checkpoint_load_params(c, p, err, errlen);
+    tg_checkpoint_close(c);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ rng */
+
+void tg_checkpoint_rng_hex(const tg_rng *r, char out[TG_RNG_HEX_LEN])
+{
+    for (int k = 0; k < 4; k++) snprintf(out + 16 * k, 17, "%016" PRIx64, r->s[k]);
+}
+
+static int hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+int tg_checkpoint_rng_parse(const char *hex, tg_rng *r)
+{
+    if (!hex || strlen(hex) != 64) return -1;
+    uint64_t s[4] = {0};
+    for (int i = 0; i < 64; i++) {
+        int d = hex_digit(hex[i]);
+        if (d < 0) return -1;
+        s[i / 16] = (s[i / 16] << 4) | (uint64_t)d;
+    }
+    memcpy(r->s, s, sizeof s);
+    return 0;
+}

@@ -1,0 +1,134 @@
+/* tapegrad checkpoints: safetensors files, written atomically, read with
+ * every field checked before any value reaches the model.
+ *
+ * File layout (https://github.com/huggingface/safetensors):
+ *   8 bytes   header length H, unsigned little-endian
+ *   H bytes   JSON object: {"<tensor>": {"dtype": "F32"|"F64", "shape": [r, c],
+ *                            "data_offsets": [begin, end]}, ...,
+ *                           "__metadata__": {"<key>": "<string>", ...}}
+ *   rest      raw little-endian values; offsets are relative to its start
+ *
+ * Parameters are saved under their names with shape [rows, cols] in the
+ * build's precision (F32 for float, F64 for double). Extra arrays (optimizer
+ * moments) are saved 1-D, and their names are listed in the metadata key
+ * "tapegrad.extra_tensors" (a JSON list as a string) so a loader can tell them
+ * from parameters. Loading accepts F32 and F64 in either build, and a 1-D
+ * shape [n] for a 1 x n parameter.
+ *
+ * Saving writes "<path>.tmp.<pid>" in the same directory, fsyncs it, renames
+ * it over <path> and fsyncs the directory: a crash or a failed write (disk
+ * full, no permission) leaves the previous file as it was.
+ *
+ * Every function that can fail returns 0, or -1 with a one-line message in
+ * err (errlen bytes, may be NULL) naming the file and the tensor or field.
+ */
+#ifndef TG_CHECKPOINT_H
+#define TG_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tapegrad.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tg_optim tg_optim; /* tg_optim.h */
+
+/* A metadata entry: both strings, as safetensors requires. */
+typedef struct tg_ckpt_meta {
+    const char *key;
+    const char *value;
+} tg_ckpt_meta;
+
+/* A named flat array saved beside the parameters (1-D, numel values). */
+typedef struct tg_ckpt_array {
+    const char *name;
+    const tg_real *data;
+    size_t numel;
+} tg_ckpt_array;
+
+/* Header length above this is rejected (the safetensors reference limit). */
+#define TG_CKPT_MAX_HEADER (100u * 1024u * 1024u)
+/* Metadata key listing the extra (non-parameter) tensors. */
+#define TG_CKPT_EXTRAS_KEY "tapegrad.extra_tensors"
+
+/* ------------------------------------------------------------------ saving */
+
+/* Saves every parameter of p, the extras and the metadata to path,
+ * atomically. Refuses (and keeps the old file) when a value is NaN or
+ * infinite, a name is repeated, or a string is not UTF-8. */
+int tg_checkpoint_save(const char *path, const tg_params *p, const tg_ckpt_array *extras,
+                       size_t n_extras, const tg_ckpt_meta *meta, size_t n_meta, char *err,
+                       size_t errlen);
+
+/* Same, adding the optimizer's state arrays (tg_optim_state_name) as extras
+ * and "optim.kind", "optim.steps" to the metadata. opt may be NULL. */
+int tg_checkpoint_save_training(const char *path, const tg_params *p, tg_optim *opt,
+                                const tg_ckpt_meta *meta, size_t n_meta, char *err,
+                                size_t errlen);
+
+/* ------------------------------------------------------------------ loading */
+
+/* A checkpoint read into memory and checked: header length against the
+ * file size, JSON syntax, every dtype, shape and data_offsets (inside the
+ * data section, matching dtype x shape, not overlapping), metadata values
+ * being strings, and every value finite. Values are converted to tg_real. */
+typedef struct tg_checkpoint tg_checkpoint;
+
+tg_checkpoint *tg_checkpoint_open(const char *path, char *err, size_t errlen);
+/* The same checks over a buffer (label names it in messages): for tests and
+ * fuzzing. The bytes are not kept. */
+tg_checkpoint *tg_checkpoint_parse(const void *bytes, size_t len, const char *label, char *err,
+                                   size_t errlen);
+void tg_checkpoint_close(tg_checkpoint *c);
+
+/* Tensors in the file (parameters and extras), in file order. */
+size_t tg_checkpoint_tensor_count(const tg_checkpoint *c);
+const char *tg_checkpoint_tensor_name(const tg_checkpoint *c, size_t i);
+/* Shape of a named tensor: 0 and *rows, *cols (1-D [n] reads as 1 x n),
+ * or -1 when absent. */
+int tg_checkpoint_tensor_shape(const tg_checkpoint *c, const char *name, int *rows, int *cols);
+
+/* Metadata value for key, or NULL. The string lives as long as c. */
+const char *tg_checkpoint_meta(const tg_checkpoint *c, const char *key);
+size_t tg_checkpoint_meta_count(const tg_checkpoint *c);
+const char *tg_checkpoint_meta_key(const tg_checkpoint *c, size_t i);
+/* Metadata parsed as a decimal unsigned integer / as an rng state written
+ * by tg_checkpoint_rng_hex. -1 with a message naming the key if absent or
+ * malformed. */
+int tg_checkpoint_meta_u64(const tg_checkpoint *c, const char *key, uint64_t *out, char *err,
+                           size_t errlen);
+int tg_checkpoint_meta_rng(const tg_checkpoint *c, const char *key, tg_rng *out, char *err,
+                           size_t errlen);
+
+/* Copies the file's values into p, all or nothing: every parameter of p
+ * must be in the file with the same shape, and every non-extra tensor of the
+ * file must be a parameter of p; otherwise p is not modified and err names
+ * the tensor and both shapes. */
+int tg_checkpoint_load_params(const tg_checkpoint *c, tg_params *p, char *err, size_t errlen);
+
+/* Copies the named tensor (numel values, any shape) into out. */
+int tg_checkpoint_read_array(const tg_checkpoint *c, const char *name, tg_real *out, size_t numel,
+                             char *err, size_t errlen);
+
+/* Restores what tg_checkpoint_save_training stored: state arrays and step
+ * count, after checking the optimizer kind and sizes (all or nothing). */
+int tg_checkpoint_load_optim(const tg_checkpoint *c, tg_optim *opt, char *err, size_t errlen);
+
+/* open + load_params + close. */
+int tg_checkpoint_load(const char *path, tg_params *p, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ helpers */
+
+/* An rng state as 64 hex digits (4 words, most significant digit first). */
+#define TG_RNG_HEX_LEN 65
+void tg_checkpoint_rng_hex(const tg_rng *r, char out[TG_RNG_HEX_LEN]);
+/* 0, or -1 unless hex is exactly 64 hex digits (r untouched then). */
+int tg_checkpoint_rng_parse(const char *hex, tg_rng *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,800 @@
+/* Checkpoints: safetensors round trips, every rejection path of the loader
+ * (each must fail with a message naming the field and leave the model
+ * untouched), atomic writes that keep the old file when a write fails, and
+ * exact resume (N steps + save + load + M steps == N+M steps, bitwise) for
+ * every optimizer. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tapegrad.h"
+#include "tg_checkpoint.h"
+#include "tg_optim.h"
+
+/* ------------------------------------------------------------------ helpers */
+
+static char dir[64];
+
+static void make_dir(void)
+{
+    strcpy(dir, "/tmp/tg_ckpt_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+}
+
+/* Removes the test's directory (files only, one level). */
+static void remove_dir(void)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char p[512];
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            if (rmdir(p) != 0) unlink(p);
+        }
+    closedir(d);
+    rmdir(dir);
+}
+
+TestSuite(checkpoint, .init = make_dir, .fini = remove_dir);
+
+static char *path_in_dir(const char *name)
+{
+    static char p[4][256];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    return p[k];
+}
+
+static int count_tmp_files(void)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, ".tmp.")) n++;
+    if (d) closedir(d);
+    return n;
+}
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)n + 1);
+    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static void spit(const char *path, const void *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+/* A model: w 2x3, b 1x3, emb 4x2, random values from seed. */
+static tg_params *model(uint64_t seed)
+{
+    tg_rng r;
+    tg_rng_seed(&r, seed);
+    tg_params *p = tg_params_new();
+    cr_assert_not_null(tg_param_uniform(p, "w", 2, 3, &r, 1.0));
+    cr_assert_not_null(tg_param_uniform(p, "b", 1, 3, &r, 1.0));
+    cr_assert_not_null(tg_param_uniform(p, "emb", 4, 2, &r, 1.0));
+    return p;
+}
+
+static void fill(tg_params *p, tg_real v)
+{
+    for (size_t i = 0; i < tg_params_numel(p); i++) tg_params_data(p)[i] = v;
+}
+
+static int all_equal(tg_params *p, tg_real v)
+{
+    for (size_t i = 0; i < tg_params_numel(p); i++)
+        if (tg_params_data(p)[i] != v) return 0;
+    return 1;
+}
+
+static int same_values(tg_params *a, tg_params *b)
+{
+    return tg_params_numel(a) == tg_params_numel(b) &&
+           memcmp(tg_params_data(a), tg_params_data(b), tg_params_numel(a) * sizeof(tg_real)) == 0;
+}
+
+/* A safetensors file from a header string and raw data bytes. */
+static size_t build(unsigned char *out, size_t cap, const char *header, const void *data,
+                    size_t dlen)
+{
+    size_t h = strlen(header);
+    cr_assert(8 + h + dlen <= cap);
+    for (int k = 0; k < 8; k++) out[k] = (unsigned char)((uint64_t)h >> (8 * k));
+    memcpy(out + 8, header, h);
+    if (dlen) memcpy(out + 8 + h, data, dlen);
+    return 8 + h + dlen;
+}
+
+/* ------------------------------------------------------------------ round trips */
+
+Test(checkpoint, save_load_round_trip_is_bitwise)
+{
+    tg_params *a = model(1), *b = model(2);
+    char err[512];
+    const char *path = path_in_dir("m.safetensors");
+    cr_assert_eq(tg_checkpoint_save(path, a, NULL, 0, NULL, 0, err, sizeof err), 0, "%s", err);
+    cr_assert(!same_values(a, b));
+    cr_assert_eq(tg_checkpoint_load(path, b, err, sizeof err), 0, "%s", err);
+    cr_assert(same_values(a, b), "loaded values differ from saved ones");
+
+    /* Layout: 8-byte length, header padded to 8, then 17 values. */
+    size_t len;
+    unsigned char *raw = slurp(path, &len);
+    uint64_t h = 0;
+    for (int k = 7; k >= 0; k--) h = (h << 8) | raw[k];
+    cr_assert_eq(h % 8, 0, "header padded to a multiple of 8");
+    cr_assert_eq(len, 8 + h + 17 * sizeof(tg_real));
+    cr_assert(strstr((char *)raw + 8, sizeof(tg_real) == 4 ? "\"F32\"" : "\"F64\""));
+    cr_assert_eq(count_tmp_files(), 0);
+    free(raw);
+    tg_params_free(a);
+    tg_params_free(b);
+}
+
+Test(checkpoint, loaded_model_gives_bitwise_identical_outputs)
+{
+    tg_params *a = model(3), *b = model(4);
+    char err[512];
+    const char *path = path_in_dir("m.safetensors");
+    cr_assert_eq(tg_checkpoint_save(path, a, NULL, 0, NULL, 0, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tg_checkpoint_load(path, b, err, sizeof err), 0, "%s", err);
+    tg_tape *t = tg_tape_new(1 << 20);
+    const tg_real xin[4] = {0.5f, -1, 2, 0.25f};
+    tg_tensor *x = tg_tensor_from(t, 2, 2, xin);
+    tg_tensor *ya = tg_tanh(t, tg_add(t, tg_matmul(t, x, tg_params_find(a, "w"), 0, 0),
+                                      tg_params_find(a, "b")));
+    tg_tensor *yb = tg_tanh(t, tg_add(t, tg_matmul(t, x, tg_params_find(b, "w"), 0, 0),
+                                      tg_params_find(b, "b")));
+    cr_assert(memcmp(ya->data, yb->data, tg_numel(ya) * sizeof(tg_real)) == 0);
+    tg_tape_free(t);
+    tg_params_free(a);
+    tg_params_free(b);
+}
+
+Test(checkpoint, other_precision_file_is_converted)
+{
+    /* Write w, b, emb in the dtype this build does NOT use. */
+    tg_params *p = model(5);
+    enum { N = 17 };
+    double vals[N];
+    for (int i = 0; i < N; i++) vals[i] = 0.1 * (i + 1) - 0.75;
+    unsigned char data[N * 8], file[4096];
+    const char *header;
+    size_t dlen;
+#ifdef TG_REAL_DOUBLE
+    for (int i = 0; i < N; i++) {
+        float f = (float)vals[i];
+        memcpy(data + 4 * i, &f, 4);
+    }
+    dlen = N * 4;
+    header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+             "\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]},"
+             "\"emb\":{\"dtype\":\"F32\",\"shape\":[4,2],\"data_offsets\":[36,68]}}";
+#else
+    memcpy(data, vals, sizeof vals);
+    dlen = N * 8;
+    header = "{\"w\":{\"dtype\":\"F64\",\"shape\":[2,3],\"data_offsets\":[0,48]},"
+             "\"b\":{\"dtype\":\"F64\",\"shape\":[3],\"data_offsets\":[48,72]},"
+             "\"emb\":{\"dtype\":\"F64\",\"shape\":[4,2],\"data_offsets\":[72,136]}}";
+#endif
+    const char *path = path_in_dir("other.safetensors");
+    spit(path, file, build(file, sizeof file, header, data, dlen));
+    char err[512];
+    cr_assert_eq(tg_checkpoint_load(path, p, err, sizeof err), 0, "%s", err);
+    for (int i = 0; i < N; i++) {
+#ifdef TG_REAL_DOUBLE
+        tg_real want = (tg_real)(float)vals[i];
+#else
+        tg_real want = (tg_real)vals[i];
+#endif
+        cr_assert_eq(tg_params_data(p)[i], want, "value %d: %.9g vs %.9g", i,
+                     (double)tg_params_data(p)[i], (double)want);
+    }
+    tg_params_free(p);
+}
+
+Test(checkpoint, metadata_round_trip)
+{
+    tg_params *p = model(6);
+    tg_rng r, back;
+    tg_rng_seed(&r, 99);
+    tg_rng_u64(&r);
+    char hex[TG_RNG_HEX_LEN], err[512];
+    tg_checkpoint_rng_hex(&r, hex);
+    cr_assert_eq(strlen(hex), 64);
+    const tg_ckpt_meta meta[] = {
+        {"cell", "lstm"},
+        {"hidden", "256"},
+        {"vocab", "ab\xed\x95\x9c\xea\xb8\x80\"\\\n"}, /* Korean, quote, backslash, newline */
+        {"rng.dropout", hex},
+        {"data.position", "18446744073709551615"},
+    };
+    const char *path = path_in_dir("meta.safetensors");
+    cr_assert_eq(tg_checkpoint_save(path, p, NULL, 0, meta, 5, err, sizeof err), 0, "%s", err);
+    tg_checkpoint *c = tg_checkpoint_open(path, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(tg_checkpoint_meta_count(c), 5);
+    for (size_t i = 0; i < 5; i++) {
+        cr_assert_str_eq(tg_checkpoint_meta_key(c, i), meta[i].key, "order kept");
+        cr_assert_str_eq(tg_checkpoint_meta(c, meta[i].key), meta[i].value);
+    }
+    cr_assert_null(tg_checkpoint_meta(c, "absent"));
+    uint64_t pos = 0;
+    cr_assert_eq(tg_checkpoint_meta_u64(c, "data.position", &pos, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pos, UINT64_MAX);
+    cr_assert_eq(tg_checkpoint_meta_rng(c, "rng.dropout", &back, err, sizeof err), 0, "%s", err);
+    cr_assert(memcmp(&back, &r, sizeof r) == 0);
+    cr_assert_eq(tg_checkpoint_meta_u64(c, "cell", &pos, err, sizeof err), -1);
+    cr_assert(strstr(err, "cell"), "%s", err);
+    cr_assert_eq(tg_checkpoint_meta_u64(c, "absent", &pos, err, sizeof err), -1);
+    cr_assert(strstr(err, "absent"), "%s", err);
+    cr_assert_eq(tg_checkpoint_meta_rng(c, "hidden", &back, err, sizeof err), -1);
+    cr_assert(strstr(err, "hidden"), "%s", err);
+    int rows = 0, cols = 0;
+    cr_assert_eq(tg_checkpoint_tensor_count(c), 3);
+    cr_assert_str_eq(tg_checkpoint_tensor_name(c, 2), "emb");
+    cr_assert_eq(tg_checkpoint_tensor_shape(c, "emb", &rows, &cols), 0);
+    cr_assert(rows == 4 && cols == 2);
+    cr_assert_eq(tg_checkpoint_tensor_shape(c, "nope", &rows, &cols), -1);
+    tg_checkpoint_close(c);
+    tg_params_free(p);
+}
+
+Test(checkpoint, u64_and_rng_parsers_reject_garbage)
+{
+    tg_params *p = model(6);
+    const tg_ckpt_meta meta[] = {{"a", ""}, {"b", "-1"}, {"c", "12a"}, {"d", " 1"},
+                                 {"e", "18446744073709551616"}, {"f", "007"}};
+    char err[512];
+    const char *path = path_in_dir("u64.safetensors");
+    cr_assert_eq(tg_checkpoint_save(path, p, NULL, 0, meta, 6, err, sizeof err), 0, "%s", err);
+    tg_checkpoint *c = tg_checkpoint_open(path, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    uint64_t v = 5;
+    for (int i = 0; i < 5; i++) {
+        cr_expect_eq(tg_checkpoint_meta_u64(c, meta[i].key, &v, err, sizeof err), -1,
+                     "'%s' accepted", meta[i].value);
+        cr_expect_eq(v, 5);
+    }
+    cr_expect_eq(tg_checkpoint_meta_u64(c, "f", &v, err, sizeof err), 0);
+    cr_expect_eq(v, 7);
+    tg_checkpoint_close(c);
+    tg_rng r = {{1, 2, 3, 4}};
+    char hex[TG_RNG_HEX_LEN];
+    tg_checkpoint_rng_hex(&r, hex);
+    cr_assert_str_eq(hex, "0000000000000001000000000000000200000000000000030000000000000004");
+    hex[10] = 'g';
+    cr_assert_eq(tg_checkpoint_rng_parse(hex, &r), -1);
+    cr_assert_eq(tg_checkpoint_rng_parse("abc", &r), -1);
+    cr_assert_eq(r.s[3], 4, "untouched after a failed parse");
+    tg_params_free(p);
+}
+
+Test(checkpoint, extras_are_kept_apart_from_parameters)
+{
+    tg_params *p = model(7), *q = model(8);
+    tg_real m[5] = {1, 2, 3, 4, 5}, back[5] = {0};
+    const tg_ckpt_array ex[] = {{"optim.m", m, 5}};
+    char err[512];
+    const char *path = path_in_dir("ex.safetensors");
+    cr_assert_eq(tg_checkpoint_save(path, p, ex, 1, NULL, 0, err, sizeof err), 0, "%s", err);
+    tg_checkpoint *c = tg_checkpoint_open(path, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(tg_checkpoint_load_params(c, q, err, sizeof err), 0, "%s", err);
+    cr_assert(same_values(p, q));
+    cr_assert_eq(tg_checkpoint_read_array(c, "optim.m", back, 5, err, sizeof err), 0, "%s", err);
+    cr_assert(memcmp(back, m, sizeof m) == 0);
+    cr_assert_eq(tg_checkpoint_read_array(c, "optim.m", back, 4, err, sizeof err), -1);
+    cr_assert(strstr(err, "optim.m") && strstr(err, "5"), "%s", err);
+    cr_assert_eq(tg_checkpoint_read_array(c, "optim.v", back, 5, err, sizeof err), -1);
+    cr_assert(strstr(err, "optim.v"), "%s", err);
+    tg_checkpoint_close(c);
+    tg_params_free(p);
+    tg_params_free(q);
+}
+
+Test(checkpoint, save_refuses_bad_input_and_keeps_old_file)
+{
+    tg_params *p = model(9);
+    char err[512];
+    const char *path = path_in_dir("keep.safetensors");
+    cr_assert_eq(tg_checkpoint_save(path, p, NULL, 0, NULL, 0, err, sizeof err), 0, "%s", err);
+    size_t n0, n1;
+    unsigned char *before = slurp(path, &n0);
+
+    tg_params_find(p, "b")->data[1] = NAN;
+    cr_assert_eq(tg_checkpoint_save(path, p, NULL, 0, NULL, 0, err, sizeof err), -1);
+    cr_assert(strstr(err, "'b'") && strstr(err, "NaN") && strstr(err, "intact"), "%s", err);
+    tg_params_find(p, "b")->data[1] = 0;
+
+    const tg_ckpt_meta dup[] = {{"k", "1"}, {"k", "2"}};
+    cr_assert_eq(tg_checkpoint_save(path, p, NULL, 0, dup, 2, err, sizeof err), -1);
+    cr_assert(strstr(err, "'k'"), "%s", err);
+    const tg_ckpt_meta bad_utf8[] = {{"k", "\xff\xfe"}};
+    cr_assert_eq(tg_checkpoint_save(path, p, NULL, 0, bad_utf8, 1, err, sizeof err), -1);
+    cr_assert(strstr(err, "UTF-8"), "%s", err);
+    const tg_ckpt_meta reserved[] = {{TG_CKPT_EXTRAS_KEY, "[]"}};
+    cr_assert_eq(tg_checkpoint_save(path, p, NULL, 0, reserved, 1, err, sizeof err), -1);
+    tg_real v[2] = {1, 2};
+    const tg_ckpt_array clash[] = {{"w", v, 2}};
+    cr_assert_eq(tg_checkpoint_save(path, p, clash, 1, NULL, 0, err, sizeof err), -1);
+    cr_assert(strstr(err, "'w'"), "%s", err);
+
+    unsigned char *after = slurp(path, &n1);
+    cr_assert(n0 == n1 && memcmp(before, after, n0) == 0, "old checkpoint changed");
+    cr_assert_eq(count_tmp_files(), 0);
+    free(before);
+    free(after);
+    tg_params_free(p);
+}
+
+/* ------------------------------------------------------------------ failed writes */
+
+Test(checkpoint, missing_directory_fails_cleanly)
+{
+    tg_params *p = model(10);
+    char err[512];
+    const char *path = path_in_dir("no/such/dir/m.safetensors");
+    cr_assert_eq(tg_checkpoint_save(path, p, NULL, 0, NULL, 0, err, sizeof err), -1);
+    cr_assert(strstr(err, "m.safetensors") && strstr(err, "No such file"), "%s", err);
+    tg_params_free(p);
+}
+
+Test(checkpoint, target_that_is_a_directory_is_left_alone)
+{
+    tg_params *p = model(11);
+    char err[512];
+    const char *path = path_in_dir("adir");
+    cr_assert_eq(mkdir(path, 0755), 0);
+    cr_assert_eq(tg_checkpoint_save(path, p, NULL, 0, NULL, 0, err, sizeof err), -1);
+    cr_assert(strstr(err, "rename") && strstr(err, "intact"), "%s", err);
+    struct stat st;
+    cr_assert(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+    cr_assert_eq(count_tmp_files(), 0, "temporary file left behind");
+    cr_assert_eq(tg_checkpoint_load(path, p, err, sizeof err), -1);
+    cr_assert(strstr(err, "directory"), "%s", err);
+    tg_params_free(p);
+}
+
+Test(checkpoint, disk_full_keeps_previous_checkpoint)
+{
+    tg_params *small = model(12);
+    char err[512];
+    const char *path = path_in_dir("full.safetensors");
+    cr_assert_eq(tg_checkpoint_save(path, small, NULL, 0, NULL, 0, err, sizeof err), 0, "%s", err);
+    size_t n0, n1;
+    unsigned char *before = slurp(path, &n0);
+
+    /* A bigger model, and a file-size limit below its size: write() fails
+     * with EFBIG the way it fails with ENOSPC on a full disk. */
+    tg_params *big = tg_params_new();
+    cr_assert_not_null(tg_param(big, "w", 64, 64));
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = {4096, 4096};
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    cr_assert_eq(tg_checkpoint_save(path, big, NULL, 0, NULL, 0, err, sizeof err), -1);
+    cr_assert(strstr(err, "write") && strstr(err, "intact"), "%s", err);
+    cr_log_info("disk full: %s", err);
+
+    unsigned char *after = slurp(path, &n1);
+    cr_assert(n0 == n1 && memcmp(before, after, n0) == 0, "previous checkpoint changed");
+    cr_assert_eq(count_tmp_files(), 0, "temporary file left behind");
+    tg_params *q = model(13);
+    cr_assert_eq(tg_checkpoint_load(path, q, err, sizeof err), 0, "%s", err);
+    cr_assert(same_values(small, q));
+    free(before);
+    free(after);
+    tg_params_free(q);
+    tg_params_free(big);
+    tg_params_free(small);
+}
+
+/* ------------------------------------------------------------------ rejections */
+
+/* The model of these cases: w 2x3, b 1x3, emb 4x2 (68 bytes of F32). */
+#define HDR_W "\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}"
+#define HDR_B "\"b\":{\"dtype\":\"F32\",\"shape\":[1,3],\"data_offsets\":[24,36]}"
+#define HDR_E "\"emb\":{\"dtype\":\"F32\",\"shape\":[4,2],\"data_offsets\":[36,68]}"
+
+typedef struct bad_case {
+    const char *what;
+    const char *header; /* NULL: raw bytes below */
+    size_t data_len;    /* bytes of data after the header (<= 68 + 8) */
+    const char *field;  /* must appear in the message */
+    const char *field2; /* and this, if not NULL */
+} bad_case;
+
+static const bad_case bad_cases[] = {
+    {"header not JSON", "{\"w\": {\"dtype\": \"F32\",", 68, "JSON", NULL},
+    {"header a JSON list", "[1, 2, 3]", 68, "JSON object", NULL},
+    {"duplicate tensor", "{" HDR_W "," HDR_W "," HDR_B "," HDR_E "}", 68, "JSON", "duplicate"},
+    {"missing dtype", "{\"w\":{\"shape\":[2,3],\"data_offsets\":[0,24]}," HDR_B "," HDR_E "}", 68,
+     "dtype", "'w'"},
+    {"unknown dtype", "{\"w\":{\"dtype\":\"BF16\",\"shape\":[2,3],\"data_offsets\":[0,24]}," HDR_B
+                      "," HDR_E "}", 68, "dtype", "BF16"},
+    {"dtype not a string", "{\"w\":{\"dtype\":4,\"shape\":[2,3],\"data_offsets\":[0,24]}," HDR_B
+                           "," HDR_E "}", 68, "dtype", NULL},
+    {"entry not an object", "{\"w\":[1,2]," HDR_B "," HDR_E "}", 68, "'w'", "object"},
+    {"unknown field", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24],"
+                      "\"x\":1}," HDR_B "," HDR_E "}", 68, "unknown field", "'w'"},
+    {"missing shape", "{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,24]}," HDR_B "," HDR_E "}", 68,
+     "shape", "'w'"},
+    {"shape with zero", "{\"w\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[0,0]}," HDR_B
+                        "," HDR_E "}", 68, "shape", NULL},
+    {"shape of rank 3", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1,2,3],\"data_offsets\":[0,24]},"
+                        HDR_B "," HDR_E "}", 68, "shape", NULL},
+    {"shape of rank 0", "{\"w\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}," HDR_B
+                        "," HDR_E "}", 68, "shape", NULL},
+    {"shape not integers", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2.0,3],\"data_offsets\":[0,24]},"
+                           HDR_B "," HDR_E "}", 68, "shape", NULL},
+    {"shape negative", "{\"w\":{\"dtype\":\"F32\",\"shape\":[-2,-3],\"data_offsets\":[0,24]},"
+                       HDR_B "," HDR_E "}", 68, "shape", NULL},
+    {"shape huge", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2147483647,2147483647],"
+                   "\"data_offsets\":[0,24]}," HDR_B "," HDR_E "}", 68, "data_offsets", NULL},
+    {"shape of another model", "{\"w\":{\"dtype\":\"F32\",\"shape\":[3,2],\"data_offsets\":[0,24]},"
+                               HDR_B "," HDR_E "}", 68, "[3, 2]", "[2, 3]"},
+    {"1-D shape of another model", "{\"w\":{\"dtype\":\"F32\",\"shape\":[6],\"data_offsets\":[0,24]},"
+                                   HDR_B "," HDR_E "}", 68, "[6]", "'w'"},
+    {"missing offsets", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3]}," HDR_B "," HDR_E "}", 68,
+     "data_offsets", NULL},
+    {"offsets beyond data", "{" HDR_W "," HDR_B ",\"emb\":{\"dtype\":\"F32\",\"shape\":[4,2],"
+                            "\"data_offsets\":[60,92]}}", 68, "data_offsets", "'emb'"},
+    {"offsets reversed", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[24,0]},"
+                         HDR_B "," HDR_E "}", 68, "data_offsets", NULL},
+    {"offsets negative", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[-8,16]},"
+                         HDR_B "," HDR_E "}", 68, "data_offsets", NULL},
+    {"offsets wrong size", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,20]},"
+                           HDR_B "," HDR_E "}", 68, "data_offsets", "'w'"},
+    {"offsets one number", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0]},"
+                           HDR_B "," HDR_E "}", 68, "data_offsets", NULL},
+    {"offsets overlap", "{" HDR_W ",\"b\":{\"dtype\":\"F32\",\"shape\":[1,3],"
+                        "\"data_offsets\":[20,32]}," HDR_E "}", 68, "overlap", "data_offsets"},
+    {"truncated data", "{" HDR_W "," HDR_B "," HDR_E "}", 40, "data_offsets", "'emb'"},
+    {"extra tensor", "{" HDR_W "," HDR_B "," HDR_E ",\"h0\":{\"dtype\":\"F32\",\"shape\":[1,2],"
+                     "\"data_offsets\":[68,76]}}", 76, "'h0'", "not a parameter"},
+    {"missing tensor", "{" HDR_W "," HDR_E "}", 68, "'b'", "missing"},
+    {"metadata not an object", "{" HDR_W "," HDR_B "," HDR_E ",\"__metadata__\":[\"a\"]}", 68,
+     "__metadata__", NULL},
+    {"metadata value not a string", "{" HDR_W "," HDR_B "," HDR_E ",\"__metadata__\":{\"step\":3}}",
+     68, "__metadata__", "step"},
+    {"extras list malformed", "{" HDR_W "," HDR_B "," HDR_E ",\"__metadata__\":{"
+                              "\"tapegrad.extra_tensors\":\"[oops\"}}", 68,
+     "tapegrad.extra_tensors", NULL},
+    {"extras list names nothing", "{" HDR_W "," HDR_B "," HDR_E ",\"__metadata__\":{"
+                                  "\"tapegrad.extra_tensors\":\"[\\\"zz\\\"]\"}}", 68,
+     "tapegrad.extra_tensors", NULL},
+    {"empty tensor name", "{" HDR_W "," HDR_B "," HDR_E ",\"\":{\"dtype\":\"F32\",\"shape\":[1],"
+                          "\"data_offsets\":[68,72]}}", 72, "empty name", NULL},
+};
+
+static void data_values(unsigned char *d, size_t n_floats)
+{
+    for (size_t i = 0; i < n_floats; i++) {
+        float f = (float)(i + 1) / 8.0f;
+        memcpy(d + 4 * i, &f, 4);
+    }
+}
+
+static void expect_rejected(const char *what, const unsigned char *bytes, size_t len,
+                            const char *field, const char *field2)
+{
+    char err[512] = "";
+    tg_params *p = model(20);
+    fill(p, (tg_real)42);
+    const char *path = path_in_dir("bad.safetensors");
+    spit(path, bytes, len);
+    int rc = tg_checkpoint_load(path, p, err, sizeof err);
+    cr_expect_eq(rc, -1, "%s: accepted", what);
+    cr_expect(strstr(err, field) != NULL, "%s: message '%s' lacks '%s'", what, err, field);
+    if (field2) cr_expect(strstr(err, field2) != NULL, "%s: message '%s' lacks '%s'", what, err, field2);
+    cr_expect(strstr(err, "bad.safetensors") != NULL, "%s: message '%s' lacks the file", what, err);
+    cr_expect(all_equal(p, 42), "%s: model modified by a failed load", what);
+    cr_log_info("%-28s -> %s", what, err);
+    tg_params_free(p);
+}
+
+Test(checkpoint, valid_reference_file_loads)
+{
+    /* The base of every bad case, unmodified, must load. */
+    unsigned char data[80], file[4096];
+    data_values(data, 19);
+    size_t n = build(file, sizeof file, "{" HDR_W "," HDR_B "," HDR_E "}", data, 68);
+    tg_params *p = model(21);
+    char err[512];
+    const char *path = path_in_dir("good.safetensors");
+    spit(path, file, n);
+    cr_assert_eq(tg_checkpoint_load(path, p, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tg_params_find(p, "emb")->data[7], (tg_real)(17.0 / 8.0)); /* float 16 of the data */
+    tg_params_free(p);
+}
+
+Test(checkpoint, every_malformed_header_is_rejected)
+{
+    unsigned char data[80], file[4096];
+    data_values(data, 19);
+    for (size_t k = 0; k < sizeof bad_cases / sizeof bad_cases[0]; k++) {
+        const bad_case *b = &bad_cases[k];
+        size_t n = build(file, sizeof file, b->header, data, b->data_len);
+        expect_rejected(b->what, file, n, b->field, b->field2);
+    }
+}
+
+Test(checkpoint, bad_header_lengths_are_rejected)
+{
+    unsigned char data[80], file[4096];
+    data_values(data, 19);
+    size_t n = build(file, sizeof file, "{" HDR_W "," HDR_B "," HDR_E "}", data, 68);
+    expect_rejected("truncated to 5 bytes", file, 5, "header length", NULL);
+    expect_rejected("empty file", file, 0, "header length", NULL);
+    expect_rejected("truncated inside header", file, 40, "header length", "beyond");
+    expect_rejected("truncated inside data", file, n - 3, "data_offsets", "'emb'");
+    unsigned char big[16];
+    memcpy(big, file, sizeof big);
+    big[5] = 1; /* 2^40 + ... bytes */
+    expect_rejected("header length over cap", big, sizeof big, "header length", "limit");
+    memset(big, 0, 8);
+    expect_rejected("header length zero", big, sizeof big, "header length", NULL);
+    memcpy(big, file, sizeof big);
+    big[0] = 0xff; /* 255 + ...: beyond the 16 bytes */
+    expect_rejected("header length beyond file", big, sizeof big, "header length", "beyond");
+}
+
+Test(checkpoint, nonfinite_values_are_rejected)
+{
+    unsigned char data[80], file[4096];
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    const char *names[3] = {"NaN", "infinity", "infinity"};
+    for (int k = 0; k < 3; k++) {
+        data_values(data, 19);
+        memcpy(data + 4 * 7, &bad[k], 4); /* b[1] */
+        size_t n = build(file, sizeof file, "{" HDR_W "," HDR_B "," HDR_E "}", data, 68);
+        expect_rejected(names[k], file, n, "'b'", names[k]);
+    }
+}
+
+Test(checkpoint, f64_too_large_for_the_build)
+{
+    unsigned char data[136], file[4096];
+    for (int i = 0; i < 17; i++) {
+        double d = i == 3 ? 1e300 : 0.5;
+        memcpy(data + 8 * i, &d, 8);
+    }
+    const char *h = "{\"w\":{\"dtype\":\"F64\",\"shape\":[2,3],\"data_offsets\":[0,48]},"
+                    "\"b\":{\"dtype\":\"F64\",\"shape\":[1,3],\"data_offsets\":[48,72]},"
+                    "\"emb\":{\"dtype\":\"F64\",\"shape\":[4,2],\"data_offsets\":[72,136]}}";
+    size_t n = build(file, sizeof file, h, data, 136);
+#ifdef TG_REAL_DOUBLE
+    tg_params *p = model(22);
+    char err[512];
+    tg_checkpoint *c = tg_checkpoint_parse(file, n, "f64", err, sizeof err);
+    cr_assert_not_null(c, "1e300 fits in double: %s", err);
+    cr_assert_eq(tg_checkpoint_load_params(c, p, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tg_params_data(p)[3], 1e300);
+    tg_checkpoint_close(c);
+    tg_params_free(p);
+#else
+    expect_rejected("1e300 into float", file, n, "'w'", "does not fit");
+#endif
+}
+
+Test(checkpoint, missing_file_is_reported)
+{
+    tg_params *p = model(23);
+    char err[512];
+    cr_assert_eq(tg_checkpoint_load(path_in_dir("absent.safetensors"), p, err, sizeof err), -1);
+    cr_assert(strstr(err, "absent.safetensors") && strstr(err, "cannot open"), "%s", err);
+    tg_params_free(p);
+}
+
+/* ------------------------------------------------------------------ exact resume */
+
+enum { IN = 4, OUT = 5, BATCH = 6 };
+
+typedef struct trainer {
+    tg_params *p;
+    tg_optim *opt;
+    tg_tape *tape;
+    tg_rng rng; /* dropout: its state must be resumed too */
+    tg_lr_schedule sched;
+} trainer;
+
+static void trainer_init(trainer *tr, tg_optim_config cfg, uint64_t seed)
+{
+    tg_rng init;
+    tg_rng_seed(&init, seed);
+    tr->p = tg_params_new();
+    tg_param_uniform(tr->p, "w", IN, OUT, &init, 0.5);
+    tg_param_uniform(tr->p, "b", 1, OUT, &init, 0.5);
+    char err[200];
+    tr->opt = tg_optim_new(&cfg, tg_params_numel(tr->p), err, sizeof err);
+    cr_assert_not_null(tr->opt, "%s", err);
+    tr->tape = tg_tape_new(1 << 20);
+    tg_rng_seed(&tr->rng, seed + 1000);
+    tr->sched = (tg_lr_schedule){.kind = TG_LR_COSINE, .base_lr = cfg.lr, .warmup_steps = 2,
+                                 .decay_steps = 10, .min_lr = cfg.lr / 10};
+}
+
+static void trainer_free(trainer *tr)
+{
+    tg_tape_free(tr->tape);
+    tg_optim_free(tr->opt);
+    tg_params_free(tr->p);
+}
+
+/* One step on batch number `step` of a fixed synthetic data set. */
+static void train_step(trainer *tr)
+{
+    uint64_t step = tg_optim_steps(tr->opt);
+    tg_real x[BATCH * IN];
+    int y[BATCH];
+    for (int i = 0; i < BATCH * IN; i++) x[i] = (tg_real)sin(0.7 * i + 0.3 * (double)step);
+    for (int i = 0; i < BATCH; i++) y[i] = (int)((i + step) % OUT);
+    tg_tape_reset(tr->tape);
+    tg_params_zero_grad(tr->p);
+    tg_tensor *xt = tg_dropout(tr->tape, tg_tensor_from(tr->tape, BATCH, IN, x), 0.25, &tr->rng);
+    tg_tensor *logits = tg_add(tr->tape, tg_matmul(tr->tape, xt, tg_params_find(tr->p, "w"), 0, 0),
+                               tg_params_find(tr->p, "b"));
+    tg_backward(tr->tape, tg_softmax_xent(tr->tape, logits, y, -1));
+    double norm = tg_clip_grad_norm(tr->p, 0.5);
+    cr_assert(isfinite(norm));
+    tg_optim_set_lr(tr->opt, tg_lr_at(&tr->sched, step));
+    tg_optim_step(tr->opt, tr->p);
+}
+
+static void resume_is_exact(tg_optim_config cfg, const char *label)
+{
+    enum { N = 7, M = 6 };
+    char err[512], hex[TG_RNG_HEX_LEN];
+    const char *path = path_in_dir("resume.safetensors");
+
+    trainer straight, first, second;
+    trainer_init(&straight, cfg, 1);
+    for (int s = 0; s < N + M; s++) train_step(&straight);
+
+    trainer_init(&first, cfg, 1);
+    for (int s = 0; s < N; s++) train_step(&first);
+    tg_checkpoint_rng_hex(&first.rng, hex);
+    const tg_ckpt_meta meta[] = {{"rng.dropout", hex}, {"model", "linear 4x5"}};
+    cr_assert_eq(tg_checkpoint_save_training(path, first.p, first.opt, meta, 2, err, sizeof err),
+                 0, "%s", err);
+    trainer_free(&first);
+
+    trainer_init(&second, cfg, 77); /* different init: everything must come from the file */
+    tg_checkpoint *c = tg_checkpoint_open(path, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(tg_checkpoint_load_params(c, second.p, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tg_checkpoint_load_optim(c, second.opt, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tg_checkpoint_meta_rng(c, "rng.dropout", &second.rng, err, sizeof err), 0, "%s",
+                 err);
+    tg_checkpoint_close(c);
+    cr_assert_eq(tg_optim_steps(second.opt), (uint64_t)N);
+    for (int s = 0; s < M; s++) train_step(&second);
+
+    cr_expect(same_values(straight.p, second.p), "%s: resumed parameters differ", label);
+    for (size_t i = 0; i < tg_optim_state_count(straight.opt); i++)
+        cr_expect(memcmp(tg_optim_state_data(straight.opt, i), tg_optim_state_data(second.opt, i),
+                         tg_optim_numel(straight.opt) * sizeof(tg_real)) == 0,
+                  "%s: resumed %s differs", label, tg_optim_state_name(straight.opt, i));
+    trainer_free(&straight);
+    trainer_free(&second);
+}
+
+Test(checkpoint, resume_is_exact_for_every_optimizer)
+{
+    tg_optim_config c = tg_optim_defaults(TG_OPTIM_SGD);
+    resume_is_exact(c, "sgd");
+    c.momentum = 0.9;
+    c.weight_decay = 1e-3;
+    resume_is_exact(c, "sgd+momentum");
+    c.nesterov = 1;
+    resume_is_exact(c, "nesterov");
+    c = tg_optim_defaults(TG_OPTIM_ADAM);
+    c.lr = 0.05;
+    resume_is_exact(c, "adam");
+    c = tg_optim_defaults(TG_OPTIM_ADAMW);
+    c.lr = 0.05;
+    resume_is_exact(c, "adamw");
+}
+
+Test(checkpoint, optimizer_state_mismatch_is_rejected)
+{
+    char err[512];
+    const char *path = path_in_dir("opt.safetensors");
+    tg_params *p = model(30);
+    tg_optim_config adam = tg_optim_defaults(TG_OPTIM_ADAM);
+    tg_optim *a = tg_optim_new(&adam, tg_params_numel(p), err, sizeof err);
+    for (size_t i = 0; i < tg_params_numel(p); i++) tg_params_grad(p)[i] = 0.5;
+    tg_optim_step(a, p);
+    cr_assert_eq(tg_checkpoint_save_training(path, p, a, NULL, 0, err, sizeof err), 0, "%s", err);
+    tg_checkpoint *c = tg_checkpoint_open(path, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+
+    tg_optim_config sgd = tg_optim_defaults(TG_OPTIM_SGD);
+    sgd.momentum = 0.9;
+    tg_optim *s = tg_optim_new(&sgd, tg_params_numel(p), err, sizeof err);
+    cr_assert_eq(tg_checkpoint_load_optim(c, s, err, sizeof err), -1);
+    cr_assert(strstr(err, "optim.kind") && strstr(err, "adam") && strstr(err, "sgd"), "%s", err);
+    cr_assert_eq(tg_optim_steps(s), 0, "untouched");
+
+    tg_optim *wrong_size = tg_optim_new(&adam, tg_params_numel(p) + 1, err, sizeof err);
+    cr_assert_eq(tg_checkpoint_load_optim(c, wrong_size, err, sizeof err), -1);
+    cr_assert(strstr(err, "optim.m"), "%s", err);
+    cr_assert_eq(tg_optim_steps(wrong_size), 0);
+
+    tg_optim *good = tg_optim_new(&adam, tg_params_numel(p), err, sizeof err);
+    cr_assert_eq(tg_checkpoint_load_optim(c, good, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tg_optim_steps(good), 1);
+    cr_assert(memcmp(tg_optim_state_data(good, 1), tg_optim_state_data(a, 1),
+                     tg_params_numel(p) * sizeof(tg_real)) == 0);
+    tg_checkpoint_close(c);
+
+    /* A weights-only file has no optimizer state. */
+    cr_assert_eq(tg_checkpoint_save(path, p, NULL, 0, NULL, 0, err, sizeof err), 0, "%s", err);
+    c = tg_checkpoint_open(path, err, sizeof err);
+    cr_assert_eq(tg_checkpoint_load_optim(c, good, err, sizeof err), -1);
+    cr_assert(strstr(err, "optim.kind"), "%s", err);
+    tg_checkpoint_close(c);
+
+    tg_optim_free(a);
+    tg_optim_free(s);
+    tg_optim_free(wrong_size);
+    tg_optim_free(good);
+    tg_params_free(p);
+}
+
+/* ------------------------------------------------------------------ seed corpus */
+
+/* Files in tests/checkpoint/corpus (also the fuzzer's seeds): valid_* must
+ * parse, invalid_* must be rejected with a message, none may crash. */
+Test(checkpoint, corpus_files)
+{
+    const char *cdir = getenv("TG_CKPT_CORPUS");
+    cr_assert_not_null(cdir, "TG_CKPT_CORPUS not set");
+    DIR *d = opendir(cdir);
+    cr_assert_not_null(d, "cannot open %s", cdir);
+    struct dirent *e;
+    int seen = 0;
+    char p[1024], err[512];
+    while ((e = readdir(d))) {
+        int valid = strncmp(e->d_name, "valid_", 6) == 0;
+        if (!valid && strncmp(e->d_name, "invalid_", 8) != 0) continue;
+        snprintf(p, sizeof p, "%s/%s", cdir, e->d_name);
+        err[0] = 0;
+        tg_checkpoint *c = tg_checkpoint_open(p, err, sizeof err);
+        if (valid)
+            cr_expect_not_null(c, "%s: %s", e->d_name, err);
+        else
+            cr_expect(c == NULL && err[0], "%s accepted", e->d_name);
+        cr_log_info("%s: %s", e->d_name, c ? "ok" : err);
+        tg_checkpoint_close(c);
+        seen++;
+    }
+    closedir(d);
+    cr_assert_geq(seen, 4, "corpus has %d files", seen);
+}
