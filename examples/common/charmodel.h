@@ -10,7 +10,10 @@
 #include <stddef.h>
 
 #include "tapegrad.h"
+#include "text.h"
+#include "tg_checkpoint.h"
 #include "tg_layers.h"
+#include "tg_optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -66,6 +69,35 @@ size_t charmodel_arena_bytes(const charmodel_config *cfg, int T, int B);
  * 0 ok; -1 out of memory. */
 int charmodel_sample(const charmodel *m, const int *prime, int n_prime, int n, double temperature,
                      tg_rng *r, int *out);
+
+/* ------------------------------------------------------------------ checkpoints */
+
+/* Metadata keys of a char-model checkpoint (values are decimal strings, the
+ * cell's name, and the vocabulary in tg_vocab_format's form). */
+#define CHARMODEL_KEY_FORMAT "charmodel.format" /* "1" */
+#define CHARMODEL_KEY_CELL "charmodel.cell"
+#define CHARMODEL_KEY_EMBED "charmodel.embed"
+#define CHARMODEL_KEY_HIDDEN "charmodel.hidden"
+#define CHARMODEL_KEY_LAYERS "charmodel.layers"
+#define CHARMODEL_KEY_DROPOUT "charmodel.dropout"
+#define CHARMODEL_KEY_VOCAB "charmodel.vocab"
+
+/* Saves the parameters, configuration and vocabulary (v->size must equal
+ * the model's vocab), and opt's state when opt != NULL, atomically: a
+ * failure leaves an existing file as it was. extra: more metadata (may be
+ * NULL). 0 ok; -1 with a message naming the file. */
+int charmodel_save(const char *path, const charmodel *m, const tg_vocab *v, tg_optim *opt,
+                   const tg_ckpt_meta *extra, size_t n_extra, char *err, size_t errlen);
+
+/* Reads the configuration and vocabulary stored in an open checkpoint,
+ * checking every field (name, presence, range, vocabulary size against the
+ * head's shape). 0 ok; -1 with "PATH: metadata 'KEY': reason". */
+int charmodel_read_config(const tg_checkpoint *c, const char *path, charmodel_config *cfg,
+                          tg_vocab *v, char *err, size_t errlen);
+
+/* open + read_config + init + load parameters + close: m and v are made
+ * from the file. 0 ok; -1 with a message (nothing to free then). */
+int charmodel_load(const char *path, charmodel *m, tg_vocab *v, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

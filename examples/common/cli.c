@@ -103,8 +103,11 @@ static int parse_value(const tg_flag *f, const char *v, flag_value *out, char *e
     snprintf(err, errlen, "--%s: expected %s, got '%s'", f->name, type_noun(f->type), v);
     return -1;
 range:
-    snprintf(err, errlen, "--%s: '%s' is out of range (expected %s in [%.15g, %.15g])", f->name, v,
-             type_noun(f->type), f->min, f->max);
+    if (f->min < f->max)
+        snprintf(err, errlen, "--%s: '%s' is out of range (expected %s in [%.15g, %.15g])",
+                 f->name, v, type_noun(f->type), f->min, f->max);
+    else
+        snprintf(err, errlen, "--%s: '%s' is out of range for %s", f->name, v, type_noun(f->type));
     return -1;
 }
 
@@ -131,7 +134,7 @@ static const tg_flag *find_flag(const tg_flag *flags, int n, const char *name, s
 /* One pass over argv. store == 0 only validates (and finds --help), so a bad
  * or help command line leaves every dest untouched. */
 static int parse_pass(int argc, char **argv, const tg_flag *flags, int n, int *first_positional,
-                      int store, char *err, size_t errlen)
+                      int store, const tg_flag *watch, int *seen, char *err, size_t errlen)
 {
     int i = 1;
     for (; i < argc; i++) {
@@ -167,6 +170,7 @@ static int parse_pass(int argc, char **argv, const tg_flag *flags, int n, int *f
         }
         flag_value v;
         if (parse_value(f, value, &v, err, errlen) != 0) return TG_CLI_USAGE;
+        if (f == watch) *seen = 1;
         if (store) store_value(f, v);
     }
     if (i < argc && !first_positional) {
@@ -181,9 +185,18 @@ int tg_cli_parse_args(int argc, char **argv, const tg_flag *flags, int n, int *f
                       char *err, size_t errlen)
 {
     if (errlen) err[0] = '\0';
-    int rc = parse_pass(argc, argv, flags, n, first_positional, 0, err, errlen);
+    int rc = parse_pass(argc, argv, flags, n, first_positional, 0, NULL, NULL, err, errlen);
     if (rc != TG_CLI_OK) return rc;
-    return parse_pass(argc, argv, flags, n, first_positional, 1, err, errlen);
+    return parse_pass(argc, argv, flags, n, first_positional, 1, NULL, NULL, err, errlen);
+}
+
+int tg_cli_given(int argc, char **argv, const tg_flag *flags, int n, const char *name)
+{
+    char err[512];
+    int seen = 0, stop;
+    const tg_flag *f = find_flag(flags, n, name, strlen(name));
+    if (f) parse_pass(argc, argv, flags, n, &stop, 0, f, &seen, err, sizeof err);
+    return seen;
 }
 
 /* ------------------------------------------------------------------ usage */

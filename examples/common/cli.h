@@ -59,6 +59,11 @@ enum {
 int tg_cli_parse_args(int argc, char **argv, const tg_flag *flags, int n, int *first_positional,
                       char *err, size_t errlen);
 
+/* Whether flag `name` appears on a command line that tg_cli_parse_args
+ * accepted (to tell an explicit value from the default, e.g. a --hidden that
+ * must match a loaded checkpoint). */
+int tg_cli_given(int argc, char **argv, const tg_flag *flags, int n, const char *name);
+
 /* Usage text: "usage: prog [flags]", the summary, then one line per flag with
  * its current value as the default. */
 void tg_cli_usage(FILE *f, const tg_flag *flags, int n, const char *prog, const char *summary);

@@ -1,0 +1,433 @@
+/* charlm: a character-level language model on any UTF-8 text.
+ *
+ *   charlm --text book.txt --cell lstm --hidden 256 --seconds 300 --save lm.safetensors
+ *   charlm --load lm.safetensors --steps 0 --sample 500 --prime "And God said"
+ *
+ * The vocabulary is the text's code points (any script). The last
+ * --valid-frac of the text is held out and reported in bits per character.
+ * Without --text the King James Bible (Debian package bible-kjv) is used. */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "charlm.h"
+#include "cli.h"
+#include "corpus.h"
+#include "text.h"
+#include "tg_checkpoint.h"
+#include "tg_optim.h"
+
+#define PROG "charlm"
+#define LN2 0.69314718055994530942
+
+typedef struct options {
+    const char *text, *cell, *optim, *schedule, *save, *load, *prime, *log;
+    int hidden, embed, layers, seq_len, batch, steps, threads, shards, sample, eval_every, warmup;
+    double dropout, lr, clip, seconds, valid_frac, temperature, weight_decay;
+    uint64_t seed;
+} options;
+
+static const options defaults = {
+    .cell = "lstm", .optim = "adam", .schedule = "constant", .prime = "",
+    .hidden = 256, .embed = 64, .layers = 1, .seq_len = 64, .batch = 32, .steps = 1000,
+    .threads = 1, .shards = 1, .temperature = 1.0, .lr = 0.002, .clip = 5.0, .valid_frac = 0.05,
+    .seed = 1,
+};
+
+/* The flag table over o; returns the number of flags. */
+static int make_flags(options *o, tg_flag *f)
+{
+    int n = 0;
+    f[n++] = (tg_flag){"text", TG_STR, &o->text, "UTF-8 training text (default: the King James "
+                       "Bible from package bible-kjv)", 0, 0, NULL};
+    f[n++] = (tg_flag){"cell", TG_STR, &o->cell, "recurrent cell", 0, 0, tg_cell_kind_names()};
+    f[n++] = (tg_flag){"hidden", TG_INT, &o->hidden, "units per recurrent layer", 1, 1 << 16, NULL};
+    f[n++] = (tg_flag){"embed", TG_INT, &o->embed, "character embedding width", 1, 1 << 16, NULL};
+    f[n++] = (tg_flag){"layers", TG_INT, &o->layers, "recurrent layers", 1, TG_MAX_LAYERS, NULL};
+    f[n++] = (tg_flag){"dropout", TG_DOUBLE, &o->dropout, "dropout between layers and before "
+                       "the output layer", 0, 0.95, NULL};
+    f[n++] = (tg_flag){"seq-len", TG_INT, &o->seq_len, "steps of backpropagation through time "
+                       "per window", 1, 1 << 16, NULL};
+    f[n++] = (tg_flag){"batch", TG_INT, &o->batch, "parallel streams over the text", 1, 1 << 16,
+                       NULL};
+    f[n++] = (tg_flag){"optim", TG_STR, &o->optim, "optimizer", 0, 0, "sgd,momentum,adam,adamw"};
+    f[n++] = (tg_flag){"lr", TG_DOUBLE, &o->lr, "learning rate (if not given: 0.002 for "
+                       "adam/adamw, 1 for sgd, 0.1 for momentum)", 0, 100, NULL};
+    f[n++] = (tg_flag){"weight-decay", TG_DOUBLE, &o->weight_decay, "weight decay (if not "
+                       "given: 0.01 for adamw, else 0)", 0, 10, NULL};
+    f[n++] = (tg_flag){"schedule", TG_STR, &o->schedule, "learning-rate schedule (cosine "
+                       "decays to 0 over --steps)", 0, 0, "constant,cosine"};
+    f[n++] = (tg_flag){"warmup", TG_INT, &o->warmup, "linear learning-rate warm-up steps", 0,
+                       1 << 30, NULL};
+    f[n++] = (tg_flag){"clip", TG_DOUBLE, &o->clip, "clip the gradient's global norm to this "
+                       "(0: no clipping)", 0, 1e9, NULL};
+    f[n++] = (tg_flag){"steps", TG_INT, &o->steps, "training steps (0: none, or no limit with "
+                       "--seconds)", 0, 1 << 30, NULL};
+    f[n++] = (tg_flag){"seconds", TG_DOUBLE, &o->seconds, "stop training after this many "
+                       "seconds (0: no limit)", 0, 1e9, NULL};
+    f[n++] = (tg_flag){"eval-every", TG_INT, &o->eval_every, "evaluate every N steps (0: at "
+                       "the end only)", 0, 1 << 30, NULL};
+    f[n++] = (tg_flag){"valid-frac", TG_DOUBLE, &o->valid_frac, "fraction of the text, at its "
+                       "end, held out for validation", 0, 0.5, NULL};
+    f[n++] = (tg_flag){"threads", TG_INT, &o->threads, "threads (results do not depend on it)",
+                       1, 1024, NULL};
+    f[n++] = (tg_flag){"shards", TG_INT, &o->shards, "data-parallel shards of the batch "
+                       "(results depend on it)", 1, CHARLM_MAX_SHARDS, NULL};
+    f[n++] = (tg_flag){"seed", TG_U64, &o->seed, "random seed", 0, 0, NULL};
+    f[n++] = (tg_flag){"save", TG_STR, &o->save, "write a checkpoint (parameters, optimizer, "
+                       "config, vocabulary) to FILE at the end", 0, 0, NULL};
+    f[n++] = (tg_flag){"load", TG_STR, &o->load, "start from checkpoint FILE (its config and "
+                       "vocabulary)", 0, 0, NULL};
+    f[n++] = (tg_flag){"sample", TG_INT, &o->sample, "characters to generate after training",
+                       0, 1 << 30, NULL};
+    f[n++] = (tg_flag){"temperature", TG_DOUBLE, &o->temperature, "sampling temperature (0: "
+                       "greedy)", 0, 100, NULL};
+    f[n++] = (tg_flag){"prime", TG_STR, &o->prime, "text the sample continues (default: the "
+                       "first character of the text)", 0, 0, NULL};
+    f[n++] = (tg_flag){"log", TG_STR, &o->log, "write per-step CSV metrics to FILE", 0, 0, NULL};
+    return n;
+}
+
+#define MAX_FLAGS 40
+
+typedef struct cmdline {
+    int argc;
+    char **argv;
+    tg_flag flags[MAX_FLAGS];
+    int n;
+} cmdline;
+
+static int given(const cmdline *c, const char *name)
+{
+    return tg_cli_given(c->argc, c->argv, c->flags, c->n, name);
+}
+
+static void parse_options(int argc, char **argv, options *o, cmdline *c)
+{
+    *o = defaults;
+    c->argc = argc;
+    c->argv = argv;
+    c->n = make_flags(o, c->flags);
+    tg_cli_parse(argc, argv, c->flags, c->n, PROG,
+                 "Train a character-level language model on a UTF-8 text; report validation "
+                 "bits per character;\nsave, load and sample.",
+                 NULL);
+    if (given(c, "seconds") && !given(c, "steps")) o->steps = 0; /* the clock decides */
+    if (!given(c, "lr")) o->lr = !strcmp(o->optim, "sgd") ? 1.0 : !strcmp(o->optim, "momentum") ? 0.1 : 0.002;
+    if (!given(c, "weight-decay")) o->weight_decay = !strcmp(o->optim, "adamw") ? 0.01 : 0.0;
+    if (!strcmp(o->schedule, "cosine") && o->steps == 0)
+        tg_cli_die_usage(PROG, "--schedule cosine needs --steps N (the length of the decay)");
+}
+
+/* ------------------------------------------------------------------ data */
+
+typedef struct corpus {
+    char name[4300]; /* for messages */
+    uint32_t *cps;
+    size_t n;
+} corpus;
+
+static void load_corpus(const options *o, corpus *c)
+{
+    char err[1024], *bytes;
+    size_t len;
+    if (o->text) {
+        snprintf(c->name, sizeof c->name, "%s", o->text);
+        if (tg_file_read_all(o->text, &bytes, &len, err, sizeof err)) tg_cli_die(PROG, "%s", err);
+    } else if (tg_corpus_kjv(&bytes, &len, c->name, sizeof c->name, err, sizeof err)) {
+        tg_cli_die(PROG, "%s", err);
+    }
+    if (tg_text_decode(c->name, bytes, len, &c->cps, &c->n, err, sizeof err))
+        tg_cli_die(PROG, "%s", err);
+    free(bytes);
+}
+
+static size_t line_of_cp(const uint32_t *cps, size_t i)
+{
+    size_t line = 1;
+    for (size_t k = 0; k < i; k++) line += cps[k] == '\n';
+    return line;
+}
+
+/* ids of the text in v; a character outside a loaded vocabulary is a data error. */
+static int *encode_corpus(const corpus *c, const tg_vocab *v, const char *ckpt)
+{
+    int *ids = malloc(c->n * sizeof *ids);
+    size_t bad;
+    if (!ids) tg_cli_die(PROG, "out of memory encoding %zu characters", c->n);
+    if (tg_vocab_encode(v, c->cps, c->n, ids, &bad) != 0)
+        tg_cli_die(PROG, "%s:%zu: character U+%04X is not in the vocabulary of checkpoint %s",
+                   c->name, line_of_cp(c->cps, bad), (unsigned)c->cps[bad], ckpt);
+    return ids;
+}
+
+/* ------------------------------------------------------------------ model */
+
+static void check_matches(const cmdline *cl, const char *flag, int want, int have, const char *ck)
+{
+    if (given(cl, flag) && want != have)
+        tg_cli_die_usage(PROG, "--%s %d does not match checkpoint %s (%s=%d); leave it out to "
+                         "use the checkpoint's", flag, want, ck, flag, have);
+}
+
+/* Model and vocabulary from --load, checked against explicit flags. */
+static void load_model(const options *o, const cmdline *cl, charmodel *m, tg_vocab *v,
+                       tg_checkpoint **ck)
+{
+    char err[1024];
+    charmodel_config cfg;
+    tg_rng r;
+    *ck = tg_checkpoint_open(o->load, err, sizeof err);
+    if (!*ck || charmodel_read_config(*ck, o->load, &cfg, v, err, sizeof err))
+        tg_cli_die(PROG, "%s", err);
+    if (given(cl, "cell") && strcmp(o->cell, cfg.kind->name) != 0)
+        tg_cli_die_usage(PROG, "--cell %s does not match checkpoint %s (cell=%s)", o->cell,
+                         o->load, cfg.kind->name);
+    check_matches(cl, "hidden", o->hidden, cfg.hidden, o->load);
+    check_matches(cl, "embed", o->embed, cfg.embed, o->load);
+    check_matches(cl, "layers", o->layers, cfg.layers, o->load);
+    if (given(cl, "dropout")) cfg.dropout = o->dropout;
+    tg_rng_seed(&r, o->seed);
+    if (charmodel_init(m, &cfg, &r, err, sizeof err) ||
+        tg_checkpoint_load_params(*ck, m->params, err, sizeof err))
+        tg_cli_die(PROG, "%s", err);
+}
+
+static void new_model(const options *o, const corpus *c, charmodel *m, tg_vocab *v)
+{
+    char err[1024];
+    tg_rng r;
+    if (tg_vocab_build(v, c->cps, c->n) != 0) tg_cli_die(PROG, "out of memory");
+    charmodel_config cfg = {tg_cell_kind_by_name(o->cell), v->size, o->embed, o->hidden,
+                            o->layers, o->dropout};
+    tg_rng_seed(&r, o->seed);
+    if (charmodel_init(m, &cfg, &r, err, sizeof err)) tg_cli_die(PROG, "%s", err);
+}
+
+static tg_optim *make_optim(const options *o, const charmodel *m, tg_checkpoint *ck)
+{
+    char err[1024];
+    int sgd = !strcmp(o->optim, "sgd") || !strcmp(o->optim, "momentum");
+    tg_optim_config oc = tg_optim_defaults(sgd ? TG_OPTIM_SGD
+                                               : !strcmp(o->optim, "adam") ? TG_OPTIM_ADAM
+                                                                           : TG_OPTIM_ADAMW);
+    oc.lr = o->lr;
+    oc.weight_decay = o->weight_decay;
+    if (!strcmp(o->optim, "momentum")) oc.momentum = 0.9;
+    tg_optim *opt = tg_optim_new(&oc, tg_params_numel(m->params), err, sizeof err);
+    if (!opt) tg_cli_die_usage(PROG, "%s", err);
+    if (ck && tg_checkpoint_meta(ck, "optim.kind") &&
+        tg_checkpoint_load_optim(ck, opt, err, sizeof err) != 0)
+        fprintf(stderr, "%s: note: starting the optimizer afresh: %s\n", PROG, err);
+    return opt;
+}
+
+/* ------------------------------------------------------------------ training */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+    interrupted = 1;
+    signal(sig, SIG_DFL); /* a second Ctrl-C ends the program at once */
+}
+
+typedef struct run_stats {
+    int steps;
+    double train_seconds, tokens, last_loss, recent_loss, valid_loss;
+} run_stats;
+
+static double eta_seconds(const options *o, const run_stats *s)
+{
+    double eta = INFINITY;
+    if (o->steps > 0 && s->steps > 0)
+        eta = (o->steps - s->steps) * s->train_seconds / s->steps;
+    if (o->seconds > 0 && o->seconds - s->train_seconds < eta) eta = o->seconds - s->train_seconds;
+    return eta;
+}
+
+static void die_nonfinite(tg_params *p, int step, double loss, double norm)
+{
+    size_t index = 0;
+    const char *name = tg_params_nonfinite_grad(p, &index);
+    if (name)
+        tg_cli_die(PROG, "step %d: loss %g, gradient of '%s'[%zu] is not finite; stopping "
+                   "without saving (try a smaller --lr or --clip)", step, loss, name, index);
+    tg_cli_die(PROG, "step %d: loss %g, gradient norm %g; stopping without saving (try a "
+               "smaller --lr or --clip)", step, loss, norm);
+}
+
+static void report(const options *o, tg_progress *pg, tg_csv *log, const run_stats *s,
+                   double lr, double norm, double valid_bpc)
+{
+    char eta[32], step[48], valid[32] = "";
+    double tps = s->train_seconds > 0 ? s->tokens / s->train_seconds : 0;
+    tg_format_duration(eta_seconds(o, s), eta, sizeof eta);
+    if (o->steps)
+        snprintf(step, sizeof step, "%d/%d", s->steps, o->steps);
+    else
+        snprintf(step, sizeof step, "%d", s->steps);
+    if (isnan(valid_bpc))
+        tg_progress_update(pg, 0, "step %s  loss %.4f  %.3f bpc  %.0f tok/s  eta %s", step,
+                           s->recent_loss, s->recent_loss / LN2, tps, eta);
+    else
+        tg_progress_update(pg, 1, "step %s  valid %.4f bpc  (train %.3f bpc)  %.0f tok/s", step,
+                           valid_bpc, s->recent_loss / LN2, tps);
+    if (!isnan(valid_bpc)) snprintf(valid, sizeof valid, "%.6f", valid_bpc);
+    tg_csv_row(log, "%d,%.3f,%.0f,%.6f,%.6f,%.6g,%.6g,%.1f,%s", s->steps, s->train_seconds,
+               s->tokens, s->last_loss, s->last_loss / LN2, lr, norm, tps, valid);
+}
+
+static void train(const options *o, charlm_trainer *tr, tg_optim *opt, tg_csv *log,
+                  run_stats *s)
+{
+    tg_lr_schedule sched = {!strcmp(o->schedule, "cosine") ? TG_LR_COSINE : TG_LR_CONSTANT,
+                            o->lr, (uint64_t)o->warmup, 1, 1.0,
+                            o->steps > o->warmup ? (uint64_t)(o->steps - o->warmup) : 1, 0.0};
+    tg_progress pg;
+    tg_progress_init(&pg, stderr, 10.0);
+    double tokens_per_step = (double)tr->T * tr->B;
+    while (!interrupted && (o->steps == 0 || s->steps < o->steps) &&
+           (o->seconds == 0 || s->train_seconds < o->seconds) && (o->steps || o->seconds)) {
+        double t0 = tg_clock_seconds(), lr = tg_lr_at(&sched, (uint64_t)s->steps);
+        double loss = charlm_train_window(tr);
+        double norm = tg_clip_grad_norm(tr->model->params, o->clip);
+        if (!isfinite(loss) || !isfinite(norm)) die_nonfinite(tr->model->params, s->steps + 1, loss, norm);
+        tg_optim_set_lr(opt, lr);
+        tg_optim_step(opt, tr->model->params);
+        s->train_seconds += tg_clock_seconds() - t0;
+        s->steps++;
+        s->tokens += tokens_per_step;
+        s->last_loss = loss;
+        s->recent_loss = s->steps == 1 ? loss : 0.98 * s->recent_loss + 0.02 * loss;
+        int eval_now = o->eval_every && s->steps % o->eval_every == 0;
+        double valid_bpc = eval_now ? charlm_evaluate(tr) / LN2 : NAN;
+        report(o, &pg, log, s, lr, norm, valid_bpc);
+    }
+    tg_progress_done(&pg);
+}
+
+/* ------------------------------------------------------------------ sampling */
+
+/* ids of --prime, or of the text's first character when it is empty. */
+static int *prime_ids(const options *o, const corpus *c, const tg_vocab *v, int *n)
+{
+    char err[512];
+    uint32_t *cps = NULL;
+    size_t len = 1;
+    if (o->prime[0] && tg_text_decode("--prime", o->prime, strlen(o->prime), &cps, &len, err,
+                                      sizeof err))
+        tg_cli_die_usage(PROG, "%s", err);
+    int *ids = malloc(len * sizeof *ids);
+    size_t bad;
+    if (!ids) tg_cli_die(PROG, "out of memory");
+    if (tg_vocab_encode(v, cps ? cps : c->cps, len, ids, &bad) != 0)
+        tg_cli_die_usage(PROG, "--prime: character U+%04X is not in the model's vocabulary",
+                         (unsigned)cps[bad]);
+    free(cps);
+    *n = (int)len;
+    return ids;
+}
+
+static void print_ids(const tg_vocab *v, const int *ids, int n)
+{
+    char buf[4];
+    for (int i = 0; i < n; i++) fwrite(buf, 1, tg_vocab_utf8(v, ids[i], buf), stdout);
+}
+
+static void print_sample(const options *o, const corpus *c, const charmodel *m, const tg_vocab *v)
+{
+    int n_prime, *prime = prime_ids(o, c, v, &n_prime);
+    int *out = malloc((size_t)o->sample * sizeof *out);
+    tg_rng r;
+    tg_rng_seed(&r, o->seed ^ 0x5A4D504C45ull); /* its own stream: same sample for same model */
+    if (!out || charmodel_sample(m, prime, n_prime, o->sample, o->temperature, &r, out) != 0)
+        tg_cli_die(PROG, "out of memory sampling");
+    print_ids(v, prime, n_prime);
+    print_ids(v, out, o->sample);
+    fputc('\n', stdout);
+    free(out);
+    free(prime);
+}
+
+/* ------------------------------------------------------------------ main */
+
+static void save_model(const options *o, const charmodel *m, const tg_vocab *v, tg_optim *opt)
+{
+    char err[1024];
+    if (o->save && charmodel_save(o->save, m, v, opt, NULL, 0, err, sizeof err) != 0)
+        tg_cli_die(PROG, "%s", err);
+    if (o->save) fprintf(stderr, "%s: saved %s\n", PROG, o->save);
+}
+
+static void describe(const options *o, const corpus *c, const charmodel *m, size_t n_train,
+                     size_t n_valid)
+{
+    const charmodel_config *g = &m->cfg;
+    fprintf(stderr, "%s: %s: %zu characters, vocabulary %d; %zu train / %zu valid\n", PROG,
+            c->name, c->n, g->vocab, n_train, n_valid);
+    fprintf(stderr, "%s: %s %dx%d, embed %d, dropout %g, %zu parameters; batch %d x %d steps, "
+            "%s lr %g, clip %g, %d shard(s), %d thread(s)\n", PROG, g->kind->name, g->layers,
+            g->hidden, g->embed, g->dropout, tg_params_numel(m->params), o->batch, o->seq_len,
+            o->optim, o->lr, o->clip, o->shards, o->threads);
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    cmdline cl;
+    char err[1024];
+    parse_options(argc, argv, &o, &cl);
+    double wall0 = tg_clock_seconds();
+
+    corpus c;
+    load_corpus(&o, &c);
+    charmodel m;
+    tg_vocab v;
+    tg_checkpoint *ck = NULL;
+    if (o.load)
+        load_model(&o, &cl, &m, &v, &ck);
+    else
+        new_model(&o, &c, &m, &v);
+    int *ids = encode_corpus(&c, &v, o.load);
+    size_t n_valid = (size_t)((double)c.n * o.valid_frac), n_train = c.n - n_valid;
+    tg_optim *opt = make_optim(&o, &m, ck);
+    if (ck) tg_checkpoint_close(ck);
+
+    charlm_trainer tr;
+    if (charlm_trainer_init(&tr, &m, ids, n_train, ids + n_train, n_valid, o.seq_len, o.batch,
+                            o.shards, o.threads, o.seed, err, sizeof err) != 0)
+        tg_cli_die_usage(PROG, "%s", err);
+    tg_csv log;
+    if (tg_csv_open(&log, o.log, "step,seconds,tokens,loss,bpc,lr,grad_norm,tokens_per_s,valid_bpc",
+                    err, sizeof err) != 0)
+        tg_cli_die(PROG, "%s", err);
+    describe(&o, &c, &m, n_train, n_valid);
+
+    run_stats s = {0};
+    signal(SIGINT, on_interrupt);
+    train(&o, &tr, opt, &log, &s);
+    if (interrupted) fprintf(stderr, "%s: interrupted after %d steps\n", PROG, s.steps);
+    signal(SIGINT, SIG_DFL);
+    double valid_bpc = charlm_evaluate(&tr) / LN2;
+    save_model(&o, &m, &v, opt);
+    if (tg_csv_close(&log, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
+    if (o.sample > 0) print_sample(&o, &c, &m, &v);
+
+    tg_result("valid_bpc=%.4f train_bpc=%.4f tokens_per_s=%.0f steps=%d seconds=%.1f "
+              "wall_seconds=%.1f params=%zu cell=%s hidden=%d layers=%d",
+              valid_bpc, s.steps ? s.recent_loss / LN2 : NAN,
+              s.train_seconds > 0 ? s.tokens / s.train_seconds : 0.0, s.steps, s.train_seconds,
+              tg_clock_seconds() - wall0, tg_params_numel(m.params), m.cfg.kind->name,
+              m.cfg.hidden, m.cfg.layers);
+
+    charlm_trainer_free(&tr);
+    tg_optim_free(opt);
+    free(ids);
+    free(c.cps);
+    tg_vocab_free(&v);
+    charmodel_free(&m);
+    return 0;
+}

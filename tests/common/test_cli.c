@@ -1,0 +1,280 @@
+/* examples/common/cli: the flag parser (every accepted and rejected form,
+ * all-or-nothing stores, exit codes of the exiting wrapper), usage text, CSV
+ * log, progress line and duration formatting. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct vals {
+    int hidden, verbose;
+    double lr;
+    const char *cell, *text;
+    uint64_t seed;
+} vals;
+
+static vals v;
+static tg_flag flags[6];
+
+static void setup(void)
+{
+    v = (vals){.hidden = 256, .verbose = 0, .lr = 0.002, .cell = "lstm", .text = NULL, .seed = 7};
+    tg_flag f[6] = {
+        {"hidden", TG_INT, &v.hidden, "hidden units", 1, 65536, NULL},
+        {"lr", TG_DOUBLE, &v.lr, "learning rate", 0, 10, NULL},
+        {"cell", TG_STR, &v.cell, "cell kind", 0, 0, "rnn,lstm,gru"},
+        {"text", TG_STR, &v.text, "training text", 0, 0, NULL},
+        {"verbose", TG_BOOL, &v.verbose, "chatty output", 0, 0, NULL},
+        {"seed", TG_U64, &v.seed, "random seed", 0, 0, NULL},
+    };
+    memcpy(flags, f, sizeof f);
+}
+
+TestSuite(cli, .init = setup, .timeout = 30);
+
+/* Parses a space-separated command line (no quoting) with the test's flags. */
+static int parse(const char *line, char *err, size_t errlen, int *first_pos)
+{
+    static char buf[1024];
+    static char *argv[64];
+    int argc = 0;
+    snprintf(buf, sizeof buf, "%s", line);
+    argv[argc++] = "prog";
+    for (char *tok = strtok(buf, " "); tok && argc < 63; tok = strtok(NULL, " ")) argv[argc++] = tok;
+    argv[argc] = NULL;
+    return tg_cli_parse_args(argc, argv, flags, 6, first_pos, err, errlen);
+}
+
+static void expect_error(const char *line, const char *message)
+{
+    char err[512];
+    vals before = v;
+    int rc = parse(line, err, sizeof err, NULL);
+    cr_assert_eq(rc, TG_CLI_USAGE, "'%s' was accepted", line);
+    cr_assert_str_eq(err, message, "'%s'", line);
+    cr_assert(memcmp(&before, &v, sizeof v) == 0, "'%s' changed a value", line);
+}
+
+Test(cli, both_value_forms_and_every_type)
+{
+    char err[512];
+    cr_assert_eq(parse("--hidden 128 --lr=0.5 --cell gru --text=a=b.txt --verbose --seed 18446744073709551615",
+                       err, sizeof err, NULL), TG_CLI_OK, "%s", err);
+    cr_assert_eq(v.hidden, 128);
+    cr_assert_eq(v.lr, 0.5);
+    cr_assert_str_eq(v.cell, "gru");
+    cr_assert_str_eq(v.text, "a=b.txt", "only the first '=' splits");
+    cr_assert_eq(v.verbose, 1);
+    cr_assert_eq(v.seed, UINT64_MAX);
+}
+
+Test(cli, negative_number_is_a_value_and_last_flag_wins)
+{
+    char err[512];
+    flags[1].min = -5;
+    cr_assert_eq(parse("--lr -1.5e-1 --hidden 3 --hidden 4", err, sizeof err, NULL), TG_CLI_OK, "%s", err);
+    cr_assert_eq(v.lr, -0.15);
+    cr_assert_eq(v.hidden, 4);
+}
+
+Test(cli, bool_values)
+{
+    char err[512];
+    cr_assert_eq(parse("--verbose=yes", err, sizeof err, NULL), TG_CLI_OK);
+    cr_assert_eq(v.verbose, 1);
+    cr_assert_eq(parse("--verbose=off", err, sizeof err, NULL), TG_CLI_OK);
+    cr_assert_eq(v.verbose, 0);
+    expect_error("--verbose=maybe", "--verbose: expected true or false, got 'maybe'");
+}
+
+Test(cli, malformed_numbers)
+{
+    expect_error("--hidden 12x", "--hidden: expected an integer, got '12x'");
+    expect_error("--hidden=", "--hidden: expected an integer, got ''");
+    expect_error("--hidden 1.5", "--hidden: expected an integer, got '1.5'");
+    expect_error("--hidden 0x10", "--hidden: expected an integer, got '0x10'");
+    expect_error("--lr abc", "--lr: expected a number, got 'abc'");
+    expect_error("--lr nan", "--lr: expected a number, got 'nan'");
+    expect_error("--lr inf", "--lr: expected a number, got 'inf'");
+    expect_error("--lr 1e999", "--lr: expected a number, got '1e999'");
+    expect_error("--seed -1", "--seed: expected a non-negative integer, got '-1'");
+    expect_error("--seed 18446744073709551616",
+                 "--seed: '18446744073709551616' is out of range for a non-negative integer");
+}
+
+Test(cli, out_of_range)
+{
+    expect_error("--hidden 0", "--hidden: '0' is out of range (expected an integer in [1, 65536])");
+    expect_error("--hidden 99999999999",
+                 "--hidden: '99999999999' is out of range (expected an integer in [1, 65536])");
+    expect_error("--lr 10.5", "--lr: '10.5' is out of range (expected a number in [0, 10])");
+}
+
+Test(cli, unknown_missing_positional_choices)
+{
+    expect_error("--bogus 3", "--bogus: unknown flag (try --help)");
+    expect_error("--hid 3", "--hid: unknown flag (try --help)");
+    expect_error("-x", "-x: unknown flag (flags start with --; try --help)");
+    expect_error("--hidden", "--hidden: missing value (expected an integer)");
+    expect_error("stray", "unexpected argument 'stray' (this program takes only flags)");
+    expect_error("--cell foo", "--cell: expected one of rnn,lstm,gru, got 'foo'");
+    expect_error("--cell ls", "--cell: expected one of rnn,lstm,gru, got 'ls'");
+}
+
+Test(cli, all_or_nothing)
+{
+    /* a good flag before a bad one is not stored */
+    expect_error("--hidden 64 --lr oops", "--lr: expected a number, got 'oops'");
+    cr_assert_eq(v.hidden, 256);
+}
+
+Test(cli, help_stores_nothing)
+{
+    char err[512];
+    cr_assert_eq(parse("--hidden 64 --help", err, sizeof err, NULL), TG_CLI_HELP);
+    cr_assert_eq(v.hidden, 256);
+    cr_assert_eq(parse("-h --bogus", err, sizeof err, NULL), TG_CLI_HELP);
+    /* a value that looks like -h is still the value of --text */
+    cr_assert_eq(parse("--text -h", err, sizeof err, NULL), TG_CLI_OK);
+    cr_assert_str_eq(v.text, "-h");
+}
+
+Test(cli, positionals)
+{
+    char err[512];
+    int first = -1;
+    cr_assert_eq(parse("--hidden 8 in.txt --lr 1", err, sizeof err, &first), TG_CLI_OK);
+    cr_assert_eq(first, 3, "parsing stops at the first positional");
+    cr_assert_eq(v.hidden, 8);
+    cr_assert_eq(v.lr, 0.002);
+    cr_assert_eq(parse("--hidden 9 -- --lr", err, sizeof err, &first), TG_CLI_OK);
+    cr_assert_eq(first, 4);
+    cr_assert_eq(parse("--hidden 9", err, sizeof err, &first), TG_CLI_OK);
+    cr_assert_eq(first, 3, "argc when there is none");
+    cr_assert_eq(parse("-", err, sizeof err, &first), TG_CLI_OK);
+    cr_assert_eq(first, 1, "'-' is a positional");
+}
+
+Test(cli, given)
+{
+    char *argv[] = {"prog", "--text", "--hidden", "--lr=3", NULL};
+    cr_assert(tg_cli_given(4, argv, flags, 6, "lr"));
+    cr_assert(tg_cli_given(4, argv, flags, 6, "text"));
+    cr_assert(!tg_cli_given(4, argv, flags, 6, "hidden"), "'--hidden' was --text's value");
+    cr_assert(!tg_cli_given(4, argv, flags, 6, "seed"));
+    cr_assert(!tg_cli_given(4, argv, flags, 6, "nonexistent"));
+}
+
+Test(cli, usage_lists_every_flag_with_its_default)
+{
+    FILE *f = tmpfile();
+    char buf[4096];
+    v.text = NULL;
+    tg_cli_usage(f, flags, 6, "prog", "Does things.");
+    rewind(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    cr_assert(strstr(buf, "usage: prog [flags]\nDoes things.\n"), "%s", buf);
+    const char *lines[] = {"--hidden N", "(default: 256)", "--lr X", "(default: 0.002)",
+                           "--cell STR", "(one of rnn,lstm,gru)", "(default: lstm)",
+                           "--text STR", "(default: none)", "--verbose ", "(default: off)",
+                           "--seed N", "(default: 7)", "-h, --help", "[1..65536]"};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        cr_assert(strstr(buf, lines[i]), "missing '%s' in:\n%s", lines[i], buf);
+}
+
+static void parse_and_exit(const char *arg)
+{
+    char *argv[] = {"prog", (char *)arg, NULL};
+    tg_cli_parse(2, argv, flags, 6, "prog", "", NULL);
+    exit(5); /* only reached when parsing succeeded */
+}
+
+Test(cli, wrapper_exits_2_on_a_bad_flag, .exit_code = 2) { parse_and_exit("--hidden=12x"); }
+Test(cli, wrapper_exits_0_on_help, .exit_code = 0)
+{
+    freopen("/dev/null", "w", stdout);
+    parse_and_exit("--help");
+}
+Test(cli, wrapper_returns_on_success, .exit_code = 5) { parse_and_exit("--hidden=12"); }
+Test(cli, die_usage_exits_2, .exit_code = 2) { tg_cli_die_usage("prog", "bad %s", "combo"); }
+Test(cli, die_exits_1, .exit_code = 1) { tg_cli_die("prog", "file %s", "x"); }
+
+/* ------------------------------------------------------------------ csv, progress */
+
+Test(cli, csv_writes_header_and_rows)
+{
+    char path[] = "/tmp/tg_cli_csv_XXXXXX", err[512], buf[256];
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    tg_csv c;
+    cr_assert_eq(tg_csv_open(&c, path, "step,loss", err, sizeof err), 0, "%s", err);
+    tg_csv_row(&c, "%d,%.2f", 1, 2.5);
+    tg_csv_row(&c, "%d,%.2f", 2, 1.25);
+    cr_assert_eq(tg_csv_close(&c, err, sizeof err), 0, "%s", err);
+    FILE *f = fopen(path, "r");
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    remove(path);
+    cr_assert_str_eq(buf, "step,loss\n1,2.50\n2,1.25\n");
+}
+
+Test(cli, csv_disabled_and_failures_name_the_file)
+{
+    char err[512] = "";
+    tg_csv c;
+    cr_assert_eq(tg_csv_open(&c, NULL, "a,b", err, sizeof err), 0);
+    tg_csv_row(&c, "%d", 1); /* no-op */
+    cr_assert_eq(tg_csv_close(&c, err, sizeof err), 0);
+    cr_assert_eq(tg_csv_open(&c, "/nonexistent-dir/x.csv", "a", err, sizeof err), -1);
+    cr_assert(strstr(err, "/nonexistent-dir/x.csv: cannot open log file: No such file"), "%s", err);
+    if (fopen("/dev/full", "w")) {
+        cr_assert_eq(tg_csv_open(&c, "/dev/full", "a", err, sizeof err), 0);
+        for (int i = 0; i < 10000; i++) tg_csv_row(&c, "%d,0123456789", i);
+        cr_assert_eq(tg_csv_close(&c, err, sizeof err), -1, "a full disk must be reported");
+        cr_assert(strstr(err, "/dev/full: write error"), "%s", err);
+    }
+}
+
+Test(cli, progress_plain_lines_are_rate_limited)
+{
+    FILE *f = tmpfile();
+    tg_progress p;
+    tg_progress_init(&p, f, 3600.0);
+    cr_assert_eq(p.tty, 0);
+    cr_assert_eq(tg_progress_update(&p, 0, "step %d", 1), 1, "the first line is drawn");
+    cr_assert_eq(tg_progress_update(&p, 0, "step %d", 2), 0, "then not before the interval");
+    cr_assert_eq(tg_progress_update(&p, 1, "step %d", 3), 1, "unless forced");
+    tg_progress_done(&p);
+    char buf[256];
+    rewind(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    cr_assert_str_eq(buf, "step 1\nstep 3\n", "plain lines, no carriage returns");
+}
+
+Test(cli, durations)
+{
+    char b[32];
+    tg_format_duration(12.34, b, sizeof b);
+    cr_assert_str_eq(b, "12.3s");
+    tg_format_duration(185, b, sizeof b);
+    cr_assert_str_eq(b, "3m05s");
+    tg_format_duration(3720, b, sizeof b);
+    cr_assert_str_eq(b, "1h02m");
+    tg_format_duration(-1, b, sizeof b);
+    cr_assert_str_eq(b, "?");
+    tg_format_duration(1.0 / 0.0, b, sizeof b);
+    cr_assert_str_eq(b, "?");
+}
+
+Test(cli, clock_is_monotonic)
+{
+    double a = tg_clock_seconds(), b = tg_clock_seconds();
+    cr_assert(b >= a);
+}
