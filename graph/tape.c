@@ -62,12 +62,13 @@ size_t tg_tape_node_count(const tg_tape *t) { return t->nodes; }
 
 void *tg_tape_alloc(tg_tape *t, size_t bytes)
 {
-    size_t need = (bytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
+    /* rounded up to the alignment; a size that would wrap around is too big anyway */
+    size_t need = bytes > SIZE_MAX - TG_ALIGN ? SIZE_MAX : (bytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
     if (need > t->capacity - t->used) {
         fprintf(stderr,
                 "tapegrad: step arena exhausted: %zu bytes needed, %zu of %zu in use; "
                 "give tg_tape_new at least %zu bytes\n",
-                need, t->used, t->capacity, t->used + need);
+                need, t->used, t->capacity, need > SIZE_MAX - t->used ? SIZE_MAX : t->used + need);
         abort();
     }
     void *p = t->base + t->used;
@@ -191,9 +192,9 @@ static void sweep(tg_tape *t)
     for (const tg_node *n = t->last; n; n = n->prev) tg_op_table[n->op].vjp(n, t->threads);
 }
 
-void tg_backward_seeded(tg_tape *t, tg_tensor *y, const tg_real *seed)
+void tg_backward_seeded_(tg_tape *t, tg_tensor *y, const tg_real *seed, tg_src at)
 {
-    TG_CHECK(y->grad != NULL, TG_HERE, "backward",
+    TG_CHECK(y->grad != NULL, at, "backward",
              "the %dx%d tensor depends on no parameter, or was made in no-grad mode", y->rows,
              y->cols);
     zero_intermediate_grads(t);
@@ -201,10 +202,10 @@ void tg_backward_seeded(tg_tape *t, tg_tensor *y, const tg_real *seed)
     sweep(t);
 }
 
-void tg_backward(tg_tape *t, tg_tensor *loss)
+void tg_backward_(tg_tape *t, tg_tensor *loss, tg_src at)
 {
-    TG_CHECK(loss->rows == 1 && loss->cols == 1, TG_HERE, "backward",
-             "loss must be 1x1, got %dx%d", loss->rows, loss->cols);
+    TG_CHECK(loss->rows == 1 && loss->cols == 1, at, "backward", "loss must be 1x1, got %dx%d",
+             loss->rows, loss->cols);
     const tg_real one = 1;
-    tg_backward_seeded(t, loss, &one);
+    tg_backward_seeded_(t, loss, &one, at);
 }

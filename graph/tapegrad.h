@@ -111,10 +111,13 @@ void tg_tensor_free(tg_tensor *x);
 
 /* Seeds d loss / d loss = 1 (loss must be 1x1) and replays the tape in
  * reverse. Intermediate gradients are zeroed first; leaf gradients
- * (parameters) accumulate, so zero them between steps (tg_params_zero_grad). */
-void tg_backward(tg_tape *t, tg_tensor *loss);
+ * (parameters) accumulate, so zero them between steps (tg_params_zero_grad).
+ * Macros, like the op constructors, so a misuse names the caller's line. */
+void tg_backward_(tg_tape *t, tg_tensor *loss, tg_src at);
+#define tg_backward(t, loss) tg_backward_(t, loss, TG_HERE)
 /* Same, with an arbitrary seed gradient for y (numel(y) values). */
-void tg_backward_seeded(tg_tape *t, tg_tensor *y, const tg_real *seed);
+void tg_backward_seeded_(tg_tape *t, tg_tensor *y, const tg_real *seed, tg_src at);
+#define tg_backward_seeded(t, y, seed) tg_backward_seeded_(t, y, seed, TG_HERE)
 
 /* ------------------------------------------------------------------ params */
 

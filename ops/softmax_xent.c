@@ -7,7 +7,7 @@
  * Saves softmax(z) (N x V), the targets and c (iarg[1]); iarg[0] = ignore_index.
  * Why fused: the composed log(sum(exp(z))) overflows for large logits and
  * stores three N x V intermediates; this stores one. Checked against the
- * composed form in tests/test_ops.c. */
+ * composed form in tests/engine/test_composed.c. */
 #include <math.h>
 #include <string.h>
 
