@@ -260,7 +260,7 @@ static void die_nonfinite(tg_params *p, int step, double loss, double norm)
 }
 
 static void report(const options *o, tg_progress *pg, tg_csv *log, const run_stats *s,
-                   double lr, double norm, double valid_bpc)
+                   double lr, double norm, double valid_bpc, int last)
 {
     char eta[32], step[48], valid[32] = "";
     double tps = s->train_seconds > 0 ? s->tokens / s->train_seconds : 0;
@@ -270,7 +270,7 @@ static void report(const options *o, tg_progress *pg, tg_csv *log, const run_sta
     else
         snprintf(step, sizeof step, "%d", s->steps);
     if (isnan(valid_bpc))
-        tg_progress_update(pg, 0, "step %s  loss %.4f  %.3f bpc  %.0f tok/s  eta %s", step,
+        tg_progress_update(pg, last, "step %s  loss %.4f  %.3f bpc  %.0f tok/s  eta %s", step,
                            s->recent_loss, s->recent_loss / LN2, tps, eta);
     else
         tg_progress_update(pg, 1, "step %s  valid %.4f bpc  (train %.3f bpc)  %.0f tok/s", step,
@@ -304,7 +304,9 @@ static void train(const options *o, charlm_trainer *tr, tg_optim *opt, tg_csv *l
         s->recent_loss = s->steps == 1 ? loss : 0.98 * s->recent_loss + 0.02 * loss;
         int eval_now = o->eval_every && s->steps % o->eval_every == 0;
         double valid_bpc = eval_now ? charlm_evaluate(tr) / LN2 : NAN;
-        report(o, &pg, log, s, lr, norm, valid_bpc);
+        int last = (o->steps && s->steps == o->steps) ||
+                   (o->seconds && s->train_seconds >= o->seconds) || interrupted;
+        report(o, &pg, log, s, lr, norm, valid_bpc, last);
     }
     tg_progress_done(&pg);
 }
@@ -337,9 +339,9 @@ static void print_ids(const tg_vocab *v, const int *ids, int n)
     for (int i = 0; i < n; i++) fwrite(buf, 1, tg_vocab_utf8(v, ids[i], buf), stdout);
 }
 
-static void print_sample(const options *o, const corpus *c, const charmodel *m, const tg_vocab *v)
+static void print_sample(const options *o, const int *prime, int n_prime, const charmodel *m,
+                         const tg_vocab *v)
 {
-    int n_prime, *prime = prime_ids(o, c, v, &n_prime);
     int *out = malloc((size_t)o->sample * sizeof *out);
     tg_rng r;
     tg_rng_seed(&r, o->seed ^ 0x5A4D504C45ull); /* its own stream: same sample for same model */
@@ -349,7 +351,6 @@ static void print_sample(const options *o, const corpus *c, const charmodel *m, 
     print_ids(v, out, o->sample);
     fputc('\n', stdout);
     free(out);
-    free(prime);
 }
 
 /* ------------------------------------------------------------------ main */
@@ -392,6 +393,7 @@ int main(int argc, char **argv)
     else
         new_model(&o, &c, &m, &v);
     int *ids = encode_corpus(&c, &v, o.load);
+    int n_prime, *prime = prime_ids(&o, &c, &v, &n_prime); /* checked before any training */
     size_t n_valid = (size_t)((double)c.n * o.valid_frac), n_train = c.n - n_valid;
     tg_optim *opt = make_optim(&o, &m, ck);
     if (ck) tg_checkpoint_close(ck);
@@ -414,7 +416,7 @@ int main(int argc, char **argv)
     double valid_bpc = charlm_evaluate(&tr) / LN2;
     save_model(&o, &m, &v, opt);
     if (tg_csv_close(&log, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
-    if (o.sample > 0) print_sample(&o, &c, &m, &v);
+    if (o.sample > 0) print_sample(&o, prime, n_prime, &m, &v);
 
     tg_result("valid_bpc=%.4f train_bpc=%.4f tokens_per_s=%.0f steps=%d seconds=%.1f "
               "wall_seconds=%.1f params=%zu cell=%s hidden=%d layers=%d",
@@ -426,6 +428,7 @@ int main(int argc, char **argv)
     charlm_trainer_free(&tr);
     tg_optim_free(opt);
     free(ids);
+    free(prime);
     free(c.cps);
     tg_vocab_free(&v);
     charmodel_free(&m);

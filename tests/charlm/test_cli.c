@@ -1,0 +1,220 @@
+/* The charlm and hello programs end to end: bad flags exit 2 with one line,
+ * bad data exits 1 naming the file and line, a tiny Korean run trains,
+ * saves, reloads and samples deterministically, and the last stdout line is
+ * the result. CHARLM_EXE and HELLO_EXE are the programs (set by meson). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[256];
+static char out[1 << 16], err[1 << 16];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/tg_charlm_cli_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+TestSuite(charlm_cli, .init = setup, .fini = teardown, .timeout = 120);
+
+static void slurp(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+    buf[n] = 0;
+    if (f) fclose(f);
+}
+
+static void write_file(const char *name, const char *text, size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(text, 1, len, f), len);
+    fclose(f);
+}
+
+/* Runs program env_var (from the environment) with args in dir; returns
+ * the exit code, stdout in out and stderr in err. */
+static int run_prog(const char *env_var, const char *args)
+{
+    const char *exe = getenv(env_var);
+    cr_assert_not_null(exe, "%s is not set", env_var);
+    char cmd[8192], op[512], ep[512];
+    snprintf(op, sizeof op, "%s/stdout", dir);
+    snprintf(ep, sizeof ep, "%s/stderr", dir);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s > '%s' 2> '%s'", dir, exe, args, op, ep);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st), "did not exit normally: %s", cmd);
+    slurp(op, out, sizeof out);
+    slurp(ep, err, sizeof err);
+    return WEXITSTATUS(st);
+}
+
+static int run(const char *args) { return run_prog("CHARLM_EXE", args); }
+
+static const char *last_line(const char *s)
+{
+    size_t n = strlen(s);
+    cr_assert(n > 0 && s[n - 1] == '\n', "output does not end with a line: '%s'", s);
+    const char *p = s + n - 1;
+    while (p > s && p[-1] != '\n') p--;
+    return p;
+}
+
+static void expect_one_line(const char *must_contain)
+{
+    cr_assert(strstr(err, must_contain), "stderr lacks '%s':\n%s", must_contain, err);
+    cr_assert_eq(strchr(err, '\n'), err + strlen(err) - 1, "not one line:\n%s", err);
+}
+
+/* Korean and English, enough for 2 streams x 8 steps plus validation. */
+static void write_korean(void)
+{
+    static const char line[] = "\xEA\xB0\x80\xEB\x82\x98\xEB\x8B\xA4 hello "
+                               "\xEC\x95\x88\xEB\x85\x95\xED\x95\x98\xEC\x84\xB8\xEC\x9A\x94.\n";
+    char text[4096] = "";
+    for (int i = 0; i < 20; i++) strcat(text, line);
+    write_file("ko.txt", text, strlen(text));
+}
+
+Test(charlm_cli, help_lists_flags_with_defaults)
+{
+    cr_assert_eq(run("--help"), 0);
+    const char *want[] = {"--text STR", "--cell STR", "(default: lstm)", "--hidden N",
+                          "(default: 256)", "--optim STR", "--seconds X", "--sample N",
+                          "--prime STR", "--save STR", "--load STR", "--log STR", "--threads N",
+                          "--seed N", "--valid-frac X", "(default: 0.05)"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_assert(strstr(out, want[i]), "--help lacks '%s':\n%s", want[i], out);
+}
+
+Test(charlm_cli, bad_flags_exit_2_with_one_line)
+{
+    cr_assert_eq(run("--hidden 12x"), 2);
+    expect_one_line("charlm: --hidden: expected an integer, got '12x'");
+    cr_assert_eq(run("--cell transformer"), 2);
+    expect_one_line("--cell: expected one of rnn,lstm,gru,mgu, got 'transformer'");
+    cr_assert_eq(run("--frobnicate"), 2);
+    expect_one_line("--frobnicate: unknown flag");
+    cr_assert_eq(run("--schedule cosine --seconds 5"), 2);
+    expect_one_line("--schedule cosine needs --steps");
+    cr_assert_eq(run("--batch"), 2);
+    expect_one_line("--batch: missing value");
+}
+
+Test(charlm_cli, data_errors_exit_1_naming_the_file)
+{
+    cr_assert_eq(run("--text missing.txt"), 1);
+    expect_one_line("missing.txt: No such file or directory");
+    cr_assert_eq(run("--text ."), 1);
+    expect_one_line(".: is a directory");
+    write_file("empty.txt", "", 0);
+    cr_assert_eq(run("--text empty.txt"), 1);
+    expect_one_line("empty.txt: empty text");
+    write_file("bad.txt", "fine\nstill fine\nbad \xFF here\n", 27);
+    cr_assert_eq(run("--text bad.txt"), 1);
+    expect_one_line("bad.txt:3: invalid UTF-8 at byte offset 20 (byte 0xFF)");
+    write_korean();
+    cr_assert_eq(run("--text ko.txt --batch 2 --seq-len 8 --steps 1 --log /nonexistent-dir/x.csv"), 1);
+    expect_one_line("/nonexistent-dir/x.csv: cannot open log file");
+    cr_assert_eq(run("--text ko.txt --batch 500"), 2);
+    expect_one_line("too short for --batch 500");
+}
+
+static const char *const SMALL = "--text ko.txt --hidden 16 --embed 8 --batch 2 --seq-len 8 "
+                                 "--threads 1";
+
+Test(charlm_cli, korean_train_save_load_sample)
+{
+    char args[1024];
+    write_korean();
+    snprintf(args, sizeof args, "%s --steps 30 --lr 0.01 --save m.safetensors --log log.csv "
+             "--sample 20 --prime \xEC\x95\x88", SMALL);
+    cr_assert_eq(run(args), 0, "stderr:\n%s", err);
+    const char *res = last_line(out);
+    cr_assert_eq(strncmp(res, "result: valid_bpc=", 18), 0, "%s", res);
+    cr_assert(strstr(res, " tokens_per_s=") && strstr(res, " steps=30 ") && strstr(res, " seconds="),
+              "%s", res);
+    cr_assert(strncmp(out, "\xEC\x95\x88", 3) == 0, "the sample starts with the prime:\n%s", out);
+    cr_assert_null(strchr(err, '\r'), "progress redrawn on a non-terminal");
+    cr_assert(strstr(err, "step 30/30"), "no final progress line:\n%s", err);
+
+    char log[1 << 14];
+    snprintf(args, sizeof args, "%s/log.csv", dir);
+    slurp(args, log, sizeof log);
+    const char *header = "step,seconds,tokens,loss,bpc,lr,grad_norm,tokens_per_s,valid_bpc\n1,";
+    cr_assert_eq(strncmp(log, header, strlen(header)), 0, "%s", log);
+    int rows = 0;
+    for (const char *p = log; *p; p++) rows += *p == '\n';
+    cr_assert_eq(rows, 31, "header + 30 rows:\n%s", log);
+
+    /* reload: no training, same sample twice for the same seed */
+    cr_assert_eq(run("--text ko.txt --batch 2 --seq-len 8 --load m.safetensors --steps 0 --sample 40 --seed 3"), 0,
+                 "stderr:\n%s", err);
+    static char first[sizeof out];
+    memcpy(first, out, sizeof out);
+    cr_assert(strstr(first, "result: ") && strstr(first, " steps=0 "), "%s", first);
+    cr_assert_eq(run("--text ko.txt --batch 2 --seq-len 8 --load m.safetensors --steps 0 --sample 40 --seed 3"), 0);
+    const char *a = strstr(first, "result: "), *b = strstr(out, "result: ");
+    cr_assert(a - first == b - out && strncmp(first, out, (size_t)(a - first)) == 0,
+              "samples differ:\n%s\n---\n%s", first, out);
+
+    /* the loaded model evaluates exactly as the saved one did */
+    char valid_saved[64], valid_loaded[64];
+    sscanf(strstr(res, "valid_bpc="), "valid_bpc=%63s", valid_saved);
+    sscanf(strstr(a, "valid_bpc="), "valid_bpc=%63s", valid_loaded);
+    cr_assert_str_eq(valid_saved, valid_loaded);
+
+    /* explicit flags that contradict the checkpoint */
+    cr_assert_eq(run("--text ko.txt --batch 2 --load m.safetensors --hidden 17 --steps 0"), 2);
+    expect_one_line("--hidden 17 does not match checkpoint m.safetensors (hidden=16)");
+    cr_assert_eq(run("--text ko.txt --batch 2 --load m.safetensors --cell gru --steps 0"), 2);
+    expect_one_line("--cell gru does not match checkpoint m.safetensors (cell=lstm)");
+    /* a text with a character the checkpoint has never seen */
+    write_file("other.txt", "hello\nhe \xE2\x82\xAC\n", 13);
+    cr_assert_eq(run("--text other.txt --batch 2 --seq-len 2 --load m.safetensors --steps 0"), 1);
+    expect_one_line("other.txt:2: character U+20AC is not in the vocabulary of checkpoint m.safetensors");
+    /* a prime outside the vocabulary is a usage error */
+    cr_assert_eq(run("--text ko.txt --batch 2 --load m.safetensors --steps 0 --sample 3 --prime Q"), 2);
+    expect_one_line("--prime: character U+0051 is not in the model's vocabulary");
+    /* a corrupt checkpoint */
+    write_file("junk.safetensors", "\x08\0\0\0\0\0\0\0{\"a\":1}  ", 16);
+    cr_assert_eq(run("--text ko.txt --batch 2 --load junk.safetensors --steps 0"), 1);
+    expect_one_line("junk.safetensors");
+}
+
+Test(charlm_cli, every_cell_and_optimizer_runs)
+{
+    const char *cells[] = {"rnn", "gru", "mgu"}, *optims[] = {"sgd", "momentum", "adamw"};
+    char args[1024];
+    write_korean();
+    for (int i = 0; i < 3; i++) {
+        snprintf(args, sizeof args, "%s --steps 3 --cell %s --optim %s --layers 2 --dropout 0.1 "
+                 "--shards 2 --threads 2 --schedule cosine --warmup 1", SMALL, cells[i], optims[i]);
+        cr_assert_eq(run(args), 0, "%s\n%s", args, err);
+        cr_assert(strstr(last_line(out), " steps=3 "), "%s", out);
+    }
+}
+
+Test(charlm_cli, hello_learns_o)
+{
+    cr_assert_eq(run_prog("HELLO_EXE", ""), 0, "%s", err);
+    const char *res = last_line(out);
+    cr_assert(strstr(res, "result: next=o ok=1 "), "%s", out);
+    double seconds = -1;
+    cr_assert_eq(sscanf(strstr(res, "seconds="), "seconds=%lf", &seconds), 1);
+    cr_assert(seconds >= 0 && seconds < 1.0, "hello took %g s", seconds);
+    cr_assert_eq(run_prog("HELLO_EXE", "--hidden 0"), 2);
+}
