@@ -213,6 +213,15 @@ tg_tensor *tg_dropout_(tg_tape *t, tg_tensor *x, double p, tg_rng *r, tg_src at)
  * 1 x 1; 0 when every row is ignored. */
 tg_tensor *tg_softmax_xent_(tg_tape *t, tg_tensor *logits, const int *targets, int ignore_index,
                             tg_src at);
+/* Fused gate math of a recurrent step (ops/lstm_gates.c, ops/gru_gates.c);
+ * each equals its composed form, checked in tests/gradcheck.c.
+ * lstm_gates: xp, hp B x 4H (gates i,f,g,o), c B x H -> 2B x H holding
+ *   h' = sigmoid(o)*tanh(c') in rows 0..B-1 and c' = sigmoid(f)*c + sigmoid(i)*tanh(g)
+ *   in rows B..2B-1 (take them with tg_row_slice: no copy).
+ * gru_gates: xp, hp B x 3H (gates r,z,n; hp includes b_hh), h B x H -> B x H
+ *   h' = (1-z)*n + z*h,  n = tanh(xp_n + r*hp_n). */
+tg_tensor *tg_lstm_gates_(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *c, tg_src at);
+tg_tensor *tg_gru_gates_(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *h, tg_src at);
 
 #define tg_matmul(t, a, b, ta, tb) tg_matmul_(t, a, b, ta, tb, TG_HERE)
 #define tg_add(t, a, b) tg_add_(t, a, b, TG_HERE)
@@ -234,6 +243,8 @@ tg_tensor *tg_softmax_xent_(tg_tape *t, tg_tensor *logits, const int *targets, i
 #define tg_embedding(t, tab, ids, n) tg_embedding_(t, tab, ids, n, TG_HERE)
 #define tg_dropout(t, x, p, r) tg_dropout_(t, x, p, r, TG_HERE)
 #define tg_softmax_xent(t, l, y, ign) tg_softmax_xent_(t, l, y, ign, TG_HERE)
+#define tg_lstm_gates(t, xp, hp, c) tg_lstm_gates_(t, xp, hp, c, TG_HERE)
+#define tg_gru_gates(t, xp, hp, h) tg_gru_gates_(t, xp, hp, h, TG_HERE)
 
 /* ------------------------------------------------------------------ gradcheck */
 

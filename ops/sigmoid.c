@@ -1,9 +1,10 @@
-/* sigmoid: y = 1 / (1 + exp(-x)), computed without overflow for large |x|.
+/* sigmoid: y = 1 / (1 + exp(-x)), computed without overflow for large |x|
+ * (SIMD exp of tg_fastmath.h in the float build, libm in the double one).
  * VJP: dx += dy * y * (1 - y).
  * Saves: the output y. */
 #include <math.h>
 
-#include "tg_op.h"
+#include "tg_fastmath.h"
 
 tg_tensor *tg_sigmoid_(tg_tape *t, tg_tensor *x, tg_src at)
 {
@@ -11,10 +12,17 @@ tg_tensor *tg_sigmoid_(tg_tape *t, tg_tensor *x, tg_src at)
     int rec = tg_op_records(t, x, NULL, NULL);
     tg_tensor *y = tg_op_output(t, x->rows, x->cols, rec);
     long n = (long)tg_numel(y);
-#pragma omp parallel for num_threads(tg_tape_threads(t)) if (n > TG_PAR_MIN)
-    for (long i = 0; i < n; i++) {
-        tg_real v = x->data[i];
-        y->data[i] = v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v));
+    /* SIMD kernel (tg_fastmath.h), one contiguous block per thread */
+    int nth = tg_tape_threads(t);
+    if (nth > 1 && n > TG_PAR_MIN) {
+#pragma omp parallel num_threads(nth)
+        {
+            long lo, hi;
+            tg_block_range(n, tg_omp_id(), tg_omp_count(), &lo, &hi);
+            tg_k_sigmoid(y->data + lo, x->data + lo, hi - lo);
+        }
+    } else {
+        tg_k_sigmoid(y->data, x->data, n);
     }
     if (rec) tg_op_record(t, TG_OP_SIGMOID, y, 1, x, NULL, NULL);
     return y;

@@ -28,7 +28,9 @@
     X(STACK_ROWS, stack_rows)                                                              \
     X(EMBEDDING, embedding)                                                                \
     X(DROPOUT, dropout)                                                                    \
-    X(SOFTMAX_XENT, softmax_xent)
+    X(SOFTMAX_XENT, softmax_xent)                                                          \
+    X(LSTM_GATES, lstm_gates)                                                              \
+    X(GRU_GATES, gru_gates)
 
 typedef enum tg_op_kind {
 #define TG_X_ENUM(E, name) TG_OP_##E,

@@ -455,6 +455,64 @@ static double check_softmax_xent(check *c)
     return c->max_rel_err;
 }
 
+/* ------------------------------------------------------------ fused gate ops */
+
+/* lstm_gates / gru_gates (ops/lstm_gates.c, ops/gru_gates.c): every input
+ * differentiable; the previous state constant; xp and hp the same tensor
+ * (their gradients share memory). Gate inputs span both tanh branches. */
+static tg_tensor *build_lstm_gates(tg_tape *t, tg_tensor **in, void *ctx)
+{
+    (void)ctx;
+    return tg_lstm_gates(t, in[0], in[1], in[2]);
+}
+
+static tg_tensor *build_lstm_gates_shared(tg_tape *t, tg_tensor **in, void *ctx)
+{
+    (void)ctx;
+    return tg_lstm_gates(t, in[0], in[0], in[1]);
+}
+
+static tg_tensor *build_gru_gates(tg_tape *t, tg_tensor **in, void *ctx)
+{
+    (void)ctx;
+    return tg_gru_gates(t, in[0], in[1], in[2]);
+}
+
+static tg_tensor *build_gru_gates_shared(tg_tape *t, tg_tensor **in, void *ctx)
+{
+    (void)ctx;
+    return tg_gru_gates(t, in[0], in[0], in[1]);
+}
+
+static double check_gates(check *c, int gates, tg_build_fn build, tg_build_fn shared)
+{
+    const int B = 3, H = 4;
+    for (int state_grad = 0; state_grad <= 1; state_grad++) {
+        tg_tensor *in[3] = {input(B, gates * H, 1), input(B, gates * H, 1), input(B, H, state_grad)};
+        fill_range(c, in[0], -1.5, 1.5);
+        fill_range(c, in[1], -1.5, 1.5);
+        fill_range(c, in[2], -1, 1);
+        run(c, build, NULL, in, 3);
+        free_inputs(in, 3);
+    }
+    tg_tensor *two[2] = {input(B, gates * H, 1), input(B, H, 1)};
+    fill_range(c, two[0], -1, 1);
+    fill_range(c, two[1], -1, 1);
+    run(c, shared, NULL, two, 2);
+    free_inputs(two, 2);
+    return c->max_rel_err;
+}
+
+static double check_lstm_gates(check *c)
+{
+    return check_gates(c, 4, build_lstm_gates, build_lstm_gates_shared);
+}
+
+static double check_gru_gates(check *c)
+{
+    return check_gates(c, 3, build_gru_gates, build_gru_gates_shared);
+}
+
 /* ------------------------------------------------------------ the table */
 
 #define CHECK_ENTRY(E, name) [TG_OP_##E] = check_##name,

@@ -30,7 +30,7 @@ static const char *prog = "bench";
 typedef struct bench_opts {
     const char *task, *cell, *log;
     int vocab, embed, hidden, layers, seq, batch, threads, shards, windows;
-    int src_vocab, tgt_vocab, src_len, tgt_len;
+    int src_vocab, tgt_vocab, src_len, tgt_len, fuse, fold_embed;
     double seconds, warmup, lr;
     uint64_t seed;
 } bench_opts;
@@ -111,6 +111,9 @@ static void config_from_opts(bench_config *c, const bench_opts *o)
     c->src_len = o->src_len;
     c->tgt_len = o->tgt_len;
     c->seed = o->seed;
+    c->fuse = o->fuse;
+    c->fold_embed = o->fold_embed;
+    if (c->fold_embed && !c->fuse) c->fold_embed = 0; /* a lever of the fused composition */
     if (c->task == BENCH_SEQ2SEQ && c->embed == 0)
         tg_cli_die_usage(prog, "--task seq2seq needs --embed > 0 (embedded source and target)");
     if (c->shards > c->batch)
@@ -136,9 +139,9 @@ static int run_training(const bench_opts *o)
         tg_cli_die(prog, "%s", err);
 
     fprintf(stderr, "%s: %s %s vocab=%d embed=%d hidden=%d layers=%d seq=%d batch=%d threads=%d "
-            "shards=%d params=%zu arena/shard=%.1f MB\n",
+            "shards=%d fuse=%d fold_embed=%d params=%zu arena/shard=%.1f MB\n",
             prog, o->task, o->cell, o->vocab, o->embed, o->hidden, o->layers, o->seq, o->batch,
-            o->threads, c.shards, tg_params_numel(tr.model.params),
+            o->threads, c.shards, c.fuse, c.fold_embed, tg_params_numel(tr.model.params),
             tg_tape_arena_capacity(tg_workers_tape(tr.model.workers, 0)) / 1048576.0);
     long steps;
     double cpu_step;
@@ -234,6 +237,7 @@ int main(int argc, char **argv)
         .vocab = 65, .embed = 256, .hidden = 256, .layers = 1, .seq = 64, .batch = 32,
         .threads = 1, .shards = 0, .windows = 5,
         .src_vocab = 1000, .tgt_vocab = 1000, .src_len = 12, .tgt_len = 12,
+        .fuse = 1, .fold_embed = 1,
         .seconds = 5, .warmup = 1, .lr = 0.05, .seed = 1,
     };
     const tg_flag flags[] = {
@@ -253,6 +257,10 @@ int main(int argc, char **argv)
         {"threads", TG_INT, &o.threads, "threads", 1, 256, NULL},
         {"shards", TG_INT, &o.shards, "data-parallel shards of the batch (0 = one per thread; "
          "fix it to make weights independent of --threads)", 0, 4096, NULL},
+        {"fuse", TG_BOOL, &o.fuse, "fused gate ops (LSTM, GRU) and b_hh folded into the hoisted "
+         "projection; 0 = the library's cells and unroll as they are", 0, 0, NULL},
+        {"fold-embed", TG_BOOL, &o.fold_embed, "project the embedding table instead of the "
+         "embedded sequence when vocab < seq*batch (needs --fuse)", 0, 0, NULL},
         {"seconds", TG_DOUBLE, &o.seconds, "timed seconds (after warm-up)", 0.01, 86400, NULL},
         {"windows", TG_INT, &o.windows, "timing windows; figures are the median window's", 1, 1000, NULL},
         {"warmup", TG_DOUBLE, &o.warmup, "warm-up seconds before timing", 0, 3600, NULL},

@@ -93,13 +93,109 @@ static tg_tensor *one_hot(tg_tape *t, const int *ids, int n, int vocab)
     return x;
 }
 
+/* ------------------------------------------------------------------ fused composition */
+
+/* LSTM and RNN steps only add b_hh to the recurrent product, so it can join
+ * b_ih in the projection hoisted out of the time loop. GRU cannot: b_hn sits
+ * inside r * (W_hn h + b_hn). */
+static int folds_bhh(const tg_cell *cell)
+{
+    return cell->kind == &tg_cell_lstm || cell->kind == &tg_cell_rnn;
+}
+
+static tg_tensor *proj_bias(tg_tape *t, const tg_cell *cell)
+{
+    return folds_bhh(cell) ? tg_add(t, cell->b_ih, cell->b_hh) : cell->b_ih;
+}
+
+/* One step whose xp already holds every bias folds_bhh() allows. */
+static tg_state fused_step(tg_tape *t, const tg_cell *cell, tg_tensor *xp, tg_state s)
+{
+    const tg_cell_kind *k = cell->kind;
+    tg_tensor *hw = tg_matmul(t, s.h, cell->w_hh, 0, 1);
+    if (k == &tg_cell_lstm) {
+        int B = s.h->rows;
+        tg_tensor *y = tg_lstm_gates(t, xp, hw, s.c); /* rows: h', then c' */
+        return (tg_state){tg_row_slice(t, y, 0, B), tg_row_slice(t, y, B, B)};
+    }
+    if (k == &tg_cell_rnn) return (tg_state){tg_tanh(t, tg_add(t, xp, hw)), NULL};
+    if (k == &tg_cell_gru) return (tg_state){tg_gru_gates(t, xp, tg_add(t, hw, cell->b_hh), s.h), NULL};
+    return k->step(t, cell, xp, s); /* any other cell: its own composition */
+}
+
+static tg_tensor *fused_unroll(tg_tape *t, const tg_cell *cell, tg_tensor *XP, int T, int B,
+                               tg_state s, tg_state *final)
+{
+    tg_tensor **outs = tg_tape_alloc(t, (size_t)T * sizeof *outs);
+    int fused = cell->kind == &tg_cell_lstm || cell->kind == &tg_cell_rnn || cell->kind == &tg_cell_gru;
+    for (int step = 0; step < T; step++) {
+        tg_tensor *xp = tg_row_slice(t, XP, step * B, B);
+        s = fused ? fused_step(t, cell, xp, s) : cell->kind->step(t, cell, xp, s);
+        outs[step] = s.h;
+    }
+    if (final) *final = s;
+    return tg_stack_rows(t, outs, T);
+}
+
+/* A stack over X (T*B x in), or, when emb != NULL, over emb's rows for ids:
+ * then layer 0 projects the (vocab x E) table and gathers the projected rows. */
+static tg_tensor *fused_stack(tg_tape *t, const tg_rnn_stack *st, tg_tensor *X,
+                              const tg_embed *emb, const int *ids, int T, int B,
+                              const tg_state *init, tg_state *final)
+{
+    tg_tensor *x = X;
+    for (int l = 0; l < st->layers; l++) {
+        const tg_cell *cell = &st->cell[l];
+        int fused = cell->kind == &tg_cell_lstm || cell->kind == &tg_cell_rnn;
+        tg_tensor *b = fused ? proj_bias(t, cell) : cell->b_ih, *XP;
+        if (l == 0 && emb)
+            XP = tg_embedding(t, tg_add(t, tg_matmul(t, emb->table, cell->w_ih, 0, 1), b), ids,
+                              T * B);
+        else
+            XP = tg_add(t, tg_matmul(t, x, cell->w_ih, 0, 1), b);
+        tg_state s0 = init ? init[l] : tg_state_zeros(t, st->kind, B, st->hidden);
+        x = fused_unroll(t, cell, XP, T, B, s0, final ? &final[l] : NULL);
+    }
+    return x;
+}
+
+/* Fold the embedding into layer 0's projection only where it saves work. */
+static int fold_embed(const bench_config *c, int vocab, int rows) { return c->fold_embed && vocab < rows; }
+
+static tg_tensor *fused_loss_top(const bench_model *m, const bench_net *net,
+                                 const bench_shard_data *d, int k, tg_tape *t)
+{
+    const bench_config *c = &m->cfg;
+    int rows = d->rows, T = steps_out(c);
+    if (c->task == BENCH_SEQ2SEQ) {
+        tg_state fin[TG_MAX_LAYERS];
+        int S = c->src_len;
+        if (fold_embed(c, c->src_vocab, S * rows))
+            fused_stack(t, &net->enc, NULL, &net->emb, d->in[k], S, rows, NULL, fin);
+        else
+            fused_stack(t, &net->enc, tg_embed_forward(t, &net->emb, d->in[k], S * rows), NULL,
+                        NULL, S, rows, NULL, fin);
+        if (fold_embed(c, c->tgt_vocab, T * rows))
+            return fused_stack(t, &net->dec, NULL, &net->tgt_emb, d->dec[k], T, rows, fin, NULL);
+        return fused_stack(t, &net->dec, tg_embed_forward(t, &net->tgt_emb, d->dec[k], T * rows),
+                           NULL, NULL, T, rows, fin, NULL);
+    }
+    if (c->embed > 0 && fold_embed(c, c->vocab, T * rows))
+        return fused_stack(t, &net->enc, NULL, &net->emb, d->in[k], T, rows, NULL, NULL);
+    tg_tensor *x = c->embed > 0 ? tg_embed_forward(t, &net->emb, d->in[k], T * rows)
+                                : one_hot(t, d->in[k], T * rows, c->vocab);
+    return fused_stack(t, &net->enc, x, NULL, NULL, T, rows, NULL, NULL);
+}
+
 tg_tensor *bench_shard_loss(const bench_model *m, const bench_net *net, const bench_shard_data *d,
                             int k, tg_tape *t)
 {
     const bench_config *c = &m->cfg;
     int rows = d->rows, T = steps_out(c);
     tg_tensor *top;
-    if (c->task == BENCH_SEQ2SEQ) {
+    if (c->fuse) {
+        top = fused_loss_top(m, net, d, k, t);
+    } else if (c->task == BENCH_SEQ2SEQ) {
         tg_state fin[TG_MAX_LAYERS];
         tg_tensor *xs = tg_embed_forward(t, &net->emb, d->in[k], c->src_len * rows);
         tg_rnn_stack_forward(t, &net->enc, xs, c->src_len, rows, NULL, NULL, fin, NULL);

@@ -27,6 +27,14 @@ typedef struct bench_config {
     int vocab, embed, hidden, layers, seq, batch, shards;
     int src_vocab, tgt_vocab, src_len, tgt_len; /* seq2seq */
     uint64_t seed;
+    /* Composition levers (BENCHMARKS.md measures each):
+     * fuse:       LSTM/GRU steps use the fused gate ops (tg_lstm_gates,
+     *             tg_gru_gates) and b_hh joins b_ih in the hoisted input
+     *             projection (LSTM, RNN); 0 = the library's cells and unroll.
+     * fold_embed: with an embedding input, project the (vocab x E) table once
+     *             and gather its rows (vocab x 4H work instead of T*B x 4H)
+     *             when vocab < T*B; needs fuse. */
+    int fuse, fold_embed;
 } bench_config;
 
 /* One worker's view of the model: layers built over its parameter replica. */

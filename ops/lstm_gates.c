@@ -1,0 +1,122 @@
+/* lstm_gates: the element-wise half of an LSTM step, fused.
+ *   inputs  xp, hp (B x 4H): input and recurrent pre-activations, gates i,f,g,o
+ *           stacked in PyTorch's order; c (B x H): the previous cell state.
+ *   a = xp + hp;  i = sigmoid(a_i), f = sigmoid(a_f), g = tanh(a_g), o = sigmoid(a_o)
+ *   c' = f * c + i * g;   h' = o * tanh(c')
+ *   output Y (2B x H): rows 0..B-1 hold h', rows B..2B-1 hold c', so that
+ *   tg_row_slice gives h' and c' without copies.
+ * VJP, with dh = dY[0:B], dc' = dY[B:2B], tc = tanh(c'):
+ *   dC = dc' + dh * o * (1 - tc^2)            (total gradient reaching c')
+ *   da_i = dC * g * i(1-i),  da_f = dC * c * f(1-f),  da_g = dC * i * (1-g^2),
+ *   da_o = dh * tc * o(1-o)
+ *   dxp += da;  dhp += da;  dc += dC * f.
+ * Saves: the activated gates [i f g o] (B x 4H) and tc (B x H); reads c.
+ * Why fused: composed, a step is 15 ops (2 adds, 4 column slices, 3 sigmoids,
+ * 2 tanh, 3 muls, 1 add) each making a B x H..4H tensor and its gradient; in
+ * config a of BENCHMARKS.md those passes and libm's scalar exp/tanh took about
+ * a third of the step. Checked against the composed form in tests/gradcheck.c. */
+#include "tg_fastmath.h"
+
+/* One row of the forward: act = [i f g o], tc = tanh(c'), h and c' out. */
+TG_SIMD_CLONES static void lstm_row(int H, const tg_real *restrict xp, const tg_real *restrict hp,
+                                    const tg_real *restrict c, tg_real *restrict act,
+                                    tg_real *restrict tc, tg_real *restrict h,
+                                    tg_real *restrict cn)
+{
+    for (int j = 0; j < H; j++) {
+        tg_real i = tg_fsigmoid(xp[j] + hp[j]);
+        tg_real f = tg_fsigmoid(xp[H + j] + hp[H + j]);
+        tg_real g = tg_ftanh(xp[2 * H + j] + hp[2 * H + j]);
+        tg_real o = tg_fsigmoid(xp[3 * H + j] + hp[3 * H + j]);
+        tg_real cc = f * c[j] + i * g;
+        tg_real t = tg_ftanh(cc);
+        act[j] = i;
+        act[H + j] = f;
+        act[2 * H + j] = g;
+        act[3 * H + j] = o;
+        tc[j] = t;
+        cn[j] = cc;
+        h[j] = o * t;
+    }
+}
+
+/* One row of the VJP: da from dh and dc', added into gx and gh (each may be
+ * NULL), and dC * f into dc (may be NULL). */
+TG_SIMD_CLONES static void lstm_row_vjp(int H, const tg_real *restrict act,
+                                        const tg_real *restrict tc, const tg_real *restrict c,
+                                        const tg_real *restrict dh, const tg_real *restrict dcn,
+                                        tg_real *restrict gx, tg_real *restrict gh,
+                                        tg_real *restrict dc)
+{
+    for (int j = 0; j < H; j++) {
+        tg_real i = act[j], f = act[H + j], g = act[2 * H + j], o = act[3 * H + j], t = tc[j];
+        tg_real dC = dcn[j] + dh[j] * o * (1 - t * t);
+        tg_real da_i = dC * g * (i * (1 - i));
+        tg_real da_f = dC * c[j] * (f * (1 - f));
+        tg_real da_g = dC * i * (1 - g * g);
+        tg_real da_o = dh[j] * t * (o * (1 - o));
+        if (gx) {
+            gx[j] += da_i;
+            gx[H + j] += da_f;
+            gx[2 * H + j] += da_g;
+            gx[3 * H + j] += da_o;
+        }
+        if (gh) {
+            gh[j] += da_i;
+            gh[H + j] += da_f;
+            gh[2 * H + j] += da_g;
+            gh[3 * H + j] += da_o;
+        }
+        if (dc) dc[j] += dC * f;
+    }
+}
+
+tg_tensor *tg_lstm_gates_(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *c, tg_src at)
+{
+    int B = c->rows, H = c->cols;
+    TG_CHECK(xp->rows == B && hp->rows == B && xp->cols == 4 * H && hp->cols == 4 * H, at,
+             "lstm_gates", "xp %dx%d and hp %dx%d must be B x 4H for c %dx%d", xp->rows,
+             xp->cols, hp->rows, hp->cols, B, H);
+    int rec = tg_op_records(t, xp, hp, c);
+    tg_tensor *y = tg_op_output(t, 2 * B, H, rec);
+    tg_real *act = tg_tape_alloc(t, (size_t)B * 5 * H * sizeof(tg_real)); /* rows [i f g o tc] */
+    long n = (long)B * H;
+#pragma omp parallel for num_threads(tg_tape_threads(t)) if (n > TG_PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        size_t r4 = (size_t)b * 4 * H, r1 = (size_t)b * H, r5 = (size_t)b * 5 * H;
+        lstm_row(H, xp->data + r4, hp->data + r4, c->data + r1, act + r5, act + r5 + 4 * H,
+                 y->data + r1, y->data + (size_t)B * H + r1);
+    }
+    if (rec) tg_op_record(t, TG_OP_LSTM_GATES, y, 3, xp, hp, c)->saved = act;
+    return y;
+}
+
+static int overlap(const tg_real *p, const tg_real *q, size_t n)
+{
+    return p && q && p < q + n && q < p + n;
+}
+
+void tg_vjp_lstm_gates(const tg_node *node, int threads)
+{
+    const tg_tensor *xp = node->in[0], *hp = node->in[1], *c = node->in[2], *y = node->out;
+    int B = c->rows, H = c->cols;
+    size_t n4 = (size_t)B * 4 * H;
+    /* restrict-qualified kernels: gradients that share memory (xp == hp)
+     * are updated one after the other, as the composed ops would */
+    int split = overlap(xp->grad, hp->grad, n4);
+#pragma omp parallel for num_threads(threads) if ((long)B * H > TG_PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        const tg_real *act = node->saved + (size_t)b * 5 * H;
+        size_t r4 = (size_t)b * 4 * H, r1 = (size_t)b * H;
+        tg_real *gx = xp->grad ? xp->grad + r4 : NULL;
+        tg_real *gh = hp->grad ? hp->grad + r4 : NULL;
+        tg_real *dc = c->grad ? c->grad + r1 : NULL;
+        const tg_real *dh = y->grad + r1, *dcn = y->grad + (size_t)B * H + r1;
+        if (split) {
+            lstm_row_vjp(H, act, act + 4 * H, c->data + r1, dh, dcn, gx, NULL, dc);
+            lstm_row_vjp(H, act, act + 4 * H, c->data + r1, dh, dcn, NULL, gh, NULL);
+        } else {
+            lstm_row_vjp(H, act, act + 4 * H, c->data + r1, dh, dcn, gx, gh, dc);
+        }
+    }
+}

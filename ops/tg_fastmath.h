@@ -1,0 +1,118 @@
+/* Vectorizable exp, sigmoid and tanh for the element-wise kernels (private to ops/).
+ *
+ * Why: libm's expf/tanhf are scalar calls; in an LSTM step they took about a
+ * quarter of the training time (perf, config a of BENCHMARKS.md). These are
+ * branch-free inline functions a compiler turns into SIMD code, accurate to a
+ * few float ulps:
+ *   exp:     Cephes expf (range reduction by ln 2 in two parts, degree-5
+ *            polynomial), relative error < 2e-7 on [-87, 88].
+ *   sigmoid: e = exp(-|x|); x >= 0 ? 1/(1+e) : e/(1+e)  (no overflow, full
+ *            relative accuracy in both tails down to 1e-38).
+ *   tanh:    |x| < 0.625: Cephes tanhf odd polynomial; else
+ *            sign(x) * (1 - 2/(exp(2|x|)+1)); relative error < 3e-7.
+ * The double build (gradient checking) uses libm, so checks keep double
+ * precision. Plain IEEE arithmetic, no FMA contraction in C11 mode: the same
+ * results on every SIMD width and thread count.
+ *
+ * TG_SIMD_CLONES marks a kernel to be compiled for AVX-512, AVX2 and the
+ * baseline, picked at load time (GCC/Clang target_clones on x86-64 Linux). */
+#ifndef TG_FASTMATH_H
+#define TG_FASTMATH_H
+
+#include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "tg_op.h"
+
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) &&    \
+    !defined(TG_NO_CLONES)
+#define TG_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define TG_SIMD_CLONES
+#endif
+
+#ifdef TG_REAL_DOUBLE
+
+static inline tg_real tg_fexp(tg_real x) { return exp(x); }
+static inline tg_real tg_fsigmoid(tg_real x)
+{
+    tg_real e = exp(-fabs(x));
+    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+static inline tg_real tg_ftanh(tg_real x) { return tanh(x); }
+
+#else
+
+static inline float tg_fexp(float x)
+{
+    x = x > 88.0f ? 88.0f : x; /* keeps 2^k finite (k <= 127) */
+    x = x < -87.3365447504f ? -87.3365447504f : x;
+    /* k = round(x / ln 2) by the 1.5 * 2^23 trick (round to nearest even) */
+    float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - k * 0.693359375f;
+    r = r - k * -2.12194440e-4f;
+    float z = r * r;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * z + r + 1.0f;
+    /* 2^k by the exponent field; k is in [-126, 127] after the clamps */
+    union {
+        int i;
+        float f;
+    } s;
+    s.i = ((int)k + 127) << 23;
+    return p * s.f;
+}
+
+static inline float tg_fsigmoid(float x)
+{
+    float e = tg_fexp(-fabsf(x));
+    float d = 1.0f / (1.0f + e);
+    return x >= 0 ? d : e * d;
+}
+
+static inline float tg_ftanh(float x)
+{
+    float a = fabsf(x), z = x * x;
+    float p = -5.70498872745e-3f;
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    float small = p * z * x + x;
+    float big = 1.0f - 2.0f / (tg_fexp(2.0f * a) + 1.0f);
+    big = x < 0 ? -big : big;
+    return a < 0.625f ? small : big;
+}
+
+#endif
+
+/* y[i] = f(x[i]) for i < n: SIMD kernels over a range (callers split ranges
+ * across threads). */
+void tg_k_sigmoid(tg_real *y, const tg_real *x, long n);
+void tg_k_tanh(tg_real *y, const tg_real *x, long n);
+
+/* The part [*lo, *hi) of 0..n that OpenMP thread `id` of `nth` owns: equal
+ * contiguous blocks, so every element is computed by the same code whatever
+ * the thread count. */
+#ifdef _OPENMP
+static inline int tg_omp_id(void) { return omp_get_thread_num(); }
+static inline int tg_omp_count(void) { return omp_get_num_threads(); }
+#else
+static inline int tg_omp_id(void) { return 0; }
+static inline int tg_omp_count(void) { return 1; }
+#endif
+
+static inline void tg_block_range(long n, int id, int nth, long *lo, long *hi)
+{
+    *lo = n * id / nth;
+    *hi = n * (id + 1) / nth;
+}
+
+#endif
