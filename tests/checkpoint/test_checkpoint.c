@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tapegrad.h"
@@ -765,6 +767,51 @@ Test(checkpoint, optimizer_state_mismatch_is_rejected)
     tg_optim_free(s);
     tg_optim_free(wrong_size);
     tg_optim_free(good);
+    tg_params_free(p);
+}
+
+/* ------------------------------------------------------------------ killed writers */
+
+/* A child saves checkpoints in a loop (every value of save k equals k) and is
+ * killed with SIGKILL at a random moment, many times. After each kill the
+ * file must load, and hold one whole save, never a mix or a torn write. */
+Test(checkpoint, sigkill_during_saves_never_leaves_a_bad_file)
+{
+    enum { CYCLES = 40 };
+    const char *path = path_in_dir("killed.safetensors");
+    tg_params *p = tg_params_new();
+    cr_assert_not_null(tg_param(p, "w", 128, 128));
+    char err[512];
+    fill(p, 0);
+    cr_assert_eq(tg_checkpoint_save(path, p, NULL, 0, NULL, 0, err, sizeof err), 0, "%s", err);
+    tg_rng r;
+    tg_rng_seed(&r, (uint64_t)time(NULL));
+    int last = 0;
+    for (int cycle = 0; cycle < CYCLES; cycle++) {
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            for (int k = 1;; k++) {
+                fill(p, (tg_real)(last + k));
+                if (tg_checkpoint_save(path, p, NULL, 0, NULL, 0, NULL, 0) != 0) _exit(3);
+            }
+        }
+        struct timespec ts = {0, (long)tg_rng_below(&r, 20000) * 1000};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        cr_assert(WIFSIGNALED(status), "writer exited by itself (status %d)", status);
+        tg_checkpoint *c = tg_checkpoint_open(path, err, sizeof err);
+        cr_assert_not_null(c, "cycle %d: %s", cycle, err);
+        cr_assert_eq(tg_checkpoint_load_params(c, p, err, sizeof err), 0, "%s", err);
+        tg_checkpoint_close(c);
+        tg_real v = tg_params_data(p)[0];
+        cr_assert(all_equal(p, v), "cycle %d: file mixes two saves", cycle);
+        cr_assert_geq(v, (tg_real)last, "cycle %d: went back from %d to %g", cycle, last, (double)v);
+        last = (int)v;
+    }
+    cr_log_info("%d kills survived, last save held %d", CYCLES, last);
     tg_params_free(p);
 }
 
