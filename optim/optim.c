@@ -90,18 +90,16 @@ tg_optim *tg_optim_new(const tg_optim_config *cfg, size_t numel, char *err, size
 {
     if (tg_optim_config_check(cfg, err, errlen) != 0) return NULL;
     tg_optim *o = calloc(1, sizeof *o);
-    if (!o) goto oom;
-    o->cfg = *cfg;
-    o->numel = numel;
-    int rc = 0;
-    if (cfg->kind == TG_OPTIM_SGD) {
-        if (cfg->momentum > 0) rc = add_state(o, "optim.momentum");
-    } else {
-        rc = add_state(o, "optim.m");
-        if (rc == 0) rc = add_state(o, "optim.v");
+    int rc = o ? 0 : -1;
+    if (o) {
+        o->cfg = *cfg;
+        o->numel = numel;
+        if (cfg->kind != TG_OPTIM_SGD)
+            rc = add_state(o, "optim.m") || add_state(o, "optim.v") ? -1 : 0;
+        else if (cfg->momentum > 0)
+            rc = add_state(o, "optim.momentum");
     }
     if (rc == 0) return o;
-oom:
     tg_optim_free(o);
     if (err && errlen)
         snprintf(err, errlen, "out of memory for the optimizer state (%zu values)", numel);
