@@ -245,7 +245,7 @@ static double eta_seconds(const options *o, const run_stats *s)
     if (o->steps > 0 && s->steps > 0)
         eta = (o->steps - s->steps) * s->train_seconds / s->steps;
     if (o->seconds > 0 && o->seconds - s->train_seconds < eta) eta = o->seconds - s->train_seconds;
-    return eta;
+    return eta < 0 ? 0 : eta;
 }
 
 static void die_nonfinite(tg_params *p, int step, double loss, double norm)

@@ -1,0 +1,499 @@
+/* Training checkpoints over tg_checkpoint.h: see trainckpt.h for the use
+ * and the file layout.
+ *
+ * Save turns every registered item into a metadata string or an extra
+ * array and hands them, with the parameters and the optimizer state, to
+ * tg_checkpoint_save (atomic: temp file, fsync, rename, fsync dir).
+ * Load reads and checks the whole file first (tg_checkpoint_open), then
+ * decodes every item into temporaries, then loads the parameters (with a
+ * copy to put back) and the optimizer, and only when all of that succeeded
+ * copies the temporaries into the registered variables. */
+#include "trainckpt.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef enum item_kind { K_CONFIG, K_INFO, K_RNG, K_U64, K_F64, K_ARRAY } item_kind;
+
+/* Metadata key prefix per kind ("config.hidden", "rng.data", ...). */
+static const char *const kind_prefix[] = {"config.", "info.", "rng.", "u64.", "f64.", "state."};
+
+typedef struct item {
+    item_kind kind;
+    char *name;
+    char *value;  /* K_CONFIG, K_INFO: the string, owned */
+    void *ptr;    /* K_RNG: tg_rng*, K_U64: uint64_t*, K_F64: double*, K_ARRAY: tg_real* */
+    size_t numel; /* K_ARRAY */
+} item;
+
+struct tg_trainckpt {
+    char *program;
+    tg_params *params;
+    tg_optim *opt;
+    item *items;
+    size_t n, cap;
+};
+
+/* Longest "prefix.name" key and the text of one value (rng hex, u64, %a). */
+#define KEY_MAX (TG_NAME_MAX + 16)
+#define TEXT_MAX 72
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* ------------------------------------------------------------------ registration */
+
+tg_trainckpt *tg_trainckpt_new(const char *program, tg_params *params, tg_optim *opt)
+{
+    if (!program || !params) return NULL;
+    tg_trainckpt *ck = calloc(1, sizeof *ck);
+    if (!ck) return NULL;
+    ck->program = dup_str(program);
+    if (!ck->program) {
+        free(ck);
+        return NULL;
+    }
+    ck->params = params;
+    ck->opt = opt;
+    return ck;
+}
+
+void tg_trainckpt_free(tg_trainckpt *ck)
+{
+    if (!ck) return;
+    for (size_t i = 0; i < ck->n; i++) {
+        free(ck->items[i].name);
+        free(ck->items[i].value);
+    }
+    free(ck->items);
+    free(ck->program);
+    free(ck);
+}
+
+static int name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > TG_NAME_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '.' || c == '-';
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+static item *find_item(const tg_trainckpt *ck, item_kind kind, const char *name)
+{
+    for (size_t i = 0; i < ck->n; i++)
+        if (ck->items[i].kind == kind && strcmp(ck->items[i].name, name) == 0) return &ck->items[i];
+    return NULL;
+}
+
+static int add_item(tg_trainckpt *ck, item_kind kind, const char *name, const char *value,
+                    void *ptr, size_t numel)
+{
+    if (!ck || !name_ok(name) || find_item(ck, kind, name)) return -1;
+    if (kind <= K_INFO ? !value : !ptr) return -1;
+    if (ck->n == ck->cap) {
+        size_t cap = ck->cap ? 2 * ck->cap : 16;
+        item *it = realloc(ck->items, cap * sizeof *it);
+        if (!it) return -1;
+        ck->items = it;
+        ck->cap = cap;
+    }
+    item it = {kind, dup_str(name), value ? dup_str(value) : NULL, ptr, numel};
+    if (!it.name || (value && !it.value)) {
+        free(it.name);
+        free(it.value);
+        return -1;
+    }
+    ck->items[ck->n++] = it;
+    return 0;
+}
+
+int tg_trainckpt_config(tg_trainckpt *ck, const char *key, const char *value)
+{
+    return add_item(ck, K_CONFIG, key, value, NULL, 0);
+}
+
+int tg_trainckpt_config_int(tg_trainckpt *ck, const char *key, long long value)
+{
+    char s[32];
+    snprintf(s, sizeof s, "%lld", value);
+    return tg_trainckpt_config(ck, key, s);
+}
+
+int tg_trainckpt_config_double(tg_trainckpt *ck, const char *key, double value)
+{
+    char s[40];
+    snprintf(s, sizeof s, "%.17g", value);
+    return tg_trainckpt_config(ck, key, s);
+}
+
+int tg_trainckpt_info(tg_trainckpt *ck, const char *key, const char *value)
+{
+    return add_item(ck, K_INFO, key, value, NULL, 0);
+}
+
+int tg_trainckpt_rng(tg_trainckpt *ck, const char *name, tg_rng *r)
+{
+    return add_item(ck, K_RNG, name, NULL, r, 0);
+}
+
+int tg_trainckpt_u64(tg_trainckpt *ck, const char *name, uint64_t *v)
+{
+    return add_item(ck, K_U64, name, NULL, v, 0);
+}
+
+int tg_trainckpt_f64(tg_trainckpt *ck, const char *name, double *v)
+{
+    return add_item(ck, K_F64, name, NULL, v, 0);
+}
+
+int tg_trainckpt_array(tg_trainckpt *ck, const char *name, tg_real *data, size_t numel)
+{
+    if (numel == 0) return -1;
+    return add_item(ck, K_ARRAY, name, NULL, data, numel);
+}
+
+static void item_key(const item *it, char key[KEY_MAX])
+{
+    snprintf(key, KEY_MAX, "%s%s", kind_prefix[it->kind], it->name);
+}
+
+/* ------------------------------------------------------------------ save */
+
+/* Removes "<base>.tmp.<pid>" files next to path whose process is gone: what
+ * a run killed in the middle of a save leaves behind. Best effort. */
+static void remove_stale_temps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char dir[4096];
+    if (slash) {
+        size_t n = (size_t)(slash - path);
+        if (n >= sizeof dir) return;
+        memcpy(dir, path, n);
+        dir[n ? n : 1] = '\0';
+        if (n == 0) dir[0] = '/';
+    } else {
+        strcpy(dir, ".");
+    }
+    size_t blen = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        const char *nm = e->d_name;
+        if (strncmp(nm, base, blen) != 0 || strncmp(nm + blen, ".tmp.", 5) != 0) continue;
+        const char *digits = nm + blen + 5;
+        char *end;
+        long pid = strtol(digits, &end, 10);
+        if (end == digits || *end != '\0' || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours */
+        char full[4096 + 256];
+        snprintf(full, sizeof full, "%s/%s", dir, nm);
+        unlink(full);
+    }
+    closedir(d);
+}
+
+/* One metadata entry per item plus the fixed ones; text[] holds the values
+ * formatted here (rng hex, numbers). */
+typedef struct save_meta {
+    tg_ckpt_meta *m;
+    char (*key)[KEY_MAX];
+    char (*text)[TEXT_MAX];
+    size_t n;
+} save_meta;
+
+static int build_meta(const tg_trainckpt *ck, save_meta *sm, char *steps)
+{
+    size_t cap = ck->n + 4;
+    sm->m = malloc(cap * sizeof *sm->m);
+    sm->key = malloc(cap * sizeof *sm->key);
+    sm->text = malloc(cap * sizeof *sm->text);
+    sm->n = 0;
+    if (!sm->m || !sm->key || !sm->text) return -1;
+    sm->m[sm->n++] = (tg_ckpt_meta){"trainckpt.version", TG_TRAINCKPT_VERSION};
+    sm->m[sm->n++] = (tg_ckpt_meta){"trainckpt.program", ck->program};
+    if (ck->opt) {
+        snprintf(steps, 24, "%" PRIu64, tg_optim_steps(ck->opt));
+        sm->m[sm->n++] =
+            (tg_ckpt_meta){"optim.kind", tg_optim_kind_name(tg_optim_get_config(ck->opt)->kind)};
+        sm->m[sm->n++] = (tg_ckpt_meta){"optim.steps", steps};
+    }
+    for (size_t i = 0; i < ck->n; i++) {
+        const item *it = &ck->items[i];
+        if (it->kind == K_ARRAY) continue;
+        size_t j = sm->n++;
+        item_key(it, sm->key[j]);
+        const char *value = sm->text[j];
+        switch (it->kind) {
+        case K_CONFIG:
+        case K_INFO: value = it->value; break;
+        case K_RNG: tg_checkpoint_rng_hex(it->ptr, sm->text[j]); break;
+        case K_U64: snprintf(sm->text[j], TEXT_MAX, "%" PRIu64, *(uint64_t *)it->ptr); break;
+        case K_F64: snprintf(sm->text[j], TEXT_MAX, "%a", *(double *)it->ptr); break;
+        case K_ARRAY: break;
+        }
+        sm->m[j] = (tg_ckpt_meta){sm->key[j], value};
+    }
+    return 0;
+}
+
+static void free_meta(save_meta *sm)
+{
+    free(sm->m);
+    free(sm->key);
+    free(sm->text);
+}
+
+int tg_trainckpt_save(tg_trainckpt *ck, const char *path, char *err, size_t errlen)
+{
+    if (!ck || !path || !path[0]) return fail(err, errlen, "checkpoint: no file name given");
+    remove_stale_temps(path);
+    size_t ns = ck->opt ? tg_optim_state_count(ck->opt) : 0, na = 0;
+    for (size_t i = 0; i < ck->n; i++) na += ck->items[i].kind == K_ARRAY;
+    tg_ckpt_array *ex = malloc((ns + na + 1) * sizeof *ex);
+    char (*ex_names)[KEY_MAX] = malloc((na + 1) * sizeof *ex_names);
+    save_meta sm = {0};
+    char steps[24];
+    int rc;
+    if (!ex || !ex_names || build_meta(ck, &sm, steps) != 0) {
+        rc = fail(err, errlen, "cannot save %s: out of memory; previous checkpoint left intact",
+                  path);
+    } else {
+        size_t k = 0, a = 0;
+        for (size_t i = 0; i < ns; i++)
+            ex[k++] = (tg_ckpt_array){tg_optim_state_name(ck->opt, i),
+                                      tg_optim_state_data(ck->opt, i), tg_optim_numel(ck->opt)};
+        for (size_t i = 0; i < ck->n; i++) {
+            const item *it = &ck->items[i];
+            if (it->kind != K_ARRAY) continue;
+            item_key(it, ex_names[a]);
+            ex[k++] = (tg_ckpt_array){ex_names[a++], it->ptr, it->numel};
+        }
+        rc = tg_checkpoint_save(path, ck->params, ex, k, sm.m, sm.n, err, errlen);
+    }
+    free_meta(&sm);
+    free(ex_names);
+    free(ex);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ load */
+
+/* Checks that c is a training checkpoint of ck->program. */
+static int check_identity(const tg_trainckpt *ck, const tg_checkpoint *c, const char *path,
+                          char *err, size_t errlen)
+{
+    const char *v = tg_checkpoint_meta(c, "trainckpt.version");
+    if (!v)
+        return fail(err, errlen, "%s: not a training checkpoint (no 'trainckpt.version' "
+                                 "metadata): cannot resume from it", path);
+    if (strcmp(v, TG_TRAINCKPT_VERSION) != 0)
+        return fail(err, errlen, "%s: training checkpoint version '%.20s', this program reads "
+                                 "version %s", path, v, TG_TRAINCKPT_VERSION);
+    const char *prog = tg_checkpoint_meta(c, "trainckpt.program");
+    if (!prog || strcmp(prog, ck->program) != 0)
+        return fail(err, errlen, "%s: a checkpoint of '%.40s', not of '%s'", path,
+                    prog ? prog : "(unknown program)", ck->program);
+    return 0;
+}
+
+/* "hidden is 256 in the checkpoint, 128 in this run", or for long values
+ * (a vocabulary) where they first differ. */
+static int config_mismatch(const char *path, const char *key, const char *file, const char *run,
+                           char *err, size_t errlen)
+{
+    if (strlen(file) <= 40 && strlen(run) <= 40)
+        return fail(err, errlen, "%s: config '%s' is '%s' in the checkpoint, '%s' in this run: "
+                                 "cannot resume with a different %s", path, key, file, run, key);
+    size_t i = 0;
+    while (file[i] && file[i] == run[i]) i++;
+    return fail(err, errlen, "%s: config '%s' differs from this run's (%zu vs %zu characters, "
+                             "first difference at character %zu): cannot resume with a "
+                             "different %s", path, key, strlen(file), strlen(run), i, key);
+}
+
+static int check_optim_kind(const tg_trainckpt *ck, const tg_checkpoint *c, const char *path,
+                            char *err, size_t errlen)
+{
+    if (!ck->opt) return 0;
+    const char *want = tg_optim_kind_name(tg_optim_get_config(ck->opt)->kind);
+    const char *have = tg_checkpoint_meta(c, "optim.kind");
+    if (!have)
+        return fail(err, errlen, "%s: holds no optimizer state ('optim.kind' missing)", path);
+    if (strcmp(have, want) != 0)
+        return fail(err, errlen, "%s: optimizer is '%.20s' in the checkpoint, '%s' in this run",
+                    path, have, want);
+    return 0;
+}
+
+/* Decoded values of the rng/u64/f64/array items, before they are committed. */
+typedef union staged {
+    tg_rng rng;
+    uint64_t u64;
+    double f64;
+    tg_real *array;
+} staged;
+
+static int stage_item(const item *it, const tg_checkpoint *c, const char *path, staged *s,
+                      char *err, size_t errlen)
+{
+    char key[KEY_MAX];
+    item_key(it, key);
+    const char *v = it->kind == K_ARRAY ? NULL : tg_checkpoint_meta(c, key);
+    if (it->kind != K_ARRAY && it->kind != K_INFO && !v)
+        return fail(err, errlen, "%s: metadata '%s' is missing: not saved by this version of "
+                                 "the program", path, key);
+    switch (it->kind) {
+    case K_CONFIG:
+        if (strcmp(v, it->value) != 0) return config_mismatch(path, it->name, v, it->value, err, errlen);
+        return 0;
+    case K_INFO: return 0;
+    case K_RNG: return tg_checkpoint_meta_rng(c, key, &s->rng, err, errlen);
+    case K_U64: return tg_checkpoint_meta_u64(c, key, &s->u64, err, errlen);
+    case K_F64: {
+        char *end;
+        errno = 0;
+        s->f64 = strtod(v, &end);
+        if (end == v || *end != '\0')
+            return fail(err, errlen, "%s: metadata '%s' = '%.40s' is not a number", path, key, v);
+        return 0;
+    }
+    case K_ARRAY: {
+        int rows, cols;
+        if (tg_checkpoint_tensor_shape(c, key, &rows, &cols) != 0)
+            return fail(err, errlen, "%s: tensor '%s' is missing", path, key);
+        if ((size_t)rows * (size_t)cols != it->numel)
+            return fail(err, errlen, "%s: tensor '%s' has %zu values in the checkpoint, this run "
+                                     "has %zu", path, key, (size_t)rows * (size_t)cols, it->numel);
+        s->array = malloc(it->numel * sizeof(tg_real));
+        if (!s->array) return fail(err, errlen, "%s: out of memory", path);
+        return tg_checkpoint_read_array(c, key, s->array, it->numel, err, errlen);
+    }
+    }
+    return 0;
+}
+
+static void commit_item(const item *it, const staged *s)
+{
+    switch (it->kind) {
+    case K_RNG: *(tg_rng *)it->ptr = s->rng; break;
+    case K_U64: *(uint64_t *)it->ptr = s->u64; break;
+    case K_F64: *(double *)it->ptr = s->f64; break;
+    case K_ARRAY: memcpy(it->ptr, s->array, it->numel * sizeof(tg_real)); break;
+    case K_CONFIG:
+    case K_INFO: break;
+    }
+}
+
+/* Parameters, then the optimizer; the parameters are put back if the
+ * optimizer cannot be loaded, so the pair is all or nothing. */
+static int load_model(tg_trainckpt *ck, const tg_checkpoint *c, const char *path, char *err,
+                      size_t errlen)
+{
+    size_t n = tg_params_numel(ck->params);
+    tg_real *backup = malloc((n ? n : 1) * sizeof *backup);
+    if (!backup) return fail(err, errlen, "%s: out of memory", path);
+    memcpy(backup, tg_params_data(ck->params), n * sizeof *backup);
+    int rc = tg_checkpoint_load_params(c, ck->params, err, errlen);
+    if (rc == 0 && ck->opt && tg_checkpoint_load_optim(c, ck->opt, err, errlen) != 0) {
+        memcpy(tg_params_data(ck->params), backup, n * sizeof *backup);
+        rc = -1;
+    }
+    free(backup);
+    return rc;
+}
+
+int tg_trainckpt_load(tg_trainckpt *ck, const char *path, char *err, size_t errlen)
+{
+    if (!ck || !path || !path[0]) return fail(err, errlen, "checkpoint: no file name given");
+    tg_checkpoint *c = tg_checkpoint_open(path, err, errlen);
+    if (!c) return -1;
+    staged *st = calloc(ck->n ? ck->n : 1, sizeof *st);
+    int rc = st ? 0 : fail(err, errlen, "%s: out of memory", path);
+    if (rc == 0) rc = check_identity(ck, c, path, err, errlen);
+    /* config first: a mismatch is the likeliest error and the clearest message */
+    for (size_t i = 0; rc == 0 && i < ck->n; i++)
+        if (ck->items[i].kind == K_CONFIG) rc = stage_item(&ck->items[i], c, path, &st[i], err, errlen);
+    for (size_t i = 0; rc == 0 && i < ck->n; i++)
+        if (ck->items[i].kind != K_CONFIG) rc = stage_item(&ck->items[i], c, path, &st[i], err, errlen);
+    if (rc == 0) rc = check_optim_kind(ck, c, path, err, errlen);
+    if (rc == 0) rc = load_model(ck, c, path, err, errlen);
+    for (size_t i = 0; rc == 0 && i < ck->n; i++) commit_item(&ck->items[i], &st[i]);
+    for (size_t i = 0; st && i < ck->n; i++)
+        if (ck->items[i].kind == K_ARRAY) free(st[i].array);
+    free(st);
+    tg_checkpoint_close(c);
+    return rc;
+}
+
+int tg_trainckpt_read_config(const char *path, const char *key, char *out, size_t outlen,
+                             char *err, size_t errlen)
+{
+    if (!path || !key || !out || outlen == 0) return fail(err, errlen, "checkpoint: bad arguments");
+    tg_checkpoint *c = tg_checkpoint_open(path, err, errlen);
+    if (!c) return -1;
+    char k[KEY_MAX + 8];
+    snprintf(k, sizeof k, "config.%s", key);
+    int rc = 0;
+    const char *v = tg_checkpoint_meta(c, k);
+    if (!tg_checkpoint_meta(c, "trainckpt.version"))
+        rc = fail(err, errlen, "%s: not a training checkpoint (no 'trainckpt.version' metadata)",
+                  path);
+    else if (!v)
+        rc = fail(err, errlen, "%s: has no config '%s'", path, key);
+    else
+        snprintf(out, outlen, "%s", v);
+    tg_checkpoint_close(c);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ guard */
+
+int tg_trainckpt_guard(const tg_trainckpt *ck, double loss, uint64_t step, char *err,
+                       size_t errlen)
+{
+    if (!isfinite(loss))
+        return fail(err, errlen, "step %" PRIu64 ": loss is %s; stopping, last checkpoint kept",
+                    step, isnan(loss) ? "nan" : "infinite");
+    size_t idx = 0;
+    const char *name = tg_params_nonfinite_grad(ck->params, &idx);
+    if (name)
+        return fail(err, errlen, "step %" PRIu64 ": gradient of '%s'[%zu] is not finite; "
+                                 "stopping, last checkpoint kept", step, name, idx);
+    size_t n = tg_params_numel(ck->params);
+    size_t bad = tg_first_nonfinite(tg_params_data(ck->params), n);
+    if (bad < n)
+        return fail(err, errlen, "step %" PRIu64 ": parameter value %zu is not finite; "
+                                 "stopping, last checkpoint kept", step, bad);
+    return 0;
+}

@@ -1,0 +1,114 @@
+/* Training checkpoints: everything a run needs to continue exactly where it
+ * stopped, in one safetensors file written atomically (tg_checkpoint.h).
+ *
+ * A run registers, once, the pieces of state it owns — parameters, the
+ * optimizer, random generators, its data position, extra arrays (a carried
+ * hidden state) and its configuration — then saves every N steps, and on
+ * --resume loads them all back. Resuming is exact: N steps, save, load in a
+ * new process, M more steps gives bitwise the parameters of N+M steps in
+ * one run, as long as every piece of state the training loop reads is
+ * registered (tests/reliability/test_resume.c checks this per optimizer).
+ *
+ *   tg_trainckpt *ck = tg_trainckpt_new("charlm", params, opt);   // after building model+opt
+ *   tg_trainckpt_config(ck, "cell", cell);           // must match to resume
+ *   tg_trainckpt_config_int(ck, "hidden", hidden);
+ *   tg_trainckpt_config(ck, "vocab", vocab_string);  // e.g. tg_vocab_format()
+ *   tg_trainckpt_info(ck, "lr", lr_text);            // recorded, may change on resume
+ *   tg_trainckpt_rng(ck, "data", &data_rng);         // every generator the loop draws from
+ *   tg_trainckpt_rng(ck, "dropout", &drop_rng);
+ *   tg_trainckpt_u64(ck, "step", &step);             // loop counter, data position ...
+ *   tg_trainckpt_u64(ck, "batch_cursor", &cursor);
+ *   tg_trainckpt_f64(ck, "loss_avg", &loss_avg);     // running averages the loop keeps
+ *   tg_trainckpt_array(ck, "tbptt.h", sb.h, n);      // carried state (tg_state_buf)
+ *   if (resume && tg_trainckpt_load(ck, resume, err, sizeof err) != 0)
+ *       tg_cli_die(prog, "%s", err);                 // exit 1; nothing was modified
+ *   for (; step < steps; ) {
+ *       ... one training step; step++ ...
+ *       if (tg_trainckpt_guard(ck, loss, step, err, sizeof err) != 0)
+ *           tg_cli_die(prog, "%s", err);             // non-finite: stop before saving
+ *       if (every > 0 && step % every == 0 &&
+ *           tg_trainckpt_save(ck, ckpt_path, err, sizeof err) != 0)
+ *           tg_cli_die(prog, "%s", err);             // previous checkpoint left intact
+ *   }
+ *   tg_trainckpt_free(ck);
+ *
+ * Registration stores pointers: save reads the variables' current values,
+ * load writes into them. Register before loading, and keep the variables
+ * alive as long as ck. Names are copied.
+ *
+ * Load is all or nothing. It checks, before changing anything: the file
+ * (every offset, size, dtype, value, via tg_checkpoint_open), that it is a
+ * training checkpoint of the same program, that every registered config key
+ * is in the file with the same value (message: "FILE: config 'hidden' is
+ * 256 in the checkpoint, 128 in this run"), that every rng, counter, value
+ * and array is present and well formed, the parameters' names and shapes
+ * and the optimizer's kind. Only then are values copied. On error the
+ * message names the file and the field, and nothing registered is touched.
+ *
+ * Save refuses (and leaves the previous file intact) when a value is NaN or
+ * infinite. It also removes "<path>.tmp.<pid>" files that a killed earlier
+ * run left behind (only those whose process is gone).
+ *
+ * File layout (readable by any safetensors tool): the parameters under
+ * their names; the optimizer state and registered arrays as 1-D extras
+ * ("optim.*", "state.<name>"); metadata strings "trainckpt.version",
+ * "trainckpt.program", "optim.kind", "optim.steps", "config.<key>",
+ * "info.<key>", "rng.<name>" (64 hex digits), "u64.<name>" (decimal),
+ * "f64.<name>" (hexadecimal float, exact). */
+#ifndef TG_EXAMPLES_TRAINCKPT_H
+#define TG_EXAMPLES_TRAINCKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tapegrad.h"
+#include "tg_checkpoint.h"
+#include "tg_optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TG_TRAINCKPT_VERSION "1"
+
+typedef struct tg_trainckpt tg_trainckpt;
+
+/* program names the run ("charlm"); a checkpoint of another program is
+ * refused. opt may be NULL (no optimizer state). NULL on out of memory. */
+tg_trainckpt *tg_trainckpt_new(const char *program, tg_params *params, tg_optim *opt);
+void tg_trainckpt_free(tg_trainckpt *ck);
+
+/* Registration. Each returns 0, or -1 on out of memory, an empty or
+ * repeated name, or a name with characters outside [A-Za-z0-9_.-]. */
+int tg_trainckpt_config(tg_trainckpt *ck, const char *key, const char *value); /* copied now */
+int tg_trainckpt_config_int(tg_trainckpt *ck, const char *key, long long value);
+int tg_trainckpt_config_double(tg_trainckpt *ck, const char *key, double value);
+int tg_trainckpt_info(tg_trainckpt *ck, const char *key, const char *value); /* not checked */
+int tg_trainckpt_rng(tg_trainckpt *ck, const char *name, tg_rng *r);
+int tg_trainckpt_u64(tg_trainckpt *ck, const char *name, uint64_t *v);
+int tg_trainckpt_f64(tg_trainckpt *ck, const char *name, double *v);
+int tg_trainckpt_array(tg_trainckpt *ck, const char *name, tg_real *data, size_t numel);
+
+/* Writes everything to path atomically. 0, or -1 with a message in err. */
+int tg_trainckpt_save(tg_trainckpt *ck, const char *path, char *err, size_t errlen);
+/* Restores everything from path (see above). 0, or -1 with a message. */
+int tg_trainckpt_load(tg_trainckpt *ck, const char *path, char *err, size_t errlen);
+
+/* A config value stored in a training checkpoint, without loading it (to
+ * rebuild a model of the right shape before tg_trainckpt_load, or to print
+ * it). Copies at most outlen-1 bytes into out. 0, or -1 with a message
+ * (file unreadable or invalid, not a training checkpoint, key absent). */
+int tg_trainckpt_read_config(const char *path, const char *key, char *out, size_t outlen,
+                             char *err, size_t errlen);
+
+/* Stops a run at the first non-finite loss or gradient: 0 when loss and
+ * every parameter gradient are finite, else -1 with "step N: loss is nan"
+ * or "step N: gradient of 'w'[37] is inf" (plus "; last checkpoint kept")
+ * in err. Call it after backward, before the optimizer step and the save. */
+int tg_trainckpt_guard(const tg_trainckpt *ck, double loss, uint64_t step, char *err,
+                       size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
