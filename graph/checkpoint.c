@@ -59,6 +59,11 @@ int tg_ckpt_fail(char *err, size_t errlen, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err, errlen, fmt, ap);
         va_end(ap);
+        /* Names and values quoted from a hostile file may hold control
+         * characters (a "\n" in a JSON string): keep the message one line
+         * and harmless on a terminal. */
+        for (char *q = err; *q; q++)
+            if ((unsigned char)*q < 0x20 || *q == 0x7f) *q = '?';
     }
     return -1;
 }
