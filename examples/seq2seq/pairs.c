@@ -572,7 +572,7 @@ int s2s_vocab_find(const s2s_vocab *v, const char *w, size_t len)
     return -1;
 }
 
-int s2s_encode(const s2s_vocab *v, const char *text, int *ids, int max, int oov_id)
+int s2s_vocab_encode(const s2s_vocab *v, const char *text, int *ids, int max, int oov_id)
 {
     int n = 0;
     const char *p = text;

@@ -365,9 +365,9 @@ Test(corpus, held_out_triples_are_disjoint)
     cr_assert_eq(s2s_vocab_build(&vt, c.train.tgt, c.train.n, 1), 0);
     int ids[MAX_TOK];
     for (size_t i = 0; i < c.test.n; i++) {
-        int n = s2s_encode(&vs, c.test.src[i], ids, MAX_TOK, -1);
+        int n = s2s_vocab_encode(&vs, c.test.src[i], ids, MAX_TOK, -1);
         for (int j = 0; j < n; j++) cr_assert_geq(ids[j], 0, "OOV in %s", c.test.src[i]);
-        n = s2s_encode(&vt, c.test.tgt[i], ids, MAX_TOK, -1);
+        n = s2s_vocab_encode(&vt, c.test.tgt[i], ids, MAX_TOK, -1);
         for (int j = 0; j < n; j++) cr_assert_geq(ids[j], 0, "OOV in %s", c.test.tgt[i]);
     }
     /* test pairs are distinct */
@@ -565,7 +565,7 @@ Test(vocab, specials_min_count_and_roundtrip)
     cr_assert_str_eq(v.words[4], "b"); /* equal counts: byte order */
     cr_assert_str_eq(v.words[5], "c");
     int ids[8];
-    cr_assert_eq(s2s_encode(&v, "a b c zz", ids, 8, S2S_UNK), 4);
+    cr_assert_eq(s2s_vocab_encode(&v, "a b c zz", ids, 8, S2S_UNK), 4);
     cr_assert_eq(ids[0], S2S_UNK);
     cr_assert_eq(ids[1], 4);
     cr_assert_eq(ids[2], 5);

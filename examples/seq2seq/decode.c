@@ -1,0 +1,418 @@
+/* Greedy decoding and beam search (see decode.h). */
+#include "decode.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pairs.h"
+
+void s2s_decode_options_default(s2s_decode_options *o)
+{
+    o->beam = 1;
+    o->max_len = 60;
+    o->len_alpha = 1.0;
+    o->batch = 256;
+}
+
+size_t s2s_decode_arena_bytes(const s2s_config *c, int rows, int Ts)
+{
+    size_t H = (size_t)c->hidden, R = (size_t)rows, E = (size_t)c->embed + H;
+    size_t enc = (size_t)Ts * (size_t)c->layers * 40 * H * R + (size_t)Ts * R * E;
+    size_t step = (size_t)c->layers * 40 * H * R + 4 * R * E + 2 * R * (size_t)c->tgt_vocab;
+    size_t overhead = (size_t)(Ts + 1) * (size_t)c->layers * 64 * 512 + ((size_t)1 << 20);
+    return (enc + step) * sizeof(tg_real) + overhead;
+}
+
+/* The decoder state of R rows between steps (heap copies). */
+typedef struct dec_state {
+    int L, R, H, has_c;
+    tg_real *h, *c; /* L * R * H */
+    tg_real *ctx;   /* R * H: encoder top final h, for feed_context */
+} dec_state;
+
+static int dec_state_init(dec_state *s, const s2s_model *m, int R)
+{
+    size_t n = (size_t)m->cfg.layers * (size_t)R * (size_t)m->cfg.hidden;
+    s->L = m->cfg.layers;
+    s->R = R;
+    s->H = m->cfg.hidden;
+    s->has_c = m->cfg.cell->has_c;
+    s->h = malloc(n * sizeof *s->h);
+    s->c = s->has_c ? malloc(n * sizeof *s->c) : NULL;
+    s->ctx = malloc((size_t)R * (size_t)s->H * sizeof *s->ctx);
+    return s->h && s->ctx && (!s->has_c || s->c) ? 0 : -1;
+}
+
+static void dec_state_free(dec_state *s)
+{
+    free(s->h);
+    free(s->c);
+    free(s->ctx);
+}
+
+static tg_real *row_of(const dec_state *s, tg_real *base, int l, int r)
+{
+    return base + ((size_t)l * (size_t)s->R + (size_t)r) * (size_t)s->H;
+}
+
+/* Copies row src_row of x into row dst_row of the layer-l block at base. */
+static void put_row(const dec_state *s, tg_real *base, int l, int dst_row, const tg_tensor *x,
+                    int src_row)
+{
+    memcpy(row_of(s, base, l, dst_row), x->data + (size_t)src_row * (size_t)s->H,
+           (size_t)s->H * sizeof *base);
+}
+
+/* Encodes n sources on a freshly reset tape and spreads each sentence's
+ * final state over its K rows. */
+static void encode_chunk(tg_tape *t, const s2s_model *m, const int *const *src,
+                         const int *src_len, int n, int K, dec_state *s)
+{
+    s2s_batch b;
+    tg_state fin[TG_MAX_LAYERS];
+    tg_tape_reset(t);
+    s2s_batch_make(&b, t, &m->cfg, n, src, src_len, NULL, NULL, 0, 0);
+    s2s_encode(t, m, &b, fin, NULL);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < K; k++) {
+            int r = i * K + k;
+            for (int l = 0; l < s->L; l++) {
+                put_row(s, s->h, l, r, fin[l].h, i);
+                if (s->has_c) put_row(s, s->c, l, r, fin[l].c, i);
+            }
+            memcpy(s->ctx + (size_t)r * s->H, fin[s->L - 1].h->data + (size_t)i * s->H,
+                   (size_t)s->H * sizeof *s->ctx);
+        }
+}
+
+/* One decoder step from the heap state: logits (R x V) on a reset tape and
+ * the new state in out[]. */
+static tg_tensor *step_rows(tg_tape *t, const s2s_model *m, const dec_state *s, const int *y,
+                            tg_state *out)
+{
+    tg_state in[TG_MAX_LAYERS];
+    tg_tape_reset(t);
+    for (int l = 0; l < s->L; l++) {
+        in[l].h = tg_tensor_from(t, s->R, s->H, row_of(s, s->h, l, 0));
+        in[l].c = s->has_c ? tg_tensor_from(t, s->R, s->H, row_of(s, s->c, l, 0)) : NULL;
+    }
+    tg_tensor *ctx = m->cfg.feed_context ? tg_tensor_from(t, s->R, s->H, s->ctx) : NULL;
+    return s2s_decode_step(t, m, y, s->R, in, ctx, out);
+}
+
+/* ------------------------------------------------------------------ greedy */
+
+static int argmax_row(const tg_real *x, int n)
+{
+    int best = 0;
+    for (int j = 1; j < n; j++)
+        if (x[j] > x[best]) best = j; /* ties: the lower id */
+    return best;
+}
+
+static void greedy_chunk(tg_tape *t, const s2s_model *m, dec_state *s, int max_len, int *y,
+                         char *done, int *const *out, int *out_len)
+{
+    int n = s->R, V = m->cfg.tgt_vocab, left = n;
+    tg_state nx[TG_MAX_LAYERS];
+    for (int i = 0; i < n; i++) y[i] = S2S_BOS, done[i] = 0, out_len[i] = 0;
+    for (int step = 0; step < max_len && left > 0; step++) {
+        tg_tensor *logits = step_rows(t, m, s, y, nx);
+        for (int i = 0; i < n; i++) {
+            if (done[i]) continue;
+            int v = argmax_row(logits->data + (size_t)i * V, V);
+            if (v == S2S_EOS) {
+                done[i] = 1;
+                left--;
+                continue;
+            }
+            out[i][out_len[i]++] = v;
+            y[i] = v;
+        }
+        for (int l = 0; l < s->L; l++) { /* rows stay in place */
+            memcpy(row_of(s, s->h, l, 0), nx[l].h->data, (size_t)n * s->H * sizeof(tg_real));
+            if (s->has_c)
+                memcpy(row_of(s, s->c, l, 0), nx[l].c->data, (size_t)n * s->H * sizeof(tg_real));
+        }
+    }
+}
+
+int s2s_greedy(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
+               size_t n, int max_len, int batch, int *const *out, int *out_len)
+{
+    int was = tg_tape_grad_enabled(t), rc = 0;
+    int *y = malloc((size_t)batch * sizeof *y);
+    char *done = malloc((size_t)batch);
+    tg_tape_set_grad(t, 0);
+    for (size_t i0 = 0; i0 < n && rc == 0 && y && done; i0 += (size_t)batch) {
+        int k = (int)(n - i0 < (size_t)batch ? n - i0 : (size_t)batch);
+        dec_state s;
+        if (dec_state_init(&s, m, k) != 0) rc = -1;
+        else {
+            encode_chunk(t, m, src + i0, src_len + i0, k, 1, &s);
+            greedy_chunk(t, m, &s, max_len, y, done, out + i0, out_len + i0);
+        }
+        dec_state_free(&s);
+    }
+    if (!y || !done) rc = -1;
+    free(y);
+    free(done);
+    tg_tape_reset(t);
+    tg_tape_set_grad(t, was);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ beam */
+
+typedef struct cand {
+    double score; /* total log-probability */
+    int beam, token;
+} cand;
+
+/* Higher score first; ties: lower beam, then lower token (so K = 1 picks
+ * the greedy argmax). */
+static int cand_before(const cand *a, const cand *b)
+{
+    if (a->score != b->score) return a->score > b->score;
+    if (a->beam != b->beam) return a->beam < b->beam;
+    return a->token < b->token;
+}
+
+/* Inserts c into the sorted list top[0..*n) of at most cap entries. */
+static void insert_top(cand *top, int *n, int cap, cand c)
+{
+    int i = *n < cap ? (*n)++ : cap;
+    if (i == cap) {
+        if (!cand_before(&c, &top[cap - 1])) return;
+        i = cap - 1;
+    }
+    while (i > 0 && cand_before(&c, &top[i - 1])) {
+        top[i] = top[i - 1];
+        i--;
+    }
+    top[i] = c;
+}
+
+static double log_sum_exp(const tg_real *x, int n)
+{
+    double mx = x[0], s = 0;
+    for (int j = 1; j < n; j++)
+        if (x[j] > mx) mx = x[j];
+    for (int j = 0; j < n; j++) s += exp((double)x[j] - mx);
+    return mx + log(s);
+}
+
+/* Per-chunk beam bookkeeping, all heap arrays allocated once per call. */
+typedef struct beam_work {
+    int K, max_len, n;
+    double *score;            /* R: total log p of each live row, -inf when dead */
+    int *hyp, *hyp_len;       /* R x max_len tokens so far */
+    int *new_hyp, *new_len;   /* the same after a step */
+    double *new_score;
+    int *parent, *y;          /* R */
+    double *best;             /* n: best normalised finished score */
+    int *best_tok, *best_len; /* n x max_len */
+    int *n_done;              /* n: finished hypotheses seen */
+    cand *cands;              /* K * (K + 1) */
+    tg_real *tmp;             /* L * R * H, state before reordering */
+} beam_work;
+
+static int beam_work_init(beam_work *w, int K, int max_len, int n, int L, int H)
+{
+    size_t R = (size_t)n * (size_t)K, ml = (size_t)max_len;
+    memset(w, 0, sizeof *w);
+    w->K = K;
+    w->max_len = max_len;
+    w->score = malloc(R * sizeof *w->score);
+    w->new_score = malloc(R * sizeof *w->new_score);
+    w->hyp = malloc(R * ml * sizeof *w->hyp);
+    w->new_hyp = malloc(R * ml * sizeof *w->new_hyp);
+    w->hyp_len = malloc(R * sizeof *w->hyp_len);
+    w->new_len = malloc(R * sizeof *w->new_len);
+    w->parent = malloc(R * sizeof *w->parent);
+    w->y = malloc(R * sizeof *w->y);
+    w->best = malloc((size_t)n * sizeof *w->best);
+    w->best_tok = malloc((size_t)n * ml * sizeof *w->best_tok);
+    w->best_len = malloc((size_t)n * sizeof *w->best_len);
+    w->n_done = malloc((size_t)n * sizeof *w->n_done);
+    w->cands = malloc((size_t)K * (size_t)(K + 1) * sizeof *w->cands);
+    w->tmp = malloc((size_t)L * R * (size_t)H * sizeof *w->tmp);
+    return w->score && w->new_score && w->hyp && w->new_hyp && w->hyp_len && w->new_len &&
+                   w->parent && w->y && w->best && w->best_tok && w->best_len && w->n_done &&
+                   w->cands && w->tmp
+               ? 0
+               : -1;
+}
+
+static void beam_work_free(beam_work *w)
+{
+    free(w->score), free(w->new_score), free(w->hyp), free(w->new_hyp), free(w->hyp_len);
+    free(w->new_len), free(w->parent), free(w->y), free(w->best), free(w->best_tok);
+    free(w->best_len), free(w->n_done), free(w->cands), free(w->tmp);
+}
+
+static void beam_start(beam_work *w, int n)
+{
+    w->n = n;
+    for (int r = 0; r < n * w->K; r++) {
+        w->score[r] = r % w->K == 0 ? 0.0 : -INFINITY; /* all beams start equal: keep one */
+        w->hyp_len[r] = 0;
+        w->y[r] = S2S_BOS;
+    }
+    for (int i = 0; i < n; i++) w->best[i] = -INFINITY, w->best_len[i] = 0, w->n_done[i] = 0;
+}
+
+/* Records a finished hypothesis (row r's tokens, then <eos>) of sentence i. */
+static void beam_finish(beam_work *w, int i, int r, double score, double alpha)
+{
+    double norm = score / pow((double)(w->hyp_len[r] + 1), alpha);
+    w->n_done[i]++;
+    if (norm > w->best[i]) {
+        w->best[i] = norm;
+        w->best_len[i] = w->hyp_len[r];
+        memcpy(w->best_tok + (size_t)i * w->max_len, w->hyp + (size_t)r * w->max_len,
+               (size_t)w->hyp_len[r] * sizeof *w->hyp);
+    }
+}
+
+/* Chooses sentence i's next K rows from its candidates. */
+static void beam_select(beam_work *w, int i, const tg_real *logits, int V, double alpha)
+{
+    int K = w->K, nc = 0, live = 0;
+    for (int j = 0; j < K; j++) {
+        int r = i * K + j;
+        if (!isfinite(w->score[r])) continue;
+        const tg_real *x = logits + (size_t)r * V;
+        double lse = log_sum_exp(x, V);
+        cand top[17];
+        int nt = 0, cap = K + 1 < 17 ? K + 1 : 17; /* one may be <eos> */
+        for (int v = 0; v < V; v++)
+            insert_top(top, &nt, cap, (cand){w->score[r] + ((double)x[v] - lse), j, v});
+        for (int k = 0; k < nt; k++) insert_top(w->cands, &nc, K * (K + 1), top[k]);
+    }
+    for (int k = 0; k < nc && live < K && w->n_done[i] < K; k++) {
+        const cand *c = &w->cands[k];
+        int parent = i * K + c->beam;
+        if (c->token == S2S_EOS || w->hyp_len[parent] >= w->max_len) {
+            beam_finish(w, i, parent, c->score, alpha);
+            continue;
+        }
+        int r = i * K + live++;
+        w->parent[r] = parent;
+        w->new_score[r] = c->score;
+        w->new_len[r] = w->hyp_len[parent] + 1;
+        memcpy(w->new_hyp + (size_t)r * w->max_len, w->hyp + (size_t)parent * w->max_len,
+               (size_t)w->hyp_len[parent] * sizeof *w->hyp);
+        w->new_hyp[(size_t)r * w->max_len + w->hyp_len[parent]] = c->token;
+    }
+    if (w->n_done[i] >= K) live = 0; /* sentence finished: every row dies */
+    for (int j = live; j < K; j++) {
+        int r = i * K + j;
+        w->parent[r] = r;
+        w->new_score[r] = -INFINITY;
+        w->new_len[r] = 0;
+    }
+}
+
+/* Moves the step's outputs into the heap state, row r from its parent. */
+static void beam_reorder(beam_work *w, dec_state *s, const tg_state *nx)
+{
+    for (int pass = 0; pass < 1 + s->has_c; pass++) {
+        tg_real *base = pass ? s->c : s->h;
+        for (int l = 0; l < s->L; l++) {
+            const tg_tensor *x = pass ? nx[l].c : nx[l].h;
+            for (int r = 0; r < s->R; r++) put_row(s, base, l, r, x, w->parent[r]);
+        }
+    }
+    for (int r = 0; r < s->R; r++) { /* the context follows its parent too */
+        size_t H = (size_t)s->H;
+        memcpy(w->tmp + (size_t)r * H, s->ctx + (size_t)w->parent[r] * H, H * sizeof *w->tmp);
+    }
+    memcpy(s->ctx, w->tmp, (size_t)s->R * s->H * sizeof *s->ctx);
+    int *th = w->hyp, *tl = w->hyp_len;
+    double *ts = w->score;
+    w->hyp = w->new_hyp, w->new_hyp = th;
+    w->hyp_len = w->new_len, w->new_len = tl;
+    w->score = w->new_score, w->new_score = ts;
+    for (int r = 0; r < s->R; r++)
+        w->y[r] = w->hyp_len[r] > 0 ? w->hyp[(size_t)r * w->max_len + w->hyp_len[r] - 1] : S2S_BOS;
+}
+
+/* The answer of sentence i: best finished, else best live by normalised score. */
+static void beam_answer(const beam_work *w, int i, double alpha, int *out, int *out_len)
+{
+    const int *tok = w->best_tok + (size_t)i * w->max_len;
+    int len = w->best_len[i];
+    if (w->n_done[i] == 0) {
+        double best = -INFINITY;
+        int br = i * w->K;
+        for (int j = 0; j < w->K; j++) {
+            int r = i * w->K + j;
+            double norm = w->score[r] / pow((double)(w->hyp_len[r] > 0 ? w->hyp_len[r] : 1), alpha);
+            if (isfinite(w->score[r]) && norm > best) best = norm, br = r;
+        }
+        tok = w->hyp + (size_t)br * w->max_len;
+        len = w->hyp_len[br];
+    }
+    memcpy(out, tok, (size_t)len * sizeof *out);
+    *out_len = len;
+}
+
+static int sentences_left(const beam_work *w)
+{
+    for (int i = 0; i < w->n; i++) {
+        if (w->n_done[i] >= w->K) continue;
+        for (int j = 0; j < w->K; j++)
+            if (isfinite(w->score[i * w->K + j])) return 1;
+    }
+    return 0;
+}
+
+static void beam_chunk(tg_tape *t, const s2s_model *m, dec_state *s, beam_work *w, double alpha,
+                       int *const *out, int *out_len)
+{
+    tg_state nx[TG_MAX_LAYERS];
+    int V = m->cfg.tgt_vocab;
+    for (int step = 0; step <= w->max_len && sentences_left(w); step++) {
+        tg_tensor *logits = step_rows(t, m, s, w->y, nx);
+        for (int i = 0; i < w->n; i++) beam_select(w, i, logits->data, V, alpha);
+        beam_reorder(w, s, nx);
+    }
+    for (int i = 0; i < w->n; i++) beam_answer(w, i, alpha, out[i], &out_len[i]);
+}
+
+int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
+             size_t n, int K, int max_len, double len_alpha, int batch, int *const *out,
+             int *out_len)
+{
+    int was = tg_tape_grad_enabled(t), rc = 0;
+    beam_work w;
+    if (K > 16) K = 16;
+    if (beam_work_init(&w, K, max_len, batch, m->cfg.layers, m->cfg.hidden) != 0) rc = -1;
+    tg_tape_set_grad(t, 0);
+    for (size_t i0 = 0; i0 < n && rc == 0; i0 += (size_t)batch) {
+        int k = (int)(n - i0 < (size_t)batch ? n - i0 : (size_t)batch);
+        dec_state s;
+        if (dec_state_init(&s, m, k * K) != 0) rc = -1;
+        else {
+            encode_chunk(t, m, src + i0, src_len + i0, k, K, &s);
+            beam_start(&w, k);
+            beam_chunk(t, m, &s, &w, len_alpha, out + i0, out_len + i0);
+        }
+        dec_state_free(&s);
+    }
+    beam_work_free(&w);
+    tg_tape_reset(t);
+    tg_tape_set_grad(t, was);
+    return rc;
+}
+
+int s2s_translate(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
+                  size_t n, const s2s_decode_options *o, int *const *out, int *out_len)
+{
+    if (o->beam <= 1)
+        return s2s_greedy(t, m, src, src_len, n, o->max_len, o->batch, out, out_len);
+    return s2s_beam(t, m, src, src_len, n, o->beam, o->max_len, o->len_alpha, o->batch, out,
+                    out_len);
+}

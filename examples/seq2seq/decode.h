@@ -1,0 +1,50 @@
+/* Translation with a trained model: greedy decoding and beam search.
+ *
+ * Both run in no-grad mode, many sentences at once (a batch of rows, K rows
+ * per sentence for a beam of K). The decoder state lives on the heap between
+ * steps and the tape is reset after every step, so a step's arena use does
+ * not grow with the output length.
+ *
+ * Beam search keeps the K best partial outputs per sentence by total
+ * log-probability. A hypothesis that emits <eos> is finished and scored
+ * with length normalisation, log p / len^alpha (len counts the <eos>);
+ * a sentence stops when it has K finished hypotheses or at max_len, and
+ * the best normalised finished one (else the best unfinished) wins. With
+ * K = 1 this is greedy decoding: the same argmax (ties to the lower id) and
+ * the same stop. */
+#ifndef S2S_DECODE_H
+#define S2S_DECODE_H
+
+#include <stddef.h>
+
+#include "model.h"
+
+typedef struct s2s_decode_options {
+    int beam;          /* 1: greedy */
+    int max_len;       /* output tokens before giving up (no <eos>) */
+    double len_alpha;  /* length normalisation exponent (beam) */
+    int batch;         /* sentences per batch */
+} s2s_decode_options;
+
+void s2s_decode_options_default(s2s_decode_options *o);
+
+/* Translates n sources (src[i], src_len[i] >= 1 ids) on tape t (reset and
+ * left in no-grad mode for the call, grad mode restored after). out[i]
+ * receives up to max_len ids (no <bos>/<eos>), out_len[i] their number.
+ * opt->beam == 1 runs the greedy decoder, > 1 beam search.
+ * Returns 0, or -1 on out of memory. */
+int s2s_translate(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
+                  size_t n, const s2s_decode_options *opt, int *const *out, int *out_len);
+
+/* The two decoders, for tests: greedy, and beam search with any K (K = 1
+ * included). */
+int s2s_greedy(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
+               size_t n, int max_len, int batch, int *const *out, int *out_len);
+int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
+             size_t n, int K, int max_len, double len_alpha, int batch, int *const *out,
+             int *out_len);
+
+/* Arena bytes decoding needs for rows decoder rows and sources up to Ts. */
+size_t s2s_decode_arena_bytes(const s2s_config *c, int rows, int Ts);
+
+#endif

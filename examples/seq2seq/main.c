@@ -1,0 +1,637 @@
+/* seq2seq: an encoder-decoder translation model trained with teacher forcing.
+ *
+ * With no --train it trains on the built-in English->Korean corpus
+ * (corpus_enko.h) and scores held-out subject-verb-object combinations;
+ * --train/--test read any "source<TAB>target" file. --translate translates
+ * sentences (arguments or stdin lines) with a --load'ed model. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bleu.h"
+#include "cli.h"
+#include "corpus_enko.h"
+#include "decode.h"
+#include "model.h"
+#include "model_io.h"
+#include "pairs.h"
+#include "tapegrad.h"
+#include "tg_layers.h"
+#include "tg_optim.h"
+
+static const char *prog = "seq2seq";
+
+/* ------------------------------------------------------------------ options */
+
+typedef struct options {
+    const char *train, *test, *save, *load, *log, *write_corpus;
+    double valid_frac;
+    int pairs, test_pairs;
+    uint64_t corpus_seed;
+    const char *cell;
+    int hidden, embed, layers, feed_context, reverse;
+    double dropout;
+    int batch;
+    double lr;
+    const char *optim;
+    double clip;
+    int epochs;
+    double seconds;
+    int beam, max_len;
+    double len_alpha;
+    int threads;
+    uint64_t seed;
+    int translate, min_count, lowercase, max_tokens, show, eval_batch;
+} options;
+
+static options defaults(void)
+{
+    options o;
+    memset(&o, 0, sizeof o);
+    o.valid_frac = 0.1;
+    o.pairs = 20000;
+    o.test_pairs = 1000;
+    o.corpus_seed = 1;
+    o.cell = "lstm";
+    o.hidden = 256;
+    o.embed = 64;
+    o.layers = 1;
+    o.feed_context = 1;
+    o.reverse = 0;
+    o.dropout = 0;
+    o.batch = 64;
+    o.lr = 3e-3;
+    o.optim = "adam";
+    o.clip = 5;
+    o.epochs = 3;
+    o.seconds = 150;
+    o.beam = 1;
+    o.max_len = 60;
+    o.len_alpha = 1.0;
+    o.threads = 1;
+    o.seed = 1;
+    o.min_count = 1;
+    o.max_tokens = S2S_MAX_TOKENS;
+    o.show = 5;
+    o.eval_batch = 256;
+    return o;
+}
+
+static void parse_options(int argc, char **argv, options *o, int *first_positional)
+{
+    static char cells[64];
+    snprintf(cells, sizeof cells, "%s", tg_cell_kind_names());
+    const tg_flag flags[] = {
+        {"train", TG_STR, &o->train, "training pairs, source<TAB>target per line (default: built-in English->Korean corpus)", 0, 0, NULL},
+        {"test", TG_STR, &o->test, "test pairs (default: built-in held-out set, or --valid-frac of --train)", 0, 0, NULL},
+        {"valid-frac", TG_DOUBLE, &o->valid_frac, "share of --train held out for testing when no --test", 0, 0.9, NULL},
+        {"pairs", TG_INT, &o->pairs, "built-in corpus: training pairs", 1, 10000000, NULL},
+        {"test-pairs", TG_INT, &o->test_pairs, "built-in corpus: held-out test pairs", 1, 100000, NULL},
+        {"corpus-seed", TG_U64, &o->corpus_seed, "built-in corpus: generator seed", 0, 0, NULL},
+        {"write-corpus", TG_STR, &o->write_corpus, "write the data as DIR/train.tsv and DIR/test.tsv", 0, 0, NULL},
+        {"cell", TG_STR, &o->cell, "recurrent cell of encoder and decoder", 0, 0, cells},
+        {"hidden", TG_INT, &o->hidden, "hidden units per layer", 1, 8192, NULL},
+        {"embed", TG_INT, &o->embed, "embedding size", 1, 8192, NULL},
+        {"layers", TG_INT, &o->layers, "recurrent layers (encoder and decoder each)", 1, TG_MAX_LAYERS, NULL},
+        {"feed-context", TG_BOOL, &o->feed_context, "give every decoder step the encoder's final h", 0, 0, NULL},
+        {"reverse", TG_BOOL, &o->reverse, "read the source backwards", 0, 0, NULL},
+        {"dropout", TG_DOUBLE, &o->dropout, "dropout on embeddings, between layers and before the output", 0, 0.95, NULL},
+        {"batch", TG_INT, &o->batch, "sentence pairs per training step", 1, 65536, NULL},
+        {"lr", TG_DOUBLE, &o->lr, "learning rate", 0, 10, NULL},
+        {"optim", TG_STR, &o->optim, "optimizer", 0, 0, "sgd,adam,adamw"},
+        {"clip", TG_DOUBLE, &o->clip, "clip the gradient's global norm (0: off)", 0, 1e9, NULL},
+        {"epochs", TG_INT, &o->epochs, "training epochs (0: evaluate/translate only)", 0, 1000000, NULL},
+        {"seconds", TG_DOUBLE, &o->seconds, "stop training after this many seconds, then evaluate (0: no limit)", 0, 1e9, NULL},
+        {"beam", TG_INT, &o->beam, "beam size for the final evaluation and --translate (1: greedy)", 1, 16, NULL},
+        {"len-alpha", TG_DOUBLE, &o->len_alpha, "beam length normalisation: score = log p / len^alpha", 0, 5, NULL},
+        {"max-len", TG_INT, &o->max_len, "longest output in tokens", 1, 1000, NULL},
+        {"max-tokens", TG_INT, &o->max_tokens, "skip pairs with a side longer than this", 1, 10000, NULL},
+        {"min-count", TG_INT, &o->min_count, "words seen fewer times become <unk>", 1, 1000000, NULL},
+        {"lowercase", TG_BOOL, &o->lowercase, "lowercase --train/--test text", 0, 0, NULL},
+        {"threads", TG_INT, &o->threads, "threads for kernels", 1, 1024, NULL},
+        {"seed", TG_U64, &o->seed, "seed for initialisation and batch order", 0, 0, NULL},
+        {"save", TG_STR, &o->save, "save the model (and optimizer) here after every epoch", 0, 0, NULL},
+        {"load", TG_STR, &o->load, "start from this saved model (its vocabularies and shape)", 0, 0, NULL},
+        {"translate", TG_BOOL, &o->translate, "translate the arguments (or stdin lines) with --load's model", 0, 0, NULL},
+        {"show", TG_INT, &o->show, "test sentences to print at the end", 0, 1000, NULL},
+        {"eval-batch", TG_INT, &o->eval_batch, "sentences per batch when decoding", 1, 65536, NULL},
+        {"log", TG_STR, &o->log, "CSV metrics per epoch", 0, 0, NULL},
+    };
+    tg_cli_parse(argc, argv, flags, (int)(sizeof flags / sizeof *flags), prog,
+                 "Encoder-decoder translation (English->Korean built in, or any TSV pair file).",
+                 first_positional);
+    if (!o->translate && *first_positional < argc)
+        tg_cli_die_usage(prog, "unexpected argument '%s' (sentences go with --translate)",
+                         argv[*first_positional]);
+    if (o->translate && !o->load) tg_cli_die_usage(prog, "--translate needs --load MODEL");
+    if (o->test && !o->train) tg_cli_die_usage(prog, "--test needs --train");
+}
+
+/* ------------------------------------------------------------------ data */
+
+/* Pairs as id sequences. */
+typedef struct id_set {
+    size_t n;
+    int **src, **tgt;
+    int *src_len, *tgt_len;
+    int max_src, max_tgt;
+    long tokens; /* source + target tokens */
+} id_set;
+
+/* Encodes pairs; target words the vocabulary lacks become tgt_oov (<unk>
+ * for training, -1 for references so they never match). */
+static int encode_set(id_set *s, const s2s_pairs *p, const s2s_vocab *vs, const s2s_vocab *vt,
+                      int tgt_oov)
+{
+    memset(s, 0, sizeof *s);
+    s->n = p->n;
+    s->src = calloc(p->n + 1, sizeof *s->src);
+    s->tgt = calloc(p->n + 1, sizeof *s->tgt);
+    s->src_len = calloc(p->n + 1, sizeof *s->src_len);
+    s->tgt_len = calloc(p->n + 1, sizeof *s->tgt_len);
+    if (!s->src || !s->tgt || !s->src_len || !s->tgt_len) return -1;
+    for (size_t i = 0; i < p->n; i++) {
+        int ns = s2s_count_tokens(p->src[i]), nt = s2s_count_tokens(p->tgt[i]);
+        s->src[i] = malloc((size_t)(ns + 1) * sizeof **s->src);
+        s->tgt[i] = malloc((size_t)(nt + 1) * sizeof **s->tgt);
+        if (!s->src[i] || !s->tgt[i]) return -1;
+        s->src_len[i] = s2s_vocab_encode(vs, p->src[i], s->src[i], ns, S2S_UNK);
+        s->tgt_len[i] = s2s_vocab_encode(vt, p->tgt[i], s->tgt[i], nt, tgt_oov);
+        if (s->src_len[i] > s->max_src) s->max_src = s->src_len[i];
+        if (s->tgt_len[i] > s->max_tgt) s->max_tgt = s->tgt_len[i];
+        s->tokens += s->src_len[i] + s->tgt_len[i];
+    }
+    return 0;
+}
+
+static void free_set(id_set *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->src) free(s->src[i]);
+        if (s->tgt) free(s->tgt[i]);
+    }
+    free(s->src);
+    free(s->tgt);
+    free(s->src_len);
+    free(s->tgt_len);
+}
+
+static void load_pairs(const options *o, s2s_pairs *train, s2s_pairs *test,
+                       s2s_tokenize_options *tok)
+{
+    char err[512];
+    s2s_pairs_init(train);
+    s2s_pairs_init(test);
+    if (!o->train) {
+        enko_options eo;
+        enko_options_default(&eo);
+        eo.seed = o->corpus_seed;
+        eo.n_train = o->pairs;
+        eo.n_test = o->test_pairs;
+        if (enko_generate(&eo, train, test, NULL, NULL, err, sizeof err) != 0)
+            tg_cli_die(prog, "built-in corpus: %s", err);
+        return;
+    }
+    s2s_read_options ro;
+    s2s_read_options_default(&ro);
+    ro.tok = *tok;
+    ro.max_tokens = o->max_tokens;
+    if (s2s_pairs_read_tsv(train, o->train, &ro, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
+    if (train->skipped_long)
+        fprintf(stderr, "%s: %s: skipped %zu pairs longer than %d tokens\n", prog, o->train,
+                train->skipped_long, o->max_tokens);
+    if (o->test) {
+        if (s2s_pairs_read_tsv(test, o->test, &ro, err, sizeof err) != 0)
+            tg_cli_die(prog, "%s", err);
+        if (test->skipped_long)
+            fprintf(stderr, "%s: %s: skipped %zu pairs longer than %d tokens\n", prog, o->test,
+                    test->skipped_long, o->max_tokens);
+    } else if (s2s_pairs_split(train, test, o->valid_frac, o->seed) != 0) {
+        tg_cli_die(prog, "out of memory");
+    }
+    if (train->n == 0) tg_cli_die(prog, "%s: no sentence pairs", o->train);
+}
+
+static void write_corpus(const char *dir, const s2s_pairs *train, const s2s_pairs *test)
+{
+    char path[1024], err[1200];
+    snprintf(path, sizeof path, "%s/train.tsv", dir);
+    if (s2s_pairs_write_tsv(train, path, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
+    snprintf(path, sizeof path, "%s/test.tsv", dir);
+    if (s2s_pairs_write_tsv(test, path, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
+    fprintf(stderr, "%s: wrote %zu + %zu pairs under %s\n", prog, train->n, test->n, dir);
+}
+
+/* ------------------------------------------------------------------ batches */
+
+typedef struct keyed {
+    uint64_t key;
+    size_t index;
+} keyed;
+
+typedef struct batcher {
+    size_t n, nb, B;
+    size_t *order;  /* pair indices, grouped by length */
+    size_t *starts; /* first index into order of each batch, in training order */
+    keyed *tmp;
+} batcher;
+
+static int batcher_init(batcher *b, size_t n, int B)
+{
+    b->n = n;
+    b->B = (size_t)B;
+    b->nb = (n + b->B - 1) / b->B;
+    b->order = malloc(n * sizeof *b->order);
+    b->starts = malloc(b->nb * sizeof *b->starts);
+    b->tmp = malloc(n * sizeof *b->tmp);
+    return b->order && b->starts && b->tmp ? 0 : -1;
+}
+
+static void batcher_free(batcher *b)
+{
+    free(b->order);
+    free(b->starts);
+    free(b->tmp);
+}
+
+static int by_key(const void *a, const void *b)
+{
+    uint64_t x = ((const keyed *)a)->key, y = ((const keyed *)b)->key;
+    return x < y ? -1 : x > y;
+}
+
+/* Buckets by length: sort by (source length, target length, random), cut
+ * into batches of similar length, and shuffle the batches. */
+static void batcher_epoch(batcher *b, const id_set *s, tg_rng *r)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        b->tmp[i].index = i;
+        b->tmp[i].key = ((uint64_t)s->src_len[i] << 48) | ((uint64_t)s->tgt_len[i] << 32) |
+                        (tg_rng_u64(r) >> 32);
+    }
+    qsort(b->tmp, b->n, sizeof *b->tmp, by_key);
+    for (size_t i = 0; i < b->n; i++) b->order[i] = b->tmp[i].index;
+    for (size_t k = 0; k < b->nb; k++) b->starts[k] = k * b->B;
+    for (size_t k = b->nb; k > 1; k--) {
+        size_t j = tg_rng_below(r, (uint32_t)k), x = b->starts[k - 1];
+        b->starts[k - 1] = b->starts[j];
+        b->starts[j] = x;
+    }
+}
+
+/* ------------------------------------------------------------------ training */
+
+typedef struct trainer {
+    const options *o;
+    s2s_model *m;
+    tg_tape *tape;
+    tg_optim *opt;
+    tg_rng rng;
+    double train_seconds;
+    long tokens;
+    long steps;
+} trainer;
+
+/* One optimizer step on pairs order[0..B). Returns the batch loss. */
+static double train_step(trainer *tr, const id_set *s, const size_t *idx, int B)
+{
+    tg_tape *t = tr->tape;
+    tg_tape_reset(t);
+    const int **src = tg_tape_alloc(t, (size_t)B * sizeof *src);
+    const int **tgt = tg_tape_alloc(t, (size_t)B * sizeof *tgt);
+    int *sl = tg_tape_ints(t, (size_t)B), *tl = tg_tape_ints(t, (size_t)B);
+    for (int i = 0; i < B; i++) {
+        src[i] = s->src[idx[i]], tgt[i] = s->tgt[idx[i]];
+        sl[i] = s->src_len[idx[i]], tl[i] = s->tgt_len[idx[i]];
+        tr->tokens += sl[i] + tl[i];
+    }
+    s2s_batch b;
+    s2s_batch_make(&b, t, &tr->m->cfg, B, src, sl, tgt, tl, 0, 0);
+    tg_tensor *loss = s2s_loss(t, tr->m, &b, tr->o->dropout > 0 ? &tr->rng : NULL, NULL);
+    tg_params_zero_grad(tr->m->params);
+    tg_backward(t, loss);
+    double norm = tg_clip_grad_norm(tr->m->params, tr->o->clip);
+    if (!isfinite(norm)) {
+        size_t at = 0;
+        const char *name = tg_params_nonfinite_grad(tr->m->params, &at);
+        tg_cli_die(prog, "step %ld: gradient of '%s'[%zu] is not finite (lower --lr?)",
+                   tr->steps + 1, name ? name : "?", at);
+    }
+    tg_optim_step(tr->opt, tr->m->params);
+    tr->steps++;
+    return loss->data[0];
+}
+
+typedef struct scores {
+    double exact, bleu;
+} scores;
+
+/* Decodes every source of s and scores it against the references. */
+static scores evaluate(trainer *tr, const id_set *s, int beam, int **out, int *out_len)
+{
+    s2s_decode_options d;
+    s2s_decode_options_default(&d);
+    d.beam = beam;
+    d.max_len = tr->o->max_len;
+    d.len_alpha = tr->o->len_alpha;
+    d.batch = tr->o->eval_batch;
+    if (s2s_translate(tr->tape, tr->m, (const int *const *)s->src, s->src_len, s->n, &d, out,
+                      out_len) != 0)
+        tg_cli_die(prog, "out of memory while decoding");
+    s2s_bleu b;
+    s2s_bleu_init(&b);
+    for (size_t i = 0; i < s->n; i++) s2s_bleu_add(&b, out[i], out_len[i], s->tgt[i], s->tgt_len[i]);
+    return (scores){s2s_bleu_exact(&b), s2s_bleu_score(&b)};
+}
+
+static int **alloc_outputs(size_t n, int max_len, int **lens)
+{
+    int **out = calloc(n + 1, sizeof *out);
+    *lens = calloc(n + 1, sizeof **lens);
+    if (!out || !*lens) tg_cli_die(prog, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (!(out[i] = malloc((size_t)max_len * sizeof **out))) tg_cli_die(prog, "out of memory");
+    return out;
+}
+
+static void free_outputs(int **out, size_t n, int *lens)
+{
+    for (size_t i = 0; out && i < n; i++) free(out[i]);
+    free(out);
+    free(lens);
+}
+
+static void save_model(const options *o, trainer *tr, const s2s_vocab *vs, const s2s_vocab *vt,
+                       const s2s_tokenize_options *tok)
+{
+    char err[1024];
+    if (!o->save) return;
+    if (s2s_save(o->save, tr->m, tr->opt, vs, vt, tok, err, sizeof err) != 0)
+        tg_cli_die(prog, "%s", err);
+}
+
+/* Runs the epochs (or until --seconds), evaluating greedily after each. */
+static scores train(trainer *tr, const id_set *train_set, const id_set *test_set, tg_csv *csv,
+                    const s2s_vocab *vs, const s2s_vocab *vt, const s2s_tokenize_options *tok)
+{
+    const options *o = tr->o;
+    batcher bt;
+    tg_progress pr;
+    scores sc = {0, 0};
+    int *lens, **out = alloc_outputs(test_set->n, o->max_len, &lens);
+    if (batcher_init(&bt, train_set->n, o->batch) != 0) tg_cli_die(prog, "out of memory");
+    tg_progress_init(&pr, stderr, 10.0);
+    int out_of_time = 0;
+    for (int ep = 1; ep <= o->epochs && !out_of_time; ep++) {
+        double loss_sum = 0, t0 = tg_clock_seconds();
+        long n_loss = 0;
+        batcher_epoch(&bt, train_set, &tr->rng);
+        for (size_t k = 0; k < bt.nb; k++) {
+            size_t first = bt.starts[k];
+            int B = (int)(first + bt.B <= bt.n ? bt.B : bt.n - first);
+            loss_sum += train_step(tr, train_set, bt.order + first, B);
+            n_loss++;
+            double now = tr->train_seconds + tg_clock_seconds() - t0;
+            tg_progress_update(&pr, 0, "epoch %d/%d  batch %zu/%zu  loss %.4f  %.0f tok/s  %.0fs",
+                               ep, o->epochs, k + 1, bt.nb, loss_sum / (double)n_loss,
+                               (double)tr->tokens / now, now);
+            if (o->seconds > 0 && now >= o->seconds) {
+                out_of_time = 1;
+                break;
+            }
+        }
+        tr->train_seconds += tg_clock_seconds() - t0;
+        tg_progress_done(&pr);
+        sc = evaluate(tr, test_set, 1, out, lens);
+        double tps = (double)tr->tokens / tr->train_seconds;
+        printf("epoch %d: loss %.4f  test exact %.4f  bleu %.2f  %.0f tok/s  %.1fs%s\n", ep,
+               loss_sum / (double)(n_loss ? n_loss : 1), sc.exact, sc.bleu, tps,
+               tr->train_seconds, out_of_time ? "  (--seconds reached)" : "");
+        fflush(stdout);
+        tg_csv_row(csv, "%d,%ld,%.6f,%.6f,%.4f,%.1f,%.3f", ep, tr->steps,
+                   loss_sum / (double)(n_loss ? n_loss : 1), sc.exact, sc.bleu, tps,
+                   tr->train_seconds);
+        save_model(o, tr, vs, vt, tok);
+    }
+    batcher_free(&bt);
+    free_outputs(out, test_set->n, lens);
+    return sc;
+}
+
+/* ------------------------------------------------------------------ output */
+
+static void print_ids(const char *label, const s2s_vocab *v, const int *ids, int n)
+{
+    printf("  %s", label);
+    for (int i = 0; i < n; i++) printf("%s%s", i ? " " : "", ids[i] >= 0 ? v->words[ids[i]] : "<unk>");
+    printf("\n");
+}
+
+static void show_examples(const options *o, const s2s_pairs *test, const s2s_vocab *vt,
+                          int **out, const int *lens, const id_set *s)
+{
+    size_t n = (size_t)o->show < test->n ? (size_t)o->show : test->n;
+    if (n == 0) return;
+    printf("test sentences (%s):\n", o->beam > 1 ? "beam search" : "greedy");
+    for (size_t i = 0; i < n; i++) {
+        int ok = lens[i] == s->tgt_len[i] && memcmp(out[i], s->tgt[i], (size_t)lens[i] * sizeof(int)) == 0;
+        printf("  src: %s\n  ref: %s\n", test->src[i], test->tgt[i]);
+        print_ids(ok ? "out: " : "out! ", vt, out[i], lens[i]);
+    }
+}
+
+/* ------------------------------------------------------------------ translate */
+
+static int translate_line(trainer *tr, const char *line, const s2s_vocab *vs, const s2s_vocab *vt,
+                          const s2s_tokenize_options *tok)
+{
+    size_t n = strlen(line), bad;
+    if (!s2s_utf8_valid(line, n, &bad)) return -1;
+    char *toks = malloc(S2S_TOKENIZED_SIZE(n));
+    int *ids = malloc((n + 1) * sizeof *ids), *out = malloc((size_t)tr->o->max_len * sizeof *out);
+    if (!toks || !ids || !out) tg_cli_die(prog, "out of memory");
+    int k = s2s_tokenize(line, tok, toks), len = 0;
+    if (k > 0) {
+        k = s2s_vocab_encode(vs, toks, ids, (int)n + 1, S2S_UNK);
+        s2s_decode_options d;
+        s2s_decode_options_default(&d);
+        d.beam = tr->o->beam;
+        d.max_len = tr->o->max_len;
+        d.len_alpha = tr->o->len_alpha;
+        d.batch = 1;
+        const int *src[1] = {ids};
+        int *outs[1] = {out};
+        if (s2s_translate(tr->tape, tr->m, src, &k, 1, &d, outs, &len) != 0)
+            tg_cli_die(prog, "out of memory while decoding");
+    }
+    for (int i = 0; i < len; i++) printf("%s%s", i ? " " : "", vt->words[out[i]]);
+    printf("\n");
+    fflush(stdout);
+    free(toks);
+    free(ids);
+    free(out);
+    return 0;
+}
+
+static void run_translate(trainer *tr, int argc, char **argv, int first, const s2s_vocab *vs,
+                          const s2s_vocab *vt, const s2s_tokenize_options *tok)
+{
+    double t0 = tg_clock_seconds();
+    long n = 0;
+    if (first < argc) {
+        for (int i = first; i < argc; i++, n++)
+            if (translate_line(tr, argv[i], vs, vt, tok) != 0)
+                tg_cli_die(prog, "argument %d: invalid UTF-8", i - first + 1);
+    } else {
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t got;
+        while ((got = getline(&line, &cap, stdin)) >= 0) {
+            while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = '\0';
+            if (translate_line(tr, line, vs, vt, tok) != 0)
+                tg_cli_die(prog, "<stdin>:%ld: invalid UTF-8", n + 1);
+            n++;
+        }
+        free(line);
+    }
+    tg_result("translated=%ld seconds=%.2f", n, tg_clock_seconds() - t0);
+}
+
+/* ------------------------------------------------------------------ main */
+
+static tg_optim *make_optim(const options *o, const s2s_model *m)
+{
+    tg_optim_kind kind;
+    char err[256];
+    if (tg_optim_kind_parse(o->optim, &kind) != 0) tg_cli_die_usage(prog, "--optim: unknown '%s'", o->optim);
+    tg_optim_config cfg = tg_optim_defaults(kind);
+    cfg.lr = o->lr;
+    tg_optim *opt = tg_optim_new(&cfg, tg_params_numel(m->params), err, sizeof err);
+    if (!opt) tg_cli_die(prog, "optimizer: %s", err);
+    return opt;
+}
+
+static void build_model(const options *o, s2s_model *m, const s2s_vocab *vs, const s2s_vocab *vt)
+{
+    s2s_config c;
+    memset(&c, 0, sizeof c);
+    c.cell = tg_cell_kind_by_name(o->cell);
+    c.embed = o->embed;
+    c.hidden = o->hidden;
+    c.layers = o->layers;
+    c.dropout = o->dropout;
+    c.src_vocab = vs->n;
+    c.tgt_vocab = vt->n;
+    c.feed_context = o->feed_context;
+    c.reverse_source = o->reverse;
+    if (s2s_model_init(m, &c, o->seed) != 0) tg_cli_die(prog, "out of memory building the model");
+}
+
+static size_t arena_for(const options *o, const s2s_config *c, int max_src, int max_tgt)
+{
+    size_t train = s2s_arena_bytes(c, o->batch, max_src, max_tgt + 1);
+    size_t dec = s2s_decode_arena_bytes(c, o->eval_batch * o->beam, max_src);
+    return train > dec ? train : dec;
+}
+
+int main(int argc, char **argv)
+{
+    options o = defaults();
+    int first = argc;
+    char err[1024];
+    parse_options(argc, argv, &o, &first);
+    tg_blas_set_threads(1);
+
+    s2s_tokenize_options tok = {o.lowercase, 1};
+    s2s_vocab vs, vt;
+    s2s_model m;
+    trainer tr;
+    memset(&tr, 0, sizeof tr);
+    tr.o = &o;
+    tr.m = &m;
+    tg_rng_seed(&tr.rng, o.seed ^ 0xba7c4ull);
+
+    if (o.load && s2s_load(o.load, &m, &vs, &vt, &tok, err, sizeof err) != 0)
+        tg_cli_die(prog, "%s", err);
+    if (o.translate) {
+        tr.tape = tg_tape_new(s2s_decode_arena_bytes(&m.cfg, o.beam, 4096));
+        if (!tr.tape) tg_cli_die(prog, "out of memory (arena)");
+        tg_tape_set_threads(tr.tape, o.threads);
+        run_translate(&tr, argc, argv, first, &vs, &vt, &tok);
+        tg_tape_free(tr.tape);
+        s2s_model_free(&m);
+        s2s_vocab_free(&vs);
+        s2s_vocab_free(&vt);
+        return 0;
+    }
+
+    s2s_pairs train_p, test_p;
+    load_pairs(&o, &train_p, &test_p, &tok);
+    if (o.write_corpus) write_corpus(o.write_corpus, &train_p, &test_p);
+    if (test_p.n == 0) tg_cli_die(prog, "no test pairs (use --test or a larger --valid-frac)");
+    if (!o.load) {
+        if (s2s_vocab_build(&vs, train_p.src, train_p.n, o.min_count) != 0 ||
+            s2s_vocab_build(&vt, train_p.tgt, train_p.n, o.min_count) != 0)
+            tg_cli_die(prog, "out of memory building the vocabularies");
+        build_model(&o, &m, &vs, &vt);
+    }
+    id_set train_s, test_s;
+    if (encode_set(&train_s, &train_p, &vs, &vt, S2S_UNK) != 0 ||
+        encode_set(&test_s, &test_p, &vs, &vt, -1) != 0)
+        tg_cli_die(prog, "out of memory encoding the pairs");
+    fprintf(stderr,
+            "%s: %zu training pairs, %zu test pairs; vocabulary %d source, %d target; %s %dx%d "
+            "(%zu parameters)\n",
+            prog, train_p.n, test_p.n, vs.n, vt.n, m.cfg.cell->name, m.cfg.layers, m.cfg.hidden,
+            tg_params_numel(m.params));
+
+    int max_src = train_s.max_src > test_s.max_src ? train_s.max_src : test_s.max_src;
+    tr.tape = tg_tape_new(arena_for(&o, &m.cfg, max_src, train_s.max_tgt));
+    if (!tr.tape) tg_cli_die(prog, "out of memory (arena)");
+    tg_tape_set_threads(tr.tape, o.threads);
+    tr.opt = make_optim(&o, &m);
+    if (o.load && s2s_load_optim(o.load, tr.opt, err, sizeof err) != 0)
+        fprintf(stderr, "%s: optimizer state not restored (%s); starting it fresh\n", prog, err);
+
+    tg_csv csv;
+    if (tg_csv_open(&csv, o.log, "epoch,step,train_loss,test_exact,test_bleu,tokens_per_s,seconds",
+                    err, sizeof err) != 0)
+        tg_cli_die(prog, "%s", err);
+    scores sc = {0, 0};
+    if (o.epochs > 0) sc = train(&tr, &train_s, &test_s, &csv, &vs, &vt, &tok);
+
+    int *lens, **out = alloc_outputs(test_s.n, o.max_len, &lens);
+    if (o.epochs == 0 || o.beam > 1) {
+        if (o.beam > 1 && o.epochs > 0)
+            printf("greedy: exact %.4f  bleu %.2f\n", sc.exact, sc.bleu);
+        double t0 = tg_clock_seconds();
+        sc = evaluate(&tr, &test_s, o.beam, out, lens);
+        printf("%s: exact %.4f  bleu %.2f  (%.1fs to decode %zu sentences)\n",
+               o.beam > 1 ? "beam" : "greedy", sc.exact, sc.bleu, tg_clock_seconds() - t0,
+               test_s.n);
+    } else {
+        evaluate(&tr, &test_s, 1, out, lens);
+    }
+    show_examples(&o, &test_p, &vt, out, lens, &test_s);
+    if (tg_csv_close(&csv, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
+    double tps = tr.train_seconds > 0 ? (double)tr.tokens / tr.train_seconds : 0;
+    fprintf(stderr, "%s: arena high water %.1f MiB of %.1f MiB\n", prog,
+            (double)tg_tape_arena_high_water(tr.tape) / 1048576.0,
+            (double)tg_tape_arena_capacity(tr.tape) / 1048576.0);
+    tg_result("exact_match=%.4f bleu=%.2f test_pairs=%zu tokens_per_s=%.0f seconds=%.1f", sc.exact,
+              sc.bleu, test_s.n, tps, tr.train_seconds);
+
+    free_outputs(out, test_s.n, lens);
+    free_set(&train_s);
+    free_set(&test_s);
+    s2s_pairs_free(&train_p);
+    s2s_pairs_free(&test_p);
+    tg_optim_free(tr.opt);
+    tg_tape_free(tr.tape);
+    s2s_model_free(&m);
+    s2s_vocab_free(&vs);
+    s2s_vocab_free(&vt);
+    return 0;
+}

@@ -1,0 +1,128 @@
+/* The seq2seq encoder-decoder (see model.h). Composed of layers only. */
+#include "model.h"
+
+#include <string.h>
+
+int s2s_model_init(s2s_model *m, const s2s_config *c, uint64_t seed)
+{
+    tg_rng r;
+    memset(m, 0, sizeof *m);
+    m->cfg = *c;
+    m->params = tg_params_new();
+    if (!m->params) return -1;
+    tg_rng_seed(&r, seed);
+    int dec_in = c->embed + (c->feed_context ? c->hidden : 0);
+    if (tg_embed_init(&m->src_emb, m->params, "src_embed", c->src_vocab, c->embed, &r) != 0 ||
+        tg_embed_init(&m->tgt_emb, m->params, "tgt_embed", c->tgt_vocab, c->embed, &r) != 0 ||
+        tg_rnn_stack_init(&m->enc, m->params, "encoder", c->cell, c->embed, c->hidden, c->layers,
+                          c->dropout, &r) != 0 ||
+        tg_rnn_stack_init(&m->dec, m->params, "decoder", c->cell, dec_in, c->hidden, c->layers,
+                          c->dropout, &r) != 0 ||
+        tg_linear_init(&m->out, m->params, "out", c->hidden, c->tgt_vocab, &r) != 0) {
+        s2s_model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+void s2s_model_free(s2s_model *m)
+{
+    tg_params_free(m->params);
+    m->params = NULL;
+}
+
+static int max_of(const int *x, int n, int floor)
+{
+    int m = floor;
+    for (int i = 0; i < n; i++)
+        if (x[i] > m) m = x[i];
+    return m;
+}
+
+void s2s_batch_make(s2s_batch *b, tg_tape *t, const s2s_config *c, int B, const int *const *src,
+                    const int *src_len, const int *const *tgt, const int *tgt_len, int min_ts,
+                    int min_tt)
+{
+    memset(b, 0, sizeof *b);
+    b->B = B;
+    b->Ts = max_of(src_len, B, min_ts);
+    b->src = tg_tape_ints(t, (size_t)b->Ts * B);
+    b->src_len = tg_tape_ints(t, (size_t)B);
+    for (int i = 0; i < B; i++) {
+        int n = src_len[i];
+        TG_CHECK(n >= 1, TG_HERE, "s2s_batch", "source %d is empty", i);
+        b->src_len[i] = n;
+        for (int s = 0; s < b->Ts; s++)
+            b->src[s * B + i] = s >= n ? 0 : src[i][c->reverse_source ? n - 1 - s : s];
+    }
+    if (!tgt) return;
+    /* decoder sequences are one longer than the target: <bos> y / y <eos> */
+    b->Tt = max_of(tgt_len, B, min_tt > 0 ? min_tt - 1 : 0) + 1;
+    b->dec_in = tg_tape_ints(t, (size_t)b->Tt * B);
+    b->dec_out = tg_tape_ints(t, (size_t)b->Tt * B);
+    for (int i = 0; i < B; i++) {
+        int n = tgt_len[i];
+        for (int s = 0; s < b->Tt; s++) {
+            b->dec_in[s * B + i] = s == 0 ? 2 /* <bos> */ : s <= n ? tgt[i][s - 1] : 0;
+            b->dec_out[s * B + i] = s < n ? tgt[i][s] : s == n ? 3 /* <eos> */ : 0;
+        }
+        b->n_tgt += n + 1;
+    }
+}
+
+void s2s_encode(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_state *final,
+                tg_rng *dropout_rng)
+{
+    tg_tensor *x = tg_embed_forward(t, &m->src_emb, b->src, b->Ts * b->B);
+    if (dropout_rng && m->cfg.dropout > 0) x = tg_dropout(t, x, m->cfg.dropout, dropout_rng);
+    tg_rnn_stack_forward(t, &m->enc, x, b->Ts, b->B, NULL, b->src_len, final, dropout_rng);
+}
+
+/* [x | ctx repeated for each of T steps]: (T*B x E+H). */
+static tg_tensor *with_context(tg_tape *t, tg_tensor *x, tg_tensor *ctx, int T)
+{
+    tg_tensor **rep = tg_tape_alloc(t, (size_t)T * sizeof *rep);
+    for (int s = 0; s < T; s++) rep[s] = ctx;
+    return tg_concat(t, x, T == 1 ? ctx : tg_stack_rows(t, rep, T));
+}
+
+tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *dropout_rng,
+                    tg_state *enc_final)
+{
+    tg_state fin[TG_MAX_LAYERS];
+    s2s_encode(t, m, b, fin, dropout_rng);
+    if (enc_final) memcpy(enc_final, fin, (size_t)m->cfg.layers * sizeof *fin);
+    tg_tensor *y = tg_embed_forward(t, &m->tgt_emb, b->dec_in, b->Tt * b->B);
+    if (dropout_rng && m->cfg.dropout > 0) y = tg_dropout(t, y, m->cfg.dropout, dropout_rng);
+    if (m->cfg.feed_context) y = with_context(t, y, fin[m->cfg.layers - 1].h, b->Tt);
+    /* no lengths: a padded decoder step only feeds later padded steps,
+     * whose targets the loss ignores */
+    tg_tensor *h = tg_rnn_stack_forward(t, &m->dec, y, b->Tt, b->B, fin, NULL, NULL, dropout_rng);
+    if (dropout_rng && m->cfg.dropout > 0) h = tg_dropout(t, h, m->cfg.dropout, dropout_rng);
+    tg_tensor *logits = tg_linear_forward(t, &m->out, h);
+    return tg_softmax_xent(t, logits, b->dec_out, 0 /* <pad> */);
+}
+
+tg_tensor *s2s_decode_step(tg_tape *t, const s2s_model *m, const int *y, int B,
+                           const tg_state *in, tg_tensor *ctx, tg_state *out)
+{
+    tg_tensor *x = tg_embed_forward(t, &m->tgt_emb, y, B);
+    if (m->cfg.feed_context) x = with_context(t, x, ctx, 1);
+    tg_tensor *h = tg_rnn_stack_forward(t, &m->dec, x, 1, B, in, NULL, out, NULL);
+    return tg_linear_forward(t, &m->out, h);
+}
+
+size_t s2s_arena_bytes(const s2s_config *c, int B, int Ts, int Tt)
+{
+    /* per step and layer: about 25 B x H value arrays for an LSTM step, the
+     * hoisted projection (4), masks and blends of padded rows (5), as many
+     * gradients (~70 measured, 112 allowed); per step: embeddings; the
+     * logits with their softmax and gradient; node and alignment overhead */
+    size_t H = (size_t)c->hidden, E = (size_t)c->embed + (c->feed_context ? H : 0);
+    size_t steps = (size_t)(Ts + Tt), vals = 0;
+    vals += steps * (size_t)c->layers * 112 * H * (size_t)B;
+    vals += steps * 4 * E * (size_t)B;
+    vals += (size_t)Tt * (size_t)B * 4 * (size_t)c->tgt_vocab;
+    size_t overhead = steps * (size_t)c->layers * 64 * 512 + ((size_t)1 << 20);
+    return vals * sizeof(tg_real) + overhead;
+}

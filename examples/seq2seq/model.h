@@ -1,0 +1,80 @@
+/* The seq2seq model: source embedding -> encoder stack (any cell) whose
+ * final states start the decoder stack -> linear to the target vocabulary ->
+ * softmax cross-entropy, trained with teacher forcing.
+ *
+ *   encoder: h^enc = stack_enc(E_src[x_1..x_S])        (masked by source length)
+ *   decoder: h_t = stack_dec([E_tgt[y_{t-1}] | ctx], state from the encoder)
+ *            p(y_t | ...) = softmax(h_t W_out^T + b_out)
+ * ctx (feed_context) is the encoder's top-layer final h, given to every
+ * decoder step as in Cho et al. (2014), so the decoder does not have to carry
+ * the whole source in its state alone; without it the decoder input is the
+ * embedding only (Sutskever et al. 2014).
+ *
+ * Batches are time-major and padded: step t of row b is at t*B + b. Padding
+ * never reaches the result: the encoder carries each row's state past its
+ * length (tg_rnn_stack lengths), and padded decoder targets are <pad>, the
+ * ignore index of the loss. */
+#ifndef S2S_MODEL_H
+#define S2S_MODEL_H
+
+#include "tapegrad.h"
+#include "tg_layers.h"
+
+typedef struct s2s_config {
+    const tg_cell_kind *cell;
+    int embed, hidden, layers;
+    double dropout;
+    int src_vocab, tgt_vocab;
+    int feed_context;   /* decoder input = [embedding | encoder top final h] */
+    int reverse_source; /* feed the source backwards (Sutskever et al.) */
+} s2s_config;
+
+typedef struct s2s_model {
+    s2s_config cfg;
+    tg_params *params;
+    tg_embed src_emb, tgt_emb;
+    tg_rnn_stack enc, dec;
+    tg_linear out;
+} s2s_model;
+
+/* Registers every parameter, initialised from seed. 0, or -1 (no memory). */
+int s2s_model_init(s2s_model *m, const s2s_config *c, uint64_t seed);
+void s2s_model_free(s2s_model *m);
+
+/* A padded, time-major batch; the arrays live on a tape's arena. */
+typedef struct s2s_batch {
+    int B, Ts, Tt;
+    int *src;     /* Ts*B ids (reversed within each row's length if reverse_source), <pad> after */
+    int *src_len; /* B */
+    int *dec_in;  /* Tt*B: <bos> y_1 .. y_n, then <pad> */
+    int *dec_out; /* Tt*B: y_1 .. y_n <eos>, then <pad> (ignored by the loss) */
+    int n_tgt;    /* target tokens counted by the loss (sum of n + 1) */
+} s2s_batch;
+
+/* Builds a batch of B pairs from id sequences on t's arena. tgt may be NULL
+ * (decoding: no dec_in/dec_out). min_ts / min_tt (0: none) pad further, for
+ * tests of padding invariance. Lengths must be >= 1. */
+void s2s_batch_make(s2s_batch *b, tg_tape *t, const s2s_config *c, int B, const int *const *src,
+                    const int *src_len, const int *const *tgt, const int *tgt_len, int min_ts,
+                    int min_tt);
+
+/* Encoder final states, one per layer (final[layers]); dropout_rng NULL in
+ * evaluation. */
+void s2s_encode(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_state *final,
+                tg_rng *dropout_rng);
+
+/* Mean cross-entropy per target token (1 x 1) under teacher forcing.
+ * enc_final (may be NULL) receives the encoder's final states. */
+tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *dropout_rng,
+                    tg_state *enc_final);
+
+/* One decoder step for B rows: previous tokens y (B ids), state in[layers]
+ * -> logits (B x tgt_vocab), state out[layers]. ctx: B x hidden encoder
+ * context (feed_context), else NULL. */
+tg_tensor *s2s_decode_step(tg_tape *t, const s2s_model *m, const int *y, int B,
+                           const tg_state *in, tg_tensor *ctx, tg_state *out);
+
+/* Bytes of arena a training step of this shape needs (a generous bound). */
+size_t s2s_arena_bytes(const s2s_config *c, int B, int Ts, int Tt);
+
+#endif

@@ -1,0 +1,133 @@
+/* seq2seq checkpoints (see model_io.h). */
+#include "model_io.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_checkpoint.h"
+
+int s2s_save(const char *path, const s2s_model *m, tg_optim *opt, const s2s_vocab *src,
+             const s2s_vocab *tgt, const s2s_tokenize_options *tok, char *err, size_t errlen)
+{
+    const s2s_config *c = &m->cfg;
+    char num[9][32];
+    snprintf(num[0], sizeof num[0], "%d", c->embed);
+    snprintf(num[1], sizeof num[1], "%d", c->hidden);
+    snprintf(num[2], sizeof num[2], "%d", c->layers);
+    snprintf(num[3], sizeof num[3], "%.17g", c->dropout);
+    snprintf(num[4], sizeof num[4], "%d", c->feed_context);
+    snprintf(num[5], sizeof num[5], "%d", c->reverse_source);
+    snprintf(num[6], sizeof num[6], "%d", tok->lowercase);
+    snprintf(num[7], sizeof num[7], "%d", tok->split_punct);
+    char *sv = s2s_vocab_join(src), *tv = s2s_vocab_join(tgt);
+    int rc = -1;
+    if (!sv || !tv) {
+        snprintf(err, errlen, "%s: out of memory", path);
+    } else {
+        tg_ckpt_meta meta[] = {
+            {"s2s.cell", c->cell->name},  {"s2s.embed", num[0]},
+            {"s2s.hidden", num[1]},       {"s2s.layers", num[2]},
+            {"s2s.dropout", num[3]},      {"s2s.feed_context", num[4]},
+            {"s2s.reverse_source", num[5]}, {"s2s.lowercase", num[6]},
+            {"s2s.split_punct", num[7]},  {"s2s.src_vocab", sv},
+            {"s2s.tgt_vocab", tv},
+        };
+        rc = tg_checkpoint_save_training(path, m->params, opt, meta, sizeof meta / sizeof *meta,
+                                         err, errlen);
+    }
+    free(sv);
+    free(tv);
+    return rc;
+}
+
+/* An integer metadata value in [lo, hi]. */
+static int meta_int(const tg_checkpoint *ck, const char *path, const char *key, int lo, int hi,
+                    int *out, char *err, size_t errlen)
+{
+    const char *v = tg_checkpoint_meta(ck, key);
+    char *end;
+    if (!v) return snprintf(err, errlen, "%s: metadata '%s' missing", path, key), -1;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi)
+        return snprintf(err, errlen, "%s: metadata '%s' = '%s' is not an integer in %d..%d", path,
+                        key, v, lo, hi), -1;
+    *out = (int)x;
+    return 0;
+}
+
+static int read_config(const tg_checkpoint *ck, const char *path, s2s_config *c,
+                       s2s_tokenize_options *tok, char *err, size_t errlen)
+{
+    const char *cell = tg_checkpoint_meta(ck, "s2s.cell"), *drop = tg_checkpoint_meta(ck, "s2s.dropout");
+    memset(c, 0, sizeof *c);
+    if (!cell) return snprintf(err, errlen, "%s: metadata 's2s.cell' missing", path), -1;
+    c->cell = tg_cell_kind_by_name(cell);
+    if (!c->cell)
+        return snprintf(err, errlen, "%s: metadata 's2s.cell' = '%s' is not one of %s", path, cell,
+                        tg_cell_kind_names()), -1;
+    c->dropout = drop ? strtod(drop, NULL) : 0;
+    if (!(c->dropout >= 0 && c->dropout < 1)) c->dropout = 0;
+    if (meta_int(ck, path, "s2s.embed", 1, 1 << 16, &c->embed, err, errlen) ||
+        meta_int(ck, path, "s2s.hidden", 1, 1 << 16, &c->hidden, err, errlen) ||
+        meta_int(ck, path, "s2s.layers", 1, TG_MAX_LAYERS, &c->layers, err, errlen) ||
+        meta_int(ck, path, "s2s.feed_context", 0, 1, &c->feed_context, err, errlen) ||
+        meta_int(ck, path, "s2s.reverse_source", 0, 1, &c->reverse_source, err, errlen) ||
+        meta_int(ck, path, "s2s.lowercase", 0, 1, &tok->lowercase, err, errlen) ||
+        meta_int(ck, path, "s2s.split_punct", 0, 1, &tok->split_punct, err, errlen))
+        return -1;
+    return 0;
+}
+
+static int read_vocab(const tg_checkpoint *ck, const char *path, const char *key, s2s_vocab *v,
+                      char *err, size_t errlen)
+{
+    const char *s = tg_checkpoint_meta(ck, key);
+    if (!s) return snprintf(err, errlen, "%s: metadata '%s' missing", path, key), -1;
+    if (s2s_vocab_split(v, s) != 0)
+        return snprintf(err, errlen, "%s: metadata '%s' is not a vocabulary (repeated word?)",
+                        path, key), -1;
+    return 0;
+}
+
+int s2s_load(const char *path, s2s_model *m, s2s_vocab *src, s2s_vocab *tgt,
+             s2s_tokenize_options *tok, char *err, size_t errlen)
+{
+    tg_checkpoint *ck = tg_checkpoint_open(path, err, errlen);
+    s2s_config c;
+    int rc = -1, have_src = 0, have_tgt = 0, have_model = 0;
+    memset(m, 0, sizeof *m);
+    if (!ck) return -1;
+    if (read_config(ck, path, &c, tok, err, errlen) != 0) goto done;
+    if (read_vocab(ck, path, "s2s.src_vocab", src, err, errlen) != 0) goto done;
+    have_src = 1;
+    if (read_vocab(ck, path, "s2s.tgt_vocab", tgt, err, errlen) != 0) goto done;
+    have_tgt = 1;
+    c.src_vocab = src->n;
+    c.tgt_vocab = tgt->n;
+    if (s2s_model_init(m, &c, 0) != 0) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto done;
+    }
+    have_model = 1;
+    rc = tg_checkpoint_load_params(ck, m->params, err, errlen);
+done:
+    tg_checkpoint_close(ck);
+    if (rc != 0) {
+        if (have_model) s2s_model_free(m);
+        if (have_tgt) s2s_vocab_free(tgt);
+        if (have_src) s2s_vocab_free(src);
+    }
+    return rc;
+}
+
+int s2s_load_optim(const char *path, tg_optim *opt, char *err, size_t errlen)
+{
+    tg_checkpoint *ck = tg_checkpoint_open(path, err, errlen);
+    if (!ck) return -1;
+    int rc = tg_checkpoint_load_optim(ck, opt, err, errlen);
+    tg_checkpoint_close(ck);
+    return rc;
+}

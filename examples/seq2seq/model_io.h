@@ -1,0 +1,31 @@
+/* Saving and loading a seq2seq model: a safetensors checkpoint holding the
+ * parameters (and the optimizer state), with the model's shape, tokenizer
+ * options and both vocabularies in the metadata, so --load needs nothing
+ * else. Keys: s2s.cell, s2s.embed, s2s.hidden, s2s.layers, s2s.dropout,
+ * s2s.feed_context, s2s.reverse_source, s2s.lowercase, s2s.split_punct,
+ * s2s.src_vocab and s2s.tgt_vocab (words from id 4 on, '\n'-separated). */
+#ifndef S2S_MODEL_IO_H
+#define S2S_MODEL_IO_H
+
+#include <stddef.h>
+
+#include "model.h"
+#include "pairs.h"
+#include "tg_optim.h"
+
+/* Atomic write (the previous file survives a failure). opt may be NULL.
+ * 0, or -1 with a message in err. */
+int s2s_save(const char *path, const s2s_model *m, tg_optim *opt, const s2s_vocab *src,
+             const s2s_vocab *tgt, const s2s_tokenize_options *tok, char *err, size_t errlen);
+
+/* Reads the metadata, builds m (initialised, then overwritten by the file's
+ * values) and both vocabularies. 0, or -1 with a message naming the file
+ * and the key or tensor. On failure nothing needs freeing. */
+int s2s_load(const char *path, s2s_model *m, s2s_vocab *src, s2s_vocab *tgt,
+             s2s_tokenize_options *tok, char *err, size_t errlen);
+
+/* Restores the optimizer state saved with the model (same kind and size);
+ * 0, or -1 with a message. */
+int s2s_load_optim(const char *path, tg_optim *opt, char *err, size_t errlen);
+
+#endif
