@@ -45,16 +45,17 @@ static void write_file(const char *name, const char *text, size_t len)
     fclose(f);
 }
 
-/* Runs program env_var (from the environment) with args in dir; returns
- * the exit code, stdout in out and stderr in err. */
-static int run_prog(const char *env_var, const char *args)
+/* Runs program env_var (from the environment) with args in dir, under the
+ * environment assignments env ("" for none); returns the exit code, stdout
+ * in out and stderr in err. */
+static int run_prog_env(const char *env_var, const char *env, const char *args)
 {
     const char *exe = getenv(env_var);
     cr_assert_not_null(exe, "%s is not set", env_var);
     char cmd[8192], op[512], ep[512];
     snprintf(op, sizeof op, "%s/stdout", dir);
     snprintf(ep, sizeof ep, "%s/stderr", dir);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s > '%s' 2> '%s'", dir, exe, args, op, ep);
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s '%s' %s > '%s' 2> '%s'", dir, env, exe, args, op, ep);
     int st = system(cmd);
     cr_assert(WIFEXITED(st), "did not exit normally: %s", cmd);
     slurp(op, out, sizeof out);
@@ -62,6 +63,7 @@ static int run_prog(const char *env_var, const char *args)
     return WEXITSTATUS(st);
 }
 
+static int run_prog(const char *env_var, const char *args) { return run_prog_env(env_var, "", args); }
 static int run(const char *args) { return run_prog("CHARLM_EXE", args); }
 
 static const char *last_line(const char *s)
@@ -217,4 +219,29 @@ Test(charlm_cli, hello_learns_o)
     cr_assert_eq(sscanf(strstr(res, "seconds="), "seconds=%lf", &seconds), 1);
     cr_assert(seconds >= 0 && seconds < 1.0, "hello took %g s", seconds);
     cr_assert_eq(run_prog("HELLO_EXE", "--hidden 0"), 2);
+}
+
+Test(charlm_cli, default_corpus_without_bible_says_which_package)
+{
+    char env[1024];
+    snprintf(env, sizeof env, "env PATH=/nonexistent XDG_CACHE_HOME='%s/cache'", dir);
+    cr_assert_eq(run_prog_env("CHARLM_EXE", env, "--steps 1"), 1);
+    expect_one_line("install the Debian package bible-kjv");
+}
+
+Test(charlm_cli, default_corpus_is_the_cached_kjv)
+{
+    if (system("command -v bible > /dev/null 2>&1") != 0) cr_skip_test("no bible program");
+    char env[1024], path[1024];
+    snprintf(env, sizeof env, "env XDG_CACHE_HOME='%s/cache'", dir);
+    const char *args = "--steps 0 --valid-frac 0 --batch 2 --seq-len 2 --hidden 4 --embed 2";
+    for (int pass = 0; pass < 2; pass++) { /* dump and cache, then read the cache */
+        cr_assert_eq(run_prog_env("CHARLM_EXE", env, args), 0, "%s", err);
+        cr_assert(strstr(err, "cache/tapegrad/kjv.txt: ") && strstr(err, " characters, vocabulary "), "%s", err);
+        cr_assert(strstr(last_line(out), "result: valid_bpc=nan "), "%s", out);
+    }
+    snprintf(path, sizeof path, "%s/cache/tapegrad/kjv.txt", dir);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "no cache at %s", path);
+    fclose(f);
 }
