@@ -1,0 +1,213 @@
+/* Fused and SIMD fast paths against the plain forms they replace.
+ *   - tg_lstm_gates / tg_gru_gates against the same step written with the
+ *     primitive ops (values and every input gradient);
+ *   - the SIMD sigmoid and tanh of the float build against libm in double;
+ *   - the benchmark's fused composition (fused gates, b_hh folded into the
+ *     hoisted projection, embedding folded into layer 0's projection)
+ *     against the library's cells and unroll: same loss, same gradient. */
+#include <criterion/criterion.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_model.h"
+#include "tapegrad.h"
+
+#ifdef TG_REAL_DOUBLE
+#define TOL 1e-12
+#else
+#define TOL 2e-6
+#endif
+
+static tg_tensor *heap(tg_rng *r, int rows, int cols, int grad, double scale)
+{
+    tg_tensor *x = tg_tensor_alloc(rows, cols, grad);
+    cr_assert_not_null(x);
+    for (size_t i = 0; i < tg_numel(x); i++) x->data[i] = (tg_real)(scale * tg_rng_normal(r));
+    return x;
+}
+
+/* max |a - b| / max(1, max |b|) over n values */
+static double rel_diff(const tg_real *a, const tg_real *b, size_t n)
+{
+    double d = 0, m = 1;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - (double)b[i]));
+        m = fmax(m, fabs((double)b[i]));
+    }
+    return d / m;
+}
+
+/* <y, w>: a scalar that weighs every output element differently. */
+static tg_tensor *weighted_sum(tg_tape *t, tg_tensor *y, tg_rng *r)
+{
+    tg_tensor *w = tg_tensor_new(t, y->rows, y->cols, 0);
+    for (size_t i = 0; i < tg_numel(w); i++) w->data[i] = (tg_real)tg_rng_normal(r);
+    return tg_sum(t, tg_mul(t, y, w));
+}
+
+typedef tg_tensor *(*step_fn)(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *s);
+
+/* Runs fused and composed on copies of the same inputs and compares the
+ * outputs and the gradients of all three inputs. */
+static void compare_step(const char *what, int gates, step_fn fused, step_fn composed)
+{
+    const int B = 5, H = 7;
+    tg_rng r;
+    tg_rng_seed(&r, 77);
+    tg_tensor *in[3] = {heap(&r, B, gates * H, 1, 1.5), heap(&r, B, gates * H, 1, 1.5),
+                        heap(&r, B, H, 1, 1.0)};
+    tg_tensor *out[2];
+    tg_real *grads[2][3];
+    tg_tape *t = tg_tape_new((size_t)1 << 20);
+    for (int v = 0; v < 2; v++) {
+        tg_tape_reset(t);
+        for (int k = 0; k < 3; k++) memset(in[k]->grad, 0, tg_numel(in[k]) * sizeof(tg_real));
+        tg_tensor *y = (v ? composed : fused)(t, in[0], in[1], in[2]);
+        tg_rng wr;
+        tg_rng_seed(&wr, 5);
+        tg_backward(t, weighted_sum(t, y, &wr));
+        out[v] = tg_tensor_alloc(y->rows, y->cols, 0);
+        memcpy(out[v]->data, y->data, tg_numel(y) * sizeof(tg_real));
+        for (int k = 0; k < 3; k++) {
+            grads[v][k] = malloc(tg_numel(in[k]) * sizeof(tg_real));
+            memcpy(grads[v][k], in[k]->grad, tg_numel(in[k]) * sizeof(tg_real));
+        }
+    }
+    cr_assert_eq(out[0]->rows, out[1]->rows);
+    double dy = rel_diff(out[0]->data, out[1]->data, tg_numel(out[0]));
+    cr_assert(dy <= TOL, "%s: outputs differ by %.3g", what, dy);
+    for (int k = 0; k < 3; k++) {
+        double dg = rel_diff(grads[0][k], grads[1][k], tg_numel(in[k]));
+        cr_assert(dg <= 4 * TOL, "%s: gradient of input %d differs by %.3g", what, k, dg);
+        free(grads[0][k]);
+        free(grads[1][k]);
+        tg_tensor_free(in[k]);
+    }
+    tg_tensor_free(out[0]);
+    tg_tensor_free(out[1]);
+    tg_tape_free(t);
+}
+
+static tg_tensor *lstm_fused(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *c)
+{
+    return tg_lstm_gates(t, xp, hp, c);
+}
+
+/* The composed LSTM step, output stacked as the fused op's: [h'; c']. */
+static tg_tensor *lstm_composed(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *c)
+{
+    int H = c->cols;
+    tg_tensor *a = tg_add(t, xp, hp);
+    tg_tensor *i = tg_sigmoid(t, tg_col_slice(t, a, 0, H));
+    tg_tensor *f = tg_sigmoid(t, tg_col_slice(t, a, H, H));
+    tg_tensor *g = tg_tanh(t, tg_col_slice(t, a, 2 * H, H));
+    tg_tensor *o = tg_sigmoid(t, tg_col_slice(t, a, 3 * H, H));
+    tg_tensor *cn = tg_add(t, tg_mul(t, f, c), tg_mul(t, i, g));
+    tg_tensor *h = tg_mul(t, o, tg_tanh(t, cn));
+    tg_tensor *both[2] = {h, cn};
+    return tg_stack_rows(t, both, 2);
+}
+
+static tg_tensor *gru_fused(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *h)
+{
+    return tg_gru_gates(t, xp, hp, h);
+}
+
+static tg_tensor *gru_composed(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *h)
+{
+    int H = h->cols;
+    tg_tensor *rz = tg_sigmoid(t, tg_add(t, tg_col_slice(t, xp, 0, 2 * H),
+                                         tg_col_slice(t, hp, 0, 2 * H)));
+    tg_tensor *r = tg_col_slice(t, rz, 0, H), *z = tg_col_slice(t, rz, H, H);
+    tg_tensor *n = tg_tanh(t, tg_add(t, tg_col_slice(t, xp, 2 * H, H),
+                                     tg_mul(t, r, tg_col_slice(t, hp, 2 * H, H))));
+    return tg_add(t, tg_mul(t, tg_one_minus(t, z), n), tg_mul(t, z, h));
+}
+
+Test(fused, lstm_gates_equals_composed_step)
+{
+    compare_step("lstm_gates", 4, lstm_fused, lstm_composed);
+}
+
+Test(fused, gru_gates_equals_composed_step)
+{
+    compare_step("gru_gates", 3, gru_fused, gru_composed);
+}
+
+/* ------------------------------------------------------------ SIMD sigmoid, tanh */
+
+/* Relative error of the ops' values against libm in double, over a dense
+ * sweep plus special points; 4 float ulps allowed (the double build is
+ * libm itself). */
+Test(fused, simd_sigmoid_and_tanh_match_libm)
+{
+    enum { N = 200001 };
+    tg_tape *t = tg_tape_new((size_t)1 << 24);
+    tg_tensor *x = tg_tensor_new(t, 1, N + 8, 0);
+    for (int i = 0; i < N; i++) x->data[i] = (tg_real)(-40.0 + 80.0 * i / (N - 1));
+    const double special[8] = {0.0, -0.0, 1e-30, -1e-8, 0.624, -0.626, 88.5, -200.0};
+    for (int i = 0; i < 8; i++) x->data[N + i] = (tg_real)special[i];
+    tg_tensor *s = tg_sigmoid(t, x), *th = tg_tanh(t, x);
+    double ulp = (double)(sizeof(tg_real) == sizeof(float) ? FLT_EPSILON : DBL_EPSILON);
+    double worst_s = 0, worst_t = 0;
+    for (int i = 0; i < N + 8; i++) {
+        double v = (double)x->data[i];
+        double es = 1 / (1 + exp(-v)), et = tanh(v);
+        double rs = fabs((double)s->data[i] - es) / fmax(es, 1e-30);
+        double rt = fabs((double)th->data[i] - et) / fmax(fabs(et), 1e-30);
+        cr_assert((double)s->data[i] >= 0 && (double)s->data[i] <= 1, "sigmoid(%g) = %g", v,
+                  (double)s->data[i]);
+        cr_assert(fabs((double)th->data[i]) <= 1, "tanh(%g) = %g", v, (double)th->data[i]);
+        worst_s = fmax(worst_s, rs);
+        worst_t = fmax(worst_t, rt);
+    }
+    cr_log_info("sigmoid %.3g, tanh %.3g (relative; ulp %.3g)", worst_s, worst_t, ulp);
+    cr_assert(worst_s <= 4 * ulp, "sigmoid relative error %.3g > 4 ulp", worst_s);
+    cr_assert(worst_t <= 4 * ulp, "tanh relative error %.3g > 4 ulp", worst_t);
+    cr_assert_eq((double)th->data[N + 6], 1.0);
+    cr_assert_eq((double)th->data[N + 7], -1.0);
+    cr_assert_eq((double)th->data[N + 0], 0.0);
+    tg_tape_free(t);
+}
+
+/* ------------------------------------------------------------ fused composition */
+
+static void compare_compositions(const char *cell)
+{
+    bench_config c;
+    memset(&c, 0, sizeof c);
+    c.task = BENCH_CHAR;
+    c.cell = tg_cell_kind_by_name(cell);
+    c.vocab = 7;
+    c.embed = 5;
+    c.hidden = 6;
+    c.layers = 2;
+    c.seq = 4;
+    c.batch = 3;
+    c.shards = 1;
+    c.seed = 9;
+    bench_model m[2];
+    double loss[2];
+    for (int v = 0; v < 2; v++) {
+        c.fuse = c.fold_embed = v; /* 7 < 4*3: the embedding is folded */
+        cr_assert_eq(bench_model_init(&m[v], &c), 0);
+        loss[v] = bench_forward_backward(&m[v], 1);
+    }
+    size_t n = tg_params_numel(m[0].params);
+    cr_assert_eq(n, tg_params_numel(m[1].params));
+    cr_assert_eq(memcmp(tg_params_data(m[0].params), tg_params_data(m[1].params),
+                        n * sizeof(tg_real)), 0, "%s: different initial weights", cell);
+    cr_assert(fabs(loss[0] - loss[1]) <= TOL * (1 + fabs(loss[0])), "%s: loss %.9g vs %.9g", cell,
+              loss[0], loss[1]);
+    double dg = rel_diff(tg_params_grad(m[1].params), tg_params_grad(m[0].params), n);
+    cr_assert(dg <= 4 * TOL, "%s: gradients differ by %.3g", cell, dg);
+    bench_model_free(&m[0]);
+    bench_model_free(&m[1]);
+}
+
+Test(fused, bench_fused_lstm_equals_library_cells) { compare_compositions("lstm"); }
+Test(fused, bench_fused_gru_equals_library_cells) { compare_compositions("gru"); }
+Test(fused, bench_fused_rnn_equals_library_cells) { compare_compositions("rnn"); }
+Test(fused, bench_fused_mgu_equals_library_cells) { compare_compositions("mgu"); }
