@@ -3,7 +3,8 @@
  *   - a 3-step tanh RNN written directly with ops (batched input projection,
  *     per-step row slices, stacked outputs, a softmax cross-entropy loss);
  *   - the fused softmax_xent against its composed form (exp, log, sums),
- *     and its stability on logits of 1e4.
+ *     and its stability on logits of 1e4; the fused lstm_gates and
+ *     gru_gates against theirs.
  * Double build: finite differences with eps 1e-6 must agree to 1e-6 (the
  * issue's bar). Float build: a loose check (eps 1e-3, tolerance 1e-3) that
  * still catches a wrong VJP; float rounding over the whole graph divided by
@@ -226,6 +227,106 @@ Test(composed, softmax_xent_stable_on_huge_logits)
     double composed = loss_and_grad(z, 0, gc);
     cr_assert(!isfinite(composed), "composed form was expected to overflow, gave %g", composed);
     tg_tensor_free(z);
+}
+
+/* ------------------------------------------------------------ fused gate ops */
+
+/* The fused gate ops (ops/lstm_gates.c, ops/gru_gates.c) against the same
+ * math composed from primitive ops: same output, same gradients for every
+ * input, also when xp and hp are one tensor (their gradients alias). */
+enum { GB = 3, GH = 4 };
+
+static tg_tensor *cols(tg_tape *t, tg_tensor *x, int gate) { return tg_col_slice(t, x, gate * GH, GH); }
+
+static tg_tensor *lstm_composed(tg_tape *t, tg_tensor **in)
+{
+    tg_tensor *a = tg_add(t, in[0], in[1]), *c = in[2];
+    tg_tensor *i = tg_sigmoid(t, cols(t, a, 0)), *f = tg_sigmoid(t, cols(t, a, 1));
+    tg_tensor *g = tg_tanh(t, cols(t, a, 2)), *o = tg_sigmoid(t, cols(t, a, 3));
+    tg_tensor *cn = tg_add(t, tg_mul(t, f, c), tg_mul(t, i, g));
+    tg_tensor *hc[2] = {tg_mul(t, o, tg_tanh(t, cn)), cn};
+    return tg_stack_rows(t, hc, 2);
+}
+
+static tg_tensor *lstm_fused(tg_tape *t, tg_tensor **in) { return tg_lstm_gates(t, in[0], in[1], in[2]); }
+
+static tg_tensor *gru_composed(tg_tape *t, tg_tensor **in)
+{
+    tg_tensor *xp = in[0], *hp = in[1], *h = in[2];
+    tg_tensor *r = tg_sigmoid(t, tg_add(t, cols(t, xp, 0), cols(t, hp, 0)));
+    tg_tensor *z = tg_sigmoid(t, tg_add(t, cols(t, xp, 1), cols(t, hp, 1)));
+    tg_tensor *n = tg_tanh(t, tg_add(t, cols(t, xp, 2), tg_mul(t, r, cols(t, hp, 2))));
+    return tg_add(t, tg_mul(t, tg_one_minus(t, z), n), tg_mul(t, z, h));
+}
+
+static tg_tensor *gru_fused(tg_tape *t, tg_tensor **in) { return tg_gru_gates(t, in[0], in[1], in[2]); }
+
+typedef tg_tensor *(*gate_fn)(tg_tape *t, tg_tensor **in);
+
+/* Output and the gradients of the distinct inputs ds[0..nd) of fn(in),
+ * seeded with fixed weights; returns the number of output values. */
+static size_t gate_run(gate_fn fn, tg_tensor **in, tg_tensor **ds, int nd, tg_real *out,
+                       tg_real **grads)
+{
+    tg_tape *t = tg_tape_new((size_t)1 << 20);
+    for (int k = 0; k < nd; k++) memset(ds[k]->grad, 0, tg_numel(ds[k]) * sizeof(tg_real));
+    tg_tensor *y = fn(t, in);
+    size_t ny = tg_numel(y);
+    cr_assert(ny <= 2 * GB * GH);
+    tg_real w[2 * GB * GH];
+    tg_rng r;
+    tg_rng_seed(&r, 31);
+    for (size_t i = 0; i < ny; i++) w[i] = (tg_real)(tg_rng_uniform(&r) - 0.4);
+    tg_backward_seeded(t, y, w);
+    memcpy(out, y->data, ny * sizeof(tg_real));
+    for (int k = 0; k < nd; k++) memcpy(grads[k], ds[k]->grad, tg_numel(ds[k]) * sizeof(tg_real));
+    tg_tape_free(t);
+    return ny;
+}
+
+static void expect_fused_matches_composed(const char *what, int gates, gate_fn fused,
+                                          gate_fn composed, int shared)
+{
+    tg_rng r;
+    tg_rng_seed(&r, 15);
+    tg_tensor *xp = heap(&r, GB, gates * GH, 1.2), *hp = heap(&r, GB, gates * GH, 1.2);
+    tg_tensor *st = heap(&r, GB, GH, 0.8);
+    tg_tensor *in[3] = {xp, shared ? xp : hp, st};
+    tg_tensor *ds[3] = {xp, st, hp}; /* distinct inputs: hp only when not shared */
+    int nd = shared ? 2 : 3;
+    tg_real yf[2 * GB * GH], yc[2 * GB * GH], *gf[3], *gc[3];
+    for (int k = 0; k < nd; k++) {
+        gf[k] = malloc(tg_numel(ds[k]) * sizeof(tg_real));
+        gc[k] = malloc(tg_numel(ds[k]) * sizeof(tg_real));
+    }
+    size_t ny = gate_run(fused, in, ds, nd, yf, gf);
+    cr_assert_eq(gate_run(composed, in, ds, nd, yc, gc), ny, "%s: output sizes differ", what);
+    for (size_t i = 0; i < ny; i++)
+        cr_assert(fabs((double)yf[i] - (double)yc[i]) <= CMP_TOL,
+                  "%s: output %zu fused %.9g composed %.9g", what, i, (double)yf[i], (double)yc[i]);
+    for (int k = 0; k < nd; k++) {
+        for (size_t i = 0; i < tg_numel(ds[k]); i++)
+            cr_assert(fabs((double)gf[k][i] - (double)gc[k][i]) <= CMP_TOL,
+                      "%s: grad of input %d [%zu] fused %.9g composed %.9g", what, k, i,
+                      (double)gf[k][i], (double)gc[k][i]);
+        free(gf[k]);
+        free(gc[k]);
+    }
+    tg_tensor_free(xp);
+    tg_tensor_free(hp);
+    tg_tensor_free(st);
+}
+
+Test(composed, lstm_gates_matches_composed_form)
+{
+    expect_fused_matches_composed("lstm_gates", 4, lstm_fused, lstm_composed, 0);
+    expect_fused_matches_composed("lstm_gates xp == hp", 4, lstm_fused, lstm_composed, 1);
+}
+
+Test(composed, gru_gates_matches_composed_form)
+{
+    expect_fused_matches_composed("gru_gates", 3, gru_fused, gru_composed, 0);
+    expect_fused_matches_composed("gru_gates xp == hp", 3, gru_fused, gru_composed, 1);
 }
 
 /* The checker itself fails on a wrong gradient: scaling by a factor read
