@@ -272,9 +272,11 @@ static void report(const options *o, tg_progress *pg, tg_csv *log, const run_sta
     if (isnan(valid_bpc))
         tg_progress_update(pg, last, "step %s  loss %.4f  %.3f bpc  %.0f tok/s  eta %s", step,
                            s->recent_loss, s->recent_loss / LN2, tps, eta);
-    else
+    else { /* kept on screen: the line is ended, not redrawn */
         tg_progress_update(pg, 1, "step %s  valid %.4f bpc  (train %.3f bpc)  %.0f tok/s", step,
                            valid_bpc, s->recent_loss / LN2, tps);
+        tg_progress_done(pg);
+    }
     if (!isnan(valid_bpc)) snprintf(valid, sizeof valid, "%.6f", valid_bpc);
     tg_csv_row(log, "%d,%.3f,%.0f,%.6f,%.6f,%.6g,%.6g,%.1f,%s", s->steps, s->train_seconds,
                s->tokens, s->last_loss, s->last_loss / LN2, lr, norm, tps, valid);
