@@ -187,9 +187,20 @@ static void zero_intermediate_grads(tg_tape *t)
     }
 }
 
-static void sweep(tg_tape *t)
+/* The node that made y, where the replay starts: nodes recorded after it
+ * cannot reach y, and their VJPs on zero gradients could still make NaN
+ * (0 * inf from an overflowed exp). NULL when y is not an op output on this
+ * tape (a leaf): then there is nothing to replay. */
+static const tg_node *producer(const tg_tape *t, const tg_tensor *y)
 {
-    for (const tg_node *n = t->last; n; n = n->prev) tg_op_table[n->op].vjp(n, t->threads);
+    for (const tg_node *n = t->last; n; n = n->prev)
+        if (n->out == y) return n;
+    return NULL;
+}
+
+static void sweep(tg_tape *t, const tg_node *from)
+{
+    for (const tg_node *n = from; n; n = n->prev) tg_op_table[n->op].vjp(n, t->threads);
 }
 
 void tg_backward_seeded_(tg_tape *t, tg_tensor *y, const tg_real *seed, tg_src at)
@@ -199,7 +210,7 @@ void tg_backward_seeded_(tg_tape *t, tg_tensor *y, const tg_real *seed, tg_src a
              y->cols);
     zero_intermediate_grads(t);
     for (size_t i = 0; i < tg_numel(y); i++) y->grad[i] += seed[i];
-    sweep(t);
+    sweep(t, producer(t, y));
 }
 
 void tg_backward_(tg_tape *t, tg_tensor *loss, tg_src at)

@@ -162,6 +162,28 @@ Test(arena, leaf_grads_accumulate_across_backward_calls)
     tg_tape_free(t);
 }
 
+/* Ops recorded after the loss (a perplexity for the log, say) cannot change
+ * its gradient, and backward must not replay them: exp(1000 * loss)
+ * overflows, and its VJP would add 0 * inf = NaN into the loss's gradient. */
+Test(arena, backward_ignores_nodes_recorded_after_the_loss)
+{
+    tg_tape *t = tg_tape_new((size_t)1 << 16);
+    tg_tensor *w = weights();
+    tg_tensor *loss = small_step(t, w);
+    tg_backward(t, loss);
+    tg_real clean[6];
+    memcpy(clean, w->grad, sizeof clean);
+    memset(w->grad, 0, sizeof clean);
+    tg_tensor *ppl = tg_exp(t, tg_scale(t, loss, 1000.0));
+    cr_assert(isinf((double)ppl->data[0]), "the example needs exp to overflow");
+    tg_backward(t, loss);
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(w->grad[i], clean[i], "element %d: %g, %g without the later nodes", i,
+                     (double)w->grad[i], (double)clean[i]);
+    tg_tensor_free(w);
+    tg_tape_free(t);
+}
+
 Test(arena, threads_setting_is_per_tape)
 {
     tg_tape *a = tg_tape_new(1024), *b = tg_tape_new(1024);
