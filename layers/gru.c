@@ -2,10 +2,19 @@
  *   xp = x W_ih^T + b_ih,  hp = h W_hh^T + b_hh          (B x 3H each)
  *   r = sigmoid(xp_r + hp_r),  z = sigmoid(xp_z + hp_z)
  *   n = tanh(xp_n + r * hp_n)        r gates W_hn h + b_hn, bias included
- *   h' = (1 - z) * n + z * h         z weights the old state */
+ *   h' = (1 - z) * n + z * h         z weights the old state
+ * The element-wise half is the fused op tg_gru_gates; gru_step_composed is
+ * the same math in primitive ops, kept as the reference the tests compare. */
 #include "tg_layers.h"
 
 static tg_state gru_step(tg_tape *t, const tg_cell *p, tg_tensor *xp, tg_state s)
+{
+    tg_tensor *hp = tg_add(t, tg_matmul(t, s.h, p->w_hh, 0, 1), p->b_hh);
+    tg_state out = {tg_gru_gates(t, xp, hp, s.h), NULL};
+    return out;
+}
+
+static tg_state gru_step_composed(tg_tape *t, const tg_cell *p, tg_tensor *xp, tg_state s)
 {
     int H = p->hidden;
     tg_tensor *hp = tg_add(t, tg_matmul(t, s.h, p->w_hh, 0, 1), p->b_hh);
@@ -20,3 +29,5 @@ static tg_state gru_step(tg_tape *t, const tg_cell *p, tg_tensor *xp, tg_state s
 }
 
 const tg_cell_kind tg_cell_gru = {"gru", 3, 0, tg_cell_init_standard, gru_step};
+const tg_cell_kind tg_cell_gru_composed = {"gru-composed", 3, 0, tg_cell_init_standard,
+                                           gru_step_composed};

@@ -1,10 +1,22 @@
 /* LSTM cell (PyTorch LSTMCell), gates i, f, g, o stacked in that order:
  *   [i f g o] = x W_ih^T + b_ih + h W_hh^T + b_hh      (B x 4H)
  *   c' = sigmoid(f) * c + sigmoid(i) * tanh(g)
- *   h' = sigmoid(o) * tanh(c') */
+ *   h' = sigmoid(o) * tanh(c')
+ * The element-wise half is the fused op tg_lstm_gates (one pass instead of
+ * 15 ops; tests/engine checks it against the composed form, which
+ * lstm_step_composed below spells out and tests/layers compares with). */
 #include "tg_layers.h"
 
 static tg_state lstm_step(tg_tape *t, const tg_cell *p, tg_tensor *xp, tg_state s)
+{
+    int B = s.h->rows;
+    tg_tensor *hp = tg_add(t, tg_matmul(t, s.h, p->w_hh, 0, 1), p->b_hh);
+    tg_tensor *y = tg_lstm_gates(t, xp, hp, s.c); /* rows 0..B-1: h', rows B..2B-1: c' */
+    tg_state out = {tg_row_slice(t, y, 0, B), tg_row_slice(t, y, B, B)};
+    return out;
+}
+
+static tg_state lstm_step_composed(tg_tape *t, const tg_cell *p, tg_tensor *xp, tg_state s)
 {
     int H = p->hidden;
     tg_tensor *pre = tg_add(t, xp, tg_add(t, tg_matmul(t, s.h, p->w_hh, 0, 1), p->b_hh));
@@ -19,3 +31,5 @@ static tg_state lstm_step(tg_tape *t, const tg_cell *p, tg_tensor *xp, tg_state 
 }
 
 const tg_cell_kind tg_cell_lstm = {"lstm", 4, 1, tg_cell_init_standard, lstm_step};
+const tg_cell_kind tg_cell_lstm_composed = {"lstm-composed", 4, 1, tg_cell_init_standard,
+                                            lstm_step_composed};

@@ -81,6 +81,10 @@ extern const tg_cell_kind tg_cell_rnn;  /* h' = tanh(W_ih x + b_ih + W_hh h + b_
 extern const tg_cell_kind tg_cell_lstm; /* gates i,f,g,o */
 extern const tg_cell_kind tg_cell_gru;  /* gates r,z,n; n = tanh(.. + r*(W_hn h + b_hn)) */
 extern const tg_cell_kind tg_cell_mgu;  /* minimal gated unit: the example user cell */
+/* The LSTM and GRU above run their gate math as one fused op; these are the
+ * same cells in primitive ops only, the reference they are tested against. */
+extern const tg_cell_kind tg_cell_lstm_composed;
+extern const tg_cell_kind tg_cell_gru_composed;
 
 /* Sets cell->kind (other fields cleared) and runs kind->init: the way to make
  * one cell of any kind. 0 ok, -1 out of memory. */
