@@ -276,7 +276,17 @@ static void beam_finish(beam_work *w, int i, int r, double score, double alpha)
     }
 }
 
-/* Chooses sentence i's next K rows from its candidates. */
+/* Normalised score of a live hypothesis of len tokens. */
+static double live_norm(double score, int len, double alpha)
+{
+    return score / pow((double)(len > 0 ? len : 1), alpha);
+}
+
+/* Chooses sentence i's next K rows from its candidates: in score order, an
+ * <eos> candidate finishes its hypothesis, others fill the K live rows.
+ * The sentence stops when its best finished hypothesis scores at least as
+ * well as every live one (exact for alpha = 0: log p only falls as a
+ * hypothesis grows; the usual heuristic otherwise). */
 static void beam_select(beam_work *w, int i, const tg_real *logits, int V, double alpha)
 {
     int K = w->K, nc = 0, live = 0;
@@ -291,7 +301,7 @@ static void beam_select(beam_work *w, int i, const tg_real *logits, int V, doubl
             insert_top(top, &nt, cap, (cand){w->score[r] + ((double)x[v] - lse), j, v});
         for (int k = 0; k < nt; k++) insert_top(w->cands, &nc, K * (K + 1), top[k]);
     }
-    for (int k = 0; k < nc && live < K && w->n_done[i] < K; k++) {
+    for (int k = 0; k < nc && live < K; k++) {
         const cand *c = &w->cands[k];
         int parent = i * K + c->beam;
         if (c->token == S2S_EOS || w->hyp_len[parent] >= w->max_len) {
@@ -306,7 +316,10 @@ static void beam_select(beam_work *w, int i, const tg_real *logits, int V, doubl
                (size_t)w->hyp_len[parent] * sizeof *w->hyp);
         w->new_hyp[(size_t)r * w->max_len + w->hyp_len[parent]] = c->token;
     }
-    if (w->n_done[i] >= K) live = 0; /* sentence finished: every row dies */
+    double best_live = -INFINITY;
+    for (int j = 0; j < live; j++)
+        best_live = fmax(best_live, live_norm(w->new_score[i * K + j], w->new_len[i * K + j], alpha));
+    if (w->n_done[i] > 0 && w->best[i] >= best_live) live = 0; /* sentence finished */
     for (int j = live; j < K; j++) {
         int r = i * K + j;
         w->parent[r] = r;
@@ -349,7 +362,7 @@ static void beam_answer(const beam_work *w, int i, double alpha, int *out, int *
         int br = i * w->K;
         for (int j = 0; j < w->K; j++) {
             int r = i * w->K + j;
-            double norm = w->score[r] / pow((double)(w->hyp_len[r] > 0 ? w->hyp_len[r] : 1), alpha);
+            double norm = live_norm(w->score[r], w->hyp_len[r], alpha);
             if (isfinite(w->score[r]) && norm > best) best = norm, br = r;
         }
         tok = w->hyp + (size_t)br * w->max_len;
@@ -361,11 +374,8 @@ static void beam_answer(const beam_work *w, int i, double alpha, int *out, int *
 
 static int sentences_left(const beam_work *w)
 {
-    for (int i = 0; i < w->n; i++) {
-        if (w->n_done[i] >= w->K) continue;
-        for (int j = 0; j < w->K; j++)
-            if (isfinite(w->score[i * w->K + j])) return 1;
-    }
+    for (int r = 0; r < w->n * w->K; r++)
+        if (isfinite(w->score[r])) return 1;
     return 0;
 }
 

@@ -8,10 +8,12 @@
  * Beam search keeps the K best partial outputs per sentence by total
  * log-probability. A hypothesis that emits <eos> is finished and scored
  * with length normalisation, log p / len^alpha (len counts the <eos>);
- * a sentence stops when it has K finished hypotheses or at max_len, and
- * the best normalised finished one (else the best unfinished) wins. With
- * K = 1 this is greedy decoding: the same argmax (ties to the lower id) and
- * the same stop. */
+ * a sentence stops when its best finished hypothesis scores at least as
+ * well as every live one (live: log p / len^alpha over the tokens so far;
+ * exact for alpha = 0, where log p only falls as a hypothesis grows), or at
+ * max_len; the best finished hypothesis (else the best live one) wins.
+ * With K = 1 this is greedy decoding: the same argmax (ties to the lower
+ * id) and the same stop. */
 #ifndef S2S_DECODE_H
 #define S2S_DECODE_H
 
