@@ -10,6 +10,7 @@
  * Inside a shard, BLAS must not start its own threads (pools would nest):
  * call tg_blas_set_threads(1) before running workers with threads > 1. */
 #include <stdlib.h>
+#include <omp.h>
 
 #include "tapegrad.h"
 
@@ -63,15 +64,28 @@ int tg_workers_shards(const tg_workers *w) { return w->shards; }
 tg_params *tg_workers_params(tg_workers *w, int shard) { return w->replica[shard]; }
 tg_tape *tg_workers_tape(tg_workers *w, int shard) { return w->tape[shard]; }
 
+/* g += r_0, then += r_1, ...: each element sums in shard order whatever the
+ * thread count. Shard-major loops so each pass is a vectorized axpy, and a
+ * plain loop below the parallel threshold (an OpenMP region costs a team
+ * set-up even when it runs on one thread). */
+static void add_into(tg_real *restrict g, const tg_real *restrict r, long lo, long hi)
+{
+    for (long i = lo; i < hi; i++) g[i] += r[i];
+}
+
 static void reduce_grads(tg_workers *w, int threads)
 {
     long n = (long)tg_params_numel(w->master);
     tg_real *g = tg_params_grad(w->master);
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && n > 65536)
-    for (long i = 0; i < n; i++) {
-        tg_real acc = g[i];
-        for (int s = 0; s < w->shards; s++) acc += tg_params_grad(w->replica[s])[i];
-        g[i] = acc;
+    if (threads > 1 && n > 65536) {
+#pragma omp parallel num_threads(threads)
+        {
+            int id = omp_get_thread_num(), nth = omp_get_num_threads();
+            long lo = n * id / nth, hi = n * (id + 1) / nth;
+            for (int s = 0; s < w->shards; s++) add_into(g, tg_params_grad(w->replica[s]), lo, hi);
+        }
+    } else {
+        for (int s = 0; s < w->shards; s++) add_into(g, tg_params_grad(w->replica[s]), 0, n);
     }
 }
 

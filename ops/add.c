@@ -1,7 +1,7 @@
 /* add: C = A + B, where B is A's shape or a 1 x cols row broadcast to every row.
  * VJP: dA += dC;  dB += dC (same shape) or dB[j] += sum_i dC[i,j] (broadcast).
  * Saves nothing. */
-#include "tg_op.h"
+#include "tg_fastmath.h"
 
 tg_tensor *tg_add_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at)
 {
@@ -13,13 +13,12 @@ tg_tensor *tg_add_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at)
     tg_tensor *c = tg_op_output(t, a->rows, a->cols, rec);
     int rows = a->rows, cols = a->cols;
     long n = (long)rows * cols;
-#pragma omp parallel for num_threads(tg_tape_threads(t)) if (n > TG_PAR_MIN)
-    for (int i = 0; i < rows; i++) {
+    TG_PAR_FOR(tg_tape_threads(t), n > TG_PAR_MIN, (int i = 0; i < rows; i++), {
         const tg_real *ai = a->data + (size_t)i * cols;
         const tg_real *bi = b->data + (bcast ? 0 : (size_t)i * cols);
         tg_real *ci = c->data + (size_t)i * cols;
         for (int j = 0; j < cols; j++) ci[j] = ai[j] + bi[j];
-    }
+    });
     if (rec) tg_op_record(t, TG_OP_ADD, c, 2, a, b, NULL);
     return c;
 }

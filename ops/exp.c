@@ -3,7 +3,7 @@
  * Saves: the output y. */
 #include <math.h>
 
-#include "tg_op.h"
+#include "tg_fastmath.h"
 
 tg_tensor *tg_exp_(tg_tape *t, tg_tensor *x, tg_src at)
 {
@@ -11,11 +11,10 @@ tg_tensor *tg_exp_(tg_tape *t, tg_tensor *x, tg_src at)
     int rec = tg_op_records(t, x, NULL, NULL);
     tg_tensor *y = tg_op_output(t, x->rows, x->cols, rec);
     long n = (long)tg_numel(y);
-#pragma omp parallel for num_threads(tg_tape_threads(t)) if (n > TG_PAR_MIN)
-    for (long i = 0; i < n; i++) {
+    TG_PAR_FOR(tg_tape_threads(t), n > TG_PAR_MIN, (long i = 0; i < n; i++), {
         tg_real v = x->data[i];
         y->data[i] = exp(v);
-    }
+    });
     if (rec) tg_op_record(t, TG_OP_EXP, y, 1, x, NULL, NULL);
     return y;
 }
@@ -25,11 +24,10 @@ void tg_vjp_exp(const tg_node *node, int threads)
     const tg_tensor *x = node->in[0], *y = node->out;
     if (!x->grad) return;
     long n = (long)tg_numel(y);
-#pragma omp parallel for num_threads(threads) if (n > TG_PAR_MIN)
-    for (long i = 0; i < n; i++) {
+    TG_PAR_FOR(threads, n > TG_PAR_MIN, (long i = 0; i < n; i++), {
         tg_real g = y->grad[i], out = y->data[i], v = x->data[i];
         (void)out;
         (void)v;
         x->grad[i] += g * out;
-    }
+    });
 }

@@ -64,11 +64,10 @@ tg_tensor *tg_gru_gates_(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *h,
     tg_tensor *y = tg_op_output(t, B, H, rec);
     tg_real *rzn = tg_tape_alloc(t, (size_t)B * 3 * H * sizeof(tg_real));
     long n = (long)B * H;
-#pragma omp parallel for num_threads(tg_tape_threads(t)) if (n > TG_PAR_MIN)
-    for (int b = 0; b < B; b++) {
+    TG_PAR_FOR(tg_tape_threads(t), n > TG_PAR_MIN, (int b = 0; b < B; b++), {
         size_t r3 = (size_t)b * 3 * H, r1 = (size_t)b * H;
         gru_row(H, xp->data + r3, hp->data + r3, h->data + r1, rzn + r3, y->data + r1);
-    }
+    });
     if (rec) tg_op_record(t, TG_OP_GRU_GATES, y, 3, xp, hp, h)->saved = rzn;
     return y;
 }
@@ -84,8 +83,7 @@ void tg_vjp_gru_gates(const tg_node *node, int threads)
     int B = h->rows, H = h->cols;
     /* restrict-qualified kernels: gradients sharing memory go one at a time */
     int split = overlap(xp->grad, hp->grad, (size_t)B * 3 * H);
-#pragma omp parallel for num_threads(threads) if ((long)B * H > TG_PAR_MIN)
-    for (int b = 0; b < B; b++) {
+    TG_PAR_FOR(threads, (long)B * H > TG_PAR_MIN, (int b = 0; b < B; b++), {
         size_t r3 = (size_t)b * 3 * H, r1 = (size_t)b * H;
         const tg_real *rzn = node->saved + r3, *hpr = hp->data + r3, *hr = h->data + r1;
         tg_real *gx = xp->grad ? xp->grad + r3 : NULL;
@@ -98,5 +96,5 @@ void tg_vjp_gru_gates(const tg_node *node, int threads)
         } else {
             gru_row_vjp(H, rzn, hpr, hr, g, gx, gh, dh);
         }
-    }
+    });
 }

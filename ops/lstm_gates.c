@@ -81,12 +81,11 @@ tg_tensor *tg_lstm_gates_(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *c
     tg_tensor *y = tg_op_output(t, 2 * B, H, rec);
     tg_real *act = tg_tape_alloc(t, (size_t)B * 5 * H * sizeof(tg_real)); /* rows [i f g o tc] */
     long n = (long)B * H;
-#pragma omp parallel for num_threads(tg_tape_threads(t)) if (n > TG_PAR_MIN)
-    for (int b = 0; b < B; b++) {
+    TG_PAR_FOR(tg_tape_threads(t), n > TG_PAR_MIN, (int b = 0; b < B; b++), {
         size_t r4 = (size_t)b * 4 * H, r1 = (size_t)b * H, r5 = (size_t)b * 5 * H;
         lstm_row(H, xp->data + r4, hp->data + r4, c->data + r1, act + r5, act + r5 + 4 * H,
                  y->data + r1, y->data + (size_t)B * H + r1);
-    }
+    });
     if (rec) tg_op_record(t, TG_OP_LSTM_GATES, y, 3, xp, hp, c)->saved = act;
     return y;
 }
@@ -104,8 +103,7 @@ void tg_vjp_lstm_gates(const tg_node *node, int threads)
     /* restrict-qualified kernels: gradients that share memory (xp == hp)
      * are updated one after the other, as the composed ops would */
     int split = overlap(xp->grad, hp->grad, n4);
-#pragma omp parallel for num_threads(threads) if ((long)B * H > TG_PAR_MIN)
-    for (int b = 0; b < B; b++) {
+    TG_PAR_FOR(threads, (long)B * H > TG_PAR_MIN, (int b = 0; b < B; b++), {
         const tg_real *act = node->saved + (size_t)b * 5 * H;
         size_t r4 = (size_t)b * 4 * H, r1 = (size_t)b * H;
         tg_real *gx = xp->grad ? xp->grad + r4 : NULL;
@@ -118,5 +116,5 @@ void tg_vjp_lstm_gates(const tg_node *node, int threads)
         } else {
             lstm_row_vjp(H, act, act + 4 * H, c->data + r1, dh, dcn, gx, gh, dc);
         }
-    }
+    });
 }

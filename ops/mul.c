@@ -1,6 +1,6 @@
 /* mul (Hadamard): C = A * B element-wise (same shapes).
  * VJP: dA += dC * B;  dB += dC * A.  Saves nothing beyond its inputs. */
-#include "tg_op.h"
+#include "tg_fastmath.h"
 
 tg_tensor *tg_mul_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at)
 {
@@ -9,8 +9,9 @@ tg_tensor *tg_mul_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at)
     int rec = tg_op_records(t, a, b, NULL);
     tg_tensor *c = tg_op_output(t, a->rows, a->cols, rec);
     long n = (long)tg_numel(c);
-#pragma omp parallel for num_threads(tg_tape_threads(t)) if (n > TG_PAR_MIN)
-    for (long i = 0; i < n; i++) c->data[i] = a->data[i] * b->data[i];
+    TG_PAR_FOR(tg_tape_threads(t), n > TG_PAR_MIN, (long i = 0; i < n; i++), {
+        c->data[i] = a->data[i] * b->data[i];
+    });
     if (rec) tg_op_record(t, TG_OP_MUL, c, 2, a, b, NULL);
     return c;
 }
@@ -19,9 +20,8 @@ void tg_vjp_mul(const tg_node *node, int threads)
 {
     const tg_tensor *a = node->in[0], *b = node->in[1], *c = node->out;
     long n = (long)tg_numel(c);
-#pragma omp parallel for num_threads(threads) if (n > TG_PAR_MIN)
-    for (long i = 0; i < n; i++) {
+    TG_PAR_FOR(threads, n > TG_PAR_MIN, (long i = 0; i < n; i++), {
         if (a->grad) a->grad[i] += c->grad[i] * b->data[i];
         if (b->grad) b->grad[i] += c->grad[i] * a->data[i];
-    }
+    });
 }

@@ -1,6 +1,6 @@
 /* scale: y = c * x for a constant c (farg).
  * VJP: dx += c * dy.  Saves nothing; c is not differentiable. */
-#include "tg_op.h"
+#include "tg_fastmath.h"
 
 tg_tensor *tg_scale_(tg_tape *t, tg_tensor *x, double c, tg_src at)
 {
@@ -9,8 +9,9 @@ tg_tensor *tg_scale_(tg_tape *t, tg_tensor *x, double c, tg_src at)
     tg_tensor *y = tg_op_output(t, x->rows, x->cols, rec);
     tg_real cr = (tg_real)c;
     long n = (long)tg_numel(y);
-#pragma omp parallel for num_threads(tg_tape_threads(t)) if (n > TG_PAR_MIN)
-    for (long i = 0; i < n; i++) y->data[i] = cr * x->data[i];
+    TG_PAR_FOR(tg_tape_threads(t), n > TG_PAR_MIN, (long i = 0; i < n; i++), {
+        y->data[i] = cr * x->data[i];
+    });
     if (rec) tg_op_record(t, TG_OP_SCALE, y, 1, x, NULL, NULL)->farg = c;
     return y;
 }
@@ -21,6 +22,7 @@ void tg_vjp_scale(const tg_node *node, int threads)
     if (!x->grad) return;
     tg_real cr = (tg_real)node->farg;
     long n = (long)tg_numel(y);
-#pragma omp parallel for num_threads(threads) if (n > TG_PAR_MIN)
-    for (long i = 0; i < n; i++) x->grad[i] += cr * y->grad[i];
+    TG_PAR_FOR(threads, n > TG_PAR_MIN, (long i = 0; i < n; i++), {
+        x->grad[i] += cr * y->grad[i];
+    });
 }

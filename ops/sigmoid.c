@@ -33,11 +33,10 @@ void tg_vjp_sigmoid(const tg_node *node, int threads)
     const tg_tensor *x = node->in[0], *y = node->out;
     if (!x->grad) return;
     long n = (long)tg_numel(y);
-#pragma omp parallel for num_threads(threads) if (n > TG_PAR_MIN)
-    for (long i = 0; i < n; i++) {
+    TG_PAR_FOR(threads, n > TG_PAR_MIN, (long i = 0; i < n; i++), {
         tg_real g = y->grad[i], out = y->data[i], v = x->data[i];
         (void)out;
         (void)v;
         x->grad[i] += g * out * (1 - out);
-    }
+    });
 }

@@ -11,7 +11,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "tg_op.h"
+#include "tg_fastmath.h"
 
 static double row_softmax(const tg_real *z, tg_real *p, int v)
 {
@@ -63,13 +63,12 @@ void tg_vjp_softmax_xent(const tg_node *node, int threads)
     int n = z->rows, v = z->cols, ignore = node->iarg[0], counted = node->iarg[1];
     if (!z->grad || counted == 0) return;
     tg_real g = (tg_real)(node->out->grad[0] / counted);
-#pragma omp parallel for num_threads(threads) if ((long)n * v > TG_PAR_MIN)
-    for (int i = 0; i < n; i++) {
+    TG_PAR_FOR(threads, (long)n * v > TG_PAR_MIN, (int i = 0; i < n; i++), {
         int y = node->ints[i];
         if (y == ignore) continue;
         const tg_real *p = node->saved + (size_t)i * v;
         tg_real *dz = z->grad + (size_t)i * v;
         for (int j = 0; j < v; j++) dz[j] += g * p[j];
         dz[y] -= g;
-    }
+    });
 }

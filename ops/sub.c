@@ -1,6 +1,6 @@
 /* sub: C = A - B (same shapes).
  * VJP: dA += dC;  dB -= dC.  Saves nothing. */
-#include "tg_op.h"
+#include "tg_fastmath.h"
 
 tg_tensor *tg_sub_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at)
 {
@@ -9,8 +9,9 @@ tg_tensor *tg_sub_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at)
     int rec = tg_op_records(t, a, b, NULL);
     tg_tensor *c = tg_op_output(t, a->rows, a->cols, rec);
     long n = (long)tg_numel(c);
-#pragma omp parallel for num_threads(tg_tape_threads(t)) if (n > TG_PAR_MIN)
-    for (long i = 0; i < n; i++) c->data[i] = a->data[i] - b->data[i];
+    TG_PAR_FOR(tg_tape_threads(t), n > TG_PAR_MIN, (long i = 0; i < n; i++), {
+        c->data[i] = a->data[i] - b->data[i];
+    });
     if (rec) tg_op_record(t, TG_OP_SUB, c, 2, a, b, NULL);
     return c;
 }

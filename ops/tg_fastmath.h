@@ -101,6 +101,23 @@ void tg_k_tanh(tg_real *y, const tg_real *x, long n);
 /* The part [*lo, *hi) of 0..n that OpenMP thread `id` of `nth` owns: equal
  * contiguous blocks, so every element is computed by the same code whatever
  * the thread count. */
+/* for header body, on `threads` OpenMP threads when cond holds and threads > 1,
+ * else as a plain loop. A loop that stays serial never enters an OpenMP
+ * region: entering one, even under if(0), costs libgomp a team set-up (about
+ * 100-150 ns, measured with bench --task overhead), which dominated tiny ops.
+ *     TG_PAR_FOR(threads, n > TG_PAR_MIN, (long i = 0; i < n; i++), { y[i] = x[i]; });
+ * Iterations are independent: results never depend on the thread count. */
+#define TG_PAR_FOR(threads, cond, header, ...)                                            \
+    do {                                                                                   \
+        const int tg_th_ = (threads);                                                      \
+        if (tg_th_ > 1 && (cond)) {                                                        \
+            _Pragma("omp parallel for schedule(static) num_threads(tg_th_)")               \
+            for header __VA_ARGS__                                                         \
+        } else {                                                                           \
+            for header __VA_ARGS__                                                         \
+        }                                                                                  \
+    } while (0)
+
 #ifdef _OPENMP
 static inline int tg_omp_id(void) { return omp_get_thread_num(); }
 static inline int tg_omp_count(void) { return omp_get_num_threads(); }

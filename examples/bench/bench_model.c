@@ -38,7 +38,8 @@ double bench_step_tokens(const bench_config *c)
 static double stack_flops(const bench_config *c, int in, int T)
 {
     double gh = (double)c->cell->gates * c->hidden, f = 0;
-    for (int l = 0; l < c->layers; l++) f += 2.0 * c->batch * T * ((l ? c->hidden : in) + c->hidden) * gh;
+    for (int l = 0; l < c->layers; l++)
+        f += 2.0 * c->batch * T * ((l ? c->hidden : in) + c->hidden) * gh;
     return f;
 }
 
@@ -119,7 +120,8 @@ static tg_state fused_step(tg_tape *t, const tg_cell *cell, tg_tensor *xp, tg_st
         return (tg_state){tg_row_slice(t, y, 0, B), tg_row_slice(t, y, B, B)};
     }
     if (k == &tg_cell_rnn) return (tg_state){tg_tanh(t, tg_add(t, xp, hw)), NULL};
-    if (k == &tg_cell_gru) return (tg_state){tg_gru_gates(t, xp, tg_add(t, hw, cell->b_hh), s.h), NULL};
+    if (k == &tg_cell_gru)
+        return (tg_state){tg_gru_gates(t, xp, tg_add(t, hw, cell->b_hh), s.h), NULL};
     return k->step(t, cell, xp, s); /* any other cell: its own composition */
 }
 
@@ -127,7 +129,8 @@ static tg_tensor *fused_unroll(tg_tape *t, const tg_cell *cell, tg_tensor *XP, i
                                tg_state s, tg_state *final)
 {
     tg_tensor **outs = tg_tape_alloc(t, (size_t)T * sizeof *outs);
-    int fused = cell->kind == &tg_cell_lstm || cell->kind == &tg_cell_rnn || cell->kind == &tg_cell_gru;
+    int fused =
+        cell->kind == &tg_cell_lstm || cell->kind == &tg_cell_rnn || cell->kind == &tg_cell_gru;
     for (int step = 0; step < T; step++) {
         tg_tensor *xp = tg_row_slice(t, XP, step * B, B);
         s = fused ? fused_step(t, cell, xp, s) : cell->kind->step(t, cell, xp, s);
@@ -139,9 +142,8 @@ static tg_tensor *fused_unroll(tg_tape *t, const tg_cell *cell, tg_tensor *XP, i
 
 /* A stack over X (T*B x in), or, when emb != NULL, over emb's rows for ids:
  * then layer 0 projects the (vocab x E) table and gathers the projected rows. */
-static tg_tensor *fused_stack(tg_tape *t, const tg_rnn_stack *st, tg_tensor *X,
-                              const tg_embed *emb, const int *ids, int T, int B,
-                              const tg_state *init, tg_state *final)
+static tg_tensor *fused_stack(tg_tape *t, const tg_rnn_stack *st, tg_tensor *X, const tg_embed *emb,
+                              const int *ids, int T, int B, const tg_state *init, tg_state *final)
 {
     tg_tensor *x = X;
     for (int l = 0; l < st->layers; l++) {
@@ -160,7 +162,10 @@ static tg_tensor *fused_stack(tg_tape *t, const tg_rnn_stack *st, tg_tensor *X,
 }
 
 /* Fold the embedding into layer 0's projection only where it saves work. */
-static int fold_embed(const bench_config *c, int vocab, int rows) { return c->fold_embed && vocab < rows; }
+static int fold_embed(const bench_config *c, int vocab, int rows)
+{
+    return c->fold_embed && vocab < rows;
+}
 
 static tg_tensor *fused_loss_top(const bench_model *m, const bench_net *net,
                                  const bench_shard_data *d, int k, tg_tape *t)
@@ -255,10 +260,12 @@ static void fill_whole(bench_shard_data *d, const bench_config *c, tg_rng *r)
 /* Columns b0 .. b0+rows-1 of a time-major (T x B) id array. */
 static void take_rows(int *dst, const int *src, int T, int B, int b0, int rows)
 {
-    for (int t = 0; t < T; t++) memcpy(dst + (size_t)t * rows, src + (size_t)t * B + b0, rows * sizeof(int));
+    for (int t = 0; t < T; t++)
+        memcpy(dst + (size_t)t * rows, src + (size_t)t * B + b0, rows * sizeof(int));
 }
 
-static void split_shard(bench_shard_data *d, const bench_shard_data *w, const bench_config *c, int b0)
+static void split_shard(bench_shard_data *d, const bench_shard_data *w, const bench_config *c,
+                        int b0)
 {
     for (int k = 0; k < BENCH_POOL; k++) {
         take_rows(d->in[k], w->in[k], steps_in(c), c->batch, b0, d->rows);
@@ -270,7 +277,10 @@ static void split_shard(bench_shard_data *d, const bench_shard_data *w, const be
 /* ------------------------------------------------------------------ set-up */
 
 /* Shard s holds batch rows [s*B/S, (s+1)*B/S). */
-static int shard_begin(const bench_config *c, int s) { return (int)((long)s * c->batch / c->shards); }
+static int shard_begin(const bench_config *c, int s)
+{
+    return (int)((long)s * c->batch / c->shards);
+}
 
 /* Arena one shard needs: run one step of the largest shard on a roomy probe
  * tape and keep its high-water mark plus a margin. */

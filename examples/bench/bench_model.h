@@ -48,7 +48,7 @@ typedef struct bench_net {
 
 /* Token ids of one pool batch for one shard, time-major (step t: rows t*rows..). */
 typedef struct bench_shard_data {
-    int rows;           /* batch rows of this shard */
+    int rows;             /* batch rows of this shard */
     int *in[BENCH_POOL];  /* char: T*rows inputs; seq2seq: S*rows source ids */
     int *dec[BENCH_POOL]; /* seq2seq: T*rows decoder inputs (BOS, y_0 .. y_{T-2}) */
     int *tgt[BENCH_POOL]; /* T*rows targets */
@@ -56,13 +56,13 @@ typedef struct bench_shard_data {
 
 typedef struct bench_model {
     bench_config cfg;
-    tg_params *params; /* master */
-    bench_net master_net; /* built over the master parameters (registers them) */
+    tg_params *params;      /* master */
+    bench_net master_net;   /* built over the master parameters (registers them) */
     bench_shard_data whole; /* the whole batch, for single-tape checks */
     tg_workers *workers;
-    bench_net *nets;         /* one per shard, over the shard's replica */
-    bench_shard_data *data;  /* one per shard */
-    int batch_index;         /* pool entry of the next step */
+    bench_net *nets;        /* one per shard, over the shard's replica */
+    bench_shard_data *data; /* one per shard */
+    int batch_index;        /* pool entry of the next step */
 } bench_model;
 
 /* Arena bytes one shard's training step needs (with margin). */
@@ -84,7 +84,7 @@ double bench_step_tokens(const bench_config *c);
  * on it to get the single-tape gradient). */
 tg_tensor *bench_whole_batch_loss(bench_model *m, tg_tape *t, int pool_index);
 /* The loss of one shard's rows (scaled by rows/batch) on tape t over net. */
-tg_tensor *bench_shard_loss(const bench_model *m, const bench_net *net,
-                            const bench_shard_data *d, int pool_index, tg_tape *t);
+tg_tensor *bench_shard_loss(const bench_model *m, const bench_net *net, const bench_shard_data *d,
+                            int pool_index, tg_tape *t);
 
 #endif

@@ -101,8 +101,10 @@ static void expect_same_weights(const bench_config *c, const char *what)
             differ++;
             if (first == n1) first = i;
         }
-    cr_assert_eq(differ, 0, "%s: %zu of %zu weights differ between 1 and 2 threads (first #%zu: "
-                 "%.9g vs %.9g)", what, differ, n1, first, (double)w1[first], (double)w2[first]);
+    cr_assert_eq(differ, 0,
+                 "%s: %zu of %zu weights differ between 1 and 2 threads (first #%zu: "
+                 "%.9g vs %.9g)",
+                 what, differ, n1, first, (double)w1[first], (double)w2[first]);
     free(w1);
     free(w2);
 }
@@ -203,8 +205,10 @@ static void expect_whole_batch_gradient(const bench_config *c, const char *what)
         double d = fabs((double)gw[i] - (double)g1[i]);
         if (d > worst) worst = d, at = i;
     }
-    cr_assert(worst <= GRAD_TOL * gmax, "%s: gradient #%zu is %.9g over shards, %.9g on one tape "
-              "(max |g| %.3g)", what, at, (double)gw[at], (double)g1[at], gmax);
+    cr_assert(worst <= GRAD_TOL * gmax,
+              "%s: gradient #%zu is %.9g over shards, %.9g on one tape "
+              "(max |g| %.3g)",
+              what, at, (double)gw[at], (double)g1[at], gmax);
     tg_tape_free(t);
     free(gw);
     bench_model_free(&m);

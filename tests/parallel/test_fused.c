@@ -1,4 +1,6 @@
 /* Fused and SIMD fast paths against the plain forms they replace.
+ *   - matmul on single-row / single-column / inner-size-1 shapes (which the
+ *     GEMM sends to gemv / ger) against plain sums, values and gradients;
  *   - tg_lstm_gates / tg_gru_gates against the same step written with the
  *     primitive ops (values and every input gradient);
  *   - the SIMD sigmoid and tanh of the float build against libm in double;
@@ -118,11 +120,11 @@ static tg_tensor *gru_fused(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor 
 static tg_tensor *gru_composed(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *h)
 {
     int H = h->cols;
-    tg_tensor *rz = tg_sigmoid(t, tg_add(t, tg_col_slice(t, xp, 0, 2 * H),
-                                         tg_col_slice(t, hp, 0, 2 * H)));
+    tg_tensor *rz =
+        tg_sigmoid(t, tg_add(t, tg_col_slice(t, xp, 0, 2 * H), tg_col_slice(t, hp, 0, 2 * H)));
     tg_tensor *r = tg_col_slice(t, rz, 0, H), *z = tg_col_slice(t, rz, H, H);
-    tg_tensor *n = tg_tanh(t, tg_add(t, tg_col_slice(t, xp, 2 * H, H),
-                                     tg_mul(t, r, tg_col_slice(t, hp, 2 * H, H))));
+    tg_tensor *n = tg_tanh(
+        t, tg_add(t, tg_col_slice(t, xp, 2 * H, H), tg_mul(t, r, tg_col_slice(t, hp, 2 * H, H))));
     return tg_add(t, tg_mul(t, tg_one_minus(t, z), n), tg_mul(t, z, h));
 }
 
@@ -134,6 +136,66 @@ Test(fused, lstm_gates_equals_composed_step)
 Test(fused, gru_gates_equals_composed_step)
 {
     compare_step("gru_gates", 3, gru_fused, gru_composed);
+}
+
+/* ------------------------------------------------------------ level-2 GEMM shapes */
+
+static double el(const tg_tensor *x, int tr, int i, int j)
+{
+    return tr ? (double)x->data[(size_t)j * x->cols + i] : (double)x->data[(size_t)i * x->cols + j];
+}
+
+/* C = op(A) op(B) and, for the seed G = dC, dA and dB against plain sums. */
+static void check_matmul_shape(int m, int k, int n, int ta, int tb)
+{
+    tg_rng r;
+    tg_rng_seed(&r, (uint64_t)(m * 100 + k * 10 + n + ta * 1000 + tb * 2000));
+    tg_tensor *a = heap(&r, ta ? k : m, ta ? m : k, 1, 1.0),
+              *b = heap(&r, tb ? n : k, tb ? k : n, 1, 1.0);
+    tg_tape *t = tg_tape_new((size_t)1 << 20);
+    tg_tensor *c = tg_matmul(t, a, b, ta, tb);
+    tg_real *seed = malloc((size_t)m * n * sizeof *seed);
+    for (int i = 0; i < m * n; i++) seed[i] = (tg_real)tg_rng_normal(&r);
+    for (size_t i = 0; i < tg_numel(a); i++) a->grad[i] = 0.5; /* VJPs add: start non-zero */
+    for (size_t i = 0; i < tg_numel(b); i++) b->grad[i] = -0.25;
+    tg_backward_seeded(t, c, seed);
+    double worst = 0;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int p = 0; p < k; p++) s += el(a, ta, i, p) * el(b, tb, p, j);
+            worst = fmax(worst, fabs(s - (double)c->data[(size_t)i * n + j]));
+        }
+    for (int i = 0; i < m; i++) /* dA_op[i][p] = sum_j G[i][j] op(B)[p][j] */
+        for (int p = 0; p < k; p++) {
+            double s = 0.5;
+            for (int j = 0; j < n; j++) s += (double)seed[i * n + j] * el(b, tb, p, j);
+            size_t at = ta ? (size_t)p * a->cols + i : (size_t)i * a->cols + p;
+            worst = fmax(worst, fabs(s - (double)a->grad[at]));
+        }
+    for (int p = 0; p < k; p++) /* dB_op[p][j] = sum_i op(A)[i][p] G[i][j] */
+        for (int j = 0; j < n; j++) {
+            double s = -0.25;
+            for (int i = 0; i < m; i++) s += el(a, ta, i, p) * (double)seed[i * n + j];
+            size_t at = tb ? (size_t)j * b->cols + p : (size_t)p * b->cols + j;
+            worst = fmax(worst, fabs(s - (double)b->grad[at]));
+        }
+    cr_assert(worst <= 50 * TOL, "matmul %dx%dx%d ta=%d tb=%d: off by %.3g", m, k, n, ta, tb,
+              worst);
+    free(seed);
+    tg_tape_free(t);
+    tg_tensor_free(a);
+    tg_tensor_free(b);
+}
+
+Test(fused, matmul_level2_shapes_match_plain_sums)
+{
+    const int shapes[][3] = {{1, 7, 5}, {6, 7, 1}, {6, 1, 5}, {1, 1, 5},
+                             {1, 7, 1}, {6, 1, 1}, {1, 1, 1}, {4, 3, 5}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int ta = 0; ta <= 1; ta++)
+            for (int tb = 0; tb <= 1; tb++)
+                check_matmul_shape(shapes[s][0], shapes[s][1], shapes[s][2], ta, tb);
 }
 
 /* ------------------------------------------------------------ SIMD sigmoid, tanh */
@@ -197,8 +259,9 @@ static void compare_compositions(const char *cell)
     }
     size_t n = tg_params_numel(m[0].params);
     cr_assert_eq(n, tg_params_numel(m[1].params));
-    cr_assert_eq(memcmp(tg_params_data(m[0].params), tg_params_data(m[1].params),
-                        n * sizeof(tg_real)), 0, "%s: different initial weights", cell);
+    cr_assert_eq(
+        memcmp(tg_params_data(m[0].params), tg_params_data(m[1].params), n * sizeof(tg_real)), 0,
+        "%s: different initial weights", cell);
     cr_assert(fabs(loss[0] - loss[1]) <= TOL * (1 + fabs(loss[0])), "%s: loss %.9g vs %.9g", cell,
               loss[0], loss[1]);
     double dg = rel_diff(tg_params_grad(m[1].params), tg_params_grad(m[0].params), n);
