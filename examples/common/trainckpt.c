@@ -42,8 +42,10 @@ struct tg_trainckpt {
     size_t n, cap;
 };
 
-/* Longest "prefix.name" key and the text of one value (rng hex, u64, %a). */
-#define KEY_MAX (TG_NAME_MAX + 16)
+/* Longest item name, "prefix.name" key and text of one value (rng hex,
+ * u64, %a). */
+#define NAME_MAX_LEN 64
+#define KEY_MAX (NAME_MAX_LEN + 16)
 #define TEXT_MAX 72
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -98,7 +100,7 @@ void tg_trainckpt_free(tg_trainckpt *ck)
 static int name_ok(const char *name)
 {
     size_t n = name ? strlen(name) : 0;
-    if (n == 0 || n > TG_NAME_MAX) return 0;
+    if (n == 0 || n > NAME_MAX_LEN) return 0;
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
         int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
