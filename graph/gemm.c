@@ -88,6 +88,11 @@ void tg_gemm(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_real *
 
 #if defined(TG_USE_CBLAS) && defined(TG_HAVE_OPENBLAS)
 void tg_blas_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+const char *tg_blas_core(void) { return openblas_get_corename(); }
+#elif defined(TG_USE_CBLAS)
+void tg_blas_set_threads(int n) { (void)n; }
+const char *tg_blas_core(void) { return "cblas"; }
 #else
 void tg_blas_set_threads(int n) { (void)n; }
+const char *tg_blas_core(void) { return "fallback"; }
 #endif

@@ -89,6 +89,10 @@ int tg_tape_threads(const tg_tape *t);
  * of that library. Call tg_blas_set_threads(1) before running data-parallel
  * workers so that pools never nest. No-op without OpenBLAS. */
 void tg_blas_set_threads(int n);
+/* The GEMM kernel in use: OpenBLAS's core name (e.g. "Haswell", "SkylakeX";
+ * OpenBLAS picks it at load time, OPENBLAS_CORETYPE overrides), "cblas" or
+ * "fallback". For benchmark reports. */
+const char *tg_blas_core(void);
 size_t tg_tape_arena_used(const tg_tape *t);
 size_t tg_tape_arena_high_water(const tg_tape *t);
 size_t tg_tape_arena_capacity(const tg_tape *t);

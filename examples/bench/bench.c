@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench_model.h"
 #include "cli.h"
@@ -31,7 +32,7 @@ typedef struct bench_opts {
     const char *task, *cell, *log;
     int vocab, embed, hidden, layers, seq, batch, threads, shards, windows;
     int src_vocab, tgt_vocab, src_len, tgt_len, fuse, fold_embed;
-    double seconds, warmup, lr;
+    double seconds, warmup, lr, max_wait;
     uint64_t seed;
 } bench_opts;
 
@@ -52,6 +53,67 @@ static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ------------------------------------------------------------------ machine load */
+
+/* On a shared machine, how many CPUs *other* processes keep busy: busy
+ * ticks of /proc/stat minus this process's own (the method of the PyTorch
+ * anchor script, so both sides report load the same way). */
+typedef struct load_sample {
+    double t;
+    long long busy, own;
+} load_sample;
+
+static load_sample load_now(void)
+{
+    load_sample s = {tg_clock_seconds(), 0, 0};
+    long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (f) {
+        if (fscanf(f, "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]) == 8)
+            s.busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]; /* user nice sys irq softirq steal */
+        fclose(f);
+    }
+    f = fopen("/proc/self/stat", "r");
+    if (f) {
+        char buf[1024];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        const char *p = strrchr(buf, ')');
+        long long ut = 0, st = 0;
+        /* after the command name: state, then 10 fields, then utime stime */
+        if (p &&
+            sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld", &ut, &st) == 2)
+            s.own = ut + st;
+        fclose(f);
+    }
+    return s;
+}
+
+static double other_cpus(load_sample a, load_sample b)
+{
+    double dt = b.t - a.t, hz = (double)sysconf(_SC_CLK_TCK);
+    double v = dt > 0 ? ((double)(b.busy - a.busy) - (double)(b.own - a.own)) / hz / dt : 0;
+    return v > 0 ? v : 0;
+}
+
+/* Waits (at most max_wait seconds, probing each second) until other
+ * processes leave `threads` CPUs free; returns the last load seen. */
+static double wait_idle(double max_wait, int threads)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    double limit = (double)ncpu - threads + 0.15, load = 0;
+    if (limit < 0.15) limit = 0.15;
+    double end = tg_clock_seconds() + max_wait;
+    do {
+        load_sample a = load_now();
+        struct timespec ts = {0, 500000000};
+        nanosleep(&ts, NULL);
+        load = other_cpus(a, load_now());
+    } while (load >= limit && tg_clock_seconds() < end);
+    return load;
 }
 
 /* ------------------------------------------------------------------ training */
@@ -94,11 +156,20 @@ static double timed_window(trainer *tr, double seconds, long *steps_out, double 
     return el / steps;
 }
 
+/* The library's cells by name, plus the composed (unfused) LSTM and GRU the
+ * library keeps as references: the "before" of the fused-gate lever. */
+static const tg_cell_kind *cell_kind(const char *name)
+{
+    if (strcmp(name, "lstm-composed") == 0) return &tg_cell_lstm_composed;
+    if (strcmp(name, "gru-composed") == 0) return &tg_cell_gru_composed;
+    return tg_cell_kind_by_name(name);
+}
+
 static void config_from_opts(bench_config *c, const bench_opts *o)
 {
     memset(c, 0, sizeof *c);
     c->task = strcmp(o->task, "seq2seq") == 0 ? BENCH_SEQ2SEQ : BENCH_CHAR;
-    c->cell = tg_cell_kind_by_name(o->cell);
+    c->cell = cell_kind(o->cell);
     c->vocab = o->vocab;
     c->embed = o->embed;
     c->hidden = o->hidden;
@@ -153,8 +224,10 @@ static int run_training(const bench_opts *o)
     double *per = calloc((size_t)o->windows, sizeof *per);
     double *cpu = calloc((size_t)o->windows, sizeof *cpu);
     if (!per || !cpu) tg_cli_die(prog, "out of memory");
+    if (o->max_wait > 0) wait_idle(o->max_wait, o->threads);
     tg_progress pr;
     tg_progress_init(&pr, stderr, 0);
+    load_sample l0 = load_now();
     for (int w = 0; w < o->windows; w++) {
         per[w] = timed_window(&tr, o->seconds / o->windows, &steps, &cpu[w]);
         tg_csv_row(&log, "%d,%ld,%.4f,%.1f,%.5f", w, steps, per[w] * 1e3, tokens / per[w],
@@ -163,6 +236,7 @@ static int run_training(const bench_opts *o)
                            "window %d/%d: %ld steps, %.3f ms/step, %.0f tokens/s, loss %.4f", w + 1,
                            o->windows, steps, per[w] * 1e3, tokens / per[w], tr.last_loss);
     }
+    double bg = other_cpus(l0, load_now());
     tg_progress_done(&pr);
     double lo = per[0], hi = per[0];
     for (int w = 1; w < o->windows; w++) {
@@ -173,10 +247,11 @@ static int run_training(const bench_opts *o)
     if (tg_csv_close(&log, err, sizeof err)) tg_cli_die(prog, "%s", err);
     if (!isfinite(tr.last_loss)) tg_cli_die(prog, "loss is not finite (%g)", tr.last_loss);
     double cpu_sec = median(cpu, o->windows);
-    tg_result("tokens_per_s=%.0f ms_per_step=%.3f gflops=%.1f peak_rss_mb=%.1f ms_min=%.3f "
-              "ms_max=%.3f cpu_ms_per_step=%.3f threads=%d shards=%d loss=%.4f",
-              tokens / sec, sec * 1e3, flops / sec / 1e9, peak_rss_mb(), lo * 1e3, hi * 1e3,
-              cpu_sec * 1e3, o->threads, c.shards, tr.last_loss);
+    tg_result(
+        "tokens_per_s=%.0f ms_per_step=%.3f gflops=%.1f peak_rss_mb=%.1f ms_min=%.3f "
+        "ms_max=%.3f cpu_ms_per_step=%.3f threads=%d shards=%d loss=%.4f bg_cpus=%.2f blas=%s",
+        tokens / sec, sec * 1e3, flops / sec / 1e9, peak_rss_mb(), lo * 1e3, hi * 1e3,
+        cpu_sec * 1e3, o->threads, c.shards, tr.last_loss, bg, tg_blas_core());
     free(per);
     free(cpu);
     tg_optim_free(tr.opt);
@@ -265,7 +340,8 @@ int main(int argc, char **argv)
          "char, seq2seq (LSTM-style encoder -> decoder) or overhead "
          "(ns per recorded/replayed tiny op)",
          .choices = "char,seq2seq,overhead"},
-        {"cell", TG_STR, &o.cell, "recurrent cell", .choices = "rnn,lstm,gru,mgu"},
+        {"cell", TG_STR, &o.cell, "recurrent cell (*-composed: without the fused gate op)",
+         .choices = "rnn,lstm,gru,mgu,lstm-composed,gru-composed"},
         {"vocab", TG_INT, &o.vocab, "char task: vocabulary (input and output)", 2, 1 << 20, NULL},
         {"embed", TG_INT, &o.embed, "embedding width (0 = one-hot input, char task only)", 0, 65536,
          NULL},
@@ -294,6 +370,11 @@ int main(int argc, char **argv)
         {"windows", TG_INT, &o.windows, "timing windows; figures are the median window's", 1, 1000,
          NULL},
         {"warmup", TG_DOUBLE, &o.warmup, "warm-up seconds before timing", 0, 3600, NULL},
+        {"max-wait", TG_DOUBLE, &o.max_wait,
+         "shared machine: wait up to this many seconds for "
+         "other processes to leave --threads CPUs free before timing (load during timing is "
+         "reported as bg_cpus)",
+         0, 3600, NULL},
         {"lr", TG_DOUBLE, &o.lr, "SGD learning rate", 0, 100, NULL},
         {"seed", TG_U64, &o.seed, "seed of weights and synthetic data", 0, 0, NULL},
         {"log", TG_STR, &o.log, "CSV file: one row per timing window", 0, 0, NULL},
