@@ -41,7 +41,7 @@ typedef struct options {
     double seconds;
     int beam, max_len;
     double len_alpha;
-    int threads;
+    int threads, shards;
     uint64_t seed;
     int translate, min_count, lowercase, max_tokens, show, eval_batch;
 } options;
@@ -71,6 +71,7 @@ static options defaults(void)
     o.max_len = 60;
     o.len_alpha = 1.0;
     o.threads = 1;
+    o.shards = 2;
     o.seed = 1;
     o.min_count = 1;
     o.max_tokens = S2S_MAX_TOKENS;
@@ -84,8 +85,8 @@ static void parse_options(int argc, char **argv, options *o, int *first_position
     static char cells[64];
     snprintf(cells, sizeof cells, "%s", tg_cell_kind_names());
     const tg_flag flags[] = {
-        {"train", TG_STR, &o->train, "training pairs, source<TAB>target per line (default: built-in English->Korean corpus)", 0, 0, NULL},
-        {"test", TG_STR, &o->test, "test pairs (default: built-in held-out set, or --valid-frac of --train)", 0, 0, NULL},
+        {"train", TG_STR, &o->train, "training pairs, source<TAB>target per line; none: the built-in English->Korean corpus", 0, 0, NULL},
+        {"test", TG_STR, &o->test, "test pairs; none: the built-in held-out set, or --valid-frac of --train", 0, 0, NULL},
         {"valid-frac", TG_DOUBLE, &o->valid_frac, "share of --train held out for testing when no --test", 0, 0.9, NULL},
         {"pairs", TG_INT, &o->pairs, "built-in corpus: training pairs", 1, 10000000, NULL},
         {"test-pairs", TG_INT, &o->test_pairs, "built-in corpus: held-out test pairs", 1, 100000, NULL},
@@ -110,7 +111,8 @@ static void parse_options(int argc, char **argv, options *o, int *first_position
         {"max-tokens", TG_INT, &o->max_tokens, "skip pairs with a side longer than this", 1, 10000, NULL},
         {"min-count", TG_INT, &o->min_count, "words seen fewer times become <unk>", 1, 1000000, NULL},
         {"lowercase", TG_BOOL, &o->lowercase, "lowercase --train/--test text", 0, 0, NULL},
-        {"threads", TG_INT, &o->threads, "threads for kernels", 1, 1024, NULL},
+        {"threads", TG_INT, &o->threads, "threads (one per shard; with --shards 1: inside kernels)", 1, 1024, NULL},
+        {"shards", TG_INT, &o->shards, "data-parallel shards of each batch; results depend on this, not on --threads", 1, 256, NULL},
         {"seed", TG_U64, &o->seed, "seed for initialisation and batch order", 0, 0, NULL},
         {"save", TG_STR, &o->save, "save the model (and optimizer) here after every epoch", 0, 0, NULL},
         {"load", TG_STR, &o->load, "start from this saved model (its vocabularies and shape)", 0, 0, NULL},
@@ -286,7 +288,9 @@ static void batcher_epoch(batcher *b, const id_set *s, tg_rng *r)
 typedef struct trainer {
     const options *o;
     s2s_model *m;
-    tg_tape *tape;
+    tg_tape *tape;          /* evaluation, and training with one shard */
+    tg_workers *workers;    /* training with several shards */
+    s2s_model *shard_model; /* each worker's view of the parameters */
     tg_optim *opt;
     tg_rng rng;
     double train_seconds;
@@ -294,24 +298,66 @@ typedef struct trainer {
     long steps;
 } trainer;
 
-/* One optimizer step on pairs order[0..B). Returns the batch loss. */
-static double train_step(trainer *tr, const id_set *s, const size_t *idx, int B)
+/* The loss of pairs idx[lo..hi) on tape t, weighted by its share of the
+ * batch's target tokens, backpropagated. Returns the weighted loss. */
+static double shard_step(trainer *tr, const s2s_model *m, tg_tape *t, const id_set *s,
+                         const size_t *idx, int lo, int hi, long batch_tgt, tg_rng *drop)
 {
-    tg_tape *t = tr->tape;
-    tg_tape_reset(t);
+    int B = hi - lo;
+    if (B <= 0) return 0;
     const int **src = tg_tape_alloc(t, (size_t)B * sizeof *src);
     const int **tgt = tg_tape_alloc(t, (size_t)B * sizeof *tgt);
     int *sl = tg_tape_ints(t, (size_t)B), *tl = tg_tape_ints(t, (size_t)B);
     for (int i = 0; i < B; i++) {
-        src[i] = s->src[idx[i]], tgt[i] = s->tgt[idx[i]];
-        sl[i] = s->src_len[idx[i]], tl[i] = s->tgt_len[idx[i]];
-        tr->tokens += sl[i] + tl[i];
+        size_t k = idx[lo + i];
+        src[i] = s->src[k], tgt[i] = s->tgt[k];
+        sl[i] = s->src_len[k], tl[i] = s->tgt_len[k];
     }
     s2s_batch b;
-    s2s_batch_make(&b, t, &tr->m->cfg, B, src, sl, tgt, tl, 0, 0);
-    tg_tensor *loss = s2s_loss(t, tr->m, &b, tr->o->dropout > 0 ? &tr->rng : NULL, NULL);
+    s2s_batch_make(&b, t, &m->cfg, B, src, sl, tgt, tl, 0, 0);
+    tg_tensor *loss = s2s_loss(t, m, &b, tr->o->dropout > 0 ? drop : NULL, NULL);
+    tg_tensor *share = tg_scale(t, loss, (double)b.n_tgt / (double)batch_tgt);
+    tg_backward(t, share);
+    return share->data[0];
+}
+
+typedef struct shard_job {
+    trainer *tr;
+    const id_set *s;
+    const size_t *idx;
+    int B;
+    long batch_tgt;
+} shard_job;
+
+static double run_shard(int shard, tg_tape *t, tg_params *params, void *ctx)
+{
+    (void)params; /* the worker's model views were built over it */
+    shard_job *j = ctx;
+    int S = j->tr->o->shards;
+    tg_rng drop; /* per step and shard: the same whatever the thread count */
+    tg_rng_seed(&drop, j->tr->o->seed * 0x9e3779b97f4a7c15ull + (uint64_t)j->tr->steps * 256 +
+                           (uint64_t)shard);
+    return shard_step(j->tr, &j->tr->shard_model[shard], t, j->s, j->idx, j->B * shard / S,
+                      j->B * (shard + 1) / S, j->batch_tgt, &drop);
+}
+
+/* One optimizer step on pairs idx[0..B). Returns the batch loss. */
+static double train_step(trainer *tr, const id_set *s, const size_t *idx, int B)
+{
+    long batch_tgt = 0;
+    for (int i = 0; i < B; i++) {
+        batch_tgt += s->tgt_len[idx[i]] + 1;
+        tr->tokens += s->src_len[idx[i]] + s->tgt_len[idx[i]];
+    }
+    double loss;
     tg_params_zero_grad(tr->m->params);
-    tg_backward(t, loss);
+    if (tr->workers) {
+        shard_job j = {tr, s, idx, B, batch_tgt};
+        loss = tg_workers_run(tr->workers, tr->o->threads, run_shard, &j);
+    } else {
+        tg_tape_reset(tr->tape);
+        loss = shard_step(tr, tr->m, tr->tape, s, idx, 0, B, batch_tgt, &tr->rng);
+    }
     double norm = tg_clip_grad_norm(tr->m->params, tr->o->clip);
     if (!isfinite(norm)) {
         size_t at = 0;
@@ -321,7 +367,7 @@ static double train_step(trainer *tr, const id_set *s, const size_t *idx, int B)
     }
     tg_optim_step(tr->opt, tr->m->params);
     tr->steps++;
-    return loss->data[0];
+    return loss;
 }
 
 typedef struct scores {
@@ -529,9 +575,24 @@ static void build_model(const options *o, s2s_model *m, const s2s_vocab *vs, con
     if (s2s_model_init(m, &c, o->seed) != 0) tg_cli_die(prog, "out of memory building the model");
 }
 
+/* Data-parallel training: one tape and one parameter replica per shard,
+ * with the model's tensors looked up by name on each replica. */
+static void start_workers(const options *o, trainer *tr, int max_src, int max_tgt)
+{
+    int rows = (o->batch + o->shards - 1) / o->shards;
+    size_t arena = s2s_arena_bytes(&tr->m->cfg, rows, max_src, max_tgt + 1);
+    tr->workers = tg_workers_new(tr->m->params, o->shards, arena);
+    tr->shard_model = calloc((size_t)o->shards, sizeof *tr->shard_model);
+    if (!tr->workers || !tr->shard_model) tg_cli_die(prog, "out of memory (%d shards)", o->shards);
+    for (int s = 0; s < o->shards; s++)
+        if (s2s_model_init_on(&tr->shard_model[s], &tr->m->cfg,
+                              tg_workers_params(tr->workers, s), o->seed) != 0)
+            tg_cli_die(prog, "out of memory (shard %d)", s);
+}
+
 static size_t arena_for(const options *o, const s2s_config *c, int max_src, int max_tgt)
 {
-    size_t train = s2s_arena_bytes(c, o->batch, max_src, max_tgt + 1);
+    size_t train = o->shards > 1 ? 0 : s2s_arena_bytes(c, o->batch, max_src, max_tgt + 1);
     size_t dec = s2s_decode_arena_bytes(c, o->eval_batch * o->beam, max_src);
     return train > dec ? train : dec;
 }
@@ -542,7 +603,7 @@ int main(int argc, char **argv)
     int first = argc;
     char err[1024];
     parse_options(argc, argv, &o, &first);
-    tg_blas_set_threads(1);
+    tg_blas_set_threads(1); /* our threads are OpenMP's: BLAS pools never nest */
 
     s2s_tokenize_options tok = {o.lowercase, 1};
     s2s_vocab vs, vt;
@@ -590,7 +651,8 @@ int main(int argc, char **argv)
     int max_src = train_s.max_src > test_s.max_src ? train_s.max_src : test_s.max_src;
     tr.tape = tg_tape_new(arena_for(&o, &m.cfg, max_src, train_s.max_tgt));
     if (!tr.tape) tg_cli_die(prog, "out of memory (arena)");
-    tg_tape_set_threads(tr.tape, o.threads);
+    tg_tape_set_threads(tr.tape, o.shards > 1 ? 1 : o.threads);
+    if (o.shards > 1) start_workers(&o, &tr, max_src, train_s.max_tgt);
     tr.opt = make_optim(&o, &m);
     if (o.load && s2s_load_optim(o.load, tr.opt, err, sizeof err) != 0)
         fprintf(stderr, "%s: optimizer state not restored (%s); starting it fresh\n", prog, err);
@@ -629,6 +691,8 @@ int main(int argc, char **argv)
     s2s_pairs_free(&train_p);
     s2s_pairs_free(&test_p);
     tg_optim_free(tr.opt);
+    tg_workers_free(tr.workers);
+    free(tr.shard_model);
     tg_tape_free(tr.tape);
     s2s_model_free(&m);
     s2s_vocab_free(&vs);

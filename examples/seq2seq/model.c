@@ -5,11 +5,22 @@
 
 int s2s_model_init(s2s_model *m, const s2s_config *c, uint64_t seed)
 {
+    tg_params *p = tg_params_new();
+    if (!p) return -1;
+    if (s2s_model_init_on(m, c, p, seed) != 0) {
+        tg_params_free(p);
+        m->params = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int s2s_model_init_on(s2s_model *m, const s2s_config *c, tg_params *params, uint64_t seed)
+{
     tg_rng r;
     memset(m, 0, sizeof *m);
     m->cfg = *c;
-    m->params = tg_params_new();
-    if (!m->params) return -1;
+    m->params = params;
     tg_rng_seed(&r, seed);
     int dec_in = c->embed + (c->feed_context ? c->hidden : 0);
     if (tg_embed_init(&m->src_emb, m->params, "src_embed", c->src_vocab, c->embed, &r) != 0 ||
@@ -18,10 +29,8 @@ int s2s_model_init(s2s_model *m, const s2s_config *c, uint64_t seed)
                           c->dropout, &r) != 0 ||
         tg_rnn_stack_init(&m->dec, m->params, "decoder", c->cell, dec_in, c->hidden, c->layers,
                           c->dropout, &r) != 0 ||
-        tg_linear_init(&m->out, m->params, "out", c->hidden, c->tgt_vocab, &r) != 0) {
-        s2s_model_free(m);
+        tg_linear_init(&m->out, m->params, "out", c->hidden, c->tgt_vocab, &r) != 0)
         return -1;
-    }
     return 0;
 }
 

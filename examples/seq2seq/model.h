@@ -39,6 +39,11 @@ typedef struct s2s_model {
 
 /* Registers every parameter, initialised from seed. 0, or -1 (no memory). */
 int s2s_model_init(s2s_model *m, const s2s_config *c, uint64_t seed);
+/* The same on a caller's parameter set, which m does not own (do not call
+ * s2s_model_free): on a data-parallel replica this builds the worker's view
+ * of the master's values. */
+int s2s_model_init_on(s2s_model *m, const s2s_config *c, tg_params *params, uint64_t seed);
+/* Frees the parameters made by s2s_model_init. */
 void s2s_model_free(s2s_model *m);
 
 /* A padded, time-major batch; the arrays live on a tape's arena. */
