@@ -29,28 +29,38 @@ TG_SIMD_CLONES static void gru_row(int H, const tg_real *restrict xp, const tg_r
     }
 }
 
-/* One row of the VJP into gx, gh (B x 3H rows) and dh (each may be NULL). */
+static inline void add_to(tg_real *restrict dst, const tg_real *restrict v, int n)
+{
+    if (dst)
+        for (int j = 0; j < n; j++) dst[j] += v[j];
+}
+
+#define CHUNK 64 /* columns per pass: the gate gradients stay in L1 */
+
+/* One row of the VJP into gx, gh (B x 3H rows) and dh (each may be NULL);
+ * gate gradients go through a small buffer so every loop vectorizes. */
 TG_SIMD_CLONES static void gru_row_vjp(int H, const tg_real *restrict rzn,
                                        const tg_real *restrict hp, const tg_real *restrict h,
-                                       const tg_real *restrict g, tg_real *restrict gx,
-                                       tg_real *restrict gh, tg_real *restrict dh)
+                                       const tg_real *restrict g, tg_real *gx, tg_real *gh,
+                                       tg_real *dh)
 {
-    for (int j = 0; j < H; j++) {
-        tg_real r = rzn[j], z = rzn[H + j], n = rzn[2 * H + j], gj = g[j];
-        tg_real da_n = gj * (1 - z) * (1 - n * n);
-        tg_real da_r = da_n * hp[2 * H + j] * (r * (1 - r));
-        tg_real da_z = gj * (h[j] - n) * (z * (1 - z));
-        if (gx) {
-            gx[j] += da_r;
-            gx[H + j] += da_z;
-            gx[2 * H + j] += da_n;
+    tg_real dx[3][CHUNK], dn_h[CHUNK], dhp[CHUNK];
+    for (int j0 = 0; j0 < H; j0 += CHUNK) {
+        int w = H - j0 < CHUNK ? H - j0 : CHUNK;
+        for (int k = 0; k < w; k++) {
+            int j = j0 + k;
+            tg_real r = rzn[j], z = rzn[H + j], n = rzn[2 * H + j], gj = g[j];
+            tg_real da_n = gj * (1 - z) * (1 - n * n);
+            dx[0][k] = da_n * hp[2 * H + j] * (r * (1 - r));
+            dx[1][k] = gj * (h[j] - n) * (z * (1 - z));
+            dx[2][k] = da_n;
+            dn_h[k] = da_n * r;
+            dhp[k] = gj * z;
         }
-        if (gh) {
-            gh[j] += da_r;
-            gh[H + j] += da_z;
-            gh[2 * H + j] += da_n * r;
-        }
-        if (dh) dh[j] += gj * z;
+        for (int q = 0; q < 3; q++) add_to(gx ? gx + q * H + j0 : NULL, dx[q], w);
+        for (int q = 0; q < 2; q++) add_to(gh ? gh + q * H + j0 : NULL, dx[q], w);
+        add_to(gh ? gh + 2 * H + j0 : NULL, dn_h, w);
+        add_to(dh ? dh + j0 : NULL, dhp, w);
     }
 }
 

@@ -40,34 +40,41 @@ TG_SIMD_CLONES static void lstm_row(int H, const tg_real *restrict xp, const tg_
     }
 }
 
+/* Adds v into dst (n values), when dst is wanted. */
+static inline void add_to(tg_real *restrict dst, const tg_real *restrict v, int n)
+{
+    if (dst)
+        for (int j = 0; j < n; j++) dst[j] += v[j];
+}
+
+#define CHUNK 64 /* columns per pass: the gate gradients stay in L1 */
+
 /* One row of the VJP: da from dh and dc', added into gx and gh (each may be
- * NULL), and dC * f into dc (may be NULL). */
+ * NULL), and dC * f into dc (may be NULL). Gate gradients are computed into a
+ * small buffer first, so every loop is branch-free and vectorizes. */
 TG_SIMD_CLONES static void lstm_row_vjp(int H, const tg_real *restrict act,
                                         const tg_real *restrict tc, const tg_real *restrict c,
                                         const tg_real *restrict dh, const tg_real *restrict dcn,
-                                        tg_real *restrict gx, tg_real *restrict gh,
-                                        tg_real *restrict dc)
+                                        tg_real *gx, tg_real *gh, tg_real *dc)
 {
-    for (int j = 0; j < H; j++) {
-        tg_real i = act[j], f = act[H + j], g = act[2 * H + j], o = act[3 * H + j], t = tc[j];
-        tg_real dC = dcn[j] + dh[j] * o * (1 - t * t);
-        tg_real da_i = dC * g * (i * (1 - i));
-        tg_real da_f = dC * c[j] * (f * (1 - f));
-        tg_real da_g = dC * i * (1 - g * g);
-        tg_real da_o = dh[j] * t * (o * (1 - o));
-        if (gx) {
-            gx[j] += da_i;
-            gx[H + j] += da_f;
-            gx[2 * H + j] += da_g;
-            gx[3 * H + j] += da_o;
+    tg_real da[4][CHUNK], dcp[CHUNK];
+    for (int j0 = 0; j0 < H; j0 += CHUNK) {
+        int w = H - j0 < CHUNK ? H - j0 : CHUNK;
+        for (int k = 0; k < w; k++) {
+            int j = j0 + k;
+            tg_real i = act[j], f = act[H + j], g = act[2 * H + j], o = act[3 * H + j], t = tc[j];
+            tg_real dC = dcn[j] + dh[j] * o * (1 - t * t);
+            da[0][k] = dC * g * (i * (1 - i));
+            da[1][k] = dC * c[j] * (f * (1 - f));
+            da[2][k] = dC * i * (1 - g * g);
+            da[3][k] = dh[j] * t * (o * (1 - o));
+            dcp[k] = dC * f;
         }
-        if (gh) {
-            gh[j] += da_i;
-            gh[H + j] += da_f;
-            gh[2 * H + j] += da_g;
-            gh[3 * H + j] += da_o;
+        for (int q = 0; q < 4; q++) {
+            add_to(gx ? gx + q * H + j0 : NULL, da[q], w);
+            add_to(gh ? gh + q * H + j0 : NULL, da[q], w);
         }
-        if (dc) dc[j] += dC * f;
+        add_to(dc ? dc + j0 : NULL, dcp, w);
     }
 }
 
