@@ -58,7 +58,7 @@ static pid_t spawn(const char *exe, const char *ckpt, int *out)
 /* Runs the trainee to the end; its "done ..." line into line. */
 static int run_to_end(const char *exe, const char *ckpt, char *line, size_t n)
 {
-    int out;
+    int out = -1;
     pid_t pid = spawn(exe, ckpt, &out);
     if (pid < 0) return -1;
     FILE *f = fdopen(out, "r");
@@ -140,8 +140,13 @@ int main(int argc, char **argv)
     int fails = 0, absent = 0, in_save = 0, finished = 0;
     uint64_t last = 0;
     for (int k = 0; k < kills && !fails; k++) {
-        int out;
+        int out = -1;
         pid_t pid = spawn(exe, ckpt, &out);
+        if (pid < 0) {
+            perror("kill_test: fork");
+            fails++;
+            break;
+        }
         double per_kill = (atof(TOTAL) - (double)last) / (kills - k + 1) / rate;
         double max_wait = per_kill < 0.4 ? per_kill : 0.4;
         double wait = 0.001 + 2 * max_wait * rand() / (double)RAND_MAX;
