@@ -1,0 +1,166 @@
+/* The seq2seq program as a user runs it: exit codes and messages for bad
+ * input, the result line, --save / --load / --translate, and results that
+ * do not depend on --threads. The binary comes from $SEQ2SEQ. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct ran {
+    int rc;
+    char out[16384], err[4096];
+} ran;
+
+/* Runs "$SEQ2SEQ args" (stdin from in_text if given); captures both streams. */
+static void run(ran *r, const char *args, const char *in_text)
+{
+    const char *exe = getenv("SEQ2SEQ");
+    cr_assert_not_null(exe, "SEQ2SEQ not set");
+    char cmd[4096], errf[128], inf[128];
+    snprintf(errf, sizeof errf, "/tmp/s2s_cli_err_%ld", (long)getpid());
+    snprintf(inf, sizeof inf, "/tmp/s2s_cli_in_%ld", (long)getpid());
+    FILE *f = fopen(inf, "w");
+    cr_assert_not_null(f);
+    if (in_text) fputs(in_text, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s %s <%s 2>%s", exe, args, inf, errf);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(r->out, 1, sizeof r->out - 1, p);
+    r->out[n] = '\0';
+    int st = pclose(p);
+    r->rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    f = fopen(errf, "r");
+    n = f ? fread(r->err, 1, sizeof r->err - 1, f) : 0;
+    r->err[n] = '\0';
+    if (f) fclose(f);
+    remove(errf);
+    remove(inf);
+}
+
+/* The last line of s (without its newline). */
+static const char *last_line(const char *s, char *buf, size_t n)
+{
+    size_t len = strlen(s);
+    while (len > 0 && s[len - 1] == '\n') len--;
+    size_t start = len;
+    while (start > 0 && s[start - 1] != '\n') start--;
+    snprintf(buf, n, "%.*s", (int)(len - start), s + start);
+    return buf;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+Test(cli, bad_flags_exit_2)
+{
+    ran r;
+    run(&r, "--hidden 12x", NULL);
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--hidden") != NULL, "%s", r.err);
+    run(&r, "--translate", NULL);
+    cr_assert_eq(r.rc, 2);
+    run(&r, "--cell nosuch", NULL);
+    cr_assert_eq(r.rc, 2);
+    run(&r, "stray", NULL);
+    cr_assert_eq(r.rc, 2);
+    run(&r, "--help", NULL);
+    cr_assert_eq(r.rc, 0);
+    cr_assert(strstr(r.out, "--beam") != NULL && strstr(r.out, "--seconds") != NULL);
+}
+
+Test(cli, bad_data_exit_1_naming_file_and_line)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/s2s_cli_bad_%ld.tsv", (long)getpid());
+    write_file(path, "a b\tc d\r\n\r\nno tab here\n");
+    ran r;
+    char args[256];
+    snprintf(args, sizeof args, "--train %s", path);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 1);
+    char want[160];
+    snprintf(want, sizeof want, "%s:3: no TAB", path);
+    cr_assert(strstr(r.err, want) != NULL, "%s", r.err);
+    run(&r, "--train /nonexistent/pairs.tsv", NULL);
+    cr_assert_eq(r.rc, 1);
+    cr_assert(strstr(r.err, "/nonexistent/pairs.tsv") != NULL, "%s", r.err);
+    snprintf(args, sizeof args, "--load %s --translate hello", path); /* not a checkpoint */
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 1);
+    cr_assert(strstr(r.err, path) != NULL, "%s", r.err);
+    remove(path);
+}
+
+#define TINY "--pairs 3000 --test-pairs 60 --hidden 64 --embed 16 --batch 32 --lr 0.01 --show 2"
+
+/* Trains a tiny model, saves it; loading it gives the same scores, and
+ * --translate prints one line per input. */
+Test(cli, train_save_load_translate, .timeout = 100)
+{
+    char model[128], args[512], line[512], again[512];
+    snprintf(model, sizeof model, "/tmp/s2s_cli_model_%ld.safetensors", (long)getpid());
+    ran r;
+    snprintf(args, sizeof args, TINY " --epochs 3 --save %s", model);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    last_line(r.out, line, sizeof line);
+    double em, bleu, tps, secs;
+    int n;
+    cr_assert_eq(sscanf(line, "result: exact_match=%lf bleu=%lf test_pairs=%d tokens_per_s=%lf seconds=%lf",
+                        &em, &bleu, &n, &tps, &secs), 5, "%s", line);
+    cr_assert(em >= 0 && em <= 1 && bleu >= 0 && bleu <= 100 && n == 60 && tps > 0, "%s", line);
+    cr_assert(strstr(r.out, "epoch 1: loss") && strstr(r.out, "epoch 3: loss"), "%s", r.out);
+    cr_assert_gt(bleu, 20, "a tiny model learns something: %s", line);
+    cr_assert(strstr(r.out, "src: I study deeplearning") != NULL, "%s", r.out);
+
+    snprintf(args, sizeof args, "--pairs 3000 --test-pairs 60 --epochs 0 --load %s", model);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    last_line(r.out, again, sizeof again);
+    double em2, bleu2;
+    cr_assert_eq(sscanf(again, "result: exact_match=%lf bleu=%lf", &em2, &bleu2), 2, "%s", again);
+    cr_assert_float_eq(em2, em, 1e-9, "%s vs %s", again, line);
+    cr_assert_float_eq(bleu2, bleu, 1e-9, "%s vs %s", again, line);
+
+    snprintf(args, sizeof args, "--load %s --translate", model);
+    run(&r, args, "I study deeplearning\n\nyesterday we ate bread\n");
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    int lines = 0;
+    for (const char *p = r.out; *p; p++) lines += *p == '\n';
+    cr_assert_eq(lines, 4, "three translations and the result line:\n%s", r.out);
+    cr_assert(strstr(r.out, "result: translated=3") != NULL, "%s", r.out);
+    snprintf(args, sizeof args, "--load %s --translate --beam 3 \"you like tea\"", model);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "result: translated=1") != NULL, "%s", r.out);
+    remove(model);
+}
+
+/* Shards fix the arithmetic; threads only run them. */
+Test(cli, threads_do_not_change_results, .timeout = 100)
+{
+    ran a, b;
+    char la[512], lb[512];
+    run(&a, TINY " --epochs 1 --threads 1", NULL);
+    run(&b, TINY " --epochs 1 --threads 2", NULL);
+    cr_assert_eq(a.rc, 0, "%s", a.err);
+    cr_assert_eq(b.rc, 0, "%s", b.err);
+    last_line(a.out, la, sizeof la);
+    last_line(b.out, lb, sizeof lb);
+    /* compare everything before tokens_per_s (timings differ) */
+    char *ta = strstr(la, " tokens_per_s"), *tb = strstr(lb, " tokens_per_s");
+    cr_assert(ta && tb);
+    *ta = *tb = '\0';
+    cr_assert_str_eq(la, lb);
+    const char *ea = strstr(a.out, "epoch 1: loss"), *eb = strstr(b.out, "epoch 1: loss");
+    cr_assert(ea && eb);
+    cr_assert_eq(strncmp(ea, eb, 24), 0, "%.40s vs %.40s", ea, eb);
+}
