@@ -30,7 +30,7 @@ static const char *prog = "bench";
 
 typedef struct bench_opts {
     const char *task, *cell, *log;
-    int vocab, embed, hidden, layers, seq, batch, threads, shards, windows;
+    int vocab, embed, hidden, layers, seq, batch, threads, shards, windows, blas_threads;
     int src_vocab, tgt_vocab, src_len, tgt_len, fuse, fold_embed;
     double seconds, warmup, lr, max_wait;
     uint64_t seed;
@@ -176,7 +176,8 @@ static void config_from_opts(bench_config *c, const bench_opts *o)
     c->layers = o->layers;
     c->seq = o->seq;
     c->batch = o->batch;
-    c->shards = o->shards > 0 ? o->shards : o->threads;
+    /* default: one shard per thread (never more shards than rows) */
+    c->shards = o->shards > 0 ? o->shards : (o->threads < o->batch ? o->threads : o->batch);
     c->src_vocab = o->src_vocab;
     c->tgt_vocab = o->tgt_vocab;
     c->src_len = o->src_len;
@@ -196,8 +197,12 @@ static int run_training(const bench_opts *o)
 {
     bench_config c;
     config_from_opts(&c, o);
-    /* pools never nest: several shards run one BLAS thread each */
-    tg_blas_set_threads(c.shards > 1 ? 1 : o->threads);
+    /* BLAS's own pool only on request, and only under a single shard: pools
+     * never nest, and OpenBLAS's threads cost more than they give on the
+     * small per-step products of these models (measured: BENCHMARKS.md) */
+    if (o->blas_threads > 1 && c.shards > 1)
+        tg_cli_die_usage(prog, "--blas-threads > 1 needs --shards 1 (thread pools would nest)");
+    tg_blas_set_threads(o->blas_threads);
     trainer tr = {.threads = o->threads};
     char err[256];
     if (bench_model_init(&tr.model, &c) != 0) tg_cli_die(prog, "out of memory building the model");
@@ -355,7 +360,7 @@ int main(int argc, char **argv)
         {"tgt-len", TG_INT, &o.tgt_len, "seq2seq: target (decoder) steps", 1, 1 << 16, NULL},
         {"threads", TG_INT, &o.threads, "threads", 1, 256, NULL},
         {"shards", TG_INT, &o.shards,
-         "data-parallel shards of the batch (0 = one per thread; "
+         "data-parallel shards of the batch (0 = one per thread, at most --batch; "
          "fix it to make weights independent of --threads)",
          0, 4096, NULL},
         {"fuse", TG_BOOL, &o.fuse,
@@ -366,6 +371,8 @@ int main(int argc, char **argv)
          "project the embedding table instead of the "
          "embedded sequence when vocab < seq*batch (needs --fuse)",
          0, 0, NULL},
+        {"blas-threads", TG_INT, &o.blas_threads, "OpenBLAS's own threads inside each GEMM "
+         "(intra-op parallelism; needs --shards 1)", 1, 256, NULL},
         {"seconds", TG_DOUBLE, &o.seconds, "timed seconds (after warm-up)", 0.01, 86400, NULL},
         {"windows", TG_INT, &o.windows, "timing windows; figures are the median window's", 1, 1000,
          NULL},
