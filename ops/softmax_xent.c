@@ -13,6 +13,8 @@
 
 #include "tg_fastmath.h"
 
+#ifdef TG_REAL_DOUBLE
+/* Softmax of one row into p; returns logsumexp(z). */
 static double row_softmax(const tg_real *z, tg_real *p, int v)
 {
     double mx = z[0], s = 0;
@@ -22,6 +24,27 @@ static double row_softmax(const tg_real *z, tg_real *p, int v)
     for (int j = 0; j < v; j++) p[j] = (tg_real)exp((double)z[j] - lse);
     return lse;
 }
+#else
+/* Float build: SIMD exp (tg_fastmath.h) of z - max into p, summed in double
+ * over 8 fixed partial sums (a fixed order: vectorizes, and never depends
+ * on threads), then p scaled by 1/sum. libm's scalar exp took 6% of a
+ * seq2seq step (vocabulary 1000). */
+TG_SIMD_CLONES static double row_softmax(const float *restrict z, float *restrict p, int v)
+{
+    float mx = z[0];
+    for (int j = 1; j < v; j++) mx = z[j] > mx ? z[j] : mx;
+    for (int j = 0; j < v; j++) p[j] = tg_fexp(z[j] - mx);
+    double acc[8] = {0};
+    int j = 0;
+    for (; j + 8 <= v; j += 8)
+        for (int k = 0; k < 8; k++) acc[k] += p[j + k];
+    for (; j < v; j++) acc[0] += p[j];
+    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    float inv = (float)(1.0 / s);
+    for (int q = 0; q < v; q++) p[q] *= inv;
+    return mx + log(s);
+}
+#endif
 
 tg_tensor *tg_softmax_xent_(tg_tape *t, tg_tensor *z, const int *targets, int ignore_index,
                             tg_src at)
