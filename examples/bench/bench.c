@@ -6,11 +6,12 @@
  * timed in --windows windows filling --seconds; figures are the median
  * window's. Tokens of a step: batch * seq (seq2seq: batch * (src + tgt)).
  *
- * Threads: the minibatch is split into --shards shards (default: one per
- * thread), each trained by a worker with its own tape and arena; gradients
- * are added in shard order, so for a fixed --shards the trained weights do
- * not depend on --threads. With one shard and several threads the kernels
- * themselves go parallel (BLAS pool and OpenMP element-wise loops) instead.
+ * Threads: the minibatch is split into --shards shards (default max(2,
+ * threads), at most one per row), each trained by a worker with its own tape
+ * and arena; gradients are added in shard order, so for a fixed --shards the
+ * trained weights do not depend on --threads (the default gives 1 and 2
+ * threads the same weights). With one shard, only large element-wise loops
+ * go parallel, and OpenBLAS's own pool on request (--blas-threads).
  *
  * --task overhead measures the engine's fixed cost per op: recording a tiny
  * (1x1) op on the tape and replaying its VJP in backward, in nanoseconds. */
@@ -176,8 +177,10 @@ static void config_from_opts(bench_config *c, const bench_opts *o)
     c->layers = o->layers;
     c->seq = o->seq;
     c->batch = o->batch;
-    /* default: one shard per thread (never more shards than rows) */
-    c->shards = o->shards > 0 ? o->shards : (o->threads < o->batch ? o->threads : o->batch);
+    /* default: max(2, threads) shards, at most one per row, so that 1 and 2
+     * threads train bitwise the same weights */
+    int dflt = o->threads > 2 ? o->threads : 2;
+    c->shards = o->shards > 0 ? o->shards : (dflt < o->batch ? dflt : o->batch);
     c->src_vocab = o->src_vocab;
     c->tgt_vocab = o->tgt_vocab;
     c->src_len = o->src_len;
@@ -360,7 +363,7 @@ int main(int argc, char **argv)
         {"tgt-len", TG_INT, &o.tgt_len, "seq2seq: target (decoder) steps", 1, 1 << 16, NULL},
         {"threads", TG_INT, &o.threads, "threads", 1, 256, NULL},
         {"shards", TG_INT, &o.shards,
-         "data-parallel shards of the batch (0 = one per thread, at most --batch; "
+         "data-parallel shards of the batch (0 = max(2, threads), at most --batch; "
          "fix it to make weights independent of --threads)",
          0, 4096, NULL},
         {"fuse", TG_BOOL, &o.fuse,
