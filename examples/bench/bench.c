@@ -32,7 +32,7 @@ static const char *prog = "bench";
 typedef struct bench_opts {
     const char *task, *cell, *log;
     int vocab, embed, hidden, layers, seq, batch, threads, shards, windows, blas_threads;
-    int src_vocab, tgt_vocab, src_len, tgt_len, fuse, fold_embed;
+    int src_vocab, tgt_vocab, src_len, tgt_len, fuse, fold_embed, hoist;
     double seconds, warmup, lr, max_wait;
     uint64_t seed;
 } bench_opts;
@@ -188,6 +188,7 @@ static void config_from_opts(bench_config *c, const bench_opts *o)
     c->seed = o->seed;
     c->fuse = o->fuse;
     c->fold_embed = o->fold_embed;
+    c->hoist = o->hoist || !o->fuse;                  /* the library's unroll always hoists */
     if (c->fold_embed && !c->fuse) c->fold_embed = 0; /* a lever of the fused composition */
     if (c->task == BENCH_SEQ2SEQ && c->embed == 0)
         tg_cli_die_usage(prog, "--task seq2seq needs --embed > 0 (embedded source and target)");
@@ -374,8 +375,14 @@ int main(int argc, char **argv)
          "project the embedding table instead of the "
          "embedded sequence when vocab < seq*batch (needs --fuse)",
          0, 0, NULL},
-        {"blas-threads", TG_INT, &o.blas_threads, "OpenBLAS's own threads inside each GEMM "
-         "(intra-op parallelism; needs --shards 1)", 1, 256, NULL},
+        {"blas-threads", TG_INT, &o.blas_threads,
+         "OpenBLAS's own threads inside each GEMM "
+         "(intra-op parallelism; needs --shards 1)",
+         1, 256, NULL},
+        {"hoist", TG_BOOL, &o.hoist,
+         "(with --fuse) input projection and output layer as one "
+         "matmul over all steps; 0 = per step",
+         0, 0, NULL},
         {"seconds", TG_DOUBLE, &o.seconds, "timed seconds (after warm-up)", 0.01, 86400, NULL},
         {"windows", TG_INT, &o.windows, "timing windows; figures are the median window's", 1, 1000,
          NULL},

@@ -125,14 +125,18 @@ static tg_state fused_step(tg_tape *t, const tg_cell *cell, tg_tensor *xp, tg_st
     return k->step(t, cell, xp, s); /* any other cell: its own composition */
 }
 
-static tg_tensor *fused_unroll(tg_tape *t, const tg_cell *cell, tg_tensor *XP, int T, int B,
-                               tg_state s, tg_state *final)
+/* XP (T*B x gates*H) holds every step's projected input; without it
+ * (hoist off), each step projects its own rows of X with bias b. */
+static tg_tensor *fused_unroll(tg_tape *t, const tg_cell *cell, tg_tensor *XP, tg_tensor *X,
+                               tg_tensor *b, int T, int B, tg_state s, tg_state *final)
 {
     tg_tensor **outs = tg_tape_alloc(t, (size_t)T * sizeof *outs);
     int fused =
         cell->kind == &tg_cell_lstm || cell->kind == &tg_cell_rnn || cell->kind == &tg_cell_gru;
     for (int step = 0; step < T; step++) {
-        tg_tensor *xp = tg_row_slice(t, XP, step * B, B);
+        tg_tensor *xp =
+            XP ? tg_row_slice(t, XP, step * B, B)
+               : tg_add(t, tg_matmul(t, tg_row_slice(t, X, step * B, B), cell->w_ih, 0, 1), b);
         s = fused ? fused_step(t, cell, xp, s) : cell->kind->step(t, cell, xp, s);
         outs[step] = s.h;
     }
@@ -143,20 +147,21 @@ static tg_tensor *fused_unroll(tg_tape *t, const tg_cell *cell, tg_tensor *XP, i
 /* A stack over X (T*B x in), or, when emb != NULL, over emb's rows for ids:
  * then layer 0 projects the (vocab x E) table and gathers the projected rows. */
 static tg_tensor *fused_stack(tg_tape *t, const tg_rnn_stack *st, tg_tensor *X, const tg_embed *emb,
-                              const int *ids, int T, int B, const tg_state *init, tg_state *final)
+                              const int *ids, int T, int B, const tg_state *init, tg_state *final,
+                              int hoist)
 {
     tg_tensor *x = X;
     for (int l = 0; l < st->layers; l++) {
         const tg_cell *cell = &st->cell[l];
         int fused = cell->kind == &tg_cell_lstm || cell->kind == &tg_cell_rnn;
-        tg_tensor *b = fused ? proj_bias(t, cell) : cell->b_ih, *XP;
+        tg_tensor *b = fused ? proj_bias(t, cell) : cell->b_ih, *XP = NULL;
         if (l == 0 && emb)
             XP = tg_embedding(t, tg_add(t, tg_matmul(t, emb->table, cell->w_ih, 0, 1), b), ids,
                               T * B);
-        else
+        else if (hoist)
             XP = tg_add(t, tg_matmul(t, x, cell->w_ih, 0, 1), b);
         tg_state s0 = init ? init[l] : tg_state_zeros(t, st->kind, B, st->hidden);
-        x = fused_unroll(t, cell, XP, T, B, s0, final ? &final[l] : NULL);
+        x = fused_unroll(t, cell, XP, x, b, T, B, s0, final ? &final[l] : NULL);
     }
     return x;
 }
@@ -164,7 +169,7 @@ static tg_tensor *fused_stack(tg_tape *t, const tg_rnn_stack *st, tg_tensor *X, 
 /* Fold the embedding into layer 0's projection only where it saves work. */
 static int fold_embed(const bench_config *c, int vocab, int rows)
 {
-    return c->fold_embed && vocab < rows;
+    return c->fold_embed && c->hoist && vocab < rows;
 }
 
 static tg_tensor *fused_loss_top(const bench_model *m, const bench_net *net,
@@ -176,20 +181,21 @@ static tg_tensor *fused_loss_top(const bench_model *m, const bench_net *net,
         tg_state fin[TG_MAX_LAYERS];
         int S = c->src_len;
         if (fold_embed(c, c->src_vocab, S * rows))
-            fused_stack(t, &net->enc, NULL, &net->emb, d->in[k], S, rows, NULL, fin);
+            fused_stack(t, &net->enc, NULL, &net->emb, d->in[k], S, rows, NULL, fin, c->hoist);
         else
             fused_stack(t, &net->enc, tg_embed_forward(t, &net->emb, d->in[k], S * rows), NULL,
-                        NULL, S, rows, NULL, fin);
+                        NULL, S, rows, NULL, fin, c->hoist);
         if (fold_embed(c, c->tgt_vocab, T * rows))
-            return fused_stack(t, &net->dec, NULL, &net->tgt_emb, d->dec[k], T, rows, fin, NULL);
+            return fused_stack(t, &net->dec, NULL, &net->tgt_emb, d->dec[k], T, rows, fin, NULL,
+                               c->hoist);
         return fused_stack(t, &net->dec, tg_embed_forward(t, &net->tgt_emb, d->dec[k], T * rows),
-                           NULL, NULL, T, rows, fin, NULL);
+                           NULL, NULL, T, rows, fin, NULL, c->hoist);
     }
     if (c->embed > 0 && fold_embed(c, c->vocab, T * rows))
-        return fused_stack(t, &net->enc, NULL, &net->emb, d->in[k], T, rows, NULL, NULL);
+        return fused_stack(t, &net->enc, NULL, &net->emb, d->in[k], T, rows, NULL, NULL, c->hoist);
     tg_tensor *x = c->embed > 0 ? tg_embed_forward(t, &net->emb, d->in[k], T * rows)
                                 : one_hot(t, d->in[k], T * rows, c->vocab);
-    return fused_stack(t, &net->enc, x, NULL, NULL, T, rows, NULL, NULL);
+    return fused_stack(t, &net->enc, x, NULL, NULL, T, rows, NULL, NULL, c->hoist);
 }
 
 tg_tensor *bench_shard_loss(const bench_model *m, const bench_net *net, const bench_shard_data *d,
@@ -211,8 +217,19 @@ tg_tensor *bench_shard_loss(const bench_model *m, const bench_net *net, const be
                                     : one_hot(t, d->in[k], T * rows, c->vocab);
         top = tg_rnn_stack_forward(t, &net->enc, x, T, rows, NULL, NULL, NULL, NULL);
     }
-    /* the output layer over all T steps: one (T*rows x hidden) matmul */
-    tg_tensor *loss = tg_softmax_xent(t, tg_linear_forward(t, &net->out, top), d->tgt[k], -1);
+    tg_tensor *loss;
+    if (c->hoist || !c->fuse) { /* the output layer over all T steps: one matmul */
+        loss = tg_softmax_xent(t, tg_linear_forward(t, &net->out, top), d->tgt[k], -1);
+    } else { /* step by step: the mean of per-step means (equal row counts) */
+        loss = NULL;
+        for (int s = 0; s < T; s++) {
+            tg_tensor *ls = tg_softmax_xent(
+                t, tg_linear_forward(t, &net->out, tg_row_slice(t, top, s * rows, rows)),
+                d->tgt[k] + (size_t)s * rows, -1);
+            loss = loss ? tg_add(t, loss, ls) : ls;
+        }
+        loss = tg_scale(t, loss, 1.0 / T);
+    }
     /* shard means weighted by their share of the batch sum to the batch mean */
     return rows == c->batch ? loss : tg_scale(t, loss, (double)rows / c->batch);
 }

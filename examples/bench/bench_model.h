@@ -33,8 +33,11 @@ typedef struct bench_config {
      *             projection (LSTM, RNN); 0 = the library's cells and unroll.
      * fold_embed: with an embedding input, project the (vocab x E) table once
      *             and gather its rows (vocab x 4H work instead of T*B x 4H)
-     *             when vocab < T*B; needs fuse. */
-    int fuse, fold_embed;
+     *             when vocab < T*B; needs fuse and hoist.
+     * hoist:      (with fuse) the input projection of all T steps and the
+     *             output layer over all T steps as single matmuls; 0 = one
+     *             projection and one output layer + loss per step. */
+    int fuse, fold_embed, hoist;
 } bench_config;
 
 /* One worker's view of the model: layers built over its parameter replica. */

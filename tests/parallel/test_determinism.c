@@ -37,6 +37,7 @@ static bench_config small_char(const char *cell, int shards, int fuse)
     c.seed = 5;
     c.fuse = fuse;
     c.fold_embed = fuse;
+    c.hoist = 1;
     return c;
 }
 

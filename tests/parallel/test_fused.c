@@ -236,7 +236,31 @@ Test(fused, simd_sigmoid_and_tanh_match_libm)
 
 /* ------------------------------------------------------------ fused composition */
 
-static void compare_compositions(const char *cell)
+/* Two configurations of the same model (same weights): same loss and
+ * gradient up to rounding. */
+static void compare_configs(const char *what, const bench_config *c0, const bench_config *c1)
+{
+    bench_model m[2];
+    double loss[2];
+    const bench_config *cs[2] = {c0, c1};
+    for (int v = 0; v < 2; v++) {
+        cr_assert_eq(bench_model_init(&m[v], cs[v]), 0);
+        loss[v] = bench_forward_backward(&m[v], 1);
+    }
+    size_t n = tg_params_numel(m[0].params);
+    cr_assert_eq(n, tg_params_numel(m[1].params));
+    cr_assert_eq(
+        memcmp(tg_params_data(m[0].params), tg_params_data(m[1].params), n * sizeof(tg_real)), 0,
+        "%s: different initial weights", what);
+    cr_assert(fabs(loss[0] - loss[1]) <= TOL * (1 + fabs(loss[0])), "%s: loss %.9g vs %.9g", what,
+              loss[0], loss[1]);
+    double dg = rel_diff(tg_params_grad(m[1].params), tg_params_grad(m[0].params), n);
+    cr_assert(dg <= 4 * TOL, "%s: gradients differ by %.3g", what, dg);
+    bench_model_free(&m[0]);
+    bench_model_free(&m[1]);
+}
+
+static bench_config tiny(const char *cell)
 {
     bench_config c;
     memset(&c, 0, sizeof c);
@@ -250,24 +274,31 @@ static void compare_compositions(const char *cell)
     c.batch = 3;
     c.shards = 1;
     c.seed = 9;
-    bench_model m[2];
-    double loss[2];
-    for (int v = 0; v < 2; v++) {
-        c.fuse = c.fold_embed = v; /* 7 < 4*3: the embedding is folded */
-        cr_assert_eq(bench_model_init(&m[v], &c), 0);
-        loss[v] = bench_forward_backward(&m[v], 1);
-    }
-    size_t n = tg_params_numel(m[0].params);
-    cr_assert_eq(n, tg_params_numel(m[1].params));
-    cr_assert_eq(
-        memcmp(tg_params_data(m[0].params), tg_params_data(m[1].params), n * sizeof(tg_real)), 0,
-        "%s: different initial weights", cell);
-    cr_assert(fabs(loss[0] - loss[1]) <= TOL * (1 + fabs(loss[0])), "%s: loss %.9g vs %.9g", cell,
-              loss[0], loss[1]);
-    double dg = rel_diff(tg_params_grad(m[1].params), tg_params_grad(m[0].params), n);
-    cr_assert(dg <= 4 * TOL, "%s: gradients differ by %.3g", cell, dg);
-    bench_model_free(&m[0]);
-    bench_model_free(&m[1]);
+    c.hoist = 1;
+    return c;
+}
+
+/* Per-step projections and output layers (hoist off) against the hoisted
+ * single matmuls, with the fused composition. */
+Test(fused, bench_per_step_equals_hoisted)
+{
+    bench_config a = tiny("lstm"), b = tiny("lstm");
+    a.fuse = b.fuse = 1;
+    b.hoist = 0;
+    compare_configs("lstm per step vs hoisted", &a, &b);
+    a = tiny("gru"), b = tiny("gru");
+    a.fuse = b.fuse = 1;
+    b.hoist = 0;
+    compare_configs("gru per step vs hoisted", &a, &b);
+}
+
+/* The bench's fused composition (fused gates, biases and embedding folded
+ * into the hoisted projection: 7 < 4*3 rows) against the library's cells. */
+static void compare_compositions(const char *cell)
+{
+    bench_config a = tiny(cell), b = tiny(cell);
+    b.fuse = b.fold_embed = 1;
+    compare_configs(cell, &a, &b);
 }
 
 Test(fused, bench_fused_lstm_equals_library_cells) { compare_compositions("lstm"); }
