@@ -15,10 +15,12 @@ void s2s_decode_options_default(s2s_decode_options *o)
     o->batch = 256;
 }
 
-size_t s2s_decode_arena_bytes(const s2s_config *c, int rows, int Ts)
+size_t s2s_decode_arena_bytes(const s2s_config *c, int sentences, int beam, int Ts)
 {
-    size_t H = (size_t)c->hidden, R = (size_t)rows, E = (size_t)c->embed + H;
-    size_t enc = (size_t)Ts * (size_t)c->layers * 40 * H * R + (size_t)Ts * R * E;
+    /* the encoder runs over the sentences, a step over sentences x beam rows */
+    size_t H = (size_t)c->hidden, n = (size_t)sentences, R = n * (size_t)beam;
+    size_t E = (size_t)c->embed + H;
+    size_t enc = (size_t)Ts * (size_t)c->layers * 40 * H * n + (size_t)Ts * n * E;
     size_t step = (size_t)c->layers * 40 * H * R + 4 * R * E + 2 * R * (size_t)c->tgt_vocab;
     size_t overhead = (size_t)(Ts + 1) * (size_t)c->layers * 64 * 512 + ((size_t)1 << 20);
     return (enc + step) * sizeof(tg_real) + overhead;

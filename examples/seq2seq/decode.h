@@ -46,7 +46,8 @@ int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *s
              size_t n, int K, int max_len, double len_alpha, int batch, int *const *out,
              int *out_len);
 
-/* Arena bytes decoding needs for rows decoder rows and sources up to Ts. */
-size_t s2s_decode_arena_bytes(const s2s_config *c, int rows, int Ts);
+/* Arena bytes decoding needs for batches of `sentences` sources up to Ts
+ * tokens with a beam of `beam` (1: greedy). */
+size_t s2s_decode_arena_bytes(const s2s_config *c, int sentences, int beam, int Ts);
 
 #endif

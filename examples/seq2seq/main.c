@@ -490,6 +490,9 @@ static void show_examples(const options *o, const s2s_pairs *test, const s2s_voc
 
 /* ------------------------------------------------------------------ translate */
 
+/* The longest input --translate reads (its arena is sized for it). */
+#define TRANSLATE_MAX_TOKENS 1000
+
 static int translate_line(trainer *tr, const char *line, const s2s_vocab *vs, const s2s_vocab *vt,
                           const s2s_tokenize_options *tok)
 {
@@ -499,8 +502,13 @@ static int translate_line(trainer *tr, const char *line, const s2s_vocab *vs, co
     int *ids = malloc((n + 1) * sizeof *ids), *out = malloc((size_t)tr->o->max_len * sizeof *out);
     if (!toks || !ids || !out) tg_cli_die(prog, "out of memory");
     int k = s2s_tokenize(line, tok, toks), len = 0;
+    if (k > TRANSLATE_MAX_TOKENS) {
+        fprintf(stderr, "%s: input of %d tokens cut to its first %d\n", prog, k,
+                TRANSLATE_MAX_TOKENS);
+        k = TRANSLATE_MAX_TOKENS;
+    }
     if (k > 0) {
-        k = s2s_vocab_encode(vs, toks, ids, (int)n + 1, S2S_UNK);
+        s2s_vocab_encode(vs, toks, ids, k, S2S_UNK);
         s2s_decode_options d;
         s2s_decode_options_default(&d);
         d.beam = tr->o->beam;
@@ -593,7 +601,7 @@ static void start_workers(const options *o, trainer *tr, int max_src, int max_tg
 static size_t arena_for(const options *o, const s2s_config *c, int max_src, int max_tgt)
 {
     size_t train = o->shards > 1 ? 0 : s2s_arena_bytes(c, o->batch, max_src, max_tgt + 1);
-    size_t dec = s2s_decode_arena_bytes(c, o->eval_batch * o->beam, max_src);
+    size_t dec = s2s_decode_arena_bytes(c, o->eval_batch, o->beam, max_src);
     return train > dec ? train : dec;
 }
 
@@ -617,7 +625,7 @@ int main(int argc, char **argv)
     if (o.load && s2s_load(o.load, &m, &vs, &vt, &tok, err, sizeof err) != 0)
         tg_cli_die(prog, "%s", err);
     if (o.translate) {
-        tr.tape = tg_tape_new(s2s_decode_arena_bytes(&m.cfg, o.beam, 4096));
+        tr.tape = tg_tape_new(s2s_decode_arena_bytes(&m.cfg, 1, o.beam, TRANSLATE_MAX_TOKENS));
         if (!tr.tape) tg_cli_die(prog, "out of memory (arena)");
         tg_tape_set_threads(tr.tape, o.threads);
         run_translate(&tr, argc, argv, first, &vs, &vt, &tok);

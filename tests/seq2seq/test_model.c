@@ -242,7 +242,7 @@ static void make_trained(trained *x, const char *cell, int steps)
     char err[256];
     tg_optim *opt = tg_optim_new(&oc, tg_params_numel(x->m.params), err, sizeof err);
     cr_assert_not_null(opt, "%s", err);
-    size_t need = s2s_arena_bytes(&c, 32, 12, 16), dec = s2s_decode_arena_bytes(&c, 4 * 64, 12);
+    size_t need = s2s_arena_bytes(&c, 32, 12, 16), dec = s2s_decode_arena_bytes(&c, 64, 4, 12);
     x->t = tg_tape_new(need > dec ? need : dec);
     double first, last;
     train_steps(&x->m, opt, x->t, &x->d, steps, 32, &first, &last);
