@@ -61,12 +61,14 @@ static inline float tg_fexp(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * z + r + 1.0f;
-    /* 2^k by the exponent field; k is in [-126, 127] after the clamps */
+    /* 2^k by the exponent field; k is in [-126, 127] after the clamps,
+     * except for a NaN x (the clamps let it through): (int)NaN is undefined
+     * and shifting its result too, so use k = 0 there; p is NaN already. */
     union {
         int i;
         float f;
     } s;
-    s.i = ((int)k + 127) << 23;
+    s.i = ((int)(k == k ? k : 0.0f) + 127) << 23;
     return p * s.f;
 }
 
