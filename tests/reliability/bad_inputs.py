@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""Runs every row of the README's "Bad input" table against the built programs.
+
+    bad_inputs.py [--markdown] --charlm EXE --seq2seq EXE --rowseq EXE
+
+For each row: the program must exit with the expected code (2: usage, 1:
+data), never by a signal (a crash or a sanitizer abort) or a hang (60 s);
+the last line of stderr must be "<program>: <message>" naming the file,
+line or field (every expected fragment appears in it); and the checkpoint
+given with --save, which exists before the run, must be byte-for-byte
+unchanged after it. Rows whose program is not built are skipped (said so).
+
+--markdown prints the table (with the real messages, temporary paths
+shortened to file names) for the README instead of a pass/fail report.
+"""
+import gzip
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+# (program, what is wrong, arguments, expected exit code, fragments the
+# message must contain). {d} is the fixture folder; every run also gets
+# --save {d}/keep.ckpt (an existing checkpoint that must survive) unless the
+# row sets --save itself. Small sizes everywhere, so that a program that
+# wrongly accepts the input ends quickly and fails on its exit code.
+CH = ["--hidden", "8", "--embed", "4", "--batch", "2", "--seq-len", "4", "--steps", "2"]
+S2S = ["--hidden", "8", "--embed", "4", "--pairs", "200", "--test-pairs", "20", "--epochs", "1",
+       "--seconds", "20"]
+RS = ["--hidden", "8", "--epochs", "1"]
+
+ROWS = [
+    # ---- command line (exit 2)
+    ("charlm", "unknown flag", ["--bogus"] + CH, 2, ["--bogus", "unknown flag"]),
+    ("seq2seq", "flag without its value", S2S + ["--hidden"], 2, ["--hidden", "missing value"]),
+    ("rowseq", "non-numeric number", ["--batch", "12x"] + RS, 2, ["--batch", "'12x'"]),
+    ("charlm", "number out of range", CH + ["--hidden", "0"], 2, ["--hidden", "'0'", "range"]),
+    ("rowseq", "fraction out of range", RS + ["--dropout", "1.5"], 2, ["--dropout", "1.5"]),
+    ("seq2seq", "NaN given as a number", S2S + ["--lr", "nan"], 2, ["--lr", "nan"]),
+    ("seq2seq", "integer overflow", S2S + ["--batch", "99999999999999999999"], 2, ["--batch"]),
+    ("charlm", "value not among the choices", CH + ["--cell", "foo"], 2, ["--cell", "'foo'"]),
+    ("charlm", "empty value (--flag=)", CH + ["--hidden="], 2, ["--hidden"]),
+    ("rowseq", "stray positional argument", RS + ["extra"], 2, ["'extra'"]),
+    ("charlm", "text too short for --batch x --seq-len", ["--text", "{d}/tiny.txt", "--steps", "2",
+     "--batch", "64", "--seq-len", "64"], 2, ["--batch", "--seq-len"]),
+    ("charlm", "--prime with a character outside the vocabulary",
+     ["--text", "{d}/tiny.txt", "--load", "{d}/ok.ckpt", "--steps", "0", "--prime", "QQ"], 2,
+     ["--prime", "U+0051"]),
+    # ---- files: text (exit 1)
+    ("charlm", "missing file", CH + ["--text", "{d}/absent.txt"], 1,
+     ["absent.txt", "No such file"]),
+    ("charlm", "directory instead of a file", CH + ["--text", "{d}"], 1, ["{d}", "directory"]),
+    ("charlm", "empty file", CH + ["--text", "{d}/empty.txt"], 1, ["empty.txt", "empty"]),
+    ("charlm", "invalid UTF-8", CH + ["--text", "{d}/bad_utf8.txt"], 1,
+     ["bad_utf8.txt:2", "invalid UTF-8", "0xC3"]),
+    ("charlm", "--log into a missing folder", CH + ["--text", "{d}/tiny.txt", "--log",
+     "{d}/no/such/log.csv"], 1, ["log.csv"]),
+    # ---- files: sentence pairs
+    ("seq2seq", "TSV line without a TAB", S2S + ["--train", "{d}/no_tab.tsv"], 1,
+     ["no_tab.tsv:2", "TAB"]),
+    ("seq2seq", "TSV line with invalid UTF-8", S2S + ["--train", "{d}/bad_utf8.tsv"], 1,
+     ["bad_utf8.tsv:2", "UTF-8"]),
+    ("seq2seq", "TSV pair with an empty side", S2S + ["--train", "{d}/empty_side.tsv"], 1,
+     ["empty_side.tsv:1", "empty"]),
+    ("seq2seq", "missing --test file", S2S + ["--train", "{d}/good.tsv", "--test",
+     "{d}/absent.tsv"], 1, ["absent.tsv"]),
+    ("seq2seq", "directory as --train", S2S + ["--train", "{d}"], 1, ["{d}"]),
+    # ---- files: IDX images
+    ("rowseq", "IDX with a wrong magic number", RS + ["--data", "{d}/idx_magic"], 1,
+     ["train-images-idx3-ubyte", "magic"]),
+    ("rowseq", "IDX truncated", RS + ["--data", "{d}/idx_trunc"], 1,
+     ["train-images-idx3-ubyte", "truncated"]),
+    ("rowseq", "gzip IDX cut short", RS + ["--data", "{d}/idx_gz"], 1,
+     ["train-images-idx3-ubyte.gz", "gzip"]),
+    ("rowseq", "label out of range", RS + ["--data", "{d}/idx_label"], 1,
+     ["train-labels-idx1-ubyte", "label 12", "index 7"]),
+    ("rowseq", "images and labels disagree in count", RS + ["--data", "{d}/idx_count"], 1,
+     ["39", "40"]),
+    ("rowseq", "empty IDX file", RS + ["--data", "{d}/idx_empty"], 1,
+     ["train-images-idx3-ubyte", "empty"]),
+    ("rowseq", "IDX file missing from --data", RS + ["--data", "{d}/idx_missing"], 1,
+     ["t10k-labels-idx1-ubyte"]),
+    # ---- files: checkpoints
+    ("charlm", "checkpoint truncated", ["--text", "{d}/tiny.txt", "--load", "{d}/trunc.ckpt"] + CH,
+     1, ["trunc.ckpt"]),
+    ("charlm", "header length beyond the file", ["--text", "{d}/tiny.txt", "--load",
+     "{d}/header_len.ckpt"] + CH, 1, ["header_len.ckpt", "header length"]),
+    ("charlm", "not a checkpoint at all", ["--text", "{d}/tiny.txt", "--load",
+     "{d}/tiny.txt"] + CH, 1, ["tiny.txt", "header length"]),
+    ("charlm", "wrong dtype", ["--text", "{d}/tiny.txt", "--load", "{d}/dtype.ckpt"] + CH, 1,
+     ["dtype.ckpt", "head.bias", "I32"]),
+    ("charlm", "tensor with the shape of another model", ["--text", "{d}/tiny.txt", "--load",
+     "{d}/shape.ckpt"] + CH, 1, ["shape.ckpt", "head.weight", "shape"]),
+    ("charlm", "config says another size than the tensors", ["--text", "{d}/tiny.txt", "--load",
+     "{d}/config.ckpt", "--steps", "2", "--batch", "2", "--seq-len", "4"], 1,
+     ["config.ckpt", "shape"]),
+    ("charlm", "flag contradicts the loaded checkpoint", ["--text", "{d}/tiny.txt", "--load",
+     "{d}/ok.ckpt", "--hidden", "16", "--steps", "2", "--batch", "2", "--seq-len", "4"], 2,
+     ["--hidden", "ok.ckpt"]),
+    ("charlm", "vocabulary mismatch (text has characters the checkpoint lacks)",
+     ["--text", "{d}/other.txt", "--load", "{d}/ok.ckpt"] + CH, 1,
+     ["other.txt:1", "vocabulary", "ok.ckpt"]),
+    ("charlm", "malformed vocabulary in the metadata", ["--text", "{d}/tiny.txt", "--load",
+     "{d}/vocab.ckpt"] + CH, 1, ["vocab.ckpt", "vocab"]),
+    ("charlm", "NaN in a loaded weight", ["--text", "{d}/tiny.txt", "--load", "{d}/nan.ckpt"] + CH,
+     1, ["nan.ckpt", "rnn.l0.weight_hh", "NaN"]),
+    ("charlm", "weights that overflow: non-finite loss at step 1",
+     ["--text", "{d}/tiny.txt", "--load", "{d}/huge.ckpt"] + CH, 1, ["step 1", "stopping"]),
+    ("rowseq", "checkpoint of another program", RS + ["--data", "{d}/idx_ok", "--load",
+     "{d}/ok.ckpt"], 1, ["ok.ckpt", "rowseq."]),
+    ("seq2seq", "checkpoint of another program", S2S + ["--load", "{d}/ok.ckpt"], 1,
+     ["ok.ckpt", "s2s."]),
+    ("charlm", "--save into a missing folder", ["--text", "{d}/tiny.txt", "--save",
+     "{d}/no/such/out.ckpt"] + CH, 1, ["out.ckpt"]),
+    ("seq2seq", "--save into a missing folder", S2S + ["--save", "{d}/no/such/out.ckpt"], 1,
+     ["out.ckpt"]),
+    ("rowseq", "--save into a missing folder", RS + ["--data", "{d}/idx_ok", "--save",
+     "{d}/no/such/out.ckpt"], 1, ["out.ckpt"]),
+]
+
+TIMEOUT = 60
+
+
+# ------------------------------------------------------------------ fixtures
+
+def safetensors_parts(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    return json.loads(b[8:8 + n]), bytearray(b[8 + n:])
+
+
+def write_safetensors(path, header, data, header_len=None):
+    s = json.dumps(header).encode()
+    s += b" " * (-len(s) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(s) if header_len is None else header_len) + s + bytes(data))
+
+
+def idx_images(n, side=28, magic=0x803):
+    return struct.pack(">IIII", magic, n, side, side) + bytes((i * 7) % 256 for i in range(n * side * side))
+
+
+def idx_labels(n, bad_at=None):
+    labels = [i % 10 for i in range(n)]
+    if bad_at is not None:
+        labels[bad_at] = 12
+    return struct.pack(">II", 0x801, n) + bytes(labels)
+
+
+def write_idx_dir(d, files):
+    os.makedirs(d, exist_ok=True)
+    for name, data in files.items():
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+
+
+def make_idx_fixtures(d):
+    ok = {"train-images-idx3-ubyte": idx_images(40), "train-labels-idx1-ubyte": idx_labels(40),
+          "t10k-images-idx3-ubyte": idx_images(20), "t10k-labels-idx1-ubyte": idx_labels(20)}
+    write_idx_dir(f"{d}/idx_ok", ok)
+    write_idx_dir(f"{d}/idx_magic", dict(ok, **{"train-images-idx3-ubyte": idx_images(40, magic=0x801)}))
+    write_idx_dir(f"{d}/idx_trunc", dict(ok, **{"train-images-idx3-ubyte": idx_images(40)[:-100]}))
+    gz = {k: v for k, v in ok.items() if not k.startswith("train-images")}
+    gz["train-images-idx3-ubyte.gz"] = gzip.compress(idx_images(40), mtime=0)[:-20]
+    write_idx_dir(f"{d}/idx_gz", gz)
+    write_idx_dir(f"{d}/idx_label", dict(ok, **{"train-labels-idx1-ubyte": idx_labels(40, bad_at=7)}))
+    write_idx_dir(f"{d}/idx_count", dict(ok, **{"train-labels-idx1-ubyte": idx_labels(39)}))
+    write_idx_dir(f"{d}/idx_empty", dict(ok, **{"train-images-idx3-ubyte": b""}))
+    write_idx_dir(f"{d}/idx_missing", {k: v for k, v in ok.items() if k != "t10k-labels-idx1-ubyte"})
+
+
+def make_text_fixtures(d):
+    def put(name, data):
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode())
+    put("tiny.txt", "hello world, this is a tiny text.\nsecond line of text here.\n")
+    put("other.txt", "Completely different: XYZ 123 ~~~\n")
+    put("empty.txt", b"")
+    put("bad_utf8.txt", b"first line\nab\xc3\x28cd\n")
+    put("good.tsv", "I eat rice.\tnanun bap-eul meokneunda.\nGo!\tGa!\n")
+    put("no_tab.tsv", "a\tb\nthis line has no tab\n")
+    put("bad_utf8.tsv", b"ok\tfine\nbad \xc3\x28\tx\n")
+    put("empty_side.tsv", "a\t\n")
+
+
+def make_checkpoint_fixtures(d, charlm):
+    """ok.ckpt from a 3-step charlm run, and broken copies of it."""
+    r = subprocess.run([charlm, "--text", f"{d}/tiny.txt", "--save", f"{d}/ok.ckpt"] + CH,
+                       capture_output=True, text=True, timeout=TIMEOUT, env=child_env())
+    if r.returncode != 0:
+        raise SystemExit(f"bad_inputs: cannot make the fixture checkpoint: {r.stderr}")
+    shutil.copy(f"{d}/ok.ckpt", f"{d}/keep.ckpt")
+    raw = open(f"{d}/ok.ckpt", "rb").read()
+    with open(f"{d}/trunc.ckpt", "wb") as f:
+        f.write(raw[:len(raw) // 2])
+    h, data = safetensors_parts(f"{d}/ok.ckpt")
+    write_safetensors(f"{d}/header_len.ckpt", h, data, header_len=1 << 20)
+    h2 = json.loads(json.dumps(h))
+    h2["head.bias"]["dtype"] = "I32"
+    write_safetensors(f"{d}/dtype.ckpt", h2, data)
+    h3 = json.loads(json.dumps(h))
+    h3["head.weight"]["shape"] = h3["head.weight"]["shape"][::-1]
+    write_safetensors(f"{d}/shape.ckpt", h3, data)
+    h4 = json.loads(json.dumps(h))
+    h4["__metadata__"]["charmodel.hidden"] = "16"
+    write_safetensors(f"{d}/config.ckpt", h4, data)
+    h5 = json.loads(json.dumps(h))
+    h5["__metadata__"]["charmodel.vocab"] = "10,32,x"
+    write_safetensors(f"{d}/vocab.ckpt", h5, data)
+    d6 = bytearray(data)
+    o = h["rnn.l0.weight_hh"]["data_offsets"][0]
+    d6[o + 8:o + 12] = struct.pack("<f", float("nan"))
+    write_safetensors(f"{d}/nan.ckpt", h, d6)
+    d7 = bytearray(data)
+    for name in ("embed.weight", "rnn.l0.weight_ih", "head.weight"):
+        lo, hi = h[name]["data_offsets"]
+        for i in range(lo, hi, 4):
+            d7[i:i + 4] = struct.pack("<f", 3e38 if (i // 4) % 2 else -3e38)
+    write_safetensors(f"{d}/huge.ckpt", h, d7)
+
+
+# ------------------------------------------------------------------ running
+
+def child_env():
+    env = dict(os.environ)
+    # A program that exits on an error leaves its allocations behind on
+    # purpose: no leak report on exit (it would also change exit code 2 to
+    # 1 under ASan). Memory errors still abort (a signal: the row fails).
+    env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
+    env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:abort_on_error=1:print_stacktrace=1")
+    env["OMP_NUM_THREADS"] = "1"
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    return env
+
+
+def run_row(row, exe, d):
+    prog, what, args, want_rc, fragments = row
+    args = [a.replace("{d}", d) for a in args]
+    if "--save" not in args:  # first, so that a row's last flag stays last
+        args = ["--save", f"{d}/keep.ckpt"] + args
+    before = open(f"{d}/keep.ckpt", "rb").read()
+    problems = []
+    try:
+        r = subprocess.run([exe] + args, capture_output=True, text=True, errors="replace",
+                           timeout=TIMEOUT, env=child_env(), stdin=subprocess.DEVNULL)
+        rc, err = r.returncode, r.stderr
+    except subprocess.TimeoutExpired:
+        rc, err = None, ""
+        problems.append(f"hang: no exit within {TIMEOUT} s")
+    lines = [l for l in err.splitlines() if l.strip()]
+    last = lines[-1] if lines else ""
+    if rc is not None and rc < 0:
+        problems.append(f"killed by signal {-rc}")
+    elif rc is not None and rc != want_rc:
+        problems.append(f"exit code {rc}, expected {want_rc}")
+    if rc is not None and not last.startswith(prog + ": "):
+        problems.append(f"last stderr line does not start with '{prog}: '")
+    for frag in fragments:
+        frag = frag.replace("{d}", d)
+        if frag not in last:
+            problems.append(f"message lacks '{frag}'")
+    if "Sanitizer" in err or "runtime error" in err:
+        problems.append("sanitizer report on stderr")
+    if open(f"{d}/keep.ckpt", "rb").read() != before:
+        problems.append("the existing checkpoint given with --save was changed")
+        shutil.copy(f"{d}/ok.ckpt", f"{d}/keep.ckpt")
+    return rc, last, problems
+
+
+def shorten(msg, d):
+    return msg.replace(d + "/", "").replace(d, "DIR")
+
+
+def essential_args(args):
+    """The row's own arguments, without the size flags every row carries."""
+    out, skip = [], False
+    common = {("--hidden", "8"), ("--embed", "4"), ("--batch", "2"), ("--seq-len", "4"),
+              ("--steps", "2"), ("--pairs", "200"), ("--test-pairs", "20"), ("--epochs", "1"),
+              ("--seconds", "20")}
+    for i, a in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if i + 1 < len(args) and (a, args[i + 1]) in common:
+            skip = True
+            continue
+        out.append(a)
+    return out
+
+
+def main(argv):
+    markdown = "--markdown" in argv
+    exes = {}
+    for name in ("charlm", "seq2seq", "rowseq"):
+        if f"--{name}" in argv:
+            p = argv[argv.index(f"--{name}") + 1]
+            if os.path.exists(p):
+                exes[name] = os.path.abspath(p)
+    d = tempfile.mkdtemp(prefix="tg_bad_inputs_")
+    try:
+        make_text_fixtures(d)
+        make_idx_fixtures(d)
+        if "charlm" not in exes:
+            print("bad_inputs: charlm is not built: it makes the fixture checkpoint; skipping all")
+            return 77
+        make_checkpoint_fixtures(d, exes["charlm"])
+        failed = skipped = 0
+        if markdown:
+            print("| # | bad input | command | exit | message (stderr) |")
+            print("|---|---|---|---|---|")
+        for i, row in enumerate(ROWS, 1):
+            prog = row[0]
+            if prog not in exes:
+                skipped += 1
+                print(f"row {i:2d} SKIP  {prog}: {row[1]} ({prog} is not built)")
+                continue
+            rc, last, problems = run_row(row, exes[prog], d)
+            if markdown:
+                shown = " ".join(essential_args(row[2])).replace("{d}/", "").replace("{d}", "DIR")
+                cell = shorten(last, d).replace("|", "\\|")
+                print(f"| {i} | {row[1]} | `{prog} {shown}` | {rc} | {cell} |")
+                continue
+            status = "FAIL" if problems else "ok  "
+            print(f"row {i:2d} {status}  {prog}: {row[1]}: exit {rc}: {shorten(last, d)}")
+            for p in problems:
+                print(f"          -> {p}")
+            failed += bool(problems)
+        if not markdown:
+            print(f"bad_inputs: {len(ROWS) - failed - skipped} of {len(ROWS)} rows ok, "
+                  f"{failed} failed, {skipped} skipped (program not built)")
+        return 1 if failed else 0
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
