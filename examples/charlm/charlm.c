@@ -1,16 +1,21 @@
 /* charlm: a character-level language model on any UTF-8 text.
  *
  *   charlm --text book.txt --cell lstm --hidden 256 --seconds 300 --save lm.safetensors
+ *   charlm --text book.txt --steps 20000 --checkpoint run.ckpt --every 500
+ *   charlm --text book.txt --resume run.ckpt --checkpoint run.ckpt   # after a crash
  *   charlm --load lm.safetensors --steps 0 --sample 500 --prime "And God said"
  *
  * The vocabulary is the text's code points (any script). The last
  * --valid-frac of the text is held out and reported in bits per character.
- * Without --text the King James Bible (Debian package bible-kjv) is used. */
+ * Without --text the King James Bible (Debian package bible-kjv) is used.
+ * --resume continues a --checkpoint run exactly (resume.c, trainckpt.h). */
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "charlm.h"
 #include "cli.h"
@@ -22,18 +27,18 @@
 #define PROG "charlm"
 #define LN2 0.69314718055994530942
 
-typedef struct options {
-    const char *text, *cell, *optim, *schedule, *save, *load, *prime, *log;
-    int hidden, embed, layers, seq_len, batch, steps, threads, shards, sample, eval_every, warmup;
-    double dropout, lr, clip, seconds, valid_frac, temperature, weight_decay;
-    uint64_t seed;
-} options;
+/* A run stops after this many skipped steps in a row: the model is not
+ * recovering, and skipping on would only burn time. */
+#define MAX_SKIP_STREAK 100
+
+typedef charlm_options options;
+typedef charlm_cmdline cmdline;
 
 static const options defaults = {
     .cell = "lstm", .optim = "adam", .schedule = "constant", .prime = "",
     .hidden = 256, .embed = 64, .layers = 1, .seq_len = 64, .batch = 32, .steps = 1000,
     .threads = 1, .shards = 1, .temperature = 1.0, .lr = 0.002, .clip = 5.0, .valid_frac = 0.05,
-    .seed = 1,
+    .seed = 1, .every = 100,
 };
 
 /* The flag table over o; returns the number of flags. */
@@ -55,6 +60,8 @@ static int make_flags(options *o, tg_flag *f)
     f[n++] = (tg_flag){"optim", TG_STR, &o->optim, "optimizer", 0, 0, "sgd,momentum,adam,adamw"};
     f[n++] = (tg_flag){"lr", TG_DOUBLE, &o->lr, "learning rate (if not given: 0.002 for "
                        "adam/adamw, 1 for sgd, 0.1 for momentum)", 0, 100, NULL};
+    f[n++] = (tg_flag){"momentum", TG_DOUBLE, &o->momentum, "SGD momentum (if not given: 0.9 "
+                       "for --optim momentum, else 0)", 0, 0.999999, NULL};
     f[n++] = (tg_flag){"weight-decay", TG_DOUBLE, &o->weight_decay, "weight decay (if not "
                        "given: 0.01 for adamw, else 0)", 0, 10, NULL};
     f[n++] = (tg_flag){"schedule", TG_STR, &o->schedule, "learning-rate schedule (cosine "
@@ -78,8 +85,19 @@ static int make_flags(options *o, tg_flag *f)
     f[n++] = (tg_flag){"seed", TG_U64, &o->seed, "random seed", 0, 0, NULL};
     f[n++] = (tg_flag){"save", TG_STR, &o->save, "write a checkpoint (parameters, optimizer, "
                        "config, vocabulary) to FILE at the end", 0, 0, NULL};
-    f[n++] = (tg_flag){"load", TG_STR, &o->load, "start from checkpoint FILE (its config and "
-                       "vocabulary)", 0, 0, NULL};
+    f[n++] = (tg_flag){"load", TG_STR, &o->load, "start from the model in FILE (a --save or "
+                       "--checkpoint file: its config and vocabulary)", 0, 0, NULL};
+    f[n++] = (tg_flag){"checkpoint", TG_STR, &o->checkpoint, "write a training checkpoint "
+                       "(all --resume needs) to FILE every --every steps and at the end", 0, 0,
+                       NULL};
+    f[n++] = (tg_flag){"every", TG_INT, &o->every, "steps between training checkpoints (0: at "
+                       "the end only)", 0, 1 << 30, NULL};
+    f[n++] = (tg_flag){"resume", TG_STR, &o->resume, "continue the run in training checkpoint "
+                       "FILE exactly; settings not given are taken from it, --steps counts "
+                       "from the run's start", 0, 0, NULL};
+    f[n++] = (tg_flag){"skip-nonfinite", TG_BOOL, &o->skip_nonfinite, "skip a step whose loss "
+                       "or gradient is NaN or infinite, instead of stopping with exit 1", 0, 0,
+                       NULL};
     f[n++] = (tg_flag){"sample", TG_INT, &o->sample, "characters to generate after training",
                        0, 1 << 30, NULL};
     f[n++] = (tg_flag){"temperature", TG_DOUBLE, &o->temperature, "sampling temperature (0: "
@@ -90,21 +108,49 @@ static int make_flags(options *o, tg_flag *f)
     return n;
 }
 
-#define MAX_FLAGS 40
-
-typedef struct cmdline {
-    int argc;
-    char **argv;
-    tg_flag flags[MAX_FLAGS];
-    int n;
-} cmdline;
-
-static int given(const cmdline *c, const char *name)
+int charlm_given(const cmdline *c, const char *name)
 {
     return tg_cli_given(c->argc, c->argv, c->flags, c->n, name);
 }
 
-static void parse_options(int argc, char **argv, options *o, cmdline *c)
+static int given(const cmdline *c, const char *name) { return charlm_given(c, name); }
+
+/* Flags that exclude or need each other. */
+static void check_combinations(const options *o, const cmdline *c)
+{
+    if (o->resume && o->load)
+        tg_cli_die_usage(PROG, "--resume and --load exclude each other (--resume restores the "
+                         "model too)");
+    if (given(c, "every") && !o->checkpoint)
+        tg_cli_die_usage(PROG, "--every needs --checkpoint FILE");
+    if (o->checkpoint && o->save && !strcmp(o->checkpoint, o->save))
+        tg_cli_die_usage(PROG, "--checkpoint and --save name the same file %s", o->save);
+}
+
+/* Defaults that depend on --optim; on --resume they come from the file. */
+static void derive_defaults(options *o, const cmdline *c)
+{
+    if (!given(c, "lr"))
+        o->lr = !strcmp(o->optim, "sgd") ? 1.0 : !strcmp(o->optim, "momentum") ? 0.1 : 0.002;
+    if (!given(c, "weight-decay")) o->weight_decay = !strcmp(o->optim, "adamw") ? 0.01 : 0.0;
+    if (!given(c, "momentum")) o->momentum = !strcmp(o->optim, "momentum") ? 0.9 : 0.0;
+}
+
+/* CHARLM_FAULT_STEP=N: a test hook that puts a NaN into a gradient at step
+ * N, to exercise the non-finite guard and --skip-nonfinite. */
+static uint64_t fault_step(void)
+{
+    const char *s = getenv("CHARLM_FAULT_STEP");
+    char *end;
+    if (!s || !*s) return 0;
+    errno = 0;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (errno || *end || s[0] == '-')
+        tg_cli_die_usage(PROG, "CHARLM_FAULT_STEP: expected a step number, got '%.40s'", s);
+    return n;
+}
+
+static void parse_options(int argc, char **argv, options *o, cmdline *c, charlm_inherited *inh)
 {
     *o = defaults;
     c->argc = argc;
@@ -112,13 +158,20 @@ static void parse_options(int argc, char **argv, options *o, cmdline *c)
     c->n = make_flags(o, c->flags);
     tg_cli_parse(argc, argv, c->flags, c->n, PROG,
                  "Train a character-level language model on a UTF-8 text; report validation "
-                 "bits per character;\nsave, load and sample.",
+                 "bits per character;\nsave, load and sample; checkpoint and resume exactly.",
                  NULL);
+    check_combinations(o, c);
     if (given(c, "seconds") && !given(c, "steps")) o->steps = 0; /* the clock decides */
-    if (!given(c, "lr")) o->lr = !strcmp(o->optim, "sgd") ? 1.0 : !strcmp(o->optim, "momentum") ? 0.1 : 0.002;
-    if (!given(c, "weight-decay")) o->weight_decay = !strcmp(o->optim, "adamw") ? 0.01 : 0.0;
+    inh->n = 0;
+    if (o->resume)
+        charlm_inherit_settings(o->resume, c, inh);
+    else
+        derive_defaults(o, c);
+    if (o->momentum > 0 && strcmp(o->optim, "sgd") != 0 && strcmp(o->optim, "momentum") != 0)
+        tg_cli_die_usage(PROG, "--momentum is for --optim sgd or momentum, not %s", o->optim);
     if (!strcmp(o->schedule, "cosine") && o->steps == 0)
         tg_cli_die_usage(PROG, "--schedule cosine needs --steps N (the length of the decay)");
+    o->fault_step = fault_step();
 }
 
 /* ------------------------------------------------------------------ data */
@@ -215,7 +268,7 @@ static tg_optim *make_optim(const options *o, const charmodel *m, tg_checkpoint 
                                                                            : TG_OPTIM_ADAMW);
     oc.lr = o->lr;
     oc.weight_decay = o->weight_decay;
-    if (!strcmp(o->optim, "momentum")) oc.momentum = 0.9;
+    if (sgd) oc.momentum = o->momentum;
     tg_optim *opt = tg_optim_new(&oc, tg_params_numel(m->params), err, sizeof err);
     if (!opt) tg_cli_die_usage(PROG, "%s", err);
     if (ck && tg_checkpoint_meta(ck, "optim.kind") &&
@@ -231,44 +284,56 @@ static volatile sig_atomic_t interrupted;
 static void on_interrupt(int sig)
 {
     interrupted = 1;
-    signal(sig, SIG_DFL); /* a second Ctrl-C ends the program at once */
+    signal(sig, SIG_DFL); /* a second Ctrl-C (or TERM) ends the program at once */
 }
 
 typedef struct run_stats {
-    int steps;
-    double train_seconds, tokens, last_loss, recent_loss, valid_loss;
+    /* the loop's state, in training checkpoints */
+    uint64_t step;        /* windows trained, counted from the run's start */
+    uint64_t skipped;     /* of them, skipped as non-finite (--skip-nonfinite) */
+    uint64_t streak;      /* skipped in a row up to now */
+    double train_seconds; /* training time, all resumed runs together */
+    double last_loss, recent_loss; /* the last update's loss and its running average */
+    /* this process only */
+    uint64_t start_step; /* where it started (> 0 after --resume) */
+    double run_seconds;  /* its training time */
+    double step_tokens;  /* characters per step, T x B */
+    uint64_t saved_step; /* step of its last checkpoint save */
+    int saved;           /* whether it has saved one */
 } run_stats;
+
+static int finished(const options *o, const run_stats *s)
+{
+    return (o->steps && s->step >= (uint64_t)o->steps) ||
+           (o->seconds && s->train_seconds >= o->seconds) || (!o->steps && !o->seconds);
+}
+
+static double tokens_per_second(const run_stats *s)
+{
+    double tokens = (double)(s->step - s->start_step) * s->step_tokens;
+    return s->run_seconds > 0 ? tokens / s->run_seconds : 0;
+}
 
 static double eta_seconds(const options *o, const run_stats *s)
 {
-    double eta = INFINITY;
-    if (o->steps > 0 && s->steps > 0)
-        eta = (o->steps - s->steps) * s->train_seconds / s->steps;
+    double eta = INFINITY, done = (double)(s->step - s->start_step);
+    if (o->steps > 0 && done > 0)
+        eta = ((double)o->steps - (double)s->step) * s->run_seconds / done;
     if (o->seconds > 0 && o->seconds - s->train_seconds < eta) eta = o->seconds - s->train_seconds;
     return eta < 0 ? 0 : eta;
-}
-
-static void die_nonfinite(tg_params *p, int step, double loss, double norm)
-{
-    size_t index = 0;
-    const char *name = tg_params_nonfinite_grad(p, &index);
-    if (name)
-        tg_cli_die(PROG, "step %d: loss %g, gradient of '%s'[%zu] is not finite; stopping "
-                   "without saving (try a smaller --lr or --clip)", step, loss, name, index);
-    tg_cli_die(PROG, "step %d: loss %g, gradient norm %g; stopping without saving (try a "
-               "smaller --lr or --clip)", step, loss, norm);
 }
 
 static void report(const options *o, tg_progress *pg, tg_csv *log, const run_stats *s,
                    double lr, double norm, double valid_bpc, int last)
 {
     char eta[32], step[48], valid[32] = "";
-    double tps = s->train_seconds > 0 ? s->tokens / s->train_seconds : 0;
+    double tps = tokens_per_second(s);
+    unsigned long long n = (unsigned long long)s->step;
     tg_format_duration(eta_seconds(o, s), eta, sizeof eta);
     if (o->steps)
-        snprintf(step, sizeof step, "%d/%d", s->steps, o->steps);
+        snprintf(step, sizeof step, "%llu/%d", n, o->steps);
     else
-        snprintf(step, sizeof step, "%d", s->steps);
+        snprintf(step, sizeof step, "%llu", n);
     if (isnan(valid_bpc))
         tg_progress_update(pg, last, "step %s  loss %.4f  %.3f bpc  %.0f tok/s  eta %s", step,
                            s->recent_loss, s->recent_loss / LN2, tps, eta);
@@ -278,39 +343,147 @@ static void report(const options *o, tg_progress *pg, tg_csv *log, const run_sta
         tg_progress_done(pg);
     }
     if (!isnan(valid_bpc)) snprintf(valid, sizeof valid, "%.6f", valid_bpc);
-    tg_csv_row(log, "%d,%.3f,%.0f,%.6f,%.6f,%.6g,%.6g,%.1f,%s", s->steps, s->train_seconds,
-               s->tokens, s->last_loss, s->last_loss / LN2, lr, norm, tps, valid);
+    tg_csv_row(log, "%llu,%.3f,%.0f,%.6f,%.6f,%.6g,%.6g,%.1f,%s", n, s->train_seconds,
+               (double)s->step * s->step_tokens, s->last_loss, s->last_loss / LN2, lr, norm, tps,
+               valid);
 }
 
-static void train(const options *o, charlm_trainer *tr, tg_optim *opt, tg_csv *log,
-                  run_stats *s)
+static void save_checkpoint(const options *o, tg_trainckpt *ck, run_stats *s)
+{
+    char err[1024];
+    if (tg_trainckpt_save(ck, o->checkpoint, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
+    s->saved = 1;
+    s->saved_step = s->step;
+}
+
+/* 0 when the step's loss, gradients and parameters are finite; else -1
+ * with "step N: ... is not finite; stopping, last checkpoint kept" in err. */
+static int check_finite(const tg_trainckpt *ck, double loss, double norm, uint64_t step,
+                        char *err, size_t errlen)
+{
+    if (tg_trainckpt_guard(ck, loss, step, err, errlen) != 0) return -1;
+    if (isfinite(norm)) return 0; /* finite values whose squares overflowed */
+    snprintf(err, errlen, "step %llu: gradient norm is %g; stopping, last checkpoint kept",
+             (unsigned long long)step, norm);
+    return -1;
+}
+
+/* Whether to apply the step's update: yes when everything is finite; no
+ * with --skip-nonfinite (said on stderr); otherwise exits 1 at once: no
+ * update, no checkpoint, no --save. */
+static int apply_step(const options *o, const tg_trainckpt *ck, double loss, double norm,
+                      const run_stats *s, tg_progress *pg)
+{
+    char err[1024];
+    if (check_finite(ck, loss, norm, s->step + 1, err, sizeof err) == 0) return 1;
+    tg_progress_done(pg);
+    if (!o->skip_nonfinite)
+        tg_cli_die(PROG, "%s (try a smaller --lr or --clip, or --skip-nonfinite)", err);
+    char *why = strstr(err, "; stopping"); /* the guard's words for the stopping case */
+    if (why) *why = '\0';
+    if (s->streak + 1 >= MAX_SKIP_STREAK)
+        tg_cli_die(PROG, "%s: %d steps in a row were not finite; stopping, last checkpoint kept",
+                   err, MAX_SKIP_STREAK);
+    fprintf(stderr, "%s: %s; step skipped (--skip-nonfinite)\n", PROG, err);
+    return 0;
+}
+
+/* The loop's bookkeeping after step s->step + 1 ran (applied or not). */
+static void count_step(charlm_trainer *tr, run_stats *s, int applied, double loss, double dt)
+{
+    s->step++;
+    s->train_seconds += dt;
+    s->run_seconds += dt;
+    if (!applied) {
+        s->skipped++;
+        s->streak++;
+        charlm_trainer_reset_nonfinite(tr); /* a NaN state would poison every later window */
+        return;
+    }
+    s->streak = 0;
+    s->last_loss = loss;
+    s->recent_loss = s->step - s->skipped == 1 ? loss : 0.98 * s->recent_loss + 0.02 * loss;
+}
+
+static void train(const options *o, charlm_trainer *tr, tg_optim *opt, tg_trainckpt *ck,
+                  tg_csv *log, run_stats *s)
 {
     tg_lr_schedule sched = {!strcmp(o->schedule, "cosine") ? TG_LR_COSINE : TG_LR_CONSTANT,
                             o->lr, (uint64_t)o->warmup, 1, 1.0,
                             o->steps > o->warmup ? (uint64_t)(o->steps - o->warmup) : 1, 0.0};
+    tg_params *params = tr->model->params;
     tg_progress pg;
     tg_progress_init(&pg, stderr, 10.0);
-    double tokens_per_step = (double)tr->T * tr->B;
-    while (!interrupted && (o->steps == 0 || s->steps < o->steps) &&
-           (o->seconds == 0 || s->train_seconds < o->seconds) && (o->steps || o->seconds)) {
-        double t0 = tg_clock_seconds(), lr = tg_lr_at(&sched, (uint64_t)s->steps);
+    while (!interrupted && !finished(o, s)) {
+        double t0 = tg_clock_seconds(), lr = tg_lr_at(&sched, s->step);
         double loss = charlm_train_window(tr);
-        double norm = tg_clip_grad_norm(tr->model->params, o->clip);
-        if (!isfinite(loss) || !isfinite(norm)) die_nonfinite(tr->model->params, s->steps + 1, loss, norm);
-        tg_optim_set_lr(opt, lr);
-        tg_optim_step(opt, tr->model->params);
-        s->train_seconds += tg_clock_seconds() - t0;
-        s->steps++;
-        s->tokens += tokens_per_step;
-        s->last_loss = loss;
-        s->recent_loss = s->steps == 1 ? loss : 0.98 * s->recent_loss + 0.02 * loss;
-        int eval_now = o->eval_every && s->steps % o->eval_every == 0;
+        if (o->fault_step == s->step + 1) tg_params_grad(params)[0] = (tg_real)NAN;
+        double norm = tg_clip_grad_norm(params, o->clip);
+        int applied = apply_step(o, ck, loss, norm, s, &pg);
+        if (applied) {
+            tg_optim_set_lr(opt, lr);
+            tg_optim_step(opt, params);
+        }
+        count_step(tr, s, applied, loss, tg_clock_seconds() - t0);
+        int eval_now = o->eval_every && s->step % (uint64_t)o->eval_every == 0;
         double valid_bpc = eval_now ? charlm_evaluate(tr) / LN2 : NAN;
-        int last = (o->steps && s->steps == o->steps) ||
-                   (o->seconds && s->train_seconds >= o->seconds) || interrupted;
-        report(o, &pg, log, s, lr, norm, valid_bpc, last);
+        report(o, &pg, log, s, lr, norm, valid_bpc, finished(o, s) || interrupted);
+        if (o->checkpoint && o->every && s->step % (uint64_t)o->every == 0)
+            save_checkpoint(o, ck, s);
     }
     tg_progress_done(&pg);
+}
+
+/* ------------------------------------------------------------------ checkpoints */
+
+/* Every piece of state the loop reads, for --checkpoint and --resume. */
+static tg_trainckpt *make_trainckpt(const options *o, const charmodel *m, const tg_vocab *v,
+                                    const corpus *c, tg_optim *opt, charlm_trainer *tr,
+                                    run_stats *s)
+{
+    tg_trainckpt *ck = tg_trainckpt_new(PROG, m->params, opt);
+    if (!ck || charlm_register_config(ck, o, &m->cfg, v, c->cps, c->n) != 0 ||
+        charlm_trainer_register(tr, ck) != 0 || tg_trainckpt_u64(ck, "step", &s->step) != 0 ||
+        tg_trainckpt_u64(ck, "skipped", &s->skipped) != 0 ||
+        tg_trainckpt_u64(ck, "skip_streak", &s->streak) != 0 ||
+        tg_trainckpt_f64(ck, "train_seconds", &s->train_seconds) != 0 ||
+        tg_trainckpt_f64(ck, "last_loss", &s->last_loss) != 0 ||
+        tg_trainckpt_f64(ck, "recent_loss", &s->recent_loss) != 0)
+        tg_cli_die(PROG, "out of memory");
+    return ck;
+}
+
+/* Loads everything registered; exits 1 naming the file and field (the file
+ * is only read). */
+static void resume_run(const options *o, tg_trainckpt *ck, const charlm_trainer *tr,
+                       run_stats *s)
+{
+    char err[1024];
+    if (tg_trainckpt_load(ck, o->resume, err, sizeof err) != 0 ||
+        charlm_trainer_check_loaded(tr, o->resume, err, sizeof err) != 0)
+        tg_cli_die(PROG, "%s", err);
+    s->start_step = s->step;
+    fprintf(stderr, "%s: resumed %s at step %llu\n", PROG, o->resume,
+            (unsigned long long)s->step);
+    if (o->steps && s->step >= (uint64_t)o->steps)
+        fprintf(stderr, "%s: already at step %llu of --steps %d: nothing to train\n", PROG,
+                (unsigned long long)s->step, o->steps);
+}
+
+/* --log FILE; a resumed run appends to the log it continues. */
+static void open_log(const options *o, tg_csv *log)
+{
+    char err[1024];
+    struct stat st;
+    if (o->resume && o->log && stat(o->log, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        log->f = fopen(o->log, "a");
+        snprintf(log->path, sizeof log->path, "%s", o->log);
+        if (!log->f) tg_cli_die(PROG, "%s: cannot open log file: %s", o->log, strerror(errno));
+        return;
+    }
+    if (tg_csv_open(log, o->log, "step,seconds,tokens,loss,bpc,lr,grad_norm,tokens_per_s,valid_bpc",
+                    err, sizeof err) != 0)
+        tg_cli_die(PROG, "%s", err);
 }
 
 /* ------------------------------------------------------------------ sampling */
@@ -381,8 +554,10 @@ int main(int argc, char **argv)
 {
     options o;
     cmdline cl;
+    charlm_inherited inherited;
     char err[1024];
-    parse_options(argc, argv, &o, &cl);
+    parse_options(argc, argv, &o, &cl, &inherited);
+    if (o.checkpoint) charlm_check_checkpoint_path(o.checkpoint, o.resume); /* before any work */
     double wall0 = tg_clock_seconds();
 
     corpus c;
@@ -404,29 +579,38 @@ int main(int argc, char **argv)
     if (charlm_trainer_init(&tr, &m, ids, n_train, ids + n_train, n_valid, o.seq_len, o.batch,
                             o.shards, o.threads, o.seed, err, sizeof err) != 0)
         tg_cli_die_usage(PROG, "%s", err);
+    run_stats s = {0};
+    s.step_tokens = (double)o.seq_len * o.batch;
+    tg_trainckpt *tck = make_trainckpt(&o, &m, &v, &c, opt, &tr, &s);
+    if (o.resume) resume_run(&o, tck, &tr, &s);
     tg_csv log;
-    if (tg_csv_open(&log, o.log, "step,seconds,tokens,loss,bpc,lr,grad_norm,tokens_per_s,valid_bpc",
-                    err, sizeof err) != 0)
-        tg_cli_die(PROG, "%s", err);
+    open_log(&o, &log);
     describe(&o, &c, &m, n_train, n_valid);
 
-    run_stats s = {0};
     signal(SIGINT, on_interrupt);
-    train(&o, &tr, opt, &log, &s);
-    if (interrupted) fprintf(stderr, "%s: interrupted after %d steps\n", PROG, s.steps);
+    signal(SIGTERM, on_interrupt);
+    train(&o, &tr, opt, tck, &log, &s);
+    if (interrupted)
+        fprintf(stderr, "%s: interrupted at step %llu\n", PROG, (unsigned long long)s.step);
+    if (o.checkpoint && !(s.saved && s.saved_step == s.step)) save_checkpoint(&o, tck, &s);
+    if (o.checkpoint)
+        fprintf(stderr, "%s: checkpoint %s at step %llu\n", PROG, o.checkpoint,
+                (unsigned long long)s.step);
     signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     double valid_bpc = charlm_evaluate(&tr) / LN2;
     save_model(&o, &m, &v, opt);
     if (tg_csv_close(&log, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
     if (o.sample > 0) print_sample(&o, prime, n_prime, &m, &v);
 
-    tg_result("valid_bpc=%.4f train_bpc=%.4f tokens_per_s=%.0f steps=%d seconds=%.1f "
-              "wall_seconds=%.1f params=%zu cell=%s hidden=%d layers=%d",
-              valid_bpc, s.steps ? s.recent_loss / LN2 : NAN,
-              s.train_seconds > 0 ? s.tokens / s.train_seconds : 0.0, s.steps, s.train_seconds,
-              tg_clock_seconds() - wall0, tg_params_numel(m.params), m.cfg.kind->name,
-              m.cfg.hidden, m.cfg.layers);
+    tg_result("valid_bpc=%.4f train_bpc=%.4f tokens_per_s=%.0f steps=%llu seconds=%.1f "
+              "wall_seconds=%.1f params=%zu cell=%s hidden=%d layers=%d skipped=%llu",
+              valid_bpc, s.step > s.skipped ? s.recent_loss / LN2 : NAN, tokens_per_second(&s),
+              (unsigned long long)s.step, s.train_seconds, tg_clock_seconds() - wall0,
+              tg_params_numel(m.params), m.cfg.kind->name, m.cfg.hidden, m.cfg.layers,
+              (unsigned long long)s.skipped);
 
+    tg_trainckpt_free(tck);
     charlm_trainer_free(&tr);
     tg_optim_free(opt);
     free(ids);
@@ -434,5 +618,6 @@ int main(int argc, char **argv)
     free(c.cps);
     tg_vocab_free(&v);
     charmodel_free(&m);
+    charlm_inherited_free(&inherited);
     return 0;
 }

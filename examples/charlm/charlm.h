@@ -1,5 +1,6 @@
 /* charlm internals: the trainer over B parallel streams of a text, shared by
- * charlm.c (the program) and train.c (steps and evaluation). */
+ * charlm.c (the program), train.c (steps and evaluation) and resume.c
+ * (training checkpoints: --checkpoint, --every, --resume). */
 #ifndef CHARLM_H
 #define CHARLM_H
 
@@ -7,7 +8,10 @@
 #include <stdint.h>
 
 #include "charmodel.h"
+#include "cli.h"
+#include "text.h"
 #include "tg_optim.h"
+#include "trainckpt.h"
 
 #define CHARLM_MAX_SHARDS 64
 
@@ -17,7 +21,7 @@
 typedef struct charlm_streams {
     const int *ids;
     size_t L;   /* inputs per stream */
-    size_t pos; /* start of the next window in every stream */
+    uint64_t pos; /* start of the next window in every stream */
     int B;
     tg_state_buf state[CHARLM_MAX_SHARDS];
 } charlm_streams;
@@ -62,5 +66,77 @@ double charlm_train_window(charlm_trainer *tr);
 /* Mean loss (nats per character) over the whole validation split, from a
  * zero state, without dropout; NAN when there is no validation split. */
 double charlm_evaluate(charlm_trainer *tr);
+
+/* Registers with a training checkpoint everything the trainer carries from
+ * one step to the next: the data position ("u64.data_pos"), each shard's
+ * dropout generator ("rng.dropout.<s>") and carried recurrent state
+ * ("state.tbptt.<s>.h", ".c"). 0, or -1 on out of memory. */
+int charlm_trainer_register(charlm_trainer *tr, tg_trainckpt *ck);
+/* After a load: checks what the file could not (the data position lies
+ * inside the text). 0, or -1 with a message naming path. */
+int charlm_trainer_check_loaded(const charlm_trainer *tr, const char *path, char *err,
+                                size_t errlen);
+/* After a skipped step: zeroes the carried state of every shard whose state
+ * holds a NaN or infinity (its streams go on from a zero state, as at the
+ * start of the text).
+ * Returns the number of shards reset. */
+int charlm_trainer_reset_nonfinite(charlm_trainer *tr);
+
+/* ------------------------------------------------------------------ the program */
+
+typedef struct charlm_options {
+    const char *text, *cell, *optim, *schedule, *save, *load, *prime, *log;
+    const char *checkpoint, *resume;
+    int hidden, embed, layers, seq_len, batch, steps, threads, shards, sample, eval_every, warmup;
+    int every, skip_nonfinite;
+    double dropout, lr, clip, seconds, valid_frac, temperature, weight_decay, momentum;
+    uint64_t seed;
+    uint64_t fault_step; /* CHARLM_FAULT_STEP (tests): poison a gradient at this step */
+} charlm_options;
+
+#define CHARLM_MAX_FLAGS 48
+
+/* The parsed command line: argv, and the flag table over a charlm_options. */
+typedef struct charlm_cmdline {
+    int argc;
+    char **argv;
+    tg_flag flags[CHARLM_MAX_FLAGS];
+    int n;
+} charlm_cmdline;
+
+/* Whether --name was on the command line. */
+int charlm_given(const charlm_cmdline *c, const char *name);
+
+/* Settings that --resume takes from the checkpoint: strings made here,
+ * pointed to by the options, freed by charlm_inherited_free. */
+typedef struct charlm_inherited {
+    char *arg[CHARLM_MAX_FLAGS + 1];
+    int n;
+} charlm_inherited;
+
+/* --resume FILE: every setting of the run (model shape, data layout,
+ * optimizer, schedule, stopping, seed) that the command line leaves out is
+ * taken from FILE, as if it had been given; explicit ones stay (and are
+ * checked against FILE when it is loaded). Exits 1 naming FILE when it is
+ * unreadable or not a charlm training checkpoint. */
+void charlm_inherit_settings(const char *path, charlm_cmdline *c, charlm_inherited *keep);
+void charlm_inherited_free(charlm_inherited *keep);
+
+/* --checkpoint FILE, before any training: exits 1 with a message when
+ * FILE's directory is missing or not writable (a probe file is made and
+ * removed), when FILE is a directory, or when FILE already exists and is
+ * not the --resume file (a fresh run would overwrite an earlier run's
+ * checkpoint). */
+void charlm_check_checkpoint_path(const char *path, const char *resume);
+
+/* Registers the run's configuration, which a resume must match (the
+ * model's cell, embed, hidden, layers, dropout and vocab; the text, as its
+ * length and hash; seq-len, batch, shards, valid-frac, optim, momentum),
+ * and its settings, recorded and inherited but free to change (lr,
+ * weight-decay, clip, schedule, warmup, steps, seconds, seed). cps: the
+ * whole text. 0, or -1 on out of memory. */
+int charlm_register_config(tg_trainckpt *ck, const charlm_options *o,
+                           const charmodel_config *m, const tg_vocab *v, const uint32_t *cps,
+                           size_t n);
 
 #endif

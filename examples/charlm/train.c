@@ -181,3 +181,50 @@ double charlm_evaluate(charlm_trainer *tr)
     if (tr->shards > 1) tg_blas_set_threads(1);
     return total / count;
 }
+
+int charlm_trainer_register(charlm_trainer *tr, tg_trainckpt *ck)
+{
+    if (tg_trainckpt_u64(ck, "data_pos", &tr->train.pos) != 0) return -1;
+    for (int s = 0; s < tr->shards; s++) {
+        char name[48];
+        tg_state_buf *b = &tr->train.state[s];
+        size_t n = (size_t)b->layers * (size_t)b->batch * (size_t)b->hidden;
+        snprintf(name, sizeof name, "dropout.%d", s);
+        if (tg_trainckpt_rng(ck, name, &tr->shard[s].dropout_rng) != 0) return -1;
+        snprintf(name, sizeof name, "tbptt.%d.h", s);
+        if (tg_trainckpt_array(ck, name, b->h, n) != 0) return -1;
+        snprintf(name, sizeof name, "tbptt.%d.c", s);
+        if (b->c && tg_trainckpt_array(ck, name, b->c, n) != 0) return -1;
+    }
+    return 0;
+}
+
+int charlm_trainer_check_loaded(const charlm_trainer *tr, const char *path, char *err,
+                                size_t errlen)
+{
+    /* train_window reads from pos unless pos + T runs past L: a pos beyond
+     * L (a doctored file) could wrap that sum and read outside the text */
+    if (tr->train.pos > tr->train.L) {
+        snprintf(err, errlen, "%s: metadata 'u64.data_pos' is %llu, beyond the %zu characters "
+                 "of each stream", path, (unsigned long long)tr->train.pos, tr->train.L);
+        return -1;
+    }
+    return 0;
+}
+
+static int state_finite(const tg_state_buf *b)
+{
+    size_t n = (size_t)b->layers * (size_t)b->batch * (size_t)b->hidden;
+    return tg_first_nonfinite(b->h, n) == n && (!b->c || tg_first_nonfinite(b->c, n) == n);
+}
+
+int charlm_trainer_reset_nonfinite(charlm_trainer *tr)
+{
+    int reset = 0;
+    for (int s = 0; s < tr->shards; s++)
+        if (!state_finite(&tr->train.state[s])) {
+            tg_state_buf_zero(&tr->train.state[s]);
+            reset++;
+        }
+    return reset;
+}

@@ -1,5 +1,7 @@
 /* Char-model checkpoints: safetensors parameters plus the configuration and
- * vocabulary in the header metadata, so a file alone rebuilds the model. */
+ * vocabulary in the header metadata, so a file alone rebuilds the model.
+ * A charlm training checkpoint (--checkpoint, trainckpt.h) holds the same
+ * fields as "config.<name>" instead of "charmodel.<name>", so it loads too. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -60,6 +62,20 @@ static int meta_int(const tg_checkpoint *c, const char *path, const char *key, i
     return 0;
 }
 
+/* Where the model's fields are: "charmodel.cell" ... in a model file,
+ * "config.cell" ... in a charlm training checkpoint. key: a CHARMODEL_KEY_*. */
+typedef struct key_map {
+    int training; /* a charlm training checkpoint */
+    char buf[64];
+} key_map;
+
+static const char *map_key(key_map *km, const char *key)
+{
+    if (!km->training) return key;
+    snprintf(km->buf, sizeof km->buf, "config.%s", key + strlen("charmodel."));
+    return km->buf;
+}
+
 static const char *meta_str(const tg_checkpoint *c, const char *path, const char *key, char *err,
                             size_t errlen)
 {
@@ -74,40 +90,47 @@ int charmodel_read_config(const tg_checkpoint *c, const char *path, charmodel_co
                           tg_vocab *v, char *err, size_t errlen)
 {
     memset(v, 0, sizeof *v);
-    const char *format = meta_str(c, path, CHARMODEL_KEY_FORMAT, err, errlen);
+    key_map km = {0, ""};
+    const char *prog = tg_checkpoint_meta(c, "trainckpt.program");
+    km.training = !tg_checkpoint_meta(c, CHARMODEL_KEY_FORMAT) && prog && !strcmp(prog, "charlm");
+    const char *format = km.training ? "1" : meta_str(c, path, CHARMODEL_KEY_FORMAT, err, errlen);
     if (!format) return -1;
     if (strcmp(format, "1") != 0) {
         snprintf(err, errlen, "%s: metadata '%s' is '%.20s', this program reads format 1", path,
                  CHARMODEL_KEY_FORMAT, format);
         return -1;
     }
-    const char *cell = meta_str(c, path, CHARMODEL_KEY_CELL, err, errlen);
+    const char *cell = meta_str(c, path, map_key(&km, CHARMODEL_KEY_CELL), err, errlen);
     if (!cell) return -1;
     cfg->kind = tg_cell_kind_by_name(cell);
     if (!cfg->kind) {
         snprintf(err, errlen, "%s: metadata '%s' is '%.40s', expected one of %s", path,
-                 CHARMODEL_KEY_CELL, cell, tg_cell_kind_names());
+                 map_key(&km, CHARMODEL_KEY_CELL), cell, tg_cell_kind_names());
         return -1;
     }
-    if (meta_int(c, path, CHARMODEL_KEY_EMBED, 1, 1 << 20, &cfg->embed, err, errlen) ||
-        meta_int(c, path, CHARMODEL_KEY_HIDDEN, 1, 1 << 20, &cfg->hidden, err, errlen) ||
-        meta_int(c, path, CHARMODEL_KEY_LAYERS, 1, TG_MAX_LAYERS, &cfg->layers, err, errlen))
+    if (meta_int(c, path, map_key(&km, CHARMODEL_KEY_EMBED), 1, 1 << 20, &cfg->embed, err,
+                 errlen) ||
+        meta_int(c, path, map_key(&km, CHARMODEL_KEY_HIDDEN), 1, 1 << 20, &cfg->hidden, err,
+                 errlen) ||
+        meta_int(c, path, map_key(&km, CHARMODEL_KEY_LAYERS), 1, TG_MAX_LAYERS, &cfg->layers, err,
+                 errlen))
         return -1;
-    const char *dropout = meta_str(c, path, CHARMODEL_KEY_DROPOUT, err, errlen);
+    const char *dropout = meta_str(c, path, map_key(&km, CHARMODEL_KEY_DROPOUT), err, errlen);
     if (!dropout) return -1;
     char *end;
     errno = 0;
     cfg->dropout = strtod(dropout, &end);
     if (errno || end == dropout || *end || !(cfg->dropout >= 0 && cfg->dropout < 1)) {
         snprintf(err, errlen, "%s: metadata '%s' is '%.40s', expected a number in [0, 1)", path,
-                 CHARMODEL_KEY_DROPOUT, dropout);
+                 map_key(&km, CHARMODEL_KEY_DROPOUT), dropout);
         return -1;
     }
-    const char *vocab = meta_str(c, path, CHARMODEL_KEY_VOCAB, err, errlen);
+    const char *vocab = meta_str(c, path, map_key(&km, CHARMODEL_KEY_VOCAB), err, errlen);
     char why[256];
     if (!vocab) return -1;
     if (tg_vocab_parse(v, vocab, why, sizeof why) != 0) {
-        snprintf(err, errlen, "%s: metadata '%s': %s", path, CHARMODEL_KEY_VOCAB, why);
+        snprintf(err, errlen, "%s: metadata '%s': %s", path, map_key(&km, CHARMODEL_KEY_VOCAB),
+                 why);
         return -1;
     }
     cfg->vocab = v->size;
