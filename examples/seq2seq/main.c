@@ -598,6 +598,17 @@ static void start_workers(const options *o, trainer *tr, int max_src, int max_tg
             tg_cli_die(prog, "out of memory (shard %d)", s);
 }
 
+/* Arena use against capacity: how much margin the size estimates leave. */
+static void report_arenas(trainer *tr)
+{
+    tg_tape *t = tr->workers ? tg_workers_tape(tr->workers, 0) : tr->tape;
+    fprintf(stderr, "%s: arena high water: training %.1f of %.1f MiB, decoding %.1f of %.1f MiB\n",
+            prog, (double)tg_tape_arena_high_water(t) / 1048576.0,
+            (double)tg_tape_arena_capacity(t) / 1048576.0,
+            (double)tg_tape_arena_high_water(tr->tape) / 1048576.0,
+            (double)tg_tape_arena_capacity(tr->tape) / 1048576.0);
+}
+
 static size_t arena_for(const options *o, const s2s_config *c, int max_src, int max_tgt)
 {
     size_t train = o->shards > 1 ? 0 : s2s_arena_bytes(c, o->batch, max_src, max_tgt + 1);
@@ -687,9 +698,7 @@ int main(int argc, char **argv)
     show_examples(&o, &test_p, &vt, out, lens, &test_s);
     if (tg_csv_close(&csv, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
     double tps = tr.train_seconds > 0 ? (double)tr.tokens / tr.train_seconds : 0;
-    fprintf(stderr, "%s: arena high water %.1f MiB of %.1f MiB\n", prog,
-            (double)tg_tape_arena_high_water(tr.tape) / 1048576.0,
-            (double)tg_tape_arena_capacity(tr.tape) / 1048576.0);
+    report_arenas(&tr);
     tg_result("exact_match=%.4f bleu=%.2f test_pairs=%zu tokens_per_s=%.0f seconds=%.1f", sc.exact,
               sc.bleu, test_s.n, tps, tr.train_seconds);
 
