@@ -582,6 +582,7 @@ int s2s_vocab_encode(const s2s_vocab *v, const char *text, int *ids, int max, in
         while (*p && *p != ' ') p++;
         if (p == s) break;
         int id = s2s_vocab_find(v, s, (size_t)(p - s));
+        if (id >= 0 && id < S2S_N_SPECIAL && id != S2S_UNK) id = -1; /* "<eos>" in the text is a word */
         if (n < max) ids[n] = id >= 0 ? id : oov_id;
         n++;
     }

@@ -97,7 +97,8 @@ void s2s_vocab_free(s2s_vocab *v);
 /* Id of word[0..len), or -1. */
 int s2s_vocab_find(const s2s_vocab *v, const char *word, size_t len);
 /* Encodes a tokenized text into at most max ids; unknown words become
- * oov_id. Returns the number of tokens in text (may exceed max). */
+ * oov_id, and so do the words "<pad>", "<bos>" and "<eos>" (text never
+ * produces those ids). Returns the number of tokens in text (may exceed max). */
 int s2s_vocab_encode(const s2s_vocab *v, const char *text, int *ids, int max, int oov_id);
 /* Words 4.. joined by '\n' (malloc'd), for checkpoints; NULL no memory. */
 char *s2s_vocab_join(const s2s_vocab *v);

@@ -570,6 +570,11 @@ Test(vocab, specials_min_count_and_roundtrip)
     cr_assert_eq(ids[1], 4);
     cr_assert_eq(ids[2], 5);
     cr_assert_eq(ids[3], S2S_UNK);
+    /* special words in the text never become special ids */
+    cr_assert_eq(s2s_vocab_encode(&v, "<pad> <bos> <eos> <unk> b", ids, 8, -1), 5);
+    for (int i = 0; i < 3; i++) cr_assert_eq(ids[i], -1);
+    cr_assert_eq(ids[3], S2S_UNK);
+    cr_assert_eq(ids[4], 4);
     char *joined = s2s_vocab_join(&v);
     s2s_vocab w;
     cr_assert_eq(s2s_vocab_split(&w, joined), 0);
