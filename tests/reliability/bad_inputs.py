@@ -6,9 +6,9 @@
 For each row: the program must exit with the expected code (2: usage, 1:
 data), never by a signal (a crash or a sanitizer abort) or a hang (60 s);
 the last line of stderr must be "<program>: <message>" naming the file,
-line or field (every expected fragment appears in it); and the checkpoint
-given with --save, which exists before the run, must be byte-for-byte
-unchanged after it. Rows whose program is not built are skipped (said so).
+line or field (every expected fragment appears in it); and every checkpoint
+that exists before the run (the one given with --save, the fixtures given
+to --load and --resume) must be byte-for-byte unchanged after it. Rows whose program is not built are skipped (said so).
 
 --markdown prints the table (with the real messages, temporary paths
 shortened to file names) for the README instead of a pass/fail report.
@@ -115,6 +115,25 @@ ROWS = [
      ["ok.ckpt", "s2s."]),
     ("charlm", "--save into a missing folder", ["--text", "{d}/tiny.txt", "--save",
      "{d}/no/such/out.ckpt"] + CH, 1, ["out.ckpt"]),
+    # ---- training checkpoints (--checkpoint / --resume)
+    ("charlm", "--resume of a missing file", ["--resume", "{d}/absent.tck", "--steps", "6"], 1,
+     ["absent.tck"]),
+    ("charlm", "--resume of a model-only --save file", ["--resume", "{d}/ok.ckpt", "--steps", "6"],
+     1, ["ok.ckpt", "not a training checkpoint"]),
+    ("charlm", "--resume of a truncated training checkpoint", ["--resume", "{d}/trunc.tck",
+     "--steps", "6"], 1, ["trunc.tck"]),
+    ("charlm", "--resume with an edited text", ["--resume", "{d}/run.tck", "--text",
+     "{d}/changed.txt", "--steps", "6"], 1, ["run.tck", "'text'"]),
+    ("charlm", "--resume with a text of another vocabulary", ["--resume", "{d}/run.tck",
+     "--text", "{d}/other.txt", "--steps", "6"], 1, ["run.tck", "'vocab'"]),
+    ("charlm", "--resume with another model size", ["--resume", "{d}/run.tck", "--text",
+     "{d}/tiny.txt", "--hidden", "16", "--steps", "6"], 1, ["run.tck", "'hidden'", "16"]),
+    ("charlm", "--checkpoint over an existing run without --resume", ["--text", "{d}/tiny.txt",
+     "--checkpoint", "{d}/run.tck"] + CH, 1, ["run.tck", "--resume"]),
+    ("charlm", "--checkpoint into a missing folder", ["--text", "{d}/tiny.txt", "--checkpoint",
+     "{d}/no/such/run.tck"] + CH, 1, ["no/such"]),
+    ("charlm", "--checkpoint naming a directory", ["--text", "{d}/tiny.txt", "--checkpoint",
+     "{d}"] + CH, 1, ["{d}", "directory"]),
     ("seq2seq", "--save into a missing folder", S2S + ["--save", "{d}/no/such/out.ckpt"], 1,
      ["out.ckpt"]),
     ("rowseq", "--save into a missing folder", RS + ["--data", "{d}/idx_ok", "--save",
@@ -177,6 +196,7 @@ def make_text_fixtures(d):
         with open(os.path.join(d, name), "wb") as f:
             f.write(data if isinstance(data, bytes) else data.encode())
     put("tiny.txt", "hello world, this is a tiny text.\nsecond line of text here.\n")
+    put("changed.txt", "hello world, this is a tiny text.\nsecond line of text hare.\n")  # same characters
     put("other.txt", "Completely different: XYZ 123 ~~~\n")
     put("empty.txt", b"")
     put("bad_utf8.txt", b"first line\nab\xc3\x28cd\n")
@@ -214,6 +234,14 @@ def make_checkpoint_fixtures(d, charlm):
     o = h["rnn.l0.weight_hh"]["data_offsets"][0]
     d6[o + 8:o + 12] = struct.pack("<f", float("nan"))
     write_safetensors(f"{d}/nan.ckpt", h, d6)
+    # a training checkpoint (charlm --checkpoint), if this charlm has the flag
+    r = subprocess.run([charlm, "--text", f"{d}/tiny.txt", "--checkpoint", f"{d}/run.tck",
+                        "--every", "2"] + CH, capture_output=True, text=True, timeout=TIMEOUT,
+                       env=child_env())
+    if r.returncode == 0:
+        raw = open(f"{d}/run.tck", "rb").read()
+        with open(f"{d}/trunc.tck", "wb") as f:
+            f.write(raw[:len(raw) * 2 // 3])
     d7 = bytearray(data)
     for name in ("embed.weight", "rnn.l0.weight_ih", "head.weight"):
         lo, hi = h[name]["data_offsets"]
@@ -241,7 +269,7 @@ def run_row(row, exe, d):
     args = [a.replace("{d}", d) for a in args]
     if "--save" not in args:  # first, so that a row's last flag stays last
         args = ["--save", f"{d}/keep.ckpt"] + args
-    before = open(f"{d}/keep.ckpt", "rb").read()
+    before = checkpoints(d)
     problems = []
     try:
         r = subprocess.run([exe] + args, capture_output=True, text=True, errors="replace",
@@ -264,10 +292,19 @@ def run_row(row, exe, d):
             problems.append(f"message lacks '{frag}'")
     if "Sanitizer" in err or "runtime error" in err:
         problems.append("sanitizer report on stderr")
-    if open(f"{d}/keep.ckpt", "rb").read() != before:
-        problems.append("the existing checkpoint given with --save was changed")
-        shutil.copy(f"{d}/ok.ckpt", f"{d}/keep.ckpt")
+    after = checkpoints(d)
+    for name in sorted(before):
+        if after.get(name) != before[name]:
+            problems.append(f"existing checkpoint {name} was changed or removed")
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(before[name])
     return rc, last, problems
+
+
+def checkpoints(d):
+    """Bytes of every checkpoint in the fixture folder: none may change."""
+    return {n: open(os.path.join(d, n), "rb").read() for n in os.listdir(d)
+            if n.endswith((".ckpt", ".tck"))}
 
 
 def shorten(msg, d):
@@ -313,6 +350,10 @@ def main(argv):
             print("|---|---|---|---|---|")
         for i, row in enumerate(ROWS, 1):
             prog = row[0]
+            if any(".tck" in a for a in row[2]) and not os.path.exists(f"{d}/run.tck"):
+                skipped += 1
+                print(f"row {i:2d} SKIP  {prog}: {row[1]} (this {prog} has no --checkpoint)")
+                continue
             if prog not in exes:
                 skipped += 1
                 print(f"row {i:2d} SKIP  {prog}: {row[1]} ({prog} is not built)")
