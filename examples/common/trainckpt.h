@@ -7,7 +7,8 @@
  * --resume loads them all back. Resuming is exact: N steps, save, load in a
  * new process, M more steps gives bitwise the parameters of N+M steps in
  * one run, as long as every piece of state the training loop reads is
- * registered (tests/reliability/test_resume.c checks this per optimizer).
+ * registered (tests/reliability/test_trainckpt.c checks this per optimizer;
+ * kill_test.c SIGKILLs a training process at random moments and resumes it).
  *
  *   tg_trainckpt *ck = tg_trainckpt_new("charlm", params, opt);   // after building model+opt
  *   tg_trainckpt_config(ck, "cell", cell);           // must match to resume
@@ -79,7 +80,8 @@ tg_trainckpt *tg_trainckpt_new(const char *program, tg_params *params, tg_optim 
 void tg_trainckpt_free(tg_trainckpt *ck);
 
 /* Registration. Each returns 0, or -1 on out of memory, an empty or
- * repeated name, or a name with characters outside [A-Za-z0-9_.-]. */
+ * repeated name, or a name longer than 64 characters or with characters
+ * outside [A-Za-z0-9_.-]. */
 int tg_trainckpt_config(tg_trainckpt *ck, const char *key, const char *value); /* copied now */
 int tg_trainckpt_config_int(tg_trainckpt *ck, const char *key, long long value);
 int tg_trainckpt_config_double(tg_trainckpt *ck, const char *key, double value);
