@@ -420,13 +420,13 @@ static void save_model(const options *o, trainer *tr, const s2s_vocab *vs, const
 
 /* Runs the epochs (or until --seconds), evaluating greedily after each. */
 static scores train(trainer *tr, const id_set *train_set, const id_set *test_set, tg_csv *csv,
-                    const s2s_vocab *vs, const s2s_vocab *vt, const s2s_tokenize_options *tok)
+                    const s2s_vocab *vs, const s2s_vocab *vt, const s2s_tokenize_options *tok,
+                    int **out, int *lens)
 {
     const options *o = tr->o;
     batcher bt;
     tg_progress pr;
     scores sc = {0, 0};
-    int *lens, **out = alloc_outputs(test_set->n, o->max_len, &lens);
     if (batcher_init(&bt, train_set->n, o->batch) != 0) tg_cli_die(prog, "out of memory");
     tg_progress_init(&pr, stderr, 10.0);
     int out_of_time = 0;
@@ -462,7 +462,6 @@ static scores train(trainer *tr, const id_set *train_set, const id_set *test_set
         save_model(o, tr, vs, vt, tok);
     }
     batcher_free(&bt);
-    free_outputs(out, test_set->n, lens);
     return sc;
 }
 
@@ -616,6 +615,102 @@ static size_t arena_for(const options *o, const s2s_config *c, int max_src, int 
     return train > dec ? train : dec;
 }
 
+/* Evaluates after training: greedy scores come from the last epoch; with
+ * --beam K (or without training) the test set is decoded again. */
+static scores final_scores(trainer *tr, const id_set *test_s, scores last, int **out, int *lens)
+{
+    const options *o = tr->o;
+    if (o->epochs > 0 && o->beam == 1) return last;
+    if (o->beam > 1 && o->epochs > 0) printf("greedy: exact %.4f  bleu %.2f\n", last.exact, last.bleu);
+    double t0 = tg_clock_seconds();
+    scores sc = evaluate(tr, test_s, o->beam, out, lens);
+    printf("%s: exact %.4f  bleu %.2f  (%.1fs to decode %zu sentences)\n",
+           o->beam > 1 ? "beam" : "greedy", sc.exact, sc.bleu, tg_clock_seconds() - t0, test_s->n);
+    return sc;
+}
+
+/* --translate: the loaded model over the arguments or stdin. */
+static int translate_main(trainer *tr, int argc, char **argv, int first, s2s_vocab *vs,
+                          s2s_vocab *vt, const s2s_tokenize_options *tok)
+{
+    const options *o = tr->o;
+    tr->tape = tg_tape_new(s2s_decode_arena_bytes(&tr->m->cfg, 1, o->beam, TRANSLATE_MAX_TOKENS));
+    if (!tr->tape) tg_cli_die(prog, "out of memory (arena)");
+    tg_tape_set_threads(tr->tape, o->threads);
+    run_translate(tr, argc, argv, first, vs, vt, tok);
+    tg_tape_free(tr->tape);
+    s2s_model_free(tr->m);
+    s2s_vocab_free(vs);
+    s2s_vocab_free(vt);
+    return 0;
+}
+
+/* Training and evaluation: data, vocabularies (or the loaded ones), model,
+ * epochs, scores, examples, the result line. */
+static int train_main(trainer *tr, s2s_vocab *vs, s2s_vocab *vt, s2s_tokenize_options *tok)
+{
+    const options *o = tr->o;
+    s2s_model *m = tr->m;
+    char err[1024];
+    s2s_pairs train_p, test_p;
+    load_pairs(o, &train_p, &test_p, tok);
+    if (o->write_corpus) write_corpus(o->write_corpus, &train_p, &test_p);
+    if (test_p.n == 0) tg_cli_die(prog, "no test pairs (use --test or a larger --valid-frac)");
+    if (!o->load) {
+        if (s2s_vocab_build(vs, train_p.src, train_p.n, o->min_count) != 0 ||
+            s2s_vocab_build(vt, train_p.tgt, train_p.n, o->min_count) != 0)
+            tg_cli_die(prog, "out of memory building the vocabularies");
+        build_model(o, m, vs, vt);
+    }
+    id_set train_s, test_s;
+    if (encode_set(&train_s, &train_p, vs, vt, S2S_UNK) != 0 ||
+        encode_set(&test_s, &test_p, vs, vt, -1) != 0)
+        tg_cli_die(prog, "out of memory encoding the pairs");
+    fprintf(stderr,
+            "%s: %zu training pairs, %zu test pairs; vocabulary %d source, %d target; %s %dx%d "
+            "(%zu parameters)\n",
+            prog, train_p.n, test_p.n, vs->n, vt->n, m->cfg.cell->name, m->cfg.layers,
+            m->cfg.hidden, tg_params_numel(m->params));
+
+    int max_src = train_s.max_src > test_s.max_src ? train_s.max_src : test_s.max_src;
+    tr->tape = tg_tape_new(arena_for(o, &m->cfg, max_src, train_s.max_tgt));
+    if (!tr->tape) tg_cli_die(prog, "out of memory (arena)");
+    tg_tape_set_threads(tr->tape, o->shards > 1 ? 1 : o->threads);
+    if (o->shards > 1) start_workers(o, tr, max_src, train_s.max_tgt);
+    tr->opt = make_optim(o, m);
+    if (o->load && s2s_load_optim(o->load, tr->opt, err, sizeof err) != 0)
+        fprintf(stderr, "%s: optimizer state not restored (%s); starting it fresh\n", prog, err);
+
+    tg_csv csv;
+    if (tg_csv_open(&csv, o->log, "epoch,step,train_loss,test_exact,test_bleu,tokens_per_s,seconds",
+                    err, sizeof err) != 0)
+        tg_cli_die(prog, "%s", err);
+    int *lens, **out = alloc_outputs(test_s.n, o->max_len, &lens);
+    scores sc = {0, 0};
+    if (o->epochs > 0) sc = train(tr, &train_s, &test_s, &csv, vs, vt, tok, out, lens);
+    sc = final_scores(tr, &test_s, sc, out, lens);
+    show_examples(o, &test_p, vt, out, lens, &test_s);
+    if (tg_csv_close(&csv, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
+    report_arenas(tr);
+    double tps = tr->train_seconds > 0 ? (double)tr->tokens / tr->train_seconds : 0;
+    tg_result("exact_match=%.4f bleu=%.2f test_pairs=%zu tokens_per_s=%.0f seconds=%.1f", sc.exact,
+              sc.bleu, test_s.n, tps, tr->train_seconds);
+
+    free_outputs(out, test_s.n, lens);
+    free_set(&train_s);
+    free_set(&test_s);
+    s2s_pairs_free(&train_p);
+    s2s_pairs_free(&test_p);
+    tg_optim_free(tr->opt);
+    tg_workers_free(tr->workers);
+    free(tr->shard_model);
+    tg_tape_free(tr->tape);
+    s2s_model_free(m);
+    s2s_vocab_free(vs);
+    s2s_vocab_free(vt);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     options o = defaults();
@@ -632,87 +727,8 @@ int main(int argc, char **argv)
     tr.o = &o;
     tr.m = &m;
     tg_rng_seed(&tr.rng, o.seed ^ 0xba7c4ull);
-
     if (o.load && s2s_load(o.load, &m, &vs, &vt, &tok, err, sizeof err) != 0)
         tg_cli_die(prog, "%s", err);
-    if (o.translate) {
-        tr.tape = tg_tape_new(s2s_decode_arena_bytes(&m.cfg, 1, o.beam, TRANSLATE_MAX_TOKENS));
-        if (!tr.tape) tg_cli_die(prog, "out of memory (arena)");
-        tg_tape_set_threads(tr.tape, o.threads);
-        run_translate(&tr, argc, argv, first, &vs, &vt, &tok);
-        tg_tape_free(tr.tape);
-        s2s_model_free(&m);
-        s2s_vocab_free(&vs);
-        s2s_vocab_free(&vt);
-        return 0;
-    }
-
-    s2s_pairs train_p, test_p;
-    load_pairs(&o, &train_p, &test_p, &tok);
-    if (o.write_corpus) write_corpus(o.write_corpus, &train_p, &test_p);
-    if (test_p.n == 0) tg_cli_die(prog, "no test pairs (use --test or a larger --valid-frac)");
-    if (!o.load) {
-        if (s2s_vocab_build(&vs, train_p.src, train_p.n, o.min_count) != 0 ||
-            s2s_vocab_build(&vt, train_p.tgt, train_p.n, o.min_count) != 0)
-            tg_cli_die(prog, "out of memory building the vocabularies");
-        build_model(&o, &m, &vs, &vt);
-    }
-    id_set train_s, test_s;
-    if (encode_set(&train_s, &train_p, &vs, &vt, S2S_UNK) != 0 ||
-        encode_set(&test_s, &test_p, &vs, &vt, -1) != 0)
-        tg_cli_die(prog, "out of memory encoding the pairs");
-    fprintf(stderr,
-            "%s: %zu training pairs, %zu test pairs; vocabulary %d source, %d target; %s %dx%d "
-            "(%zu parameters)\n",
-            prog, train_p.n, test_p.n, vs.n, vt.n, m.cfg.cell->name, m.cfg.layers, m.cfg.hidden,
-            tg_params_numel(m.params));
-
-    int max_src = train_s.max_src > test_s.max_src ? train_s.max_src : test_s.max_src;
-    tr.tape = tg_tape_new(arena_for(&o, &m.cfg, max_src, train_s.max_tgt));
-    if (!tr.tape) tg_cli_die(prog, "out of memory (arena)");
-    tg_tape_set_threads(tr.tape, o.shards > 1 ? 1 : o.threads);
-    if (o.shards > 1) start_workers(&o, &tr, max_src, train_s.max_tgt);
-    tr.opt = make_optim(&o, &m);
-    if (o.load && s2s_load_optim(o.load, tr.opt, err, sizeof err) != 0)
-        fprintf(stderr, "%s: optimizer state not restored (%s); starting it fresh\n", prog, err);
-
-    tg_csv csv;
-    if (tg_csv_open(&csv, o.log, "epoch,step,train_loss,test_exact,test_bleu,tokens_per_s,seconds",
-                    err, sizeof err) != 0)
-        tg_cli_die(prog, "%s", err);
-    scores sc = {0, 0};
-    if (o.epochs > 0) sc = train(&tr, &train_s, &test_s, &csv, &vs, &vt, &tok);
-
-    int *lens, **out = alloc_outputs(test_s.n, o.max_len, &lens);
-    if (o.epochs == 0 || o.beam > 1) {
-        if (o.beam > 1 && o.epochs > 0)
-            printf("greedy: exact %.4f  bleu %.2f\n", sc.exact, sc.bleu);
-        double t0 = tg_clock_seconds();
-        sc = evaluate(&tr, &test_s, o.beam, out, lens);
-        printf("%s: exact %.4f  bleu %.2f  (%.1fs to decode %zu sentences)\n",
-               o.beam > 1 ? "beam" : "greedy", sc.exact, sc.bleu, tg_clock_seconds() - t0,
-               test_s.n);
-    } else {
-        evaluate(&tr, &test_s, 1, out, lens);
-    }
-    show_examples(&o, &test_p, &vt, out, lens, &test_s);
-    if (tg_csv_close(&csv, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
-    double tps = tr.train_seconds > 0 ? (double)tr.tokens / tr.train_seconds : 0;
-    report_arenas(&tr);
-    tg_result("exact_match=%.4f bleu=%.2f test_pairs=%zu tokens_per_s=%.0f seconds=%.1f", sc.exact,
-              sc.bleu, test_s.n, tps, tr.train_seconds);
-
-    free_outputs(out, test_s.n, lens);
-    free_set(&train_s);
-    free_set(&test_s);
-    s2s_pairs_free(&train_p);
-    s2s_pairs_free(&test_p);
-    tg_optim_free(tr.opt);
-    tg_workers_free(tr.workers);
-    free(tr.shard_model);
-    tg_tape_free(tr.tape);
-    s2s_model_free(&m);
-    s2s_vocab_free(&vs);
-    s2s_vocab_free(&vt);
-    return 0;
+    if (o.translate) return translate_main(&tr, argc, argv, first, &vs, &vt, &tok);
+    return train_main(&tr, &vs, &vt, &tok);
 }
