@@ -203,6 +203,24 @@ static void save_checkpoint(const options *o, rowseq_trainer *tr, int epochs_don
         tg_cli_die(PROG, "%s", err);
 }
 
+/* Fails at start-up, not after the first epoch, when --save cannot be
+ * written: the folder must exist and be writable (the file is replaced
+ * atomically through a temporary file beside it). */
+static void check_save_path(const char *path)
+{
+    char folder[4096];
+    snprintf(folder, sizeof folder, "%s", path);
+    char *slash = strrchr(folder, '/');
+    if (!slash) snprintf(folder, sizeof folder, ".");
+    else if (slash == folder) folder[1] = '\0';
+    else *slash = '\0';
+    if (path[0] == '\0' || (slash && slash[1] == '\0' && slash != folder))
+        tg_cli_die(PROG, "--save '%s': expected a file name", path);
+    if (access(folder, W_OK) != 0)
+        tg_cli_die(PROG, "--save %s: cannot write in folder %s: %s", path, folder,
+                   strerror(errno));
+}
+
 /* Reads the architecture stored in a checkpoint into o (before the model is
  * built). Returns the open checkpoint. */
 static tg_checkpoint *open_checkpoint(options *o, int *epochs_done)
@@ -383,6 +401,7 @@ int main(int argc, char **argv)
 {
     options o;
     parse_options(argc, argv, &o);
+    if (o.save) check_save_path(o.save);
     int epochs_loaded = 0;
     tg_checkpoint *ckpt = o.load ? open_checkpoint(&o, &epochs_loaded) : NULL;
 
