@@ -5,37 +5,44 @@
  *   rowseq --preset seed                    the seed's tanh RNN 100, SGD 0.1, 20 epochs
  *   rowseq --seconds 600 --save m.safetensors
  *   rowseq --load m.safetensors --epochs 0  evaluate a saved model
+ *   rowseq --checkpoint run.ckpt --every 200      killed in epoch 7 ...
+ *   rowseq --resume run.ckpt --checkpoint run.ckpt    ... goes on exactly
  *
  * Per epoch: train loss, test loss and accuracy (no-grad evaluation in large
  * batches) on stdout; a confusion matrix at the end; last line
- *   result: test_acc=0.8912 epochs=10 seconds=612.3 tokens_per_s=41250
- * where a token is one image row (one time step) processed in training. */
+ *   result: test_acc=0.8912 epochs=10 seconds=612.3 tokens_per_s=41250 steps=9380 skipped=0
+ * where a token is one image row (one time step) processed in training.
+ * --resume continues a --checkpoint run exactly (resume.c, trainckpt.h). */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "idx.h"
+#include "rowseq.h"
 #include "rowseq_model.h"
 #include "tg_checkpoint.h"
+#include "trainckpt.h"
 
 #define PROG "rowseq"
 #define CLASSES 10
+
+/* A run stops after this many skipped steps in a row: the model is not
+ * recovering, and skipping on would only burn time. */
+#define MAX_SKIP_STREAK 100
 
 static const char *const class_names[CLASSES] = {
     "T-shirt/top", "Trouser", "Pullover", "Dress",   "Coat",
     "Sandal",      "Shirt",   "Sneaker",  "Bag",     "Ankle boot",
 };
 
-typedef struct options {
-    const char *data, *preset, *cell, *optim, *schedule, *save, *load, *log;
-    int hidden, layers, batch, eval_batch, epochs, threads, shards, limit_train, limit_test;
-    double lr, momentum, weight_decay, clip, dropout, seconds;
-    uint64_t seed;
-} options;
+typedef rowseq_options options;
+typedef rowseq_cmdline cmdline;
 
 static options default_options(void)
 {
@@ -56,6 +63,7 @@ static options default_options(void)
     o.weight_decay = -1;
     o.clip = 5;
     o.seed = 1;
+    o.every = 100;
     return o;
 }
 
@@ -85,61 +93,137 @@ static const char *find_preset(int argc, char **argv)
     return NULL;
 }
 
-static void parse_options(int argc, char **argv, options *o)
+/* The flag table over o; returns the number of flags. */
+static int make_flags(options *o, tg_flag *f)
+{
+    int n = 0;
+    f[n++] = (tg_flag){"data", TG_STR, &o->data,
+                       "folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]", 0, 0,
+                       NULL};
+    f[n++] = (tg_flag){"preset", TG_STR, &o->preset,
+                       "seed = the seed's config (--cell rnn --hidden 100 --optim sgd --lr 0.1 "
+                       "--clip 0 --schedule constant --epochs 20); other flags still override",
+                       0, 0, "none,seed"};
+    f[n++] = (tg_flag){"cell", TG_STR, &o->cell, "recurrent cell", 0, 0, "rnn,lstm,gru,mgu"};
+    f[n++] = (tg_flag){"hidden", TG_INT, &o->hidden, "hidden units per layer", 1, 4096, NULL};
+    f[n++] = (tg_flag){"layers", TG_INT, &o->layers, "stacked recurrent layers", 1,
+                       TG_MAX_LAYERS, NULL};
+    f[n++] = (tg_flag){"dropout", TG_DOUBLE, &o->dropout,
+                       "dropout between layers (training only)", 0, 0.95, NULL};
+    f[n++] = (tg_flag){"optim", TG_STR, &o->optim, "optimizer", 0, 0, "sgd,momentum,adam,adamw"};
+    f[n++] = (tg_flag){"lr", TG_DOUBLE, &o->lr,
+                       "learning rate; 0 = 0.1 for sgd/momentum, 0.002 for adam(w)", 0, 100, NULL};
+    f[n++] = (tg_flag){"momentum", TG_DOUBLE, &o->momentum, "momentum of --optim momentum", 0,
+                       0.999, NULL};
+    f[n++] = (tg_flag){"weight-decay", TG_DOUBLE, &o->weight_decay,
+                       "weight decay; -1 = the optimizer's default (0.01 adamw, else 0)", -1, 10,
+                       NULL};
+    f[n++] = (tg_flag){"schedule", TG_STR, &o->schedule,
+                       "learning-rate schedule over --epochs: constant, cosine (to lr/100), step "
+                       "(halved every epoch of the second half)",
+                       0, 0, "constant,cosine,step"};
+    f[n++] = (tg_flag){"clip", TG_DOUBLE, &o->clip, "clip the global gradient norm; 0 = off", 0,
+                       1e9, NULL};
+    f[n++] = (tg_flag){"batch", TG_INT, &o->batch, "training images per step", 1, 65536, NULL};
+    f[n++] = (tg_flag){"eval-batch", TG_INT, &o->eval_batch,
+                       "images per no-grad evaluation pass", 1, 65536, NULL};
+    f[n++] = (tg_flag){"epochs", TG_INT, &o->epochs,
+                       "epochs to train (0 = evaluate only); with --resume counted from the "
+                       "run's start",
+                       0, 1000000, NULL};
+    f[n++] = (tg_flag){"steps", TG_INT, &o->steps,
+                       "stop training after this many steps, counted from the run's start; 0 = "
+                       "no limit (the schedule still spans --epochs)",
+                       0, 1 << 30, NULL};
+    f[n++] = (tg_flag){"seconds", TG_DOUBLE, &o->seconds,
+                       "stop training after this many seconds of training (all of a resumed "
+                       "run's processes); 0 = no limit",
+                       0, 1e9, NULL};
+    f[n++] = (tg_flag){"threads", TG_INT, &o->threads, "threads running the shards", 1, 256,
+                       NULL};
+    f[n++] = (tg_flag){"shards", TG_INT, &o->shards,
+                       "data-parallel shards per batch (fixes the arithmetic; results never "
+                       "depend on --threads)",
+                       1, ROWSEQ_MAX_SHARDS, NULL};
+    f[n++] = (tg_flag){"seed", TG_U64, &o->seed, "random seed (init, shuffling, dropout)", 0, 0,
+                       NULL};
+    f[n++] = (tg_flag){"save", TG_STR, &o->save,
+                       "save the model (safetensors: weights, optimizer) after every epoch", 0, 0,
+                       NULL};
+    f[n++] = (tg_flag){"load", TG_STR, &o->load,
+                       "start from a --save or --checkpoint file (its cell, hidden and layers "
+                       "replace the flags)",
+                       0, 0, NULL};
+    f[n++] = (tg_flag){"checkpoint", TG_STR, &o->checkpoint,
+                       "write a training checkpoint (all --resume needs) to FILE every --every "
+                       "steps and at the end",
+                       0, 0, NULL};
+    f[n++] = (tg_flag){"every", TG_INT, &o->every,
+                       "steps between training checkpoints (0: at the end only)", 0, 1 << 30,
+                       NULL};
+    f[n++] = (tg_flag){"resume", TG_STR, &o->resume,
+                       "continue the run in training checkpoint FILE exactly; settings not given "
+                       "are taken from it, --epochs counts from the run's start",
+                       0, 0, NULL};
+    f[n++] = (tg_flag){"skip-nonfinite", TG_BOOL, &o->skip_nonfinite,
+                       "skip a step whose loss or gradient is NaN or infinite, instead of "
+                       "stopping with exit 1",
+                       0, 0, NULL};
+    f[n++] = (tg_flag){"log", TG_STR, &o->log, "CSV file: one row per epoch", 0, 0, NULL};
+    f[n++] = (tg_flag){"limit-train", TG_INT, &o->limit_train,
+                       "use only the first N training images; 0 = all", 0, IDX_MAX_COUNT, NULL};
+    f[n++] = (tg_flag){"limit-test", TG_INT, &o->limit_test,
+                       "use only the first N test images; 0 = all", 0, IDX_MAX_COUNT, NULL};
+    return n;
+}
+
+int rowseq_given(const cmdline *c, const char *name)
+{
+    return tg_cli_given(c->argc, c->argv, c->flags, c->n, name);
+}
+
+/* Flags that exclude or need each other. */
+static void check_combinations(const options *o, const cmdline *c)
+{
+    if (o->resume && o->load)
+        tg_cli_die_usage(PROG, "--resume and --load exclude each other (--resume restores the "
+                         "model too)");
+    if (rowseq_given(c, "every") && !o->checkpoint)
+        tg_cli_die_usage(PROG, "--every needs --checkpoint FILE");
+    if (o->checkpoint && o->save && !strcmp(o->checkpoint, o->save))
+        tg_cli_die_usage(PROG, "--checkpoint and --save name the same file %s", o->save);
+}
+
+/* ROWSEQ_FAULT_STEP=N: a test hook that puts a NaN into a gradient at step
+ * N, to exercise the non-finite guard and --skip-nonfinite. */
+static uint64_t fault_step(void)
+{
+    const char *s = getenv("ROWSEQ_FAULT_STEP");
+    char *end;
+    if (!s || !*s) return 0;
+    errno = 0;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (errno || *end || s[0] == '-')
+        tg_cli_die_usage(PROG, "ROWSEQ_FAULT_STEP: expected a step number, got '%.40s'", s);
+    return n;
+}
+
+static void parse_options(int argc, char **argv, options *o, cmdline *c, rowseq_inherited *inh)
 {
     *o = default_options();
     const char *preset = find_preset(argc, argv);
     if (preset) apply_preset(o, preset);
-    const tg_flag flags[] = {
-        {"data", TG_STR, &o->data, "folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]",
-         0, 0, NULL},
-        {"preset", TG_STR, &o->preset,
-         "seed = the seed's config (--cell rnn --hidden 100 --optim sgd --lr 0.1 --clip 0 "
-         "--schedule constant --epochs 20); other flags still override",
-         0, 0, "none,seed"},
-        {"cell", TG_STR, &o->cell, "recurrent cell", 0, 0, "rnn,lstm,gru,mgu"},
-        {"hidden", TG_INT, &o->hidden, "hidden units per layer", 1, 4096, NULL},
-        {"layers", TG_INT, &o->layers, "stacked recurrent layers", 1, TG_MAX_LAYERS, NULL},
-        {"dropout", TG_DOUBLE, &o->dropout, "dropout between layers (training only)", 0, 0.95,
-         NULL},
-        {"optim", TG_STR, &o->optim, "optimizer", 0, 0, "sgd,momentum,adam,adamw"},
-        {"lr", TG_DOUBLE, &o->lr, "learning rate; 0 = 0.1 for sgd/momentum, 0.002 for adam(w)", 0,
-         100, NULL},
-        {"momentum", TG_DOUBLE, &o->momentum, "momentum of --optim momentum", 0, 0.999, NULL},
-        {"weight-decay", TG_DOUBLE, &o->weight_decay,
-         "weight decay; -1 = the optimizer's default (0.01 adamw, else 0)", -1, 10, NULL},
-        {"schedule", TG_STR, &o->schedule,
-         "learning-rate schedule over --epochs: constant, cosine (to lr/100), step (halved "
-         "every epoch of the second half)",
-         0, 0, "constant,cosine,step"},
-        {"clip", TG_DOUBLE, &o->clip, "clip the global gradient norm; 0 = off", 0, 1e9, NULL},
-        {"batch", TG_INT, &o->batch, "training images per step", 1, 65536, NULL},
-        {"eval-batch", TG_INT, &o->eval_batch, "images per no-grad evaluation pass", 1, 65536,
-         NULL},
-        {"epochs", TG_INT, &o->epochs, "epochs to train in this run (0 = evaluate only)", 0,
-         1000000, NULL},
-        {"seconds", TG_DOUBLE, &o->seconds, "stop training after this many seconds; 0 = no limit",
-         0, 1e9, NULL},
-        {"threads", TG_INT, &o->threads, "threads running the shards", 1, 256, NULL},
-        {"shards", TG_INT, &o->shards,
-         "data-parallel shards per batch (fixes the arithmetic; results never depend on "
-         "--threads)",
-         1, ROWSEQ_MAX_SHARDS, NULL},
-        {"seed", TG_U64, &o->seed, "random seed (init, shuffling, dropout)", 0, 0, NULL},
-        {"save", TG_STR, &o->save, "save a checkpoint (safetensors) after every epoch", 0, 0,
-         NULL},
-        {"load", TG_STR, &o->load,
-         "start from a checkpoint (its cell, hidden and layers replace the flags)", 0, 0, NULL},
-        {"log", TG_STR, &o->log, "CSV file: one row per epoch", 0, 0, NULL},
-        {"limit-train", TG_INT, &o->limit_train, "use only the first N training images; 0 = all", 0,
-         IDX_MAX_COUNT, NULL},
-        {"limit-test", TG_INT, &o->limit_test, "use only the first N test images; 0 = all", 0,
-         IDX_MAX_COUNT, NULL},
-    };
-    tg_cli_parse(argc, argv, flags, (int)(sizeof flags / sizeof flags[0]), PROG,
+    c->argc = argc;
+    c->argv = argv;
+    c->n = make_flags(o, c->flags);
+    tg_cli_parse(argc, argv, c->flags, c->n, PROG,
                  "Fashion-MNIST as 28 steps of 28 pixels: recurrent stack + linear on the last "
-                 "hidden state.",
+                 "hidden state;\ncheckpoint and resume exactly.",
                  NULL);
+    check_combinations(o, c);
+    inh->n = 0;
+    if (o->resume) rowseq_inherit_settings(o->resume, c, inh);
+    o->fault_step = fault_step();
 }
 
 /* ------------------------------------------------------------------ data */
@@ -179,106 +263,6 @@ static void load_split(const char *dir, const char *prefix, int limit, split *s)
     s->d.cols = (int)s->im.cols;
     s->d.pixels = s->im.pixels;
     s->d.labels = s->lb.labels;
-}
-
-/* ------------------------------------------------------------------ checkpoints */
-
-static void save_checkpoint(const options *o, rowseq_trainer *tr, int epochs_done)
-{
-    char hidden[32], layers[32], steps[32], in[32], epochs[32], rng[TG_RNG_HEX_LEN], err[1024];
-    snprintf(hidden, sizeof hidden, "%d", tr->cfg.hidden);
-    snprintf(layers, sizeof layers, "%d", tr->cfg.layers);
-    snprintf(steps, sizeof steps, "%d", tr->cfg.steps);
-    snprintf(in, sizeof in, "%d", tr->cfg.in);
-    snprintf(epochs, sizeof epochs, "%d", epochs_done);
-    tg_checkpoint_rng_hex(&tr->rng, rng);
-    const tg_ckpt_meta meta[] = {
-        {"rowseq.cell", tr->cfg.kind->name}, {"rowseq.hidden", hidden},
-        {"rowseq.layers", layers},           {"rowseq.steps", steps},
-        {"rowseq.in", in},                   {"rowseq.epochs", epochs},
-        {"rowseq.rng", rng},
-    };
-    if (tg_checkpoint_save_training(o->save, tr->params, tr->opt, meta,
-                                    sizeof meta / sizeof meta[0], err, sizeof err) != 0)
-        tg_cli_die(PROG, "%s", err);
-}
-
-/* Fails at start-up, not after the first epoch, when --save cannot be
- * written: the folder must exist and be writable (the file is replaced
- * atomically through a temporary file beside it). */
-static void check_save_path(const char *path)
-{
-    char folder[4096];
-    snprintf(folder, sizeof folder, "%s", path);
-    char *slash = strrchr(folder, '/');
-    if (!slash) snprintf(folder, sizeof folder, ".");
-    else if (slash == folder) folder[1] = '\0';
-    else *slash = '\0';
-    if (path[0] == '\0' || (slash && slash[1] == '\0' && slash != folder))
-        tg_cli_die(PROG, "--save '%s': expected a file name", path);
-    if (access(folder, W_OK) != 0)
-        tg_cli_die(PROG, "--save %s: cannot write in folder %s: %s", path, folder,
-                   strerror(errno));
-}
-
-/* Reads the architecture stored in a checkpoint into o (before the model is
- * built). Returns the open checkpoint. */
-static tg_checkpoint *open_checkpoint(options *o, int *epochs_done)
-{
-    char err[1024];
-    tg_checkpoint *c = tg_checkpoint_open(o->load, err, sizeof err);
-    if (!c) tg_cli_die(PROG, "%s", err);
-    const char *cell = tg_checkpoint_meta(c, "rowseq.cell");
-    uint64_t hidden, layers, epochs;
-    if (!cell || !tg_cell_kind_by_name(cell))
-        tg_cli_die(PROG, "%s: metadata 'rowseq.cell' is %s%s%s: expected one of %s", o->load,
-                   cell ? "'" : "", cell ? cell : "missing", cell ? "'" : "",
-                   tg_cell_kind_names());
-    if (tg_checkpoint_meta_u64(c, "rowseq.hidden", &hidden, err, sizeof err) != 0 ||
-        tg_checkpoint_meta_u64(c, "rowseq.layers", &layers, err, sizeof err) != 0 ||
-        tg_checkpoint_meta_u64(c, "rowseq.epochs", &epochs, err, sizeof err) != 0)
-        tg_cli_die(PROG, "%s", err);
-    if (hidden < 1 || hidden > 4096 || layers < 1 || layers > TG_MAX_LAYERS)
-        tg_cli_die(PROG, "%s: hidden %llu / layers %llu in metadata: expected 1..4096 / 1..%d",
-                   o->load, (unsigned long long)hidden, (unsigned long long)layers,
-                   TG_MAX_LAYERS);
-    o->cell = cell;
-    o->hidden = (int)hidden;
-    o->layers = (int)layers;
-    *epochs_done = epochs > 1000000 ? 1000000 : (int)epochs;
-    return c;
-}
-
-/* The model in a checkpoint reads images of a fixed size. */
-static void check_checkpoint_shape(const options *o, const tg_checkpoint *c, int rows, int cols)
-{
-    char err[1024];
-    uint64_t steps, in;
-    if (tg_checkpoint_meta_u64(c, "rowseq.steps", &steps, err, sizeof err) != 0 ||
-        tg_checkpoint_meta_u64(c, "rowseq.in", &in, err, sizeof err) != 0)
-        tg_cli_die(PROG, "%s", err);
-    if (steps != (uint64_t)rows || in != (uint64_t)cols)
-        tg_cli_die(PROG, "%s: the model reads %llu steps of %llu pixels, the images are %dx%d",
-                   o->load, (unsigned long long)steps, (unsigned long long)in, rows, cols);
-}
-
-/* Copies weights (all or nothing) and, when the optimizer kind matches, its
- * state; the shuffling stream continues where the saved run left it. */
-static void restore_checkpoint(const options *o, tg_checkpoint *c, rowseq_trainer *tr)
-{
-    char err[1024];
-    if (tg_checkpoint_load_params(c, tr->params, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
-    const char *kind = tg_checkpoint_meta(c, "optim.kind");
-    const char *mine = tg_optim_kind_name(tr->cfg.optim.kind);
-    if (kind && strcmp(kind, mine) == 0) {
-        if (tg_checkpoint_load_optim(c, tr->opt, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
-    } else {
-        fprintf(stderr, "%s: %s: optimizer state not restored (file: %s, this run: %s)\n", PROG,
-                o->load, kind ? kind : "none", mine);
-    }
-    if (tg_checkpoint_meta(c, "rowseq.rng") &&
-        tg_checkpoint_meta_rng(c, "rowseq.rng", &tr->rng, err, sizeof err) != 0)
-        tg_cli_die(PROG, "%s", err);
 }
 
 /* ------------------------------------------------------------------ set-up */
@@ -342,68 +326,346 @@ static void print_confusion(const long *cm)
     }
 }
 
-/* ------------------------------------------------------------------ main */
+/* ------------------------------------------------------------------ the training loop */
 
-typedef struct run_stats {
-    double train_seconds;
-    long train_tokens;
-    uint64_t step;
-} run_stats;
+static volatile sig_atomic_t interrupted;
 
-static void die_diverged(rowseq_trainer *tr, uint64_t step, int epoch, double loss, double norm)
+static void on_interrupt(int sig)
 {
-    size_t at = 0;
-    const char *bad = tg_params_nonfinite_grad(tr->params, &at);
-    if (!isfinite(loss))
-        tg_cli_die(PROG, "step %llu (epoch %d): loss is %g: training diverged (try a lower --lr "
-                   "or --clip 5)",
-                   (unsigned long long)step, epoch, loss);
-    if (bad)
-        tg_cli_die(PROG, "step %llu (epoch %d): gradient of '%s'[%zu] is not finite (norm %g): "
-                   "training diverged (try a lower --lr or --clip 5)",
-                   (unsigned long long)step, epoch, bad, at, norm);
-    tg_cli_die(PROG, "step %llu (epoch %d): gradient norm is %g: training diverged",
-               (unsigned long long)step, epoch, norm);
+    interrupted = 1;
+    signal(sig, SIG_DFL); /* a second Ctrl-C (or TERM) ends the program at once */
 }
 
-/* One pass over a shuffled training set; returns the mean training loss and
- * sets *stopped when the time budget ran out part way. */
-static double train_epoch(const options *o, rowseq_trainer *tr, const rowseq_data *train,
-                          uint32_t *order, const tg_lr_schedule *sched, uint64_t steps_per_epoch,
-                          int epoch, double t_start, run_stats *st, tg_progress *pg, int *stopped)
+typedef struct run_state {
+    /* the loop's state, in training checkpoints */
+    uint64_t step;         /* steps run (applied or skipped), from the run's start */
+    uint64_t epoch;        /* epochs completed */
+    uint64_t pos;          /* images of this epoch's permutation already trained */
+    tg_rng shuffle_rng;    /* the trainer's generator before this epoch's shuffle */
+    uint64_t skipped;      /* steps skipped as non-finite (--skip-nonfinite) */
+    uint64_t streak;       /* of them, in a row up to now */
+    double train_seconds;  /* training time, all of the run's processes */
+    double epoch_loss;     /* sum of loss x images over this epoch's applied steps */
+    uint64_t epoch_images; /* images in that sum */
+    /* this process only */
+    uint64_t start_step; /* where it started (> 0 after --resume) */
+    double run_seconds;  /* its training time */
+    double tokens;       /* image rows it trained */
+    uint64_t saved_step; /* step of its last checkpoint save */
+    int saved;           /* whether it has saved one */
+} run_state;
+
+/* What one training step needs, set up once. */
+typedef struct loop {
+    const options *o;
+    rowseq_trainer *tr;
+    const rowseq_data *train;
+    uint32_t *order; /* this epoch's permutation */
+    tg_lr_schedule sched;
+    uint64_t steps_per_epoch;
+    tg_trainckpt *ck;
+    tg_progress pg;
+} loop;
+
+/* Why training stops before the next step, or NULL to go on. */
+static const char *stop_reason(const options *o, const run_state *s)
 {
-    double sum = 0, t0 = tg_clock_seconds();
-    long seen = 0;
-    rowseq_shuffle(tr, order, train->count);
-    for (int start = 0; start < train->count; start += o->batch) {
-        int B = train->count - start < o->batch ? train->count - start : o->batch;
-        tg_optim_set_lr(tr->opt, lr_for_step(o, sched, st->step, steps_per_epoch));
-        double norm = 0, loss = rowseq_train_step(tr, train, order + start, B, &norm);
-        st->step++;
-        if (!isfinite(loss)) die_diverged(tr, st->step, epoch, loss, norm);
-        sum += loss * B;
-        seen += B;
-        st->train_tokens += (long)B * train->rows;
-        double now = tg_clock_seconds();
-        double rate = (double)seen * train->rows / (now - t0 > 1e-9 ? now - t0 : 1e-9);
-        tg_progress_update(pg, 0, "epoch %d  %6ld/%d  loss %.4f  lr %.2g  %.0f tokens/s", epoch,
-                           seen, train->count, sum / seen, tg_optim_lr(tr->opt), rate);
-        if (o->seconds > 0 && now - t_start >= o->seconds) {
-            *stopped = 1;
-            break;
-        }
+    if (interrupted) return "interrupted";
+    if (s->epoch >= (uint64_t)o->epochs) return "epochs";
+    if (o->steps && s->step >= (uint64_t)o->steps) return "--steps";
+    if (o->seconds > 0 && s->train_seconds >= o->seconds) return "time budget";
+    return NULL;
+}
+
+static void save_checkpoint(const options *o, tg_trainckpt *ck, run_state *s)
+{
+    char err[1024];
+    if (tg_trainckpt_save(ck, o->checkpoint, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
+    s->saved = 1;
+    s->saved_step = s->step;
+}
+
+static void periodic_checkpoint(const options *o, tg_trainckpt *ck, run_state *s)
+{
+    if (o->checkpoint && o->every && s->step % (uint64_t)o->every == 0)
+        save_checkpoint(o, ck, s);
+}
+
+/* 0 when the step's loss, gradients and parameters are finite; else -1
+ * with "step N: ... is not finite; stopping, last checkpoint kept" in err. */
+static int check_finite(const tg_trainckpt *ck, double loss, double norm, uint64_t step,
+                        char *err, size_t errlen)
+{
+    if (tg_trainckpt_guard(ck, loss, step, err, errlen) != 0) return -1;
+    if (isfinite(norm)) return 0; /* finite values whose squares overflowed */
+    snprintf(err, errlen, "step %llu: gradient norm is %g; stopping, last checkpoint kept",
+             (unsigned long long)step, norm);
+    return -1;
+}
+
+/* Whether to apply the step's update: yes when everything is finite; no
+ * with --skip-nonfinite (said on stderr); otherwise exits 1 at once: no
+ * update, no checkpoint, no --save. */
+static int apply_step(loop *L, double loss, double norm, const run_state *s)
+{
+    char err[1024];
+    if (check_finite(L->ck, loss, norm, s->step + 1, err, sizeof err) == 0) return 1;
+    tg_progress_done(&L->pg);
+    if (!L->o->skip_nonfinite)
+        tg_cli_die(PROG, "%s (try a smaller --lr or --clip, or --skip-nonfinite)", err);
+    char *why = strstr(err, "; stopping"); /* the guard's words for the stopping case */
+    if (why) *why = '\0';
+    if (s->streak + 1 >= MAX_SKIP_STREAK)
+        tg_cli_die(PROG, "%s: %d steps in a row were not finite; stopping, last checkpoint kept",
+                   err, MAX_SKIP_STREAK);
+    fprintf(stderr, "%s: %s; step skipped (--skip-nonfinite)\n", PROG, err);
+    return 0;
+}
+
+/* One step on the next batch of this epoch's permutation. */
+static void train_step(loop *L, run_state *s)
+{
+    const options *o = L->o;
+    rowseq_trainer *tr = L->tr;
+    int left = L->train->count - (int)s->pos;
+    int B = left < o->batch ? left : o->batch;
+    double t0 = tg_clock_seconds();
+    double lr = lr_for_step(o, &L->sched, s->step, L->steps_per_epoch);
+    double loss = rowseq_train_backward(tr, L->train, L->order + s->pos, B);
+    if (o->fault_step == s->step + 1) tg_params_grad(tr->params)[0] = (tg_real)NAN;
+    double norm = tg_clip_grad_norm(tr->params, tr->cfg.clip);
+    int applied = apply_step(L, loss, norm, s);
+    if (applied) {
+        tg_optim_set_lr(tr->opt, lr);
+        tg_optim_step(tr->opt, tr->params);
+        s->epoch_loss += loss * B;
+        s->epoch_images += (uint64_t)B;
+        s->streak = 0;
+    } else {
+        s->skipped++;
+        s->streak++;
     }
-    st->train_seconds += tg_clock_seconds() - t0;
-    return seen ? sum / seen : 0;
+    double dt = tg_clock_seconds() - t0;
+    s->step++;
+    s->pos += (uint64_t)B;
+    s->train_seconds += dt;
+    s->run_seconds += dt;
+    s->tokens += (double)B * L->train->rows;
+}
+
+static double tokens_per_second(const run_state *s)
+{
+    return s->run_seconds > 0 ? s->tokens / s->run_seconds : 0;
+}
+
+/* Trains this epoch from s->pos on, until it ends or a stopping rule holds.
+ * Returns the number of steps run. */
+static uint64_t train_epoch(loop *L, run_state *s)
+{
+    rowseq_trainer *tr = L->tr;
+    const int count = L->train->count;
+    /* the epoch's permutation, drawn again from the saved state on resume */
+    tr->rng = s->shuffle_rng;
+    rowseq_shuffle(tr, L->order, count);
+    uint64_t ran = 0;
+    while (s->pos < (uint64_t)count && !stop_reason(L->o, s)) {
+        train_step(L, s);
+        ran++;
+        tg_progress_update(&L->pg, 0, "epoch %llu  %6llu/%d  loss %.4f  lr %.2g  %.0f tokens/s",
+                           (unsigned long long)s->epoch + 1, (unsigned long long)s->pos, count,
+                           s->epoch_images ? s->epoch_loss / (double)s->epoch_images : NAN,
+                           tg_optim_lr(tr->opt), tokens_per_second(s));
+        /* at the end of the epoch: after its evaluation, in the next epoch's state */
+        if (s->pos < (uint64_t)count) periodic_checkpoint(L->o, L->ck, s);
+    }
+    return ran;
+}
+
+/* The epoch is over: the next one starts at its first image, drawing its
+ * permutation from where this one's shuffle left the generator. */
+static void next_epoch(rowseq_trainer *tr, run_state *s)
+{
+    s->epoch++;
+    s->pos = 0;
+    s->shuffle_rng = tr->rng;
+    s->epoch_loss = 0;
+    s->epoch_images = 0;
+}
+
+/* ------------------------------------------------------------------ checkpoints */
+
+/* Every piece of state the loop reads, for --checkpoint and --resume; also
+ * the non-finite guard's view of the parameters. */
+static tg_trainckpt *make_trainckpt(const options *o, rowseq_trainer *tr,
+                                    const rowseq_data *train, run_state *s)
+{
+    tg_trainckpt *ck = tg_trainckpt_new(PROG, tr->params, tr->opt);
+    int bad = !ck || rowseq_register_config(ck, o, &tr->cfg, train) != 0 ||
+              tg_trainckpt_u64(ck, "step", &s->step) != 0 ||
+              tg_trainckpt_u64(ck, "epoch", &s->epoch) != 0 ||
+              tg_trainckpt_u64(ck, "epoch_pos", &s->pos) != 0 ||
+              tg_trainckpt_rng(ck, "shuffle", &s->shuffle_rng) != 0 ||
+              tg_trainckpt_u64(ck, "skipped", &s->skipped) != 0 ||
+              tg_trainckpt_u64(ck, "skip_streak", &s->streak) != 0 ||
+              tg_trainckpt_f64(ck, "train_seconds", &s->train_seconds) != 0 ||
+              tg_trainckpt_f64(ck, "epoch_loss", &s->epoch_loss) != 0 ||
+              tg_trainckpt_u64(ck, "epoch_images", &s->epoch_images) != 0;
+    for (int i = 0; !bad && i < tr->cfg.shards; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "dropout.%d", i);
+        bad = tg_trainckpt_rng(ck, name, &tr->shard_rng[i]) != 0;
+    }
+    if (bad) tg_cli_die(PROG, "out of memory");
+    return ck;
+}
+
+/* After a load: what the file could not check by itself — the data
+ * position lies inside the training set, on a batch boundary, at the step
+ * it claims. Exits 1 naming the file. */
+static void check_position(const char *path, const run_state *s, uint64_t steps_per_epoch,
+                           int count, int batch)
+{
+    if (s->pos >= (uint64_t)count || s->pos % (uint64_t)batch != 0 ||
+        s->epoch > s->step / steps_per_epoch ||
+        s->step != s->epoch * steps_per_epoch + s->pos / (uint64_t)batch ||
+        s->skipped > s->step || s->streak > s->skipped || s->epoch_images > s->pos)
+        tg_cli_die(PROG, "%s: data position 'u64.epoch' %llu, 'u64.epoch_pos' %llu does not fit "
+                   "'u64.step' %llu with %d images in batches of %d", path,
+                   (unsigned long long)s->epoch, (unsigned long long)s->pos,
+                   (unsigned long long)s->step, count, batch);
+}
+
+/* Loads everything registered; exits 1 naming the file and field (the file
+ * is only read). */
+static void resume_run(const options *o, tg_trainckpt *ck, const loop *L, run_state *s)
+{
+    char err[1024];
+    if (tg_trainckpt_load(ck, o->resume, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
+    check_position(o->resume, s, L->steps_per_epoch, L->train->count, o->batch);
+    s->start_step = s->step;
+    fprintf(stderr, "%s: resumed %s at step %llu (epoch %llu, image %llu of %d)\n", PROG,
+            o->resume, (unsigned long long)s->step, (unsigned long long)s->epoch + 1,
+            (unsigned long long)s->pos, L->train->count);
+    const char *why = stop_reason(o, s);
+    if (why && !strcmp(why, "epochs"))
+        fprintf(stderr, "%s: already at epoch %llu of --epochs %d: nothing to train\n", PROG,
+                (unsigned long long)s->epoch, o->epochs);
+    else if (why && !strcmp(why, "--steps"))
+        fprintf(stderr, "%s: already at step %llu of --steps %d: nothing to train\n", PROG,
+                (unsigned long long)s->step, o->steps);
+    else if (why)
+        fprintf(stderr, "%s: already trained %.1f s of --seconds %g: nothing to train\n", PROG,
+                s->train_seconds, o->seconds);
+}
+
+/* --log FILE; a resumed run appends to the log it continues. */
+static void open_log(const options *o, tg_csv *log)
+{
+    char err[1024];
+    struct stat st;
+    if (o->resume && o->log && stat(o->log, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        log->f = fopen(o->log, "a");
+        snprintf(log->path, sizeof log->path, "%s", o->log);
+        if (!log->f) tg_cli_die(PROG, "%s: cannot open log file: %s", o->log, strerror(errno));
+        return;
+    }
+    if (tg_csv_open(log, o->log, "epoch,step,seconds,lr,train_loss,test_loss,test_acc,tokens_per_s",
+                    err, sizeof err) != 0)
+        tg_cli_die(PROG, "%s", err);
+}
+
+/* ------------------------------------------------------------------ main */
+
+static rowseq_trainer_config trainer_config(const options *o, const rowseq_data *train)
+{
+    rowseq_trainer_config cfg = {0};
+    cfg.kind = tg_cell_kind_by_name(o->cell);
+    cfg.steps = train->rows;
+    cfg.in = train->cols;
+    cfg.hidden = o->hidden;
+    cfg.layers = o->layers;
+    cfg.classes = CLASSES;
+    cfg.dropout = o->dropout;
+    cfg.optim = optim_config(o);
+    cfg.clip = o->clip;
+    cfg.batch = o->batch;
+    cfg.eval_batch = o->eval_batch;
+    cfg.shards = o->shards;
+    cfg.threads = o->threads;
+    cfg.seed = o->seed;
+    return cfg;
+}
+
+/* Evaluation after training in an epoch: the epoch line and the log row. */
+typedef struct epoch_report {
+    double test_loss, test_acc;
+    long confusion[CLASSES * CLASSES];
+    int evaluated;
+} epoch_report;
+
+static void report_epoch(const loop *L, const run_state *s, const rowseq_data *test,
+                         tg_csv *log, const char *partial, double t_start, epoch_report *r)
+{
+    rowseq_trainer *tr = L->tr;
+    rowseq_evaluate(tr, test, test->count, &r->test_loss, &r->test_acc, r->confusion);
+    r->evaluated = 1;
+    double train_loss = s->epoch_images ? s->epoch_loss / (double)s->epoch_images : NAN;
+    double epochs_run = (double)s->step / (double)L->steps_per_epoch;
+    double elapsed = tg_clock_seconds() - t_start, tps = tokens_per_second(s);
+    char label[64] = "";
+    if (partial) snprintf(label, sizeof label, " (partial, %s)", partial);
+    printf("epoch %3llu%s  train_loss %.4f  test_loss %.4f  test_acc %.4f  %.1fs  %.0f tokens/s\n",
+           (unsigned long long)s->epoch + 1, label, train_loss, r->test_loss, r->test_acc, elapsed,
+           tps);
+    fflush(stdout);
+    tg_csv_row(log, "%.4f,%llu,%.2f,%.6g,%.6f,%.6f,%.6f,%.0f", epochs_run,
+               (unsigned long long)s->step, elapsed, tg_optim_lr(tr->opt), train_loss,
+               r->test_loss, r->test_acc, tps);
+}
+
+/* Epochs until a stopping rule holds: train, evaluate, report, --save, and
+ * checkpoint every --every steps. */
+static void train_run(loop *L, run_state *s, const rowseq_data *test, tg_csv *log,
+                      uint64_t epochs_loaded, double t_start, epoch_report *r)
+{
+    const options *o = L->o;
+    tg_progress_init(&L->pg, stderr, 10.0);
+    while (!stop_reason(o, s)) {
+        train_epoch(L, s);
+        tg_progress_done(&L->pg);
+        int ended = s->pos >= (uint64_t)L->train->count;
+        report_epoch(L, s, test, log, ended ? NULL : stop_reason(o, s), t_start, r);
+        if (ended) next_epoch(L->tr, s);
+        if (o->save) rowseq_save_model(o->save, L->tr, epochs_loaded + s->epoch);
+        if (ended) periodic_checkpoint(o, L->ck, s);
+    }
+    tg_progress_done(&L->pg);
+}
+
+static void describe(const options *o, const rowseq_trainer *tr, const rowseq_data *train,
+                     const rowseq_data *test)
+{
+    const rowseq_trainer_config *c = &tr->cfg;
+    fprintf(stderr,
+            "%s: %s %dx%d, %zu parameters, %s lr %g (%s), clip %g, batch %d, %d shards on %d "
+            "threads; train %d, test %d images of %dx%d\n",
+            PROG, c->kind->name, c->layers, c->hidden, tg_params_numel(tr->params), o->optim,
+            c->optim.lr, o->schedule, c->clip, c->batch, c->shards, c->threads, train->count,
+            test->count, c->steps, c->in);
 }
 
 int main(int argc, char **argv)
 {
     options o;
-    parse_options(argc, argv, &o);
-    if (o.save) check_save_path(o.save);
-    int epochs_loaded = 0;
-    tg_checkpoint *ckpt = o.load ? open_checkpoint(&o, &epochs_loaded) : NULL;
+    cmdline cl;
+    rowseq_inherited inherited;
+    char err[1024];
+    parse_options(argc, argv, &o, &cl, &inherited);
+    if (o.checkpoint) rowseq_check_checkpoint_path(o.checkpoint, o.resume); /* before any work */
+    if (o.save) rowseq_check_save_path(o.save);
+    uint64_t epochs_loaded = 0;
+    int load_training = 0;
+    tg_checkpoint *model_file = o.load ? rowseq_open_model(&o, &epochs_loaded, &load_training) : NULL;
 
     split train = {0}, test = {0};
     load_split(o.data, "train", o.limit_train, &train);
@@ -412,94 +674,70 @@ int main(int argc, char **argv)
         tg_cli_die(PROG, "%s: training images are %dx%d but test images are %dx%d", o.data,
                    train.d.rows, train.d.cols, test.d.rows, test.d.cols);
 
-    rowseq_trainer_config cfg = {0};
-    cfg.kind = tg_cell_kind_by_name(o.cell);
-    cfg.steps = train.d.rows;
-    cfg.in = train.d.cols;
-    cfg.hidden = o.hidden;
-    cfg.layers = o.layers;
-    cfg.classes = CLASSES;
-    cfg.dropout = o.dropout;
-    cfg.optim = optim_config(&o);
-    cfg.clip = o.clip;
-    cfg.batch = o.batch;
-    cfg.eval_batch = o.eval_batch;
-    cfg.shards = o.shards;
-    cfg.threads = o.threads;
-    cfg.seed = o.seed;
-    if (ckpt) check_checkpoint_shape(&o, ckpt, cfg.steps, cfg.in);
+    rowseq_trainer_config cfg = trainer_config(&o, &train.d);
+    if (model_file) rowseq_check_model_shape(&o, model_file, load_training, cfg.steps, cfg.in);
     rowseq_trainer tr;
-    char err[1024];
     if (rowseq_trainer_init(&tr, &cfg, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
-    if (ckpt) {
-        restore_checkpoint(&o, ckpt, &tr);
-        tg_checkpoint_close(ckpt);
+    if (model_file) {
+        rowseq_restore_model(&o, model_file, &tr);
+        tg_checkpoint_close(model_file);
     }
 
+    loop L = {&o, &tr, &train.d, NULL, {0}, 0, NULL, {0}};
+    L.order = malloc((size_t)train.d.count * sizeof *L.order);
+    if (!L.order) tg_cli_die(PROG, "out of memory for %d indices", train.d.count);
+    L.steps_per_epoch = (uint64_t)(train.d.count + o.batch - 1) / (uint64_t)o.batch;
+    L.sched = lr_schedule(&o, cfg.optim.lr, L.steps_per_epoch);
+    run_state s = {0};
+    s.shuffle_rng = tr.rng; /* after the init draws, or as a --save file left it */
+    L.ck = make_trainckpt(&o, &tr, &train.d, &s);
+    if (o.resume) resume_run(&o, L.ck, &L, &s);
     tg_csv log;
-    if (tg_csv_open(&log, o.log, "epoch,step,seconds,lr,train_loss,test_loss,test_acc,tokens_per_s",
-                    err, sizeof err) != 0)
-        tg_cli_die(PROG, "%s", err);
-    fprintf(stderr,
-            "%s: %s %dx%d, %zu parameters, %s lr %g (%s), clip %g, batch %d, %d shards on %d "
-            "threads; train %d, test %d images of %dx%d\n",
-            PROG, cfg.kind->name, cfg.layers, cfg.hidden, tg_params_numel(tr.params), o.optim,
-            cfg.optim.lr, o.schedule, cfg.clip, cfg.batch, cfg.shards, cfg.threads, train.d.count, test.d.count,
-            cfg.steps, cfg.in);
+    open_log(&o, &log);
+    describe(&o, &tr, &train.d, &test.d);
 
-    uint32_t *order = malloc((size_t)train.d.count * sizeof *order);
-    if (!order) tg_cli_die(PROG, "out of memory for %d indices", train.d.count);
-    uint64_t steps_per_epoch = (uint64_t)(train.d.count + o.batch - 1) / (uint64_t)o.batch;
-    tg_lr_schedule sched = lr_schedule(&o, cfg.optim.lr, steps_per_epoch);
-    tg_progress pg;
-    tg_progress_init(&pg, stderr, 10.0);
-    run_stats st = {0};
-    double t_start = tg_clock_seconds(), test_loss = 0, test_acc = 0, epochs_run = 0;
-    long confusion[CLASSES * CLASSES];
-    int evaluated = 0, stopped = 0;
-    for (int epoch = 1; epoch <= o.epochs && !stopped; epoch++) {
-        double train_loss = train_epoch(&o, &tr, &train.d, order, &sched, steps_per_epoch, epoch,
-                                        t_start, &st, &pg, &stopped);
-        tg_progress_done(&pg);
-        rowseq_evaluate(&tr, &test.d, test.d.count, &test_loss, &test_acc, confusion);
-        evaluated = 1;
-        uint64_t done = st.step - (uint64_t)(epoch - 1) * steps_per_epoch;
-        epochs_run = epoch - 1 + (double)done / (double)steps_per_epoch;
-        double tps = st.train_seconds > 0 ? st.train_tokens / st.train_seconds : 0;
-        double elapsed = tg_clock_seconds() - t_start;
-        printf("epoch %3d%s  train_loss %.4f  test_loss %.4f  test_acc %.4f  %.1fs  %.0f tokens/s\n",
-               epoch, stopped ? " (partial, time budget)" : "", train_loss, test_loss, test_acc,
-               elapsed, tps);
-        fflush(stdout);
-        tg_csv_row(&log, "%.4f,%llu,%.2f,%.6g,%.6f,%.6f,%.6f,%.0f", epochs_run,
-                   (unsigned long long)st.step, elapsed, tg_optim_lr(tr.opt), train_loss,
-                   test_loss, test_acc, tps);
-        if (o.save) save_checkpoint(&o, &tr, epochs_loaded + epoch);
+    signal(SIGINT, on_interrupt);
+    signal(SIGTERM, on_interrupt);
+    double t_start = tg_clock_seconds();
+    epoch_report r = {0};
+    train_run(&L, &s, &test.d, &log, epochs_loaded, t_start, &r);
+    if (interrupted)
+        fprintf(stderr, "%s: interrupted at step %llu\n", PROG, (unsigned long long)s.step);
+    if (o.checkpoint && !(s.saved && s.saved_step == s.step)) save_checkpoint(&o, L.ck, &s);
+    if (o.checkpoint)
+        fprintf(stderr, "%s: checkpoint %s at step %llu\n", PROG, o.checkpoint,
+                (unsigned long long)s.step);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (!r.evaluated) {
+        rowseq_evaluate(&tr, &test.d, test.d.count, &r.test_loss, &r.test_acc, r.confusion);
+        printf("evaluation  test_loss %.4f  test_acc %.4f\n", r.test_loss, r.test_acc);
     }
-    if (!evaluated) rowseq_evaluate(&tr, &test.d, test.d.count, &test_loss, &test_acc, confusion);
-    if (o.epochs == 0) printf("evaluation  test_loss %.4f  test_acc %.4f\n", test_loss, test_acc);
-    print_confusion(confusion);
+    print_confusion(r.confusion);
     if (tg_csv_close(&log, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
 
     size_t high = 0;
-    for (int s = 0; s < cfg.shards; s++) {
-        size_t h = tg_tape_arena_high_water(tg_workers_tape(tr.workers, s));
+    for (int sh = 0; sh < cfg.shards; sh++) {
+        size_t h = tg_tape_arena_high_water(tg_workers_tape(tr.workers, sh));
         high = h > high ? h : high;
     }
     fprintf(stderr, "%s: step arena high water %.1f MiB of %.1f MiB per shard\n", PROG,
             high / 1048576.0, rowseq_arena_bytes(&cfg) / 1048576.0);
     double seconds = tg_clock_seconds() - t_start;
-    double tps = st.train_seconds > 0 ? st.train_tokens / st.train_seconds : 0;
+    double epochs_run = (double)s.step / (double)L.steps_per_epoch;
     char epochs_text[32];
     if (epochs_run == floor(epochs_run)) snprintf(epochs_text, sizeof epochs_text, "%.0f", epochs_run);
     else snprintf(epochs_text, sizeof epochs_text, "%.2f", epochs_run);
-    tg_result("test_acc=%.4f epochs=%s seconds=%.1f tokens_per_s=%.0f", test_acc, epochs_text,
-              seconds, tps);
-    free(order);
+    tg_result("test_acc=%.4f epochs=%s seconds=%.1f tokens_per_s=%.0f steps=%llu skipped=%llu",
+              r.test_acc, epochs_text, seconds, tokens_per_second(&s),
+              (unsigned long long)s.step, (unsigned long long)s.skipped);
+    tg_trainckpt_free(L.ck);
+    free(L.order);
     rowseq_trainer_free(&tr);
     idx_images_free(&train.im);
     idx_labels_free(&train.lb);
     idx_images_free(&test.im);
     idx_labels_free(&test.lb);
+    rowseq_inherited_free(&inherited);
     return 0;
 }

@@ -156,12 +156,18 @@ static double train_shard(int s, tg_tape *t, tg_params *p, void *vctx)
     return scaled->data[0];
 }
 
-double rowseq_train_step(rowseq_trainer *tr, const rowseq_data *d, const uint32_t *idx, int B,
-                         double *grad_norm)
+double rowseq_train_backward(rowseq_trainer *tr, const rowseq_data *d, const uint32_t *idx,
+                             int B)
 {
     shard_ctx c = {tr, d, idx, B, NULL};
     tg_params_zero_grad(tr->params);
-    double loss = tg_workers_run(tr->workers, tr->cfg.threads, train_shard, &c);
+    return tg_workers_run(tr->workers, tr->cfg.threads, train_shard, &c);
+}
+
+double rowseq_train_step(rowseq_trainer *tr, const rowseq_data *d, const uint32_t *idx, int B,
+                         double *grad_norm)
+{
+    double loss = rowseq_train_backward(tr, d, idx, B);
     double norm = tg_clip_grad_norm(tr->params, tr->cfg.clip);
     if (grad_norm) *grad_norm = norm;
     if (!isfinite(loss) || !isfinite(norm)) return isfinite(loss) ? NAN : loss;

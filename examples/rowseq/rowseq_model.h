@@ -62,7 +62,7 @@ typedef struct rowseq_trainer {
     rowseq_model shard_model[ROWSEQ_MAX_SHARDS];
     tg_rng shard_rng[ROWSEQ_MAX_SHARDS]; /* dropout streams, one per shard */
     tg_optim *opt;
-    tg_rng rng; /* init, then shuffling */
+    tg_rng rng; /* init, then shuffling (the only draws: one shuffle per epoch) */
 } rowseq_trainer;
 
 /* Builds the model, workers and optimizer. 0, or -1 with a message. */
@@ -72,6 +72,13 @@ void rowseq_trainer_free(rowseq_trainer *tr);
 
 /* Arena bytes one shard tape needs for cfg (training and evaluation). */
 size_t rowseq_arena_bytes(const rowseq_trainer_config *cfg);
+
+/* Forward and backward on images idx[0..B): leaves the gradient of the
+ * batch's mean loss in the master's gradients (zeroed first, not clipped)
+ * and returns that loss. No update: the caller may check the gradient
+ * first (the program's non-finite guard), then clip and step. */
+double rowseq_train_backward(rowseq_trainer *tr, const rowseq_data *d, const uint32_t *idx,
+                             int B);
 
 /* One optimizer step on images idx[0..B): returns the batch's mean loss, and
  * the gradient norm before clipping in *grad_norm (may be NULL). A NaN or

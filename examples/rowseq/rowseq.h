@@ -1,0 +1,94 @@
+/* rowseq program internals shared by main.c (flags, data, training loop),
+ * modelfile.c (--save, --load) and resume.c (training checkpoints:
+ * --checkpoint, --every, --resume). */
+#ifndef ROWSEQ_H
+#define ROWSEQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli.h"
+#include "rowseq_model.h"
+#include "tg_checkpoint.h"
+#include "trainckpt.h"
+
+typedef struct rowseq_options {
+    const char *data, *preset, *cell, *optim, *schedule, *save, *load, *log;
+    const char *checkpoint, *resume;
+    int hidden, layers, batch, eval_batch, epochs, steps, threads, shards, limit_train,
+        limit_test;
+    int every, skip_nonfinite;
+    double lr, momentum, weight_decay, clip, dropout, seconds;
+    uint64_t seed;
+    uint64_t fault_step; /* ROWSEQ_FAULT_STEP (tests): poison a gradient at this step */
+} rowseq_options;
+
+#define ROWSEQ_MAX_FLAGS 48
+
+/* The parsed command line: argv, and the flag table over a rowseq_options. */
+typedef struct rowseq_cmdline {
+    int argc;
+    char **argv;
+    tg_flag flags[ROWSEQ_MAX_FLAGS];
+    int n;
+} rowseq_cmdline;
+
+/* Whether --name was on the command line. */
+int rowseq_given(const rowseq_cmdline *c, const char *name);
+
+/* Settings that --resume takes from the checkpoint: strings made here,
+ * pointed to by the options, freed by rowseq_inherited_free. */
+typedef struct rowseq_inherited {
+    char *arg[ROWSEQ_MAX_FLAGS + 1];
+    int n;
+} rowseq_inherited;
+
+/* --resume FILE: every setting of the run (model shape, batch, shards,
+ * optimizer, schedule, stopping rules, data limits, seed) that the command
+ * line leaves out is taken from FILE, as if it had been given; explicit
+ * ones stay (and those that must match are checked when FILE is loaded).
+ * Exits 1 naming FILE when it is unreadable or not a rowseq training
+ * checkpoint; 1 too when a stored setting does not parse. */
+void rowseq_inherit_settings(const char *path, rowseq_cmdline *c, rowseq_inherited *keep);
+void rowseq_inherited_free(rowseq_inherited *keep);
+
+/* --checkpoint FILE, before any work: exits 1 when FILE's directory is
+ * missing or not writable (a probe file is made and removed), when FILE is
+ * a directory, or when FILE exists and is not the --resume file (a fresh
+ * run would overwrite an earlier run's checkpoint). */
+void rowseq_check_checkpoint_path(const char *path, const char *resume);
+
+/* Registers what a resume must match (cell, hidden, layers, dropout, the
+ * image size, the training images as count, size and FNV-1a hash, batch,
+ * shards, optim, momentum) and the settings it inherits but may change (lr,
+ * weight-decay, clip, schedule, epochs, steps, seconds, seed, limit-train,
+ * limit-test). 0, or -1 on out of memory. */
+int rowseq_register_config(tg_trainckpt *ck, const rowseq_options *o,
+                           const rowseq_trainer_config *cfg, const rowseq_data *train);
+
+/* ------------------------------------------------------------------ model files (modelfile.c) */
+
+/* --save FILE: weights, optimizer state, the shuffling generator and
+ * "rowseq.*" metadata (cell, hidden, layers, steps, in, epochs), atomically.
+ * Exits 1 with a message on failure (the previous file stays). */
+void rowseq_save_model(const char *path, rowseq_trainer *tr, uint64_t epochs_done);
+/* Exits 1 at start-up when --save's folder is missing or not writable. */
+void rowseq_check_save_path(const char *path);
+/* --load: opens o->load (a --save file, or a rowseq --checkpoint file) and
+ * sets o's cell, hidden and layers from it; *epochs_done and *training
+ * (whether it is a training checkpoint) are set. Exits 1 on a bad file. */
+tg_checkpoint *rowseq_open_model(rowseq_options *o, uint64_t *epochs_done, int *training);
+/* Exits 1 unless the model in c reads images of rows x cols. */
+void rowseq_check_model_shape(const rowseq_options *o, const tg_checkpoint *c, int training,
+                              int rows, int cols);
+/* Copies the weights (all or nothing), the optimizer state when its kind
+ * matches (else says so on stderr), and a --save file's shuffling
+ * generator. Exits 1 on a bad file. */
+void rowseq_restore_model(const rowseq_options *o, tg_checkpoint *c, rowseq_trainer *tr);
+
+/* ------------------------------------------------------------------ training checkpoints (resume.c) */
+
+/* "COUNTxROWSxCOLS fnv1a HASH" of the images and labels of d, into out. */
+void rowseq_data_identity(const rowseq_data *d, char *out, size_t cap);
+
+#endif
