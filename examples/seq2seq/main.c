@@ -3,12 +3,17 @@
  * With no --train it trains on the built-in English->Korean corpus
  * (corpus_enko.h) and scores held-out subject-verb-object combinations;
  * --train/--test read any "source<TAB>target" file. --translate translates
- * sentences (arguments or stdin lines) with a --load'ed model. */
+ * sentences (arguments or stdin lines) with a --load'ed model.
+ * --checkpoint/--every write training checkpoints that --resume continues
+ * exactly (resume.c, trainckpt.h). */
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bleu.h"
 #include "cli.h"
@@ -17,6 +22,7 @@
 #include "model.h"
 #include "model_io.h"
 #include "pairs.h"
+#include "resume.h"
 #include "tapegrad.h"
 #include "tg_layers.h"
 #include "tg_optim.h"
@@ -25,26 +31,8 @@ static const char *prog = "seq2seq";
 
 /* ------------------------------------------------------------------ options */
 
-typedef struct options {
-    const char *train, *test, *save, *load, *log, *write_corpus;
-    double valid_frac;
-    int pairs, test_pairs;
-    uint64_t corpus_seed;
-    const char *cell;
-    int hidden, embed, layers, feed_context, reverse;
-    double dropout;
-    int batch;
-    double lr;
-    const char *optim;
-    double clip;
-    int epochs;
-    double seconds;
-    int beam, max_len;
-    double len_alpha;
-    int threads, shards;
-    uint64_t seed;
-    int translate, min_count, lowercase, max_tokens, show, eval_batch;
-} options;
+typedef s2s_options options;
+typedef s2s_cmdline cmdline;
 
 static options defaults(void)
 {
@@ -67,6 +55,7 @@ static options defaults(void)
     o.clip = 5;
     o.epochs = 3;
     o.seconds = 150;
+    o.every = 100;
     o.beam = 1;
     o.max_len = 60;
     o.len_alpha = 1.0;
@@ -80,7 +69,8 @@ static options defaults(void)
     return o;
 }
 
-static void parse_options(int argc, char **argv, options *o, int *first_positional)
+/* The flag table over o, into c->flags. */
+static void make_flags(options *o, cmdline *c)
 {
     static char cells[64];
     snprintf(cells, sizeof cells, "%s", tg_cell_kind_names());
@@ -103,7 +93,8 @@ static void parse_options(int argc, char **argv, options *o, int *first_position
         {"lr", TG_DOUBLE, &o->lr, "learning rate", 0, 10, NULL},
         {"optim", TG_STR, &o->optim, "optimizer", 0, 0, "sgd,adam,adamw"},
         {"clip", TG_DOUBLE, &o->clip, "clip the gradient's global norm (0: off)", 0, 1e9, NULL},
-        {"epochs", TG_INT, &o->epochs, "training epochs (0: evaluate/translate only)", 0, 1000000, NULL},
+        {"epochs", TG_INT, &o->epochs, "training epochs, counted from the run's start (0: evaluate/translate only)", 0, 1000000, NULL},
+        {"steps", TG_INT, &o->steps, "stop training after this many steps, counted from the run's start (0: no limit)", 0, 1 << 30, NULL},
         {"seconds", TG_DOUBLE, &o->seconds, "stop training after this many seconds, then evaluate (0: no limit)", 0, 1e9, NULL},
         {"beam", TG_INT, &o->beam, "beam size for the final evaluation and --translate (1: greedy)", 1, 16, NULL},
         {"len-alpha", TG_DOUBLE, &o->len_alpha, "beam length normalisation: score = log p / len^alpha", 0, 5, NULL},
@@ -116,19 +107,67 @@ static void parse_options(int argc, char **argv, options *o, int *first_position
         {"seed", TG_U64, &o->seed, "seed for initialisation and batch order", 0, 0, NULL},
         {"save", TG_STR, &o->save, "save the model (and optimizer) here after every epoch", 0, 0, NULL},
         {"load", TG_STR, &o->load, "start from this saved model (its vocabularies and shape)", 0, 0, NULL},
+        {"checkpoint", TG_STR, &o->checkpoint, "write a training checkpoint (all --resume needs) to FILE every --every steps and at the end", 0, 0, NULL},
+        {"every", TG_INT, &o->every, "steps between training checkpoints (0: at the end only)", 0, 1 << 30, NULL},
+        {"resume", TG_STR, &o->resume, "continue the run in training checkpoint FILE exactly; settings not given are taken from it", 0, 0, NULL},
+        {"skip-nonfinite", TG_BOOL, &o->skip_nonfinite, "skip a step whose loss or gradient is NaN or infinite, instead of stopping with exit 1", 0, 0, NULL},
         {"translate", TG_BOOL, &o->translate, "translate the arguments (or stdin lines) with --load's model", 0, 0, NULL},
         {"show", TG_INT, &o->show, "test sentences to print at the end", 0, 1000, NULL},
         {"eval-batch", TG_INT, &o->eval_batch, "sentences per batch when decoding", 1, 65536, NULL},
         {"log", TG_STR, &o->log, "CSV metrics per epoch", 0, 0, NULL},
     };
-    tg_cli_parse(argc, argv, flags, (int)(sizeof flags / sizeof *flags), prog,
+    _Static_assert(sizeof flags / sizeof *flags <= S2S_MAX_FLAGS, "raise S2S_MAX_FLAGS");
+    c->n = (int)(sizeof flags / sizeof *flags);
+    memcpy(c->flags, flags, sizeof flags);
+}
+
+/* SEQ2SEQ_FAULT_STEP=N: a test hook that puts a NaN into a gradient at step
+ * N, to exercise the non-finite guard and --skip-nonfinite. */
+static uint64_t fault_step(void)
+{
+    const char *s = getenv("SEQ2SEQ_FAULT_STEP");
+    char *end;
+    if (!s || !*s) return 0;
+    errno = 0;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (errno || *end || s[0] == '-')
+        tg_cli_die_usage(prog, "SEQ2SEQ_FAULT_STEP: expected a step number, got '%.40s'", s);
+    return n;
+}
+
+/* Flags that exclude or need each other. */
+static void check_combinations(const options *o, const cmdline *c, int argc, int first)
+{
+    if (!o->translate && first < argc)
+        tg_cli_die_usage(prog, "unexpected argument '%s' (sentences go with --translate)",
+                         c->argv[first]);
+    if (o->translate && !o->load) tg_cli_die_usage(prog, "--translate needs --load MODEL");
+    if (o->translate && (o->checkpoint || o->resume))
+        tg_cli_die_usage(prog, "--translate does not train: --checkpoint and --resume do not apply");
+    if (o->resume && o->load)
+        tg_cli_die_usage(prog, "--resume and --load exclude each other (--resume restores the "
+                         "model too)");
+    if (s2s_given(c, "every") && !o->checkpoint)
+        tg_cli_die_usage(prog, "--every needs --checkpoint FILE");
+    if (o->checkpoint && o->save && !strcmp(o->checkpoint, o->save))
+        tg_cli_die_usage(prog, "--checkpoint and --save name the same file %s", o->save);
+}
+
+static void parse_options(int argc, char **argv, options *o, cmdline *c, s2s_inherited *inh,
+                          int *first_positional)
+{
+    *o = defaults();
+    c->argc = argc;
+    c->argv = argv;
+    make_flags(o, c);
+    tg_cli_parse(argc, argv, c->flags, c->n, prog,
                  "Encoder-decoder translation (English->Korean built in, or any TSV pair file).",
                  first_positional);
-    if (!o->translate && *first_positional < argc)
-        tg_cli_die_usage(prog, "unexpected argument '%s' (sentences go with --translate)",
-                         argv[*first_positional]);
-    if (o->translate && !o->load) tg_cli_die_usage(prog, "--translate needs --load MODEL");
+    check_combinations(o, c, argc, *first_positional);
+    inh->n = 0;
+    if (o->resume) s2s_inherit_settings(o->resume, c, inh);
     if (o->test && !o->train) tg_cli_die_usage(prog, "--test needs --train");
+    o->fault_step = fault_step();
 }
 
 /* ------------------------------------------------------------------ data */
@@ -285,6 +324,10 @@ static void batcher_epoch(batcher *b, const id_set *s, tg_rng *r)
 
 /* ------------------------------------------------------------------ training */
 
+/* A run stops after this many skipped steps in a row: the model is not
+ * recovering, and skipping on would only burn time. */
+#define MAX_SKIP_STREAK 100
+
 typedef struct trainer {
     const options *o;
     s2s_model *m;
@@ -292,10 +335,20 @@ typedef struct trainer {
     tg_workers *workers;    /* training with several shards */
     s2s_model *shard_model; /* each worker's view of the parameters */
     tg_optim *opt;
-    tg_rng rng;
-    double train_seconds;
-    long tokens;
-    long steps;
+    tg_trainckpt *ck;       /* the non-finite guard; --checkpoint, --resume */
+    /* the loop's state, in training checkpoints */
+    tg_rng rng;             /* batch order (and dropout with one shard) */
+    tg_rng order_rng;       /* rng as it was before this epoch's order was drawn */
+    uint64_t steps;         /* steps run (applied or skipped), from the run's start */
+    uint64_t epoch, batch;  /* the epoch in progress (from 1) and its batches done */
+    uint64_t skipped, streak; /* steps skipped as non-finite; of them, in a row now */
+    double epoch_loss;      /* sum of this epoch's applied steps' losses ... */
+    uint64_t epoch_losses;  /* ... and their count */
+    double train_seconds;   /* training time, all the run's processes together */
+    /* this process only */
+    double run_seconds;     /* its training time */
+    long tokens;            /* source + target tokens it trained on */
+    int unsaved;            /* the state changed since the last checkpoint */
 } trainer;
 
 /* The loss of pairs idx[lo..hi) on tape t, weighted by its share of the
@@ -341,8 +394,43 @@ static double run_shard(int shard, tg_tape *t, tg_params *params, void *ctx)
                       j->B * (shard + 1) / S, j->batch_tgt, &drop);
 }
 
-/* One optimizer step on pairs idx[0..B). Returns the batch loss. */
-static double train_step(trainer *tr, const id_set *s, const size_t *idx, int B)
+/* 0 when the step's loss, gradients and parameters are finite and the
+ * gradient is clipped; else -1 with "step N: ... is not finite; stopping,
+ * last checkpoint kept" in err. */
+static int check_and_clip(trainer *tr, double loss, char *err, size_t errlen)
+{
+    /* before clipping, which would spread a NaN over every gradient: the
+     * message names the parameter where it arose */
+    if (tg_trainckpt_guard(tr->ck, loss, tr->steps + 1, err, errlen) != 0) return -1;
+    double norm = tg_clip_grad_norm(tr->m->params, tr->o->clip);
+    if (isfinite(norm)) return 0; /* finite values whose squares overflowed */
+    snprintf(err, errlen, "step %llu: gradient norm is %g; stopping, last checkpoint kept",
+             (unsigned long long)(tr->steps + 1), norm);
+    return -1;
+}
+
+/* Whether to apply the step's update: yes when everything is finite; no
+ * with --skip-nonfinite (said on stderr); otherwise exits 1 at once: no
+ * update, no checkpoint, no --save. */
+static int apply_step(trainer *tr, double loss, tg_progress *pr)
+{
+    char err[1024];
+    if (check_and_clip(tr, loss, err, sizeof err) == 0) return 1;
+    tg_progress_done(pr);
+    if (!tr->o->skip_nonfinite)
+        tg_cli_die(prog, "%s (try a smaller --lr or --clip, or --skip-nonfinite)", err);
+    char *why = strstr(err, "; stopping"); /* the guard's words for the stopping case */
+    if (why) *why = '\0';
+    if (tr->streak + 1 >= MAX_SKIP_STREAK)
+        tg_cli_die(prog, "%s: %d steps in a row were not finite; stopping, last checkpoint kept",
+                   err, MAX_SKIP_STREAK);
+    fprintf(stderr, "%s: %s; step skipped (--skip-nonfinite)\n", prog, err);
+    return 0;
+}
+
+/* One training step on pairs idx[0..B): forward and backward, the
+ * non-finite guard, clipping, the update (unless skipped). */
+static void train_step(trainer *tr, const id_set *s, const size_t *idx, int B, tg_progress *pr)
 {
     long batch_tgt = 0;
     for (int i = 0; i < B; i++) {
@@ -358,16 +446,19 @@ static double train_step(trainer *tr, const id_set *s, const size_t *idx, int B)
         tg_tape_reset(tr->tape);
         loss = shard_step(tr, tr->m, tr->tape, s, idx, 0, B, batch_tgt, &tr->rng);
     }
-    double norm = tg_clip_grad_norm(tr->m->params, tr->o->clip);
-    if (!isfinite(norm)) {
-        size_t at = 0;
-        const char *name = tg_params_nonfinite_grad(tr->m->params, &at);
-        tg_cli_die(prog, "step %ld: gradient of '%s'[%zu] is not finite (lower --lr?)",
-                   tr->steps + 1, name ? name : "?", at);
+    if (tr->o->fault_step == tr->steps + 1) tg_params_grad(tr->m->params)[0] = (tg_real)NAN;
+    int applied = apply_step(tr, loss, pr);
+    tr->steps++;
+    tr->unsaved = 1;
+    if (!applied) {
+        tr->skipped++;
+        tr->streak++;
+        return;
     }
     tg_optim_step(tr->opt, tr->m->params);
-    tr->steps++;
-    return loss;
+    tr->streak = 0;
+    tr->epoch_loss += loss;
+    tr->epoch_losses++;
 }
 
 typedef struct scores {
@@ -418,10 +509,86 @@ static void save_model(const options *o, trainer *tr, const s2s_vocab *vs, const
         tg_cli_die(prog, "%s", err);
 }
 
-/* Runs the epochs (or until --seconds), evaluating greedily after each. */
+static void save_checkpoint(trainer *tr)
+{
+    char err[1024];
+    if (tg_trainckpt_save(tr->ck, tr->o->checkpoint, err, sizeof err) != 0)
+        tg_cli_die(prog, "%s", err);
+    tr->unsaved = 0;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+    interrupted = 1;
+    signal(sig, SIG_DFL); /* a second Ctrl-C (or TERM) ends the program at once */
+}
+
+/* Why training stops now (NULL: it goes on), short of running out of epochs. */
+static const char *stop_reason(const trainer *tr)
+{
+    const options *o = tr->o;
+    if (interrupted) return "interrupted";
+    if (o->steps > 0 && tr->steps >= (uint64_t)o->steps) return "--steps reached";
+    if (o->seconds > 0 && tr->train_seconds >= o->seconds) return "--seconds reached";
+    return NULL;
+}
+
+static void add_time(trainer *tr, double t0)
+{
+    double dt = tg_clock_seconds() - t0;
+    tr->train_seconds += dt;
+    tr->run_seconds += dt;
+}
+
+/* The batch order of the epoch in progress. A new epoch draws it from the
+ * data generator (keeping the generator's state before, for checkpoints);
+ * an epoch resumed in the middle draws it again from that saved state. */
+static void begin_epoch(trainer *tr, batcher *bt, const id_set *s)
+{
+    double t0 = tg_clock_seconds();
+    if (tr->batch == 0) {
+        tr->order_rng = tr->rng;
+        batcher_epoch(bt, s, &tr->rng);
+        tr->epoch_loss = 0;
+        tr->epoch_losses = 0;
+    } else {
+        tg_rng r = tr->order_rng;
+        batcher_epoch(bt, s, &r);
+    }
+    add_time(tr, t0);
+}
+
+/* The rest of the epoch in progress, or until a stop; returns the reason
+ * of a stop (NULL: the epoch is done). */
+static const char *train_epoch(trainer *tr, const batcher *bt, const id_set *s, tg_progress *pr)
+{
+    const options *o = tr->o;
+    const char *stop = NULL;
+    for (size_t k = (size_t)tr->batch; k < bt->nb && !stop; k++) {
+        double t0 = tg_clock_seconds();
+        size_t first = bt->starts[k];
+        int B = (int)(first + bt->B <= bt->n ? bt->B : bt->n - first);
+        train_step(tr, s, bt->order + first, B, pr);
+        tr->batch = k + 1;
+        add_time(tr, t0);
+        tg_progress_update(pr, 0, "epoch %d/%d  batch %zu/%zu  loss %.4f  %.0f tok/s  %.0fs",
+                           (int)tr->epoch, o->epochs, k + 1, bt->nb,
+                           tr->epoch_loss / (double)(tr->epoch_losses ? tr->epoch_losses : 1),
+                           (double)tr->tokens / tr->run_seconds, tr->train_seconds);
+        if (o->checkpoint && o->every > 0 && tr->steps % (uint64_t)o->every == 0)
+            save_checkpoint(tr);
+        stop = stop_reason(tr);
+    }
+    return stop;
+}
+
+/* Runs the epochs from the one in progress (or until --steps, --seconds or
+ * Ctrl-C), evaluating greedily after each; *evaluated says whether any was. */
 static scores train(trainer *tr, const id_set *train_set, const id_set *test_set, tg_csv *csv,
                     const s2s_vocab *vs, const s2s_vocab *vt, const s2s_tokenize_options *tok,
-                    int **out, int *lens)
+                    int **out, int *lens, int *evaluated)
 {
     const options *o = tr->o;
     batcher bt;
@@ -429,37 +596,27 @@ static scores train(trainer *tr, const id_set *train_set, const id_set *test_set
     scores sc = {0, 0};
     if (batcher_init(&bt, train_set->n, o->batch) != 0) tg_cli_die(prog, "out of memory");
     tg_progress_init(&pr, stderr, 10.0);
-    int out_of_time = 0;
-    for (int ep = 1; ep <= o->epochs && !out_of_time; ep++) {
-        double loss_sum = 0, t0 = tg_clock_seconds();
-        long n_loss = 0;
-        batcher_epoch(&bt, train_set, &tr->rng);
-        for (size_t k = 0; k < bt.nb; k++) {
-            size_t first = bt.starts[k];
-            int B = (int)(first + bt.B <= bt.n ? bt.B : bt.n - first);
-            loss_sum += train_step(tr, train_set, bt.order + first, B);
-            n_loss++;
-            double now = tr->train_seconds + tg_clock_seconds() - t0;
-            tg_progress_update(&pr, 0, "epoch %d/%d  batch %zu/%zu  loss %.4f  %.0f tok/s  %.0fs",
-                               ep, o->epochs, k + 1, bt.nb, loss_sum / (double)n_loss,
-                               (double)tr->tokens / now, now);
-            if (o->seconds > 0 && now >= o->seconds) {
-                out_of_time = 1;
-                break;
-            }
-        }
-        tr->train_seconds += tg_clock_seconds() - t0;
+    const char *stop = NULL;
+    while (!stop && tr->epoch <= (uint64_t)o->epochs) {
+        begin_epoch(tr, &bt, train_set);
+        stop = train_epoch(tr, &bt, train_set, &pr);
         tg_progress_done(&pr);
         sc = evaluate(tr, test_set, 1, out, lens);
-        double tps = (double)tr->tokens / tr->train_seconds;
-        printf("epoch %d: loss %.4f  test exact %.4f  bleu %.2f  %.0f tok/s  %.1fs%s\n", ep,
-               loss_sum / (double)(n_loss ? n_loss : 1), sc.exact, sc.bleu, tps,
-               tr->train_seconds, out_of_time ? "  (--seconds reached)" : "");
+        *evaluated = 1;
+        double tps = tr->run_seconds > 0 ? (double)tr->tokens / tr->run_seconds : 0;
+        double loss = tr->epoch_loss / (double)(tr->epoch_losses ? tr->epoch_losses : 1);
+        printf("epoch %d: loss %.4f  test exact %.4f  bleu %.2f  %.0f tok/s  %.1fs%s%s%s\n",
+               (int)tr->epoch, loss, sc.exact, sc.bleu, tps, tr->train_seconds,
+               stop ? "  (" : "", stop ? stop : "", stop ? ")" : "");
         fflush(stdout);
-        tg_csv_row(csv, "%d,%ld,%.6f,%.6f,%.4f,%.1f,%.3f", ep, tr->steps,
-                   loss_sum / (double)(n_loss ? n_loss : 1), sc.exact, sc.bleu, tps,
-                   tr->train_seconds);
+        tg_csv_row(csv, "%d,%llu,%.6f,%.6f,%.4f,%.1f,%.3f", (int)tr->epoch,
+                   (unsigned long long)tr->steps, loss, sc.exact, sc.bleu, tps, tr->train_seconds);
         save_model(o, tr, vs, vt, tok);
+        if (tr->batch == bt.nb) { /* done: a checkpoint from here on starts the next one */
+            tr->epoch++;
+            tr->batch = 0;
+            tr->unsaved = 1;
+        }
     }
     batcher_free(&bt);
     return sc;
@@ -616,16 +773,113 @@ static size_t arena_for(const options *o, const s2s_config *c, int max_src, int 
 }
 
 /* Evaluates after training: greedy scores come from the last epoch; with
- * --beam K (or without training) the test set is decoded again. */
-static scores final_scores(trainer *tr, const id_set *test_s, scores last, int **out, int *lens)
+ * --beam K (or when no epoch was evaluated) the test set is decoded again. */
+static scores final_scores(trainer *tr, const id_set *test_s, scores last, int evaluated,
+                           int **out, int *lens)
 {
     const options *o = tr->o;
-    if (o->epochs > 0 && o->beam == 1) return last;
-    if (o->beam > 1 && o->epochs > 0) printf("greedy: exact %.4f  bleu %.2f\n", last.exact, last.bleu);
+    if (evaluated && o->beam == 1) return last;
+    if (o->beam > 1 && evaluated) printf("greedy: exact %.4f  bleu %.2f\n", last.exact, last.bleu);
     double t0 = tg_clock_seconds();
     scores sc = evaluate(tr, test_s, o->beam, out, lens);
     printf("%s: exact %.4f  bleu %.2f  (%.1fs to decode %zu sentences)\n",
            o->beam > 1 ? "beam" : "greedy", sc.exact, sc.bleu, tg_clock_seconds() - t0, test_s->n);
+    return sc;
+}
+
+/* ------------------------------------------------------------------ checkpoints */
+
+/* Every piece of state the loop reads, for the guard, --checkpoint and
+ * --resume; the workers' replicas share the master's values. */
+static void make_trainckpt(trainer *tr, const s2s_vocab *vs, const s2s_vocab *vt,
+                           const s2s_pairs *train_p)
+{
+    tg_trainckpt *ck = tg_trainckpt_new(prog, tr->m->params, tr->opt);
+    if (!ck || s2s_register_config(ck, tr->o, &tr->m->cfg, vs, vt, train_p) != 0 ||
+        tg_trainckpt_rng(ck, "data", &tr->rng) != 0 ||
+        tg_trainckpt_rng(ck, "order", &tr->order_rng) != 0 ||
+        tg_trainckpt_u64(ck, "step", &tr->steps) != 0 ||
+        tg_trainckpt_u64(ck, "epoch", &tr->epoch) != 0 ||
+        tg_trainckpt_u64(ck, "batch", &tr->batch) != 0 ||
+        tg_trainckpt_u64(ck, "skipped", &tr->skipped) != 0 ||
+        tg_trainckpt_u64(ck, "skip_streak", &tr->streak) != 0 ||
+        tg_trainckpt_f64(ck, "epoch_loss", &tr->epoch_loss) != 0 ||
+        tg_trainckpt_u64(ck, "epoch_losses", &tr->epoch_losses) != 0 ||
+        tg_trainckpt_f64(ck, "train_seconds", &tr->train_seconds) != 0)
+        tg_cli_die(prog, "out of memory");
+    tr->ck = ck;
+}
+
+/* Loads everything registered; exits 1 naming the file and field (the file
+ * is only read). */
+static void resume_run(trainer *tr, uint64_t nb)
+{
+    const options *o = tr->o;
+    char err[1024];
+    if (tg_trainckpt_load(tr->ck, o->resume, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
+    /* what the file cannot check: the position lies inside an epoch */
+    if (tr->epoch < 1)
+        tg_cli_die(prog, "%s: metadata 'u64.epoch' is 0 (epochs count from 1)", o->resume);
+    if (tr->batch > nb)
+        tg_cli_die(prog, "%s: metadata 'u64.batch' is %llu, beyond the %llu batches of an epoch",
+                   o->resume, (unsigned long long)tr->batch, (unsigned long long)nb);
+}
+
+/* Whether there is nothing (more) to train; says so after a resume. */
+static int nothing_to_train(const trainer *tr)
+{
+    const options *o = tr->o;
+    const char *stop = stop_reason(tr);
+    if (o->epochs > 0 && tr->epoch > (uint64_t)o->epochs)
+        fprintf(stderr, "%s: already past epoch %d of --epochs %d: nothing to train\n", prog,
+                o->epochs, o->epochs);
+    else if (o->epochs > 0 && stop)
+        fprintf(stderr, "%s: already at step %llu, %.1fs of training (%s): nothing to train\n",
+                prog, (unsigned long long)tr->steps, tr->train_seconds, stop);
+    return o->epochs == 0 || tr->epoch > (uint64_t)o->epochs || stop;
+}
+
+/* --log FILE; a resumed run appends to the log it continues. */
+static void open_log(const options *o, tg_csv *csv)
+{
+    char err[1024];
+    struct stat st;
+    if (o->resume && o->log && stat(o->log, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        csv->f = fopen(o->log, "a");
+        snprintf(csv->path, sizeof csv->path, "%s", o->log);
+        if (!csv->f) tg_cli_die(prog, "%s: cannot open log file: %s", o->log, strerror(errno));
+        return;
+    }
+    if (tg_csv_open(csv, o->log, "epoch,step,train_loss,test_exact,test_bleu,tokens_per_s,seconds",
+                    err, sizeof err) != 0)
+        tg_cli_die(prog, "%s", err);
+}
+
+/* Training (unless there is nothing to train), then the final checkpoint. */
+static scores run_training(trainer *tr, const id_set *train_s, const id_set *test_s,
+                           tg_csv *csv, const s2s_vocab *vs, const s2s_vocab *vt,
+                           const s2s_tokenize_options *tok, int **out, int *lens, int *evaluated)
+{
+    const options *o = tr->o;
+    scores sc = {0, 0};
+    *evaluated = 0;
+    if (!nothing_to_train(tr)) {
+        signal(SIGINT, on_interrupt);
+        signal(SIGTERM, on_interrupt);
+        sc = train(tr, train_s, test_s, csv, vs, vt, tok, out, lens, evaluated);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        if (interrupted)
+            fprintf(stderr, "%s: interrupted at step %llu\n", prog, (unsigned long long)tr->steps);
+    }
+    if (o->checkpoint) {
+        if (tr->unsaved || !o->resume || strcmp(o->resume, o->checkpoint) != 0) save_checkpoint(tr);
+        fprintf(stderr, "%s: checkpoint %s at step %llu\n", prog, o->checkpoint,
+                (unsigned long long)tr->steps);
+    }
+    if (tr->skipped)
+        fprintf(stderr, "%s: %llu of %llu steps skipped as not finite\n", prog,
+                (unsigned long long)tr->skipped, (unsigned long long)tr->steps);
     return sc;
 }
 
@@ -666,11 +920,6 @@ static int train_main(trainer *tr, s2s_vocab *vs, s2s_vocab *vt, s2s_tokenize_op
     if (encode_set(&train_s, &train_p, vs, vt, S2S_UNK) != 0 ||
         encode_set(&test_s, &test_p, vs, vt, -1) != 0)
         tg_cli_die(prog, "out of memory encoding the pairs");
-    fprintf(stderr,
-            "%s: %zu training pairs, %zu test pairs; vocabulary %d source, %d target; %s %dx%d "
-            "(%zu parameters)\n",
-            prog, train_p.n, test_p.n, vs->n, vt->n, m->cfg.cell->name, m->cfg.layers,
-            m->cfg.hidden, tg_params_numel(m->params));
 
     int max_src = train_s.max_src > test_s.max_src ? train_s.max_src : test_s.max_src;
     tr->tape = tg_tape_new(arena_for(o, &m->cfg, max_src, train_s.max_tgt));
@@ -680,22 +929,32 @@ static int train_main(trainer *tr, s2s_vocab *vs, s2s_vocab *vt, s2s_tokenize_op
     tr->opt = make_optim(o, m);
     if (o->load && s2s_load_optim(o->load, tr->opt, err, sizeof err) != 0)
         fprintf(stderr, "%s: optimizer state not restored (%s); starting it fresh\n", prog, err);
+    make_trainckpt(tr, vs, vt, &train_p);
+    uint64_t nb = (train_s.n + (size_t)o->batch - 1) / (size_t)o->batch; /* batches an epoch */
+    if (o->resume) resume_run(tr, nb); /* a refusal is the only line on stderr */
+    fprintf(stderr,
+            "%s: %zu training pairs, %zu test pairs; vocabulary %d source, %d target; %s %dx%d "
+            "(%zu parameters)\n",
+            prog, train_p.n, test_p.n, vs->n, vt->n, m->cfg.cell->name, m->cfg.layers,
+            m->cfg.hidden, tg_params_numel(m->params));
+    if (o->resume)
+        fprintf(stderr, "%s: resumed %s at step %llu (epoch %llu, batch %llu of %llu)\n", prog,
+                o->resume, (unsigned long long)tr->steps, (unsigned long long)tr->epoch,
+                (unsigned long long)tr->batch, (unsigned long long)nb);
 
     tg_csv csv;
-    if (tg_csv_open(&csv, o->log, "epoch,step,train_loss,test_exact,test_bleu,tokens_per_s,seconds",
-                    err, sizeof err) != 0)
-        tg_cli_die(prog, "%s", err);
-    int *lens, **out = alloc_outputs(test_s.n, o->max_len, &lens);
-    scores sc = {0, 0};
-    if (o->epochs > 0) sc = train(tr, &train_s, &test_s, &csv, vs, vt, tok, out, lens);
-    sc = final_scores(tr, &test_s, sc, out, lens);
+    open_log(o, &csv);
+    int *lens, **out = alloc_outputs(test_s.n, o->max_len, &lens), evaluated;
+    scores sc = run_training(tr, &train_s, &test_s, &csv, vs, vt, tok, out, lens, &evaluated);
+    sc = final_scores(tr, &test_s, sc, evaluated, out, lens);
     show_examples(o, &test_p, vt, out, lens, &test_s);
     if (tg_csv_close(&csv, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
     report_arenas(tr);
-    double tps = tr->train_seconds > 0 ? (double)tr->tokens / tr->train_seconds : 0;
+    double tps = tr->run_seconds > 0 ? (double)tr->tokens / tr->run_seconds : 0;
     tg_result("exact_match=%.4f bleu=%.2f test_pairs=%zu tokens_per_s=%.0f seconds=%.1f", sc.exact,
               sc.bleu, test_s.n, tps, tr->train_seconds);
 
+    tg_trainckpt_free(tr->ck);
     free_outputs(out, test_s.n, lens);
     free_set(&train_s);
     free_set(&test_s);
@@ -711,12 +970,26 @@ static int train_main(trainer *tr, s2s_vocab *vs, s2s_vocab *vt, s2s_tokenize_op
     return 0;
 }
 
+/* --load FILE: the model; a training checkpoint gets a pointer to --resume. */
+static void load_model(const options *o, s2s_model *m, s2s_vocab *vs, s2s_vocab *vt,
+                       s2s_tokenize_options *tok)
+{
+    char err[1024], cell[32], err2[1024];
+    if (s2s_load(o->load, m, vs, vt, tok, err, sizeof err) == 0) return;
+    if (tg_trainckpt_read_config(o->load, "cell", cell, sizeof cell, err2, sizeof err2) == 0)
+        tg_cli_die(prog, "%s: a training checkpoint, not a model: continue its run with --resume "
+                   "%s (a model is what --save writes)", o->load, o->load);
+    tg_cli_die(prog, "%s", err);
+}
+
 int main(int argc, char **argv)
 {
-    options o = defaults();
+    options o;
+    cmdline cl;
+    s2s_inherited inherited;
     int first = argc;
-    char err[1024];
-    parse_options(argc, argv, &o, &first);
+    parse_options(argc, argv, &o, &cl, &inherited, &first);
+    if (o.checkpoint) s2s_check_checkpoint_path(o.checkpoint, o.resume); /* before any work */
     tg_blas_set_threads(1); /* our threads are OpenMP's: BLAS pools never nest */
 
     s2s_tokenize_options tok = {o.lowercase, 1};
@@ -726,9 +999,11 @@ int main(int argc, char **argv)
     memset(&tr, 0, sizeof tr);
     tr.o = &o;
     tr.m = &m;
+    tr.epoch = 1;
     tg_rng_seed(&tr.rng, o.seed ^ 0xba7c4ull);
-    if (o.load && s2s_load(o.load, &m, &vs, &vt, &tok, err, sizeof err) != 0)
-        tg_cli_die(prog, "%s", err);
-    if (o.translate) return translate_main(&tr, argc, argv, first, &vs, &vt, &tok);
-    return train_main(&tr, &vs, &vt, &tok);
+    if (o.load) load_model(&o, &m, &vs, &vt, &tok);
+    int rc = o.translate ? translate_main(&tr, argc, argv, first, &vs, &vt, &tok)
+                         : train_main(&tr, &vs, &vt, &tok);
+    s2s_inherited_free(&inherited);
+    return rc;
 }
