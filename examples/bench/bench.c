@@ -339,6 +339,7 @@ int main(int argc, char **argv)
         .tgt_len = 12,
         .fuse = 1,
         .fold_embed = 1,
+        .hoist = 1,
         .seconds = 5,
         .warmup = 1,
         .lr = 0.05,
