@@ -117,6 +117,11 @@ static void sgd_step(tg_optim *o, tg_real *p, const tg_real *grad, size_t n)
 {
     const double lr = o->cfg.lr, wd = o->cfg.weight_decay, mu = o->cfg.momentum;
     tg_real *buf = o->n_state ? o->state[0] : NULL;
+    if (!buf) { /* plain SGD: the same arithmetic in a loop that vectorizes */
+        for (size_t i = 0; i < n; i++)
+            p[i] = (tg_real)((double)p[i] - lr * ((double)grad[i] + wd * (double)p[i]));
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         double g = (double)grad[i] + wd * (double)p[i];
         if (buf) {
