@@ -134,6 +134,30 @@ ROWS = [
      "{d}/no/such/run.tck"] + CH, 1, ["no/such"]),
     ("charlm", "--checkpoint naming a directory", ["--text", "{d}/tiny.txt", "--checkpoint",
      "{d}"] + CH, 1, ["{d}", "directory"]),
+    ("seq2seq", "--resume of another program's training checkpoint", ["--resume",
+     "{d}/run.tck", "--epochs", "2"], 1, ["run.tck", "'charlm'", "'seq2seq'"]),
+    ("seq2seq", "--resume of a truncated training checkpoint", ["--resume", "{d}/s_trunc.tck",
+     "--epochs", "2"], 1, ["s_trunc.tck"]),
+    ("seq2seq", "--resume with another corpus size", ["--resume", "{d}/s.tck", "--epochs", "2",
+     "--pairs", "300"], 1, ["s.tck", "'pairs'", "300"]),
+    ("seq2seq", "--resume with another model size", ["--resume", "{d}/s.tck", "--epochs", "2",
+     "--hidden", "16"], 1, ["s.tck", "'hidden'", "16"]),
+    ("seq2seq", "--resume together with --load", ["--resume", "{d}/s.tck", "--load",
+     "{d}/ok.ckpt"], 2, ["--resume", "--load"]),
+    ("seq2seq", "--checkpoint over an existing run without --resume", S2S + ["--checkpoint",
+     "{d}/s.tck"], 1, ["s.tck", "--resume"]),
+    ("seq2seq", "--every without --checkpoint", S2S + ["--every", "3"], 2,
+     ["--every", "--checkpoint"]),
+    ("rowseq", "--resume of a model-only --save file", ["--resume", "{d}/ok.ckpt", "--data",
+     "{d}/idx_ok"], 1, ["ok.ckpt", "not a training checkpoint"]),
+    ("rowseq", "--resume of another program's training checkpoint", ["--resume", "{d}/s.tck",
+     "--data", "{d}/idx_ok"], 1, ["s.tck", "'seq2seq'", "'rowseq'"]),
+    ("rowseq", "--resume with other training images", ["--resume", "{d}/r.tck", "--data",
+     "{d}/idx_other", "--epochs", "2"], 1, ["r.tck", "train-data"]),
+    ("rowseq", "--checkpoint into a missing folder", RS + ["--data", "{d}/idx_ok", "--checkpoint",
+     "{d}/no/such/r.tck"], 1, ["no/such"]),
+    ("rowseq", "--checkpoint over an existing run without --resume", RS + ["--data",
+     "{d}/idx_ok", "--checkpoint", "{d}/r.tck"], 1, ["r.tck", "--resume"]),
     ("seq2seq", "--save into a missing folder", S2S + ["--save", "{d}/no/such/out.ckpt"], 1,
      ["out.ckpt"]),
     ("rowseq", "--save into a missing folder", RS + ["--data", "{d}/idx_ok", "--save",
@@ -189,6 +213,9 @@ def make_idx_fixtures(d):
     write_idx_dir(f"{d}/idx_count", dict(ok, **{"train-labels-idx1-ubyte": idx_labels(39)}))
     write_idx_dir(f"{d}/idx_empty", dict(ok, **{"train-images-idx3-ubyte": b""}))
     write_idx_dir(f"{d}/idx_missing", {k: v for k, v in ok.items() if k != "t10k-labels-idx1-ubyte"})
+    other = bytearray(ok["train-images-idx3-ubyte"])
+    other[100] ^= 0xFF  # same shape, one pixel changed
+    write_idx_dir(f"{d}/idx_other", dict(ok, **{"train-images-idx3-ubyte": bytes(other)}))
 
 
 def make_text_fixtures(d):
@@ -204,6 +231,21 @@ def make_text_fixtures(d):
     put("no_tab.tsv", "a\tb\nthis line has no tab\n")
     put("bad_utf8.tsv", b"ok\tfine\nbad \xc3\x28\tx\n")
     put("empty_side.tsv", "a\t\n")
+
+
+def make_training_checkpoints(d, exes):
+    """s.tck (seq2seq) and r.tck (rowseq) from --checkpoint runs, when the
+    program has that flag, and a truncated copy of s.tck."""
+    runs = {"seq2seq": (S2S + ["--checkpoint", f"{d}/s.tck"], "s.tck"),
+            "rowseq": (RS + ["--data", f"{d}/idx_ok", "--checkpoint", f"{d}/r.tck"], "r.tck")}
+    for prog, (args, name) in runs.items():
+        if prog in exes:
+            subprocess.run([exes[prog]] + args, capture_output=True, timeout=TIMEOUT,
+                           env=child_env(), stdin=subprocess.DEVNULL)
+    if os.path.exists(f"{d}/s.tck"):
+        raw = open(f"{d}/s.tck", "rb").read()
+        with open(f"{d}/s_trunc.tck", "wb") as f:
+            f.write(raw[:len(raw) // 2])
 
 
 def make_checkpoint_fixtures(d, charlm):
@@ -344,15 +386,18 @@ def main(argv):
             print("bad_inputs: charlm is not built: it makes the fixture checkpoint; skipping all")
             return 77
         make_checkpoint_fixtures(d, exes["charlm"])
+        make_training_checkpoints(d, exes)
         failed = skipped = 0
         if markdown:
             print("| # | bad input | command | exit | message (stderr) |")
             print("|---|---|---|---|---|")
         for i, row in enumerate(ROWS, 1):
             prog = row[0]
-            if any(".tck" in a for a in row[2]) and not os.path.exists(f"{d}/run.tck"):
+            needed = [a.replace("{d}", d) for a in row[2] if a.endswith(".tck") and
+                      "absent" not in a and "no/such" not in a]
+            if any(not os.path.exists(p) for p in needed):
                 skipped += 1
-                print(f"row {i:2d} SKIP  {prog}: {row[1]} (this {prog} has no --checkpoint)")
+                print(f"row {i:2d} SKIP  {prog}: {row[1]} (a fixture needs --checkpoint support)")
                 continue
             if prog not in exes:
                 skipped += 1
