@@ -7,7 +7,8 @@
 # PyTorch 1 thread, ours 1 thread, PyTorch 2 threads, ours 2 threads. Both
 # wait (up to MAX_WAIT s) for other processes to leave the CPUs they need and
 # report the load of other processes during timing (bg). Prints one markdown
-# table row per configuration, then the raw lines under it.
+# table row per configuration, then the raw lines under it (raw lines also go
+# to stderr as they are measured).
 #
 # Environment:
 #   CONFIGS     which rows (default: "a a1hot b c d e f")
@@ -53,7 +54,7 @@ torch_tps() { # case threads
     local out
     out=$(OMP_WAIT_POLICY=passive "$py" "$anchor" --threads "$2" --only "$1" --window 0.5 \
           --windows 3 --max-wait "$wait_s" 2>&1)
-    echo "torch $1 T=$2: $(echo "$out" | grep -E "^${1%_*} " | tail -1)" >> "$raw"
+    echo "torch $1 T=$2: $(echo "$out" | grep -E "^${1%_*} " | tail -1)" | tee -a "$raw" >&2
     echo "$out" | awk -v c="${1%_*}" '$1 == c {v = $6} END {print v == "" ? "-" : v}'
 }
 
@@ -62,7 +63,7 @@ ours_tps() { # config threads
     # shellcheck disable=SC2086
     out=$("$bench" ${ours[$1]} --threads "$2" --seconds "$secs" --windows 3 --warmup 0.5 \
           --max-wait "$wait_s" 2>/dev/null | tail -1)
-    echo "ours $1 T=$2: $out" >> "$raw"
+    echo "ours $1 T=$2: $out" | tee -a "$raw" >&2
     echo "$out" | sed -n 's/.*tokens_per_s=\([0-9.]*\).*/\1/p'
 }
 
