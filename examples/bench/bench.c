@@ -6,6 +6,9 @@
  * timed in --windows windows filling --seconds; figures are the median
  * window's. Tokens of a step: batch * seq (seq2seq: batch * (src + tgt)).
  *
+ * The model is built from public API only; --fuse, --fold-embed and --hoist
+ * switch the composition levers BENCHMARKS.md measures (bench_model.h).
+ *
  * Threads: the minibatch is split into --shards shards (default max(2,
  * threads), at most one per row), each trained by a worker with its own tape
  * and arena; gradients are added in shard order, so for a fixed --shards the
