@@ -30,13 +30,14 @@ run_build() { # dir, meson options...
     fi
     local t2=$SECONDS
     tail -n 12 "$dir/test-summary.txt"
-    local ok fail tmo upass
+    local ok fail tmo upass xfail
     ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$dir/test-summary.txt" | tail -1)
     fail=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$dir/test-summary.txt" | tail -1)
     # A suite that timed out or passed when it should fail is a failure too.
     tmo=$(sed -n 's/^Timeout: *\([0-9]*\).*/\1/p' "$dir/test-summary.txt" | tail -1)
     upass=$(sed -n 's/^Unexpected Pass: *\([0-9]*\).*/\1/p' "$dir/test-summary.txt" | tail -1)
-    passed=$((passed + ${ok:-0})); failed=$((failed + ${fail:-0} + ${tmo:-0} + ${upass:-0}))
+    xfail=$(sed -n 's/^Expected Fail: *\([0-9]*\).*/\1/p' "$dir/test-summary.txt" | tail -1)
+    passed=$((passed + ${ok:-0} + ${xfail:-0})); failed=$((failed + ${fail:-0} + ${tmo:-0} + ${upass:-0}))
     grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT)' "$dir/test-summary.txt" || true
     echo "build $dir: built in $((t1 - t0)) s, tests ran in $((t2 - t1)) s"
     timings="$timings  $dir: build $((t1 - t0)) s, tests $((t2 - t1)) s"$'\n'
