@@ -557,7 +557,11 @@ int main(int argc, char **argv)
     charlm_inherited inherited;
     char err[1024];
     parse_options(argc, argv, &o, &cl, &inherited);
-    if (o.checkpoint) charlm_check_checkpoint_path(o.checkpoint, o.resume); /* before any work */
+    if (o.checkpoint) { /* before any work */
+        char perr[8192];
+        if (tg_trainckpt_check_path(o.checkpoint, o.resume, perr, sizeof perr) != 0)
+            tg_cli_die(PROG, "%s", perr);
+    }
     double wall0 = tg_clock_seconds();
 
     corpus c;

@@ -127,7 +127,6 @@ void charlm_inherited_free(charlm_inherited *keep);
  * removed), when FILE is a directory, or when FILE already exists and is
  * not the --resume file (a fresh run would overwrite an earlier run's
  * checkpoint). */
-void charlm_check_checkpoint_path(const char *path, const char *resume);
 
 /* Registers the run's configuration, which a resume must match (the
  * model's cell, embed, hidden, layers, dropout and vocab; the text, as its

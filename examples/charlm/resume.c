@@ -89,48 +89,6 @@ void charlm_inherited_free(charlm_inherited *keep)
     keep->n = 0;
 }
 
-/* ------------------------------------------------------------------ checkpoint path */
-
-static void directory_of(const char *path, char *dir, size_t cap)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, cap, ".");
-    else if (slash == path)
-        snprintf(dir, cap, "/");
-    else
-        snprintf(dir, cap, "%.*s", (int)(slash - path), path);
-}
-
-void charlm_check_checkpoint_path(const char *path, const char *resume)
-{
-    struct stat st, rs;
-    char dir[PATH_MAX], probe[PATH_MAX + 32];
-    if (!path[0] || strlen(path) >= PATH_MAX) tg_cli_die(PROG, "--checkpoint: bad file name");
-    if (stat(path, &st) == 0) {
-        if (S_ISDIR(st.st_mode)) tg_cli_die(PROG, "--checkpoint %s: is a directory", path);
-        int same = resume && stat(resume, &rs) == 0 && rs.st_dev == st.st_dev &&
-                   rs.st_ino == st.st_ino;
-        if (!same)
-            tg_cli_die(PROG, "--checkpoint %s already exists: continue that run with --resume "
-                       "%s, or remove the file to start afresh", path, path);
-    }
-    directory_of(path, dir, sizeof dir);
-    if (stat(dir, &st) != 0)
-        tg_cli_die(PROG, "--checkpoint %s: directory '%s': %s", path, dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        tg_cli_die(PROG, "--checkpoint %s: '%s' is not a directory", path, dir);
-    /* a real file, named like trainckpt's temporaries: catches read-only
-     * file systems and permissions that access() would not */
-    snprintf(probe, sizeof probe, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0)
-        tg_cli_die(PROG, "--checkpoint %s: cannot write in directory '%s': %s", path, dir,
-                   strerror(errno));
-    close(fd);
-    unlink(probe);
-}
-
 /* ------------------------------------------------------------------ configuration */
 
 /* FNV-1a over the code points: a different text with the same vocabulary

@@ -10,6 +10,9 @@
  * copies the temporaries into the registered variables. */
 #include "trainckpt.h"
 
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -497,5 +500,56 @@ int tg_trainckpt_guard(const tg_trainckpt *ck, double loss, uint64_t step, char 
     if (bad < n)
         return fail(err, errlen, "step %" PRIu64 ": parameter value %zu is not finite; "
                                  "stopping, last checkpoint kept", step, bad);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ checkpoint path */
+
+static void directory_of(const char *path, char *dir, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, cap, ".");
+    else if (slash == path)
+        snprintf(dir, cap, "/");
+    else
+        snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+}
+
+int tg_trainckpt_check_path(const char *path, const char *resume, char *err, size_t errlen)
+{
+    struct stat st, rs;
+    char dir[PATH_MAX], probe[PATH_MAX + 32];
+    if (!path[0] || strlen(path) >= PATH_MAX)
+        return snprintf(err, errlen, "--checkpoint: bad file name"), -1;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return snprintf(err, errlen, "--checkpoint %s: is a directory", path), -1;
+        int same = resume && stat(resume, &rs) == 0 && rs.st_dev == st.st_dev &&
+                   rs.st_ino == st.st_ino;
+        if (!same)
+            return snprintf(err, errlen,
+                            "--checkpoint %s already exists: continue that run with --resume "
+                            "%s, or remove the file to start afresh",
+                            path, path),
+                   -1;
+    }
+    directory_of(path, dir, sizeof dir);
+    if (stat(dir, &st) != 0)
+        return snprintf(err, errlen, "--checkpoint %s: directory '%s': %s", path, dir,
+                        strerror(errno)),
+               -1;
+    if (!S_ISDIR(st.st_mode))
+        return snprintf(err, errlen, "--checkpoint %s: '%s' is not a directory", path, dir), -1;
+    /* a real file, named like the save's temporaries: catches read-only
+     * file systems and permissions that access() would not */
+    snprintf(probe, sizeof probe, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return snprintf(err, errlen, "--checkpoint %s: cannot write in directory '%s': %s", path,
+                        dir, strerror(errno)),
+               -1;
+    close(fd);
+    unlink(probe);
     return 0;
 }

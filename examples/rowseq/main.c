@@ -661,7 +661,11 @@ int main(int argc, char **argv)
     rowseq_inherited inherited;
     char err[1024];
     parse_options(argc, argv, &o, &cl, &inherited);
-    if (o.checkpoint) rowseq_check_checkpoint_path(o.checkpoint, o.resume); /* before any work */
+    if (o.checkpoint) { /* before any work */
+        char perr[8192];
+        if (tg_trainckpt_check_path(o.checkpoint, o.resume, perr, sizeof perr) != 0)
+            tg_cli_die(PROG, "%s", perr);
+    }
     if (o.save) rowseq_check_save_path(o.save);
     uint64_t epochs_loaded = 0;
     int load_training = 0;

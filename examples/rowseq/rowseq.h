@@ -56,7 +56,6 @@ void rowseq_inherited_free(rowseq_inherited *keep);
  * missing or not writable (a probe file is made and removed), when FILE is
  * a directory, or when FILE exists and is not the --resume file (a fresh
  * run would overwrite an earlier run's checkpoint). */
-void rowseq_check_checkpoint_path(const char *path, const char *resume);
 
 /* Registers what a resume must match (cell, hidden, layers, dropout, the
  * image size, the training images as count, size and FNV-1a hash, batch,

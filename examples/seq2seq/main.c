@@ -989,7 +989,11 @@ int main(int argc, char **argv)
     s2s_inherited inherited;
     int first = argc;
     parse_options(argc, argv, &o, &cl, &inherited, &first);
-    if (o.checkpoint) s2s_check_checkpoint_path(o.checkpoint, o.resume); /* before any work */
+    if (o.checkpoint) { /* before any work */
+        char perr[8192];
+        if (tg_trainckpt_check_path(o.checkpoint, o.resume, perr, sizeof perr) != 0)
+            tg_cli_die(prog, "%s", perr);
+    }
     tg_blas_set_threads(1); /* our threads are OpenMP's: BLAS pools never nest */
 
     s2s_tokenize_options tok = {o.lowercase, 1};

@@ -70,7 +70,6 @@ void s2s_inherited_free(s2s_inherited *keep);
  * directory is missing or not writable (a probe file is made and removed),
  * when FILE is a directory, or when FILE already exists and is not the
  * --resume file (a fresh run would overwrite an earlier run's checkpoint). */
-void s2s_check_checkpoint_path(const char *path, const char *resume);
 
 /* Registers the run's configuration, which a resume must match (the model:
  * cell, embed, hidden, layers, dropout, feed-context, reverse; the data:
