@@ -6,65 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-static char dir[256];
-static char out[1 << 16], err[1 << 16];
+#include "progtest.h"
 
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/tg_charlm_cli_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
+static void setup(void) { pt_setup("CHARLM_EXE", "charlm_cli"); }
 
-static void teardown(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-}
-
-TestSuite(charlm_cli, .init = setup, .fini = teardown, .timeout = 120);
-
-static void slurp(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-    buf[n] = 0;
-    if (f) fclose(f);
-}
-
-static void write_file(const char *name, const char *text, size_t len)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(text, 1, len, f), len);
-    fclose(f);
-}
-
-/* Runs program env_var (from the environment) with args in dir, under the
- * environment assignments env ("" for none); returns the exit code, stdout
- * in out and stderr in err. */
-static int run_prog_env(const char *env_var, const char *env, const char *args)
-{
-    const char *exe = getenv(env_var);
-    cr_assert_not_null(exe, "%s is not set", env_var);
-    char cmd[8192], op[512], ep[512];
-    snprintf(op, sizeof op, "%s/stdout", dir);
-    snprintf(ep, sizeof ep, "%s/stderr", dir);
-    snprintf(cmd, sizeof cmd, "cd '%s' && %s '%s' %s > '%s' 2> '%s'", dir, env, exe, args, op, ep);
-    int st = system(cmd);
-    cr_assert(WIFEXITED(st), "did not exit normally: %s", cmd);
-    slurp(op, out, sizeof out);
-    slurp(ep, err, sizeof err);
-    return WEXITSTATUS(st);
-}
-
-static int run_prog(const char *env_var, const char *args) { return run_prog_env(env_var, "", args); }
-static int run(const char *args) { return run_prog("CHARLM_EXE", args); }
+TestSuite(charlm_cli, .init = setup, .fini = pt_teardown, .timeout = 120);
 
 static const char *last_line(const char *s)
 {
@@ -75,12 +22,6 @@ static const char *last_line(const char *s)
     return p;
 }
 
-static void expect_one_line(const char *must_contain)
-{
-    cr_assert(strstr(err, must_contain), "stderr lacks '%s':\n%s", must_contain, err);
-    cr_assert_eq(strchr(err, '\n'), err + strlen(err) - 1, "not one line:\n%s", err);
-}
-
 /* Korean and English, enough for 2 streams x 8 steps plus validation. */
 static void write_korean(void)
 {
@@ -88,51 +29,51 @@ static void write_korean(void)
                                "\xEC\x95\x88\xEB\x85\x95\xED\x95\x98\xEC\x84\xB8\xEC\x9A\x94.\n";
     char text[4096] = "";
     for (int i = 0; i < 20; i++) strcat(text, line);
-    write_file("ko.txt", text, strlen(text));
+    pt_write("ko.txt", text, strlen(text));
 }
 
 Test(charlm_cli, help_lists_flags_with_defaults)
 {
-    cr_assert_eq(run("--help"), 0);
+    cr_assert_eq(pt_run("--help"), 0);
     const char *want[] = {"--text STR", "--cell STR", "(default: lstm)", "--hidden N",
                           "(default: 256)", "--optim STR", "--seconds X", "--sample N",
                           "--prime STR", "--save STR", "--load STR", "--log STR", "--threads N",
                           "--seed N", "--valid-frac X", "(default: 0.05)"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-        cr_assert(strstr(out, want[i]), "--help lacks '%s':\n%s", want[i], out);
+        cr_assert(strstr(pt_out, want[i]), "--help lacks '%s':\n%s", want[i], pt_out);
 }
 
 Test(charlm_cli, bad_flags_exit_2_with_one_line)
 {
-    cr_assert_eq(run("--hidden 12x"), 2);
-    expect_one_line("charlm: --hidden: expected an integer, got '12x'");
-    cr_assert_eq(run("--cell transformer"), 2);
-    expect_one_line("--cell: expected one of rnn,lstm,gru,mgu, got 'transformer'");
-    cr_assert_eq(run("--frobnicate"), 2);
-    expect_one_line("--frobnicate: unknown flag");
-    cr_assert_eq(run("--schedule cosine --seconds 5"), 2);
-    expect_one_line("--schedule cosine needs --steps");
-    cr_assert_eq(run("--batch"), 2);
-    expect_one_line("--batch: missing value");
+    cr_assert_eq(pt_run("--hidden 12x"), 2);
+    pt_expect_one_line("charlm: --hidden: expected an integer, got '12x'");
+    cr_assert_eq(pt_run("--cell transformer"), 2);
+    pt_expect_one_line("--cell: expected one of rnn,lstm,gru,mgu, got 'transformer'");
+    cr_assert_eq(pt_run("--frobnicate"), 2);
+    pt_expect_one_line("--frobnicate: unknown flag");
+    cr_assert_eq(pt_run("--schedule cosine --seconds 5"), 2);
+    pt_expect_one_line("--schedule cosine needs --steps");
+    cr_assert_eq(pt_run("--batch"), 2);
+    pt_expect_one_line("--batch: missing value");
 }
 
 Test(charlm_cli, data_errors_exit_1_naming_the_file)
 {
-    cr_assert_eq(run("--text missing.txt"), 1);
-    expect_one_line("missing.txt: No such file or directory");
-    cr_assert_eq(run("--text ."), 1);
-    expect_one_line(".: is a directory");
-    write_file("empty.txt", "", 0);
-    cr_assert_eq(run("--text empty.txt"), 1);
-    expect_one_line("empty.txt: empty text");
-    write_file("bad.txt", "fine\nstill fine\nbad \xFF here\n", 27);
-    cr_assert_eq(run("--text bad.txt"), 1);
-    expect_one_line("bad.txt:3: invalid UTF-8 at byte offset 20 (byte 0xFF)");
+    cr_assert_eq(pt_run("--text missing.txt"), 1);
+    pt_expect_one_line("missing.txt: No such file or directory");
+    cr_assert_eq(pt_run("--text ."), 1);
+    pt_expect_one_line(".: is a directory");
+    pt_write("empty.txt", "", 0);
+    cr_assert_eq(pt_run("--text empty.txt"), 1);
+    pt_expect_one_line("empty.txt: empty text");
+    pt_write("bad.txt", "fine\nstill fine\nbad \xFF here\n", 27);
+    cr_assert_eq(pt_run("--text bad.txt"), 1);
+    pt_expect_one_line("bad.txt:3: invalid UTF-8 at byte offset 20 (byte 0xFF)");
     write_korean();
-    cr_assert_eq(run("--text ko.txt --batch 2 --seq-len 8 --steps 1 --log /nonexistent-dir/x.csv"), 1);
-    expect_one_line("/nonexistent-dir/x.csv: cannot open log file");
-    cr_assert_eq(run("--text ko.txt --batch 500"), 2);
-    expect_one_line("too short for --batch 500");
+    cr_assert_eq(pt_run("--text ko.txt --batch 2 --seq-len 8 --steps 1 --log /nonexistent-dir/x.csv"), 1);
+    pt_expect_one_line("/nonexistent-dir/x.csv: cannot open log file");
+    cr_assert_eq(pt_run("--text ko.txt --batch 500"), 2);
+    pt_expect_one_line("too short for --batch 500");
 }
 
 static const char *const SMALL = "--text ko.txt --hidden 16 --embed 8 --batch 2 --seq-len 8 "
@@ -144,18 +85,18 @@ Test(charlm_cli, korean_train_save_load_sample)
     write_korean();
     snprintf(args, sizeof args, "%s --steps 30 --lr 0.01 --save m.safetensors --log log.csv "
              "--sample 20 --prime \xEC\x95\x88", SMALL);
-    cr_assert_eq(run(args), 0, "stderr:\n%s", err);
-    const char *res = last_line(out);
+    cr_assert_eq(pt_run(args), 0, "stderr:\n%s", pt_err);
+    const char *res = last_line(pt_out);
     cr_assert_eq(strncmp(res, "result: valid_bpc=", 18), 0, "%s", res);
     cr_assert(strstr(res, " tokens_per_s=") && strstr(res, " steps=30 ") && strstr(res, " seconds="),
               "%s", res);
-    cr_assert(strncmp(out, "\xEC\x95\x88", 3) == 0, "the sample starts with the prime:\n%s", out);
-    cr_assert_null(strchr(err, '\r'), "progress redrawn on a non-terminal");
-    cr_assert(strstr(err, "step 30/30"), "no final progress line:\n%s", err);
+    cr_assert(strncmp(pt_out, "\xEC\x95\x88", 3) == 0, "the sample starts with the prime:\n%s", pt_out);
+    cr_assert_null(strchr(pt_err, '\r'), "progress redrawn on a non-terminal");
+    cr_assert(strstr(pt_err, "step 30/30"), "no final progress line:\n%s", pt_err);
 
-    char log[1 << 14];
-    snprintf(args, sizeof args, "%s/log.csv", dir);
-    slurp(args, log, sizeof log);
+    char log[1 << 14], log_path[sizeof pt_dir + 16];
+    pt_path("log.csv", log_path, sizeof log_path);
+    pt_slurp(log_path, log, sizeof log);
     const char *header = "step,seconds,tokens,loss,bpc,lr,grad_norm,tokens_per_s,valid_bpc\n1,";
     cr_assert_eq(strncmp(log, header, strlen(header)), 0, "%s", log);
     int rows = 0;
@@ -163,15 +104,15 @@ Test(charlm_cli, korean_train_save_load_sample)
     cr_assert_eq(rows, 31, "header + 30 rows:\n%s", log);
 
     /* reload: no training, same sample twice for the same seed */
-    cr_assert_eq(run("--text ko.txt --batch 2 --seq-len 8 --load m.safetensors --steps 0 --sample 40 --seed 3"), 0,
-                 "stderr:\n%s", err);
-    static char first[sizeof out];
-    memcpy(first, out, sizeof out);
+    cr_assert_eq(pt_run("--text ko.txt --batch 2 --seq-len 8 --load m.safetensors --steps 0 --sample 40 --seed 3"), 0,
+                 "stderr:\n%s", pt_err);
+    static char first[sizeof pt_out];
+    memcpy(first, pt_out, sizeof pt_out);
     cr_assert(strstr(first, "result: ") && strstr(first, " steps=0 "), "%s", first);
-    cr_assert_eq(run("--text ko.txt --batch 2 --seq-len 8 --load m.safetensors --steps 0 --sample 40 --seed 3"), 0);
-    const char *a = strstr(first, "result: "), *b = strstr(out, "result: ");
-    cr_assert(a - first == b - out && strncmp(first, out, (size_t)(a - first)) == 0,
-              "samples differ:\n%s\n---\n%s", first, out);
+    cr_assert_eq(pt_run("--text ko.txt --batch 2 --seq-len 8 --load m.safetensors --steps 0 --sample 40 --seed 3"), 0);
+    const char *a = strstr(first, "result: "), *b = strstr(pt_out, "result: ");
+    cr_assert(a - first == b - pt_out && strncmp(first, pt_out, (size_t)(a - first)) == 0,
+              "samples differ:\n%s\n---\n%s", first, pt_out);
 
     /* the loaded model evaluates exactly as the saved one did */
     char valid_saved[64], valid_loaded[64];
@@ -180,21 +121,21 @@ Test(charlm_cli, korean_train_save_load_sample)
     cr_assert_str_eq(valid_saved, valid_loaded);
 
     /* explicit flags that contradict the checkpoint */
-    cr_assert_eq(run("--text ko.txt --batch 2 --load m.safetensors --hidden 17 --steps 0"), 2);
-    expect_one_line("--hidden 17 does not match checkpoint m.safetensors (hidden=16)");
-    cr_assert_eq(run("--text ko.txt --batch 2 --load m.safetensors --cell gru --steps 0"), 2);
-    expect_one_line("--cell gru does not match checkpoint m.safetensors (cell=lstm)");
+    cr_assert_eq(pt_run("--text ko.txt --batch 2 --load m.safetensors --hidden 17 --steps 0"), 2);
+    pt_expect_one_line("--hidden 17 does not match checkpoint m.safetensors (hidden=16)");
+    cr_assert_eq(pt_run("--text ko.txt --batch 2 --load m.safetensors --cell gru --steps 0"), 2);
+    pt_expect_one_line("--cell gru does not match checkpoint m.safetensors (cell=lstm)");
     /* a text with a character the checkpoint has never seen */
-    write_file("other.txt", "hello\nhe \xE2\x82\xAC\n", 13);
-    cr_assert_eq(run("--text other.txt --batch 2 --seq-len 2 --load m.safetensors --steps 0"), 1);
-    expect_one_line("other.txt:2: character U+20AC is not in the vocabulary of checkpoint m.safetensors");
+    pt_write("other.txt", "hello\nhe \xE2\x82\xAC\n", 13);
+    cr_assert_eq(pt_run("--text other.txt --batch 2 --seq-len 2 --load m.safetensors --steps 0"), 1);
+    pt_expect_one_line("other.txt:2: character U+20AC is not in the vocabulary of checkpoint m.safetensors");
     /* a prime outside the vocabulary is a usage error */
-    cr_assert_eq(run("--text ko.txt --batch 2 --load m.safetensors --steps 0 --sample 3 --prime Q"), 2);
-    expect_one_line("--prime: character U+0051 is not in the model's vocabulary");
+    cr_assert_eq(pt_run("--text ko.txt --batch 2 --load m.safetensors --steps 0 --sample 3 --prime Q"), 2);
+    pt_expect_one_line("--prime: character U+0051 is not in the model's vocabulary");
     /* a corrupt checkpoint */
-    write_file("junk.safetensors", "\x08\0\0\0\0\0\0\0{\"a\":1}  ", 16);
-    cr_assert_eq(run("--text ko.txt --batch 2 --load junk.safetensors --steps 0"), 1);
-    expect_one_line("junk.safetensors");
+    pt_write("junk.safetensors", "\x08\0\0\0\0\0\0\0{\"a\":1}  ", 16);
+    cr_assert_eq(pt_run("--text ko.txt --batch 2 --load junk.safetensors --steps 0"), 1);
+    pt_expect_one_line("junk.safetensors");
 }
 
 Test(charlm_cli, every_cell_and_optimizer_runs)
@@ -205,42 +146,42 @@ Test(charlm_cli, every_cell_and_optimizer_runs)
     for (int i = 0; i < 3; i++) {
         snprintf(args, sizeof args, "%s --steps 3 --cell %s --optim %s --layers 2 --dropout 0.1 "
                  "--shards 2 --threads 2 --schedule cosine --warmup 1", SMALL, cells[i], optims[i]);
-        cr_assert_eq(run(args), 0, "%s\n%s", args, err);
-        cr_assert(strstr(last_line(out), " steps=3 "), "%s", out);
+        cr_assert_eq(pt_run(args), 0, "%s\n%s", args, pt_err);
+        cr_assert(strstr(last_line(pt_out), " steps=3 "), "%s", pt_out);
     }
 }
 
 Test(charlm_cli, hello_learns_o)
 {
-    cr_assert_eq(run_prog("HELLO_EXE", ""), 0, "%s", err);
-    const char *res = last_line(out);
-    cr_assert(strstr(res, "result: next=o ok=1 "), "%s", out);
+    cr_assert_eq(pt_run_prog("HELLO_EXE", "", ""), 0, "%s", pt_err);
+    const char *res = last_line(pt_out);
+    cr_assert(strstr(res, "result: next=o ok=1 "), "%s", pt_out);
     double seconds = -1;
     cr_assert_eq(sscanf(strstr(res, "seconds="), "seconds=%lf", &seconds), 1);
     cr_assert(seconds >= 0 && seconds < 1.0, "hello took %g s", seconds);
-    cr_assert_eq(run_prog("HELLO_EXE", "--hidden 0"), 2);
+    cr_assert_eq(pt_run_prog("HELLO_EXE", "", "--hidden 0"), 2);
 }
 
 Test(charlm_cli, default_corpus_without_bible_says_which_package)
 {
-    char env[1024];
-    snprintf(env, sizeof env, "env PATH=/nonexistent XDG_CACHE_HOME='%s/cache'", dir);
-    cr_assert_eq(run_prog_env("CHARLM_EXE", env, "--steps 1"), 1);
-    expect_one_line("install the Debian package bible-kjv");
+    char env[sizeof pt_dir + 64];
+    snprintf(env, sizeof env, "env PATH=/nonexistent XDG_CACHE_HOME='%s/cache'", pt_dir);
+    cr_assert_eq(pt_run_prog("CHARLM_EXE", env, "--steps 1"), 1);
+    pt_expect_one_line("install the Debian package bible-kjv");
 }
 
 Test(charlm_cli, default_corpus_is_the_cached_kjv)
 {
     if (system("command -v bible > /dev/null 2>&1") != 0) cr_skip_test("no bible program");
-    char env[1024], path[1024];
-    snprintf(env, sizeof env, "env XDG_CACHE_HOME='%s/cache'", dir);
+    char env[sizeof pt_dir + 64], path[sizeof pt_dir + 64];
+    snprintf(env, sizeof env, "env XDG_CACHE_HOME='%s/cache'", pt_dir);
     const char *args = "--steps 0 --valid-frac 0 --batch 2 --seq-len 2 --hidden 4 --embed 2";
     for (int pass = 0; pass < 2; pass++) { /* dump and cache, then read the cache */
-        cr_assert_eq(run_prog_env("CHARLM_EXE", env, args), 0, "%s", err);
-        cr_assert(strstr(err, "cache/tapegrad/kjv.txt: ") && strstr(err, " characters, vocabulary "), "%s", err);
-        cr_assert(strstr(last_line(out), "result: valid_bpc=nan "), "%s", out);
+        cr_assert_eq(pt_run_prog("CHARLM_EXE", env, args), 0, "%s", pt_err);
+        cr_assert(strstr(pt_err, "cache/tapegrad/kjv.txt: ") && strstr(pt_err, " characters, vocabulary "), "%s", pt_err);
+        cr_assert(strstr(last_line(pt_out), "result: valid_bpc=nan "), "%s", pt_out);
     }
-    snprintf(path, sizeof path, "%s/cache/tapegrad/kjv.txt", dir);
+    pt_path("cache/tapegrad/kjv.txt", path, sizeof path);
     FILE *f = fopen(path, "rb");
     cr_assert_not_null(f, "no cache at %s", path);
     fclose(f);

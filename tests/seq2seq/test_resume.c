@@ -7,129 +7,23 @@
  * fails before training; a non-finite gradient stops the run keeping the
  * last good checkpoint, or is skipped. SEQ2SEQ is the program. */
 #include <criterion/criterion.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-static char dir[256];
-static char out[1 << 16], err[1 << 16];
+#include "progtest.h"
 
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/tg_s2s_resume_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
+static void setup(void) { pt_setup("SEQ2SEQ", "s2s_resume"); }
 
-static void teardown(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-}
-
-TestSuite(seq2seq_resume, .init = setup, .fini = teardown, .timeout = 120);
-
-/* ------------------------------------------------------------------ helpers */
-
-static void path_of(const char *name, char *path, size_t cap)
-{
-    snprintf(path, cap, "%s/%s", dir, name);
-}
-
-/* The whole file (malloc'ed, NUL-terminated), its size in *len; NULL if absent. */
-static char *read_file(const char *name, size_t *len)
-{
-    char path[512];
-    path_of(name, path, sizeof path);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_not_null(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-static void write_file(const char *name, const char *text, size_t len)
-{
-    char path[512];
-    path_of(name, path, sizeof path);
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(text, 1, len, f), len);
-    fclose(f);
-}
-
-static int exists(const char *name)
-{
-    char path[512];
-    struct stat st;
-    path_of(name, path, sizeof path);
-    return stat(path, &st) == 0;
-}
-
-static void slurp(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-    buf[n] = 0;
-    if (f) fclose(f);
-}
-
-/* Runs seq2seq in dir with env ("" for none) and args; the exit code, with
- * stdout in out and stderr in err. */
-static int run_env(const char *env, const char *args)
-{
-    const char *exe = getenv("SEQ2SEQ");
-    cr_assert_not_null(exe, "SEQ2SEQ is not set");
-    char cmd[8192], op[512], ep[512];
-    snprintf(op, sizeof op, "%s/stdout", dir);
-    snprintf(ep, sizeof ep, "%s/stderr", dir);
-    snprintf(cmd, sizeof cmd, "cd '%s' && %s '%s' %s > '%s' 2> '%s'", dir, env, exe, args, op, ep);
-    int st = system(cmd);
-    cr_assert(WIFEXITED(st), "did not exit normally: %s", cmd);
-    slurp(op, out, sizeof out);
-    slurp(ep, err, sizeof err);
-    return WEXITSTATUS(st);
-}
-
-static int run(const char *args) { return run_env("", args); }
-
-static int runf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int runf(const char *fmt, ...)
-{
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    return run(args);
-}
-
-/* stderr is one line that contains want. */
-static void expect_one_line(const char *want)
-{
-    cr_assert(strstr(err, want), "stderr lacks '%s':\n%s", want, err);
-    cr_assert_eq(strchr(err, '\n'), err + strlen(err) - 1, "not one line:\n%s", err);
-}
+TestSuite(seq2seq_resume, .init = setup, .fini = pt_teardown, .timeout = 120);
 
 /* "epoch N: loss L  test exact E  bleu B" of stdout (timings cut), into buf. */
 static void epoch_line(int n, char *buf, size_t cap)
 {
     char pat[32];
     snprintf(pat, sizeof pat, "epoch %d: loss", n);
-    const char *p = strstr(out, pat);
-    cr_assert_not_null(p, "no '%s' line:\n%s", pat, out);
+    const char *p = strstr(pt_out, pat);
+    cr_assert_not_null(p, "no '%s' line:\n%s", pat, pt_out);
     const char *tok = strstr(p, " tok/s");
     cr_assert_not_null(tok);
     while (tok > p && tok[-1] != ' ') tok--; /* back over the tok/s figure */
@@ -139,103 +33,12 @@ static void epoch_line(int n, char *buf, size_t cap)
     buf[len] = '\0';
 }
 
-/* A safetensors file split into its JSON header and its data section. */
-typedef struct st_file {
-    char *bytes;
-    size_t len;
-    char *header; /* NUL-terminated copy */
-    const char *data;
-    size_t data_len;
-} st_file;
-
-static st_file st_read(const char *name)
-{
-    st_file f = {0};
-    f.bytes = read_file(name, &f.len);
-    cr_assert_not_null(f.bytes, "%s was not written", name);
-    cr_assert_gt(f.len, 8);
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; i--) n = n << 8 | (unsigned char)f.bytes[i];
-    cr_assert_leq(n, f.len - 8, "%s: bad header length", name);
-    f.header = malloc(n + 1);
-    memcpy(f.header, f.bytes + 8, n);
-    f.header[n] = '\0';
-    f.data = f.bytes + 8 + n;
-    f.data_len = f.len - 8 - n;
-    return f;
-}
-
-static void st_free(st_file *f)
-{
-    free(f->bytes);
-    free(f->header);
-}
-
-/* A metadata string of the header, into buf (compact JSON: "key":"value"). */
-static void st_meta(const st_file *f, const char *key, char *buf, size_t cap)
-{
-    char pat[128];
-    snprintf(pat, sizeof pat, "\"%s\":\"", key);
-    const char *p = strstr(f->header, pat);
-    cr_assert_not_null(p, "metadata '%s' missing", key);
-    p += strlen(pat);
-    size_t n = strcspn(p, "\"");
-    cr_assert_lt(n, cap);
-    memcpy(buf, p, n);
-    buf[n] = '\0';
-}
-
-static void meta_of(const char *file, const char *key, char *buf, size_t cap)
-{
-    st_file f = st_read(file);
-    st_meta(&f, key, buf, cap);
-    st_free(&f);
-}
-
 /* The loop's state in a checkpoint besides its tensors (training time and
  * settings may differ). */
 static const char *const STATE_KEYS[] = {
     "u64.step",       "u64.epoch",        "u64.batch",    "rng.data",   "rng.order",
-    "f64.epoch_loss", "u64.epoch_losses", "u64.skipped", "optim.steps",
+    "f64.epoch_loss", "u64.epoch_losses", "u64.skipped", "optim.steps", NULL,
 };
-
-/* Same parameters, optimizer moments and loop state. */
-static void expect_same_state(const char *a_name, const char *b_name)
-{
-    st_file a = st_read(a_name), b = st_read(b_name);
-    cr_assert_eq(a.data_len, b.data_len, "%s and %s differ in size", a_name, b_name);
-    cr_assert(memcmp(a.data, b.data, a.data_len) == 0,
-              "tensors of %s and %s differ (parameters or moments)", a_name, b_name);
-    for (size_t i = 0; i < sizeof STATE_KEYS / sizeof STATE_KEYS[0]; i++) {
-        static char va[4096], vb[4096];
-        st_meta(&a, STATE_KEYS[i], va, sizeof va);
-        st_meta(&b, STATE_KEYS[i], vb, sizeof vb);
-        cr_assert_str_eq(va, vb, "metadata '%s' differs", STATE_KEYS[i]);
-    }
-    st_free(&a);
-    st_free(&b);
-}
-
-static void expect_same_bytes(const char *a_name, const char *b_name)
-{
-    size_t na, nb;
-    char *a = read_file(a_name, &na), *b = read_file(b_name, &nb);
-    cr_assert(a && b, "%s or %s missing", a_name, b_name);
-    cr_assert(na == nb && memcmp(a, b, na) == 0, "%s and %s differ", a_name, b_name);
-    free(a);
-    free(b);
-}
-
-static int count_lines(const char *name)
-{
-    size_t n;
-    char *s = read_file(name, &n);
-    cr_assert_not_null(s, "%s missing", name);
-    int lines = 0;
-    for (size_t i = 0; i < n; i++) lines += s[i] == '\n';
-    free(s);
-    return lines;
-}
 
 /* 300 pairs in batches of 16: 19 steps an epoch (the last one of 12 pairs).
  * Two shards, two layers, dropout: every piece of state a step reads. */
@@ -256,8 +59,8 @@ static void expect_exact_resume(const char *flags, int steps, int crash, const c
                                 int first_epoch, int extra_rows)
 {
     char a[3][128], b[128];
-    cr_assert_eq(runf("%s %s --epochs 3 --checkpoint full.ck --every 0 --save full.st --log "
-                      "full.csv", MODEL, flags), 0, "%s", err);
+    cr_assert_eq(pt_runf("%s %s --epochs 3 --checkpoint full.ck --every 0 --save full.st --log "
+                         "full.csv", MODEL, flags), 0, "%s", pt_err);
     for (int e = 0; e < 3; e++) epoch_line(e + 1, a[e], sizeof a[e]);
     char args[1024];
     if (crash) {
@@ -265,29 +68,29 @@ static void expect_exact_resume(const char *flags, int steps, int crash, const c
         snprintf(env, sizeof env, "SEQ2SEQ_FAULT_STEP=%d", steps + 1);
         snprintf(args, sizeof args, "%s %s --epochs 3 --checkpoint part.ck --every 1 --log "
                  "part.csv", MODEL, flags);
-        cr_assert_eq(run_env(env, args), 1, "%s", err);
+        cr_assert_eq(pt_run_env(env, args), 1, "%s", pt_err);
     } else {
         snprintf(args, sizeof args, "%s %s --epochs 3 --steps %d --checkpoint part.ck --every 4 "
                  "--log part.csv", MODEL, flags, steps);
-        cr_assert_eq(run(args), 0, "%s", err);
-        cr_assert(strstr(out, "(--steps reached)"), "%s", out);
+        cr_assert_eq(pt_run(args), 0, "%s", pt_err);
+        cr_assert(strstr(pt_out, "(--steps reached)"), "%s", pt_out);
     }
-    cr_assert_eq(run("--threads 1 --resume part.ck --checkpoint part.ck --steps 0 --save split.st "
-                     "--log part.csv --show 0"), 0, "%s", err);
+    cr_assert_eq(pt_run("--threads 1 --resume part.ck --checkpoint part.ck --steps 0 "
+                        "--save split.st --log part.csv --show 0"), 0, "%s", pt_err);
     char want[128];
     snprintf(want, sizeof want, "resumed part.ck at step %d (%s)", steps, position);
-    cr_assert(strstr(err, want), "%s", err);
-    if (first_epoch > 1) cr_assert_null(strstr(out, "epoch 1:"), "%s", out);
+    cr_assert(strstr(pt_err, want), "%s", pt_err);
+    if (first_epoch > 1) cr_assert_null(strstr(pt_out, "epoch 1:"), "%s", pt_out);
     for (int e = first_epoch; e <= 3; e++) {
         epoch_line(e, b, sizeof b);
         cr_assert_str_eq(a[e - 1], b, "epoch %d's loss or scores differ", e);
     }
-    expect_same_bytes("full.st", "split.st");
-    expect_same_state("full.ck", "part.ck");
+    pt_expect_same_bytes("full.st", "split.st");
+    pt_expect_same_state("full.ck", "part.ck", STATE_KEYS);
     char step[32];
-    meta_of("part.ck", "u64.step", step, sizeof step);
+    pt_meta_of("part.ck", "u64.step", step, sizeof step);
     cr_assert_str_eq(step, "57");
-    cr_assert_eq(count_lines("part.csv"), count_lines("full.csv") + extra_rows,
+    cr_assert_eq(pt_count_lines("part.csv"), pt_count_lines("full.csv") + extra_rows,
                  "the resumed log appends");
 }
 
@@ -328,45 +131,32 @@ Test(seq2seq_resume, exact_after_a_crash_before_an_epochs_evaluation)
 
 Test(seq2seq_resume, epochs_and_steps_count_from_the_start_of_the_run)
 {
-    cr_assert_eq(runf("%s --epochs 3 --save three.st", MODEL), 0, "%s", err);
-    cr_assert_eq(runf("%s --epochs 2 --checkpoint c.ck", MODEL), 0, "%s", err);
+    cr_assert_eq(pt_runf("%s --epochs 3 --save three.st", MODEL), 0, "%s", pt_err);
+    cr_assert_eq(pt_runf("%s --epochs 2 --checkpoint c.ck", MODEL), 0, "%s", pt_err);
     size_t n0, n1;
-    char *before = read_file("c.ck", &n0);
+    char *before = pt_read("c.ck", &n0);
     /* the run's own --epochs 2 is inherited: done */
-    cr_assert_eq(run("--resume c.ck"), 0, "%s", err);
-    cr_assert(strstr(err, "already past epoch 2 of --epochs 2: nothing to train"), "%s", err);
-    cr_assert(strstr(out, "greedy: exact"), "evaluated without training: %s", out);
-    cr_assert_eq(run("--resume c.ck --steps 30"), 0, "%s", err);
-    cr_assert(strstr(err, "nothing to train"), "%s", err);
-    char *after = read_file("c.ck", &n1); /* no --checkpoint: only read */
+    cr_assert_eq(pt_run("--resume c.ck"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "already past epoch 2 of --epochs 2: nothing to train"), "%s", pt_err);
+    cr_assert(strstr(pt_out, "greedy: exact"), "evaluated without training: %s", pt_out);
+    cr_assert_eq(pt_run("--resume c.ck --steps 30"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "nothing to train"), "%s", pt_err);
+    char *after = pt_read("c.ck", &n1); /* no --checkpoint: only read */
     cr_assert(n0 == n1 && memcmp(before, after, n0) == 0);
     free(before);
     free(after);
     /* --epochs 3 trains the third epoch only: the same as three in one run */
-    cr_assert_eq(run("--resume c.ck --checkpoint c.ck --epochs 3 --save more.st"), 0, "%s", err);
-    cr_assert_null(strstr(out, "epoch 2:"), "%s", out);
-    cr_assert(strstr(out, "epoch 3:"), "%s", out);
-    expect_same_bytes("three.st", "more.st");
+    cr_assert_eq(pt_run("--resume c.ck --checkpoint c.ck --epochs 3 --save more.st"), 0, "%s",
+                 pt_err);
+    cr_assert_null(strstr(pt_out, "epoch 2:"), "%s", pt_out);
+    cr_assert(strstr(pt_out, "epoch 3:"), "%s", pt_out);
+    pt_expect_same_bytes("three.st", "more.st");
     /* the training time is the run's: a --seconds budget already spent trains nothing */
-    cr_assert_eq(run("--resume c.ck --epochs 4 --seconds 0.000001"), 0, "%s", err);
-    cr_assert(strstr(err, "(--seconds reached): nothing to train"), "%s", err);
+    cr_assert_eq(pt_run("--resume c.ck --epochs 4 --seconds 0.000001"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "(--seconds reached): nothing to train"), "%s", pt_err);
 }
 
 /* ------------------------------------------------------------------ refusals */
-
-/* Runs args, expects exit 1 with one line holding want, and c.ck unchanged. */
-static void expect_refused(const char *args, const char *want)
-{
-    size_t n0, n1;
-    char *before = read_file("c.ck", &n0);
-    cr_assert_eq(run(args), 1, "%s\n%s", args, err);
-    expect_one_line(want);
-    cr_assert_null(strstr(out, "result:"), "trained anyway: %s", out);
-    char *after = read_file("c.ck", &n1);
-    cr_assert(after && n0 == n1 && memcmp(before, after, n0) == 0, "c.ck was modified");
-    free(before);
-    free(after);
-}
 
 #define RESUME "--resume c.ck --checkpoint c.ck --epochs 2 --steps 0"
 
@@ -384,38 +174,38 @@ static void write_tsv(const char *name, int swap, int extra)
                  extra && i == 39 ? "Z" : ko[i % 8]);
         strcat(text, line);
     }
-    write_file(name, text, strlen(text));
+    pt_write(name, text, strlen(text));
 }
 
 Test(seq2seq_resume, a_mismatch_exits_1_naming_the_field)
 {
-    cr_assert_eq(runf("%s --epochs 1 --steps 5 --checkpoint c.ck", MODEL), 0, "%s", err);
-    expect_refused(RESUME " --hidden 17",
-                   "c.ck: config 'hidden' is '16' in the checkpoint, '17' in this run");
-    expect_refused(RESUME " --cell gru",
-                   "c.ck: config 'cell' is 'lstm' in the checkpoint, 'gru' in this run");
-    expect_refused(RESUME " --dropout 0",
-                   "c.ck: config 'dropout' is '0.29999999999999999' in the checkpoint, '0' in "
-                   "this run");
-    expect_refused(RESUME " --pairs 299",
-                   "c.ck: config 'pairs' is '300' in the checkpoint, '299' in this run");
-    expect_refused(RESUME " --corpus-seed 2",
-                   "c.ck: config 'corpus-seed' is '1' in the checkpoint, '2' in this run");
-    expect_refused(RESUME " --min-count 2",
-                   "c.ck: config 'min-count' is '1' in the checkpoint, '2' in this run");
-    expect_refused(RESUME " --batch 8",
-                   "c.ck: config 'batch' is '16' in the checkpoint, '8' in this run");
-    expect_refused(RESUME " --shards 1",
-                   "c.ck: config 'shards' is '2' in the checkpoint, '1' in this run");
-    expect_refused(RESUME " --optim sgd",
-                   "c.ck: config 'optim' is 'adam' in the checkpoint, 'sgd' in this run");
-    expect_refused(RESUME " --seed 2",
-                   "c.ck: config 'seed' is '1' in the checkpoint, '2' in this run");
+    cr_assert_eq(pt_runf("%s --epochs 1 --steps 5 --checkpoint c.ck", MODEL), 0, "%s", pt_err);
+    pt_expect_refused(RESUME " --hidden 17",
+                      "c.ck: config 'hidden' is '16' in the checkpoint, '17' in this run");
+    pt_expect_refused(RESUME " --cell gru",
+                      "c.ck: config 'cell' is 'lstm' in the checkpoint, 'gru' in this run");
+    pt_expect_refused(RESUME " --dropout 0",
+                      "c.ck: config 'dropout' is '0.29999999999999999' in the checkpoint, '0' in "
+                      "this run");
+    pt_expect_refused(RESUME " --pairs 299",
+                      "c.ck: config 'pairs' is '300' in the checkpoint, '299' in this run");
+    pt_expect_refused(RESUME " --corpus-seed 2",
+                      "c.ck: config 'corpus-seed' is '1' in the checkpoint, '2' in this run");
+    pt_expect_refused(RESUME " --min-count 2",
+                      "c.ck: config 'min-count' is '1' in the checkpoint, '2' in this run");
+    pt_expect_refused(RESUME " --batch 8",
+                      "c.ck: config 'batch' is '16' in the checkpoint, '8' in this run");
+    pt_expect_refused(RESUME " --shards 1",
+                      "c.ck: config 'shards' is '2' in the checkpoint, '1' in this run");
+    pt_expect_refused(RESUME " --optim sgd",
+                      "c.ck: config 'optim' is 'adam' in the checkpoint, 'sgd' in this run");
+    pt_expect_refused(RESUME " --seed 2",
+                      "c.ck: config 'seed' is '1' in the checkpoint, '2' in this run");
     write_tsv("a.tsv", 0, 0);
-    expect_refused(RESUME " --train a.tsv --test a.tsv",
-                   "c.ck: config 'corpus' is 'built-in' in the checkpoint, 'tsv' in this run");
+    pt_expect_refused(RESUME " --train a.tsv --test a.tsv",
+                      "c.ck: config 'corpus' is 'built-in' in the checkpoint, 'tsv' in this run");
     /* settings may change: a different --lr or --clip is used, not refused */
-    cr_assert_eq(run(RESUME " --lr 0.001 --clip 1"), 0, "%s", err);
+    cr_assert_eq(pt_run(RESUME " --lr 0.001 --clip 1"), 0, "%s", pt_err);
 }
 
 Test(seq2seq_resume, a_changed_pair_file_exits_1_naming_the_field)
@@ -423,114 +213,117 @@ Test(seq2seq_resume, a_changed_pair_file_exits_1_naming_the_field)
     write_tsv("a.tsv", 0, 0);
     write_tsv("swapped.tsv", 1, 0);
     write_tsv("extra.tsv", 0, 1);
-    cr_assert_eq(run("--train a.tsv --test a.tsv --hidden 8 --embed 4 --batch 8 --epochs 1 "
-                     "--steps 3 --checkpoint c.ck --show 0"), 0, "%s", err);
-    expect_refused(RESUME " --train swapped.tsv --test a.tsv",
-                   "c.ck: config 'data' is '40 pairs, fnv1a ");
-    expect_refused(RESUME " --train extra.tsv --test a.tsv",
-                   "c.ck: config 'tgt-vocab' is 'A B C D E F G H' in the checkpoint, ");
-    expect_refused(RESUME " --train a.tsv --test a.tsv --lowercase",
-                   "c.ck: config 'lowercase' is '0' in the checkpoint, '1' in this run");
+    cr_assert_eq(pt_run("--train a.tsv --test a.tsv --hidden 8 --embed 4 --batch 8 --epochs 1 "
+                        "--steps 3 --checkpoint c.ck --show 0"), 0, "%s", pt_err);
+    pt_expect_refused(RESUME " --train swapped.tsv --test a.tsv",
+                      "c.ck: config 'data' is '40 pairs, fnv1a ");
+    pt_expect_refused(RESUME " --train extra.tsv --test a.tsv",
+                      "c.ck: config 'tgt-vocab' is 'A B C D E F G H' in the checkpoint, ");
+    pt_expect_refused(RESUME " --train a.tsv --test a.tsv --lowercase",
+                      "c.ck: config 'lowercase' is '0' in the checkpoint, '1' in this run");
     /* without --train/--test the run's files are taken */
-    cr_assert_eq(run(RESUME), 0, "%s", err);
-    cr_assert(strstr(err, "resumed c.ck at step 3 (epoch 1, batch 3 of 5)"), "%s", err);
+    cr_assert_eq(pt_run(RESUME), 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "resumed c.ck at step 3 (epoch 1, batch 3 of 5)"), "%s", pt_err);
 }
 
 Test(seq2seq_resume, a_truncated_checkpoint_exits_1_and_stays_as_it_was)
 {
-    cr_assert_eq(runf("%s --epochs 1 --steps 3 --checkpoint good.ck", MODEL), 0, "%s", err);
+    cr_assert_eq(pt_runf("%s --epochs 1 --steps 3 --checkpoint good.ck", MODEL), 0, "%s", pt_err);
     size_t n;
-    char *good = read_file("good.ck", &n);
+    char *good = pt_read("good.ck", &n);
     const size_t cuts[] = {0, 7, 8, 100, n / 2, n - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
-        write_file("c.ck", good, cuts[i]);
-        expect_refused(RESUME, "c.ck");
+        pt_write("c.ck", good, cuts[i]);
+        pt_expect_refused(RESUME, "c.ck");
     }
     free(good);
 }
 
 Test(seq2seq_resume, not_a_training_checkpoint)
 {
-    cr_assert_eq(runf("%s --epochs 1 --steps 2 --save model.st --checkpoint c.ck", MODEL), 0,
-                 "%s", err);
-    cr_assert_eq(run("--resume model.st"), 1);
-    expect_one_line("model.st: not a training checkpoint");
-    cr_assert_eq(run("--resume missing.ck"), 1);
-    expect_one_line("missing.ck");
-    cr_assert_eq(run("--load c.ck --translate hello"), 1);
-    expect_one_line("c.ck: a training checkpoint, not a model: continue its run with --resume c.ck");
+    cr_assert_eq(pt_runf("%s --epochs 1 --steps 2 --save model.st --checkpoint c.ck", MODEL), 0,
+                 "%s", pt_err);
+    cr_assert_eq(pt_run("--resume model.st"), 1);
+    pt_expect_one_line("model.st: not a training checkpoint");
+    cr_assert_eq(pt_run("--resume missing.ck"), 1);
+    pt_expect_one_line("missing.ck");
+    cr_assert_eq(pt_run("--load c.ck --translate hello"), 1);
+    pt_expect_one_line("c.ck: a training checkpoint, not a model: continue its run with --resume "
+                       "c.ck");
     /* the model file still loads and translates */
-    cr_assert_eq(run("--load model.st --translate \"I study deeplearning\""), 0, "%s", err);
-    cr_assert(strstr(out, "result: translated=1"), "%s", out);
+    cr_assert_eq(pt_run("--load model.st --translate \"I study deeplearning\""), 0, "%s", pt_err);
+    cr_assert(strstr(pt_out, "result: translated=1"), "%s", pt_out);
 }
 
 Test(seq2seq_resume, the_checkpoint_path_is_checked_before_training)
 {
-    cr_assert_eq(runf("%s --epochs 1 --checkpoint no/such/dir/c.ck", MODEL), 1);
-    expect_one_line("--checkpoint no/such/dir/c.ck: directory 'no/such/dir': No such file or "
-                    "directory");
-    cr_assert_eq(runf("%s --epochs 1 --checkpoint .", MODEL), 1);
-    expect_one_line("--checkpoint .: is a directory");
+    cr_assert_eq(pt_runf("%s --epochs 1 --checkpoint no/such/dir/c.ck", MODEL), 1);
+    pt_expect_one_line("--checkpoint no/such/dir/c.ck: directory 'no/such/dir': No such file or "
+                       "directory");
+    cr_assert_eq(pt_runf("%s --epochs 1 --checkpoint .", MODEL), 1);
+    pt_expect_one_line("--checkpoint .: is a directory");
     /* a fresh run never overwrites an earlier run's checkpoint */
-    cr_assert_eq(runf("%s --epochs 1 --steps 2 --checkpoint c.ck", MODEL), 0, "%s", err);
+    cr_assert_eq(pt_runf("%s --epochs 1 --steps 2 --checkpoint c.ck", MODEL), 0, "%s", pt_err);
     char args[512];
     snprintf(args, sizeof args, "%s --epochs 1 --checkpoint c.ck", MODEL);
-    expect_refused(args, "--checkpoint c.ck already exists: continue that run with --resume c.ck");
+    pt_expect_refused(args,
+                      "--checkpoint c.ck already exists: continue that run with --resume c.ck");
     size_t n;
-    char *copy = read_file("c.ck", &n); /* another file, though equal */
-    write_file("other.ck", copy, n);
+    char *copy = pt_read("c.ck", &n); /* another file, though equal */
+    pt_write("other.ck", copy, n);
     free(copy);
-    expect_refused("--epochs 2 --checkpoint c.ck --resume other.ck", "--checkpoint c.ck already exists");
+    pt_expect_refused("--epochs 2 --checkpoint c.ck --resume other.ck",
+                      "--checkpoint c.ck already exists");
 }
 
 Test(seq2seq_resume, usage_errors_exit_2)
 {
-    cr_assert_eq(run("--every 5"), 2);
-    expect_one_line("--every needs --checkpoint FILE");
-    cr_assert_eq(run("--resume a.ck --load b.st"), 2);
-    expect_one_line("--resume and --load exclude each other");
-    cr_assert_eq(run("--checkpoint x.st --save x.st"), 2);
-    expect_one_line("--checkpoint and --save name the same file x.st");
-    cr_assert_eq(run("--load m.st --translate --checkpoint c.ck"), 2);
-    expect_one_line("--translate does not train");
-    cr_assert_eq(run("--every -1"), 2);
-    cr_assert_eq(run("--steps x"), 2);
-    cr_assert_eq(run_env("SEQ2SEQ_FAULT_STEP=x", "--epochs 1"), 2);
-    expect_one_line("SEQ2SEQ_FAULT_STEP: expected a step number");
+    cr_assert_eq(pt_run("--every 5"), 2);
+    pt_expect_one_line("--every needs --checkpoint FILE");
+    cr_assert_eq(pt_run("--resume a.ck --load b.st"), 2);
+    pt_expect_one_line("--resume and --load exclude each other");
+    cr_assert_eq(pt_run("--checkpoint x.st --save x.st"), 2);
+    pt_expect_one_line("--checkpoint and --save name the same file x.st");
+    cr_assert_eq(pt_run("--load m.st --translate --checkpoint c.ck"), 2);
+    pt_expect_one_line("--translate does not train");
+    cr_assert_eq(pt_run("--every -1"), 2);
+    cr_assert_eq(pt_run("--steps x"), 2);
+    cr_assert_eq(pt_run_env("SEQ2SEQ_FAULT_STEP=x", "--epochs 1"), 2);
+    pt_expect_one_line("SEQ2SEQ_FAULT_STEP: expected a step number");
 }
 
 /* ------------------------------------------------------------------ non-finite steps */
 
 Test(seq2seq_resume, a_nonfinite_gradient_stops_and_keeps_the_last_checkpoint)
 {
-    cr_assert_eq(run_env("SEQ2SEQ_FAULT_STEP=6", MODEL " --epochs 2 --checkpoint c.ck --every 1 "
-                         "--save bad.st"), 1);
-    cr_assert(strstr(err, "seq2seq: step 6: gradient of 'src_embed.weight'[0] is not finite; "
-                     "stopping, last checkpoint kept"), "%s", err);
-    cr_assert_not(exists("bad.st"), "--save written after a non-finite step");
+    cr_assert_eq(pt_run_env("SEQ2SEQ_FAULT_STEP=6", MODEL " --epochs 2 --checkpoint c.ck --every 1 "
+                            "--save bad.st"), 1);
+    cr_assert(strstr(pt_err, "seq2seq: step 6: gradient of 'src_embed.weight'[0] is not finite; "
+                     "stopping, last checkpoint kept"), "%s", pt_err);
+    cr_assert_not(pt_exists("bad.st"), "--save written after a non-finite step");
     char step[32];
-    meta_of("c.ck", "u64.step", step, sizeof step);
+    pt_meta_of("c.ck", "u64.step", step, sizeof step);
     cr_assert_str_eq(step, "5");
     /* the kept checkpoint is the good state of step 5: resuming it without
      * the fault gives exactly the clean run */
-    cr_assert_eq(run("--resume c.ck --checkpoint c.ck --save resumed.st"), 0, "%s", err);
-    cr_assert_eq(runf("%s --epochs 2 --save clean.st", MODEL), 0, "%s", err);
-    expect_same_bytes("clean.st", "resumed.st");
+    cr_assert_eq(pt_run("--resume c.ck --checkpoint c.ck --save resumed.st"), 0, "%s", pt_err);
+    cr_assert_eq(pt_runf("%s --epochs 2 --save clean.st", MODEL), 0, "%s", pt_err);
+    pt_expect_same_bytes("clean.st", "resumed.st");
 }
 
 Test(seq2seq_resume, skip_nonfinite_skips_the_update)
 {
-    cr_assert_eq(run_env("SEQ2SEQ_FAULT_STEP=2", MODEL " --epochs 1 --skip-nonfinite "
-                         "--checkpoint c.ck"), 0, "%s", err);
-    cr_assert(strstr(err, "seq2seq: step 2: gradient of 'src_embed.weight'[0] is not finite; "
-                     "step skipped (--skip-nonfinite)\n"), "%s", err);
-    cr_assert(strstr(err, "seq2seq: 1 of 19 steps skipped as not finite\n"), "%s", err);
-    cr_assert(strstr(out, "result: "), "%s", out);
+    cr_assert_eq(pt_run_env("SEQ2SEQ_FAULT_STEP=2", MODEL " --epochs 1 --skip-nonfinite "
+                            "--checkpoint c.ck"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "seq2seq: step 2: gradient of 'src_embed.weight'[0] is not finite; "
+                     "step skipped (--skip-nonfinite)\n"), "%s", pt_err);
+    cr_assert(strstr(pt_err, "seq2seq: 1 of 19 steps skipped as not finite\n"), "%s", pt_err);
+    cr_assert(strstr(pt_out, "result: "), "%s", pt_out);
     char v[32];
-    meta_of("c.ck", "optim.steps", v, sizeof v);
+    pt_meta_of("c.ck", "optim.steps", v, sizeof v);
     cr_assert_str_eq(v, "18", "18 updates in 19 steps");
-    meta_of("c.ck", "u64.skipped", v, sizeof v);
+    pt_meta_of("c.ck", "u64.skipped", v, sizeof v);
     cr_assert_str_eq(v, "1");
-    meta_of("c.ck", "u64.step", v, sizeof v);
+    pt_meta_of("c.ck", "u64.step", v, sizeof v);
     cr_assert_str_eq(v, "19");
 }
