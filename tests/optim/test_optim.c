@@ -48,92 +48,76 @@ static void expect_close(const tg_real p[3], const double want[3], const char *w
                   "%s: p[%d] = %.17g, expected %.17g", what, i, (double)p[i], want[i]);
 }
 
+/* Settings beyond lr 0.1; 0 keeps the kind's default. */
+typedef struct optim_settings {
+    double momentum, weight_decay;
+    int nesterov;
+} optim_settings;
+
+/* steps steps from P0 with kind and set, against the reference values. */
+static void expect_steps(const char *what, tg_optim_kind kind, optim_settings set, int steps,
+                         const double want[3])
+{
+    tg_optim_config c = tg_optim_defaults(kind);
+    c.lr = 0.1;
+    if (set.momentum) c.momentum = set.momentum;
+    if (set.weight_decay) c.weight_decay = set.weight_decay;
+    if (set.nesterov) c.nesterov = set.nesterov;
+    tg_real p[3];
+    run_steps(c, steps, p);
+    expect_close(p, want, what);
+}
+
+static const optim_settings DEFAULTS = {0, 0, 0};
+
 Test(optim, sgd_plain_first_step_by_hand)
 {
-    tg_optim_config c = tg_optim_defaults(TG_OPTIM_SGD);
-    c.lr = 0.1;
-    tg_real p[3];
-    run_steps(c, 1, p);
     /* g = a*p0 + 0.1 = (1.1, -3.9, 0.35); p = p0 - 0.1*g */
-    const double want[3] = {0.89, -1.61, 0.465};
-    expect_close(p, want, "sgd 1 step");
+    expect_steps("sgd 1 step", TG_OPTIM_SGD, DEFAULTS, 1, (const double[]){0.89, -1.61, 0.465});
 }
 
 Test(optim, sgd_plain_three_steps)
 {
-    tg_optim_config c = tg_optim_defaults(TG_OPTIM_SGD);
-    c.lr = 0.1;
-    tg_real p[3];
-    run_steps(c, 3, p);
-    const double want[3] = {0.70189999999999997, -1.0483999999999998, 0.40016250000000003};
-    expect_close(p, want, "sgd");
+    expect_steps("sgd", TG_OPTIM_SGD, DEFAULTS, 3,
+                 (const double[]){0.70189999999999997, -1.0483999999999998, 0.40016250000000003});
 }
 
 Test(optim, sgd_momentum_with_l2)
 {
-    tg_optim_config c = tg_optim_defaults(TG_OPTIM_SGD);
-    c.lr = 0.1;
-    c.momentum = 0.9;
-    c.weight_decay = 0.01;
-    tg_real p[3];
-    run_steps(c, 3, p);
-    const double want[3] = {0.42997048900000001, -0.16324440799999984, 0.30944306449999998};
-    expect_close(p, want, "momentum");
+    expect_steps("momentum", TG_OPTIM_SGD, (optim_settings){.momentum = 0.9, .weight_decay = 0.01},
+                 3,
+                 (const double[]){0.42997048900000001, -0.16324440799999984, 0.30944306449999998});
 }
 
 Test(optim, sgd_nesterov)
 {
-    tg_optim_config c = tg_optim_defaults(TG_OPTIM_SGD);
-    c.lr = 0.1;
-    c.momentum = 0.9;
-    c.nesterov = 1;
-    tg_real p[3];
-    run_steps(c, 3, p);
-    const double want[3] = {0.26005309999999987, 0.16128640000000005, 0.24202383749999995};
-    expect_close(p, want, "nesterov");
+    expect_steps("nesterov", TG_OPTIM_SGD, (optim_settings){.momentum = 0.9, .nesterov = 1}, 3,
+                 (const double[]){0.26005309999999987, 0.16128640000000005, 0.24202383749999995});
 }
 
 Test(optim, adam_first_step_moves_lr_against_sign)
 {
     /* With bias correction the first Adam step is lr * g/(|g| + eps): about lr. */
-    tg_optim_config c = tg_optim_defaults(TG_OPTIM_ADAM);
-    c.lr = 0.1;
-    tg_real p[3];
-    run_steps(c, 1, p);
-    const double want[3] = {0.90000000090909094, -1.9000000002564104, 0.40000000285714277};
-    expect_close(p, want, "adam 1 step");
+    expect_steps("adam 1 step", TG_OPTIM_ADAM, DEFAULTS, 1,
+                 (const double[]){0.90000000090909094, -1.9000000002564104, 0.40000000285714277});
 }
 
 Test(optim, adam_three_steps)
 {
-    tg_optim_config c = tg_optim_defaults(TG_OPTIM_ADAM);
-    c.lr = 0.1;
-    tg_real p[3];
-    run_steps(c, 3, p);
-    const double want[3] = {0.70138244621908996, -1.7006435196895033, 0.20274348869826719};
-    expect_close(p, want, "adam");
+    expect_steps("adam", TG_OPTIM_ADAM, DEFAULTS, 3,
+                 (const double[]){0.70138244621908996, -1.7006435196895033, 0.20274348869826719});
 }
 
 Test(optim, adam_l2_weight_decay)
 {
-    tg_optim_config c = tg_optim_defaults(TG_OPTIM_ADAM);
-    c.lr = 0.1;
-    c.weight_decay = 0.1;
-    tg_real p[3];
-    run_steps(c, 3, p);
-    const double want[3] = {0.70139891396860055, -1.7006425326355765, 0.20297050038164571};
-    expect_close(p, want, "adam l2");
+    expect_steps("adam l2", TG_OPTIM_ADAM, (optim_settings){.weight_decay = 0.1}, 3,
+                 (const double[]){0.70139891396860055, -1.7006425326355765, 0.20297050038164571});
 }
 
 Test(optim, adamw_decoupled_weight_decay)
 {
-    tg_optim_config c = tg_optim_defaults(TG_OPTIM_ADAMW);
-    c.lr = 0.1;
-    c.weight_decay = 0.1;
-    tg_real p[3];
-    run_steps(c, 3, p);
-    const double want[3] = {0.67486297187816824, -1.6443947959749945, 0.19108526458522485};
-    expect_close(p, want, "adamw");
+    expect_steps("adamw", TG_OPTIM_ADAMW, (optim_settings){.weight_decay = 0.1}, 3,
+                 (const double[]){0.67486297187816824, -1.6443947959749945, 0.19108526458522485});
 }
 
 Test(optim, state_arrays_and_step_count)
