@@ -1,5 +1,5 @@
 /* What every cell shares: standard parameter registration, the input
- * projection, one step, zero states and the registry of cells by name. */
+ * projection and recurrent product, one step, zero states and the registry of cells by name. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +28,12 @@ int tg_cell_init_standard(tg_cell *cell, tg_params *p, const char *prefix, int i
 tg_tensor *tg_cell_project(tg_tape *t, const tg_cell *cell, tg_tensor *x)
 {
     return tg_add(t, tg_matmul(t, x, cell->w_ih, 0, 1), cell->b_ih);
+}
+
+tg_tensor *tg_cell_recurrent(tg_tape *t, const tg_cell *cell, tg_tensor *h)
+{
+    tg_tensor *hw = tg_matmul(t, h, cell->w_hh, 0, 1);
+    return cell->b_hh ? tg_add(t, hw, cell->b_hh) : hw;
 }
 
 tg_state tg_cell_forward(tg_tape *t, const tg_cell *cell, tg_tensor *x_t, tg_state s)

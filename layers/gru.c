@@ -4,12 +4,14 @@
  *   n = tanh(xp_n + r * hp_n)        r gates W_hn h + b_hn, bias included
  *   h' = (1 - z) * n + z * h         z weights the old state
  * The element-wise half is the fused op tg_gru_gates; gru_step_composed is
- * the same math in primitive ops, kept as the reference the tests compare. */
+ * the same math in primitive ops, kept as the reference the tests compare.
+ * b_hh cannot join the hoisted projection (folds_b_hh = 0): b_hn is inside
+ * r * (W_hn h + b_hn). */
 #include "tg_layers.h"
 
 static tg_state gru_step(tg_tape *t, const tg_cell *p, tg_tensor *xp, tg_state s)
 {
-    tg_tensor *hp = tg_add(t, tg_matmul(t, s.h, p->w_hh, 0, 1), p->b_hh);
+    tg_tensor *hp = tg_cell_recurrent(t, p, s.h);
     tg_state out = {tg_gru_gates(t, xp, hp, s.h), NULL};
     return out;
 }
@@ -17,7 +19,7 @@ static tg_state gru_step(tg_tape *t, const tg_cell *p, tg_tensor *xp, tg_state s
 static tg_state gru_step_composed(tg_tape *t, const tg_cell *p, tg_tensor *xp, tg_state s)
 {
     int H = p->hidden;
-    tg_tensor *hp = tg_add(t, tg_matmul(t, s.h, p->w_hh, 0, 1), p->b_hh);
+    tg_tensor *hp = tg_cell_recurrent(t, p, s.h);
     /* r and z share one sigmoid over their 2H adjacent columns */
     tg_tensor *rz = tg_sigmoid(
         t, tg_add(t, tg_col_slice(t, xp, 0, 2 * H), tg_col_slice(t, hp, 0, 2 * H)));
@@ -28,6 +30,8 @@ static tg_state gru_step_composed(tg_tape *t, const tg_cell *p, tg_tensor *xp, t
     return out;
 }
 
-const tg_cell_kind tg_cell_gru = {"gru", 3, 0, tg_cell_init_standard, gru_step};
-const tg_cell_kind tg_cell_gru_composed = {"gru-composed", 3, 0, tg_cell_init_standard,
-                                           gru_step_composed};
+const tg_cell_kind tg_cell_gru = {.name = "gru", .gates = 3, .init = tg_cell_init_standard,
+                                  .step = gru_step};
+const tg_cell_kind tg_cell_gru_composed = {.name = "gru-composed", .gates = 3,
+                                           .init = tg_cell_init_standard,
+                                           .step = gru_step_composed};

@@ -10,8 +10,7 @@
 static tg_state lstm_step(tg_tape *t, const tg_cell *p, tg_tensor *xp, tg_state s)
 {
     int B = s.h->rows;
-    tg_tensor *hp = tg_add(t, tg_matmul(t, s.h, p->w_hh, 0, 1), p->b_hh);
-    tg_tensor *y = tg_lstm_gates(t, xp, hp, s.c); /* rows 0..B-1: h', rows B..2B-1: c' */
+    tg_tensor *y = tg_lstm_gates(t, xp, tg_cell_recurrent(t, p, s.h), s.c); /* rows 0..B-1: h', rows B..2B-1: c' */
     tg_state out = {tg_row_slice(t, y, 0, B), tg_row_slice(t, y, B, B)};
     return out;
 }
@@ -19,7 +18,7 @@ static tg_state lstm_step(tg_tape *t, const tg_cell *p, tg_tensor *xp, tg_state 
 static tg_state lstm_step_composed(tg_tape *t, const tg_cell *p, tg_tensor *xp, tg_state s)
 {
     int H = p->hidden;
-    tg_tensor *pre = tg_add(t, xp, tg_add(t, tg_matmul(t, s.h, p->w_hh, 0, 1), p->b_hh));
+    tg_tensor *pre = tg_add(t, xp, tg_cell_recurrent(t, p, s.h));
     tg_tensor *i = tg_sigmoid(t, tg_col_slice(t, pre, 0 * H, H));
     tg_tensor *f = tg_sigmoid(t, tg_col_slice(t, pre, 1 * H, H));
     tg_tensor *g = tg_tanh(t, tg_col_slice(t, pre, 2 * H, H));
@@ -30,6 +29,10 @@ static tg_state lstm_step_composed(tg_tape *t, const tg_cell *p, tg_tensor *xp, 
     return out;
 }
 
-const tg_cell_kind tg_cell_lstm = {"lstm", 4, 1, tg_cell_init_standard, lstm_step};
-const tg_cell_kind tg_cell_lstm_composed = {"lstm-composed", 4, 1, tg_cell_init_standard,
-                                            lstm_step_composed};
+/* b_hh meets only h W_hh^T and then xp: the unroll may fold it (folds_b_hh). */
+const tg_cell_kind tg_cell_lstm = {.name = "lstm", .gates = 4, .has_c = 1,
+                                   .init = tg_cell_init_standard, .step = lstm_step,
+                                   .folds_b_hh = 1};
+const tg_cell_kind tg_cell_lstm_composed = {.name = "lstm-composed", .gates = 4, .has_c = 1,
+                                            .init = tg_cell_init_standard,
+                                            .step = lstm_step_composed, .folds_b_hh = 1};

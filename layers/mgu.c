@@ -37,4 +37,4 @@ static tg_state mgu_step(tg_tape *t, const tg_cell *c, tg_tensor *xp, tg_state s
     return out;
 }
 
-const tg_cell_kind tg_cell_mgu = {"mgu", 2, 0, mgu_init, mgu_step};
+const tg_cell_kind tg_cell_mgu = {.name = "mgu", .gates = 2, .init = mgu_init, .step = mgu_step};

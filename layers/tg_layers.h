@@ -75,6 +75,12 @@ struct tg_cell_kind {
     int (*init)(tg_cell *cell, tg_params *p, const char *prefix, int in, int hidden, tg_rng *r);
     /* (params, projected x_t, state_{t-1}) -> state_t, composed of ops only. */
     tg_state (*step)(tg_tape *t, const tg_cell *cell, tg_tensor *xp, tg_state s);
+    /* 1 when step adds b_hh only to h W_hh^T (tg_cell_recurrent) and that sum
+     * only to xp: then b_hh can join b_ih in the hoisted projection, once for
+     * all T steps, and the unroll steps a copy of the cell with b_hh = NULL.
+     * Such a step must treat b_hh == NULL as "no bias" (tg_cell_recurrent
+     * does). 0 (the default of a positional initializer) for any other cell. */
+    int folds_b_hh;
 };
 
 extern const tg_cell_kind tg_cell_rnn;  /* h' = tanh(W_ih x + b_ih + W_hh h + b_hh) */
@@ -101,8 +107,11 @@ const char *tg_cell_kind_names(void);
 int tg_cell_init_standard(tg_cell *cell, tg_params *p, const char *prefix, int in, int hidden,
                           tg_rng *r);
 
-/* x (N x in) -> x W_ih^T + b_ih, the projection unroll hoists. */
+/* x (N x in) -> x W_ih^T + b_ih, the input projection of one step. */
 tg_tensor *tg_cell_project(tg_tape *t, const tg_cell *cell, tg_tensor *x);
+/* h (B x hidden) -> h W_hh^T + b_hh, the recurrent product of one step;
+ * without the bias when cell->b_hh is NULL (see folds_b_hh). */
+tg_tensor *tg_cell_recurrent(tg_tape *t, const tg_cell *cell, tg_tensor *h);
 /* One step from the raw input x_t (projects, then steps). */
 tg_state tg_cell_forward(tg_tape *t, const tg_cell *cell, tg_tensor *x_t, tg_state s);
 
@@ -119,6 +128,17 @@ tg_state tg_state_zeros(tg_tape *t, const tg_cell_kind *kind, int batch, int hid
  * (may be NULL). */
 tg_tensor *tg_unroll(tg_tape *t, const tg_cell *cell, tg_tensor *X, int T, int B, tg_state s0,
                      const int *lengths, tg_state *final);
+
+/* tg_unroll in two halves, for callers that can compute the projection more
+ * cheaply than from X (tg_rnn_stack_forward_ids projects an embedding table).
+ * tg_unroll_project: X (N x in) -> X W_ih^T + b_ih, plus b_hh for a kind with
+ * folds_b_hh: the rows the steps take (N x gates*hidden); X may be any rows
+ * in the cell's input space, an embedding table included.
+ * tg_unroll_projected: tg_unroll given XP = tg_unroll_project(X) (T*B rows),
+ * or rows gathered from a tg_unroll_project of other rows. */
+tg_tensor *tg_unroll_project(tg_tape *t, const tg_cell *cell, tg_tensor *X);
+tg_tensor *tg_unroll_projected(tg_tape *t, const tg_cell *cell, tg_tensor *XP, int T, int B,
+                               tg_state s0, const int *lengths, tg_state *final);
 
 /* ------------------------------------------------------------------ stack */
 
@@ -140,6 +160,16 @@ int tg_rnn_stack_init(tg_rnn_stack *s, tg_params *p, const char *prefix, const t
 tg_tensor *tg_rnn_stack_forward(tg_tape *t, const tg_rnn_stack *s, tg_tensor *X, int T, int B,
                                 const tg_state *init, const int *lengths, tg_state *final,
                                 tg_rng *dropout_rng);
+
+/* The same stack fed by token ids through embedding emb (emb->dim must be
+ * s->in): the function tg_embed_forward + tg_rnn_stack_forward computes,
+ * cheaper. When emb->vocab < T*B, layer 0 projects the (vocab x E) table once
+ * and gathers its rows (vocab instead of T*B rows of projection, forward and
+ * backward); otherwise it embeds, then projects. Both orders give the same
+ * values up to rounding. */
+tg_tensor *tg_rnn_stack_forward_ids(tg_tape *t, const tg_rnn_stack *s, const tg_embed *emb,
+                                    const int *ids, int T, int B, const tg_state *init,
+                                    const int *lengths, tg_state *final, tg_rng *dropout_rng);
 
 /* ------------------------------------------------------------------ truncated BPTT */
 

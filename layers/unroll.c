@@ -1,7 +1,11 @@
 /* Unroll a cell over time, and stack cells into layers.
  *
  * The input projection x W_ih^T + b_ih of all T steps is one matmul over the
- * (T*B x in) input; each step takes its B rows as a zero-copy row slice.
+ * (T*B x in) input; each step takes its B rows as a zero-copy row slice. For
+ * a cell whose b_hh only adds to the projection (folds_b_hh: LSTM, RNN) the
+ * projection carries b_hh too, one bias add for all steps instead of one per
+ * step. Fed by an embedding with fewer rows than T*B, layer 0 projects the
+ * table and gathers rows of the result (tg_rnn_stack_forward_ids).
  * Rows past their length carry their state with a constant 0/1 mask m:
  *     s = m * s_new + (1 - m) * s_old
  * which is exact in both directions: a carried row keeps s_old bit for bit
@@ -47,28 +51,46 @@ static tg_tensor *blend(tg_tape *t, tg_tensor *m, tg_tensor *m1, tg_tensor *new_
     return tg_add(t, tg_mul(t, m, new_), tg_mul(t, m1, old));
 }
 
+tg_tensor *tg_unroll_project(tg_tape *t, const tg_cell *cell, tg_tensor *X)
+{
+    TG_CHECK(X->cols == cell->in, TG_HERE, "unroll_project", "input has %d columns, the %s cell %d",
+             X->cols, cell->kind->name, cell->in);
+    tg_tensor *b = cell->kind->folds_b_hh ? tg_add(t, cell->b_ih, cell->b_hh) : cell->b_ih;
+    return tg_add(t, tg_matmul(t, X, cell->w_ih, 0, 1), b);
+}
+
 tg_tensor *tg_unroll(tg_tape *t, const tg_cell *cell, tg_tensor *X, int T, int B, tg_state s0,
                      const int *lengths, tg_state *final)
 {
-    const tg_cell_kind *k = cell->kind;
-    int H = cell->hidden;
     TG_CHECK(T > 0 && B > 0 && X->rows == T * B && X->cols == cell->in, TG_HERE, "unroll",
              "input is %dx%d, expected T*B x in = %dx%d (T=%d, B=%d)", X->rows, X->cols, T * B,
              cell->in, T, B);
+    return tg_unroll_projected(t, cell, tg_unroll_project(t, cell, X), T, B, s0, lengths, final);
+}
+
+tg_tensor *tg_unroll_projected(tg_tape *t, const tg_cell *cell, tg_tensor *XP, int T, int B,
+                               tg_state s0, const int *lengths, tg_state *final)
+{
+    const tg_cell_kind *k = cell->kind;
+    int H = cell->hidden;
+    TG_CHECK(T > 0 && B > 0 && XP->rows == T * B && XP->cols == k->gates * H, TG_HERE, "unroll",
+             "projected input is %dx%d, expected T*B x gates*hidden = %dx%d (T=%d, B=%d)",
+             XP->rows, XP->cols, T * B, k->gates * H, T, B);
     TG_CHECK(s0.h && s0.h->rows == B && s0.h->cols == H && (!k->has_c || (s0.c && s0.c->rows == B
              && s0.c->cols == H)), TG_HERE, "unroll", "initial state must be %dx%d (%s)", B, H,
              k->name);
     for (int b = 0; lengths && b < B; b++)
         TG_CHECK(lengths[b] >= 0 && lengths[b] <= T, TG_HERE, "unroll",
                  "lengths[%d] = %d outside 0..%d", b, lengths[b], T);
-    tg_tensor *XP = tg_cell_project(t, cell, X);
+    tg_cell stepper = *cell; /* b_hh is already in XP for a kind that folds it */
+    if (k->folds_b_hh) stepper.b_hh = NULL;
     tg_tensor **outs = tg_tape_alloc(t, (size_t)T * sizeof *outs);
     char *live = tg_tape_alloc(t, (size_t)B);
     tg_state s = s0;
     for (int step = 0; step < T; step++) {
         int n_live = live_rows(lengths, B, step, live);
         if (n_live > 0) {
-            tg_state nx = k->step(t, cell, tg_row_slice(t, XP, step * B, B), s);
+            tg_state nx = k->step(t, &stepper, tg_row_slice(t, XP, step * B, B), s);
             if (n_live < B) {
                 tg_tensor *m, *m1;
                 row_masks(t, live, B, H, &m, &m1);
@@ -105,15 +127,40 @@ int tg_rnn_stack_init(tg_rnn_stack *s, tg_params *p, const char *prefix, const t
     return 0;
 }
 
+/* Layers from..layers-1 of s over x (T*B rows); layer `from` takes XP, its
+ * input already projected, when XP is not NULL. */
+static tg_tensor *stack_layers(tg_tape *t, const tg_rnn_stack *s, int from, tg_tensor *XP,
+                               tg_tensor *x, int T, int B, const tg_state *init,
+                               const int *lengths, tg_state *final, tg_rng *dropout_rng)
+{
+    for (int l = from; l < s->layers; l++) {
+        if (l > 0 && dropout_rng && s->dropout > 0) x = tg_dropout(t, x, s->dropout, dropout_rng);
+        tg_state s0 = init && init[l].h ? init[l] : tg_state_zeros(t, s->kind, B, s->hidden);
+        tg_state *fin = final ? &final[l] : NULL;
+        x = l == from && XP ? tg_unroll_projected(t, &s->cell[l], XP, T, B, s0, lengths, fin)
+                            : tg_unroll(t, &s->cell[l], x, T, B, s0, lengths, fin);
+    }
+    return x;
+}
+
 tg_tensor *tg_rnn_stack_forward(tg_tape *t, const tg_rnn_stack *s, tg_tensor *X, int T, int B,
                                 const tg_state *init, const int *lengths, tg_state *final,
                                 tg_rng *dropout_rng)
 {
-    tg_tensor *x = X;
-    for (int l = 0; l < s->layers; l++) {
-        if (l > 0 && dropout_rng && s->dropout > 0) x = tg_dropout(t, x, s->dropout, dropout_rng);
-        tg_state s0 = init && init[l].h ? init[l] : tg_state_zeros(t, s->kind, B, s->hidden);
-        x = tg_unroll(t, &s->cell[l], x, T, B, s0, lengths, final ? &final[l] : NULL);
-    }
-    return x;
+    return stack_layers(t, s, 0, NULL, X, T, B, init, lengths, final, dropout_rng);
+}
+
+tg_tensor *tg_rnn_stack_forward_ids(tg_tape *t, const tg_rnn_stack *s, const tg_embed *emb,
+                                    const int *ids, int T, int B, const tg_state *init,
+                                    const int *lengths, tg_state *final, tg_rng *dropout_rng)
+{
+    TG_CHECK(emb->dim == s->in && T > 0 && B > 0, TG_HERE, "rnn_stack_forward_ids",
+             "embedding width %d, stack input %d (T=%d, B=%d)", emb->dim, s->in, T, B);
+    const tg_cell *c0 = &s->cell[0];
+    int n = T * B;
+    /* Project whichever is smaller: the table, or the n embedded rows. */
+    tg_tensor *XP = emb->vocab < n
+                        ? tg_embedding(t, tg_unroll_project(t, c0, emb->table), ids, n)
+                        : tg_unroll_project(t, c0, tg_embed_forward(t, emb, ids, n));
+    return stack_layers(t, s, 0, XP, NULL, T, B, init, lengths, final, dropout_rng);
 }

@@ -62,8 +62,8 @@ void charmodel_free(charmodel *m)
 tg_tensor *charmodel_logits(tg_tape *t, const charmodel *m, const int *ids, int T, int B,
                             const tg_state *init, tg_state *final, tg_rng *dropout_rng)
 {
-    tg_tensor *x = tg_embed_forward(t, &m->embed, ids, T * B);
-    tg_tensor *h = tg_rnn_stack_forward(t, &m->rnn, x, T, B, init, NULL, final, dropout_rng);
+    tg_tensor *h =
+        tg_rnn_stack_forward_ids(t, &m->rnn, &m->embed, ids, T, B, init, NULL, final, dropout_rng);
     if (dropout_rng && m->cfg.dropout > 0) h = tg_dropout(t, h, m->cfg.dropout, dropout_rng);
     return tg_linear_forward(t, &m->head, h); /* all T*B rows in one matmul */
 }

@@ -82,8 +82,13 @@ void s2s_batch_make(s2s_batch *b, tg_tape *t, const s2s_config *c, int B, const 
 void s2s_encode(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_state *final,
                 tg_rng *dropout_rng)
 {
+    if (!dropout_rng || m->cfg.dropout == 0) { /* the stack may project the table instead */
+        tg_rnn_stack_forward_ids(t, &m->enc, &m->src_emb, b->src, b->Ts, b->B, NULL, b->src_len,
+                                 final, dropout_rng);
+        return;
+    }
     tg_tensor *x = tg_embed_forward(t, &m->src_emb, b->src, b->Ts * b->B);
-    if (dropout_rng && m->cfg.dropout > 0) x = tg_dropout(t, x, m->cfg.dropout, dropout_rng);
+    x = tg_dropout(t, x, m->cfg.dropout, dropout_rng);
     tg_rnn_stack_forward(t, &m->enc, x, b->Ts, b->B, NULL, b->src_len, final, dropout_rng);
 }
 

@@ -127,8 +127,8 @@ int rm_step(rm_run *r, double *loss, char *err, size_t errlen)
     tg_params_zero_grad(r->params);
     tg_state init[RM_LAYERS], final[RM_LAYERS];
     tg_state_buf_load(&r->carry, t, init);
-    tg_tensor *x = tg_embed_forward(t, &r->emb, ids, RM_T * RM_B);
-    tg_tensor *h = tg_rnn_stack_forward(t, &r->rnn, x, RM_T, RM_B, init, NULL, final, &r->drop_rng);
+    tg_tensor *h = tg_rnn_stack_forward_ids(t, &r->rnn, &r->emb, ids, RM_T, RM_B, init, NULL, final,
+                                            &r->drop_rng);
     h = tg_dropout(t, h, 0.1, &r->drop_rng);
     tg_tensor *l = tg_softmax_xent(t, tg_linear_forward(t, &r->out, h), targets, -1);
     tg_backward(t, l);

@@ -1,0 +1,189 @@
+/* tg_rnn_stack_forward_ids (a stack fed by token ids through an embedding)
+ * against the composition it replaces, tg_embed_forward + tg_rnn_stack_forward:
+ * same loss, final states and gradients of every parameter (embedding table
+ * included), for every built-in cell, with the table projected and gathered
+ * (vocab < T*B) and without (vocab >= T*B), over ragged lengths and given
+ * initial states. Then central finite differences through the ids path, and
+ * the unroll in two halves (tg_unroll_project + tg_unroll_projected) against
+ * tg_unroll. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <string.h>
+
+#include "layer_util.h"
+
+enum { T = 5, B = 3, E = 4, H = 5, L = 2, V_MAX = 32 };
+
+typedef struct ids_run {
+    double loss;
+    tg_real h[L][B * H], c[L][B * H];
+    tg_params *p;
+} ids_run;
+
+static const int lengths[B] = {5, 3, 1};
+
+/* A 2-layer stack of kind over ids through an embedding of vocab rows, with
+ * random initial states; via the ids path or the composed one. */
+static void run_ids(const tg_cell_kind *kind, int vocab, int via_ids, ids_run *out)
+{
+    tg_rng r;
+    tg_rng_seed(&r, 7); /* both paths: identical weights, ids and states */
+    out->p = tg_params_new();
+    tg_embed emb;
+    tg_rnn_stack st;
+    cr_assert_eq(tg_embed_init(&emb, out->p, "emb", vocab, E, &r), 0);
+    cr_assert_eq(tg_rnn_stack_init(&st, out->p, "rnn", kind, E, H, L, 0.0, &r), 0);
+    int ids[T * B], targets[T * B];
+    for (int i = 0; i < T * B; i++) {
+        ids[i] = (int)tg_rng_below(&r, (uint32_t)vocab);
+        targets[i] = (int)tg_rng_below(&r, H);
+    }
+    tg_tape *t = tg_tape_new(1 << 22);
+    tg_state init[L], fin[L];
+    for (int l = 0; l < L; l++) {
+        init[l] = tg_state_zeros(t, kind, B, H);
+        fill_normal(init[l].h, &r, 0.5);
+        if (init[l].c) fill_normal(init[l].c, &r, 0.5);
+    }
+    tg_tensor *y = via_ids ? tg_rnn_stack_forward_ids(t, &st, &emb, ids, T, B, init, lengths, fin,
+                                                      NULL)
+                           : tg_rnn_stack_forward(t, &st, tg_embed_forward(t, &emb, ids, T * B),
+                                                  T, B, init, lengths, fin, NULL);
+    tg_tensor *loss = tg_softmax_xent(t, y, targets, -1);
+    tg_backward(t, loss);
+    out->loss = loss->data[0];
+    for (int l = 0; l < L; l++) {
+        memcpy(out->h[l], fin[l].h->data, sizeof out->h[l]);
+        if (fin[l].c) memcpy(out->c[l], fin[l].c->data, sizeof out->c[l]);
+    }
+    tg_tape_free(t);
+}
+
+/* Largest |a - b| over the gradients, relative to the largest |b|. */
+static double grad_rel_diff(tg_params *a, tg_params *b)
+{
+    size_t n = tg_params_numel(b);
+    double scale = 0;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs((double)tg_params_grad(b)[i]));
+    cr_assert_gt(scale, 0, "gradients must not be all zero");
+    return max_abs_diff(tg_params_grad(a), tg_params_grad(b), n) / scale;
+}
+
+static void compare_paths(const char *name, int vocab)
+{
+    const tg_cell_kind *kind = tg_cell_kind_by_name(name);
+    ids_run a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    run_ids(kind, vocab, 1, &a);
+    run_ids(kind, vocab, 0, &b);
+    const char *how = vocab < T * B ? "table projected" : "rows projected";
+    /* the same function, summed in another order: rounding only */
+    double tol = EQ_TOL * 10;
+    cr_expect_leq(fabs(a.loss - b.loss), tol * fmax(1, fabs(b.loss)), "%s, %s: loss %.17g vs %.17g",
+                  name, how, a.loss, b.loss);
+    for (int l = 0; l < L; l++) {
+        cr_expect_leq(max_abs_diff(a.h[l], b.h[l], B * H), tol, "%s, %s: final h of layer %d",
+                      name, how, l);
+        cr_expect_leq(max_abs_diff(a.c[l], b.c[l], B * H), tol, "%s, %s: final c of layer %d",
+                      name, how, l);
+    }
+    cr_assert_eq(tg_params_numel(a.p), tg_params_numel(b.p));
+    cr_expect_leq(grad_rel_diff(a.p, b.p), tol, "%s, %s: parameter gradients", name, how);
+    tg_params_free(a.p);
+    tg_params_free(b.p);
+}
+
+Test(stack_ids, lstm_table_projected) { compare_paths("lstm", 6); }
+Test(stack_ids, gru_table_projected) { compare_paths("gru", 6); }
+Test(stack_ids, rnn_table_projected) { compare_paths("rnn", 6); }
+Test(stack_ids, mgu_table_projected) { compare_paths("mgu", 6); }
+Test(stack_ids, lstm_rows_projected) { compare_paths("lstm", V_MAX); }
+Test(stack_ids, gru_rows_projected) { compare_paths("gru", V_MAX); }
+
+/* ------------------------------------------------------------ finite differences */
+
+typedef struct fd_ctx {
+    const tg_rnn_stack *s;
+    tg_embed emb;
+    const int *ids;
+    int n_params;
+} fd_ctx;
+
+/* inputs: [embedding table, stack params...]; output: the top layer. */
+static tg_tensor *build_ids(tg_tape *t, tg_tensor **in, void *vctx)
+{
+    fd_ctx *ctx = vctx;
+    (void)in; /* the parameters are the tensors ctx's layers point to */
+    return tg_rnn_stack_forward_ids(t, ctx->s, &ctx->emb, ctx->ids, T, B, NULL, lengths, NULL,
+                                    NULL);
+}
+
+static void gradcheck_ids(const char *name, int vocab)
+{
+    tg_rng r;
+    tg_rng_seed(&r, 11);
+    tg_params *p = tg_params_new();
+    tg_rnn_stack st;
+    fd_ctx ctx = {&st, {0, 0, NULL}, NULL, 0};
+    cr_assert_eq(tg_embed_init(&ctx.emb, p, "emb", vocab, E, &r), 0);
+    cr_assert_eq(tg_rnn_stack_init(&st, p, "rnn", tg_cell_kind_by_name(name), E, H, L, 0.0, &r),
+                 0);
+    int ids[T * B];
+    for (int i = 0; i < T * B; i++) ids[i] = (int)tg_rng_below(&r, (uint32_t)vocab);
+    ctx.ids = ids;
+    tg_tensor *in[32];
+    int np = (int)tg_params_count(p);
+    for (int i = 0; i < np; i++) in[i] = tg_params_at(p, i);
+    tg_tape *t = tg_tape_new(8u << 20);
+    tg_gradcheck_result res = tg_gradcheck(t, build_ids, &ctx, in, np, GC_EPS, 5);
+    cr_expect_eq(res.checked, tg_params_numel(p), "%s: checked %zu of %zu", name, res.checked,
+                 tg_params_numel(p));
+    cr_expect(res.max_rel_err < GC_TOL, "%s (vocab %d): max_rel_err %.3g (input %d, element %zu)",
+              name, vocab, res.max_rel_err, res.worst_input, res.worst_index);
+    tg_tape_free(t);
+    tg_params_free(p);
+}
+
+Test(stack_ids, lstm_gradcheck_table_projected) { gradcheck_ids("lstm", 6); }
+Test(stack_ids, rnn_gradcheck_rows_projected) { gradcheck_ids("rnn", V_MAX); }
+
+/* ------------------------------------------------------------ unroll halves */
+
+/* tg_unroll_projected over tg_unroll_project's rows is tg_unroll, bit for bit:
+ * the same ops in the same order. */
+Test(stack_ids, unroll_halves_equal_unroll)
+{
+    const tg_cell_kind *kinds[] = {&tg_cell_rnn, &tg_cell_lstm, &tg_cell_gru, &tg_cell_mgu};
+    for (int k = 0; k < 4; k++) {
+        tg_rng r;
+        tg_rng_seed(&r, 3);
+        tg_params *p = tg_params_new();
+        tg_cell c;
+        cr_assert_eq(tg_cell_init(&c, kinds[k], p, "c", E, H, &r), 0);
+        tg_tape *t = tg_tape_new(1 << 22);
+        tg_tensor *X = tg_tensor_new(t, T * B, E, 0);
+        fill_normal(X, &r, 1.0);
+        tg_state s0 = tg_state_zeros(t, kinds[k], B, H);
+        tg_tensor *a = tg_unroll(t, &c, X, T, B, s0, lengths, NULL);
+        tg_tensor *b = tg_unroll_projected(t, &c, tg_unroll_project(t, &c, X), T, B, s0, lengths,
+                                           NULL);
+        cr_expect(memcmp(a->data, b->data, tg_numel(a) * sizeof(tg_real)) == 0, "%s",
+                  kinds[k]->name);
+        tg_tape_free(t);
+        tg_params_free(p);
+    }
+}
+
+/* A projection of the wrong width is a programming error: abort, naming it. */
+Test(stack_ids, projected_shape_mismatch_aborts, .signal = SIGABRT)
+{
+    tg_rng r;
+    tg_rng_seed(&r, 3);
+    tg_params *p = tg_params_new();
+    tg_cell c;
+    cr_assert_eq(tg_cell_init(&c, &tg_cell_lstm, p, "c", E, H, &r), 0);
+    tg_tape *t = tg_tape_new(1 << 20);
+    tg_tensor *XP = tg_tensor_new(t, T * B, 3 * H, 0); /* LSTM needs 4H */
+    tg_unroll_projected(t, &c, XP, T, B, tg_state_zeros(t, &tg_cell_lstm, B, H), NULL, NULL);
+}
