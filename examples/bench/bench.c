@@ -6,8 +6,9 @@
  * timed in --windows windows filling --seconds; figures are the median
  * window's. Tokens of a step: batch * seq (seq2seq: batch * (src + tgt)).
  *
- * The model is built from public API only; --fuse, --fold-embed and --hoist
- * switch the composition levers BENCHMARKS.md measures (bench_model.h).
+ * The model is built from public API only, the way the programs build theirs
+ * (tg_rnn_stack_forward_ids, the library's cells); --fold-embed=0 and the
+ * *-composed cells switch off levers BENCHMARKS.md measures.
  *
  * Threads: the minibatch is split into --shards shards (default max(2,
  * threads), at most one per row), each trained by a worker with its own tape
@@ -35,7 +36,7 @@ static const char *prog = "bench";
 typedef struct bench_opts {
     const char *task, *cell, *log;
     int vocab, embed, hidden, layers, seq, batch, threads, shards, windows, blas_threads;
-    int src_vocab, tgt_vocab, src_len, tgt_len, fuse, fold_embed, hoist;
+    int src_vocab, tgt_vocab, src_len, tgt_len, fold_embed;
     double seconds, warmup, lr, max_wait;
     uint64_t seed;
 } bench_opts;
@@ -189,10 +190,7 @@ static void config_from_opts(bench_config *c, const bench_opts *o)
     c->src_len = o->src_len;
     c->tgt_len = o->tgt_len;
     c->seed = o->seed;
-    c->fuse = o->fuse;
     c->fold_embed = o->fold_embed;
-    c->hoist = o->hoist || !o->fuse;                  /* the library's unroll always hoists */
-    if (c->fold_embed && !c->fuse) c->fold_embed = 0; /* a lever of the fused composition */
     if (c->task == BENCH_SEQ2SEQ && c->embed == 0)
         tg_cli_die_usage(prog, "--task seq2seq needs --embed > 0 (embedded source and target)");
     if (c->shards > c->batch)
@@ -223,9 +221,9 @@ static int run_training(const bench_opts *o)
 
     fprintf(stderr,
             "%s: %s %s vocab=%d embed=%d hidden=%d layers=%d seq=%d batch=%d threads=%d "
-            "shards=%d fuse=%d fold_embed=%d params=%zu arena/shard=%.1f MB\n",
+            "shards=%d fold_embed=%d params=%zu arena/shard=%.1f MB\n",
             prog, o->task, o->cell, o->vocab, o->embed, o->hidden, o->layers, o->seq, o->batch,
-            o->threads, c.shards, c.fuse, c.fold_embed, tg_params_numel(tr.model.params),
+            o->threads, c.shards, c.fold_embed, tg_params_numel(tr.model.params),
             tg_tape_arena_capacity(tg_workers_tape(tr.model.workers, 0)) / 1048576.0);
     long steps;
     double cpu_step;
@@ -340,9 +338,7 @@ int main(int argc, char **argv)
         .tgt_vocab = 1000,
         .src_len = 12,
         .tgt_len = 12,
-        .fuse = 1,
         .fold_embed = 1,
-        .hoist = 1,
         .seconds = 5,
         .warmup = 1,
         .lr = 0.05,
@@ -371,22 +367,14 @@ int main(int argc, char **argv)
          "data-parallel shards of the batch (0 = max(2, threads), at most --batch; "
          "fix it to make weights independent of --threads)",
          0, 4096, NULL},
-        {"fuse", TG_BOOL, &o.fuse,
-         "fused gate ops (LSTM, GRU) and b_hh folded into the hoisted "
-         "projection; 0 = the library's cells and unroll as they are",
-         0, 0, NULL},
         {"fold-embed", TG_BOOL, &o.fold_embed,
-         "project the embedding table instead of the "
-         "embedded sequence when vocab < seq*batch (needs --fuse)",
+         "embedded input through tg_rnn_stack_forward_ids (projects the embedding table instead "
+         "of the embedded sequence when vocab < seq*batch); 0 = embed, then tg_rnn_stack_forward",
          0, 0, NULL},
         {"blas-threads", TG_INT, &o.blas_threads,
          "OpenBLAS's own threads inside each GEMM "
          "(intra-op parallelism; needs --shards 1)",
          1, 256, NULL},
-        {"hoist", TG_BOOL, &o.hoist,
-         "(with --fuse) input projection and output layer as one "
-         "matmul over all steps; 0 = per step",
-         0, 0, NULL},
         {"seconds", TG_DOUBLE, &o.seconds, "timed seconds (after warm-up)", 0.01, 86400, NULL},
         {"windows", TG_INT, &o.windows, "timing windows; figures are the median window's", 1, 1000,
          NULL},

@@ -94,144 +94,46 @@ static tg_tensor *one_hot(tg_tape *t, const int *ids, int n, int vocab)
     return x;
 }
 
-/* ------------------------------------------------------------------ fused composition */
+/* ------------------------------------------------------------------ forward */
 
-/* LSTM and RNN steps only add b_hh to the recurrent product, so it can join
- * b_ih in the projection hoisted out of the time loop. GRU cannot: b_hn sits
- * inside r * (W_hn h + b_hn). */
-static int folds_bhh(const tg_cell *cell)
+/* A stack over token ids through emb, as every program runs it: the
+ * library's ids path (layer 0 projects the embedding table when it has fewer
+ * rows than the sequence); with fold_embed = 0, embedded rows through
+ * tg_rnn_stack_forward, the "before" of that lever. */
+static tg_tensor *stack_over_ids(const bench_config *c, tg_tape *t, const tg_rnn_stack *st,
+                                 const tg_embed *emb, const int *ids, int T, int B,
+                                 const tg_state *init, tg_state *final)
 {
-    return cell->kind == &tg_cell_lstm || cell->kind == &tg_cell_rnn;
+    if (c->fold_embed)
+        return tg_rnn_stack_forward_ids(t, st, emb, ids, T, B, init, NULL, final, NULL);
+    return tg_rnn_stack_forward(t, st, tg_embed_forward(t, emb, ids, T * B), T, B, init, NULL,
+                                final, NULL);
 }
 
-static tg_tensor *proj_bias(tg_tape *t, const tg_cell *cell)
+/* The top layer's outputs (T*rows x hidden) for pool batch k of shard d. */
+static tg_tensor *top_outputs(const bench_config *c, const bench_net *net,
+                              const bench_shard_data *d, int k, tg_tape *t)
 {
-    return folds_bhh(cell) ? tg_add(t, cell->b_ih, cell->b_hh) : cell->b_ih;
-}
-
-/* One step whose xp already holds every bias folds_bhh() allows. */
-static tg_state fused_step(tg_tape *t, const tg_cell *cell, tg_tensor *xp, tg_state s)
-{
-    const tg_cell_kind *k = cell->kind;
-    tg_tensor *hw = tg_matmul(t, s.h, cell->w_hh, 0, 1);
-    if (k == &tg_cell_lstm) {
-        int B = s.h->rows;
-        tg_tensor *y = tg_lstm_gates(t, xp, hw, s.c); /* rows: h', then c' */
-        return (tg_state){tg_row_slice(t, y, 0, B), tg_row_slice(t, y, B, B)};
-    }
-    if (k == &tg_cell_rnn) return (tg_state){tg_tanh(t, tg_add(t, xp, hw)), NULL};
-    if (k == &tg_cell_gru)
-        return (tg_state){tg_gru_gates(t, xp, tg_add(t, hw, cell->b_hh), s.h), NULL};
-    return k->step(t, cell, xp, s); /* any other cell: its own composition */
-}
-
-/* XP (T*B x gates*H) holds every step's projected input; without it
- * (hoist off), each step projects its own rows of X with bias b. */
-static tg_tensor *fused_unroll(tg_tape *t, const tg_cell *cell, tg_tensor *XP, tg_tensor *X,
-                               tg_tensor *b, int T, int B, tg_state s, tg_state *final)
-{
-    tg_tensor **outs = tg_tape_alloc(t, (size_t)T * sizeof *outs);
-    int fused =
-        cell->kind == &tg_cell_lstm || cell->kind == &tg_cell_rnn || cell->kind == &tg_cell_gru;
-    for (int step = 0; step < T; step++) {
-        tg_tensor *xp =
-            XP ? tg_row_slice(t, XP, step * B, B)
-               : tg_add(t, tg_matmul(t, tg_row_slice(t, X, step * B, B), cell->w_ih, 0, 1), b);
-        s = fused ? fused_step(t, cell, xp, s) : cell->kind->step(t, cell, xp, s);
-        outs[step] = s.h;
-    }
-    if (final) *final = s;
-    return tg_stack_rows(t, outs, T);
-}
-
-/* A stack over X (T*B x in), or, when emb != NULL, over emb's rows for ids:
- * then layer 0 projects the (vocab x E) table and gathers the projected rows. */
-static tg_tensor *fused_stack(tg_tape *t, const tg_rnn_stack *st, tg_tensor *X, const tg_embed *emb,
-                              const int *ids, int T, int B, const tg_state *init, tg_state *final,
-                              int hoist)
-{
-    tg_tensor *x = X;
-    for (int l = 0; l < st->layers; l++) {
-        const tg_cell *cell = &st->cell[l];
-        int fused = cell->kind == &tg_cell_lstm || cell->kind == &tg_cell_rnn;
-        tg_tensor *b = fused ? proj_bias(t, cell) : cell->b_ih, *XP = NULL;
-        if (l == 0 && emb)
-            XP = tg_embedding(t, tg_add(t, tg_matmul(t, emb->table, cell->w_ih, 0, 1), b), ids,
-                              T * B);
-        else if (hoist)
-            XP = tg_add(t, tg_matmul(t, x, cell->w_ih, 0, 1), b);
-        tg_state s0 = init ? init[l] : tg_state_zeros(t, st->kind, B, st->hidden);
-        x = fused_unroll(t, cell, XP, x, b, T, B, s0, final ? &final[l] : NULL);
-    }
-    return x;
-}
-
-/* Fold the embedding into layer 0's projection only where it saves work. */
-static int fold_embed(const bench_config *c, int vocab, int rows)
-{
-    return c->fold_embed && c->hoist && vocab < rows;
-}
-
-static tg_tensor *fused_loss_top(const bench_model *m, const bench_net *net,
-                                 const bench_shard_data *d, int k, tg_tape *t)
-{
-    const bench_config *c = &m->cfg;
     int rows = d->rows, T = steps_out(c);
     if (c->task == BENCH_SEQ2SEQ) {
         tg_state fin[TG_MAX_LAYERS];
-        int S = c->src_len;
-        if (fold_embed(c, c->src_vocab, S * rows))
-            fused_stack(t, &net->enc, NULL, &net->emb, d->in[k], S, rows, NULL, fin, c->hoist);
-        else
-            fused_stack(t, &net->enc, tg_embed_forward(t, &net->emb, d->in[k], S * rows), NULL,
-                        NULL, S, rows, NULL, fin, c->hoist);
-        if (fold_embed(c, c->tgt_vocab, T * rows))
-            return fused_stack(t, &net->dec, NULL, &net->tgt_emb, d->dec[k], T, rows, fin, NULL,
-                               c->hoist);
-        return fused_stack(t, &net->dec, tg_embed_forward(t, &net->tgt_emb, d->dec[k], T * rows),
-                           NULL, NULL, T, rows, fin, NULL, c->hoist);
+        stack_over_ids(c, t, &net->enc, &net->emb, d->in[k], c->src_len, rows, NULL, fin);
+        return stack_over_ids(c, t, &net->dec, &net->tgt_emb, d->dec[k], T, rows, fin, NULL);
     }
-    if (c->embed > 0 && fold_embed(c, c->vocab, T * rows))
-        return fused_stack(t, &net->enc, NULL, &net->emb, d->in[k], T, rows, NULL, NULL, c->hoist);
-    tg_tensor *x = c->embed > 0 ? tg_embed_forward(t, &net->emb, d->in[k], T * rows)
-                                : one_hot(t, d->in[k], T * rows, c->vocab);
-    return fused_stack(t, &net->enc, x, NULL, NULL, T, rows, NULL, NULL, c->hoist);
+    if (c->embed > 0) return stack_over_ids(c, t, &net->enc, &net->emb, d->in[k], T, rows, NULL, NULL);
+    tg_tensor *x = one_hot(t, d->in[k], T * rows, c->vocab);
+    return tg_rnn_stack_forward(t, &net->enc, x, T, rows, NULL, NULL, NULL, NULL);
 }
 
 tg_tensor *bench_shard_loss(const bench_model *m, const bench_net *net, const bench_shard_data *d,
                             int k, tg_tape *t)
 {
     const bench_config *c = &m->cfg;
-    int rows = d->rows, T = steps_out(c);
-    tg_tensor *top;
-    if (c->fuse) {
-        top = fused_loss_top(m, net, d, k, t);
-    } else if (c->task == BENCH_SEQ2SEQ) {
-        tg_state fin[TG_MAX_LAYERS];
-        tg_tensor *xs = tg_embed_forward(t, &net->emb, d->in[k], c->src_len * rows);
-        tg_rnn_stack_forward(t, &net->enc, xs, c->src_len, rows, NULL, NULL, fin, NULL);
-        tg_tensor *xd = tg_embed_forward(t, &net->tgt_emb, d->dec[k], T * rows);
-        top = tg_rnn_stack_forward(t, &net->dec, xd, T, rows, fin, NULL, NULL, NULL);
-    } else {
-        tg_tensor *x = c->embed > 0 ? tg_embed_forward(t, &net->emb, d->in[k], T * rows)
-                                    : one_hot(t, d->in[k], T * rows, c->vocab);
-        top = tg_rnn_stack_forward(t, &net->enc, x, T, rows, NULL, NULL, NULL, NULL);
-    }
-    tg_tensor *loss;
-    if (c->hoist || !c->fuse) { /* the output layer over all T steps: one matmul */
-        loss = tg_softmax_xent(t, tg_linear_forward(t, &net->out, top), d->tgt[k], -1);
-    } else { /* step by step: the mean of per-step means (equal row counts) */
-        loss = NULL;
-        for (int s = 0; s < T; s++) {
-            tg_tensor *ls = tg_softmax_xent(
-                t, tg_linear_forward(t, &net->out, tg_row_slice(t, top, s * rows, rows)),
-                d->tgt[k] + (size_t)s * rows, -1);
-            loss = loss ? tg_add(t, loss, ls) : ls;
-        }
-        loss = tg_scale(t, loss, 1.0 / T);
-    }
+    /* the output layer over all T steps: one matmul */
+    tg_tensor *logits = tg_linear_forward(t, &net->out, top_outputs(c, net, d, k, t));
+    tg_tensor *loss = tg_softmax_xent(t, logits, d->tgt[k], -1);
     /* shard means weighted by their share of the batch sum to the batch mean */
-    return rows == c->batch ? loss : tg_scale(t, loss, (double)rows / c->batch);
+    return d->rows == c->batch ? loss : tg_scale(t, loss, (double)d->rows / c->batch);
 }
 
 /* ------------------------------------------------------------------ data */

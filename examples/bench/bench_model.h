@@ -27,17 +27,10 @@ typedef struct bench_config {
     int vocab, embed, hidden, layers, seq, batch, shards;
     int src_vocab, tgt_vocab, src_len, tgt_len; /* seq2seq */
     uint64_t seed;
-    /* Composition levers (BENCHMARKS.md measures each):
-     * fuse:       LSTM/GRU steps use the fused gate ops (tg_lstm_gates,
-     *             tg_gru_gates) and b_hh joins b_ih in the hoisted input
-     *             projection (LSTM, RNN); 0 = the library's cells and unroll.
-     * fold_embed: with an embedding input, project the (vocab x E) table once
-     *             and gather its rows (vocab x 4H work instead of T*B x 4H)
-     *             when vocab < T*B; needs fuse and hoist.
-     * hoist:      (with fuse) the input projection of all T steps and the
-     *             output layer over all T steps as single matmuls; 0 = one
-     *             projection and one output layer + loss per step. */
-    int fuse, fold_embed, hoist;
+    /* fold_embed: embedding inputs go through tg_rnn_stack_forward_ids (the
+     * library projects the table instead of the embedded rows when vocab <
+     * T*rows); 0 = tg_embed_forward + tg_rnn_stack_forward, the "before". */
+    int fold_embed;
 } bench_config;
 
 /* One worker's view of the model: layers built over its parameter replica. */

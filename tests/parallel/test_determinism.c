@@ -21,7 +21,7 @@
 
 /* Tiny models so a suite runs in a fraction of a second; shard rows are
  * uneven (7 rows over 2..4 shards) on purpose. */
-static bench_config small_char(const char *cell, int shards, int fuse)
+static bench_config small_char(const char *cell, int shards, int fold_embed)
 {
     bench_config c;
     memset(&c, 0, sizeof c);
@@ -35,9 +35,7 @@ static bench_config small_char(const char *cell, int shards, int fuse)
     c.batch = 7;
     c.shards = shards;
     c.seed = 5;
-    c.fuse = fuse;
-    c.fold_embed = fuse;
-    c.hoist = 1;
+    c.fold_embed = fold_embed;
     return c;
 }
 
@@ -110,10 +108,10 @@ static void expect_same_weights(const bench_config *c, const char *what)
     free(w2);
 }
 
-Test(determinism, lstm_fused_4_shards_1_vs_2_threads)
+Test(determinism, lstm_folded_4_shards_1_vs_2_threads)
 {
     bench_config c = small_char("lstm", 4, 1);
-    expect_same_weights(&c, "lstm fused, 4 shards");
+    expect_same_weights(&c, "lstm folded, 4 shards");
 }
 
 Test(determinism, gru_library_cells_3_shards_1_vs_2_threads)
@@ -215,10 +213,10 @@ static void expect_whole_batch_gradient(const bench_config *c, const char *what)
     bench_model_free(&m);
 }
 
-Test(gradient, lstm_fused_3_shards_equal_whole_batch)
+Test(gradient, lstm_folded_3_shards_equal_whole_batch)
 {
     bench_config c = small_char("lstm", 3, 1);
-    expect_whole_batch_gradient(&c, "lstm fused, 3 shards");
+    expect_whole_batch_gradient(&c, "lstm folded, 3 shards");
 }
 
 Test(gradient, lstm_library_cells_2_shards_equal_whole_batch)
@@ -227,10 +225,10 @@ Test(gradient, lstm_library_cells_2_shards_equal_whole_batch)
     expect_whole_batch_gradient(&c, "lstm library cells, 2 shards");
 }
 
-Test(gradient, gru_fused_4_shards_equal_whole_batch)
+Test(gradient, gru_folded_4_shards_equal_whole_batch)
 {
     bench_config c = small_char("gru", 4, 1);
-    expect_whole_batch_gradient(&c, "gru fused, 4 shards");
+    expect_whole_batch_gradient(&c, "gru folded, 4 shards");
 }
 
 Test(gradient, seq2seq_3_shards_equal_whole_batch)

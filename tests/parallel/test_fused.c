@@ -4,9 +4,9 @@
  *   - tg_lstm_gates / tg_gru_gates against the same step written with the
  *     primitive ops (values and every input gradient);
  *   - the SIMD sigmoid and tanh of the float build against libm in double;
- *   - the benchmark's fused composition (fused gates, b_hh folded into the
- *     hoisted projection, embedding folded into layer 0's projection)
- *     against the library's cells and unroll: same loss, same gradient. */
+ *   - the benchmark with the library's embedding fold (tg_rnn_stack_forward_ids)
+ *     against embedded rows through tg_rnn_stack_forward: same loss, same
+ *     gradient (tests/layers/test_stack_ids.c checks the layer itself). */
 #include <criterion/criterion.h>
 #include <float.h>
 #include <math.h>
@@ -234,7 +234,7 @@ Test(fused, simd_sigmoid_and_tanh_match_libm)
     tg_tape_free(t);
 }
 
-/* ------------------------------------------------------------ fused composition */
+/* ------------------------------------------------------------ embedding fold */
 
 /* Two configurations of the same model (same weights): same loss and
  * gradient up to rounding. */
@@ -274,34 +274,19 @@ static bench_config tiny(const char *cell)
     c.batch = 3;
     c.shards = 1;
     c.seed = 9;
-    c.hoist = 1;
     return c;
 }
 
-/* Per-step projections and output layers (hoist off) against the hoisted
- * single matmuls, with the fused composition. */
-Test(fused, bench_per_step_equals_hoisted)
-{
-    bench_config a = tiny("lstm"), b = tiny("lstm");
-    a.fuse = b.fuse = 1;
-    b.hoist = 0;
-    compare_configs("lstm per step vs hoisted", &a, &b);
-    a = tiny("gru"), b = tiny("gru");
-    a.fuse = b.fuse = 1;
-    b.hoist = 0;
-    compare_configs("gru per step vs hoisted", &a, &b);
-}
-
-/* The bench's fused composition (fused gates, biases and embedding folded
- * into the hoisted projection: 7 < 4*3 rows) against the library's cells. */
+/* The bench with the embedding table projected and gathered (7 < 4*3 rows)
+ * against embedded rows projected, over the same weights. */
 static void compare_compositions(const char *cell)
 {
     bench_config a = tiny(cell), b = tiny(cell);
-    b.fuse = b.fold_embed = 1;
+    b.fold_embed = 1;
     compare_configs(cell, &a, &b);
 }
 
-Test(fused, bench_fused_lstm_equals_library_cells) { compare_compositions("lstm"); }
-Test(fused, bench_fused_gru_equals_library_cells) { compare_compositions("gru"); }
-Test(fused, bench_fused_rnn_equals_library_cells) { compare_compositions("rnn"); }
-Test(fused, bench_fused_mgu_equals_library_cells) { compare_compositions("mgu"); }
+Test(fused, bench_folded_lstm_equals_unfolded) { compare_compositions("lstm"); }
+Test(fused, bench_folded_gru_equals_unfolded) { compare_compositions("gru"); }
+Test(fused, bench_folded_rnn_equals_unfolded) { compare_compositions("rnn"); }
+Test(fused, bench_folded_mgu_equals_unfolded) { compare_compositions("mgu"); }
