@@ -161,6 +161,13 @@ tg_tensor *tg_rnn_stack_forward(tg_tape *t, const tg_rnn_stack *s, tg_tensor *X,
                                 const tg_state *init, const int *lengths, tg_state *final,
                                 tg_rng *dropout_rng);
 
+/* The same stack given layer 0's input already projected: XP (T*B x
+ * gates*hidden) as tg_unroll_project(&s->cell[0], X) gives, or anything
+ * equal to it (built from parts of W_ih, or gathered from a projected table). */
+tg_tensor *tg_rnn_stack_forward_projected(tg_tape *t, const tg_rnn_stack *s, tg_tensor *XP, int T,
+                                          int B, const tg_state *init, const int *lengths,
+                                          tg_state *final, tg_rng *dropout_rng);
+
 /* The same stack fed by token ids through embedding emb (emb->dim must be
  * s->in): the function tg_embed_forward + tg_rnn_stack_forward computes,
  * cheaper. When emb->vocab < T*B, layer 0 projects the (vocab x E) table once

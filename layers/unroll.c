@@ -127,17 +127,17 @@ int tg_rnn_stack_init(tg_rnn_stack *s, tg_params *p, const char *prefix, const t
     return 0;
 }
 
-/* Layers from..layers-1 of s over x (T*B rows); layer `from` takes XP, its
- * input already projected, when XP is not NULL. */
-static tg_tensor *stack_layers(tg_tape *t, const tg_rnn_stack *s, int from, tg_tensor *XP,
+/* Every layer of s over x (T*B rows); layer 0 takes XP, its input already
+ * projected, instead when XP is not NULL. */
+static tg_tensor *stack_layers(tg_tape *t, const tg_rnn_stack *s, tg_tensor *XP,
                                tg_tensor *x, int T, int B, const tg_state *init,
                                const int *lengths, tg_state *final, tg_rng *dropout_rng)
 {
-    for (int l = from; l < s->layers; l++) {
+    for (int l = 0; l < s->layers; l++) {
         if (l > 0 && dropout_rng && s->dropout > 0) x = tg_dropout(t, x, s->dropout, dropout_rng);
         tg_state s0 = init && init[l].h ? init[l] : tg_state_zeros(t, s->kind, B, s->hidden);
         tg_state *fin = final ? &final[l] : NULL;
-        x = l == from && XP ? tg_unroll_projected(t, &s->cell[l], XP, T, B, s0, lengths, fin)
+        x = l == 0 && XP ? tg_unroll_projected(t, &s->cell[l], XP, T, B, s0, lengths, fin)
                             : tg_unroll(t, &s->cell[l], x, T, B, s0, lengths, fin);
     }
     return x;
@@ -147,7 +147,14 @@ tg_tensor *tg_rnn_stack_forward(tg_tape *t, const tg_rnn_stack *s, tg_tensor *X,
                                 const tg_state *init, const int *lengths, tg_state *final,
                                 tg_rng *dropout_rng)
 {
-    return stack_layers(t, s, 0, NULL, X, T, B, init, lengths, final, dropout_rng);
+    return stack_layers(t, s, NULL, X, T, B, init, lengths, final, dropout_rng);
+}
+
+tg_tensor *tg_rnn_stack_forward_projected(tg_tape *t, const tg_rnn_stack *s, tg_tensor *XP, int T,
+                                          int B, const tg_state *init, const int *lengths,
+                                          tg_state *final, tg_rng *dropout_rng)
+{
+    return stack_layers(t, s, XP, NULL, T, B, init, lengths, final, dropout_rng);
 }
 
 tg_tensor *tg_rnn_stack_forward_ids(tg_tape *t, const tg_rnn_stack *s, const tg_embed *emb,
@@ -162,5 +169,5 @@ tg_tensor *tg_rnn_stack_forward_ids(tg_tape *t, const tg_rnn_stack *s, const tg_
     tg_tensor *XP = emb->vocab < n
                         ? tg_embedding(t, tg_unroll_project(t, c0, emb->table), ids, n)
                         : tg_unroll_project(t, c0, tg_embed_forward(t, emb, ids, n));
-    return stack_layers(t, s, 0, XP, NULL, T, B, init, lengths, final, dropout_rng);
+    return tg_rnn_stack_forward_projected(t, s, XP, T, B, init, lengths, final, dropout_rng);
 }

@@ -100,18 +100,55 @@ static tg_tensor *with_context(tg_tape *t, tg_tensor *x, tg_tensor *ctx, int T)
     return tg_concat(t, x, T == 1 ? ctx : tg_stack_rows(t, rep, T));
 }
 
+/* Decoder layer 0's projection of [E_tgt[y] | ctx] for all T steps, in two
+ * parts: the embedding columns of W_ih through the embedding (the stack's
+ * ids path, the table projected when it is smaller), and the ctx columns
+ * once per batch row, repeated for every step instead of projected T times.
+ * The same function as projecting with_context()'s rows. */
+static tg_tensor *decoder_projection(tg_tape *t, const s2s_model *m, const int *ids,
+                                     tg_tensor *ctx, int T, int B)
+{
+    const tg_cell *c0 = &m->dec.cell[0];
+    int E = m->cfg.embed, n = T * B;
+    tg_cell emb_cols = *c0; /* the cell as seen from its embedding inputs */
+    emb_cols.w_ih = tg_col_slice(t, c0->w_ih, 0, E);
+    emb_cols.in = E;
+    tg_tensor *yp = m->tgt_emb.vocab < n
+                        ? tg_embedding(t, tg_unroll_project(t, &emb_cols, m->tgt_emb.table), ids, n)
+                        : tg_unroll_project(t, &emb_cols, tg_embed_forward(t, &m->tgt_emb, ids, n));
+    tg_tensor *cp = tg_matmul(t, ctx, tg_col_slice(t, c0->w_ih, E, c0->in - E), 0, 1);
+    tg_tensor **rep = tg_tape_alloc(t, (size_t)T * sizeof *rep);
+    for (int s = 0; s < T; s++) rep[s] = cp;
+    return tg_add(t, yp, T == 1 ? cp : tg_stack_rows(t, rep, T));
+}
+
+/* The decoder's top-layer outputs under teacher forcing. */
+static tg_tensor *decode_teacher(tg_tape *t, const s2s_model *m, const s2s_batch *b,
+                                 const tg_state *fin, tg_rng *dropout_rng)
+{
+    int T = b->Tt, B = b->B, L = m->cfg.layers;
+    /* no lengths: a padded decoder step only feeds later padded steps,
+     * whose targets the loss ignores */
+    if (!dropout_rng || m->cfg.dropout == 0) {
+        if (!m->cfg.feed_context)
+            return tg_rnn_stack_forward_ids(t, &m->dec, &m->tgt_emb, b->dec_in, T, B, fin, NULL,
+                                            NULL, dropout_rng);
+        tg_tensor *XP = decoder_projection(t, m, b->dec_in, fin[L - 1].h, T, B);
+        return tg_rnn_stack_forward_projected(t, &m->dec, XP, T, B, fin, NULL, NULL, dropout_rng);
+    }
+    tg_tensor *y = tg_embed_forward(t, &m->tgt_emb, b->dec_in, T * B);
+    y = tg_dropout(t, y, m->cfg.dropout, dropout_rng);
+    if (m->cfg.feed_context) y = with_context(t, y, fin[L - 1].h, T);
+    return tg_rnn_stack_forward(t, &m->dec, y, T, B, fin, NULL, NULL, dropout_rng);
+}
+
 tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *dropout_rng,
                     tg_state *enc_final)
 {
     tg_state fin[TG_MAX_LAYERS];
     s2s_encode(t, m, b, fin, dropout_rng);
     if (enc_final) memcpy(enc_final, fin, (size_t)m->cfg.layers * sizeof *fin);
-    tg_tensor *y = tg_embed_forward(t, &m->tgt_emb, b->dec_in, b->Tt * b->B);
-    if (dropout_rng && m->cfg.dropout > 0) y = tg_dropout(t, y, m->cfg.dropout, dropout_rng);
-    if (m->cfg.feed_context) y = with_context(t, y, fin[m->cfg.layers - 1].h, b->Tt);
-    /* no lengths: a padded decoder step only feeds later padded steps,
-     * whose targets the loss ignores */
-    tg_tensor *h = tg_rnn_stack_forward(t, &m->dec, y, b->Tt, b->B, fin, NULL, NULL, dropout_rng);
+    tg_tensor *h = decode_teacher(t, m, b, fin, dropout_rng);
     if (dropout_rng && m->cfg.dropout > 0) h = tg_dropout(t, h, m->cfg.dropout, dropout_rng);
     tg_tensor *logits = tg_linear_forward(t, &m->out, h);
     return tg_softmax_xent(t, logits, b->dec_out, 0 /* <pad> */);

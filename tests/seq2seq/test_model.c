@@ -378,6 +378,70 @@ Test(beam, wider_beam_scores_at_least_greedy)
     free_trained(&x);
 }
 
+/* ------------------------------------------------------------------ decoder projection */
+
+/* The loss as the decoder was first written: every step's [E_tgt[y] | ctx]
+ * row concatenated and projected by tg_rnn_stack_forward. s2s_loss projects
+ * the embedding columns through the embedding (the table, when smaller) and
+ * ctx once per row: the same function, summed in another order. */
+static tg_tensor *concat_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b)
+{
+    tg_state fin[TG_MAX_LAYERS];
+    s2s_encode(t, m, b, fin, NULL);
+    int T = b->Tt, B = b->B;
+    tg_tensor **rep = tg_tape_alloc(t, (size_t)T * sizeof *rep);
+    for (int s = 0; s < T; s++) rep[s] = fin[m->cfg.layers - 1].h;
+    tg_tensor *x = tg_concat(t, tg_embed_forward(t, &m->tgt_emb, b->dec_in, T * B),
+                             tg_stack_rows(t, rep, T));
+    tg_tensor *h = tg_rnn_stack_forward(t, &m->dec, x, T, B, fin, NULL, NULL, NULL);
+    return tg_softmax_xent(t, tg_linear_forward(t, &m->out, h), b->dec_out, 0);
+}
+
+static void check_split_projection(const char *cell, int layers, int B)
+{
+    tiny_data d;
+    tiny_corpus(&d, 64);
+    s2s_config c = tiny_config(&d);
+    c.cell = tg_cell_kind_by_name(cell);
+    c.layers = layers;
+    s2s_model m;
+    cr_assert_eq(s2s_model_init(&m, &c, 5), 0);
+    tg_tape *t = tg_tape_new(s2s_arena_bytes(&c, B, 32, 32));
+    size_t np = tg_params_numel(m.params);
+    tg_real *want = malloc(np * sizeof *want);
+    double loss[2];
+    for (int v = 0; v < 2; v++) {
+        s2s_batch b;
+        tg_tape_reset(t);
+        s2s_batch_make(&b, t, &c, B, (const int *const *)d.src, d.sl, (const int *const *)d.tgt,
+                       d.tl, 0, 0);
+        if (v == 0) cr_assert_eq(c.tgt_vocab < b.Tt * B, B > 1, "%s B=%d: wrong path tested", cell, B);
+        tg_tensor *l = v ? s2s_loss(t, &m, &b, NULL, NULL) : concat_loss(t, &m, &b);
+        tg_params_zero_grad(m.params);
+        tg_backward(t, l);
+        loss[v] = l->data[0];
+        if (v == 0) memcpy(want, tg_params_grad(m.params), np * sizeof *want);
+    }
+    assert_close(loss[1], loss[0], TOL, "loss, split vs concatenated projection");
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < np; i++) {
+        worst = fmax(worst, fabs((double)tg_params_grad(m.params)[i] - (double)want[i]));
+        scale = fmax(scale, fabs((double)want[i]));
+    }
+    cr_assert_gt(scale, 0);
+    cr_assert_leq(worst, TOL * scale, "%s B=%d: gradients differ by %.3g (largest %.3g)", cell, B,
+                  worst, scale);
+    free(want);
+    tg_tape_free(t);
+    s2s_model_free(&m);
+    free_tiny(&d);
+}
+
+/* B = 32: the target table (fewer rows than T*B) is projected; B = 1: rows. */
+Test(decoder, split_projection_equals_concatenated_lstm) { check_split_projection("lstm", 2, 32); }
+Test(decoder, split_projection_equals_concatenated_gru) { check_split_projection("gru", 1, 32); }
+Test(decoder, split_projection_equals_concatenated_one_row) { check_split_projection("lstm", 1, 1); }
+
 Test(train, loss_falls_and_model_round_trips)
 {
     tiny_data d;
