@@ -170,10 +170,10 @@ tg_tensor *tg_rnn_stack_forward_projected(tg_tape *t, const tg_rnn_stack *s, tg_
 
 /* The same stack fed by token ids through embedding emb (emb->dim must be
  * s->in): the function tg_embed_forward + tg_rnn_stack_forward computes,
- * cheaper. When emb->vocab < T*B, layer 0 projects the (vocab x E) table once
- * and gathers its rows (vocab instead of T*B rows of projection, forward and
- * backward); otherwise it embeds, then projects. Both orders give the same
- * values up to rounding. */
+ * cheaper when ids repeat. Layer 0 projects each distinct id's table row once
+ * (the whole table when every id occurs) and gathers the projected rows,
+ * instead of projecting T*B embedded rows: at most min(vocab, T*B) rows of
+ * projection, forward and backward. The same values up to rounding. */
 tg_tensor *tg_rnn_stack_forward_ids(tg_tape *t, const tg_rnn_stack *s, const tg_embed *emb,
                                     const int *ids, int T, int B, const tg_state *init,
                                     const int *lengths, tg_state *final, tg_rng *dropout_rng);

@@ -4,8 +4,9 @@
  * (T*B x in) input; each step takes its B rows as a zero-copy row slice. For
  * a cell whose b_hh only adds to the projection (folds_b_hh: LSTM, RNN) the
  * projection carries b_hh too, one bias add for all steps instead of one per
- * step. Fed by an embedding with fewer rows than T*B, layer 0 projects the
- * table and gathers rows of the result (tg_rnn_stack_forward_ids).
+ * step. Fed by token ids through an embedding (tg_rnn_stack_forward_ids),
+ * layer 0 projects each distinct id's table row once and gathers rows of the
+ * result, when ids repeat.
  * Rows past their length carry their state with a constant 0/1 mask m:
  *     s = m * s_new + (1 - m) * s_old
  * which is exact in both directions: a carried row keeps s_old bit for bit
@@ -157,17 +158,46 @@ tg_tensor *tg_rnn_stack_forward_projected(tg_tape *t, const tg_rnn_stack *s, tg_
     return stack_layers(t, s, XP, NULL, T, B, init, lengths, final, dropout_rng);
 }
 
+/* The distinct ids of ids[0..n-1], in order of first appearance, into uniq,
+ * and for each position the index of its id in uniq into pos (arrays of n
+ * on the tape). Returns how many are distinct, or -1 when an id is outside
+ * 0..vocab-1 (the caller's tg_embedding then reports it). */
+static int distinct_ids(tg_tape *t, const int *ids, int n, int vocab, int **uniq, int **pos)
+{
+    int *slot = tg_tape_alloc(t, (size_t)vocab * sizeof *slot);
+    *uniq = tg_tape_alloc(t, (size_t)n * sizeof **uniq);
+    *pos = tg_tape_alloc(t, (size_t)n * sizeof **pos);
+    memset(slot, 0xff, (size_t)vocab * sizeof *slot); /* -1: not seen yet */
+    int u = 0;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= vocab) return -1;
+        if (slot[ids[i]] < 0) (*uniq)[slot[ids[i]] = u++] = ids[i];
+        (*pos)[i] = slot[ids[i]];
+    }
+    return u;
+}
+
+/* Layer 0's projection of the embedded ids, computed on as few rows as it
+ * can: the table when every row is used, the distinct ids' rows when some
+ * repeat (gathered, projected, gathered again by position), else the n
+ * embedded rows. Gradients follow the same ops back to the table. */
+static tg_tensor *project_ids(tg_tape *t, const tg_cell *c0, const tg_embed *emb, const int *ids,
+                              int n)
+{
+    int *uniq, *pos;
+    int u = distinct_ids(t, ids, n, emb->vocab, &uniq, &pos);
+    if (u == emb->vocab) return tg_embedding(t, tg_unroll_project(t, c0, emb->table), ids, n);
+    if (u > 0 && u < n)
+        return tg_embedding(t, tg_unroll_project(t, c0, tg_embed_forward(t, emb, uniq, u)), pos, n);
+    return tg_unroll_project(t, c0, tg_embed_forward(t, emb, ids, n));
+}
+
 tg_tensor *tg_rnn_stack_forward_ids(tg_tape *t, const tg_rnn_stack *s, const tg_embed *emb,
                                     const int *ids, int T, int B, const tg_state *init,
                                     const int *lengths, tg_state *final, tg_rng *dropout_rng)
 {
     TG_CHECK(emb->dim == s->in && T > 0 && B > 0, TG_HERE, "rnn_stack_forward_ids",
              "embedding width %d, stack input %d (T=%d, B=%d)", emb->dim, s->in, T, B);
-    const tg_cell *c0 = &s->cell[0];
-    int n = T * B;
-    /* Project whichever is smaller: the table, or the n embedded rows. */
-    tg_tensor *XP = emb->vocab < n
-                        ? tg_embedding(t, tg_unroll_project(t, c0, emb->table), ids, n)
-                        : tg_unroll_project(t, c0, tg_embed_forward(t, emb, ids, n));
+    tg_tensor *XP = project_ids(t, &s->cell[0], emb, ids, T * B);
     return tg_rnn_stack_forward_projected(t, s, XP, T, B, init, lengths, final, dropout_rng);
 }

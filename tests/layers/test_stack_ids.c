@@ -1,8 +1,9 @@
 /* tg_rnn_stack_forward_ids (a stack fed by token ids through an embedding)
  * against the composition it replaces, tg_embed_forward + tg_rnn_stack_forward:
  * same loss, final states and gradients of every parameter (embedding table
- * included), for every built-in cell, with the table projected and gathered
- * (vocab < T*B) and without (vocab >= T*B), over ragged lengths and given
+ * included), for every built-in cell, on each of the three ways layer 0 can
+ * project: the whole table (every id occurs), the distinct ids' rows (some
+ * repeat), the embedded rows (all distinct); over ragged lengths and given
  * initial states. Then central finite differences through the ids path, and
  * the unroll in two halves (tg_unroll_project + tg_unroll_projected) against
  * tg_unroll. */
@@ -12,7 +13,21 @@
 
 #include "layer_util.h"
 
-enum { T = 5, B = 3, E = 4, H = 5, L = 2, V_MAX = 32 };
+enum { T = 5, B = 3, E = 4, H = 5, L = 2, N = T * B };
+
+/* Token patterns, one for each way layer 0 projects. */
+typedef enum pattern { ALL_OF_TABLE, REPEATS, ALL_DISTINCT } pattern;
+static const char *const pattern_name[] = {"whole table", "distinct rows", "embedded rows"};
+
+static int pattern_vocab(pattern p) { return p == ALL_OF_TABLE ? 6 : 40; }
+
+static void pattern_ids(pattern p, int *ids)
+{
+    for (int i = 0; i < N; i++)
+        ids[i] = p == ALL_OF_TABLE ? (5 * i + 2) % 6 /* 6 | 15 rows: each id occurs */
+               : p == REPEATS      ? 3 * (i % 4) + 1 /* 4 ids of 40 */
+                                   : (7 * i + 3) % 40; /* 15 distinct ids of 40 */
+}
 
 typedef struct ids_run {
     double loss;
@@ -24,8 +39,9 @@ static const int lengths[B] = {5, 3, 1};
 
 /* A 2-layer stack of kind over ids through an embedding of vocab rows, with
  * random initial states; via the ids path or the composed one. */
-static void run_ids(const tg_cell_kind *kind, int vocab, int via_ids, ids_run *out)
+static void run_ids(const tg_cell_kind *kind, pattern pat, int via_ids, ids_run *out)
 {
+    int vocab = pattern_vocab(pat);
     tg_rng r;
     tg_rng_seed(&r, 7); /* both paths: identical weights, ids and states */
     out->p = tg_params_new();
@@ -33,11 +49,9 @@ static void run_ids(const tg_cell_kind *kind, int vocab, int via_ids, ids_run *o
     tg_rnn_stack st;
     cr_assert_eq(tg_embed_init(&emb, out->p, "emb", vocab, E, &r), 0);
     cr_assert_eq(tg_rnn_stack_init(&st, out->p, "rnn", kind, E, H, L, 0.0, &r), 0);
-    int ids[T * B], targets[T * B];
-    for (int i = 0; i < T * B; i++) {
-        ids[i] = (int)tg_rng_below(&r, (uint32_t)vocab);
-        targets[i] = (int)tg_rng_below(&r, H);
-    }
+    int ids[N], targets[N];
+    pattern_ids(pat, ids);
+    for (int i = 0; i < N; i++) targets[i] = (int)tg_rng_below(&r, H);
     tg_tape *t = tg_tape_new(1 << 22);
     tg_state init[L], fin[L];
     for (int l = 0; l < L; l++) {
@@ -69,15 +83,15 @@ static double grad_rel_diff(tg_params *a, tg_params *b)
     return max_abs_diff(tg_params_grad(a), tg_params_grad(b), n) / scale;
 }
 
-static void compare_paths(const char *name, int vocab)
+static void compare_paths(const char *name, pattern pat)
 {
     const tg_cell_kind *kind = tg_cell_kind_by_name(name);
     ids_run a, b;
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
-    run_ids(kind, vocab, 1, &a);
-    run_ids(kind, vocab, 0, &b);
-    const char *how = vocab < T * B ? "table projected" : "rows projected";
+    run_ids(kind, pat, 1, &a);
+    run_ids(kind, pat, 0, &b);
+    const char *how = pattern_name[pat];
     /* the same function, summed in another order: rounding only */
     double tol = EQ_TOL * 10;
     cr_expect_leq(fabs(a.loss - b.loss), tol * fmax(1, fabs(b.loss)), "%s, %s: loss %.17g vs %.17g",
@@ -94,12 +108,15 @@ static void compare_paths(const char *name, int vocab)
     tg_params_free(b.p);
 }
 
-Test(stack_ids, lstm_table_projected) { compare_paths("lstm", 6); }
-Test(stack_ids, gru_table_projected) { compare_paths("gru", 6); }
-Test(stack_ids, rnn_table_projected) { compare_paths("rnn", 6); }
-Test(stack_ids, mgu_table_projected) { compare_paths("mgu", 6); }
-Test(stack_ids, lstm_rows_projected) { compare_paths("lstm", V_MAX); }
-Test(stack_ids, gru_rows_projected) { compare_paths("gru", V_MAX); }
+Test(stack_ids, lstm_table_projected) { compare_paths("lstm", ALL_OF_TABLE); }
+Test(stack_ids, gru_table_projected) { compare_paths("gru", ALL_OF_TABLE); }
+Test(stack_ids, rnn_table_projected) { compare_paths("rnn", ALL_OF_TABLE); }
+Test(stack_ids, mgu_table_projected) { compare_paths("mgu", ALL_OF_TABLE); }
+Test(stack_ids, lstm_distinct_rows_projected) { compare_paths("lstm", REPEATS); }
+Test(stack_ids, gru_distinct_rows_projected) { compare_paths("gru", REPEATS); }
+Test(stack_ids, rnn_distinct_rows_projected) { compare_paths("rnn", REPEATS); }
+Test(stack_ids, lstm_embedded_rows_projected) { compare_paths("lstm", ALL_DISTINCT); }
+Test(stack_ids, gru_embedded_rows_projected) { compare_paths("gru", ALL_DISTINCT); }
 
 /* ------------------------------------------------------------ finite differences */
 
@@ -119,8 +136,9 @@ static tg_tensor *build_ids(tg_tape *t, tg_tensor **in, void *vctx)
                                     NULL);
 }
 
-static void gradcheck_ids(const char *name, int vocab)
+static void gradcheck_ids(const char *name, pattern pat)
 {
+    int vocab = pattern_vocab(pat);
     tg_rng r;
     tg_rng_seed(&r, 11);
     tg_params *p = tg_params_new();
@@ -129,8 +147,8 @@ static void gradcheck_ids(const char *name, int vocab)
     cr_assert_eq(tg_embed_init(&ctx.emb, p, "emb", vocab, E, &r), 0);
     cr_assert_eq(tg_rnn_stack_init(&st, p, "rnn", tg_cell_kind_by_name(name), E, H, L, 0.0, &r),
                  0);
-    int ids[T * B];
-    for (int i = 0; i < T * B; i++) ids[i] = (int)tg_rng_below(&r, (uint32_t)vocab);
+    int ids[N];
+    pattern_ids(pat, ids);
     ctx.ids = ids;
     tg_tensor *in[32];
     int np = (int)tg_params_count(p);
@@ -139,14 +157,32 @@ static void gradcheck_ids(const char *name, int vocab)
     tg_gradcheck_result res = tg_gradcheck(t, build_ids, &ctx, in, np, GC_EPS, 5);
     cr_expect_eq(res.checked, tg_params_numel(p), "%s: checked %zu of %zu", name, res.checked,
                  tg_params_numel(p));
-    cr_expect(res.max_rel_err < GC_TOL, "%s (vocab %d): max_rel_err %.3g (input %d, element %zu)",
-              name, vocab, res.max_rel_err, res.worst_input, res.worst_index);
+    cr_expect(res.max_rel_err < GC_TOL, "%s (%s): max_rel_err %.3g (input %d, element %zu)", name,
+              pattern_name[pat], res.max_rel_err, res.worst_input, res.worst_index);
     tg_tape_free(t);
     tg_params_free(p);
 }
 
-Test(stack_ids, lstm_gradcheck_table_projected) { gradcheck_ids("lstm", 6); }
-Test(stack_ids, rnn_gradcheck_rows_projected) { gradcheck_ids("rnn", V_MAX); }
+Test(stack_ids, lstm_gradcheck_table_projected) { gradcheck_ids("lstm", ALL_OF_TABLE); }
+Test(stack_ids, gru_gradcheck_distinct_rows_projected) { gradcheck_ids("gru", REPEATS); }
+Test(stack_ids, rnn_gradcheck_embedded_rows_projected) { gradcheck_ids("rnn", ALL_DISTINCT); }
+
+/* An id outside the table is reported by the embedding, as without the ids
+ * path, not read past the end of anything. */
+Test(stack_ids, id_outside_table_aborts, .signal = SIGABRT)
+{
+    tg_rng r;
+    tg_rng_seed(&r, 3);
+    tg_params *p = tg_params_new();
+    tg_embed emb;
+    tg_rnn_stack st;
+    cr_assert_eq(tg_embed_init(&emb, p, "emb", 6, E, &r), 0);
+    cr_assert_eq(tg_rnn_stack_init(&st, p, "rnn", &tg_cell_lstm, E, H, 1, 0.0, &r), 0);
+    int ids[N] = {0};
+    ids[N - 1] = 6;
+    tg_tape *t = tg_tape_new(1 << 20);
+    tg_rnn_stack_forward_ids(t, &st, &emb, ids, T, B, NULL, NULL, NULL, NULL);
+}
 
 /* ------------------------------------------------------------ unroll halves */
 
