@@ -137,6 +137,12 @@ tg_tensor *tg_unroll(tg_tape *t, const tg_cell *cell, tg_tensor *X, int T, int B
  * tg_unroll_projected: tg_unroll given XP = tg_unroll_project(X) (T*B rows),
  * or rows gathered from a tg_unroll_project of other rows. */
 tg_tensor *tg_unroll_project(tg_tape *t, const tg_cell *cell, tg_tensor *X);
+/* tg_unroll_project of emb's rows for ids[0..n-1] (n x gates*hidden),
+ * projecting each distinct id's row once: the whole table when every id
+ * occurs, the distinct rows when some repeat, the n rows when none does.
+ * The same values as projecting tg_embed_forward(emb, ids, n), up to rounding. */
+tg_tensor *tg_unroll_project_ids(tg_tape *t, const tg_cell *cell, const tg_embed *emb,
+                                 const int *ids, int n);
 tg_tensor *tg_unroll_projected(tg_tape *t, const tg_cell *cell, tg_tensor *XP, int T, int B,
                                tg_state s0, const int *lengths, tg_state *final);
 

@@ -177,12 +177,12 @@ static int distinct_ids(tg_tape *t, const int *ids, int n, int vocab, int **uniq
     return u;
 }
 
-/* Layer 0's projection of the embedded ids, computed on as few rows as it
- * can: the table when every row is used, the distinct ids' rows when some
- * repeat (gathered, projected, gathered again by position), else the n
- * embedded rows. Gradients follow the same ops back to the table. */
-static tg_tensor *project_ids(tg_tape *t, const tg_cell *c0, const tg_embed *emb, const int *ids,
-                              int n)
+/* On as few rows as it can: the table when every row is used, the distinct
+ * ids' rows when some repeat (gathered, projected, gathered again by
+ * position), else the n embedded rows. Gradients follow the same ops back to
+ * the table. */
+tg_tensor *tg_unroll_project_ids(tg_tape *t, const tg_cell *c0, const tg_embed *emb,
+                                 const int *ids, int n)
 {
     int *uniq, *pos;
     int u = distinct_ids(t, ids, n, emb->vocab, &uniq, &pos);
@@ -198,6 +198,6 @@ tg_tensor *tg_rnn_stack_forward_ids(tg_tape *t, const tg_rnn_stack *s, const tg_
 {
     TG_CHECK(emb->dim == s->in && T > 0 && B > 0, TG_HERE, "rnn_stack_forward_ids",
              "embedding width %d, stack input %d (T=%d, B=%d)", emb->dim, s->in, T, B);
-    tg_tensor *XP = project_ids(t, &s->cell[0], emb, ids, T * B);
+    tg_tensor *XP = tg_unroll_project_ids(t, &s->cell[0], emb, ids, T * B);
     return tg_rnn_stack_forward_projected(t, s, XP, T, B, init, lengths, final, dropout_rng);
 }

@@ -101,21 +101,19 @@ static tg_tensor *with_context(tg_tape *t, tg_tensor *x, tg_tensor *ctx, int T)
 }
 
 /* Decoder layer 0's projection of [E_tgt[y] | ctx] for all T steps, in two
- * parts: the embedding columns of W_ih through the embedding (the stack's
- * ids path, the table projected when it is smaller), and the ctx columns
+ * parts: the embedding columns of W_ih through the embedding (each distinct
+ * id's row projected once, tg_unroll_project_ids), and the ctx columns
  * once per batch row, repeated for every step instead of projected T times.
  * The same function as projecting with_context()'s rows. */
 static tg_tensor *decoder_projection(tg_tape *t, const s2s_model *m, const int *ids,
                                      tg_tensor *ctx, int T, int B)
 {
     const tg_cell *c0 = &m->dec.cell[0];
-    int E = m->cfg.embed, n = T * B;
+    int E = m->cfg.embed;
     tg_cell emb_cols = *c0; /* the cell as seen from its embedding inputs */
     emb_cols.w_ih = tg_col_slice(t, c0->w_ih, 0, E);
     emb_cols.in = E;
-    tg_tensor *yp = m->tgt_emb.vocab < n
-                        ? tg_embedding(t, tg_unroll_project(t, &emb_cols, m->tgt_emb.table), ids, n)
-                        : tg_unroll_project(t, &emb_cols, tg_embed_forward(t, &m->tgt_emb, ids, n));
+    tg_tensor *yp = tg_unroll_project_ids(t, &emb_cols, &m->tgt_emb, ids, T * B);
     tg_tensor *cp = tg_matmul(t, ctx, tg_col_slice(t, c0->w_ih, E, c0->in - E), 0, 1);
     tg_tensor **rep = tg_tape_alloc(t, (size_t)T * sizeof *rep);
     for (int s = 0; s < T; s++) rep[s] = cp;
