@@ -32,7 +32,7 @@
 #define MAX_SKIP_STREAK 100
 
 typedef charlm_options options;
-typedef charlm_cmdline cmdline;
+typedef tg_cmdline cmdline;
 
 static const options defaults = {
     .cell = "lstm", .optim = "adam", .schedule = "constant", .prime = "",
@@ -108,12 +108,7 @@ static int make_flags(options *o, tg_flag *f)
     return n;
 }
 
-int charlm_given(const cmdline *c, const char *name)
-{
-    return tg_cli_given(c->argc, c->argv, c->flags, c->n, name);
-}
-
-static int given(const cmdline *c, const char *name) { return charlm_given(c, name); }
+static int given(const cmdline *c, const char *name) { return tg_cmdline_given(c, name); }
 
 /* Flags that exclude or need each other. */
 static void check_combinations(const options *o, const cmdline *c)
@@ -136,21 +131,7 @@ static void derive_defaults(options *o, const cmdline *c)
     if (!given(c, "momentum")) o->momentum = !strcmp(o->optim, "momentum") ? 0.9 : 0.0;
 }
 
-/* CHARLM_FAULT_STEP=N: a test hook that puts a NaN into a gradient at step
- * N, to exercise the non-finite guard and --skip-nonfinite. */
-static uint64_t fault_step(void)
-{
-    const char *s = getenv("CHARLM_FAULT_STEP");
-    char *end;
-    if (!s || !*s) return 0;
-    errno = 0;
-    unsigned long long n = strtoull(s, &end, 10);
-    if (errno || *end || s[0] == '-')
-        tg_cli_die_usage(PROG, "CHARLM_FAULT_STEP: expected a step number, got '%.40s'", s);
-    return n;
-}
-
-static void parse_options(int argc, char **argv, options *o, cmdline *c, charlm_inherited *inh)
+static void parse_options(int argc, char **argv, options *o, cmdline *c, tg_inherited *inh)
 {
     *o = defaults;
     c->argc = argc;
@@ -171,7 +152,19 @@ static void parse_options(int argc, char **argv, options *o, cmdline *c, charlm_
         tg_cli_die_usage(PROG, "--momentum is for --optim sgd or momentum, not %s", o->optim);
     if (!strcmp(o->schedule, "cosine") && o->steps == 0)
         tg_cli_die_usage(PROG, "--schedule cosine needs --steps N (the length of the decay)");
-    o->fault_step = fault_step();
+    /* a test hook: poison a gradient at this step (the non-finite guard) */
+    o->fault_step = tg_cli_env_step(PROG, "CHARLM_FAULT_STEP");
+}
+
+/* Every file the run writes, before any work: a bad path fails now, not
+ * after training. */
+static void check_outputs(const options *o)
+{
+    char err[8192];
+    if ((o->checkpoint && tg_trainckpt_check_path(o->checkpoint, o->resume, err, sizeof err)) ||
+        (o->save && tg_cli_check_output("--save", o->save, 1, err, sizeof err)) ||
+        (o->log && tg_cli_check_output("--log", o->log, 0, err, sizeof err)))
+        tg_cli_die(PROG, "%s", err);
 }
 
 /* ------------------------------------------------------------------ data */
@@ -182,13 +175,17 @@ typedef struct corpus {
     size_t n;
 } corpus;
 
-static void load_corpus(const options *o, corpus *c)
+/* inherited: the text came from --resume's checkpoint, not from --text. */
+static void load_corpus(const options *o, int inherited, corpus *c)
 {
     char err[1024], *bytes;
     size_t len;
     if (o->text) {
         snprintf(c->name, sizeof c->name, "%s", o->text);
-        if (tg_file_read_all(o->text, &bytes, &len, err, sizeof err)) tg_cli_die(PROG, "%s", err);
+        int failed = tg_file_read_all(o->text, &bytes, &len, err, sizeof err) != 0;
+        if (failed && inherited)
+            tg_trainckpt_die_inherited(PROG, o->resume, "text", "--text FILE", err);
+        if (failed) tg_cli_die(PROG, "%s", err);
     } else if (tg_corpus_kjv(&bytes, &len, c->name, sizeof c->name, err, sizeof err)) {
         tg_cli_die(PROG, "%s", err);
     }
@@ -474,15 +471,8 @@ static void resume_run(const options *o, tg_trainckpt *ck, const charlm_trainer 
 static void open_log(const options *o, tg_csv *log)
 {
     char err[1024];
-    struct stat st;
-    if (o->resume && o->log && stat(o->log, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-        log->f = fopen(o->log, "a");
-        snprintf(log->path, sizeof log->path, "%s", o->log);
-        if (!log->f) tg_cli_die(PROG, "%s: cannot open log file: %s", o->log, strerror(errno));
-        return;
-    }
-    if (tg_csv_open(log, o->log, "step,seconds,tokens,loss,bpc,lr,grad_norm,tokens_per_s,valid_bpc",
-                    err, sizeof err) != 0)
+    if (tg_csv_open_run(log, o->log, "step,seconds,tokens,loss,bpc,lr,grad_norm,tokens_per_s,"
+                        "valid_bpc", o->resume != NULL, err, sizeof err) != 0)
         tg_cli_die(PROG, "%s", err);
 }
 
@@ -554,18 +544,15 @@ int main(int argc, char **argv)
 {
     options o;
     cmdline cl;
-    charlm_inherited inherited;
+    tg_inherited inherited;
     char err[1024];
     parse_options(argc, argv, &o, &cl, &inherited);
-    if (o.checkpoint) { /* before any work */
-        char perr[8192];
-        if (tg_trainckpt_check_path(o.checkpoint, o.resume, perr, sizeof perr) != 0)
-            tg_cli_die(PROG, "%s", perr);
-    }
+    check_outputs(&o);
     double wall0 = tg_clock_seconds();
 
     corpus c;
-    load_corpus(&o, &c);
+    int text_inherited = tg_inherited_has(&inherited, "text");
+    load_corpus(&o, text_inherited, &c);
     charmodel m;
     tg_vocab v;
     tg_checkpoint *ck = NULL;
@@ -573,6 +560,7 @@ int main(int argc, char **argv)
         load_model(&o, &cl, &m, &v, &ck);
     else
         new_model(&o, &c, &m, &v);
+    if (text_inherited) charlm_check_inherited_text(o.resume, o.text, &v, c.cps, c.n);
     int *ids = encode_corpus(&c, &v, o.load);
     int n_prime, *prime = prime_ids(&o, &c, &v, &n_prime); /* checked before any training */
     size_t n_valid = (size_t)((double)c.n * o.valid_frac), n_train = c.n - n_valid;
@@ -622,6 +610,6 @@ int main(int argc, char **argv)
     free(c.cps);
     tg_vocab_free(&v);
     charmodel_free(&m);
-    charlm_inherited_free(&inherited);
+    tg_inherited_free(&inherited);
     return 0;
 }

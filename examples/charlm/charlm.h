@@ -94,46 +94,27 @@ typedef struct charlm_options {
     uint64_t fault_step; /* CHARLM_FAULT_STEP (tests): poison a gradient at this step */
 } charlm_options;
 
-#define CHARLM_MAX_FLAGS 48
-
-/* The parsed command line: argv, and the flag table over a charlm_options. */
-typedef struct charlm_cmdline {
-    int argc;
-    char **argv;
-    tg_flag flags[CHARLM_MAX_FLAGS];
-    int n;
-} charlm_cmdline;
-
-/* Whether --name was on the command line. */
-int charlm_given(const charlm_cmdline *c, const char *name);
-
-/* Settings that --resume takes from the checkpoint: strings made here,
- * pointed to by the options, freed by charlm_inherited_free. */
-typedef struct charlm_inherited {
-    char *arg[CHARLM_MAX_FLAGS + 1];
-    int n;
-} charlm_inherited;
-
 /* --resume FILE: every setting of the run (model shape, data layout,
- * optimizer, schedule, stopping, seed) that the command line leaves out is
- * taken from FILE, as if it had been given; explicit ones stay (and are
- * checked against FILE when it is loaded). Exits 1 naming FILE when it is
- * unreadable or not a charlm training checkpoint. */
-void charlm_inherit_settings(const char *path, charlm_cmdline *c, charlm_inherited *keep);
-void charlm_inherited_free(charlm_inherited *keep);
+ * optimizer, schedule, stopping, seed, and the --text it was trained on)
+ * that the command line leaves out is taken from FILE, as if it had been
+ * given; explicit ones stay (and are checked against FILE when it is
+ * loaded). Exits 1 naming FILE when it is unreadable or not a charlm
+ * training checkpoint. */
+void charlm_inherit_settings(const char *path, const tg_cmdline *c, tg_inherited *keep);
 
-/* --checkpoint FILE, before any training: exits 1 with a message when
- * FILE's directory is missing or not writable (a probe file is made and
- * removed), when FILE is a directory, or when FILE already exists and is
- * not the --resume file (a fresh run would overwrite an earlier run's
- * checkpoint). */
+/* When --resume FILE gave the text (no --text): exits 1 naming FILE, the
+ * text and what differs when the text is no longer the run's (another
+ * vocabulary, or the same vocabulary in another text). v: the vocabulary
+ * built from the text as read now; cps: the whole text. */
+void charlm_check_inherited_text(const char *path, const char *text, const tg_vocab *v,
+                                 const uint32_t *cps, size_t n);
 
 /* Registers the run's configuration, which a resume must match (the
  * model's cell, embed, hidden, layers, dropout and vocab; the text, as its
  * length and hash; seq-len, batch, shards, valid-frac, optim, momentum),
  * and its settings, recorded and inherited but free to change (lr,
- * weight-decay, clip, schedule, warmup, steps, seconds, seed). cps: the
- * whole text. 0, or -1 on out of memory. */
+ * weight-decay, clip, schedule, warmup, steps, seconds, seed; the --text
+ * path when given). cps: the whole text. 0, or -1 on out of memory. */
 int charlm_register_config(tg_trainckpt *ck, const charlm_options *o,
                            const charmodel_config *m, const tg_vocab *v, const uint32_t *cps,
                            size_t n);

@@ -1,131 +1,100 @@
 /* charlm's training checkpoints (--checkpoint, --every, --resume) over
  * examples/common/trainckpt.h: which settings a resume inherits and which it
- * must match, and the start-up checks of the checkpoint path. The state
- * itself is registered by charlm.c (step, running averages) and train.c
- * (data position, dropout generators, carried recurrent state). */
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
+ * must match, the check of a text taken from the checkpoint, and the run's
+ * configuration. The state itself is registered by charlm.c (step, running
+ * averages) and train.c (data position, dropout generators, carried
+ * recurrent state). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "charlm.h"
 
 #define PROG "charlm"
 
+/* ------------------------------------------------------------------ inheritance */
+
 /* A resume must match these: they fix the model's shape, what the data
  * position points at and what the optimizer state means. */
 static const char *const config_flags[] = {"cell",   "embed",  "hidden", "layers",
                                            "dropout", "seq-len", "batch",  "shards",
-                                           "valid-frac", "optim", "momentum"};
+                                           "valid-frac", "optim", "momentum", NULL};
 /* Recorded and inherited, but a resume may change them. */
-static const char *const setting_flags[] = {"lr", "weight-decay", "clip", "schedule", "warmup",
-                                            "seed"};
+static const char *const setting_flags[] = {"lr",     "weight-decay", "clip", "schedule",
+                                            "warmup", "seed",         NULL};
+/* The stopping rule is one choice: --steps, --seconds or both. */
+static const char *const stop_flags[] = {"steps", "seconds", NULL};
+/* In the file only when the run was given --text (else: the default corpus). */
+static const char *const text_flag[] = {"text", NULL};
 
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-/* ------------------------------------------------------------------ inheritance */
-
-static void check_program(const tg_checkpoint *c, const char *path)
+void charlm_inherit_settings(const char *path, const tg_cmdline *cl, tg_inherited *keep)
 {
-    const char *prog = tg_checkpoint_meta(c, "trainckpt.program");
-    if (!tg_checkpoint_meta(c, "trainckpt.version"))
-        tg_cli_die(PROG, "%s: not a training checkpoint (no 'trainckpt.version' metadata): "
-                   "--resume takes a file written by --checkpoint (a --save file goes to --load)",
-                   path);
-    if (!prog || strcmp(prog, PROG) != 0)
-        tg_cli_die(PROG, "%s: a training checkpoint of '%.40s', not of '%s'", path,
-                   prog ? prog : "(unknown program)", PROG);
-}
-
-/* "--flag=<the file's value>" into keep, for a flag the command line left out. */
-static void inherit(const tg_checkpoint *c, const char *path, const char *prefix,
-                    const char *flag, charlm_inherited *keep)
-{
-    char key[96];
-    snprintf(key, sizeof key, "%s%s", prefix, flag);
-    const char *v = tg_checkpoint_meta(c, key);
-    if (!v)
-        tg_cli_die(PROG, "%s: metadata '%s' is missing: not written by this version of charlm",
-                   path, key);
-    size_t len = strlen(flag) + strlen(v) + 4;
-    char *arg = malloc(len);
-    if (!arg || keep->n >= CHARLM_MAX_FLAGS) tg_cli_die(PROG, "out of memory");
-    snprintf(arg, len, "--%s=%s", flag, v);
-    keep->arg[keep->n++] = arg;
-}
-
-void charlm_inherit_settings(const char *path, charlm_cmdline *cl, charlm_inherited *keep)
-{
-    char err[1024];
-    keep->n = 0;
-    tg_checkpoint *c = tg_checkpoint_open(path, err, sizeof err);
-    if (!c) tg_cli_die(PROG, "%s", err);
-    check_program(c, path);
-    for (size_t i = 0; i < COUNT(config_flags); i++)
-        if (!charlm_given(cl, config_flags[i])) inherit(c, path, "config.", config_flags[i], keep);
-    for (size_t i = 0; i < COUNT(setting_flags); i++)
-        if (!charlm_given(cl, setting_flags[i])) inherit(c, path, "info.", setting_flags[i], keep);
-    /* the stopping rule is one choice: --steps, --seconds or both */
-    if (!charlm_given(cl, "steps") && !charlm_given(cl, "seconds")) {
-        inherit(c, path, "info.", "steps", keep);
-        inherit(c, path, "info.", "seconds", keep);
-    }
-    tg_checkpoint_close(c);
-    /* parsed like a command line: the same types, ranges and choices */
-    char *argv[CHARLM_MAX_FLAGS + 1];
-    argv[0] = cl->argv[0];
-    memcpy(argv + 1, keep->arg, (size_t)keep->n * sizeof *argv);
-    if (tg_cli_parse_args(keep->n + 1, argv, cl->flags, cl->n, NULL, err, sizeof err) != TG_CLI_OK)
-        tg_cli_die(PROG, "%s: a stored setting is not valid: %s", path, err);
-}
-
-void charlm_inherited_free(charlm_inherited *keep)
-{
-    for (int i = 0; i < keep->n; i++) free(keep->arg[i]);
-    keep->n = 0;
+    const tg_resume_flags which = {config_flags, setting_flags, stop_flags, text_flag, 1};
+    tg_trainckpt_inherit(PROG, path, &which, cl, keep);
 }
 
 /* ------------------------------------------------------------------ configuration */
 
-/* FNV-1a over the code points: a different text with the same vocabulary
- * (an edited file) would put the data position somewhere else. */
-static uint64_t text_hash(const uint32_t *cps, size_t n)
+/* "N characters, fnv1a HASH" over the code points: a different text with
+ * the same vocabulary (an edited file) would put the data position
+ * somewhere else. */
+static void text_identity(const uint32_t *cps, size_t n, char *out, size_t cap)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        for (int b = 0; b < 4; b++) {
-            h ^= (cps[i] >> (8 * b)) & 0xFF;
-            h *= 0x100000001b3ull;
-        }
-    return h;
+    uint64_t h = TG_FNV1A_BASIS;
+    for (size_t i = 0; i < n; i++) h = tg_fnv1a_u32(h, cps[i]);
+    snprintf(out, cap, "%zu characters, fnv1a %016llx", n, (unsigned long long)h);
 }
 
-static int info_double(tg_trainckpt *ck, const char *key, double x)
+/* The first code point in one vocabulary and not the other (0 if none). */
+static uint32_t first_difference(const tg_vocab *a, const tg_vocab *b)
 {
-    char s[40];
-    snprintf(s, sizeof s, "%.17g", x);
-    return tg_trainckpt_info(ck, key, s);
+    int i = 0;
+    while (i < a->size && i < b->size && a->cps[i] == b->cps[i]) i++;
+    if (i < a->size && (i >= b->size || a->cps[i] < b->cps[i])) return a->cps[i];
+    return i < b->size ? b->cps[i] : 0;
 }
 
-static int info_int(tg_trainckpt *ck, const char *key, long long x)
+void charlm_check_inherited_text(const char *path, const char *text, const tg_vocab *v,
+                                 const uint32_t *cps, size_t n)
 {
-    char s[32];
-    snprintf(s, sizeof s, "%lld", x);
-    return tg_trainckpt_info(ck, key, s);
+    char err[1024], now[80], differs[256] = "";
+    tg_checkpoint *c = tg_checkpoint_open(path, err, sizeof err);
+    if (!c) tg_cli_die(PROG, "%s", err);
+    const char *vocab = tg_checkpoint_meta(c, "config.vocab");
+    const char *ident = tg_checkpoint_meta(c, "config.text");
+    char *mine = tg_vocab_format(v);
+    tg_vocab theirs = {0, NULL};
+    text_identity(cps, n, now, sizeof now);
+    /* a file without them fails its load, which names what is missing */
+    if (mine && vocab && strcmp(vocab, mine) != 0 &&
+        tg_vocab_parse(&theirs, vocab, err, sizeof err) == 0)
+        snprintf(differs, sizeof differs, "its vocabulary is %d characters now, %d in the "
+                 "checkpoint (U+%04X is in one, not the other)", v->size, theirs.size,
+                 (unsigned)first_difference(v, &theirs));
+    else if (ident && strcmp(ident, now) != 0)
+        snprintf(differs, sizeof differs, "%s now, %.80s in the checkpoint", now, ident);
+    tg_vocab_free(&theirs);
+    tg_checkpoint_close(c);
+    if (!mine) tg_cli_die(PROG, "out of memory");
+    free(mine);
+    if (differs[0])
+        tg_cli_die(PROG, "%s: the run's text %s (taken from the checkpoint) has changed: %s; "
+                   "give --text FILE with the run's text", path, text, differs);
 }
 
 static int register_settings(tg_trainckpt *ck, const charlm_options *o)
 {
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
-    return info_double(ck, "lr", o->lr) || info_double(ck, "weight-decay", o->weight_decay) ||
-           info_double(ck, "clip", o->clip) || tg_trainckpt_info(ck, "schedule", o->schedule) ||
-           info_int(ck, "warmup", o->warmup) || info_int(ck, "steps", o->steps) ||
-           info_double(ck, "seconds", o->seconds) || tg_trainckpt_info(ck, "seed", seed);
+    return tg_trainckpt_info_double(ck, "lr", o->lr) ||
+           tg_trainckpt_info_double(ck, "weight-decay", o->weight_decay) ||
+           tg_trainckpt_info_double(ck, "clip", o->clip) ||
+           tg_trainckpt_info(ck, "schedule", o->schedule) ||
+           tg_trainckpt_info_int(ck, "warmup", o->warmup) ||
+           tg_trainckpt_info_int(ck, "steps", o->steps) ||
+           tg_trainckpt_info_double(ck, "seconds", o->seconds) ||
+           tg_trainckpt_info(ck, "seed", seed) ||
+           (o->text && tg_trainckpt_info(ck, "text", o->text));
 }
 
 int charlm_register_config(tg_trainckpt *ck, const charlm_options *o,
@@ -134,8 +103,7 @@ int charlm_register_config(tg_trainckpt *ck, const charlm_options *o,
 {
     char text[80];
     char *vocab = tg_vocab_format(v);
-    snprintf(text, sizeof text, "%zu characters, fnv1a %016llx", n,
-             (unsigned long long)text_hash(cps, n));
+    text_identity(cps, n, text, sizeof text);
     /* in the order a mismatch is reported: the model, its data, the optimizer */
     int bad = !vocab || tg_trainckpt_config(ck, "cell", m->kind->name) ||
               tg_trainckpt_config_int(ck, "embed", m->embed) ||

@@ -3,11 +3,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -284,6 +286,76 @@ void tg_cli_die(const char *prog, const char *fmt, ...)
     die_v(1, prog, fmt, ap);
 }
 
+/* ------------------------------------------------------------------ run set-up */
+
+int tg_cmdline_given(const tg_cmdline *c, const char *name)
+{
+    return tg_cli_given(c->argc, c->argv, c->flags, c->n, name);
+}
+
+uint64_t tg_cli_env_step(const char *prog, const char *var)
+{
+    const char *s = getenv(var);
+    char *end;
+    if (!s || !*s) return 0;
+    errno = 0;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (errno || *end || s[0] == '-')
+        tg_cli_die_usage(prog, "%s: expected a step number, got '%.40s'", var, s);
+    return n;
+}
+
+/* The directory part of path ("." when it has none, "/" for "/x"). */
+static void directory_of(const char *path, char *dir, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, cap, ".");
+    else if (slash == path)
+        snprintf(dir, cap, "/");
+    else
+        snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+}
+
+int tg_cli_check_output(const char *flag, const char *path, int replaced, char *err,
+                        size_t errlen)
+{
+    struct stat st;
+    char dir[PATH_MAX], probe[PATH_MAX + 32];
+    if (!path[0] || strlen(path) >= PATH_MAX)
+        return snprintf(err, errlen, "%s: bad file name", flag), -1;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return snprintf(err, errlen, "%s %s: is a directory", flag, path), -1;
+        if (!S_ISREG(st.st_mode) && replaced) /* a rename would put a file in its place */
+            return snprintf(err, errlen, "%s %s: not a regular file (the output replaces it)",
+                            flag, path),
+                   -1;
+        if (!S_ISREG(st.st_mode)) { /* a device or pipe is written in place */
+            if (access(path, W_OK) == 0) return 0;
+            return snprintf(err, errlen, "%s %s: %s", flag, path, strerror(errno)), -1;
+        }
+    }
+    directory_of(path, dir, sizeof dir);
+    if (stat(dir, &st) != 0)
+        return snprintf(err, errlen, "%s %s: directory '%s': %s", flag, path, dir,
+                        strerror(errno)),
+               -1;
+    if (!S_ISDIR(st.st_mode))
+        return snprintf(err, errlen, "%s %s: '%s' is not a directory", flag, path, dir), -1;
+    /* a real file: catches read-only file systems and permissions that
+     * access() would not */
+    snprintf(probe, sizeof probe, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return snprintf(err, errlen, "%s %s: cannot write in directory '%s': %s", flag, path,
+                        dir, strerror(errno)),
+               -1;
+    close(fd);
+    unlink(probe);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ clock */
 
 double tg_clock_seconds(void)
@@ -365,6 +437,21 @@ int tg_csv_open(tg_csv *c, const char *path, const char *header, char *err, size
         return -1;
     }
     fprintf(c->f, "%s\n", header);
+    return 0;
+}
+
+int tg_csv_open_run(tg_csv *c, const char *path, const char *header, int resumed, char *err,
+                    size_t errlen)
+{
+    struct stat st;
+    if (!resumed || !path || stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+        return tg_csv_open(c, path, header, err, errlen);
+    snprintf(c->path, sizeof c->path, "%s", path);
+    c->f = fopen(path, "a");
+    if (!c->f) {
+        snprintf(err, errlen, "%s: cannot open log file: %s", path, strerror(errno));
+        return -1;
+    }
     return 0;
 }
 

@@ -74,6 +74,35 @@ void tg_cli_usage(FILE *f, const tg_flag *flags, int n, const char *prog, const 
 void tg_cli_parse(int argc, char **argv, const tg_flag *flags, int n, const char *prog,
                   const char *summary, int *first_positional);
 
+/* A program's command line as parsed: argv and the flag table over its
+ * options (to tell flags given from defaults, and to parse settings taken
+ * from a checkpoint as if they had been given). */
+#define TG_CLI_MAX_FLAGS 64
+typedef struct tg_cmdline {
+    int argc;
+    char **argv;
+    tg_flag flags[TG_CLI_MAX_FLAGS];
+    int n;
+} tg_cmdline;
+
+/* Whether --name was on the command line. */
+int tg_cmdline_given(const tg_cmdline *c, const char *name);
+
+/* A step number from environment variable var (a test hook: poison a
+ * gradient at that step); 0 when unset or empty. A malformed value is a
+ * usage error: "prog: VAR: expected a step number, got '...'", exit 2. */
+uint64_t tg_cli_env_step(const char *prog, const char *var);
+
+/* Checks, before any work, that output file path of flag ("--save") can be
+ * written: it is not a directory, and its directory exists and takes a new
+ * file (a probe named like the atomic writers' temporaries, "path.tmp.PID",
+ * is created and removed). An existing file that is not a regular one
+ * (/dev/null, a pipe) is refused when replaced (the file is written
+ * atomically: a temporary renamed over it), else it needs only to be
+ * writable. 0, or -1 with a message starting "--flag PATH" in err. */
+int tg_cli_check_output(const char *flag, const char *path, int replaced, char *err,
+                        size_t errlen);
+
 /* A usage error found after parsing (e.g. two flags that conflict): prints
  * "prog: <message>" on stderr and exits 2. */
 _Noreturn void tg_cli_die_usage(const char *prog, const char *fmt, ...)
@@ -123,6 +152,10 @@ typedef struct tg_csv {
 
 /* header: "step,loss,bpc". 0 ok; -1 with "FILE: strerror" in err. */
 int tg_csv_open(tg_csv *c, const char *path, const char *header, char *err, size_t errlen);
+/* The same, but a resumed run (resumed != 0) appends to the log it
+ * continues when that is a non-empty regular file, without a header. */
+int tg_csv_open_run(tg_csv *c, const char *path, const char *header, int resumed, char *err,
+                    size_t errlen);
 /* One row, printf-style, newline added. Write errors surface at close. */
 void tg_csv_row(tg_csv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Flushes and closes. 0 ok; -1 with "FILE: write error: ..." in err. */

@@ -161,6 +161,20 @@ int tg_trainckpt_config_double(tg_trainckpt *ck, const char *key, double value)
     return tg_trainckpt_config(ck, key, s);
 }
 
+int tg_trainckpt_info_int(tg_trainckpt *ck, const char *key, long long value)
+{
+    char s[32];
+    snprintf(s, sizeof s, "%lld", value);
+    return tg_trainckpt_info(ck, key, s);
+}
+
+int tg_trainckpt_info_double(tg_trainckpt *ck, const char *key, double value)
+{
+    char s[40];
+    snprintf(s, sizeof s, "%.17g", value);
+    return tg_trainckpt_info(ck, key, s);
+}
+
 int tg_trainckpt_info(tg_trainckpt *ck, const char *key, const char *value)
 {
     return add_item(ck, K_INFO, key, value, NULL, 0);
@@ -505,26 +519,10 @@ int tg_trainckpt_guard(const tg_trainckpt *ck, double loss, uint64_t step, char 
 
 /* ------------------------------------------------------------------ checkpoint path */
 
-static void directory_of(const char *path, char *dir, size_t cap)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, cap, ".");
-    else if (slash == path)
-        snprintf(dir, cap, "/");
-    else
-        snprintf(dir, cap, "%.*s", (int)(slash - path), path);
-}
-
 int tg_trainckpt_check_path(const char *path, const char *resume, char *err, size_t errlen)
 {
     struct stat st, rs;
-    char dir[PATH_MAX], probe[PATH_MAX + 32];
-    if (!path[0] || strlen(path) >= PATH_MAX)
-        return snprintf(err, errlen, "--checkpoint: bad file name"), -1;
-    if (stat(path, &st) == 0) {
-        if (S_ISDIR(st.st_mode))
-            return snprintf(err, errlen, "--checkpoint %s: is a directory", path), -1;
+    if (path[0] && stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
         int same = resume && stat(resume, &rs) == 0 && rs.st_dev == st.st_dev &&
                    rs.st_ino == st.st_ino;
         if (!same)
@@ -534,22 +532,112 @@ int tg_trainckpt_check_path(const char *path, const char *resume, char *err, siz
                             path, path),
                    -1;
     }
-    directory_of(path, dir, sizeof dir);
-    if (stat(dir, &st) != 0)
-        return snprintf(err, errlen, "--checkpoint %s: directory '%s': %s", path, dir,
-                        strerror(errno)),
-               -1;
-    if (!S_ISDIR(st.st_mode))
-        return snprintf(err, errlen, "--checkpoint %s: '%s' is not a directory", path, dir), -1;
-    /* a real file, named like the save's temporaries: catches read-only
-     * file systems and permissions that access() would not */
-    snprintf(probe, sizeof probe, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0)
-        return snprintf(err, errlen, "--checkpoint %s: cannot write in directory '%s': %s", path,
-                        dir, strerror(errno)),
-               -1;
-    close(fd);
-    unlink(probe);
+    return tg_cli_check_output("--checkpoint", path, 1, err, errlen);
+}
+
+/* ------------------------------------------------------------------ --resume: inherited settings */
+
+static void check_program(const char *prog, const tg_checkpoint *c, const char *path)
+{
+    const char *theirs = tg_checkpoint_meta(c, "trainckpt.program");
+    if (!tg_checkpoint_meta(c, "trainckpt.version"))
+        tg_cli_die(prog, "%s: not a training checkpoint (no 'trainckpt.version' metadata): "
+                   "--resume takes a file written by --checkpoint (a --save file goes to --load)",
+                   path);
+    if (!theirs || strcmp(theirs, prog) != 0)
+        tg_cli_die(prog, "%s: a training checkpoint of '%.40s', not of '%s'", path,
+                   theirs ? theirs : "(unknown program)", prog);
+}
+
+/* "--flag=<the file's value of prefix+flag>" into keep; a value missing
+ * from the file is an error when required, else left out. */
+static void inherit(const char *prog, const tg_checkpoint *c, const char *path,
+                    const char *prefix, const char *flag, int required, tg_inherited *keep)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%s%s", prefix, flag);
+    const char *v = tg_checkpoint_meta(c, key);
+    if (!v && required)
+        tg_cli_die(prog, "%s: metadata '%s' is missing: not written by this version of %s", path,
+                   key, prog);
+    if (!v) return;
+    size_t len = strlen(flag) + strlen(v) + 4;
+    char *arg = malloc(len);
+    if (!arg || keep->n >= TG_CLI_MAX_FLAGS) tg_cli_die(prog, "out of memory");
+    snprintf(arg, len, "--%s=%s", flag, v);
+    keep->arg[keep->n++] = arg;
+}
+
+/* Every flag of list (NULL-terminated, or NULL) that cl leaves out. */
+static void inherit_each(const char *prog, const tg_checkpoint *c, const char *path,
+                         const char *prefix, const char *const *list, int required,
+                         const tg_cmdline *cl, tg_inherited *keep)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        if (!tg_cmdline_given(cl, list[i])) inherit(prog, c, path, prefix, list[i], required, keep);
+}
+
+void tg_trainckpt_inherit(const char *prog, const char *path, const tg_resume_flags *which,
+                          const tg_cmdline *cl, tg_inherited *keep)
+{
+    char err[1024];
+    keep->n = 0;
+    tg_checkpoint *c = tg_checkpoint_open(path, err, sizeof err);
+    if (!c) tg_cli_die(prog, "%s", err);
+    check_program(prog, c, path);
+    inherit_each(prog, c, path, "config.", which->config, which->required, cl, keep);
+    inherit_each(prog, c, path, "info.", which->settings, which->required, cl, keep);
+    int group_given = 0;
+    for (size_t i = 0; which->group && which->group[i]; i++)
+        group_given |= tg_cmdline_given(cl, which->group[i]);
+    if (!group_given)
+        inherit_each(prog, c, path, "info.", which->group, which->required, cl, keep);
+    inherit_each(prog, c, path, "info.", which->optional, 0, cl, keep);
+    tg_checkpoint_close(c);
+    /* parsed like a command line: the same types, ranges and choices */
+    char *argv[TG_CLI_MAX_FLAGS + 1];
+    argv[0] = cl->argv[0];
+    memcpy(argv + 1, keep->arg, (size_t)keep->n * sizeof *argv);
+    if (tg_cli_parse_args(keep->n + 1, argv, cl->flags, cl->n, NULL, err, sizeof err) != TG_CLI_OK)
+        tg_cli_die(prog, "%s: a stored setting is not valid: %s", path, err);
+}
+
+void tg_trainckpt_die_inherited(const char *prog, const char *ckpt, const char *what,
+                                const char *usage, const char *reason)
+{
+    tg_cli_die(prog, "%s: cannot read the run's %s (taken from the checkpoint): %s; give %s with "
+               "the run's %s", ckpt, what, reason, usage, what);
+}
+
+int tg_inherited_has(const tg_inherited *keep, const char *flag)
+{
+    size_t len = strlen(flag);
+    for (int i = 0; i < keep->n; i++)
+        if (!strncmp(keep->arg[i], "--", 2) && !strncmp(keep->arg[i] + 2, flag, len) &&
+            keep->arg[i][2 + len] == '=')
+            return 1;
     return 0;
+}
+
+void tg_inherited_free(tg_inherited *keep)
+{
+    for (int i = 0; i < keep->n; i++) free(keep->arg[i]);
+    keep->n = 0;
+}
+
+uint64_t tg_fnv1a(uint64_t h, const void *bytes, size_t n)
+{
+    const unsigned char *b = bytes;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+uint64_t tg_fnv1a_u32(uint64_t h, uint32_t v)
+{
+    const unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8),
+                                (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+    return tg_fnv1a(h, b, 4);
 }

@@ -62,6 +62,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli.h"
 #include "tapegrad.h"
 #include "tg_checkpoint.h"
 #include "tg_optim.h"
@@ -86,6 +87,8 @@ int tg_trainckpt_config(tg_trainckpt *ck, const char *key, const char *value); /
 int tg_trainckpt_config_int(tg_trainckpt *ck, const char *key, long long value);
 int tg_trainckpt_config_double(tg_trainckpt *ck, const char *key, double value);
 int tg_trainckpt_info(tg_trainckpt *ck, const char *key, const char *value); /* not checked */
+int tg_trainckpt_info_int(tg_trainckpt *ck, const char *key, long long value);
+int tg_trainckpt_info_double(tg_trainckpt *ck, const char *key, double value); /* %.17g */
 int tg_trainckpt_rng(tg_trainckpt *ck, const char *name, tg_rng *r);
 int tg_trainckpt_u64(tg_trainckpt *ck, const char *name, uint64_t *v);
 int tg_trainckpt_f64(tg_trainckpt *ck, const char *name, double *v);
@@ -109,6 +112,55 @@ int tg_trainckpt_check_path(const char *path, const char *resume, char *err, siz
 
 int tg_trainckpt_read_config(const char *path, const char *key, char *out, size_t outlen,
                              char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ --resume: inherited settings */
+
+/* Which flags --resume FILE takes from FILE when the command line leaves
+ * them out, each stored by the run's registration as "config.<flag>" or
+ * "info.<flag>". Lists end with NULL; a NULL list is empty. */
+typedef struct tg_resume_flags {
+    const char *const *config;   /* "config.<flag>": must match, so a resume inherits them */
+    const char *const *settings; /* "info.<flag>": recorded, inherited, free to change */
+    const char *const *group;    /* "info.<flag>": one choice (--steps and --seconds),
+                                  * inherited all together when none of them is given */
+    const char *const *optional; /* "info.<flag>": inherited when FILE has it (a path the
+                                  * run was given, absent when it used the default) */
+    int required; /* a config, settings or group flag missing from FILE: exit 1
+                   * "not written by this version of PROG"; 0: left out (the load
+                   * names what it misses) */
+} tg_resume_flags;
+
+/* Settings taken from a checkpoint, as "--flag=value" arguments (the
+ * options point into them): freed by tg_inherited_free. */
+typedef struct tg_inherited {
+    char *arg[TG_CLI_MAX_FLAGS + 1];
+    int n;
+} tg_inherited;
+
+/* --resume FILE: every flag of which (see tg_resume_flags) that cl leaves
+ * out is taken from FILE and parsed over cl's flag table as if it had been
+ * given (the same types, ranges and choices), into the options. Exits 1
+ * naming FILE when it is unreadable, not a training checkpoint of program
+ * prog, lacks a required flag or holds one that does not parse. */
+void tg_trainckpt_inherit(const char *prog, const char *path, const tg_resume_flags *which,
+                          const tg_cmdline *cl, tg_inherited *keep);
+/* A data file (or folder) that --resume took from checkpoint ckpt cannot be
+ * read: exits 1 with "CKPT: cannot read the run's WHAT (taken from the
+ * checkpoint): REASON; give USAGE with the run's WHAT" (usage: "--text
+ * FILE"). */
+_Noreturn void tg_trainckpt_die_inherited(const char *prog, const char *ckpt, const char *what,
+                                          const char *usage, const char *reason);
+/* Whether --flag was taken from the checkpoint. */
+int tg_inherited_has(const tg_inherited *keep, const char *flag);
+void tg_inherited_free(tg_inherited *keep);
+
+/* FNV-1a, 64 bits, over n bytes, continuing from h (start with
+ * TG_FNV1A_BASIS): the identity of a run's data in its config ("60
+ * characters, fnv1a 7323b629b48b9293"), so that a resume on edited data is
+ * refused. tg_fnv1a_u32 hashes v's four bytes, least significant first. */
+#define TG_FNV1A_BASIS 0xcbf29ce484222325ull
+uint64_t tg_fnv1a(uint64_t h, const void *bytes, size_t n);
+uint64_t tg_fnv1a_u32(uint64_t h, uint32_t v);
 
 /* Stops a run at the first non-finite loss or gradient: 0 when loss and
  * every parameter gradient are finite, else -1 with "step N: loss is nan"

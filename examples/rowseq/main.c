@@ -42,7 +42,7 @@ static const char *const class_names[CLASSES] = {
 };
 
 typedef rowseq_options options;
-typedef rowseq_cmdline cmdline;
+typedef tg_cmdline cmdline;
 
 static options default_options(void)
 {
@@ -177,38 +177,19 @@ static int make_flags(options *o, tg_flag *f)
     return n;
 }
 
-int rowseq_given(const cmdline *c, const char *name)
-{
-    return tg_cli_given(c->argc, c->argv, c->flags, c->n, name);
-}
-
 /* Flags that exclude or need each other. */
 static void check_combinations(const options *o, const cmdline *c)
 {
     if (o->resume && o->load)
         tg_cli_die_usage(PROG, "--resume and --load exclude each other (--resume restores the "
                          "model too)");
-    if (rowseq_given(c, "every") && !o->checkpoint)
+    if (tg_cmdline_given(c, "every") && !o->checkpoint)
         tg_cli_die_usage(PROG, "--every needs --checkpoint FILE");
     if (o->checkpoint && o->save && !strcmp(o->checkpoint, o->save))
         tg_cli_die_usage(PROG, "--checkpoint and --save name the same file %s", o->save);
 }
 
-/* ROWSEQ_FAULT_STEP=N: a test hook that puts a NaN into a gradient at step
- * N, to exercise the non-finite guard and --skip-nonfinite. */
-static uint64_t fault_step(void)
-{
-    const char *s = getenv("ROWSEQ_FAULT_STEP");
-    char *end;
-    if (!s || !*s) return 0;
-    errno = 0;
-    unsigned long long n = strtoull(s, &end, 10);
-    if (errno || *end || s[0] == '-')
-        tg_cli_die_usage(PROG, "ROWSEQ_FAULT_STEP: expected a step number, got '%.40s'", s);
-    return n;
-}
-
-static void parse_options(int argc, char **argv, options *o, cmdline *c, rowseq_inherited *inh)
+static void parse_options(int argc, char **argv, options *o, cmdline *c, tg_inherited *inh)
 {
     *o = default_options();
     const char *preset = find_preset(argc, argv);
@@ -223,7 +204,19 @@ static void parse_options(int argc, char **argv, options *o, cmdline *c, rowseq_
     check_combinations(o, c);
     inh->n = 0;
     if (o->resume) rowseq_inherit_settings(o->resume, c, inh);
-    o->fault_step = fault_step();
+    /* a test hook: poison a gradient at this step (the non-finite guard) */
+    o->fault_step = tg_cli_env_step(PROG, "ROWSEQ_FAULT_STEP");
+}
+
+/* Every file the run writes, before any work: a bad path fails now, not
+ * after training. */
+static void check_outputs(const options *o)
+{
+    char err[8192];
+    if ((o->checkpoint && tg_trainckpt_check_path(o->checkpoint, o->resume, err, sizeof err)) ||
+        (o->save && tg_cli_check_output("--save", o->save, 1, err, sizeof err)) ||
+        (o->log && tg_cli_check_output("--log", o->log, 0, err, sizeof err)))
+        tg_cli_die(PROG, "%s", err);
 }
 
 /* ------------------------------------------------------------------ data */
@@ -234,29 +227,39 @@ typedef struct split {
     rowseq_data d;
 } split;
 
-/* DIR/name, or DIR/name.gz when only that exists. */
-static void data_path(const char *dir, const char *name, char *out, size_t n)
+/* A data error; when the folder came from --resume's checkpoint (resume
+ * != NULL, no --data) the message names the checkpoint too. */
+static _Noreturn void data_error(const char *resume, const char *msg)
 {
+    if (resume) tg_trainckpt_die_inherited(PROG, resume, "data", "--data DIR", msg);
+    tg_cli_die(PROG, "%s", msg);
+}
+
+/* DIR/name, or DIR/name.gz when only that exists. */
+static void data_path(const char *dir, const char *name, const char *resume, char *out, size_t n)
+{
+    char msg[4096 + 256];
     snprintf(out, n, "%s/%s", dir, name);
     if (access(out, F_OK) == 0) return;
     snprintf(out, n, "%s/%s.gz", dir, name);
     if (access(out, F_OK) == 0) return;
-    tg_cli_die(PROG, "%s: neither %s nor %s.gz found (set --data to the folder holding the IDX files)",
-               dir, name, name);
+    snprintf(msg, sizeof msg, "%s: neither %s nor %s.gz found (set --data to the folder holding "
+             "the IDX files)", dir, name, name);
+    data_error(resume, msg);
 }
 
-static void load_split(const char *dir, const char *prefix, int limit, split *s)
+static void load_split(const char *dir, const char *prefix, int limit, const char *resume,
+                       split *s)
 {
     char ip[4096], lp[4096], msg[4096 + 256], name[64];
     snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
-    data_path(dir, name, ip, sizeof ip);
+    data_path(dir, name, resume, ip, sizeof ip);
     snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
-    data_path(dir, name, lp, sizeof lp);
-    if (idx_read_images(ip, &s->im, msg, sizeof msg) != IDX_OK) tg_cli_die(PROG, "%s", msg);
-    if (idx_read_labels(lp, CLASSES, &s->lb, msg, sizeof msg) != IDX_OK)
-        tg_cli_die(PROG, "%s", msg);
+    data_path(dir, name, resume, lp, sizeof lp);
+    if (idx_read_images(ip, &s->im, msg, sizeof msg) != IDX_OK) data_error(resume, msg);
+    if (idx_read_labels(lp, CLASSES, &s->lb, msg, sizeof msg) != IDX_OK) data_error(resume, msg);
     if (idx_check_pair(ip, &s->im, lp, &s->lb, msg, sizeof msg) != IDX_OK)
-        tg_cli_die(PROG, "%s", msg);
+        data_error(resume, msg);
     s->d.count = (int)s->im.count;
     if (limit > 0 && limit < s->d.count) s->d.count = limit;
     s->d.rows = (int)s->im.rows;
@@ -562,15 +565,8 @@ static void resume_run(const options *o, tg_trainckpt *ck, const loop *L, run_st
 static void open_log(const options *o, tg_csv *log)
 {
     char err[1024];
-    struct stat st;
-    if (o->resume && o->log && stat(o->log, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-        log->f = fopen(o->log, "a");
-        snprintf(log->path, sizeof log->path, "%s", o->log);
-        if (!log->f) tg_cli_die(PROG, "%s: cannot open log file: %s", o->log, strerror(errno));
-        return;
-    }
-    if (tg_csv_open(log, o->log, "epoch,step,seconds,lr,train_loss,test_loss,test_acc,tokens_per_s",
-                    err, sizeof err) != 0)
+    if (tg_csv_open_run(log, o->log, "epoch,step,seconds,lr,train_loss,test_loss,test_acc,"
+                        "tokens_per_s", o->resume != NULL, err, sizeof err) != 0)
         tg_cli_die(PROG, "%s", err);
 }
 
@@ -658,22 +654,19 @@ int main(int argc, char **argv)
 {
     options o;
     cmdline cl;
-    rowseq_inherited inherited;
+    tg_inherited inherited;
     char err[1024];
     parse_options(argc, argv, &o, &cl, &inherited);
-    if (o.checkpoint) { /* before any work */
-        char perr[8192];
-        if (tg_trainckpt_check_path(o.checkpoint, o.resume, perr, sizeof perr) != 0)
-            tg_cli_die(PROG, "%s", perr);
-    }
-    if (o.save) rowseq_check_save_path(o.save);
+    check_outputs(&o);
     uint64_t epochs_loaded = 0;
     int load_training = 0;
     tg_checkpoint *model_file = o.load ? rowseq_open_model(&o, &epochs_loaded, &load_training) : NULL;
 
     split train = {0}, test = {0};
-    load_split(o.data, "train", o.limit_train, &train);
-    load_split(o.data, "t10k", o.limit_test, &test);
+    /* the run's data folder, when --resume took it from the checkpoint */
+    const char *data_from = tg_inherited_has(&inherited, "data") ? o.resume : NULL;
+    load_split(o.data, "train", o.limit_train, data_from, &train);
+    load_split(o.data, "t10k", o.limit_test, data_from, &test);
     if (train.d.rows != test.d.rows || train.d.cols != test.d.cols)
         tg_cli_die(PROG, "%s: training images are %dx%d but test images are %dx%d", o.data,
                    train.d.rows, train.d.cols, test.d.rows, test.d.cols);
@@ -742,6 +735,6 @@ int main(int argc, char **argv)
     idx_labels_free(&train.lb);
     idx_images_free(&test.im);
     idx_labels_free(&test.lb);
-    rowseq_inherited_free(&inherited);
+    tg_inherited_free(&inherited);
     return 0;
 }

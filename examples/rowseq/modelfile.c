@@ -32,24 +32,6 @@ void rowseq_save_model(const char *path, rowseq_trainer *tr, uint64_t epochs_don
         tg_cli_die(PROG, "%s", err);
 }
 
-/* Fails at start-up, not after the first epoch, when --save cannot be
- * written: the folder must exist and be writable (the file is replaced
- * atomically through a temporary file beside it). */
-void rowseq_check_save_path(const char *path)
-{
-    char folder[4096];
-    snprintf(folder, sizeof folder, "%s", path);
-    char *slash = strrchr(folder, '/');
-    if (!slash) snprintf(folder, sizeof folder, ".");
-    else if (slash == folder) folder[1] = '\0';
-    else *slash = '\0';
-    if (path[0] == '\0' || (slash && slash[1] == '\0' && slash != folder))
-        tg_cli_die(PROG, "--save '%s': expected a file name", path);
-    if (access(folder, W_OK) != 0)
-        tg_cli_die(PROG, "--save %s: cannot write in folder %s: %s", path, folder,
-                   strerror(errno));
-}
-
 /* Metadata key of a model file field: "rowseq.<name>" in a --save file,
  * "config.<name>" (or the loop's "u64.epoch") in a --checkpoint file. */
 static void model_key(int training, const char *name, char *key, size_t cap)

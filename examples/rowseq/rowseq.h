@@ -23,45 +23,19 @@ typedef struct rowseq_options {
     uint64_t fault_step; /* ROWSEQ_FAULT_STEP (tests): poison a gradient at this step */
 } rowseq_options;
 
-#define ROWSEQ_MAX_FLAGS 48
-
-/* The parsed command line: argv, and the flag table over a rowseq_options. */
-typedef struct rowseq_cmdline {
-    int argc;
-    char **argv;
-    tg_flag flags[ROWSEQ_MAX_FLAGS];
-    int n;
-} rowseq_cmdline;
-
-/* Whether --name was on the command line. */
-int rowseq_given(const rowseq_cmdline *c, const char *name);
-
-/* Settings that --resume takes from the checkpoint: strings made here,
- * pointed to by the options, freed by rowseq_inherited_free. */
-typedef struct rowseq_inherited {
-    char *arg[ROWSEQ_MAX_FLAGS + 1];
-    int n;
-} rowseq_inherited;
-
 /* --resume FILE: every setting of the run (model shape, batch, shards,
- * optimizer, schedule, stopping rules, data limits, seed) that the command
- * line leaves out is taken from FILE, as if it had been given; explicit
- * ones stay (and those that must match are checked when FILE is loaded).
- * Exits 1 naming FILE when it is unreadable or not a rowseq training
- * checkpoint; 1 too when a stored setting does not parse. */
-void rowseq_inherit_settings(const char *path, rowseq_cmdline *c, rowseq_inherited *keep);
-void rowseq_inherited_free(rowseq_inherited *keep);
-
-/* --checkpoint FILE, before any work: exits 1 when FILE's directory is
- * missing or not writable (a probe file is made and removed), when FILE is
- * a directory, or when FILE exists and is not the --resume file (a fresh
- * run would overwrite an earlier run's checkpoint). */
+ * optimizer, schedule, stopping rules, data folder and limits, seed) that
+ * the command line leaves out is taken from FILE, as if it had been given;
+ * explicit ones stay (and those that must match are checked when FILE is
+ * loaded). Exits 1 naming FILE when it is unreadable or not a rowseq
+ * training checkpoint; 1 too when a stored setting does not parse. */
+void rowseq_inherit_settings(const char *path, const tg_cmdline *c, tg_inherited *keep);
 
 /* Registers what a resume must match (cell, hidden, layers, dropout, the
  * image size, the training images as count, size and FNV-1a hash, batch,
  * shards, optim, momentum) and the settings it inherits but may change (lr,
  * weight-decay, clip, schedule, epochs, steps, seconds, seed, limit-train,
- * limit-test). 0, or -1 on out of memory. */
+ * limit-test, data). 0, or -1 on out of memory. */
 int rowseq_register_config(tg_trainckpt *ck, const rowseq_options *o,
                            const rowseq_trainer_config *cfg, const rowseq_data *train);
 
@@ -71,8 +45,6 @@ int rowseq_register_config(tg_trainckpt *ck, const rowseq_options *o,
  * "rowseq.*" metadata (cell, hidden, layers, steps, in, epochs), atomically.
  * Exits 1 with a message on failure (the previous file stays). */
 void rowseq_save_model(const char *path, rowseq_trainer *tr, uint64_t epochs_done);
-/* Exits 1 at start-up when --save's folder is missing or not writable. */
-void rowseq_check_save_path(const char *path);
 /* --load: opens o->load (a --save file, or a rowseq --checkpoint file) and
  * sets o's cell, hidden and layers from it; *epochs_done and *training
  * (whether it is a training checkpoint) are set. Exits 1 on a bad file. */

@@ -32,7 +32,7 @@ static const char *prog = "seq2seq";
 /* ------------------------------------------------------------------ options */
 
 typedef s2s_options options;
-typedef s2s_cmdline cmdline;
+typedef tg_cmdline cmdline;
 
 static options defaults(void)
 {
@@ -116,23 +116,9 @@ static void make_flags(options *o, cmdline *c)
         {"eval-batch", TG_INT, &o->eval_batch, "sentences per batch when decoding", 1, 65536, NULL},
         {"log", TG_STR, &o->log, "CSV metrics per epoch", 0, 0, NULL},
     };
-    _Static_assert(sizeof flags / sizeof *flags <= S2S_MAX_FLAGS, "raise S2S_MAX_FLAGS");
+    _Static_assert(sizeof flags / sizeof *flags <= TG_CLI_MAX_FLAGS, "raise TG_CLI_MAX_FLAGS");
     c->n = (int)(sizeof flags / sizeof *flags);
     memcpy(c->flags, flags, sizeof flags);
-}
-
-/* SEQ2SEQ_FAULT_STEP=N: a test hook that puts a NaN into a gradient at step
- * N, to exercise the non-finite guard and --skip-nonfinite. */
-static uint64_t fault_step(void)
-{
-    const char *s = getenv("SEQ2SEQ_FAULT_STEP");
-    char *end;
-    if (!s || !*s) return 0;
-    errno = 0;
-    unsigned long long n = strtoull(s, &end, 10);
-    if (errno || *end || s[0] == '-')
-        tg_cli_die_usage(prog, "SEQ2SEQ_FAULT_STEP: expected a step number, got '%.40s'", s);
-    return n;
 }
 
 /* Flags that exclude or need each other. */
@@ -147,13 +133,13 @@ static void check_combinations(const options *o, const cmdline *c, int argc, int
     if (o->resume && o->load)
         tg_cli_die_usage(prog, "--resume and --load exclude each other (--resume restores the "
                          "model too)");
-    if (s2s_given(c, "every") && !o->checkpoint)
+    if (tg_cmdline_given(c, "every") && !o->checkpoint)
         tg_cli_die_usage(prog, "--every needs --checkpoint FILE");
     if (o->checkpoint && o->save && !strcmp(o->checkpoint, o->save))
         tg_cli_die_usage(prog, "--checkpoint and --save name the same file %s", o->save);
 }
 
-static void parse_options(int argc, char **argv, options *o, cmdline *c, s2s_inherited *inh,
+static void parse_options(int argc, char **argv, options *o, cmdline *c, tg_inherited *inh,
                           int *first_positional)
 {
     *o = defaults();
@@ -167,7 +153,20 @@ static void parse_options(int argc, char **argv, options *o, cmdline *c, s2s_inh
     inh->n = 0;
     if (o->resume) s2s_inherit_settings(o->resume, c, inh);
     if (o->test && !o->train) tg_cli_die_usage(prog, "--test needs --train");
-    o->fault_step = fault_step();
+    /* a test hook: poison a gradient at this step (the non-finite guard) */
+    o->fault_step = tg_cli_env_step(prog, "SEQ2SEQ_FAULT_STEP");
+}
+
+/* Every file a training run writes, before any work: a bad path fails now,
+ * not after training. (--translate writes none.) */
+static void check_outputs(const options *o)
+{
+    char err[8192];
+    if (o->translate) return;
+    if ((o->checkpoint && tg_trainckpt_check_path(o->checkpoint, o->resume, err, sizeof err)) ||
+        (o->save && tg_cli_check_output("--save", o->save, 1, err, sizeof err)) ||
+        (o->log && tg_cli_check_output("--log", o->log, 0, err, sizeof err)))
+        tg_cli_die(prog, "%s", err);
 }
 
 /* ------------------------------------------------------------------ data */
@@ -219,7 +218,16 @@ static void free_set(id_set *s)
     free(s->tgt_len);
 }
 
-static void load_pairs(const options *o, s2s_pairs *train, s2s_pairs *test,
+/* A pair file that cannot be read; from_ckpt: --resume's checkpoint when
+ * the file came from it (no --train, --test), else NULL. */
+static _Noreturn void pairs_error(const char *from_ckpt, const char *what, const char *usage,
+                                  const char *err)
+{
+    if (from_ckpt) tg_trainckpt_die_inherited(prog, from_ckpt, what, usage, err);
+    tg_cli_die(prog, "%s", err);
+}
+
+static void load_pairs(const options *o, const char *from_ckpt, s2s_pairs *train, s2s_pairs *test,
                        s2s_tokenize_options *tok)
 {
     char err[512];
@@ -239,13 +247,14 @@ static void load_pairs(const options *o, s2s_pairs *train, s2s_pairs *test,
     s2s_read_options_default(&ro);
     ro.tok = *tok;
     ro.max_tokens = o->max_tokens;
-    if (s2s_pairs_read_tsv(train, o->train, &ro, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
+    if (s2s_pairs_read_tsv(train, o->train, &ro, err, sizeof err) != 0)
+        pairs_error(from_ckpt, "training pairs", "--train FILE", err);
     if (train->skipped_long)
         fprintf(stderr, "%s: %s: skipped %zu pairs longer than %d tokens\n", prog, o->train,
                 train->skipped_long, o->max_tokens);
     if (o->test) {
         if (s2s_pairs_read_tsv(test, o->test, &ro, err, sizeof err) != 0)
-            tg_cli_die(prog, "%s", err);
+            pairs_error(from_ckpt, "test pairs", "--test FILE", err);
         if (test->skipped_long)
             fprintf(stderr, "%s: %s: skipped %zu pairs longer than %d tokens\n", prog, o->test,
                     test->skipped_long, o->max_tokens);
@@ -843,15 +852,8 @@ static int nothing_to_train(const trainer *tr)
 static void open_log(const options *o, tg_csv *csv)
 {
     char err[1024];
-    struct stat st;
-    if (o->resume && o->log && stat(o->log, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-        csv->f = fopen(o->log, "a");
-        snprintf(csv->path, sizeof csv->path, "%s", o->log);
-        if (!csv->f) tg_cli_die(prog, "%s: cannot open log file: %s", o->log, strerror(errno));
-        return;
-    }
-    if (tg_csv_open(csv, o->log, "epoch,step,train_loss,test_exact,test_bleu,tokens_per_s,seconds",
-                    err, sizeof err) != 0)
+    if (tg_csv_open_run(csv, o->log, "epoch,step,train_loss,test_exact,test_bleu,tokens_per_s,"
+                        "seconds", o->resume != NULL, err, sizeof err) != 0)
         tg_cli_die(prog, "%s", err);
 }
 
@@ -900,14 +902,16 @@ static int translate_main(trainer *tr, int argc, char **argv, int first, s2s_voc
 }
 
 /* Training and evaluation: data, vocabularies (or the loaded ones), model,
- * epochs, scores, examples, the result line. */
-static int train_main(trainer *tr, s2s_vocab *vs, s2s_vocab *vt, s2s_tokenize_options *tok)
+ * epochs, scores, examples, the result line. pairs_from: the checkpoint
+ * that gave the pair files, or NULL. */
+static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vocab *vt,
+                      s2s_tokenize_options *tok)
 {
     const options *o = tr->o;
     s2s_model *m = tr->m;
     char err[1024];
     s2s_pairs train_p, test_p;
-    load_pairs(o, &train_p, &test_p, tok);
+    load_pairs(o, pairs_from, &train_p, &test_p, tok);
     if (o->write_corpus) write_corpus(o->write_corpus, &train_p, &test_p);
     if (test_p.n == 0) tg_cli_die(prog, "no test pairs (use --test or a larger --valid-frac)");
     if (!o->load) {
@@ -986,14 +990,10 @@ int main(int argc, char **argv)
 {
     options o;
     cmdline cl;
-    s2s_inherited inherited;
+    tg_inherited inherited;
     int first = argc;
     parse_options(argc, argv, &o, &cl, &inherited, &first);
-    if (o.checkpoint) { /* before any work */
-        char perr[8192];
-        if (tg_trainckpt_check_path(o.checkpoint, o.resume, perr, sizeof perr) != 0)
-            tg_cli_die(prog, "%s", perr);
-    }
+    check_outputs(&o);
     tg_blas_set_threads(1); /* our threads are OpenMP's: BLAS pools never nest */
 
     s2s_tokenize_options tok = {o.lowercase, 1};
@@ -1006,8 +1006,10 @@ int main(int argc, char **argv)
     tr.epoch = 1;
     tg_rng_seed(&tr.rng, o.seed ^ 0xba7c4ull);
     if (o.load) load_model(&o, &m, &vs, &vt, &tok);
+    /* the pair files, when --resume took them from the checkpoint */
+    const char *pairs_from = tg_inherited_has(&inherited, "train") ? o.resume : NULL;
     int rc = o.translate ? translate_main(&tr, argc, argv, first, &vs, &vt, &tok)
-                         : train_main(&tr, &vs, &vt, &tok);
-    s2s_inherited_free(&inherited);
+                         : train_main(&tr, pairs_from, &vs, &vt, &tok);
+    tg_inherited_free(&inherited);
     return rc;
 }

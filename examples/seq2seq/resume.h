@@ -1,9 +1,8 @@
 /* seq2seq's command line and its training checkpoints (--checkpoint,
  * --every, --resume) over examples/common/trainckpt.h: which settings a
- * resume inherits and which it must match, the start-up checks of the
- * checkpoint path, and the run's configuration. The loop's state itself
- * (step, data position, generators, running averages) is registered by
- * main.c. */
+ * resume inherits and which it must match, and the run's configuration.
+ * The loop's state itself (step, data position, generators, running
+ * averages) is registered by main.c. */
 #ifndef S2S_RESUME_H
 #define S2S_RESUME_H
 
@@ -37,39 +36,13 @@ typedef struct s2s_options {
     uint64_t fault_step; /* SEQ2SEQ_FAULT_STEP (tests): poison a gradient at this step */
 } s2s_options;
 
-#define S2S_MAX_FLAGS 56
-
-/* The parsed command line: argv, and the flag table over an s2s_options. */
-typedef struct s2s_cmdline {
-    int argc;
-    char **argv;
-    tg_flag flags[S2S_MAX_FLAGS];
-    int n;
-} s2s_cmdline;
-
-/* Whether --name was on the command line. */
-int s2s_given(const s2s_cmdline *c, const char *name);
-
-/* Settings that --resume takes from the checkpoint: strings made here,
- * pointed to by the options, freed by s2s_inherited_free. */
-typedef struct s2s_inherited {
-    char *arg[S2S_MAX_FLAGS + 1];
-    int n;
-} s2s_inherited;
-
 /* --resume FILE: every setting of the run (model, data, batching,
  * optimizer, stopping rule, seed; --train and --test when neither is given)
  * that the command line leaves out is taken from FILE, as if it had been
  * given; explicit ones stay (and are checked against FILE when it is
  * loaded). Exits 1 naming FILE when it is unreadable or not a seq2seq
  * training checkpoint. */
-void s2s_inherit_settings(const char *path, s2s_cmdline *c, s2s_inherited *keep);
-void s2s_inherited_free(s2s_inherited *keep);
-
-/* --checkpoint FILE, before any work: exits 1 with a message when FILE's
- * directory is missing or not writable (a probe file is made and removed),
- * when FILE is a directory, or when FILE already exists and is not the
- * --resume file (a fresh run would overwrite an earlier run's checkpoint). */
+void s2s_inherit_settings(const char *path, const tg_cmdline *c, tg_inherited *keep);
 
 /* Registers the run's configuration, which a resume must match (the model:
  * cell, embed, hidden, layers, dropout, feed-context, reverse; the data:

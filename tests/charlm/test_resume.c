@@ -260,3 +260,58 @@ Test(charlm_resume, skip_nonfinite_skips_the_update)
     cr_assert_str_eq(v, "1");
     pt_st_free(&f);
 }
+
+/* ------------------------------------------------------------------ the run's text, output paths */
+
+/* Without --text a resume reads the text the run was trained on (recorded
+ * in the checkpoint); when that file is gone or another text now, the
+ * refusal names the checkpoint, the text and what differs. */
+Test(charlm_resume, without_text_the_runs_text_is_taken)
+{
+    write_korean("ko.txt", 0);
+    cr_assert_eq(pt_runf("%s --steps 6 --save full.st", MODEL), 0, "%s", pt_err);
+    cr_assert_eq(pt_runf("%s --steps 3 --checkpoint c.ck", MODEL), 0, "%s", pt_err);
+    pt_expect_meta("c.ck", "info.text", "ko.txt");
+    cr_assert_eq(pt_run("--resume c.ck --steps 6 --save split.st"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "charlm: ko.txt: 340 characters"), "%s", pt_err);
+    pt_expect_same_bytes("full.st", "split.st");
+
+    char from[sizeof pt_dir + 16], to[sizeof pt_dir + 16];
+    pt_path("ko.txt", from, sizeof from);
+    pt_path("moved.txt", to, sizeof to);
+    cr_assert_eq(rename(from, to), 0);
+    pt_expect_refused("--resume c.ck --checkpoint c.ck --steps 6",
+                      "charlm: c.ck: cannot read the run's text (taken from the checkpoint): "
+                      "ko.txt: No such file or directory; give --text FILE with the run's text");
+    const char latin[] = "the quick brown fox.\nthe quick brown fox.\nthe quick brown fox.\n";
+    pt_write("ko.txt", latin, strlen(latin));
+    pt_expect_refused("--resume c.ck --checkpoint c.ck --steps 6",
+                      "charlm: c.ck: the run's text ko.txt (taken from the checkpoint) has "
+                      "changed: its vocabulary is ");
+    write_korean("ko.txt", 1); /* the same characters in another order */
+    pt_expect_refused("--resume c.ck --checkpoint c.ck --steps 6",
+                      "charlm: c.ck: the run's text ko.txt (taken from the checkpoint) has "
+                      "changed: 340 characters, fnv1a ");
+    /* --text names the moved file */
+    cr_assert_eq(pt_run("--text moved.txt --resume c.ck --checkpoint c.ck --steps 6 --save "
+                        "moved.st"), 0, "%s", pt_err);
+    pt_expect_same_bytes("full.st", "moved.st");
+}
+
+/* --save, --log and --checkpoint that cannot be written fail at start-up:
+ * one line, before the text is described or a step is trained. */
+Test(charlm_resume, output_paths_are_checked_before_training)
+{
+    static const char *const flags[] = {"--save", "--log", "--checkpoint"};
+    char want[256];
+    write_korean("ko.txt", 0);
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        cr_assert_eq(pt_runf("%s --steps 2 %s no/such/out", MODEL, flags[i]), 1, "%s", flags[i]);
+        snprintf(want, sizeof want, "charlm: %s no/such/out: directory 'no/such': No such file or "
+                 "directory\n", flags[i]);
+        cr_assert_str_eq(pt_err, want);
+        cr_assert_eq(pt_out[0], 0, "trained before failing: %s", pt_out);
+    }
+    cr_assert_eq(pt_runf("%s --steps 2 --save .", MODEL), 1);
+    pt_expect_one_line("charlm: --save .: is a directory");
+}

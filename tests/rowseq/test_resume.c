@@ -186,6 +186,48 @@ Test(rowseq_resume, a_mismatch_exits_1_naming_the_field)
     cr_assert(strstr(pt_result_line(), " steps=5 "), "%s", pt_result_line());
 }
 
+/* Without --data a resume reads the folder the run was trained on
+ * (recorded in the checkpoint); when it is gone, the refusal names the
+ * checkpoint and the folder. */
+Test(rowseq_resume, without_data_the_runs_folder_is_taken)
+{
+    const char *model = "--hidden 8 --batch 32 --epochs 1";
+    cr_assert_eq(pt_runf("--data other %s --save full.st", model), 0, "%s", pt_err);
+    cr_assert_eq(pt_runf("--data other %s --steps 4 --checkpoint c.ck", model), 0, "%s", pt_err);
+    pt_expect_meta("c.ck", "info.data", "other");
+    cr_assert_eq(pt_run("--resume c.ck --steps 0 --save split.st"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_result_line(), " steps=10 "), "%s", pt_result_line());
+    pt_expect_same_bytes("full.st", "split.st");
+
+    char from[sizeof pt_dir + 16], to[sizeof pt_dir + 16];
+    pt_path("other", from, sizeof from);
+    pt_path("moved", to, sizeof to);
+    cr_assert_eq(rename(from, to), 0);
+    pt_expect_refused("--resume c.ck --checkpoint c.ck --steps 6",
+                      "rowseq: c.ck: cannot read the run's data (taken from the checkpoint): "
+                      "other: neither train-images-idx3-ubyte nor train-images-idx3-ubyte.gz "
+                      "found");
+    cr_assert_eq(pt_run("--data moved --resume c.ck --checkpoint c.ck --steps 6"), 0, "%s",
+                 pt_err);
+}
+
+/* --save, --log and --checkpoint that cannot be written fail at start-up:
+ * one line, before the data is read or a step is trained. */
+Test(rowseq_resume, output_paths_are_checked_before_training)
+{
+    static const char *const flags[] = {"--save", "--log", "--checkpoint"};
+    char want[256];
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        cr_assert_eq(pt_runf("%s --steps 2 %s no/such/out", MODEL, flags[i]), 1, "%s", flags[i]);
+        snprintf(want, sizeof want, "rowseq: %s no/such/out: directory 'no/such': No such file "
+                 "or directory\n", flags[i]);
+        cr_assert_str_eq(pt_err, want);
+        cr_assert_eq(pt_out[0], 0, "trained before failing: %s", pt_out);
+    }
+    cr_assert_eq(pt_runf("%s --steps 2 --save other", MODEL), 1);
+    pt_expect_one_line("rowseq: --save other: is a directory");
+}
+
 Test(rowseq_resume, a_truncated_checkpoint_exits_1_and_stays_as_it_was)
 {
     cr_assert_eq(pt_runf("%s --steps 3 --checkpoint good.ck", MODEL), 0, "%s", pt_err);

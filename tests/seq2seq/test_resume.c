@@ -224,6 +224,15 @@ Test(seq2seq_resume, a_changed_pair_file_exits_1_naming_the_field)
     /* without --train/--test the run's files are taken */
     cr_assert_eq(pt_run(RESUME), 0, "%s", pt_err);
     cr_assert(strstr(pt_err, "resumed c.ck at step 3 (epoch 1, batch 3 of 5)"), "%s", pt_err);
+    /* and when they are gone, the refusal names the checkpoint and the file */
+    char from[sizeof pt_dir + 16], to[sizeof pt_dir + 16];
+    pt_path("a.tsv", from, sizeof from);
+    pt_path("moved.tsv", to, sizeof to);
+    cr_assert_eq(rename(from, to), 0);
+    pt_expect_refused(RESUME, "seq2seq: c.ck: cannot read the run's training pairs (taken from the "
+                      "checkpoint): a.tsv: No such file or directory; give --train FILE with the "
+                      "run's training pairs");
+    cr_assert_eq(pt_run(RESUME " --train moved.tsv --test moved.tsv"), 0, "%s", pt_err);
 }
 
 Test(seq2seq_resume, a_truncated_checkpoint_exits_1_and_stays_as_it_was)
@@ -326,4 +335,23 @@ Test(seq2seq_resume, skip_nonfinite_skips_the_update)
     cr_assert_str_eq(v, "1");
     pt_meta_of("c.ck", "u64.step", v, sizeof v);
     cr_assert_str_eq(v, "19");
+}
+
+/* ------------------------------------------------------------------ output paths */
+
+/* --save, --log and --checkpoint that cannot be written fail at start-up:
+ * one line, before the corpus is made or a step is trained. */
+Test(seq2seq_resume, output_paths_are_checked_before_training)
+{
+    static const char *const flags[] = {"--save", "--log", "--checkpoint"};
+    char want[256];
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        cr_assert_eq(pt_runf("%s --epochs 1 %s no/such/out", MODEL, flags[i]), 1, "%s", flags[i]);
+        snprintf(want, sizeof want, "seq2seq: %s no/such/out: directory 'no/such': No such file "
+                 "or directory\n", flags[i]);
+        cr_assert_str_eq(pt_err, want);
+        cr_assert_eq(pt_out[0], 0, "trained before failing: %s", pt_out);
+    }
+    cr_assert_eq(pt_runf("%s --epochs 1 --save .", MODEL), 1);
+    pt_expect_one_line("seq2seq: --save .: is a directory");
 }
