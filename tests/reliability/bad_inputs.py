@@ -57,7 +57,7 @@ ROWS = [
     ("charlm", "invalid UTF-8", CH + ["--text", "{d}/bad_utf8.txt"], 1,
      ["bad_utf8.txt:2", "invalid UTF-8", "0xC3"]),
     ("charlm", "--log into a missing folder", CH + ["--text", "{d}/tiny.txt", "--log",
-     "{d}/no/such/log.csv"], 1, ["log.csv"]),
+     "{d}/no/such/log.csv"], 1, ["--log", "log.csv", "no/such", "No such file"]),
     # ---- files: sentence pairs
     ("seq2seq", "TSV line without a TAB", S2S + ["--train", "{d}/no_tab.tsv"], 1,
      ["no_tab.tsv:2", "TAB"]),
@@ -114,7 +114,7 @@ ROWS = [
     ("seq2seq", "checkpoint of another program", S2S + ["--load", "{d}/ok.ckpt"], 1,
      ["ok.ckpt", "s2s."]),
     ("charlm", "--save into a missing folder", ["--text", "{d}/tiny.txt", "--save",
-     "{d}/no/such/out.ckpt"] + CH, 1, ["out.ckpt"]),
+     "{d}/no/such/out.ckpt"] + CH, 1, ["--save", "out.ckpt", "no/such", "No such file"]),
     # ---- training checkpoints (--checkpoint / --resume)
     ("charlm", "--resume of a missing file", ["--resume", "{d}/absent.tck", "--steps", "6"], 1,
      ["absent.tck"]),
@@ -159,9 +159,32 @@ ROWS = [
     ("rowseq", "--checkpoint over an existing run without --resume", RS + ["--data",
      "{d}/idx_ok", "--checkpoint", "{d}/r.tck"], 1, ["r.tck", "--resume"]),
     ("seq2seq", "--save into a missing folder", S2S + ["--save", "{d}/no/such/out.ckpt"], 1,
-     ["out.ckpt"]),
+     ["--save", "out.ckpt", "no/such", "No such file"]),
     ("rowseq", "--save into a missing folder", RS + ["--data", "{d}/idx_ok", "--save",
-     "{d}/no/such/out.ckpt"], 1, ["out.ckpt"]),
+     "{d}/no/such/out.ckpt"], 1, ["--save", "out.ckpt", "no/such", "No such file"]),
+    # ---- output paths: checked at start-up, before any data is read or trained on
+    ("seq2seq", "--log into a missing folder", S2S + ["--log", "{d}/no/such/log.csv"], 1,
+     ["--log", "log.csv", "no/such", "No such file"]),
+    ("rowseq", "--log into a missing folder", RS + ["--data", "{d}/idx_ok", "--log",
+     "{d}/no/such/log.csv"], 1, ["--log", "log.csv", "no/such", "No such file"]),
+    ("seq2seq", "--checkpoint into a missing folder", S2S + ["--checkpoint",
+     "{d}/no/such/s.tck"], 1, ["--checkpoint", "no/such", "No such file"]),
+    ("charlm", "--save naming a directory", ["--text", "{d}/tiny.txt", "--save", "{d}"] + CH, 1,
+     ["--save", "{d}", "is a directory"]),
+    ("charlm", "--save onto a named pipe (it would be replaced)", ["--text", "{d}/tiny.txt",
+     "--save", "{d}/pipe"] + CH, 1, ["--save", "pipe", "not a regular file"]),
+    # ---- --resume without the data flags takes the run's files from the checkpoint
+    ("charlm", "--resume without --text: the run's text is gone", ["--resume", "{d}/gone.tck",
+     "--steps", "6"], 1, ["gone.tck", "the run's text", "gone.txt", "No such file", "--text"]),
+    ("charlm", "--resume without --text: the run's text has another vocabulary now",
+     ["--resume", "{d}/edited.tck", "--steps", "6"], 1,
+     ["edited.tck", "edited.txt", "changed", "vocabulary", "--text"]),
+    ("seq2seq", "--resume without --train: the run's pair file is gone", ["--resume",
+     "{d}/s_gone.tck", "--epochs", "2"], 1,
+     ["s_gone.tck", "training pairs", "gone.tsv", "No such file", "--train"]),
+    ("rowseq", "--resume without --data: the run's data folder is gone", ["--resume",
+     "{d}/r_gone.tck", "--epochs", "2"], 1, ["r_gone.tck", "the run's data", "idx_gone",
+     "--data"]),
 ]
 
 TIMEOUT = 60
@@ -231,6 +254,33 @@ def make_text_fixtures(d):
     put("no_tab.tsv", "a\tb\nthis line has no tab\n")
     put("bad_utf8.tsv", b"ok\tfine\nbad \xc3\x28\tx\n")
     put("empty_side.tsv", "a\t\n")
+    os.mkfifo(os.path.join(d, "pipe"))
+
+
+def make_gone_data_checkpoints(d, exes):
+    """Training checkpoints of runs whose data is then removed or edited:
+    gone.tck (charlm, gone.txt removed), edited.tck (charlm, edited.txt
+    given another vocabulary), s_gone.tck (seq2seq, gone.tsv removed),
+    r_gone.tck (rowseq, idx_gone removed)."""
+    shutil.copy(f"{d}/tiny.txt", f"{d}/gone.txt")
+    shutil.copy(f"{d}/tiny.txt", f"{d}/edited.txt")
+    shutil.copy(f"{d}/good.tsv", f"{d}/gone.tsv")
+    shutil.copytree(f"{d}/idx_ok", f"{d}/idx_gone")
+    runs = [("charlm", ["--text", f"{d}/gone.txt", "--checkpoint", f"{d}/gone.tck"] + CH),
+            ("charlm", ["--text", f"{d}/edited.txt", "--checkpoint", f"{d}/edited.tck"] + CH),
+            ("seq2seq", S2S + ["--train", f"{d}/gone.tsv", "--test", f"{d}/gone.tsv",
+                               "--checkpoint", f"{d}/s_gone.tck"]),
+            ("rowseq", RS + ["--data", f"{d}/idx_gone", "--checkpoint", f"{d}/r_gone.tck"])]
+    for prog, args in runs:
+        if prog in exes:
+            r = subprocess.run([exes[prog]] + args, capture_output=True, text=True,
+                               timeout=TIMEOUT, env=child_env(), stdin=subprocess.DEVNULL)
+            if r.returncode != 0:
+                raise SystemExit(f"bad_inputs: cannot make a fixture checkpoint: {r.stderr}")
+    os.remove(f"{d}/gone.txt")
+    shutil.copy(f"{d}/other.txt", f"{d}/edited.txt")
+    os.remove(f"{d}/gone.tsv")
+    shutil.rmtree(f"{d}/idx_gone")
 
 
 def make_training_checkpoints(d, exes):
@@ -397,6 +447,7 @@ def main(argv):
             return 77
         make_checkpoint_fixtures(d, exes["charlm"])
         make_training_checkpoints(d, exes)
+        make_gone_data_checkpoints(d, exes)
         failed = skipped = 0
         if markdown:
             print("| # | bad input | command | exit | message (stderr) |")
