@@ -113,46 +113,104 @@ void tg_optim_free(tg_optim *o)
     free(o);
 }
 
+/* The update loops below are compiled for AVX-512, AVX2 and the baseline,
+ * and the widest the CPU has is picked at load time (GCC target_clones, as
+ * TG_SIMD_CLONES in ops/tg_fastmath.h). Baseline x86-64 code converts and
+ * updates 2 doubles per instruction; AVX-512 does 8. Every clone does the
+ * same IEEE double operations in the same order (no FMA contraction in ISO
+ * C11 mode, sqrt is correctly rounded), so the bits do not depend on which
+ * clone runs: tests/optim checks them against the scalar formulas. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) &&    \
+    !defined(TG_NO_CLONES)
+#define OPTIM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define OPTIM_CLONES
+#endif
+
+/* p -= lr (g + wd p) */
+OPTIM_CLONES static void sgd_plain_loop(tg_real *p, const tg_real *grad, size_t n,
+                                        double lr, double wd)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (tg_real)((double)p[i] - lr * ((double)grad[i] + wd * (double)p[i]));
+}
+
+/* g = grad + wd p;  b = mu b + g;  p -= lr (nesterov ? g + mu b : b).
+ * b starts at 0, so the first step gives b = g as in PyTorch. The Nesterov
+ * test sits outside the loops, which keeps each one straight-line code. */
+OPTIM_CLONES static void sgd_momentum_loop(tg_real *p, const tg_real *grad,
+                                           tg_real *buf, size_t n, double lr, double wd,
+                                           double mu)
+{
+    for (size_t i = 0; i < n; i++) {
+        double g = (double)grad[i] + wd * (double)p[i];
+        double b = mu * (double)buf[i] + g;
+        buf[i] = (tg_real)b;
+        p[i] = (tg_real)((double)p[i] - lr * b);
+    }
+}
+
+OPTIM_CLONES static void sgd_nesterov_loop(tg_real *p, const tg_real *grad,
+                                           tg_real *buf, size_t n, double lr, double wd,
+                                           double mu)
+{
+    for (size_t i = 0; i < n; i++) {
+        double g = (double)grad[i] + wd * (double)p[i];
+        double b = mu * (double)buf[i] + g;
+        buf[i] = (tg_real)b;
+        p[i] = (tg_real)((double)p[i] - lr * (g + mu * b));
+    }
+}
+
 static void sgd_step(tg_optim *o, tg_real *p, const tg_real *grad, size_t n)
 {
     const double lr = o->cfg.lr, wd = o->cfg.weight_decay, mu = o->cfg.momentum;
-    tg_real *buf = o->n_state ? o->state[0] : NULL;
-    if (!buf) { /* plain SGD: the same arithmetic in a loop that vectorizes */
-        for (size_t i = 0; i < n; i++)
-            p[i] = (tg_real)((double)p[i] - lr * ((double)grad[i] + wd * (double)p[i]));
-        return;
-    }
+    if (!o->n_state)
+        sgd_plain_loop(p, grad, n, lr, wd);
+    else if (o->cfg.nesterov)
+        sgd_nesterov_loop(p, grad, o->state[0], n, lr, wd, mu);
+    else
+        sgd_momentum_loop(p, grad, o->state[0], n, lr, wd, mu);
+}
+
+/* The Adam constants of one step (t >= 1). */
+typedef struct adam_coef {
+    double b1, b2, eps, step_size, sqrt_bc2, l2, shrink;
+} adam_coef;
+
+/* This loop stays scalar: with math-errno (GCC's default, and neither
+ * `#pragma GCC optimize` nor the optimize attribute turns it off per
+ * function) sqrt keeps a branch to the libm call for negative inputs, and
+ * the vectorizer gives up on the control flow. -fno-math-errno on this file
+ * would vectorize it without changing a bit (sqrt is correctly rounded). */
+static void adam_loop(tg_real *p, const tg_real *grad, tg_real *m, tg_real *v, size_t n,
+                      adam_coef c)
+{
     for (size_t i = 0; i < n; i++) {
-        double g = (double)grad[i] + wd * (double)p[i];
-        if (buf) {
-            /* b starts at 0, so the first step gives b = g as in PyTorch. */
-            double b = mu * (double)buf[i] + g;
-            buf[i] = (tg_real)b;
-            g = o->cfg.nesterov ? g + mu * b : b;
-        }
-        p[i] = (tg_real)((double)p[i] - lr * g);
+        double pi = (double)p[i];
+        double g = (double)grad[i] + c.l2 * pi;
+        double mi = c.b1 * (double)m[i] + (1.0 - c.b1) * g;
+        double vi = c.b2 * (double)v[i] + (1.0 - c.b2) * g * g;
+        m[i] = (tg_real)mi;
+        v[i] = (tg_real)vi;
+        p[i] = (tg_real)(pi * c.shrink - c.step_size * mi / (sqrt(vi) / c.sqrt_bc2 + c.eps));
     }
 }
 
 static void adam_step(tg_optim *o, tg_real *p, const tg_real *grad, size_t n)
 {
-    const double lr = o->cfg.lr, b1 = o->cfg.beta1, b2 = o->cfg.beta2, eps = o->cfg.eps;
-    const double t = (double)o->steps;
-    const double step_size = lr / (1.0 - pow(b1, t));
-    const double sqrt_bc2 = sqrt(1.0 - pow(b2, t));
+    const double lr = o->cfg.lr, t = (double)o->steps;
     const int decoupled = o->cfg.kind == TG_OPTIM_ADAMW;
-    const double l2 = decoupled ? 0.0 : o->cfg.weight_decay;
-    const double shrink = decoupled ? 1.0 - lr * o->cfg.weight_decay : 1.0;
-    tg_real *m = o->state[0], *v = o->state[1];
-    for (size_t i = 0; i < n; i++) {
-        double pi = (double)p[i];
-        double g = (double)grad[i] + l2 * pi;
-        double mi = b1 * (double)m[i] + (1.0 - b1) * g;
-        double vi = b2 * (double)v[i] + (1.0 - b2) * g * g;
-        m[i] = (tg_real)mi;
-        v[i] = (tg_real)vi;
-        p[i] = (tg_real)(pi * shrink - step_size * mi / (sqrt(vi) / sqrt_bc2 + eps));
-    }
+    adam_coef c = {
+        .b1 = o->cfg.beta1,
+        .b2 = o->cfg.beta2,
+        .eps = o->cfg.eps,
+        .step_size = lr / (1.0 - pow(o->cfg.beta1, t)),
+        .sqrt_bc2 = sqrt(1.0 - pow(o->cfg.beta2, t)),
+        .l2 = decoupled ? 0.0 : o->cfg.weight_decay,
+        .shrink = decoupled ? 1.0 - lr * o->cfg.weight_decay : 1.0,
+    };
+    adam_loop(p, grad, o->state[0], o->state[1], n, c);
 }
 
 void tg_optim_step_flat(tg_optim *o, tg_real *data, const tg_real *grad, size_t n)
