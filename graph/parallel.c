@@ -64,11 +64,22 @@ int tg_workers_shards(const tg_workers *w) { return w->shards; }
 tg_params *tg_workers_params(tg_workers *w, int shard) { return w->replica[shard]; }
 tg_tape *tg_workers_tape(tg_workers *w, int shard) { return w->tape[shard]; }
 
+/* The reduction loop in AVX-512, AVX2 and baseline versions picked at load
+ * time (as TG_SIMD_CLONES in ops/tg_fastmath.h): one add per element, so
+ * every version gives the same bits. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) &&    \
+    !defined(TG_NO_CLONES)
+#define REDUCE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define REDUCE_CLONES
+#endif
+
 /* g += r_0, then += r_1, ...: each element sums in shard order whatever the
  * thread count. Shard-major loops so each pass is a vectorized axpy, and a
  * plain loop below the parallel threshold (an OpenMP region costs a team
  * set-up even when it runs on one thread). */
-static void add_into(tg_real *restrict g, const tg_real *restrict r, long lo, long hi)
+REDUCE_CLONES static void add_into(tg_real *restrict g, const tg_real *restrict r, long lo,
+                                   long hi)
 {
     for (long i = lo; i < hi; i++) g[i] += r[i];
 }
@@ -89,14 +100,21 @@ static void reduce_grads(tg_workers *w, int threads)
     }
 }
 
+static void run_shard(tg_workers *w, int s, tg_shard_fn fn, void *ctx)
+{
+    tg_params_zero_grad(w->replica[s]);
+    tg_tape_reset(w->tape[s]);
+    w->loss[s] = fn(s, w->tape[s], w->replica[s], ctx);
+}
+
 double tg_workers_run(tg_workers *w, int threads, tg_shard_fn fn, void *ctx)
 {
     int shards = w->shards;
-#pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1 && shards > 1)
-    for (int s = 0; s < shards; s++) {
-        tg_params_zero_grad(w->replica[s]);
-        tg_tape_reset(w->tape[s]);
-        w->loss[s] = fn(s, w->tape[s], w->replica[s], ctx);
+    if (threads > 1 && shards > 1) {
+#pragma omp parallel for schedule(static, 1) num_threads(threads)
+        for (int s = 0; s < shards; s++) run_shard(w, s, fn, ctx);
+    } else { /* no OpenMP region: even under if(0) it costs a team set-up */
+        for (int s = 0; s < shards; s++) run_shard(w, s, fn, ctx);
     }
     reduce_grads(w, threads);
     double total = 0;
