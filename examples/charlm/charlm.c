@@ -110,16 +110,17 @@ static int make_flags(options *o, tg_flag *f)
 
 static int given(const cmdline *c, const char *name) { return tg_cmdline_given(c, name); }
 
+/* The run's checkpoint and output files. */
+static tg_run_files run_files(const options *o)
+{
+    return (tg_run_files){o->checkpoint, o->resume, o->load, o->save, o->log};
+}
+
 /* Flags that exclude or need each other. */
 static void check_combinations(const options *o, const cmdline *c)
 {
-    if (o->resume && o->load)
-        tg_cli_die_usage(PROG, "--resume and --load exclude each other (--resume restores the "
-                         "model too)");
-    if (given(c, "every") && !o->checkpoint)
-        tg_cli_die_usage(PROG, "--every needs --checkpoint FILE");
-    if (o->checkpoint && o->save && !strcmp(o->checkpoint, o->save))
-        tg_cli_die_usage(PROG, "--checkpoint and --save name the same file %s", o->save);
+    const tg_run_files files = run_files(o);
+    tg_trainckpt_check_flags(PROG, c, &files);
 }
 
 /* Defaults that depend on --optim; on --resume they come from the file. */
@@ -154,17 +155,6 @@ static void parse_options(int argc, char **argv, options *o, cmdline *c, tg_inhe
         tg_cli_die_usage(PROG, "--schedule cosine needs --steps N (the length of the decay)");
     /* a test hook: poison a gradient at this step (the non-finite guard) */
     o->fault_step = tg_cli_env_step(PROG, "CHARLM_FAULT_STEP");
-}
-
-/* Every file the run writes, before any work: a bad path fails now, not
- * after training. */
-static void check_outputs(const options *o)
-{
-    char err[8192];
-    if ((o->checkpoint && tg_trainckpt_check_path(o->checkpoint, o->resume, err, sizeof err)) ||
-        (o->save && tg_cli_check_output("--save", o->save, 1, err, sizeof err)) ||
-        (o->log && tg_cli_check_output("--log", o->log, 0, err, sizeof err)))
-        tg_cli_die(PROG, "%s", err);
 }
 
 /* ------------------------------------------------------------------ data */
@@ -547,7 +537,8 @@ int main(int argc, char **argv)
     tg_inherited inherited;
     char err[1024];
     parse_options(argc, argv, &o, &cl, &inherited);
-    check_outputs(&o);
+    const tg_run_files files = run_files(&o);
+    tg_trainckpt_check_outputs(PROG, &files); /* before any work */
     double wall0 = tg_clock_seconds();
 
     corpus c;

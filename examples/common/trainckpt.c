@@ -535,6 +535,26 @@ int tg_trainckpt_check_path(const char *path, const char *resume, char *err, siz
     return tg_cli_check_output("--checkpoint", path, 1, err, errlen);
 }
 
+void tg_trainckpt_check_flags(const char *prog, const tg_cmdline *cl, const tg_run_files *f)
+{
+    if (f->resume && f->load)
+        tg_cli_die_usage(prog, "--resume and --load exclude each other (--resume restores the "
+                         "model too)");
+    if (tg_cmdline_given(cl, "every") && !f->checkpoint)
+        tg_cli_die_usage(prog, "--every needs --checkpoint FILE");
+    if (f->checkpoint && f->save && !strcmp(f->checkpoint, f->save))
+        tg_cli_die_usage(prog, "--checkpoint and --save name the same file %s", f->save);
+}
+
+void tg_trainckpt_check_outputs(const char *prog, const tg_run_files *f)
+{
+    char err[8192];
+    if ((f->checkpoint && tg_trainckpt_check_path(f->checkpoint, f->resume, err, sizeof err)) ||
+        (f->save && tg_cli_check_output("--save", f->save, 1, err, sizeof err)) ||
+        (f->log && tg_cli_check_output("--log", f->log, 0, err, sizeof err)))
+        tg_cli_die(prog, "%s", err);
+}
+
 /* ------------------------------------------------------------------ --resume: inherited settings */
 
 static void check_program(const char *prog, const tg_checkpoint *c, const char *path)

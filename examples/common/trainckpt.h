@@ -113,6 +113,20 @@ int tg_trainckpt_check_path(const char *path, const char *resume, char *err, siz
 int tg_trainckpt_read_config(const char *path, const char *key, char *out, size_t outlen,
                              char *err, size_t errlen);
 
+/* The files a training run reads its state from and writes to (NULL: not
+ * given). */
+typedef struct tg_run_files {
+    const char *checkpoint, *resume, *load, *save, *log;
+} tg_run_files;
+
+/* Usage errors among them (exit 2, "prog: ..."): --resume with --load,
+ * --every without --checkpoint, --checkpoint and --save naming one file. */
+void tg_trainckpt_check_flags(const char *prog, const tg_cmdline *cl, const tg_run_files *f);
+/* Before any work (exit 1 naming the flag): --checkpoint
+ * (tg_trainckpt_check_path), --save (replaced atomically) and --log
+ * (written in place) can be written (tg_cli_check_output). */
+void tg_trainckpt_check_outputs(const char *prog, const tg_run_files *f);
+
 /* ------------------------------------------------------------------ --resume: inherited settings */
 
 /* Which flags --resume FILE takes from FILE when the command line leaves

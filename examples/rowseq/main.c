@@ -177,16 +177,17 @@ static int make_flags(options *o, tg_flag *f)
     return n;
 }
 
+/* The run's checkpoint and output files. */
+static tg_run_files run_files(const options *o)
+{
+    return (tg_run_files){o->checkpoint, o->resume, o->load, o->save, o->log};
+}
+
 /* Flags that exclude or need each other. */
 static void check_combinations(const options *o, const cmdline *c)
 {
-    if (o->resume && o->load)
-        tg_cli_die_usage(PROG, "--resume and --load exclude each other (--resume restores the "
-                         "model too)");
-    if (tg_cmdline_given(c, "every") && !o->checkpoint)
-        tg_cli_die_usage(PROG, "--every needs --checkpoint FILE");
-    if (o->checkpoint && o->save && !strcmp(o->checkpoint, o->save))
-        tg_cli_die_usage(PROG, "--checkpoint and --save name the same file %s", o->save);
+    const tg_run_files files = run_files(o);
+    tg_trainckpt_check_flags(PROG, c, &files);
 }
 
 static void parse_options(int argc, char **argv, options *o, cmdline *c, tg_inherited *inh)
@@ -206,17 +207,6 @@ static void parse_options(int argc, char **argv, options *o, cmdline *c, tg_inhe
     if (o->resume) rowseq_inherit_settings(o->resume, c, inh);
     /* a test hook: poison a gradient at this step (the non-finite guard) */
     o->fault_step = tg_cli_env_step(PROG, "ROWSEQ_FAULT_STEP");
-}
-
-/* Every file the run writes, before any work: a bad path fails now, not
- * after training. */
-static void check_outputs(const options *o)
-{
-    char err[8192];
-    if ((o->checkpoint && tg_trainckpt_check_path(o->checkpoint, o->resume, err, sizeof err)) ||
-        (o->save && tg_cli_check_output("--save", o->save, 1, err, sizeof err)) ||
-        (o->log && tg_cli_check_output("--log", o->log, 0, err, sizeof err)))
-        tg_cli_die(PROG, "%s", err);
 }
 
 /* ------------------------------------------------------------------ data */
@@ -657,7 +647,8 @@ int main(int argc, char **argv)
     tg_inherited inherited;
     char err[1024];
     parse_options(argc, argv, &o, &cl, &inherited);
-    check_outputs(&o);
+    const tg_run_files files = run_files(&o);
+    tg_trainckpt_check_outputs(PROG, &files); /* before any work */
     uint64_t epochs_loaded = 0;
     int load_training = 0;
     tg_checkpoint *model_file = o.load ? rowseq_open_model(&o, &epochs_loaded, &load_training) : NULL;

@@ -121,6 +121,12 @@ static void make_flags(options *o, cmdline *c)
     memcpy(c->flags, flags, sizeof flags);
 }
 
+/* The run's checkpoint and output files. */
+static tg_run_files run_files(const options *o)
+{
+    return (tg_run_files){o->checkpoint, o->resume, o->load, o->save, o->log};
+}
+
 /* Flags that exclude or need each other. */
 static void check_combinations(const options *o, const cmdline *c, int argc, int first)
 {
@@ -130,13 +136,8 @@ static void check_combinations(const options *o, const cmdline *c, int argc, int
     if (o->translate && !o->load) tg_cli_die_usage(prog, "--translate needs --load MODEL");
     if (o->translate && (o->checkpoint || o->resume))
         tg_cli_die_usage(prog, "--translate does not train: --checkpoint and --resume do not apply");
-    if (o->resume && o->load)
-        tg_cli_die_usage(prog, "--resume and --load exclude each other (--resume restores the "
-                         "model too)");
-    if (tg_cmdline_given(c, "every") && !o->checkpoint)
-        tg_cli_die_usage(prog, "--every needs --checkpoint FILE");
-    if (o->checkpoint && o->save && !strcmp(o->checkpoint, o->save))
-        tg_cli_die_usage(prog, "--checkpoint and --save name the same file %s", o->save);
+    const tg_run_files files = run_files(o);
+    tg_trainckpt_check_flags(prog, c, &files);
 }
 
 static void parse_options(int argc, char **argv, options *o, cmdline *c, tg_inherited *inh,
@@ -155,18 +156,6 @@ static void parse_options(int argc, char **argv, options *o, cmdline *c, tg_inhe
     if (o->test && !o->train) tg_cli_die_usage(prog, "--test needs --train");
     /* a test hook: poison a gradient at this step (the non-finite guard) */
     o->fault_step = tg_cli_env_step(prog, "SEQ2SEQ_FAULT_STEP");
-}
-
-/* Every file a training run writes, before any work: a bad path fails now,
- * not after training. (--translate writes none.) */
-static void check_outputs(const options *o)
-{
-    char err[8192];
-    if (o->translate) return;
-    if ((o->checkpoint && tg_trainckpt_check_path(o->checkpoint, o->resume, err, sizeof err)) ||
-        (o->save && tg_cli_check_output("--save", o->save, 1, err, sizeof err)) ||
-        (o->log && tg_cli_check_output("--log", o->log, 0, err, sizeof err)))
-        tg_cli_die(prog, "%s", err);
 }
 
 /* ------------------------------------------------------------------ data */
@@ -993,7 +982,10 @@ int main(int argc, char **argv)
     tg_inherited inherited;
     int first = argc;
     parse_options(argc, argv, &o, &cl, &inherited, &first);
-    check_outputs(&o);
+    if (!o.translate) { /* before any work; --translate writes no file */
+        const tg_run_files files = run_files(&o);
+        tg_trainckpt_check_outputs(prog, &files);
+    }
     tg_blas_set_threads(1); /* our threads are OpenMP's: BLAS pools never nest */
 
     s2s_tokenize_options tok = {o.lowercase, 1};
