@@ -12,6 +12,14 @@
 
 #define TG_ALIGN 64
 
+/* A rank-1 weight-gradient product handed over by a VJP (tg_defer_rank1). */
+typedef struct deferred {
+    const tg_tensor *w;
+    int trans, n, k, done;
+    const tg_real *g, *x;
+    struct deferred *next;
+} deferred;
+
 struct tg_tape {
     unsigned char *base;
     size_t capacity, used, high_water;
@@ -19,6 +27,8 @@ struct tg_tape {
     size_t nodes;
     int grad_enabled;
     int threads;
+    int sweeping;                   /* inside tg_backward: rank-1 products may be deferred */
+    deferred *defer_head, *defer_tail; /* in the order the sweep handed them over */
 };
 
 tg_tape *tg_tape_new(size_t arena_bytes)
@@ -60,10 +70,26 @@ size_t tg_tape_arena_high_water(const tg_tape *t) { return t->high_water; }
 size_t tg_tape_arena_capacity(const tg_tape *t) { return t->capacity; }
 size_t tg_tape_node_count(const tg_tape *t) { return t->nodes; }
 
+/* bytes rounded up to the alignment; a size that would wrap around is too big anyway */
+static size_t aligned_size(size_t bytes)
+{
+    return bytes > SIZE_MAX - TG_ALIGN ? SIZE_MAX : (bytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
+}
+
+/* The arena's next block, or NULL when it has no room (no message). */
+static void *arena_try(tg_tape *t, size_t bytes)
+{
+    size_t need = aligned_size(bytes);
+    if (need > t->capacity - t->used) return NULL;
+    void *p = t->base + t->used;
+    t->used += need;
+    if (t->used > t->high_water) t->high_water = t->used;
+    return p;
+}
+
 void *tg_tape_alloc(tg_tape *t, size_t bytes)
 {
-    /* rounded up to the alignment; a size that would wrap around is too big anyway */
-    size_t need = bytes > SIZE_MAX - TG_ALIGN ? SIZE_MAX : (bytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
+    size_t need = aligned_size(bytes);
     if (need > t->capacity - t->used) {
         fprintf(stderr,
                 "tapegrad: step arena exhausted: %zu bytes needed, %zu of %zu in use; "
@@ -171,6 +197,7 @@ tg_node *tg_op_record(tg_tape *t, tg_op_kind op, tg_tensor *out, int n_in, tg_te
     n->in[1] = b;
     n->in[2] = c;
     n->prev = t->last;
+    n->tape = t;
     t->last = n;
     t->nodes++;
     return n;
@@ -198,9 +225,85 @@ static const tg_node *producer(const tg_tape *t, const tg_tensor *y)
     return NULL;
 }
 
+/* ---- deferred rank-1 weight gradients (tg_op.h) */
+
+int tg_defer_rank1(const tg_node *node, const tg_tensor *w, int trans, const tg_real *g, int n,
+                   const tg_real *x, int k)
+{
+    tg_tape *t = node->tape;
+    if (!t || !t->sweeping) return 0;
+    deferred *d = arena_try(t, sizeof *d);
+    if (!d) return 0;
+    *d = (deferred){w, trans, n, k, 0, g, x, NULL};
+    if (t->defer_tail)
+        t->defer_tail->next = d;
+    else
+        t->defer_head = d;
+    t->defer_tail = d;
+    return 1;
+}
+
+static int same_target(const deferred *a, const deferred *b)
+{
+    return a->w == b->w && a->trans == b->trans;
+}
+
+/* One product as it would have been added in the sweep. */
+static void add_rank1(const deferred *d, int threads)
+{
+    if (!d->trans) /* w (k x n) += x (k x 1) g (1 x n) */
+        tg_gemm(0, 0, d->k, d->n, 1, 1, d->x, 1, d->g, d->n, 1, d->w->grad, d->w->cols, threads);
+    else /* w (n x k) += g (n x 1) x (1 x k) */
+        tg_gemm(0, 0, d->n, d->k, 1, 1, d->g, 1, d->x, d->k, 1, d->w->grad, d->w->cols, threads);
+}
+
+/* Every product for first's target, stacked into r rows of G (r x n) and
+ * X (r x k) in hand-over order, added with one GEMM; one at a time when the
+ * arena has no room for the copies. */
+static void flush_target(tg_tape *t, deferred *first)
+{
+    int r = 0, n = first->n, k = first->k;
+    for (deferred *d = first; d; d = d->next) r += !d->done && same_target(d, first);
+    tg_real *G = arena_try(t, (size_t)r * n * sizeof *G);
+    tg_real *X = G ? arena_try(t, (size_t)r * k * sizeof *X) : NULL;
+    int i = 0;
+    for (deferred *d = first; d; d = d->next) {
+        if (d->done || !same_target(d, first)) continue;
+        d->done = 1;
+        if (!X) {
+            add_rank1(d, t->threads);
+            continue;
+        }
+        memcpy(G + (size_t)i * n, d->g, (size_t)n * sizeof *G);
+        memcpy(X + (size_t)i * k, d->x, (size_t)k * sizeof *X);
+        i++;
+    }
+    if (!X) return;
+    if (!first->trans) /* w (k x n) += X^T G */
+        tg_gemm(1, 0, k, n, r, 1, X, k, G, n, 1, first->w->grad, first->w->cols, t->threads);
+    else /* w (n x k) += G^T X */
+        tg_gemm(1, 0, n, k, r, 1, G, n, X, k, 1, first->w->grad, first->w->cols, t->threads);
+}
+
+static void flush_deferred(tg_tape *t)
+{
+    for (deferred *d = t->defer_head; d; d = d->next)
+        if (!d->done) flush_target(t, d);
+}
+
+/* The reverse scan. Bookkeeping for deferred products lives in the arena
+ * above its level at the start, and is dead once they are added: the level
+ * goes back, so repeated backward passes over one tape do not use it up. */
 static void sweep(tg_tape *t, const tg_node *from)
 {
+    size_t level = t->used;
+    t->sweeping = 1;
+    t->defer_head = t->defer_tail = NULL;
     for (const tg_node *n = from; n; n = n->prev) tg_op_table[n->op].vjp(n, t->threads);
+    flush_deferred(t);
+    t->sweeping = 0;
+    t->defer_head = t->defer_tail = NULL;
+    t->used = level;
 }
 
 void tg_backward_seeded_(tg_tape *t, tg_tensor *y, const tg_real *seed, tg_src at)

@@ -116,6 +116,12 @@ void tg_tensor_free(tg_tensor *x);
 /* Seeds d loss / d loss = 1 (loss must be 1x1) and replays the tape in
  * reverse. Intermediate gradients are zeroed first; leaf gradients
  * (parameters) accumulate, so zero them between steps (tg_params_zero_grad).
+ * A leaf weight's rank-1 contributions from one-row matmuls (batch-1 steps)
+ * are collected during the sweep and added after it with one matrix product
+ * per weight: leaf gradients are complete when backward returns, in an order
+ * fixed by the tape. That bookkeeping (the rows, copied) uses the arena above
+ * its level and gives it back before returning; with no room there, the
+ * products are added one at a time as they come.
  * Macros, like the op constructors, so a misuse names the caller's line. */
 void tg_backward_(tg_tape *t, tg_tensor *loss, tg_src at);
 #define tg_backward(t, loss) tg_backward_(t, loss, TG_HERE)

@@ -6,7 +6,11 @@
  *   B (not transposed):  dB += op(A)^T dC
  *   B (transposed):      dB += dC^T op(A)
  * Saves nothing beyond its inputs (A and B are read again by the VJP).
- * iarg[0] = trans_a, iarg[1] = trans_b. */
+ * iarg[0] = trans_a, iarg[1] = trans_b.
+ * With a single row (M == 1) dB is a rank-1 product; when B is a leaf (a
+ * weight) the VJP defers it to the end of tg_backward, which adds all of a
+ * weight's rank-1 products in one GEMM (tg_defer_rank1 in tg_op.h): a
+ * batch-1 RNN otherwise rewrites all of dW_hh at every time step. */
 #include "tg_op.h"
 
 tg_tensor *tg_matmul_(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb, tg_src at)
@@ -38,6 +42,10 @@ void tg_vjp_matmul(const tg_node *node, int threads)
         else
             tg_gemm(tb, 1, k, m, n, 1, b->data, b->cols, c->grad, n, 1, a->grad, a->cols, threads);
     }
+    /* m == 1: op(A) is one row of k contiguous values (A is 1 x k, or k x 1) */
+    if (b->grad && m == 1 && (b->flags & TG_F_LEAF) &&
+        tg_defer_rank1(node, b, tb, c->grad, n, a->data, k))
+        return;
     if (b->grad) {
         if (!tb)
             tg_gemm(!ta, 0, k, n, m, 1, a->data, a->cols, c->grad, n, 1, b->grad, b->cols, threads);

@@ -53,6 +53,7 @@ typedef struct tg_node {
     tg_real *saved;   /* op-specific saved values or NULL */
     tg_tensor **many; /* inputs of an n-ary op (stack_rows), arena copy */
     struct tg_node *prev; /* the node recorded before this one */
+    struct tg_tape *tape; /* the tape it was recorded on */
 } tg_node;
 
 /* Adds into the gradients of node->in[*] whose grad != NULL, reading
@@ -81,6 +82,24 @@ int tg_op_records(const tg_tape *t, const tg_tensor *a, const tg_tensor *b, cons
 /* Appends a node (arena) for out; returns it for the caller to fill. */
 tg_node *tg_op_record(tg_tape *t, tg_op_kind op, tg_tensor *out, int n_in, tg_tensor *a,
                       tg_tensor *b, tg_tensor *c);
+
+/* ---- deferred weight gradients
+ *
+ * A VJP that would add a rank-1 product (one row of an output gradient times
+ * one row of an input) into a LEAF's gradient may hand it to the engine
+ * instead. During tg_backward the engine keeps it (pointers into the arena,
+ * which the sweep does not change) and, after the sweep, adds all the
+ * contributions a leaf got this way with one matrix product:
+ *   trans == 0: w->grad (k x n) += x^T g      trans == 1: w->grad (n x k) += g^T x
+ * with g n contiguous values and x k contiguous ones. A leaf's gradient is
+ * read by no VJP, so the sweep cannot tell; the sum's rounding is the GEMM's
+ * instead of a chain of rank-1 adds, in an order fixed by the tape (never by
+ * the thread count). Why: batch-1 training made 25 rank-1 updates of W_hh
+ * per step, each reading and writing all of its gradient (config d of
+ * BENCHMARKS.md). Returns 1 when taken; 0 outside a backward sweep or when
+ * the arena has no room for the bookkeeping: then the VJP adds it itself. */
+int tg_defer_rank1(const tg_node *node, const tg_tensor *w, int trans, const tg_real *g, int n,
+                   const tg_real *x, int k);
 
 /* ---- kernels */
 

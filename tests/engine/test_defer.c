@@ -1,0 +1,215 @@
+/* Deferred weight gradients (tg_defer_rank1 in ops/tg_op.h): a one-row
+ * matmul's rank-1 contribution to a leaf weight's gradient is added after
+ * the sweep, all of a weight's at once with one GEMM. The graph here is a
+ * batch-1 recurrence with both transpose flags on the weight (h W^T and h U)
+ * and a one-column left operand (c^T V), over odd sizes.
+ *   - the gradients equal those of the same graph with each weight behind
+ *     scale(w, 1) (not a leaf, so added at once, rank-1 by rank-1), to
+ *     rounding;
+ *   - pre-filled leaf gradients are added to, not overwritten;
+ *   - a second backward over the same tape gives the same bits, and a
+ *     backward leaves the arena where it found it;
+ *   - an arena with no room for the bookkeeping falls back to adding at once. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tapegrad.h"
+
+#ifdef TG_REAL_DOUBLE
+#define RTOL 1e-12
+#else
+#define RTOL 2e-5
+#endif
+
+enum { E = 11, H = 37, T = 9, N_LEAF = 6 };
+
+typedef struct model {
+    tg_tensor *x, *wx, *wh, *u, *c, *v; /* x: T x E inputs; c: H x 1 */
+    tg_tensor *leaf[N_LEAF];
+} model;
+
+static tg_tensor *heap(tg_rng *r, int rows, int cols, double scale)
+{
+    tg_tensor *x = tg_tensor_alloc(rows, cols, 1);
+    cr_assert_not_null(x);
+    for (size_t i = 0; i < tg_numel(x); i++) x->data[i] = (tg_real)(scale * tg_rng_normal(r));
+    return x;
+}
+
+static void model_init(model *m)
+{
+    tg_rng r;
+    tg_rng_seed(&r, 77);
+    m->x = heap(&r, T, E, 1.0);
+    m->wx = heap(&r, H, E, 0.3);
+    m->wh = heap(&r, H, H, 0.2);
+    m->u = heap(&r, H, H, 0.1);
+    m->c = heap(&r, H, 1, 0.5);
+    m->v = heap(&r, H, H, 0.2);
+    tg_tensor *all[N_LEAF] = {m->x, m->wx, m->wh, m->u, m->c, m->v};
+    memcpy(m->leaf, all, sizeof all);
+}
+
+static void model_free(model *m)
+{
+    for (int i = 0; i < N_LEAF; i++) tg_tensor_free(m->leaf[i]);
+}
+
+static void zero_grads(model *m)
+{
+    for (int i = 0; i < N_LEAF; i++)
+        memset(m->leaf[i]->grad, 0, tg_numel(m->leaf[i]) * sizeof(tg_real));
+}
+
+/* h_t = tanh(x_t Wx^T + h_{t-1} Wh^T + h_{t-1} U + c^T V); loss = sum of
+ * h_t * (t+1) / T over all steps. through_scale puts every weight behind
+ * scale(w, 1), which keeps its contributions out of the deferral. */
+static tg_tensor *loss_of(tg_tape *t, model *m, int through_scale)
+{
+    tg_tensor *wx = m->wx, *wh = m->wh, *u = m->u, *v = m->v;
+    if (through_scale) {
+        wx = tg_scale(t, wx, 1.0);
+        wh = tg_scale(t, wh, 1.0);
+        u = tg_scale(t, u, 1.0);
+        v = tg_scale(t, v, 1.0);
+    }
+    tg_tensor *bias = tg_matmul(t, m->c, v, 1, 0); /* 1 x H: op(A) = c^T */
+    tg_tensor *h = tg_tensor_new(t, 1, H, 0), *loss = NULL;
+    for (int s = 0; s < T; s++) {
+        tg_tensor *xs = tg_row_slice(t, m->x, s, 1);
+        tg_tensor *pre = tg_add(t, tg_matmul(t, xs, wx, 0, 1), tg_matmul(t, h, wh, 0, 1));
+        h = tg_tanh(t, tg_add(t, tg_add(t, pre, tg_matmul(t, h, u, 0, 0)), bias));
+        tg_tensor *ls = tg_scale(t, tg_sum(t, h), (double)(s + 1) / T);
+        loss = loss ? tg_add(t, loss, ls) : ls;
+    }
+    return loss;
+}
+
+/* grads[i] = the leaves' gradients after one backward from zero. */
+static void gradients(model *m, int through_scale, tg_real *grads[N_LEAF])
+{
+    tg_tape *t = tg_tape_new((size_t)1 << 20);
+    zero_grads(m);
+    tg_backward(t, loss_of(t, m, through_scale));
+    for (int i = 0; i < N_LEAF; i++) {
+        grads[i] = malloc(tg_numel(m->leaf[i]) * sizeof(tg_real));
+        cr_assert_not_null(grads[i]);
+        memcpy(grads[i], m->leaf[i]->grad, tg_numel(m->leaf[i]) * sizeof(tg_real));
+    }
+    tg_tape_free(t);
+}
+
+static void free_grads(tg_real *g[N_LEAF])
+{
+    for (int i = 0; i < N_LEAF; i++) free(g[i]);
+}
+
+static void expect_close(const model *m, tg_real *const got[N_LEAF], tg_real *const want[N_LEAF],
+                         const char *what)
+{
+    for (int i = 0; i < N_LEAF; i++) {
+        size_t n = tg_numel(m->leaf[i]);
+        double scale = 0;
+        for (size_t j = 0; j < n; j++) scale = fmax(scale, fabs((double)want[i][j]));
+        cr_assert(scale > 0, "%s: leaf %d has a zero gradient", what, i);
+        for (size_t j = 0; j < n; j++)
+            cr_assert(fabs((double)got[i][j] - (double)want[i][j]) <= RTOL * scale,
+                      "%s: leaf %d element %zu: %.9g vs %.9g", what, i, j, (double)got[i][j],
+                      (double)want[i][j]);
+    }
+}
+
+Test(defer, deferred_gradients_equal_the_rank1_chain)
+{
+    model m;
+    model_init(&m);
+    tg_real *deferred[N_LEAF], *chain[N_LEAF];
+    gradients(&m, 0, deferred);
+    gradients(&m, 1, chain);
+    expect_close(&m, deferred, chain, "deferred vs at once");
+    free_grads(deferred);
+    free_grads(chain);
+    model_free(&m);
+}
+
+Test(defer, prefilled_gradients_accumulate)
+{
+    model m;
+    model_init(&m);
+    tg_real *fresh[N_LEAF], *want[N_LEAF];
+    gradients(&m, 0, fresh);
+    tg_tape *t = tg_tape_new((size_t)1 << 20);
+    for (int i = 0; i < N_LEAF; i++) {
+        want[i] = malloc(tg_numel(m.leaf[i]) * sizeof(tg_real));
+        cr_assert_not_null(want[i]);
+        for (size_t j = 0; j < tg_numel(m.leaf[i]); j++) {
+            m.leaf[i]->grad[j] = (tg_real)(0.25 * (double)(j % 7) - 0.5);
+            want[i][j] = m.leaf[i]->grad[j] + fresh[i][j];
+        }
+    }
+    tg_backward(t, loss_of(t, &m, 0));
+    tg_real *got[N_LEAF];
+    for (int i = 0; i < N_LEAF; i++) got[i] = m.leaf[i]->grad;
+    expect_close(&m, got, want, "pre-filled");
+    tg_tape_free(t);
+    free_grads(fresh);
+    free_grads(want);
+    model_free(&m);
+}
+
+Test(defer, second_backward_same_bits_and_arena_level_kept)
+{
+    model m;
+    model_init(&m);
+    tg_tape *t = tg_tape_new((size_t)1 << 20);
+    tg_tensor *loss = loss_of(t, &m, 0);
+    size_t level = tg_tape_arena_used(t);
+    zero_grads(&m);
+    tg_backward(t, loss);
+    cr_assert_eq(tg_tape_arena_used(t), level, "backward left %zu bytes in the arena",
+                 tg_tape_arena_used(t) - level);
+    /* the bookkeeping and row copies were there: the products were deferred */
+    cr_assert(tg_tape_arena_high_water(t) >= level + (size_t)T * (H + H) * sizeof(tg_real),
+              "backward used %zu bytes above the forward pass",
+              tg_tape_arena_high_water(t) - level);
+    tg_real *first[N_LEAF];
+    for (int i = 0; i < N_LEAF; i++) {
+        first[i] = malloc(tg_numel(m.leaf[i]) * sizeof(tg_real));
+        cr_assert_not_null(first[i]);
+        memcpy(first[i], m.leaf[i]->grad, tg_numel(m.leaf[i]) * sizeof(tg_real));
+    }
+    zero_grads(&m);
+    tg_backward(t, loss);
+    for (int i = 0; i < N_LEAF; i++)
+        cr_assert(memcmp(first[i], m.leaf[i]->grad, tg_numel(m.leaf[i]) * sizeof(tg_real)) == 0,
+                  "leaf %d: second backward differs", i);
+    free_grads(first);
+    tg_tape_free(t);
+    model_free(&m);
+}
+
+Test(defer, full_arena_adds_at_once)
+{
+    model m;
+    model_init(&m);
+    tg_real *want[N_LEAF];
+    gradients(&m, 1, want);
+    /* an arena exactly as large as the forward pass needs */
+    tg_tape *probe = tg_tape_new((size_t)1 << 20);
+    loss_of(probe, &m, 0);
+    size_t need = tg_tape_arena_used(probe);
+    tg_tape_free(probe);
+    tg_tape *t = tg_tape_new(need);
+    tg_tensor *loss = loss_of(t, &m, 0);
+    cr_assert_eq(tg_tape_arena_used(t), tg_tape_arena_capacity(t));
+    zero_grads(&m);
+    tg_backward(t, loss);
+    tg_real *got[N_LEAF];
+    for (int i = 0; i < N_LEAF; i++) got[i] = m.leaf[i]->grad;
+    expect_close(&m, got, want, "full arena");
+    tg_tape_free(t);
+    free_grads(want);
+    model_free(&m);
+}
