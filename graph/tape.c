@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tg_op.h"
+#include "tg_panels.h"
 
 #define TG_ALIGN 64
 
@@ -29,6 +30,7 @@ struct tg_tape {
     int threads;
     int sweeping;                   /* inside tg_backward: rank-1 products may be deferred */
     deferred *defer_head, *defer_tail; /* in the order the sweep handed them over */
+    tg_panel_cache *panels; /* packed leaf matrices (tg_panels.h), made on first use */
 };
 
 tg_tape *tg_tape_new(size_t arena_bytes)
@@ -50,6 +52,7 @@ tg_tape *tg_tape_new(size_t arena_bytes)
 void tg_tape_free(tg_tape *t)
 {
     if (!t) return;
+    tg_panel_cache_free(t->panels);
     free(t->base);
     free(t);
 }
@@ -59,6 +62,13 @@ void tg_tape_reset(tg_tape *t)
     t->used = 0;
     t->last = NULL;
     t->nodes = 0;
+    tg_panel_cache_clear(t->panels);
+}
+
+tg_panel_cache *tg_tape_panel_cache(tg_tape *t)
+{
+    if (!t->panels) t->panels = tg_panel_cache_new(); /* once per tape; NULL: BLAS path */
+    return t->panels;
 }
 
 void tg_tape_set_grad(tg_tape *t, int enabled) { t->grad_enabled = enabled != 0; }
@@ -304,6 +314,8 @@ static void sweep(tg_tape *t, const tg_node *from)
     t->sweeping = 0;
     t->defer_head = t->defer_tail = NULL;
     t->used = level;
+    /* an optimizer step may change the leaves next: pack them again */
+    tg_panel_cache_clear(t->panels);
 }
 
 void tg_backward_seeded_(tg_tape *t, tg_tensor *y, const tg_real *seed, tg_src at)

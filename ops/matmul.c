@@ -10,8 +10,25 @@
  * With a single row (M == 1) dB is a rank-1 product; when B is a leaf (a
  * weight) the VJP defers it to the end of tg_backward, which adds all of a
  * weight's rank-1 products in one GEMM (tg_defer_rank1 in tg_op.h): a
- * batch-1 RNN otherwise rewrites all of dW_hh at every time step. */
+ * batch-1 RNN otherwise rewrites all of dW_hh at every time step.
+ * With few rows (M <= 64) and a leaf B, C and dA run on weight panels
+ * (graph/tg_panels.h): op(B), resp. op(B)^T, packed once per tape and reused
+ * by every step's product, instead of a BLAS call that re-packs B. */
+
 #include "tg_op.h"
+#include "tg_panels.h"
+
+/* C (m x n) = beta C + A op(B) (A m x k, not transposed) on b's panels when
+ * the shape suits and the tape has them; 0: the caller uses tg_gemm. */
+static int gemm_on_panels(tg_tape *t, int m, int n, int k, const tg_real *a, int lda,
+                          const tg_tensor *b, int tb, int beta, tg_real *c, int ldc)
+{
+    if (!t || !tg_panels_suit(m, n, k) || !(b->flags & TG_F_LEAF)) return 0;
+    const tg_real *panels = tg_panels_of(tg_tape_panel_cache(t), b, tb);
+    if (!panels) return 0;
+    tg_gemm_panels(m, n, k, a, lda, panels, beta, c, ldc);
+    return 1;
+}
 
 tg_tensor *tg_matmul_(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb, tg_src at)
 {
@@ -21,8 +38,9 @@ tg_tensor *tg_matmul_(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb, tg
              a->cols, ta ? "^T" : "", b->rows, b->cols, tb ? "^T" : "");
     int rec = tg_op_records(t, a, b, NULL);
     tg_tensor *c = tg_op_output(t, m, n, rec);
-    tg_gemm(ta, tb, m, n, k, 1, a->data, a->cols, b->data, b->cols, 0, c->data, n,
-            tg_tape_threads(t));
+    if (ta || !gemm_on_panels(t, m, n, k, a->data, a->cols, b, tb, 0, c->data, n))
+        tg_gemm(ta, tb, m, n, k, 1, a->data, a->cols, b->data, b->cols, 0, c->data, n,
+                tg_tape_threads(t));
     if (rec) {
         tg_node *node = tg_op_record(t, TG_OP_MATMUL, c, 2, a, b, NULL);
         node->iarg[0] = ta;
@@ -37,8 +55,12 @@ void tg_vjp_matmul(const tg_node *node, int threads)
     int ta = node->iarg[0], tb = node->iarg[1];
     int m = c->rows, n = c->cols, k = ta ? a->rows : a->cols;
     if (a->grad) {
-        if (!ta)
-            tg_gemm(0, !tb, m, k, n, 1, c->grad, n, b->data, b->cols, 1, a->grad, a->cols, threads);
+        if (!ta) {
+            /* dA = dC op(B)^T: panels of op(B)^T, i.e. of b with the other transpose */
+            if (!gemm_on_panels(node->tape, m, k, n, c->grad, n, b, !tb, 1, a->grad, a->cols))
+                tg_gemm(0, !tb, m, k, n, 1, c->grad, n, b->data, b->cols, 1, a->grad, a->cols,
+                        threads);
+        }
         else
             tg_gemm(tb, 1, k, m, n, 1, b->data, b->cols, c->grad, n, 1, a->grad, a->cols, threads);
     }

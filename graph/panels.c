@@ -1,0 +1,173 @@
+/* Weight panels (see tg_panels.h): the per-tape cache of packed leaf
+ * matrices and the AVX-512 kernel that multiplies a few rows against them.
+ *
+ * Kernel: rows in blocks of 8, 4, 2, 1; for each panel of 32 columns a block
+ * keeps its 8 x 32 outputs in 16 zmm registers while k runs, broadcasting
+ * A[i][k] and loading the panel's k-th row of 32 once for all the block's
+ * rows. The last panel stores through a lane mask. */
+#include "tg_panels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PANEL 32 /* columns per panel: two zmm registers */
+#define SLOTS 32 /* distinct (matrix, transpose) pairs a tape keeps */
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(TG_REAL_DOUBLE)
+#define TG_PANELS_X86 1
+#include <immintrin.h>
+#endif
+
+typedef struct slot {
+    const tg_real *src; /* the leaf's values, with its shape and transpose */
+    int rows, cols, tb;
+    tg_real *buf; /* panels; kept (with its capacity) across clears */
+    size_t cap; /* floats */
+} slot;
+
+struct tg_panel_cache {
+    int used;
+    slot s[SLOTS];
+};
+
+tg_panel_cache *tg_panel_cache_new(void) { return calloc(1, sizeof(tg_panel_cache)); }
+
+void tg_panel_cache_free(tg_panel_cache *c)
+{
+    if (!c) return;
+    for (int i = 0; i < SLOTS; i++) free(c->s[i].buf);
+    free(c);
+}
+
+void tg_panel_cache_clear(tg_panel_cache *c)
+{
+    if (c) c->used = 0;
+}
+
+int tg_panels_suit(int m, int n, int k) { return m >= 1 && m <= 64 && n >= 16 && k >= 8; }
+
+#ifdef TG_PANELS_X86
+
+int tg_panels_available(void) { return __builtin_cpu_supports("avx512f"); }
+
+/* op(B) (K x N) of b into ceil(N/32) panels of K rows of 32. */
+static void pack(const tg_tensor *b, int tb, tg_real *dst)
+{
+    int K = tb ? b->cols : b->rows, N = tb ? b->rows : b->cols, panels = (N + PANEL - 1) / PANEL;
+    for (int p = 0; p < panels; p++) {
+        tg_real *panel = dst + (size_t)p * K * PANEL;
+        for (int jj = 0; jj < PANEL; jj++) {
+            int j = p * PANEL + jj;
+            for (int kk = 0; kk < K; kk++)
+                panel[(size_t)kk * PANEL + jj] =
+                    j >= N ? 0.0f : tb ? b->data[(size_t)j * b->cols + kk] : b->data[(size_t)kk * b->cols + j];
+        }
+    }
+}
+
+const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb)
+{
+    if (!c || !(b->flags & TG_F_LEAF) || !tg_panels_available()) return NULL;
+    for (int i = 0; i < c->used; i++) {
+        const slot *s = &c->s[i];
+        if (s->src == b->data && s->rows == b->rows && s->cols == b->cols && s->tb == tb)
+            return s->buf;
+    }
+    if (c->used == SLOTS) return NULL;
+    slot *s = &c->s[c->used];
+    int K = tb ? b->cols : b->rows, N = tb ? b->rows : b->cols;
+    size_t need = (size_t)K * ((size_t)(N + PANEL - 1) / PANEL) * PANEL;
+    if (s->cap < need) { /* grows at the first steps only, then is reused */
+        free(s->buf);
+        s->buf = aligned_alloc(64, (need * sizeof(tg_real) + 63) / 64 * 64);
+        s->cap = s->buf ? need : 0;
+        if (!s->buf) return NULL;
+    }
+    pack(b, tb, s->buf);
+    s->src = b->data;
+    s->rows = b->rows;
+    s->cols = b->cols;
+    s->tb = tb;
+    c->used++;
+    return s->buf;
+}
+
+/* Lanes of the two zmm halves of a panel holding valid columns (nv of 32). */
+static inline __mmask16 half_mask(int nv, int half)
+{
+    int v = nv - 16 * half;
+    return v >= 16 ? (__mmask16)0xFFFF : v <= 0 ? (__mmask16)0 : (__mmask16)((1u << v) - 1);
+}
+
+/* MR rows of A against one panel: C[0..MR-1][0..nv-1]. MR is a constant at
+ * every call, so the accumulators live in registers. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+block(const int MR, int k, const float *a, int lda, const float *panel, int beta, float *c, int ldc,
+      int nv)
+{
+    __m512 acc[8][2];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int kk = 0; kk < k; kk++) {
+        __m512 b0 = _mm512_load_ps(panel + (size_t)kk * PANEL);
+        __m512 b1 = _mm512_load_ps(panel + (size_t)kk * PANEL + 16);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) {
+            __m512 ai = _mm512_set1_ps(a[(size_t)i * lda + kk]);
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+        }
+    }
+    __mmask16 m0 = half_mask(nv, 0), m1 = half_mask(nv, 1);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+        float *ci = c + (size_t)i * ldc;
+        if (beta) {
+            acc[i][0] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), acc[i][0]);
+            acc[i][1] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), acc[i][1]);
+        }
+        _mm512_mask_storeu_ps(ci, m0, acc[i][0]);
+        _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
+    }
+}
+
+__attribute__((target("avx512f"))) void tg_gemm_panels(int m, int n, int k, const tg_real *a,
+                                                       int lda, const tg_real *panels, int beta,
+                                                       tg_real *c, int ldc)
+{
+    for (int j0 = 0; j0 < n; j0 += PANEL) {
+        const float *panel = panels + (size_t)(j0 / PANEL) * k * PANEL;
+        int nv = n - j0 < PANEL ? n - j0 : PANEL, i = 0;
+        for (; i + 8 <= m; i += 8)
+            block(8, k, a + (size_t)i * lda, lda, panel, beta, c + (size_t)i * ldc + j0, ldc, nv);
+        if (i + 4 <= m) {
+            block(4, k, a + (size_t)i * lda, lda, panel, beta, c + (size_t)i * ldc + j0, ldc, nv);
+            i += 4;
+        }
+        if (i + 2 <= m) {
+            block(2, k, a + (size_t)i * lda, lda, panel, beta, c + (size_t)i * ldc + j0, ldc, nv);
+            i += 2;
+        }
+        if (i < m)
+            block(1, k, a + (size_t)i * lda, lda, panel, beta, c + (size_t)i * ldc + j0, ldc, nv);
+    }
+}
+
+#else /* no panel kernel in this build: every product stays on tg_gemm */
+
+int tg_panels_available(void) { return 0; }
+
+const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb)
+{
+    (void)c, (void)b, (void)tb;
+    return NULL;
+}
+
+void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels, int beta,
+                    tg_real *c, int ldc)
+{
+    (void)m, (void)n, (void)k, (void)a, (void)lda, (void)panels, (void)beta, (void)c, (void)ldc;
+    abort(); /* unreachable: tg_panels_of never returned panels */
+}
+
+#endif

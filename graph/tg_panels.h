@@ -1,0 +1,52 @@
+/* Weight panels: small-row products against a leaf matrix, with the matrix
+ * laid out once per tape (private to graph/ and ops/).
+ *
+ * Why: a recurrent layer multiplies a few rows (the batch) by the same W_hh
+ * at every time step, forward (h W_hh^T) and backward (dpre W_hh). OpenBLAS
+ * re-packs its B operand, all of W_hh, on every call and runs its small-M
+ * products slowly; packing op(B) once per tape and multiplying with a
+ * register-blocked AVX-512 kernel is 2-3x faster on these shapes
+ * (BENCHMARKS.md, "weight panels").
+ *
+ * Layout: op(B) (K x N) as ceil(N/32) panels; panel p holds columns
+ * 32p .. 32p+31 as K rows of 32 floats, zero past N.
+ * Arithmetic: C[i][j] = beta C[i][j] + sum_k A[i][k] op(B)[k][j], the sum in
+ * k order with fused multiply-adds, one thread: the same for any thread
+ * count, within float rounding of the BLAS result.
+ *
+ * Float build, x86-64 with AVX-512F only (checked at run time); anything
+ * else keeps the BLAS path (tg_panels_of returns NULL). */
+#ifndef TG_PANELS_H
+#define TG_PANELS_H
+
+#include "tapegrad.h"
+
+typedef struct tg_panel_cache tg_panel_cache;
+
+/* 1 when this build and CPU run the panel kernel. */
+int tg_panels_available(void);
+/* 1 when a product of this shape (C is m x n, inner size k) should use
+ * panels: few rows, so BLAS's per-call packing dominates. */
+int tg_panels_suit(int m, int n, int k);
+
+/* The cache a tape keeps (created on first use, emptied by tg_tape_reset
+ * and at the end of tg_backward, so a leaf's changed values are never
+ * missed across steps). NULL when out of memory. */
+tg_panel_cache *tg_panel_cache_new(void);
+void tg_panel_cache_free(tg_panel_cache *c);
+void tg_panel_cache_clear(tg_panel_cache *c);
+/* t's cache, made on the first call (graph/tape.c). */
+tg_panel_cache *tg_tape_panel_cache(tg_tape *t);
+
+/* Panels of op(b) (b transposed when tb), made on the first request for
+ * (b, tb) since the last clear and returned again afterwards. NULL when
+ * panels are unavailable, b is not a leaf, or there is no memory: then the
+ * caller uses tg_gemm. */
+const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb);
+
+/* C (m x n, row stride ldc) = beta C + A op(B) for A (m x k, row stride
+ * lda) and panels of op(B) from tg_panels_of; beta is 0 or 1. */
+void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels, int beta,
+                    tg_real *c, int ldc);
+
+#endif
