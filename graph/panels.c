@@ -44,7 +44,7 @@ void tg_panel_cache_clear(tg_panel_cache *c)
     if (c) c->used = 0;
 }
 
-int tg_panels_suit(int m, int n, int k) { return m >= 1 && m <= 64 && n >= 16 && k >= 8; }
+int tg_panels_suit(int m, int n, int k) { return m >= 2 && m <= 64 && n >= 16 && k >= 8; }
 
 #ifdef TG_PANELS_X86
 

@@ -11,7 +11,7 @@
  * weight) the VJP defers it to the end of tg_backward, which adds all of a
  * weight's rank-1 products in one GEMM (tg_defer_rank1 in tg_op.h): a
  * batch-1 RNN otherwise rewrites all of dW_hh at every time step.
- * With few rows (M <= 64) and a leaf B, C and dA run on weight panels
+ * With few rows (2 <= M <= 64) and a leaf B, C and dA run on weight panels
  * (graph/tg_panels.h): op(B), resp. op(B)^T, packed once per tape and reused
  * by every step's product, instead of a BLAS call that re-packs B. */
 
