@@ -16,6 +16,9 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(TG_REAL_DOUBLE)
 #define TG_PANELS_X86 1
 #include <immintrin.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #endif
 
 typedef struct slot {
@@ -44,7 +47,7 @@ void tg_panel_cache_clear(tg_panel_cache *c)
     if (c) c->used = 0;
 }
 
-int tg_panels_suit(int m, int n, int k) { return m >= 2 && m <= 64 && n >= 16 && k >= 8; }
+int tg_panels_suit(int m, int n, int k) { return m >= 2 && n >= 16 && k >= 8; }
 
 #ifdef TG_PANELS_X86
 
@@ -131,25 +134,48 @@ block(const int MR, int k, const float *a, int lda, const float *panel, int beta
     }
 }
 
-__attribute__((target("avx512f"))) void tg_gemm_panels(int m, int n, int k, const tg_real *a,
-                                                       int lda, const tg_real *panels, int beta,
-                                                       tg_real *c, int ldc)
+/* Rows i0 .. i1-1 of C: panel by panel (a panel stays in L1 while the row
+ * blocks pass over it), rows in blocks of 8, then 4, 2, 1. */
+__attribute__((target("avx512f"))) static void rows_on_panels(int i0, int i1, int n, int k,
+                                                             const float *a, int lda,
+                                                             const float *panels, int beta,
+                                                             float *c, int ldc)
 {
     for (int j0 = 0; j0 < n; j0 += PANEL) {
         const float *panel = panels + (size_t)(j0 / PANEL) * k * PANEL;
-        int nv = n - j0 < PANEL ? n - j0 : PANEL, i = 0;
-        for (; i + 8 <= m; i += 8)
+        int nv = n - j0 < PANEL ? n - j0 : PANEL, i = i0;
+        for (; i + 8 <= i1; i += 8)
             block(8, k, a + (size_t)i * lda, lda, panel, beta, c + (size_t)i * ldc + j0, ldc, nv);
-        if (i + 4 <= m) {
+        if (i + 4 <= i1) {
             block(4, k, a + (size_t)i * lda, lda, panel, beta, c + (size_t)i * ldc + j0, ldc, nv);
             i += 4;
         }
-        if (i + 2 <= m) {
+        if (i + 2 <= i1) {
             block(2, k, a + (size_t)i * lda, lda, panel, beta, c + (size_t)i * ldc + j0, ldc, nv);
             i += 2;
         }
-        if (i < m)
+        if (i < i1)
             block(1, k, a + (size_t)i * lda, lda, panel, beta, c + (size_t)i * ldc + j0, ldc, nv);
+    }
+}
+
+void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels, int beta,
+                    tg_real *c, int ldc, int threads)
+{
+    /* Threads take contiguous runs of 8-row blocks; each element of C is
+     * still one thread's sum in k order, so the count changes no bit. */
+    int blocks = (m + 7) / 8;
+    int par = threads > 1 && blocks > 1 && (double)m * n * k >= 1 << 22;
+#pragma omp parallel num_threads(par ? threads : 1) if (par)
+    {
+#ifdef _OPENMP
+        int id = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        int id = 0, nt = 1;
+#endif
+        int b0 = (int)((long)blocks * id / nt), b1 = (int)((long)blocks * (id + 1) / nt);
+        int i0 = 8 * b0, i1 = 8 * b1 < m ? 8 * b1 : m;
+        if (i0 < i1) rows_on_panels(i0, i1, n, k, a, lda, panels, beta, c, ldc);
     }
 }
 
@@ -164,9 +190,10 @@ const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb)
 }
 
 void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels, int beta,
-                    tg_real *c, int ldc)
+                    tg_real *c, int ldc, int threads)
 {
     (void)m, (void)n, (void)k, (void)a, (void)lda, (void)panels, (void)beta, (void)c, (void)ldc;
+    (void)threads;
     abort(); /* unreachable: tg_panels_of never returned panels */
 }
 

@@ -5,7 +5,8 @@
  * at every time step, forward (h W_hh^T) and backward (dpre W_hh). OpenBLAS
  * re-packs its B operand, all of W_hh, on every call and runs its small-M
  * products slowly; packing op(B) once per tape and multiplying with a
- * register-blocked AVX-512 kernel is 2-3x faster on these shapes
+ * register-blocked AVX-512 kernel is 2-3x faster on these shapes, and 2x
+ * on large ones too
  * (BENCHMARKS.md, "weight panels").
  *
  * Layout: op(B) (K x N) as ceil(N/32) panels; panel p holds columns
@@ -26,7 +27,10 @@ typedef struct tg_panel_cache tg_panel_cache;
 /* 1 when this build and CPU run the panel kernel. */
 int tg_panels_available(void);
 /* 1 when a product of this shape (C is m x n, inner size k) should use
- * panels: few rows (2..64), so BLAS's per-call packing dominates. One row
+ * panels: two rows or more. Few rows (a batch at one time step): BLAS's
+ * per-call packing dominates; many (all T steps' projection, the output
+ * layer): the kernel runs at twice OpenBLAS's Haswell kernel, which is what
+ * OpenBLAS 0.3.21 picks on this AVX-512 CPU (BENCHMARKS.md). One row
  * stays on tg_gemm's own one-row kernels: with a single row the panel
  * kernel's two accumulator chains wait on FMA latency (batch-1 config d:
  * 0.061 ms per step on those kernels, 0.072 on panels). */
@@ -48,8 +52,9 @@ tg_panel_cache *tg_tape_panel_cache(tg_tape *t);
 const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb);
 
 /* C (m x n, row stride ldc) = beta C + A op(B) for A (m x k, row stride
- * lda) and panels of op(B) from tg_panels_of; beta is 0 or 1. */
+ * lda) and panels of op(B) from tg_panels_of; beta is 0 or 1. Large
+ * products split their rows over up to `threads` OpenMP threads. */
 void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels, int beta,
-                    tg_real *c, int ldc);
+                    tg_real *c, int ldc, int threads);
 
 #endif

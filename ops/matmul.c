@@ -11,9 +11,10 @@
  * weight) the VJP defers it to the end of tg_backward, which adds all of a
  * weight's rank-1 products in one GEMM (tg_defer_rank1 in tg_op.h): a
  * batch-1 RNN otherwise rewrites all of dW_hh at every time step.
- * With few rows (2 <= M <= 64) and a leaf B, C and dA run on weight panels
+ * With two rows or more and a leaf B, C and dA run on weight panels
  * (graph/tg_panels.h): op(B), resp. op(B)^T, packed once per tape and reused
- * by every step's product, instead of a BLAS call that re-packs B. */
+ * by every step's product, instead of a BLAS call that re-packs B; with many
+ * rows the panel kernel still runs at twice OpenBLAS's Haswell kernel. */
 
 #include "tg_op.h"
 #include "tg_panels.h"
@@ -26,7 +27,7 @@ static int gemm_on_panels(tg_tape *t, int m, int n, int k, const tg_real *a, int
     if (!t || !tg_panels_suit(m, n, k) || !(b->flags & TG_F_LEAF)) return 0;
     const tg_real *panels = tg_panels_of(tg_tape_panel_cache(t), b, tb);
     if (!panels) return 0;
-    tg_gemm_panels(m, n, k, a, lda, panels, beta, c, ldc);
+    tg_gemm_panels(m, n, k, a, lda, panels, beta, c, ldc, tg_tape_threads(t));
     return 1;
 }
 

@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tg_op.h"
 #include "tg_panels.h"
@@ -66,7 +67,7 @@ static double check_shape(int m, int n, int k, int tb)
 
 Test(panels, products_and_input_gradients_match_double_sums)
 {
-    static const int ms[] = {1, 2, 3, 5, 7, 8, 9, 13, 16, 31, 64};
+    static const int ms[] = {1, 2, 3, 5, 7, 8, 9, 13, 16, 31, 64, 100, 257};
     static const int ns[] = {16, 17, 31, 32, 33, 100, 256};
     static const int ks[] = {8, 9, 100};
     cr_log_info("panel kernel %s", tg_panels_available() ? "available" : "not available (BLAS)");
@@ -144,7 +145,7 @@ Test(panels, kernel_writes_only_its_block)
             tg_real *c = malloc((size_t)(m + 1) * ldc * sizeof *c);
             for (int beta = 0; beta <= 1; beta++) {
                 for (int x = 0; x < (m + 1) * ldc; x++) c[x] = guard;
-                tg_gemm_panels(m, n, k, a->data, k, p, beta, c, ldc);
+                tg_gemm_panels(m, n, k, a->data, k, p, beta, c, ldc, 1);
                 for (int x = 0; x < (m + 1) * ldc; x++) {
                     int row = x / ldc, col = x % ldc;
                     if (row < m && col < n) continue;
@@ -157,4 +158,30 @@ Test(panels, kernel_writes_only_its_block)
             tg_tensor_free(a);
             tg_tensor_free(b);
         }
+}
+
+/* A large product split over threads gives the single thread's bits. */
+Test(panels, threads_change_no_bit)
+{
+    if (!tg_panels_available()) return;
+    tg_rng r;
+    tg_rng_seed(&r, 23);
+    int m = 301, n = 257, k = 256;
+    tg_tensor *a = random_tensor(&r, m, k, 0), *b = random_tensor(&r, n, k, 0);
+    tg_panel_cache *cache = tg_panel_cache_new();
+    const tg_real *p = tg_panels_of(cache, b, 1);
+    cr_assert_not_null(p);
+    tg_real *c1 = malloc((size_t)m * n * sizeof *c1), *c2 = malloc((size_t)m * n * sizeof *c2);
+    for (int beta = 0; beta <= 1; beta++) {
+        for (int x = 0; x < m * n; x++) c1[x] = c2[x] = (tg_real)(x % 7);
+        tg_gemm_panels(m, n, k, a->data, k, p, beta, c1, n, 1);
+        tg_gemm_panels(m, n, k, a->data, k, p, beta, c2, n, 2);
+        cr_assert(memcmp(c1, c2, (size_t)m * n * sizeof *c1) == 0, "beta=%d: 1 and 2 threads differ",
+                  beta);
+    }
+    free(c1);
+    free(c2);
+    tg_panel_cache_free(cache);
+    tg_tensor_free(a);
+    tg_tensor_free(b);
 }
