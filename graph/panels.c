@@ -12,6 +12,10 @@
 
 #define PANEL 32 /* columns per panel: two zmm registers */
 #define SLOTS 32 /* distinct (matrix, transpose) pairs a tape keeps */
+/* Packing costs about as much as a product with 25 rows: a matrix used once
+ * is packed at once only for a product of this many rows or more; with
+ * fewer, on its second use (W_hh at the second time step). */
+#define PACK_AT_ONCE 128
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(TG_REAL_DOUBLE)
 #define TG_PANELS_X86 1
@@ -24,6 +28,7 @@
 typedef struct slot {
     const tg_real *src; /* the leaf's values, with its shape and transpose */
     int rows, cols, tb;
+    int packed;   /* 0: seen once with few rows, not packed yet */
     tg_real *buf; /* panels; kept (with its capacity) across clears */
     size_t cap; /* floats */
 } slot;
@@ -68,16 +73,31 @@ static void pack(const tg_tensor *b, int tb, tg_real *dst)
     }
 }
 
-const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb)
+/* The slot of (b, tb), or NULL. */
+static slot *find(tg_panel_cache *c, const tg_tensor *b, int tb)
+{
+    for (int i = 0; i < c->used; i++) {
+        slot *s = &c->s[i];
+        if (s->src == b->data && s->rows == b->rows && s->cols == b->cols && s->tb == tb) return s;
+    }
+    return NULL;
+}
+
+const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int rows)
 {
     if (!c || !(b->flags & TG_F_LEAF) || !tg_panels_available()) return NULL;
-    for (int i = 0; i < c->used; i++) {
-        const slot *s = &c->s[i];
-        if (s->src == b->data && s->rows == b->rows && s->cols == b->cols && s->tb == tb)
-            return s->buf;
+    slot *s = find(c, b, tb);
+    if (s && s->packed) return s->buf;
+    if (!s) {
+        if (c->used == SLOTS) return NULL;
+        s = &c->s[c->used++];
+        s->src = b->data;
+        s->rows = b->rows;
+        s->cols = b->cols;
+        s->tb = tb;
+        s->packed = 0;
+        if (rows < PACK_AT_ONCE) return NULL; /* seen once: pack if it comes again */
     }
-    if (c->used == SLOTS) return NULL;
-    slot *s = &c->s[c->used];
     int K = tb ? b->cols : b->rows, N = tb ? b->rows : b->cols;
     size_t need = (size_t)K * ((size_t)(N + PANEL - 1) / PANEL) * PANEL;
     if (s->cap < need) { /* grows at the first steps only, then is reused */
@@ -87,12 +107,14 @@ const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb)
         if (!s->buf) return NULL;
     }
     pack(b, tb, s->buf);
-    s->src = b->data;
-    s->rows = b->rows;
-    s->cols = b->cols;
-    s->tb = tb;
-    c->used++;
+    s->packed = 1;
     return s->buf;
+}
+
+int tg_panels_held(tg_panel_cache *c, const tg_tensor *b, int tb)
+{
+    const slot *s = c ? find(c, b, tb) : NULL;
+    return s && s->packed;
 }
 
 /* Lanes of the two zmm halves of a panel holding valid columns (nv of 32). */
@@ -183,10 +205,16 @@ void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_rea
 
 int tg_panels_available(void) { return 0; }
 
-const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb)
+const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int rows)
+{
+    (void)c, (void)b, (void)tb, (void)rows;
+    return NULL;
+}
+
+int tg_panels_held(tg_panel_cache *c, const tg_tensor *b, int tb)
 {
     (void)c, (void)b, (void)tb;
-    return NULL;
+    return 0;
 }
 
 void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels, int beta,

@@ -45,11 +45,16 @@ void tg_panel_cache_clear(tg_panel_cache *c);
 /* t's cache, made on the first call (graph/tape.c). */
 tg_panel_cache *tg_tape_panel_cache(tg_tape *t);
 
-/* Panels of op(b) (b transposed when tb), made on the first request for
- * (b, tb) since the last clear and returned again afterwards. NULL when
- * panels are unavailable, b is not a leaf, or there is no memory: then the
- * caller uses tg_gemm. */
-const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb);
+/* Panels of op(b) (b transposed when tb) for a product with `rows` rows,
+ * made once per (b, tb) since the last clear and returned again afterwards.
+ * Packing costs about a 25-row product, so below 128 rows a matrix is
+ * packed on its second request (the first returns NULL): a weight used once
+ * per step stays on BLAS, W_hh runs on panels from the second time step.
+ * NULL as well when panels are unavailable, b is not a leaf, or there is no
+ * memory: then the caller uses tg_gemm. */
+const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int rows);
+/* 1 when (b, tb) is packed in c (for tests). */
+int tg_panels_held(tg_panel_cache *c, const tg_tensor *b, int tb);
 
 /* C (m x n, row stride ldc) = beta C + A op(B) for A (m x k, row stride
  * lda) and panels of op(B) from tg_panels_of; beta is 0 or 1. Large

@@ -25,7 +25,7 @@ static int gemm_on_panels(tg_tape *t, int m, int n, int k, const tg_real *a, int
                           const tg_tensor *b, int tb, int beta, tg_real *c, int ldc)
 {
     if (!t || !tg_panels_suit(m, n, k) || !(b->flags & TG_F_LEAF)) return 0;
-    const tg_real *panels = tg_panels_of(tg_tape_panel_cache(t), b, tb);
+    const tg_real *panels = tg_panels_of(tg_tape_panel_cache(t), b, tb, m);
     if (!panels) return 0;
     tg_gemm_panels(m, n, k, a, lda, panels, beta, c, ldc, tg_tape_threads(t));
     return 1;
