@@ -31,8 +31,9 @@ static double opb(const tg_tensor *b, int tb, int p, int j)
 /* The product C = A op(B) (A m x k, B a leaf) made twice on one tape, as a
  * recurrent step makes it (a matrix with few rows is packed at its second
  * use), each against double sums, and dA from both (seed G on each) against
- * 0.5 + 2 G op(B)^T; returns the worst error relative to sqrt(k) (the size
- * of a float sum's rounding). */
+ * 0.5 + 2 G op(B)^T; returns the worst error over the longest sum's length
+ * (a float sum of n terms of size ~sqrt(n) rounds by up to ~n eps; a wrong
+ * element is off by ~1). */
 static double check_shape(int m, int n, int k, int tb)
 {
     tg_rng r;
@@ -65,7 +66,7 @@ static double check_shape(int m, int n, int k, int tb)
     tg_tape_free(t);
     tg_tensor_free(a);
     tg_tensor_free(b);
-    return worst / sqrt((double)(k > n ? k : n));
+    return worst / (double)(k > n ? k : n);
 }
 
 Test(panels, products_and_input_gradients_match_double_sums)
@@ -74,13 +75,13 @@ Test(panels, products_and_input_gradients_match_double_sums)
     static const int ns[] = {16, 17, 31, 32, 33, 100, 256};
     static const int ks[] = {8, 9, 100};
     cr_log_info("panel kernel %s", tg_panels_available() ? "available" : "not available (BLAS)");
-    double tol = sizeof(tg_real) == sizeof(float) ? 1e-5 : 1e-13;
+    double tol = sizeof(tg_real) == sizeof(float) ? 2e-6 : 1e-14;
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
         for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++)
             for (size_t l = 0; l < sizeof ks / sizeof ks[0]; l++)
                 for (int tb = 0; tb <= 1; tb++) {
                     double e = check_shape(ms[i], ns[j], ks[l], tb);
-                    cr_assert(e <= tol, "%dx%dx%d tb=%d: off by %.3g (relative to sqrt of size)",
+                    cr_assert(e <= tol, "%dx%dx%d tb=%d: off by %.3g (over the sum's length)",
                               ms[i], ns[j], ks[l], tb, e);
                 }
 }
@@ -88,9 +89,11 @@ Test(panels, products_and_input_gradients_match_double_sums)
 /* The recurrent shapes of the benchmarks, W_hh^T at hidden 256 and 512. */
 Test(panels, recurrent_shapes)
 {
-    double tol = sizeof(tg_real) == sizeof(float) ? 1e-5 : 1e-13;
+    double tol = sizeof(tg_real) == sizeof(float) ? 2e-6 : 1e-14;
     cr_assert(check_shape(16, 1024, 256, 1) <= tol);
-    cr_assert(check_shape(32, 2048, 512, 1) <= tol);
+    double e = check_shape(32, 2048, 512, 1);
+    cr_log_info("32x2048x512: %.3g", e);
+    cr_assert(e <= tol);
     cr_assert(check_shape(1, 100, 100, 1) <= tol);
 }
 
