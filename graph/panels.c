@@ -58,17 +58,25 @@ int tg_panels_suit(int m, int n, int k) { return m >= 2 && n >= 16 && k >= 8; }
 
 int tg_panels_available(void) { return __builtin_cpu_supports("avx512f"); }
 
-/* op(B) (K x N) of b into ceil(N/32) panels of K rows of 32. */
+/* op(B) (K x N) of b into ceil(N/32) panels of K rows of 32, zero past N.
+ * Each loop reads b along its rows: B (K x N) row by row, 32 values a time;
+ * B^T (stored N x K) column of the panel by column. */
 static void pack(const tg_tensor *b, int tb, tg_real *dst)
 {
     int K = tb ? b->cols : b->rows, N = tb ? b->rows : b->cols, panels = (N + PANEL - 1) / PANEL;
     for (int p = 0; p < panels; p++) {
         tg_real *panel = dst + (size_t)p * K * PANEL;
-        for (int jj = 0; jj < PANEL; jj++) {
-            int j = p * PANEL + jj;
+        int j0 = p * PANEL, nv = N - j0 < PANEL ? N - j0 : PANEL;
+        if (nv < PANEL) memset(panel, 0, (size_t)K * PANEL * sizeof *panel);
+        if (!tb) {
             for (int kk = 0; kk < K; kk++)
-                panel[(size_t)kk * PANEL + jj] =
-                    j >= N ? 0.0f : tb ? b->data[(size_t)j * b->cols + kk] : b->data[(size_t)kk * b->cols + j];
+                memcpy(panel + (size_t)kk * PANEL, b->data + (size_t)kk * b->cols + j0,
+                       (size_t)nv * sizeof *panel);
+        } else {
+            for (int jj = 0; jj < nv; jj++) {
+                const tg_real *row = b->data + (size_t)(j0 + jj) * b->cols;
+                for (int kk = 0; kk < K; kk++) panel[(size_t)kk * PANEL + jj] = row[kk];
+            }
         }
     }
 }
