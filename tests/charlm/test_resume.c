@@ -302,16 +302,6 @@ Test(charlm_resume, without_text_the_runs_text_is_taken)
  * one line, before the text is described or a step is trained. */
 Test(charlm_resume, output_paths_are_checked_before_training)
 {
-    static const char *const flags[] = {"--save", "--log", "--checkpoint"};
-    char want[256];
     write_korean("ko.txt", 0);
-    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
-        cr_assert_eq(pt_runf("%s --steps 2 %s no/such/out", MODEL, flags[i]), 1, "%s", flags[i]);
-        snprintf(want, sizeof want, "charlm: %s no/such/out: directory 'no/such': No such file or "
-                 "directory\n", flags[i]);
-        cr_assert_str_eq(pt_err, want);
-        cr_assert_eq(pt_out[0], 0, "trained before failing: %s", pt_out);
-    }
-    cr_assert_eq(pt_runf("%s --steps 2 --save .", MODEL), 1);
-    pt_expect_one_line("charlm: --save .: is a directory");
+    pt_expect_outputs_checked("charlm", MODEL " --steps 2", ".");
 }

@@ -136,6 +136,22 @@ void pt_expect_one_line(const char *want)
     cr_assert_eq(strchr(pt_err, '\n'), pt_err + strlen(pt_err) - 1, "not one line:\n%s", pt_err);
 }
 
+void pt_expect_outputs_checked(const char *prog, const char *args, const char *dir)
+{
+    static const char *const flags[] = {"--save", "--log", "--checkpoint"};
+    char want[256];
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        cr_assert_eq(pt_runf("%s %s no/such/out", args, flags[i]), 1, "%s", flags[i]);
+        snprintf(want, sizeof want, "%s: %s no/such/out: directory 'no/such': No such file or "
+                 "directory\n", prog, flags[i]);
+        cr_assert_str_eq(pt_err, want);
+        cr_assert_eq(pt_out[0], 0, "trained before failing: %s", pt_out);
+    }
+    cr_assert_eq(pt_runf("%s --save %s", args, dir), 1);
+    snprintf(want, sizeof want, "%s: --save %s: is a directory", prog, dir);
+    pt_expect_one_line(want);
+}
+
 const char *pt_result_line(void)
 {
     const char *r = strstr(pt_out, "result: ");

@@ -64,6 +64,11 @@ void pt_result_value(const char *key, char *buf, size_t cap);
  * result line, and checkpoint c.ck byte for byte as it was. */
 void pt_expect_refused(const char *args, const char *want);
 
+/* --save, --log and --checkpoint into a missing folder, and --save onto the
+ * folder dir, each added to args: exit 1 at start-up with the program's
+ * (prog) one-line message, nothing on stdout. */
+void pt_expect_outputs_checked(const char *prog, const char *args, const char *dir);
+
 /* ------------------------------------------------------------------ checkpoints */
 
 /* A safetensors file split into its JSON header and its data section. */

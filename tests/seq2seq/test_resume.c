@@ -343,15 +343,5 @@ Test(seq2seq_resume, skip_nonfinite_skips_the_update)
  * one line, before the corpus is made or a step is trained. */
 Test(seq2seq_resume, output_paths_are_checked_before_training)
 {
-    static const char *const flags[] = {"--save", "--log", "--checkpoint"};
-    char want[256];
-    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
-        cr_assert_eq(pt_runf("%s --epochs 1 %s no/such/out", MODEL, flags[i]), 1, "%s", flags[i]);
-        snprintf(want, sizeof want, "seq2seq: %s no/such/out: directory 'no/such': No such file "
-                 "or directory\n", flags[i]);
-        cr_assert_str_eq(pt_err, want);
-        cr_assert_eq(pt_out[0], 0, "trained before failing: %s", pt_out);
-    }
-    cr_assert_eq(pt_runf("%s --epochs 1 --save .", MODEL), 1);
-    pt_expect_one_line("seq2seq: --save .: is a directory");
+    pt_expect_outputs_checked("seq2seq", MODEL " --epochs 1", ".");
 }
