@@ -92,12 +92,19 @@ void s2s_encode(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_state *fi
     tg_rnn_stack_forward(t, &m->enc, x, b->Ts, b->B, NULL, b->src_len, final, dropout_rng);
 }
 
+/* x (B rows) repeated for each of T steps: (T*B rows), time-major. */
+static tg_tensor *repeat_steps(tg_tape *t, tg_tensor *x, int T)
+{
+    if (T == 1) return x;
+    tg_tensor **rep = tg_tape_alloc(t, (size_t)T * sizeof *rep);
+    for (int s = 0; s < T; s++) rep[s] = x;
+    return tg_stack_rows(t, rep, T);
+}
+
 /* [x | ctx repeated for each of T steps]: (T*B x E+H). */
 static tg_tensor *with_context(tg_tape *t, tg_tensor *x, tg_tensor *ctx, int T)
 {
-    tg_tensor **rep = tg_tape_alloc(t, (size_t)T * sizeof *rep);
-    for (int s = 0; s < T; s++) rep[s] = ctx;
-    return tg_concat(t, x, T == 1 ? ctx : tg_stack_rows(t, rep, T));
+    return tg_concat(t, x, repeat_steps(t, ctx, T));
 }
 
 /* Decoder layer 0's projection of [E_tgt[y] | ctx] for all T steps, in two
@@ -115,9 +122,7 @@ static tg_tensor *decoder_projection(tg_tape *t, const s2s_model *m, const int *
     emb_cols.in = E;
     tg_tensor *yp = tg_unroll_project_ids(t, &emb_cols, &m->tgt_emb, ids, T * B);
     tg_tensor *cp = tg_matmul(t, ctx, tg_col_slice(t, c0->w_ih, E, c0->in - E), 0, 1);
-    tg_tensor **rep = tg_tape_alloc(t, (size_t)T * sizeof *rep);
-    for (int s = 0; s < T; s++) rep[s] = cp;
-    return tg_add(t, yp, T == 1 ? cp : tg_stack_rows(t, rep, T));
+    return tg_add(t, yp, repeat_steps(t, cp, T));
 }
 
 /* The decoder's top-layer outputs under teacher forcing. */
