@@ -498,23 +498,31 @@ int tg_trainckpt_read_config(const char *path, const char *key, char *out, size_
 
 /* ------------------------------------------------------------------ guard */
 
-int tg_trainckpt_guard(const tg_trainckpt *ck, double loss, uint64_t step, char *err,
-                       size_t errlen)
+int tg_trainckpt_nonfinite(const tg_trainckpt *ck, double loss, uint64_t step, char *err,
+                           size_t errlen)
 {
     if (!isfinite(loss))
-        return fail(err, errlen, "step %" PRIu64 ": loss is %s; stopping, last checkpoint kept",
-                    step, isnan(loss) ? "nan" : "infinite");
+        return fail(err, errlen, "step %" PRIu64 ": loss is %s", step,
+                    isnan(loss) ? "nan" : "infinite");
     size_t idx = 0;
     const char *name = tg_params_nonfinite_grad(ck->params, &idx);
     if (name)
-        return fail(err, errlen, "step %" PRIu64 ": gradient of '%s'[%zu] is not finite; "
-                                 "stopping, last checkpoint kept", step, name, idx);
+        return fail(err, errlen, "step %" PRIu64 ": gradient of '%s'[%zu] is not finite", step,
+                    name, idx);
     size_t n = tg_params_numel(ck->params);
     size_t bad = tg_first_nonfinite(tg_params_data(ck->params), n);
     if (bad < n)
-        return fail(err, errlen, "step %" PRIu64 ": parameter value %zu is not finite; "
-                                 "stopping, last checkpoint kept", step, bad);
+        return fail(err, errlen, "step %" PRIu64 ": parameter value %zu is not finite", step, bad);
     return 0;
+}
+
+int tg_trainckpt_guard(const tg_trainckpt *ck, double loss, uint64_t step, char *err,
+                       size_t errlen)
+{
+    if (tg_trainckpt_nonfinite(ck, loss, step, err, errlen) == 0) return 0;
+    size_t len = err && errlen ? strlen(err) : 0;
+    if (len < errlen) snprintf(err + len, errlen - len, "; stopping, last checkpoint kept");
+    return -1;
 }
 
 /* ------------------------------------------------------------------ checkpoint path */

@@ -176,6 +176,13 @@ void tg_inherited_free(tg_inherited *keep);
 uint64_t tg_fnv1a(uint64_t h, const void *bytes, size_t n);
 uint64_t tg_fnv1a_u32(uint64_t h, uint32_t v);
 
+/* What is not finite, without a verdict: 0 when loss, every parameter
+ * gradient and every parameter value are finite, else -1 with "step N:
+ * loss is nan", "step N: gradient of 'w'[37] is not finite" or "step N:
+ * parameter value 5 is not finite" in err. */
+int tg_trainckpt_nonfinite(const tg_trainckpt *ck, double loss, uint64_t step, char *err,
+                           size_t errlen);
+
 /* Stops a run at the first non-finite loss or gradient: 0 when loss and
  * every parameter gradient are finite, else -1 with "step N: loss is nan"
  * or "step N: gradient of 'w'[37] is inf" (plus "; last checkpoint kept")

@@ -1,0 +1,265 @@
+/* A training run's shared bookkeeping: see trainrun.h. */
+#include "trainrun.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The one process-wide flag a signal handler may set. */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+    interrupted = 1;
+    signal(sig, SIG_DFL); /* a second Ctrl-C (or TERM) ends the program at once */
+}
+
+const char *tgx_stop_name(tgx_stop s)
+{
+    switch (s) {
+    case TGX_STOP_SIGNAL: return "interrupted";
+    case TGX_STOP_STEPS: return "--steps reached";
+    case TGX_STOP_SECONDS: return "--seconds reached";
+    case TGX_STOP_EPOCHS: return "--epochs reached";
+    default: return NULL;
+    }
+}
+
+tgx_run_config tgx_run_defaults(const char *prog, tg_params *params, tg_optim *opt)
+{
+    tgx_run_config c;
+    memset(&c, 0, sizeof c);
+    c.prog = prog;
+    c.params = params;
+    c.opt = opt;
+    return c;
+}
+
+void tgx_run_init(tgx_run *r, const tgx_run_config *c)
+{
+    memset(r, 0, sizeof *r);
+    r->c = *c;
+    r->last_loss = r->recent_loss = 0;
+    r->ck = tg_trainckpt_new(c->prog, c->params, c->opt);
+    if (!r->ck || tg_trainckpt_u64(r->ck, "step", &r->step) != 0 ||
+        tg_trainckpt_u64(r->ck, "skipped", &r->skipped) != 0 ||
+        tg_trainckpt_u64(r->ck, "skip_streak", &r->streak) != 0 ||
+        tg_trainckpt_f64(r->ck, "train_seconds", &r->train_seconds) != 0)
+        tg_cli_die(c->prog, "out of memory");
+    tg_progress_init(&r->pg, stderr, 10.0);
+}
+
+void tgx_run_free(tgx_run *r)
+{
+    tg_trainckpt_free(r->ck);
+    r->ck = NULL;
+}
+
+tg_trainckpt *tgx_run_ckpt(tgx_run *r) { return r->ck; }
+
+void tgx_run_register_loss(tgx_run *r, const char *sum, const char *weight, const char *last,
+                           const char *recent)
+{
+    if ((sum && tg_trainckpt_f64(r->ck, sum, &r->loss_sum) != 0) ||
+        (weight && tg_trainckpt_u64(r->ck, weight, &r->loss_weight) != 0) ||
+        (last && tg_trainckpt_f64(r->ck, last, &r->last_loss) != 0) ||
+        (recent && tg_trainckpt_f64(r->ck, recent, &r->recent_loss) != 0))
+        tg_cli_die(r->c.prog, "out of memory");
+}
+
+/* ------------------------------------------------------------------ resume, log */
+
+void tgx_run_resume(tgx_run *r)
+{
+    char err[1024];
+    if (!r->c.resume) return;
+    if (tg_trainckpt_load(r->ck, r->c.resume, err, sizeof err) != 0)
+        tg_cli_die(r->c.prog, "%s", err);
+    r->start_step = r->step;
+}
+
+int tgx_run_say_nothing_left(const tgx_run *r)
+{
+    tgx_stop s = tgx_run_stop(r);
+    if (s == TGX_STOP_STEPS)
+        fprintf(stderr, "%s: already at step %llu of --steps %llu: nothing to train\n",
+                r->c.prog, (unsigned long long)r->step, (unsigned long long)r->c.steps);
+    else if (s == TGX_STOP_SECONDS)
+        fprintf(stderr, "%s: already at step %llu, %.1fs of training (%s): nothing to train\n",
+                r->c.prog, (unsigned long long)r->step, r->train_seconds, tgx_stop_name(s));
+    return s == TGX_STOP_STEPS || s == TGX_STOP_SECONDS;
+}
+
+void tgx_run_open_log(tgx_run *r, const char *header)
+{
+    char err[1024];
+    if (tg_csv_open_run(&r->csv, r->c.log, header, r->c.resume != NULL, err, sizeof err) != 0)
+        tg_cli_die(r->c.prog, "%s", err);
+}
+
+/* ------------------------------------------------------------------ the loop */
+
+void tgx_run_start(tgx_run *r)
+{
+    interrupted = 0;
+    signal(SIGINT, on_interrupt);
+    signal(SIGTERM, on_interrupt);
+    tg_progress_init(&r->pg, stderr, 10.0);
+}
+
+tgx_stop tgx_run_stop(const tgx_run *r)
+{
+    if (interrupted) return TGX_STOP_SIGNAL;
+    if (r->c.epochs > 0 && r->epochs_done >= r->c.epochs) return TGX_STOP_EPOCHS;
+    if (r->c.steps > 0 && r->step >= r->c.steps) return TGX_STOP_STEPS;
+    if (r->c.seconds > 0 && r->train_seconds >= r->c.seconds) return TGX_STOP_SECONDS;
+    return TGX_GOING;
+}
+
+void tgx_run_begin_step(tgx_run *r) { r->t0 = tg_clock_seconds(); }
+
+void tgx_run_add_time(tgx_run *r, double seconds)
+{
+    r->train_seconds += seconds;
+    r->run_seconds += seconds;
+}
+
+/* The local verdict on the step's gradient (what, in err, when not
+ * finite); clips a finite one. */
+static tgx_verdict judge(tgx_run *r, double loss, char *err, size_t errlen)
+{
+    uint64_t step = r->step + 1;
+    /* before clipping, which would spread a NaN over every gradient: the
+     * message names the parameter where it arose */
+    if (tg_trainckpt_nonfinite(r->ck, loss, step, err, errlen) == 0) {
+        r->last_norm = tg_clip_grad_norm(r->c.params, r->c.clip);
+        if (isfinite(r->last_norm)) return TGX_APPLIED;
+        /* finite values whose squares overflowed */
+        snprintf(err, errlen, "step %llu: gradient norm is %g", (unsigned long long)step,
+                 r->last_norm);
+    }
+    if (!r->c.skip_nonfinite || r->streak + 1 >= TGX_MAX_SKIP_STREAK) return TGX_STOPPED;
+    return TGX_SKIPPED;
+}
+
+/* Says what became of a step that was not applied; exits 1 on a stop. */
+static void say_verdict(tgx_run *r, tgx_verdict v, const char *what)
+{
+    tg_progress_done(&r->pg);
+    if (v == TGX_STOPPED && !r->c.skip_nonfinite)
+        tg_cli_die(r->c.prog, "%s; stopping, last checkpoint kept (try a smaller --lr or "
+                   "--clip, or --skip-nonfinite)", what);
+    if (v == TGX_STOPPED)
+        tg_cli_die(r->c.prog, "%s: %d steps in a row were not finite; stopping, last "
+                   "checkpoint kept", what, TGX_MAX_SKIP_STREAK);
+    fprintf(stderr, "%s: %s; step skipped (--skip-nonfinite)\n", r->c.prog, what);
+}
+
+static void count_loss(tgx_run *r, double loss, uint64_t weight)
+{
+    r->loss_sum += loss * (double)weight;
+    r->loss_weight += weight;
+    r->last_loss = loss;
+    uint64_t applied = r->step - r->skipped;
+    r->recent_loss = applied == 1 ? loss : 0.98 * r->recent_loss + 0.02 * loss;
+}
+
+tgx_verdict tgx_run_end_step(tgx_run *r, double loss, double lr, uint64_t weight,
+                             double tokens)
+{
+    char err[1024] = "";
+    if (r->c.hooks.reduce &&
+        r->c.hooks.reduce(r->c.hooks.ctx, r->c.params, &loss, err, sizeof err) != 0)
+        tg_cli_die(r->c.prog, "%s", err);
+    if (r->c.fault_step == r->step + 1) tg_params_grad(r->c.params)[0] = (tg_real)NAN;
+    tgx_verdict v = judge(r, loss, err, sizeof err);
+    if (r->c.hooks.agree) v = r->c.hooks.agree(r->c.hooks.ctx, v);
+    if (v != TGX_APPLIED) say_verdict(r, v, err[0] ? err : "another process: not finite");
+    if (v == TGX_APPLIED && r->c.opt) {
+        if (!isnan(lr)) tg_optim_set_lr(r->c.opt, lr);
+        tg_optim_step(r->c.opt, r->c.params);
+    }
+    r->step++; /* before the loss: the moving average starts at the first applied step */
+    r->unsaved = 1;
+    r->tokens += tokens;
+    if (v == TGX_APPLIED) {
+        r->streak = 0;
+        count_loss(r, loss, weight);
+    } else {
+        r->skipped++;
+        r->streak++;
+    }
+    tgx_run_add_time(r, tg_clock_seconds() - r->t0);
+    return v;
+}
+
+void tgx_run_touch(tgx_run *r) { r->unsaved = 1; }
+
+void tgx_run_reset_loss(tgx_run *r)
+{
+    r->loss_sum = 0;
+    r->loss_weight = 0;
+}
+
+void tgx_run_end_epoch(tgx_run *r)
+{
+    r->epochs_done++;
+    tgx_run_reset_loss(r);
+    r->unsaved = 1;
+}
+
+double tgx_run_mean_loss(const tgx_run *r)
+{
+    return r->loss_weight ? r->loss_sum / (double)r->loss_weight : NAN;
+}
+
+double tgx_run_tokens_per_second(const tgx_run *r)
+{
+    return r->run_seconds > 0 ? r->tokens / r->run_seconds : 0;
+}
+
+int tgx_run_eval_due(const tgx_run *r, uint64_t n) { return n > 0 && r->step % n == 0; }
+
+int tgx_run_keep_best(double metric, double *best, int higher_better)
+{
+    if (isnan(metric)) return 0;
+    int better = isnan(*best) || (higher_better ? metric > *best : metric < *best);
+    if (better) *best = metric;
+    return better;
+}
+
+/* ------------------------------------------------------------------ checkpoints */
+
+void tgx_run_save_checkpoint(tgx_run *r)
+{
+    char err[1024];
+    if (tg_trainckpt_save(r->ck, r->c.checkpoint, err, sizeof err) != 0)
+        tg_cli_die(r->c.prog, "%s", err);
+    r->unsaved = 0;
+}
+
+void tgx_run_periodic_checkpoint(tgx_run *r)
+{
+    if (r->c.checkpoint && r->c.every > 0 && r->unsaved && r->step % r->c.every == 0)
+        tgx_run_save_checkpoint(r);
+}
+
+void tgx_run_finish(tgx_run *r)
+{
+    tg_progress_done(&r->pg);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (interrupted)
+        fprintf(stderr, "%s: interrupted at step %llu\n", r->c.prog, (unsigned long long)r->step);
+    if (r->c.checkpoint) {
+        /* a resume that trained nothing leaves its file as it was */
+        int same = r->c.resume && strcmp(r->c.resume, r->c.checkpoint) == 0;
+        if (r->unsaved || !same) tgx_run_save_checkpoint(r);
+        fprintf(stderr, "%s: checkpoint %s at step %llu\n", r->c.prog, r->c.checkpoint,
+                (unsigned long long)r->step);
+    }
+    if (r->skipped)
+        fprintf(stderr, "%s: %llu of %llu steps skipped as not finite\n", r->c.prog,
+                (unsigned long long)r->skipped, (unsigned long long)r->step);
+}

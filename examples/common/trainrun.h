@@ -1,0 +1,200 @@
+/* A training run: the loop's bookkeeping that every program shares, once.
+ *
+ * Named tgx_run (x: examples) because it is not the engine's API: it lives
+ * beside the programs (examples/common), over the library and over
+ * trainckpt.h. It is meant to be copied or linked by people who write their
+ * own training programs in C; the engine (tapegrad.h) knows nothing of it.
+ *
+ * What it owns: the step counter, skipped steps and the current skip
+ * streak, training seconds (all of a resumed run's processes), the running
+ * loss (an epoch sum and a moving average); the stop reasons (--steps,
+ * --seconds, --epochs, SIGINT/SIGTERM); the step's end (reduce hook, the
+ * non-finite guard, clipping, the verdict, the optimizer step); periodic
+ * and final training checkpoints; --resume of all registered state; the
+ * progress line and the CSV log. What a program supplies: its parameters
+ * and optimizer, its batches and loss (forward + backward into the master
+ * gradient, usually over tg_workers shards), its evaluation, its
+ * configuration (registered on tgx_run_ckpt()), and its own data position.
+ *
+ *   tgx_run run;
+ *   tgx_run_config rc = tgx_run_defaults("myprog", params, opt);
+ *   rc.clip = 5; rc.steps = 1000; rc.checkpoint = path; rc.every = 100; ...
+ *   tgx_run_init(&run, &rc);                       // registers step, skipped, ...
+ *   tg_trainckpt_u64(tgx_run_ckpt(&run), "pos", &pos);  // the program's own state
+ *   tgx_run_resume(&run);                          // --resume: all or nothing
+ *   tgx_run_open_log(&run, "step,loss");
+ *   tgx_run_start(&run);                           // signals, progress line
+ *   while (!tgx_run_stop(&run)) {
+ *       tgx_run_begin_step(&run);
+ *       double loss = my_forward_backward(...);    // gradient in params
+ *       if (tgx_run_end_step(&run, loss, lr, 1, tokens) == TGX_APPLIED) ...
+ *       tgx_run_periodic_checkpoint(&run);
+ *   }
+ *   tgx_run_finish(&run);                          // final checkpoint, messages
+ *   tgx_run_free(&run);
+ *
+ * Hooks for later work: hooks.reduce runs where the master gradient is
+ * complete on this process (after the shards were summed by tg_workers):
+ * a distributed run sums it (and the loss) over processes there.
+ * hooks.agree runs on the local verdict: a distributed run makes every
+ * process take the same one (skip on one = skip on all). evaluation every
+ * N steps with keep-best is tgx_run_eval_due / tgx_run_keep_best. */
+#ifndef TGX_TRAINRUN_H
+#define TGX_TRAINRUN_H
+
+#include <stdint.h>
+
+#include "cli.h"
+#include "tapegrad.h"
+#include "tg_optim.h"
+#include "trainckpt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A run stops after this many skipped steps in a row: the model is not
+ * recovering, and skipping on would only burn time. */
+#define TGX_MAX_SKIP_STREAK 100
+
+/* What became of a step. */
+typedef enum tgx_verdict {
+    TGX_APPLIED = 0, /* finite: clipped and applied */
+    TGX_SKIPPED,     /* not finite, --skip-nonfinite: no update */
+    TGX_STOPPED,     /* not finite: the run must stop (tgx_run_end_step exits 1) */
+} tgx_verdict;
+
+/* Why training stops (TGX_GOING: it goes on). */
+typedef enum tgx_stop {
+    TGX_GOING = 0,
+    TGX_STOP_SIGNAL,  /* SIGINT or SIGTERM */
+    TGX_STOP_STEPS,   /* --steps reached */
+    TGX_STOP_SECONDS, /* --seconds reached */
+    TGX_STOP_EPOCHS,  /* --epochs reached */
+} tgx_stop;
+
+/* "interrupted", "--steps reached", "--seconds reached", "--epochs reached". */
+const char *tgx_stop_name(tgx_stop s);
+
+typedef struct tgx_run_hooks {
+    /* The master gradient (and *loss) of this process is complete: a
+     * distributed run sums them over processes here. 0, or -1 with a
+     * message in err (the run exits 1). NULL: one process. */
+    int (*reduce)(void *ctx, tg_params *params, double *loss, char *err, size_t errlen);
+    /* The verdict every process takes (e.g. the worst of all). NULL: local. */
+    tgx_verdict (*agree)(void *ctx, tgx_verdict local);
+    void *ctx;
+} tgx_run_hooks;
+
+typedef struct tgx_run_config {
+    const char *prog;     /* "charlm": messages and the checkpoint's program */
+    tg_params *params;    /* the master parameters */
+    tg_optim *opt;        /* may be NULL (no training) */
+    double clip;          /* global gradient norm (0: off) */
+    int skip_nonfinite;   /* --skip-nonfinite */
+    uint64_t steps;       /* stop limits, 0: none */
+    double seconds;
+    uint64_t epochs;
+    const char *checkpoint, *resume, *log; /* NULL: not given */
+    uint64_t every;       /* steps between checkpoints (0: at the end only) */
+    uint64_t fault_step;  /* a test hook: poison a gradient at this step (0: never) */
+    tgx_run_hooks hooks;
+} tgx_run_config;
+
+typedef struct tgx_run {
+    tgx_run_config c;
+    tg_trainckpt *ck;
+    /* the loop's state, in training checkpoints */
+    uint64_t step;        /* steps run (applied or skipped), from the run's start */
+    uint64_t skipped;     /* of them, skipped as not finite */
+    uint64_t streak;      /* skipped in a row up to now */
+    uint64_t epochs_done; /* for --epochs; the program counts them (tgx_run_end_epoch) */
+    double train_seconds; /* training time, all of the run's processes */
+    double loss_sum;      /* sum of weight x loss over applied steps since tgx_run_reset_loss */
+    uint64_t loss_weight; /* the weights in that sum */
+    double last_loss, recent_loss; /* the last applied loss, its moving average (0.98) */
+    /* this process only */
+    uint64_t start_step;  /* where it started (> 0 after --resume) */
+    double run_seconds;   /* its training time */
+    double tokens;        /* tokens it trained on (the program's unit) */
+    double last_norm;     /* the last step's gradient norm before clipping */
+    int unsaved;          /* the state changed since the last checkpoint */
+    double t0;            /* start of the step in progress */
+    tg_progress pg;       /* the progress line (stderr) */
+    tg_csv csv;           /* --log */
+} tgx_run;
+
+tgx_run_config tgx_run_defaults(const char *prog, tg_params *params, tg_optim *opt);
+
+/* Sets up the run and its training checkpoint, and registers the run's own
+ * state as "u64.step", "u64.skipped", "u64.skip_streak",
+ * "f64.train_seconds". Exits 1 on out of memory. */
+void tgx_run_init(tgx_run *r, const tgx_run_config *c);
+void tgx_run_free(tgx_run *r);
+
+/* The checkpoint, for the program's own registrations. */
+tg_trainckpt *tgx_run_ckpt(tgx_run *r);
+/* Registers the running loss under the names a program's checkpoints use:
+ * the sum and its weight ("epoch_loss", "epoch_images"), or the moving
+ * average ("last_loss", "recent_loss"); NULL names are left out. Exits 1
+ * on out of memory. */
+void tgx_run_register_loss(tgx_run *r, const char *sum, const char *weight, const char *last,
+                           const char *recent);
+
+/* --resume: loads everything registered (all or nothing); exits 1 naming
+ * the file and field. No-op without --resume. */
+void tgx_run_resume(tgx_run *r);
+/* "PROG: already at step N of --steps M: nothing to train" (or the
+ * --seconds form) when a resumed run has nothing left by steps or seconds;
+ * returns whether it printed. */
+int tgx_run_say_nothing_left(const tgx_run *r);
+
+/* --log FILE with this header; a resumed run appends to its log. Exits 1. */
+void tgx_run_open_log(tgx_run *r, const char *header);
+
+/* Catches SIGINT/SIGTERM (a second one ends the program) and starts the
+ * progress line. */
+void tgx_run_start(tgx_run *r);
+/* Why training stops before the next step. */
+tgx_stop tgx_run_stop(const tgx_run *r);
+
+/* Marks the start of a step (its time counts as training). */
+void tgx_run_begin_step(tgx_run *r);
+/* Ends the step whose gradient is in the parameters: reduce hook, the
+ * guard, clipping, the verdict (agree hook), then the update at lr (NAN:
+ * keep the optimizer's), counts the step, adds weight x loss to the
+ * running loss and tokens to the throughput. A stopping verdict exits 1
+ * here: no update, no checkpoint, no --save. */
+tgx_verdict tgx_run_end_step(tgx_run *r, double loss, double lr, uint64_t weight,
+                             double tokens);
+/* Time spent on training outside a step (an epoch's batch order). */
+void tgx_run_add_time(tgx_run *r, double seconds);
+/* State the program changed outside a step (an epoch ended): a final
+ * checkpoint is due. */
+void tgx_run_touch(tgx_run *r);
+/* An epoch ended: counts it, clears the sum of the running loss. */
+void tgx_run_end_epoch(tgx_run *r);
+void tgx_run_reset_loss(tgx_run *r);
+/* The mean of the running loss sum (NAN when empty). */
+double tgx_run_mean_loss(const tgx_run *r);
+double tgx_run_tokens_per_second(const tgx_run *r);
+
+/* Evaluation every n steps (0: never): whether it is due after this step. */
+int tgx_run_eval_due(const tgx_run *r, uint64_t n);
+/* Keep the best model by a validation metric: 1 when metric beats *best
+ * (larger is better when higher_better), and *best is updated. A NAN
+ * metric never wins. */
+int tgx_run_keep_best(double metric, double *best, int higher_better);
+
+/* A checkpoint every --every steps (when that step was just run). */
+void tgx_run_periodic_checkpoint(tgx_run *r);
+void tgx_run_save_checkpoint(tgx_run *r);
+/* The run's end: signals back to default, "interrupted at step N", the
+ * final checkpoint (unless the last save holds this state), "checkpoint
+ * FILE at step N", and "N of M steps skipped as not finite". */
+void tgx_run_finish(tgx_run *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

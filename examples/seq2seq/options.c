@@ -1,0 +1,131 @@
+/* seq2seq's command line: defaults, the flag table, the checks between
+ * flags, and --resume's inherited settings (resume.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "program.h"
+#include "tg_layers.h"
+
+static s2s_options defaults(void)
+{
+    s2s_options o;
+    memset(&o, 0, sizeof o);
+    o.valid_frac = 0.1;
+    o.pairs = 20000;
+    o.test_pairs = 1000;
+    o.corpus_seed = 1;
+    o.cell = "lstm";
+    o.hidden = 256;
+    o.embed = 64;
+    o.layers = 1;
+    o.feed_context = 1;
+    o.reverse = 0;
+    o.dropout = 0;
+    o.batch = 64;
+    o.lr = 3e-3;
+    o.optim = "adam";
+    o.clip = 5;
+    o.epochs = 3;
+    o.seconds = 150;
+    o.every = 100;
+    o.beam = 1;
+    o.max_len = 60;
+    o.len_alpha = 1.0;
+    o.threads = 1;
+    o.shards = 2;
+    o.seed = 1;
+    o.min_count = 1;
+    o.max_tokens = S2S_MAX_TOKENS;
+    o.show = 5;
+    o.eval_batch = 256;
+    return o;
+}
+
+/* The flag table over o, into c->flags. */
+static void make_flags(s2s_options *o, tg_cmdline *c)
+{
+    static char cells[64];
+    snprintf(cells, sizeof cells, "%s", tg_cell_kind_names());
+    const tg_flag flags[] = {
+        {"train", TG_STR, &o->train, "training pairs, source<TAB>target per line; none: the built-in English->Korean corpus", 0, 0, NULL},
+        {"test", TG_STR, &o->test, "test pairs; none: the built-in held-out set, or --valid-frac of --train", 0, 0, NULL},
+        {"valid-frac", TG_DOUBLE, &o->valid_frac, "share of --train held out for testing when no --test", 0, 0.9, NULL},
+        {"pairs", TG_INT, &o->pairs, "built-in corpus: training pairs", 1, 10000000, NULL},
+        {"test-pairs", TG_INT, &o->test_pairs, "built-in corpus: held-out test pairs", 1, 100000, NULL},
+        {"corpus-seed", TG_U64, &o->corpus_seed, "built-in corpus: generator seed", 0, 0, NULL},
+        {"write-corpus", TG_STR, &o->write_corpus, "write the data as DIR/train.tsv and DIR/test.tsv", 0, 0, NULL},
+        {"cell", TG_STR, &o->cell, "recurrent cell of encoder and decoder", 0, 0, cells},
+        {"hidden", TG_INT, &o->hidden, "hidden units per layer", 1, 8192, NULL},
+        {"embed", TG_INT, &o->embed, "embedding size", 1, 8192, NULL},
+        {"layers", TG_INT, &o->layers, "recurrent layers (encoder and decoder each)", 1, TG_MAX_LAYERS, NULL},
+        {"feed-context", TG_BOOL, &o->feed_context, "give every decoder step the encoder's final h", 0, 0, NULL},
+        {"reverse", TG_BOOL, &o->reverse, "read the source backwards", 0, 0, NULL},
+        {"dropout", TG_DOUBLE, &o->dropout, "dropout on embeddings, between layers and before the output", 0, 0.95, NULL},
+        {"batch", TG_INT, &o->batch, "sentence pairs per training step", 1, 65536, NULL},
+        {"lr", TG_DOUBLE, &o->lr, "learning rate", 0, 10, NULL},
+        {"optim", TG_STR, &o->optim, "optimizer", 0, 0, "sgd,adam,adamw"},
+        {"clip", TG_DOUBLE, &o->clip, "clip the gradient's global norm (0: off)", 0, 1e9, NULL},
+        {"epochs", TG_INT, &o->epochs, "training epochs, counted from the run's start (0: evaluate/translate only)", 0, 1000000, NULL},
+        {"steps", TG_INT, &o->steps, "stop training after this many steps, counted from the run's start (0: no limit)", 0, 1 << 30, NULL},
+        {"seconds", TG_DOUBLE, &o->seconds, "stop training after this many seconds, then evaluate (0: no limit)", 0, 1e9, NULL},
+        {"beam", TG_INT, &o->beam, "beam size for the final evaluation and --translate (1: greedy)", 1, 16, NULL},
+        {"len-alpha", TG_DOUBLE, &o->len_alpha, "beam length normalisation: score = log p / len^alpha", 0, 5, NULL},
+        {"max-len", TG_INT, &o->max_len, "longest output in tokens", 1, 1000, NULL},
+        {"max-tokens", TG_INT, &o->max_tokens, "skip pairs with a side longer than this", 1, 10000, NULL},
+        {"min-count", TG_INT, &o->min_count, "words seen fewer times become <unk>", 1, 1000000, NULL},
+        {"lowercase", TG_BOOL, &o->lowercase, "lowercase --train/--test text", 0, 0, NULL},
+        {"threads", TG_INT, &o->threads, "threads (one per shard; with --shards 1: inside kernels)", 1, 1024, NULL},
+        {"shards", TG_INT, &o->shards, "data-parallel shards of each batch; results depend on this, not on --threads", 1, 256, NULL},
+        {"seed", TG_U64, &o->seed, "seed for initialisation and batch order", 0, 0, NULL},
+        {"save", TG_STR, &o->save, "save the model (and optimizer) here after every epoch", 0, 0, NULL},
+        {"load", TG_STR, &o->load, "start from this saved model (its vocabularies and shape)", 0, 0, NULL},
+        {"checkpoint", TG_STR, &o->checkpoint, "write a training checkpoint (all --resume needs) to FILE every --every steps and at the end", 0, 0, NULL},
+        {"every", TG_INT, &o->every, "steps between training checkpoints (0: at the end only)", 0, 1 << 30, NULL},
+        {"resume", TG_STR, &o->resume, "continue the run in training checkpoint FILE exactly; settings not given are taken from it", 0, 0, NULL},
+        {"skip-nonfinite", TG_BOOL, &o->skip_nonfinite, "skip a step whose loss or gradient is NaN or infinite, instead of stopping with exit 1", 0, 0, NULL},
+        {"translate", TG_BOOL, &o->translate, "translate the arguments (or stdin lines) with --load's model", 0, 0, NULL},
+        {"show", TG_INT, &o->show, "test sentences to print at the end", 0, 1000, NULL},
+        {"eval-batch", TG_INT, &o->eval_batch, "sentences per batch when decoding", 1, 65536, NULL},
+        {"log", TG_STR, &o->log, "CSV metrics per epoch", 0, 0, NULL},
+    };
+    _Static_assert(sizeof flags / sizeof *flags <= TG_CLI_MAX_FLAGS, "raise TG_CLI_MAX_FLAGS");
+    c->n = (int)(sizeof flags / sizeof *flags);
+    memcpy(c->flags, flags, sizeof flags);
+}
+
+/* The run's checkpoint and output files. */
+tg_run_files s2s_run_files(const s2s_options *o)
+{
+    return (tg_run_files){o->checkpoint, o->resume, o->load, o->save, o->log};
+}
+
+/* Flags that exclude or need each other. */
+static void check_combinations(const s2s_options *o, const tg_cmdline *c, int argc, int first)
+{
+    if (!o->translate && first < argc)
+        tg_cli_die_usage(S2S_PROG, "unexpected argument '%s' (sentences go with --translate)",
+                         c->argv[first]);
+    if (o->translate && !o->load) tg_cli_die_usage(S2S_PROG, "--translate needs --load MODEL");
+    if (o->translate && (o->checkpoint || o->resume))
+        tg_cli_die_usage(S2S_PROG, "--translate does not train: --checkpoint and --resume do not apply");
+    const tg_run_files files = s2s_run_files(o);
+    tg_trainckpt_check_flags(S2S_PROG, c, &files);
+}
+
+void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_inherited *inh,
+                       int *first_positional)
+{
+    *o = defaults();
+    c->argc = argc;
+    c->argv = argv;
+    make_flags(o, c);
+    tg_cli_parse(argc, argv, c->flags, c->n, S2S_PROG,
+                 "Encoder-decoder translation (English->Korean built in, or any TSV pair file).",
+                 first_positional);
+    check_combinations(o, c, argc, *first_positional);
+    inh->n = 0;
+    if (o->resume) s2s_inherit_settings(o->resume, c, inh);
+    if (o->test && !o->train) tg_cli_die_usage(S2S_PROG, "--test needs --train");
+    /* a test hook: poison a gradient at this step (the non-finite guard) */
+    o->fault_step = tg_cli_env_step(S2S_PROG, "SEQ2SEQ_FAULT_STEP");
+}

@@ -1,0 +1,88 @@
+/* The seq2seq program's pieces beside main.c: its command line
+ * (options.c) and its data as the trainer reads it, pairs as id sequences
+ * and length-bucketed batches (batches.c). */
+#ifndef S2S_PROGRAM_H
+#define S2S_PROGRAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "pairs.h"
+#include "resume.h"
+
+#define S2S_PROG "seq2seq"
+
+/* Parses argv into o (defaults first; --resume's settings inherited into
+ * inh); exits 2 on a bad command line. *first: the first sentence of
+ * --translate (argc if none). */
+void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_inherited *inh,
+                       int *first);
+/* The run's checkpoint and output files. */
+tg_run_files s2s_run_files(const s2s_options *o);
+
+/* Pairs as id sequences. */
+typedef struct s2s_id_set {
+    size_t n;
+    int **src, **tgt;
+    int *src_len, *tgt_len;
+    int max_src, max_tgt;
+    long tokens; /* source + target tokens */
+} s2s_id_set;
+
+/* Encodes pairs; target words the vocabulary lacks become tgt_oov (<unk>
+ * for training, -1 for references so they never match). 0, or -1 on out
+ * of memory. */
+int s2s_encode_set(s2s_id_set *s, const s2s_pairs *p, const s2s_vocab *vs, const s2s_vocab *vt,
+                   int tgt_oov);
+void s2s_free_set(s2s_id_set *s);
+
+/* The training and test pairs of the run (the built-in corpus, or --train
+ * and --test / --valid-frac); exits 1 naming the file. from_ckpt: --resume's
+ * checkpoint when it gave the pair files, else NULL. */
+void s2s_load_pairs(const s2s_options *o, const char *from_ckpt, s2s_pairs *train,
+                    s2s_pairs *test, s2s_tokenize_options *tok);
+/* --write-corpus DIR. */
+void s2s_write_corpus(const char *dir, const s2s_pairs *train, const s2s_pairs *test);
+
+typedef struct s2s_keyed {
+    uint64_t key;
+    size_t index;
+} s2s_keyed;
+
+/* Batches of similar lengths in a random order, one epoch at a time. */
+typedef struct s2s_batcher {
+    size_t n, nb, B;
+    size_t *order;  /* pair indices, grouped by length */
+    size_t *starts; /* first index into order of each batch, in training order */
+    s2s_keyed *tmp;
+} s2s_batcher;
+
+int s2s_batcher_init(s2s_batcher *b, size_t n, int B);
+void s2s_batcher_free(s2s_batcher *b);
+/* Buckets by length: sort by (source length, target length, random), cut
+ * into batches of similar length, and shuffle the batches. */
+void s2s_batcher_epoch(s2s_batcher *b, const s2s_id_set *s, tg_rng *r);
+
+typedef struct s2s_scores {
+    double exact, bleu;
+} s2s_scores;
+
+/* Decodes every source of s (beam 1: greedy) into out/out_len and scores
+ * it against the references. Exits 1 on out of memory. */
+s2s_scores s2s_evaluate(tg_tape *tape, const s2s_model *m, const s2s_options *o,
+                        const s2s_id_set *s, int beam, int **out, int *out_len);
+/* Output buffers for n sentences of max_len ids (exits 1 on out of memory). */
+int **s2s_alloc_outputs(size_t n, int max_len, int **lens);
+void s2s_free_outputs(int **out, size_t n, int *lens);
+
+/* The first --show test sentences: source, reference, the model's output
+ * (marked "out!" when it differs). */
+void s2s_show_examples(const s2s_options *o, const s2s_pairs *test, const s2s_vocab *vt,
+                       int **out, const int *lens, const s2s_id_set *s);
+/* --translate: the loaded model over the arguments from first on, or stdin
+ * lines; frees m and the vocabularies. Returns the exit status. */
+int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv, int first,
+                       s2s_vocab *vs, s2s_vocab *vt, const s2s_tokenize_options *tok);
+
+#endif

@@ -1,0 +1,150 @@
+/* seq2seq's evaluation and output beside training: BLEU and exact match
+ * over a test set, test sentences with the model's
+ * translations, and --translate over arguments or stdin lines. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bleu.h"
+#include "decode.h"
+#include "program.h"
+
+#define prog S2S_PROG
+
+/* Decodes every source of s and scores it against the references. */
+s2s_scores s2s_evaluate(tg_tape *tape, const s2s_model *m, const s2s_options *o,
+                        const s2s_id_set *s, int beam, int **out, int *out_len)
+{
+    s2s_decode_options d;
+    s2s_decode_options_default(&d);
+    d.beam = beam;
+    d.max_len = o->max_len;
+    d.len_alpha = o->len_alpha;
+    d.batch = o->eval_batch;
+    if (s2s_translate(tape, m, (const int *const *)s->src, s->src_len, s->n, &d, out,
+                      out_len) != 0)
+        tg_cli_die(prog, "out of memory while decoding");
+    s2s_bleu b;
+    s2s_bleu_init(&b);
+    for (size_t i = 0; i < s->n; i++) s2s_bleu_add(&b, out[i], out_len[i], s->tgt[i], s->tgt_len[i]);
+    return (s2s_scores){s2s_bleu_exact(&b), s2s_bleu_score(&b)};
+}
+
+int **s2s_alloc_outputs(size_t n, int max_len, int **lens)
+{
+    int **out = calloc(n + 1, sizeof *out);
+    *lens = calloc(n + 1, sizeof **lens);
+    if (!out || !*lens) tg_cli_die(prog, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (!(out[i] = malloc((size_t)max_len * sizeof **out))) tg_cli_die(prog, "out of memory");
+    return out;
+}
+
+void s2s_free_outputs(int **out, size_t n, int *lens)
+{
+    for (size_t i = 0; out && i < n; i++) free(out[i]);
+    free(out);
+    free(lens);
+}
+
+/* ------------------------------------------------------------------ output */
+
+static void print_ids(const char *label, const s2s_vocab *v, const int *ids, int n)
+{
+    printf("  %s", label);
+    for (int i = 0; i < n; i++) printf("%s%s", i ? " " : "", ids[i] >= 0 ? v->words[ids[i]] : "<unk>");
+    printf("\n");
+}
+
+void s2s_show_examples(const s2s_options *o, const s2s_pairs *test, const s2s_vocab *vt,
+                          int **out, const int *lens, const s2s_id_set *s)
+{
+    size_t n = (size_t)o->show < test->n ? (size_t)o->show : test->n;
+    if (n == 0) return;
+    printf("test sentences (%s):\n", o->beam > 1 ? "beam search" : "greedy");
+    for (size_t i = 0; i < n; i++) {
+        int ok = lens[i] == s->tgt_len[i] && memcmp(out[i], s->tgt[i], (size_t)lens[i] * sizeof(int)) == 0;
+        printf("  src: %s\n  ref: %s\n", test->src[i], test->tgt[i]);
+        print_ids(ok ? "out: " : "out! ", vt, out[i], lens[i]);
+    }
+}
+
+/* ------------------------------------------------------------------ translate */
+
+/* The longest input --translate reads (its arena is sized for it). */
+#define TRANSLATE_MAX_TOKENS 1000
+
+static int translate_line(const s2s_options *o, tg_tape *tape, const s2s_model *m, const char *line, const s2s_vocab *vs, const s2s_vocab *vt,
+                          const s2s_tokenize_options *tok)
+{
+    size_t n = strlen(line), bad;
+    if (!s2s_utf8_valid(line, n, &bad)) return -1;
+    char *toks = malloc(S2S_TOKENIZED_SIZE(n));
+    int *ids = malloc((n + 1) * sizeof *ids), *out = malloc((size_t)o->max_len * sizeof *out);
+    if (!toks || !ids || !out) tg_cli_die(prog, "out of memory");
+    int k = s2s_tokenize(line, tok, toks), len = 0;
+    if (k > TRANSLATE_MAX_TOKENS) {
+        fprintf(stderr, "%s: input of %d tokens cut to its first %d\n", prog, k,
+                TRANSLATE_MAX_TOKENS);
+        k = TRANSLATE_MAX_TOKENS;
+    }
+    if (k > 0) {
+        s2s_vocab_encode(vs, toks, ids, k, S2S_UNK);
+        s2s_decode_options d;
+        s2s_decode_options_default(&d);
+        d.beam = o->beam;
+        d.max_len = o->max_len;
+        d.len_alpha = o->len_alpha;
+        d.batch = 1;
+        const int *src[1] = {ids};
+        int *outs[1] = {out};
+        if (s2s_translate(tape, m, src, &k, 1, &d, outs, &len) != 0)
+            tg_cli_die(prog, "out of memory while decoding");
+    }
+    for (int i = 0; i < len; i++) printf("%s%s", i ? " " : "", vt->words[out[i]]);
+    printf("\n");
+    fflush(stdout);
+    free(toks);
+    free(ids);
+    free(out);
+    return 0;
+}
+
+static void run_translate(const s2s_options *o, tg_tape *tape, const s2s_model *m, int argc, char **argv, int first, const s2s_vocab *vs,
+                          const s2s_vocab *vt, const s2s_tokenize_options *tok)
+{
+    double t0 = tg_clock_seconds();
+    long n = 0;
+    if (first < argc) {
+        for (int i = first; i < argc; i++, n++)
+            if (translate_line(o, tape, m, argv[i], vs, vt, tok) != 0)
+                tg_cli_die(prog, "argument %d: invalid UTF-8", i - first + 1);
+    } else {
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t got;
+        while ((got = getline(&line, &cap, stdin)) >= 0) {
+            while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = '\0';
+            if (translate_line(o, tape, m, line, vs, vt, tok) != 0)
+                tg_cli_die(prog, "<stdin>:%ld: invalid UTF-8", n + 1);
+            n++;
+        }
+        free(line);
+    }
+    tg_result("translated=%ld seconds=%.2f", n, tg_clock_seconds() - t0);
+}
+
+/* --translate: the loaded model over the arguments or stdin. */
+int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv, int first, s2s_vocab *vs,
+                          s2s_vocab *vt, const s2s_tokenize_options *tok)
+{
+    tg_tape *tape = tg_tape_new(s2s_decode_arena_bytes(&m->cfg, 1, o->beam, TRANSLATE_MAX_TOKENS));
+    if (!tape) tg_cli_die(prog, "out of memory (arena)");
+    tg_tape_set_threads(tape, o->threads);
+    run_translate(o, tape, m, argc, argv, first, vs, vt, tok);
+    tg_tape_free(tape);
+    s2s_model_free(m);
+    s2s_vocab_free(vs);
+    s2s_vocab_free(vt);
+    return 0;
+}
