@@ -11,7 +11,6 @@
  * --resume continues a --checkpoint run exactly (resume.c, trainckpt.h). */
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +22,10 @@
 #include "text.h"
 #include "tg_checkpoint.h"
 #include "tg_optim.h"
+#include "trainrun.h"
 
 #define PROG "charlm"
 #define LN2 0.69314718055994530942
-
-/* A run stops after this many skipped steps in a row: the model is not
- * recovering, and skipping on would only burn time. */
-#define MAX_SKIP_STREAK 100
 
 typedef charlm_options options;
 typedef tg_cmdline cmdline;
@@ -37,7 +33,7 @@ typedef tg_cmdline cmdline;
 static const options defaults = {
     .cell = "lstm", .optim = "adam", .schedule = "constant", .prime = "",
     .hidden = 256, .embed = 64, .layers = 1, .seq_len = 64, .batch = 32, .steps = 1000,
-    .threads = 1, .shards = 1, .temperature = 1.0, .lr = 0.002, .clip = 5.0, .valid_frac = 0.05,
+    .threads = 1, .shards = 0, .temperature = 1.0, .lr = 0.002, .clip = 5.0, .valid_frac = 0.05,
     .seed = 1, .every = 100,
 };
 
@@ -45,8 +41,8 @@ static const options defaults = {
 static int make_flags(options *o, tg_flag *f)
 {
     int n = 0;
-    f[n++] = (tg_flag){"text", TG_STR, &o->text, "UTF-8 training text (default: the King James "
-                       "Bible from package bible-kjv)", 0, 0, NULL};
+    f[n++] = (tg_flag){"text", TG_STR, &o->text, "UTF-8 training text; none: the King James "
+                       "Bible from package bible-kjv", 0, 0, NULL};
     f[n++] = (tg_flag){"cell", TG_STR, &o->cell, "recurrent cell", 0, 0, tg_cell_kind_names()};
     f[n++] = (tg_flag){"hidden", TG_INT, &o->hidden, "units per recurrent layer", 1, 1 << 16, NULL};
     f[n++] = (tg_flag){"embed", TG_INT, &o->embed, "character embedding width", 1, 1 << 16, NULL};
@@ -80,8 +76,9 @@ static int make_flags(options *o, tg_flag *f)
                        "end, held out for validation", 0, 0.5, NULL};
     f[n++] = (tg_flag){"threads", TG_INT, &o->threads, "threads (results do not depend on it)",
                        1, 1024, NULL};
-    f[n++] = (tg_flag){"shards", TG_INT, &o->shards, "data-parallel shards of the batch "
-                       "(results depend on it)", 1, CHARLM_MAX_SHARDS, NULL};
+    f[n++] = (tg_flag){"shards", TG_INT, &o->shards, "data-parallel shards of the batch; 0: "
+                       "one per --threads (results depend on --shards, never on --threads)", 0,
+                       CHARLM_MAX_SHARDS, NULL};
     f[n++] = (tg_flag){"seed", TG_U64, &o->seed, "random seed", 0, 0, NULL};
     f[n++] = (tg_flag){"save", TG_STR, &o->save, "write a checkpoint (parameters, optimizer, "
                        "config, vocabulary) to FILE at the end", 0, 0, NULL};
@@ -102,8 +99,8 @@ static int make_flags(options *o, tg_flag *f)
                        0, 1 << 30, NULL};
     f[n++] = (tg_flag){"temperature", TG_DOUBLE, &o->temperature, "sampling temperature (0: "
                        "greedy)", 0, 100, NULL};
-    f[n++] = (tg_flag){"prime", TG_STR, &o->prime, "text the sample continues (default: the "
-                       "first character of the text)", 0, 0, NULL};
+    f[n++] = (tg_flag){"prime", TG_STR, &o->prime, "text the sample continues; empty: the "
+                       "first character of the text", 0, 0, NULL};
     f[n++] = (tg_flag){"log", TG_STR, &o->log, "write per-step CSV metrics to FILE", 0, 0, NULL};
     return n;
 }
@@ -153,6 +150,9 @@ static void parse_options(int argc, char **argv, options *o, cmdline *c, tg_inhe
         tg_cli_die_usage(PROG, "--momentum is for --optim sgd or momentum, not %s", o->optim);
     if (!strcmp(o->schedule, "cosine") && o->steps == 0)
         tg_cli_die_usage(PROG, "--schedule cosine needs --steps N (the length of the decay)");
+    if (o->shards == 0) /* extra threads run shards: the kernels' own threading is slower */
+        o->shards = o->threads < o->batch ? o->threads : o->batch;
+    if (o->shards > CHARLM_MAX_SHARDS) o->shards = CHARLM_MAX_SHARDS;
     /* a test hook: poison a gradient at this step (the non-finite guard) */
     o->fault_step = tg_cli_env_step(PROG, "CHARLM_FAULT_STEP");
 }
@@ -266,204 +266,95 @@ static tg_optim *make_optim(const options *o, const charmodel *m, tg_checkpoint 
 
 /* ------------------------------------------------------------------ training */
 
-static volatile sig_atomic_t interrupted;
+static int no_limit(const options *o) { return !o->steps && !o->seconds; }
 
-static void on_interrupt(int sig)
+static double eta_seconds(const options *o, const tgx_run *r)
 {
-    interrupted = 1;
-    signal(sig, SIG_DFL); /* a second Ctrl-C (or TERM) ends the program at once */
-}
-
-typedef struct run_stats {
-    /* the loop's state, in training checkpoints */
-    uint64_t step;        /* windows trained, counted from the run's start */
-    uint64_t skipped;     /* of them, skipped as non-finite (--skip-nonfinite) */
-    uint64_t streak;      /* skipped in a row up to now */
-    double train_seconds; /* training time, all resumed runs together */
-    double last_loss, recent_loss; /* the last update's loss and its running average */
-    /* this process only */
-    uint64_t start_step; /* where it started (> 0 after --resume) */
-    double run_seconds;  /* its training time */
-    double step_tokens;  /* characters per step, T x B */
-    uint64_t saved_step; /* step of its last checkpoint save */
-    int saved;           /* whether it has saved one */
-} run_stats;
-
-static int finished(const options *o, const run_stats *s)
-{
-    return (o->steps && s->step >= (uint64_t)o->steps) ||
-           (o->seconds && s->train_seconds >= o->seconds) || (!o->steps && !o->seconds);
-}
-
-static double tokens_per_second(const run_stats *s)
-{
-    double tokens = (double)(s->step - s->start_step) * s->step_tokens;
-    return s->run_seconds > 0 ? tokens / s->run_seconds : 0;
-}
-
-static double eta_seconds(const options *o, const run_stats *s)
-{
-    double eta = INFINITY, done = (double)(s->step - s->start_step);
+    double eta = INFINITY, done = (double)(r->step - r->start_step);
     if (o->steps > 0 && done > 0)
-        eta = ((double)o->steps - (double)s->step) * s->run_seconds / done;
-    if (o->seconds > 0 && o->seconds - s->train_seconds < eta) eta = o->seconds - s->train_seconds;
+        eta = ((double)o->steps - (double)r->step) * r->run_seconds / done;
+    if (o->seconds > 0 && o->seconds - r->train_seconds < eta) eta = o->seconds - r->train_seconds;
     return eta < 0 ? 0 : eta;
 }
 
-static void report(const options *o, tg_progress *pg, tg_csv *log, const run_stats *s,
-                   double lr, double norm, double valid_bpc, int last)
+static void report(const options *o, tgx_run *r, double lr, double valid_bpc, int last)
 {
     char eta[32], step[48], valid[32] = "";
-    double tps = tokens_per_second(s);
-    unsigned long long n = (unsigned long long)s->step;
-    tg_format_duration(eta_seconds(o, s), eta, sizeof eta);
+    double tps = tgx_run_tokens_per_second(r);
+    unsigned long long n = (unsigned long long)r->step;
+    tg_format_duration(eta_seconds(o, r), eta, sizeof eta);
     if (o->steps)
         snprintf(step, sizeof step, "%llu/%d", n, o->steps);
     else
         snprintf(step, sizeof step, "%llu", n);
     if (isnan(valid_bpc))
-        tg_progress_update(pg, last, "step %s  loss %.4f  %.3f bpc  %.0f tok/s  eta %s", step,
-                           s->recent_loss, s->recent_loss / LN2, tps, eta);
+        tg_progress_update(&r->pg, last, "step %s  loss %.4f  %.3f bpc  %.0f tok/s  eta %s", step,
+                           r->recent_loss, r->recent_loss / LN2, tps, eta);
     else { /* kept on screen: the line is ended, not redrawn */
-        tg_progress_update(pg, 1, "step %s  valid %.4f bpc  (train %.3f bpc)  %.0f tok/s", step,
-                           valid_bpc, s->recent_loss / LN2, tps);
-        tg_progress_done(pg);
+        tg_progress_update(&r->pg, 1, "step %s  valid %.4f bpc  (train %.3f bpc)  %.0f tok/s",
+                           step, valid_bpc, r->recent_loss / LN2, tps);
+        tg_progress_done(&r->pg);
     }
     if (!isnan(valid_bpc)) snprintf(valid, sizeof valid, "%.6f", valid_bpc);
-    tg_csv_row(log, "%llu,%.3f,%.0f,%.6f,%.6f,%.6g,%.6g,%.1f,%s", n, s->train_seconds,
-               (double)s->step * s->step_tokens, s->last_loss, s->last_loss / LN2, lr, norm, tps,
-               valid);
+    tg_csv_row(&r->csv, "%llu,%.3f,%.0f,%.6f,%.6f,%.6g,%.6g,%.1f,%s", n, r->train_seconds,
+               (double)r->step * (double)o->seq_len * o->batch, r->last_loss,
+               r->last_loss / LN2, lr, r->last_norm, tps, valid);
 }
 
-static void save_checkpoint(const options *o, tg_trainckpt *ck, run_stats *s)
-{
-    char err[1024];
-    if (tg_trainckpt_save(ck, o->checkpoint, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
-    s->saved = 1;
-    s->saved_step = s->step;
-}
-
-/* 0 when the step's loss, gradients and parameters are finite; else -1
- * with "step N: ... is not finite; stopping, last checkpoint kept" in err. */
-static int check_finite(const tg_trainckpt *ck, double loss, double norm, uint64_t step,
-                        char *err, size_t errlen)
-{
-    if (tg_trainckpt_guard(ck, loss, step, err, errlen) != 0) return -1;
-    if (isfinite(norm)) return 0; /* finite values whose squares overflowed */
-    snprintf(err, errlen, "step %llu: gradient norm is %g; stopping, last checkpoint kept",
-             (unsigned long long)step, norm);
-    return -1;
-}
-
-/* Whether to apply the step's update: yes when everything is finite; no
- * with --skip-nonfinite (said on stderr); otherwise exits 1 at once: no
- * update, no checkpoint, no --save. */
-static int apply_step(const options *o, const tg_trainckpt *ck, double loss, double norm,
-                      const run_stats *s, tg_progress *pg)
-{
-    char err[1024];
-    if (check_finite(ck, loss, norm, s->step + 1, err, sizeof err) == 0) return 1;
-    tg_progress_done(pg);
-    if (!o->skip_nonfinite)
-        tg_cli_die(PROG, "%s (try a smaller --lr or --clip, or --skip-nonfinite)", err);
-    char *why = strstr(err, "; stopping"); /* the guard's words for the stopping case */
-    if (why) *why = '\0';
-    if (s->streak + 1 >= MAX_SKIP_STREAK)
-        tg_cli_die(PROG, "%s: %d steps in a row were not finite; stopping, last checkpoint kept",
-                   err, MAX_SKIP_STREAK);
-    fprintf(stderr, "%s: %s; step skipped (--skip-nonfinite)\n", PROG, err);
-    return 0;
-}
-
-/* The loop's bookkeeping after step s->step + 1 ran (applied or not). */
-static void count_step(charlm_trainer *tr, run_stats *s, int applied, double loss, double dt)
-{
-    s->step++;
-    s->train_seconds += dt;
-    s->run_seconds += dt;
-    if (!applied) {
-        s->skipped++;
-        s->streak++;
-        charlm_trainer_reset_nonfinite(tr); /* a NaN state would poison every later window */
-        return;
-    }
-    s->streak = 0;
-    s->last_loss = loss;
-    s->recent_loss = s->step - s->skipped == 1 ? loss : 0.98 * s->recent_loss + 0.02 * loss;
-}
-
-static void train(const options *o, charlm_trainer *tr, tg_optim *opt, tg_trainckpt *ck,
-                  tg_csv *log, run_stats *s)
+static void train(const options *o, charlm_trainer *tr, tgx_run *r)
 {
     tg_lr_schedule sched = {!strcmp(o->schedule, "cosine") ? TG_LR_COSINE : TG_LR_CONSTANT,
                             o->lr, (uint64_t)o->warmup, 1, 1.0,
                             o->steps > o->warmup ? (uint64_t)(o->steps - o->warmup) : 1, 0.0};
-    tg_params *params = tr->model->params;
-    tg_progress pg;
-    tg_progress_init(&pg, stderr, 10.0);
-    while (!interrupted && !finished(o, s)) {
-        double t0 = tg_clock_seconds(), lr = tg_lr_at(&sched, s->step);
+    double step_tokens = (double)o->seq_len * o->batch;
+    while (!no_limit(o) && !tgx_run_stop(r)) {
+        double lr = tg_lr_at(&sched, r->step);
+        tgx_run_begin_step(r);
         double loss = charlm_train_window(tr);
-        if (o->fault_step == s->step + 1) tg_params_grad(params)[0] = (tg_real)NAN;
-        double norm = tg_clip_grad_norm(params, o->clip);
-        int applied = apply_step(o, ck, loss, norm, s, &pg);
-        if (applied) {
-            tg_optim_set_lr(opt, lr);
-            tg_optim_step(opt, params);
-        }
-        count_step(tr, s, applied, loss, tg_clock_seconds() - t0);
-        int eval_now = o->eval_every && s->step % (uint64_t)o->eval_every == 0;
+        if (tgx_run_end_step(r, loss, lr, 1, step_tokens) == TGX_SKIPPED)
+            charlm_trainer_reset_nonfinite(tr); /* a NaN state would poison every later window */
+        int eval_now = tgx_run_eval_due(r, (uint64_t)o->eval_every);
         double valid_bpc = eval_now ? charlm_evaluate(tr) / LN2 : NAN;
-        report(o, &pg, log, s, lr, norm, valid_bpc, finished(o, s) || interrupted);
-        if (o->checkpoint && o->every && s->step % (uint64_t)o->every == 0)
-            save_checkpoint(o, ck, s);
+        report(o, r, lr, valid_bpc, tgx_run_stop(r) != TGX_GOING);
+        tgx_run_periodic_checkpoint(r);
     }
-    tg_progress_done(&pg);
 }
 
-/* ------------------------------------------------------------------ checkpoints */
+/* ------------------------------------------------------------------ the run */
 
-/* Every piece of state the loop reads, for --checkpoint and --resume. */
-static tg_trainckpt *make_trainckpt(const options *o, const charmodel *m, const tg_vocab *v,
-                                    const corpus *c, tg_optim *opt, charlm_trainer *tr,
-                                    run_stats *s)
+/* The training run, and every piece of state the loop reads, for the
+ * guard, --checkpoint and --resume. */
+static void start_run(const options *o, const charmodel *m, const tg_vocab *v, const corpus *c,
+                      tg_optim *opt, charlm_trainer *tr, tgx_run *r)
 {
-    tg_trainckpt *ck = tg_trainckpt_new(PROG, m->params, opt);
-    if (!ck || charlm_register_config(ck, o, &m->cfg, v, c->cps, c->n) != 0 ||
-        charlm_trainer_register(tr, ck) != 0 || tg_trainckpt_u64(ck, "step", &s->step) != 0 ||
-        tg_trainckpt_u64(ck, "skipped", &s->skipped) != 0 ||
-        tg_trainckpt_u64(ck, "skip_streak", &s->streak) != 0 ||
-        tg_trainckpt_f64(ck, "train_seconds", &s->train_seconds) != 0 ||
-        tg_trainckpt_f64(ck, "last_loss", &s->last_loss) != 0 ||
-        tg_trainckpt_f64(ck, "recent_loss", &s->recent_loss) != 0)
+    tgx_run_config rc = tgx_run_defaults(PROG, m->params, opt);
+    rc.clip = o->clip;
+    rc.skip_nonfinite = o->skip_nonfinite;
+    rc.steps = (uint64_t)o->steps;
+    rc.seconds = o->seconds;
+    rc.checkpoint = o->checkpoint;
+    rc.resume = o->resume;
+    rc.log = o->log;
+    rc.every = (uint64_t)o->every;
+    rc.fault_step = o->fault_step;
+    tgx_run_init(r, &rc);
+    if (charlm_register_config(tgx_run_ckpt(r), o, &m->cfg, v, c->cps, c->n) != 0 ||
+        charlm_trainer_register(tr, tgx_run_ckpt(r)) != 0)
         tg_cli_die(PROG, "out of memory");
-    return ck;
+    tgx_run_register_loss(r, NULL, NULL, "last_loss", "recent_loss");
 }
 
 /* Loads everything registered; exits 1 naming the file and field (the file
  * is only read). */
-static void resume_run(const options *o, tg_trainckpt *ck, const charlm_trainer *tr,
-                       run_stats *s)
+static void resume_run(const options *o, const charlm_trainer *tr, tgx_run *r)
 {
     char err[1024];
-    if (tg_trainckpt_load(ck, o->resume, err, sizeof err) != 0 ||
-        charlm_trainer_check_loaded(tr, o->resume, err, sizeof err) != 0)
+    tgx_run_resume(r);
+    if (charlm_trainer_check_loaded(tr, o->resume, err, sizeof err) != 0)
         tg_cli_die(PROG, "%s", err);
-    s->start_step = s->step;
     fprintf(stderr, "%s: resumed %s at step %llu\n", PROG, o->resume,
-            (unsigned long long)s->step);
-    if (o->steps && s->step >= (uint64_t)o->steps)
-        fprintf(stderr, "%s: already at step %llu of --steps %d: nothing to train\n", PROG,
-                (unsigned long long)s->step, o->steps);
-}
-
-/* --log FILE; a resumed run appends to the log it continues. */
-static void open_log(const options *o, tg_csv *log)
-{
-    char err[1024];
-    if (tg_csv_open_run(log, o->log, "step,seconds,tokens,loss,bpc,lr,grad_norm,tokens_per_s,"
-                        "valid_bpc", o->resume != NULL, err, sizeof err) != 0)
-        tg_cli_die(PROG, "%s", err);
+            (unsigned long long)r->step);
+    tgx_run_say_nothing_left(r);
 }
 
 /* ------------------------------------------------------------------ sampling */
@@ -562,38 +453,28 @@ int main(int argc, char **argv)
     if (charlm_trainer_init(&tr, &m, ids, n_train, ids + n_train, n_valid, o.seq_len, o.batch,
                             o.shards, o.threads, o.seed, err, sizeof err) != 0)
         tg_cli_die_usage(PROG, "%s", err);
-    run_stats s = {0};
-    s.step_tokens = (double)o.seq_len * o.batch;
-    tg_trainckpt *tck = make_trainckpt(&o, &m, &v, &c, opt, &tr, &s);
-    if (o.resume) resume_run(&o, tck, &tr, &s);
-    tg_csv log;
-    open_log(&o, &log);
+    tgx_run run;
+    start_run(&o, &m, &v, &c, opt, &tr, &run);
+    if (o.resume) resume_run(&o, &tr, &run);
+    tgx_run_open_log(&run, "step,seconds,tokens,loss,bpc,lr,grad_norm,tokens_per_s,valid_bpc");
     describe(&o, &c, &m, n_train, n_valid);
 
-    signal(SIGINT, on_interrupt);
-    signal(SIGTERM, on_interrupt);
-    train(&o, &tr, opt, tck, &log, &s);
-    if (interrupted)
-        fprintf(stderr, "%s: interrupted at step %llu\n", PROG, (unsigned long long)s.step);
-    if (o.checkpoint && !(s.saved && s.saved_step == s.step)) save_checkpoint(&o, tck, &s);
-    if (o.checkpoint)
-        fprintf(stderr, "%s: checkpoint %s at step %llu\n", PROG, o.checkpoint,
-                (unsigned long long)s.step);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    tgx_run_start(&run);
+    train(&o, &tr, &run);
+    tgx_run_finish(&run);
     double valid_bpc = charlm_evaluate(&tr) / LN2;
     save_model(&o, &m, &v, opt);
-    if (tg_csv_close(&log, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
+    if (tg_csv_close(&run.csv, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
     if (o.sample > 0) print_sample(&o, prime, n_prime, &m, &v);
 
     tg_result("valid_bpc=%.4f train_bpc=%.4f tokens_per_s=%.0f steps=%llu seconds=%.1f "
               "wall_seconds=%.1f params=%zu cell=%s hidden=%d layers=%d skipped=%llu",
-              valid_bpc, s.step > s.skipped ? s.recent_loss / LN2 : NAN, tokens_per_second(&s),
-              (unsigned long long)s.step, s.train_seconds, tg_clock_seconds() - wall0,
+              valid_bpc, run.step > run.skipped ? run.recent_loss / LN2 : NAN,
+              tgx_run_tokens_per_second(&run), (unsigned long long)run.step, run.train_seconds, tg_clock_seconds() - wall0,
               tg_params_numel(m.params), m.cfg.kind->name, m.cfg.hidden, m.cfg.layers,
-              (unsigned long long)s.skipped);
+              (unsigned long long)run.skipped);
 
-    tg_trainckpt_free(tck);
+    tgx_run_free(&run);
     charlm_trainer_free(&tr);
     tg_optim_free(opt);
     free(ids);
