@@ -15,7 +15,6 @@
  * --resume continues a --checkpoint run exactly (resume.c, trainckpt.h). */
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,13 +27,10 @@
 #include "rowseq_model.h"
 #include "tg_checkpoint.h"
 #include "trainckpt.h"
+#include "trainrun.h"
 
 #define PROG "rowseq"
 #define CLASSES 10
-
-/* A run stops after this many skipped steps in a row: the model is not
- * recovering, and skipping on would only burn time. */
-#define MAX_SKIP_STREAK 100
 
 static const char *const class_names[CLASSES] = {
     "T-shirt/top", "Trouser", "Pullover", "Dress",   "Coat",
@@ -321,34 +317,8 @@ static void print_confusion(const long *cm)
 
 /* ------------------------------------------------------------------ the training loop */
 
-static volatile sig_atomic_t interrupted;
-
-static void on_interrupt(int sig)
-{
-    interrupted = 1;
-    signal(sig, SIG_DFL); /* a second Ctrl-C (or TERM) ends the program at once */
-}
-
-typedef struct run_state {
-    /* the loop's state, in training checkpoints */
-    uint64_t step;         /* steps run (applied or skipped), from the run's start */
-    uint64_t epoch;        /* epochs completed */
-    uint64_t pos;          /* images of this epoch's permutation already trained */
-    tg_rng shuffle_rng;    /* the trainer's generator before this epoch's shuffle */
-    uint64_t skipped;      /* steps skipped as non-finite (--skip-nonfinite) */
-    uint64_t streak;       /* of them, in a row up to now */
-    double train_seconds;  /* training time, all of the run's processes */
-    double epoch_loss;     /* sum of loss x images over this epoch's applied steps */
-    uint64_t epoch_images; /* images in that sum */
-    /* this process only */
-    uint64_t start_step; /* where it started (> 0 after --resume) */
-    double run_seconds;  /* its training time */
-    double tokens;       /* image rows it trained */
-    uint64_t saved_step; /* step of its last checkpoint save */
-    int saved;           /* whether it has saved one */
-} run_state;
-
-/* What one training step needs, set up once. */
+/* What one training step needs, set up once; the run (trainrun.h) keeps
+ * the step, the stops, the epochs done ("u64.epoch"), the guard. */
 typedef struct loop {
     const options *o;
     rowseq_trainer *tr;
@@ -356,208 +326,130 @@ typedef struct loop {
     uint32_t *order; /* this epoch's permutation */
     tg_lr_schedule sched;
     uint64_t steps_per_epoch;
-    tg_trainckpt *ck;
-    tg_progress pg;
+    tgx_run run;
+    /* the loop's own state, in training checkpoints */
+    uint64_t pos;       /* images of this epoch's permutation already trained */
+    tg_rng shuffle_rng; /* the trainer's generator before this epoch's shuffle */
 } loop;
 
-/* Why training stops before the next step, or NULL to go on. */
-static const char *stop_reason(const options *o, const run_state *s)
+/* The stop's words in the epoch line ("epoch 2 (partial, --steps)"). */
+static const char *partial_name(tgx_stop s)
 {
-    if (interrupted) return "interrupted";
-    if (s->epoch >= (uint64_t)o->epochs) return "epochs";
-    if (o->steps && s->step >= (uint64_t)o->steps) return "--steps";
-    if (o->seconds > 0 && s->train_seconds >= o->seconds) return "time budget";
-    return NULL;
+    return s == TGX_STOP_STEPS ? "--steps" : s == TGX_STOP_SECONDS ? "time budget"
+                                           : tgx_stop_name(s);
 }
 
-static void save_checkpoint(const options *o, tg_trainckpt *ck, run_state *s)
-{
-    char err[1024];
-    if (tg_trainckpt_save(ck, o->checkpoint, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
-    s->saved = 1;
-    s->saved_step = s->step;
-}
-
-static void periodic_checkpoint(const options *o, tg_trainckpt *ck, run_state *s)
-{
-    if (o->checkpoint && o->every && s->step % (uint64_t)o->every == 0)
-        save_checkpoint(o, ck, s);
-}
-
-/* 0 when the step's loss, gradients and parameters are finite; else -1
- * with "step N: ... is not finite; stopping, last checkpoint kept" in err. */
-static int check_finite(const tg_trainckpt *ck, double loss, double norm, uint64_t step,
-                        char *err, size_t errlen)
-{
-    if (tg_trainckpt_guard(ck, loss, step, err, errlen) != 0) return -1;
-    if (isfinite(norm)) return 0; /* finite values whose squares overflowed */
-    snprintf(err, errlen, "step %llu: gradient norm is %g; stopping, last checkpoint kept",
-             (unsigned long long)step, norm);
-    return -1;
-}
-
-/* Whether to apply the step's update: yes when everything is finite; no
- * with --skip-nonfinite (said on stderr); otherwise exits 1 at once: no
- * update, no checkpoint, no --save. */
-static int apply_step(loop *L, double loss, double norm, const run_state *s)
-{
-    char err[1024];
-    if (check_finite(L->ck, loss, norm, s->step + 1, err, sizeof err) == 0) return 1;
-    tg_progress_done(&L->pg);
-    if (!L->o->skip_nonfinite)
-        tg_cli_die(PROG, "%s (try a smaller --lr or --clip, or --skip-nonfinite)", err);
-    char *why = strstr(err, "; stopping"); /* the guard's words for the stopping case */
-    if (why) *why = '\0';
-    if (s->streak + 1 >= MAX_SKIP_STREAK)
-        tg_cli_die(PROG, "%s: %d steps in a row were not finite; stopping, last checkpoint kept",
-                   err, MAX_SKIP_STREAK);
-    fprintf(stderr, "%s: %s; step skipped (--skip-nonfinite)\n", PROG, err);
-    return 0;
-}
+static int stopped(const loop *L) { return L->o->epochs == 0 || tgx_run_stop(&L->run); }
 
 /* One step on the next batch of this epoch's permutation. */
-static void train_step(loop *L, run_state *s)
+static void train_step(loop *L)
 {
     const options *o = L->o;
     rowseq_trainer *tr = L->tr;
-    int left = L->train->count - (int)s->pos;
+    int left = L->train->count - (int)L->pos;
     int B = left < o->batch ? left : o->batch;
-    double t0 = tg_clock_seconds();
-    double lr = lr_for_step(o, &L->sched, s->step, L->steps_per_epoch);
-    double loss = rowseq_train_backward(tr, L->train, L->order + s->pos, B);
-    if (o->fault_step == s->step + 1) tg_params_grad(tr->params)[0] = (tg_real)NAN;
-    double norm = tg_clip_grad_norm(tr->params, tr->cfg.clip);
-    int applied = apply_step(L, loss, norm, s);
-    if (applied) {
-        tg_optim_set_lr(tr->opt, lr);
-        tg_optim_step(tr->opt, tr->params);
-        s->epoch_loss += loss * B;
-        s->epoch_images += (uint64_t)B;
-        s->streak = 0;
-    } else {
-        s->skipped++;
-        s->streak++;
-    }
-    double dt = tg_clock_seconds() - t0;
-    s->step++;
-    s->pos += (uint64_t)B;
-    s->train_seconds += dt;
-    s->run_seconds += dt;
-    s->tokens += (double)B * L->train->rows;
+    double lr = lr_for_step(o, &L->sched, L->run.step, L->steps_per_epoch);
+    tgx_run_begin_step(&L->run);
+    double loss = rowseq_train_backward(tr, L->train, L->order + L->pos, B);
+    L->pos += (uint64_t)B;
+    tgx_run_end_step(&L->run, loss, lr, (uint64_t)B, (double)B * L->train->rows);
 }
 
-static double tokens_per_second(const run_state *s)
-{
-    return s->run_seconds > 0 ? s->tokens / s->run_seconds : 0;
-}
-
-/* Trains this epoch from s->pos on, until it ends or a stopping rule holds.
- * Returns the number of steps run. */
-static uint64_t train_epoch(loop *L, run_state *s)
+/* Trains this epoch from L->pos on, until it ends or a stopping rule holds. */
+static void train_epoch(loop *L)
 {
     rowseq_trainer *tr = L->tr;
     const int count = L->train->count;
     /* the epoch's permutation, drawn again from the saved state on resume */
-    tr->rng = s->shuffle_rng;
+    tr->rng = L->shuffle_rng;
     rowseq_shuffle(tr, L->order, count);
-    uint64_t ran = 0;
-    while (s->pos < (uint64_t)count && !stop_reason(L->o, s)) {
-        train_step(L, s);
-        ran++;
-        tg_progress_update(&L->pg, 0, "epoch %llu  %6llu/%d  loss %.4f  lr %.2g  %.0f tokens/s",
-                           (unsigned long long)s->epoch + 1, (unsigned long long)s->pos, count,
-                           s->epoch_images ? s->epoch_loss / (double)s->epoch_images : NAN,
-                           tg_optim_lr(tr->opt), tokens_per_second(s));
+    while (L->pos < (uint64_t)count && !stopped(L)) {
+        train_step(L);
+        tg_progress_update(&L->run.pg, 0, "epoch %llu  %6llu/%d  loss %.4f  lr %.2g  %.0f "
+                           "tokens/s", (unsigned long long)L->run.epochs_done + 1,
+                           (unsigned long long)L->pos, count, tgx_run_mean_loss(&L->run),
+                           tg_optim_lr(tr->opt), tgx_run_tokens_per_second(&L->run));
         /* at the end of the epoch: after its evaluation, in the next epoch's state */
-        if (s->pos < (uint64_t)count) periodic_checkpoint(L->o, L->ck, s);
+        if (L->pos < (uint64_t)count) tgx_run_periodic_checkpoint(&L->run);
     }
-    return ran;
 }
 
 /* The epoch is over: the next one starts at its first image, drawing its
  * permutation from where this one's shuffle left the generator. */
-static void next_epoch(rowseq_trainer *tr, run_state *s)
+static void next_epoch(loop *L)
 {
-    s->epoch++;
-    s->pos = 0;
-    s->shuffle_rng = tr->rng;
-    s->epoch_loss = 0;
-    s->epoch_images = 0;
+    tgx_run_end_epoch(&L->run);
+    L->pos = 0;
+    L->shuffle_rng = L->tr->rng;
 }
 
-/* ------------------------------------------------------------------ checkpoints */
+/* ------------------------------------------------------------------ the run */
 
-/* Every piece of state the loop reads, for --checkpoint and --resume; also
- * the non-finite guard's view of the parameters. */
-static tg_trainckpt *make_trainckpt(const options *o, rowseq_trainer *tr,
-                                    const rowseq_data *train, run_state *s)
+/* The training run and every piece of state the loop reads, for the guard,
+ * --checkpoint and --resume. */
+static void start_run(loop *L)
 {
-    tg_trainckpt *ck = tg_trainckpt_new(PROG, tr->params, tr->opt);
-    int bad = !ck || rowseq_register_config(ck, o, &tr->cfg, train) != 0 ||
-              tg_trainckpt_u64(ck, "step", &s->step) != 0 ||
-              tg_trainckpt_u64(ck, "epoch", &s->epoch) != 0 ||
-              tg_trainckpt_u64(ck, "epoch_pos", &s->pos) != 0 ||
-              tg_trainckpt_rng(ck, "shuffle", &s->shuffle_rng) != 0 ||
-              tg_trainckpt_u64(ck, "skipped", &s->skipped) != 0 ||
-              tg_trainckpt_u64(ck, "skip_streak", &s->streak) != 0 ||
-              tg_trainckpt_f64(ck, "train_seconds", &s->train_seconds) != 0 ||
-              tg_trainckpt_f64(ck, "epoch_loss", &s->epoch_loss) != 0 ||
-              tg_trainckpt_u64(ck, "epoch_images", &s->epoch_images) != 0;
+    const options *o = L->o;
+    rowseq_trainer *tr = L->tr;
+    tgx_run_config rc = tgx_run_defaults(PROG, tr->params, tr->opt);
+    rc.clip = tr->cfg.clip;
+    rc.skip_nonfinite = o->skip_nonfinite;
+    rc.steps = (uint64_t)o->steps;
+    rc.seconds = o->seconds;
+    rc.epochs = (uint64_t)o->epochs;
+    rc.checkpoint = o->checkpoint;
+    rc.resume = o->resume;
+    rc.log = o->log;
+    rc.every = (uint64_t)o->every;
+    rc.fault_step = o->fault_step;
+    tgx_run_init(&L->run, &rc);
+    tg_trainckpt *ck = tgx_run_ckpt(&L->run);
+    int bad = rowseq_register_config(ck, o, &tr->cfg, L->train) != 0 ||
+              tg_trainckpt_u64(ck, "epoch", &L->run.epochs_done) != 0 ||
+              tg_trainckpt_u64(ck, "epoch_pos", &L->pos) != 0 ||
+              tg_trainckpt_rng(ck, "shuffle", &L->shuffle_rng) != 0;
     for (int i = 0; !bad && i < tr->cfg.shards; i++) {
         char name[32];
         snprintf(name, sizeof name, "dropout.%d", i);
         bad = tg_trainckpt_rng(ck, name, &tr->shard_rng[i]) != 0;
     }
     if (bad) tg_cli_die(PROG, "out of memory");
-    return ck;
+    tgx_run_register_loss(&L->run, "epoch_loss", "epoch_images", NULL, NULL);
 }
 
 /* After a load: what the file could not check by itself — the data
  * position lies inside the training set, on a batch boundary, at the step
  * it claims. Exits 1 naming the file. */
-static void check_position(const char *path, const run_state *s, uint64_t steps_per_epoch,
-                           int count, int batch)
+static void check_position(const char *path, const loop *L)
 {
-    if (s->pos >= (uint64_t)count || s->pos % (uint64_t)batch != 0 ||
-        s->epoch > s->step / steps_per_epoch ||
-        s->step != s->epoch * steps_per_epoch + s->pos / (uint64_t)batch ||
-        s->skipped > s->step || s->streak > s->skipped || s->epoch_images > s->pos)
+    const tgx_run *s = &L->run;
+    uint64_t batch = (uint64_t)L->o->batch, count = (uint64_t)L->train->count;
+    if (L->pos >= count || L->pos % batch != 0 ||
+        s->epochs_done > s->step / L->steps_per_epoch ||
+        s->step != s->epochs_done * L->steps_per_epoch + L->pos / batch ||
+        s->skipped > s->step || s->streak > s->skipped || s->loss_weight > L->pos)
         tg_cli_die(PROG, "%s: data position 'u64.epoch' %llu, 'u64.epoch_pos' %llu does not fit "
                    "'u64.step' %llu with %d images in batches of %d", path,
-                   (unsigned long long)s->epoch, (unsigned long long)s->pos,
-                   (unsigned long long)s->step, count, batch);
+                   (unsigned long long)s->epochs_done, (unsigned long long)L->pos,
+                   (unsigned long long)s->step, L->train->count, L->o->batch);
 }
 
 /* Loads everything registered; exits 1 naming the file and field (the file
  * is only read). */
-static void resume_run(const options *o, tg_trainckpt *ck, const loop *L, run_state *s)
+static void resume_run(loop *L)
 {
-    char err[1024];
-    if (tg_trainckpt_load(ck, o->resume, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
-    check_position(o->resume, s, L->steps_per_epoch, L->train->count, o->batch);
-    s->start_step = s->step;
+    const options *o = L->o;
+    tgx_run_resume(&L->run);
+    check_position(o->resume, L);
     fprintf(stderr, "%s: resumed %s at step %llu (epoch %llu, image %llu of %d)\n", PROG,
-            o->resume, (unsigned long long)s->step, (unsigned long long)s->epoch + 1,
-            (unsigned long long)s->pos, L->train->count);
-    const char *why = stop_reason(o, s);
-    if (why && !strcmp(why, "epochs"))
+            o->resume, (unsigned long long)L->run.step,
+            (unsigned long long)L->run.epochs_done + 1, (unsigned long long)L->pos,
+            L->train->count);
+    if (tgx_run_stop(&L->run) == TGX_STOP_EPOCHS)
         fprintf(stderr, "%s: already at epoch %llu of --epochs %d: nothing to train\n", PROG,
-                (unsigned long long)s->epoch, o->epochs);
-    else if (why && !strcmp(why, "--steps"))
-        fprintf(stderr, "%s: already at step %llu of --steps %d: nothing to train\n", PROG,
-                (unsigned long long)s->step, o->steps);
-    else if (why)
-        fprintf(stderr, "%s: already trained %.1f s of --seconds %g: nothing to train\n", PROG,
-                s->train_seconds, o->seconds);
-}
-
-/* --log FILE; a resumed run appends to the log it continues. */
-static void open_log(const options *o, tg_csv *log)
-{
-    char err[1024];
-    if (tg_csv_open_run(log, o->log, "epoch,step,seconds,lr,train_loss,test_loss,test_acc,"
-                        "tokens_per_s", o->resume != NULL, err, sizeof err) != 0)
-        tg_cli_die(PROG, "%s", err);
+                (unsigned long long)L->run.epochs_done, o->epochs);
+    else
+        tgx_run_say_nothing_left(&L->run);
 }
 
 /* ------------------------------------------------------------------ main */
@@ -589,43 +481,42 @@ typedef struct epoch_report {
     int evaluated;
 } epoch_report;
 
-static void report_epoch(const loop *L, const run_state *s, const rowseq_data *test,
-                         tg_csv *log, const char *partial, double t_start, epoch_report *r)
+static void report_epoch(loop *L, const rowseq_data *test, const char *partial,
+                         double t_start, epoch_report *r)
 {
     rowseq_trainer *tr = L->tr;
+    tgx_run *s = &L->run;
     rowseq_evaluate(tr, test, test->count, &r->test_loss, &r->test_acc, r->confusion);
     r->evaluated = 1;
-    double train_loss = s->epoch_images ? s->epoch_loss / (double)s->epoch_images : NAN;
+    double train_loss = tgx_run_mean_loss(s);
     double epochs_run = (double)s->step / (double)L->steps_per_epoch;
-    double elapsed = tg_clock_seconds() - t_start, tps = tokens_per_second(s);
+    double elapsed = tg_clock_seconds() - t_start, tps = tgx_run_tokens_per_second(s);
     char label[64] = "";
     if (partial) snprintf(label, sizeof label, " (partial, %s)", partial);
     printf("epoch %3llu%s  train_loss %.4f  test_loss %.4f  test_acc %.4f  %.1fs  %.0f tokens/s\n",
-           (unsigned long long)s->epoch + 1, label, train_loss, r->test_loss, r->test_acc, elapsed,
-           tps);
+           (unsigned long long)s->epochs_done + 1, label, train_loss, r->test_loss, r->test_acc,
+           elapsed, tps);
     fflush(stdout);
-    tg_csv_row(log, "%.4f,%llu,%.2f,%.6g,%.6f,%.6f,%.6f,%.0f", epochs_run,
+    tg_csv_row(&s->csv, "%.4f,%llu,%.2f,%.6g,%.6f,%.6f,%.6f,%.0f", epochs_run,
                (unsigned long long)s->step, elapsed, tg_optim_lr(tr->opt), train_loss,
                r->test_loss, r->test_acc, tps);
 }
 
 /* Epochs until a stopping rule holds: train, evaluate, report, --save, and
  * checkpoint every --every steps. */
-static void train_run(loop *L, run_state *s, const rowseq_data *test, tg_csv *log,
-                      uint64_t epochs_loaded, double t_start, epoch_report *r)
+static void train_run(loop *L, const rowseq_data *test, uint64_t epochs_loaded, double t_start,
+                      epoch_report *r)
 {
     const options *o = L->o;
-    tg_progress_init(&L->pg, stderr, 10.0);
-    while (!stop_reason(o, s)) {
-        train_epoch(L, s);
-        tg_progress_done(&L->pg);
-        int ended = s->pos >= (uint64_t)L->train->count;
-        report_epoch(L, s, test, log, ended ? NULL : stop_reason(o, s), t_start, r);
-        if (ended) next_epoch(L->tr, s);
-        if (o->save) rowseq_save_model(o->save, L->tr, epochs_loaded + s->epoch);
-        if (ended) periodic_checkpoint(o, L->ck, s);
+    while (!stopped(L)) {
+        train_epoch(L);
+        tg_progress_done(&L->run.pg);
+        int ended = L->pos >= (uint64_t)L->train->count;
+        report_epoch(L, test, ended ? NULL : partial_name(tgx_run_stop(&L->run)), t_start, r);
+        if (ended) next_epoch(L);
+        if (o->save) rowseq_save_model(o->save, L->tr, epochs_loaded + L->run.epochs_done);
+        if (ended) tgx_run_periodic_checkpoint(&L->run);
     }
-    tg_progress_done(&L->pg);
 }
 
 static void describe(const options *o, const rowseq_trainer *tr, const rowseq_data *train,
@@ -671,38 +562,31 @@ int main(int argc, char **argv)
         tg_checkpoint_close(model_file);
     }
 
-    loop L = {&o, &tr, &train.d, NULL, {0}, 0, NULL, {0}};
+    loop L = {0};
+    L.o = &o;
+    L.tr = &tr;
+    L.train = &train.d;
     L.order = malloc((size_t)train.d.count * sizeof *L.order);
     if (!L.order) tg_cli_die(PROG, "out of memory for %d indices", train.d.count);
     L.steps_per_epoch = (uint64_t)(train.d.count + o.batch - 1) / (uint64_t)o.batch;
     L.sched = lr_schedule(&o, cfg.optim.lr, L.steps_per_epoch);
-    run_state s = {0};
-    s.shuffle_rng = tr.rng; /* after the init draws, or as a --save file left it */
-    L.ck = make_trainckpt(&o, &tr, &train.d, &s);
-    if (o.resume) resume_run(&o, L.ck, &L, &s);
-    tg_csv log;
-    open_log(&o, &log);
+    L.shuffle_rng = tr.rng; /* after the init draws, or as a --save file left it */
+    start_run(&L);
+    if (o.resume) resume_run(&L);
+    tgx_run_open_log(&L.run, "epoch,step,seconds,lr,train_loss,test_loss,test_acc,tokens_per_s");
     describe(&o, &tr, &train.d, &test.d);
 
-    signal(SIGINT, on_interrupt);
-    signal(SIGTERM, on_interrupt);
+    tgx_run_start(&L.run);
     double t_start = tg_clock_seconds();
     epoch_report r = {0};
-    train_run(&L, &s, &test.d, &log, epochs_loaded, t_start, &r);
-    if (interrupted)
-        fprintf(stderr, "%s: interrupted at step %llu\n", PROG, (unsigned long long)s.step);
-    if (o.checkpoint && !(s.saved && s.saved_step == s.step)) save_checkpoint(&o, L.ck, &s);
-    if (o.checkpoint)
-        fprintf(stderr, "%s: checkpoint %s at step %llu\n", PROG, o.checkpoint,
-                (unsigned long long)s.step);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    train_run(&L, &test.d, epochs_loaded, t_start, &r);
+    tgx_run_finish(&L.run);
     if (!r.evaluated) {
         rowseq_evaluate(&tr, &test.d, test.d.count, &r.test_loss, &r.test_acc, r.confusion);
         printf("evaluation  test_loss %.4f  test_acc %.4f\n", r.test_loss, r.test_acc);
     }
     print_confusion(r.confusion);
-    if (tg_csv_close(&log, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
+    if (tg_csv_close(&L.run.csv, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
 
     size_t high = 0;
     for (int sh = 0; sh < cfg.shards; sh++) {
@@ -712,14 +596,14 @@ int main(int argc, char **argv)
     fprintf(stderr, "%s: step arena high water %.1f MiB of %.1f MiB per shard\n", PROG,
             high / 1048576.0, rowseq_arena_bytes(&cfg) / 1048576.0);
     double seconds = tg_clock_seconds() - t_start;
-    double epochs_run = (double)s.step / (double)L.steps_per_epoch;
+    double epochs_run = (double)L.run.step / (double)L.steps_per_epoch;
     char epochs_text[32];
     if (epochs_run == floor(epochs_run)) snprintf(epochs_text, sizeof epochs_text, "%.0f", epochs_run);
     else snprintf(epochs_text, sizeof epochs_text, "%.2f", epochs_run);
     tg_result("test_acc=%.4f epochs=%s seconds=%.1f tokens_per_s=%.0f steps=%llu skipped=%llu",
-              r.test_acc, epochs_text, seconds, tokens_per_second(&s),
-              (unsigned long long)s.step, (unsigned long long)s.skipped);
-    tg_trainckpt_free(L.ck);
+              r.test_acc, epochs_text, seconds, tgx_run_tokens_per_second(&L.run),
+              (unsigned long long)L.run.step, (unsigned long long)L.run.skipped);
+    tgx_run_free(&L.run);
     free(L.order);
     rowseq_trainer_free(&tr);
     idx_images_free(&train.im);
