@@ -74,7 +74,7 @@ int tg_file_read_all(const char *path, char **bytes, size_t *len, char *err, siz
 /* ------------------------------------------------------------------ UTF-8 */
 
 /* Length of the sequence starting at s (0 if invalid) and its code point. */
-static size_t utf8_one(const unsigned char *s, size_t avail, uint32_t *cp)
+size_t tg_utf8_one(const unsigned char *s, size_t avail, uint32_t *cp)
 {
     unsigned b0 = s[0];
     if (b0 < 0x80) {
@@ -116,7 +116,7 @@ int tg_utf8_decode(const unsigned char *s, size_t len, uint32_t *out, size_t *n_
     size_t i = 0, n = 0;
     while (i < len) {
         uint32_t cp;
-        size_t k = utf8_one(s + i, len - i, &cp);
+        size_t k = tg_utf8_one(s + i, len - i, &cp);
         if (k == 0) {
             *n_out = n;
             *bad_offset = i;
@@ -360,4 +360,23 @@ int tg_sample_logits(const tg_real *logits, int n, double temperature, tg_rng *r
 {
     tg_softmax_temperature(logits, n, temperature, scratch);
     return tg_sample_index(scratch, n, r);
+}
+
+/* ------------------------------------------------------------------ hash */
+
+uint64_t tg_fnv1a(uint64_t h, const void *bytes, size_t n)
+{
+    const unsigned char *b = bytes;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+uint64_t tg_fnv1a_u32(uint64_t h, uint32_t v)
+{
+    const unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8),
+                                (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+    return tg_fnv1a(h, b, 4);
 }

@@ -32,6 +32,11 @@ int tg_file_read_all(const char *path, char **bytes, size_t *len, char *err, siz
 int tg_utf8_decode(const unsigned char *s, size_t len, uint32_t *out, size_t *n_out,
                    size_t *bad_offset);
 
+/* Decodes one strict UTF-8 character at s (avail bytes left) into *cp;
+ * returns its length, or 0 when the bytes there are not valid UTF-8 (the
+ * one decoder of the programs: text here, sentence pairs in seq2seq). */
+size_t tg_utf8_one(const unsigned char *s, size_t avail, uint32_t *cp);
+
 /* Encodes one code point into out (up to 4 bytes); returns the byte count,
  * 0 for a surrogate or a value above U+10FFFF. */
 size_t tg_utf8_encode(uint32_t cp, char out[4]);
@@ -48,6 +53,16 @@ int tg_text_read_file(const char *path, uint32_t **cps, size_t *n, char *err, si
 
 /* Line (1-based) of byte offset off in s: for messages. */
 size_t tg_text_line_of(const char *s, size_t len, size_t off);
+
+/* ------------------------------------------------------------------ hash */
+
+/* FNV-1a, 64 bits, over n bytes, continuing from h (start with
+ * TG_FNV1A_BASIS): the identity of a run's data in its config ("60
+ * characters, fnv1a 7323b629b48b9293"), so that a resume on edited data is
+ * refused. tg_fnv1a_u32 hashes v's four bytes, least significant first. */
+#define TG_FNV1A_BASIS 0xcbf29ce484222325ull
+uint64_t tg_fnv1a(uint64_t h, const void *bytes, size_t n);
+uint64_t tg_fnv1a_u32(uint64_t h, uint32_t v);
 
 /* ------------------------------------------------------------------ vocabulary */
 

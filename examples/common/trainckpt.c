@@ -653,19 +653,3 @@ void tg_inherited_free(tg_inherited *keep)
     keep->n = 0;
 }
 
-uint64_t tg_fnv1a(uint64_t h, const void *bytes, size_t n)
-{
-    const unsigned char *b = bytes;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
-uint64_t tg_fnv1a_u32(uint64_t h, uint32_t v)
-{
-    const unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8),
-                                (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
-    return tg_fnv1a(h, b, 4);
-}

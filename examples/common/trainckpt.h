@@ -63,6 +63,7 @@
 #include <stdint.h>
 
 #include "cli.h"
+#include "text.h" /* tg_fnv1a: the identity of a run's data */
 #include "tapegrad.h"
 #include "tg_checkpoint.h"
 #include "tg_optim.h"
@@ -168,13 +169,6 @@ _Noreturn void tg_trainckpt_die_inherited(const char *prog, const char *ckpt, co
 int tg_inherited_has(const tg_inherited *keep, const char *flag);
 void tg_inherited_free(tg_inherited *keep);
 
-/* FNV-1a, 64 bits, over n bytes, continuing from h (start with
- * TG_FNV1A_BASIS): the identity of a run's data in its config ("60
- * characters, fnv1a 7323b629b48b9293"), so that a resume on edited data is
- * refused. tg_fnv1a_u32 hashes v's four bytes, least significant first. */
-#define TG_FNV1A_BASIS 0xcbf29ce484222325ull
-uint64_t tg_fnv1a(uint64_t h, const void *bytes, size_t n);
-uint64_t tg_fnv1a_u32(uint64_t h, uint32_t v);
 
 /* What is not finite, without a verdict: 0 when loss, every parameter
  * gradient and every parameter value are finite, else -1 with "step N:

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tapegrad.h"
+#include "text.h" /* the programs' one UTF-8 decoder and hash */
 
 void s2s_pairs_init(s2s_pairs *p) { memset(p, 0, sizeof *p); }
 
@@ -66,32 +67,13 @@ int s2s_pairs_add(s2s_pairs *p, const char *src, const char *tgt, int line)
 
 /* ------------------------------------------------------------------ UTF-8 */
 
-/* Decodes one well-formed character at s (n bytes left); returns its length,
- * or 0 if the bytes there are not valid UTF-8. */
-static int utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    if (n == 0) return 0;
-    if (s[0] < 0x80) return *cp = s[0], 1;
-    int len = (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
-    if (len == 0 || (size_t)len > n) return 0;
-    uint32_t c = s[0] & (0x7F >> len);
-    for (int i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    static const uint32_t min_for_len[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (c < min_for_len[len] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
-    *cp = c;
-    return len;
-}
-
 int s2s_utf8_valid(const char *s, size_t n, size_t *bad_at)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
         uint32_t cp;
-        int len = utf8_decode(u + i, n - i, &cp);
+        size_t len = tg_utf8_one(u + i, n - i, &cp);
         if (len == 0) {
             if (bad_at) *bad_at = i;
             return 0;
@@ -140,34 +122,13 @@ static uint32_t to_lower(uint32_t c)
     return c;
 }
 
-static size_t utf8_encode(uint32_t c, char *out)
-{
-    if (c < 0x80) return out[0] = (char)c, 1;
-    if (c < 0x800) {
-        out[0] = (char)(0xC0 | (c >> 6));
-        out[1] = (char)(0x80 | (c & 0x3F));
-        return 2;
-    }
-    if (c < 0x10000) {
-        out[0] = (char)(0xE0 | (c >> 12));
-        out[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (c & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (c >> 18));
-    out[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((c >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (c & 0x3F));
-    return 4;
-}
-
 /* Decodes the whole string into code points (caller's buffer of n). */
 static size_t decode_all(const char *in, uint32_t *cps)
 {
     const unsigned char *u = (const unsigned char *)in;
     size_t n = strlen(in), i = 0, k = 0;
     while (i < n) {
-        int len = utf8_decode(u + i, n - i, &cps[k]);
+        size_t len = tg_utf8_one(u + i, n - i, &cps[k]);
         if (len == 0) { /* invalid input: treat the byte as a space */
             cps[k] = ' ';
             len = 1;
@@ -203,7 +164,7 @@ static void tok_put(tok_writer *w, uint32_t c)
         w->ntok++;
         w->in_word = 1;
     }
-    w->len += utf8_encode(c, w->out + w->len);
+    w->len += tg_utf8_encode(c, w->out + w->len);
 }
 
 int s2s_tokenize(const char *in, const s2s_tokenize_options *o, char *out)
@@ -386,12 +347,7 @@ int s2s_pairs_split(s2s_pairs *p, s2s_pairs *out, double frac, unsigned long lon
 
 /* ------------------------------------------------------------------ vocabulary */
 
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
+static uint64_t hash_bytes(const char *s, size_t n) { return tg_fnv1a(TG_FNV1A_BASIS, s, n); }
 
 /* A growable word table with counts (build time). */
 typedef struct word_table {
