@@ -1,8 +1,9 @@
 /* bench: training throughput of a recurrent model on synthetic data.
  *
  * One step = forward over the sequence, softmax cross-entropy on every step,
- * backward, plain SGD update (lr 0.05, like the PyTorch anchor
- * ../shared/anchors/torch_rnn_bench.py). After a warm-up the step loop is
+ * backward, then the programs' end of a step (trainrun.h: the non-finite
+ * guard, the gradient norm) and a plain SGD update (lr 0.05, like the
+ * PyTorch anchor ../shared/anchors/torch_rnn_bench.py). After a warm-up the step loop is
  * timed in --windows windows filling --seconds; figures are the median
  * window's. Tokens of a step: batch * seq (seq2seq: batch * (src + tgt)).
  *
@@ -30,6 +31,7 @@
 #include "bench_model.h"
 #include "cli.h"
 #include "tg_optim.h"
+#include "trainrun.h"
 
 static const char *prog = "bench";
 
@@ -126,14 +128,17 @@ static double wait_idle(double max_wait, int threads)
 typedef struct trainer {
     bench_model model;
     tg_optim *opt;
+    tgx_run run; /* the programs' step: guard, norm, update (trainrun.h) */
     int threads;
+    double tokens; /* per step */
     double last_loss;
 } trainer;
 
 static void train_step(trainer *tr)
 {
+    tgx_run_begin_step(&tr->run);
     tr->last_loss = bench_forward_backward(&tr->model, tr->threads);
-    tg_optim_step(tr->opt, tr->model.params);
+    tgx_run_end_step(&tr->run, tr->last_loss, NAN, 1, tr->tokens);
 }
 
 /* CPU seconds of every thread of the process: on a shared machine a
@@ -215,6 +220,9 @@ static int run_training(const bench_opts *o)
     oc.lr = o->lr;
     tr.opt = tg_optim_new(&oc, tg_params_numel(tr.model.params), err, sizeof err);
     if (!tr.opt) tg_cli_die_usage(prog, "%s", err);
+    tgx_run_config rc = tgx_run_defaults(prog, tr.model.params, tr.opt);
+    tgx_run_init(&tr.run, &rc); /* no limits, no files: the step only */
+    tr.tokens = bench_step_tokens(&c);
     tg_csv log;
     if (tg_csv_open(&log, o->log, "window,steps,ms_per_step,tokens_per_s,loss", err, sizeof err))
         tg_cli_die(prog, "%s", err);
@@ -264,6 +272,7 @@ static int run_training(const bench_opts *o)
         cpu_sec * 1e3, o->threads, c.shards, tr.last_loss, bg, tg_blas_core());
     free(per);
     free(cpu);
+    tgx_run_free(&tr.run);
     tg_optim_free(tr.opt);
     bench_model_free(&tr.model);
     return 0;

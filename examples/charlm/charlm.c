@@ -53,7 +53,7 @@ static int make_flags(options *o, tg_flag *f)
                        "per window", 1, 1 << 16, NULL};
     f[n++] = (tg_flag){"batch", TG_INT, &o->batch, "parallel streams over the text", 1, 1 << 16,
                        NULL};
-    f[n++] = (tg_flag){"optim", TG_STR, &o->optim, "optimizer", 0, 0, "sgd,momentum,adam,adamw"};
+    f[n++] = (tg_flag){"optim", TG_STR, &o->optim, "optimizer", 0, 0, TGX_OPTIM_CHOICES};
     f[n++] = (tg_flag){"lr", TG_DOUBLE, &o->lr, "learning rate (if not given: 0.002 for "
                        "adam/adamw, 1 for sgd, 0.1 for momentum)", 0, 100, NULL};
     f[n++] = (tg_flag){"momentum", TG_DOUBLE, &o->momentum, "SGD momentum (if not given: 0.9 "
@@ -249,13 +249,12 @@ static void new_model(const options *o, const corpus *c, charmodel *m, tg_vocab 
 static tg_optim *make_optim(const options *o, const charmodel *m, tg_checkpoint *ck)
 {
     char err[1024];
-    int sgd = !strcmp(o->optim, "sgd") || !strcmp(o->optim, "momentum");
-    tg_optim_config oc = tg_optim_defaults(sgd ? TG_OPTIM_SGD
-                                               : !strcmp(o->optim, "adam") ? TG_OPTIM_ADAM
-                                                                           : TG_OPTIM_ADAMW);
+    tg_optim_config oc;
+    if (tgx_optim_from_flag(o->optim, &oc) != 0)
+        tg_cli_die_usage(PROG, "--optim: unknown '%s'", o->optim);
     oc.lr = o->lr;
     oc.weight_decay = o->weight_decay;
-    if (sgd) oc.momentum = o->momentum;
+    if (oc.kind == TG_OPTIM_SGD) oc.momentum = o->momentum;
     tg_optim *opt = tg_optim_new(&oc, tg_params_numel(m->params), err, sizeof err);
     if (!opt) tg_cli_die_usage(PROG, "%s", err);
     if (ck && tg_checkpoint_meta(ck, "optim.kind") &&

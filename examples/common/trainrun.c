@@ -26,6 +26,16 @@ const char *tgx_stop_name(tgx_stop s)
     }
 }
 
+int tgx_optim_from_flag(const char *name, tg_optim_config *out)
+{
+    tg_optim_kind kind;
+    int momentum = strcmp(name, "momentum") == 0;
+    if (!momentum && tg_optim_kind_parse(name, &kind) != 0) return -1;
+    *out = tg_optim_defaults(momentum ? TG_OPTIM_SGD : kind);
+    if (momentum) out->momentum = 0.9;
+    return 0;
+}
+
 tgx_run_config tgx_run_defaults(const char *prog, tg_params *params, tg_optim *opt)
 {
     tgx_run_config c;

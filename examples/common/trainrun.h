@@ -53,6 +53,13 @@
 extern "C" {
 #endif
 
+/* --optim, the same choices in every program: "momentum" is SGD with
+ * momentum 0.9 (a program's --momentum may change it). */
+#define TGX_OPTIM_CHOICES "sgd,momentum,adam,adamw"
+/* The optimizer's defaults for --optim NAME into *out. 0, or -1 for a name
+ * not in TGX_OPTIM_CHOICES (*out untouched). */
+int tgx_optim_from_flag(const char *name, tg_optim_config *out);
+
 /* A run stops after this many skipped steps in a row: the model is not
  * recovering, and skipping on would only burn time. */
 #define TGX_MAX_SKIP_STREAK 100

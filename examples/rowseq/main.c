@@ -106,7 +106,7 @@ static int make_flags(options *o, tg_flag *f)
                        TG_MAX_LAYERS, NULL};
     f[n++] = (tg_flag){"dropout", TG_DOUBLE, &o->dropout,
                        "dropout between layers (training only)", 0, 0.95, NULL};
-    f[n++] = (tg_flag){"optim", TG_STR, &o->optim, "optimizer", 0, 0, "sgd,momentum,adam,adamw"};
+    f[n++] = (tg_flag){"optim", TG_STR, &o->optim, "optimizer", 0, 0, TGX_OPTIM_CHOICES};
     f[n++] = (tg_flag){"lr", TG_DOUBLE, &o->lr,
                        "learning rate; 0 = 0.1 for sgd/momentum, 0.002 for adam(w)", 0, 100, NULL};
     f[n++] = (tg_flag){"momentum", TG_DOUBLE, &o->momentum, "momentum of --optim momentum", 0,
@@ -258,12 +258,11 @@ static void load_split(const char *dir, const char *prefix, int limit, const cha
 
 static tg_optim_config optim_config(const options *o)
 {
-    tg_optim_kind kind = TG_OPTIM_SGD;
-    if (strcmp(o->optim, "adam") == 0) kind = TG_OPTIM_ADAM;
-    if (strcmp(o->optim, "adamw") == 0) kind = TG_OPTIM_ADAMW;
-    tg_optim_config c = tg_optim_defaults(kind);
+    tg_optim_config c;
+    if (tgx_optim_from_flag(o->optim, &c) != 0)
+        tg_cli_die_usage(PROG, "--optim: unknown '%s'", o->optim);
     if (strcmp(o->optim, "momentum") == 0) c.momentum = o->momentum;
-    if (kind != TG_OPTIM_SGD) c.lr = 0.002; /* measured best for this task, see README */
+    if (c.kind != TG_OPTIM_SGD) c.lr = 0.002; /* measured best for this task, see README */
     if (o->lr > 0) c.lr = o->lr;
     if (o->weight_decay >= 0) c.weight_decay = o->weight_decay;
     return c;

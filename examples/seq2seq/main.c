@@ -202,10 +202,10 @@ static s2s_scores train(trainer *tr, const id_set *train_set, const id_set *test
 
 static tg_optim *make_optim(const options *o, const s2s_model *m)
 {
-    tg_optim_kind kind;
+    tg_optim_config cfg;
     char err[256];
-    if (tg_optim_kind_parse(o->optim, &kind) != 0) tg_cli_die_usage(prog, "--optim: unknown '%s'", o->optim);
-    tg_optim_config cfg = tg_optim_defaults(kind);
+    if (tgx_optim_from_flag(o->optim, &cfg) != 0)
+        tg_cli_die_usage(prog, "--optim: unknown '%s'", o->optim);
     cfg.lr = o->lr;
     tg_optim *opt = tg_optim_new(&cfg, tg_params_numel(m->params), err, sizeof err);
     if (!opt) tg_cli_die(prog, "optimizer: %s", err);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "program.h"
+#include "trainrun.h"
 #include "tg_layers.h"
 
 static s2s_options defaults(void)
@@ -63,7 +64,7 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"dropout", TG_DOUBLE, &o->dropout, "dropout on embeddings, between layers and before the output", 0, 0.95, NULL},
         {"batch", TG_INT, &o->batch, "sentence pairs per training step", 1, 65536, NULL},
         {"lr", TG_DOUBLE, &o->lr, "learning rate", 0, 10, NULL},
-        {"optim", TG_STR, &o->optim, "optimizer", 0, 0, "sgd,adam,adamw"},
+        {"optim", TG_STR, &o->optim, "optimizer", 0, 0, TGX_OPTIM_CHOICES},
         {"clip", TG_DOUBLE, &o->clip, "clip the gradient's global norm (0: off)", 0, 1e9, NULL},
         {"epochs", TG_INT, &o->epochs, "training epochs, counted from the run's start (0: evaluate/translate only)", 0, 1000000, NULL},
         {"steps", TG_INT, &o->steps, "stop training after this many steps, counted from the run's start (0: no limit)", 0, 1 << 30, NULL},
