@@ -1,10 +1,13 @@
 /* A training run's shared bookkeeping: see trainrun.h. */
 #include "trainrun.h"
 
+#include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The one process-wide flag a signal handler may set. */
 static volatile sig_atomic_t interrupted;
@@ -272,4 +275,39 @@ void tgx_run_finish(tgx_run *r)
     if (r->skipped)
         fprintf(stderr, "%s: %llu of %llu steps skipped as not finite\n", r->c.prog,
                 (unsigned long long)r->skipped, (unsigned long long)r->step);
+}
+
+/* ------------------------------------------------------------------ arenas */
+
+/* glibc's malloc perturbation (a debugging aid tests turn on with
+ * MALLOC_PERTURB_): off (0), or back to the environment's (-1). */
+static void set_perturb(int value)
+{
+#ifdef M_PERTURB
+    const char *env = getenv("MALLOC_PERTURB_");
+    mallopt(M_PERTURB, value >= 0 ? value : env ? atoi(env) : 0);
+#else
+    (void)value;
+#endif
+}
+
+size_t tgx_arena_measure(void (*probe)(void *ctx, tg_tape *t), void *ctx)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    size_t room = pages > 0 && page > 0 ? (size_t)pages / 4 * (size_t)page : (size_t)1 << 30;
+    if (room > (size_t)8 << 30) room = (size_t)8 << 30;
+    tg_tape *t = NULL;
+    set_perturb(0); /* glibc's MALLOC_PERTURB_ would fill the whole reservation */
+    while (!t && room >= ((size_t)64 << 20)) { /* a stricter overcommit policy: less */
+        t = tg_tape_new(room);
+        room /= 2;
+    }
+    set_perturb(-1);
+    if (!t) return 0;
+    probe(ctx, t);
+    size_t high = tg_tape_arena_high_water(t);
+    set_perturb(0);
+    tg_tape_free(t);
+    set_perturb(-1);
+    return high + high / 8 + ((size_t)1 << 20);
 }

@@ -201,6 +201,18 @@ void tgx_run_save_checkpoint(tgx_run *r);
  * FILE at step N", and "N of M steps skipped as not finite". */
 void tgx_run_finish(tgx_run *r);
 
+/* ------------------------------------------------------------------ arenas */
+
+/* Step arenas sized by measurement, not by formulas: runs probe(ctx, t)
+ * once on a tape whose arena has room for anything this machine could
+ * hold (a quarter of its memory, at most 8 GiB; only the pages the probe
+ * touches are ever backed), and returns the probe's high water plus 1/8
+ * and 1 MiB of slack. The probe should run the largest step the arena
+ * will see (the longest batch; training or decoding). 0 when not even a
+ * 64 MiB tape could be made. A later step that needs more still stops
+ * with the engine's overflow message naming the bytes. */
+size_t tgx_arena_measure(void (*probe)(void *ctx, tg_tape *t), void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -233,7 +233,7 @@ static void build_model(const options *o, s2s_model *m, const s2s_vocab *vs, con
 static void start_workers(const options *o, trainer *tr, int max_src, int max_tgt)
 {
     int rows = (o->batch + o->shards - 1) / o->shards;
-    size_t arena = s2s_arena_bytes(&tr->m->cfg, rows, max_src, max_tgt + 1);
+    size_t arena = s2s_train_arena(tr->m, o, rows, max_src, max_tgt);
     tr->workers = tg_workers_new(tr->m->params, o->shards, arena);
     tr->shard_model = calloc((size_t)o->shards, sizeof *tr->shard_model);
     if (!tr->workers || !tr->shard_model) tg_cli_die(prog, "out of memory (%d shards)", o->shards);
@@ -254,10 +254,14 @@ static void report_arenas(trainer *tr)
             (double)tg_tape_arena_capacity(tr->tape) / 1048576.0);
 }
 
-static size_t arena_for(const options *o, const s2s_config *c, int max_src, int max_tgt)
+/* The arena of the evaluation tape, which also trains with one shard:
+ * measured (arenas.c). */
+static size_t arena_for(const options *o, const s2s_model *m, size_t n_test, int max_src,
+                        int max_tgt)
 {
-    size_t train = o->shards > 1 ? 0 : s2s_arena_bytes(c, o->batch, max_src, max_tgt + 1);
-    size_t dec = s2s_decode_arena_bytes(c, o->eval_batch, o->beam, max_src);
+    size_t train = o->shards > 1 ? 0 : s2s_train_arena(m, o, o->batch, max_src, max_tgt);
+    int sentences = n_test < (size_t)o->eval_batch ? (int)n_test : o->eval_batch;
+    size_t dec = s2s_decode_arena(m, o, sentences > 0 ? sentences : 1, max_src);
     return train > dec ? train : dec;
 }
 
@@ -372,7 +376,7 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
         tg_cli_die(prog, "out of memory encoding the pairs");
 
     int max_src = train_s.max_src > test_s.max_src ? train_s.max_src : test_s.max_src;
-    tr->tape = tg_tape_new(arena_for(o, &m->cfg, max_src, train_s.max_tgt));
+    tr->tape = tg_tape_new(arena_for(o, m, test_s.n, max_src, train_s.max_tgt));
     if (!tr->tape) tg_cli_die(prog, "out of memory (arena)");
     tg_tape_set_threads(tr->tape, o->shards > 1 ? 1 : o->threads);
     if (o->shards > 1) start_workers(o, tr, max_src, train_s.max_tgt);

@@ -76,6 +76,14 @@ s2s_scores s2s_evaluate(tg_tape *tape, const s2s_model *m, const s2s_options *o,
 int **s2s_alloc_outputs(size_t n, int max_len, int **lens);
 void s2s_free_outputs(int **out, size_t n, int *lens);
 
+/* Step arenas by measurement (arenas.c): a training step of rows pairs of
+ * up to max_src and max_tgt tokens (on one shard's tape), and decoding
+ * batches of up to `sentences` sources of max_src tokens with o's beam
+ * and max-len. Exit 1 when not even a probe could run. */
+size_t s2s_train_arena(const s2s_model *m, const s2s_options *o, int rows, int max_src,
+                       int max_tgt);
+size_t s2s_decode_arena(const s2s_model *m, const s2s_options *o, int sentences, int max_src);
+
 /* The first --show test sentences: source, reference, the model's output
  * (marked "out!" when it differs). */
 void s2s_show_examples(const s2s_options *o, const s2s_pairs *test, const s2s_vocab *vt,

@@ -138,7 +138,7 @@ static void run_translate(const s2s_options *o, tg_tape *tape, const s2s_model *
 int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv, int first, s2s_vocab *vs,
                           s2s_vocab *vt, const s2s_tokenize_options *tok)
 {
-    tg_tape *tape = tg_tape_new(s2s_decode_arena_bytes(&m->cfg, 1, o->beam, TRANSLATE_MAX_TOKENS));
+    tg_tape *tape = tg_tape_new(s2s_decode_arena(m, o, 1, TRANSLATE_MAX_TOKENS));
     if (!tape) tg_cli_die(prog, "out of memory (arena)");
     tg_tape_set_threads(tape, o->threads);
     run_translate(o, tape, m, argc, argv, first, vs, vt, tok);

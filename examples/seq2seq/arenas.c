@@ -1,0 +1,96 @@
+/* seq2seq's step arenas, measured (tgx_arena_measure): one training step on
+ * the largest batch a shard can get, and one decoding batch of the longest
+ * sources, each run once on a probe tape before the run starts. Nothing
+ * the probes do stays: the gradients they leave are zeroed, their dropout
+ * generator is their own. */
+#include <stdlib.h>
+
+#include "decode.h"
+#include "program.h"
+#include "trainrun.h"
+
+#define prog S2S_PROG
+
+typedef struct probe {
+    const s2s_model *m;
+    const s2s_options *o;
+    int rows, max_src, max_tgt, threads;
+    int mixed; /* training: rows of unequal lengths (masks and blends) */
+    int *ids;  /* max(max_src, max_tgt) ids, every row reads them */
+} probe;
+
+static void train_probe(void *ctx, tg_tape *t)
+{
+    probe *p = ctx;
+    const int **src = tg_tape_alloc(t, (size_t)p->rows * sizeof *src);
+    const int **tgt = tg_tape_alloc(t, (size_t)p->rows * sizeof *tgt);
+    int *sl = tg_tape_ints(t, (size_t)p->rows), *tl = tg_tape_ints(t, (size_t)p->rows);
+    for (int i = 0; i < p->rows; i++) {
+        int longest = i == 0 || !p->mixed;
+        src[i] = tgt[i] = p->ids;
+        sl[i] = longest ? p->max_src : 1;
+        tl[i] = longest ? p->max_tgt : 1;
+    }
+    tg_rng drop;
+    tg_rng_seed(&drop, 1);
+    tg_tape_set_threads(t, p->threads);
+    s2s_batch b;
+    s2s_batch_make(&b, t, &p->m->cfg, p->rows, src, sl, tgt, tl, 0, 0);
+    tg_tensor *loss = s2s_loss(t, p->m, &b, p->o->dropout > 0 ? &drop : NULL, NULL);
+    tg_backward(t, tg_scale(t, loss, 0.5));
+    tg_params_zero_grad(p->m->params);
+}
+
+static void decode_probe(void *ctx, tg_tape *t)
+{
+    probe *p = ctx;
+    size_t n = (size_t)p->rows;
+    const int **src = malloc(n * sizeof *src);
+    int *len = malloc(n * sizeof *len), *out_len;
+    int **out = s2s_alloc_outputs(n, 2, &out_len);
+    if (!src || !len) tg_cli_die(prog, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        src[i] = p->ids;
+        len[i] = p->max_src;
+    }
+    s2s_decode_options d;
+    s2s_decode_options_default(&d);
+    d.beam = p->o->beam;
+    d.max_len = 2; /* every step runs on a reset tape over the same rows: two show them all */
+    d.len_alpha = p->o->len_alpha;
+    d.batch = p->rows;
+    tg_tape_set_threads(t, p->threads);
+    if (s2s_translate(t, p->m, src, len, n, &d, out, out_len) != 0)
+        tg_cli_die(prog, "out of memory while decoding");
+    s2s_free_outputs(out, n, out_len);
+    free(src);
+    free(len);
+}
+
+static size_t measured(void (*fn)(void *, tg_tape *), probe *p)
+{
+    int n = p->max_src > p->max_tgt ? p->max_src : p->max_tgt;
+    p->ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *p->ids);
+    if (!p->ids) tg_cli_die(prog, "out of memory");
+    for (int i = 0; i < n; i++) p->ids[i] = S2S_UNK;
+    size_t bytes = tgx_arena_measure(fn, p);
+    free(p->ids);
+    if (bytes == 0) tg_cli_die(prog, "out of memory (a probe arena of 64 MiB)");
+    return bytes;
+}
+
+size_t s2s_train_arena(const s2s_model *m, const s2s_options *o, int rows, int max_src,
+                       int max_tgt)
+{
+    probe p = {m, o, rows, max_src, max_tgt, o->shards > 1 ? 1 : o->threads, 0, NULL};
+    size_t equal = measured(train_probe, &p);
+    p.mixed = rows > 1;
+    size_t mixed = p.mixed ? measured(train_probe, &p) : 0;
+    return equal > mixed ? equal : mixed;
+}
+
+size_t s2s_decode_arena(const s2s_model *m, const s2s_options *o, int sentences, int max_src)
+{
+    probe p = {m, o, sentences, max_src, 1, o->threads, 0, NULL};
+    return measured(decode_probe, &p);
+}
