@@ -593,7 +593,7 @@ int main(int argc, char **argv)
         high = h > high ? h : high;
     }
     fprintf(stderr, "%s: step arena high water %.1f MiB of %.1f MiB per shard\n", PROG,
-            high / 1048576.0, rowseq_arena_bytes(&cfg) / 1048576.0);
+            high / 1048576.0, tr.arena_bytes / 1048576.0);
     double seconds = tg_clock_seconds() - t_start;
     double epochs_run = (double)L.run.step / (double)L.steps_per_epoch;
     char epochs_text[32];

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trainrun.h" /* tgx_arena_measure */
+
 int rowseq_model_init(rowseq_model *m, tg_params *p, const tg_cell_kind *kind, int steps, int in,
                       int hidden, int layers, double dropout, int classes, tg_rng *r)
 {
@@ -52,21 +54,57 @@ tg_tensor *rowseq_logits(tg_tape *t, const rowseq_model *m, const rowseq_data *d
 /* First row of shard s when B rows are cut into K nearly equal shards. */
 static int shard_begin(int B, int K, int s) { return (int)((long)B * s / K); }
 
-size_t rowseq_arena_bytes(const rowseq_trainer_config *c)
+static int *shard_targets(tg_tape *t, const rowseq_data *d, const uint32_t *idx, int n)
 {
-    /* Values per (row, step, layer): the projection and the gate
-     * pre-activations (gates*H, a few copies), a dozen H-wide temporaries,
-     * the input row; doubled with gradients. Nodes and headers: a generous
-     * 64 tensors of 512 bytes per step and layer. */
-    size_t gh = (size_t)c->kind->gates * (size_t)c->hidden;
-    size_t per = 8 * gh + 16 * (size_t)c->hidden + 2 * (size_t)c->in;
-    size_t train_rows = (size_t)(c->batch + c->shards - 1) / (size_t)c->shards;
-    size_t eval_rows = (size_t)(c->eval_batch + c->shards - 1) / (size_t)c->shards;
-    size_t steps = (size_t)c->steps * (size_t)c->layers;
-    size_t train = steps * train_rows * per * 2 * sizeof(tg_real);
-    size_t eval = steps * eval_rows * per * sizeof(tg_real);
-    size_t fixed = steps * 64 * 512 + ((size_t)4 << 20);
-    return (train > eval ? train : eval) / 4 * 5 + fixed;
+    int *y = tg_tape_ints(t, (size_t)n);
+    for (int i = 0; i < n; i++) y[i] = d->labels[idx[i]];
+    return y;
+}
+
+/* A step of `rows` images on probe tape t: training (forward, backward,
+ * the gradients zeroed again) or evaluation (no grad). Blank images: the
+ * arena does not depend on the pixels. */
+typedef struct arena_probe {
+    rowseq_trainer *tr;
+    int rows, grad;
+} arena_probe;
+
+static void probe_step(void *ctx, tg_tape *t)
+{
+    arena_probe *p = ctx;
+    rowseq_trainer *tr = p->tr;
+    const rowseq_trainer_config *c = &tr->cfg;
+    size_t n = (size_t)p->rows;
+    uint8_t *pixels = calloc(n * (size_t)c->steps * (size_t)c->in + 1, 1);
+    uint8_t *labels = calloc(n + 1, 1);
+    uint32_t *idx = malloc((n + 1) * sizeof *idx);
+    if (pixels && labels && idx) {
+        rowseq_data d = {p->rows, c->steps, c->in, pixels, labels};
+        tg_rng drop;
+        tg_rng_seed(&drop, 1);
+        for (size_t i = 0; i < n; i++) idx[i] = (uint32_t)i;
+        tg_tape_set_grad(t, p->grad);
+        tg_tape_set_threads(t, c->shards == 1 ? c->threads : 1);
+        tg_tensor *logits = rowseq_logits(t, &tr->model, &d, idx, p->rows,
+                                          p->grad && c->dropout > 0 ? &drop : NULL);
+        tg_tensor *loss = tg_softmax_xent(t, logits, shard_targets(t, &d, idx, p->rows), -1);
+        if (p->grad) tg_backward(t, loss);
+        tg_params_zero_grad(tr->params);
+    }
+    free(pixels);
+    free(labels);
+    free(idx);
+}
+
+/* One shard tape's arena, measured: its largest training step and its
+ * largest evaluation pass (tgx_arena_measure). 0 when no probe could run. */
+static size_t measure_arena(rowseq_trainer *tr)
+{
+    const rowseq_trainer_config *c = &tr->cfg;
+    arena_probe train = {tr, (c->batch + c->shards - 1) / c->shards, 1};
+    arena_probe eval = {tr, (c->eval_batch + c->shards - 1) / c->shards, 0};
+    size_t a = tgx_arena_measure(probe_step, &train), b = tgx_arena_measure(probe_step, &eval);
+    return a == 0 || b == 0 ? 0 : a > b ? a : b;
 }
 
 int rowseq_trainer_init(rowseq_trainer *tr, const rowseq_trainer_config *cfg, char *err,
@@ -86,7 +124,9 @@ int rowseq_trainer_init(rowseq_trainer *tr, const rowseq_trainer_config *cfg, ch
         rowseq_model_init(&tr->model, tr->params, cfg->kind, cfg->steps, cfg->in, cfg->hidden,
                           cfg->layers, cfg->dropout, cfg->classes, &tr->rng) != 0)
         goto oom;
-    tr->workers = tg_workers_new(tr->params, cfg->shards, rowseq_arena_bytes(cfg));
+    tr->arena_bytes = measure_arena(tr);
+    if (tr->arena_bytes == 0) goto oom;
+    tr->workers = tg_workers_new(tr->params, cfg->shards, tr->arena_bytes);
     if (!tr->workers) goto oom;
     for (int s = 0; s < cfg->shards; s++) {
         tg_rng unused = tr->rng; /* a replica draws nothing; keep the master stream intact */
@@ -129,13 +169,6 @@ typedef struct shard_ctx {
     int B;
     int *pred; /* evaluation: predicted class of each of the B rows */
 } shard_ctx;
-
-static int *shard_targets(tg_tape *t, const rowseq_data *d, const uint32_t *idx, int n)
-{
-    int *y = tg_tape_ints(t, (size_t)n);
-    for (int i = 0; i < n; i++) y[i] = d->labels[idx[i]];
-    return y;
-}
 
 /* Forward and backward of one shard; its loss is scaled by n / B so that the
  * shards' gradients add up to the gradient of the batch mean. */

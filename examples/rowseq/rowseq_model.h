@@ -63,6 +63,8 @@ typedef struct rowseq_trainer {
     tg_rng shard_rng[ROWSEQ_MAX_SHARDS]; /* dropout streams, one per shard */
     tg_optim *opt;
     tg_rng rng; /* init, then shuffling (the only draws: one shuffle per epoch) */
+    size_t arena_bytes; /* of each shard tape: measured by a probe training step and a
+                         * probe evaluation pass at init */
 } rowseq_trainer;
 
 /* Builds the model, workers and optimizer. 0, or -1 with a message. */
@@ -70,8 +72,6 @@ int rowseq_trainer_init(rowseq_trainer *tr, const rowseq_trainer_config *cfg, ch
                         size_t errlen);
 void rowseq_trainer_free(rowseq_trainer *tr);
 
-/* Arena bytes one shard tape needs for cfg (training and evaluation). */
-size_t rowseq_arena_bytes(const rowseq_trainer_config *cfg);
 
 /* Forward and backward on images idx[0..B): leaves the gradient of the
  * batch's mean loss in the master's gradients (zeroed first, not clipped)
