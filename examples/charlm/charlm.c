@@ -76,9 +76,8 @@ static int make_flags(options *o, tg_flag *f)
                        "end, held out for validation", 0, 0.5, NULL};
     f[n++] = (tg_flag){"threads", TG_INT, &o->threads, "threads (results do not depend on it)",
                        1, 1024, NULL};
-    f[n++] = (tg_flag){"shards", TG_INT, &o->shards, "data-parallel shards of the batch; 0: "
-                       "one per --threads (results depend on --shards, never on --threads)", 0,
-                       CHARLM_MAX_SHARDS, NULL};
+    f[n++] = (tg_flag){"shards", TG_INT, &o->shards, TGX_SHARDS_HELP, 0, CHARLM_MAX_SHARDS,
+                       NULL};
     f[n++] = (tg_flag){"seed", TG_U64, &o->seed, "random seed", 0, 0, NULL};
     f[n++] = (tg_flag){"save", TG_STR, &o->save, "write a checkpoint (parameters, optimizer, "
                        "config, vocabulary) to FILE at the end", 0, 0, NULL};
@@ -150,8 +149,7 @@ static void parse_options(int argc, char **argv, options *o, cmdline *c, tg_inhe
         tg_cli_die_usage(PROG, "--momentum is for --optim sgd or momentum, not %s", o->optim);
     if (!strcmp(o->schedule, "cosine") && o->steps == 0)
         tg_cli_die_usage(PROG, "--schedule cosine needs --steps N (the length of the decay)");
-    if (o->shards == 0) /* extra threads run shards: the kernels' own threading is slower */
-        o->shards = o->threads < o->batch ? o->threads : o->batch;
+    o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
     if (o->shards > CHARLM_MAX_SHARDS) o->shards = CHARLM_MAX_SHARDS;
     /* a test hook: poison a gradient at this step (the non-finite guard) */
     o->fault_step = tg_cli_env_step(PROG, "CHARLM_FAULT_STEP");

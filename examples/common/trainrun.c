@@ -39,6 +39,13 @@ int tgx_optim_from_flag(const char *name, tg_optim_config *out)
     return 0;
 }
 
+int tgx_default_shards(int shards, int threads, int batch)
+{
+    if (shards > 0) return shards;
+    int n = threads > 2 ? threads : 2;
+    return n < batch ? n : batch;
+}
+
 tgx_run_config tgx_run_defaults(const char *prog, tg_params *params, tg_optim *opt)
 {
     tgx_run_config c;

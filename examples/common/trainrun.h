@@ -60,6 +60,14 @@ extern "C" {
  * not in TGX_OPTIM_CHOICES (*out untouched). */
 int tgx_optim_from_flag(const char *name, tg_optim_config *out);
 
+/* --shards when not given (0): max(2, threads), at most one per batch row,
+ * so that --threads 1 and 2 give the same results and extra threads run
+ * shards (the kernels' own threading is slower on these sizes). */
+int tgx_default_shards(int shards, int threads, int batch);
+#define TGX_SHARDS_HELP                                                                     \
+    "data-parallel shards of each batch; 0: max(2, --threads), at most --batch (results "  \
+    "depend on --shards, never on --threads for a given --shards)"
+
 /* A run stops after this many skipped steps in a row: the model is not
  * recovering, and skipping on would only burn time. */
 #define TGX_MAX_SKIP_STREAK 100

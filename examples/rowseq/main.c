@@ -54,7 +54,7 @@ static options default_options(void)
     o.eval_batch = 1000;
     o.epochs = 12;
     o.threads = 2;
-    o.shards = 2;
+    o.shards = 0; /* max(2, --threads) */
     o.momentum = 0.9;
     o.weight_decay = -1;
     o.clip = 5;
@@ -137,10 +137,8 @@ static int make_flags(options *o, tg_flag *f)
                        0, 1e9, NULL};
     f[n++] = (tg_flag){"threads", TG_INT, &o->threads, "threads running the shards", 1, 256,
                        NULL};
-    f[n++] = (tg_flag){"shards", TG_INT, &o->shards,
-                       "data-parallel shards per batch (fixes the arithmetic; results never "
-                       "depend on --threads)",
-                       1, ROWSEQ_MAX_SHARDS, NULL};
+    f[n++] = (tg_flag){"shards", TG_INT, &o->shards, TGX_SHARDS_HELP, 0, ROWSEQ_MAX_SHARDS,
+                       NULL};
     f[n++] = (tg_flag){"seed", TG_U64, &o->seed, "random seed (init, shuffling, dropout)", 0, 0,
                        NULL};
     f[n++] = (tg_flag){"save", TG_STR, &o->save,
@@ -201,6 +199,8 @@ static void parse_options(int argc, char **argv, options *o, cmdline *c, tg_inhe
     check_combinations(o, c);
     inh->n = 0;
     if (o->resume) rowseq_inherit_settings(o->resume, c, inh);
+    o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
+    if (o->shards > ROWSEQ_MAX_SHARDS) o->shards = ROWSEQ_MAX_SHARDS;
     /* a test hook: poison a gradient at this step (the non-finite guard) */
     o->fault_step = tg_cli_env_step(PROG, "ROWSEQ_FAULT_STEP");
 }

@@ -33,7 +33,7 @@ static s2s_options defaults(void)
     o.max_len = 60;
     o.len_alpha = 1.0;
     o.threads = 1;
-    o.shards = 2;
+    o.shards = 0; /* max(2, --threads) */
     o.seed = 1;
     o.min_count = 1;
     o.max_tokens = S2S_MAX_TOKENS;
@@ -76,7 +76,7 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"min-count", TG_INT, &o->min_count, "words seen fewer times become <unk>", 1, 1000000, NULL},
         {"lowercase", TG_BOOL, &o->lowercase, "lowercase --train/--test text", 0, 0, NULL},
         {"threads", TG_INT, &o->threads, "threads (one per shard; with --shards 1: inside kernels)", 1, 1024, NULL},
-        {"shards", TG_INT, &o->shards, "data-parallel shards of each batch; results depend on this, not on --threads", 1, 256, NULL},
+        {"shards", TG_INT, &o->shards, TGX_SHARDS_HELP, 0, 256, NULL},
         {"seed", TG_U64, &o->seed, "seed for initialisation and batch order", 0, 0, NULL},
         {"save", TG_STR, &o->save, "save the model (and optimizer) here after every epoch", 0, 0, NULL},
         {"load", TG_STR, &o->load, "start from this saved model (its vocabularies and shape)", 0, 0, NULL},
@@ -126,6 +126,7 @@ void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_
     check_combinations(o, c, argc, *first_positional);
     inh->n = 0;
     if (o->resume) s2s_inherit_settings(o->resume, c, inh);
+    o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
     if (o->test && !o->train) tg_cli_die_usage(S2S_PROG, "--test needs --train");
     /* a test hook: poison a gradient at this step (the non-finite guard) */
     o->fault_step = tg_cli_env_step(S2S_PROG, "SEQ2SEQ_FAULT_STEP");
