@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""The echo example (examples/echo) end to end: a short program on the
+training run must give everything a long run needs.
+
+    test_echo.py ECHO_EXE
+
+ 1. it learns: accuracy 1 after the default 300 steps;
+ 2. resume is exact: 40 steps, then --resume to 100, ends with the weights
+    (params_fnv1a) of 100 steps in one run;
+ 3. SIGINT stops it with exit 0, "interrupted at step N" and a checkpoint
+    at step N that a --resume continues to the same weights;
+ 4. a non-finite gradient (ECHO_FAULT_STEP) stops it with exit 1 naming
+    the step and keeps the last checkpoint; --skip-nonfinite skips it;
+ 5. a mismatched --resume is refused naming the setting; the log appends.
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+EXE = os.path.abspath(sys.argv[1])
+
+
+def run(args, env=None, check=0):
+    e = dict(os.environ, **(env or {}))
+    r = subprocess.run([EXE] + args, capture_output=True, text=True, timeout=120, env=e)
+    if r.returncode != check:
+        sys.exit(f"echo {' '.join(args)}: exit {r.returncode}, want {check}\n{r.stderr}")
+    return r
+
+
+def result(r):
+    m = re.search(r"^result: (.*)$", r.stdout, re.M)
+    assert m, r.stdout
+    return dict(kv.split("=") for kv in m.group(1).split())
+
+
+def main():
+    os.chdir(tempfile.mkdtemp(prefix="echo_test."))
+    full = result(run(["--steps", "300"]))
+    assert float(full["accuracy"]) == 1.0, full
+
+    ref = result(run(["--steps", "100"]))
+    run(["--steps", "40", "--checkpoint", "a.ck", "--every", "15", "--log", "a.csv"])
+    r = run(["--steps", "100", "--resume", "a.ck", "--checkpoint", "a.ck", "--log", "a.csv"])
+    assert "resumed a.ck at step 40" in r.stderr, r.stderr
+    assert result(r)["params_fnv1a"] == ref["params_fnv1a"], (result(r), ref)
+    rows = open("a.csv").read().splitlines()
+    assert rows[0] == "step,seconds,loss" and len(rows) == 101, rows[:3]
+    r = run(["--steps", "100", "--resume", "a.ck", "--hidden", "33"], check=1)
+    assert "config 'hidden' is '32' in the checkpoint, '33' in this run" in r.stderr, r.stderr
+
+    # SIGINT: a run without a step limit, interrupted, resumed to a limit
+    p = subprocess.Popen([EXE, "--steps", "0", "--checkpoint", "i.ck", "--every", "0",
+                          "--seq-len", "64"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, (p.returncode, err)
+    m = re.search(r"interrupted at step (\d+)", err)
+    assert m and f"checkpoint i.ck at step {m.group(1)}" in err, err
+    n = int(m.group(1))
+    ref = result(run(["--steps", str(n + 20), "--seq-len", "64"]))
+    r = run(["--steps", str(n + 20), "--seq-len", "64", "--resume", "i.ck"])
+    assert result(r)["params_fnv1a"] == ref["params_fnv1a"], (result(r), ref)
+
+    # the guard
+    r = run(["--steps", "30", "--checkpoint", "f.ck", "--every", "10"],
+            env={"ECHO_FAULT_STEP": "25"}, check=1)
+    assert "echo: step 25: gradient of 'embed.weight'[0] is not finite; stopping, last " \
+           "checkpoint kept" in r.stderr, r.stderr
+    assert "step 20" in run(["--steps", "20", "--resume", "f.ck"]).stderr
+    r = run(["--steps", "30", "--skip-nonfinite"], env={"ECHO_FAULT_STEP": "25"})
+    assert "step skipped (--skip-nonfinite)" in r.stderr and result(r)["skipped"] == "1", r.stderr
+    print("test_echo: learns, resumes exactly, stops on SIGINT and on a non-finite step")
+
+
+main()
