@@ -37,173 +37,8 @@ static const char *const class_names[CLASSES] = {
     "Sandal",      "Shirt",   "Sneaker",  "Bag",     "Ankle boot",
 };
 
+
 typedef rowseq_options options;
-typedef tg_cmdline cmdline;
-
-static options default_options(void)
-{
-    options o = {0};
-    o.data = "/usr/share/datasets/fashion-mnist";
-    o.preset = "none";
-    o.cell = "lstm";
-    o.optim = "adam";
-    o.schedule = "cosine";
-    o.hidden = 128;
-    o.layers = 1;
-    o.batch = 64;
-    o.eval_batch = 1000;
-    o.epochs = 12;
-    o.threads = 2;
-    o.shards = 0; /* max(2, --threads) */
-    o.momentum = 0.9;
-    o.weight_decay = -1;
-    o.clip = 5;
-    o.seed = 1;
-    o.every = 100;
-    return o;
-}
-
-/* The seed's MNIST-RNN experiment: tanh RNN of 100, plain SGD 0.1, 20 epochs,
- * no clipping. Applied before parsing, so explicit flags still win. */
-static void apply_preset(options *o, const char *name)
-{
-    if (strcmp(name, "seed") != 0) return;
-    o->cell = "rnn";
-    o->hidden = 100;
-    o->layers = 1;
-    o->optim = "sgd";
-    o->lr = 0.1;
-    o->clip = 0;
-    o->schedule = "constant";
-    o->epochs = 20;
-}
-
-/* The value of --preset in argv, before the full parse (NULL if absent). */
-static const char *find_preset(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0) break;
-        if (strcmp(argv[i], "--preset") == 0 && i + 1 < argc) return argv[i + 1];
-        if (strncmp(argv[i], "--preset=", 9) == 0) return argv[i] + 9;
-    }
-    return NULL;
-}
-
-/* The flag table over o; returns the number of flags. */
-static int make_flags(options *o, tg_flag *f)
-{
-    int n = 0;
-    f[n++] = (tg_flag){"data", TG_STR, &o->data,
-                       "folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]", 0, 0,
-                       NULL};
-    f[n++] = (tg_flag){"preset", TG_STR, &o->preset,
-                       "seed = the seed's config (--cell rnn --hidden 100 --optim sgd --lr 0.1 "
-                       "--clip 0 --schedule constant --epochs 20); other flags still override",
-                       0, 0, "none,seed"};
-    f[n++] = (tg_flag){"cell", TG_STR, &o->cell, "recurrent cell", 0, 0, "rnn,lstm,gru,mgu"};
-    f[n++] = (tg_flag){"hidden", TG_INT, &o->hidden, "hidden units per layer", 1, 4096, NULL};
-    f[n++] = (tg_flag){"layers", TG_INT, &o->layers, "stacked recurrent layers", 1,
-                       TG_MAX_LAYERS, NULL};
-    f[n++] = (tg_flag){"dropout", TG_DOUBLE, &o->dropout,
-                       "dropout between layers (training only)", 0, 0.95, NULL};
-    f[n++] = (tg_flag){"optim", TG_STR, &o->optim, "optimizer", 0, 0, TGX_OPTIM_CHOICES};
-    f[n++] = (tg_flag){"lr", TG_DOUBLE, &o->lr,
-                       "learning rate; 0 = 0.1 for sgd/momentum, 0.002 for adam(w)", 0, 100, NULL};
-    f[n++] = (tg_flag){"momentum", TG_DOUBLE, &o->momentum, "momentum of --optim momentum", 0,
-                       0.999, NULL};
-    f[n++] = (tg_flag){"weight-decay", TG_DOUBLE, &o->weight_decay,
-                       "weight decay; -1 = the optimizer's default (0.01 adamw, else 0)", -1, 10,
-                       NULL};
-    f[n++] = (tg_flag){"schedule", TG_STR, &o->schedule,
-                       "learning-rate schedule over --epochs: constant, cosine (to lr/100), step "
-                       "(halved every epoch of the second half)",
-                       0, 0, "constant,cosine,step"};
-    f[n++] = (tg_flag){"clip", TG_DOUBLE, &o->clip, "clip the global gradient norm; 0 = off", 0,
-                       1e9, NULL};
-    f[n++] = (tg_flag){"batch", TG_INT, &o->batch, "training images per step", 1, 65536, NULL};
-    f[n++] = (tg_flag){"eval-batch", TG_INT, &o->eval_batch,
-                       "images per no-grad evaluation pass", 1, 65536, NULL};
-    f[n++] = (tg_flag){"epochs", TG_INT, &o->epochs,
-                       "epochs to train (0 = evaluate only); with --resume counted from the "
-                       "run's start",
-                       0, 1000000, NULL};
-    f[n++] = (tg_flag){"steps", TG_INT, &o->steps,
-                       "stop training after this many steps, counted from the run's start; 0 = "
-                       "no limit (the schedule still spans --epochs)",
-                       0, 1 << 30, NULL};
-    f[n++] = (tg_flag){"seconds", TG_DOUBLE, &o->seconds,
-                       "stop training after this many seconds of training (all of a resumed "
-                       "run's processes); 0 = no limit",
-                       0, 1e9, NULL};
-    f[n++] = (tg_flag){"threads", TG_INT, &o->threads, "threads running the shards", 1, 256,
-                       NULL};
-    f[n++] = (tg_flag){"shards", TG_INT, &o->shards, TGX_SHARDS_HELP, 0, ROWSEQ_MAX_SHARDS,
-                       NULL};
-    f[n++] = (tg_flag){"seed", TG_U64, &o->seed, "random seed (init, shuffling, dropout)", 0, 0,
-                       NULL};
-    f[n++] = (tg_flag){"save", TG_STR, &o->save,
-                       "save the model (safetensors: weights, optimizer) after every epoch", 0, 0,
-                       NULL};
-    f[n++] = (tg_flag){"load", TG_STR, &o->load,
-                       "start from a --save or --checkpoint file (its cell, hidden and layers "
-                       "replace the flags)",
-                       0, 0, NULL};
-    f[n++] = (tg_flag){"checkpoint", TG_STR, &o->checkpoint,
-                       "write a training checkpoint (all --resume needs) to FILE every --every "
-                       "steps and at the end",
-                       0, 0, NULL};
-    f[n++] = (tg_flag){"every", TG_INT, &o->every,
-                       "steps between training checkpoints (0: at the end only)", 0, 1 << 30,
-                       NULL};
-    f[n++] = (tg_flag){"resume", TG_STR, &o->resume,
-                       "continue the run in training checkpoint FILE exactly; settings not given "
-                       "are taken from it, --epochs counts from the run's start",
-                       0, 0, NULL};
-    f[n++] = (tg_flag){"skip-nonfinite", TG_BOOL, &o->skip_nonfinite,
-                       "skip a step whose loss or gradient is NaN or infinite, instead of "
-                       "stopping with exit 1",
-                       0, 0, NULL};
-    f[n++] = (tg_flag){"log", TG_STR, &o->log, "CSV file: one row per epoch", 0, 0, NULL};
-    f[n++] = (tg_flag){"limit-train", TG_INT, &o->limit_train,
-                       "use only the first N training images; 0 = all", 0, IDX_MAX_COUNT, NULL};
-    f[n++] = (tg_flag){"limit-test", TG_INT, &o->limit_test,
-                       "use only the first N test images; 0 = all", 0, IDX_MAX_COUNT, NULL};
-    return n;
-}
-
-/* The run's checkpoint and output files. */
-static tg_run_files run_files(const options *o)
-{
-    return (tg_run_files){o->checkpoint, o->resume, o->load, o->save, o->log};
-}
-
-/* Flags that exclude or need each other. */
-static void check_combinations(const options *o, const cmdline *c)
-{
-    const tg_run_files files = run_files(o);
-    tg_trainckpt_check_flags(PROG, c, &files);
-}
-
-static void parse_options(int argc, char **argv, options *o, cmdline *c, tg_inherited *inh)
-{
-    *o = default_options();
-    const char *preset = find_preset(argc, argv);
-    if (preset) apply_preset(o, preset);
-    c->argc = argc;
-    c->argv = argv;
-    c->n = make_flags(o, c->flags);
-    tg_cli_parse(argc, argv, c->flags, c->n, PROG,
-                 "Fashion-MNIST as 28 steps of 28 pixels: recurrent stack + linear on the last "
-                 "hidden state;\ncheckpoint and resume exactly.",
-                 NULL);
-    check_combinations(o, c);
-    inh->n = 0;
-    if (o->resume) rowseq_inherit_settings(o->resume, c, inh);
-    o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
-    if (o->shards > ROWSEQ_MAX_SHARDS) o->shards = ROWSEQ_MAX_SHARDS;
-    /* a test hook: poison a gradient at this step (the non-finite guard) */
-    o->fault_step = tg_cli_env_step(PROG, "ROWSEQ_FAULT_STEP");
-}
 
 /* ------------------------------------------------------------------ data */
 
@@ -252,48 +87,6 @@ static void load_split(const char *dir, const char *prefix, int limit, const cha
     s->d.cols = (int)s->im.cols;
     s->d.pixels = s->im.pixels;
     s->d.labels = s->lb.labels;
-}
-
-/* ------------------------------------------------------------------ set-up */
-
-static tg_optim_config optim_config(const options *o)
-{
-    tg_optim_config c;
-    if (tgx_optim_from_flag(o->optim, &c) != 0)
-        tg_cli_die_usage(PROG, "--optim: unknown '%s'", o->optim);
-    if (strcmp(o->optim, "momentum") == 0) c.momentum = o->momentum;
-    if (c.kind != TG_OPTIM_SGD) c.lr = 0.002; /* measured best for this task, see README */
-    if (o->lr > 0) c.lr = o->lr;
-    if (o->weight_decay >= 0) c.weight_decay = o->weight_decay;
-    return c;
-}
-
-static tg_lr_schedule lr_schedule(const options *o, double base, uint64_t steps_per_epoch)
-{
-    tg_lr_schedule s = {0};
-    uint64_t total = steps_per_epoch * (uint64_t)(o->epochs > 0 ? o->epochs : 1);
-    s.base_lr = base;
-    s.kind = TG_LR_CONSTANT;
-    if (strcmp(o->schedule, "cosine") == 0) {
-        s.kind = TG_LR_COSINE;
-        s.decay_steps = total;
-        s.min_lr = base / 100;
-    } else if (strcmp(o->schedule, "step") == 0) {
-        s.kind = TG_LR_STEP; /* applied from the second half on, see lr_for_step */
-        s.step_size = steps_per_epoch;
-        s.gamma = 0.5;
-    }
-    return s;
-}
-
-/* Step schedule: base for the first half of the epochs, then halved at the
- * start of every later epoch. */
-static double lr_for_step(const options *o, const tg_lr_schedule *s, uint64_t step,
-                          uint64_t steps_per_epoch)
-{
-    if (s->kind != TG_LR_STEP) return tg_lr_at(s, step);
-    uint64_t half = steps_per_epoch * (uint64_t)((o->epochs + 1) / 2);
-    return step < half ? s->base_lr : tg_lr_at(s, step - half + steps_per_epoch);
 }
 
 /* ------------------------------------------------------------------ report */
@@ -347,7 +140,7 @@ static void train_step(loop *L)
     rowseq_trainer *tr = L->tr;
     int left = L->train->count - (int)L->pos;
     int B = left < o->batch ? left : o->batch;
-    double lr = lr_for_step(o, &L->sched, L->run.step, L->steps_per_epoch);
+    double lr = rowseq_lr_for_step(o, &L->sched, L->run.step, L->steps_per_epoch);
     tgx_run_begin_step(&L->run);
     double loss = rowseq_train_backward(tr, L->train, L->order + L->pos, B);
     L->pos += (uint64_t)B;
@@ -463,7 +256,7 @@ static rowseq_trainer_config trainer_config(const options *o, const rowseq_data 
     cfg.layers = o->layers;
     cfg.classes = CLASSES;
     cfg.dropout = o->dropout;
-    cfg.optim = optim_config(o);
+    cfg.optim = rowseq_optim_config(o);
     cfg.clip = o->clip;
     cfg.batch = o->batch;
     cfg.eval_batch = o->eval_batch;
@@ -533,11 +326,11 @@ static void describe(const options *o, const rowseq_trainer *tr, const rowseq_da
 int main(int argc, char **argv)
 {
     options o;
-    cmdline cl;
+    tg_cmdline cl;
     tg_inherited inherited;
     char err[1024];
-    parse_options(argc, argv, &o, &cl, &inherited);
-    const tg_run_files files = run_files(&o);
+    rowseq_parse_options(argc, argv, &o, &cl, &inherited);
+    const tg_run_files files = rowseq_run_files(&o);
     tg_trainckpt_check_outputs(PROG, &files); /* before any work */
     uint64_t epochs_loaded = 0;
     int load_training = 0;
@@ -568,7 +361,7 @@ int main(int argc, char **argv)
     L.order = malloc((size_t)train.d.count * sizeof *L.order);
     if (!L.order) tg_cli_die(PROG, "out of memory for %d indices", train.d.count);
     L.steps_per_epoch = (uint64_t)(train.d.count + o.batch - 1) / (uint64_t)o.batch;
-    L.sched = lr_schedule(&o, cfg.optim.lr, L.steps_per_epoch);
+    L.sched = rowseq_lr_schedule(&o, cfg.optim.lr, L.steps_per_epoch);
     L.shuffle_rng = tr.rng; /* after the init draws, or as a --save file left it */
     start_run(&L);
     if (o.resume) resume_run(&L);

@@ -23,6 +23,20 @@ typedef struct rowseq_options {
     uint64_t fault_step; /* ROWSEQ_FAULT_STEP (tests): poison a gradient at this step */
 } rowseq_options;
 
+/* Parses argv into o (defaults, --preset, flags; --resume's settings
+ * inherited into inh; --shards resolved); exits 2 on a bad command line. */
+void rowseq_parse_options(int argc, char **argv, rowseq_options *o, tg_cmdline *c,
+                          tg_inherited *inh);
+/* The run's checkpoint and output files. */
+tg_run_files rowseq_run_files(const rowseq_options *o);
+/* The optimizer of --optim, --lr, --momentum, --weight-decay. */
+tg_optim_config rowseq_optim_config(const rowseq_options *o);
+/* The --schedule over --epochs, and its rate at a step (the step schedule
+ * halves from the second half of the epochs on). */
+tg_lr_schedule rowseq_lr_schedule(const rowseq_options *o, double base, uint64_t steps_per_epoch);
+double rowseq_lr_for_step(const rowseq_options *o, const tg_lr_schedule *s, uint64_t step,
+                          uint64_t steps_per_epoch);
+
 /* --resume FILE: every setting of the run (model shape, batch, shards,
  * optimizer, schedule, stopping rules, data folder and limits, seed) that
  * the command line leaves out is taken from FILE, as if it had been given;
