@@ -94,6 +94,14 @@ typedef struct charlm_options {
     uint64_t fault_step; /* CHARLM_FAULT_STEP (tests): poison a gradient at this step */
 } charlm_options;
 
+/* Parses argv into o (defaults, flags; --resume's settings inherited
+ * into inh; defaults that follow --optim; --shards resolved; with --load
+ * and no training flag, no training); exits 2 on a bad command line. */
+void charlm_parse_options(int argc, char **argv, charlm_options *o, tg_cmdline *c,
+                          tg_inherited *inh);
+/* The run's checkpoint and output files. */
+tg_run_files charlm_run_files(const charlm_options *o);
+
 /* --resume FILE: every setting of the run (model shape, data layout,
  * optimizer, schedule, stopping, seed, and the --text it was trained on)
  * that the command line leaves out is taken from FILE, as if it had been

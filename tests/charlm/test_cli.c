@@ -80,6 +80,24 @@ Test(charlm_cli, data_errors_exit_1_naming_the_file)
 static const char *const SMALL = "--text ko.txt --hidden 16 --embed 8 --batch 2 --seq-len 8 "
                                  "--threads 1";
 
+/* A loaded model samples without a text and without training (issue 16):
+ * no training flag, no --text. */
+Test(charlm_cli, loaded_model_samples_without_text_or_training)
+{
+    char args[1024];
+    write_korean();
+    snprintf(args, sizeof args, "%s --steps 5 --save m.safetensors", SMALL);
+    cr_assert_eq(pt_run(args), 0, "stderr:\n%s", pt_err);
+    cr_assert_eq(pt_run("--load m.safetensors --sample 20 --prime \xEC\x95\x88"), 0,
+                 "stderr:\n%s", pt_err);
+    cr_assert(strncmp(pt_out, "\xEC\x95\x88", 3) == 0, "starts with the prime:\n%s", pt_out);
+    cr_assert(strstr(pt_out, "result: sampled=20 "), "%s", pt_out);
+    cr_assert_null(strstr(pt_err, "vocabulary"), "read a text:\n%s", pt_err);
+    cr_assert_null(strstr(pt_err, "step "), "trained:\n%s", pt_err);
+    cr_assert_eq(pt_run("--load m.safetensors --sample 20"), 2);
+    pt_expect_one_line("--sample with --load and no --text needs --prime TEXT");
+}
+
 Test(charlm_cli, korean_train_save_load_sample)
 {
     char args[1024];

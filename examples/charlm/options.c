@@ -1,0 +1,139 @@
+/* charlm's command line: defaults, the flag table, the checks between
+ * flags, defaults that follow --optim, and --resume's inherited settings
+ * (resume.c). */
+#include <string.h>
+
+#include "charlm.h"
+#include "trainrun.h"
+
+#define PROG "charlm"
+
+static const charlm_options defaults = {
+    .cell = "lstm", .optim = "adam", .schedule = "constant", .prime = "",
+    .hidden = 256, .embed = 64, .layers = 1, .seq_len = 64, .batch = 32, .steps = 1000,
+    .threads = 1, .shards = 0, .temperature = 1.0, .lr = 0.002, .clip = 5.0, .valid_frac = 0.05,
+    .seed = 1, .every = 100,
+};
+
+/* The flag table over o; returns the number of flags. */
+static int make_flags(charlm_options *o, tg_flag *f)
+{
+    int n = 0;
+    f[n++] = (tg_flag){"text", TG_STR, &o->text, "UTF-8 training text; none: the King James "
+                       "Bible from package bible-kjv", 0, 0, NULL};
+    f[n++] = (tg_flag){"cell", TG_STR, &o->cell, "recurrent cell", 0, 0, tg_cell_kind_names()};
+    f[n++] = (tg_flag){"hidden", TG_INT, &o->hidden, "units per recurrent layer", 1, 1 << 16, NULL};
+    f[n++] = (tg_flag){"embed", TG_INT, &o->embed, "character embedding width", 1, 1 << 16, NULL};
+    f[n++] = (tg_flag){"layers", TG_INT, &o->layers, "recurrent layers", 1, TG_MAX_LAYERS, NULL};
+    f[n++] = (tg_flag){"dropout", TG_DOUBLE, &o->dropout, "dropout between layers and before "
+                       "the output layer", 0, 0.95, NULL};
+    f[n++] = (tg_flag){"seq-len", TG_INT, &o->seq_len, "steps of backpropagation through time "
+                       "per window", 1, 1 << 16, NULL};
+    f[n++] = (tg_flag){"batch", TG_INT, &o->batch, "parallel streams over the text", 1, 1 << 16,
+                       NULL};
+    f[n++] = (tg_flag){"optim", TG_STR, &o->optim, "optimizer", 0, 0, TGX_OPTIM_CHOICES};
+    f[n++] = (tg_flag){"lr", TG_DOUBLE, &o->lr, "learning rate (if not given: 0.002 for "
+                       "adam/adamw, 1 for sgd, 0.1 for momentum)", 0, 100, NULL};
+    f[n++] = (tg_flag){"momentum", TG_DOUBLE, &o->momentum, "SGD momentum (if not given: 0.9 "
+                       "for --optim momentum, else 0)", 0, 0.999999, NULL};
+    f[n++] = (tg_flag){"weight-decay", TG_DOUBLE, &o->weight_decay, "weight decay (if not "
+                       "given: 0.01 for adamw, else 0)", 0, 10, NULL};
+    f[n++] = (tg_flag){"schedule", TG_STR, &o->schedule, "learning-rate schedule (cosine "
+                       "decays to 0 over --steps)", 0, 0, "constant,cosine"};
+    f[n++] = (tg_flag){"warmup", TG_INT, &o->warmup, "linear learning-rate warm-up steps", 0,
+                       1 << 30, NULL};
+    f[n++] = (tg_flag){"clip", TG_DOUBLE, &o->clip, "clip the gradient's global norm to this "
+                       "(0: no clipping)", 0, 1e9, NULL};
+    f[n++] = (tg_flag){"steps", TG_INT, &o->steps, "training steps (0: none, or no limit with "
+                       "--seconds)", 0, 1 << 30, NULL};
+    f[n++] = (tg_flag){"seconds", TG_DOUBLE, &o->seconds, "stop training after this many "
+                       "seconds (0: no limit)", 0, 1e9, NULL};
+    f[n++] = (tg_flag){"eval-every", TG_INT, &o->eval_every, "evaluate every N steps (0: at "
+                       "the end only)", 0, 1 << 30, NULL};
+    f[n++] = (tg_flag){"valid-frac", TG_DOUBLE, &o->valid_frac, "fraction of the text, at its "
+                       "end, held out for validation", 0, 0.5, NULL};
+    f[n++] = (tg_flag){"threads", TG_INT, &o->threads, "threads (results do not depend on it)",
+                       1, 1024, NULL};
+    f[n++] = (tg_flag){"shards", TG_INT, &o->shards, TGX_SHARDS_HELP, 0, CHARLM_MAX_SHARDS,
+                       NULL};
+    f[n++] = (tg_flag){"seed", TG_U64, &o->seed, "random seed", 0, 0, NULL};
+    f[n++] = (tg_flag){"save", TG_STR, &o->save, "write a checkpoint (parameters, optimizer, "
+                       "config, vocabulary) to FILE at the end", 0, 0, NULL};
+    f[n++] = (tg_flag){"load", TG_STR, &o->load, "start from the model in FILE (a --save or "
+                       "--checkpoint file: its config and vocabulary)", 0, 0, NULL};
+    f[n++] = (tg_flag){"checkpoint", TG_STR, &o->checkpoint, "write a training checkpoint "
+                       "(all --resume needs) to FILE every --every steps and at the end", 0, 0,
+                       NULL};
+    f[n++] = (tg_flag){"every", TG_INT, &o->every, "steps between training checkpoints (0: at "
+                       "the end only)", 0, 1 << 30, NULL};
+    f[n++] = (tg_flag){"resume", TG_STR, &o->resume, "continue the run in training checkpoint "
+                       "FILE exactly; settings not given are taken from it, --steps counts "
+                       "from the run's start", 0, 0, NULL};
+    f[n++] = (tg_flag){"skip-nonfinite", TG_BOOL, &o->skip_nonfinite, "skip a step whose loss "
+                       "or gradient is NaN or infinite, instead of stopping with exit 1", 0, 0,
+                       NULL};
+    f[n++] = (tg_flag){"sample", TG_INT, &o->sample, "characters to generate after training",
+                       0, 1 << 30, NULL};
+    f[n++] = (tg_flag){"temperature", TG_DOUBLE, &o->temperature, "sampling temperature (0: "
+                       "greedy)", 0, 100, NULL};
+    f[n++] = (tg_flag){"prime", TG_STR, &o->prime, "text the sample continues; empty: the "
+                       "first character of the text", 0, 0, NULL};
+    f[n++] = (tg_flag){"log", TG_STR, &o->log, "write per-step CSV metrics to FILE", 0, 0, NULL};
+    return n;
+}
+
+static int given(const tg_cmdline *c, const char *name) { return tg_cmdline_given(c, name); }
+
+/* The run's checkpoint and output files. */
+tg_run_files charlm_run_files(const charlm_options *o)
+{
+    return (tg_run_files){o->checkpoint, o->resume, o->load, o->save, o->log};
+}
+
+/* Flags that exclude or need each other. */
+static void check_combinations(const charlm_options *o, const tg_cmdline *c)
+{
+    const tg_run_files files = charlm_run_files(o);
+    tg_trainckpt_check_flags(PROG, c, &files);
+}
+
+/* Defaults that depend on --optim; on --resume they come from the file. */
+static void derive_defaults(charlm_options *o, const tg_cmdline *c)
+{
+    if (!given(c, "lr"))
+        o->lr = !strcmp(o->optim, "sgd") ? 1.0 : !strcmp(o->optim, "momentum") ? 0.1 : 0.002;
+    if (!given(c, "weight-decay")) o->weight_decay = !strcmp(o->optim, "adamw") ? 0.01 : 0.0;
+    if (!given(c, "momentum")) o->momentum = !strcmp(o->optim, "momentum") ? 0.9 : 0.0;
+}
+
+void charlm_parse_options(int argc, char **argv, charlm_options *o, tg_cmdline *c,
+                          tg_inherited *inh)
+{
+    *o = defaults;
+    c->argc = argc;
+    c->argv = argv;
+    c->n = make_flags(o, c->flags);
+    tg_cli_parse(argc, argv, c->flags, c->n, PROG,
+                 "Train a character-level language model on a UTF-8 text; report validation "
+                 "bits per character;\nsave, load and sample; checkpoint and resume exactly. "
+                 "Training flags: --steps, --seconds\n(with --load, nothing trains unless one "
+                 "is given: --sample needs no text, --text is evaluated).",
+                 NULL);
+    check_combinations(o, c);
+    if (given(c, "seconds") && !given(c, "steps")) o->steps = 0; /* the clock decides */
+    if (o->load && !given(c, "steps") && !given(c, "seconds"))
+        o->steps = 0; /* a loaded model trains only when a training flag asks */
+    inh->n = 0;
+    if (o->resume)
+        charlm_inherit_settings(o->resume, c, inh);
+    else
+        derive_defaults(o, c);
+    if (o->momentum > 0 && strcmp(o->optim, "sgd") != 0 && strcmp(o->optim, "momentum") != 0)
+        tg_cli_die_usage(PROG, "--momentum is for --optim sgd or momentum, not %s", o->optim);
+    if (!strcmp(o->schedule, "cosine") && o->steps == 0)
+        tg_cli_die_usage(PROG, "--schedule cosine needs --steps N (the length of the decay)");
+    o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
+    if (o->shards > CHARLM_MAX_SHARDS) o->shards = CHARLM_MAX_SHARDS;
+    /* a test hook: poison a gradient at this step (the non-finite guard) */
+    o->fault_step = tg_cli_env_step(PROG, "CHARLM_FAULT_STEP");
+}
