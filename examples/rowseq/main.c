@@ -4,7 +4,7 @@
  *   rowseq                                  LSTM 128, Adam 2e-3 cosine, 12 epochs
  *   rowseq --preset seed                    the seed's tanh RNN 100, SGD 0.1, 20 epochs
  *   rowseq --seconds 600 --save m.safetensors
- *   rowseq --load m.safetensors --epochs 0  evaluate a saved model
+ *   rowseq --load m.safetensors             evaluate a saved model (no training flag)
  *   rowseq --checkpoint run.ckpt --every 200      killed in epoch 7 ...
  *   rowseq --resume run.ckpt --checkpoint run.ckpt    ... goes on exactly
  *

@@ -164,9 +164,14 @@ void rowseq_parse_options(int argc, char **argv, rowseq_options *o, tg_cmdline *
     c->n = make_flags(o, c->flags);
     tg_cli_parse(argc, argv, c->flags, c->n, PROG,
                  "Fashion-MNIST as 28 steps of 28 pixels: recurrent stack + linear on the last "
-                 "hidden state;\ncheckpoint and resume exactly.",
+                 "hidden state;\ncheckpoint and resume exactly. Training flags: --epochs, "
+                 "--steps, --seconds\n(with --load, nothing trains unless one is given: the "
+                 "loaded model is evaluated).",
                  NULL);
     check_combinations(o, c);
+    if (o->load && !tg_cmdline_given(c, "epochs") && !tg_cmdline_given(c, "steps") &&
+        !tg_cmdline_given(c, "seconds"))
+        o->epochs = 0; /* a loaded model trains only when a training flag asks */
     inh->n = 0;
     if (o->resume) rowseq_inherit_settings(o->resume, c, inh);
     o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
