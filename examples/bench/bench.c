@@ -186,10 +186,9 @@ static void config_from_opts(bench_config *c, const bench_opts *o)
     c->layers = o->layers;
     c->seq = o->seq;
     c->batch = o->batch;
-    /* default: max(2, threads) shards, at most one per row, so that 1 and 2
-     * threads train bitwise the same weights */
-    int dflt = o->threads > 2 ? o->threads : 2;
-    c->shards = o->shards > 0 ? o->shards : (dflt < o->batch ? dflt : o->batch);
+    /* the programs' default: max(2, threads) shards, at most one per row, so
+     * that 1 and 2 threads train bitwise the same weights */
+    c->shards = tgx_default_shards(o->shards, o->threads, o->batch);
     c->src_vocab = o->src_vocab;
     c->tgt_vocab = o->tgt_vocab;
     c->src_len = o->src_len;

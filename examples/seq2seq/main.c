@@ -200,34 +200,6 @@ static s2s_scores train(trainer *tr, const id_set *train_set, const id_set *test
 
 /* ------------------------------------------------------------------ main */
 
-static tg_optim *make_optim(const options *o, const s2s_model *m)
-{
-    tg_optim_config cfg;
-    char err[256];
-    if (tgx_optim_from_flag(o->optim, &cfg) != 0)
-        tg_cli_die_usage(prog, "--optim: unknown '%s'", o->optim);
-    cfg.lr = o->lr;
-    tg_optim *opt = tg_optim_new(&cfg, tg_params_numel(m->params), err, sizeof err);
-    if (!opt) tg_cli_die(prog, "optimizer: %s", err);
-    return opt;
-}
-
-static void build_model(const options *o, s2s_model *m, const s2s_vocab *vs, const s2s_vocab *vt)
-{
-    s2s_config c;
-    memset(&c, 0, sizeof c);
-    c.cell = tg_cell_kind_by_name(o->cell);
-    c.embed = o->embed;
-    c.hidden = o->hidden;
-    c.layers = o->layers;
-    c.dropout = o->dropout;
-    c.src_vocab = vs->n;
-    c.tgt_vocab = vt->n;
-    c.feed_context = o->feed_context;
-    c.reverse_source = o->reverse;
-    if (s2s_model_init(m, &c, o->seed) != 0) tg_cli_die(prog, "out of memory building the model");
-}
-
 /* Data-parallel training: one tape and one parameter replica per shard,
  * with the model's tensors looked up by name on each replica. */
 static void start_workers(const options *o, trainer *tr, int max_src, int max_tgt)
@@ -368,7 +340,7 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
         if (s2s_vocab_build(vs, train_p.src, train_p.n, o->min_count) != 0 ||
             s2s_vocab_build(vt, train_p.tgt, train_p.n, o->min_count) != 0)
             tg_cli_die(prog, "out of memory building the vocabularies");
-        build_model(o, m, vs, vt);
+        s2s_build_model(o, m, vs, vt);
     }
     id_set train_s, test_s;
     if (s2s_encode_set(&train_s, &train_p, vs, vt, S2S_UNK) != 0 ||
@@ -380,7 +352,7 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     if (!tr->tape) tg_cli_die(prog, "out of memory (arena)");
     tg_tape_set_threads(tr->tape, o->shards > 1 ? 1 : o->threads);
     if (o->shards > 1) start_workers(o, tr, max_src, train_s.max_tgt);
-    tr->opt = make_optim(o, m);
+    tr->opt = s2s_make_optim(o, m);
     if (o->load && s2s_load_optim(o->load, tr->opt, err, sizeof err) != 0)
         fprintf(stderr, "%s: optimizer state not restored (%s); starting it fresh\n", prog, err);
     start_run(tr, vs, vt, &train_p);
@@ -423,18 +395,6 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     return 0;
 }
 
-/* --load FILE: the model; a training checkpoint gets a pointer to --resume. */
-static void load_model(const options *o, s2s_model *m, s2s_vocab *vs, s2s_vocab *vt,
-                       s2s_tokenize_options *tok)
-{
-    char err[1024], cell[32], err2[1024];
-    if (s2s_load(o->load, m, vs, vt, tok, err, sizeof err) == 0) return;
-    if (tg_trainckpt_read_config(o->load, "cell", cell, sizeof cell, err2, sizeof err2) == 0)
-        tg_cli_die(prog, "%s: a training checkpoint, not a model: continue its run with --resume "
-                   "%s (a model is what --save writes)", o->load, o->load);
-    tg_cli_die(prog, "%s", err);
-}
-
 int main(int argc, char **argv)
 {
     options o;
@@ -457,7 +417,7 @@ int main(int argc, char **argv)
     tr.m = &m;
     tr.epoch = 1;
     tg_rng_seed(&tr.rng, o.seed ^ 0xba7c4ull);
-    if (o.load) load_model(&o, &m, &vs, &vt, &tok);
+    if (o.load) s2s_load_model(&o, &m, &vs, &vt, &tok);
     /* the pair files, when --resume took them from the checkpoint */
     const char *pairs_from = tg_inherited_has(&inherited, "train") ? o.resume : NULL;
     int rc = o.translate ? s2s_translate_main(&o, &m, argc, argv, first, &vs, &vt, &tok)

@@ -76,7 +76,16 @@ s2s_scores s2s_evaluate(tg_tape *tape, const s2s_model *m, const s2s_options *o,
 int **s2s_alloc_outputs(size_t n, int max_len, int **lens);
 void s2s_free_outputs(int **out, size_t n, int *lens);
 
-/* Step arenas by measurement (arenas.c): a training step of rows pairs of
+/* The model of the options and vocabularies (exits 1 on out of memory);
+ * --load FILE (exits 1 naming it; a training checkpoint gets a pointer to
+ * --resume); the optimizer of --optim and --lr (setup.c). */
+void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs,
+                     const s2s_vocab *vt);
+void s2s_load_model(const s2s_options *o, s2s_model *m, s2s_vocab *vs, s2s_vocab *vt,
+                    s2s_tokenize_options *tok);
+tg_optim *s2s_make_optim(const s2s_options *o, const s2s_model *m);
+
+/* Step arenas by measurement (setup.c): a training step of rows pairs of
  * up to max_src and max_tgt tokens (on one shard's tape), and decoding
  * batches of up to `sentences` sources of max_src tokens with o's beam
  * and max-len. Exit 1 when not even a probe could run. */

@@ -1,15 +1,59 @@
-/* seq2seq's step arenas, measured (tgx_arena_measure): one training step on
+/* seq2seq's set-up: the model (built, or --load'ed), the optimizer, and
+ * the step arenas, measured (tgx_arena_measure): one training step on
  * the largest batch a shard can get, and one decoding batch of the longest
  * sources, each run once on a probe tape before the run starts. Nothing
  * the probes do stays: the gradients they leave are zeroed, their dropout
  * generator is their own. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "decode.h"
+#include "model_io.h"
 #include "program.h"
+#include "tg_layers.h"
 #include "trainrun.h"
 
 #define prog S2S_PROG
+
+tg_optim *s2s_make_optim(const s2s_options *o, const s2s_model *m)
+{
+    tg_optim_config cfg;
+    char err[256];
+    if (tgx_optim_from_flag(o->optim, &cfg) != 0)
+        tg_cli_die_usage(prog, "--optim: unknown '%s'", o->optim);
+    cfg.lr = o->lr;
+    tg_optim *opt = tg_optim_new(&cfg, tg_params_numel(m->params), err, sizeof err);
+    if (!opt) tg_cli_die(prog, "optimizer: %s", err);
+    return opt;
+}
+
+void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs, const s2s_vocab *vt)
+{
+    s2s_config c;
+    memset(&c, 0, sizeof c);
+    c.cell = tg_cell_kind_by_name(o->cell);
+    c.embed = o->embed;
+    c.hidden = o->hidden;
+    c.layers = o->layers;
+    c.dropout = o->dropout;
+    c.src_vocab = vs->n;
+    c.tgt_vocab = vt->n;
+    c.feed_context = o->feed_context;
+    c.reverse_source = o->reverse;
+    if (s2s_model_init(m, &c, o->seed) != 0) tg_cli_die(prog, "out of memory building the model");
+}
+
+/* --load FILE: the model; a training checkpoint gets a pointer to --resume. */
+void s2s_load_model(const s2s_options *o, s2s_model *m, s2s_vocab *vs, s2s_vocab *vt,
+                       s2s_tokenize_options *tok)
+{
+    char err[1024], cell[32], err2[1024];
+    if (s2s_load(o->load, m, vs, vt, tok, err, sizeof err) == 0) return;
+    if (tg_trainckpt_read_config(o->load, "cell", cell, sizeof cell, err2, sizeof err2) == 0)
+        tg_cli_die(prog, "%s: a training checkpoint, not a model: continue its run with --resume "
+                   "%s (a model is what --save writes)", o->load, o->load);
+    tg_cli_die(prog, "%s", err);
+}
 
 typedef struct probe {
     const s2s_model *m;
