@@ -310,3 +310,26 @@ int tg_checkpoint_save_training(const char *path, const tg_params *p, tg_optim *
     free(ex);
     return rc;
 }
+
+int tg_checkpoint_save_tensors(const char *path, const tg_ckpt_tensor *src, size_t n,
+                               const tg_ckpt_meta *meta, size_t n_meta, char *err,
+                               size_t errlen)
+{
+    if (tg_ckpt_host_ok(err, errlen)) return -1;
+    out_tensor *t = calloc(n ? n : 1, sizeof *t);
+    if (!t) return tg_ckpt_fail(err, errlen, "cannot save %s: out of memory", path);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const tg_ckpt_tensor *s = &src[i];
+        size_t rows = s->rows == 0 ? 1 : (size_t)s->rows;
+        if (s->rows < 0 || s->cols < 1 || !s->data)
+            rc = tg_ckpt_fail(err, errlen, "cannot save %s: tensor '%.80s' has shape [%d, %d]",
+                              path, s->name ? s->name : "(null)", s->rows, s->cols);
+        else
+            t[i] = (out_tensor){s->name, s->data, rows * (size_t)s->cols, (int)rows, s->cols,
+                                s->rows == 0};
+    }
+    if (rc == 0) rc = save_tensors(path, t, n, n, meta, n_meta, err, errlen);
+    free(t);
+    return rc;
+}

@@ -69,6 +69,21 @@ int tg_checkpoint_save_training(const char *path, const tg_params *p, tg_optim *
                                 const tg_ckpt_meta *meta, size_t n_meta, char *err,
                                 size_t errlen);
 
+/* A tensor saved under any name, for files in another program's naming
+ * (e.g. a PyTorch state_dict, examples/common/torch_io.h): rows x cols
+ * values, or a 1-D tensor [cols] when rows == 0. */
+typedef struct tg_ckpt_tensor {
+    const char *name;
+    const tg_real *data;
+    int rows, cols;
+} tg_ckpt_tensor;
+
+/* Saves n named tensors and the metadata to path, atomically, with the
+ * checks of tg_checkpoint_save. Loading reads them all as parameters. */
+int tg_checkpoint_save_tensors(const char *path, const tg_ckpt_tensor *t, size_t n,
+                               const tg_ckpt_meta *meta, size_t n_meta, char *err,
+                               size_t errlen);
+
 /* ------------------------------------------------------------------ loading */
 
 /* A checkpoint read into memory and checked: header length against the
