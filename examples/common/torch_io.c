@@ -153,7 +153,7 @@ static int read_rnn(const tg_checkpoint *c, const char *path, tgx_torch_arch *a,
     }
     const char *cell = tg_checkpoint_meta(c, TGX_TORCH_KEY_CELL);
     if (cell && strcmp(cell, tgx_torch_module_of(a->kind)) != 0) {
-        snprintf(err, errlen, "%s: metadata '%s' is '%.20s' but the shapes are an %s's", path,
+        snprintf(err, errlen, "%s: metadata '%s' is '%.20s' but the shapes are nn.%s's", path,
                  TGX_TORCH_KEY_CELL, cell, tgx_torch_module_of(a->kind));
         return -1;
     }
@@ -223,8 +223,11 @@ int tgx_torch_import(const tg_checkpoint *c, tg_params *p, char *err, size_t err
             return -1;
         }
         if ((rows != x->rows || cols != x->cols) && bias) {
-            snprintf(err, errlen, "tensor '%s' has shape [%d, %d] in the file, the model expects "
-                     "[%d]", tn, rows, cols, x->cols);
+            char have[48]; /* a 1-D [n] reads as 1 x n */
+            snprintf(have, sizeof have, rows == 1 ? "[%d]" : "[%d, %d]", rows == 1 ? cols : rows,
+                     cols);
+            snprintf(err, errlen, "tensor '%s' has shape %s in the file, the model expects [%d]",
+                     tn, have, x->cols);
             return -1;
         }
         if (rows != x->rows || cols != x->cols) {

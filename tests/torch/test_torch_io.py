@@ -115,26 +115,25 @@ def test_refusals(tmp):
     ref_path = os.path.join(tmp, "c_ref.st")
     driver("export-char", "lstm", os.path.join(tmp, "c.st"), ref_path)
     tensors, meta = tm.read_safetensors(os.path.join(tmp, "c.st"))
-    extra = dict(tensors, **{"rnn.weight_ih_l0_reverse": tensors["rnn.weight_ih_l0"]})
-    tm.write_safetensors(os.path.join(tmp, "x.st"), extra, meta)
-    r = driver("logits-char", os.path.join(tmp, "x.st"), ref_path, os.path.join(tmp, "o.st"),
-               expect_ok=False)
-    check(r.returncode == 1 and "rnn.weight_ih_l0_reverse" in r.stderr and
-          "bidirectional" in r.stderr, f"extra tensor refused (strict): {r.stderr.strip()}")
 
-    nometa = {k: v for k, v in meta.items() if k != "charmodel.vocab"}
-    tm.write_safetensors(os.path.join(tmp, "v.st"), tensors, nometa)
-    r = driver("logits-char", os.path.join(tmp, "v.st"), ref_path, os.path.join(tmp, "o.st"),
-               expect_ok=False)
-    check(r.returncode == 1 and "charmodel.vocab" in r.stderr,
-          f"missing vocabulary refused: {r.stderr.strip()}")
+    def refused(what, changed_tensors, changed_meta, *wants):
+        bad = os.path.join(tmp, "bad.st")
+        tm.write_safetensors(bad, changed_tensors, changed_meta)
+        r = driver("logits-char", bad, ref_path, os.path.join(tmp, "o.st"), expect_ok=False)
+        check(r.returncode == 1 and all(w in r.stderr for w in wants),
+              f"{what} refused: {r.stderr.strip()}")
 
-    missing = {k: v for k, v in tensors.items() if k != "rnn.bias_hh_l1"}
-    tm.write_safetensors(os.path.join(tmp, "b.st"), missing, meta)
-    r = driver("logits-char", os.path.join(tmp, "b.st"), ref_path, os.path.join(tmp, "o.st"),
-               expect_ok=False)
-    check(r.returncode == 1 and "rnn.bias_hh_l1" in r.stderr,
-          f"missing tensor refused: {r.stderr.strip()}")
+    refused("extra tensor (strict)",
+            dict(tensors, **{"rnn.weight_ih_l0_reverse": tensors["rnn.weight_ih_l0"]}), meta,
+            "rnn.weight_ih_l0_reverse", "bidirectional")
+    refused("missing vocabulary", tensors,
+            {k: v for k, v in meta.items() if k != "charmodel.vocab"}, "'charmodel.vocab'")
+    refused("missing tensor", {k: v for k, v in tensors.items() if k != "rnn.bias_hh_l1"}, meta,
+            "'rnn.bias_hh_l1'", "missing")
+    refused("short bias", dict(tensors, **{"head.bias": tensors["head.bias"][:-1]}), meta,
+            "'head.bias' has shape [13]", "expects [14]")
+    refused("cell metadata against the shapes", tensors, dict(meta, **{"torch.cell": "GRU"}),
+            "'torch.cell' is 'GRU'", "nn.LSTM")
 
 
 with tempfile.TemporaryDirectory() as tmp:
