@@ -358,11 +358,11 @@ int tg_dist_check_same(tg_dist *d, const void *bytes, size_t n, const char *what
     int bad = 0;
     for (int q = 1; q < d->size && !bad; q++) {
         if (all[2 * q] == 1)
-            snprintf(err, errlen, "rank %d differs from rank 0: its %s is %lld bytes, rank 0's "
-                     "%lld (every rank must be started with the same flags and data)", q, what,
+            snprintf(err, errlen, "rank %d differs from rank 0 in its %s: %lld bytes against "
+                     "rank 0's %lld (every rank must be started with the same flags and data)", q, what,
                      all[2 * q + 1], all[1]);
         else if (all[2 * q] == 2)
-            snprintf(err, errlen, "rank %d differs from rank 0: its %s differs first at byte %lld "
+            snprintf(err, errlen, "rank %d differs from rank 0 in its %s, first at byte %lld "
                      "(every rank must be started with the same flags, seed and data)", q, what,
                      all[2 * q + 1]);
         bad = all[2 * q] != 0;

@@ -137,7 +137,7 @@ static void check_same(tg_dist *d, const opts *o, tg_params *p)
 {
     char err[256], config[128];
     int rank = tg_dist_rank(d);
-    if (rank == o->perturb_rank) tg_params_data(p)[3] += (tg_real)0.5;
+    if (rank == o->perturb_rank) tg_params_data(p)[3] += (tg_real)0.5; /* byte 12 in float */
     snprintf(config, sizeof config, "shards=%d hidden=%d%s", o->shards, HIDDEN,
              rank == o->config_rank ? " lr=0.5" : "");
     if (tg_dist_check_same(d, tg_params_data(p), tg_params_numel(p) * sizeof(tg_real), "parameters",

@@ -106,8 +106,8 @@ def bitwise_cases(args, tmp):
 
 def refusal_cases(args, tmp):
     cases = [
-        (["--perturb-rank", "1"], 2, "rank 1 differs from rank 0: its parameters", "parameters"),
-        (["--config-rank", "2"], 4, "rank 2 differs from rank 0: its configuration",
+        (["--perturb-rank", "1"], 2, "rank 1 differs from rank 0 in its parameters", "parameters"),
+        (["--config-rank", "2"], 4, "rank 2 differs from rank 0 in its configuration",
          "configuration"),
         (["--fail-read-rank", "1"], 2, "rank 1: cannot read the data file", "unreadable data"),
         (["--shards", "3"], 2, "not a multiple of the 2 ranks", "shards not divisible"),
