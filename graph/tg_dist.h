@@ -11,9 +11,10 @@
  * shard order, whatever N and whatever algorithm MPI picks. How: rank c owns
  * chunk c of the flat gradient vector, receives every shard's part of that
  * chunk (MPI_Alltoallv), adds them in shard order into its master chunk,
- * and the chunks are gathered back to every rank (MPI_Allgatherv). That
- * moves the bytes of a reduce-scatter + allgather: 2 (N-1)/N of the
- * gradient per rank and step (S/N local shards each send their part).
+ * and the chunks are gathered back to every rank (MPI_Allgatherv). Each
+ * rank sends (S/N + 1)(N-1)/N gradients per step: with one shard per rank
+ * (S = N) the 2 (N-1)/N of a reduce-scatter + allgather; a rank's shards
+ * cannot be pre-summed without changing the order (SCALING.md).
  * The optimizer then takes one identical step on every rank.
  *
  * Built without MPI (-Dmpi=disabled, or auto without Open MPI) the same API
