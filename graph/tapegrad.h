@@ -187,10 +187,21 @@ void tg_workers_free(tg_workers *w);
 int tg_workers_shards(const tg_workers *w);
 tg_params *tg_workers_params(tg_workers *w, int shard);
 tg_tape *tg_workers_tape(tg_workers *w, int shard);
+tg_params *tg_workers_master(tg_workers *w); /* the params it was made on */
 /* Runs fn for every shard on up to `threads` threads, then adds the shards'
  * gradients into master's (which it does not zero first). Returns the sum of
  * the shards' returned losses. */
 double tg_workers_run(tg_workers *w, int threads, tg_shard_fn fn, void *ctx);
+/* Runs only shards first .. first+count-1 (same threading as tg_workers_run)
+ * and adds nothing into master: each shard's gradient stays in its replica
+ * (tg_params_grad(tg_workers_params(w, s))) and its loss in
+ * tg_workers_loss(w, s), for a reduction done elsewhere (graph/tg_dist.h:
+ * each MPI rank runs its own range of the shards). Returns the range's
+ * losses summed in shard order; NAN if the range is not inside 0..shards-1. */
+double tg_workers_run_range(tg_workers *w, int threads, int first, int count, tg_shard_fn fn,
+                            void *ctx);
+/* The loss shard's fn returned the last time that shard ran. */
+double tg_workers_loss(const tg_workers *w, int shard);
 
 /* ------------------------------------------------------------------ ops
  * Each returns a new tensor on tape t. Gradients flow to every input whose

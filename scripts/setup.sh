@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 PKGS="build-essential meson ninja-build pkg-config libcriterion-dev libopenblas-dev
       libjansson-dev zlib1g-dev bible-kjv dataset-fashion-mnist
-      clang libclang-rt-14-dev libomp-dev
-      python3-torch python3-numpy python3-matplotlib" # clang, libFuzzer, clang's OpenMP: scripts/fuzz.sh; PyTorch interchange test, plot_log.py
+      clang libclang-rt-14-dev libomp-dev" # clang, libFuzzer, clang's OpenMP: scripts/fuzz.sh
+PKGS="$PKGS python3-torch python3-numpy python3-matplotlib" # PyTorch interchange test, plot_log.py
+PKGS="$PKGS libopenmpi-dev openmpi-bin" # Open MPI: -Dmpi (issue 14), graph/dist.c, tests/dist
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
