@@ -228,3 +228,60 @@ Test(stack_ids, projected_shape_mismatch_aborts, .signal = SIGABRT)
     tg_rnn_run run = {.T = T, .B = B, .xp = XP};
     tg_rnn_forward(t, &one, &run);
 }
+
+/* ------------------------------------------------------------ context */
+
+/* A per-row context (ctx, B x C) given to tg_rnn_forward equals the same
+ * stack over [input | ctx repeated for every step], for input as x and as
+ * ids (each projection pattern): the outputs and every parameter gradient,
+ * up to rounding (the context's columns are summed in another order). */
+static void check_context(const tg_cell_kind *kind, pattern pat)
+{
+    enum { C = 3 };
+    int ids[N];
+    pattern_ids(pat, ids);
+    tg_real out[2][N * H];
+    tg_real *grad[2];
+    size_t np = 0;
+    for (int v = 0; v < 2; v++) {
+        tg_rng r;
+        tg_rng_seed(&r, 11);
+        tg_params *p = tg_params_new();
+        tg_embed emb;
+        tg_rnn_stack st;
+        cr_assert_eq(tg_embed_init(&emb, p, "emb", pattern_vocab(pat), E, &r), 0);
+        cr_assert_eq(tg_rnn_stack_init(&st, p, "rnn", kind, E + C, H, L, 0.0, &r), 0);
+        tg_tape *t = tg_tape_new(1 << 22);
+        tg_tensor *ctx = tg_tensor_new(t, B, C, 0);
+        fill_normal(ctx, &r, 1.0);
+        tg_rnn_run run = {.T = T, .B = B, .lengths = lengths};
+        if (v == 0) { /* the library's: ids and ctx */
+            run.emb = &emb, run.ids = ids, run.ctx = ctx;
+        } else { /* the concatenation */
+            tg_tensor *rep[T];
+            for (int s = 0; s < T; s++) rep[s] = ctx;
+            run.x = tg_concat(t, tg_embed_forward(t, &emb, ids, N), tg_stack_rows(t, rep, T));
+        }
+        tg_tensor *y = tg_rnn_forward(t, &st, &run);
+        tg_backward(t, tg_sum(t, tg_mul(t, y, y)));
+        memcpy(out[v], y->data, sizeof out[v]);
+        np = tg_params_numel(p);
+        grad[v] = malloc(np * sizeof(tg_real));
+        memcpy(grad[v], tg_params_grad(p), np * sizeof(tg_real));
+        tg_tape_free(t);
+        tg_params_free(p);
+    }
+    cr_expect_leq(max_abs_diff(out[0], out[1], N * H), EQ_TOL, "%s, %s: outputs", kind->name,
+                  pattern_name[pat]);
+    cr_expect_leq(max_abs_diff(grad[0], grad[1], np), 10 * EQ_TOL, "%s, %s: gradients",
+                  kind->name, pattern_name[pat]);
+    free(grad[0]);
+    free(grad[1]);
+}
+
+Test(stack_ids, context_equals_concatenated_input)
+{
+    const tg_cell_kind *kinds[] = {&tg_cell_rnn, &tg_cell_lstm, &tg_cell_gru, &tg_cell_mgu};
+    for (int k = 0; k < 4; k++)
+        for (int pat = 0; pat < 3; pat++) check_context(kinds[k], (pattern)pat);
+}
