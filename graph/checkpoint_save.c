@@ -17,7 +17,6 @@
 
 #include "tg_checkpoint.h"
 #include "tg_checkpoint_internal.h"
-#include "tg_optim.h"
 
 #define DTYPE (sizeof(tg_real) == 4 ? "F32" : "F64")
 
@@ -281,36 +280,6 @@ int tg_checkpoint_save(const char *path, const tg_params *p, const tg_ckpt_array
     free(t);
     return rc;
 }
-
-int tg_checkpoint_save_training(const char *path, const tg_params *p, tg_optim *opt,
-                                const tg_ckpt_meta *meta, size_t n_meta, char *err,
-                                size_t errlen)
-{
-    size_t ns = opt ? tg_optim_state_count(opt) : 0;
-    tg_ckpt_meta *m = malloc((n_meta + 2) * sizeof *m);
-    tg_ckpt_array *ex = malloc((ns ? ns : 1) * sizeof *ex);
-    int rc = 0;
-    if (!m || !ex) {
-        rc = tg_ckpt_fail(err, errlen, "cannot save %s: out of memory", path);
-    } else {
-        char steps[24];
-        size_t nm = n_meta;
-        if (n_meta) memcpy(m, meta, n_meta * sizeof *m);
-        if (opt) {
-            snprintf(steps, sizeof steps, "%" PRIu64, tg_optim_steps(opt));
-            m[nm++] = (tg_ckpt_meta){"optim.kind", tg_optim_kind_name(tg_optim_get_config(opt)->kind)};
-            m[nm++] = (tg_ckpt_meta){"optim.steps", steps};
-        }
-        for (size_t i = 0; i < ns; i++)
-            ex[i] = (tg_ckpt_array){tg_optim_state_name(opt, i), tg_optim_state_data(opt, i),
-                                    tg_optim_numel(opt)};
-        rc = tg_checkpoint_save(path, p, ex, ns, m, nm, err, errlen);
-    }
-    free(m);
-    free(ex);
-    return rc;
-}
-
 int tg_checkpoint_save_tensors(const char *path, const tg_ckpt_tensor *src, size_t n,
                                const tg_ckpt_meta *meta, size_t n_meta, char *err,
                                size_t errlen)

@@ -121,7 +121,7 @@ static void check_forward_vs_unroll(const tg_cell_kind *k)
     tg_state s = tg_state_zeros(t, k, B, H), fin;
     cr_expect(s.h->rows == B && s.h->cols == H && s.h->grad == NULL);
     cr_expect_eq(s.c != NULL, k->has_c);
-    tg_tensor *outs = tg_unroll(t, &c, X, T, B, s, NULL, &fin);
+    tg_tensor *outs = unroll_cell(t, &c, X, T, B, s, NULL, &fin);
     cr_assert(outs->rows == T * B && outs->cols == H);
     for (int step = 0; step < T; step++) {
         s = tg_cell_forward(t, &c, tg_row_slice(t, X, step * B, B), s);
