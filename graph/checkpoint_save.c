@@ -280,6 +280,7 @@ int tg_checkpoint_save(const char *path, const tg_params *p, const tg_ckpt_array
     free(t);
     return rc;
 }
+
 int tg_checkpoint_save_tensors(const char *path, const tg_ckpt_tensor *src, size_t n,
                                const tg_ckpt_meta *meta, size_t n_meta, char *err,
                                size_t errlen)
