@@ -209,4 +209,7 @@ void tg_state_buf_load(const tg_state_buf *b, tg_tape *t, tg_state *init);
 #ifdef __cplusplus
 }
 #endif
+/* attention, the attention decoder and the bidirectional encoder */
+#include "tg_attention.h"
+
 #endif
