@@ -87,6 +87,9 @@ extern const tg_cell_kind tg_cell_rnn;  /* h' = tanh(W_ih x + b_ih + W_hh h + b_
 extern const tg_cell_kind tg_cell_lstm; /* gates i,f,g,o */
 extern const tg_cell_kind tg_cell_gru;  /* gates r,z,n; n = tanh(.. + r*(W_hn h + b_hn)) */
 extern const tg_cell_kind tg_cell_mgu;  /* minimal gated unit: the example user cell */
+/* peephole LSTM (layers/peephole.c): a second user-written cell, gates
+ * looking at c through 1 x H weights (tg_mul's row broadcast) */
+extern const tg_cell_kind tg_cell_peephole;
 /* The LSTM and GRU above run their gate math as one fused op; these are the
  * same cells in primitive ops only, the reference they are tested against. */
 extern const tg_cell_kind tg_cell_lstm_composed;
@@ -97,7 +100,7 @@ extern const tg_cell_kind tg_cell_gru_composed;
 int tg_cell_init(tg_cell *cell, const tg_cell_kind *kind, tg_params *p, const char *prefix,
                  int in, int hidden, tg_rng *r);
 
-/* "rnn", "lstm", "gru", "mgu"; NULL for an unknown name. */
+/* "rnn", "lstm", "gru", "mgu", "peephole"; NULL for an unknown name. */
 const tg_cell_kind *tg_cell_kind_by_name(const char *name);
 /* Comma-separated list of the names above, for --help texts. */
 const char *tg_cell_kind_names(void);
@@ -214,4 +217,7 @@ void tg_state_buf_load(const tg_state_buf *b, tg_tape *t, tg_state *init);
 #ifdef __cplusplus
 }
 #endif
+/* attention, the attention decoder and the bidirectional encoder */
+#include "tg_attention.h"
+
 #endif

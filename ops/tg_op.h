@@ -33,7 +33,10 @@
     X(DROPOUT, dropout)                                                                    \
     X(SOFTMAX_XENT, softmax_xent)                                                          \
     X(LSTM_GATES, lstm_gates)                                                              \
-    X(GRU_GATES, gru_gates)
+    X(GRU_GATES, gru_gates)                                                                \
+    X(SOFTMAX, softmax)                                                                    \
+    X(ATTN_SCORES, attn_scores)                                                            \
+    X(ATTN_CONTEXT, attn_context)
 
 typedef enum tg_op_kind {
 #define TG_X_ENUM(E, name) TG_OP_##E,

@@ -73,6 +73,8 @@ Test(cells, rnn_masked_gradcheck) { check_cell("rnn", ragged); }
 Test(cells, lstm_masked_gradcheck) { check_cell("lstm", ragged); }
 Test(cells, gru_masked_gradcheck) { check_cell("gru", ragged); }
 Test(cells, mgu_masked_gradcheck) { check_cell("mgu", ragged); }
+Test(cells, peephole_gradcheck) { check_cell("peephole", NULL); }
+Test(cells, peephole_masked_gradcheck) { check_cell("peephole", ragged); }
 
 /* ------------------------------------------------------------ 2-layer stack */
 
