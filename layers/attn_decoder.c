@@ -85,7 +85,9 @@ tg_tensor *tg_attn_decoder_forward(tg_tape *t, const tg_attn_decoder *d, const t
     emb_part.w_ih = tg_col_slice(t, c0->w_ih, 0, E);
     emb_part.in = E;
     tg_tensor *w_feed = tg_col_slice(t, c0->w_ih, E, H);
-    tg_tensor *XE = tg_unroll_project_ids(t, &emb_part, emb, ids, T * B);
+    tg_rnn_stack emb_stack = tg_rnn_stack_of_cell(&emb_part);
+    tg_rnn_run proj = {.T = T, .B = B, .emb = emb, .ids = ids};
+    tg_tensor *XE = tg_rnn_project(t, &emb_stack, &proj);
     tg_cell stepper = *c0; /* b_hh is in XE for a kind that folds it */
     if (d->rnn.kind->folds_b_hh) stepper.b_hh = NULL;
     tg_attn_dec_state s = tg_attn_decoder_start(t, d, B, init);

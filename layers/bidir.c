@@ -71,9 +71,13 @@ tg_tensor *tg_bienc_forward(tg_tape *t, const tg_bienc *e, tg_tensor *X, int S, 
              "input is %dx%d, expected S*B = %d rows (S=%d, B=%d)", X->rows, X->cols, S * B, S, B);
     int *perm = reversal(t, S, B, lengths);
     tg_state ff[TG_MAX_LAYERS], fb[TG_MAX_LAYERS];
-    tg_tensor *fwd = tg_rnn_stack_forward(t, &e->fwd, X, S, B, NULL, lengths, ff, dropout_rng);
-    tg_tensor *bwd = tg_rnn_stack_forward(t, &e->bwd, tg_embedding(t, X, perm, S * B), S, B, NULL,
-                                          lengths, fb, dropout_rng);
+    tg_rnn_run rf = {.T = S, .B = B, .x = X, .lengths = lengths, .final = ff,
+                     .dropout_rng = dropout_rng};
+    tg_rnn_run rb = rf;
+    rb.x = tg_embedding(t, X, perm, S * B);
+    rb.final = fb;
+    tg_tensor *fwd = tg_rnn_forward(t, &e->fwd, &rf);
+    tg_tensor *bwd = tg_rnn_forward(t, &e->bwd, &rb);
     return join(t, e, fwd, bwd, perm, S * B, ff, fb, dec_init);
 }
 
@@ -86,9 +90,12 @@ tg_tensor *tg_bienc_forward_ids(tg_tape *t, const tg_bienc *e, const tg_embed *e
     int *rev_ids = tg_tape_ints(t, (size_t)n);
     for (int i = 0; i < n; i++) rev_ids[i] = ids[perm[i]];
     tg_state ff[TG_MAX_LAYERS], fb[TG_MAX_LAYERS];
-    tg_tensor *fwd = tg_rnn_stack_forward_ids(t, &e->fwd, emb, ids, S, B, NULL, lengths, ff,
-                                              dropout_rng);
-    tg_tensor *bwd = tg_rnn_stack_forward_ids(t, &e->bwd, emb, rev_ids, S, B, NULL, lengths, fb,
-                                              dropout_rng);
+    tg_rnn_run rf = {.T = S, .B = B, .emb = emb, .ids = ids, .lengths = lengths, .final = ff,
+                     .dropout_rng = dropout_rng};
+    tg_rnn_run rb = rf;
+    rb.ids = rev_ids;
+    rb.final = fb;
+    tg_tensor *fwd = tg_rnn_forward(t, &e->fwd, &rf);
+    tg_tensor *bwd = tg_rnn_forward(t, &e->bwd, &rb);
     return join(t, e, fwd, bwd, perm, n, ff, fb, dec_init);
 }

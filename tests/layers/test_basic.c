@@ -168,12 +168,12 @@ Test(cells, peephole_without_peepholes_is_lstm)
     fill_normal(X, &r, 1);
     tg_state s0 = tg_state_zeros(t, &tg_cell_lstm, B, H);
     fill_normal(s0.c, &r, 1);
-    tg_tensor *want = tg_unroll(t, &lstm, X, T, B, s0, NULL, NULL);
-    tg_tensor *with = tg_unroll(t, &peep, X, T, B, s0, NULL, NULL);
+    tg_tensor *want = unroll_cell(t, &lstm, X, T, B, s0, NULL, NULL);
+    tg_tensor *with = unroll_cell(t, &peep, X, T, B, s0, NULL, NULL);
     cr_expect(max_abs_diff(want->data, with->data, tg_numel(want)) > 1e-3, "peepholes do nothing");
     for (int k = 0; k < 3; k++)
         for (int j = 0; j < H; j++) peep.extra[k]->data[j] = 0;
-    tg_tensor *none = tg_unroll(t, &peep, X, T, B, s0, NULL, NULL);
+    tg_tensor *none = unroll_cell(t, &peep, X, T, B, s0, NULL, NULL);
     cr_expect(max_abs_diff(want->data, none->data, tg_numel(want)) <= 1e-5,
               "zero peepholes differ from the LSTM by %g",
               max_abs_diff(want->data, none->data, tg_numel(want)));
