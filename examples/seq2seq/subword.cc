@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <new>
 #include <string>
 #include <unordered_map>
@@ -68,8 +69,9 @@ private:
     std::string cur_;
 };
 
-// Refuses a model whose specials are not the program's ids (pairs.h).
-int check_specials(const sentencepiece::SentencePieceProcessor &sp, const char *label, char *err,
+// Refuses a model too small, with specials other than the program's ids
+// (pairs.h), or whose pieces do not name their ids one to one.
+int check_pieces(const sentencepiece::SentencePieceProcessor &sp, const char *label, char *err,
                    size_t errlen)
 {
     int n = sp.GetPieceSize();
@@ -84,6 +86,16 @@ int check_specials(const sentencepiece::SentencePieceProcessor &sp, const char *
                 "(not trained by tapegrad?)",
                 label, sp.pad_id(), sp.unk_id(), sp.bos_id(), sp.eos_id());
         return -1;
+    }
+    // The C API hands out pieces as C strings and looks them up by text:
+    // every piece must be NUL-free and name exactly its own id.
+    for (int id = 0; id < n; id++) {
+        const std::string &piece = sp.IdToPiece(id);
+        if (piece.empty() || piece.find('\0') != std::string::npos || sp.PieceToId(piece) != id) {
+            set_err(err, errlen, "%s: piece model is damaged (piece %d is empty, holds a NUL "
+                    "byte or repeats another)", label, id);
+            return -1;
+        }
     }
     return 0;
 }
@@ -167,18 +179,16 @@ const char TEXT_PREFIX[] = "spm1:";
 
 s2s_subword *load_checked(const std::string &bytes, const char *label, char *err, size_t errlen)
 {
-    s2s_subword *sw = new s2s_subword;
+    // unique_ptr: SentencePiece may throw from inside the load (darts-clone
+    // does on a bad trie), and the half-built processor must still be freed
+    std::unique_ptr<s2s_subword> sw(new s2s_subword);
     auto st = sw->sp.LoadFromSerializedProto(bytes);
     if (!st.ok()) {
         set_err(err, errlen, "%s: not a SentencePiece model (%s)", label, st.ToString().c_str());
-        delete sw;
         return nullptr;
     }
-    if (check_specials(sw->sp, label, err, errlen) != 0) {
-        delete sw;
-        return nullptr;
-    }
-    return sw;
+    if (check_pieces(sw->sp, label, err, errlen) != 0) return nullptr;
+    return sw.release();
 }
 
 } // namespace
