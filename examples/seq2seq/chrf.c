@@ -3,6 +3,8 @@
  * the multiset intersection is counted by merging the sorted lists. */
 #include "chrf.h"
 
+#include "text.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,28 +15,6 @@ typedef struct ngram {
     uint64_t hi, lo;
 } ngram;
 
-/* Code point of the UTF-8 sequence at s (*len bytes). A malformed sequence
- * reads as one character 0x110000 + byte, distinct from every code point. */
-static uint32_t decode_utf8(const unsigned char *s, int *len)
-{
-    unsigned char c = s[0];
-    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
-    for (int i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            n = 0;
-            break;
-        }
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (n == 0) {
-        *len = 1;
-        return 0x110000u + c;
-    }
-    *len = n;
-    return cp;
-}
-
 /* Python's str.isspace() for a code point (what chrF's white-space removal
  * drops). */
 static int is_py_space(uint32_t cp)
@@ -44,17 +24,19 @@ static int is_py_space(uint32_t cp)
            cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000;
 }
 
-/* The non-space code points of s into cp (room for strlen(s)). */
+/* The non-space code points of s into cp (room for strlen(s)). Text that
+ * is not valid UTF-8 is compared byte by byte (each byte a character
+ * 0x110000 + byte, distinct from every code point), never refused. */
 static size_t code_points(const char *s, uint32_t *cp)
 {
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        int len;
-        uint32_t c = decode_utf8(p, &len);
-        p += len;
-        if (!is_py_space(c)) cp[n++] = c;
+    size_t len = strlen(s), n = 0, bad;
+    if (tg_utf8_decode((const unsigned char *)s, len, cp, &n, &bad) != 0) {
+        for (n = 0; n < len; n++) cp[n] = 0x110000u + (unsigned char)s[n];
     }
-    return n;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_py_space(cp[i])) cp[kept++] = cp[i];
+    return kept;
 }
 
 static int cmp_ngram(const void *a, const void *b)

@@ -2,8 +2,8 @@
  * MT evaluation") with sacreBLEU's defaults, so the figure compares with
  * other tools': character n-grams of orders 1..6, beta = 2, no word n-grams,
  * white space removed (Python's str.split() white space) and case kept.
- * Text is compared as Unicode code points (UTF-8 decoded; a byte that is not
- * valid UTF-8 counts as a character of its own).
+ * Text is compared as Unicode code points (UTF-8 decoded; text that is not
+ * valid UTF-8 is compared byte by byte).
  *
  * Per sentence and order n, with the n-gram multisets H (hypothesis) and R
  * (reference): hyp_n += |H| (only when |R| > 0), ref_n += |R|,
