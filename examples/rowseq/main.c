@@ -37,7 +37,6 @@ static const char *const class_names[CLASSES] = {
     "Sandal",      "Shirt",   "Sneaker",  "Bag",     "Ankle boot",
 };
 
-
 typedef rowseq_options options;
 
 /* ------------------------------------------------------------------ data */
