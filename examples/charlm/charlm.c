@@ -201,16 +201,7 @@ static void train(const options *o, charlm_trainer *tr, tgx_run *r)
 static void start_run(const options *o, const charmodel *m, const tg_vocab *v, const corpus *c,
                       tg_optim *opt, charlm_trainer *tr, tgx_run *r)
 {
-    tgx_run_config rc = tgx_run_defaults(PROG, m->params, opt);
-    rc.clip = o->clip;
-    rc.skip_nonfinite = o->skip_nonfinite;
-    rc.steps = (uint64_t)o->steps;
-    rc.seconds = o->seconds;
-    rc.checkpoint = o->checkpoint;
-    rc.resume = o->resume;
-    rc.log = o->log;
-    rc.every = (uint64_t)o->every;
-    rc.fault_step = o->fault_step;
+    tgx_run_config rc = TGX_RUN_CONFIG_FROM(PROG, m->params, opt, o);
     tgx_run_init(r, &rc);
     if (charlm_register_config(tgx_run_ckpt(r), o, &m->cfg, v, c->cps, c->n) != 0 ||
         charlm_trainer_register(tr, tgx_run_ckpt(r)) != 0)

@@ -140,6 +140,15 @@ typedef struct tgx_run {
 } tgx_run;
 
 tgx_run_config tgx_run_defaults(const char *prog, tg_params *params, tg_optim *opt);
+/* The config from a program's options struct whose fields are named as in
+ * every program here: clip, skip_nonfinite, steps, seconds, checkpoint,
+ * resume, log, every, fault_step (a macro: any such struct will do). */
+#define TGX_RUN_CONFIG_FROM(prog_, params_, opt_, o)                                        \
+    ((tgx_run_config){.prog = (prog_), .params = (params_), .opt = (opt_),                 \
+                      .clip = (o)->clip, .skip_nonfinite = (o)->skip_nonfinite,           \
+                      .steps = (uint64_t)(o)->steps, .seconds = (o)->seconds,             \
+                      .checkpoint = (o)->checkpoint, .resume = (o)->resume, .log = (o)->log, \
+                      .every = (uint64_t)(o)->every, .fault_step = (o)->fault_step})
 
 /* Sets up the run and its training checkpoint, and registers the run's own
  * state as "u64.step", "u64.skipped", "u64.skip_streak",

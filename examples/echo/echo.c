@@ -29,7 +29,7 @@ typedef struct options {
     const char *cell, *optim, *checkpoint, *resume, *log;
     int symbols, delay, hidden, seq_len, batch, steps, every, skip_nonfinite, threads;
     double lr, clip, seconds;
-    uint64_t seed;
+    uint64_t seed, fault_step; /* ECHO_FAULT_STEP (tests): poison a gradient at this step */
 } options;
 
 static void parse_options(int argc, char **argv, options *o, tg_cmdline *c)
@@ -68,6 +68,7 @@ static void parse_options(int argc, char **argv, options *o, tg_cmdline *c)
     const tg_run_files files = {o->checkpoint, o->resume, NULL, NULL, o->log};
     tg_trainckpt_check_flags(PROG, c, &files);
     tg_trainckpt_check_outputs(PROG, &files);
+    o->fault_step = tg_cli_env_step(PROG, "ECHO_FAULT_STEP");
 }
 
 /* T x B symbols (time-major) and their targets: the symbol delay steps back. */
@@ -105,16 +106,7 @@ static double accuracy(const options *o, tg_tape *tape, const charmodel *m, int 
  * the one piece of loop state the task adds: the data generator. */
 static void start_run(const options *o, tgx_run *run, charmodel *m, tg_optim *opt, tg_rng *data)
 {
-    tgx_run_config rc = tgx_run_defaults(PROG, m->params, opt);
-    rc.clip = o->clip;
-    rc.skip_nonfinite = o->skip_nonfinite;
-    rc.steps = (uint64_t)o->steps;
-    rc.seconds = o->seconds;
-    rc.checkpoint = o->checkpoint;
-    rc.resume = o->resume;
-    rc.log = o->log;
-    rc.every = (uint64_t)o->every;
-    rc.fault_step = tg_cli_env_step(PROG, "ECHO_FAULT_STEP"); /* tests: poison a gradient */
+    tgx_run_config rc = TGX_RUN_CONFIG_FROM(PROG, m->params, opt, o);
     tgx_run_init(run, &rc);
     tg_trainckpt *ck = tgx_run_ckpt(run);
     if (tg_trainckpt_config(ck, "cell", o->cell) || tg_trainckpt_config(ck, "optim", o->optim) ||

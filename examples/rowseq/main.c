@@ -182,17 +182,8 @@ static void start_run(loop *L)
 {
     const options *o = L->o;
     rowseq_trainer *tr = L->tr;
-    tgx_run_config rc = tgx_run_defaults(PROG, tr->params, tr->opt);
-    rc.clip = tr->cfg.clip;
-    rc.skip_nonfinite = o->skip_nonfinite;
-    rc.steps = (uint64_t)o->steps;
-    rc.seconds = o->seconds;
+    tgx_run_config rc = TGX_RUN_CONFIG_FROM(PROG, tr->params, tr->opt, o);
     rc.epochs = (uint64_t)o->epochs;
-    rc.checkpoint = o->checkpoint;
-    rc.resume = o->resume;
-    rc.log = o->log;
-    rc.every = (uint64_t)o->every;
-    rc.fault_step = o->fault_step;
     tgx_run_init(&L->run, &rc);
     tg_trainckpt *ck = tgx_run_ckpt(&L->run);
     int bad = rowseq_register_config(ck, o, &tr->cfg, L->train) != 0 ||

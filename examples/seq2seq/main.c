@@ -26,7 +26,7 @@
 #include "tg_optim.h"
 #include "trainrun.h"
 
-#define prog S2S_PROG
+static const char *const prog = S2S_PROG;
 
 typedef s2s_options options;
 typedef s2s_id_set id_set;
@@ -261,16 +261,7 @@ static void start_run(trainer *tr, const s2s_vocab *vs, const s2s_vocab *vt,
                       const s2s_pairs *train_p)
 {
     const options *o = tr->o;
-    tgx_run_config rc = tgx_run_defaults(prog, tr->m->params, tr->opt);
-    rc.clip = o->clip;
-    rc.skip_nonfinite = o->skip_nonfinite;
-    rc.steps = (uint64_t)o->steps;
-    rc.seconds = o->seconds;
-    rc.checkpoint = o->checkpoint;
-    rc.resume = o->resume;
-    rc.log = o->log;
-    rc.every = (uint64_t)o->every;
-    rc.fault_step = o->fault_step;
+    tgx_run_config rc = TGX_RUN_CONFIG_FROM(prog, tr->m->params, tr->opt, o);
     tgx_run_init(&tr->run, &rc);
     tg_trainckpt *ck = tgx_run_ckpt(&tr->run);
     if (s2s_register_config(ck, o, &tr->m->cfg, vs, vt, train_p) != 0 ||
