@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "text.h"
+#include "trainrun.h" /* tgx_arena_measure */
 
 int charmodel_config_check(const charmodel_config *c, char *err, size_t errlen)
 {
@@ -75,46 +76,28 @@ tg_tensor *charmodel_loss(tg_tape *t, const charmodel *m, const int *ids, const 
     return tg_softmax_xent(t, logits, targets, -1);
 }
 
-/* A generous upper bound from counting tensors: per tensor a 64-byte-aligned
- * header, values and gradient, plus a node record (an LSTM step makes ~16
- * tensors of B x H or B x 4H). Up to 8x too large for simple cells, so it
- * only sizes the probe below. */
-static size_t arena_bound(const charmodel_config *c, int T, int B)
-{
-    const size_t real = sizeof(tg_real), node = 512, align = 64;
-    size_t rows = (size_t)T * (size_t)B;
-    size_t H = (size_t)c->hidden, G = 4 * H; /* widest gate block of any built-in cell */
-    size_t per_step_layer = 40 * (2 * (size_t)B * H * real + node + 3 * align) +
-                            4 * (2 * (size_t)B * G * real + align);
-    size_t per_layer = 4 * rows * (G + H) * real + (size_t)T * per_step_layer;
-    size_t top = rows * (3 * (size_t)c->embed + 6 * H + 4 * (size_t)c->vocab) * real +
-                 rows * 2 * sizeof(int) + 64 * node;
-    return (size_t)c->layers * per_layer + top + ((size_t)1 << 20);
-}
+/* One training step of T x B (dropout on) on probe tape t. */
+typedef struct arena_probe {
+    const charmodel *m;
+    int T, B;
+} arena_probe;
 
-/* High-water mark of one training step of T x B on a throwaway model. */
-static size_t probe_step(const charmodel *m, int T, int B)
+static void probe_step(void *ctx, tg_tape *t)
 {
-    size_t hw = 0;
-    tg_tape *t = tg_tape_new(arena_bound(&m->cfg, T, B));
-    int *ids = calloc((size_t)(T + 1) * (size_t)B, sizeof *ids);
-    if (t && ids) {
-        tg_rng r;
-        tg_rng_seed(&r, 1);
-        tg_state final[TG_MAX_LAYERS];
-        tg_tensor *loss = charmodel_loss(t, m, ids, ids + B, T, B, NULL, final, &r);
-        tg_backward(t, loss);
-        hw = tg_tape_arena_high_water(t);
-    }
+    const arena_probe *p = ctx;
+    int *ids = calloc((size_t)(p->T + 1) * (size_t)p->B, sizeof *ids);
+    if (!ids) return;
+    tg_rng r;
+    tg_rng_seed(&r, 1);
+    tg_state final[TG_MAX_LAYERS];
+    tg_tensor *loss = charmodel_loss(t, p->m, ids, ids + p->B, p->T, p->B, NULL, final, &r);
+    tg_backward(t, loss);
     free(ids);
-    tg_tape_free(t);
-    return hw;
 }
 
-/* Measured, not guessed: every step of the unroll allocates the same, and
- * the rest grows linearly with the T*B rows, so two probe steps (T = 1, 2)
- * on a throwaway model of the same configuration fix the line. Works for
- * any cell, user-defined ones included. 1/8 + 1 MiB of slack on top. */
+/* Measured, not guessed: one training step of T x B on a throwaway model
+ * of the same configuration, on a probe tape (tgx_arena_measure: its high
+ * water + 1/8 + 1 MiB). Works for any cell, user-defined ones included. */
 size_t charmodel_arena_bytes(const charmodel_config *c, int T, int B)
 {
     charmodel probe;
@@ -122,12 +105,11 @@ size_t charmodel_arena_bytes(const charmodel_config *c, int T, int B)
     tg_rng r;
     tg_rng_seed(&r, 1);
     if (T < 1 || B < 1 || charmodel_init(&probe, c, &r, err, sizeof err) != 0)
-        return arena_bound(c, T > 0 ? T : 1, B > 0 ? B : 1);
-    size_t h1 = probe_step(&probe, 1, B), h2 = probe_step(&probe, 2, B);
+        return (size_t)1 << 20; /* the step itself will say what it lacks */
+    arena_probe p = {&probe, T, B};
+    size_t bytes = tgx_arena_measure(probe_step, &p);
     charmodel_free(&probe);
-    if (h1 == 0 || h2 < h1) return arena_bound(c, T, B);
-    size_t need = h1 + (size_t)(T - 1) * (h2 - h1);
-    return need + need / 8 + ((size_t)1 << 20);
+    return bytes;
 }
 
 /* Feeds T ids (one stream) from state buf, stores the new state, and

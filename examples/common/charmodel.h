@@ -60,9 +60,9 @@ tg_tensor *charmodel_loss(tg_tape *t, const charmodel *m, const int *ids, const 
                           int B, const tg_state *init, tg_state *final, tg_rng *dropout_rng);
 
 /* Step-arena bytes that a training step (forward + backward, dropout on)
- * of T x B needs, with a safety margin: measured by two small probe steps on
- * a throwaway model of this configuration (milliseconds), then extrapolated
- * linearly in T. Inference (no-grad) needs less. */
+ * of T x B needs, with a safety margin: measured by one probe step on a
+ * throwaway model of this configuration (tgx_arena_measure in trainrun.h).
+ * Inference (no-grad) needs less. */
 size_t charmodel_arena_bytes(const charmodel_config *cfg, int T, int B);
 
 /* Continues a text: feeds prime (n_prime >= 1 ids) through the model, then
