@@ -209,12 +209,12 @@ static void start_run(const options *o, const charmodel *m, const tg_vocab *v, c
     tgx_run_register_loss(r, NULL, NULL, "last_loss", "recent_loss");
 }
 
-/* Loads everything registered; exits 1 naming the file and field (the file
- * is only read). */
-static void resume_run(const options *o, const charlm_trainer *tr, tgx_run *r)
+/* After --resume loaded the run (tgx_run_resume): what the file cannot
+ * check (the data position), then where the run goes on. Exits 1 naming
+ * the file. */
+static void check_resumed(const options *o, const charlm_trainer *tr, const tgx_run *r)
 {
     char err[1024];
-    tgx_run_resume(r);
     if (charlm_trainer_check_loaded(tr, o->resume, err, sizeof err) != 0)
         tg_cli_die(PROG, "%s", err);
     fprintf(stderr, "%s: resumed %s at step %llu\n", PROG, o->resume,
@@ -345,7 +345,8 @@ int main(int argc, char **argv)
         tg_cli_die_usage(PROG, "%s", err);
     tgx_run run;
     start_run(&o, &m, &v, &c, opt, &tr, &run);
-    if (o.resume) resume_run(&o, &tr, &run);
+    tgx_run_resume(&run);
+    if (o.resume) check_resumed(&o, &tr, &run);
     tgx_run_open_log(&run, "step,seconds,tokens,loss,bpc,lr,grad_norm,tokens_per_s,valid_bpc");
     describe(&o, &c, &m, n_train, n_valid);
 

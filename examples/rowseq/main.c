@@ -216,12 +216,12 @@ static void check_position(const char *path, const loop *L)
                    (unsigned long long)s->step, L->train->count, L->o->batch);
 }
 
-/* Loads everything registered; exits 1 naming the file and field (the file
- * is only read). */
-static void resume_run(loop *L)
+/* After --resume loaded the run (tgx_run_resume): what the file cannot
+ * check (the data position), then where the run goes on. Exits 1 naming
+ * the file. */
+static void check_resumed(const loop *L)
 {
     const options *o = L->o;
-    tgx_run_resume(&L->run);
     check_position(o->resume, L);
     fprintf(stderr, "%s: resumed %s at step %llu (epoch %llu, image %llu of %d)\n", PROG,
             o->resume, (unsigned long long)L->run.step,
@@ -354,7 +354,8 @@ int main(int argc, char **argv)
     L.sched = rowseq_lr_schedule(&o, cfg.optim.lr, L.steps_per_epoch);
     L.shuffle_rng = tr.rng; /* after the init draws, or as a --save file left it */
     start_run(&L);
-    if (o.resume) resume_run(&L);
+    tgx_run_resume(&L.run);
+    if (o.resume) check_resumed(&L);
     tgx_run_open_log(&L.run, "epoch,step,seconds,lr,train_loss,test_loss,test_acc,tokens_per_s");
     describe(&o, &tr, &train.d, &test.d);
 

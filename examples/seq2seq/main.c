@@ -273,13 +273,11 @@ static void start_run(trainer *tr, const s2s_vocab *vs, const s2s_vocab *vt,
     tgx_run_register_loss(&tr->run, "epoch_loss", "epoch_losses", NULL, NULL);
 }
 
-/* Loads everything registered; exits 1 naming the file and field (the file
- * is only read). */
-static void resume_run(trainer *tr, uint64_t nb)
+/* After --resume loaded the run (tgx_run_resume): what the file cannot
+ * check, that the position lies inside an epoch; exits 1 naming the file. */
+static void check_resumed(const trainer *tr, uint64_t nb)
 {
     const options *o = tr->o;
-    tgx_run_resume(&tr->run);
-    /* what the file cannot check: the position lies inside an epoch */
     if (tr->epoch < 1)
         tg_cli_die(prog, "%s: metadata 'u64.epoch' is 0 (epochs count from 1)", o->resume);
     if (tr->batch > nb)
@@ -348,7 +346,8 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
         fprintf(stderr, "%s: optimizer state not restored (%s); starting it fresh\n", prog, err);
     start_run(tr, vs, vt, &train_p);
     uint64_t nb = (train_s.n + (size_t)o->batch - 1) / (size_t)o->batch; /* batches an epoch */
-    if (o->resume) resume_run(tr, nb); /* a refusal is the only line on stderr */
+    tgx_run_resume(&tr->run); /* a refusal is the only line on stderr */
+    if (o->resume) check_resumed(tr, nb);
     fprintf(stderr,
             "%s: %zu training pairs, %zu test pairs; vocabulary %d source, %d target; %s %dx%d "
             "(%zu parameters)\n",
