@@ -1,5 +1,6 @@
 /* Weight panels (see tg_panels.h): the per-tape cache of packed leaf
- * matrices and the AVX-512 kernel that multiplies a few rows against them.
+ * matrices and the AVX-512 kernel that multiplies a few rows against them
+ * (the AVX2 one is in panels_avx2.c, the choice in panels_isa.c).
  *
  * Kernel: rows in blocks of 8, 4, 2, 1; for each panel of 32 columns a block
  * keeps its 8 x 32 outputs in 16 zmm registers while k runs, broadcasting
@@ -17,8 +18,7 @@
  * fewer, on its second use (W_hh at the second time step). */
 #define PACK_AT_ONCE 128
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(TG_REAL_DOUBLE)
-#define TG_PANELS_X86 1
+#if TG_PANELS_X86 /* (tg_panels.h) */
 #include <immintrin.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -54,9 +54,9 @@ void tg_panel_cache_clear(tg_panel_cache *c)
 
 int tg_panels_suit(int m, int n, int k) { return m >= 2 && n >= 16 && k >= 8; }
 
-#ifdef TG_PANELS_X86
+#if TG_PANELS_X86
 
-int tg_panels_available(void) { return __builtin_cpu_supports("avx512f"); }
+int tg_panels_available(void) { return tg_panels_isa() != TG_PANEL_NONE; }
 
 /* op(B) (K x N) of b into ceil(N/32) panels of K rows of 32, zero past N.
  * Each loop reads b along its rows: B (K x N) row by row, 32 values a time;
@@ -192,8 +192,20 @@ __attribute__((target("avx512f"))) static void rows_on_panels(int i0, int i1, in
 void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels, int beta,
                     tg_real *c, int ldc, int threads)
 {
+    tg_gemm_panels_isa(tg_panels_isa(), m, n, k, a, lda, panels, beta, c, ldc, threads);
+}
+
+void tg_gemm_panels_isa(tg_panel_isa isa, int m, int n, int k, const tg_real *a, int lda,
+                        const tg_real *panels, int beta, tg_real *c, int ldc, int threads)
+{
+    void (*rows)(int, int, int, int, const float *, int, const float *, int, float *, int) =
+        isa == TG_PANEL_AVX2 ? tg_panels_rows_avx2 : rows_on_panels;
+    if (!tg_panels_isa_runs(isa))
+        tg_misuse(TG_HERE, "tg_gemm_panels", "the %s kernel does not run on this CPU or build",
+                  tg_panels_isa_name(isa));
     /* Threads take contiguous runs of 8-row blocks; each element of C is
-     * still one thread's sum in k order, so the count changes no bit. */
+     * still one thread's sum in k order, so the count changes no bit (nor
+     * the kernel: both make the same chain per element). */
     int blocks = (m + 7) / 8;
     int par = threads > 1 && blocks > 1 && (double)m * n * k >= 1 << 22;
 #pragma omp parallel num_threads(par ? threads : 1) if (par)
@@ -205,7 +217,7 @@ void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_rea
 #endif
         int b0 = (int)((long)blocks * id / nt), b1 = (int)((long)blocks * (id + 1) / nt);
         int i0 = 8 * b0, i1 = 8 * b1 < m ? 8 * b1 : m;
-        if (i0 < i1) rows_on_panels(i0, i1, n, k, a, lda, panels, beta, c, ldc);
+        if (i0 < i1) rows(i0, i1, n, k, a, lda, panels, beta, c, ldc);
     }
 }
 
@@ -231,6 +243,13 @@ void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_rea
     (void)m, (void)n, (void)k, (void)a, (void)lda, (void)panels, (void)beta, (void)c, (void)ldc;
     (void)threads;
     abort(); /* unreachable: tg_panels_of never returned panels */
+}
+
+void tg_gemm_panels_isa(tg_panel_isa isa, int m, int n, int k, const tg_real *a, int lda,
+                        const tg_real *panels, int beta, tg_real *c, int ldc, int threads)
+{
+    (void)isa;
+    tg_gemm_panels(m, n, k, a, lda, panels, beta, c, ldc, threads);
 }
 
 #endif
