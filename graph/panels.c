@@ -52,7 +52,17 @@ void tg_panel_cache_clear(tg_panel_cache *c)
     if (c) c->used = 0;
 }
 
-int tg_panels_suit(int m, int n, int k) { return m >= 2 && n >= 16 && k >= 8; }
+/* The AVX2 kernel loses to OpenBLAS's Haswell kernel from about 256 rows
+ * (A read by broadcasts from 6 rows, where OpenBLAS packs it): measured on
+ * an AMD EPYC (Zen 3), 1 thread, 16-128 rows x 1024 x 256: 1.03-1.5x
+ * OpenBLAS, 256 rows 0.96-0.98x, 384-2048 rows 0.73-0.96x (BENCHMARKS.md).
+ * Such products stay on tg_gemm; the AVX-512 kernel wins at every size. */
+#define AVX2_MAX_ROWS 191
+
+int tg_panels_suit(int m, int n, int k)
+{
+    return m >= 2 && n >= 16 && k >= 8 && (m <= AVX2_MAX_ROWS || tg_panels_isa() != TG_PANEL_AVX2);
+}
 
 #if TG_PANELS_X86
 

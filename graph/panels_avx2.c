@@ -23,6 +23,7 @@
 #define PANEL 32 /* columns per panel, as graph/panels.c packs them */
 #define HALF 16  /* columns per block: two ymm registers */
 #define MR_MAX 6 /* rows per block */
+#define CHUNK_BYTES ((size_t)256 << 10) /* rows of A per chunk: at most about this much */
 
 /* Lanes 0 .. v-1 of a ymm set (v clamped to 0 .. 8), for maskload/maskstore. */
 __attribute__((target("avx2,fma"))) static inline __m256i lanes_below(int v)
@@ -79,12 +80,13 @@ block(const int MR, int k, const float *a, int lda, const float *half, int beta,
     for (int i = 0; i < MR; i++) store_row(c + (size_t)i * ldc, acc[i][0], acc[i][1], beta, nv);
 }
 
-__attribute__((target("avx2,fma"))) void tg_panels_rows_avx2(int i0, int i1, int n, int k,
-                                                            const float *a, int lda,
-                                                            const float *panels, int beta,
-                                                            float *c, int ldc)
+/* Rows i0 .. i1-1 of C: half panel by half panel (it stays in L1 while the
+ * row blocks pass over it), rows in blocks of 6, then 4, 2, 1. */
+__attribute__((target("avx2,fma"))) static void rows_chunk(int i0, int i1, int n, int k,
+                                                           const float *a, int lda,
+                                                           const float *panels, int beta,
+                                                           float *c, int ldc)
 {
-    /* Half panel by half panel (it stays in L1 while the row blocks pass). */
     for (int j0 = 0; j0 < n; j0 += HALF) {
         const float *half = panels + (size_t)(j0 / PANEL) * k * PANEL + j0 % PANEL;
         int nv = n - j0 < HALF ? n - j0 : HALF, i = i0;
@@ -101,6 +103,20 @@ __attribute__((target("avx2,fma"))) void tg_panels_rows_avx2(int i0, int i1, int
         if (i < i1)
             block(1, k, a + (size_t)i * lda, lda, half, beta, c + (size_t)i * ldc + j0, ldc, nv);
     }
+}
+
+void tg_panels_rows_avx2(int i0, int i1, int n, int k, const float *a, int lda, const float *panels,
+                         int beta, float *c, int ldc)
+{
+    /* Many rows: in equal chunks whose rows of A stay in L2 while every
+     * half panel passes over them (else A comes from L3 once per half
+     * panel); few rows: one chunk, so a half panel is read once. */
+    size_t a_bytes = (size_t)(i1 - i0) * k * sizeof(float);
+    int chunks = (int)((a_bytes + CHUNK_BYTES - 1) / CHUNK_BYTES);
+    int per = (i1 - i0 + chunks - 1) / (chunks ? chunks : 1);
+    int chunk = (per + MR_MAX - 1) / MR_MAX * MR_MAX;
+    for (int r0 = i0; r0 < i1; r0 += chunk)
+        rows_chunk(r0, i1 - r0 < chunk ? i1 : r0 + chunk, n, k, a, lda, panels, beta, c, ldc);
 }
 
 #else
