@@ -210,8 +210,8 @@ void tg_gemm_panels_isa(tg_panel_isa isa, int m, int n, int k, const tg_real *a,
 {
     void (*rows)(int, int, int, int, const float *, int, const float *, int, float *, int) =
         isa == TG_PANEL_AVX2 ? tg_panels_rows_avx2 : rows_on_panels;
-    if (!tg_panels_isa_runs(isa))
-        tg_misuse(TG_HERE, "tg_gemm_panels", "the %s kernel does not run on this CPU or build",
+    if (isa == TG_PANEL_NONE || !tg_panels_isa_runs(isa))
+        tg_misuse(TG_HERE, "tg_gemm_panels", "no %s panel kernel runs on this CPU or build",
                   tg_panels_isa_name(isa));
     /* Threads take contiguous runs of 8-row blocks; each element of C is
      * still one thread's sum in k order, so the count changes no bit (nor
