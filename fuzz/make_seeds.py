@@ -6,7 +6,11 @@ few broken in the ways the readers must reject. Rerun after changing it
 import gzip
 import json
 import os
+import shutil
 import struct
+import subprocess
+import tempfile
+import zlib
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 
@@ -146,8 +150,56 @@ def text_seeds():
     put("text", "vocab_meta_garbage.txt", "1,,2,x,")
 
 
+def spm_model(text, extra):
+    """A small SentencePiece model trained by spm_train (identity
+    normalization keeps it a few kB), as ModelProto bytes."""
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "in.txt"), "w", encoding="utf-8") as f:
+            f.write(text)
+        subprocess.run(["spm_train", "--input=" + os.path.join(d, "in.txt"),
+                        "--model_prefix=" + os.path.join(d, "m"), "--vocab_size=80",
+                        "--model_type=unigram", "--character_coverage=1.0",
+                        "--normalization_rule_name=identity", "--hard_vocab_limit=false",
+                        "--num_threads=1", "--minloglevel=2"] + extra, check=True,
+                       stderr=subprocess.DEVNULL)
+        with open(os.path.join(d, "m.model"), "rb") as f:
+            return f.read()
+
+
+def spm_text(model):
+    """The checked text form of examples/seq2seq/subword.h."""
+    return "spm1:%08x:%d:" % (zlib.crc32(model), len(model)) + \
+        __import__("base64").b64encode(model).decode("ascii")
+
+
+def subword_seeds():
+    if not shutil.which("spm_train"):
+        print("make_seeds: spm_train not found (Debian package sentencepiece): "
+              "subword seeds kept as they are")
+        return
+    text = "\n".join(["Der Hund läuft über die Straße.", "Die Äpfel sind reif.",
+                      "나는 학교에 갑니다.", "커피 한 잔 주세요.", "It's 3.5 km, isn't it?"] * 4)
+    ours = spm_model(text, ["--pad_id=0", "--unk_id=1", "--bos_id=2", "--eos_id=3"])
+    foreign = spm_model(text, [])  # SentencePiece's defaults: unk=0 bos=1 eos=2, no pad
+    good = spm_text(ours)
+    put("subword", "valid.txt", good)
+    put("subword", "valid.model", ours)
+    put("subword", "foreign_ids.txt", spm_text(foreign))
+    put("subword", "foreign_ids.model", foreign)
+    mid = len(good) // 2
+    put("subword", "flipped.txt", good[:mid] + ("B" if good[mid] == "A" else "A") + good[mid + 1:])
+    put("subword", "truncated.txt", good[:len(good) - 40])
+    put("subword", "truncated.model", ours[:len(ours) // 2])
+    put("subword", "bad_header.txt", "spm1:xyz:12:" + good[20:])
+    put("subword", "bad_base64.txt", good[:30] + "*" + good[31:])
+    put("subword", "zero_crc_garbage.txt", "spm1:ff41d912:3:AAAA")
+    put("subword", "empty.model", b"")
+    put("subword", "junk.model", bytes([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]))
+
+
 if __name__ == "__main__":
     checkpoint_seeds()
     idx_seeds()
     tsv_seeds()
     text_seeds()
+    subword_seeds()

@@ -22,7 +22,6 @@
 
 #include "tg_checkpoint.h"
 #include "tg_checkpoint_internal.h"
-#include "tg_optim.h"
 
 /* The data section is raw little-endian IEEE-754; catch other hosts at
  * compile time where the compiler says, and at run time everywhere. */
@@ -566,55 +565,7 @@ int tg_checkpoint_read_array(const tg_checkpoint *c, const char *name, tg_real *
     return 0;
 }
 
-static int has_state(const tg_optim *opt, const char *name)
-{
-    for (size_t i = 0; i < tg_optim_state_count(opt); i++)
-        if (strcmp(tg_optim_state_name(opt, i), name) == 0) return 1;
-    return 0;
-}
-
-static int check_optim(const tg_checkpoint *c, tg_optim *opt, uint64_t *steps, char *err,
-                       size_t errlen)
-{
-    const char *kind = tg_checkpoint_meta(c, "optim.kind");
-    const char *want = tg_optim_kind_name(tg_optim_get_config(opt)->kind);
-    if (!kind)
-        return tg_ckpt_fail(err, errlen, "%s: metadata 'optim.kind' is missing: the file holds "
-                                         "no optimizer state", c->label);
-    if (strcmp(kind, want) != 0)
-        return tg_ckpt_fail(err, errlen, "%s: metadata 'optim.kind' is '%.20s', the optimizer is "
-                                         "'%s'", c->label, kind, want);
-    if (tg_checkpoint_meta_u64(c, "optim.steps", steps, err, errlen)) return -1;
-    for (size_t i = 0; i < tg_optim_state_count(opt); i++) {
-        const char *name = tg_optim_state_name(opt, i);
-        const entry *e = find_entry(c, name);
-        if (!e)
-            return tg_ckpt_fail(err, errlen, "%s: optimizer state " NAME_FMT " is missing from "
-                                             "the file", c->label, name);
-        if (e->numel != tg_optim_numel(opt))
-            return tg_ckpt_fail(err, errlen, "%s: optimizer state " NAME_FMT " has %zu values in "
-                                             "the file, the optimizer has %zu", c->label, name,
-                                e->numel, tg_optim_numel(opt));
-    }
-    for (size_t i = 0; i < c->n; i++)
-        if (strncmp(c->e[i].name, "optim.", 6) == 0 && !has_state(opt, c->e[i].name))
-            return tg_ckpt_fail(err, errlen, "%s: the file holds optimizer state " NAME_FMT
-                                             " that this optimizer does not use", c->label,
-                                c->e[i].name);
-    return 0;
-}
-
-int tg_checkpoint_load_optim(const tg_checkpoint *c, tg_optim *opt, char *err, size_t errlen)
-{
-    uint64_t steps = 0;
-    if (check_optim(c, opt, &steps, err, errlen)) return -1;
-    for (size_t i = 0; i < tg_optim_state_count(opt); i++) {
-        const entry *e = find_entry(c, tg_optim_state_name(opt, i));
-        memcpy(tg_optim_state_data(opt, i), e->values, e->numel * sizeof(tg_real));
-    }
-    tg_optim_set_steps(opt, steps);
-    return 0;
-}
+const char *tg_checkpoint_label(const tg_checkpoint *c) { return c->label; }
 
 int tg_checkpoint_load(const char *path, tg_params *p, char *err, size_t errlen)
 {

@@ -17,7 +17,6 @@
 
 #include "tg_checkpoint.h"
 #include "tg_checkpoint_internal.h"
-#include "tg_optim.h"
 
 #define DTYPE (sizeof(tg_real) == 4 ? "F32" : "F64")
 
@@ -282,31 +281,25 @@ int tg_checkpoint_save(const char *path, const tg_params *p, const tg_ckpt_array
     return rc;
 }
 
-int tg_checkpoint_save_training(const char *path, const tg_params *p, tg_optim *opt,
-                                const tg_ckpt_meta *meta, size_t n_meta, char *err,
-                                size_t errlen)
+int tg_checkpoint_save_tensors(const char *path, const tg_ckpt_tensor *src, size_t n,
+                               const tg_ckpt_meta *meta, size_t n_meta, char *err,
+                               size_t errlen)
 {
-    size_t ns = opt ? tg_optim_state_count(opt) : 0;
-    tg_ckpt_meta *m = malloc((n_meta + 2) * sizeof *m);
-    tg_ckpt_array *ex = malloc((ns ? ns : 1) * sizeof *ex);
+    if (tg_ckpt_host_ok(err, errlen)) return -1;
+    out_tensor *t = calloc(n ? n : 1, sizeof *t);
+    if (!t) return tg_ckpt_fail(err, errlen, "cannot save %s: out of memory", path);
     int rc = 0;
-    if (!m || !ex) {
-        rc = tg_ckpt_fail(err, errlen, "cannot save %s: out of memory", path);
-    } else {
-        char steps[24];
-        size_t nm = n_meta;
-        if (n_meta) memcpy(m, meta, n_meta * sizeof *m);
-        if (opt) {
-            snprintf(steps, sizeof steps, "%" PRIu64, tg_optim_steps(opt));
-            m[nm++] = (tg_ckpt_meta){"optim.kind", tg_optim_kind_name(tg_optim_get_config(opt)->kind)};
-            m[nm++] = (tg_ckpt_meta){"optim.steps", steps};
-        }
-        for (size_t i = 0; i < ns; i++)
-            ex[i] = (tg_ckpt_array){tg_optim_state_name(opt, i), tg_optim_state_data(opt, i),
-                                    tg_optim_numel(opt)};
-        rc = tg_checkpoint_save(path, p, ex, ns, m, nm, err, errlen);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const tg_ckpt_tensor *s = &src[i];
+        size_t rows = s->rows == 0 ? 1 : (size_t)s->rows;
+        if (s->rows < 0 || s->cols < 1 || !s->data)
+            rc = tg_ckpt_fail(err, errlen, "cannot save %s: tensor '%.80s' has shape [%d, %d]",
+                              path, s->name ? s->name : "(null)", s->rows, s->cols);
+        else
+            t[i] = (out_tensor){s->name, s->data, rows * (size_t)s->cols, (int)rows, s->cols,
+                                s->rows == 0};
     }
-    free(m);
-    free(ex);
+    if (rc == 0) rc = save_tensors(path, t, n, n, meta, n_meta, err, errlen);
+    free(t);
     return rc;
 }

@@ -8,14 +8,14 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "tg_op.h"
+#include "tg_gemm.h"
 
 /* ------------------------------------------------------------------ single-row products
  *
  * Batch-1 training (config d of BENCHMARKS.md) makes three level-2 products
  * per step and matrix: c = h W^T (one row times a matrix, transposed), the
  * VJP dh += dc W, and dW += dc^T h (a rank-1 update; for a weight the
- * engine now defers those and adds them with one GEMM, graph/tape.c). At
+ * engine now defers those and adds them with one GEMM, ops/matmul_tape.c). At
  * 100 x 100 OpenBLAS took 0.37 us for each gemv and 0.66 us for each ger
  * (sger runs one saxpy call per row): call and edge overhead, the arithmetic
  * is 20 kFLOP. These kernels make one pass with the accumulators in

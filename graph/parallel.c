@@ -9,6 +9,7 @@
  *
  * Inside a shard, BLAS must not start its own threads (pools would nest):
  * call tg_blas_set_threads(1) before running workers with threads > 1. */
+#include <math.h>
 #include <stdlib.h>
 #include <omp.h>
 
@@ -63,6 +64,7 @@ tg_workers *tg_workers_new(tg_params *master, int shards, size_t arena_bytes)
 int tg_workers_shards(const tg_workers *w) { return w->shards; }
 tg_params *tg_workers_params(tg_workers *w, int shard) { return w->replica[shard]; }
 tg_tape *tg_workers_tape(tg_workers *w, int shard) { return w->tape[shard]; }
+tg_params *tg_workers_master(tg_workers *w) { return w->master; }
 
 /* The reduction loop in AVX-512, AVX2 and baseline versions picked at load
  * time (as TG_SIMD_CLONES in ops/tg_fastmath.h): one add per element, so
@@ -107,17 +109,35 @@ static void run_shard(tg_workers *w, int s, tg_shard_fn fn, void *ctx)
     w->loss[s] = fn(s, w->tape[s], w->replica[s], ctx);
 }
 
-double tg_workers_run(tg_workers *w, int threads, tg_shard_fn fn, void *ctx)
+/* Runs shards first .. first+count-1 (their gradients and losses stay in the
+ * replicas; nothing is added into master). The shards' losses are added in
+ * shard order starting from 0, as tg_workers_run adds them. */
+static double run_range(tg_workers *w, int threads, int first, int count, tg_shard_fn fn,
+                        void *ctx)
 {
-    int shards = w->shards;
-    if (threads > 1 && shards > 1) {
+    if (threads > 1 && count > 1) {
 #pragma omp parallel for schedule(static, 1) num_threads(threads)
-        for (int s = 0; s < shards; s++) run_shard(w, s, fn, ctx);
+        for (int s = first; s < first + count; s++) run_shard(w, s, fn, ctx);
     } else { /* no OpenMP region: even under if(0) it costs a team set-up */
-        for (int s = 0; s < shards; s++) run_shard(w, s, fn, ctx);
+        for (int s = first; s < first + count; s++) run_shard(w, s, fn, ctx);
     }
-    reduce_grads(w, threads);
     double total = 0;
-    for (int s = 0; s < shards; s++) total += w->loss[s];
+    for (int s = first; s < first + count; s++) total += w->loss[s];
     return total;
 }
+
+double tg_workers_run(tg_workers *w, int threads, tg_shard_fn fn, void *ctx)
+{
+    double total = run_range(w, threads, 0, w->shards, fn, ctx);
+    reduce_grads(w, threads);
+    return total;
+}
+
+double tg_workers_run_range(tg_workers *w, int threads, int first, int count, tg_shard_fn fn,
+                            void *ctx)
+{
+    if (first < 0 || count < 0 || first > w->shards - count) return NAN;
+    return run_range(w, threads, first, count, fn, ctx);
+}
+
+double tg_workers_loss(const tg_workers *w, int shard) { return w->loss[shard]; }

@@ -8,18 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg_op.h"
-#include "tg_panels.h"
+#include "tg_engine.h"
 
 #define TG_ALIGN 64
-
-/* A rank-1 weight-gradient product handed over by a VJP (tg_defer_rank1). */
-typedef struct deferred {
-    const tg_tensor *w;
-    int trans, n, k, done;
-    const tg_real *g, *x;
-    struct deferred *next;
-} deferred;
 
 struct tg_tape {
     unsigned char *base;
@@ -28,9 +19,11 @@ struct tg_tape {
     size_t nodes;
     int grad_enabled;
     int threads;
-    int sweeping;                   /* inside tg_backward: rank-1 products may be deferred */
-    deferred *defer_head, *defer_tail; /* in the order the sweep handed them over */
-    tg_panel_cache *panels; /* packed leaf matrices (tg_panels.h), made on first use */
+    int sweeping; /* inside tg_backward's sweep */
+    /* per-tape state of ops (tg_engine.h), in the order first asked for */
+    int n_ext;
+    const tg_tape_ext *ext[TG_TAPE_EXT_SLOTS];
+    void *ext_state[TG_TAPE_EXT_SLOTS];
 };
 
 tg_tape *tg_tape_new(size_t arena_bytes)
@@ -52,7 +45,8 @@ tg_tape *tg_tape_new(size_t arena_bytes)
 void tg_tape_free(tg_tape *t)
 {
     if (!t) return;
-    tg_panel_cache_free(t->panels);
+    for (int i = 0; i < t->n_ext; i++)
+        if (t->ext[i]->free) t->ext[i]->free(t->ext_state[i]);
     free(t->base);
     free(t);
 }
@@ -62,14 +56,24 @@ void tg_tape_reset(tg_tape *t)
     t->used = 0;
     t->last = NULL;
     t->nodes = 0;
-    tg_panel_cache_clear(t->panels);
+    for (int i = 0; i < t->n_ext; i++)
+        if (t->ext[i]->on_reset) t->ext[i]->on_reset(t->ext_state[i]);
 }
 
-tg_panel_cache *tg_tape_panel_cache(tg_tape *t)
+void *tg_tape_ext_state(tg_tape *t, const tg_tape_ext *ext)
 {
-    if (!t->panels) t->panels = tg_panel_cache_new(); /* once per tape; NULL: BLAS path */
-    return t->panels;
+    for (int i = 0; i < t->n_ext; i++)
+        if (t->ext[i] == ext) return t->ext_state[i];
+    TG_CHECK(t->n_ext < TG_TAPE_EXT_SLOTS, TG_HERE, "tape_ext",
+             "no slot left for '%s': a tape holds %d op states", ext->name, TG_TAPE_EXT_SLOTS);
+    void *state = ext->make();
+    if (!state) return NULL; /* asked again next time; the op does without meanwhile */
+    t->ext[t->n_ext] = ext;
+    t->ext_state[t->n_ext++] = state;
+    return state;
 }
+
+int tg_tape_sweeping(const tg_tape *t) { return t->sweeping; }
 
 void tg_tape_set_grad(tg_tape *t, int enabled) { t->grad_enabled = enabled != 0; }
 int tg_tape_grad_enabled(const tg_tape *t) { return t->grad_enabled; }
@@ -86,8 +90,7 @@ static size_t aligned_size(size_t bytes)
     return bytes > SIZE_MAX - TG_ALIGN ? SIZE_MAX : (bytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
 }
 
-/* The arena's next block, or NULL when it has no room (no message). */
-static void *arena_try(tg_tape *t, size_t bytes)
+void *tg_tape_try_alloc(tg_tape *t, size_t bytes)
 {
     size_t need = aligned_size(bytes);
     if (need > t->capacity - t->used) return NULL;
@@ -195,12 +198,13 @@ tg_tensor *tg_op_output(tg_tape *t, int rows, int cols, int needs_grad)
     return x;
 }
 
-tg_node *tg_op_record(tg_tape *t, tg_op_kind op, tg_tensor *out, int n_in, tg_tensor *a,
-                      tg_tensor *b, tg_tensor *c)
+tg_node *tg_node_record(tg_tape *t, int op, tg_vjp_fn vjp, tg_tensor *out, int n_in, tg_tensor *a,
+                        tg_tensor *b, tg_tensor *c)
 {
     tg_node *n = tg_tape_alloc(t, sizeof *n);
     memset(n, 0, sizeof *n);
     n->op = op;
+    n->vjp = vjp;
     n->out = out;
     n->n_in = n_in;
     n->in[0] = a;
@@ -235,87 +239,19 @@ static const tg_node *producer(const tg_tape *t, const tg_tensor *y)
     return NULL;
 }
 
-/* ---- deferred rank-1 weight gradients (tg_op.h) */
-
-int tg_defer_rank1(const tg_node *node, const tg_tensor *w, int trans, const tg_real *g, int n,
-                   const tg_real *x, int k)
-{
-    tg_tape *t = node->tape;
-    if (!t || !t->sweeping) return 0;
-    deferred *d = arena_try(t, sizeof *d);
-    if (!d) return 0;
-    *d = (deferred){w, trans, n, k, 0, g, x, NULL};
-    if (t->defer_tail)
-        t->defer_tail->next = d;
-    else
-        t->defer_head = d;
-    t->defer_tail = d;
-    return 1;
-}
-
-static int same_target(const deferred *a, const deferred *b)
-{
-    return a->w == b->w && a->trans == b->trans;
-}
-
-/* One product as it would have been added in the sweep. */
-static void add_rank1(const deferred *d, int threads)
-{
-    if (!d->trans) /* w (k x n) += x (k x 1) g (1 x n) */
-        tg_gemm(0, 0, d->k, d->n, 1, 1, d->x, 1, d->g, d->n, 1, d->w->grad, d->w->cols, threads);
-    else /* w (n x k) += g (n x 1) x (1 x k) */
-        tg_gemm(0, 0, d->n, d->k, 1, 1, d->g, 1, d->x, d->k, 1, d->w->grad, d->w->cols, threads);
-}
-
-/* Every product for first's target, stacked into r rows of G (r x n) and
- * X (r x k) in hand-over order, added with one GEMM; one at a time when the
- * arena has no room for the copies. */
-static void flush_target(tg_tape *t, deferred *first)
-{
-    int r = 0, n = first->n, k = first->k;
-    for (deferred *d = first; d; d = d->next) r += !d->done && same_target(d, first);
-    tg_real *G = arena_try(t, (size_t)r * n * sizeof *G);
-    tg_real *X = G ? arena_try(t, (size_t)r * k * sizeof *X) : NULL;
-    int i = 0;
-    for (deferred *d = first; d; d = d->next) {
-        if (d->done || !same_target(d, first)) continue;
-        d->done = 1;
-        if (!X) {
-            add_rank1(d, t->threads);
-            continue;
-        }
-        memcpy(G + (size_t)i * n, d->g, (size_t)n * sizeof *G);
-        memcpy(X + (size_t)i * k, d->x, (size_t)k * sizeof *X);
-        i++;
-    }
-    if (!X) return;
-    if (!first->trans) /* w (k x n) += X^T G */
-        tg_gemm(1, 0, k, n, r, 1, X, k, G, n, 1, first->w->grad, first->w->cols, t->threads);
-    else /* w (n x k) += G^T X */
-        tg_gemm(1, 0, n, k, r, 1, G, n, X, k, 1, first->w->grad, first->w->cols, t->threads);
-}
-
-static void flush_deferred(tg_tape *t)
-{
-    for (deferred *d = t->defer_head; d; d = d->next)
-        if (!d->done) flush_target(t, d);
-}
-
-/* The reverse scan. Bookkeeping for deferred products lives in the arena
- * above its level at the start, and is dead once they are added: the level
- * goes back, so repeated backward passes over one tape do not use it up. */
+/* The reverse scan. Ops' after-sweep hooks may take arena room above its
+ * level at the start (matmul's deferred products): that room is dead once
+ * they return, and the level goes back, so repeated backward passes over one
+ * tape do not use it up. */
 static void sweep(tg_tape *t, const tg_node *from)
 {
     size_t level = t->used;
     t->sweeping = 1;
-    t->defer_head = t->defer_tail = NULL;
-    for (const tg_node *n = from; n; n = n->prev) tg_op_table[n->op].vjp(n, t->threads);
-    flush_deferred(t);
+    for (const tg_node *n = from; n; n = n->prev) n->vjp(n, t->threads);
+    for (int i = 0; i < t->n_ext; i++)
+        if (t->ext[i]->after_sweep) t->ext[i]->after_sweep(t, t->ext_state[i]);
     t->sweeping = 0;
-    t->defer_head = t->defer_tail = NULL;
     t->used = level;
-    /* an optimizer step may change the leaves next: pack them again */
-    tg_panel_cache_clear(t->panels);
 }
 
 void tg_backward_seeded_(tg_tape *t, tg_tensor *y, const tg_real *seed, tg_src at)

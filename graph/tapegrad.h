@@ -191,10 +191,21 @@ void tg_workers_free(tg_workers *w);
 int tg_workers_shards(const tg_workers *w);
 tg_params *tg_workers_params(tg_workers *w, int shard);
 tg_tape *tg_workers_tape(tg_workers *w, int shard);
+tg_params *tg_workers_master(tg_workers *w); /* the params it was made on */
 /* Runs fn for every shard on up to `threads` threads, then adds the shards'
  * gradients into master's (which it does not zero first). Returns the sum of
  * the shards' returned losses. */
 double tg_workers_run(tg_workers *w, int threads, tg_shard_fn fn, void *ctx);
+/* Runs only shards first .. first+count-1 (same threading as tg_workers_run)
+ * and adds nothing into master: each shard's gradient stays in its replica
+ * (tg_params_grad(tg_workers_params(w, s))) and its loss in
+ * tg_workers_loss(w, s), for a reduction done elsewhere (graph/tg_dist.h:
+ * each MPI rank runs its own range of the shards). Returns the range's
+ * losses summed in shard order; NAN if the range is not inside 0..shards-1. */
+double tg_workers_run_range(tg_workers *w, int threads, int first, int count, tg_shard_fn fn,
+                            void *ctx);
+/* The loss shard's fn returned the last time that shard ran. */
+double tg_workers_loss(const tg_workers *w, int shard);
 
 /* ------------------------------------------------------------------ ops
  * Each returns a new tensor on tape t. Gradients flow to every input whose
@@ -203,7 +214,8 @@ double tg_workers_run(tg_workers *w, int threads, tg_shard_fn fn, void *ctx);
 tg_tensor *tg_matmul_(tg_tape *t, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b, tg_src at);
 tg_tensor *tg_add_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at); /* b may be 1 x cols */
 tg_tensor *tg_sub_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at);
-tg_tensor *tg_mul_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at); /* Hadamard */
+/* Hadamard; b may be 1 x cols (a per-column weight broadcast to every row) */
+tg_tensor *tg_mul_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at);
 tg_tensor *tg_scale_(tg_tape *t, tg_tensor *x, double c, tg_src at);
 tg_tensor *tg_one_minus_(tg_tape *t, tg_tensor *x, tg_src at);
 tg_tensor *tg_tanh_(tg_tape *t, tg_tensor *x, tg_src at);
@@ -237,6 +249,17 @@ tg_tensor *tg_softmax_xent_(tg_tape *t, tg_tensor *logits, const int *targets, i
 tg_tensor *tg_lstm_gates_(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *c, tg_src at);
 tg_tensor *tg_gru_gates_(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *h, tg_src at);
 
+/* Softmax over each row of x (N x K). mask: N*K ints, row-major like x,
+ * nonzero = leave that position out (gets 0), or NULL. A row with every
+ * position masked gives zeros (ops/softmax.c). */
+tg_tensor *tg_softmax_(tg_tape *t, tg_tensor *x, const int *mask, tg_src at);
+/* Attention over a time-major memory m (S*B x H; step s of example b in row
+ * s*B + b, as tg_unroll returns its outputs), one op each:
+ * attn_scores:  q (B x H) -> (B x S),  y[b, s] = q[b] . m[s*B + b]
+ * attn_context: a (B x S) -> (B x H),  y[b] = sum_s a[b, s] m[s*B + b] */
+tg_tensor *tg_attn_scores_(tg_tape *t, tg_tensor *q, tg_tensor *m, tg_src at);
+tg_tensor *tg_attn_context_(tg_tape *t, tg_tensor *a, tg_tensor *m, tg_src at);
+
 #define tg_matmul(t, a, b, ta, tb) tg_matmul_(t, a, b, ta, tb, TG_HERE)
 #define tg_add(t, a, b) tg_add_(t, a, b, TG_HERE)
 #define tg_sub(t, a, b) tg_sub_(t, a, b, TG_HERE)
@@ -259,6 +282,9 @@ tg_tensor *tg_gru_gates_(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *h,
 #define tg_softmax_xent(t, l, y, ign) tg_softmax_xent_(t, l, y, ign, TG_HERE)
 #define tg_lstm_gates(t, xp, hp, c) tg_lstm_gates_(t, xp, hp, c, TG_HERE)
 #define tg_gru_gates(t, xp, hp, h) tg_gru_gates_(t, xp, hp, h, TG_HERE)
+#define tg_softmax(t, x, mask) tg_softmax_(t, x, mask, TG_HERE)
+#define tg_attn_scores(t, q, m) tg_attn_scores_(t, q, m, TG_HERE)
+#define tg_attn_context(t, a, m) tg_attn_context_(t, a, m, TG_HERE)
 
 /* ------------------------------------------------------------------ gradcheck */
 

@@ -34,8 +34,6 @@
 extern "C" {
 #endif
 
-typedef struct tg_optim tg_optim; /* tg_optim.h */
-
 /* A metadata entry: both strings, as safetensors requires. */
 typedef struct tg_ckpt_meta {
     const char *key;
@@ -63,11 +61,24 @@ int tg_checkpoint_save(const char *path, const tg_params *p, const tg_ckpt_array
                        size_t n_extras, const tg_ckpt_meta *meta, size_t n_meta, char *err,
                        size_t errlen);
 
-/* Same, adding the optimizer's state arrays (tg_optim_state_name) as extras
- * and "optim.kind", "optim.steps" to the metadata. opt may be NULL. */
-int tg_checkpoint_save_training(const char *path, const tg_params *p, tg_optim *opt,
-                                const tg_ckpt_meta *meta, size_t n_meta, char *err,
-                                size_t errlen);
+/* An optimizer's state goes in as extras and metadata too: see
+ * tg_checkpoint_save_training in optim/tg_optim.h (optim builds on this
+ * file, never the other way). */
+
+/* A tensor saved under any name, for files in another program's naming
+ * (e.g. a PyTorch state_dict, examples/common/torch_io.h): rows x cols
+ * values, or a 1-D tensor [cols] when rows == 0. */
+typedef struct tg_ckpt_tensor {
+    const char *name;
+    const tg_real *data;
+    int rows, cols;
+} tg_ckpt_tensor;
+
+/* Saves n named tensors and the metadata to path, atomically, with the
+ * checks of tg_checkpoint_save. Loading reads them all as parameters. */
+int tg_checkpoint_save_tensors(const char *path, const tg_ckpt_tensor *t, size_t n,
+                               const tg_ckpt_meta *meta, size_t n_meta, char *err,
+                               size_t errlen);
 
 /* ------------------------------------------------------------------ loading */
 
@@ -113,9 +124,8 @@ int tg_checkpoint_load_params(const tg_checkpoint *c, tg_params *p, char *err, s
 int tg_checkpoint_read_array(const tg_checkpoint *c, const char *name, tg_real *out, size_t numel,
                              char *err, size_t errlen);
 
-/* Restores what tg_checkpoint_save_training stored: state arrays and step
- * count, after checking the optimizer kind and sizes (all or nothing). */
-int tg_checkpoint_load_optim(const tg_checkpoint *c, tg_optim *opt, char *err, size_t errlen);
+/* The name messages give the checkpoint (its path, or the parse label). */
+const char *tg_checkpoint_label(const tg_checkpoint *c);
 
 /* open + load_params + close. */
 int tg_checkpoint_load(const char *path, tg_params *p, char *err, size_t errlen);

@@ -1,5 +1,5 @@
 /* Weight panels: small-row products against a leaf matrix, with the matrix
- * laid out once per tape (private to graph/ and ops/).
+ * laid out once per tape (a GEMM utility of graph/, used by ops/).
  *
  * Why: a recurrent layer multiplies a few rows (the batch) by the same W_hh
  * at every time step, forward (h W_hh^T) and backward (dpre W_hh). OpenBLAS
@@ -39,14 +39,13 @@ int tg_panels_available(void);
  * 0.061 ms per step on those kernels, 0.072 on panels). */
 int tg_panels_suit(int m, int n, int k);
 
-/* The cache a tape keeps (created on first use, emptied by tg_tape_reset
- * and at the end of tg_backward, so a leaf's changed values are never
- * missed across steps). NULL when out of memory. */
+/* A cache of packed matrices. matmul keeps one per tape (its tape state,
+ * ops/matmul_tape.c: tg_matmul_panel_cache), emptied by tg_tape_reset and at
+ * the end of tg_backward, so a leaf's changed values are never missed across
+ * steps. NULL when out of memory. */
 tg_panel_cache *tg_panel_cache_new(void);
 void tg_panel_cache_free(tg_panel_cache *c);
 void tg_panel_cache_clear(tg_panel_cache *c);
-/* t's cache, made on the first call (graph/tape.c). */
-tg_panel_cache *tg_tape_panel_cache(tg_tape *t);
 
 /* Panels of op(b) (b transposed when tb) for a product with `rows` rows,
  * made once per (b, tb) since the last clear and returned again afterwards.

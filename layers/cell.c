@@ -50,7 +50,7 @@ tg_state tg_state_zeros(tg_tape *t, const tg_cell_kind *kind, int batch, int hid
 }
 
 static const tg_cell_kind *const all_kinds[] = {&tg_cell_rnn, &tg_cell_lstm, &tg_cell_gru,
-                                                &tg_cell_mgu};
+                                                &tg_cell_mgu, &tg_cell_peephole};
 
 const tg_cell_kind *tg_cell_kind_by_name(const char *name)
 {
@@ -59,4 +59,4 @@ const tg_cell_kind *tg_cell_kind_by_name(const char *name)
     return NULL;
 }
 
-const char *tg_cell_kind_names(void) { return "rnn,lstm,gru,mgu"; }
+const char *tg_cell_kind_names(void) { return "rnn,lstm,gru,mgu,peephole"; }

@@ -55,6 +55,28 @@ void tg_state_buf_store(tg_state_buf *b, const tg_state *final)
     }
 }
 
+static void copy_rows(tg_real *dst, const tg_tensor *x, const tg_state_buf *b, const int *rows,
+                      const char *what)
+{
+    TG_CHECK(x && x->cols == b->hidden, TG_HERE, "state_buf_store_rows", "%s must have %d columns",
+             what, b->hidden);
+    for (int r = 0; r < b->batch; r++) {
+        TG_CHECK(rows[r] >= 0 && rows[r] < x->rows, TG_HERE, "state_buf_store_rows",
+                 "rows[%d] = %d outside the %d rows of %s", r, rows[r], x->rows, what);
+        memcpy(dst + (size_t)r * b->hidden, x->data + (size_t)rows[r] * b->hidden,
+               (size_t)b->hidden * sizeof *dst);
+    }
+}
+
+void tg_state_buf_store_rows(tg_state_buf *b, const tg_state *final, const int *rows)
+{
+    size_t n = (size_t)b->batch * b->hidden;
+    for (int l = 0; l < b->layers; l++) {
+        copy_rows(b->h + l * n, final[l].h, b, rows, "h");
+        if (b->has_c) copy_rows(b->c + l * n, final[l].c, b, rows, "c");
+    }
+}
+
 void tg_state_buf_load(const tg_state_buf *b, tg_tape *t, tg_state *init)
 {
     size_t n = (size_t)b->batch * b->hidden;

@@ -87,6 +87,9 @@ extern const tg_cell_kind tg_cell_rnn;  /* h' = tanh(W_ih x + b_ih + W_hh h + b_
 extern const tg_cell_kind tg_cell_lstm; /* gates i,f,g,o */
 extern const tg_cell_kind tg_cell_gru;  /* gates r,z,n; n = tanh(.. + r*(W_hn h + b_hn)) */
 extern const tg_cell_kind tg_cell_mgu;  /* minimal gated unit: the example user cell */
+/* peephole LSTM (layers/peephole.c): a second user-written cell, gates
+ * looking at c through 1 x H weights (tg_mul's row broadcast) */
+extern const tg_cell_kind tg_cell_peephole;
 /* The LSTM and GRU above run their gate math as one fused op; these are the
  * same cells in primitive ops only, the reference they are tested against. */
 extern const tg_cell_kind tg_cell_lstm_composed;
@@ -97,7 +100,7 @@ extern const tg_cell_kind tg_cell_gru_composed;
 int tg_cell_init(tg_cell *cell, const tg_cell_kind *kind, tg_params *p, const char *prefix,
                  int in, int hidden, tg_rng *r);
 
-/* "rnn", "lstm", "gru", "mgu"; NULL for an unknown name. */
+/* "rnn", "lstm", "gru", "mgu", "peephole"; NULL for an unknown name. */
 const tg_cell_kind *tg_cell_kind_by_name(const char *name);
 /* Comma-separated list of the names above, for --help texts. */
 const char *tg_cell_kind_names(void);
@@ -118,40 +121,12 @@ tg_state tg_cell_forward(tg_tape *t, const tg_cell *cell, tg_tensor *x_t, tg_sta
 /* A zero state of batch B (constants, no grad). */
 tg_state tg_state_zeros(tg_tape *t, const tg_cell_kind *kind, int batch, int hidden);
 
-/* ------------------------------------------------------------------ unroll */
-
-/* Runs cell over T steps of X (T*B x in, time-major) from s0.
- * lengths (B entries, or NULL = all T): for step t >= lengths[b] the state of
- * row b is carried through unchanged, so padding never changes the final
- * state. Returns the per-step outputs h_1..h_T as one (T*B x hidden) tensor
- * (padded positions hold the carried state) and the final state in *final
- * (may be NULL). */
-tg_tensor *tg_unroll(tg_tape *t, const tg_cell *cell, tg_tensor *X, int T, int B, tg_state s0,
-                     const int *lengths, tg_state *final);
-
-/* tg_unroll in two halves, for callers that can compute the projection more
- * cheaply than from X (tg_rnn_stack_forward_ids projects an embedding table).
- * tg_unroll_project: X (N x in) -> X W_ih^T + b_ih, plus b_hh for a kind with
- * folds_b_hh: the rows the steps take (N x gates*hidden); X may be any rows
- * in the cell's input space, an embedding table included.
- * tg_unroll_projected: tg_unroll given XP = tg_unroll_project(X) (T*B rows),
- * or rows gathered from a tg_unroll_project of other rows. */
-tg_tensor *tg_unroll_project(tg_tape *t, const tg_cell *cell, tg_tensor *X);
-/* tg_unroll_project of emb's rows for ids[0..n-1] (n x gates*hidden),
- * projecting each distinct id's row once: the whole table when every id
- * occurs, the distinct rows when some repeat, the n rows when none does.
- * The same values as projecting tg_embed_forward(emb, ids, n), up to rounding. */
-tg_tensor *tg_unroll_project_ids(tg_tape *t, const tg_cell *cell, const tg_embed *emb,
-                                 const int *ids, int n);
-tg_tensor *tg_unroll_projected(tg_tape *t, const tg_cell *cell, tg_tensor *XP, int T, int B,
-                               tg_state s0, const int *lengths, tg_state *final);
-
 /* ------------------------------------------------------------------ stack */
 
 typedef struct tg_rnn_stack {
     const tg_cell_kind *kind;
     int layers, in, hidden;
-    double dropout; /* between layers, training only */
+    double dropout; /* between layers (and on the input with dropout_input), training only */
     tg_cell cell[TG_MAX_LAYERS];
 } tg_rnn_stack;
 
@@ -159,27 +134,60 @@ typedef struct tg_rnn_stack {
 int tg_rnn_stack_init(tg_rnn_stack *s, tg_params *p, const char *prefix, const tg_cell_kind *kind,
                       int in, int hidden, int layers, double dropout, tg_rng *r);
 
-/* Runs every layer over T steps. init[l] is layer l's initial state (NULL:
- * zeros); final[l] receives layer l's final state (NULL: not wanted).
- * dropout_rng == NULL disables dropout (evaluation). Returns the top layer's
- * outputs (T*B x hidden). */
+/* A one-layer stack over an existing cell (registers nothing, copies the
+ * cell's tensor pointers): to run a lone cell through tg_rnn_forward. */
+tg_rnn_stack tg_rnn_stack_of_cell(const tg_cell *cell);
+
+/* One run of a stack over T steps of B rows. Layer 0's input is exactly one
+ * of:
+ *   x        T*B x in (time-major);
+ *   emb+ids  T*B token ids through the embedding (emb->dim columns);
+ *   xp       T*B x gates*hidden, layer 0's input already projected (as
+ *            tg_rnn_project gives, or anything equal to it);
+ * and, with x or ids, optionally a context ctx (B x C): the same row for
+ * every step, its columns the last C of layer 0's input (the cell's in is
+ * then the x or embedding width + C). Zero-initialise and set what you use:
+ *     tg_rnn_run run = {.T = T, .B = B, .emb = &emb, .ids = ids, .final = fin};
+ *     tg_tensor *h = tg_rnn_forward(t, &stack, &run);   // T*B x hidden */
+typedef struct tg_rnn_run {
+    int T, B;
+    tg_tensor *x;
+    const tg_embed *emb;
+    const int *ids;
+    tg_tensor *xp;
+    tg_tensor *ctx;
+    const tg_state *init;    /* init[l]: layer l's initial state; NULL (or .h NULL): zeros */
+    const int *lengths;      /* B entries, or NULL = all T: rows past their length carry
+                              * their state unchanged, so padding never changes it */
+    tg_state *final;         /* final[l] receives layer l's final state; NULL: not wanted */
+    tg_rng *dropout_rng;     /* NULL: no dropout (evaluation) */
+    int dropout_input;       /* also drop layer 0's x / embedded rows (not ctx) */
+} tg_rnn_run;
+
+/* Runs every layer; returns the top layer's per-step outputs h_1..h_T
+ * (T*B x hidden; a padded position holds the carried state). Layer 0's
+ * projection x W_ih^T + b_ih, for all T steps at once, takes the cheapest
+ * form with the same values (up to rounding):
+ *   - b_hh joins b_ih there for a cell kind that folds it (folds_b_hh);
+ *   - through ids, each distinct id's table row is projected once (the whole
+ *     table when every id occurs) and the projected rows gathered: at most
+ *     min(vocab, T*B) rows of projection, forward and backward;
+ *   - ctx's columns of W_ih are applied once per row, not once per step.
+ * Dropout on the input (dropout_input with a dropout_rng) needs the embedded
+ * rows themselves: the ids shortcut is then off. */
+tg_tensor *tg_rnn_forward(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run);
+
+/* Layer 0's projection as tg_rnn_forward computes it (T*B x gates*hidden,
+ * b_hh included for a kind that folds it): for callers that reuse it, and
+ * for tests. run->xp must be NULL; states, lengths and final are ignored. */
+tg_tensor *tg_rnn_project(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run);
+
+/* Deprecated (kept while programs move to tg_rnn_forward; remove then):
+ * the same as tg_rnn_forward with {x} resp. {emb, ids} and the other fields
+ * as named. */
 tg_tensor *tg_rnn_stack_forward(tg_tape *t, const tg_rnn_stack *s, tg_tensor *X, int T, int B,
                                 const tg_state *init, const int *lengths, tg_state *final,
                                 tg_rng *dropout_rng);
-
-/* The same stack given layer 0's input already projected: XP (T*B x
- * gates*hidden) as tg_unroll_project(&s->cell[0], X) gives, or anything
- * equal to it (built from parts of W_ih, or gathered from a projected table). */
-tg_tensor *tg_rnn_stack_forward_projected(tg_tape *t, const tg_rnn_stack *s, tg_tensor *XP, int T,
-                                          int B, const tg_state *init, const int *lengths,
-                                          tg_state *final, tg_rng *dropout_rng);
-
-/* The same stack fed by token ids through embedding emb (emb->dim must be
- * s->in): the function tg_embed_forward + tg_rnn_stack_forward computes,
- * cheaper when ids repeat. Layer 0 projects each distinct id's table row once
- * (the whole table when every id occurs) and gathers the projected rows,
- * instead of projecting T*B embedded rows: at most min(vocab, T*B) rows of
- * projection, forward and backward. The same values up to rounding. */
 tg_tensor *tg_rnn_stack_forward_ids(tg_tape *t, const tg_rnn_stack *s, const tg_embed *emb,
                                     const int *ids, int T, int B, const tg_state *init,
                                     const int *lengths, tg_state *final, tg_rng *dropout_rng);
@@ -200,10 +208,16 @@ void tg_state_buf_free(tg_state_buf *b);
 void tg_state_buf_zero(tg_state_buf *b);
 /* Copy final states' values out (detach). */
 void tg_state_buf_store(tg_state_buf *b, const tg_state *final);
+/* The same, row r of the buffer from row rows[r] of final's tensors (which
+ * may have any number of rows): to repeat or reorder rows (beam search). */
+void tg_state_buf_store_rows(tg_state_buf *b, const tg_state *final, const int *rows);
 /* Make constant initial states on tape t from the stored values. */
 void tg_state_buf_load(const tg_state_buf *b, tg_tape *t, tg_state *init);
 
 #ifdef __cplusplus
 }
 #endif
+/* attention, the attention decoder and the bidirectional encoder */
+#include "tg_attention.h"
+
 #endif

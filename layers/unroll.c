@@ -1,12 +1,13 @@
-/* Unroll a cell over time, and stack cells into layers.
+/* Unroll a cell over time, and stack cells into layers: tg_rnn_forward.
  *
- * The input projection x W_ih^T + b_ih of all T steps is one matmul over the
- * (T*B x in) input; each step takes its B rows as a zero-copy row slice. For
- * a cell whose b_hh only adds to the projection (folds_b_hh: LSTM, RNN) the
- * projection carries b_hh too, one bias add for all steps instead of one per
- * step. Fed by token ids through an embedding (tg_rnn_stack_forward_ids),
- * layer 0 projects each distinct id's table row once and gathers rows of the
- * result, when ids repeat.
+ * Layer 0's input projection x W_ih^T + b_ih of all T steps is one matmul
+ * over the (T*B x in) input; each step takes its B rows as a zero-copy row
+ * slice. For a cell whose b_hh only adds to the projection (folds_b_hh: LSTM,
+ * RNN) the projection carries b_hh too, one bias add for all steps instead of
+ * one per step. Fed by token ids through an embedding, layer 0 projects each
+ * distinct id's table row once and gathers rows of the result, when ids
+ * repeat; a per-row context's columns are projected once per row and added
+ * to every step's rows.
  * Rows past their length carry their state with a constant 0/1 mask m:
  *     s = m * s_new + (1 - m) * s_old
  * which is exact in both directions: a carried row keeps s_old bit for bit
@@ -52,36 +53,29 @@ static tg_tensor *blend(tg_tape *t, tg_tensor *m, tg_tensor *m1, tg_tensor *new_
     return tg_add(t, tg_mul(t, m, new_), tg_mul(t, m1, old));
 }
 
-tg_tensor *tg_unroll_project(tg_tape *t, const tg_cell *cell, tg_tensor *X)
+/* X (N x cell->in) -> X W_ih^T + b_ih (+ b_hh for a kind that folds it). */
+static tg_tensor *project(tg_tape *t, const tg_cell *cell, tg_tensor *X)
 {
-    TG_CHECK(X->cols == cell->in, TG_HERE, "unroll_project", "input has %d columns, the %s cell %d",
+    TG_CHECK(X->cols == cell->in, TG_HERE, "rnn_forward", "input has %d columns, the %s cell %d",
              X->cols, cell->kind->name, cell->in);
     tg_tensor *b = cell->kind->folds_b_hh ? tg_add(t, cell->b_ih, cell->b_hh) : cell->b_ih;
     return tg_add(t, tg_matmul(t, X, cell->w_ih, 0, 1), b);
 }
 
-tg_tensor *tg_unroll(tg_tape *t, const tg_cell *cell, tg_tensor *X, int T, int B, tg_state s0,
-                     const int *lengths, tg_state *final)
-{
-    TG_CHECK(T > 0 && B > 0 && X->rows == T * B && X->cols == cell->in, TG_HERE, "unroll",
-             "input is %dx%d, expected T*B x in = %dx%d (T=%d, B=%d)", X->rows, X->cols, T * B,
-             cell->in, T, B);
-    return tg_unroll_projected(t, cell, tg_unroll_project(t, cell, X), T, B, s0, lengths, final);
-}
-
-tg_tensor *tg_unroll_projected(tg_tape *t, const tg_cell *cell, tg_tensor *XP, int T, int B,
-                               tg_state s0, const int *lengths, tg_state *final)
+/* cell over T steps of XP (its input projected), from s0. */
+static tg_tensor *unroll_projected(tg_tape *t, const tg_cell *cell, tg_tensor *XP, int T, int B,
+                                   tg_state s0, const int *lengths, tg_state *final)
 {
     const tg_cell_kind *k = cell->kind;
     int H = cell->hidden;
-    TG_CHECK(T > 0 && B > 0 && XP->rows == T * B && XP->cols == k->gates * H, TG_HERE, "unroll",
+    TG_CHECK(T > 0 && B > 0 && XP->rows == T * B && XP->cols == k->gates * H, TG_HERE, "rnn_forward",
              "projected input is %dx%d, expected T*B x gates*hidden = %dx%d (T=%d, B=%d)",
              XP->rows, XP->cols, T * B, k->gates * H, T, B);
     TG_CHECK(s0.h && s0.h->rows == B && s0.h->cols == H && (!k->has_c || (s0.c && s0.c->rows == B
-             && s0.c->cols == H)), TG_HERE, "unroll", "initial state must be %dx%d (%s)", B, H,
+             && s0.c->cols == H)), TG_HERE, "rnn_forward", "initial state must be %dx%d (%s)", B, H,
              k->name);
     for (int b = 0; lengths && b < B; b++)
-        TG_CHECK(lengths[b] >= 0 && lengths[b] <= T, TG_HERE, "unroll",
+        TG_CHECK(lengths[b] >= 0 && lengths[b] <= T, TG_HERE, "rnn_forward",
                  "lengths[%d] = %d outside 0..%d", b, lengths[b], T);
     tg_cell stepper = *cell; /* b_hh is already in XP for a kind that folds it */
     if (k->folds_b_hh) stepper.b_hh = NULL;
@@ -128,36 +122,6 @@ int tg_rnn_stack_init(tg_rnn_stack *s, tg_params *p, const char *prefix, const t
     return 0;
 }
 
-/* Every layer of s over x (T*B rows); layer 0 takes XP, its input already
- * projected, instead when XP is not NULL. */
-static tg_tensor *stack_layers(tg_tape *t, const tg_rnn_stack *s, tg_tensor *XP,
-                               tg_tensor *x, int T, int B, const tg_state *init,
-                               const int *lengths, tg_state *final, tg_rng *dropout_rng)
-{
-    for (int l = 0; l < s->layers; l++) {
-        if (l > 0 && dropout_rng && s->dropout > 0) x = tg_dropout(t, x, s->dropout, dropout_rng);
-        tg_state s0 = init && init[l].h ? init[l] : tg_state_zeros(t, s->kind, B, s->hidden);
-        tg_state *fin = final ? &final[l] : NULL;
-        x = l == 0 && XP ? tg_unroll_projected(t, &s->cell[l], XP, T, B, s0, lengths, fin)
-                            : tg_unroll(t, &s->cell[l], x, T, B, s0, lengths, fin);
-    }
-    return x;
-}
-
-tg_tensor *tg_rnn_stack_forward(tg_tape *t, const tg_rnn_stack *s, tg_tensor *X, int T, int B,
-                                const tg_state *init, const int *lengths, tg_state *final,
-                                tg_rng *dropout_rng)
-{
-    return stack_layers(t, s, NULL, X, T, B, init, lengths, final, dropout_rng);
-}
-
-tg_tensor *tg_rnn_stack_forward_projected(tg_tape *t, const tg_rnn_stack *s, tg_tensor *XP, int T,
-                                          int B, const tg_state *init, const int *lengths,
-                                          tg_state *final, tg_rng *dropout_rng)
-{
-    return stack_layers(t, s, XP, NULL, T, B, init, lengths, final, dropout_rng);
-}
-
 /* The distinct ids of ids[0..n-1], in order of first appearance, into uniq,
  * and for each position the index of its id in uniq into pos (arrays of n
  * on the tape). Returns how many are distinct, or -1 when an id is outside
@@ -181,23 +145,107 @@ static int distinct_ids(tg_tape *t, const int *ids, int n, int vocab, int **uniq
  * ids' rows when some repeat (gathered, projected, gathered again by
  * position), else the n embedded rows. Gradients follow the same ops back to
  * the table. */
-tg_tensor *tg_unroll_project_ids(tg_tape *t, const tg_cell *c0, const tg_embed *emb,
-                                 const int *ids, int n)
+static tg_tensor *project_ids(tg_tape *t, const tg_cell *c0, const tg_embed *emb, const int *ids,
+                              int n)
 {
     int *uniq, *pos;
     int u = distinct_ids(t, ids, n, emb->vocab, &uniq, &pos);
-    if (u == emb->vocab) return tg_embedding(t, tg_unroll_project(t, c0, emb->table), ids, n);
+    if (u == emb->vocab) return tg_embedding(t, project(t, c0, emb->table), ids, n);
     if (u > 0 && u < n)
-        return tg_embedding(t, tg_unroll_project(t, c0, tg_embed_forward(t, emb, uniq, u)), pos, n);
-    return tg_unroll_project(t, c0, tg_embed_forward(t, emb, ids, n));
+        return tg_embedding(t, project(t, c0, tg_embed_forward(t, emb, uniq, u)), pos, n);
+    return project(t, c0, tg_embed_forward(t, emb, ids, n));
+}
+
+/* x (B rows) repeated for each of T steps: (T*B rows), time-major. */
+static tg_tensor *repeat_steps(tg_tape *t, tg_tensor *x, int T)
+{
+    if (T == 1) return x;
+    tg_tensor **rep = tg_tape_alloc(t, (size_t)T * sizeof *rep);
+    for (int s = 0; s < T; s++) rep[s] = x;
+    return tg_stack_rows(t, rep, T);
+}
+
+static int input_dropped(const tg_rnn_stack *s, const tg_rnn_run *run)
+{
+    return run->dropout_input && run->dropout_rng && s->dropout > 0;
+}
+
+tg_tensor *tg_rnn_project(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run)
+{
+    int T = run->T, B = run->B, C = run->ctx ? run->ctx->cols : 0;
+    const tg_cell *c0 = &s->cell[0];
+    TG_CHECK(T > 0 && B > 0, TG_HERE, "rnn_forward", "T = %d and B = %d must be positive", T, B);
+    TG_CHECK(!run->xp && (!run->x != !run->ids) && (!run->ids || run->emb), TG_HERE,
+             "rnn_forward", "give layer 0's input as exactly one of x, emb+ids, xp");
+    TG_CHECK(!run->ctx || (run->ctx->rows == B && C < c0->in), TG_HERE, "rnn_forward",
+             "context is %dx%d, expected %d rows and fewer than %d columns", run->ctx->rows, C, B,
+             c0->in);
+    tg_cell xcell = *c0; /* the cell as seen from its x (or embedding) columns */
+    if (C) {
+        xcell.w_ih = tg_col_slice(t, c0->w_ih, 0, c0->in - C);
+        xcell.in = c0->in - C;
+    }
+    tg_tensor *xp;
+    if (run->ids && !input_dropped(s, run)) {
+        TG_CHECK(run->emb->dim == xcell.in, TG_HERE, "rnn_forward",
+                 "embedding width %d, layer 0 takes %d besides the context", run->emb->dim,
+                 xcell.in);
+        xp = project_ids(t, &xcell, run->emb, run->ids, T * B);
+    } else {
+        tg_tensor *x = run->x ? run->x : tg_embed_forward(t, run->emb, run->ids, T * B);
+        TG_CHECK(x->rows == T * B, TG_HERE, "rnn_forward",
+                 "input is %dx%d, expected T*B = %d rows (T=%d, B=%d)", x->rows, x->cols, T * B, T,
+                 B);
+        if (input_dropped(s, run)) x = tg_dropout(t, x, s->dropout, run->dropout_rng);
+        xp = project(t, &xcell, x);
+    }
+    if (!C) return xp;
+    tg_tensor *cp = tg_matmul(t, run->ctx, tg_col_slice(t, c0->w_ih, c0->in - C, C), 0, 1);
+    return tg_add(t, xp, repeat_steps(t, cp, T));
+}
+
+tg_tensor *tg_rnn_forward(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run)
+{
+    int T = run->T, B = run->B;
+    tg_tensor *x = run->xp ? run->xp : tg_rnn_project(t, s, run);
+    for (int l = 0; l < s->layers; l++) {
+        if (l > 0 && run->dropout_rng && s->dropout > 0)
+            x = tg_dropout(t, x, s->dropout, run->dropout_rng);
+        if (l > 0) x = project(t, &s->cell[l], x);
+        const tg_state *in = run->init && run->init[l].h ? &run->init[l] : NULL;
+        tg_state s0 = in ? *in : tg_state_zeros(t, s->kind, B, s->hidden);
+        x = unroll_projected(t, &s->cell[l], x, T, B, s0, run->lengths,
+                             run->final ? &run->final[l] : NULL);
+    }
+    return x;
+}
+
+tg_rnn_stack tg_rnn_stack_of_cell(const tg_cell *cell)
+{
+    tg_rnn_stack s;
+    memset(&s, 0, sizeof s);
+    s.kind = cell->kind;
+    s.layers = 1;
+    s.in = cell->in;
+    s.hidden = cell->hidden;
+    s.cell[0] = *cell;
+    return s;
+}
+
+tg_tensor *tg_rnn_stack_forward(tg_tape *t, const tg_rnn_stack *s, tg_tensor *X, int T, int B,
+                                const tg_state *init, const int *lengths, tg_state *final,
+                                tg_rng *dropout_rng)
+{
+    tg_rnn_run run = {.T = T, .B = B, .x = X, .init = init, .lengths = lengths, .final = final,
+                      .dropout_rng = dropout_rng};
+    return tg_rnn_forward(t, s, &run);
 }
 
 tg_tensor *tg_rnn_stack_forward_ids(tg_tape *t, const tg_rnn_stack *s, const tg_embed *emb,
                                     const int *ids, int T, int B, const tg_state *init,
                                     const int *lengths, tg_state *final, tg_rng *dropout_rng)
 {
-    TG_CHECK(emb->dim == s->in && T > 0 && B > 0, TG_HERE, "rnn_stack_forward_ids",
-             "embedding width %d, stack input %d (T=%d, B=%d)", emb->dim, s->in, T, B);
-    tg_tensor *XP = tg_unroll_project_ids(t, &s->cell[0], emb, ids, T * B);
-    return tg_rnn_stack_forward_projected(t, s, XP, T, B, init, lengths, final, dropout_rng);
+    tg_rnn_run run = {.T = T, .B = B, .emb = emb, .ids = ids, .init = init, .lengths = lengths,
+                      .final = final, .dropout_rng = dropout_rng};
+    return tg_rnn_forward(t, s, &run);
 }

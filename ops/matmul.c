@@ -9,7 +9,8 @@
  * iarg[0] = trans_a, iarg[1] = trans_b.
  * With a single row (M == 1) dB is a rank-1 product; when B is a leaf (a
  * weight) the VJP defers it to the end of tg_backward, which adds all of a
- * weight's rank-1 products in one GEMM (tg_defer_rank1 in tg_op.h): a
+ * weight's rank-1 products in one GEMM (tg_defer_rank1 in tg_op.h, kept in
+ * matmul's tape state, ops/matmul_tape.c): a
  * batch-1 RNN otherwise rewrites all of dW_hh at every time step.
  * With two rows or more and a leaf B, C and dA run on weight panels
  * (graph/tg_panels.h): op(B), resp. op(B)^T, packed once per tape and reused
@@ -25,7 +26,7 @@ static int gemm_on_panels(tg_tape *t, int m, int n, int k, const tg_real *a, int
                           const tg_tensor *b, int tb, int beta, tg_real *c, int ldc)
 {
     if (!t || !tg_panels_suit(m, n, k) || !(b->flags & TG_F_LEAF)) return 0;
-    const tg_real *panels = tg_panels_of(tg_tape_panel_cache(t), b, tb, m);
+    const tg_real *panels = tg_panels_of(tg_matmul_panel_cache(t), b, tb, m);
     if (!panels) return 0;
     tg_gemm_panels(m, n, k, a, lda, panels, beta, c, ldc, tg_tape_threads(t));
     return 1;

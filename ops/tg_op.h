@@ -1,9 +1,12 @@
-/* Private API for op authors: nodes, the op registry, recording, kernels.
- * Only graph/ and ops/ include this; layers and programs see tapegrad.h. */
+/* Private API for op authors: the op registry, recording, matmul's tape
+ * state. Only ops/ (and op tests) include this; the engine's side of the
+ * contract (nodes, tape extensions) is graph/tg_engine.h, and layers and
+ * programs see tapegrad.h. */
 #ifndef TG_OP_H
 #define TG_OP_H
 
-#include "tapegrad.h"
+#include "tg_engine.h"
+#include "tg_gemm.h"
 
 /* The op list, one X(ENUM, name) per op. It generates the enum, the registry
  * table (ops/registry.c) and the gradcheck case table (tests/gradcheck.c),
@@ -30,7 +33,10 @@
     X(DROPOUT, dropout)                                                                    \
     X(SOFTMAX_XENT, softmax_xent)                                                          \
     X(LSTM_GATES, lstm_gates)                                                              \
-    X(GRU_GATES, gru_gates)
+    X(GRU_GATES, gru_gates)                                                                \
+    X(SOFTMAX, softmax)                                                                    \
+    X(ATTN_SCORES, attn_scores)                                                            \
+    X(ATTN_CONTEXT, attn_context)
 
 typedef enum tg_op_kind {
 #define TG_X_ENUM(E, name) TG_OP_##E,
@@ -38,27 +44,6 @@ typedef enum tg_op_kind {
 #undef TG_X_ENUM
         TG_OP_COUNT
 } tg_op_kind;
-
-#define TG_MAX_INPUTS 3
-
-/* One recorded op. Everything it points to lives in the step arena. */
-typedef struct tg_node {
-    tg_op_kind op;
-    int n_in;
-    tg_tensor *in[TG_MAX_INPUTS];
-    tg_tensor *out;
-    int iarg[4];      /* small integer arguments (transpose flags, offsets, counts) */
-    double farg;      /* a real argument (scale factor) */
-    const int *ints;  /* saved integer array (ids, targets) or NULL */
-    tg_real *saved;   /* op-specific saved values or NULL */
-    tg_tensor **many; /* inputs of an n-ary op (stack_rows), arena copy */
-    struct tg_node *prev; /* the node recorded before this one */
-    struct tg_tape *tape; /* the tape it was recorded on */
-} tg_node;
-
-/* Adds into the gradients of node->in[*] whose grad != NULL, reading
- * node->out->grad and only what the op saved. Never overwrites. */
-typedef void (*tg_vjp_fn)(const tg_node *node, int threads);
 
 typedef struct tg_op_info {
     const char *name;
@@ -72,24 +57,24 @@ extern const tg_op_info tg_op_table[TG_OP_COUNT];
 TG_OP_LIST(TG_X_DECL)
 #undef TG_X_DECL
 
-/* ---- recording helpers used by op constructors */
+/* ---- recording (tg_op_output, tg_op_records: graph/tg_engine.h) */
 
-/* The output tensor of an op: arena data (uninitialised), and a grad buffer
- * when needs_grad and the tape records. */
-tg_tensor *tg_op_output(tg_tape *t, int rows, int cols, int needs_grad);
-/* True when an op over these inputs must be recorded. */
-int tg_op_records(const tg_tape *t, const tg_tensor *a, const tg_tensor *b, const tg_tensor *c);
-/* Appends a node (arena) for out; returns it for the caller to fill. */
-tg_node *tg_op_record(tg_tape *t, tg_op_kind op, tg_tensor *out, int n_in, tg_tensor *a,
-                      tg_tensor *b, tg_tensor *c);
+/* Appends a node (arena) for out, replayed by op's VJP; returns it for the
+ * caller to fill. */
+static inline tg_node *tg_op_record(tg_tape *t, tg_op_kind op, tg_tensor *out, int n_in,
+                                    tg_tensor *a, tg_tensor *b, tg_tensor *c)
+{
+    return tg_node_record(t, (int)op, tg_op_table[op].vjp, out, n_in, a, b, c);
+}
 
-/* ---- deferred weight gradients
+/* ---- matmul's tape state (ops/matmul_tape.c, a tape extension)
  *
- * A VJP that would add a rank-1 product (one row of an output gradient times
- * one row of an input) into a LEAF's gradient may hand it to the engine
- * instead. During tg_backward the engine keeps it (pointers into the arena,
- * which the sweep does not change) and, after the sweep, adds all the
- * contributions a leaf got this way with one matrix product:
+ * Deferred weight gradients: a VJP that would add a rank-1 product (one row
+ * of an output gradient times one row of an input) into a LEAF's gradient may
+ * hand it over instead. During tg_backward matmul's tape state keeps it
+ * (pointers into the arena, which the sweep does not change) and, after the
+ * sweep, adds all the contributions a leaf got this way with one matrix
+ * product:
  *   trans == 0: w->grad (k x n) += x^T g      trans == 1: w->grad (n x k) += g^T x
  * with g n contiguous values and x k contiguous ones. A leaf's gradient is
  * read by no VJP, so the sweep cannot tell; the sum's rounding is the GEMM's
@@ -101,12 +86,11 @@ tg_node *tg_op_record(tg_tape *t, tg_op_kind op, tg_tensor *out, int n_in, tg_te
 int tg_defer_rank1(const tg_node *node, const tg_tensor *w, int trans, const tg_real *g, int n,
                    const tg_real *x, int k);
 
-/* ---- kernels */
-
-/* C = alpha op(A) op(B) + beta C, row-major; op(A) is M x K, op(B) is K x N.
- * BLAS (single-threaded inside our own parallel regions) or the fallback. */
-void tg_gemm(int trans_a, int trans_b, int m, int n, int k, tg_real alpha, const tg_real *a,
-             int lda, const tg_real *b, int ldb, tg_real beta, tg_real *c, int ldc, int threads);
+/* The weight-panel cache of t (graph/tg_panels.h), made on first use and
+ * emptied at tg_tape_reset and at the end of every backward sweep, so a
+ * leaf's changed values are never missed across steps. NULL when out of
+ * memory (then products stay on tg_gemm). */
+struct tg_panel_cache *tg_matmul_panel_cache(tg_tape *t);
 
 /* Element-wise loops go parallel only past this many scalars. */
 #define TG_PAR_MIN 32768

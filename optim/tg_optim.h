@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "tapegrad.h"
+#include "tg_checkpoint.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -89,6 +90,19 @@ const char *tg_optim_state_name(const tg_optim *o, size_t i);
 tg_real *tg_optim_state_data(tg_optim *o, size_t i);
 uint64_t tg_optim_steps(const tg_optim *o); /* updates done so far */
 void tg_optim_set_steps(tg_optim *o, uint64_t steps);
+
+/* ------------------------------------------------------------------ checkpoints */
+
+/* tg_checkpoint_save (tg_checkpoint.h) adding the optimizer's state arrays
+ * (tg_optim_state_name) as extras and "optim.kind", "optim.steps" to the
+ * metadata. opt may be NULL. */
+int tg_checkpoint_save_training(const char *path, const tg_params *p, tg_optim *opt,
+                                const tg_ckpt_meta *meta, size_t n_meta, char *err,
+                                size_t errlen);
+
+/* Restores what tg_checkpoint_save_training stored: state arrays and step
+ * count, after checking the optimizer kind and sizes (all or nothing). */
+int tg_checkpoint_load_optim(const tg_checkpoint *c, tg_optim *opt, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ gradients */
 

@@ -27,8 +27,9 @@ setup_log="${TMPDIR:-/tmp}/tapegrad-fuzz-setup.$$.log"
 if [ ! -f "$dir/build.ninja" ]; then
     # -Dwerror=false: the project's -Werror is checked by the gcc builds; a
     # clang-only warning must not stop fuzzing.
-    if ! CC=clang meson setup "$dir" -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
-        -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link -Dwerror=false -Dtests=false \
+    if ! CC=clang CXX=clang++ meson setup "$dir" -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
+        -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link -Dcpp_args=-fsanitize=fuzzer-no-link \
+        -Dwerror=false -Dtests=false \
         > "$setup_log" 2>&1; then
         cat "$setup_log"; echo "fuzz: meson setup of $dir failed"
         echo "fuzz: 0 executions, 0 new crash input(s), harnesses: 0 passed, 1 failed"; exit 1

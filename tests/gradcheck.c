@@ -206,6 +206,18 @@ static double check_mul(check *c)
     tg_tensor *x = randn_input(c, 2, 5, 1);
     run(c, build_square, NULL, &x, 1); /* fan-out: x * x */
     tg_tensor_free(x);
+    /* row broadcast: dB is the column sum of dC * A */
+    tg_tensor *bc[2] = {randn_input(c, 5, 3, 1), randn_input(c, 1, 3, 1)};
+    run(c, build_mul, NULL, bc, 2);
+    free_inputs(bc, 2);
+    /* broadcast with a constant A (a per-unit weight times data) */
+    tg_tensor *cb[2] = {randn_input(c, 4, 3, 0), randn_input(c, 1, 3, 1)};
+    run(c, build_mul, NULL, cb, 2);
+    free_inputs(cb, 2);
+    /* broadcast with a constant B */
+    tg_tensor *ca[2] = {randn_input(c, 4, 3, 1), randn_input(c, 1, 3, 0)};
+    run(c, build_mul, NULL, ca, 2);
+    free_inputs(ca, 2);
     return c->max_rel_err;
 }
 
@@ -512,6 +524,83 @@ static double check_gru_gates(check *c)
 {
     return check_gates(c, 3, build_gru_gates, build_gru_gates_shared);
 }
+
+/* ------------------------------------------------------------ attention */
+
+static tg_tensor *build_softmax(tg_tape *t, tg_tensor **in, void *ctx)
+{
+    return tg_softmax(t, in[0], ctx);
+}
+
+/* The softmax's output weighting a second input (as attention weights a
+ * memory): gradients flow to both through the mask. */
+static tg_tensor *build_softmax_of_mul(tg_tape *t, tg_tensor **in, void *ctx)
+{
+    return tg_mul(t, tg_softmax(t, in[0], ctx), in[1]);
+}
+
+static double check_softmax(check *c)
+{
+    /* row 0 partly masked, row 1 all masked (zeros, no gradient), row 2 one kept */
+    static const int mask[] = {0, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0};
+    for (int masked = 0; masked <= 1; masked++) {
+        tg_tensor *x = input(4, 4, 1);
+        fill_range(c, x, -3, 3);
+        run(c, build_softmax, masked ? (void *)mask : NULL, &x, 1);
+        tg_tensor_free(x);
+    }
+    tg_tensor *two[2] = {input(4, 4, 1), randn_input(c, 4, 4, 1)};
+    fill_range(c, two[0], -2, 2);
+    run(c, build_softmax_of_mul, (void *)mask, two, 2);
+    free_inputs(two, 2);
+    return c->max_rel_err;
+}
+
+static tg_tensor *build_attn_scores(tg_tape *t, tg_tensor **in, void *ctx)
+{
+    (void)ctx;
+    return tg_attn_scores(t, in[0], in[1]);
+}
+
+static tg_tensor *build_attn_context(tg_tape *t, tg_tensor **in, void *ctx)
+{
+    (void)ctx;
+    return tg_attn_context(t, in[0], in[1]);
+}
+
+/* The same memory scored and then summed with its own scores (fan-out of m
+ * into both ops), as attention uses it. */
+static tg_tensor *build_attention_chain(tg_tape *t, tg_tensor **in, void *ctx)
+{
+    (void)ctx;
+    tg_tensor *a = tg_softmax(t, tg_attn_scores(t, in[0], in[1]), NULL);
+    return tg_attn_context(t, a, in[1]);
+}
+
+/* B=3, S=4 and H=11 (the dot's unrolled part and its tail), each input
+ * alone a constant once. */
+static double check_attn_pair(check *c, tg_build_fn build, int a_cols)
+{
+    const int B = 3, S = 4, H = 11;
+    for (int grads = 1; grads <= 3; grads++) {
+        tg_tensor *in[2] = {randn_input(c, B, a_cols, grads & 1),
+                            randn_input(c, S * B, H, (grads >> 1) & 1)};
+        run(c, build, NULL, in, 2);
+        free_inputs(in, 2);
+    }
+    return c->max_rel_err;
+}
+
+static double check_attn_scores(check *c)
+{
+    check_attn_pair(c, build_attn_scores, 11);
+    tg_tensor *in[2] = {randn_input(c, 3, 11, 1), randn_input(c, 4 * 3, 11, 1)};
+    run(c, build_attention_chain, NULL, in, 2);
+    free_inputs(in, 2);
+    return c->max_rel_err;
+}
+
+static double check_attn_context(check *c) { return check_attn_pair(c, build_attn_context, 4); }
 
 /* ------------------------------------------------------------ the table */
 

@@ -385,7 +385,9 @@ static int run_check(const ref_file *f, const tg_cell_kind *k, const sizes *z, m
     if (c0) copy_in(s0.c, c0);
 
     tg_params_zero_grad(m->p);
-    tg_tensor *hs = tg_unroll(t, &m->cell, X, T, B, s0, NULL, NULL);
+    tg_rnn_stack one = tg_rnn_stack_of_cell(&m->cell);
+    tg_rnn_run run = {.T = T, .B = B, .x = X, .init = &s0};
+    tg_tensor *hs = tg_rnn_forward(t, &one, &run);
     tg_tensor *logits = tg_linear_forward(t, &m->out, hs);
     /* tg_softmax_xent is a mean over the T*B rows; the reference sums them */
     tg_tensor *loss = tg_scale(t, tg_softmax_xent(t, logits, y, -1), (double)T * B);

@@ -351,7 +351,7 @@ int main(int argc, char **argv)
          "(ns per recorded/replayed tiny op)",
          .choices = "char,seq2seq,overhead"},
         {"cell", TG_STR, &o.cell, "recurrent cell (*-composed: without the fused gate op)",
-         .choices = "rnn,lstm,gru,mgu,lstm-composed,gru-composed"},
+         .choices = "rnn,lstm,gru,mgu,peephole,lstm-composed,gru-composed"},
         {"vocab", TG_INT, &o.vocab, "char task: vocabulary (input and output)", 2, 1 << 20, NULL},
         {"embed", TG_INT, &o.embed, "embedding width (0 = one-hot input, char task only)", 0, 65536,
          NULL},

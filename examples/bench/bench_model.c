@@ -72,13 +72,11 @@ static int net_init(bench_net *n, tg_params *p, const bench_config *c, tg_rng *r
 {
     memset(n, 0, sizeof *n);
     if (c->task == BENCH_SEQ2SEQ) {
-        return tg_embed_init(&n->emb, p, "src_emb", c->src_vocab, c->embed, r) ||
-               tg_embed_init(&n->tgt_emb, p, "tgt_emb", c->tgt_vocab, c->embed, r) ||
-               tg_rnn_stack_init(&n->enc, p, "enc", c->cell, c->embed, c->hidden, c->layers, 0,
-                                 r) ||
-               tg_rnn_stack_init(&n->dec, p, "dec", c->cell, c->embed, c->hidden, c->layers, 0,
-                                 r) ||
-               tg_linear_init(&n->out, p, "out", c->hidden, c->tgt_vocab, r);
+        s2s_config sc = {.cell = c->cell, .embed = c->embed, .hidden = c->hidden,
+                         .layers = c->layers, .src_vocab = c->src_vocab,
+                         .tgt_vocab = c->tgt_vocab};
+        /* the same seed for the master and every replica: one set of values */
+        return s2s_model_init_on(&n->s2s, &sc, p, c->seed);
     }
     if (c->embed > 0 && tg_embed_init(&n->emb, p, "emb", c->vocab, c->embed, r)) return -1;
     return tg_rnn_stack_init(&n->enc, p, "rnn", c->cell, input_width(c), c->hidden, c->layers, 0,
@@ -98,16 +96,18 @@ static tg_tensor *one_hot(tg_tape *t, const int *ids, int n, int vocab)
 
 /* A stack over token ids through emb, as every program runs it: the
  * library's ids path (layer 0 projects the embedding table when it has fewer
- * rows than the sequence); with fold_embed = 0, embedded rows through
- * tg_rnn_stack_forward, the "before" of that lever. */
+ * rows than the sequence); with fold_embed = 0, embedded rows, the "before"
+ * of that lever. */
 static tg_tensor *stack_over_ids(const bench_config *c, tg_tape *t, const tg_rnn_stack *st,
                                  const tg_embed *emb, const int *ids, int T, int B,
                                  const tg_state *init, tg_state *final)
 {
+    tg_rnn_run run = {.T = T, .B = B, .init = init, .final = final};
     if (c->fold_embed)
-        return tg_rnn_stack_forward_ids(t, st, emb, ids, T, B, init, NULL, final, NULL);
-    return tg_rnn_stack_forward(t, st, tg_embed_forward(t, emb, ids, T * B), T, B, init, NULL,
-                                final, NULL);
+        run.emb = emb, run.ids = ids;
+    else
+        run.x = tg_embed_forward(t, emb, ids, T * B);
+    return tg_rnn_forward(t, st, &run);
 }
 
 /* The top layer's outputs (T*rows x hidden) for pool batch k of shard d. */
@@ -115,23 +115,35 @@ static tg_tensor *top_outputs(const bench_config *c, const bench_net *net,
                               const bench_shard_data *d, int k, tg_tape *t)
 {
     int rows = d->rows, T = steps_out(c);
-    if (c->task == BENCH_SEQ2SEQ) {
-        tg_state fin[TG_MAX_LAYERS];
-        stack_over_ids(c, t, &net->enc, &net->emb, d->in[k], c->src_len, rows, NULL, fin);
-        return stack_over_ids(c, t, &net->dec, &net->tgt_emb, d->dec[k], T, rows, fin, NULL);
-    }
     if (c->embed > 0) return stack_over_ids(c, t, &net->enc, &net->emb, d->in[k], T, rows, NULL, NULL);
-    tg_tensor *x = one_hot(t, d->in[k], T * rows, c->vocab);
-    return tg_rnn_stack_forward(t, &net->enc, x, T, rows, NULL, NULL, NULL, NULL);
+    tg_rnn_run run = {.T = T, .B = rows, .x = one_hot(t, d->in[k], T * rows, c->vocab)};
+    return tg_rnn_forward(t, &net->enc, &run);
+}
+
+/* The seq2seq program's loss over pool batch k of shard d: every source
+ * has src_len tokens, every target tgt_len steps (ids from 1: the loss's
+ * ignore index 0, <pad>, never occurs). */
+static tg_tensor *seq2seq_loss(const bench_config *c, const bench_net *net,
+                               const bench_shard_data *d, int k, tg_tape *t)
+{
+    s2s_batch b = {.B = d->rows, .Ts = c->src_len, .Tt = c->tgt_len, .src = d->in[k],
+                   .dec_in = d->dec[k], .dec_out = d->tgt[k], .n_tgt = c->tgt_len * d->rows};
+    b.src_len = tg_tape_ints(t, (size_t)d->rows);
+    for (int i = 0; i < d->rows; i++) b.src_len[i] = c->src_len;
+    return s2s_loss(t, &net->s2s, &b, NULL, NULL);
 }
 
 tg_tensor *bench_shard_loss(const bench_model *m, const bench_net *net, const bench_shard_data *d,
                             int k, tg_tape *t)
 {
     const bench_config *c = &m->cfg;
-    /* the output layer over all T steps: one matmul */
-    tg_tensor *logits = tg_linear_forward(t, &net->out, top_outputs(c, net, d, k, t));
-    tg_tensor *loss = tg_softmax_xent(t, logits, d->tgt[k], -1);
+    tg_tensor *loss;
+    if (c->task == BENCH_SEQ2SEQ) {
+        loss = seq2seq_loss(c, net, d, k, t);
+    } else { /* the output layer over all T steps: one matmul */
+        tg_tensor *logits = tg_linear_forward(t, &net->out, top_outputs(c, net, d, k, t));
+        loss = tg_softmax_xent(t, logits, d->tgt[k], -1);
+    }
     /* shard means weighted by their share of the batch sum to the batch mean */
     return d->rows == c->batch ? loss : tg_scale(t, loss, (double)d->rows / c->batch);
 }

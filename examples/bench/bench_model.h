@@ -4,10 +4,12 @@
  *   char:    ids (T x B) -> embedding E (or one-hot, E = 0) -> stack of
  *            `layers` cells -> linear(hidden, vocab) on all T*B rows at once
  *            -> softmax cross-entropy (mean over T*B).
- *   seq2seq: src ids (S x B) -> embedding -> encoder stack; target inputs
- *            (T x B, BOS first) -> embedding -> decoder stack started from the
- *            encoder's final states -> linear(hidden, tgt_vocab) -> mean
- *            cross-entropy over the T*B decoder steps.
+ *   seq2seq: the seq2seq program's model (examples/seq2seq/model.c) without
+ *            the context feed: src ids (S x B) -> embedding -> encoder
+ *            stack; target inputs (T x B, BOS first) -> embedding -> decoder
+ *            stack started from the encoder's final states ->
+ *            linear(hidden, tgt_vocab) -> mean cross-entropy over the T*B
+ *            decoder steps.
  *
  * Same shapes as ../shared/anchors/torch_rnn_bench.py: there the embedding
  * width equals hidden, here it is --embed. */
@@ -16,6 +18,8 @@
 
 #include "tapegrad.h"
 #include "tg_layers.h"
+
+#include "model.h" /* examples/seq2seq */
 
 #define BENCH_POOL 8 /* distinct synthetic batches, cycled like the anchor script */
 
@@ -27,19 +31,19 @@ typedef struct bench_config {
     int vocab, embed, hidden, layers, seq, batch, shards;
     int src_vocab, tgt_vocab, src_len, tgt_len; /* seq2seq */
     uint64_t seed;
-    /* fold_embed: embedding inputs go through tg_rnn_stack_forward_ids (the
-     * library projects the table instead of the embedded rows when vocab <
-     * T*rows); 0 = tg_embed_forward + tg_rnn_stack_forward, the "before". */
+    /* fold_embed: embedding inputs go to tg_rnn_forward as ids (the library
+     * projects the table instead of the embedded rows when vocab < T*rows);
+     * 0 = tg_embed_forward, then the rows, the "before". The char task only:
+     * seq2seq runs the program's model as it is. */
     int fold_embed;
 } bench_config;
 
 /* One worker's view of the model: layers built over its parameter replica. */
 typedef struct bench_net {
-    tg_embed emb;     /* char input (embed > 0) or seq2seq source */
-    tg_embed tgt_emb; /* seq2seq decoder input */
+    tg_embed emb;     /* char input (embed > 0) */
     tg_rnn_stack enc; /* char: the only stack */
-    tg_rnn_stack dec; /* seq2seq decoder */
-    tg_linear out;
+    tg_linear out;    /* char */
+    s2s_model s2s;    /* seq2seq: the program's model over this view's parameters */
 } bench_net;
 
 /* Token ids of one pool batch for one shard, time-major (step t: rows t*rows..). */

@@ -104,7 +104,7 @@ static int make_flags(options *o, tg_flag *f)
                        "seed = the seed's config (--cell rnn --hidden 100 --optim sgd --lr 0.1 "
                        "--clip 0 --schedule constant --epochs 20); other flags still override",
                        0, 0, "none,seed"};
-    f[n++] = (tg_flag){"cell", TG_STR, &o->cell, "recurrent cell", 0, 0, "rnn,lstm,gru,mgu"};
+    f[n++] = (tg_flag){"cell", TG_STR, &o->cell, "recurrent cell", 0, 0, tg_cell_kind_names()};
     f[n++] = (tg_flag){"hidden", TG_INT, &o->hidden, "hidden units per layer", 1, 4096, NULL};
     f[n++] = (tg_flag){"layers", TG_INT, &o->layers, "stacked recurrent layers", 1,
                        TG_MAX_LAYERS, NULL};

@@ -28,4 +28,34 @@ double s2s_bleu_score(const s2s_bleu *b);
 /* Share of sentences whose hypothesis equals the reference, 0..1. */
 double s2s_bleu_exact(const s2s_bleu *b);
 
+/* ---------------------------------------------- BLEU on text as people read it
+ *
+ * Scores comparable with other tools follow sacreBLEU's defaults (Post 2018,
+ * "A Call for Clarity in Reporting BLEU Scores"): hypothesis and reference
+ * are plain (detokenized) text, each tokenized the same way by the 13a
+ * tokenizer of WMT's mteval-v13a.pl as sacreBLEU implements it, and corpus
+ * BLEU-4 uses the 'exp' smoothing: the k-th order without any match (k =
+ * 1, 2, ..) gets precision 1 / (2^k * total) instead of 0. With at least one
+ * match at every order this equals s2s_bleu_score. */
+
+/* The 13a tokenization of UTF-8 text (sacreBLEU's Tokenizer13a applied to
+ * line.rstrip()): drop "<skipped>" and "-\n", '\n' -> ' ', unescape &quot;
+ * &amp; &lt; &gt;; then, on " line ", split off every ASCII character of
+ * { | } ~ [ \ ] ^ _ ` space ! " # $ % & ( ) * + : ; < = > ? @ /, split off
+ * '.' and ',' unless between digits (a '.'/',' after a non-digit, then one
+ * before a non-digit), split a '-' after a digit, and squeeze Unicode white
+ * space (Python's str.split()) to single spaces without leading or trailing
+ * ones. Returns the tokens joined by single spaces (malloc'd), or NULL when
+ * out of memory. Non-ASCII letters and punctuation pass through unchanged,
+ * as in 13a. */
+char *s2s_tok13a(const char *line);
+
+/* Adds one sentence: hypothesis and reference as plain text, both
+ * 13a-tokenized, n-grams compared as strings; exact match counts equal
+ * token sequences. 0, or -1 when out of memory (b unchanged). */
+int s2s_bleu_add_text(s2s_bleu *b, const char *hyp, const char *ref);
+
+/* Corpus BLEU with sacreBLEU's default 'exp' smoothing, 0..100. */
+double s2s_bleu_score_smoothed(const s2s_bleu *b);
+
 #endif

@@ -26,44 +26,42 @@ size_t s2s_decode_arena_bytes(const s2s_config *c, int sentences, int beam, int 
     return (enc + step) * sizeof(tg_real) + overhead;
 }
 
-/* The decoder state of R rows between steps (heap copies). */
+/* The decoder state of R rows between steps (values only, no history). */
 typedef struct dec_state {
-    int L, R, H, has_c;
-    tg_real *h, *c; /* L * R * H */
-    tg_real *ctx;   /* R * H: encoder top final h, for feed_context */
+    int L, R, H;
+    tg_state_buf st; /* every layer's h (and c) */
+    tg_real *ctx;    /* R * H: encoder top final h, for feed_context */
+    int *rows;       /* R: the source row of each row when the state moves */
 } dec_state;
 
 static int dec_state_init(dec_state *s, const s2s_model *m, int R)
 {
-    size_t n = (size_t)m->cfg.layers * (size_t)R * (size_t)m->cfg.hidden;
     s->L = m->cfg.layers;
     s->R = R;
     s->H = m->cfg.hidden;
-    s->has_c = m->cfg.cell->has_c;
-    s->h = malloc(n * sizeof *s->h);
-    s->c = s->has_c ? malloc(n * sizeof *s->c) : NULL;
     s->ctx = malloc((size_t)R * (size_t)s->H * sizeof *s->ctx);
-    return s->h && s->ctx && (!s->has_c || s->c) ? 0 : -1;
+    s->rows = malloc((size_t)R * sizeof *s->rows);
+    int rc = tg_state_buf_init(&s->st, m->cfg.cell, s->L, R, s->H);
+    return rc == 0 && s->ctx && s->rows ? 0 : -1;
 }
 
 static void dec_state_free(dec_state *s)
 {
-    free(s->h);
-    free(s->c);
+    tg_state_buf_free(&s->st);
     free(s->ctx);
+    free(s->rows);
 }
 
-static tg_real *row_of(const dec_state *s, tg_real *base, int l, int r)
+/* Row r of the state and the context from row s->rows[r] of nx (and of
+ * ctx_src, R rows of H, when not NULL; tmp: room for R rows). */
+static void move_rows(dec_state *s, const tg_state *nx, const tg_real *ctx_src, tg_real *tmp)
 {
-    return base + ((size_t)l * (size_t)s->R + (size_t)r) * (size_t)s->H;
-}
-
-/* Copies row src_row of x into row dst_row of the layer-l block at base. */
-static void put_row(const dec_state *s, tg_real *base, int l, int dst_row, const tg_tensor *x,
-                    int src_row)
-{
-    memcpy(row_of(s, base, l, dst_row), x->data + (size_t)src_row * (size_t)s->H,
-           (size_t)s->H * sizeof *base);
+    tg_state_buf_store_rows(&s->st, nx, s->rows);
+    if (!ctx_src) return;
+    size_t H = (size_t)s->H;
+    for (int r = 0; r < s->R; r++)
+        memcpy(tmp + (size_t)r * H, ctx_src + (size_t)s->rows[r] * H, H * sizeof *tmp);
+    if (tmp != s->ctx) memcpy(s->ctx, tmp, (size_t)s->R * H * sizeof *s->ctx);
 }
 
 /* Encodes n sources on a freshly reset tape and spreads each sentence's
@@ -76,16 +74,8 @@ static void encode_chunk(tg_tape *t, const s2s_model *m, const int *const *src,
     tg_tape_reset(t);
     s2s_batch_make(&b, t, &m->cfg, n, src, src_len, NULL, NULL, 0, 0);
     s2s_encode(t, m, &b, fin, NULL);
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < K; k++) {
-            int r = i * K + k;
-            for (int l = 0; l < s->L; l++) {
-                put_row(s, s->h, l, r, fin[l].h, i);
-                if (s->has_c) put_row(s, s->c, l, r, fin[l].c, i);
-            }
-            memcpy(s->ctx + (size_t)r * s->H, fin[s->L - 1].h->data + (size_t)i * s->H,
-                   (size_t)s->H * sizeof *s->ctx);
-        }
+    for (int r = 0; r < s->R; r++) s->rows[r] = r / K;
+    move_rows(s, fin, fin[s->L - 1].h->data, s->ctx);
 }
 
 /* One decoder step from the heap state: logits (R x V) on a reset tape and
@@ -95,10 +85,7 @@ static tg_tensor *step_rows(tg_tape *t, const s2s_model *m, const dec_state *s, 
 {
     tg_state in[TG_MAX_LAYERS];
     tg_tape_reset(t);
-    for (int l = 0; l < s->L; l++) {
-        in[l].h = tg_tensor_from(t, s->R, s->H, row_of(s, s->h, l, 0));
-        in[l].c = s->has_c ? tg_tensor_from(t, s->R, s->H, row_of(s, s->c, l, 0)) : NULL;
-    }
+    tg_state_buf_load(&s->st, t, in);
     tg_tensor *ctx = m->cfg.feed_context ? tg_tensor_from(t, s->R, s->H, s->ctx) : NULL;
     return s2s_decode_step(t, m, y, s->R, in, ctx, out);
 }
@@ -132,11 +119,7 @@ static void greedy_chunk(tg_tape *t, const s2s_model *m, dec_state *s, int max_l
             out[i][out_len[i]++] = v;
             y[i] = v;
         }
-        for (int l = 0; l < s->L; l++) { /* rows stay in place */
-            memcpy(row_of(s, s->h, l, 0), nx[l].h->data, (size_t)n * s->H * sizeof(tg_real));
-            if (s->has_c)
-                memcpy(row_of(s, s->c, l, 0), nx[l].c->data, (size_t)n * s->H * sizeof(tg_real));
-        }
+        tg_state_buf_store(&s->st, nx); /* rows stay in place */
     }
 }
 
@@ -333,18 +316,8 @@ static void beam_select(beam_work *w, int i, const tg_real *logits, int V, doubl
 /* Moves the step's outputs into the heap state, row r from its parent. */
 static void beam_reorder(beam_work *w, dec_state *s, const tg_state *nx)
 {
-    for (int pass = 0; pass < 1 + s->has_c; pass++) {
-        tg_real *base = pass ? s->c : s->h;
-        for (int l = 0; l < s->L; l++) {
-            const tg_tensor *x = pass ? nx[l].c : nx[l].h;
-            for (int r = 0; r < s->R; r++) put_row(s, base, l, r, x, w->parent[r]);
-        }
-    }
-    for (int r = 0; r < s->R; r++) { /* the context follows its parent too */
-        size_t H = (size_t)s->H;
-        memcpy(w->tmp + (size_t)r * H, s->ctx + (size_t)w->parent[r] * H, H * sizeof *w->tmp);
-    }
-    memcpy(s->ctx, w->tmp, (size_t)s->R * s->H * sizeof *s->ctx);
+    memcpy(s->rows, w->parent, (size_t)s->R * sizeof *s->rows);
+    move_rows(s, nx, s->ctx, w->tmp); /* the context follows its parent too */
     int *th = w->hyp, *tl = w->hyp_len;
     double *ts = w->score;
     w->hyp = w->new_hyp, w->new_hyp = th;

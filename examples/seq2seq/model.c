@@ -82,67 +82,23 @@ void s2s_batch_make(s2s_batch *b, tg_tape *t, const s2s_config *c, int B, const 
 void s2s_encode(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_state *final,
                 tg_rng *dropout_rng)
 {
-    if (!dropout_rng || m->cfg.dropout == 0) { /* the stack may project the table instead */
-        tg_rnn_stack_forward_ids(t, &m->enc, &m->src_emb, b->src, b->Ts, b->B, NULL, b->src_len,
-                                 final, dropout_rng);
-        return;
-    }
-    tg_tensor *x = tg_embed_forward(t, &m->src_emb, b->src, b->Ts * b->B);
-    x = tg_dropout(t, x, m->cfg.dropout, dropout_rng);
-    tg_rnn_stack_forward(t, &m->enc, x, b->Ts, b->B, NULL, b->src_len, final, dropout_rng);
+    tg_rnn_run run = {.T = b->Ts, .B = b->B, .emb = &m->src_emb, .ids = b->src,
+                      .lengths = b->src_len, .final = final, .dropout_rng = dropout_rng,
+                      .dropout_input = 1};
+    tg_rnn_forward(t, &m->enc, &run);
 }
 
-/* x (B rows) repeated for each of T steps: (T*B rows), time-major. */
-static tg_tensor *repeat_steps(tg_tape *t, tg_tensor *x, int T)
+/* The decoder's top-layer outputs for T steps of B rows from tokens ids and
+ * the encoder's final states: input [E_tgt[y] | ctx] with ctx the encoder's
+ * top final h (feed_context), which the stack projects once per row. */
+static tg_tensor *decode_steps(tg_tape *t, const s2s_model *m, const int *ids, int T, int B,
+                               const tg_state *init, tg_tensor *ctx, tg_state *final,
+                               tg_rng *dropout_rng)
 {
-    if (T == 1) return x;
-    tg_tensor **rep = tg_tape_alloc(t, (size_t)T * sizeof *rep);
-    for (int s = 0; s < T; s++) rep[s] = x;
-    return tg_stack_rows(t, rep, T);
-}
-
-/* [x | ctx repeated for each of T steps]: (T*B x E+H). */
-static tg_tensor *with_context(tg_tape *t, tg_tensor *x, tg_tensor *ctx, int T)
-{
-    return tg_concat(t, x, repeat_steps(t, ctx, T));
-}
-
-/* Decoder layer 0's projection of [E_tgt[y] | ctx] for all T steps, in two
- * parts: the embedding columns of W_ih through the embedding (each distinct
- * id's row projected once, tg_unroll_project_ids), and the ctx columns
- * once per batch row, repeated for every step instead of projected T times.
- * The same function as projecting with_context()'s rows. */
-static tg_tensor *decoder_projection(tg_tape *t, const s2s_model *m, const int *ids,
-                                     tg_tensor *ctx, int T, int B)
-{
-    const tg_cell *c0 = &m->dec.cell[0];
-    int E = m->cfg.embed;
-    tg_cell emb_cols = *c0; /* the cell as seen from its embedding inputs */
-    emb_cols.w_ih = tg_col_slice(t, c0->w_ih, 0, E);
-    emb_cols.in = E;
-    tg_tensor *yp = tg_unroll_project_ids(t, &emb_cols, &m->tgt_emb, ids, T * B);
-    tg_tensor *cp = tg_matmul(t, ctx, tg_col_slice(t, c0->w_ih, E, c0->in - E), 0, 1);
-    return tg_add(t, yp, repeat_steps(t, cp, T));
-}
-
-/* The decoder's top-layer outputs under teacher forcing. */
-static tg_tensor *decode_teacher(tg_tape *t, const s2s_model *m, const s2s_batch *b,
-                                 const tg_state *fin, tg_rng *dropout_rng)
-{
-    int T = b->Tt, B = b->B, L = m->cfg.layers;
-    /* no lengths: a padded decoder step only feeds later padded steps,
-     * whose targets the loss ignores */
-    if (!dropout_rng || m->cfg.dropout == 0) {
-        if (!m->cfg.feed_context)
-            return tg_rnn_stack_forward_ids(t, &m->dec, &m->tgt_emb, b->dec_in, T, B, fin, NULL,
-                                            NULL, dropout_rng);
-        tg_tensor *XP = decoder_projection(t, m, b->dec_in, fin[L - 1].h, T, B);
-        return tg_rnn_stack_forward_projected(t, &m->dec, XP, T, B, fin, NULL, NULL, dropout_rng);
-    }
-    tg_tensor *y = tg_embed_forward(t, &m->tgt_emb, b->dec_in, T * B);
-    y = tg_dropout(t, y, m->cfg.dropout, dropout_rng);
-    if (m->cfg.feed_context) y = with_context(t, y, fin[L - 1].h, T);
-    return tg_rnn_stack_forward(t, &m->dec, y, T, B, fin, NULL, NULL, dropout_rng);
+    tg_rnn_run run = {.T = T, .B = B, .emb = &m->tgt_emb, .ids = ids,
+                      .ctx = m->cfg.feed_context ? ctx : NULL, .init = init, .final = final,
+                      .dropout_rng = dropout_rng, .dropout_input = 1};
+    return tg_rnn_forward(t, &m->dec, &run);
 }
 
 tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *dropout_rng,
@@ -151,7 +107,10 @@ tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *
     tg_state fin[TG_MAX_LAYERS];
     s2s_encode(t, m, b, fin, dropout_rng);
     if (enc_final) memcpy(enc_final, fin, (size_t)m->cfg.layers * sizeof *fin);
-    tg_tensor *h = decode_teacher(t, m, b, fin, dropout_rng);
+    /* no lengths: a padded decoder step only feeds later padded steps,
+     * whose targets the loss ignores */
+    tg_tensor *h = decode_steps(t, m, b->dec_in, b->Tt, b->B, fin, fin[m->cfg.layers - 1].h, NULL,
+                                dropout_rng);
     if (dropout_rng && m->cfg.dropout > 0) h = tg_dropout(t, h, m->cfg.dropout, dropout_rng);
     tg_tensor *logits = tg_linear_forward(t, &m->out, h);
     return tg_softmax_xent(t, logits, b->dec_out, 0 /* <pad> */);
@@ -160,10 +119,7 @@ tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *
 tg_tensor *s2s_decode_step(tg_tape *t, const s2s_model *m, const int *y, int B,
                            const tg_state *in, tg_tensor *ctx, tg_state *out)
 {
-    tg_tensor *x = tg_embed_forward(t, &m->tgt_emb, y, B);
-    if (m->cfg.feed_context) x = with_context(t, x, ctx, 1);
-    tg_tensor *h = tg_rnn_stack_forward(t, &m->dec, x, 1, B, in, NULL, out, NULL);
-    return tg_linear_forward(t, &m->out, h);
+    return tg_linear_forward(t, &m->out, decode_steps(t, m, y, 1, B, in, ctx, out, NULL));
 }
 
 size_t s2s_arena_bytes(const s2s_config *c, int B, int Ts, int Tt)

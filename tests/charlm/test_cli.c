@@ -48,7 +48,7 @@ Test(charlm_cli, bad_flags_exit_2_with_one_line)
     cr_assert_eq(pt_run("--hidden 12x"), 2);
     pt_expect_one_line("charlm: --hidden: expected an integer, got '12x'");
     cr_assert_eq(pt_run("--cell transformer"), 2);
-    pt_expect_one_line("--cell: expected one of rnn,lstm,gru,mgu, got 'transformer'");
+    pt_expect_one_line("--cell: expected one of rnn,lstm,gru,mgu,peephole, got 'transformer'");
     cr_assert_eq(pt_run("--frobnicate"), 2);
     pt_expect_one_line("--frobnicate: unknown flag");
     cr_assert_eq(pt_run("--schedule cosine --seconds 5"), 2);

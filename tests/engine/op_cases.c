@@ -108,15 +108,19 @@ static tg_tensor *build_mul(tg_tape *t, const op_case *c, tg_tensor **in, const 
     return tg_mul(t, in[0], in[1]);
 }
 
+/* B is broadcast down the rows when it has one row and A more */
 static void ref_mul(const op_case *c, tg_tensor *const *in, const int *ints, double *out)
 {
     (void)ints;
-    for (int i = 0; i < c->out_rows * c->out_cols; i++)
-        out[i] = (double)in[0]->data[i] * (double)in[1]->data[i];
+    for (int i = 0; i < c->out_rows; i++)
+        for (int j = 0; j < c->out_cols; j++)
+            out[i * c->out_cols + j] = at(in[0], i, j) * at(in[1], in[1]->rows == 1 ? 0 : i, j);
 }
 
 static const op_case mul_cases[] = {
     {"mul", 2, {3, 3}, {4, 4}, -2, 2, 0, 0, {0}, {0}, 0, 3, 4, build_mul, ref_mul},
+    {"mul row broadcast", 2, {5, 1}, {3, 3}, -2, 2, 0, 0, {0}, {0}, 0, 5, 3, build_mul, ref_mul},
+    {"mul 1-row", 2, {1, 1}, {6, 6}, -2, 2, 0, 0, {0}, {0}, 0, 1, 6, build_mul, ref_mul},
 };
 
 /* ------------------------------------------------------------ unary element-wise */
@@ -424,6 +428,93 @@ static void ref_gru_gates(const op_case *c, tg_tensor *const *in, const int *int
 static const op_case gru_gates_cases[] = {
     {"gru_gates B=2 H=3", 3, {2, 2, 2}, {9, 9, 3}, -2, 2, 0, 0, {0}, {0}, 0, 2, 3,
      build_gru_gates, ref_gru_gates},
+};
+
+/* ------------------------------------------------------------ attention */
+
+/* ints, when there are any, are the mask (rows*cols, nonzero = left out) */
+static tg_tensor *build_softmax(tg_tape *t, const op_case *c, tg_tensor **in, const int *ints)
+{
+    return tg_softmax(t, in[0], c->n_ints ? ints : NULL);
+}
+
+static void ref_softmax(const op_case *c, tg_tensor *const *in, const int *ints, double *out)
+{
+    const tg_tensor *x = in[0];
+    for (int i = 0; i < x->rows; i++) {
+        double mx = -HUGE_VAL, s = 0;
+        for (int j = 0; j < x->cols; j++)
+            if (!c->n_ints || !ints[i * x->cols + j]) mx = fmax(mx, at(x, i, j));
+        for (int j = 0; j < x->cols; j++) {
+            int kept = !c->n_ints || !ints[i * x->cols + j];
+            out[i * x->cols + j] = kept ? exp(at(x, i, j) - mx) : 0.0;
+            s += out[i * x->cols + j];
+        }
+        for (int j = 0; j < x->cols; j++) out[i * x->cols + j] = s > 0 ? out[i * x->cols + j] / s : 0.0;
+    }
+}
+
+static const op_case softmax_cases[] = {
+    {"softmax", 1, {3}, {5}, -3, 3, 0, 0, {0}, {0}, 0, 3, 5, build_softmax, ref_softmax},
+    /* row 1 is all masked: zeros */
+    {"softmax masked", 1, {3}, {4}, -3, 3, 0, 12, {0, 1, 0, 0, 1, 1, 1, 1, 0, 0, 0, 1}, {0}, 0, 3,
+     4, build_softmax, ref_softmax},
+    {"softmax |x| in [1e3, 1e4]", 1, {2}, {4}, 1e3, 1e4, 1, 0, {0}, {0}, 0, 2, 4, build_softmax,
+     ref_softmax},
+};
+
+static tg_tensor *build_attn_scores(tg_tape *t, const op_case *c, tg_tensor **in, const int *ints)
+{
+    (void)c, (void)ints;
+    return tg_attn_scores(t, in[0], in[1]);
+}
+
+/* y[b, s] = q[b] . m[s*B + b] */
+static void ref_attn_scores(const op_case *c, tg_tensor *const *in, const int *ints, double *out)
+{
+    (void)ints;
+    int B = in[0]->rows, H = in[0]->cols, S = c->out_cols;
+    for (int b = 0; b < B; b++)
+        for (int s = 0; s < S; s++) {
+            double d = 0;
+            for (int j = 0; j < H; j++) d += at(in[0], b, j) * at(in[1], s * B + b, j);
+            out[b * S + s] = d;
+        }
+}
+
+static const op_case attn_scores_cases[] = {
+    {"attn_scores B=3 S=4 H=5", 2, {3, 12}, {5, 5}, -1, 1, 0, 0, {0}, {0}, 0, 3, 4,
+     build_attn_scores, ref_attn_scores},
+    {"attn_scores B=2 S=3 H=19", 2, {2, 6}, {19, 19}, -1, 1, 0, 0, {0}, {0}, 0, 2, 3,
+     build_attn_scores, ref_attn_scores},
+    {"attn_scores B=1 S=1 H=2", 2, {1, 1}, {2, 2}, -1, 1, 0, 0, {0}, {0}, 0, 1, 1,
+     build_attn_scores, ref_attn_scores},
+};
+
+static tg_tensor *build_attn_context(tg_tape *t, const op_case *c, tg_tensor **in, const int *ints)
+{
+    (void)c, (void)ints;
+    return tg_attn_context(t, in[0], in[1]);
+}
+
+/* y[b] = sum_s a[b, s] m[s*B + b] */
+static void ref_attn_context(const op_case *c, tg_tensor *const *in, const int *ints, double *out)
+{
+    (void)ints;
+    int B = in[0]->rows, S = in[0]->cols, H = c->out_cols;
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < H; j++) {
+            double d = 0;
+            for (int s = 0; s < S; s++) d += at(in[0], b, s) * at(in[1], s * B + b, j);
+            out[b * H + j] = d;
+        }
+}
+
+static const op_case attn_context_cases[] = {
+    {"attn_context B=3 S=4 H=5", 2, {3, 12}, {4, 5}, -1, 1, 0, 0, {0}, {0}, 0, 3, 5,
+     build_attn_context, ref_attn_context},
+    {"attn_context B=2 S=3 H=17", 2, {2, 6}, {3, 17}, -1, 1, 0, 0, {0}, {0}, 0, 2, 17,
+     build_attn_context, ref_attn_context},
 };
 
 /* ------------------------------------------------------------ the table */

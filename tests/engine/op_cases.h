@@ -11,7 +11,7 @@
 #include "tg_op.h"
 
 #define OPC_MAX_IN 3
-#define OPC_MAX_INTS 8
+#define OPC_MAX_INTS 12
 
 typedef struct op_case op_case;
 

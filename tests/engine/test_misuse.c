@@ -40,6 +40,21 @@ static void mul_shapes(void)
     tg_tape *t = tape();
     tg_mul(t, m(t, 2, 2), m(t, 3, 3));
 }
+static void mul_broadcast_cols(void)
+{
+    tg_tape *t = tape();
+    tg_mul(t, m(t, 32, 16), m(t, 1, 15));
+}
+static void attn_scores_memory(void)
+{
+    tg_tape *t = tape();
+    tg_attn_scores(t, m(t, 4, 3), m(t, 10, 3)); /* 10 rows: not S*4 */
+}
+static void attn_context_memory(void)
+{
+    tg_tape *t = tape();
+    tg_attn_context(t, m(t, 2, 5), m(t, 8, 3)); /* needs 5*2 rows */
+}
 static void concat_rows(void)
 {
     tg_tape *t = tape();
@@ -125,6 +140,9 @@ static const misuse cases[] = {
     {"add_shapes", add_shapes, {"add", "3x4", "2x4"}},
     {"sub_shapes", sub_shapes, {"sub", "3x4", "3x5"}},
     {"mul_shapes", mul_shapes, {"mul", "2x2", "3x3"}},
+    {"mul_broadcast_cols", mul_broadcast_cols, {"mul", "32x16", "1x15"}},
+    {"attn_scores_memory", attn_scores_memory, {"attn_scores", "4x3", "10x3"}},
+    {"attn_context_memory", attn_context_memory, {"attn_context", "2x5", "8x3"}},
     {"concat_rows", concat_rows, {"concat", "2x3", "3x3"}},
     {"col_slice_range", col_slice_range, {"col_slice", "3x4", "3..4"}},
     {"row_slice_range", row_slice_range, {"row_slice", "3x4", "2..3"}},
@@ -151,6 +169,9 @@ ABORTS(matmul_transposed)
 ABORTS(add_shapes)
 ABORTS(sub_shapes)
 ABORTS(mul_shapes)
+ABORTS(mul_broadcast_cols)
+ABORTS(attn_scores_memory)
+ABORTS(attn_context_memory)
 ABORTS(concat_rows)
 ABORTS(col_slice_range)
 ABORTS(row_slice_range)

@@ -58,7 +58,7 @@ static double check_shape(int m, int n, int k, int tb)
     tg_tape *t = tg_tape_new((size_t)1 << 22);
     tg_tensor *c[2] = {tg_matmul(t, a, b, 0, tb), tg_matmul(t, a, b, 0, tb)};
     if (tg_panels_available() && tg_panels_suit(m, n, k))
-        cr_expect(tg_panels_held(tg_tape_panel_cache(t), b, tb),
+        cr_expect(tg_panels_held(tg_matmul_panel_cache(t), b, tb),
                   "%dx%dx%d tb=%d: the products did not pack B", m, n, k, tb);
     tg_real *seed = malloc((size_t)m * n * sizeof *seed);
     for (int i = 0; i < m * n; i++) seed[i] = (tg_real)tg_rng_normal(&r);

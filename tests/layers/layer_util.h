@@ -22,6 +22,36 @@
 #define EQ_TOL 2e-6
 #endif
 
+/* A lone cell over T steps of X from s0 (lengths may be NULL): the cell as a
+ * one-layer stack through tg_rnn_forward. */
+static inline tg_tensor *unroll_cell(tg_tape *t, const tg_cell *cell, tg_tensor *X, int T, int B,
+                                     tg_state s0, const int *lengths, tg_state *final)
+{
+    tg_rnn_stack one = tg_rnn_stack_of_cell(cell);
+    tg_rnn_run run = {.T = T, .B = B, .x = X, .init = &s0, .lengths = lengths, .final = final};
+    return tg_rnn_forward(t, &one, &run);
+}
+
+/* A stack over X (T*B rows) with everything else as named. */
+static inline tg_tensor *stack_x(tg_tape *t, const tg_rnn_stack *s, tg_tensor *X, int T, int B,
+                                 const tg_state *init, const int *lengths, tg_state *final,
+                                 tg_rng *dropout_rng)
+{
+    tg_rnn_run run = {.T = T, .B = B, .x = X, .init = init, .lengths = lengths, .final = final,
+                      .dropout_rng = dropout_rng};
+    return tg_rnn_forward(t, s, &run);
+}
+
+/* The same fed by ids through emb. */
+static inline tg_tensor *stack_ids(tg_tape *t, const tg_rnn_stack *s, const tg_embed *emb,
+                                   const int *ids, int T, int B, const tg_state *init,
+                                   const int *lengths, tg_state *final, tg_rng *dropout_rng)
+{
+    tg_rnn_run run = {.T = T, .B = B, .emb = emb, .ids = ids, .init = init, .lengths = lengths,
+                      .final = final, .dropout_rng = dropout_rng};
+    return tg_rnn_forward(t, s, &run);
+}
+
 static inline void fill_normal(tg_tensor *x, tg_rng *r, double scale)
 {
     for (size_t i = 0; i < tg_numel(x); i++) x->data[i] = (tg_real)(scale * tg_rng_normal(r));

@@ -64,12 +64,13 @@ Test(cells, registry_by_name)
     cr_expect_eq(tg_cell_kind_by_name("lstm"), &tg_cell_lstm);
     cr_expect_eq(tg_cell_kind_by_name("gru"), &tg_cell_gru);
     cr_expect_eq(tg_cell_kind_by_name("mgu"), &tg_cell_mgu);
+    cr_expect_eq(tg_cell_kind_by_name("peephole"), &tg_cell_peephole);
     cr_expect_null(tg_cell_kind_by_name("LSTM"));
     cr_expect_null(tg_cell_kind_by_name("transformer"));
     cr_expect_null(tg_cell_kind_by_name(NULL));
     const char *names = tg_cell_kind_names();
     cr_expect(strstr(names, "rnn") && strstr(names, "lstm") && strstr(names, "gru") &&
-              strstr(names, "mgu"));
+              strstr(names, "mgu") && strstr(names, "peephole"));
 }
 
 /* PyTorch names, shapes and U(+-1/sqrt(H)) init, for every cell kind. */
@@ -102,6 +103,7 @@ Test(cells, pytorch_layout_and_init)
     check_layout(&tg_cell_lstm);
     check_layout(&tg_cell_gru);
     check_layout(&tg_cell_mgu);
+    check_layout(&tg_cell_peephole);
     cr_expect(tg_cell_lstm.has_c && !tg_cell_gru.has_c && !tg_cell_rnn.has_c && !tg_cell_mgu.has_c);
     cr_expect(tg_cell_lstm.gates == 4 && tg_cell_gru.gates == 3 && tg_cell_rnn.gates == 1);
 }
@@ -121,7 +123,7 @@ static void check_forward_vs_unroll(const tg_cell_kind *k)
     tg_state s = tg_state_zeros(t, k, B, H), fin;
     cr_expect(s.h->rows == B && s.h->cols == H && s.h->grad == NULL);
     cr_expect_eq(s.c != NULL, k->has_c);
-    tg_tensor *outs = tg_unroll(t, &c, X, T, B, s, NULL, &fin);
+    tg_tensor *outs = unroll_cell(t, &c, X, T, B, s, NULL, &fin);
     cr_assert(outs->rows == T * B && outs->cols == H);
     for (int step = 0; step < T; step++) {
         s = tg_cell_forward(t, &c, tg_row_slice(t, X, step * B, B), s);
@@ -140,4 +142,42 @@ Test(cells, forward_matches_unroll)
     check_forward_vs_unroll(&tg_cell_lstm);
     check_forward_vs_unroll(&tg_cell_gru);
     check_forward_vs_unroll(&tg_cell_mgu);
+    check_forward_vs_unroll(&tg_cell_peephole);
+}
+
+/* With its peephole weights at zero the peephole LSTM is the LSTM (same
+ * weight_ih/hh and biases); with them non-zero it is not. */
+Test(cells, peephole_without_peepholes_is_lstm)
+{
+    enum { T = 3, B = 2, I = 4, H = 5 };
+    tg_rng r;
+    tg_rng_seed(&r, 8);
+    tg_params *pp = tg_params_new(), *pl = tg_params_new();
+    tg_cell peep, lstm;
+    cr_assert_eq(tg_cell_init(&peep, &tg_cell_peephole, pp, "c", I, H, &r), 0);
+    cr_assert_eq(tg_cell_init(&lstm, &tg_cell_lstm, pl, "c", I, H, &r), 0);
+    cr_expect_not_null(tg_params_find(pp, "c.weight_ci"));
+    cr_expect_not_null(tg_params_find(pp, "c.weight_cf"));
+    cr_expect_not_null(tg_params_find(pp, "c.weight_co"));
+    tg_tensor *src[4] = {lstm.w_ih, lstm.w_hh, lstm.b_ih, lstm.b_hh};
+    tg_tensor *dst[4] = {peep.w_ih, peep.w_hh, peep.b_ih, peep.b_hh};
+    for (int k = 0; k < 4; k++)
+        memcpy(dst[k]->data, src[k]->data, tg_numel(src[k]) * sizeof(tg_real));
+    tg_tape *t = tg_tape_new(1u << 20);
+    tg_tensor *X = tg_tensor_new(t, T * B, I, 0);
+    fill_normal(X, &r, 1);
+    tg_state s0 = tg_state_zeros(t, &tg_cell_lstm, B, H);
+    fill_normal(s0.c, &r, 1);
+    tg_tensor *want = unroll_cell(t, &lstm, X, T, B, s0, NULL, NULL);
+    tg_tensor *with = unroll_cell(t, &peep, X, T, B, s0, NULL, NULL);
+    cr_expect(max_abs_diff(want->data, with->data, tg_numel(want)) > 1e-3, "peepholes do nothing");
+    for (int k = 0; k < 3; k++)
+        for (int j = 0; j < H; j++) peep.extra[k]->data[j] = 0;
+    tg_tensor *none = unroll_cell(t, &peep, X, T, B, s0, NULL, NULL);
+    cr_expect(max_abs_diff(want->data, none->data, tg_numel(want)) <= 1e-5,
+              "zero peepholes differ from the LSTM by %g",
+              max_abs_diff(want->data, none->data, tg_numel(want)));
+    tg_tape_free(t);
+    tg_params_free(pp);
+    tg_params_free(pl);
 }

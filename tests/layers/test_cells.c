@@ -22,7 +22,7 @@ static tg_tensor *build_unroll(tg_tape *t, tg_tensor **in, void *vctx)
     tg_tensor *scratch[8];
     int np = cell_params(ctx->cell, scratch);
     tg_state s0 = {in[np + 1], ctx->has_c ? in[np + 2] : NULL}, fin;
-    tg_tensor *outs = tg_unroll(t, ctx->cell, in[np], T, B, s0, ctx->lengths, &fin);
+    tg_tensor *outs = unroll_cell(t, ctx->cell, in[np], T, B, s0, ctx->lengths, &fin);
     tg_tensor *parts[3] = {outs, fin.h, fin.c};
     return tg_stack_rows(t, parts, ctx->has_c ? 3 : 2);
 }
@@ -73,6 +73,8 @@ Test(cells, rnn_masked_gradcheck) { check_cell("rnn", ragged); }
 Test(cells, lstm_masked_gradcheck) { check_cell("lstm", ragged); }
 Test(cells, gru_masked_gradcheck) { check_cell("gru", ragged); }
 Test(cells, mgu_masked_gradcheck) { check_cell("mgu", ragged); }
+Test(cells, peephole_gradcheck) { check_cell("peephole", NULL); }
+Test(cells, peephole_masked_gradcheck) { check_cell("peephole", ragged); }
 
 /* ------------------------------------------------------------ 2-layer stack */
 
@@ -94,7 +96,7 @@ static tg_tensor *build_stack(tg_tape *t, tg_tensor **in, void *vctx)
              fin[2];
     tg_rng r; /* the same dropout masks on every call */
     tg_rng_seed(&r, ctx->dropout_seed);
-    tg_tensor *top = tg_rnn_stack_forward(t, ctx->s, in[np], T, B, init, ctx->lengths, fin,
+    tg_tensor *top = stack_x(t, ctx->s, in[np], T, B, init, ctx->lengths, fin,
                                           ctx->dropout_seed ? &r : NULL);
     tg_tensor *parts[5] = {top, fin[0].h, fin[1].h, fin[0].c, fin[1].c};
     return tg_stack_rows(t, parts, has_c ? 5 : 3);

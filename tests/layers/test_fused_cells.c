@@ -31,7 +31,7 @@ static void run_stack(const tg_cell_kind *kind, run *out)
     tg_tensor *x = tg_tensor_new(t, T * B, I, 1);
     fill_normal(x, &r, 1.0);
     tg_state fin[2];
-    tg_tensor *y = tg_rnn_stack_forward(t, &st, x, T, B, NULL, lengths, fin, NULL);
+    tg_tensor *y = stack_x(t, &st, x, T, B, NULL, lengths, fin, NULL);
     tg_tensor *loss = tg_softmax_xent(t, y, targets, -1);
     tg_backward(t, loss);
     out->loss = loss->data[0];

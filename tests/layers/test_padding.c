@@ -65,7 +65,7 @@ static void check_padding(const char *kind)
                 X->data[(t * B + b) * I + i] =
                     t < lens[b] ? u.seq[b][t][i] : (tg_real)(100 * tg_rng_normal(&garbage));
     tg_state fb[L];
-    tg_tensor *top = tg_rnn_stack_forward(u.t, &u.s, X, TMAX, B, NULL, lens, fb, NULL);
+    tg_tensor *top = stack_x(u.t, &u.s, X, TMAX, B, NULL, lens, fb, NULL);
     tg_tensor *loss_b = state_loss(&u, fb, 0, B);
     tg_backward(u.t, loss_b);
     memcpy(g_batch, tg_params_grad(u.p), np * sizeof *g_batch);
@@ -102,7 +102,7 @@ static void check_padding(const char *kind)
         tg_tensor *Xb = tg_tensor_new(u.t, lens[b], I, 1);
         memcpy(Xb->data, u.seq[b], tg_numel(Xb) * sizeof(tg_real));
         tg_state fa[L];
-        tg_rnn_stack_forward(u.t, &u.s, Xb, lens[b], 1, NULL, NULL, fa, NULL);
+        stack_x(u.t, &u.s, Xb, lens[b], 1, NULL, NULL, fa, NULL);
         tg_tensor *lb = state_loss(&u, fa, b, 1);
         tg_backward(u.t, lb);
         loss_sum += lb->data[0];

@@ -35,7 +35,7 @@ static void unmake(fixture *f)
 static tg_tensor *run(fixture *f, int t0, int n, const tg_state *init, tg_state *fin, tg_rng *r)
 {
     tg_tensor *X = tg_tensor_from(f->t, n * B, I, f->x + (size_t)t0 * B * I);
-    return tg_rnn_stack_forward(f->t, &f->s, X, n, B, init, NULL, fin, r);
+    return stack_x(f->t, &f->s, X, n, B, init, NULL, fin, r);
 }
 
 static void check_round_trip(const char *kind)
@@ -129,7 +129,7 @@ Test(dropout, off_without_generator)
     tg_tensor *X = tg_tensor_from(f.t, T1 * B, I, f.x);
     tg_tensor *y = X;
     for (int l = 0; l < L; l++)
-        y = tg_unroll(f.t, &f.s.cell[l], y, T1, B, tg_state_zeros(f.t, f.s.kind, B, H), NULL, NULL);
+        y = unroll_cell(f.t, &f.s.cell[l], y, T1, B, tg_state_zeros(f.t, f.s.kind, B, H), NULL, NULL);
     cr_expect(memcmp(a->data, y->data, tg_numel(a) * sizeof(tg_real)) == 0,
               "rng NULL must disable dropout");
     unmake(&f);

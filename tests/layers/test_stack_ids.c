@@ -5,8 +5,8 @@
  * project: the whole table (every id occurs), the distinct ids' rows (some
  * repeat), the embedded rows (all distinct); over ragged lengths and given
  * initial states. Then central finite differences through the ids path, and
- * the unroll in two halves (tg_unroll_project + tg_unroll_projected) against
- * tg_unroll. */
+ * the run in two halves (tg_rnn_project, then tg_rnn_forward given xp)
+ * against one tg_rnn_forward. */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <string.h>
@@ -59,9 +59,9 @@ static void run_ids(const tg_cell_kind *kind, pattern pat, int via_ids, ids_run 
         fill_normal(init[l].h, &r, 0.5);
         if (init[l].c) fill_normal(init[l].c, &r, 0.5);
     }
-    tg_tensor *y = via_ids ? tg_rnn_stack_forward_ids(t, &st, &emb, ids, T, B, init, lengths, fin,
+    tg_tensor *y = via_ids ? stack_ids(t, &st, &emb, ids, T, B, init, lengths, fin,
                                                       NULL)
-                           : tg_rnn_stack_forward(t, &st, tg_embed_forward(t, &emb, ids, T * B),
+                           : stack_x(t, &st, tg_embed_forward(t, &emb, ids, T * B),
                                                   T, B, init, lengths, fin, NULL);
     tg_tensor *loss = tg_softmax_xent(t, y, targets, -1);
     tg_backward(t, loss);
@@ -132,7 +132,7 @@ static tg_tensor *build_ids(tg_tape *t, tg_tensor **in, void *vctx)
 {
     fd_ctx *ctx = vctx;
     (void)in; /* the parameters are the tensors ctx's layers point to */
-    return tg_rnn_stack_forward_ids(t, ctx->s, &ctx->emb, ctx->ids, T, B, NULL, lengths, NULL,
+    return stack_ids(t, ctx->s, &ctx->emb, ctx->ids, T, B, NULL, lengths, NULL,
                                     NULL);
 }
 
@@ -181,13 +181,13 @@ Test(stack_ids, id_outside_table_aborts, .signal = SIGABRT)
     int ids[N] = {0};
     ids[N - 1] = 6;
     tg_tape *t = tg_tape_new(1 << 20);
-    tg_rnn_stack_forward_ids(t, &st, &emb, ids, T, B, NULL, NULL, NULL, NULL);
+    stack_ids(t, &st, &emb, ids, T, B, NULL, NULL, NULL, NULL);
 }
 
 /* ------------------------------------------------------------ unroll halves */
 
-/* tg_unroll_projected over tg_unroll_project's rows is tg_unroll, bit for bit:
- * the same ops in the same order. */
+/* tg_rnn_forward given xp = tg_rnn_project's rows is tg_rnn_forward over x,
+ * bit for bit: the same ops in the same order. */
 Test(stack_ids, unroll_halves_equal_unroll)
 {
     const tg_cell_kind *kinds[] = {&tg_cell_rnn, &tg_cell_lstm, &tg_cell_gru, &tg_cell_mgu};
@@ -201,9 +201,12 @@ Test(stack_ids, unroll_halves_equal_unroll)
         tg_tensor *X = tg_tensor_new(t, T * B, E, 0);
         fill_normal(X, &r, 1.0);
         tg_state s0 = tg_state_zeros(t, kinds[k], B, H);
-        tg_tensor *a = tg_unroll(t, &c, X, T, B, s0, lengths, NULL);
-        tg_tensor *b = tg_unroll_projected(t, &c, tg_unroll_project(t, &c, X), T, B, s0, lengths,
-                                           NULL);
+        tg_tensor *a = unroll_cell(t, &c, X, T, B, s0, lengths, NULL);
+        tg_rnn_stack one = tg_rnn_stack_of_cell(&c);
+        tg_rnn_run run = {.T = T, .B = B, .x = X, .init = &s0, .lengths = lengths};
+        run.xp = tg_rnn_project(t, &one, &run);
+        run.x = NULL;
+        tg_tensor *b = tg_rnn_forward(t, &one, &run);
         cr_expect(memcmp(a->data, b->data, tg_numel(a) * sizeof(tg_real)) == 0, "%s",
                   kinds[k]->name);
         tg_tape_free(t);
@@ -221,5 +224,64 @@ Test(stack_ids, projected_shape_mismatch_aborts, .signal = SIGABRT)
     cr_assert_eq(tg_cell_init(&c, &tg_cell_lstm, p, "c", E, H, &r), 0);
     tg_tape *t = tg_tape_new(1 << 20);
     tg_tensor *XP = tg_tensor_new(t, T * B, 3 * H, 0); /* LSTM needs 4H */
-    tg_unroll_projected(t, &c, XP, T, B, tg_state_zeros(t, &tg_cell_lstm, B, H), NULL, NULL);
+    tg_rnn_stack one = tg_rnn_stack_of_cell(&c);
+    tg_rnn_run run = {.T = T, .B = B, .xp = XP};
+    tg_rnn_forward(t, &one, &run);
+}
+
+/* ------------------------------------------------------------ context */
+
+/* A per-row context (ctx, B x C) given to tg_rnn_forward equals the same
+ * stack over [input | ctx repeated for every step], for input as x and as
+ * ids (each projection pattern): the outputs and every parameter gradient,
+ * up to rounding (the context's columns are summed in another order). */
+static void check_context(const tg_cell_kind *kind, pattern pat)
+{
+    enum { C = 3 };
+    int ids[N];
+    pattern_ids(pat, ids);
+    tg_real out[2][N * H];
+    tg_real *grad[2];
+    size_t np = 0;
+    for (int v = 0; v < 2; v++) {
+        tg_rng r;
+        tg_rng_seed(&r, 11);
+        tg_params *p = tg_params_new();
+        tg_embed emb;
+        tg_rnn_stack st;
+        cr_assert_eq(tg_embed_init(&emb, p, "emb", pattern_vocab(pat), E, &r), 0);
+        cr_assert_eq(tg_rnn_stack_init(&st, p, "rnn", kind, E + C, H, L, 0.0, &r), 0);
+        tg_tape *t = tg_tape_new(1 << 22);
+        tg_tensor *ctx = tg_tensor_new(t, B, C, 0);
+        fill_normal(ctx, &r, 1.0);
+        tg_rnn_run run = {.T = T, .B = B, .lengths = lengths};
+        if (v == 0) { /* the library's: ids and ctx */
+            run.emb = &emb, run.ids = ids, run.ctx = ctx;
+        } else { /* the concatenation */
+            tg_tensor *rep[T];
+            for (int s = 0; s < T; s++) rep[s] = ctx;
+            run.x = tg_concat(t, tg_embed_forward(t, &emb, ids, N), tg_stack_rows(t, rep, T));
+        }
+        tg_tensor *y = tg_rnn_forward(t, &st, &run);
+        tg_backward(t, tg_sum(t, tg_mul(t, y, y)));
+        memcpy(out[v], y->data, sizeof out[v]);
+        np = tg_params_numel(p);
+        grad[v] = malloc(np * sizeof(tg_real));
+        memcpy(grad[v], tg_params_grad(p), np * sizeof(tg_real));
+        tg_tape_free(t);
+        tg_params_free(p);
+    }
+    cr_expect_leq(max_abs_diff(out[0], out[1], N * H), EQ_TOL, "%s, %s: outputs", kind->name,
+                  pattern_name[pat]);
+    cr_expect_leq(max_abs_diff(grad[0], grad[1], np), 10 * EQ_TOL, "%s, %s: gradients",
+                  kind->name, pattern_name[pat]);
+    free(grad[0]);
+    free(grad[1]);
+}
+
+Test(stack_ids, context_equals_concatenated_input)
+{
+    const tg_cell_kind *kinds[] = {&tg_cell_rnn, &tg_cell_lstm, &tg_cell_gru, &tg_cell_mgu};
+    for (int k = 0; k < 4; k++)
+        for (int pat = 0; pat < 3; pat++) check_context(kinds[k], (pattern)pat);
 }

@@ -4,8 +4,8 @@
  *   - tg_lstm_gates / tg_gru_gates against the same step written with the
  *     primitive ops (values and every input gradient);
  *   - the SIMD sigmoid and tanh of the float build against libm in double;
- *   - the benchmark with the library's embedding fold (tg_rnn_stack_forward_ids)
- *     against embedded rows through tg_rnn_stack_forward: same loss, same
+ *   - the benchmark with the library's embedding fold (tg_rnn_forward given ids)
+ *     against embedded rows through tg_rnn_forward given x: same loss, same
  *     gradient (tests/layers/test_stack_ids.c checks the layer itself). */
 #include <criterion/criterion.h>
 #include <float.h>

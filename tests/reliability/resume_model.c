@@ -127,8 +127,9 @@ int rm_step(rm_run *r, double *loss, char *err, size_t errlen)
     tg_params_zero_grad(r->params);
     tg_state init[RM_LAYERS], final[RM_LAYERS];
     tg_state_buf_load(&r->carry, t, init);
-    tg_tensor *h = tg_rnn_stack_forward_ids(t, &r->rnn, &r->emb, ids, RM_T, RM_B, init, NULL, final,
-                                            &r->drop_rng);
+    tg_rnn_run run = {.T = RM_T, .B = RM_B, .emb = &r->emb, .ids = ids, .init = init,
+                      .final = final, .dropout_rng = &r->drop_rng};
+    tg_tensor *h = tg_rnn_forward(t, &r->rnn, &run);
     h = tg_dropout(t, h, 0.1, &r->drop_rng);
     tg_tensor *l = tg_softmax_xent(t, tg_linear_forward(t, &r->out, h), targets, -1);
     tg_backward(t, l);

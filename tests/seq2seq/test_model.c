@@ -381,9 +381,9 @@ Test(beam, wider_beam_scores_at_least_greedy)
 /* ------------------------------------------------------------------ decoder projection */
 
 /* The loss as the decoder was first written: every step's [E_tgt[y] | ctx]
- * row concatenated and projected by tg_rnn_stack_forward. s2s_loss projects
- * the embedding columns through the embedding (tg_unroll_project_ids) and
- * ctx once per row: the same function, summed in another order. */
+ * row concatenated and projected by tg_rnn_forward as x. s2s_loss gives
+ * tg_rnn_forward ids and ctx: it projects the embedding columns through the
+ * embedding and ctx once per row: the same function, summed in another order. */
 static tg_tensor *concat_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b)
 {
     tg_state fin[TG_MAX_LAYERS];
@@ -393,7 +393,8 @@ static tg_tensor *concat_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b
     for (int s = 0; s < T; s++) rep[s] = fin[m->cfg.layers - 1].h;
     tg_tensor *x = tg_concat(t, tg_embed_forward(t, &m->tgt_emb, b->dec_in, T * B),
                              tg_stack_rows(t, rep, T));
-    tg_tensor *h = tg_rnn_stack_forward(t, &m->dec, x, T, B, fin, NULL, NULL, NULL);
+    tg_rnn_run dec_run = {.T = T, .B = B, .x = x, .init = fin};
+    tg_tensor *h = tg_rnn_forward(t, &m->dec, &dec_run);
     return tg_softmax_xent(t, tg_linear_forward(t, &m->out, h), b->dec_out, 0);
 }
 

@@ -1,0 +1,349 @@
+/* PyTorch interchange (see torch_io.h): the same values under PyTorch's
+ * names, biases 1-D. The file format is the library's (tg_checkpoint.h). */
+#include "torch_io.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NAME_CAP (TG_NAME_MAX + 32)
+
+const char *tgx_torch_module_of(const tg_cell_kind *kind)
+{
+    if (!kind) return NULL;
+    if (kind == &tg_cell_lstm || kind == &tg_cell_lstm_composed) return "LSTM";
+    if (kind == &tg_cell_gru || kind == &tg_cell_gru_composed) return "GRU";
+    if (kind == &tg_cell_rnn) return "RNN";
+    return NULL;
+}
+
+static const char *const rnn_fields[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+
+/* Our name -> PyTorch's: "rnn.l<k>.<field>" -> "rnn.<field>_l<k>", the
+ * embedding and head as they are. *bias: the tensor is 1-D in PyTorch.
+ * 0, or -1 for a name with no place in the modules. */
+static int torch_name(const char *ours, char *out, size_t cap, int *bias)
+{
+    int k, used = 0;
+    if (sscanf(ours, "rnn.l%d.%n", &k, &used) == 1 && used > 0 && k >= 0 && k < TG_MAX_LAYERS) {
+        for (int f = 0; f < 4; f++)
+            if (strcmp(ours + used, rnn_fields[f]) == 0) {
+                snprintf(out, cap, "rnn.%s_l%d", rnn_fields[f], k);
+                *bias = f >= 2;
+                return 0;
+            }
+        return -1;
+    }
+    if (strcmp(ours, "embed.weight") && strcmp(ours, "head.weight") && strcmp(ours, "head.bias"))
+        return -1;
+    snprintf(out, cap, "%s", ours);
+    *bias = strcmp(ours, "head.bias") == 0;
+    return 0;
+}
+
+/* PyTorch's name -> ours (the inverse of torch_name). -1 when it has no
+ * counterpart; why then says what it looks like, for the message. */
+static int our_name(const char *torch, char *out, size_t cap, const char **why)
+{
+    *why = "";
+    if (strncmp(torch, "rnn.", 4) == 0) {
+        const char *u = strrchr(torch, '_');
+        int k, used = 0;
+        if (strstr(torch, "_reverse")) *why = " (bidirectional layers have no tapegrad model)";
+        if (strstr(torch, "weight_hr")) *why = " (LSTM projections have no tapegrad model)";
+        if (!u || sscanf(u, "_l%d%n", &k, &used) != 1 || u[used] || k < 0 || k >= TG_MAX_LAYERS)
+            return -1;
+        snprintf(out, cap, "rnn.l%d.%.*s", k, (int)(u - torch - 4), torch + 4);
+        return 0;
+    }
+    snprintf(out, cap, "%s", torch);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ export */
+
+int tgx_torch_export(const tg_params *p, const tg_cell_kind *kind, const char *path,
+                     const tg_ckpt_meta *meta, size_t n_meta, char *err, size_t errlen)
+{
+    const char *module = tgx_torch_module_of(kind);
+    if (!module) {
+        snprintf(err, errlen, "cannot export %s: cell '%s' has no PyTorch module (only lstm, gru "
+                 "and rnn map to nn.LSTM, nn.GRU and nn.RNN)", path, kind ? kind->name : "(none)");
+        return -1;
+    }
+    size_t n = tg_params_count(p);
+    tg_ckpt_tensor *t = calloc(n ? n : 1, sizeof *t);
+    char(*names)[NAME_CAP] = calloc(n ? n : 1, sizeof *names);
+    tg_ckpt_meta *m = malloc((n_meta + 2) * sizeof *m);
+    int rc = t && names && m ? 0 : -1;
+    if (rc) snprintf(err, errlen, "cannot export %s: out of memory", path);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const tg_tensor *x = tg_params_at(p, i);
+        int bias;
+        if (torch_name(tg_params_name(p, i), names[i], NAME_CAP, &bias) != 0 ||
+            (bias && x->rows != 1)) {
+            snprintf(err, errlen, "cannot export %s: parameter '%s' [%d, %d] has no place in the "
+                     "PyTorch module (embed, rnn, head)", path, tg_params_name(p, i), x->rows,
+                     x->cols);
+            rc = -1;
+        } else {
+            t[i] = (tg_ckpt_tensor){names[i], x->data, bias ? 0 : x->rows, x->cols};
+        }
+    }
+    if (rc == 0) {
+        m[0] = (tg_ckpt_meta){TGX_TORCH_KEY_MODULE,
+                              tg_params_find(p, "embed.weight") ? "CharRNN" : "RowRNN"};
+        m[1] = (tg_ckpt_meta){TGX_TORCH_KEY_CELL, module};
+        if (n_meta) memcpy(m + 2, meta, n_meta * sizeof *m);
+        rc = tg_checkpoint_save_tensors(path, t, n, m, n_meta + 2, err, errlen);
+    }
+    free(m);
+    free(names);
+    free(t);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ import */
+
+/* Shape of a tensor that must be present. */
+static int need_shape(const tg_checkpoint *c, const char *path, const char *name, int *rows,
+                      int *cols, char *err, size_t errlen)
+{
+    if (tg_checkpoint_tensor_shape(c, name, rows, cols) == 0) return 0;
+    snprintf(err, errlen, "%s: tensor '%s' is missing: not a PyTorch CharRNN/RowRNN state_dict "
+             "(scripts/torch_models.py)", path, name);
+    return -1;
+}
+
+static int bad_shape(const char *path, const char *name, int rows, int cols, const char *want,
+                     char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s: tensor '%s' has shape [%d, %d], expected %s", path, name, rows,
+             cols, want);
+    return -1;
+}
+
+/* The recurrent stack's layers, width and cell from rnn.weight_*_l<k>. */
+static int read_rnn(const tg_checkpoint *c, const char *path, tgx_torch_arch *a, char *err,
+                    size_t errlen)
+{
+    int gh, in, r, h;
+    if (need_shape(c, path, "rnn.weight_ih_l0", &gh, &in, err, errlen) ||
+        need_shape(c, path, "rnn.weight_hh_l0", &r, &h, err, errlen))
+        return -1;
+    if (r != gh || gh % h != 0 || (gh / h != 1 && gh / h != 3 && gh / h != 4))
+        return bad_shape(path, "rnn.weight_hh_l0", r, h, "[G*H, H] with G = 4 (LSTM), 3 (GRU) "
+                         "or 1 (RNN) and G*H the rows of rnn.weight_ih_l0", err, errlen);
+    a->kind = gh / h == 4 ? &tg_cell_lstm : gh / h == 3 ? &tg_cell_gru : &tg_cell_rnn;
+    a->in = in;
+    a->hidden = h;
+    a->layers = 1;
+    char name[NAME_CAP], want[64];
+    snprintf(want, sizeof want, "[%d, %d]", gh, h);
+    for (int k = 1;; k++) {
+        snprintf(name, sizeof name, "rnn.weight_ih_l%d", k);
+        if (tg_checkpoint_tensor_shape(c, name, &r, &in) != 0) break;
+        if (k >= TG_MAX_LAYERS) {
+            snprintf(err, errlen, "%s: more than %d recurrent layers", path, TG_MAX_LAYERS);
+            return -1;
+        }
+        if (r != gh || in != h) return bad_shape(path, name, r, in, want, err, errlen);
+        a->layers = k + 1;
+    }
+    const char *cell = tg_checkpoint_meta(c, TGX_TORCH_KEY_CELL);
+    if (cell && strcmp(cell, tgx_torch_module_of(a->kind)) != 0) {
+        snprintf(err, errlen, "%s: metadata '%s' is '%.20s' but the shapes are nn.%s's", path,
+                 TGX_TORCH_KEY_CELL, cell, tgx_torch_module_of(a->kind));
+        return -1;
+    }
+    return 0;
+}
+
+static int read_arch(const tg_checkpoint *c, const char *path, tgx_torch_arch *a, char *err,
+                     size_t errlen)
+{
+    memset(a, 0, sizeof *a);
+    if (read_rnn(c, path, a, err, errlen)) return -1;
+    if (tg_checkpoint_tensor_shape(c, "embed.weight", &a->vocab, &a->embed) == 0 &&
+        a->embed != a->in) {
+        char want[64];
+        snprintf(want, sizeof want, "[vocab, %d] (rnn.weight_ih_l0's columns)", a->in);
+        return bad_shape(path, "embed.weight", a->vocab, a->embed, want, err, errlen);
+    }
+    int cols;
+    if (need_shape(c, path, "head.weight", &a->out, &cols, err, errlen)) return -1;
+    if (cols != a->hidden) {
+        char want[64];
+        snprintf(want, sizeof want, "[out, %d] (the hidden width)", a->hidden);
+        return bad_shape(path, "head.weight", a->out, cols, want, err, errlen);
+    }
+    return 0;
+}
+
+tg_checkpoint *tgx_torch_open(const char *path, tgx_torch_arch *a, char *err, size_t errlen)
+{
+    tg_checkpoint *c = tg_checkpoint_open(path, err, errlen);
+    if (c && read_arch(c, path, a, err, errlen) != 0) {
+        tg_checkpoint_close(c);
+        c = NULL;
+    }
+    return c;
+}
+
+/* Every tensor of the file has a parameter in p (strict=True's other half). */
+static int check_unexpected(const tg_checkpoint *c, const tg_params *p, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < tg_checkpoint_tensor_count(c); i++) {
+        const char *tn = tg_checkpoint_tensor_name(c, i), *why;
+        char ours[NAME_CAP];
+        if (our_name(tn, ours, sizeof ours, &why) != 0 || !tg_params_find(p, ours)) {
+            snprintf(err, errlen, "tensor '%s' in the file is not a parameter of this model%s",
+                     tn, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int tgx_torch_import(const tg_checkpoint *c, tg_params *p, char *err, size_t errlen)
+{
+    size_t n = tg_params_count(p);
+    char tn[NAME_CAP];
+    for (size_t i = 0; i < n; i++) {
+        const tg_tensor *x = tg_params_at(p, i);
+        int bias, rows, cols;
+        if (torch_name(tg_params_name(p, i), tn, sizeof tn, &bias) != 0) {
+            snprintf(err, errlen, "parameter '%s' has no PyTorch name", tg_params_name(p, i));
+            return -1;
+        }
+        if (tg_checkpoint_tensor_shape(c, tn, &rows, &cols) != 0) {
+            snprintf(err, errlen, "tensor '%s' (for '%s', [%d, %d]) is missing from the file", tn,
+                     tg_params_name(p, i), x->rows, x->cols);
+            return -1;
+        }
+        if ((rows != x->rows || cols != x->cols) && bias) {
+            char have[48]; /* a 1-D [n] reads as 1 x n */
+            snprintf(have, sizeof have, rows == 1 ? "[%d]" : "[%d, %d]", rows == 1 ? cols : rows,
+                     cols);
+            snprintf(err, errlen, "tensor '%s' has shape %s in the file, the model expects [%d]",
+                     tn, have, x->cols);
+            return -1;
+        }
+        if (rows != x->rows || cols != x->cols) {
+            snprintf(err, errlen, "tensor '%s' has shape [%d, %d] in the file, the model expects "
+                     "[%d, %d]", tn, rows, cols, x->rows, x->cols);
+            return -1;
+        }
+    }
+    if (check_unexpected(c, p, err, errlen)) return -1;
+    /* Everything matched: only now touch the model. */
+    for (size_t i = 0; i < n; i++) {
+        tg_tensor *x = tg_params_at(p, i);
+        int bias;
+        torch_name(tg_params_name(p, i), tn, sizeof tn, &bias);
+        if (tg_checkpoint_read_array(c, tn, x->data, tg_numel(x), err, errlen)) return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ charlm */
+
+int tgx_torch_export_charmodel(const charmodel *m, const tg_vocab *v, const char *path, char *err,
+                               size_t errlen)
+{
+    if (v->size != m->cfg.vocab) {
+        snprintf(err, errlen, "cannot export %s: vocabulary has %d entries, the model %d", path,
+                 v->size, m->cfg.vocab);
+        return -1;
+    }
+    char dropout[32];
+    snprintf(dropout, sizeof dropout, "%.17g", m->cfg.dropout);
+    char *vocab = tg_vocab_format(v);
+    if (!vocab) {
+        snprintf(err, errlen, "cannot export %s: out of memory", path);
+        return -1;
+    }
+    const tg_ckpt_meta meta[] = {{TGX_TORCH_KEY_VOCAB, vocab}, {TGX_TORCH_KEY_DROPOUT, dropout}};
+    int rc = tgx_torch_export(m->params, m->cfg.kind, path, meta, 2, err, errlen);
+    free(vocab);
+    return rc;
+}
+
+/* The file's dropout, or 0 when it has none (a PyTorch-made file may not). */
+static int read_dropout(const tg_checkpoint *c, const char *path, double *out, char *err,
+                        size_t errlen)
+{
+    const char *s = tg_checkpoint_meta(c, TGX_TORCH_KEY_DROPOUT);
+    *out = 0;
+    if (!s) return 0;
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    if (errno || end == s || *end || !(*out >= 0 && *out < 1)) {
+        snprintf(err, errlen, "%s: metadata '%s' is '%.40s', expected a number in [0, 1)", path,
+                 TGX_TORCH_KEY_DROPOUT, s);
+        return -1;
+    }
+    return 0;
+}
+
+/* The configuration of a CharRNN file: shapes, vocabulary and dropout. */
+static int char_config(const tg_checkpoint *c, const tgx_torch_arch *a, const char *path,
+                       charmodel_config *cfg, tg_vocab *v, char *err, size_t errlen)
+{
+    if (a->embed == 0 || a->out != a->vocab) {
+        snprintf(err, errlen, "%s: not a CharRNN (%s): it needs embed.weight [V, E] and "
+                 "head.weight [V, H] with the same V", path,
+                 a->embed == 0 ? "no embed.weight" : "head and embedding sizes differ");
+        return -1;
+    }
+    const char *vs = tg_checkpoint_meta(c, TGX_TORCH_KEY_VOCAB);
+    char why[256];
+    if (!vs) {
+        snprintf(err, errlen, "%s: metadata '%s' (the vocabulary) is missing: save the module "
+                 "with scripts/torch_models.py save_char_rnn(model, path, vocab)", path,
+                 TGX_TORCH_KEY_VOCAB);
+        return -1;
+    }
+    if (tg_vocab_parse(v, vs, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: metadata '%s': %s", path, TGX_TORCH_KEY_VOCAB, why);
+        return -1;
+    }
+    *cfg = (charmodel_config){a->kind, a->vocab, a->embed, a->hidden, a->layers, 0};
+    if (v->size != a->vocab) {
+        snprintf(err, errlen, "%s: the vocabulary has %d entries, embed.weight %d rows", path,
+                 v->size, a->vocab);
+        tg_vocab_free(v);
+        return -1;
+    }
+    if (read_dropout(c, path, &cfg->dropout, err, errlen) != 0) {
+        tg_vocab_free(v);
+        return -1;
+    }
+    return 0;
+}
+
+int tgx_torch_import_charmodel(const char *path, charmodel *m, tg_vocab *v, char *err,
+                               size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    memset(v, 0, sizeof *v);
+    tgx_torch_arch a;
+    tg_checkpoint *c = tgx_torch_open(path, &a, err, errlen);
+    if (!c) return -1;
+    charmodel_config cfg;
+    tg_rng r;
+    tg_rng_seed(&r, 0); /* every value is overwritten by the file's */
+    int rc = char_config(c, &a, path, &cfg, v, err, errlen);
+    if (rc == 0 && (rc = charmodel_init(m, &cfg, &r, err, errlen)) != 0) tg_vocab_free(v);
+    if (rc == 0 && (rc = tgx_torch_import(c, m->params, err, errlen)) != 0) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", err);
+        snprintf(err, errlen, "%s: %s", path, why);
+        charmodel_free(m);
+        tg_vocab_free(v);
+    }
+    tg_checkpoint_close(c);
+    return rc;
+}

@@ -1,0 +1,76 @@
+/* The engine's side of the op contract, for op authors (private to graph/
+ * and ops/; layers and programs see tapegrad.h only).
+ *
+ * The engine knows no op: a node carries the VJP that replays it, and an op
+ * that keeps state per tape (matmul's packed weights and deferred rank-1
+ * products) registers it as a tape extension with its own hooks. The op list,
+ * its registry and the ops' shared helpers live in ops/tg_op.h. */
+#ifndef TG_ENGINE_H
+#define TG_ENGINE_H
+
+#include "tapegrad.h"
+
+#define TG_MAX_INPUTS 3
+
+struct tg_node;
+/* Adds into the gradients of node->in[*] whose grad != NULL, reading
+ * node->out->grad and only what the op saved. Never overwrites. */
+typedef void (*tg_vjp_fn)(const struct tg_node *node, int threads);
+
+/* One recorded op. Everything it points to lives in the step arena. */
+typedef struct tg_node {
+    int op;           /* the op's index in its registry (ops/tg_op.h), for messages */
+    tg_vjp_fn vjp;    /* what tg_backward runs for this node */
+    int n_in;
+    tg_tensor *in[TG_MAX_INPUTS];
+    tg_tensor *out;
+    int iarg[4];      /* small integer arguments (transpose flags, offsets, counts) */
+    double farg;      /* a real argument (scale factor) */
+    const int *ints;  /* saved integer array (ids, targets) or NULL */
+    tg_real *saved;   /* op-specific saved values or NULL */
+    tg_tensor **many; /* inputs of an n-ary op (stack_rows), arena copy */
+    struct tg_node *prev; /* the node recorded before this one */
+    struct tg_tape *tape; /* the tape it was recorded on */
+} tg_node;
+
+/* ---- recording */
+
+/* The output tensor of an op: arena data (uninitialised), and a grad buffer
+ * when needs_grad and the tape records. */
+tg_tensor *tg_op_output(tg_tape *t, int rows, int cols, int needs_grad);
+/* True when an op over these inputs must be recorded. */
+int tg_op_records(const tg_tape *t, const tg_tensor *a, const tg_tensor *b, const tg_tensor *c);
+/* Appends a node (arena) for out, replayed by vjp; returns it for the caller
+ * to fill. Ops call tg_op_record (ops/tg_op.h), which looks vjp up. */
+tg_node *tg_node_record(tg_tape *t, int op, tg_vjp_fn vjp, tg_tensor *out, int n_in, tg_tensor *a,
+                        tg_tensor *b, tg_tensor *c);
+
+/* ---- per-tape state owned by an op
+ *
+ * An extension is a static description (its address is its key); the tape
+ * makes its state on the first tg_tape_ext_state call and runs its hooks:
+ * on_reset at tg_tape_reset, after_sweep at the end of every backward sweep
+ * (after the last VJP, before the arena goes back to its level at the start
+ * of the sweep: the hook may take arena room with tg_tape_try_alloc), and
+ * free at tg_tape_free. Any hook may be NULL. */
+typedef struct tg_tape_ext {
+    const char *name;
+    void *(*make)(void); /* NULL: out of memory */
+    void (*free)(void *state);
+    void (*on_reset)(void *state);
+    void (*after_sweep)(tg_tape *t, void *state);
+} tg_tape_ext;
+
+/* A tape holds this many extensions; more is a bug in the op set. */
+#define TG_TAPE_EXT_SLOTS 4
+/* ext's state on t, made on first use. NULL when make failed (no memory):
+ * the op must then do without it. */
+void *tg_tape_ext_state(tg_tape *t, const tg_tape_ext *ext);
+
+/* 1 inside tg_backward's sweep (VJPs and after_sweep hooks). */
+int tg_tape_sweeping(const tg_tape *t);
+/* Arena room like tg_tape_alloc, or NULL when there is none (no message):
+ * for optional bookkeeping that has a slower path without it. */
+void *tg_tape_try_alloc(tg_tape *t, size_t bytes);
+
+#endif

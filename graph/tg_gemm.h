@@ -1,0 +1,12 @@
+/* GEMM for the engine's ops (graph/gemm.c; private to graph/ and ops/). */
+#ifndef TG_GEMM_H
+#define TG_GEMM_H
+
+#include "tapegrad.h"
+
+/* C = alpha op(A) op(B) + beta C, row-major; op(A) is M x K, op(B) is K x N.
+ * BLAS (single-threaded inside our own parallel regions) or the fallback. */
+void tg_gemm(int trans_a, int trans_b, int m, int n, int k, tg_real alpha, const tg_real *a,
+             int lda, const tg_real *b, int ldb, tg_real beta, tg_real *c, int ldc, int threads);
+
+#endif

@@ -1,0 +1,127 @@
+/* matmul's state per tape (a tape extension, graph/tg_engine.h):
+ *   - the weight-panel cache: leaf matrices packed once per tape for small-row
+ *     products (graph/tg_panels.h), emptied at reset and after every sweep
+ *     (an optimizer step may change the leaves next: pack them again);
+ *   - rank-1 weight-gradient products deferred during a sweep (tg_op.h) and
+ *     added after it, all of a weight's with one GEMM.
+ * The engine sees neither: it runs this file's hooks. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_op.h"
+#include "tg_panels.h"
+
+/* A rank-1 weight-gradient product handed over by a VJP (tg_defer_rank1). */
+typedef struct deferred {
+    const tg_tensor *w;
+    int trans, n, k, done;
+    const tg_real *g, *x;
+    struct deferred *next;
+} deferred;
+
+typedef struct matmul_state {
+    tg_panel_cache *panels;           /* NULL: out of memory, BLAS path */
+    deferred *defer_head, *defer_tail; /* in the order the sweep handed them over */
+} matmul_state;
+
+static void *state_make(void)
+{
+    matmul_state *s = calloc(1, sizeof *s);
+    if (s) s->panels = tg_panel_cache_new();
+    return s;
+}
+
+static void state_free(void *p)
+{
+    matmul_state *s = p;
+    tg_panel_cache_free(s->panels);
+    free(s);
+}
+
+static void state_reset(void *p)
+{
+    matmul_state *s = p;
+    tg_panel_cache_clear(s->panels);
+    s->defer_head = s->defer_tail = NULL;
+}
+
+static void after_sweep(tg_tape *t, void *p);
+
+static const tg_tape_ext matmul_ext = {"matmul", state_make, state_free, state_reset, after_sweep};
+
+tg_panel_cache *tg_matmul_panel_cache(tg_tape *t)
+{
+    matmul_state *s = tg_tape_ext_state(t, &matmul_ext);
+    return s ? s->panels : NULL;
+}
+
+/* ---- deferred rank-1 weight gradients */
+
+int tg_defer_rank1(const tg_node *node, const tg_tensor *w, int trans, const tg_real *g, int n,
+                   const tg_real *x, int k)
+{
+    tg_tape *t = node->tape;
+    if (!t || !tg_tape_sweeping(t)) return 0;
+    matmul_state *s = tg_tape_ext_state(t, &matmul_ext);
+    deferred *d = s ? tg_tape_try_alloc(t, sizeof *d) : NULL;
+    if (!d) return 0;
+    *d = (deferred){w, trans, n, k, 0, g, x, NULL};
+    if (s->defer_tail)
+        s->defer_tail->next = d;
+    else
+        s->defer_head = d;
+    s->defer_tail = d;
+    return 1;
+}
+
+static int same_target(const deferred *a, const deferred *b)
+{
+    return a->w == b->w && a->trans == b->trans;
+}
+
+/* One product as it would have been added in the sweep. */
+static void add_rank1(const deferred *d, int threads)
+{
+    if (!d->trans) /* w (k x n) += x (k x 1) g (1 x n) */
+        tg_gemm(0, 0, d->k, d->n, 1, 1, d->x, 1, d->g, d->n, 1, d->w->grad, d->w->cols, threads);
+    else /* w (n x k) += g (n x 1) x (1 x k) */
+        tg_gemm(0, 0, d->n, d->k, 1, 1, d->g, 1, d->x, d->k, 1, d->w->grad, d->w->cols, threads);
+}
+
+/* Every product for first's target, stacked into r rows of G (r x n) and
+ * X (r x k) in hand-over order, added with one GEMM; one at a time when the
+ * arena has no room for the copies. */
+static void flush_target(tg_tape *t, deferred *first)
+{
+    int r = 0, n = first->n, k = first->k, threads = tg_tape_threads(t);
+    for (deferred *d = first; d; d = d->next) r += !d->done && same_target(d, first);
+    tg_real *G = tg_tape_try_alloc(t, (size_t)r * n * sizeof *G);
+    tg_real *X = G ? tg_tape_try_alloc(t, (size_t)r * k * sizeof *X) : NULL;
+    int i = 0;
+    for (deferred *d = first; d; d = d->next) {
+        if (d->done || !same_target(d, first)) continue;
+        d->done = 1;
+        if (!X) {
+            add_rank1(d, threads);
+            continue;
+        }
+        memcpy(G + (size_t)i * n, d->g, (size_t)n * sizeof *G);
+        memcpy(X + (size_t)i * k, d->x, (size_t)k * sizeof *X);
+        i++;
+    }
+    if (!X) return;
+    if (!first->trans) /* w (k x n) += X^T G */
+        tg_gemm(1, 0, k, n, r, 1, X, k, G, n, 1, first->w->grad, first->w->cols, threads);
+    else /* w (n x k) += G^T X */
+        tg_gemm(1, 0, n, k, r, 1, G, n, X, k, 1, first->w->grad, first->w->cols, threads);
+}
+
+/* After the last VJP: add the deferred products (the engine gives the arena
+ * they used back after this hook), then drop the packed leaves. */
+static void after_sweep(tg_tape *t, void *p)
+{
+    matmul_state *s = p;
+    for (deferred *d = s->defer_head; d; d = d->next)
+        if (!d->done) flush_target(t, d);
+    state_reset(s);
+}

@@ -1,0 +1,117 @@
+/* An optimizer's state in a checkpoint, through the checkpoint's generic
+ * extras and metadata (graph/tg_checkpoint.h): arrays under their state
+ * names ("optim.m", ...), "optim.kind" and "optim.steps" in the metadata.
+ * The format is the one graph/checkpoint*.c wrote before this file existed,
+ * so older training checkpoints load unchanged. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tg_optim.h"
+
+#define NAME_FMT "'%.80s'"
+
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
+                                                      ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int tg_checkpoint_save_training(const char *path, const tg_params *p, tg_optim *opt,
+                                const tg_ckpt_meta *meta, size_t n_meta, char *err,
+                                size_t errlen)
+{
+    size_t ns = opt ? tg_optim_state_count(opt) : 0;
+    tg_ckpt_meta *m = malloc((n_meta + 2) * sizeof *m);
+    tg_ckpt_array *ex = malloc((ns ? ns : 1) * sizeof *ex);
+    int rc = 0;
+    if (!m || !ex) {
+        rc = fail(err, errlen, "cannot save %s: out of memory", path);
+    } else {
+        char steps[24];
+        size_t nm = n_meta;
+        if (n_meta) memcpy(m, meta, n_meta * sizeof *m);
+        if (opt) {
+            snprintf(steps, sizeof steps, "%" PRIu64, tg_optim_steps(opt));
+            m[nm++] = (tg_ckpt_meta){"optim.kind", tg_optim_kind_name(tg_optim_get_config(opt)->kind)};
+            m[nm++] = (tg_ckpt_meta){"optim.steps", steps};
+        }
+        for (size_t i = 0; i < ns; i++)
+            ex[i] = (tg_ckpt_array){tg_optim_state_name(opt, i), tg_optim_state_data(opt, i),
+                                    tg_optim_numel(opt)};
+        rc = tg_checkpoint_save(path, p, ex, ns, m, nm, err, errlen);
+    }
+    free(m);
+    free(ex);
+    return rc;
+}
+
+static int has_state(const tg_optim *opt, const char *name)
+{
+    for (size_t i = 0; i < tg_optim_state_count(opt); i++)
+        if (strcmp(tg_optim_state_name(opt, i), name) == 0) return 1;
+    return 0;
+}
+
+/* Values in the file under name (rows x cols, a 1-D [n] reading as 1 x n),
+ * or 0 when absent. */
+static size_t numel_in_file(const tg_checkpoint *c, const char *name, int *present)
+{
+    int rows = 0, cols = 0;
+    *present = tg_checkpoint_tensor_shape(c, name, &rows, &cols) == 0;
+    return *present ? (size_t)rows * (size_t)cols : 0;
+}
+
+static int check_optim(const tg_checkpoint *c, tg_optim *opt, uint64_t *steps, char *err,
+                       size_t errlen)
+{
+    const char *label = tg_checkpoint_label(c);
+    const char *kind = tg_checkpoint_meta(c, "optim.kind");
+    const char *want = tg_optim_kind_name(tg_optim_get_config(opt)->kind);
+    if (!kind)
+        return fail(err, errlen, "%s: metadata 'optim.kind' is missing: the file holds "
+                                 "no optimizer state", label);
+    if (strcmp(kind, want) != 0)
+        return fail(err, errlen, "%s: metadata 'optim.kind' is '%.20s', the optimizer is "
+                                 "'%s'", label, kind, want);
+    if (tg_checkpoint_meta_u64(c, "optim.steps", steps, err, errlen)) return -1;
+    for (size_t i = 0; i < tg_optim_state_count(opt); i++) {
+        const char *name = tg_optim_state_name(opt, i);
+        int present;
+        size_t numel = numel_in_file(c, name, &present);
+        if (!present)
+            return fail(err, errlen, "%s: optimizer state " NAME_FMT " is missing from "
+                                     "the file", label, name);
+        if (numel != tg_optim_numel(opt))
+            return fail(err, errlen, "%s: optimizer state " NAME_FMT " has %zu values in "
+                                     "the file, the optimizer has %zu", label, name, numel,
+                        tg_optim_numel(opt));
+    }
+    for (size_t i = 0; i < tg_checkpoint_tensor_count(c); i++) {
+        const char *name = tg_checkpoint_tensor_name(c, i);
+        if (strncmp(name, "optim.", 6) == 0 && !has_state(opt, name))
+            return fail(err, errlen, "%s: the file holds optimizer state " NAME_FMT
+                                     " that this optimizer does not use", label, name);
+    }
+    return 0;
+}
+
+int tg_checkpoint_load_optim(const tg_checkpoint *c, tg_optim *opt, char *err, size_t errlen)
+{
+    uint64_t steps = 0;
+    if (check_optim(c, opt, &steps, err, errlen)) return -1;
+    for (size_t i = 0; i < tg_optim_state_count(opt); i++) /* checked above: cannot fail */
+        if (tg_checkpoint_read_array(c, tg_optim_state_name(opt, i), tg_optim_state_data(opt, i),
+                                     tg_optim_numel(opt), err, errlen))
+            return -1;
+    tg_optim_set_steps(opt, steps);
+    return 0;
+}
