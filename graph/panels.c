@@ -184,18 +184,10 @@ __attribute__((target("avx512f"))) static void rows_on_panels(int i0, int i1, in
     for (int j0 = 0; j0 < n; j0 += PANEL) {
         const float *panel = panels + (size_t)(j0 / PANEL) * k * PANEL;
         int nv = n - j0 < PANEL ? n - j0 : PANEL, i = i0;
-        for (; i + 8 <= i1; i += 8)
-            block(8, k, a + (size_t)i * lda, lda, panel, beta, c + (size_t)i * ldc + j0, ldc, nv);
-        if (i + 4 <= i1) {
-            block(4, k, a + (size_t)i * lda, lda, panel, beta, c + (size_t)i * ldc + j0, ldc, nv);
-            i += 4;
-        }
-        if (i + 2 <= i1) {
-            block(2, k, a + (size_t)i * lda, lda, panel, beta, c + (size_t)i * ldc + j0, ldc, nv);
-            i += 2;
-        }
-        if (i < i1)
-            block(1, k, a + (size_t)i * lda, lda, panel, beta, c + (size_t)i * ldc + j0, ldc, nv);
+#define BLOCK(MR, r)                                                                               \
+    block(MR, k, a + (size_t)(r) * lda, lda, panel, beta, c + (size_t)(r) * ldc + j0, ldc, nv)
+        TG_PANEL_ROW_BLOCKS(8, i, i1, BLOCK);
+#undef BLOCK
     }
 }
 

@@ -90,18 +90,10 @@ __attribute__((target("avx2,fma"))) static void rows_chunk(int i0, int i1, int n
     for (int j0 = 0; j0 < n; j0 += HALF) {
         const float *half = panels + (size_t)(j0 / PANEL) * k * PANEL + j0 % PANEL;
         int nv = n - j0 < HALF ? n - j0 : HALF, i = i0;
-        for (; i + 6 <= i1; i += 6)
-            block(6, k, a + (size_t)i * lda, lda, half, beta, c + (size_t)i * ldc + j0, ldc, nv);
-        if (i + 4 <= i1) {
-            block(4, k, a + (size_t)i * lda, lda, half, beta, c + (size_t)i * ldc + j0, ldc, nv);
-            i += 4;
-        }
-        if (i + 2 <= i1) {
-            block(2, k, a + (size_t)i * lda, lda, half, beta, c + (size_t)i * ldc + j0, ldc, nv);
-            i += 2;
-        }
-        if (i < i1)
-            block(1, k, a + (size_t)i * lda, lda, half, beta, c + (size_t)i * ldc + j0, ldc, nv);
+#define BLOCK(MR, r)                                                                               \
+    block(MR, k, a + (size_t)(r) * lda, lda, half, beta, c + (size_t)(r) * ldc + j0, ldc, nv)
+        TG_PANEL_ROW_BLOCKS(6, i, i1, BLOCK);
+#undef BLOCK
     }
 }
 

@@ -76,13 +76,34 @@ void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_rea
  *   unset, empty or auto: the widest available.
  * A value the CPU cannot run, or an unknown one, is misuse: a message naming
  * it, then abort (a measurement must not silently run another kernel). */
-typedef enum tg_panel_isa { TG_PANEL_NONE = 0, TG_PANEL_AVX2 = 1, TG_PANEL_AVX512 = 2 } tg_panel_isa;
+typedef enum tg_panel_isa {
+    TG_PANEL_NONE = 0,
+    TG_PANEL_AVX2 = 1,
+    TG_PANEL_AVX512 = 2
+} tg_panel_isa;
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(TG_REAL_DOUBLE)
 #define TG_PANELS_X86 1
 #else
 #define TG_PANELS_X86 0
 #endif
+
+/* The kernels' row loop: rows i .. i1-1 in blocks of FIRST rows, then one
+ * of 4, 2 and 1 as the rest needs; BLOCK(MR, r) does MR rows from row r
+ * (MR a constant, so the block's accumulators stay in registers). */
+#define TG_PANEL_ROW_BLOCKS(FIRST, i, i1, BLOCK)                                                 \
+    do {                                                                                         \
+        for (; (i) + (FIRST) <= (i1); (i) += (FIRST)) BLOCK(FIRST, i);                           \
+        if ((i) + 4 <= (i1)) {                                                                   \
+            BLOCK(4, i);                                                                         \
+            (i) += 4;                                                                            \
+        }                                                                                        \
+        if ((i) + 2 <= (i1)) {                                                                   \
+            BLOCK(2, i);                                                                         \
+            (i) += 2;                                                                            \
+        }                                                                                        \
+        if ((i) < (i1)) BLOCK(1, i);                                                             \
+    } while (0)
 
 /* The kernel this process runs (resolved at the first call). */
 tg_panel_isa tg_panels_isa(void);

@@ -124,7 +124,8 @@ static double kernels_check_shape(const tg_panel_isa *isa, int kernels, int m, i
     tg_panel_cache *cache = tg_panel_cache_new();
     const tg_real *p = tg_panels_of(cache, b, tb, 128);
     cr_assert_not_null(p);
-    tg_real *c[2] = {malloc((size_t)m * n * sizeof(tg_real)), malloc((size_t)m * n * sizeof(tg_real))};
+    size_t bytes = (size_t)m * n * sizeof(tg_real);
+    tg_real *c[2] = {malloc(bytes), malloc(bytes)};
     double worst = 0;
     for (int v = 0; v < kernels; v++) {
         for (int x = 0; x < m * n; x++) c[v][x] = (tg_real)(x % 7);
@@ -132,12 +133,13 @@ static double kernels_check_shape(const tg_panel_isa *isa, int kernels, int m, i
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) {
                 double s = beta ? (double)((i * n + j) % 7) : 0;
-                for (int q = 0; q < k; q++) s += (double)a->data[(size_t)i * k + q] * opb(b, tb, q, j);
+                for (int q = 0; q < k; q++)
+                    s += (double)a->data[(size_t)i * k + q] * opb(b, tb, q, j);
                 worst = fmax(worst, fabs(s - (double)c[v][(size_t)i * n + j]));
             }
     }
     if (kernels == 2)
-        cr_expect(memcmp(c[0], c[1], (size_t)m * n * sizeof(tg_real)) == 0,
+        cr_expect(memcmp(c[0], c[1], bytes) == 0,
                   "%dx%dx%d tb=%d beta=%d: the %s and %s kernels differ in bits", m, n, k, tb, beta,
                   tg_panels_isa_name(isa[0]), tg_panels_isa_name(isa[1]));
     free(c[0]);
@@ -152,7 +154,8 @@ Test(panels, every_kernel_here_matches_double_sums)
 {
     tg_panel_isa isa[2];
     int kernels = kernels_here(isa);
-    cr_log_info("panel kernels here: %s%s%s (process: %s)", kernels ? tg_panels_isa_name(isa[0]) : "none",
+    cr_log_info("panel kernels here: %s%s%s (process: %s)",
+                kernels ? tg_panels_isa_name(isa[0]) : "none",
                 kernels > 1 ? ", " : "", kernels > 1 ? tg_panels_isa_name(isa[1]) : "",
                 tg_panel_kernel());
     if (!kernels) return;
@@ -218,7 +221,8 @@ Test(panels, kernel_writes_only_its_block)
     if (!kernels) return; /* nothing runs on panels here */
     tg_rng r;
     tg_rng_seed(&r, 17);
-    const int ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 15}, ns[] = {1, 9, 16, 17, 31, 32, 33, 47, 63, 64, 65};
+    const int ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 15};
+    const int ns[] = {1, 9, 16, 17, 31, 32, 33, 47, 63, 64, 65};
     const tg_real guard = (tg_real)12345.5;
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
         for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++) {
