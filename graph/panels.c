@@ -1,5 +1,6 @@
 /* Weight panels (see tg_panels.h): the per-tape cache of packed leaf
- * matrices and the AVX-512 kernel that multiplies a few rows against them.
+ * matrices and the AVX-512 kernel that multiplies a few rows against them
+ * (the AVX2 one is in panels_avx2.c, the choice in panels_isa.c).
  *
  * Kernel: rows in blocks of 8, 4, 2, 1; for each panel of 32 columns a block
  * keeps its 8 x 32 outputs in 16 zmm registers while k runs, broadcasting
@@ -17,8 +18,7 @@
  * fewer, on its second use (W_hh at the second time step). */
 #define PACK_AT_ONCE 128
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(TG_REAL_DOUBLE)
-#define TG_PANELS_X86 1
+#if TG_PANELS_X86 /* (tg_panels.h) */
 #include <immintrin.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -52,11 +52,21 @@ void tg_panel_cache_clear(tg_panel_cache *c)
     if (c) c->used = 0;
 }
 
-int tg_panels_suit(int m, int n, int k) { return m >= 2 && n >= 16 && k >= 8; }
+/* The AVX2 kernel loses to OpenBLAS's Haswell kernel from about 256 rows
+ * (A read by broadcasts from 6 rows, where OpenBLAS packs it): measured on
+ * an AMD EPYC (Zen 3), 1 thread, 16-128 rows x 1024 x 256: 1.03-1.5x
+ * OpenBLAS, 256 rows 0.96-0.98x, 384-2048 rows 0.73-0.96x (BENCHMARKS.md).
+ * Such products stay on tg_gemm; the AVX-512 kernel wins at every size. */
+#define AVX2_MAX_ROWS 191
 
-#ifdef TG_PANELS_X86
+int tg_panels_suit(int m, int n, int k)
+{
+    return m >= 2 && n >= 16 && k >= 8 && (m <= AVX2_MAX_ROWS || tg_panels_isa() != TG_PANEL_AVX2);
+}
 
-int tg_panels_available(void) { return __builtin_cpu_supports("avx512f"); }
+#if TG_PANELS_X86
+
+int tg_panels_available(void) { return tg_panels_isa() != TG_PANEL_NONE; }
 
 /* op(B) (K x N) of b into ceil(N/32) panels of K rows of 32, zero past N.
  * Each loop reads b along its rows: B (K x N) row by row, 32 values a time;
@@ -174,26 +184,30 @@ __attribute__((target("avx512f"))) static void rows_on_panels(int i0, int i1, in
     for (int j0 = 0; j0 < n; j0 += PANEL) {
         const float *panel = panels + (size_t)(j0 / PANEL) * k * PANEL;
         int nv = n - j0 < PANEL ? n - j0 : PANEL, i = i0;
-        for (; i + 8 <= i1; i += 8)
-            block(8, k, a + (size_t)i * lda, lda, panel, beta, c + (size_t)i * ldc + j0, ldc, nv);
-        if (i + 4 <= i1) {
-            block(4, k, a + (size_t)i * lda, lda, panel, beta, c + (size_t)i * ldc + j0, ldc, nv);
-            i += 4;
-        }
-        if (i + 2 <= i1) {
-            block(2, k, a + (size_t)i * lda, lda, panel, beta, c + (size_t)i * ldc + j0, ldc, nv);
-            i += 2;
-        }
-        if (i < i1)
-            block(1, k, a + (size_t)i * lda, lda, panel, beta, c + (size_t)i * ldc + j0, ldc, nv);
+#define BLOCK(MR, r)                                                                               \
+    block(MR, k, a + (size_t)(r) * lda, lda, panel, beta, c + (size_t)(r) * ldc + j0, ldc, nv)
+        TG_PANEL_ROW_BLOCKS(8, i, i1, BLOCK);
+#undef BLOCK
     }
 }
 
 void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels, int beta,
                     tg_real *c, int ldc, int threads)
 {
+    tg_gemm_panels_isa(tg_panels_isa(), m, n, k, a, lda, panels, beta, c, ldc, threads);
+}
+
+void tg_gemm_panels_isa(tg_panel_isa isa, int m, int n, int k, const tg_real *a, int lda,
+                        const tg_real *panels, int beta, tg_real *c, int ldc, int threads)
+{
+    void (*rows)(int, int, int, int, const float *, int, const float *, int, float *, int) =
+        isa == TG_PANEL_AVX2 ? tg_panels_rows_avx2 : rows_on_panels;
+    if (isa == TG_PANEL_NONE || !tg_panels_isa_runs(isa))
+        tg_misuse(TG_HERE, "tg_gemm_panels", "no %s panel kernel runs on this CPU or build",
+                  tg_panels_isa_name(isa));
     /* Threads take contiguous runs of 8-row blocks; each element of C is
-     * still one thread's sum in k order, so the count changes no bit. */
+     * still one thread's sum in k order, so the count changes no bit (nor
+     * the kernel: both make the same chain per element). */
     int blocks = (m + 7) / 8;
     int par = threads > 1 && blocks > 1 && (double)m * n * k >= 1 << 22;
 #pragma omp parallel num_threads(par ? threads : 1) if (par)
@@ -205,7 +219,7 @@ void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_rea
 #endif
         int b0 = (int)((long)blocks * id / nt), b1 = (int)((long)blocks * (id + 1) / nt);
         int i0 = 8 * b0, i1 = 8 * b1 < m ? 8 * b1 : m;
-        if (i0 < i1) rows_on_panels(i0, i1, n, k, a, lda, panels, beta, c, ldc);
+        if (i0 < i1) rows(i0, i1, n, k, a, lda, panels, beta, c, ldc);
     }
 }
 
@@ -231,6 +245,13 @@ void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_rea
     (void)m, (void)n, (void)k, (void)a, (void)lda, (void)panels, (void)beta, (void)c, (void)ldc;
     (void)threads;
     abort(); /* unreachable: tg_panels_of never returned panels */
+}
+
+void tg_gemm_panels_isa(tg_panel_isa isa, int m, int n, int k, const tg_real *a, int lda,
+                        const tg_real *panels, int beta, tg_real *c, int ldc, int threads)
+{
+    (void)isa;
+    tg_gemm_panels(m, n, k, a, lda, panels, beta, c, ldc, threads);
 }
 
 #endif

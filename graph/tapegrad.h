@@ -93,6 +93,10 @@ void tg_blas_set_threads(int n);
  * OpenBLAS picks it at load time, OPENBLAS_CORETYPE overrides), "cblas" or
  * "fallback". For benchmark reports. */
 const char *tg_blas_core(void);
+/* The weight-panel kernel in use (graph/tg_panels.h): "avx512", "avx2", or
+ * "none" (products on tg_gemm). The widest the CPU runs; the environment
+ * variable TG_ISA=avx512|avx2|blas|auto, read once, overrides. For reports. */
+const char *tg_panel_kernel(void);
 size_t tg_tape_arena_used(const tg_tape *t);
 size_t tg_tape_arena_high_water(const tg_tape *t);
 size_t tg_tape_arena_capacity(const tg_tape *t);

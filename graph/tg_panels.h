@@ -15,8 +15,10 @@
  * k order with fused multiply-adds, one thread: the same for any thread
  * count, within float rounding of the BLAS result.
  *
- * Float build, x86-64 with AVX-512F only (checked at run time); anything
- * else keeps the BLAS path (tg_panels_of returns NULL). */
+ * Float build on x86-64: an AVX-512F kernel (graph/panels.c) and an
+ * AVX2+FMA one (graph/panels_avx2.c), the widest the CPU has picked at run
+ * time (tg_panels_isa; TG_ISA overrides); anything else keeps the BLAS path
+ * (tg_panels_of returns NULL). Both kernels give the same bits. */
 #ifndef TG_PANELS_H
 #define TG_PANELS_H
 
@@ -27,7 +29,8 @@ typedef struct tg_panel_cache tg_panel_cache;
 /* 1 when this build and CPU run the panel kernel. */
 int tg_panels_available(void);
 /* 1 when a product of this shape (C is m x n, inner size k) should use
- * panels: two rows or more. Few rows (a batch at one time step): BLAS's
+ * panels: two rows or more (on the AVX2 kernel, up to 191: more run faster
+ * on OpenBLAS). Few rows (a batch at one time step): BLAS's
  * per-call packing dominates; many (all T steps' projection, the output
  * layer): the kernel runs at twice OpenBLAS's Haswell kernel, which is what
  * OpenBLAS 0.3.21 picks on this AVX-512 CPU (BENCHMARKS.md). One row
@@ -60,5 +63,59 @@ int tg_panels_held(tg_panel_cache *c, const tg_tensor *b, int tb);
  * products split their rows over up to `threads` OpenMP threads. */
 void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels, int beta,
                     tg_real *c, int ldc, int threads);
+
+/* ------------------------------------------------------------------ kernels by ISA
+ *
+ * Which kernel multiplies is chosen once per process (graph/panels_isa.c):
+ * the widest the CPU supports (__builtin_cpu_supports), unless the
+ * environment variable TG_ISA, read at the first product, asks for one:
+ *   TG_ISA=avx512  the AVX-512F kernel
+ *   TG_ISA=avx2    the AVX2+FMA kernel (to test and measure it on any CPU
+ *                  that has AVX2)
+ *   TG_ISA=blas    no panels: every product on tg_gemm (OpenBLAS)
+ *   unset, empty or auto: the widest available.
+ * A value the CPU cannot run, or an unknown one, is misuse: a message naming
+ * it, then abort (a measurement must not silently run another kernel). */
+typedef enum tg_panel_isa {
+    TG_PANEL_NONE = 0,
+    TG_PANEL_AVX2 = 1,
+    TG_PANEL_AVX512 = 2
+} tg_panel_isa;
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(TG_REAL_DOUBLE)
+#define TG_PANELS_X86 1
+#else
+#define TG_PANELS_X86 0
+#endif
+
+/* The kernels' row loop: rows i .. i1-1 in blocks of FIRST rows, then one
+ * of 4, 2 and 1 as the rest needs; BLOCK(MR, r) does MR rows from row r
+ * (MR a constant, so the block's accumulators stay in registers). */
+#define TG_PANEL_ROW_BLOCKS(FIRST, i, i1, BLOCK)                                                 \
+    do {                                                                                         \
+        for (; (i) + (FIRST) <= (i1); (i) += (FIRST)) BLOCK(FIRST, i);                           \
+        if ((i) + 4 <= (i1)) {                                                                   \
+            BLOCK(4, i);                                                                         \
+            (i) += 4;                                                                            \
+        }                                                                                        \
+        if ((i) + 2 <= (i1)) {                                                                   \
+            BLOCK(2, i);                                                                         \
+            (i) += 2;                                                                            \
+        }                                                                                        \
+        if ((i) < (i1)) BLOCK(1, i);                                                             \
+    } while (0)
+
+/* The kernel this process runs (resolved at the first call). */
+tg_panel_isa tg_panels_isa(void);
+/* 1 when this build and CPU can run isa's kernel, whatever TG_ISA says. */
+int tg_panels_isa_runs(tg_panel_isa isa);
+/* "avx512", "avx2", "none". */
+const char *tg_panels_isa_name(tg_panel_isa isa);
+/* tg_gemm_panels on a given kernel, which must run here (for tests). */
+void tg_gemm_panels_isa(tg_panel_isa isa, int m, int n, int k, const tg_real *a, int lda,
+                        const tg_real *panels, int beta, tg_real *c, int ldc, int threads);
+/* Rows i0 .. i1-1 of C = beta C + A op(B) on the AVX2 kernel (panels_avx2.c). */
+void tg_panels_rows_avx2(int i0, int i1, int n, int k, const float *a, int lda,
+                         const float *panels, int beta, float *c, int ldc);
 
 #endif

@@ -266,9 +266,10 @@ static int run_training(const bench_opts *o)
     double cpu_sec = median(cpu, o->windows);
     tg_result(
         "tokens_per_s=%.0f ms_per_step=%.3f gflops=%.1f peak_rss_mb=%.1f ms_min=%.3f "
-        "ms_max=%.3f cpu_ms_per_step=%.3f threads=%d shards=%d loss=%.4f bg_cpus=%.2f blas=%s",
+        "ms_max=%.3f cpu_ms_per_step=%.3f threads=%d shards=%d loss=%.4f bg_cpus=%.2f blas=%s "
+        "panels=%s",
         tokens / sec, sec * 1e3, flops / sec / 1e9, peak_rss_mb(), lo * 1e3, hi * 1e3,
-        cpu_sec * 1e3, o->threads, c.shards, tr.last_loss, bg, tg_blas_core());
+        cpu_sec * 1e3, o->threads, c.shards, tr.last_loss, bg, tg_blas_core(), tg_panel_kernel());
     free(per);
     free(cpu);
     tgx_run_free(&tr.run);

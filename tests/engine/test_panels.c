@@ -5,7 +5,11 @@
  *     (8, 4, 2, 1) and column counts that end inside, at and past a panel;
  *   - the products really ran on panels where the CPU has them;
  *   - a leaf changed after tg_backward or tg_tape_reset is packed again, so
- *     stale panels never reach a result. */
+ *     stale panels never reach a result;
+ *   - every kernel this CPU runs (AVX-512, AVX2+FMA), whichever the process
+ *     picked, straight from the panels against double sums over shapes with
+ *     row and column tails, beta 0 and 1; where a CPU runs both, the two give
+ *     the same bits; neither writes outside C's block; threads change no bit. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -26,6 +30,17 @@ static tg_tensor *random_tensor(tg_rng *r, int rows, int cols, int grad)
 static double opb(const tg_tensor *b, int tb, int p, int j)
 {
     return tb ? (double)b->data[(size_t)j * b->cols + p] : (double)b->data[(size_t)p * b->cols + j];
+}
+
+/* The panel kernels this build and CPU run (whatever TG_ISA picked for
+ * the process); 0 when products here never run on panels. */
+static int kernels_here(tg_panel_isa isa[2])
+{
+    int n = 0;
+    if (!tg_panels_available()) return 0; /* TG_ISA=blas, or no kernel: nothing packs */
+    if (tg_panels_isa_runs(TG_PANEL_AVX512)) isa[n++] = TG_PANEL_AVX512;
+    if (tg_panels_isa_runs(TG_PANEL_AVX2)) isa[n++] = TG_PANEL_AVX2;
+    return n;
 }
 
 /* The product C = A op(B) (A m x k, B a leaf) made twice on one tape, as a
@@ -97,6 +112,71 @@ Test(panels, recurrent_shapes)
     cr_assert(check_shape(1, 100, 100, 1) <= tol);
 }
 
+/* C = beta C0 + A op(B) (C0[x] = x mod 7) straight from the panels on each
+ * kernel here, against sums in double; returns the worst error over the
+ * longest sum's length, and expects the kernels' results bit for bit equal. */
+static double kernels_check_shape(const tg_panel_isa *isa, int kernels, int m, int n, int k, int tb,
+                                  int beta)
+{
+    tg_rng r;
+    tg_rng_seed(&r, (uint64_t)(m * 7919 + n * 104729 + k * 31 + tb * 2 + beta));
+    tg_tensor *a = random_tensor(&r, m, k, 0), *b = random_tensor(&r, tb ? n : k, tb ? k : n, 0);
+    tg_panel_cache *cache = tg_panel_cache_new();
+    const tg_real *p = tg_panels_of(cache, b, tb, 128);
+    cr_assert_not_null(p);
+    size_t bytes = (size_t)m * n * sizeof(tg_real);
+    tg_real *c[2] = {malloc(bytes), malloc(bytes)};
+    double worst = 0;
+    for (int v = 0; v < kernels; v++) {
+        for (int x = 0; x < m * n; x++) c[v][x] = (tg_real)(x % 7);
+        tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, beta, c[v], n, 1);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                double s = beta ? (double)((i * n + j) % 7) : 0;
+                for (int q = 0; q < k; q++)
+                    s += (double)a->data[(size_t)i * k + q] * opb(b, tb, q, j);
+                worst = fmax(worst, fabs(s - (double)c[v][(size_t)i * n + j]));
+            }
+    }
+    if (kernels == 2)
+        cr_expect(memcmp(c[0], c[1], bytes) == 0,
+                  "%dx%dx%d tb=%d beta=%d: the %s and %s kernels differ in bits", m, n, k, tb, beta,
+                  tg_panels_isa_name(isa[0]), tg_panels_isa_name(isa[1]));
+    free(c[0]);
+    free(c[1]);
+    tg_panel_cache_free(cache);
+    tg_tensor_free(a);
+    tg_tensor_free(b);
+    return worst / (double)(k > n ? k : n);
+}
+
+Test(panels, every_kernel_here_matches_double_sums)
+{
+    tg_panel_isa isa[2];
+    int kernels = kernels_here(isa);
+    cr_log_info("panel kernels here: %s%s%s (process: %s)",
+                kernels ? tg_panels_isa_name(isa[0]) : "none",
+                kernels > 1 ? ", " : "", kernels > 1 ? tg_panels_isa_name(isa[1]) : "",
+                tg_panel_kernel());
+    if (!kernels) return;
+    /* rows: every block (6, 4, 2, 1 for AVX2; 8, 4, 2, 1 for AVX-512) and
+     * their tails; columns ending inside, at and past a half panel and a panel */
+    static const int ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 17, 31, 64};
+    static const int ns[] = {1, 5, 8, 9, 15, 16, 17, 24, 31, 32, 33, 40, 47, 48, 63, 65, 100};
+    static const int ks[] = {1, 7, 8, 100};
+    double tol = sizeof(tg_real) == sizeof(float) ? 2e-6 : 1e-14;
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+        for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++)
+            for (size_t l = 0; l < sizeof ks / sizeof ks[0]; l++)
+                for (int tb = 0; tb <= 1; tb++)
+                    for (int beta = 0; beta <= 1; beta++) {
+                        double e = kernels_check_shape(isa, kernels, ms[i], ns[j], ks[l], tb, beta);
+                        cr_assert(e <= tol, "%dx%dx%d tb=%d beta=%d: off by %.3g", ms[i], ns[j],
+                                  ks[l], tb, beta, e);
+                    }
+    cr_assert(kernels_check_shape(isa, kernels, 32, 1024, 256, 1, 1) <= tol); /* a recurrent step */
+}
+
 /* y = A B^T on one tape, twice, with B's values changed in between. */
 static void expect_follows(tg_tape *t, tg_tensor *a, tg_tensor *b, const char *when)
 {
@@ -136,10 +216,13 @@ Test(panels, changed_leaf_is_packed_again)
  * their values (masked stores are invisible to AddressSanitizer). */
 Test(panels, kernel_writes_only_its_block)
 {
-    if (!tg_panels_available()) return; /* nothing runs on panels here */
+    tg_panel_isa isa[2];
+    int kernels = kernels_here(isa);
+    if (!kernels) return; /* nothing runs on panels here */
     tg_rng r;
     tg_rng_seed(&r, 17);
-    const int ms[] = {1, 2, 3, 4, 5, 8, 9, 15}, ns[] = {16, 17, 31, 32, 33, 47, 63, 64, 65};
+    const int ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 15};
+    const int ns[] = {1, 9, 16, 17, 31, 32, 33, 47, 63, 64, 65};
     const tg_real guard = (tg_real)12345.5;
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
         for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++) {
@@ -149,16 +232,17 @@ Test(panels, kernel_writes_only_its_block)
             const tg_real *p = tg_panels_of(cache, b, 1, 128);
             cr_assert_not_null(p);
             tg_real *c = malloc((size_t)(m + 1) * ldc * sizeof *c);
-            for (int beta = 0; beta <= 1; beta++) {
-                for (int x = 0; x < (m + 1) * ldc; x++) c[x] = guard;
-                tg_gemm_panels(m, n, k, a->data, k, p, beta, c, ldc, 1);
-                for (int x = 0; x < (m + 1) * ldc; x++) {
-                    int row = x / ldc, col = x % ldc;
-                    if (row < m && col < n) continue;
-                    cr_assert_eq(c[x], guard, "m=%d n=%d beta=%d: wrote row %d column %d", m, n,
-                                 beta, row, col);
+            for (int v = 0; v < kernels; v++)
+                for (int beta = 0; beta <= 1; beta++) {
+                    for (int x = 0; x < (m + 1) * ldc; x++) c[x] = guard;
+                    tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, beta, c, ldc, 1);
+                    for (int x = 0; x < (m + 1) * ldc; x++) {
+                        int row = x / ldc, col = x % ldc;
+                        if (row < m && col < n) continue;
+                        cr_assert_eq(c[x], guard, "%s m=%d n=%d beta=%d: wrote row %d column %d",
+                                     tg_panels_isa_name(isa[v]), m, n, beta, row, col);
+                    }
                 }
-            }
             free(c);
             tg_panel_cache_free(cache);
             tg_tensor_free(a);
@@ -169,7 +253,9 @@ Test(panels, kernel_writes_only_its_block)
 /* A large product split over threads gives the single thread's bits. */
 Test(panels, threads_change_no_bit)
 {
-    if (!tg_panels_available()) return;
+    tg_panel_isa isa[2];
+    int kernels = kernels_here(isa);
+    if (!kernels) return;
     tg_rng r;
     tg_rng_seed(&r, 23);
     int m = 301, n = 257, k = 256;
@@ -178,13 +264,14 @@ Test(panels, threads_change_no_bit)
     const tg_real *p = tg_panels_of(cache, b, 1, 128);
     cr_assert_not_null(p);
     tg_real *c1 = malloc((size_t)m * n * sizeof *c1), *c2 = malloc((size_t)m * n * sizeof *c2);
-    for (int beta = 0; beta <= 1; beta++) {
-        for (int x = 0; x < m * n; x++) c1[x] = c2[x] = (tg_real)(x % 7);
-        tg_gemm_panels(m, n, k, a->data, k, p, beta, c1, n, 1);
-        tg_gemm_panels(m, n, k, a->data, k, p, beta, c2, n, 2);
-        cr_assert(memcmp(c1, c2, (size_t)m * n * sizeof *c1) == 0, "beta=%d: 1 and 2 threads differ",
-                  beta);
-    }
+    for (int v = 0; v < kernels; v++)
+        for (int beta = 0; beta <= 1; beta++) {
+            for (int x = 0; x < m * n; x++) c1[x] = c2[x] = (tg_real)(x % 7);
+            tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, beta, c1, n, 1);
+            tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, beta, c2, n, 2);
+            cr_assert(memcmp(c1, c2, (size_t)m * n * sizeof *c1) == 0,
+                      "%s beta=%d: 1 and 2 threads differ", tg_panels_isa_name(isa[v]), beta);
+        }
     free(c1);
     free(c2);
     tg_panel_cache_free(cache);
