@@ -23,6 +23,14 @@ size_t s2s_decode_arena_bytes(const s2s_config *c, int sentences, int beam, int 
     size_t enc = (size_t)Ts * (size_t)c->layers * 40 * H * n + (size_t)Ts * n * E;
     size_t step = (size_t)c->layers * 40 * H * R + 4 * R * E + 2 * R * (size_t)c->tgt_vocab;
     size_t overhead = (size_t)(Ts + 1) * (size_t)c->layers * 64 * 512 + ((size_t)1 << 20);
+    if (c->attention != TG_ATTN_NONE) {
+        /* both directions; the memory's values and keys copied for R rows
+         * (at encoding and every step), scores and weights, the feed,
+         * [c; h] and the attentional output */
+        size_t S = (size_t)Ts;
+        enc = 2 * enc + 4 * S * R * H;
+        step += 4 * S * R * H + 8 * S * R + 12 * R * H;
+    }
     return (enc + step) * sizeof(tg_real) + overhead;
 }
 
@@ -30,8 +38,15 @@ size_t s2s_decode_arena_bytes(const s2s_config *c, int sentences, int beam, int 
 typedef struct dec_state {
     int L, R, H;
     tg_state_buf st; /* every layer's h (and c) */
-    tg_real *ctx;    /* R * H: encoder top final h, for feed_context */
+    tg_real *ctx;    /* R * H: encoder top final h, for feed_context; with
+                      * attention the input feed (last attentional output) */
     int *rows;       /* R: the source row of each row when the state moves */
+    /* attention: the memory of R rows (row r reads sentence r / K, so a
+     * beam's rows never need it moved), with what tg_attn_memory_init
+     * computed once: keys, v_rows (mlp), the padding mask */
+    int S, M, KW;    /* source steps, value width, key width */
+    tg_real *vals, *keys, *v_rows;
+    int *mask;       /* R * S, or NULL: no padding */
 } dec_state;
 
 static int dec_state_init(dec_state *s, const s2s_model *m, int R)
@@ -41,6 +56,8 @@ static int dec_state_init(dec_state *s, const s2s_model *m, int R)
     s->H = m->cfg.hidden;
     s->ctx = malloc((size_t)R * (size_t)s->H * sizeof *s->ctx);
     s->rows = malloc((size_t)R * sizeof *s->rows);
+    s->vals = s->keys = s->v_rows = NULL;
+    s->mask = NULL;
     int rc = tg_state_buf_init(&s->st, m->cfg.cell, s->L, R, s->H);
     return rc == 0 && s->ctx && s->rows ? 0 : -1;
 }
@@ -50,6 +67,61 @@ static void dec_state_free(dec_state *s)
     tg_state_buf_free(&s->st);
     free(s->ctx);
     free(s->rows);
+    free(s->vals);
+    free(s->keys);
+    free(s->v_rows);
+    free(s->mask);
+}
+
+static tg_real *copy_reals(const tg_tensor *x)
+{
+    if (!x) return NULL;
+    size_t n = (size_t)x->rows * (size_t)x->cols;
+    tg_real *p = malloc(n * sizeof *p);
+    if (p) memcpy(p, x->data, n * sizeof *p);
+    return p;
+}
+
+/* Keeps the memory of values (S*n x M, sentence i in row s*n + i) for the
+ * R = n*K rows on the heap: row s*R + r is sentence r / K's. -1: no memory. */
+static int keep_memory(tg_tape *t, const s2s_model *m, dec_state *s, const tg_tensor *values,
+                       const int *src_len, int n, int S)
+{
+    int R = s->R, K = R / n, M = values->cols;
+    tg_tensor *wide = tg_tensor_new(t, S * R, M, 0);
+    int *lens = tg_tape_ints(t, (size_t)R);
+    for (int r = 0; r < R; r++) lens[r] = src_len[r / K];
+    for (int st = 0; st < S; st++)
+        for (int r = 0; r < R; r++)
+            memcpy(wide->data + ((size_t)st * R + r) * M,
+                   values->data + ((size_t)st * n + r / K) * M, (size_t)M * sizeof(tg_real));
+    tg_attn_memory mem = tg_attn_memory_init(t, &m->adec.attn, wide, S, R, lens);
+    s->S = S;
+    s->M = M;
+    s->KW = mem.keys->cols;
+    s->vals = copy_reals(wide);
+    s->keys = copy_reals(mem.keys);
+    s->v_rows = copy_reals(mem.v_rows);
+    if (mem.mask) {
+        s->mask = malloc((size_t)R * (size_t)S * sizeof *s->mask);
+        if (s->mask) memcpy(s->mask, mem.mask, (size_t)R * (size_t)S * sizeof *s->mask);
+    }
+    return s->vals && s->keys && (s->v_rows || !mem.v_rows) && (s->mask || !mem.mask) ? 0 : -1;
+}
+
+/* The kept memory on a fresh tape. */
+static tg_attn_memory load_memory(tg_tape *t, const dec_state *s)
+{
+    tg_attn_memory mem = {.S = s->S, .B = s->R};
+    mem.values = tg_tensor_from(t, s->S * s->R, s->M, s->vals);
+    mem.keys = tg_tensor_from(t, s->S * s->R, s->KW, s->keys);
+    mem.v_rows = s->v_rows ? tg_tensor_from(t, s->R, s->H, s->v_rows) : NULL;
+    if (s->mask) {
+        int *mask = tg_tape_ints(t, (size_t)s->R * (size_t)s->S);
+        memcpy(mask, s->mask, (size_t)s->R * (size_t)s->S * sizeof *mask);
+        mem.mask = mask;
+    }
+    return mem;
 }
 
 /* Row r of the state and the context from row s->rows[r] of nx (and of
@@ -66,26 +138,44 @@ static void move_rows(dec_state *s, const tg_state *nx, const tg_real *ctx_src, 
 
 /* Encodes n sources on a freshly reset tape and spreads each sentence's
  * final state over its K rows. */
-static void encode_chunk(tg_tape *t, const s2s_model *m, const int *const *src,
-                         const int *src_len, int n, int K, dec_state *s)
+static int encode_chunk(tg_tape *t, const s2s_model *m, const int *const *src,
+                        const int *src_len, int n, int K, dec_state *s)
 {
     s2s_batch b;
     tg_state fin[TG_MAX_LAYERS];
     tg_tape_reset(t);
     s2s_batch_make(&b, t, &m->cfg, n, src, src_len, NULL, NULL, 0, 0);
-    s2s_encode(t, m, &b, fin, NULL);
     for (int r = 0; r < s->R; r++) s->rows[r] = r / K;
-    move_rows(s, fin, fin[s->L - 1].h->data, s->ctx);
+    if (m->cfg.attention == TG_ATTN_NONE) {
+        s2s_encode(t, m, &b, fin, NULL);
+        move_rows(s, fin, fin[s->L - 1].h->data, s->ctx);
+        return 0;
+    }
+    tg_tensor *values = s2s_encode_memory(t, m, &b, fin, NULL);
+    move_rows(s, fin, NULL, NULL);
+    memset(s->ctx, 0, (size_t)s->R * (size_t)s->H * sizeof *s->ctx); /* no feed yet */
+    return keep_memory(t, m, s, values, b.src_len, n, b.Ts);
 }
 
 /* One decoder step from the heap state: logits (R x V) on a reset tape and
  * the new state in out[]. */
-static tg_tensor *step_rows(tg_tape *t, const s2s_model *m, const dec_state *s, const int *y,
+static tg_tensor *step_rows(tg_tape *t, const s2s_model *m, dec_state *s, const int *y,
                             tg_state *out)
 {
     tg_state in[TG_MAX_LAYERS];
     tg_tape_reset(t);
     tg_state_buf_load(&s->st, t, in);
+    if (m->cfg.attention != TG_ATTN_NONE) {
+        /* the new feed replaces the old in place (rows as the state's) */
+        tg_attn_memory mem = load_memory(t, s);
+        tg_attn_dec_state ds;
+        memcpy(ds.layer, in, (size_t)s->L * sizeof *in);
+        ds.feed = tg_tensor_from(t, s->R, s->H, s->ctx);
+        tg_tensor *logits = s2s_attn_decode_step(t, m, y, s->R, &mem, &ds);
+        memcpy(out, ds.layer, (size_t)s->L * sizeof *out);
+        memcpy(s->ctx, ds.feed->data, (size_t)s->R * (size_t)s->H * sizeof *s->ctx);
+        return logits;
+    }
     tg_tensor *ctx = m->cfg.feed_context ? tg_tensor_from(t, s->R, s->H, s->ctx) : NULL;
     return s2s_decode_step(t, m, y, s->R, in, ctx, out);
 }
@@ -133,9 +223,9 @@ int s2s_greedy(tg_tape *t, const s2s_model *m, const int *const *src, const int 
     for (size_t i0 = 0; i0 < n && rc == 0 && y && done; i0 += (size_t)batch) {
         int k = (int)(n - i0 < (size_t)batch ? n - i0 : (size_t)batch);
         dec_state s;
-        if (dec_state_init(&s, m, k) != 0) rc = -1;
+        if (dec_state_init(&s, m, k) != 0 || encode_chunk(t, m, src + i0, src_len + i0, k, 1, &s) != 0)
+            rc = -1;
         else {
-            encode_chunk(t, m, src + i0, src_len + i0, k, 1, &s);
             greedy_chunk(t, m, &s, max_len, y, done, out + i0, out_len + i0);
         }
         dec_state_free(&s);
@@ -379,9 +469,10 @@ int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *s
     for (size_t i0 = 0; i0 < n && rc == 0; i0 += (size_t)batch) {
         int k = (int)(n - i0 < (size_t)batch ? n - i0 : (size_t)batch);
         dec_state s;
-        if (dec_state_init(&s, m, k * K) != 0) rc = -1;
+        if (dec_state_init(&s, m, k * K) != 0 ||
+            encode_chunk(t, m, src + i0, src_len + i0, k, K, &s) != 0)
+            rc = -1;
         else {
-            encode_chunk(t, m, src + i0, src_len + i0, k, K, &s);
             beam_start(&w, k);
             beam_chunk(t, m, &s, &w, len_alpha, out + i0, out_len + i0);
         }

@@ -24,14 +24,28 @@ int s2s_model_init_on(s2s_model *m, const s2s_config *c, tg_params *params, uint
     tg_rng_seed(&r, seed);
     int dec_in = c->embed + (c->feed_context ? c->hidden : 0);
     if (tg_embed_init(&m->src_emb, m->params, "src_embed", c->src_vocab, c->embed, &r) != 0 ||
-        tg_embed_init(&m->tgt_emb, m->params, "tgt_embed", c->tgt_vocab, c->embed, &r) != 0 ||
-        tg_rnn_stack_init(&m->enc, m->params, "encoder", c->cell, c->embed, c->hidden, c->layers,
-                          c->dropout, &r) != 0 ||
-        tg_rnn_stack_init(&m->dec, m->params, "decoder", c->cell, dec_in, c->hidden, c->layers,
-                          c->dropout, &r) != 0 ||
-        tg_linear_init(&m->out, m->params, "out", c->hidden, c->tgt_vocab, &r) != 0)
+        tg_embed_init(&m->tgt_emb, m->params, "tgt_embed", c->tgt_vocab, c->embed, &r) != 0)
+        return -1;
+    int rc = c->bidirectional
+                 ? tg_bienc_init(&m->bienc, m->params, "encoder", c->cell, c->embed,
+                                 c->hidden / 2, c->layers, c->dropout, c->hidden, &r)
+                 : tg_rnn_stack_init(&m->enc, m->params, "encoder", c->cell, c->embed, c->hidden,
+                                     c->layers, c->dropout, &r);
+    if (rc != 0) return -1;
+    rc = c->attention != TG_ATTN_NONE
+             ? tg_attn_decoder_init(&m->adec, m->params, "decoder", c->cell, c->attention,
+                                    c->embed, c->hidden, c->layers, s2s_memory_width(c),
+                                    c->dropout, &r)
+             : tg_rnn_stack_init(&m->dec, m->params, "decoder", c->cell, dec_in, c->hidden,
+                                 c->layers, c->dropout, &r);
+    if (rc != 0 || tg_linear_init(&m->out, m->params, "out", c->hidden, c->tgt_vocab, &r) != 0)
         return -1;
     return 0;
+}
+
+int s2s_memory_width(const s2s_config *c)
+{
+    return c->bidirectional ? 2 * (c->hidden / 2) : c->hidden;
 }
 
 void s2s_model_free(s2s_model *m)
@@ -79,9 +93,25 @@ void s2s_batch_make(s2s_batch *b, tg_tape *t, const s2s_config *c, int B, const 
     }
 }
 
+tg_tensor *s2s_encode_memory(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_state *init,
+                             tg_rng *dropout_rng)
+{
+    if (m->cfg.bidirectional)
+        return tg_bienc_forward_ids(t, &m->bienc, &m->src_emb, b->src, b->Ts, b->B, b->src_len,
+                                    init, dropout_rng);
+    tg_rnn_run run = {.T = b->Ts, .B = b->B, .emb = &m->src_emb, .ids = b->src,
+                      .lengths = b->src_len, .final = init, .dropout_rng = dropout_rng,
+                      .dropout_input = 1};
+    return tg_rnn_forward(t, &m->enc, &run);
+}
+
 void s2s_encode(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_state *final,
                 tg_rng *dropout_rng)
 {
+    if (m->cfg.bidirectional) {
+        s2s_encode_memory(t, m, b, final, dropout_rng);
+        return;
+    }
     tg_rnn_run run = {.T = b->Ts, .B = b->B, .emb = &m->src_emb, .ids = b->src,
                       .lengths = b->src_len, .final = final, .dropout_rng = dropout_rng,
                       .dropout_input = 1};
@@ -101,19 +131,48 @@ static tg_tensor *decode_steps(tg_tape *t, const s2s_model *m, const int *ids, i
     return tg_rnn_forward(t, &m->dec, &run);
 }
 
+static tg_tensor *logits_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_tensor *h,
+                              tg_rng *dropout_rng)
+{
+    if (dropout_rng && m->cfg.dropout > 0) h = tg_dropout(t, h, m->cfg.dropout, dropout_rng);
+    tg_tensor *logits = tg_linear_forward(t, &m->out, h);
+    return tg_softmax_xent(t, logits, b->dec_out, 0 /* <pad> */);
+}
+
+/* Teacher forcing through the attention decoder (its output already had
+ * the decoder's dropout: the generator reads it as it is). */
+static tg_tensor *attn_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b,
+                            tg_rng *dropout_rng, tg_state *enc_final)
+{
+    tg_state init[TG_MAX_LAYERS];
+    tg_tensor *values = s2s_encode_memory(t, m, b, init, dropout_rng);
+    if (enc_final) memcpy(enc_final, init, (size_t)m->cfg.layers * sizeof *init);
+    tg_attn_memory mem = tg_attn_memory_init(t, &m->adec.attn, values, b->Ts, b->B, b->src_len);
+    tg_tensor *h = tg_attn_decoder_forward(t, &m->adec, &m->tgt_emb, b->dec_in, b->Tt, b->B, &mem,
+                                           init, NULL, dropout_rng);
+    return logits_loss(t, m, b, h, NULL);
+}
+
+tg_tensor *s2s_attn_decode_step(tg_tape *t, const s2s_model *m, const int *y, int B,
+                                const tg_attn_memory *mem, tg_attn_dec_state *s)
+{
+    tg_tensor *x = tg_embed_forward(t, &m->tgt_emb, y, B);
+    tg_tensor *h = tg_attn_decoder_step(t, &m->adec, mem, x, s, NULL, NULL);
+    return tg_linear_forward(t, &m->out, h);
+}
+
 tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *dropout_rng,
                     tg_state *enc_final)
 {
     tg_state fin[TG_MAX_LAYERS];
+    if (m->cfg.attention != TG_ATTN_NONE) return attn_loss(t, m, b, dropout_rng, enc_final);
     s2s_encode(t, m, b, fin, dropout_rng);
     if (enc_final) memcpy(enc_final, fin, (size_t)m->cfg.layers * sizeof *fin);
     /* no lengths: a padded decoder step only feeds later padded steps,
      * whose targets the loss ignores */
     tg_tensor *h = decode_steps(t, m, b->dec_in, b->Tt, b->B, fin, fin[m->cfg.layers - 1].h, NULL,
                                 dropout_rng);
-    if (dropout_rng && m->cfg.dropout > 0) h = tg_dropout(t, h, m->cfg.dropout, dropout_rng);
-    tg_tensor *logits = tg_linear_forward(t, &m->out, h);
-    return tg_softmax_xent(t, logits, b->dec_out, 0 /* <pad> */);
+    return logits_loss(t, m, b, h, dropout_rng);
 }
 
 tg_tensor *s2s_decode_step(tg_tape *t, const s2s_model *m, const int *y, int B,
@@ -134,5 +193,13 @@ size_t s2s_arena_bytes(const s2s_config *c, int B, int Ts, int Tt)
     vals += steps * 4 * E * (size_t)B;
     vals += (size_t)Tt * (size_t)B * 4 * (size_t)c->tgt_vocab;
     size_t overhead = steps * (size_t)c->layers * 64 * 512 + ((size_t)1 << 20);
+    if (c->attention != TG_ATTN_NONE) {
+        /* a second encoder direction; the memory's keys; per decoder step
+         * scores, weights and the mask's blends (B x Ts each, with their
+         * gradients), the context, [c; h], the output and the feed */
+        vals += (size_t)Ts * (size_t)c->layers * 112 * H * (size_t)B;
+        vals += 4 * (size_t)Ts * H * (size_t)B;
+        vals += (size_t)Tt * (size_t)B * (32 * (size_t)Ts + 40 * H);
+    }
     return vals * sizeof(tg_real) + overhead;
 }

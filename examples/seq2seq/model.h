@@ -19,6 +19,7 @@
 
 #include "tapegrad.h"
 #include "tg_layers.h"
+#include "tg_attention.h"
 
 typedef struct s2s_config {
     const tg_cell_kind *cell;
@@ -27,13 +28,23 @@ typedef struct s2s_config {
     int src_vocab, tgt_vocab;
     int feed_context;   /* decoder input = [embedding | encoder top final h] */
     int reverse_source; /* feed the source backwards (Sutskever et al.) */
+    /* Attention (layers/tg_attention.h): TG_ATTN_NONE keeps the model above.
+     * Otherwise the decoder is a tg_attn_decoder with input feeding (it
+     * replaces feed_context, which is then unused) over the encoder's
+     * per-step outputs, masked by source length; bidirectional swaps the
+     * encoder for a tg_bienc of hidden/2 units per direction (hidden even),
+     * whose bridge starts the decoder. */
+    tg_attn_kind attention;
+    int bidirectional;
 } s2s_config;
 
 typedef struct s2s_model {
     s2s_config cfg;
     tg_params *params;
     tg_embed src_emb, tgt_emb;
-    tg_rnn_stack enc, dec;
+    tg_rnn_stack enc, dec;       /* enc: unless bidirectional; dec: no attention only */
+    tg_bienc bienc;              /* bidirectional */
+    tg_attn_decoder adec;        /* attention */
     tg_linear out;
 } s2s_model;
 
@@ -72,6 +83,18 @@ void s2s_encode(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_state *fi
  * enc_final (may be NULL) receives the encoder's final states. */
 tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *dropout_rng,
                     tg_state *enc_final);
+
+/* Attention models: the encoder's memory (S*B x M, time-major) as the
+ * decoder reads it, with the decoder's start states in init[layers]. */
+tg_tensor *s2s_encode_memory(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_state *init,
+                             tg_rng *dropout_rng);
+/* Width M of that memory (hidden either way: hidden/2 per direction). */
+int s2s_memory_width(const s2s_config *c);
+
+/* One attention decoder step for B rows: previous tokens y, state *s (in
+ * and out; s->feed is the input feed) over memory mem -> logits. */
+tg_tensor *s2s_attn_decode_step(tg_tape *t, const s2s_model *m, const int *y, int B,
+                                const tg_attn_memory *mem, tg_attn_dec_state *s);
 
 /* One decoder step for B rows: previous tokens y (B ids), state in[layers]
  * -> logits (B x tgt_vocab), state out[layers]. ctx: B x hidden encoder

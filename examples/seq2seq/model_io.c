@@ -12,7 +12,7 @@ int s2s_save(const char *path, const s2s_model *m, tg_optim *opt, const s2s_voca
              const s2s_vocab *tgt, const s2s_tokenize_options *tok, char *err, size_t errlen)
 {
     const s2s_config *c = &m->cfg;
-    char num[9][32];
+    char num[10][32];
     snprintf(num[0], sizeof num[0], "%d", c->embed);
     snprintf(num[1], sizeof num[1], "%d", c->hidden);
     snprintf(num[2], sizeof num[2], "%d", c->layers);
@@ -21,6 +21,7 @@ int s2s_save(const char *path, const s2s_model *m, tg_optim *opt, const s2s_voca
     snprintf(num[5], sizeof num[5], "%d", c->reverse_source);
     snprintf(num[6], sizeof num[6], "%d", tok->lowercase);
     snprintf(num[7], sizeof num[7], "%d", tok->split_punct);
+    snprintf(num[8], sizeof num[8], "%d", c->bidirectional);
     char *sv = s2s_vocab_join(src), *tv = s2s_vocab_join(tgt);
     int rc = -1;
     if (!sv || !tv) {
@@ -33,6 +34,8 @@ int s2s_save(const char *path, const s2s_model *m, tg_optim *opt, const s2s_voca
             {"s2s.reverse_source", num[5]}, {"s2s.lowercase", num[6]},
             {"s2s.split_punct", num[7]},  {"s2s.src_vocab", sv},
             {"s2s.tgt_vocab", tv},
+            {"s2s.attention", tg_attn_kind_name(c->attention)},
+            {"s2s.bidirectional", num[8]},
         };
         rc = tg_checkpoint_save_training(path, m->params, opt, meta, sizeof meta / sizeof *meta,
                                          err, errlen);
@@ -78,6 +81,17 @@ static int read_config(const tg_checkpoint *ck, const char *path, s2s_config *c,
         meta_int(ck, path, "s2s.lowercase", 0, 1, &tok->lowercase, err, errlen) ||
         meta_int(ck, path, "s2s.split_punct", 0, 1, &tok->split_punct, err, errlen))
         return -1;
+    /* optional: a model saved before attention has neither (none, one direction) */
+    const char *attn = tg_checkpoint_meta(ck, "s2s.attention");
+    if (attn && tg_attn_kind_by_name(attn, &c->attention) != 0)
+        return snprintf(err, errlen, "%s: metadata 's2s.attention' = '%s' is not one of %s", path,
+                        attn, tg_attn_kind_names()), -1;
+    if (tg_checkpoint_meta(ck, "s2s.bidirectional") &&
+        meta_int(ck, path, "s2s.bidirectional", 0, 1, &c->bidirectional, err, errlen))
+        return -1;
+    if (c->bidirectional && c->hidden % 2 != 0)
+        return snprintf(err, errlen, "%s: bidirectional with an odd hidden size %d", path,
+                        c->hidden), -1;
     return 0;
 }
 

@@ -3,6 +3,7 @@
  * options and both vocabularies in the metadata, so --load needs nothing
  * else. Keys: s2s.cell, s2s.embed, s2s.hidden, s2s.layers, s2s.dropout,
  * s2s.feed_context, s2s.reverse_source, s2s.lowercase, s2s.split_punct,
+ * s2s.attention and s2s.bidirectional (optional: missing reads as none, 0),
  * s2s.src_vocab and s2s.tgt_vocab (words from id 4 on, '\n'-separated). */
 #ifndef S2S_MODEL_IO_H
 #define S2S_MODEL_IO_H

@@ -6,6 +6,7 @@
 #include "program.h"
 #include "trainrun.h"
 #include "tg_layers.h"
+#include "tg_attention.h"
 
 static s2s_options defaults(void)
 {
@@ -21,6 +22,7 @@ static s2s_options defaults(void)
     o.layers = 1;
     o.feed_context = 1;
     o.reverse = 0;
+    o.attention = "none";
     o.dropout = 0;
     o.batch = 64;
     o.lr = 3e-3;
@@ -45,8 +47,9 @@ static s2s_options defaults(void)
 /* The flag table over o, into c->flags. */
 static void make_flags(s2s_options *o, tg_cmdline *c)
 {
-    static char cells[64];
+    static char cells[64], attns[64];
     snprintf(cells, sizeof cells, "%s", tg_cell_kind_names());
+    snprintf(attns, sizeof attns, "%s", tg_attn_kind_names());
     const tg_flag flags[] = {
         {"train", TG_STR, &o->train, "training pairs, source<TAB>target per line; none: the built-in English->Korean corpus", 0, 0, NULL},
         {"test", TG_STR, &o->test, "test pairs; none: the built-in held-out set, or --valid-frac of --train", 0, 0, NULL},
@@ -61,6 +64,8 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"layers", TG_INT, &o->layers, "recurrent layers (encoder and decoder each)", 1, TG_MAX_LAYERS, NULL},
         {"feed-context", TG_BOOL, &o->feed_context, "give every decoder step the encoder's final h", 0, 0, NULL},
         {"reverse", TG_BOOL, &o->reverse, "read the source backwards", 0, 0, NULL},
+        {"attention", TG_STR, &o->attention, "decoder attention over the encoder's outputs, with input feeding (replaces --feed-context)", 0, 0, attns},
+        {"bidirectional", TG_BOOL, &o->bidirectional, "bidirectional encoder, --hidden/2 units per direction (--hidden even)", 0, 0, NULL},
         {"dropout", TG_DOUBLE, &o->dropout, "dropout on embeddings, between layers and before the output", 0, 0.95, NULL},
         {"batch", TG_INT, &o->batch, "sentence pairs per training step", 1, 65536, NULL},
         {"lr", TG_DOUBLE, &o->lr, "learning rate", 0, 10, NULL},
@@ -126,6 +131,9 @@ void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_
     check_combinations(o, c, argc, *first_positional);
     inh->n = 0;
     if (o->resume) s2s_inherit_settings(o->resume, c, inh);
+    if (o->bidirectional && o->hidden % 2 != 0)
+        tg_cli_die_usage(S2S_PROG, "--bidirectional needs an even --hidden (%d per direction "
+                         "would not fill %d)", o->hidden / 2, o->hidden);
     o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
     if (o->test && !o->train) tg_cli_die_usage(S2S_PROG, "--test needs --train");
     /* a test hook: poison a gradient at this step (the non-finite guard) */

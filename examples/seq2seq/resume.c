@@ -16,7 +16,7 @@
  * data flags are in the file only for the corpus they apply to. */
 static const char *const config_flags[] = {
     "cell",  "embed",       "hidden", "layers",     "dropout",    "feed-context",
-    "reverse", "corpus-seed", "pairs", "lowercase", "max-tokens", "valid-frac",
+    "reverse", "attention", "bidirectional", "corpus-seed", "pairs", "lowercase", "max-tokens", "valid-frac",
     "min-count", "batch",   "shards", "optim",      "seed",       NULL};
 /* Recorded and inherited, but a resume may change them. The stopping
  * rules (epochs, steps, seconds) are limits that all apply, each inherited
@@ -105,6 +105,9 @@ int s2s_register_config(tg_trainckpt *ck, const s2s_options *o, const s2s_config
               tg_trainckpt_config_double(ck, "dropout", m->dropout) ||
               tg_trainckpt_config_int(ck, "feed-context", m->feed_context) ||
               tg_trainckpt_config_int(ck, "reverse", m->reverse_source) ||
+              (m->attention != TG_ATTN_NONE &&
+               tg_trainckpt_config(ck, "attention", tg_attn_kind_name(m->attention))) ||
+              (m->bidirectional && tg_trainckpt_config_int(ck, "bidirectional", 1)) ||
               register_corpus(ck, o) || tg_trainckpt_config(ck, "src-vocab", sv) ||
               tg_trainckpt_config(ck, "tgt-vocab", tv) || tg_trainckpt_config(ck, "data", data) ||
               tg_trainckpt_config_int(ck, "batch", o->batch) ||

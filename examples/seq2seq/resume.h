@@ -21,6 +21,8 @@ typedef struct s2s_options {
     uint64_t corpus_seed;
     const char *cell;
     int hidden, embed, layers, feed_context, reverse;
+    const char *attention; /* none, dot, general, mlp */
+    int bidirectional;
     double dropout;
     int batch;
     double lr;
@@ -45,7 +47,8 @@ typedef struct s2s_options {
 void s2s_inherit_settings(const char *path, const tg_cmdline *c, tg_inherited *keep);
 
 /* Registers the run's configuration, which a resume must match (the model:
- * cell, embed, hidden, layers, dropout, feed-context, reverse; the data:
+ * cell, embed, hidden, layers, dropout, feed-context, reverse, attention and
+ * bidirectional (these two only when set, so older checkpoints match); the data:
  * corpus kind, corpus-seed and pairs or lowercase, max-tokens and
  * valid-frac, min-count, both vocabularies, the training pairs' count and
  * hash; batch, shards, optim, seed; a mismatch is reported in this order),

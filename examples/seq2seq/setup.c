@@ -40,6 +40,9 @@ void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs, co
     c.tgt_vocab = vt->n;
     c.feed_context = o->feed_context;
     c.reverse_source = o->reverse;
+    if (tg_attn_kind_by_name(o->attention, &c.attention) != 0)
+        tg_cli_die(prog, "--attention '%s' is not one of %s", o->attention, tg_attn_kind_names());
+    c.bidirectional = o->bidirectional;
     if (s2s_model_init(m, &c, o->seed) != 0) tg_cli_die(prog, "out of memory building the model");
 }
 

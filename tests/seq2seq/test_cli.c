@@ -99,6 +99,17 @@ Test(cli, bad_data_exit_1_naming_file_and_line)
     remove(path);
 }
 
+Test(cli, bad_attention_flags_exit_2)
+{
+    ran r;
+    run(&r, "--attention nosuch", NULL);
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--attention") != NULL, "%s", r.err);
+    run(&r, "--bidirectional --hidden 33", NULL);
+    cr_assert_eq(r.rc, 2);
+    cr_assert(strstr(r.err, "--bidirectional needs an even --hidden") != NULL, "%s", r.err);
+}
+
 #define TINY "--pairs 3000 --test-pairs 60 --hidden 64 --embed 16 --batch 32 --lr 0.01 --show 2"
 
 /* Trains a tiny model, saves it; loading it gives the same scores, and
@@ -163,4 +174,49 @@ Test(cli, threads_do_not_change_results, .timeout = 100)
     const char *ea = strstr(a.out, "epoch 1: loss"), *eb = strstr(b.out, "epoch 1: loss");
     cr_assert(ea && eb);
     cr_assert_eq(strncmp(ea, eb, 24), 0, "%.40s vs %.40s", ea, eb);
+}
+
+/* An attention model (Luong general over a bidirectional encoder): trains,
+ * saves a model that records both, and the loaded model scores the same
+ * with no attention flags given, translates greedily and with a beam. */
+Test(cli, attention_train_save_load_translate, .timeout = 100)
+{
+    char model[128], args[512], line[512], again[512];
+    snprintf(model, sizeof model, "/tmp/s2s_cli_attn_%ld.safetensors", (long)getpid());
+    ran r;
+    snprintf(args, sizeof args, TINY " --epochs 2 --attention general --bidirectional --save %s",
+             model);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    last_line(r.out, line, sizeof line);
+    double em, bleu;
+    cr_assert_eq(sscanf(line, "result: exact_match=%lf bleu=%lf", &em, &bleu), 2, "%s", line);
+    cr_assert_gt(bleu, 20, "a tiny attention model learns something: %s", line);
+
+    snprintf(args, sizeof args, "--pairs 3000 --test-pairs 60 --epochs 0 --load %s", model);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    last_line(r.out, again, sizeof again);
+    double em2, bleu2;
+    cr_assert_eq(sscanf(again, "result: exact_match=%lf bleu=%lf", &em2, &bleu2), 2, "%s", again);
+    cr_assert_float_eq(em2, em, 1e-9, "%s vs %s", again, line);
+    cr_assert_float_eq(bleu2, bleu, 1e-9, "%s vs %s", again, line);
+
+    snprintf(args, sizeof args, "--load %s --translate \"I study deeplearning\" \"you like tea\"",
+             model);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "result: translated=2") != NULL, "%s", r.out);
+    char greedy[4096];
+    snprintf(greedy, sizeof greedy, "%s", r.out);
+    snprintf(args, sizeof args, "--load %s --translate --beam 1 \"I study deeplearning\" \"you like tea\"",
+             model);
+    run(&r, args, NULL);
+    cr_assert_str_eq(r.out, greedy, "greedy decoding is deterministic");
+    snprintf(args, sizeof args, "--load %s --translate --beam 4 \"I study deeplearning\" \"you like tea\"",
+             model);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "result: translated=2") != NULL, "%s", r.out);
+    remove(model);
 }

@@ -107,6 +107,14 @@ Test(seq2seq_resume, exact_with_adamw)
 {
     expect_exact_resume("--optim adamw", 25, 0, "epoch 2, batch 6 of 19", 2, 1);
 }
+Test(seq2seq_resume, exact_with_attention_and_a_bidirectional_encoder)
+{
+    expect_exact_resume("--optim adam --lr 0.01 --attention mlp --bidirectional", 25, 0,
+                        "epoch 2, batch 6 of 19", 2, 1);
+    pt_expect_refused("--resume part.ck --checkpoint part.ck --epochs 2 --steps 0 --attention dot",
+                      "part.ck: config 'attention' is 'mlp' in the checkpoint, 'dot' in this run");
+}
+
 Test(seq2seq_resume, exact_with_one_shard)
 {
     /* one shard: dropout draws from the batch-order generator itself */
