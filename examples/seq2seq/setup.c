@@ -98,7 +98,7 @@ static void decode_probe(void *ctx, tg_tape *t)
     if (!src || !len) tg_cli_die(prog, "out of memory");
     for (size_t i = 0; i < n; i++) {
         src[i] = p->ids;
-        len[i] = p->max_src;
+        len[i] = p->mixed && i > 0 ? 1 : p->max_src; /* mixed: padding, its masks and blends */
     }
     s2s_decode_options d;
     s2s_decode_options_default(&d);
@@ -139,5 +139,9 @@ size_t s2s_train_arena(const s2s_model *m, const s2s_options *o, int rows, int m
 size_t s2s_decode_arena(const s2s_model *m, const s2s_options *o, int sentences, int max_src)
 {
     probe p = {m, o, sentences, max_src, 1, o->threads, 0, NULL};
-    return measured(decode_probe, &p);
+    size_t equal = measured(decode_probe, &p);
+    /* unequal sources: the encoder blends padded rows, attention masks them */
+    p.mixed = sentences > 1 && max_src > 1;
+    size_t mixed = p.mixed ? measured(decode_probe, &p) : 0;
+    return equal > mixed ? equal : mixed;
 }
