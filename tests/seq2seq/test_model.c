@@ -231,11 +231,14 @@ typedef struct trained {
     tg_tape *t;
 } trained;
 
-static void make_trained(trained *x, const char *cell, int steps)
+static void make_trained_attn(trained *x, const char *cell, int steps, tg_attn_kind attn,
+                              int bidir)
 {
     tiny_corpus(&x->d, 800);
     s2s_config c = tiny_config(&x->d);
     c.cell = tg_cell_kind_by_name(cell);
+    c.attention = attn;
+    c.bidirectional = bidir;
     cr_assert_eq(s2s_model_init(&x->m, &c, 3), 0);
     tg_optim_config oc = tg_optim_defaults(TG_OPTIM_ADAM);
     oc.lr = 1e-2;
@@ -247,6 +250,11 @@ static void make_trained(trained *x, const char *cell, int steps)
     double first, last;
     train_steps(&x->m, opt, x->t, &x->d, steps, 32, &first, &last);
     tg_optim_free(opt);
+}
+
+static void make_trained(trained *x, const char *cell, int steps)
+{
+    make_trained_attn(x, cell, steps, TG_ATTN_NONE, 0);
 }
 
 static void free_trained(trained *x)
@@ -502,3 +510,60 @@ Test(train, loss_falls_and_model_round_trips)
     s2s_model_free(&m);
     free_tiny(&d);
 }
+
+/* With attention: one sentence stepped through the attention decoder gives
+ * the teacher-forced log p of its reference, and greedy decoding of a batch
+ * of unequal lengths (s2s_greedy: memory kept on the heap, padding masked)
+ * picks the stepwise argmax of each sentence decoded alone. */
+static void check_attention_steps(const char *cell, tg_attn_kind kind, int bidir)
+{
+    trained x;
+    make_trained_attn(&x, cell, 40, kind, bidir);
+    enum { N = 20, MAXL = 20 };
+    int **out = alloc_out(N, MAXL), out_len[N];
+    cr_assert_eq(s2s_greedy(x.t, &x.m, (const int *const *)x.d.src, x.d.sl, N, MAXL, N, out,
+                            out_len), 0);
+    for (int i = 0; i < N; i++) {
+        const int *src = x.d.src[i], *y = x.d.tgt[i];
+        int sl = x.d.sl[i], yl = x.d.tl[i];
+        double want = sequence_logp(&x.m, x.t, src, sl, y, yl), got = 0;
+        int greedy[MAXL], gl = 0, gdone = 0;
+        for (int pass = 0; pass < 2; pass++) { /* 0: the reference, 1: greedy */
+            s2s_batch b;
+            tg_state init[TG_MAX_LAYERS];
+            tg_tape_reset(x.t);
+            tg_tape_set_grad(x.t, 0);
+            s2s_batch_make(&b, x.t, &x.m.cfg, 1, &src, &sl, NULL, NULL, 0, 0);
+            tg_tensor *values = s2s_encode_memory(x.t, &x.m, &b, init, NULL);
+            tg_attn_memory mem = tg_attn_memory_init(x.t, &x.m.adec.attn, values, b.Ts, 1, b.src_len);
+            tg_attn_dec_state ds = tg_attn_decoder_start(x.t, &x.m.adec, 1, init);
+            int prev = S2S_BOS;
+            for (int k = 0; pass == 0 ? k <= yl : (k < MAXL && !gdone); k++) {
+                tg_tensor *logits = s2s_attn_decode_step(x.t, &x.m, &prev, 1, &mem, &ds);
+                int V = logits->cols, best = 0;
+                for (int v = 1; v < V; v++)
+                    if (logits->data[v] > logits->data[best]) best = v;
+                if (pass == 1) {
+                    if (best == S2S_EOS) gdone = 1;
+                    else greedy[gl++] = prev = best;
+                    continue;
+                }
+                int target = k < yl ? y[k] : S2S_EOS;
+                double mx = logits->data[best], sum = 0;
+                for (int v = 0; v < V; v++) sum += exp(logits->data[v] - mx);
+                got += logits->data[target] - mx - log(sum);
+                prev = target;
+            }
+        }
+        tg_tape_set_grad(x.t, 1);
+        assert_close(got, want, 1e-4, "attention: log p stepwise vs teacher forcing");
+        cr_assert_eq(out_len[i], gl, "sentence %d: greedy length %d, stepwise %d", i, out_len[i], gl);
+        for (int k = 0; k < gl; k++) cr_assert_eq(out[i][k], greedy[k], "sentence %d token %d", i, k);
+    }
+    free_out(out, N);
+    free_trained(&x);
+}
+
+Test(attention, steps_match_teacher_forcing_general) { check_attention_steps("lstm", TG_ATTN_GENERAL, 0); }
+Test(attention, steps_match_teacher_forcing_mlp_bidir) { check_attention_steps("gru", TG_ATTN_MLP, 1); }
+Test(attention, steps_match_teacher_forcing_dot_mgu) { check_attention_steps("mgu", TG_ATTN_DOT, 1); }
