@@ -26,6 +26,7 @@ static const char *const rnn_fields[4] = {"weight_ih", "weight_hh", "bias_ih", "
 static int torch_name(const char *ours, char *out, size_t cap, int *bias)
 {
     int k, used = 0;
+    if (!ours) return -1;
     if (sscanf(ours, "rnn.l%d.%n", &k, &used) == 1 && used > 0 && k >= 0 && k < TG_MAX_LAYERS) {
         for (int f = 0; f < 4; f++)
             if (strcmp(ours + used, rnn_fields[f]) == 0) {
@@ -37,7 +38,9 @@ static int torch_name(const char *ours, char *out, size_t cap, int *bias)
     }
     if (strcmp(ours, "embed.weight") && strcmp(ours, "head.weight") && strcmp(ours, "head.bias"))
         return -1;
-    snprintf(out, cap, "%s", ours);
+    size_t n = strlen(ours);
+    if (n >= cap) return -1;
+    memcpy(out, ours, n + 1);
     *bias = strcmp(ours, "head.bias") == 0;
     return 0;
 }
