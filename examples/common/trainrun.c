@@ -56,6 +56,16 @@ tgx_run_config tgx_run_defaults(const char *prog, tg_params *params, tg_optim *o
     return c;
 }
 
+int tgx_run_is_root(const tgx_run *r) { return !r->c.dist || tg_dist_rank(r->c.dist) == 0; }
+
+/* Where the progress line goes: stderr on rank 0 only. */
+static FILE *progress_stream(tgx_run *r)
+{
+    if (tgx_run_is_root(r)) return stderr;
+    if (!r->quiet) r->quiet = fopen("/dev/null", "w");
+    return r->quiet ? r->quiet : stderr;
+}
+
 void tgx_run_init(tgx_run *r, const tgx_run_config *c)
 {
     memset(r, 0, sizeof *r);
@@ -67,13 +77,15 @@ void tgx_run_init(tgx_run *r, const tgx_run_config *c)
         tg_trainckpt_u64(r->ck, "skip_streak", &r->streak) != 0 ||
         tg_trainckpt_f64(r->ck, "train_seconds", &r->train_seconds) != 0)
         tg_cli_die(c->prog, "out of memory");
-    tg_progress_init(&r->pg, stderr, 10.0);
+    tg_progress_init(&r->pg, progress_stream(r), 10.0);
 }
 
 void tgx_run_free(tgx_run *r)
 {
     tg_trainckpt_free(r->ck);
     r->ck = NULL;
+    if (r->quiet) fclose(r->quiet);
+    r->quiet = NULL;
 }
 
 tg_trainckpt *tgx_run_ckpt(tgx_run *r) { return r->ck; }
@@ -114,26 +126,47 @@ int tgx_run_say_nothing_left(const tgx_run *r)
 void tgx_run_open_log(tgx_run *r, const char *header)
 {
     char err[1024];
-    if (tg_csv_open_run(&r->csv, r->c.log, header, r->c.resume != NULL, err, sizeof err) != 0)
+    const char *log = tgx_run_is_root(r) ? r->c.log : NULL; /* rank 0 writes it */
+    if (tg_csv_open_run(&r->csv, log, header, r->c.resume != NULL, err, sizeof err) != 0)
         tg_cli_die(r->c.prog, "%s", err);
 }
 
 /* ------------------------------------------------------------------ the loop */
+
+/* Collective: every rank built (or resumed) the same parameters and is at
+ * the same step, or the job ends naming the rank that differs. */
+static void check_ranks_same(tgx_run *r)
+{
+    char err[1024];
+    uint64_t state[3] = {r->step, r->skipped, r->streak};
+    if (tg_dist_check_same(r->c.dist, tg_params_data(r->c.params),
+                           tg_params_numel(r->c.params) * sizeof(tg_real), "parameters", err,
+                           sizeof err) != 0 ||
+        tg_dist_check_same(r->c.dist, state, sizeof state, "step", err, sizeof err) != 0)
+        tg_cli_die(r->c.prog, "%s", err);
+}
 
 void tgx_run_start(tgx_run *r)
 {
     interrupted = 0;
     signal(SIGINT, on_interrupt);
     signal(SIGTERM, on_interrupt);
-    tg_progress_init(&r->pg, stderr, 10.0);
+    tg_progress_init(&r->pg, progress_stream(r), 10.0);
+    if (r->c.dist) check_ranks_same(r);
 }
 
 tgx_stop tgx_run_stop(const tgx_run *r)
 {
-    if (interrupted) return TGX_STOP_SIGNAL;
+    if (r->c.dist && r->agreed_stop) /* the same step on every rank */
+        return interrupted ? TGX_STOP_SIGNAL : TGX_STOP_SECONDS;
+    if (interrupted && !r->c.dist) return TGX_STOP_SIGNAL;
     if (r->c.epochs > 0 && r->epochs_done >= r->c.epochs) return TGX_STOP_EPOCHS;
     if (r->c.steps > 0 && r->step >= r->c.steps) return TGX_STOP_STEPS;
-    if (r->c.seconds > 0 && r->train_seconds >= r->c.seconds) return TGX_STOP_SECONDS;
+    /* with ranks only before the first step: then train_seconds is the
+     * resumed file's, the same on every rank */
+    if (r->c.seconds > 0 && r->train_seconds >= r->c.seconds &&
+        (!r->c.dist || r->step == r->start_step))
+        return TGX_STOP_SECONDS;
     return TGX_GOING;
 }
 
@@ -185,6 +218,13 @@ static void count_loss(tgx_run *r, double loss, uint64_t weight)
     r->recent_loss = applied == 1 ? loss : 0.98 * r->recent_loss + 0.02 * loss;
 }
 
+/* Collective: the worst verdict of all ranks (stop > skip > apply). */
+static tgx_verdict agree_verdict(tg_dist *d, tgx_verdict local)
+{
+    if (tg_dist_any(d, local == TGX_STOPPED)) return TGX_STOPPED;
+    return tg_dist_any(d, local != TGX_APPLIED) ? TGX_SKIPPED : TGX_APPLIED;
+}
+
 tgx_verdict tgx_run_end_step(tgx_run *r, double loss, double lr, uint64_t weight,
                              double tokens)
 {
@@ -195,6 +235,7 @@ tgx_verdict tgx_run_end_step(tgx_run *r, double loss, double lr, uint64_t weight
     if (r->c.fault_step == r->step + 1) tg_params_grad(r->c.params)[0] = (tg_real)NAN;
     tgx_verdict v = judge(r, loss, err, sizeof err);
     if (r->c.hooks.agree) v = r->c.hooks.agree(r->c.hooks.ctx, v);
+    if (r->c.dist) v = agree_verdict(r->c.dist, v);
     if (v != TGX_APPLIED) say_verdict(r, v, err[0] ? err : "another process: not finite");
     if (v == TGX_APPLIED && r->c.opt) {
         if (!isnan(lr)) tg_optim_set_lr(r->c.opt, lr);
@@ -211,6 +252,9 @@ tgx_verdict tgx_run_end_step(tgx_run *r, double loss, double lr, uint64_t weight
         r->streak++;
     }
     tgx_run_add_time(r, tg_clock_seconds() - r->t0);
+    if (r->c.dist) /* clocks differ between ranks: stop at the same step on all */
+        r->agreed_stop = tg_dist_any(r->c.dist, interrupted || (r->c.seconds > 0 &&
+                                                 r->train_seconds >= r->c.seconds));
     return v;
 }
 
@@ -254,9 +298,10 @@ int tgx_run_keep_best(double metric, double *best, int higher_better)
 void tgx_run_save_checkpoint(tgx_run *r)
 {
     char err[1024];
+    r->unsaved = 0;
+    if (!tgx_run_is_root(r)) return; /* every rank holds the same state: rank 0 writes it */
     if (tg_trainckpt_save(r->ck, r->c.checkpoint, err, sizeof err) != 0)
         tg_cli_die(r->c.prog, "%s", err);
-    r->unsaved = 0;
 }
 
 void tgx_run_periodic_checkpoint(tgx_run *r)
@@ -270,7 +315,11 @@ void tgx_run_finish(tgx_run *r)
     tg_progress_done(&r->pg);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    if (interrupted)
+    if (!tgx_run_is_root(r)) {
+        tgx_run_save_checkpoint(r); /* rank 0 writes; here only the state is marked saved */
+        return;
+    }
+    if (interrupted || tgx_run_stop(r) == TGX_STOP_SIGNAL)
         fprintf(stderr, "%s: interrupted at step %llu\n", r->c.prog, (unsigned long long)r->step);
     if (r->c.checkpoint) {
         /* a resume that trained nothing leaves its file as it was */
