@@ -319,8 +319,7 @@ int main(int argc, char **argv)
     tg_inherited inherited;
     char err[1024];
     charlm_parse_options(argc, argv, &o, &cl, &inherited);
-    tg_dist *dist = tg_dist_init(&argc, &argv, err, sizeof err);
-    if (!dist) tg_cli_die(PROG, "%s", err);
+    tg_dist *dist = tgx_dist_init(PROG, &argc, &argv); /* NULL without mpirun */
     const tg_run_files files = charlm_run_files(&o);
     tg_trainckpt_check_outputs(PROG, &files); /* before any work */
     double wall0 = tg_clock_seconds();
@@ -348,8 +347,9 @@ int main(int argc, char **argv)
     if (charlm_trainer_init(&tr, &m, ids, n_train, ids + n_train, n_valid, o.seq_len, o.batch,
                             o.shards, o.threads, o.seed, err, sizeof err) != 0)
         tg_cli_die_usage(PROG, "%s", err);
-    if (charlm_trainer_attach_dist(&tr, dist, err, sizeof err) != 0) tg_cli_die_usage(PROG, "%s", err);
-    if (tg_dist_size(dist) > 1 && (o.checkpoint || o.resume))
+    if (dist && charlm_trainer_attach_dist(&tr, dist, err, sizeof err) != 0)
+        tg_cli_die_usage(PROG, "%s", err);
+    if (dist && tg_dist_size(dist) > 1 && (o.checkpoint || o.resume))
         tg_cli_die_usage(PROG, "--checkpoint and --resume under mpirun are not supported yet: each "
                          "rank holds only its own shards' carried state");
     tgx_run run;

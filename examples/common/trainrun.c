@@ -56,6 +56,16 @@ tgx_run_config tgx_run_defaults(const char *prog, tg_params *params, tg_optim *o
     return c;
 }
 
+tg_dist *tgx_dist_init(const char *prog, int *argc, char ***argv)
+{
+    char err[512];
+    if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK") && !getenv("PMI_SIZE"))
+        return NULL;
+    tg_dist *d = tg_dist_init(argc, argv, err, sizeof err);
+    if (!d) tg_cli_die(prog, "%s", err);
+    return d;
+}
+
 int tgx_run_is_root(const tgx_run *r) { return !r->c.dist || tg_dist_rank(r->c.dist) == 0; }
 
 /* Where the progress line goes: stderr on rank 0 only. */

@@ -148,6 +148,13 @@ typedef struct tgx_run {
     int agreed_stop;      /* ranks: a signal or --seconds on some rank (tgx_run_end_step) */
 } tgx_run;
 
+/* The program's ranks when a launcher (mpirun: OMPI_COMM_WORLD_SIZE,
+ * PMIX_RANK or PMI_SIZE in the environment) started it: tg_dist_init
+ * (exits 1 with its reason). NULL otherwise: a run without mpirun never
+ * touches MPI (no singleton start-up, no MPI signal handlers), exactly as
+ * a build without MPI. */
+tg_dist *tgx_dist_init(const char *prog, int *argc, char ***argv);
+
 /* 1 on rank 0 (the rank that prints and writes) or without ranks. */
 int tgx_run_is_root(const tgx_run *r);
 

@@ -158,8 +158,7 @@ int main(int argc, char **argv)
     tg_cmdline cl;
     parse_options(argc, argv, &o, &cl);
     char err[512];
-    tg_dist *dist = tg_dist_init(&argc, &argv, err, sizeof err);
-    if (!dist) tg_cli_die(PROG, "%s", err);
+    tg_dist *dist = tgx_dist_init(PROG, &argc, &argv); /* NULL without mpirun */
     tg_rng init, data;
     tg_rng_seed(&init, o.seed);
     tg_rng_seed(&data, o.seed + 1);
