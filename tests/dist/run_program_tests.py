@@ -10,7 +10,12 @@
    tg_dist_run) against one process: --save files byte-identical, and only
    rank 0 wrote --log;
 4. charlm --checkpoint under mpirun is refused with a clear message (each
-   rank holds only its shards' carried state; not supported yet).
+   rank holds only its shards' carried state; not supported yet);
+5. rowseq --shards 2, 2 epochs on tiny IDX files, under mpirun -np 2
+   against one process: --save bytes equal; and one epoch in one process
+   with --checkpoint, resumed to 2 epochs under mpirun -np 2 and in one
+   process: the same --save bytes (a resumed --save records its resume, so
+   it is compared with a resumed one).
 Every run is bounded by a timeout and its process group is killed after it.
 """
 import argparse
@@ -82,15 +87,53 @@ def charlm_cases(args, tmp):
           err)
 
 
+def write_idx(folder, prefix, n, rng):
+    with open(os.path.join(folder, prefix + "-images-idx3-ubyte"), "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 8, 8) + bytes(rng.randrange(256)
+                                                             for _ in range(n * 64)))
+    with open(os.path.join(folder, prefix + "-labels-idx1-ubyte"), "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(rng.randrange(10) for _ in range(n)))
+
+
+def rowseq_cases(args, tmp):
+    data = os.path.join(tmp, "idx")
+    os.mkdir(data)
+    rng = random.Random(2)
+    write_idx(data, "train", 64, rng)
+    write_idx(data, "t10k", 32, rng)
+    one, two, part, resumed = (os.path.join(tmp, n) for n in ("r1.st", "r2.st", "rp.ck", "rr.st"))
+    flags = ["--data", data, "--hidden", "16", "--batch", "8", "--shards", "2"]
+    rc, _, err = run([args.rowseq] + flags + ["--epochs", "2", "--save", one])
+    check(rc == 0, "rowseq: one process, 2 shards", err)
+    rc, _, err = run(mpi(args, 2, args.rowseq, *flags, "--epochs", "2", "--save", two))
+    check(rc == 0, "rowseq: mpirun -np 2, 2 shards", err)
+    if rc == 0:
+        check(read(one) == read(two), "rowseq: mpirun -np 2 --save bytes = one process")
+    rc, _, err = run([args.rowseq] + flags + ["--epochs", "1", "--checkpoint", part])
+    check(rc == 0, "rowseq: one epoch with --checkpoint", err)
+    rc, _, err = run(mpi(args, 2, args.rowseq, *flags, "--epochs", "2", "--resume", part,
+                         "--save", resumed))
+    check(rc == 0, "rowseq: resume under mpirun -np 2", err)
+    single = os.path.join(tmp, "rs.st")
+    rc2, _, err = run([args.rowseq] + flags + ["--epochs", "2", "--resume", part, "--save",
+                                               single])
+    check(rc2 == 0, "rowseq: resume in one process", err)
+    if rc == 0 and rc2 == 0:
+        check(read(resumed) == read(single),
+              "rowseq: resumed under mpirun --save = resumed in one process")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mpirun", required=True)
     ap.add_argument("--echo", required=True)
     ap.add_argument("--charlm", required=True)
+    ap.add_argument("--rowseq", required=True)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         echo_cases(args, tmp)
         charlm_cases(args, tmp)
+        rowseq_cases(args, tmp)
     if FAILURES:
         print("%d failure(s)" % len(FAILURES))
         return 1
