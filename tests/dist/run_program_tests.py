@@ -15,7 +15,10 @@
    against one process: --save bytes equal; and one epoch in one process
    with --checkpoint, resumed to 2 epochs under mpirun -np 2 and in one
    process: the same --save bytes (a resumed --save records its resume, so
-   it is compared with a resumed one).
+   it is compared with a resumed one);
+6. seq2seq --shards 2 with dropout, 10 steps, under mpirun -np 2 against
+   one process: --save bytes equal; 5 steps with --checkpoint resumed to
+   10 under mpirun -np 2 and in one process: the same --save bytes.
 Every run is bounded by a timeout and its process group is killed after it.
 """
 import argparse
@@ -123,17 +126,45 @@ def rowseq_cases(args, tmp):
               "rowseq: resumed under mpirun --save = resumed in one process")
 
 
+def seq2seq_cases(args, tmp):
+    one, two, part, res2, res1 = (os.path.join(tmp, n) for n in
+                                  ("s1.st", "s2.st", "sp.ck", "sr2.st", "sr1.st"))
+    flags = ["--pairs", "300", "--test-pairs", "20", "--batch", "16", "--show", "0", "--hidden",
+             "16", "--embed", "8", "--dropout", "0.3", "--shards", "2"]
+    rc, _, err = run([args.seq2seq] + flags + ["--steps", "10", "--save", one], timeout=120)
+    check(rc == 0, "seq2seq: one process, 2 shards", err)
+    rc, _, err = run(mpi(args, 2, args.seq2seq, *flags, "--steps", "10", "--save", two),
+                     timeout=120)
+    check(rc == 0, "seq2seq: mpirun -np 2, 2 shards", err)
+    if rc == 0:
+        check(read(one) == read(two), "seq2seq: mpirun -np 2 --save bytes = one process")
+    rc, _, err = run([args.seq2seq] + flags + ["--steps", "5", "--checkpoint", part],
+                     timeout=120)
+    check(rc == 0, "seq2seq: 5 steps with --checkpoint", err)
+    rc, _, err = run(mpi(args, 2, args.seq2seq, *flags, "--steps", "10", "--resume", part,
+                         "--save", res2), timeout=120)
+    check(rc == 0, "seq2seq: resume under mpirun -np 2", err)
+    rc1, _, err = run([args.seq2seq] + flags + ["--steps", "10", "--resume", part, "--save",
+                                                res1], timeout=120)
+    check(rc1 == 0, "seq2seq: resume in one process", err)
+    if rc == 0 and rc1 == 0:
+        check(read(res2) == read(res1),
+              "seq2seq: resumed under mpirun --save = resumed in one process")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mpirun", required=True)
     ap.add_argument("--echo", required=True)
     ap.add_argument("--charlm", required=True)
     ap.add_argument("--rowseq", required=True)
+    ap.add_argument("--seq2seq", required=True)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         echo_cases(args, tmp)
         charlm_cases(args, tmp)
         rowseq_cases(args, tmp)
+        seq2seq_cases(args, tmp)
     if FAILURES:
         print("%d failure(s)" % len(FAILURES))
         return 1
