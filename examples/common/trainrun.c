@@ -167,8 +167,7 @@ void tgx_run_start(tgx_run *r)
 
 tgx_stop tgx_run_stop(const tgx_run *r)
 {
-    if (r->c.dist && r->agreed_stop) /* the same step on every rank */
-        return interrupted ? TGX_STOP_SIGNAL : TGX_STOP_SECONDS;
+    if (r->c.dist && r->agreed_stop) return (tgx_stop)r->agreed_stop; /* the same on all */
     if (interrupted && !r->c.dist) return TGX_STOP_SIGNAL;
     if (r->c.epochs > 0 && r->epochs_done >= r->c.epochs) return TGX_STOP_EPOCHS;
     if (r->c.steps > 0 && r->step >= r->c.steps) return TGX_STOP_STEPS;
@@ -262,9 +261,11 @@ tgx_verdict tgx_run_end_step(tgx_run *r, double loss, double lr, uint64_t weight
         r->streak++;
     }
     tgx_run_add_time(r, tg_clock_seconds() - r->t0);
-    if (r->c.dist) /* clocks differ between ranks: stop at the same step on all */
-        r->agreed_stop = tg_dist_any(r->c.dist, interrupted || (r->c.seconds > 0 &&
-                                                 r->train_seconds >= r->c.seconds));
+    if (r->c.dist) { /* signals and clocks differ between ranks: stop at the same step */
+        int out_of_time = r->c.seconds > 0 && r->train_seconds >= r->c.seconds;
+        r->agreed_stop = tg_dist_any(r->c.dist, interrupted) ? TGX_STOP_SIGNAL
+                         : tg_dist_any(r->c.dist, out_of_time) ? TGX_STOP_SECONDS : TGX_GOING;
+    }
     return v;
 }
 

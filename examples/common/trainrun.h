@@ -37,7 +37,10 @@
  * complete on this process (after the shards were summed by tg_workers):
  * a distributed run sums it (and the loss) over processes there.
  * hooks.agree runs on the local verdict: a distributed run makes every
- * process take the same one (skip on one = skip on all). evaluation every
+ * process take the same one (skip on one = skip on all). MPI ranks
+ * (tgx_run_config.dist, tgx_dist_init) need neither hook: the program's
+ * shards go through tg_dist_run, which leaves the same reduced gradient and
+ * loss on every rank, and the run agrees verdicts and stops itself. evaluation every
  * N steps with keep-best is tgx_run_eval_due / tgx_run_keep_best. */
 #ifndef TGX_TRAINRUN_H
 #define TGX_TRAINRUN_H
@@ -145,7 +148,8 @@ typedef struct tgx_run {
     tg_progress pg;       /* the progress line (stderr) */
     tg_csv csv;           /* --log */
     FILE *quiet;          /* /dev/null: the progress line of a rank other than 0 */
-    int agreed_stop;      /* ranks: a signal or --seconds on some rank (tgx_run_end_step) */
+    int agreed_stop;      /* ranks: a tgx_stop for a signal or --seconds on some rank, agreed
+                           * by tgx_run_end_step (TGX_GOING: none) */
 } tgx_run;
 
 /* The program's ranks when a launcher (mpirun: OMPI_COMM_WORLD_SIZE,

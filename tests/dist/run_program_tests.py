@@ -18,19 +18,26 @@
    it is compared with a resumed one);
 6. seq2seq --shards 2 with dropout, 10 steps, under mpirun -np 2 against
    one process: --save bytes equal; 5 steps with --checkpoint resumed to
-   10 under mpirun -np 2 and in one process: the same --save bytes.
+   10 under mpirun -np 2 and in one process: the same --save bytes;
+7. SIGTERM to one echo rank only: every rank stops at the same step,
+   mpirun exits 0 within seconds, rank 0 says "interrupted" and writes the
+   checkpoint, which resumes.
 Every run is bounded by a timeout and its process group is killed after it.
 """
 import argparse
 import json
 import os
 import random
+import signal
 import struct
+import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run_dist_tests import FAILURES, check, mpi, read, run  # noqa: E402
+from run_dist_tests import (FAILURES, check, env_for_mpi, kill_group, mpi, read,  # noqa: E402
+                            run)
 
 
 def ckpt_state(path):
@@ -152,6 +159,36 @@ def seq2seq_cases(args, tmp):
               "seq2seq: resumed under mpirun --save = resumed in one process")
 
 
+def signal_case(args, tmp):
+    ck = os.path.join(tmp, "sig.ck")
+    cmd = mpi(args, 2, args.echo, "--steps", "100000000", "--every", "0", "--checkpoint", ck)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env_for_mpi(), start_new_session=True)
+    ranks = []
+    for _ in range(100):  # the ranks start, and train a little
+        time.sleep(0.1)
+        out = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout
+        ranks = [int(x) for x in out.split()]
+        if len(ranks) == 2:
+            break
+    time.sleep(1.0)
+    check(len(ranks) == 2, "signal: two rank processes found", str(ranks))
+    if ranks:
+        os.kill(ranks[-1], signal.SIGTERM)
+    try:
+        _, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        kill_group(p.pid)
+        _, err = p.communicate()
+        err += "\n[timed out]"
+    kill_group(p.pid)
+    check(p.returncode == 0, "signal on one rank: mpirun exits 0 (%s)" % p.returncode, err)
+    check("interrupted at step" in err, "signal on one rank: rank 0 says interrupted", err)
+    rc, _, err = run([args.echo, "--steps", "1", "--resume", ck])
+    check(rc == 0 and "nothing to train" in err, "signal on one rank: its checkpoint resumes",
+          err)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mpirun", required=True)
@@ -165,6 +202,7 @@ def main():
         charlm_cases(args, tmp)
         rowseq_cases(args, tmp)
         seq2seq_cases(args, tmp)
+        signal_case(args, tmp)
     if FAILURES:
         print("%d failure(s)" % len(FAILURES))
         return 1
