@@ -63,6 +63,15 @@ tg_dist *tgx_dist_init(const char *prog, int *argc, char ***argv)
         return NULL;
     tg_dist *d = tg_dist_init(argc, argv, err, sizeof err);
     if (!d) tg_cli_die(prog, "%s", err);
+    /* the configuration: every rank's command line (an MPMD launch or a
+     * per-rank wrapper could give one rank other flags) */
+    char line[8192];
+    size_t n = 0;
+    for (int i = 1; i < *argc && n < sizeof line; i++)
+        n += (size_t)snprintf(line + n, sizeof line - n, "%s%c", (*argv)[i], '\0');
+    if (n > sizeof line) n = sizeof line;
+    if (tg_dist_check_same(d, line, n, "command line", err, sizeof err) != 0)
+        tg_cli_die(prog, "%s", err);
     return d;
 }
 

@@ -21,7 +21,9 @@
    10 under mpirun -np 2 and in one process: the same --save bytes;
 7. SIGTERM to one echo rank only: every rank stops at the same step,
    mpirun exits 0 within seconds, rank 0 says "interrupted" and writes the
-   checkpoint, which resumes.
+   checkpoint, which resumes;
+8. ranks started with other flags (an MPMD launch) are refused at start-up
+   naming the rank that differs.
 Every run is bounded by a timeout and its process group is killed after it.
 """
 import argparse
@@ -189,6 +191,14 @@ def signal_case(args, tmp):
           err)
 
 
+def mismatch_case(args):
+    cmd = mpi(args, 1, args.echo, "--steps", "5", "--hidden", "8") + [
+        ":", "-np", "1", args.echo, "--steps", "5", "--hidden", "9"]
+    rc, _, err = run(cmd)
+    check(rc != 0 and "rank 1 differs from rank 0 in its command line" in err,
+          "other flags on rank 1: refused naming it", err)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mpirun", required=True)
@@ -203,6 +213,7 @@ def main():
         rowseq_cases(args, tmp)
         seq2seq_cases(args, tmp)
         signal_case(args, tmp)
+        mismatch_case(args)
     if FAILURES:
         print("%d failure(s)" % len(FAILURES))
         return 1
