@@ -202,6 +202,7 @@ static void start_run(const options *o, const charmodel *m, const tg_vocab *v, c
                       tg_optim *opt, charlm_trainer *tr, tgx_run *r)
 {
     tgx_run_config rc = TGX_RUN_CONFIG_FROM(PROG, m->params, opt, o);
+    rc.dist = tr->dist;
     tgx_run_init(r, &rc);
     if (charlm_register_config(tgx_run_ckpt(r), o, &m->cfg, v, c->cps, c->n) != 0 ||
         charlm_trainer_register(tr, tgx_run_ckpt(r)) != 0)
@@ -289,9 +290,11 @@ static int sample_main(const options *o, const cmdline *cl)
 
 /* ------------------------------------------------------------------ main */
 
-static void save_model(const options *o, const charmodel *m, const tg_vocab *v, tg_optim *opt)
+static void save_model(const options *o, const charmodel *m, const tg_vocab *v, tg_optim *opt,
+                       const tgx_run *r)
 {
     char err[1024];
+    if (!tgx_run_is_root(r)) return; /* every rank holds the same model: rank 0 writes it */
     if (o->save && charmodel_save(o->save, m, v, opt, NULL, 0, err, sizeof err) != 0)
         tg_cli_die(PROG, "%s", err);
     if (o->save) fprintf(stderr, "%s: saved %s\n", PROG, o->save);
@@ -316,6 +319,7 @@ int main(int argc, char **argv)
     tg_inherited inherited;
     char err[1024];
     charlm_parse_options(argc, argv, &o, &cl, &inherited);
+    tg_dist *dist = tgx_dist_init(PROG, &argc, &argv); /* NULL without mpirun */
     const tg_run_files files = charlm_run_files(&o);
     tg_trainckpt_check_outputs(PROG, &files); /* before any work */
     double wall0 = tg_clock_seconds();
@@ -343,22 +347,28 @@ int main(int argc, char **argv)
     if (charlm_trainer_init(&tr, &m, ids, n_train, ids + n_train, n_valid, o.seq_len, o.batch,
                             o.shards, o.threads, o.seed, err, sizeof err) != 0)
         tg_cli_die_usage(PROG, "%s", err);
+    if (dist && charlm_trainer_attach_dist(&tr, dist, err, sizeof err) != 0)
+        tg_cli_die_usage(PROG, "%s", err);
+    if (dist && tg_dist_size(dist) > 1 && (o.checkpoint || o.resume))
+        tg_cli_die_usage(PROG, "--checkpoint and --resume under mpirun are not supported yet: each "
+                         "rank holds only its own shards' carried state");
     tgx_run run;
     start_run(&o, &m, &v, &c, opt, &tr, &run);
     tgx_run_resume(&run);
     if (o.resume) check_resumed(&o, &tr, &run);
     tgx_run_open_log(&run, "step,seconds,tokens,loss,bpc,lr,grad_norm,tokens_per_s,valid_bpc");
-    describe(&o, &c, &m, n_train, n_valid);
+    if (tgx_run_is_root(&run)) describe(&o, &c, &m, n_train, n_valid);
 
     tgx_run_start(&run);
     train(&o, &tr, &run);
     tgx_run_finish(&run);
     double valid_bpc = charlm_evaluate(&tr) / LN2;
-    save_model(&o, &m, &v, opt);
+    save_model(&o, &m, &v, opt, &run);
     if (tg_csv_close(&run.csv, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
     if (o.sample > 0) print_sample(&o, prime, n_prime, &m, &v);
 
-    tg_result("valid_bpc=%.4f train_bpc=%.4f tokens_per_s=%.0f steps=%llu seconds=%.1f "
+    if (tgx_run_is_root(&run))
+        tg_result("valid_bpc=%.4f train_bpc=%.4f tokens_per_s=%.0f steps=%llu seconds=%.1f "
               "wall_seconds=%.1f params=%zu cell=%s hidden=%d layers=%d skipped=%llu",
               valid_bpc, run.step > run.skipped ? run.recent_loss / LN2 : NAN,
               tgx_run_tokens_per_second(&run), (unsigned long long)run.step, run.train_seconds, tg_clock_seconds() - wall0,
@@ -374,5 +384,6 @@ int main(int argc, char **argv)
     tg_vocab_free(&v);
     charmodel_free(&m);
     tg_inherited_free(&inherited);
+    tg_dist_finalize(dist);
     return 0;
 }

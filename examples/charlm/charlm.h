@@ -10,6 +10,7 @@
 #include "charmodel.h"
 #include "cli.h"
 #include "text.h"
+#include "tg_dist.h"
 #include "tg_optim.h"
 #include "trainckpt.h"
 
@@ -39,6 +40,7 @@ typedef struct charlm_trainer {
     charmodel *model; /* master */
     int T, B, shards, threads;
     tg_workers *workers;
+    tg_dist *dist; /* MPI ranks (charlm_trainer_attach_dist), NULL: one process */
     charlm_shard shard[CHARLM_MAX_SHARDS];
     charlm_streams train;
     /* evaluation: one no-grad tape over the whole batch */
@@ -57,6 +59,10 @@ int charlm_trainer_init(charlm_trainer *tr, charmodel *m, const int *train_ids, 
                         const int *valid_ids, size_t n_valid, int T, int B, int shards,
                         int threads, uint64_t seed, char *err, size_t errlen);
 void charlm_trainer_free(charlm_trainer *tr);
+/* Runs this rank's shards of every window and reduces across ranks
+ * (tg_dist_run); -1 with the reason in err (the size does not divide
+ * --shards). */
+int charlm_trainer_attach_dist(charlm_trainer *tr, tg_dist *d, char *err, size_t errlen);
 
 /* Forward + backward of the next window of every stream; leaves the batch
  * gradient in the master's parameters (zeroed first) and returns the mean

@@ -147,13 +147,24 @@ void charlm_trainer_free(charlm_trainer *tr)
     memset(tr, 0, sizeof *tr);
 }
 
+int charlm_trainer_attach_dist(charlm_trainer *tr, tg_dist *d, char *err, size_t errlen)
+{
+    int first, count;
+    if (tg_dist_shards(d, tr->shards, &first, &count, err, errlen) != 0 ||
+        tg_dist_attach(d, tr->workers, err, errlen) != 0)
+        return -1;
+    tr->dist = d;
+    return 0;
+}
+
 double charlm_train_window(charlm_trainer *tr)
 {
     if (tr->train.pos + (size_t)tr->T > tr->train.L) zero_states(&tr->train, tr->shards);
     tr->cur = &tr->train;
     tr->cur_T = tr->T;
     tg_params_zero_grad(tr->model->params);
-    double loss = tg_workers_run(tr->workers, tr->threads, shard_step, tr);
+    double loss = tr->dist ? tg_dist_run(tr->dist, tr->workers, tr->threads, shard_step, tr)
+                           : tg_workers_run(tr->workers, tr->threads, shard_step, tr);
     tr->train.pos += (size_t)tr->T;
     return loss;
 }

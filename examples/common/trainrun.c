@@ -56,6 +56,35 @@ tgx_run_config tgx_run_defaults(const char *prog, tg_params *params, tg_optim *o
     return c;
 }
 
+tg_dist *tgx_dist_init(const char *prog, int *argc, char ***argv)
+{
+    char err[512];
+    if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK") && !getenv("PMI_SIZE"))
+        return NULL;
+    tg_dist *d = tg_dist_init(argc, argv, err, sizeof err);
+    if (!d) tg_cli_die(prog, "%s", err);
+    /* the configuration: every rank's command line (an MPMD launch or a
+     * per-rank wrapper could give one rank other flags) */
+    char line[8192];
+    size_t n = 0;
+    for (int i = 1; i < *argc && n < sizeof line; i++)
+        n += (size_t)snprintf(line + n, sizeof line - n, "%s%c", (*argv)[i], '\0');
+    if (n > sizeof line) n = sizeof line;
+    if (tg_dist_check_same(d, line, n, "command line", err, sizeof err) != 0)
+        tg_cli_die(prog, "%s", err);
+    return d;
+}
+
+int tgx_run_is_root(const tgx_run *r) { return !r->c.dist || tg_dist_rank(r->c.dist) == 0; }
+
+/* Where the progress line goes: stderr on rank 0 only. */
+static FILE *progress_stream(tgx_run *r)
+{
+    if (tgx_run_is_root(r)) return stderr;
+    if (!r->quiet) r->quiet = fopen("/dev/null", "w");
+    return r->quiet ? r->quiet : stderr;
+}
+
 void tgx_run_init(tgx_run *r, const tgx_run_config *c)
 {
     memset(r, 0, sizeof *r);
@@ -67,13 +96,15 @@ void tgx_run_init(tgx_run *r, const tgx_run_config *c)
         tg_trainckpt_u64(r->ck, "skip_streak", &r->streak) != 0 ||
         tg_trainckpt_f64(r->ck, "train_seconds", &r->train_seconds) != 0)
         tg_cli_die(c->prog, "out of memory");
-    tg_progress_init(&r->pg, stderr, 10.0);
+    tg_progress_init(&r->pg, progress_stream(r), 10.0);
 }
 
 void tgx_run_free(tgx_run *r)
 {
     tg_trainckpt_free(r->ck);
     r->ck = NULL;
+    if (r->quiet) fclose(r->quiet);
+    r->quiet = NULL;
 }
 
 tg_trainckpt *tgx_run_ckpt(tgx_run *r) { return r->ck; }
@@ -114,26 +145,46 @@ int tgx_run_say_nothing_left(const tgx_run *r)
 void tgx_run_open_log(tgx_run *r, const char *header)
 {
     char err[1024];
-    if (tg_csv_open_run(&r->csv, r->c.log, header, r->c.resume != NULL, err, sizeof err) != 0)
+    const char *log = tgx_run_is_root(r) ? r->c.log : NULL; /* rank 0 writes it */
+    if (tg_csv_open_run(&r->csv, log, header, r->c.resume != NULL, err, sizeof err) != 0)
         tg_cli_die(r->c.prog, "%s", err);
 }
 
 /* ------------------------------------------------------------------ the loop */
+
+/* Collective: every rank built (or resumed) the same parameters and is at
+ * the same step, or the job ends naming the rank that differs. */
+static void check_ranks_same(tgx_run *r)
+{
+    char err[1024];
+    uint64_t state[3] = {r->step, r->skipped, r->streak};
+    if (tg_dist_check_same(r->c.dist, tg_params_data(r->c.params),
+                           tg_params_numel(r->c.params) * sizeof(tg_real), "parameters", err,
+                           sizeof err) != 0 ||
+        tg_dist_check_same(r->c.dist, state, sizeof state, "step", err, sizeof err) != 0)
+        tg_cli_die(r->c.prog, "%s", err);
+}
 
 void tgx_run_start(tgx_run *r)
 {
     interrupted = 0;
     signal(SIGINT, on_interrupt);
     signal(SIGTERM, on_interrupt);
-    tg_progress_init(&r->pg, stderr, 10.0);
+    tg_progress_init(&r->pg, progress_stream(r), 10.0);
+    if (r->c.dist) check_ranks_same(r);
 }
 
 tgx_stop tgx_run_stop(const tgx_run *r)
 {
-    if (interrupted) return TGX_STOP_SIGNAL;
+    if (r->c.dist && r->agreed_stop) return (tgx_stop)r->agreed_stop; /* the same on all */
+    if (interrupted && !r->c.dist) return TGX_STOP_SIGNAL;
     if (r->c.epochs > 0 && r->epochs_done >= r->c.epochs) return TGX_STOP_EPOCHS;
     if (r->c.steps > 0 && r->step >= r->c.steps) return TGX_STOP_STEPS;
-    if (r->c.seconds > 0 && r->train_seconds >= r->c.seconds) return TGX_STOP_SECONDS;
+    /* with ranks only before the first step: then train_seconds is the
+     * resumed file's, the same on every rank */
+    if (r->c.seconds > 0 && r->train_seconds >= r->c.seconds &&
+        (!r->c.dist || r->step == r->start_step))
+        return TGX_STOP_SECONDS;
     return TGX_GOING;
 }
 
@@ -185,6 +236,13 @@ static void count_loss(tgx_run *r, double loss, uint64_t weight)
     r->recent_loss = applied == 1 ? loss : 0.98 * r->recent_loss + 0.02 * loss;
 }
 
+/* Collective: the worst verdict of all ranks (stop > skip > apply). */
+static tgx_verdict agree_verdict(tg_dist *d, tgx_verdict local)
+{
+    if (tg_dist_any(d, local == TGX_STOPPED)) return TGX_STOPPED;
+    return tg_dist_any(d, local != TGX_APPLIED) ? TGX_SKIPPED : TGX_APPLIED;
+}
+
 tgx_verdict tgx_run_end_step(tgx_run *r, double loss, double lr, uint64_t weight,
                              double tokens)
 {
@@ -195,6 +253,7 @@ tgx_verdict tgx_run_end_step(tgx_run *r, double loss, double lr, uint64_t weight
     if (r->c.fault_step == r->step + 1) tg_params_grad(r->c.params)[0] = (tg_real)NAN;
     tgx_verdict v = judge(r, loss, err, sizeof err);
     if (r->c.hooks.agree) v = r->c.hooks.agree(r->c.hooks.ctx, v);
+    if (r->c.dist) v = agree_verdict(r->c.dist, v);
     if (v != TGX_APPLIED) say_verdict(r, v, err[0] ? err : "another process: not finite");
     if (v == TGX_APPLIED && r->c.opt) {
         if (!isnan(lr)) tg_optim_set_lr(r->c.opt, lr);
@@ -211,6 +270,11 @@ tgx_verdict tgx_run_end_step(tgx_run *r, double loss, double lr, uint64_t weight
         r->streak++;
     }
     tgx_run_add_time(r, tg_clock_seconds() - r->t0);
+    if (r->c.dist) { /* signals and clocks differ between ranks: stop at the same step */
+        int out_of_time = r->c.seconds > 0 && r->train_seconds >= r->c.seconds;
+        r->agreed_stop = tg_dist_any(r->c.dist, interrupted) ? TGX_STOP_SIGNAL
+                         : tg_dist_any(r->c.dist, out_of_time) ? TGX_STOP_SECONDS : TGX_GOING;
+    }
     return v;
 }
 
@@ -254,9 +318,10 @@ int tgx_run_keep_best(double metric, double *best, int higher_better)
 void tgx_run_save_checkpoint(tgx_run *r)
 {
     char err[1024];
+    r->unsaved = 0;
+    if (!tgx_run_is_root(r)) return; /* every rank holds the same state: rank 0 writes it */
     if (tg_trainckpt_save(r->ck, r->c.checkpoint, err, sizeof err) != 0)
         tg_cli_die(r->c.prog, "%s", err);
-    r->unsaved = 0;
 }
 
 void tgx_run_periodic_checkpoint(tgx_run *r)
@@ -270,7 +335,11 @@ void tgx_run_finish(tgx_run *r)
     tg_progress_done(&r->pg);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    if (interrupted)
+    if (!tgx_run_is_root(r)) {
+        tgx_run_save_checkpoint(r); /* rank 0 writes; here only the state is marked saved */
+        return;
+    }
+    if (interrupted || tgx_run_stop(r) == TGX_STOP_SIGNAL)
         fprintf(stderr, "%s: interrupted at step %llu\n", r->c.prog, (unsigned long long)r->step);
     if (r->c.checkpoint) {
         /* a resume that trained nothing leaves its file as it was */

@@ -37,7 +37,10 @@
  * complete on this process (after the shards were summed by tg_workers):
  * a distributed run sums it (and the loss) over processes there.
  * hooks.agree runs on the local verdict: a distributed run makes every
- * process take the same one (skip on one = skip on all). evaluation every
+ * process take the same one (skip on one = skip on all). MPI ranks
+ * (tgx_run_config.dist, tgx_dist_init) need neither hook: the program's
+ * shards go through tg_dist_run, which leaves the same reduced gradient and
+ * loss on every rank, and the run agrees verdicts and stops itself. evaluation every
  * N steps with keep-best is tgx_run_eval_due / tgx_run_keep_best. */
 #ifndef TGX_TRAINRUN_H
 #define TGX_TRAINRUN_H
@@ -46,6 +49,7 @@
 
 #include "cli.h"
 #include "tapegrad.h"
+#include "tg_dist.h"
 #include "tg_optim.h"
 #include "trainckpt.h"
 
@@ -114,6 +118,12 @@ typedef struct tgx_run_config {
     uint64_t every;       /* steps between checkpoints (0: at the end only) */
     uint64_t fault_step;  /* a test hook: poison a gradient at this step (0: never) */
     tgx_run_hooks hooks;
+    /* MPI ranks (tg_dist.h), NULL: one process. Every rank runs the same
+     * loop on the same (reduced) gradient; the run agrees the verdict, the
+     * stop (a signal or --seconds on any rank) and checks at start that all
+     * ranks hold the same parameters and state; only rank 0 prints
+     * progress, writes --log and checkpoints. */
+    tg_dist *dist;
 } tgx_run_config;
 
 typedef struct tgx_run {
@@ -137,7 +147,20 @@ typedef struct tgx_run {
     double t0;            /* start of the step in progress */
     tg_progress pg;       /* the progress line (stderr) */
     tg_csv csv;           /* --log */
+    FILE *quiet;          /* /dev/null: the progress line of a rank other than 0 */
+    int agreed_stop;      /* ranks: a tgx_stop for a signal or --seconds on some rank, agreed
+                           * by tgx_run_end_step (TGX_GOING: none) */
 } tgx_run;
+
+/* The program's ranks when a launcher (mpirun: OMPI_COMM_WORLD_SIZE,
+ * PMIX_RANK or PMI_SIZE in the environment) started it: tg_dist_init
+ * (exits 1 with its reason). NULL otherwise: a run without mpirun never
+ * touches MPI (no singleton start-up, no MPI signal handlers), exactly as
+ * a build without MPI. */
+tg_dist *tgx_dist_init(const char *prog, int *argc, char ***argv);
+
+/* 1 on rank 0 (the rank that prints and writes) or without ranks. */
+int tgx_run_is_root(const tgx_run *r);
 
 tgx_run_config tgx_run_defaults(const char *prog, tg_params *params, tg_optim *opt);
 /* The config from a program's options struct whose fields are named as in
@@ -177,7 +200,8 @@ int tgx_run_say_nothing_left(const tgx_run *r);
 void tgx_run_open_log(tgx_run *r, const char *header);
 
 /* Catches SIGINT/SIGTERM (a second one ends the program) and starts the
- * progress line. */
+ * progress line. With ranks (collective): checks that every rank holds the
+ * same parameters and loop state; exits 1 naming the rank that differs. */
 void tgx_run_start(tgx_run *r);
 /* Why training stops before the next step. */
 tgx_stop tgx_run_stop(const tgx_run *r);

@@ -104,9 +104,11 @@ static double accuracy(const options *o, tg_tape *tape, const charmodel *m, int 
 
 /* The run over the model, its configuration (a resume must match it) and
  * the one piece of loop state the task adds: the data generator. */
-static void start_run(const options *o, tgx_run *run, charmodel *m, tg_optim *opt, tg_rng *data)
+static void start_run(const options *o, tgx_run *run, charmodel *m, tg_optim *opt, tg_rng *data,
+                      tg_dist *dist)
 {
     tgx_run_config rc = TGX_RUN_CONFIG_FROM(PROG, m->params, opt, o);
+    rc.dist = dist; /* no shards here: every rank runs the whole batch, the same bits */
     tgx_run_init(run, &rc);
     tg_trainckpt *ck = tgx_run_ckpt(run);
     if (tg_trainckpt_config(ck, "cell", o->cell) || tg_trainckpt_config(ck, "optim", o->optim) ||
@@ -118,7 +120,7 @@ static void start_run(const options *o, tgx_run *run, charmodel *m, tg_optim *op
         tg_cli_die(PROG, "out of memory");
     tgx_run_register_loss(run, NULL, NULL, "last_loss", "recent_loss");
     tgx_run_resume(run);
-    if (o->resume)
+    if (o->resume && tgx_run_is_root(run))
         fprintf(stderr, "%s: resumed %s at step %llu\n", PROG, o->resume,
                 (unsigned long long)run->step);
     tgx_run_say_nothing_left(run);
@@ -156,6 +158,7 @@ int main(int argc, char **argv)
     tg_cmdline cl;
     parse_options(argc, argv, &o, &cl);
     char err[512];
+    tg_dist *dist = tgx_dist_init(PROG, &argc, &argv); /* NULL without mpirun */
     tg_rng init, data;
     tg_rng_seed(&init, o.seed);
     tg_rng_seed(&data, o.seed + 1);
@@ -173,13 +176,14 @@ int main(int argc, char **argv)
     tg_tape_set_threads(tape, o.threads);
 
     tgx_run run;
-    start_run(&o, &run, &m, opt, &data);
+    start_run(&o, &run, &m, opt, &data, dist);
     train(&o, &run, tape, &m, &data, in, target);
     double acc = accuracy(&o, tape, &m, in, target);
     if (tg_csv_close(&run.csv, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
     uint64_t weights = tg_fnv1a(TG_FNV1A_BASIS, tg_params_data(m.params),
                                 tg_params_numel(m.params) * sizeof(tg_real));
-    tg_result("accuracy=%.4f loss=%.6f steps=%llu skipped=%llu params_fnv1a=%016llx", acc,
+    if (tgx_run_is_root(&run))
+        tg_result("accuracy=%.4f loss=%.6f steps=%llu skipped=%llu params_fnv1a=%016llx", acc,
               run.recent_loss, (unsigned long long)run.step, (unsigned long long)run.skipped,
               (unsigned long long)weights);
 
@@ -189,5 +193,6 @@ int main(int argc, char **argv)
     tg_tape_free(tape);
     tg_optim_free(opt);
     charmodel_free(&m);
+    tg_dist_finalize(dist);
     return 0;
 }

@@ -183,6 +183,7 @@ static void start_run(loop *L)
     const options *o = L->o;
     rowseq_trainer *tr = L->tr;
     tgx_run_config rc = TGX_RUN_CONFIG_FROM(PROG, tr->params, tr->opt, o);
+    rc.dist = tr->dist;
     rc.epochs = (uint64_t)o->epochs;
     tgx_run_init(&L->run, &rc);
     tg_trainckpt *ck = tgx_run_ckpt(&L->run);
@@ -296,7 +297,7 @@ static void train_run(loop *L, const rowseq_data *test, uint64_t epochs_loaded, 
         int ended = L->pos >= (uint64_t)L->train->count;
         report_epoch(L, test, ended ? NULL : partial_name(tgx_run_stop(&L->run)), t_start, r);
         if (ended) next_epoch(L);
-        if (o->save) rowseq_save_model(o->save, L->tr, epochs_loaded + L->run.epochs_done);
+        if (o->save && tgx_run_is_root(&L->run)) rowseq_save_model(o->save, L->tr, epochs_loaded + L->run.epochs_done);
         if (ended) tgx_run_periodic_checkpoint(&L->run);
     }
 }
@@ -320,6 +321,7 @@ int main(int argc, char **argv)
     tg_inherited inherited;
     char err[1024];
     rowseq_parse_options(argc, argv, &o, &cl, &inherited);
+    tg_dist *dist = tgx_dist_init(PROG, &argc, &argv); /* NULL without mpirun */
     const tg_run_files files = rowseq_run_files(&o);
     tg_trainckpt_check_outputs(PROG, &files); /* before any work */
     uint64_t epochs_loaded = 0;
@@ -339,6 +341,12 @@ int main(int argc, char **argv)
     if (model_file) rowseq_check_model_shape(&o, model_file, load_training, cfg.steps, cfg.in);
     rowseq_trainer tr;
     if (rowseq_trainer_init(&tr, &cfg, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
+    if (dist && tg_dist_attach(dist, tr.workers, err, sizeof err) != 0)
+        tg_cli_die_usage(PROG, "%s", err);
+    tr.dist = dist;
+    if (dist && tg_dist_size(dist) > 1 && cfg.dropout > 0 && (o.checkpoint || o.resume))
+        tg_cli_die_usage(PROG, "--checkpoint and --resume under mpirun with --dropout are not "
+                         "supported yet: each rank holds only its own shards' dropout streams");
     if (model_file) {
         rowseq_restore_model(&o, model_file, &tr);
         tg_checkpoint_close(model_file);
@@ -383,7 +391,8 @@ int main(int argc, char **argv)
     char epochs_text[32];
     if (epochs_run == floor(epochs_run)) snprintf(epochs_text, sizeof epochs_text, "%.0f", epochs_run);
     else snprintf(epochs_text, sizeof epochs_text, "%.2f", epochs_run);
-    tg_result("test_acc=%.4f epochs=%s seconds=%.1f tokens_per_s=%.0f steps=%llu skipped=%llu",
+    if (tgx_run_is_root(&L.run))
+        tg_result("test_acc=%.4f epochs=%s seconds=%.1f tokens_per_s=%.0f steps=%llu skipped=%llu",
               r.test_acc, epochs_text, seconds, tgx_run_tokens_per_second(&L.run),
               (unsigned long long)L.run.step, (unsigned long long)L.run.skipped);
     tgx_run_free(&L.run);
@@ -394,5 +403,6 @@ int main(int argc, char **argv)
     idx_images_free(&test.im);
     idx_labels_free(&test.lb);
     tg_inherited_free(&inherited);
+    tg_dist_finalize(dist);
     return 0;
 }

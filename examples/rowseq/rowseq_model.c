@@ -194,6 +194,7 @@ double rowseq_train_backward(rowseq_trainer *tr, const rowseq_data *d, const uin
 {
     shard_ctx c = {tr, d, idx, B, NULL};
     tg_params_zero_grad(tr->params);
+    if (tr->dist) return tg_dist_run(tr->dist, tr->workers, tr->cfg.threads, train_shard, &c);
     return tg_workers_run(tr->workers, tr->cfg.threads, train_shard, &c);
 }
 

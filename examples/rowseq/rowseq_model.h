@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tg_dist.h"
 #include "tapegrad.h"
 #include "tg_layers.h"
 #include "tg_optim.h"
@@ -59,6 +60,8 @@ typedef struct rowseq_trainer {
     tg_params *params; /* master */
     rowseq_model model;
     tg_workers *workers;
+    tg_dist *dist; /* MPI ranks (tg_dist_attach'ed to workers), NULL: one process; evaluation
+                    * runs every shard on every rank */
     rowseq_model shard_model[ROWSEQ_MAX_SHARDS];
     tg_rng shard_rng[ROWSEQ_MAX_SHARDS]; /* dropout streams, one per shard */
     tg_optim *opt;

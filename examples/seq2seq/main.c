@@ -38,6 +38,7 @@ typedef struct trainer {
     s2s_model *m;
     tg_tape *tape;          /* evaluation, and training with one shard */
     tg_workers *workers;    /* training with several shards */
+    tg_dist *dist;          /* MPI ranks running the shards, NULL: one process */
     s2s_model *shard_model; /* each worker's view of the parameters */
     tg_optim *opt;
     tgx_run run;            /* steps, stops, guard, checkpoints, log */
@@ -104,7 +105,8 @@ static void train_step(trainer *tr, const id_set *s, const size_t *idx, int B)
     tg_params_zero_grad(tr->m->params);
     if (tr->workers) {
         shard_job j = {tr, s, idx, B, batch_tgt};
-        loss = tg_workers_run(tr->workers, tr->o->threads, run_shard, &j);
+        loss = tr->dist ? tg_dist_run(tr->dist, tr->workers, tr->o->threads, run_shard, &j)
+                        : tg_workers_run(tr->workers, tr->o->threads, run_shard, &j);
     } else {
         tg_tape_reset(tr->tape);
         loss = shard_step(tr, tr->m, tr->tape, s, idx, 0, B, batch_tgt, &tr->rng);
@@ -116,7 +118,7 @@ static void save_model(const options *o, trainer *tr, const s2s_vocab *vs, const
                        const s2s_tokenize_options *tok)
 {
     char err[1024];
-    if (!o->save) return;
+    if (!o->save || !tgx_run_is_root(&tr->run)) return; /* the same model on every rank */
     if (s2s_save(o->save, tr->m, tr->opt, vs, vt, tok, err, sizeof err) != 0)
         tg_cli_die(prog, "%s", err);
 }
@@ -180,7 +182,8 @@ static s2s_scores train(trainer *tr, const id_set *train_set, const id_set *test
         double tps = tgx_run_tokens_per_second(run), loss = tgx_run_mean_loss(run);
         const char *why = tgx_stop_name(stop);
         if (isnan(loss)) loss = 0;
-        printf("epoch %d: loss %.4f  test exact %.4f  bleu %.2f  %.0f tok/s  %.1fs%s%s%s\n",
+        if (tgx_run_is_root(run))
+            printf("epoch %d: loss %.4f  test exact %.4f  bleu %.2f  %.0f tok/s  %.1fs%s%s%s\n",
                (int)tr->epoch, loss, sc.exact, sc.bleu, tps, run->train_seconds,
                why ? "  (" : "", why ? why : "", why ? ")" : "");
         fflush(stdout);
@@ -262,6 +265,7 @@ static void start_run(trainer *tr, const s2s_vocab *vs, const s2s_vocab *vt,
 {
     const options *o = tr->o;
     tgx_run_config rc = TGX_RUN_CONFIG_FROM(prog, tr->m->params, tr->opt, o);
+    rc.dist = tr->dist;
     tgx_run_init(&tr->run, &rc);
     tg_trainckpt *ck = tgx_run_ckpt(&tr->run);
     if (s2s_register_config(ck, o, &tr->m->cfg, vs, vt, train_p) != 0 ||
@@ -341,6 +345,12 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     if (!tr->tape) tg_cli_die(prog, "out of memory (arena)");
     tg_tape_set_threads(tr->tape, o->shards > 1 ? 1 : o->threads);
     if (o->shards > 1) start_workers(o, tr, max_src, train_s.max_tgt);
+    if (tr->dist && !tr->workers && tg_dist_size(tr->dist) > 1)
+        tg_cli_die_usage(prog, "%d ranks need --shards a multiple of %d (each rank runs its "
+                         "shards)", tg_dist_size(tr->dist), tg_dist_size(tr->dist));
+    if (tr->dist && tr->workers && tg_dist_attach(tr->dist, tr->workers, err, sizeof err) != 0)
+        tg_cli_die_usage(prog, "%s", err);
+    if (!tr->workers) tr->dist = NULL; /* one rank, one tape: nothing to reduce */
     tr->opt = s2s_make_optim(o, m);
     if (o->load && s2s_load_optim(o->load, tr->opt, err, sizeof err) != 0)
         fprintf(stderr, "%s: optimizer state not restored (%s); starting it fresh\n", prog, err);
@@ -366,7 +376,8 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     if (tg_csv_close(&tr->run.csv, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
     report_arenas(tr);
     double tps = tgx_run_tokens_per_second(&tr->run);
-    tg_result("exact_match=%.4f bleu=%.2f test_pairs=%zu tokens_per_s=%.0f seconds=%.1f", sc.exact,
+    if (tgx_run_is_root(&tr->run))
+        tg_result("exact_match=%.4f bleu=%.2f test_pairs=%zu tokens_per_s=%.0f seconds=%.1f", sc.exact,
               sc.bleu, test_s.n, tps, tr->run.train_seconds);
 
     tgx_run_free(&tr->run);
@@ -406,6 +417,8 @@ int main(int argc, char **argv)
     tr.o = &o;
     tr.m = &m;
     tr.epoch = 1;
+    tg_dist *dist = o.translate ? NULL : tgx_dist_init(prog, &argc, &argv); /* NULL: no mpirun */
+    tr.dist = dist;
     tg_rng_seed(&tr.rng, o.seed ^ 0xba7c4ull);
     if (o.load) s2s_load_model(&o, &m, &vs, &vt, &tok);
     /* the pair files, when --resume took them from the checkpoint */
@@ -413,5 +426,6 @@ int main(int argc, char **argv)
     int rc = o.translate ? s2s_translate_main(&o, &m, argc, argv, first, &vs, &vt, &tok)
                          : train_main(&tr, pairs_from, &vs, &vt, &tok);
     tg_inherited_free(&inherited);
+    tg_dist_finalize(dist);
     return rc;
 }
