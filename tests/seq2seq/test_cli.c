@@ -207,8 +207,8 @@ Test(cli, attention_train_save_load_translate, .timeout = 100)
     run(&r, args, NULL);
     cr_assert_eq(r.rc, 0, "%s", r.err);
     cr_assert(strstr(r.out, "result: translated=2") != NULL, "%s", r.out);
-    char greedy[4096];
-    snprintf(greedy, sizeof greedy, "%s", r.out);
+    char greedy[sizeof r.out];
+    memcpy(greedy, r.out, sizeof greedy);
     snprintf(args, sizeof args, "--load %s --translate --beam 1 \"I study deeplearning\" \"you like tea\"",
              model);
     run(&r, args, NULL);
@@ -227,10 +227,10 @@ Test(cli, attention_train_save_load_translate, .timeout = 100)
 Test(cli, default_model_evaluates_in_its_arena, .timeout = 100)
 {
     ran r;
-    run(&r, "--threads 2 --pairs 2000 --epochs 1 --show 0", NULL);
+    run(&r, "--threads 2 --pairs 2000 --steps 1 --show 0", NULL);
     cr_assert_eq(r.rc, 0, "%s", r.err);
     cr_assert(strstr(r.out, "result: exact_match=") != NULL, "%s", r.out);
-    run(&r, "--threads 2 --pairs 1000 --epochs 1 --show 0 --attention dot --cell mgu --beam 2", NULL);
+    run(&r, "--threads 2 --pairs 1000 --steps 1 --show 0 --attention dot --cell mgu --beam 2", NULL);
     cr_assert_eq(r.rc, 0, "%s", r.err);
     cr_assert(strstr(r.out, "result: exact_match=") != NULL, "%s", r.out);
 }
