@@ -228,13 +228,13 @@ Test(cli, attention_train_save_load_translate, .timeout = 100)
 /* The default model's evaluation over sources of unequal lengths fits its
  * arena (the decoding probe once measured equal lengths only, and a default
  * --threads 2 run died at its first evaluation: "step arena exhausted"). */
-Test(cli, default_model_evaluates_in_its_arena, .timeout = 100)
+Test(cli, default_model_evaluates_in_its_arena, .timeout = 300)
 {
     ran r;
-    run(&r, "--threads 2 --pairs 2000 --steps 1 --show 0", NULL);
+    run(&r, "--threads 2 --pairs 2000 --test-pairs 200 --steps 1 --show 0", NULL);
     cr_assert_eq(r.rc, 0, "%s", r.err);
     cr_assert(strstr(r.out, "result: exact_match=") != NULL, "%s", r.out);
-    run(&r, "--threads 2 --pairs 1000 --steps 1 --show 0 --attention dot --cell mgu --beam 2", NULL);
+    run(&r, "--threads 2 --pairs 1000 --test-pairs 100 --steps 1 --show 0 --attention dot --cell mgu --beam 2", NULL);
     cr_assert_eq(r.rc, 0, "%s", r.err);
     cr_assert(strstr(r.out, "result: exact_match=") != NULL, "%s", r.out);
 }
