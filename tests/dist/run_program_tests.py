@@ -39,7 +39,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run_dist_tests import (FAILURES, check, env_for_mpi, kill_group, mpi, read,  # noqa: E402
-                            run)
+                            run, wait_for_line)
 
 
 def ckpt_state(path):
@@ -164,7 +164,7 @@ def seq2seq_cases(args, tmp):
 def signal_case(args, tmp):
     ck = os.path.join(tmp, "sig.ck")
     cmd = mpi(args, 2, args.echo, "--steps", "100000000", "--every", "0", "--checkpoint", ck)
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                          env=env_for_mpi(), start_new_session=True)
     ranks = []
     for _ in range(100):  # the ranks start, and train a little
@@ -173,7 +173,9 @@ def signal_case(args, tmp):
         ranks = [int(x) for x in out.split()]
         if len(ranks) == 2:
             break
-    time.sleep(1.0)
+    # signal only once the job trains (rank 0's first step line): a fixed
+    # sleep raced the sanitizer build's slow MPI start-up
+    seen = wait_for_line(p, "step ", 120)
     check(len(ranks) == 2, "signal: two rank processes found", str(ranks))
     if ranks:
         os.kill(ranks[-1], signal.SIGTERM)
@@ -184,6 +186,7 @@ def signal_case(args, tmp):
         _, err = p.communicate()
         err += "\n[timed out]"
     kill_group(p.pid)
+    err = seen + err
     check(p.returncode == 0, "signal on one rank: mpirun exits 0 (%s)" % p.returncode, err)
     check("interrupted at step" in err, "signal on one rank: rank 0 says interrupted", err)
     rc, _, err = run([args.echo, "--steps", "1", "--resume", ck])
