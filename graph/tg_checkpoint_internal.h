@@ -1,4 +1,5 @@
-/* Private helpers shared by checkpoint.c and checkpoint_save.c (not installed). */
+/* Private helpers shared by checkpoint.c, checkpoint_save.c and
+ * optim/checkpoint_optim.c (not installed). */
 #ifndef TG_CHECKPOINT_INTERNAL_H
 #define TG_CHECKPOINT_INTERNAL_H
 

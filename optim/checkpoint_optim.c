@@ -4,26 +4,14 @@
  * The format is the one graph/checkpoint*.c wrote before this file existed,
  * so older training checkpoints load unchanged. */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tg_checkpoint_internal.h"
 #include "tg_optim.h"
 
 #define NAME_FMT "'%.80s'"
-
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 int tg_checkpoint_save_training(const char *path, const tg_params *p, tg_optim *opt,
                                 const tg_ckpt_meta *meta, size_t n_meta, char *err,
@@ -34,7 +22,7 @@ int tg_checkpoint_save_training(const char *path, const tg_params *p, tg_optim *
     tg_ckpt_array *ex = malloc((ns ? ns : 1) * sizeof *ex);
     int rc = 0;
     if (!m || !ex) {
-        rc = fail(err, errlen, "cannot save %s: out of memory", path);
+        rc = tg_ckpt_fail(err, errlen, "cannot save %s: out of memory", path);
     } else {
         char steps[24];
         size_t nm = n_meta;
@@ -77,29 +65,29 @@ static int check_optim(const tg_checkpoint *c, tg_optim *opt, uint64_t *steps, c
     const char *kind = tg_checkpoint_meta(c, "optim.kind");
     const char *want = tg_optim_kind_name(tg_optim_get_config(opt)->kind);
     if (!kind)
-        return fail(err, errlen, "%s: metadata 'optim.kind' is missing: the file holds "
-                                 "no optimizer state", label);
+        return tg_ckpt_fail(err, errlen, "%s: metadata 'optim.kind' is missing: the file "
+                            "holds no optimizer state", label);
     if (strcmp(kind, want) != 0)
-        return fail(err, errlen, "%s: metadata 'optim.kind' is '%.20s', the optimizer is "
-                                 "'%s'", label, kind, want);
+        return tg_ckpt_fail(err, errlen, "%s: metadata 'optim.kind' is '%.20s', the optimizer "
+                            "is '%s'", label, kind, want);
     if (tg_checkpoint_meta_u64(c, "optim.steps", steps, err, errlen)) return -1;
     for (size_t i = 0; i < tg_optim_state_count(opt); i++) {
         const char *name = tg_optim_state_name(opt, i);
         int present;
         size_t numel = numel_in_file(c, name, &present);
         if (!present)
-            return fail(err, errlen, "%s: optimizer state " NAME_FMT " is missing from "
-                                     "the file", label, name);
+            return tg_ckpt_fail(err, errlen, "%s: optimizer state " NAME_FMT " is missing "
+                                "from the file", label, name);
         if (numel != tg_optim_numel(opt))
-            return fail(err, errlen, "%s: optimizer state " NAME_FMT " has %zu values in "
-                                     "the file, the optimizer has %zu", label, name, numel,
-                        tg_optim_numel(opt));
+            return tg_ckpt_fail(err, errlen, "%s: optimizer state " NAME_FMT " has %zu values "
+                                "in the file, the optimizer has %zu", label, name, numel,
+                                tg_optim_numel(opt));
     }
     for (size_t i = 0; i < tg_checkpoint_tensor_count(c); i++) {
         const char *name = tg_checkpoint_tensor_name(c, i);
         if (strncmp(name, "optim.", 6) == 0 && !has_state(opt, name))
-            return fail(err, errlen, "%s: the file holds optimizer state " NAME_FMT
-                                     " that this optimizer does not use", label, name);
+            return tg_ckpt_fail(err, errlen, "%s: the file holds optimizer state " NAME_FMT
+                                " that this optimizer does not use", label, name);
     }
     return 0;
 }
