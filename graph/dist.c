@@ -320,6 +320,24 @@ double tg_dist_sum_shards(tg_dist *d, const double *values, int count)
     return total;
 }
 
+void tg_dist_share_shard(tg_dist *d, int s, void *bytes, size_t n)
+{
+    if (!d->w || s < 0 || s >= d->shards)
+        tg_dist_abort(d, 70, "tg_dist_share_shard: shard %d of %d (attach the workers first)", s,
+                      d->shards);
+#ifdef TG_HAVE_MPI
+    int owner = s / d->local;
+    enum { PIECE = 1 << 30 }; /* MPI counts are ints */
+    for (size_t off = 0; d->size > 1 && off < n; off += PIECE) {
+        size_t len = n - off < PIECE ? n - off : PIECE;
+        MPI_Bcast((unsigned char *)bytes + off, (int)len, MPI_BYTE, owner, d->comm);
+    }
+#else
+    (void)bytes;
+    (void)n;
+#endif
+}
+
 #ifdef TG_HAVE_MPI
 /* How rank's copy differs from rank 0's: 0 same, 1 length, 2 content at
  * byte `at`. Rank 0's bytes are broadcast in pieces (MPI counts are ints). */

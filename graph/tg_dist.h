@@ -109,6 +109,18 @@ int tg_dist_any(tg_dist *d, int flag);
  * (evaluation losses and counts). */
 double tg_dist_sum_shards(tg_dist *d, const double *values, int count);
 
+/* Collective. The n bytes at `bytes` of global shard s (0 .. S-1 of the
+ * attached workers) as the rank that runs it holds them, copied to every
+ * other rank (a broadcast from the owner): state a shard carries from step
+ * to step (TBPTT recurrent state, its dropout generator) lives only on its
+ * owner, and a checkpoint that rank 0 writes, or a resume with another
+ * number of ranks, needs all of it. Call it for every shard just before a
+ * checkpoint is written; cheap next to a step, too slow for every step.
+ * Aborts the job (tg_dist_abort) when no workers are attached or s is out
+ * of range: the ranks would not agree which collective they are in. With
+ * one rank, nothing to do. */
+void tg_dist_share_shard(tg_dist *d, int s, void *bytes, size_t n);
+
 /* Collective. 0 when every rank holds the same n bytes as rank 0 (parameter
  * values after initialisation, the configuration string); else -1 on every
  * rank with the same message in err naming `what`, the lowest rank that

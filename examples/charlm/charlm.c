@@ -203,6 +203,8 @@ static void start_run(const options *o, const charmodel *m, const tg_vocab *v, c
 {
     tgx_run_config rc = TGX_RUN_CONFIG_FROM(PROG, m->params, opt, o);
     rc.dist = tr->dist;
+    rc.hooks.before_checkpoint = charlm_trainer_share_state; /* shards' state to rank 0 */
+    rc.hooks.ctx = tr;
     tgx_run_init(r, &rc);
     if (charlm_register_config(tgx_run_ckpt(r), o, &m->cfg, v, c->cps, c->n) != 0 ||
         charlm_trainer_register(tr, tgx_run_ckpt(r)) != 0)
@@ -349,9 +351,6 @@ int main(int argc, char **argv)
         tg_cli_die_usage(PROG, "%s", err);
     if (dist && charlm_trainer_attach_dist(&tr, dist, err, sizeof err) != 0)
         tg_cli_die_usage(PROG, "%s", err);
-    if (dist && tg_dist_size(dist) > 1 && (o.checkpoint || o.resume))
-        tg_cli_die_usage(PROG, "--checkpoint and --resume under mpirun are not supported yet: each "
-                         "rank holds only its own shards' carried state");
     tgx_run run;
     start_run(&o, &m, &v, &c, opt, &tr, &run);
     tgx_run_resume(&run);

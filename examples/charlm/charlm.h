@@ -78,6 +78,11 @@ double charlm_evaluate(charlm_trainer *tr);
  * dropout generator ("rng.dropout.<s>") and carried recurrent state
  * ("state.tbptt.<s>.h", ".c"). 0, or -1 on out of memory. */
 int charlm_trainer_register(charlm_trainer *tr, tg_trainckpt *ck);
+/* With ranks, collective (tgx_run_hooks.before_checkpoint, ctx: the
+ * trainer): each shard's dropout generator and carried recurrent state, as
+ * the rank running the shard holds them, copied to every rank, so that the
+ * checkpoint rank 0 writes holds every shard's. No-op without ranks. */
+void charlm_trainer_share_state(void *trainer);
 /* After a load: checks what the file could not (the data position lies
  * inside the text). 0, or -1 with a message naming path. */
 int charlm_trainer_check_loaded(const charlm_trainer *tr, const char *path, char *err,

@@ -210,6 +210,19 @@ int charlm_trainer_register(charlm_trainer *tr, tg_trainckpt *ck)
     return 0;
 }
 
+void charlm_trainer_share_state(void *trainer)
+{
+    charlm_trainer *tr = trainer;
+    if (!tr->dist) return;
+    for (int s = 0; s < tr->shards; s++) {
+        tg_state_buf *b = &tr->train.state[s];
+        size_t n = (size_t)b->layers * (size_t)b->batch * (size_t)b->hidden * sizeof *b->h;
+        tg_dist_share_shard(tr->dist, s, &tr->shard[s].dropout_rng, sizeof(tg_rng));
+        tg_dist_share_shard(tr->dist, s, b->h, n);
+        if (b->c) tg_dist_share_shard(tr->dist, s, b->c, n);
+    }
+}
+
 int charlm_trainer_check_loaded(const charlm_trainer *tr, const char *path, char *err,
                                 size_t errlen)
 {

@@ -319,6 +319,7 @@ void tgx_run_save_checkpoint(tgx_run *r)
 {
     char err[1024];
     r->unsaved = 0;
+    if (r->c.dist && r->c.hooks.before_checkpoint) r->c.hooks.before_checkpoint(r->c.hooks.ctx);
     if (!tgx_run_is_root(r)) return; /* every rank holds the same state: rank 0 writes it */
     if (tg_trainckpt_save(r->ck, r->c.checkpoint, err, sizeof err) != 0)
         tg_cli_die(r->c.prog, "%s", err);
@@ -335,19 +336,16 @@ void tgx_run_finish(tgx_run *r)
     tg_progress_done(&r->pg);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    if (!tgx_run_is_root(r)) {
-        tgx_run_save_checkpoint(r); /* rank 0 writes; here only the state is marked saved */
-        return;
-    }
+    /* a resume that trained nothing leaves its file as it was; the same
+     * decision on every rank (the save may be collective) */
+    int same = r->c.resume && r->c.checkpoint && strcmp(r->c.resume, r->c.checkpoint) == 0;
+    if (r->c.checkpoint && (r->unsaved || !same)) tgx_run_save_checkpoint(r);
+    if (!tgx_run_is_root(r)) return;
     if (interrupted || tgx_run_stop(r) == TGX_STOP_SIGNAL)
         fprintf(stderr, "%s: interrupted at step %llu\n", r->c.prog, (unsigned long long)r->step);
-    if (r->c.checkpoint) {
-        /* a resume that trained nothing leaves its file as it was */
-        int same = r->c.resume && strcmp(r->c.resume, r->c.checkpoint) == 0;
-        if (r->unsaved || !same) tgx_run_save_checkpoint(r);
+    if (r->c.checkpoint)
         fprintf(stderr, "%s: checkpoint %s at step %llu\n", r->c.prog, r->c.checkpoint,
                 (unsigned long long)r->step);
-    }
     if (r->skipped)
         fprintf(stderr, "%s: %llu of %llu steps skipped as not finite\n", r->c.prog,
                 (unsigned long long)r->skipped, (unsigned long long)r->step);

@@ -102,6 +102,12 @@ typedef struct tgx_run_hooks {
     int (*reduce)(void *ctx, tg_params *params, double *loss, char *err, size_t errlen);
     /* The verdict every process takes (e.g. the worst of all). NULL: local. */
     tgx_verdict (*agree)(void *ctx, tgx_verdict local);
+    /* With ranks, collective: every rank calls it just before a training
+     * checkpoint is written (by rank 0), so that state living only on the
+     * rank that runs a shard (carried recurrent state, a shard's dropout
+     * generator) reaches rank 0's registered fields (tg_dist_share_shard).
+     * NULL: nothing of the kind. */
+    void (*before_checkpoint)(void *ctx);
     void *ctx;
 } tgx_run_hooks;
 

@@ -184,6 +184,8 @@ static void start_run(loop *L)
     rowseq_trainer *tr = L->tr;
     tgx_run_config rc = TGX_RUN_CONFIG_FROM(PROG, tr->params, tr->opt, o);
     rc.dist = tr->dist;
+    rc.hooks.before_checkpoint = rowseq_trainer_share_state; /* shards' dropout streams */
+    rc.hooks.ctx = tr;
     rc.epochs = (uint64_t)o->epochs;
     tgx_run_init(&L->run, &rc);
     tg_trainckpt *ck = tgx_run_ckpt(&L->run);
@@ -344,9 +346,6 @@ int main(int argc, char **argv)
     if (dist && tg_dist_attach(dist, tr.workers, err, sizeof err) != 0)
         tg_cli_die_usage(PROG, "%s", err);
     tr.dist = dist;
-    if (dist && tg_dist_size(dist) > 1 && cfg.dropout > 0 && (o.checkpoint || o.resume))
-        tg_cli_die_usage(PROG, "--checkpoint and --resume under mpirun with --dropout are not "
-                         "supported yet: each rank holds only its own shards' dropout streams");
     if (model_file) {
         rowseq_restore_model(&o, model_file, &tr);
         tg_checkpoint_close(model_file);

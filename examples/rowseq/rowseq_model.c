@@ -161,6 +161,13 @@ void rowseq_trainer_free(rowseq_trainer *tr)
     memset(tr, 0, sizeof *tr);
 }
 
+void rowseq_trainer_share_state(void *trainer)
+{
+    rowseq_trainer *tr = trainer;
+    for (int s = 0; tr->dist && s < tr->cfg.shards; s++)
+        tg_dist_share_shard(tr->dist, s, &tr->shard_rng[s], sizeof tr->shard_rng[s]);
+}
+
 /* What a shard needs to find its rows. */
 typedef struct shard_ctx {
     rowseq_trainer *tr;

@@ -74,6 +74,11 @@ typedef struct rowseq_trainer {
 int rowseq_trainer_init(rowseq_trainer *tr, const rowseq_trainer_config *cfg, char *err,
                         size_t errlen);
 void rowseq_trainer_free(rowseq_trainer *tr);
+/* With ranks, collective (tgx_run_hooks.before_checkpoint, ctx: the
+ * trainer): each shard's dropout generator as the rank running it holds it,
+ * copied to every rank, so that rank 0's checkpoint holds every shard's.
+ * No-op without ranks. */
+void rowseq_trainer_share_state(void *trainer);
 
 
 /* Forward and backward on images idx[0..B): leaves the gradient of the

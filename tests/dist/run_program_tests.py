@@ -9,8 +9,14 @@
 3. charlm --shards 2, 20 steps, under mpirun -np 2 (rank r runs shard r,
    tg_dist_run) against one process: --save files byte-identical, and only
    rank 0 wrote --log;
-4. charlm --checkpoint under mpirun is refused with a clear message (each
-   rank holds only its shards' carried state; not supported yet);
+4. (--cases ckpt) charlm --checkpoint under mpirun: each shard's carried
+   TBPTT state and dropout generator live on the rank that runs the shard
+   and are brought to rank 0 before it writes: 10 steps under mpirun -np 2
+   checkpoint the same state as one process; that checkpoint resumed in one
+   process and under -np 4, and the one-process checkpoint resumed under
+   -np 2, end at step 20 with the uninterrupted run's state; other
+   --shards, or ranks that do not divide them, are refused naming the
+   settings; rowseq --dropout likewise (its shards' dropout streams);
 5. rowseq --shards 2, 2 epochs on tiny IDX files, under mpirun -np 2
    against one process: --save bytes equal; and one epoch in one process
    with --checkpoint, resumed to 2 epochs under mpirun -np 2 and in one
@@ -23,7 +29,10 @@
    mpirun exits 0 within seconds, rank 0 says "interrupted" and writes the
    checkpoint, which resumes;
 8. ranks started with other flags (an MPMD launch) are refused at start-up
-   naming the rank that differs.
+   naming the rank that differs;
+9. (--cases ckpt) charlm under mpirun -np 2 checkpointing every step, rank 0
+   (the writer) killed with SIGKILL mid-run: mpirun exits non-zero within
+   seconds, no rank process is left, and the last checkpoint loads.
 Every run is bounded by a timeout and its process group is killed after it.
 """
 import argparse
@@ -75,12 +84,17 @@ def echo_cases(args, tmp):
         check(ckpt_state(resumed) == ckpt_state(one), "echo: resumed under mpirun = one run")
 
 
-def charlm_cases(args, tmp):
+def write_text(tmp):
     text = os.path.join(tmp, "t.txt")
     rng = random.Random(1)
     words = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran"]
     with open(text, "w") as f:
         f.write(" ".join(rng.choice(words) for _ in range(3000)))
+    return text
+
+
+def charlm_cases(args, tmp):
+    text = write_text(tmp)
     one, two, log = (os.path.join(tmp, n) for n in ("c1.st", "c2.st", "c2.csv"))
     flags = ["--text", text, "--hidden", "16", "--steps", "20", "--shards", "2", "--batch", "4",
              "--seq-len", "16"]
@@ -93,9 +107,163 @@ def charlm_cases(args, tmp):
         rows = read(log, "r").splitlines()
         check(len(rows) == 21, "charlm: rank 0 alone wrote --log (header + 20 rows)", str(rows))
         check(len(result_line(out2)) == 1, "charlm: one result line", out2)
-    rc, _, err = run(mpi(args, 2, args.charlm, *flags, "--checkpoint",
-                         os.path.join(tmp, "c.ck")))
-    check(rc != 0 and "not supported yet" in err, "charlm: --checkpoint under mpirun refused",
+
+
+def charlm_ckpt_cases(args, tmp):
+    """Checkpoints under mpirun hold every shard's carried state: the
+    same state as one process's, resumable with 1, 2 or 4 ranks."""
+    text = write_text(tmp)
+    full, half1, half2, r1, r2, r4 = (os.path.join(tmp, n) for n in (
+        "cf.ck", "ch1.ck", "ch2.ck", "cr1.ck", "cr2.ck", "cr4.ck"))
+    # dropout: each shard's generator is state too; 4 shards: 1, 2 and 4 ranks divide them
+    flags = ["--text", text, "--hidden", "16", "--shards", "4", "--batch", "4", "--seq-len",
+             "16", "--dropout", "0.2"]
+    rc, _, err = run([args.charlm] + flags + ["--steps", "20", "--checkpoint", full])
+    check(rc == 0, "charlm ckpt: one process, 20 steps", err)
+    rc1, _, err = run([args.charlm] + flags + ["--steps", "10", "--checkpoint", half1])
+    check(rc1 == 0, "charlm ckpt: one process, 10 steps", err)
+    rc2, _, err = run(mpi(args, 2, args.charlm, *flags, "--steps", "10", "--every", "5",
+                          "--checkpoint", half2))
+    check(rc2 == 0, "charlm ckpt: mpirun -np 2, 10 steps with --checkpoint", err)
+    if rc != 0 or rc1 != 0 or rc2 != 0:
+        return
+    check(ckpt_state(half2) == ckpt_state(half1),
+          "charlm ckpt: mpirun -np 2 checkpoint = one process's (every shard's TBPTT state "
+          "and dropout generator)")
+    check(ckpt_state(half1) != ckpt_state(full), "charlm ckpt: step 10 differs from step 20 "
+          "(the comparisons can fail)")
+    for name, cmd, out in (
+            ("one process resumes the mpirun -np 2 checkpoint",
+             [args.charlm, "--steps", "20", "--resume", half2, "--checkpoint", r1], r1),
+            ("mpirun -np 4 resumes the mpirun -np 2 checkpoint",
+             mpi(args, 4, args.charlm, "--steps", "20", "--resume", half2, "--checkpoint", r4),
+             r4),
+            ("mpirun -np 2 resumes the one-process checkpoint",
+             mpi(args, 2, args.charlm, "--steps", "20", "--resume", half1, "--checkpoint", r2),
+             r2)):
+        rc, _, err = run(cmd + ["--text", text], timeout=120)
+        check(rc == 0, "charlm ckpt: %s" % name, err)
+        if rc == 0:
+            check(ckpt_state(out) == ckpt_state(full),
+                  "charlm ckpt: %s: step 20 = the uninterrupted run" % name)
+    rc, _, err = run(mpi(args, 2, args.charlm, "--text", text, "--steps", "20", "--resume",
+                         half2, "--shards", "2"))
+    check(rc != 0 and "config 'shards' is '4' in the checkpoint, '2' in this run" in err,
+          "charlm ckpt: resume with other --shards refused naming both", err)
+    rc, _, err = run(mpi(args, 3, args.charlm, "--text", text, "--steps", "20", "--resume",
+                         half2))
+    check(rc != 0 and "--shards 4 is not a multiple of the 3 ranks" in err,
+          "charlm ckpt: resume with 3 ranks for 4 shards refused naming both", err)
+
+
+def rowseq_ckpt_cases(args, tmp):
+    """rowseq --dropout: its shards' dropout streams reach rank 0's
+    checkpoint."""
+    data = os.path.join(tmp, "idx_d")
+    os.mkdir(data)
+    rng = random.Random(3)
+    write_idx(data, "train", 64, rng)
+    write_idx(data, "t10k", 32, rng)
+    p1, p2, r11, r21, r12 = (os.path.join(tmp, n) for n in (
+        "dp1.ck", "dp2.ck", "dr11.ck", "dr21.ck", "dr12.ck"))
+    # dropout acts between layers: 2 of them, or the streams never draw
+    flags = ["--data", data, "--hidden", "16", "--batch", "8", "--shards", "2", "--dropout",
+             "0.3", "--layers", "2"]
+    rc1, _, err = run([args.rowseq] + flags + ["--epochs", "1", "--checkpoint", p1])
+    check(rc1 == 0, "rowseq ckpt: one process, 1 epoch", err)
+    rc2, _, err = run(mpi(args, 2, args.rowseq, *flags, "--epochs", "1", "--checkpoint", p2))
+    check(rc2 == 0, "rowseq ckpt: mpirun -np 2, 1 epoch with --dropout --checkpoint", err)
+    if rc1 != 0 or rc2 != 0:
+        return
+    check(ckpt_state(p2) == ckpt_state(p1),
+          "rowseq ckpt: mpirun -np 2 checkpoint = one process's (both shards' dropout streams)")
+    # a 1-epoch run's schedule is not a 2-epoch run's: resumed runs are
+    # compared with a resumed run
+    for name, cmd in (("one process resumes the one-process checkpoint", [args.rowseq] + [
+            "--epochs", "2", "--resume", p1, "--checkpoint", r11]),
+            ("one process resumes the mpirun -np 2 checkpoint", [args.rowseq] + [
+                "--epochs", "2", "--resume", p2, "--checkpoint", r21]),
+            ("mpirun -np 2 resumes the one-process checkpoint", mpi(
+                args, 2, args.rowseq, "--epochs", "2", "--resume", p1, "--checkpoint", r12))):
+        rc, _, err = run(cmd)
+        check(rc == 0, "rowseq ckpt: %s" % name, err)
+        if rc != 0:
+            return
+    check(ckpt_state(r21) == ckpt_state(r11) and ckpt_state(r12) == ckpt_state(r11),
+          "rowseq ckpt: every resumed run ends with the same state")
+    check(ckpt_state(r11) != ckpt_state(p1), "rowseq ckpt: the resumed runs trained")
+
+
+def rank_of(pid):
+    """OMPI_COMM_WORLD_RANK of a process mpirun started (None if unknown)."""
+    try:
+        env = read("/proc/%d/environ" % pid).split(b"\0")
+    except OSError:
+        return None
+    for kv in env:
+        if kv.startswith(b"OMPI_COMM_WORLD_RANK="):
+            return int(kv.split(b"=", 1)[1])
+    return None
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
+    except FileNotFoundError:
+        return False
+
+
+def killed_rank_case(args, tmp):
+    """SIGKILL to rank 0 (the checkpoint writer) of charlm under mpirun -np
+    2, checkpointing every step: the job ends non-zero within seconds,
+    nothing is left running, the last checkpoint on disk loads."""
+    text = write_text(tmp)
+    ck = os.path.join(tmp, "killed.ck")
+    cmd = mpi(args, 2, args.charlm, "--text", text, "--hidden", "16", "--shards", "2",
+              "--batch", "4", "--seq-len", "16", "--steps", "100000000", "--every", "1",
+              "--checkpoint", ck)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env=env_for_mpi(), start_new_session=True)
+    ranks = {}
+    try:
+        deadline = time.monotonic() + 120  # the sanitizer build starts slowly
+        while time.monotonic() < deadline and p.poll() is None and (
+                len(ranks) < 2 or not os.path.exists(ck)):
+            time.sleep(0.1)
+            out = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True,
+                                 text=True).stdout
+            ranks = {rank_of(int(x)): int(x) for x in out.split()}
+            ranks.pop(None, None)
+        check(sorted(ranks) == [0, 1] and os.path.exists(ck),
+              "killed rank: two ranks train and checkpoint", str(ranks))
+        if sorted(ranks) != [0, 1] or not os.path.exists(ck):
+            return
+        time.sleep(1.0)  # mid-run: checkpoints being written step after step
+        check(p.poll() is None, "killed rank: job still training before the kill")
+        os.kill(ranks[0], signal.SIGKILL)
+        t0 = time.monotonic()
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        took = time.monotonic() - t0
+        rc = p.poll()
+        check(rc is not None and rc != 0, "killed rank: mpirun exits non-zero (%s)" % rc)
+        check(took < 15, "killed rank: job ended %.1f s after the kill" % took)
+        time.sleep(0.5)
+        check(not any(alive(q) for q in ranks.values()), "killed rank: no rank process left",
+              str([q for q in ranks.values() if alive(q)]))
+    finally:
+        kill_group(p.pid)
+        p.communicate()
+        for q in ranks.values():
+            if alive(q):
+                os.kill(q, signal.SIGKILL)
+    leftovers = [n for n in os.listdir(tmp) if n.startswith("killed.ck.tmp")]
+    rc, _, err = run([args.charlm, "--text", text, "--steps", "1", "--resume", ck])
+    check(rc == 0 and "nothing to train" in err,
+          "killed rank: the last checkpoint loads (temporary files left: %d)" % len(leftovers),
           err)
 
 
@@ -209,14 +377,22 @@ def main():
     ap.add_argument("--charlm", required=True)
     ap.add_argument("--rowseq", required=True)
     ap.add_argument("--seq2seq", required=True)
+    ap.add_argument("--cases", choices=("main", "ckpt"), default="main",
+                    help="main: bitwise, resume, signal, mismatch; ckpt: charlm and rowseq "
+                    "checkpoints under mpirun, other rank counts, a killed rank")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        echo_cases(args, tmp)
-        charlm_cases(args, tmp)
-        rowseq_cases(args, tmp)
-        seq2seq_cases(args, tmp)
-        signal_case(args, tmp)
-        mismatch_case(args)
+        if args.cases == "main":
+            echo_cases(args, tmp)
+            charlm_cases(args, tmp)
+            rowseq_cases(args, tmp)
+            seq2seq_cases(args, tmp)
+            signal_case(args, tmp)
+            mismatch_case(args)
+        else:
+            charlm_ckpt_cases(args, tmp)
+            rowseq_ckpt_cases(args, tmp)
+            killed_rank_case(args, tmp)
     if FAILURES:
         print("%d failure(s)" % len(FAILURES))
         return 1
