@@ -346,6 +346,12 @@ void tgx_run_finish(tgx_run *r)
     if (r->c.checkpoint)
         fprintf(stderr, "%s: checkpoint %s at step %llu\n", r->c.prog, r->c.checkpoint,
                 (unsigned long long)r->step);
+    uint64_t ran = r->step - r->start_step;
+    if (r->c.dist && tg_dist_size(r->c.dist) > 1 && ran > 0) /* SCALING.md's figure */
+        fprintf(stderr, "%s: gradient exchange %.1f ms per step on rank 0 (%.0f%% of its "
+                "training time; waiting for a slower rank included)\n", r->c.prog,
+                1e3 * tg_dist_comm_seconds(r->c.dist) / (double)ran,
+                r->run_seconds > 0 ? 100 * tg_dist_comm_seconds(r->c.dist) / r->run_seconds : 0);
     if (r->skipped)
         fprintf(stderr, "%s: %llu of %llu steps skipped as not finite\n", r->c.prog,
                 (unsigned long long)r->skipped, (unsigned long long)r->step);
