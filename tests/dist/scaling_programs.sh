@@ -40,7 +40,7 @@ for prog in charlm seq2seq; do
         else
             one $prog 1px1t $cmd --shards 2 --threads 1
             one $prog 1px2t $cmd --shards 2 --threads 2
-            OMP_NUM_THREADS=1 one $prog 2rx1t $mpi -np 2 $cmd --shards 2 --threads 1
+            one $prog 2rx1t $mpi -np 2 $cmd --shards 2 --threads 1
         fi
     done
 done
