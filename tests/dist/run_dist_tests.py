@@ -169,6 +169,23 @@ def alive(pid):
         return False
 
 
+def check_job_ends(p, pids, what, limit):
+    """After one of the rank processes pids was killed: mpirun (p) exits
+    non-zero within limit seconds and leaves none of them running."""
+    t0 = time.monotonic()
+    try:
+        p.wait(timeout=2 * limit)
+    except subprocess.TimeoutExpired:
+        pass
+    took = time.monotonic() - t0
+    rc = p.poll()
+    check(rc is not None and rc != 0, "%s: mpirun exits non-zero (%s)" % (what, rc))
+    check(took < limit, "%s: job ended %.1f s after the kill" % (what, took))
+    time.sleep(0.5)
+    check(not any(alive(q) for q in pids), "%s: no rank process left" % what,
+          str([q for q in pids if alive(q)]))
+
+
 def kill_case(args, tmp):
     pidfile = os.path.join(tmp, "pid")
     cmd = mpi(args, 2, args.trainee, "--steps", "100000", "--sleep-ms", "5", "--pidfile",
@@ -189,18 +206,7 @@ def kill_case(args, tmp):
         time.sleep(1.0)  # mid-run: in the step loop
         check(p.poll() is None, "killed rank: job still training before the kill")
         os.kill(pids[1], signal.SIGKILL)
-        t0 = time.monotonic()
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
-        took = time.monotonic() - t0
-        rc = p.poll()
-        check(rc is not None and rc != 0, "killed rank: mpirun exits non-zero (%s)" % rc)
-        check(took < 10, "killed rank: job ended %.1f s after the kill" % took)
-        time.sleep(0.5)
-        check(not any(alive(q) for q in pids), "killed rank: no rank process left",
-              str([q for q in pids if alive(q)]))
+        check_job_ends(p, pids, "killed rank", 10)
     finally:
         kill_group(p.pid)
         p.communicate()
