@@ -164,7 +164,9 @@ int tg_dist_shards(const tg_dist *d, int shards, int *first, int *count, char *e
 {
     if (shards < 1 || shards % d->size != 0) {
         snprintf(err, errlen, "--shards %d is not a multiple of the %d ranks: each rank runs an "
-                 "equal share of the shards (use a multiple of %d)", shards, d->size, d->size);
+                 "equal share of the shards (use a multiple of %d, or a number of ranks that "
+                 "divides %d; a resumed run keeps its checkpoint's --shards)", shards, d->size,
+                 d->size, shards);
         return -1;
     }
     *count = shards / d->size;
