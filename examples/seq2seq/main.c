@@ -379,7 +379,7 @@ static s2s_scores run_training(trainer *tr, const id_set *train_s, int *evaluate
  * raw keeps the text of the pairs kept). */
 static void prepare_pieces(const options *o, int loaded, s2s_pieces *pc, s2s_pairs *train_raw,
                            s2s_pairs *test_raw, s2s_pairs *train_pc, s2s_pairs *test_pc,
-                           s2s_vocab *vs, s2s_vocab *vt)
+                           s2s_vocab *vs, s2s_vocab *vt, char *info, size_t infolen)
 {
     char err[1024], note[512];
     double t0 = tg_clock_seconds();
@@ -405,8 +405,9 @@ static void prepare_pieces(const options *o, int loaded, s2s_pieces *pc, s2s_pai
                     prog, files[i], skipped[i], o->max_tokens);
     if (train_pc->n == 0) tg_cli_die(prog, "%s: no sentence pairs within --max-tokens %d pieces",
                                      files[0], o->max_tokens);
-    fprintf(stderr, "%s: subwords: %d source and %d target pieces (SentencePiece unigram, one "
-            "model per side; %s in %.1fs)\n", prog, s2s_subword_size(pc->src),
+    /* said after a resume's checks (a refusal is the only line on stderr) */
+    snprintf(info, infolen, "%s: subwords: %d source and %d target pieces (SentencePiece "
+             "unigram, one model per side; %s in %.1fs)\n", prog, s2s_subword_size(pc->src),
             s2s_subword_size(pc->tgt), loaded ? "from --load" : o->resume ? "from --resume"
                                                                : "learned", tg_clock_seconds() - t0);
 }
@@ -419,7 +420,7 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
 {
     const options *o = tr->o;
     s2s_model *m = tr->m;
-    char err[1024];
+    char err[1024], pieces_info[256] = "";
     /* raw: the pairs as read (text for subwords, tokens for words); train_p,
      * test_p: as the model reads them (pieces or words) */
     s2s_pairs train_raw, test_raw, train_pc, test_pc;
@@ -430,7 +431,7 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     if (test_raw.n == 0) tg_cli_die(prog, "no test pairs (use --test or a larger --valid-frac)");
     if (subwords)
         prepare_pieces(o, o->load != NULL, pc, &train_raw, &test_raw, &train_pc, &test_pc, vs,
-                       vt);
+                       vt, pieces_info, sizeof pieces_info);
     const s2s_pairs *train_p = subwords ? &train_pc : &train_raw;
     const s2s_pairs *test_p = subwords ? &test_pc : &test_raw;
     if (!o->load) {
@@ -468,6 +469,7 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     uint64_t nb = (train_s.n + (size_t)o->batch - 1) / (size_t)o->batch; /* batches an epoch */
     tgx_run_resume(&tr->run); /* a refusal is the only line on stderr */
     if (o->resume) check_resumed(tr, nb);
+    fputs(pieces_info, stderr);
     fprintf(stderr,
             "%s: %zu training pairs, %zu test pairs; vocabulary %d source, %d target; %s %dx%d "
             "(%zu parameters)\n",
