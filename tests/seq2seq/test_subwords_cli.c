@@ -74,23 +74,15 @@ Test(seq2seq_subwords, train_save_load_translate_resume_with_pieces)
     cr_assert(strstr(pt_out, "epoch 3:"), "%s", pt_out);
 }
 
-/* --eval-every with --save: the kept model is the best evaluation's, the
- * log says so, a later worse evaluation does not replace it, and the best
- * survives a resume. */
-Test(seq2seq_subwords, eval_every_keeps_the_best_model)
+/* The best of a CSV log's rows (test_bleu, its step) after skip rows. */
+static double log_best(const char *name, int skip, unsigned long long *best_step, int *rows)
 {
-    write_pairs("p.tsv");
-    /* a high learning rate makes later evaluations swing, often below the best */
-    cr_assert_eq(pt_run(SMALL " --epochs 4 --eval-every 2 --save m.tg --log l.csv --lr 0.05 "
-                        "--checkpoint c.ck"), 0, "%s", pt_err);
-    /* the best of the log's rows */
-    char path[sizeof pt_dir + 16];
-    pt_path("l.csv", path, sizeof path);
+    char path[sizeof pt_dir + 16], row[256];
+    pt_path(name, path, sizeof path);
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f);
-    char row[256];
     double best = -1;
-    unsigned long long best_step = 0, rows = 0;
+    *rows = 0;
     cr_assert_not_null(fgets(row, sizeof row, f));
     cr_assert(strstr(row, "test_bleu,test_chrf"), "%s", row);
     while (fgets(row, sizeof row, f)) {
@@ -98,11 +90,28 @@ Test(seq2seq_subwords, eval_every_keeps_the_best_model)
         unsigned long long step;
         double loss, exact, bleu;
         cr_assert_eq(sscanf(row, "%d,%llu,%lf,%lf,%lf", &epoch, &step, &loss, &exact, &bleu), 5);
-        if (bleu > best) best = bleu, best_step = step;
-        rows++;
+        if ((*rows)++ < skip) continue;
+        if (bleu > best) best = bleu, *best_step = step;
     }
     fclose(f);
+    return best;
+}
+
+/* --eval-every with --save: the kept model is the best evaluation's and
+ * the log says so; then a resume with a learning rate that wrecks the
+ * model (lr is free to change on resume) evaluates worse: the kept model
+ * is not replaced, the checkpoint's best stands, and the run's final
+ * scores are the kept model's, read back. */
+Test(seq2seq_subwords, eval_every_keeps_the_best_model)
+{
+    write_pairs("p.tsv");
+    cr_assert_eq(pt_run(SMALL " --epochs 4 --eval-every 2 --save m.tg --log l.csv --lr 0.05 "
+                        "--checkpoint c.ck"), 0, "%s", pt_err);
+    unsigned long long best_step = 0, later_step = 0;
+    int rows, rows2;
+    double best = log_best("l.csv", 0, &best_step, &rows);
     cr_assert_geq(rows, 12, "an evaluation every 2 of 24 steps and each epoch's end");
+    cr_assert_gt(best, 0, "the first part learns something (else the test proves nothing)");
     char want[128];
     snprintf(want, sizeof want, "at step %llu: saved m.tg", best_step);
     cr_assert(strstr(pt_out, want), "the log's best step %llu:\n%s", best_step, pt_out);
@@ -110,18 +119,22 @@ Test(seq2seq_subwords, eval_every_keeps_the_best_model)
     /* the kept model is that evaluation's: loaded, it scores the best BLEU */
     cr_assert_eq(pt_run(SMALL " --load m.tg --epochs 0"), 0, "%s", pt_err);
     cr_assert_float_eq(result_field("bleu"), best, 0.006, "%s", pt_out);
-    /* a resume compares against the checkpoint's best: a worse one keeps m.tg */
+
     size_t n0, n1;
     char *before = pt_read("m.tg", &n0);
-    cr_assert_eq(pt_run("--resume c.ck --checkpoint c.ck --epochs 5 --save m.tg"), 0, "%s",
-                 pt_err);
-    double after_best = result_field("best_bleu");
-    cr_assert_geq(after_best, best - 0.006, "%s", pt_out);
+    cr_assert_eq(pt_run("--resume c.ck --checkpoint c.ck --epochs 6 --lr 10 --save m.tg "
+                        "--log l.csv"), 0, "%s", pt_err);
+    double later = log_best("l.csv", rows, &later_step, &rows2);
+    cr_assert_gt(rows2, rows, "the resumed part evaluated");
+    cr_assert_lt(later, best, "the wrecked model evaluates worse (else the test proves nothing)");
+    cr_assert_null(strstr(pt_out, ": saved m.tg"), "%s", pt_out);
     char *after = pt_read("m.tg", &n1);
-    if (!strstr(pt_out, ": saved m.tg")) /* no better evaluation: untouched */
-        cr_assert(n0 == n1 && memcmp(before, after, n0) == 0, "m.tg replaced: %s", pt_out);
+    cr_assert(n0 == n1 && memcmp(before, after, n0) == 0, "m.tg replaced: %s", pt_out);
     free(before);
     free(after);
+    cr_assert_eq((unsigned long long)result_field("best_step"), best_step, "%s", pt_out);
+    cr_assert(strstr(pt_out, "final scores of the kept model"), "%s", pt_out);
+    cr_assert_float_eq(result_field("bleu"), best, 0.006, "%s", pt_out);
 }
 
 /* A damaged piece model inside a saved model is refused by name. */
