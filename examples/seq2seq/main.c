@@ -491,11 +491,14 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     if (tg_csv_close(&tr->run.csv, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
     report_arenas(tr);
     double tps = tgx_run_tokens_per_second(&tr->run);
-    if (tgx_run_is_root(&tr->run))
+    if (tgx_run_is_root(&tr->run) && o->save && tr->best_bleu >= 0) /* the kept model's */
         tg_result("exact_match=%.4f bleu=%.2f test_pairs=%zu tokens_per_s=%.0f seconds=%.1f "
                   "chrf=%.2f best_bleu=%.2f best_step=%llu", sc.exact, sc.bleu, test_s.n, tps,
-                  tr->run.train_seconds, sc.chrf, tr->best_bleu < 0 ? 0 : tr->best_bleu,
+                  tr->run.train_seconds, sc.chrf, tr->best_bleu,
                   (unsigned long long)tr->best_step);
+    else if (tgx_run_is_root(&tr->run))
+        tg_result("exact_match=%.4f bleu=%.2f test_pairs=%zu tokens_per_s=%.0f seconds=%.1f "
+                  "chrf=%.2f", sc.exact, sc.bleu, test_s.n, tps, tr->run.train_seconds, sc.chrf);
 
     tgx_run_free(&tr->run);
     s2s_free_outputs(out, test_s.n, lens);
@@ -545,7 +548,11 @@ int main(int argc, char **argv)
     tg_dist *dist = o.translate ? NULL : tgx_dist_init(prog, &argc, &argv); /* NULL: no mpirun */
     tr.dist = dist;
     tg_rng_seed(&tr.rng, o.seed ^ 0xba7c4ull);
-    if (o.load) s2s_load_model(&o, &m, &vs, &vt, &tok, &pc);
+    if (o.load) { /* the model decides words or pieces, and so the length defaults */
+        s2s_load_model(&o, &m, &vs, &vt, &tok, &pc);
+        o.subwords = s2s_pieces_on(&pc) ? s2s_subword_size(pc.src) : 0;
+        s2s_resolve_lengths(&o);
+    }
     /* the pair files, when --resume took them from the checkpoint */
     const char *pairs_from = tg_inherited_has(&inherited, "train") ? o.resume : NULL;
     int rc = o.translate ? s2s_translate_main(&o, &m, argc, argv, first, &vs, &vt, &tok, &pc)

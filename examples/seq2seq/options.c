@@ -126,8 +126,8 @@ static void check_combinations(const s2s_options *o, const tg_cmdline *c, int ar
  * ones): subwords for a user's TSV (what every translation toolkit trains
  * on), the built-in corpus keeps its words; a piece is about a third of a
  * word, so the length limits grow with pieces (a 60-word sentence is about
- * 160 pieces). --load'ed models bring their own (s2s_load_pieces). */
-static void resolve_lengths(s2s_options *o)
+ * 160 pieces). With --load the model decides (main.c, once it is read). */
+void s2s_resolve_lengths(s2s_options *o)
 {
     if (o->subwords < 0) o->subwords = o->train ? S2S_SUBWORDS_DEFAULT : 0;
     int limit = o->subwords > 0 ? S2S_MAX_PIECES : S2S_MAX_TOKENS;
@@ -153,7 +153,7 @@ void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_
                          "would not fill %d)", o->hidden / 2, o->hidden);
     o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
     if (o->test && !o->train) tg_cli_die_usage(S2S_PROG, "--test needs --train");
-    resolve_lengths(o);
+    if (!o->load) s2s_resolve_lengths(o);
     /* a test hook: poison a gradient at this step (the non-finite guard) */
     o->fault_step = tg_cli_env_step(S2S_PROG, "SEQ2SEQ_FAULT_STEP");
 }

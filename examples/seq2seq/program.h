@@ -19,6 +19,11 @@
  * --translate (argc if none). */
 void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_inherited *inh,
                        int *first);
+/* The defaults that depend on the vocabulary kind: --subwords (-1: 8000
+ * with --train, else 0), then --max-tokens and --max-len (0: 60 words, 200
+ * pieces). Called by s2s_parse_options, or with --load once the model is
+ * read (o->subwords set from it). */
+void s2s_resolve_lengths(s2s_options *o);
 /* The run's checkpoint and output files. */
 tg_run_files s2s_run_files(const s2s_options *o);
 
