@@ -165,7 +165,7 @@ static int side_from_text(const char *text, const char *label_fmt, const char *k
     return *out ? 0 : -1;
 }
 
-int s2s_pieces_from_texts(const char *src_text, const char *tgt_text, const char *label_fmt,
+static int pieces_from_texts(const char *src_text, const char *tgt_text, const char *label_fmt,
                           const char *src_key, const char *tgt_key, s2s_pieces *p, char *err,
                           size_t errlen)
 {
@@ -184,18 +184,29 @@ int s2s_pieces_from_texts(const char *src_text, const char *tgt_text, const char
     return 0;
 }
 
-int s2s_load_pieces(const char *path, const s2s_vocab *vs, const s2s_vocab *vt, s2s_pieces *p,
-                    char *err, size_t errlen)
+int s2s_pieces_from_file(const char *path, const char *prefix, const char *kind,
+                         const char *src_name, const char *tgt_name, s2s_pieces *p, char *err,
+                         size_t errlen)
 {
-    char fmt[1100], label[1200];
+    char fmt[1100], src_key[128], tgt_key[128];
     memset(p, 0, sizeof *p);
     tg_checkpoint *ck = tg_checkpoint_open(path, err, errlen);
     if (!ck) return -1;
-    snprintf(fmt, sizeof fmt, "%s: metadata '%%s'", path);
-    int rc = s2s_pieces_from_texts(tg_checkpoint_meta(ck, "s2s.src_pieces"),
-                                   tg_checkpoint_meta(ck, "s2s.tgt_pieces"), fmt, "s2s.src_pieces",
-                                   "s2s.tgt_pieces", p, err, errlen);
+    snprintf(fmt, sizeof fmt, "%s: %s '%%s'", path, kind);
+    snprintf(src_key, sizeof src_key, "%s%s", prefix, src_name);
+    snprintf(tgt_key, sizeof tgt_key, "%s%s", prefix, tgt_name);
+    int rc = pieces_from_texts(tg_checkpoint_meta(ck, src_key), tg_checkpoint_meta(ck, tgt_key),
+                               fmt, src_name, tgt_name, p, err, errlen);
     tg_checkpoint_close(ck);
+    return rc;
+}
+
+int s2s_load_pieces(const char *path, const s2s_vocab *vs, const s2s_vocab *vt, s2s_pieces *p,
+                    char *err, size_t errlen)
+{
+    char label[1200];
+    int rc = s2s_pieces_from_file(path, "", "metadata", "s2s.src_pieces", "s2s.tgt_pieces", p,
+                                  err, errlen);
     if (rc != 0 || !p->src) return rc;
     snprintf(label, sizeof label, "%s: metadata 's2s.src_pieces'", path);
     if (s2s_pieces_check_vocab(p->src, vs, label, err, errlen) != 0) goto bad;

@@ -66,11 +66,13 @@ char *s2s_pieces_output_text(const s2s_pieces *p, const s2s_vocab *vt, const int
  * word model). 0, or -1 with "PATH: metadata 's2s.src_pieces': problem". */
 int s2s_load_pieces(const char *path, const s2s_vocab *vs, const s2s_vocab *vt, s2s_pieces *p,
                     char *err, size_t errlen);
-/* The same from two text forms (either may be NULL: none stored; one
- * without the other is an error), label_fmt naming where they came from,
- * with one %s for the key, e.g. "run.tck: config '%s'". */
-int s2s_pieces_from_texts(const char *src_text, const char *tgt_text, const char *label_fmt,
-                          const char *src_key, const char *tgt_key, s2s_pieces *p, char *err,
-                          size_t errlen);
+/* The piece models in a safetensors file's metadata under keys
+ * prefix+src_name and prefix+tgt_name (either absent: none; one without the
+ * other is an error), with messages "PATH: KIND 'NAME': problem", e.g.
+ * ("run.tck", "config.", "config", "src-pieces", "tgt-pieces"). No check
+ * against vocabularies. 0 (p empty when none are stored), or -1. */
+int s2s_pieces_from_file(const char *path, const char *prefix, const char *kind,
+                         const char *src_name, const char *tgt_name, s2s_pieces *p, char *err,
+                         size_t errlen);
 
 #endif

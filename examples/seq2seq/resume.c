@@ -2,8 +2,6 @@
  * on --resume, the configuration. */
 #include "resume.h"
 
-#include "tg_checkpoint.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,14 +105,8 @@ static int register_pieces(tg_trainckpt *ck, const s2s_pieces *pc)
 
 int s2s_resume_pieces(const char *path, s2s_pieces *p, char *err, size_t errlen)
 {
-    char fmt[1100];
-    tg_checkpoint *ck = tg_checkpoint_open(path, err, errlen);
-    if (!ck) return -1;
-    snprintf(fmt, sizeof fmt, "%s: config '%%s'", path);
-    int rc = s2s_pieces_from_texts(tg_checkpoint_meta(ck, "config.src-pieces"),
-                                   tg_checkpoint_meta(ck, "config.tgt-pieces"), fmt, "src-pieces",
-                                   "tgt-pieces", p, err, errlen);
-    tg_checkpoint_close(ck);
+    int rc = s2s_pieces_from_file(path, "config.", "config", "src-pieces", "tgt-pieces", p, err,
+                                  errlen);
     if (rc == 0 && !p->src) {
         snprintf(err, errlen, "%s: config 'src-pieces' missing: the run has --subwords but the "
                  "checkpoint holds no piece models", path);
