@@ -22,6 +22,7 @@
 #include "pairs.h"
 #include "program.h"
 #include "tapegrad.h"
+#include "tg_checkpoint.h"
 #include "tg_layers.h"
 #include "tg_optim.h"
 #include "trainrun.h"
@@ -46,6 +47,19 @@ typedef struct trainer {
     tg_rng rng;             /* batch order (and dropout with one shard) */
     tg_rng order_rng;       /* rng as it was before this epoch's order was drawn */
     uint64_t epoch, batch;  /* the epoch in progress (from 1) and its batches done */
+    /* keep-best (with --save): the best test BLEU so far and its step, in
+     * training checkpoints so a resume keeps comparing against it */
+    double best_bleu;       /* -1: none yet */
+    uint64_t best_step;
+    /* evaluation: the test set, its reference text, how output becomes text */
+    const id_set *test_set;
+    const s2s_pairs *refs;
+    const s2s_pieces *pc;
+    const s2s_vocab *vs, *vt;
+    const s2s_tokenize_options *tok;
+    int **out, *lens;
+    uint64_t last_eval_step; /* step of the last evaluation (UINT64_MAX: none) */
+    s2s_scores last;         /* its scores */
 } trainer;
 
 /* The loss of pairs idx[lo..hi) on tape t, weighted by its share of the
@@ -114,13 +128,45 @@ static void train_step(trainer *tr, const id_set *s, const size_t *idx, int B)
     tgx_run_end_step(&tr->run, loss, NAN, 1, (double)tokens);
 }
 
-static void save_model(const options *o, trainer *tr, const s2s_vocab *vs, const s2s_vocab *vt,
-                       const s2s_tokenize_options *tok)
+/* --save keeps the best model by test BLEU: written when this evaluation
+ * beats every earlier one of the run (a resume included), never replaced
+ * by a worse one. */
+static void keep_best(trainer *tr, s2s_scores sc)
 {
+    const options *o = tr->o;
     char err[1024];
-    if (!o->save || !tgx_run_is_root(&tr->run)) return; /* the same model on every rank */
-    if (s2s_save(o->save, tr->m, tr->opt, vs, vt, tok, err, sizeof err) != 0)
+    if (!o->save || !tgx_run_keep_best(sc.bleu, &tr->best_bleu, 1)) return;
+    tr->best_step = tr->run.step;
+    tgx_run_touch(&tr->run); /* the final checkpoint must hold the new best */
+    if (!tgx_run_is_root(&tr->run)) return; /* the same model on every rank */
+    if (s2s_save_with_pieces(o->save, tr->m, tr->opt, tr->vs, tr->vt, tr->tok, tr->pc, err,
+                             sizeof err) != 0)
         tg_cli_die(prog, "%s", err);
+    printf("best BLEU %.2f at step %llu: saved %s\n", sc.bleu,
+           (unsigned long long)tr->best_step, o->save);
+}
+
+/* Greedy evaluation on the test set now: the line, the log row, keep-best. */
+static s2s_scores evaluate_now(trainer *tr, const char *why)
+{
+    tgx_run *run = &tr->run;
+    tg_progress_done(&run->pg);
+    s2s_scores sc = s2s_evaluate(tr->tape, tr->m, tr->o, tr->test_set, 1, tr->out, tr->lens,
+                                 tr->refs, tr->pc, tr->vt);
+    double tps = tgx_run_tokens_per_second(run), loss = tgx_run_mean_loss(run);
+    if (isnan(loss)) loss = 0;
+    if (tgx_run_is_root(run))
+        printf("epoch %d: loss %.4f  test exact %.4f  bleu %.2f  chrf %.2f  %.0f tok/s  "
+               "%.1fs%s%s%s\n", (int)tr->epoch, loss, sc.exact, sc.bleu, sc.chrf, tps,
+               run->train_seconds, why ? "  (" : "", why ? why : "", why ? ")" : "");
+    tg_csv_row(&run->csv, "%d,%llu,%.6f,%.6f,%.4f,%.4f,%.1f,%.3f", (int)tr->epoch,
+               (unsigned long long)run->step, loss, sc.exact, sc.bleu, sc.chrf, tps,
+               run->train_seconds);
+    keep_best(tr, sc);
+    fflush(stdout);
+    tr->last_eval_step = run->step;
+    tr->last = sc;
+    return sc;
 }
 
 /* The batch order of the epoch in progress. A new epoch draws it from the
@@ -151,6 +197,8 @@ static tgx_stop train_epoch(trainer *tr, const s2s_batcher *bt, const id_set *s)
         int B = (int)(first + bt->B <= bt->n ? bt->B : bt->n - first);
         train_step(tr, s, bt->order + first, B);
         tr->batch = k + 1;
+        if (tgx_run_eval_due(run, (uint64_t)tr->o->eval_every)) /* before its checkpoint */
+            evaluate_now(tr, "--eval-every");
         double loss = tgx_run_mean_loss(run);
         tg_progress_update(&run->pg, 0, "epoch %d/%d  batch %zu/%zu  loss %.4f  %.0f tok/s  %.0fs",
                            (int)tr->epoch, tr->o->epochs, k + 1, bt->nb, isnan(loss) ? 0 : loss,
@@ -163,34 +211,20 @@ static tgx_stop train_epoch(trainer *tr, const s2s_batcher *bt, const id_set *s)
 
 /* Runs the epochs from the one in progress (or until --steps, --seconds or
  * Ctrl-C), evaluating greedily after each; *evaluated says whether any was. */
-static s2s_scores train(trainer *tr, const id_set *train_set, const id_set *test_set,
-                    const s2s_vocab *vs, const s2s_vocab *vt, const s2s_tokenize_options *tok,
-                    int **out, int *lens, int *evaluated)
+static s2s_scores train(trainer *tr, const id_set *train_set, int *evaluated)
 {
     const options *o = tr->o;
     tgx_run *run = &tr->run;
     s2s_batcher bt;
-    s2s_scores sc = {0, 0};
+    s2s_scores sc = {0, 0, 0};
     if (s2s_batcher_init(&bt, train_set->n, o->batch) != 0) tg_cli_die(prog, "out of memory");
     tgx_stop stop = TGX_GOING;
     while (!stop && tr->epoch <= (uint64_t)o->epochs) {
         begin_epoch(tr, &bt, train_set);
         stop = train_epoch(tr, &bt, train_set);
-        tg_progress_done(&run->pg);
-        sc = s2s_evaluate(tr->tape, tr->m, tr->o, test_set, 1, out, lens);
+        /* the epoch's evaluation, unless --eval-every just ran one */
+        sc = tr->last_eval_step == run->step ? tr->last : evaluate_now(tr, tgx_stop_name(stop));
         *evaluated = 1;
-        double tps = tgx_run_tokens_per_second(run), loss = tgx_run_mean_loss(run);
-        const char *why = tgx_stop_name(stop);
-        if (isnan(loss)) loss = 0;
-        if (tgx_run_is_root(run))
-            printf("epoch %d: loss %.4f  test exact %.4f  bleu %.2f  %.0f tok/s  %.1fs%s%s%s\n",
-               (int)tr->epoch, loss, sc.exact, sc.bleu, tps, run->train_seconds,
-               why ? "  (" : "", why ? why : "", why ? ")" : "");
-        fflush(stdout);
-        tg_csv_row(&run->csv, "%d,%llu,%.6f,%.6f,%.4f,%.1f,%.3f", (int)tr->epoch,
-                   (unsigned long long)run->step, loss, sc.exact, sc.bleu, tps,
-                   run->train_seconds);
-        save_model(o, tr, vs, vt, tok);
         if (tr->batch == bt.nb) { /* done: a checkpoint from here on starts the next one */
             tr->epoch++;
             tr->batch = 0;
@@ -240,18 +274,42 @@ static size_t arena_for(const options *o, const s2s_model *m, size_t n_test, int
     return train > dec ? train : dec;
 }
 
-/* Evaluates after training: greedy s2s_scores come from the last epoch; with
- * --beam K (or when no epoch was evaluated) the test set is decoded again. */
-static s2s_scores final_scores(trainer *tr, const id_set *test_s, s2s_scores last, int evaluated,
-                           int **out, int *lens)
+/* With --save the run ends on the kept model: when a later evaluation was
+ * worse than the best, the best is read back from --save (every rank: the
+ * file was written at that earlier evaluation) for the final scores and
+ * examples. 1 when it was. */
+static int restore_kept(trainer *tr)
 {
     const options *o = tr->o;
+    char err[1024];
+    if (!o->save || tr->best_bleu < 0 || tr->best_step == tr->last_eval_step) return 0;
+    tg_checkpoint *ck = tg_checkpoint_open(o->save, err, sizeof err);
+    int rc = ck ? tg_checkpoint_load_params(ck, tr->m->params, err, sizeof err) : -1;
+    tg_checkpoint_close(ck);
+    if (rc != 0) tg_cli_die(prog, "reading back the kept model: %s", err);
+    if (tgx_run_is_root(&tr->run))
+        printf("final scores of the kept model: best BLEU %.2f at step %llu (%s)\n",
+               tr->best_bleu, (unsigned long long)tr->best_step, o->save);
+    return 1;
+}
+
+/* Evaluates after training: greedy s2s_scores come from the last epoch; with
+ * --beam K (or when no epoch was evaluated, or the kept model was read
+ * back) the test set is decoded again. */
+static s2s_scores final_scores(trainer *tr, s2s_scores last, int evaluated)
+{
+    const options *o = tr->o;
+    const id_set *test_s = tr->test_set;
+    if (restore_kept(tr)) evaluated = 0;
     if (evaluated && o->beam == 1) return last;
-    if (o->beam > 1 && evaluated) printf("greedy: exact %.4f  bleu %.2f\n", last.exact, last.bleu);
+    if (o->beam > 1 && evaluated)
+        printf("greedy: exact %.4f  bleu %.2f  chrf %.2f\n", last.exact, last.bleu, last.chrf);
     double t0 = tg_clock_seconds();
-    s2s_scores sc = s2s_evaluate(tr->tape, tr->m, tr->o, test_s, o->beam, out, lens);
-    printf("%s: exact %.4f  bleu %.2f  (%.1fs to decode %zu sentences)\n",
-           o->beam > 1 ? "beam" : "greedy", sc.exact, sc.bleu, tg_clock_seconds() - t0, test_s->n);
+    s2s_scores sc = s2s_evaluate(tr->tape, tr->m, tr->o, test_s, o->beam, tr->out, tr->lens,
+                                 tr->refs, tr->pc, tr->vt);
+    printf("%s: exact %.4f  bleu %.2f  chrf %.2f  (%.1fs to decode %zu sentences)\n",
+           o->beam > 1 ? "beam" : "greedy", sc.exact, sc.bleu, sc.chrf, tg_clock_seconds() - t0,
+           test_s->n);
     return sc;
 }
 
@@ -261,18 +319,20 @@ static s2s_scores final_scores(trainer *tr, const id_set *test_s, s2s_scores las
  * reads, for the guard, --checkpoint and --resume; the workers' replicas
  * share the master's values. */
 static void start_run(trainer *tr, const s2s_vocab *vs, const s2s_vocab *vt,
-                      const s2s_pairs *train_p)
+                      const s2s_pairs *train_p, const s2s_pieces *pc)
 {
     const options *o = tr->o;
     tgx_run_config rc = TGX_RUN_CONFIG_FROM(prog, tr->m->params, tr->opt, o);
     rc.dist = tr->dist;
     tgx_run_init(&tr->run, &rc);
     tg_trainckpt *ck = tgx_run_ckpt(&tr->run);
-    if (s2s_register_config(ck, o, &tr->m->cfg, vs, vt, train_p) != 0 ||
+    if (s2s_register_config(ck, o, &tr->m->cfg, vs, vt, train_p, pc) != 0 ||
         tg_trainckpt_rng(ck, "data", &tr->rng) != 0 ||
         tg_trainckpt_rng(ck, "order", &tr->order_rng) != 0 ||
         tg_trainckpt_u64(ck, "epoch", &tr->epoch) != 0 ||
-        tg_trainckpt_u64(ck, "batch", &tr->batch) != 0)
+        tg_trainckpt_u64(ck, "batch", &tr->batch) != 0 ||
+        tg_trainckpt_f64(ck, "best_bleu", &tr->best_bleu) != 0 ||
+        tg_trainckpt_u64(ck, "best_step", &tr->best_step) != 0)
         tg_cli_die(prog, "out of memory");
     tgx_run_register_loss(&tr->run, "epoch_loss", "epoch_losses", NULL, NULL);
 }
@@ -303,42 +363,93 @@ static int nothing_to_train(const trainer *tr)
 }
 
 /* Training (unless there is nothing to train), then the final checkpoint. */
-static s2s_scores run_training(trainer *tr, const id_set *train_s, const id_set *test_s,
-                           const s2s_vocab *vs, const s2s_vocab *vt,
-                           const s2s_tokenize_options *tok, int **out, int *lens, int *evaluated)
+static s2s_scores run_training(trainer *tr, const id_set *train_s, int *evaluated)
 {
-    s2s_scores sc = {0, 0};
+    s2s_scores sc = {0, 0, 0};
     *evaluated = 0;
     tgx_run_start(&tr->run);
-    if (!nothing_to_train(tr))
-        sc = train(tr, train_s, test_s, vs, vt, tok, out, lens, evaluated);
+    if (!nothing_to_train(tr)) sc = train(tr, train_s, evaluated);
     tgx_run_finish(&tr->run);
     return sc;
+}
+
+/* Subword mode (pieces.h): the piece models (--load's, --resume's, or
+ * learned now on the training text), the vocabularies they give, and the
+ * pairs as pieces (dropping, and counting, pairs over --max-tokens pieces;
+ * raw keeps the text of the pairs kept). */
+static void prepare_pieces(const options *o, int loaded, s2s_pieces *pc, s2s_pairs *train_raw,
+                           s2s_pairs *test_raw, s2s_pairs *train_pc, s2s_pairs *test_pc,
+                           s2s_vocab *vs, s2s_vocab *vt, char *info, size_t infolen)
+{
+    char err[1024], note[512];
+    double t0 = tg_clock_seconds();
+    if (!loaded && o->resume) {
+        if (s2s_resume_pieces(o->resume, pc, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
+    } else if (!loaded) {
+        if (s2s_pieces_train(pc, train_raw, o->subwords, note, sizeof note, err, sizeof err) != 0)
+            tg_cli_die(prog, "%s", err);
+        if (note[0]) fprintf(stderr, "%s: %s\n", prog, note);
+    }
+    if (!loaded && (s2s_pieces_vocab(pc->src, vs) != 0 || s2s_pieces_vocab(pc->tgt, vt) != 0))
+        tg_cli_die(prog, "out of memory building the vocabularies");
+    size_t skipped[2];
+    const char *files[2] = {o->train ? o->train : "training pairs", o->test ? o->test : "test pairs"};
+    if (s2s_pieces_encode_pairs(pc, train_raw, train_pc, o->max_tokens, &skipped[0], err,
+                                sizeof err) != 0 ||
+        s2s_pieces_encode_pairs(pc, test_raw, test_pc, o->max_tokens, &skipped[1], err,
+                                sizeof err) != 0)
+        tg_cli_die(prog, "%s", err);
+    for (int i = 0; i < 2; i++)
+        if (skipped[i])
+            fprintf(stderr, "%s: %s: skipped %zu pairs longer than %d pieces (--max-tokens)\n",
+                    prog, files[i], skipped[i], o->max_tokens);
+    if (train_pc->n == 0) tg_cli_die(prog, "%s: no sentence pairs within --max-tokens %d pieces",
+                                     files[0], o->max_tokens);
+    /* said after a resume's checks (a refusal is the only line on stderr) */
+    snprintf(info, infolen, "%s: subwords: %d source and %d target pieces (SentencePiece "
+             "unigram, one model per side; %s in %.1fs)\n", prog, s2s_subword_size(pc->src),
+            s2s_subword_size(pc->tgt), loaded ? "from --load" : o->resume ? "from --resume"
+                                                               : "learned", tg_clock_seconds() - t0);
 }
 
 /* Training and evaluation: data, vocabularies (or the loaded ones), model,
  * epochs, scores, examples, the result line. pairs_from: the checkpoint
  * that gave the pair files, or NULL. */
 static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vocab *vt,
-                      s2s_tokenize_options *tok)
+                      s2s_tokenize_options *tok, s2s_pieces *pc)
 {
     const options *o = tr->o;
     s2s_model *m = tr->m;
-    char err[1024];
-    s2s_pairs train_p, test_p;
-    s2s_load_pairs(o, pairs_from, &train_p, &test_p, tok);
-    if (o->write_corpus) s2s_write_corpus(o->write_corpus, &train_p, &test_p);
-    if (test_p.n == 0) tg_cli_die(prog, "no test pairs (use --test or a larger --valid-frac)");
+    char err[1024], pieces_info[256] = "";
+    /* raw: the pairs as read (text for subwords, tokens for words); train_p,
+     * test_p: as the model reads them (pieces or words) */
+    s2s_pairs train_raw, test_raw, train_pc, test_pc;
+    int subwords = o->load ? s2s_pieces_on(pc) : o->subwords > 0;
+    if (!o->load) tok->split_punct = !subwords; /* SentencePiece reads the text as written */
+    s2s_load_pairs(o, pairs_from, &train_raw, &test_raw, tok);
+    if (o->write_corpus) s2s_write_corpus(o->write_corpus, &train_raw, &test_raw);
+    if (test_raw.n == 0) tg_cli_die(prog, "no test pairs (use --test or a larger --valid-frac)");
+    if (subwords)
+        prepare_pieces(o, o->load != NULL, pc, &train_raw, &test_raw, &train_pc, &test_pc, vs,
+                       vt, pieces_info, sizeof pieces_info);
+    const s2s_pairs *train_p = subwords ? &train_pc : &train_raw;
+    const s2s_pairs *test_p = subwords ? &test_pc : &test_raw;
     if (!o->load) {
-        if (s2s_vocab_build(vs, train_p.src, train_p.n, o->min_count) != 0 ||
-            s2s_vocab_build(vt, train_p.tgt, train_p.n, o->min_count) != 0)
+        if (!subwords && (s2s_vocab_build(vs, train_p->src, train_p->n, o->min_count) != 0 ||
+                          s2s_vocab_build(vt, train_p->tgt, train_p->n, o->min_count) != 0))
             tg_cli_die(prog, "out of memory building the vocabularies");
         s2s_build_model(o, m, vs, vt);
     }
     id_set train_s, test_s;
-    if (s2s_encode_set(&train_s, &train_p, vs, vt, S2S_UNK) != 0 ||
-        s2s_encode_set(&test_s, &test_p, vs, vt, -1) != 0)
+    if (s2s_encode_set(&train_s, train_p, vs, vt, S2S_UNK) != 0 ||
+        s2s_encode_set(&test_s, test_p, vs, vt, -1) != 0)
         tg_cli_die(prog, "out of memory encoding the pairs");
+    tr->test_set = &test_s;
+    tr->refs = &test_raw;
+    tr->pc = pc;
+    tr->vs = vs;
+    tr->vt = vt;
+    tr->tok = tok;
 
     int max_src = train_s.max_src > test_s.max_src ? train_s.max_src : test_s.max_src;
     tr->tape = tg_tape_new(arena_for(o, m, test_s.n, max_src, train_s.max_tgt));
@@ -354,38 +465,52 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     tr->opt = s2s_make_optim(o, m);
     if (o->load && s2s_load_optim(o->load, tr->opt, err, sizeof err) != 0)
         fprintf(stderr, "%s: optimizer state not restored (%s); starting it fresh\n", prog, err);
-    start_run(tr, vs, vt, &train_p);
+    start_run(tr, vs, vt, train_p, pc);
     uint64_t nb = (train_s.n + (size_t)o->batch - 1) / (size_t)o->batch; /* batches an epoch */
     tgx_run_resume(&tr->run); /* a refusal is the only line on stderr */
     if (o->resume) check_resumed(tr, nb);
+    fputs(pieces_info, stderr);
     fprintf(stderr,
             "%s: %zu training pairs, %zu test pairs; vocabulary %d source, %d target; %s %dx%d "
             "(%zu parameters)\n",
-            prog, train_p.n, test_p.n, vs->n, vt->n, m->cfg.cell->name, m->cfg.layers,
+            prog, train_p->n, test_p->n, vs->n, vt->n, m->cfg.cell->name, m->cfg.layers,
             m->cfg.hidden, tg_params_numel(m->params));
     if (o->resume)
         fprintf(stderr, "%s: resumed %s at step %llu (epoch %llu, batch %llu of %llu)\n", prog,
                 o->resume, (unsigned long long)tr->run.step, (unsigned long long)tr->epoch,
                 (unsigned long long)tr->batch, (unsigned long long)nb);
 
-    tgx_run_open_log(&tr->run, "epoch,step,train_loss,test_exact,test_bleu,tokens_per_s,seconds");
+    tgx_run_open_log(&tr->run,
+                     "epoch,step,train_loss,test_exact,test_bleu,test_chrf,tokens_per_s,seconds");
     int *lens, **out = s2s_alloc_outputs(test_s.n, o->max_len, &lens), evaluated;
-    s2s_scores sc = run_training(tr, &train_s, &test_s, vs, vt, tok, out, lens, &evaluated);
-    sc = final_scores(tr, &test_s, sc, evaluated, out, lens);
-    s2s_show_examples(o, &test_p, vt, out, lens, &test_s);
+    tr->out = out;
+    tr->lens = lens;
+    s2s_scores sc = run_training(tr, &train_s, &evaluated);
+    sc = final_scores(tr, sc, evaluated);
+    s2s_show_examples(o, &test_raw, vt, pc, out, lens);
     if (tg_csv_close(&tr->run.csv, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
     report_arenas(tr);
     double tps = tgx_run_tokens_per_second(&tr->run);
-    if (tgx_run_is_root(&tr->run))
-        tg_result("exact_match=%.4f bleu=%.2f test_pairs=%zu tokens_per_s=%.0f seconds=%.1f", sc.exact,
-              sc.bleu, test_s.n, tps, tr->run.train_seconds);
+    if (tgx_run_is_root(&tr->run) && o->save && tr->best_bleu >= 0) /* the kept model's */
+        tg_result("exact_match=%.4f bleu=%.2f test_pairs=%zu tokens_per_s=%.0f seconds=%.1f "
+                  "chrf=%.2f best_bleu=%.2f best_step=%llu", sc.exact, sc.bleu, test_s.n, tps,
+                  tr->run.train_seconds, sc.chrf, tr->best_bleu,
+                  (unsigned long long)tr->best_step);
+    else if (tgx_run_is_root(&tr->run))
+        tg_result("exact_match=%.4f bleu=%.2f test_pairs=%zu tokens_per_s=%.0f seconds=%.1f "
+                  "chrf=%.2f", sc.exact, sc.bleu, test_s.n, tps, tr->run.train_seconds, sc.chrf);
 
     tgx_run_free(&tr->run);
     s2s_free_outputs(out, test_s.n, lens);
     s2s_free_set(&train_s);
     s2s_free_set(&test_s);
-    s2s_pairs_free(&train_p);
-    s2s_pairs_free(&test_p);
+    s2s_pairs_free(&train_raw);
+    s2s_pairs_free(&test_raw);
+    if (subwords) {
+        s2s_pairs_free(&train_pc);
+        s2s_pairs_free(&test_pc);
+    }
+    s2s_pieces_free(pc);
     tg_optim_free(tr->opt);
     tg_workers_free(tr->workers);
     free(tr->shard_model);
@@ -411,20 +536,27 @@ int main(int argc, char **argv)
 
     s2s_tokenize_options tok = {o.lowercase, 1};
     s2s_vocab vs, vt;
+    s2s_pieces pc = {NULL, NULL};
     s2s_model m;
     trainer tr;
     memset(&tr, 0, sizeof tr);
     tr.o = &o;
     tr.m = &m;
     tr.epoch = 1;
+    tr.best_bleu = -1;
+    tr.last_eval_step = UINT64_MAX;
     tg_dist *dist = o.translate ? NULL : tgx_dist_init(prog, &argc, &argv); /* NULL: no mpirun */
     tr.dist = dist;
     tg_rng_seed(&tr.rng, o.seed ^ 0xba7c4ull);
-    if (o.load) s2s_load_model(&o, &m, &vs, &vt, &tok);
+    if (o.load) { /* the model decides words or pieces, and so the length defaults */
+        s2s_load_model(&o, &m, &vs, &vt, &tok, &pc);
+        o.subwords = s2s_pieces_on(&pc) ? s2s_subword_size(pc.src) : 0;
+        s2s_resolve_lengths(&o);
+    }
     /* the pair files, when --resume took them from the checkpoint */
     const char *pairs_from = tg_inherited_has(&inherited, "train") ? o.resume : NULL;
-    int rc = o.translate ? s2s_translate_main(&o, &m, argc, argv, first, &vs, &vt, &tok)
-                         : train_main(&tr, pairs_from, &vs, &vt, &tok);
+    int rc = o.translate ? s2s_translate_main(&o, &m, argc, argv, first, &vs, &vt, &tok, &pc)
+                         : train_main(&tr, pairs_from, &vs, &vt, &tok, &pc);
     tg_inherited_free(&inherited);
     tg_dist_finalize(dist);
     return rc;

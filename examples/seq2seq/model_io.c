@@ -11,6 +11,14 @@
 int s2s_save(const char *path, const s2s_model *m, tg_optim *opt, const s2s_vocab *src,
              const s2s_vocab *tgt, const s2s_tokenize_options *tok, char *err, size_t errlen)
 {
+    return s2s_save_with_pieces(path, m, opt, src, tgt, tok, NULL, err, errlen);
+}
+
+int s2s_save_with_pieces(const char *path, const s2s_model *m, tg_optim *opt,
+                         const s2s_vocab *src, const s2s_vocab *tgt,
+                         const s2s_tokenize_options *tok, const s2s_pieces *pieces, char *err,
+                         size_t errlen)
+{
     const s2s_config *c = &m->cfg;
     char num[10][32];
     snprintf(num[0], sizeof num[0], "%d", c->embed);
@@ -22,9 +30,13 @@ int s2s_save(const char *path, const s2s_model *m, tg_optim *opt, const s2s_voca
     snprintf(num[6], sizeof num[6], "%d", tok->lowercase);
     snprintf(num[7], sizeof num[7], "%d", tok->split_punct);
     snprintf(num[8], sizeof num[8], "%d", c->bidirectional);
-    char *sv = s2s_vocab_join(src), *tv = s2s_vocab_join(tgt);
-    int rc = -1;
-    if (!sv || !tv) {
+    char *sv = s2s_vocab_join(src), *tv = s2s_vocab_join(tgt), *sp = NULL, *tp = NULL;
+    int rc = -1, on = pieces && s2s_pieces_on(pieces);
+    if (on) {
+        sp = s2s_subword_to_text(pieces->src, err, errlen);
+        tp = sp ? s2s_subword_to_text(pieces->tgt, err, errlen) : NULL;
+    }
+    if (!sv || !tv || (on && (!sp || !tp))) {
         snprintf(err, errlen, "%s: out of memory", path);
     } else {
         tg_ckpt_meta meta[] = {
@@ -36,12 +48,15 @@ int s2s_save(const char *path, const s2s_model *m, tg_optim *opt, const s2s_voca
             {"s2s.tgt_vocab", tv},
             {"s2s.attention", tg_attn_kind_name(c->attention)},
             {"s2s.bidirectional", num[8]},
+            {"s2s.src_pieces", sp},       {"s2s.tgt_pieces", tp}, /* last: absent in word mode */
         };
-        rc = tg_checkpoint_save_training(path, m->params, opt, meta, sizeof meta / sizeof *meta,
-                                         err, errlen);
+        size_t n = sizeof meta / sizeof *meta - (on ? 0 : 2);
+        rc = tg_checkpoint_save_training(path, m->params, opt, meta, n, err, errlen);
     }
     free(sv);
     free(tv);
+    free(sp);
+    free(tp);
     return rc;
 }
 

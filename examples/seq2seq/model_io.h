@@ -4,7 +4,9 @@
  * else. Keys: s2s.cell, s2s.embed, s2s.hidden, s2s.layers, s2s.dropout,
  * s2s.feed_context, s2s.reverse_source, s2s.lowercase, s2s.split_punct,
  * s2s.attention and s2s.bidirectional (optional: missing reads as none, 0),
- * s2s.src_vocab and s2s.tgt_vocab (words from id 4 on, '\n'-separated). */
+ * s2s.src_vocab and s2s.tgt_vocab (words from id 4 on, '\n'-separated; in
+ * subword mode the pieces), s2s.src_pieces and s2s.tgt_pieces (subword mode
+ * only: the SentencePiece models, see pieces.h). */
 #ifndef S2S_MODEL_IO_H
 #define S2S_MODEL_IO_H
 
@@ -12,12 +14,21 @@
 
 #include "model.h"
 #include "pairs.h"
+#include "pieces.h"
 #include "tg_optim.h"
 
 /* Atomic write (the previous file survives a failure). opt may be NULL.
  * 0, or -1 with a message in err. */
 int s2s_save(const char *path, const s2s_model *m, tg_optim *opt, const s2s_vocab *src,
              const s2s_vocab *tgt, const s2s_tokenize_options *tok, char *err, size_t errlen);
+
+/* The same, with the piece models of a subword model (pieces NULL or
+ * empty: word mode) in s2s.src_pieces and s2s.tgt_pieces (subword.h's
+ * checked text form); s2s_load_pieces (pieces.h) reads them back. */
+int s2s_save_with_pieces(const char *path, const s2s_model *m, tg_optim *opt,
+                         const s2s_vocab *src, const s2s_vocab *tgt,
+                         const s2s_tokenize_options *tok, const s2s_pieces *pieces, char *err,
+                         size_t errlen);
 
 /* Reads the metadata, builds m (initialised, then overwritten by the file's
  * values) and both vocabularies. 0, or -1 with a message naming the file

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "pieces.h"
 #include "program.h"
 #include "trainrun.h"
 #include "tg_layers.h"
@@ -32,13 +33,14 @@ static s2s_options defaults(void)
     o.seconds = 150;
     o.every = 100;
     o.beam = 1;
-    o.max_len = 60;
+    o.max_len = 0; /* resolved: S2S_MAX_TOKENS words, S2S_MAX_PIECES pieces */
     o.len_alpha = 1.0;
     o.threads = 1;
     o.shards = 0; /* max(2, --threads) */
     o.seed = 1;
     o.min_count = 1;
-    o.max_tokens = S2S_MAX_TOKENS;
+    o.max_tokens = 0; /* resolved like max_len */
+    o.subwords = -1;  /* resolved: S2S_SUBWORDS_DEFAULT with --train, 0 built-in */
     o.show = 5;
     o.eval_batch = 256;
     return o;
@@ -76,14 +78,16 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"seconds", TG_DOUBLE, &o->seconds, "stop training after this many seconds, then evaluate (0: no limit)", 0, 1e9, NULL},
         {"beam", TG_INT, &o->beam, "beam size for the final evaluation and --translate (1: greedy)", 1, 16, NULL},
         {"len-alpha", TG_DOUBLE, &o->len_alpha, "beam length normalisation: score = log p / len^alpha", 0, 5, NULL},
-        {"max-len", TG_INT, &o->max_len, "longest output in tokens", 1, 1000, NULL},
-        {"max-tokens", TG_INT, &o->max_tokens, "skip pairs with a side longer than this", 1, 10000, NULL},
+        {"max-len", TG_INT, &o->max_len, "longest output in tokens (words or pieces; 0: 60 words, 200 pieces)", 0, 1000, NULL},
+        {"max-tokens", TG_INT, &o->max_tokens, "skip (and count) pairs with a side longer than this many tokens (words or pieces; 0: 60 words, 200 pieces)", 0, 10000, NULL},
+        {"subwords", TG_INT, &o->subwords, "SentencePiece pieces per side, learned on --train (0: word vocabularies; default 8000 with --train, 0 for the built-in corpus)", 0, S2S_SUBWORD_MAX, NULL},
+        {"eval-every", TG_INT, &o->eval_every, "evaluate on the test set every N steps too (BLEU, chrF in the log; --save keeps the best model); 0: after each epoch only", 0, 1 << 30, NULL},
         {"min-count", TG_INT, &o->min_count, "words seen fewer times become <unk>", 1, 1000000, NULL},
         {"lowercase", TG_BOOL, &o->lowercase, "lowercase --train/--test text", 0, 0, NULL},
         {"threads", TG_INT, &o->threads, "threads (one per shard; with --shards 1: inside kernels)", 1, 1024, NULL},
         {"shards", TG_INT, &o->shards, TGX_SHARDS_HELP, 0, 256, NULL},
         {"seed", TG_U64, &o->seed, "seed for initialisation and batch order", 0, 0, NULL},
-        {"save", TG_STR, &o->save, "save the model (and optimizer) here after every epoch", 0, 0, NULL},
+        {"save", TG_STR, &o->save, "keep the best model so far by test BLEU here (with its optimizer), written at each evaluation that beats it", 0, 0, NULL},
         {"load", TG_STR, &o->load, "start from this saved model (its vocabularies and shape)", 0, 0, NULL},
         {"checkpoint", TG_STR, &o->checkpoint, "write a training checkpoint (all --resume needs) to FILE every --every steps and at the end", 0, 0, NULL},
         {"every", TG_INT, &o->every, "steps between training checkpoints (0: at the end only)", 0, 1 << 30, NULL},
@@ -118,6 +122,19 @@ static void check_combinations(const s2s_options *o, const tg_cmdline *c, int ar
     tg_trainckpt_check_flags(S2S_PROG, c, &files);
 }
 
+/* The defaults that depend on other flags (after --resume's inherited
+ * ones): subwords for a user's TSV (what every translation toolkit trains
+ * on), the built-in corpus keeps its words; a piece is about a third of a
+ * word, so the length limits grow with pieces (a 60-word sentence is about
+ * 160 pieces). With --load the model decides (main.c, once it is read). */
+void s2s_resolve_lengths(s2s_options *o)
+{
+    if (o->subwords < 0) o->subwords = o->train ? S2S_SUBWORDS_DEFAULT : 0;
+    int limit = o->subwords > 0 ? S2S_MAX_PIECES : S2S_MAX_TOKENS;
+    if (o->max_tokens == 0) o->max_tokens = limit;
+    if (o->max_len == 0) o->max_len = limit;
+}
+
 void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_inherited *inh,
                        int *first_positional)
 {
@@ -136,6 +153,7 @@ void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_
                          "would not fill %d)", o->hidden / 2, o->hidden);
     o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
     if (o->test && !o->train) tg_cli_die_usage(S2S_PROG, "--test needs --train");
+    if (!o->load) s2s_resolve_lengths(o);
     /* a test hook: poison a gradient at this step (the non-finite guard) */
     o->fault_step = tg_cli_env_step(S2S_PROG, "SEQ2SEQ_FAULT_STEP");
 }

@@ -9,6 +9,7 @@
 
 #include "model.h"
 #include "pairs.h"
+#include "pieces.h"
 #include "resume.h"
 
 #define S2S_PROG "seq2seq"
@@ -18,6 +19,11 @@
  * --translate (argc if none). */
 void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_inherited *inh,
                        int *first);
+/* The defaults that depend on the vocabulary kind: --subwords (-1: 8000
+ * with --train, else 0), then --max-tokens and --max-len (0: 60 words, 200
+ * pieces). Called by s2s_parse_options, or with --load once the model is
+ * read (o->subwords set from it). */
+void s2s_resolve_lengths(s2s_options *o);
 /* The run's checkpoint and output files. */
 tg_run_files s2s_run_files(const s2s_options *o);
 
@@ -64,14 +70,20 @@ void s2s_batcher_free(s2s_batcher *b);
  * into batches of similar length, and shuffle the batches. */
 void s2s_batcher_epoch(s2s_batcher *b, const s2s_id_set *s, tg_rng *r);
 
+/* Scores on text as people read it (README: "Scores"): BLEU (sacreBLEU's
+ * default: 13a tokens, exp smoothing) and chrF on the output as text
+ * against the reference text, and the share of outputs whose 13a tokens
+ * equal the reference's. */
 typedef struct s2s_scores {
-    double exact, bleu;
+    double exact, bleu, chrf;
 } s2s_scores;
 
 /* Decodes every source of s (beam 1: greedy) into out/out_len and scores
- * it against the references. Exits 1 on out of memory. */
+ * its text (s2s_pieces_output_text over pc and vt) against refs->tgt[i],
+ * the references as text. Exits 1 on out of memory. */
 s2s_scores s2s_evaluate(tg_tape *tape, const s2s_model *m, const s2s_options *o,
-                        const s2s_id_set *s, int beam, int **out, int *out_len);
+                        const s2s_id_set *s, int beam, int **out, int *out_len,
+                        const s2s_pairs *refs, const s2s_pieces *pc, const s2s_vocab *vt);
 /* Output buffers for n sentences of max_len ids (exits 1 on out of memory). */
 int **s2s_alloc_outputs(size_t n, int max_len, int **lens);
 void s2s_free_outputs(int **out, size_t n, int *lens);
@@ -82,7 +94,7 @@ void s2s_free_outputs(int **out, size_t n, int *lens);
 void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs,
                      const s2s_vocab *vt);
 void s2s_load_model(const s2s_options *o, s2s_model *m, s2s_vocab *vs, s2s_vocab *vt,
-                    s2s_tokenize_options *tok);
+                    s2s_tokenize_options *tok, s2s_pieces *pc);
 tg_optim *s2s_make_optim(const s2s_options *o, const s2s_model *m);
 
 /* Step arenas by measurement (setup.c): a training step of rows pairs of
@@ -93,13 +105,15 @@ size_t s2s_train_arena(const s2s_model *m, const s2s_options *o, int rows, int m
                        int max_tgt);
 size_t s2s_decode_arena(const s2s_model *m, const s2s_options *o, int sentences, int max_src);
 
-/* The first --show test sentences: source, reference, the model's output
- * (marked "out!" when it differs). */
+/* The first --show test sentences as text: source, reference, the model's
+ * output (marked "out!" when it differs). */
 void s2s_show_examples(const s2s_options *o, const s2s_pairs *test, const s2s_vocab *vt,
-                       int **out, const int *lens, const s2s_id_set *s);
+                       const s2s_pieces *pc, int **out, const int *lens);
 /* --translate: the loaded model over the arguments from first on, or stdin
- * lines; frees m and the vocabularies. Returns the exit status. */
+ * lines (text in, text out: pieces both ways for a subword model); frees
+ * m, the vocabularies and the piece models. Returns the exit status. */
 int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv, int first,
-                       s2s_vocab *vs, s2s_vocab *vt, const s2s_tokenize_options *tok);
+                       s2s_vocab *vs, s2s_vocab *vt, const s2s_tokenize_options *tok,
+                       s2s_pieces *pc);
 
 #endif

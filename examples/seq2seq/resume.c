@@ -16,13 +16,13 @@
  * data flags are in the file only for the corpus they apply to. */
 static const char *const config_flags[] = {
     "cell",  "embed",       "hidden", "layers",     "dropout",    "feed-context",
-    "reverse", "attention", "bidirectional", "corpus-seed", "pairs", "lowercase", "max-tokens", "valid-frac",
+    "reverse", "attention", "bidirectional", "corpus-seed", "pairs", "subwords", "lowercase", "max-tokens", "valid-frac",
     "min-count", "batch",   "shards", "optim",      "seed",       NULL};
 /* Recorded and inherited, but a resume may change them. The stopping
  * rules (epochs, steps, seconds) are limits that all apply, each inherited
  * on its own. */
-static const char *const setting_flags[] = {"lr",      "clip",    "epochs", "steps",
-                                            "seconds", "test-pairs", NULL};
+static const char *const setting_flags[] = {"lr",      "clip",       "epochs",     "steps",
+                                            "seconds", "test-pairs", "eval-every", NULL};
 /* The pair files are one choice: both are taken when neither is given. */
 static const char *const data_flags[] = {"train", "test", NULL};
 
@@ -62,7 +62,8 @@ static int register_corpus(tg_trainckpt *ck, const s2s_options *o)
         bad = bad || tg_trainckpt_config_int(ck, "lowercase", o->lowercase) ||
               tg_trainckpt_config_int(ck, "max-tokens", o->max_tokens) ||
               (!o->test && tg_trainckpt_config_double(ck, "valid-frac", o->valid_frac));
-    return bad || tg_trainckpt_config_int(ck, "min-count", o->min_count);
+    return bad || tg_trainckpt_config_int(ck, "subwords", o->subwords) ||
+           tg_trainckpt_config_int(ck, "min-count", o->min_count);
 }
 
 static int register_settings(tg_trainckpt *ck, const s2s_options *o)
@@ -71,7 +72,8 @@ static int register_settings(tg_trainckpt *ck, const s2s_options *o)
               tg_trainckpt_info_double(ck, "clip", o->clip) ||
               tg_trainckpt_info_int(ck, "epochs", o->epochs) ||
               tg_trainckpt_info_int(ck, "steps", o->steps) ||
-              tg_trainckpt_info_double(ck, "seconds", o->seconds);
+              tg_trainckpt_info_double(ck, "seconds", o->seconds) ||
+              tg_trainckpt_info_int(ck, "eval-every", o->eval_every);
     if (!o->train) return bad || tg_trainckpt_info_int(ck, "test-pairs", o->test_pairs);
     return bad || tg_trainckpt_info(ck, "train", o->train) ||
            (o->test && tg_trainckpt_info(ck, "test", o->test));
@@ -87,8 +89,35 @@ static char *vocab_words(const s2s_vocab *v)
     return s;
 }
 
+/* The piece models (subword mode), after the vocabularies they define. */
+static int register_pieces(tg_trainckpt *ck, const s2s_pieces *pc)
+{
+    char err[256];
+    if (!pc || !s2s_pieces_on(pc)) return 0;
+    char *sp = s2s_subword_to_text(pc->src, err, sizeof err);
+    char *tp = sp ? s2s_subword_to_text(pc->tgt, err, sizeof err) : NULL;
+    int bad = !sp || !tp || tg_trainckpt_config(ck, "src-pieces", sp) ||
+              tg_trainckpt_config(ck, "tgt-pieces", tp);
+    free(sp);
+    free(tp);
+    return bad;
+}
+
+int s2s_resume_pieces(const char *path, s2s_pieces *p, char *err, size_t errlen)
+{
+    int rc = s2s_pieces_from_file(path, "config.", "config", "src-pieces", "tgt-pieces", p, err,
+                                  errlen);
+    if (rc == 0 && !p->src) {
+        snprintf(err, errlen, "%s: config 'src-pieces' missing: the run has --subwords but the "
+                 "checkpoint holds no piece models", path);
+        rc = -1;
+    }
+    return rc;
+}
+
 int s2s_register_config(tg_trainckpt *ck, const s2s_options *o, const s2s_config *m,
-                        const s2s_vocab *src, const s2s_vocab *tgt, const s2s_pairs *train)
+                        const s2s_vocab *src, const s2s_vocab *tgt, const s2s_pairs *train,
+                        const s2s_pieces *pc)
 {
     char seed[32], data[80];
     char *sv = vocab_words(src), *tv = vocab_words(tgt);
@@ -109,7 +138,8 @@ int s2s_register_config(tg_trainckpt *ck, const s2s_options *o, const s2s_config
                tg_trainckpt_config(ck, "attention", tg_attn_kind_name(m->attention))) ||
               (m->bidirectional && tg_trainckpt_config_int(ck, "bidirectional", 1)) ||
               register_corpus(ck, o) || tg_trainckpt_config(ck, "src-vocab", sv) ||
-              tg_trainckpt_config(ck, "tgt-vocab", tv) || tg_trainckpt_config(ck, "data", data) ||
+              tg_trainckpt_config(ck, "tgt-vocab", tv) || register_pieces(ck, pc) ||
+              tg_trainckpt_config(ck, "data", data) ||
               tg_trainckpt_config_int(ck, "batch", o->batch) ||
               tg_trainckpt_config_int(ck, "shards", o->shards) ||
               tg_trainckpt_config(ck, "optim", o->optim) || tg_trainckpt_config(ck, "seed", seed) ||

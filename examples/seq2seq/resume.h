@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "model.h"
 #include "pairs.h"
+#include "pieces.h"
 #include "trainckpt.h"
 
 typedef struct s2s_options {
@@ -35,6 +36,8 @@ typedef struct s2s_options {
     int threads, shards;
     uint64_t seed;
     int translate, min_count, lowercase, max_tokens, show, eval_batch;
+    int subwords;   /* pieces per side (0: word vocabularies); -1 until resolved */
+    int eval_every; /* steps between evaluations (0: after each epoch only) */
     uint64_t fault_step; /* SEQ2SEQ_FAULT_STEP (tests): poison a gradient at this step */
 } s2s_options;
 
@@ -52,11 +55,18 @@ void s2s_inherit_settings(const char *path, const tg_cmdline *c, tg_inherited *k
  * corpus kind, corpus-seed and pairs or lowercase, max-tokens and
  * valid-frac, min-count, both vocabularies, the training pairs' count and
  * hash; batch, shards, optim, seed; a mismatch is reported in this order),
+ * with --subwords the piece models after the vocabularies;
  * and its settings, recorded
  * and inherited but free to change (lr, clip, epochs, steps, seconds,
  * test-pairs, the --train/--test paths). train: the training pairs as
  * trained on. 0, or -1 on out of memory. */
 int s2s_register_config(tg_trainckpt *ck, const s2s_options *o, const s2s_config *m,
-                        const s2s_vocab *src, const s2s_vocab *tgt, const s2s_pairs *train);
+                        const s2s_vocab *src, const s2s_vocab *tgt, const s2s_pairs *train,
+                        const s2s_pieces *pc);
+
+/* The piece models of --resume's checkpoint FILE (configs src-pieces and
+ * tgt-pieces, subword.h's checked text form), so a resume never learns them
+ * again. 0, or -1 with "FILE: config 'src-pieces': problem". */
+int s2s_resume_pieces(const char *path, s2s_pieces *p, char *err, size_t errlen);
 
 #endif

@@ -48,10 +48,15 @@ void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs, co
 
 /* --load FILE: the model; a training checkpoint gets a pointer to --resume. */
 void s2s_load_model(const s2s_options *o, s2s_model *m, s2s_vocab *vs, s2s_vocab *vt,
-                       s2s_tokenize_options *tok)
+                    s2s_tokenize_options *tok, s2s_pieces *pc)
 {
     char err[1024], cell[32], err2[1024];
-    if (s2s_load(o->load, m, vs, vt, tok, err, sizeof err) == 0) return;
+    if (s2s_load(o->load, m, vs, vt, tok, err, sizeof err) == 0) {
+        /* a subword model's piece models, checked against its vocabularies */
+        if (s2s_load_pieces(o->load, vs, vt, pc, err, sizeof err) != 0)
+            tg_cli_die(prog, "%s", err);
+        return;
+    }
     if (tg_trainckpt_read_config(o->load, "cell", cell, sizeof cell, err2, sizeof err2) == 0)
         tg_cli_die(prog, "%s: a training checkpoint, not a model: continue its run with --resume "
                    "%s (a model is what --save writes)", o->load, o->load);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bleu.h"
+#include "chrf.h"
 #include "decode.h"
 #include "program.h"
 
@@ -13,7 +14,8 @@
 
 /* Decodes every source of s and scores it against the references. */
 s2s_scores s2s_evaluate(tg_tape *tape, const s2s_model *m, const s2s_options *o,
-                        const s2s_id_set *s, int beam, int **out, int *out_len)
+                        const s2s_id_set *s, int beam, int **out, int *out_len,
+                        const s2s_pairs *refs, const s2s_pieces *pc, const s2s_vocab *vt)
 {
     s2s_decode_options d;
     s2s_decode_options_default(&d);
@@ -25,9 +27,17 @@ s2s_scores s2s_evaluate(tg_tape *tape, const s2s_model *m, const s2s_options *o,
                       out_len) != 0)
         tg_cli_die(prog, "out of memory while decoding");
     s2s_bleu b;
+    s2s_chrf c;
     s2s_bleu_init(&b);
-    for (size_t i = 0; i < s->n; i++) s2s_bleu_add(&b, out[i], out_len[i], s->tgt[i], s->tgt_len[i]);
-    return (s2s_scores){s2s_bleu_exact(&b), s2s_bleu_score(&b)};
+    s2s_chrf_init(&c);
+    for (size_t i = 0; i < s->n; i++) {
+        char *hyp = s2s_pieces_output_text(pc, vt, out[i], out_len[i]);
+        if (!hyp || s2s_bleu_add_text(&b, hyp, refs->tgt[i]) != 0 ||
+            s2s_chrf_add(&c, hyp, refs->tgt[i]) != 0)
+            tg_cli_die(prog, "out of memory while scoring");
+        free(hyp);
+    }
+    return (s2s_scores){s2s_bleu_exact(&b), s2s_bleu_score_smoothed(&b), s2s_chrf_score(&c)};
 }
 
 int **s2s_alloc_outputs(size_t n, int max_len, int **lens)
@@ -49,23 +59,19 @@ void s2s_free_outputs(int **out, size_t n, int *lens)
 
 /* ------------------------------------------------------------------ output */
 
-static void print_ids(const char *label, const s2s_vocab *v, const int *ids, int n)
-{
-    printf("  %s", label);
-    for (int i = 0; i < n; i++) printf("%s%s", i ? " " : "", ids[i] >= 0 ? v->words[ids[i]] : "<unk>");
-    printf("\n");
-}
-
 void s2s_show_examples(const s2s_options *o, const s2s_pairs *test, const s2s_vocab *vt,
-                          int **out, const int *lens, const s2s_id_set *s)
+                       const s2s_pieces *pc, int **out, const int *lens)
 {
     size_t n = (size_t)o->show < test->n ? (size_t)o->show : test->n;
     if (n == 0) return;
     printf("test sentences (%s):\n", o->beam > 1 ? "beam search" : "greedy");
     for (size_t i = 0; i < n; i++) {
-        int ok = lens[i] == s->tgt_len[i] && memcmp(out[i], s->tgt[i], (size_t)lens[i] * sizeof(int)) == 0;
-        printf("  src: %s\n  ref: %s\n", test->src[i], test->tgt[i]);
-        print_ids(ok ? "out: " : "out! ", vt, out[i], lens[i]);
+        char *text = s2s_pieces_output_text(pc, vt, out[i], lens[i]);
+        if (!text) tg_cli_die(prog, "out of memory");
+        int ok = strcmp(text, test->tgt[i]) == 0;
+        printf("  src: %s\n  ref: %s\n  %s%s\n", test->src[i], test->tgt[i],
+               ok ? "out: " : "out! ", text);
+        free(text);
     }
 }
 
@@ -74,22 +80,35 @@ void s2s_show_examples(const s2s_options *o, const s2s_pairs *test, const s2s_vo
 /* The longest input --translate reads (its arena is sized for it). */
 #define TRANSLATE_MAX_TOKENS 1000
 
-static int translate_line(const s2s_options *o, tg_tape *tape, const s2s_model *m, const char *line, const s2s_vocab *vs, const s2s_vocab *vt,
-                          const s2s_tokenize_options *tok)
+/* The source ids of a tokenized line: its words, or its pieces. */
+static int source_ids(const char *toks, const s2s_vocab *vs, const s2s_pieces *pc, int *ids,
+                      int max)
+{
+    char err[256];
+    if (!s2s_pieces_on(pc)) return s2s_vocab_encode(vs, toks, ids, max, S2S_UNK);
+    int k = s2s_subword_encode(pc->src, toks, ids, max, err, sizeof err);
+    if (k < 0) tg_cli_die(prog, "%s", err);
+    return k;
+}
+
+static int translate_line(const s2s_options *o, tg_tape *tape, const s2s_model *m,
+                          const char *line, const s2s_vocab *vs, const s2s_vocab *vt,
+                          const s2s_tokenize_options *tok, const s2s_pieces *pc)
 {
     size_t n = strlen(line), bad;
     if (!s2s_utf8_valid(line, n, &bad)) return -1;
     char *toks = malloc(S2S_TOKENIZED_SIZE(n));
-    int *ids = malloc((n + 1) * sizeof *ids), *out = malloc((size_t)o->max_len * sizeof *out);
+    int *ids = malloc((TRANSLATE_MAX_TOKENS + 1) * sizeof *ids);
+    int *out = malloc((size_t)o->max_len * sizeof *out);
     if (!toks || !ids || !out) tg_cli_die(prog, "out of memory");
-    int k = s2s_tokenize(line, tok, toks), len = 0;
+    s2s_tokenize(line, tok, toks);
+    int k = source_ids(toks, vs, pc, ids, TRANSLATE_MAX_TOKENS), len = 0;
     if (k > TRANSLATE_MAX_TOKENS) {
         fprintf(stderr, "%s: input of %d tokens cut to its first %d\n", prog, k,
                 TRANSLATE_MAX_TOKENS);
         k = TRANSLATE_MAX_TOKENS;
     }
     if (k > 0) {
-        s2s_vocab_encode(vs, toks, ids, k, S2S_UNK);
         s2s_decode_options d;
         s2s_decode_options_default(&d);
         d.beam = o->beam;
@@ -101,8 +120,10 @@ static int translate_line(const s2s_options *o, tg_tape *tape, const s2s_model *
         if (s2s_translate(tape, m, src, &k, 1, &d, outs, &len) != 0)
             tg_cli_die(prog, "out of memory while decoding");
     }
-    for (int i = 0; i < len; i++) printf("%s%s", i ? " " : "", vt->words[out[i]]);
-    printf("\n");
+    char *text = s2s_pieces_output_text(pc, vt, out, len);
+    if (!text) tg_cli_die(prog, "out of memory");
+    printf("%s\n", text);
+    free(text);
     fflush(stdout);
     free(toks);
     free(ids);
@@ -110,14 +131,15 @@ static int translate_line(const s2s_options *o, tg_tape *tape, const s2s_model *
     return 0;
 }
 
-static void run_translate(const s2s_options *o, tg_tape *tape, const s2s_model *m, int argc, char **argv, int first, const s2s_vocab *vs,
-                          const s2s_vocab *vt, const s2s_tokenize_options *tok)
+static void run_translate(const s2s_options *o, tg_tape *tape, const s2s_model *m, int argc,
+                          char **argv, int first, const s2s_vocab *vs, const s2s_vocab *vt,
+                          const s2s_tokenize_options *tok, const s2s_pieces *pc)
 {
     double t0 = tg_clock_seconds();
     long n = 0;
     if (first < argc) {
         for (int i = first; i < argc; i++, n++)
-            if (translate_line(o, tape, m, argv[i], vs, vt, tok) != 0)
+            if (translate_line(o, tape, m, argv[i], vs, vt, tok, pc) != 0)
                 tg_cli_die(prog, "argument %d: invalid UTF-8", i - first + 1);
     } else {
         char *line = NULL;
@@ -125,7 +147,7 @@ static void run_translate(const s2s_options *o, tg_tape *tape, const s2s_model *
         ssize_t got;
         while ((got = getline(&line, &cap, stdin)) >= 0) {
             while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = '\0';
-            if (translate_line(o, tape, m, line, vs, vt, tok) != 0)
+            if (translate_line(o, tape, m, line, vs, vt, tok, pc) != 0)
                 tg_cli_die(prog, "<stdin>:%ld: invalid UTF-8", n + 1);
             n++;
         }
@@ -135,16 +157,18 @@ static void run_translate(const s2s_options *o, tg_tape *tape, const s2s_model *
 }
 
 /* --translate: the loaded model over the arguments or stdin. */
-int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv, int first, s2s_vocab *vs,
-                          s2s_vocab *vt, const s2s_tokenize_options *tok)
+int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv, int first,
+                       s2s_vocab *vs, s2s_vocab *vt, const s2s_tokenize_options *tok,
+                       s2s_pieces *pc)
 {
     tg_tape *tape = tg_tape_new(s2s_decode_arena(m, o, 1, TRANSLATE_MAX_TOKENS));
     if (!tape) tg_cli_die(prog, "out of memory (arena)");
     tg_tape_set_threads(tape, o->threads);
-    run_translate(o, tape, m, argc, argv, first, vs, vt, tok);
+    run_translate(o, tape, m, argc, argv, first, vs, vt, tok, pc);
     tg_tape_free(tape);
     s2s_model_free(m);
     s2s_vocab_free(vs);
     s2s_vocab_free(vt);
+    s2s_pieces_free(pc);
     return 0;
 }

@@ -113,6 +113,12 @@ ROWS = [
      "{d}/ok.ckpt"], 1, ["ok.ckpt", "rowseq."]),
     ("seq2seq", "checkpoint of another program", S2S + ["--load", "{d}/ok.ckpt"], 1,
      ["ok.ckpt", "s2s."]),
+    ("seq2seq", "damaged piece model in a saved model", S2S + ["--load", "{d}/sub_crc.tg"], 1,
+     ["sub_crc.tg", "s2s.src_pieces", "damaged"]),
+    ("seq2seq", "piece model of the other side in a saved model", S2S + ["--load",
+     "{d}/sub_swap.tg"], 1, ["sub_swap.tg", "s2s.src_pieces", "network expects"]),
+    ("seq2seq", "damaged piece model in a training checkpoint", ["--resume", "{d}/sub_crc.tck",
+     "--epochs", "2"], 1, ["sub_crc.tck", "src-pieces", "damaged"]),
     ("charlm", "--save into a missing folder", ["--text", "{d}/tiny.txt", "--save",
      "{d}/no/such/out.ckpt"] + CH, 1, ["--save", "out.ckpt", "no/such", "No such file"]),
     # ---- training checkpoints (--checkpoint / --resume)
@@ -298,6 +304,36 @@ def make_training_checkpoints(d, exes):
             f.write(raw[:len(raw) // 2])
 
 
+def make_subword_fixtures(d, seq2seq):
+    """sub.tg and sub.tck from a seq2seq subword run on good.tsv, and broken
+    copies: sub_crc.tg / sub_crc.tck (a base64 character of the source piece
+    model changed: its crc32 no longer matches), sub_swap.tg (the source
+    side holds the target's piece model)."""
+    tsv = f"{d}/sub.tsv"
+    with open(tsv, "w", encoding="utf-8") as f:
+        f.write("Straße über Öl.\tStreet over oil.\n안녕 세계\tHello world.\n" * 3)
+    r = subprocess.run([seq2seq, "--train", tsv, "--test", tsv, "--hidden", "8", "--embed", "4",
+                        "--epochs", "1", "--save", f"{d}/sub.tg", "--checkpoint", f"{d}/sub.tck"],
+                       capture_output=True, text=True, timeout=TIMEOUT, env=child_env(),
+                       stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        raise SystemExit(f"bad_inputs: cannot make the subword fixtures: {r.stderr}")
+
+    def damaged(value):
+        k = len(value) // 2
+        return value[:k] + ("A" if value[k] != "A" else "B") + value[k + 1:]
+    h, data = safetensors_parts(f"{d}/sub.tg")
+    h1 = json.loads(json.dumps(h))
+    h1["__metadata__"]["s2s.src_pieces"] = damaged(h1["__metadata__"]["s2s.src_pieces"])
+    write_safetensors(f"{d}/sub_crc.tg", h1, data)
+    h2 = json.loads(json.dumps(h))
+    h2["__metadata__"]["s2s.src_pieces"] = h["__metadata__"]["s2s.tgt_pieces"]
+    write_safetensors(f"{d}/sub_swap.tg", h2, data)
+    h, data = safetensors_parts(f"{d}/sub.tck")
+    h["__metadata__"]["config.src-pieces"] = damaged(h["__metadata__"]["config.src-pieces"])
+    write_safetensors(f"{d}/sub_crc.tck", h, data)
+
+
 def make_checkpoint_fixtures(d, charlm):
     """ok.ckpt from a 3-step charlm run, and broken copies of it."""
     r = subprocess.run([charlm, "--text", f"{d}/tiny.txt", "--save", f"{d}/ok.ckpt"] + CH,
@@ -447,6 +483,8 @@ def main(argv):
             return 77
         make_checkpoint_fixtures(d, exes["charlm"])
         make_training_checkpoints(d, exes)
+        if "seq2seq" in exes:
+            make_subword_fixtures(d, exes["seq2seq"])
         make_gone_data_checkpoints(d, exes)
         failed = skipped = 0
         if markdown:

@@ -48,6 +48,8 @@ static const char *const STATE_KEYS[] = {
 /* ------------------------------------------------------------------ exact resume */
 
 /* Three epochs (57 steps) in one run against `steps` steps, then a resume
+ * (both parts --save: it keeps the best model, and the best score so far
+ * travels in the checkpoint, so the parts keep the same model as the run)
  * to the end that gives no model or data flags: the rest comes from the
  * checkpoint. crash: the first part is the whole run dying at step
  * steps + 1 (a NaN gradient), its last checkpoint at step `steps` (saved
@@ -67,11 +69,11 @@ static void expect_exact_resume(const char *flags, int steps, int crash, const c
         char env[64];
         snprintf(env, sizeof env, "SEQ2SEQ_FAULT_STEP=%d", steps + 1);
         snprintf(args, sizeof args, "%s %s --epochs 3 --checkpoint part.ck --every 1 --log "
-                 "part.csv", MODEL, flags);
+                 "part.csv --save split.st", MODEL, flags);
         cr_assert_eq(pt_run_env(env, args), 1, "%s", pt_err);
     } else {
         snprintf(args, sizeof args, "%s %s --epochs 3 --steps %d --checkpoint part.ck --every 4 "
-                 "--log part.csv", MODEL, flags, steps);
+                 "--log part.csv --save split.st", MODEL, flags, steps);
         cr_assert_eq(pt_run(args), 0, "%s", pt_err);
         cr_assert(strstr(pt_out, "(--steps reached)"), "%s", pt_out);
     }
@@ -138,7 +140,9 @@ Test(seq2seq_resume, exact_after_a_crash_before_an_epochs_evaluation)
 Test(seq2seq_resume, epochs_and_steps_count_from_the_start_of_the_run)
 {
     cr_assert_eq(pt_runf("%s --epochs 3 --save three.st", MODEL), 0, "%s", pt_err);
-    cr_assert_eq(pt_runf("%s --epochs 2 --checkpoint c.ck", MODEL), 0, "%s", pt_err);
+    /* --save keeps the best model: the best score of epochs 1-2 travels in c.ck */
+    cr_assert_eq(pt_runf("%s --epochs 2 --checkpoint c.ck --save more.st", MODEL), 0, "%s",
+                 pt_err);
     size_t n0, n1;
     char *before = pt_read("c.ck", &n0);
     /* the run's own --epochs 2 is inherited: done */
@@ -229,8 +233,10 @@ Test(seq2seq_resume, a_changed_pair_file_exits_1_naming_the_field)
     write_tsv("a.tsv", 0, 0);
     write_tsv("swapped.tsv", 1, 0);
     write_tsv("extra.tsv", 0, 1);
+    /* word vocabularies (with pieces, the checkpoint's piece models are
+     * used and an edited file is caught by 'data', as the first refusal) */
     cr_assert_eq(pt_run("--train a.tsv --test a.tsv --hidden 8 --embed 4 --batch 8 --epochs 1 "
-                        "--steps 3 --checkpoint c.ck --show 0"), 0, "%s", pt_err);
+                        "--steps 3 --checkpoint c.ck --show 0 --subwords 0"), 0, "%s", pt_err);
     pt_expect_refused(RESUME " --train swapped.tsv --test a.tsv",
                       "c.ck: config 'data' is '40 pairs, fnv1a ");
     pt_expect_refused(RESUME " --train extra.tsv --test a.tsv",

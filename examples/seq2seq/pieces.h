@@ -1,0 +1,78 @@
+/* The seq2seq program's subword mode (issue 13) over the SentencePiece shim
+ * (subword.h): one piece model per side, the vocabularies they give, pairs
+ * turned into pieces, and output ids turned back into plain text.
+ *
+ * Why one model per side: see subword.h (pairs like English->Korean share
+ * no characters; a shared model would split its budget between scripts).
+ *
+ * In subword mode the pairs are read as raw text (white space squeezed, no
+ * punctuation splitting: SentencePiece sees the sentence as written) and
+ * each side becomes its pieces joined by single spaces. The vocabulary of a
+ * side is its piece model's pieces in id order (pieces hold no space:
+ * SentencePiece writes U+2581 for one), so vocabulary id == piece id and
+ * the rest of the program (vocabulary encoding, model files, checkpoints)
+ * works unchanged on pieces. Output ids go back to text through the piece
+ * model (detokenized); in word mode the output is the words joined by
+ * spaces. Library code: errors come back as -1 with a message. */
+#ifndef S2S_PIECES_H
+#define S2S_PIECES_H
+
+#include <stddef.h>
+
+#include "pairs.h"
+#include "subword.h"
+
+typedef struct s2s_pieces {
+    s2s_subword *src, *tgt; /* both NULL: word vocabularies */
+} s2s_pieces;
+
+/* Default --subwords for a --train TSV: the anchor's and the common size. */
+#define S2S_SUBWORDS_DEFAULT 8000
+/* Default longest side and output in pieces (S2S_MAX_TOKENS for words). */
+#define S2S_MAX_PIECES 200
+
+/* Learns a model of at most n pieces per side on the raw text of train. A
+ * text too small for n gets fewer pieces (SentencePiece's soft limit); an
+ * n below the text's count of distinct characters is raised to it. Either
+ * way a one-line note says so (empty when both sides got n). 0, or -1 with
+ * a message. */
+int s2s_pieces_train(s2s_pieces *p, const s2s_pairs *train, int n, char *note, size_t notelen,
+                     char *err, size_t errlen);
+void s2s_pieces_free(s2s_pieces *p);
+static inline int s2s_pieces_on(const s2s_pieces *p) { return p->src != NULL; }
+
+/* The vocabulary of a piece model: its pieces 4.. in id order. 0, or -1. */
+int s2s_pieces_vocab(const s2s_subword *sw, s2s_vocab *v);
+/* 0 when v is exactly sw's pieces; -1 with "LABEL: ..." naming the first
+ * difference (another model's pieces, another size). */
+int s2s_pieces_check_vocab(const s2s_subword *sw, const s2s_vocab *v, const char *label,
+                           char *err, size_t errlen);
+
+/* Turns raw pairs into piece pairs (out, initialised here): a pair with a
+ * side of more than max_tokens pieces is dropped from both raw (which is
+ * compacted in place, so raw[i] stays the text of out[i]) and out, and
+ * counted in *skipped. 0, or -1 with a message. */
+int s2s_pieces_encode_pairs(const s2s_pieces *p, s2s_pairs *raw, s2s_pairs *out, int max_tokens,
+                            size_t *skipped, char *err, size_t errlen);
+
+/* Output ids as text (malloc'd): decoded by the target piece model, or
+ * the words of vt joined by spaces in word mode. NULL when out of memory
+ * (or an id out of range). */
+char *s2s_pieces_output_text(const s2s_pieces *p, const s2s_vocab *vt, const int *ids, int n);
+
+/* Reads the piece models stored in the metadata of a saved model
+ * (s2s.src_pieces, s2s.tgt_pieces: subword.h's text form) and checks them
+ * against the vocabularies loaded from it. None stored: p stays empty (a
+ * word model). 0, or -1 with "PATH: metadata 's2s.src_pieces': problem". */
+int s2s_load_pieces(const char *path, const s2s_vocab *vs, const s2s_vocab *vt, s2s_pieces *p,
+                    char *err, size_t errlen);
+/* The piece models in a safetensors file's metadata under keys
+ * prefix+src_name and prefix+tgt_name (either absent: none; one without the
+ * other is an error), with messages "PATH: KIND 'NAME': problem", e.g.
+ * ("run.tck", "config.", "config", "src-pieces", "tgt-pieces"). No check
+ * against vocabularies. 0 (p empty when none are stored), or -1. */
+int s2s_pieces_from_file(const char *path, const char *prefix, const char *kind,
+                         const char *src_name, const char *tgt_name, s2s_pieces *p, char *err,
+                         size_t errlen);
+
+#endif

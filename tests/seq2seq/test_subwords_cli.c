@@ -1,0 +1,172 @@
+/* The seq2seq program's subword mode and keep-best, end to end (issue 13):
+ * a small TSV with accented Latin and Hangul trained a few steps on
+ * SentencePiece pieces, --save / --load --translate giving plain text,
+ * --resume with the checkpoint's piece models, --eval-every keeping the
+ * best model, and the tiny-corpus size note. The binary comes from
+ * $SEQ2SEQ (tests/common/progtest.h runs it in a scratch folder). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "progtest.h"
+
+static void setup(void) { pt_setup("SEQ2SEQ", "s2s_subwords"); }
+
+TestSuite(seq2seq_subwords, .init = setup, .fini = pt_teardown, .timeout = 240);
+
+/* 48 pairs: German with umlauts and ß, Korean, archaic spelling. */
+static void write_pairs(const char *name)
+{
+    static const char *const src[] = {"Der Bär schläft im Wald.", "Die Straße ist naß.",
+                                      "Thou art über alles.", "안녕하세요 친구",
+                                      "Ich esse gern Brot.", "Wir gehen nach Hause."};
+    static const char *const tgt[] = {"The bear sleeps in the forest.", "The street is wet.",
+                                      "You are above all.", "Hello friend",
+                                      "I like to eat bread.", "We are going home."};
+    char path[sizeof pt_dir + 64];
+    pt_path(name, path, sizeof path);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    for (int r = 0; r < 8; r++)
+        for (int i = 0; i < 6; i++) fprintf(f, "%s\t%s\n", src[i], tgt[i]);
+    fclose(f);
+}
+
+/* A field "key=value" of the result line (last line of stdout). */
+static double result_field(const char *key)
+{
+    const char *line = strstr(pt_out, "result: ");
+    cr_assert_not_null(line, "%s", pt_out);
+    char pat[64];
+    snprintf(pat, sizeof pat, " %s=", key);
+    const char *at = strstr(line, pat);
+    cr_assert_not_null(at, "no %s in %s", key, line);
+    return strtod(at + strlen(pat), NULL);
+}
+
+#define SMALL "--train p.tsv --test p.tsv --hidden 32 --embed 16 --batch 8 --lr 0.01 --show 1"
+
+Test(seq2seq_subwords, train_save_load_translate_resume_with_pieces)
+{
+    write_pairs("p.tsv");
+    /* default settings: subwords on for a TSV; the tiny text gives fewer
+     * pieces than 8000, and the log says so */
+    cr_assert_eq(pt_run(SMALL " --epochs 2 --save m.tg --checkpoint c.ck"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "--subwords 8000: the training text gives"), "%s", pt_err);
+    cr_assert(strstr(pt_err, "subwords: "), "%s", pt_err);
+    cr_assert(strstr(pt_out, "chrf "), "%s", pt_out);
+    double chrf = result_field("chrf"), bleu = result_field("bleu");
+    cr_assert(chrf >= 0 && chrf <= 100, "%s", pt_out);
+    /* the saved model needs nothing else: text in, detokenized text out (no
+     * U+2581 piece marks, no piece-joining spaces) */
+    cr_assert_eq(pt_run("--load m.tg --translate \"Der Bär schläft im Wald.\" \"안녕하세요\""), 0,
+                 "%s", pt_err);
+    cr_assert_null(strstr(pt_out, "\xe2\x96\x81"), "%s", pt_out);
+    cr_assert(strstr(pt_out, "translated=2"), "%s", pt_out);
+    /* the loaded model scores as the run's kept model did */
+    cr_assert_eq(pt_run(SMALL " --load m.tg --epochs 0"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "from --load"), "%s", pt_err);
+    cr_assert_float_eq(result_field("bleu"), bleu, 1e-9, "%s", pt_out);
+    /* --resume takes the piece models from the checkpoint */
+    cr_assert_eq(pt_run("--resume c.ck --checkpoint c.ck --epochs 3"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "from --resume"), "%s", pt_err);
+    cr_assert(strstr(pt_out, "epoch 3:"), "%s", pt_out);
+}
+
+/* The best of a CSV log's rows (test_bleu, its step) after skip rows. */
+static double log_best(const char *name, int skip, unsigned long long *best_step, int *rows)
+{
+    char path[sizeof pt_dir + 16], row[256];
+    pt_path(name, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    double best = -1;
+    *rows = 0;
+    cr_assert_not_null(fgets(row, sizeof row, f));
+    cr_assert(strstr(row, "test_bleu,test_chrf"), "%s", row);
+    while (fgets(row, sizeof row, f)) {
+        int epoch;
+        unsigned long long step;
+        double loss, exact, bleu;
+        cr_assert_eq(sscanf(row, "%d,%llu,%lf,%lf,%lf", &epoch, &step, &loss, &exact, &bleu), 5);
+        if ((*rows)++ < skip) continue;
+        if (bleu > best) best = bleu, *best_step = step;
+    }
+    fclose(f);
+    return best;
+}
+
+/* --eval-every with --save: the kept model is the best evaluation's and
+ * the log says so; then a resume with a learning rate that wrecks the
+ * model (lr is free to change on resume) evaluates worse: the kept model
+ * is not replaced, the checkpoint's best stands, and the run's final
+ * scores are the kept model's, read back. */
+Test(seq2seq_subwords, eval_every_keeps_the_best_model)
+{
+    write_pairs("p.tsv");
+    cr_assert_eq(pt_run(SMALL " --epochs 4 --eval-every 2 --save m.tg --log l.csv --lr 0.05 "
+                        "--checkpoint c.ck"), 0, "%s", pt_err);
+    unsigned long long best_step = 0, later_step = 0;
+    int rows, rows2;
+    double best = log_best("l.csv", 0, &best_step, &rows);
+    cr_assert_geq(rows, 12, "an evaluation every 2 of 24 steps and each epoch's end");
+    cr_assert_gt(best, 0, "the first part learns something (else the test proves nothing)");
+    char want[128];
+    snprintf(want, sizeof want, "at step %llu: saved m.tg", best_step);
+    cr_assert(strstr(pt_out, want), "the log's best step %llu:\n%s", best_step, pt_out);
+    cr_assert_eq((unsigned long long)result_field("best_step"), best_step, "%s", pt_out);
+    /* the kept model is that evaluation's: loaded, it scores the best BLEU */
+    cr_assert_eq(pt_run(SMALL " --load m.tg --epochs 0"), 0, "%s", pt_err);
+    cr_assert_float_eq(result_field("bleu"), best, 0.006, "%s", pt_out);
+
+    size_t n0, n1;
+    char *before = pt_read("m.tg", &n0);
+    cr_assert_eq(pt_run("--resume c.ck --checkpoint c.ck --epochs 6 --lr 10 --save m.tg "
+                        "--log l.csv"), 0, "%s", pt_err);
+    double later = log_best("l.csv", rows, &later_step, &rows2);
+    cr_assert_gt(rows2, rows, "the resumed part evaluated");
+    cr_assert_lt(later, best, "the wrecked model evaluates worse (else the test proves nothing)");
+    cr_assert_null(strstr(pt_out, ": saved m.tg"), "%s", pt_out);
+    char *after = pt_read("m.tg", &n1);
+    cr_assert(n0 == n1 && memcmp(before, after, n0) == 0, "m.tg replaced: %s", pt_out);
+    free(before);
+    free(after);
+    cr_assert_eq((unsigned long long)result_field("best_step"), best_step, "%s", pt_out);
+    cr_assert(strstr(pt_out, "final scores of the kept model"), "%s", pt_out);
+    cr_assert_float_eq(result_field("bleu"), best, 0.006, "%s", pt_out);
+}
+
+/* A damaged piece model inside a saved model is refused by name. */
+Test(seq2seq_subwords, damaged_piece_model_is_refused)
+{
+    write_pairs("p.tsv");
+    cr_assert_eq(pt_run(SMALL " --epochs 1 --steps 1 --save m.tg --checkpoint c.ck"), 0, "%s",
+                 pt_err);
+    size_t n;
+    char *raw = pt_read("m.tg", &n);
+    char *at = NULL;
+    for (size_t i = 0; i + 5 <= n && !at; i++)
+        if (memcmp(raw + i, "spm1:", 5) == 0) at = raw + i;
+    cr_assert_not_null(at);
+    at[40] = at[40] == 'A' ? 'B' : 'A'; /* one base64 character of the source model */
+    char path[sizeof pt_dir + 16];
+    pt_path("bad.tg", path, sizeof path);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fwrite(raw, 1, n, f);
+    fclose(f);
+    free(raw);
+    pt_expect_refused("--load bad.tg --translate x",
+                      "bad.tg: metadata 's2s.src_pieces': piece model is damaged");
+}
+
+/* --subwords below the text's character count is raised (every character
+ * needs a piece), with a note; the run goes on. */
+Test(seq2seq_subwords, too_few_pieces_are_raised_with_a_note)
+{
+    write_pairs("p.tsv");
+    cr_assert_eq(pt_run(SMALL " --epochs 1 --steps 1 --subwords 8"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "--subwords 8: the training text gives"), "%s", pt_err);
+    cr_assert(strstr(pt_err, "every character needs one"), "%s", pt_err);
+}
