@@ -97,6 +97,11 @@ size_t s2s_decode_arena(const s2s_model *m, const s2s_options *o, int sentences,
  * (marked "out!" when it differs). */
 void s2s_show_examples(const s2s_options *o, const s2s_pairs *test, const s2s_vocab *vt,
                        int **out, const int *lens, const s2s_id_set *s);
+/* --attention-map FILE (nothing without it): the attention weights of the
+ * first --show sentences of s, greedy decode (attnmap.h); exits 1 naming
+ * the problem. */
+void s2s_attention_map_show(const s2s_options *o, tg_tape *tape, const s2s_model *m,
+                            const s2s_vocab *vs, const s2s_vocab *vt, const s2s_id_set *s);
 /* --translate: the loaded model over the arguments from first on, or stdin
  * lines; frees m and the vocabularies. Returns the exit status. */
 int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv, int first,

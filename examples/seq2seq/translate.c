@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attnmap.h"
 #include "bleu.h"
 #include "decode.h"
 #include "program.h"
@@ -69,13 +70,27 @@ void s2s_show_examples(const s2s_options *o, const s2s_pairs *test, const s2s_vo
     }
 }
 
+/* --attention-map of the first --show sentences of s (greedy decode). */
+void s2s_attention_map_show(const s2s_options *o, tg_tape *tape, const s2s_model *m,
+                            const s2s_vocab *vs, const s2s_vocab *vt, const s2s_id_set *s)
+{
+    char err[512];
+    size_t n = (size_t)o->show < s->n ? (size_t)o->show : s->n;
+    if (!o->attention_map || n == 0) return;
+    if (s2s_attnmap_decode_save(o->attention_map, tape, m, vs, vt, (const int *const *)s->src,
+                                s->src_len, n, o->max_len, o->eval_batch, err, sizeof err) != 0)
+        tg_cli_die(prog, "%s", err);
+    fprintf(stderr, "%s: attention map of %zu test sentences (greedy decode) written to %s\n",
+            prog, n, o->attention_map);
+}
+
 /* ------------------------------------------------------------------ translate */
 
 /* The longest input --translate reads (its arena is sized for it). */
 #define TRANSLATE_MAX_TOKENS 1000
 
 static int translate_line(const s2s_options *o, tg_tape *tape, const s2s_model *m, const char *line, const s2s_vocab *vs, const s2s_vocab *vt,
-                          const s2s_tokenize_options *tok)
+                          const s2s_tokenize_options *tok, s2s_attnmap *map)
 {
     size_t n = strlen(line), bad;
     if (!s2s_utf8_valid(line, n, &bad)) return -1;
@@ -100,6 +115,8 @@ static int translate_line(const s2s_options *o, tg_tape *tape, const s2s_model *
         int *outs[1] = {out};
         if (s2s_translate(tape, m, src, &k, 1, &d, outs, &len) != 0)
             tg_cli_die(prog, "out of memory while decoding");
+        if (map && s2s_attnmap_decode(map, tape, m, vs, vt, src, &k, 1, o->max_len, 1) != 0)
+            tg_cli_die(prog, "out of memory decoding for --attention-map");
     }
     for (int i = 0; i < len; i++) printf("%s%s", i ? " " : "", vt->words[out[i]]);
     printf("\n");
@@ -115,9 +132,11 @@ static void run_translate(const s2s_options *o, tg_tape *tape, const s2s_model *
 {
     double t0 = tg_clock_seconds();
     long n = 0;
+    s2s_attnmap map_store, *map = o->attention_map ? &map_store : NULL;
+    if (map) s2s_attnmap_init(map);
     if (first < argc) {
         for (int i = first; i < argc; i++, n++)
-            if (translate_line(o, tape, m, argv[i], vs, vt, tok) != 0)
+            if (translate_line(o, tape, m, argv[i], vs, vt, tok, map) != 0)
                 tg_cli_die(prog, "argument %d: invalid UTF-8", i - first + 1);
     } else {
         char *line = NULL;
@@ -125,19 +144,31 @@ static void run_translate(const s2s_options *o, tg_tape *tape, const s2s_model *
         ssize_t got;
         while ((got = getline(&line, &cap, stdin)) >= 0) {
             while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = '\0';
-            if (translate_line(o, tape, m, line, vs, vt, tok) != 0)
+            if (translate_line(o, tape, m, line, vs, vt, tok, map) != 0)
                 tg_cli_die(prog, "<stdin>:%ld: invalid UTF-8", n + 1);
             n++;
         }
         free(line);
     }
-    tg_result("translated=%ld seconds=%.2f", n, tg_clock_seconds() - t0);
+    double seconds = tg_clock_seconds() - t0; /* with a map, its greedy decode included */
+    if (map) {
+        char err[512];
+        if (s2s_attnmap_save(map, o->attention_map, err, sizeof err) != 0)
+            tg_cli_die(prog, "%s", err);
+        fprintf(stderr, "%s: attention map of %zu sentences (greedy decode) written to %s\n",
+                prog, map->n, o->attention_map);
+        s2s_attnmap_free(map);
+    }
+    tg_result("translated=%ld seconds=%.2f", n, seconds);
 }
 
 /* --translate: the loaded model over the arguments or stdin. */
 int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv, int first, s2s_vocab *vs,
                           s2s_vocab *vt, const s2s_tokenize_options *tok)
 {
+    if (o->attention_map && m->cfg.attention == TG_ATTN_NONE)
+        tg_cli_die_usage(prog, "--attention-map needs attention weights: the model %s has "
+                         "--attention none", o->load);
     tg_tape *tape = tg_tape_new(s2s_decode_arena(m, o, 1, TRANSLATE_MAX_TOKENS));
     if (!tape) tg_cli_die(prog, "out of memory (arena)");
     tg_tape_set_threads(tape, o->threads);

@@ -539,7 +539,7 @@ static void check_attention_steps(const char *cell, tg_attn_kind kind, int bidir
             tg_attn_dec_state ds = tg_attn_decoder_start(x.t, &x.m.adec, 1, init);
             int prev = S2S_BOS;
             for (int k = 0; pass == 0 ? k <= yl : (k < MAXL && !gdone); k++) {
-                tg_tensor *logits = s2s_attn_decode_step(x.t, &x.m, &prev, 1, &mem, &ds);
+                tg_tensor *logits = s2s_attn_decode_step(x.t, &x.m, &prev, 1, &mem, &ds, NULL);
                 int V = logits->cols, best = 0;
                 for (int v = 1; v < V; v++)
                     if (logits->data[v] > logits->data[best]) best = v;
