@@ -135,7 +135,7 @@ static void put_block(FILE *f, const s2s_attnmap_block *b, size_t index, double 
         fputs("</text>\n", f);
     }
     for (int t = 0; t < b->T; t++) {
-        fprintf(f, "<text class=\"out\" x=\"%.1f\" y=\"%.1f\">", x.left - PAD,
+        fprintf(f, "<text class=\"out\" text-anchor=\"end\" x=\"%.1f\" y=\"%.1f\">", x.left - PAD,
                 y0 + t * CELL + CELL * 0.7);
         put_escaped(f, b->out[t]);
         fputs("</text>\n", f);
@@ -167,7 +167,7 @@ int s2s_attnmap_svg(FILE *f, const char *title, const s2s_attnmap_block *b, size
                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
                "viewBox=\"0 0 %.0f %.0f\" font-family=\"monospace\" font-size=\"%d\">\n",
             ceil(width), ceil(height), ceil(width), ceil(height), FONT);
-    fputs("<style>.out{text-anchor:end}.head{font-weight:bold}"
+    fputs("<style>.head{font-weight:bold}"
           ".cell{stroke:#ddd;stroke-width:0.5}</style>\n", f);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
                "<text class=\"head\" x=\"%d\" y=\"%d\">", PAD, HEAD - 8);
