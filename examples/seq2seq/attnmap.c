@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "decode.h"
+#include "text.h"
 
 enum { CELL = 22, FONT = 12, HEAD = 24, GAP = 28, PAD = 8 };
 #define CHAR_W 7.3      /* px per narrow character at FONT, monospace */
@@ -21,21 +22,14 @@ enum { CELL = 22, FONT = 12, HEAD = 24, GAP = 28, PAD = 8 };
 
 /* ------------------------------------------------------------------ text */
 
-/* Length of the UTF-8 sequence at s (1..4) and its code point, or 0 when
- * it is not valid UTF-8 (overlong, surrogate, truncated, > U+10FFFF). */
-static int utf8_next(const unsigned char *s, unsigned *cp)
+/* The UTF-8 character at p (end: the string's end): its length, or 0
+ * when the bytes there are not valid UTF-8 (tg_utf8_one, strict). */
+static int utf8_next(const unsigned char *p, const unsigned char *end, unsigned *cp)
 {
-    int len = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3 : (s[0] >> 3) == 30 ? 4 : 0;
-    if (len == 0) return 0;
-    unsigned c = len == 1 ? s[0] : (unsigned)(s[0] & (0x7f >> len));
-    for (int i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    static const unsigned min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (c < min_cp[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
+    uint32_t c = 0;
+    size_t len = tg_utf8_one(p, (size_t)(end - p), &c);
     *cp = c;
-    return len;
+    return (int)len;
 }
 
 /* XML 1.0 allows tab, newline, carriage return and code points from 0x20
@@ -50,10 +44,10 @@ static int xml_char(unsigned c)
  * UTF-8 written as U+FFFD. */
 static void put_escaped(FILE *f, const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
     while (*p) {
         unsigned c = 0;
-        int len = utf8_next(p, &c);
+        int len = utf8_next(p, end, &c);
         if (len == 0 || !xml_char(c)) {
             fputs("\xef\xbf\xbd", f);
             p += len ? len : 1;
@@ -75,11 +69,11 @@ static void put_escaped(FILE *f, const char *s)
  * forms, from U+1100 on) count as two characters. */
 static double text_width(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
     double w = 0;
     while (*p) {
         unsigned c = 0;
-        int len = utf8_next(p, &c);
+        int len = utf8_next(p, end, &c);
         w += len && c >= 0x1100 ? 2 * CHAR_W : CHAR_W;
         p += len ? len : 1;
     }
@@ -126,8 +120,9 @@ static void put_block(FILE *f, const s2s_attnmap_block *b, size_t index, double 
 {
     block_box x = measure(b);
     double y0 = y + HEAD + x.top; /* the first row's top */
-    fprintf(f, "<g class=\"sentence\">\n<text class=\"head\" x=\"%d\" y=\"%.1f\">sentence %zu: "
-               "%d source tokens, %d output rows</text>\n", PAD, y + HEAD - 8, index + 1, b->S, b->T);
+    fprintf(f, "<g class=\"sentence\">\n<text class=\"head\" x=\"%d\" y=\"%.1f\">sentence "
+               "%zu: %d source tokens, %d output rows</text>\n",
+            PAD, y + HEAD - 8, index + 1, b->S, b->T);
     for (int s = 0; s < b->S; s++) {
         fprintf(f, "<text class=\"src\" transform=\"translate(%.1f,%.1f) rotate(-45)\">",
                 x.left + s * CELL + CELL / 2.0, y0 - 4);
@@ -243,7 +238,8 @@ static int append(s2s_attnmap *a, const s2s_vocab *vs, const s2s_vocab *vt, cons
     const char **labels = malloc(((size_t)S + (size_t)rows) * sizeof *labels);
     if (!labels) return -1;
     for (int s = 0; s < S; s++) labels[s] = word(vs, src[s]);
-    for (int t = 0; t < rows; t++) labels[S + t] = t < out_len ? word(vt, out[t]) : word(vt, S2S_EOS);
+    for (int t = 0; t < rows; t++)
+        labels[S + t] = t < out_len ? word(vt, out[t]) : word(vt, S2S_EOS);
     a->blocks[a->n++] = (s2s_attnmap_block){S, rows, labels, labels + S, w};
     return 0;
 }
