@@ -240,6 +240,9 @@ static int append(s2s_attnmap *a, const s2s_vocab *vs, const s2s_vocab *vt, cons
     for (int s = 0; s < S; s++) labels[s] = word(vs, src[s]);
     for (int t = 0; t < rows; t++)
         labels[S + t] = t < out_len ? word(vt, out[t]) : word(vt, S2S_EOS);
+    /* the rows used, not max_len's (--translate keeps every line's block) */
+    tg_real *kept = rows > 0 ? realloc(w, (size_t)rows * (size_t)S * sizeof *w) : NULL;
+    if (kept) w = kept;
     a->blocks[a->n++] = (s2s_attnmap_block){S, rows, labels, labels + S, w};
     return 0;
 }
