@@ -24,9 +24,10 @@ size_t s2s_decode_arena_bytes(const s2s_config *c, int sentences, int beam, int 
     size_t step = (size_t)c->layers * 40 * H * R + 4 * R * E + 2 * R * (size_t)c->tgt_vocab;
     size_t overhead = (size_t)(Ts + 1) * (size_t)c->layers * 64 * 512 + ((size_t)1 << 20);
     if (c->attention != TG_ATTN_NONE) {
-        /* both directions; the memory's values and keys copied for R rows
-         * (at encoding and every step), scores and weights, the feed,
-         * [c; h] and the attentional output */
+        /* both directions; the memory's keys (once, over the sentences);
+         * per step: mlp's S*R x H query sums, scores and weights, the
+         * feed, [c; h] and the attentional output (the memory itself
+         * stays on the heap, dec_state) */
         size_t S = (size_t)Ts;
         enc = 2 * enc + 4 * S * R * H;
         step += 4 * S * R * H + 8 * S * R + 12 * R * H;
@@ -42,11 +43,12 @@ typedef struct dec_state {
                       * attention the input feed (last attentional output) */
     int *rows;       /* R: the source row of each row when the state moves */
     /* attention: the memory of R rows (row r reads sentence r / K, so a
-     * beam's rows never need it moved), with what tg_attn_memory_init
-     * computed once: keys, v_rows (mlp), the padding mask */
-    int S, M, KW;    /* source steps, value width, key width */
-    tg_real *vals, *keys, *v_rows;
-    int *mask;       /* R * S, or NULL: no padding */
+     * beam's rows never need it moved), as tg_attn_memory_init made it for
+     * the chunk's sentences and then spread over the R rows: heap tensors
+     * that every step reads in place (no copy per step) */
+    int S;               /* source steps */
+    tg_tensor *vals, *keys, *v_rows; /* S*R x M, S*R x H (dot: vals), R x H (mlp) */
+    int *mask;           /* R * S, or NULL: no padding */
 } dec_state;
 
 static int dec_state_init(dec_state *s, const s2s_model *m, int R)
@@ -67,60 +69,54 @@ static void dec_state_free(dec_state *s)
     tg_state_buf_free(&s->st);
     free(s->ctx);
     free(s->rows);
-    free(s->vals);
-    free(s->keys);
-    free(s->v_rows);
+    if (s->keys != s->vals) tg_tensor_free(s->keys);
+    tg_tensor_free(s->vals);
+    tg_tensor_free(s->v_rows);
     free(s->mask);
 }
 
-static tg_real *copy_reals(const tg_tensor *x)
+/* x's groups of n rows (group g: rows g*n .. g*n + n-1) on the heap with
+ * each row repeated K times: row g*n*K + r is x's row g*n + r / K. NULL on
+ * out of memory (or when x is NULL). */
+static tg_tensor *spread_rows(const tg_tensor *x, int n, int K)
 {
     if (!x) return NULL;
-    size_t n = (size_t)x->rows * (size_t)x->cols;
-    tg_real *p = malloc(n * sizeof *p);
-    if (p) memcpy(p, x->data, n * sizeof *p);
-    return p;
+    int groups = x->rows / n, cols = x->cols;
+    tg_tensor *y = tg_tensor_alloc(x->rows * K, cols, 0);
+    if (!y) return NULL;
+    for (int g = 0; g < groups; g++)
+        for (int r = 0; r < n * K; r++)
+            memcpy(y->data + ((size_t)g * n * K + r) * cols,
+                   x->data + ((size_t)g * n + r / K) * cols, (size_t)cols * sizeof(tg_real));
+    return y;
 }
 
 /* Keeps the memory of values (S*n x M, sentence i in row s*n + i) for the
- * R = n*K rows on the heap: row s*R + r is sentence r / K's. -1: no memory. */
-static int keep_memory(tg_tape *t, const s2s_model *m, dec_state *s, const tg_tensor *values,
+ * R = n*K rows on the heap: row s*R + r is sentence r / K's. The keys (the
+ * memory's projection) are computed once, over the n sentences, and spread
+ * like the values. -1: out of memory. */
+static int keep_memory(tg_tape *t, const s2s_model *m, dec_state *s, tg_tensor *values,
                        const int *src_len, int n, int S)
 {
-    int R = s->R, K = R / n, M = values->cols;
-    tg_tensor *wide = tg_tensor_new(t, S * R, M, 0);
-    int *lens = tg_tape_ints(t, (size_t)R);
-    for (int r = 0; r < R; r++) lens[r] = src_len[r / K];
-    for (int st = 0; st < S; st++)
-        for (int r = 0; r < R; r++)
-            memcpy(wide->data + ((size_t)st * R + r) * M,
-                   values->data + ((size_t)st * n + r / K) * M, (size_t)M * sizeof(tg_real));
-    tg_attn_memory mem = tg_attn_memory_init(t, &m->adec.attn, wide, S, R, lens);
+    int R = s->R, K = R / n;
+    tg_attn_memory mem = tg_attn_memory_init(t, &m->adec.attn, values, S, n, src_len);
     s->S = S;
-    s->M = M;
-    s->KW = mem.keys->cols;
-    s->vals = copy_reals(wide);
-    s->keys = copy_reals(mem.keys);
-    s->v_rows = copy_reals(mem.v_rows);
+    s->vals = spread_rows(values, n, K);
+    s->keys = mem.keys == mem.values ? s->vals : spread_rows(mem.keys, n, K);
+    s->v_rows = spread_rows(mem.v_rows, n, K);
     if (mem.mask) {
         s->mask = malloc((size_t)R * (size_t)S * sizeof *s->mask);
-        if (s->mask) memcpy(s->mask, mem.mask, (size_t)R * (size_t)S * sizeof *s->mask);
+        for (int r = 0; s->mask && r < R; r++)
+            memcpy(s->mask + (size_t)r * S, mem.mask + (size_t)(r / K) * S,
+                   (size_t)S * sizeof *s->mask);
     }
     return s->vals && s->keys && (s->v_rows || !mem.v_rows) && (s->mask || !mem.mask) ? 0 : -1;
 }
 
-/* The kept memory on a fresh tape. */
-static tg_attn_memory load_memory(tg_tape *t, const dec_state *s)
+/* The kept memory as a step reads it: the heap tensors themselves. */
+static tg_attn_memory load_memory(const dec_state *s)
 {
-    tg_attn_memory mem = {.S = s->S, .B = s->R};
-    mem.values = tg_tensor_from(t, s->S * s->R, s->M, s->vals);
-    mem.keys = tg_tensor_from(t, s->S * s->R, s->KW, s->keys);
-    mem.v_rows = s->v_rows ? tg_tensor_from(t, s->R, s->H, s->v_rows) : NULL;
-    if (s->mask) {
-        int *mask = tg_tape_ints(t, (size_t)s->R * (size_t)s->S);
-        memcpy(mask, s->mask, (size_t)s->R * (size_t)s->S * sizeof *mask);
-        mem.mask = mask;
-    }
+    tg_attn_memory mem = {s->S, s->R, s->vals, s->keys, s->v_rows, s->mask};
     return mem;
 }
 
@@ -158,20 +154,21 @@ static int encode_chunk(tg_tape *t, const s2s_model *m, const int *const *src,
 }
 
 /* One decoder step from the heap state: logits (R x V) on a reset tape and
- * the new state in out[]. */
+ * the new state in out[]; weights (NULL, or the step's R x S attention
+ * weights, memory order). */
 static tg_tensor *step_rows(tg_tape *t, const s2s_model *m, dec_state *s, const int *y,
-                            tg_state *out)
+                            tg_state *out, tg_tensor **weights)
 {
     tg_state in[TG_MAX_LAYERS];
     tg_tape_reset(t);
     tg_state_buf_load(&s->st, t, in);
     if (m->cfg.attention != TG_ATTN_NONE) {
         /* the new feed replaces the old in place (rows as the state's) */
-        tg_attn_memory mem = load_memory(t, s);
+        tg_attn_memory mem = load_memory(s);
         tg_attn_dec_state ds;
         memcpy(ds.layer, in, (size_t)s->L * sizeof *in);
         ds.feed = tg_tensor_from(t, s->R, s->H, s->ctx);
-        tg_tensor *logits = s2s_attn_decode_step(t, m, y, s->R, &mem, &ds);
+        tg_tensor *logits = s2s_attn_decode_step(t, m, y, s->R, &mem, &ds, weights);
         memcpy(out, ds.layer, (size_t)s->L * sizeof *out);
         memcpy(s->ctx, ds.feed->data, (size_t)s->R * (size_t)s->H * sizeof *s->ctx);
         return logits;
@@ -190,16 +187,36 @@ static int argmax_row(const tg_real *x, int n)
     return best;
 }
 
+/* Where greedy decoding puts each step's attention weights (NULL: nowhere):
+ * sentence i's row for step k at w[i] + k * src_len[i], in source order. */
+typedef struct weight_sink {
+    tg_real *const *w;
+    const int *src_len;
+    int reversed; /* the memory reads each source backwards (reverse_source) */
+    int *rows;    /* steps recorded per sentence */
+} weight_sink;
+
+/* Sentence i's weights of this step (row i of w, R x S) into the sink. */
+static void sink_row(const weight_sink *k, const tg_tensor *w, int i)
+{
+    int len = k->src_len[i], row = k->rows[i]++;
+    tg_real *dst = k->w[i] + (size_t)row * (size_t)len;
+    const tg_real *src = w->data + (size_t)i * (size_t)w->cols;
+    for (int j = 0; j < len; j++) dst[j] = src[k->reversed ? len - 1 - j : j];
+}
+
 static void greedy_chunk(tg_tape *t, const s2s_model *m, dec_state *s, int max_len, int *y,
-                         char *done, int *const *out, int *out_len)
+                         char *done, int *const *out, int *out_len, const weight_sink *sink)
 {
     int n = s->R, V = m->cfg.tgt_vocab, left = n;
     tg_state nx[TG_MAX_LAYERS];
+    tg_tensor *w = NULL;
     for (int i = 0; i < n; i++) y[i] = S2S_BOS, done[i] = 0, out_len[i] = 0;
     for (int step = 0; step < max_len && left > 0; step++) {
-        tg_tensor *logits = step_rows(t, m, s, y, nx);
+        tg_tensor *logits = step_rows(t, m, s, y, nx, sink ? &w : NULL);
         for (int i = 0; i < n; i++) {
             if (done[i]) continue;
+            if (sink) sink_row(sink, w, i);
             int v = argmax_row(logits->data + (size_t)i * V, V);
             if (v == S2S_EOS) {
                 done[i] = 1;
@@ -213,8 +230,9 @@ static void greedy_chunk(tg_tape *t, const s2s_model *m, dec_state *s, int max_l
     }
 }
 
-int s2s_greedy(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
-               size_t n, int max_len, int batch, int *const *out, int *out_len)
+static int greedy(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
+                  size_t n, int max_len, int batch, int *const *out, int *out_len,
+                  weight_sink *sink)
 {
     int was = tg_tape_grad_enabled(t), rc = 0;
     int *y = malloc((size_t)batch * sizeof *y);
@@ -226,7 +244,12 @@ int s2s_greedy(tg_tape *t, const s2s_model *m, const int *const *src, const int 
         if (dec_state_init(&s, m, k) != 0 || encode_chunk(t, m, src + i0, src_len + i0, k, 1, &s) != 0)
             rc = -1;
         else {
-            greedy_chunk(t, m, &s, max_len, y, done, out + i0, out_len + i0);
+            weight_sink chunk_sink;
+            if (sink) /* the chunk's sentences from i0 on */
+                chunk_sink = (weight_sink){sink->w + i0, sink->src_len + i0, sink->reversed,
+                                           sink->rows + i0};
+            greedy_chunk(t, m, &s, max_len, y, done, out + i0, out_len + i0,
+                         sink ? &chunk_sink : NULL);
         }
         dec_state_free(&s);
     }
@@ -236,6 +259,22 @@ int s2s_greedy(tg_tape *t, const s2s_model *m, const int *const *src, const int 
     tg_tape_reset(t);
     tg_tape_set_grad(t, was);
     return rc;
+}
+
+int s2s_greedy(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
+               size_t n, int max_len, int batch, int *const *out, int *out_len)
+{
+    return greedy(t, m, src, src_len, n, max_len, batch, out, out_len, NULL);
+}
+
+int s2s_greedy_weights(tg_tape *t, const s2s_model *m, const int *const *src,
+                       const int *src_len, size_t n, int max_len, int batch, int *const *out,
+                       int *out_len, tg_real *const *weights, int *weight_rows)
+{
+    if (m->cfg.attention == TG_ATTN_NONE) return -2;
+    for (size_t i = 0; i < n; i++) weight_rows[i] = 0;
+    weight_sink sink = {weights, src_len, m->cfg.reverse_source, weight_rows};
+    return greedy(t, m, src, src_len, n, max_len, batch, out, out_len, &sink);
 }
 
 /* ------------------------------------------------------------------ beam */
@@ -450,7 +489,7 @@ static void beam_chunk(tg_tape *t, const s2s_model *m, dec_state *s, beam_work *
     tg_state nx[TG_MAX_LAYERS];
     int V = m->cfg.tgt_vocab;
     for (int step = 0; step <= w->max_len && sentences_left(w); step++) {
-        tg_tensor *logits = step_rows(t, m, s, w->y, nx);
+        tg_tensor *logits = step_rows(t, m, s, w->y, nx, NULL);
         for (int i = 0; i < w->n; i++) beam_select(w, i, logits->data, V, alpha);
         beam_reorder(w, s, nx);
     }

@@ -46,6 +46,17 @@ int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *s
              size_t n, int K, int max_len, double len_alpha, int batch, int *const *out,
              int *out_len);
 
+/* Greedy decoding (as s2s_greedy, same outputs) that also returns the
+ * attention weights of every step: weights[i] (room for max_len *
+ * src_len[i] values) receives weight_rows[i] rows of src_len[i] weights
+ * over the source in its given order (also with reverse_source), one row
+ * per output token and, when the sentence finished, a last row for the
+ * step that chose <eos>. Returns 0, -1 on out of memory, -2 when the model
+ * has no attention. */
+int s2s_greedy_weights(tg_tape *t, const s2s_model *m, const int *const *src,
+                       const int *src_len, size_t n, int max_len, int batch, int *const *out,
+                       int *out_len, tg_real *const *weights, int *weight_rows);
+
 /* Arena bytes decoding needs for batches of `sentences` sources up to Ts
  * tokens with a beam of `beam` (1: greedy). */
 size_t s2s_decode_arena_bytes(const s2s_config *c, int sentences, int beam, int Ts);

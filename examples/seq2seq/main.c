@@ -488,6 +488,7 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     s2s_scores sc = run_training(tr, &train_s, &evaluated);
     sc = final_scores(tr, sc, evaluated);
     s2s_show_examples(o, &test_raw, vt, pc, out, lens);
+    if (tgx_run_is_root(&tr->run)) s2s_attention_map_show(o, tr->tape, m, vs, vt, &test_s);
     if (tg_csv_close(&tr->run.csv, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
     report_arenas(tr);
     double tps = tgx_run_tokens_per_second(&tr->run);

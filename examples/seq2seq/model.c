@@ -154,10 +154,11 @@ static tg_tensor *attn_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b,
 }
 
 tg_tensor *s2s_attn_decode_step(tg_tape *t, const s2s_model *m, const int *y, int B,
-                                const tg_attn_memory *mem, tg_attn_dec_state *s)
+                                const tg_attn_memory *mem, tg_attn_dec_state *s,
+                                tg_tensor **weights)
 {
     tg_tensor *x = tg_embed_forward(t, &m->tgt_emb, y, B);
-    tg_tensor *h = tg_attn_decoder_step(t, &m->adec, mem, x, s, NULL, NULL);
+    tg_tensor *h = tg_attn_decoder_step(t, &m->adec, mem, x, s, weights, NULL);
     return tg_linear_forward(t, &m->out, h);
 }
 

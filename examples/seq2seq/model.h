@@ -92,9 +92,11 @@ tg_tensor *s2s_encode_memory(tg_tape *t, const s2s_model *m, const s2s_batch *b,
 int s2s_memory_width(const s2s_config *c);
 
 /* One attention decoder step for B rows: previous tokens y, state *s (in
- * and out; s->feed is the input feed) over memory mem -> logits. */
+ * and out; s->feed is the input feed) over memory mem -> logits. weights
+ * (NULL, or receives the step's B x S attention weights, memory order). */
 tg_tensor *s2s_attn_decode_step(tg_tape *t, const s2s_model *m, const int *y, int B,
-                                const tg_attn_memory *mem, tg_attn_dec_state *s);
+                                const tg_attn_memory *mem, tg_attn_dec_state *s,
+                                tg_tensor **weights);
 
 /* One decoder step for B rows: previous tokens y (B ids), state in[layers]
  * -> logits (B x tgt_vocab), state out[layers]. ctx: B x hidden encoder

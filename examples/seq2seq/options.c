@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "attnmap.h"
 #include "pieces.h"
 #include "program.h"
 #include "trainrun.h"
@@ -67,6 +68,7 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"feed-context", TG_BOOL, &o->feed_context, "give every decoder step the encoder's final h", 0, 0, NULL},
         {"reverse", TG_BOOL, &o->reverse, "read the source backwards", 0, 0, NULL},
         {"attention", TG_STR, &o->attention, "decoder attention over the encoder's outputs, with input feeding (replaces --feed-context)", 0, 0, attns},
+        {"attention-map", TG_STR, &o->attention_map, "write the attention weights of the --show test sentences (or of --translate's) to FILE as SVG (greedy decode)", 0, 0, NULL},
         {"bidirectional", TG_BOOL, &o->bidirectional, "bidirectional encoder, --hidden/2 units per direction (--hidden even)", 0, 0, NULL},
         {"dropout", TG_DOUBLE, &o->dropout, "dropout on embeddings, between layers and before the output", 0, 0.95, NULL},
         {"batch", TG_INT, &o->batch, "sentence pairs per training step", 1, 65536, NULL},
@@ -107,6 +109,21 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
 tg_run_files s2s_run_files(const s2s_options *o)
 {
     return (tg_run_files){o->checkpoint, o->resume, o->load, o->save, o->log};
+}
+
+/* --attention-map: an attention model (a --load'ed model is checked when
+ * the map is made), sentences to draw, a file that can be written. */
+static void check_attention_map(const s2s_options *o)
+{
+    char err[512];
+    if (!o->load && strcmp(o->attention, "none") == 0)
+        tg_cli_die_usage(S2S_PROG, "--attention-map needs attention weights: give --attention "
+                         "dot, general or mlp (the model has --attention none)");
+    if (!o->translate && o->show == 0)
+        tg_cli_die_usage(S2S_PROG, "--attention-map draws the --show test sentences: --show 0 "
+                         "leaves none");
+    if (s2s_attnmap_check_path(o->attention_map, err, sizeof err) != 0)
+        tg_cli_die(S2S_PROG, "%s", err);
 }
 
 /* Flags that exclude or need each other. */
@@ -151,6 +168,7 @@ void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_
     if (o->bidirectional && o->hidden % 2 != 0)
         tg_cli_die_usage(S2S_PROG, "--bidirectional needs an even --hidden (%d per direction "
                          "would not fill %d)", o->hidden / 2, o->hidden);
+    if (o->attention_map) check_attention_map(o);
     o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
     if (o->test && !o->train) tg_cli_die_usage(S2S_PROG, "--test needs --train");
     if (!o->load) s2s_resolve_lengths(o);

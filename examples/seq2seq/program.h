@@ -109,6 +109,11 @@ size_t s2s_decode_arena(const s2s_model *m, const s2s_options *o, int sentences,
  * output (marked "out!" when it differs). */
 void s2s_show_examples(const s2s_options *o, const s2s_pairs *test, const s2s_vocab *vt,
                        const s2s_pieces *pc, int **out, const int *lens);
+/* --attention-map FILE (nothing without it): the attention weights of the
+ * first --show sentences of s, greedy decode (attnmap.h); exits 1 naming
+ * the problem. */
+void s2s_attention_map_show(const s2s_options *o, tg_tape *tape, const s2s_model *m,
+                            const s2s_vocab *vs, const s2s_vocab *vt, const s2s_id_set *s);
 /* --translate: the loaded model over the arguments from first on, or stdin
  * lines (text in, text out: pieces both ways for a subword model); frees
  * m, the vocabularies and the piece models. Returns the exit status. */

@@ -24,6 +24,7 @@ typedef struct s2s_options {
     int hidden, embed, layers, feed_context, reverse;
     const char *attention; /* none, dot, general, mlp */
     int bidirectional;
+    const char *attention_map; /* SVG of the --show (or --translate) sentences' attention */
     double dropout;
     int batch;
     double lr;

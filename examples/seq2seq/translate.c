@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attnmap.h"
 #include "bleu.h"
 #include "chrf.h"
 #include "decode.h"
@@ -75,6 +76,20 @@ void s2s_show_examples(const s2s_options *o, const s2s_pairs *test, const s2s_vo
     }
 }
 
+/* --attention-map of the first --show sentences of s (greedy decode). */
+void s2s_attention_map_show(const s2s_options *o, tg_tape *tape, const s2s_model *m,
+                            const s2s_vocab *vs, const s2s_vocab *vt, const s2s_id_set *s)
+{
+    char err[512];
+    size_t n = (size_t)o->show < s->n ? (size_t)o->show : s->n;
+    if (!o->attention_map || n == 0) return;
+    if (s2s_attnmap_decode_save(o->attention_map, tape, m, vs, vt, (const int *const *)s->src,
+                                s->src_len, n, o->max_len, o->eval_batch, err, sizeof err) != 0)
+        tg_cli_die(prog, "%s", err);
+    fprintf(stderr, "%s: attention map of %zu test sentences (greedy decode) written to %s\n",
+            prog, n, o->attention_map);
+}
+
 /* ------------------------------------------------------------------ translate */
 
 /* The longest input --translate reads (its arena is sized for it). */
@@ -93,7 +108,8 @@ static int source_ids(const char *toks, const s2s_vocab *vs, const s2s_pieces *p
 
 static int translate_line(const s2s_options *o, tg_tape *tape, const s2s_model *m,
                           const char *line, const s2s_vocab *vs, const s2s_vocab *vt,
-                          const s2s_tokenize_options *tok, const s2s_pieces *pc)
+                          const s2s_tokenize_options *tok, const s2s_pieces *pc,
+                          s2s_attnmap *map)
 {
     size_t n = strlen(line), bad;
     if (!s2s_utf8_valid(line, n, &bad)) return -1;
@@ -119,6 +135,8 @@ static int translate_line(const s2s_options *o, tg_tape *tape, const s2s_model *
         int *outs[1] = {out};
         if (s2s_translate(tape, m, src, &k, 1, &d, outs, &len) != 0)
             tg_cli_die(prog, "out of memory while decoding");
+        if (map && s2s_attnmap_decode(map, tape, m, vs, vt, src, &k, 1, o->max_len, 1) != 0)
+            tg_cli_die(prog, "out of memory decoding for --attention-map");
     }
     char *text = s2s_pieces_output_text(pc, vt, out, len);
     if (!text) tg_cli_die(prog, "out of memory");
@@ -137,9 +155,11 @@ static void run_translate(const s2s_options *o, tg_tape *tape, const s2s_model *
 {
     double t0 = tg_clock_seconds();
     long n = 0;
+    s2s_attnmap map_store, *map = o->attention_map ? &map_store : NULL;
+    if (map) s2s_attnmap_init(map);
     if (first < argc) {
         for (int i = first; i < argc; i++, n++)
-            if (translate_line(o, tape, m, argv[i], vs, vt, tok, pc) != 0)
+            if (translate_line(o, tape, m, argv[i], vs, vt, tok, pc, map) != 0)
                 tg_cli_die(prog, "argument %d: invalid UTF-8", i - first + 1);
     } else {
         char *line = NULL;
@@ -147,13 +167,22 @@ static void run_translate(const s2s_options *o, tg_tape *tape, const s2s_model *
         ssize_t got;
         while ((got = getline(&line, &cap, stdin)) >= 0) {
             while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = '\0';
-            if (translate_line(o, tape, m, line, vs, vt, tok, pc) != 0)
+            if (translate_line(o, tape, m, line, vs, vt, tok, pc, map) != 0)
                 tg_cli_die(prog, "<stdin>:%ld: invalid UTF-8", n + 1);
             n++;
         }
         free(line);
     }
-    tg_result("translated=%ld seconds=%.2f", n, tg_clock_seconds() - t0);
+    double seconds = tg_clock_seconds() - t0; /* with a map, its greedy decode included */
+    if (map) {
+        char err[512];
+        if (s2s_attnmap_save(map, o->attention_map, err, sizeof err) != 0)
+            tg_cli_die(prog, "%s", err);
+        fprintf(stderr, "%s: attention map of %zu sentences (greedy decode) written to %s\n",
+                prog, map->n, o->attention_map);
+        s2s_attnmap_free(map);
+    }
+    tg_result("translated=%ld seconds=%.2f", n, seconds);
 }
 
 /* --translate: the loaded model over the arguments or stdin. */
@@ -161,6 +190,9 @@ int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv
                        s2s_vocab *vs, s2s_vocab *vt, const s2s_tokenize_options *tok,
                        s2s_pieces *pc)
 {
+    if (o->attention_map && m->cfg.attention == TG_ATTN_NONE)
+        tg_cli_die_usage(prog, "--attention-map needs attention weights: the model %s has "
+                         "--attention none", o->load);
     tg_tape *tape = tg_tape_new(s2s_decode_arena(m, o, 1, TRANSLATE_MAX_TOKENS));
     if (!tape) tg_cli_die(prog, "out of memory (arena)");
     tg_tape_set_threads(tape, o->threads);

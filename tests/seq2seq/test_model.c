@@ -539,7 +539,7 @@ static void check_attention_steps(const char *cell, tg_attn_kind kind, int bidir
             tg_attn_dec_state ds = tg_attn_decoder_start(x.t, &x.m.adec, 1, init);
             int prev = S2S_BOS;
             for (int k = 0; pass == 0 ? k <= yl : (k < MAXL && !gdone); k++) {
-                tg_tensor *logits = s2s_attn_decode_step(x.t, &x.m, &prev, 1, &mem, &ds);
+                tg_tensor *logits = s2s_attn_decode_step(x.t, &x.m, &prev, 1, &mem, &ds, NULL);
                 int V = logits->cols, best = 0;
                 for (int v = 1; v < V; v++)
                     if (logits->data[v] > logits->data[best]) best = v;
@@ -567,3 +567,62 @@ static void check_attention_steps(const char *cell, tg_attn_kind kind, int bidir
 Test(attention, steps_match_teacher_forcing_general) { check_attention_steps("lstm", TG_ATTN_GENERAL, 0); }
 Test(attention, steps_match_teacher_forcing_mlp_bidir) { check_attention_steps("gru", TG_ATTN_MLP, 1); }
 Test(attention, steps_match_teacher_forcing_dot_mgu) { check_attention_steps("mgu", TG_ATTN_DOT, 1); }
+
+/* s2s_greedy_weights (--attention-map): the same outputs as s2s_greedy over
+ * padded multi-chunk batches, one row per output token (+ the <eos> step),
+ * rows that sum to 1 over the sentence's own tokens, equal to the weights
+ * of the sentence decoded alone step by step (in source order, also when
+ * the model reads the source backwards). */
+static void check_greedy_weights(const char *cell, tg_attn_kind kind, int bidir, int reverse)
+{
+    trained x;
+    make_trained_attn(&x, cell, 30, kind, bidir);
+    x.m.cfg.reverse_source = reverse; /* only the batch's order changes */
+    enum { N = 12, MAXL = 16, BATCH = 5 };
+    int **out = alloc_out(N, MAXL), **ref = alloc_out(N, MAXL), out_len[N], ref_len[N], rows[N];
+    tg_real *w[N];
+    for (int i = 0; i < N; i++) w[i] = malloc((size_t)MAXL * (size_t)x.d.sl[i] * sizeof **w);
+    const int *const *src = (const int *const *)x.d.src;
+    cr_assert_eq(s2s_greedy(x.t, &x.m, src, x.d.sl, N, MAXL, BATCH, ref, ref_len), 0);
+    cr_assert_eq(s2s_greedy_weights(x.t, &x.m, src, x.d.sl, N, MAXL, BATCH, out, out_len, w,
+                                    rows), 0);
+    for (int i = 0; i < N; i++) {
+        int S = x.d.sl[i];
+        cr_assert_eq(out_len[i], ref_len[i], "sentence %d: length %d, greedy %d", i, out_len[i],
+                     ref_len[i]);
+        for (int k = 0; k < out_len[i]; k++) cr_assert_eq(out[i][k], ref[i][k]);
+        cr_assert_eq(rows[i], out_len[i] < MAXL ? out_len[i] + 1 : MAXL, "sentence %d rows", i);
+        /* the sentence alone, step by step, fed the greedy tokens */
+        s2s_batch b;
+        tg_state init[TG_MAX_LAYERS];
+        tg_tape_reset(x.t);
+        tg_tape_set_grad(x.t, 0);
+        s2s_batch_make(&b, x.t, &x.m.cfg, 1, &src[i], &S, NULL, NULL, 0, 0);
+        tg_tensor *values = s2s_encode_memory(x.t, &x.m, &b, init, NULL);
+        tg_attn_memory mem = tg_attn_memory_init(x.t, &x.m.adec.attn, values, b.Ts, 1, b.src_len);
+        tg_attn_dec_state ds = tg_attn_decoder_start(x.t, &x.m.adec, 1, init);
+        int prev = S2S_BOS;
+        for (int k = 0; k < rows[i]; k++) {
+            tg_tensor *a = NULL;
+            s2s_attn_decode_step(x.t, &x.m, &prev, 1, &mem, &ds, &a);
+            cr_assert_not_null(a);
+            double sum = 0;
+            for (int s = 0; s < S; s++) {
+                double got = w[i][(size_t)k * S + s], want = a->data[reverse ? S - 1 - s : s];
+                assert_close(got, want, 1e-4, "weight: batched vs alone");
+                sum += got;
+            }
+            assert_close(sum, 1.0, 1e-4, "a row of weights sums to 1");
+            if (k < out_len[i]) prev = out[i][k];
+        }
+        tg_tape_set_grad(x.t, 1);
+    }
+    for (int i = 0; i < N; i++) free(w[i]);
+    free_out(out, N);
+    free_out(ref, N);
+    free_trained(&x);
+}
+
+Test(attention, greedy_weights_general) { check_greedy_weights("lstm", TG_ATTN_GENERAL, 0, 0); }
+Test(attention, greedy_weights_mlp_bidir_reversed) { check_greedy_weights("gru", TG_ATTN_MLP, 1, 1); }
+Test(attention, greedy_weights_dot_reversed) { check_greedy_weights("mgu", TG_ATTN_DOT, 1, 1); }
