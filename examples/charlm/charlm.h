@@ -93,6 +93,7 @@ int charlm_trainer_reset_nonfinite(charlm_trainer *tr);
 typedef struct charlm_options {
     const char *text, *cell, *optim, *schedule, *save, *load, *prime, *log;
     const char *checkpoint, *resume;
+    const char *export_torch, *import_torch; /* PyTorch interchange (torch_io.h) */
     int hidden, embed, layers, seq_len, batch, steps, threads, shards, sample, eval_every, warmup;
     int every, skip_nonfinite;
     double dropout, lr, clip, seconds, valid_frac, temperature, weight_decay, momentum;
