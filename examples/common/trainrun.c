@@ -407,11 +407,13 @@ size_t tgx_memory_plan_total(const tgx_memory_plan *p)
     return p->params + p->grads + p->optim + p->arenas;
 }
 
-/* "123.4 MiB" or "16.3 GiB". */
+/* "12.0 KiB", "123.4 MiB" or "16.3 GiB". */
 static void format_bytes(size_t n, char *buf, size_t cap)
 {
     double mib = (double)n / 1048576.0;
-    if (mib < 1024)
+    if (mib < 1)
+        snprintf(buf, cap, "%.1f KiB", (double)n / 1024.0);
+    else if (mib < 1024)
         snprintf(buf, cap, "%.1f MiB", mib);
     else
         snprintf(buf, cap, "%.1f GiB", mib / 1024);
