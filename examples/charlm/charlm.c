@@ -88,6 +88,15 @@ static void check_matches(const cmdline *cl, const char *flag, int want, int hav
                          "use the checkpoint's", flag, want, ck, flag, have);
 }
 
+/* --export-torch of a cell without a PyTorch module: refused before any
+ * training, not after it. */
+static void check_exportable(const options *o, const charmodel *m)
+{
+    if (o->export_torch && !tgx_torch_module_of(m->cfg.kind))
+        tg_cli_die_usage(PROG, "--export-torch: cell '%s' has no PyTorch module (only lstm, gru "
+                         "and rnn map to nn.LSTM, nn.GRU and nn.RNN)", m->cfg.kind->name);
+}
+
 /* Explicit model flags must agree with a model read from file. */
 static void check_model_flags(const options *o, const cmdline *cl, const charmodel_config *cfg,
                               const char *file)
@@ -373,7 +382,8 @@ static int sample_main(const options *o, const cmdline *cl)
     tg_vocab v;
     tg_checkpoint *ck;
     load_model(o, cl, &m, &v, &ck);
-    tg_checkpoint_close(ck);
+    check_exportable(o, &m);
+    if (ck) tg_checkpoint_close(ck);
     int n_prime = 0, *prime = NULL;
     if (o->sample > 0 && !o->prime[0])
         tg_cli_die_usage(PROG, "--sample with --load and no --text needs --prime TEXT (what the "
@@ -446,6 +456,7 @@ int main(int argc, char **argv)
         load_model(&o, &cl, &m, &v, &ck);
     else
         new_model(&o, &c, &m, &v);
+    check_exportable(&o, &m);
     if (text_inherited) charlm_check_inherited_text(o.resume, o.text, &v, c.cps, c.n);
     int *ids = encode_corpus(&c, &v, o.load ? o.load : o.import_torch);
     int n_prime, *prime = prime_ids(&o, &c, &v, &n_prime); /* checked before any training */

@@ -390,6 +390,9 @@ int main(int argc, char **argv)
                    train.d.rows, train.d.cols, test.d.rows, test.d.cols);
 
     rowseq_trainer_config cfg = trainer_config(&o, &train.d);
+    if (o.export_torch && !tgx_torch_module_of(cfg.kind)) /* before training, not after */
+        tg_cli_die_usage(PROG, "--export-torch: cell '%s' has no PyTorch module (only lstm, gru "
+                         "and rnn map to nn.LSTM, nn.GRU and nn.RNN)", cfg.kind->name);
     if (model_file) rowseq_check_model_shape(&o, model_file, load_training, cfg.steps, cfg.in);
     rowseq_trainer tr;
     if (rowseq_trainer_init(&tr, &cfg, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);

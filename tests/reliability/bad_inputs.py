@@ -202,6 +202,11 @@ ROWS = [
      "rnn.weight_ih_l0"]),
     ("rowseq", "--import-torch of a truncated file", RS + ["--data", "{d}/idx_ok",
      "--import-torch", "{d}/r_trunc.torch.st"], 1, ["--import-torch", "r_trunc.torch.st"]),
+    ("charlm", "--export-torch of a cell without a PyTorch module", ["--text", "{d}/tiny.txt",
+     "--cell", "mgu", "--export-torch", "{d}/m_out.st"] + CH, 2, ["--export-torch", "'mgu'"]),
+    ("rowseq", "--export-torch of a cell without a PyTorch module", RS + ["--data",
+     "{d}/idx_ok", "--cell", "mgu", "--export-torch", "{d}/m_out.st"], 2,
+     ["--export-torch", "'mgu'"]),
     ("charlm", "--export-torch into a missing folder", ["--text", "{d}/tiny.txt",
      "--export-torch", "{d}/no/such/m.st"] + CH, 1, ["--export-torch", "no/such"]),
     # ---- sizes that do not fit: refused at start-up with both figures
