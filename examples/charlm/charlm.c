@@ -155,6 +155,21 @@ static void load_model(const options *o, const cmdline *cl, charmodel *m, tg_voc
         tg_cli_die(PROG, "%s", err);
 }
 
+/* Refuses a new model too large to train before it is built (building it
+ * would already take much of the memory): its parameters counted from the
+ * config, the optimizer's state from --optim. */
+static void check_planned_memory(const options *o, int vocab)
+{
+    size_t V = (size_t)vocab, H = (size_t)o->hidden;
+    size_t numel = V * (size_t)o->embed + H * V + V +
+                   tgx_stack_numel(tg_cell_kind_by_name(o->cell), o->embed, o->hidden, o->layers);
+    tg_optim_config oc;
+    if (tgx_optim_from_flag(o->optim, &oc) != 0) return; /* make_optim says so */
+    if (oc.kind == TG_OPTIM_SGD) oc.momentum = o->momentum;
+    tgx_memory_plan p = tgx_memory_plan_config(numel, o->shards, &oc, 0);
+    tgx_memory_check(PROG, &p, "--hidden, --layers, --embed, --batch or --seq-len");
+}
+
 static void new_model(const options *o, const corpus *c, charmodel *m, tg_vocab *v)
 {
     char err[1024];
@@ -162,6 +177,7 @@ static void new_model(const options *o, const corpus *c, charmodel *m, tg_vocab 
     if (tg_vocab_build(v, c->cps, c->n) != 0) tg_cli_die(PROG, "out of memory");
     charmodel_config cfg = {tg_cell_kind_by_name(o->cell), v->size, o->embed, o->hidden,
                             o->layers, o->dropout};
+    check_planned_memory(o, v->size);
     tg_rng_seed(&r, o->seed);
     if (charmodel_init(m, &cfg, &r, err, sizeof err)) tg_cli_die(PROG, "%s", err);
 }
@@ -404,16 +420,14 @@ static int sample_main(const options *o, const cmdline *cl)
 
 /* ------------------------------------------------------------------ main */
 
-/* Refuses, before the trainer allocates, a configuration that does not fit
- * in memory: parameters, each shard's gradient, the optimizer's state, the
- * shards' step arenas and the evaluation arena. */
+/* Refuses, before training, a configuration that does not fit in memory:
+ * the parameters, each shard's gradient and the optimizer's state first
+ * (tr NULL: before the arenas are measured, which takes a step of the
+ * model), then with the shards' and the evaluation's step arenas. */
 static void check_memory(const options *o, const charmodel *m, const tg_optim *opt,
-                         size_t n_valid)
+                         const charlm_trainer *tr)
 {
-    int max_nb = (o->batch + o->shards - 1) / o->shards;
-    int eval_b = n_valid < 2 ? 0 : n_valid - 1 < (size_t)o->batch ? (int)(n_valid - 1) : o->batch;
-    size_t arenas = (size_t)o->shards * charmodel_arena_bytes(&m->cfg, o->seq_len, max_nb);
-    if (eval_b > 0) arenas += charmodel_arena_bytes(&m->cfg, o->seq_len, eval_b);
+    size_t arenas = tr ? (size_t)tr->shards * tr->arena_bytes + tr->eval_arena_bytes : 0;
     tgx_memory_plan p = tgx_memory_plan_of(tg_params_numel(m->params), o->shards, opt, arenas);
     tgx_memory_check(PROG, &p, "--hidden, --layers, --embed, --batch or --seq-len");
 }
@@ -463,12 +477,13 @@ int main(int argc, char **argv)
     size_t n_valid = (size_t)((double)c.n * o.valid_frac), n_train = c.n - n_valid;
     tg_optim *opt = make_optim(&o, &m, ck);
     if (ck) tg_checkpoint_close(ck);
-    check_memory(&o, &m, opt, n_valid);
+    check_memory(&o, &m, opt, NULL);
 
     charlm_trainer tr;
     if (charlm_trainer_init(&tr, &m, ids, n_train, ids + n_train, n_valid, o.seq_len, o.batch,
                             o.shards, o.threads, o.seed, err, sizeof err) != 0)
         tg_cli_die_usage(PROG, "%s", err);
+    check_memory(&o, &m, opt, &tr);
     if (dist && charlm_trainer_attach_dist(&tr, dist, err, sizeof err) != 0)
         tg_cli_die_usage(PROG, "%s", err);
     if (dist && tg_dist_size(dist) > 1 && (o.checkpoint || o.resume))

@@ -45,6 +45,7 @@ typedef struct charlm_trainer {
     charlm_streams train;
     /* evaluation: one no-grad tape over the whole batch */
     tg_tape *eval_tape;
+    size_t arena_bytes, eval_arena_bytes; /* of each shard's tape, of the evaluation tape */
     int eval_B;
     int *eval_in, *eval_tg;
     charlm_streams valid;

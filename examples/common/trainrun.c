@@ -402,6 +402,23 @@ tgx_memory_plan tgx_memory_plan_of(size_t numel, int shards, const tg_optim *opt
     return p;
 }
 
+tgx_memory_plan tgx_memory_plan_config(size_t numel, int shards, const tg_optim_config *oc,
+                                       size_t arenas)
+{
+    size_t bytes = numel * sizeof(tg_real);
+    size_t arrays = oc->kind == TG_OPTIM_SGD ? (oc->momentum > 0 ? 1 : 0) : 2;
+    tgx_memory_plan p = {bytes, bytes * (size_t)(1 + (shards > 1 ? shards : 0)),
+                         bytes * arrays, arenas};
+    return p;
+}
+
+size_t tgx_stack_numel(const tg_cell_kind *kind, int in, int hidden, int layers)
+{
+    size_t H = (size_t)hidden, G = (size_t)kind->gates, n = 0, x = (size_t)in;
+    for (int l = 0; l < layers; l++, x = H) n += G * H * (x + H + 2);
+    return n;
+}
+
 size_t tgx_memory_plan_total(const tgx_memory_plan *p)
 {
     return p->params + p->grads + p->optim + p->arenas;
@@ -502,6 +519,7 @@ void tgx_memory_check(const char *prog, const tgx_memory_plan *p, const char *lo
     format_bytes(p->optim, opt, sizeof opt);
     format_bytes(p->arenas, ar, sizeof ar);
     tg_cli_die(prog, "this configuration needs %s (parameters %s, gradients %s, optimizer state "
-               "%s, step arenas %s) but %s is available (%s): lower %s", need, par, gr, opt, ar,
-               have, src, lower);
+               "%s, %s%s) but %s is available (%s): lower %s", need, par, gr, opt,
+               p->arenas ? "step arenas " : "step arenas not measured yet",
+               p->arenas ? ar : "", have, src, lower);
 }

@@ -50,6 +50,7 @@
 #include "cli.h"
 #include "tapegrad.h"
 #include "tg_dist.h"
+#include "tg_layers.h"
 #include "tg_optim.h"
 #include "trainckpt.h"
 
@@ -303,6 +304,15 @@ typedef struct tgx_memory_plan {
  * step arenas. */
 tgx_memory_plan tgx_memory_plan_of(size_t numel, int shards, const tg_optim *opt, size_t arenas);
 size_t tgx_memory_plan_total(const tgx_memory_plan *p);
+/* The same before anything is built (building a model too large to train
+ * would already take much of the memory): the optimizer's state counted
+ * from its config (Adam/AdamW: 2 arrays, SGD with momentum: 1, plain: 0). */
+tgx_memory_plan tgx_memory_plan_config(size_t numel, int shards, const tg_optim_config *oc,
+                                       size_t arenas);
+/* The parameters of a recurrent stack of a built-in cell (each layer's
+ * W_ih, W_hh, b_ih, b_hh: gates x hidden rows); a cell with extra tensors
+ * (peephole, user cells) has a few more. */
+size_t tgx_stack_numel(const tg_cell_kind *kind, int in, int hidden, int layers);
 
 /* Memory a run may use, in bytes: TG_MAX_MEMORY from the environment when
  * set (bytes, or with a K, M or G suffix: a cap a user or a test sets),
@@ -316,7 +326,8 @@ size_t tgx_memory_available(const char *prog, char *src, size_t cap);
  *   PROG: this configuration needs 16.3 GiB (parameters 4.0 GiB, gradients
  *   8.0 GiB, optimizer state 8.0 GiB, step arenas 312.0 MiB) but 11.2 GiB
  *   is available (MemAvailable): lower --hidden, --layers or --batch
- * lower names the flags that shrink it. No-op when nothing is known. */
+ * ("step arenas not measured yet" when p->arenas is 0). lower names the
+ * flags that shrink it. No-op when nothing is known. */
 void tgx_memory_check(const char *prog, const tgx_memory_plan *p, const char *lower);
 
 #ifdef __cplusplus

@@ -339,6 +339,16 @@ static void import_torch(const options *o, tg_checkpoint *c, const tgx_torch_arc
     tg_checkpoint_close(c);
 }
 
+/* Refuses a model too large to train before the trainer builds it and
+ * runs a probe step (both would already take much of the memory). */
+static void check_planned_memory(const rowseq_trainer_config *c)
+{
+    size_t numel = tgx_stack_numel(c->kind, c->in, c->hidden, c->layers) +
+                   (size_t)c->classes * (size_t)(c->hidden + 1);
+    tgx_memory_plan p = tgx_memory_plan_config(numel, c->shards, &c->optim, 0);
+    tgx_memory_check(PROG, &p, "--hidden, --layers, --batch or --eval-batch");
+}
+
 /* Refuses, before training, a configuration that does not fit in memory:
  * the trainer has measured its arenas (one per shard, reused by the
  * evaluation) and reserved, not yet touched, the rest. */
@@ -390,6 +400,7 @@ int main(int argc, char **argv)
                    train.d.rows, train.d.cols, test.d.rows, test.d.cols);
 
     rowseq_trainer_config cfg = trainer_config(&o, &train.d);
+    check_planned_memory(&cfg);
     if (o.export_torch && !tgx_torch_module_of(cfg.kind)) /* before training, not after */
         tg_cli_die_usage(PROG, "--export-torch: cell '%s' has no PyTorch module (only lstm, gru "
                          "and rnn map to nn.LSTM, nn.GRU and nn.RNN)", cfg.kind->name);
