@@ -91,7 +91,7 @@ int tgx_default_shards(int shards, int threads, int batch);
 #define TGX_HELP_LOG(rows)                                                                   \
     "write the training metrics to FILE as CSV, " rows " (scripts/plot_log.py FILE draws them)"
 /* what: "the model, its optimizer state and vocabulary, at the end" ... */
-#define TGX_HELP_SAVE(what) "write " what " to FILE (safetensors)"
+#define TGX_HELP_SAVE(what) "write to FILE (safetensors) " what
 #define TGX_HELP_LOAD(what)                                                                  \
     "start from the model in FILE (a --save or --checkpoint file: " what "); without a "    \
     "training flag nothing trains"
@@ -101,7 +101,7 @@ int tgx_default_shards(int shards, int threads, int batch);
     "at the end only)"
 #define TGX_HELP_EXPORT_TORCH(module)                                                        \
     "write the model in the names and shapes of scripts/torch_models.py's " module         \
-    " (load_state_dict(strict=True)) to FILE, with --save's model"
+    " (load_state_dict(strict=True)) to FILE: the same model as --save"
 #define TGX_HELP_IMPORT_TORCH(module)                                                        \
     "start from a " module " state_dict in FILE (scripts/torch_models.py writes one); its " \
     "shapes give the model's size"

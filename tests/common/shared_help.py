@@ -23,7 +23,7 @@ SHARED = {  # flag -> programs that must agree (those built)
 }
 PREFIX = {  # flag -> the common start of its help
     "log": ("write the training metrics to FILE as CSV, ", ["charlm", "rowseq", "seq2seq", "echo"]),
-    "save": ("write ", ["charlm", "rowseq", "seq2seq"]),
+    "save": ("write to FILE (safetensors) ", ["charlm", "rowseq", "seq2seq"]),
     "load": ("start from the model in FILE (a --save or --checkpoint file: ",
              ["charlm", "rowseq", "seq2seq"]),
     "export-torch": ("write the model in the names and shapes of scripts/torch_models.py's ",
