@@ -21,6 +21,7 @@
 #include "corpus.h"
 #include "text.h"
 #include "tg_checkpoint.h"
+#include "torch_io.h"
 #include "tg_optim.h"
 #include "trainrun.h"
 
@@ -87,27 +88,86 @@ static void check_matches(const cmdline *cl, const char *flag, int want, int hav
                          "use the checkpoint's", flag, want, ck, flag, have);
 }
 
-/* Model and vocabulary from --load, checked against explicit flags. */
+/* --export-torch of a cell without a PyTorch module: refused before any
+ * training, not after it. */
+static void check_exportable(const options *o, const charmodel *m)
+{
+    if (o->export_torch && !tgx_torch_module_of(m->cfg.kind))
+        tg_cli_die_usage(PROG, "--export-torch: cell '%s' has no PyTorch module (only lstm, gru "
+                         "and rnn map to nn.LSTM, nn.GRU and nn.RNN)", m->cfg.kind->name);
+}
+
+/* Explicit model flags must agree with a model read from file. */
+static void check_model_flags(const options *o, const cmdline *cl, const charmodel_config *cfg,
+                              const char *file)
+{
+    if (given(cl, "cell") && strcmp(o->cell, cfg->kind->name) != 0)
+        tg_cli_die_usage(PROG, "--cell %s does not match checkpoint %s (cell=%s)", o->cell, file,
+                         cfg->kind->name);
+    check_matches(cl, "hidden", o->hidden, cfg->hidden, file);
+    check_matches(cl, "embed", o->embed, cfg->embed, file);
+    check_matches(cl, "layers", o->layers, cfg->layers, file);
+}
+
+/* --import-torch: a PyTorch CharRNN file (torch_io.h); its shapes give the
+ * model, its metadata the vocabulary. An explicit --dropout rebuilds the
+ * model with it (the stack's dropout is fixed at build). */
+static void import_model(const options *o, const cmdline *cl, charmodel *m, tg_vocab *v)
+{
+    char err[1024];
+    if (tgx_torch_import_charmodel(o->import_torch, m, v, err, sizeof err) != 0)
+        tg_cli_die(PROG, "--import-torch %s", err);
+    check_model_flags(o, cl, &m->cfg, o->import_torch);
+    if (!given(cl, "dropout") || o->dropout == m->cfg.dropout) return;
+    charmodel_config cfg = m->cfg;
+    charmodel with;
+    tg_rng r;
+    cfg.dropout = o->dropout;
+    tg_rng_seed(&r, o->seed);
+    if (charmodel_init(&with, &cfg, &r, err, sizeof err)) tg_cli_die(PROG, "%s", err);
+    memcpy(tg_params_data(with.params), tg_params_data(m->params),
+           tg_params_numel(m->params) * sizeof(tg_real));
+    charmodel_free(m);
+    *m = with;
+}
+
+/* Model and vocabulary from --load (or --import-torch), checked against
+ * explicit flags; *ck: the --load file, for the optimizer state. */
 static void load_model(const options *o, const cmdline *cl, charmodel *m, tg_vocab *v,
                        tg_checkpoint **ck)
 {
     char err[1024];
     charmodel_config cfg;
     tg_rng r;
+    *ck = NULL;
+    if (o->import_torch) {
+        import_model(o, cl, m, v);
+        return;
+    }
     *ck = tg_checkpoint_open(o->load, err, sizeof err);
     if (!*ck || charmodel_read_config(*ck, o->load, &cfg, v, err, sizeof err))
         tg_cli_die(PROG, "%s", err);
-    if (given(cl, "cell") && strcmp(o->cell, cfg.kind->name) != 0)
-        tg_cli_die_usage(PROG, "--cell %s does not match checkpoint %s (cell=%s)", o->cell,
-                         o->load, cfg.kind->name);
-    check_matches(cl, "hidden", o->hidden, cfg.hidden, o->load);
-    check_matches(cl, "embed", o->embed, cfg.embed, o->load);
-    check_matches(cl, "layers", o->layers, cfg.layers, o->load);
+    check_model_flags(o, cl, &cfg, o->load);
     if (given(cl, "dropout")) cfg.dropout = o->dropout;
     tg_rng_seed(&r, o->seed);
     if (charmodel_init(m, &cfg, &r, err, sizeof err) ||
         tg_checkpoint_load_params(*ck, m->params, err, sizeof err))
         tg_cli_die(PROG, "%s", err);
+}
+
+/* Refuses a new model too large to train before it is built (building it
+ * would already take much of the memory): its parameters counted from the
+ * config, the optimizer's state from --optim. */
+static void check_planned_memory(const options *o, int vocab)
+{
+    size_t V = (size_t)vocab, H = (size_t)o->hidden;
+    size_t numel = V * (size_t)o->embed + H * V + V +
+                   tgx_stack_numel(tg_cell_kind_by_name(o->cell), o->embed, o->hidden, o->layers);
+    tg_optim_config oc;
+    if (tgx_optim_from_flag(o->optim, &oc) != 0) return; /* make_optim says so */
+    if (oc.kind == TG_OPTIM_SGD) oc.momentum = o->momentum;
+    tgx_memory_plan p = tgx_memory_plan_config(numel, o->shards, &oc, 0);
+    tgx_memory_check(PROG, &p, "--hidden, --layers, --embed, --batch or --seq-len");
 }
 
 static void new_model(const options *o, const corpus *c, charmodel *m, tg_vocab *v)
@@ -117,6 +177,7 @@ static void new_model(const options *o, const corpus *c, charmodel *m, tg_vocab 
     if (tg_vocab_build(v, c->cps, c->n) != 0) tg_cli_die(PROG, "out of memory");
     charmodel_config cfg = {tg_cell_kind_by_name(o->cell), v->size, o->embed, o->hidden,
                             o->layers, o->dropout};
+    check_planned_memory(o, v->size);
     tg_rng_seed(&r, o->seed);
     if (charmodel_init(m, &cfg, &r, err, sizeof err)) tg_cli_die(PROG, "%s", err);
 }
@@ -175,7 +236,67 @@ static void report(const options *o, tgx_run *r, double lr, double valid_bpc, in
                r->last_loss / LN2, lr, r->last_norm, tps, valid);
 }
 
-static void train(const options *o, charlm_trainer *tr, tgx_run *r)
+/* The kept model: --save and --export-torch hold the best model by
+ * validation. They are written when an --eval-every evaluation beats every
+ * earlier one (of the whole run: best and its step are in the training
+ * checkpoint, so a resumed run keeps comparing against them), and at the
+ * end unless an earlier model was better. */
+typedef struct keeper {
+    const options *o;
+    const charmodel *m;
+    const tg_vocab *v;
+    tg_optim *opt;
+    double best;        /* the best validation bpc of the run (NAN: none yet) */
+    uint64_t best_step; /* its step */
+    int written;        /* this process wrote the files */
+} keeper;
+
+static void write_kept(keeper *k, const tgx_run *r)
+{
+    char err[1024];
+    const options *o = k->o;
+    if (!tgx_run_is_root(r)) return; /* every rank holds the same model: rank 0 writes it */
+    if (o->save && charmodel_save(o->save, k->m, k->v, k->opt, NULL, 0, err, sizeof err) != 0)
+        tg_cli_die(PROG, "%s", err);
+    if (o->export_torch &&
+        tgx_torch_export_charmodel(k->m, k->v, o->export_torch, err, sizeof err) != 0)
+        tg_cli_die(PROG, "--export-torch %s", err);
+    k->written = 1;
+}
+
+/* An evaluation at a step: the model is kept when it is the best so far. */
+static void consider(keeper *k, const tgx_run *r, double valid_bpc)
+{
+    if (!tgx_run_keep_best(valid_bpc, &k->best, 0)) return;
+    k->best_step = r->step;
+    write_kept(k, r);
+}
+
+/* The run's end: the final model is kept unless an earlier one was better
+ * (and its file is there); says which. */
+static void keep_final(keeper *k, const tgx_run *r, double valid_bpc)
+{
+    const options *o = k->o;
+    const char *file = o->save ? o->save : o->export_torch;
+    struct stat st;
+    if (!file || !tgx_run_is_root(r)) return;
+    int earlier = !isnan(k->best) && k->best_step != r->step &&
+                  !tgx_run_keep_best(valid_bpc, &k->best, 0);
+    if (earlier && stat(file, &st) == 0) {
+        fprintf(stderr, "%s: kept %s: the best model by validation, %.4f bpc at step %llu (the "
+                "final model's: %.4f bpc)\n", PROG, file, k->best,
+                (unsigned long long)k->best_step, valid_bpc);
+        return;
+    }
+    if (earlier)
+        fprintf(stderr, "%s: %s, with the best model (step %llu), is gone: keeping the final "
+                "one\n", PROG, file, (unsigned long long)k->best_step);
+    if (!earlier && !isnan(valid_bpc)) k->best_step = r->step;
+    if (!(k->written && k->best_step == r->step)) write_kept(k, r); /* not written already */
+    fprintf(stderr, "%s: saved %s\n", PROG, file);
+}
+
+static void train(const options *o, charlm_trainer *tr, tgx_run *r, keeper *k)
 {
     tg_lr_schedule sched = {!strcmp(o->schedule, "cosine") ? TG_LR_COSINE : TG_LR_CONSTANT,
                             o->lr, (uint64_t)o->warmup, 1, 1.0,
@@ -189,6 +310,7 @@ static void train(const options *o, charlm_trainer *tr, tgx_run *r)
             charlm_trainer_reset_nonfinite(tr); /* a NaN state would poison every later window */
         int eval_now = tgx_run_eval_due(r, (uint64_t)o->eval_every);
         double valid_bpc = eval_now ? charlm_evaluate(tr) / LN2 : NAN;
+        if (eval_now) consider(k, r, valid_bpc);
         report(o, r, lr, valid_bpc, tgx_run_stop(r) != TGX_GOING);
         tgx_run_periodic_checkpoint(r);
     }
@@ -199,7 +321,7 @@ static void train(const options *o, charlm_trainer *tr, tgx_run *r)
 /* The training run, and every piece of state the loop reads, for the
  * guard, --checkpoint and --resume. */
 static void start_run(const options *o, const charmodel *m, const tg_vocab *v, const corpus *c,
-                      tg_optim *opt, charlm_trainer *tr, tgx_run *r)
+                      tg_optim *opt, charlm_trainer *tr, tgx_run *r, keeper *k)
 {
     tgx_run_config rc = TGX_RUN_CONFIG_FROM(PROG, m->params, opt, o);
     rc.dist = tr->dist;
@@ -207,7 +329,9 @@ static void start_run(const options *o, const charmodel *m, const tg_vocab *v, c
     rc.hooks.ctx = tr;
     tgx_run_init(r, &rc);
     if (charlm_register_config(tgx_run_ckpt(r), o, &m->cfg, v, c->cps, c->n) != 0 ||
-        charlm_trainer_register(tr, tgx_run_ckpt(r)) != 0)
+        charlm_trainer_register(tr, tgx_run_ckpt(r)) != 0 ||
+        tg_trainckpt_f64(tgx_run_ckpt(r), "best_valid_bpc", &k->best) != 0 ||
+        tg_trainckpt_u64(tgx_run_ckpt(r), "best_step", &k->best_step) != 0)
         tg_cli_die(PROG, "out of memory");
     tgx_run_register_loss(r, NULL, NULL, "last_loss", "recent_loss");
 }
@@ -271,17 +395,23 @@ static void print_sample(const options *o, const int *prime, int n_prime, const 
  * (its vocabulary is in the file); nothing trains, no text is read. */
 static int sample_main(const options *o, const cmdline *cl)
 {
+    char err[1024];
     charmodel m;
     tg_vocab v;
     tg_checkpoint *ck;
     load_model(o, cl, &m, &v, &ck);
-    tg_checkpoint_close(ck);
+    check_exportable(o, &m);
+    if (ck) tg_checkpoint_close(ck);
     int n_prime = 0, *prime = NULL;
     if (o->sample > 0 && !o->prime[0])
         tg_cli_die_usage(PROG, "--sample with --load and no --text needs --prime TEXT (what the "
                          "sample continues)");
     if (o->sample > 0) prime = prime_ids(o, NULL, &v, &n_prime);
     if (o->sample > 0) print_sample(o, prime, n_prime, &m, &v);
+    if (o->export_torch &&
+        tgx_torch_export_charmodel(&m, &v, o->export_torch, err, sizeof err) != 0)
+        tg_cli_die(PROG, "--export-torch %s", err);
+    if (o->export_torch) fprintf(stderr, "%s: exported %s\n", PROG, o->export_torch);
     tg_result("sampled=%d params=%zu cell=%s hidden=%d layers=%d", o->sample,
               tg_params_numel(m.params), m.cfg.kind->name, m.cfg.hidden, m.cfg.layers);
     free(prime);
@@ -292,14 +422,16 @@ static int sample_main(const options *o, const cmdline *cl)
 
 /* ------------------------------------------------------------------ main */
 
-static void save_model(const options *o, const charmodel *m, const tg_vocab *v, tg_optim *opt,
-                       const tgx_run *r)
+/* Refuses, before training, a configuration that does not fit in memory:
+ * the parameters, each shard's gradient and the optimizer's state first
+ * (tr NULL: before the arenas are measured, which takes a step of the
+ * model), then with the shards' and the evaluation's step arenas. */
+static void check_memory(const options *o, const charmodel *m, const tg_optim *opt,
+                         const charlm_trainer *tr)
 {
-    char err[1024];
-    if (!tgx_run_is_root(r)) return; /* every rank holds the same model: rank 0 writes it */
-    if (o->save && charmodel_save(o->save, m, v, opt, NULL, 0, err, sizeof err) != 0)
-        tg_cli_die(PROG, "%s", err);
-    if (o->save) fprintf(stderr, "%s: saved %s\n", PROG, o->save);
+    size_t arenas = tr ? (size_t)tr->shards * tr->arena_bytes + tr->eval_arena_bytes : 0;
+    tgx_memory_plan p = tgx_memory_plan_of(tg_params_numel(m->params), o->shards, opt, arenas);
+    tgx_memory_check(PROG, &p, "--hidden, --layers, --embed, --batch or --seq-len");
 }
 
 static void describe(const options *o, const corpus *c, const charmodel *m, size_t n_train,
@@ -324,8 +456,10 @@ int main(int argc, char **argv)
     tg_dist *dist = tgx_dist_init(PROG, &argc, &argv); /* NULL without mpirun */
     const tg_run_files files = charlm_run_files(&o);
     tg_trainckpt_check_outputs(PROG, &files); /* before any work */
+    if (o.export_torch && tg_cli_check_output("--export-torch", o.export_torch, 1, err, sizeof err))
+        tg_cli_die(PROG, "%s", err);
     double wall0 = tg_clock_seconds();
-    if (o.load && !o.text && !given(&cl, "steps") && !given(&cl, "seconds"))
+    if ((o.load || o.import_torch) && !o.text && !given(&cl, "steps") && !given(&cl, "seconds"))
         return sample_main(&o, &cl); /* nothing to train: no text needed */
 
     corpus c;
@@ -334,35 +468,39 @@ int main(int argc, char **argv)
     charmodel m;
     tg_vocab v;
     tg_checkpoint *ck = NULL;
-    if (o.load)
+    if (o.load || o.import_torch)
         load_model(&o, &cl, &m, &v, &ck);
     else
         new_model(&o, &c, &m, &v);
+    check_exportable(&o, &m);
     if (text_inherited) charlm_check_inherited_text(o.resume, o.text, &v, c.cps, c.n);
-    int *ids = encode_corpus(&c, &v, o.load);
+    int *ids = encode_corpus(&c, &v, o.load ? o.load : o.import_torch);
     int n_prime, *prime = prime_ids(&o, &c, &v, &n_prime); /* checked before any training */
     size_t n_valid = (size_t)((double)c.n * o.valid_frac), n_train = c.n - n_valid;
     tg_optim *opt = make_optim(&o, &m, ck);
     if (ck) tg_checkpoint_close(ck);
+    check_memory(&o, &m, opt, NULL);
 
     charlm_trainer tr;
     if (charlm_trainer_init(&tr, &m, ids, n_train, ids + n_train, n_valid, o.seq_len, o.batch,
                             o.shards, o.threads, o.seed, err, sizeof err) != 0)
         tg_cli_die_usage(PROG, "%s", err);
+    check_memory(&o, &m, opt, &tr);
     if (dist && charlm_trainer_attach_dist(&tr, dist, err, sizeof err) != 0)
         tg_cli_die_usage(PROG, "%s", err);
     tgx_run run;
-    start_run(&o, &m, &v, &c, opt, &tr, &run);
+    keeper keep = {&o, &m, &v, opt, NAN, 0, 0};
+    start_run(&o, &m, &v, &c, opt, &tr, &run, &keep);
     tgx_run_resume(&run);
     if (o.resume) check_resumed(&o, &tr, &run);
     tgx_run_open_log(&run, "step,seconds,tokens,loss,bpc,lr,grad_norm,tokens_per_s,valid_bpc");
     if (tgx_run_is_root(&run)) describe(&o, &c, &m, n_train, n_valid);
 
     tgx_run_start(&run);
-    train(&o, &tr, &run);
+    train(&o, &tr, &run, &keep);
     tgx_run_finish(&run);
     double valid_bpc = charlm_evaluate(&tr) / LN2;
-    save_model(&o, &m, &v, opt, &run);
+    keep_final(&keep, &run, valid_bpc);
     if (tg_csv_close(&run.csv, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
     if (o.sample > 0) print_sample(&o, prime, n_prime, &m, &v);
 

@@ -45,6 +45,7 @@ typedef struct charlm_trainer {
     charlm_streams train;
     /* evaluation: one no-grad tape over the whole batch */
     tg_tape *eval_tape;
+    size_t arena_bytes, eval_arena_bytes; /* of each shard's tape, of the evaluation tape */
     int eval_B;
     int *eval_in, *eval_tg;
     charlm_streams valid;
@@ -98,6 +99,7 @@ int charlm_trainer_reset_nonfinite(charlm_trainer *tr);
 typedef struct charlm_options {
     const char *text, *cell, *optim, *schedule, *save, *load, *prime, *log;
     const char *checkpoint, *resume;
+    const char *export_torch, *import_torch; /* PyTorch interchange (torch_io.h) */
     int hidden, embed, layers, seq_len, batch, steps, threads, shards, sample, eval_every, warmup;
     int every, skip_nonfinite;
     double dropout, lr, clip, seconds, valid_frac, temperature, weight_decay, momentum;

@@ -12,7 +12,7 @@ static const charlm_options defaults = {
     .cell = "lstm", .optim = "adam", .schedule = "constant", .prime = "",
     .hidden = 256, .embed = 64, .layers = 1, .seq_len = 64, .batch = 32, .steps = 1000,
     .threads = 1, .shards = 0, .temperature = 1.0, .lr = 0.002, .clip = 5.0, .valid_frac = 0.05,
-    .seed = 1, .every = 100,
+    .seed = 1, .every = 100, .eval_every = 500,
 };
 
 /* The flag table over o; returns the number of flags. */
@@ -48,37 +48,35 @@ static int make_flags(charlm_options *o, tg_flag *f)
                        "--seconds)", 0, 1 << 30, NULL};
     f[n++] = (tg_flag){"seconds", TG_DOUBLE, &o->seconds, "stop training after this many "
                        "seconds (0: no limit)", 0, 1e9, NULL};
-    f[n++] = (tg_flag){"eval-every", TG_INT, &o->eval_every, "evaluate every N steps (0: at "
-                       "the end only)", 0, 1 << 30, NULL};
+    f[n++] = (tg_flag){"eval-every", TG_INT, &o->eval_every, TGX_HELP_EVAL_EVERY("steps"), 0,
+                       1 << 30, NULL};
     f[n++] = (tg_flag){"valid-frac", TG_DOUBLE, &o->valid_frac, "fraction of the text, at its "
                        "end, held out for validation", 0, 0.5, NULL};
-    f[n++] = (tg_flag){"threads", TG_INT, &o->threads, "threads (results do not depend on it)",
-                       1, 1024, NULL};
+    f[n++] = (tg_flag){"threads", TG_INT, &o->threads, TGX_HELP_THREADS, 1, 1024, NULL};
     f[n++] = (tg_flag){"shards", TG_INT, &o->shards, TGX_SHARDS_HELP, 0, CHARLM_MAX_SHARDS,
                        NULL};
     f[n++] = (tg_flag){"seed", TG_U64, &o->seed, "random seed", 0, 0, NULL};
-    f[n++] = (tg_flag){"save", TG_STR, &o->save, "write a checkpoint (parameters, optimizer, "
-                       "config, vocabulary) to FILE at the end", 0, 0, NULL};
-    f[n++] = (tg_flag){"load", TG_STR, &o->load, "start from the model in FILE (a --save or "
-                       "--checkpoint file: its config and vocabulary)", 0, 0, NULL};
-    f[n++] = (tg_flag){"checkpoint", TG_STR, &o->checkpoint, "write a training checkpoint "
-                       "(all --resume needs) to FILE every --every steps and at the end", 0, 0,
-                       NULL};
-    f[n++] = (tg_flag){"every", TG_INT, &o->every, "steps between training checkpoints (0: at "
-                       "the end only)", 0, 1 << 30, NULL};
-    f[n++] = (tg_flag){"resume", TG_STR, &o->resume, "continue the run in training checkpoint "
-                       "FILE exactly; settings not given are taken from it, --steps counts "
-                       "from the run's start", 0, 0, NULL};
-    f[n++] = (tg_flag){"skip-nonfinite", TG_BOOL, &o->skip_nonfinite, "skip a step whose loss "
-                       "or gradient is NaN or infinite, instead of stopping with exit 1", 0, 0,
-                       NULL};
+    f[n++] = (tg_flag){"save", TG_STR, &o->save, TGX_HELP_SAVE("the model (parameters, "
+                       "optimizer, config, vocabulary) at the end, or the best by validation "
+                       "when --eval-every evaluated"), 0, 0, NULL};
+    f[n++] = (tg_flag){"load", TG_STR, &o->load, TGX_HELP_LOAD("its config and vocabulary"), 0,
+                       0, NULL};
+    f[n++] = (tg_flag){"export-torch", TG_STR, &o->export_torch, TGX_HELP_EXPORT_TORCH("CharRNN"),
+                       0, 0, NULL};
+    f[n++] = (tg_flag){"import-torch", TG_STR, &o->import_torch, TGX_HELP_IMPORT_TORCH("CharRNN"),
+                       0, 0, NULL};
+    f[n++] = (tg_flag){"checkpoint", TG_STR, &o->checkpoint, TGX_HELP_CHECKPOINT, 0, 0, NULL};
+    f[n++] = (tg_flag){"every", TG_INT, &o->every, TGX_HELP_EVERY, 0, 1 << 30, NULL};
+    f[n++] = (tg_flag){"resume", TG_STR, &o->resume, TGX_HELP_RESUME, 0, 0, NULL};
+    f[n++] = (tg_flag){"skip-nonfinite", TG_BOOL, &o->skip_nonfinite, TGX_HELP_SKIP_NONFINITE, 0,
+                       0, NULL};
     f[n++] = (tg_flag){"sample", TG_INT, &o->sample, "characters to generate after training",
                        0, 1 << 30, NULL};
     f[n++] = (tg_flag){"temperature", TG_DOUBLE, &o->temperature, "sampling temperature (0: "
                        "greedy)", 0, 100, NULL};
     f[n++] = (tg_flag){"prime", TG_STR, &o->prime, "text the sample continues; empty: the "
                        "first character of the text", 0, 0, NULL};
-    f[n++] = (tg_flag){"log", TG_STR, &o->log, "write per-step CSV metrics to FILE", 0, 0, NULL};
+    f[n++] = (tg_flag){"log", TG_STR, &o->log, TGX_HELP_LOG("one row per step"), 0, 0, NULL};
     return n;
 }
 
@@ -95,6 +93,9 @@ static void check_combinations(const charlm_options *o, const tg_cmdline *c)
 {
     const tg_run_files files = charlm_run_files(o);
     tg_trainckpt_check_flags(PROG, c, &files);
+    if (o->import_torch && (o->load || o->resume))
+        tg_cli_die_usage(PROG, "--import-torch and --%s exclude each other (both give the model)",
+                         o->load ? "load" : "resume");
 }
 
 /* Defaults that depend on --optim; on --resume they come from the file. */
@@ -116,12 +117,12 @@ void charlm_parse_options(int argc, char **argv, charlm_options *o, tg_cmdline *
     tg_cli_parse(argc, argv, c->flags, c->n, PROG,
                  "Train a character-level language model on a UTF-8 text; report validation "
                  "bits per character;\nsave, load and sample; checkpoint and resume exactly. "
-                 "Training flags: --steps, --seconds\n(with --load, nothing trains unless one "
+                 "Training flags: --steps, --seconds\n(with --load or --import-torch, nothing trains unless one "
                  "is given: --sample needs no text, --text is evaluated).",
                  NULL);
     check_combinations(o, c);
     if (given(c, "seconds") && !given(c, "steps")) o->steps = 0; /* the clock decides */
-    if (o->load && !given(c, "steps") && !given(c, "seconds"))
+    if ((o->load || o->import_torch) && !given(c, "steps") && !given(c, "seconds"))
         o->steps = 0; /* a loaded model trains only when a training flag asks */
     inh->n = 0;
     if (o->resume)

@@ -24,12 +24,14 @@ static const char *const setting_flags[] = {"lr",     "weight-decay", "clip", "s
                                             "warmup", "seed",         NULL};
 /* The stopping rule is one choice: --steps, --seconds or both. */
 static const char *const stop_flags[] = {"steps", "seconds", NULL};
-/* In the file only when the run was given --text (else: the default corpus). */
-static const char *const text_flag[] = {"text", NULL};
+/* Inherited when the file has them: --text only when the run was given it
+ * (else: the default corpus); --eval-every from files of this version on
+ * (it decides which model --save keeps). */
+static const char *const optional_flags[] = {"text", "eval-every", NULL};
 
 void charlm_inherit_settings(const char *path, const tg_cmdline *cl, tg_inherited *keep)
 {
-    const tg_resume_flags which = {config_flags, setting_flags, stop_flags, text_flag, 1};
+    const tg_resume_flags which = {config_flags, setting_flags, stop_flags, optional_flags, 1};
     tg_trainckpt_inherit(PROG, path, &which, cl, keep);
 }
 
@@ -94,6 +96,7 @@ static int register_settings(tg_trainckpt *ck, const charlm_options *o)
            tg_trainckpt_info_int(ck, "steps", o->steps) ||
            tg_trainckpt_info_double(ck, "seconds", o->seconds) ||
            tg_trainckpt_info(ck, "seed", seed) ||
+           tg_trainckpt_info_int(ck, "eval-every", o->eval_every) ||
            (o->text && tg_trainckpt_info(ck, "text", o->text));
 }
 

@@ -53,8 +53,8 @@ static int init_shards(charlm_trainer *tr, uint64_t seed, char *err, size_t errl
 {
     const charmodel_config *cfg = &tr->model->cfg;
     int max_nb = (tr->B + tr->shards - 1) / tr->shards;
-    tr->workers = tg_workers_new(tr->model->params, tr->shards,
-                                 charmodel_arena_bytes(cfg, tr->T, max_nb));
+    tr->arena_bytes = charmodel_arena_bytes(cfg, tr->T, max_nb);
+    tr->workers = tg_workers_new(tr->model->params, tr->shards, tr->arena_bytes);
     if (!tr->workers) goto oom;
     for (int s = 0; s < tr->shards; s++) {
         charlm_shard *sh = &tr->shard[s];
@@ -87,7 +87,8 @@ static int init_eval(charlm_trainer *tr, const int *ids, size_t n, char *err, si
     tr->valid.ids = ids;
     tr->valid.B = tr->eval_B;
     tr->valid.L = (n - 1) / (size_t)tr->eval_B;
-    tr->eval_tape = tg_tape_new(charmodel_arena_bytes(cfg, tr->T, tr->eval_B));
+    tr->eval_arena_bytes = charmodel_arena_bytes(cfg, tr->T, tr->eval_B);
+    tr->eval_tape = tg_tape_new(tr->eval_arena_bytes);
     tr->eval_in = malloc((size_t)tr->T * (size_t)tr->eval_B * sizeof(int));
     tr->eval_tg = malloc((size_t)tr->T * (size_t)tr->eval_B * sizeof(int));
     if (!tr->eval_tape || !tr->eval_in || !tr->eval_tg ||

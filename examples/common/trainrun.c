@@ -1,6 +1,7 @@
 /* A training run's shared bookkeeping: see trainrun.h. */
 #include "trainrun.h"
 
+#include <errno.h>
 #include <malloc.h>
 #include <math.h>
 #include <signal.h>
@@ -390,4 +391,139 @@ size_t tgx_arena_measure(void (*probe)(void *ctx, tg_tape *t), void *ctx)
     tg_tape_free(t);
     set_perturb(-1);
     return high + high / 8 + ((size_t)1 << 20);
+}
+
+/* ------------------------------------------------------------------ memory */
+
+tgx_memory_plan tgx_memory_plan_of(size_t numel, int shards, const tg_optim *opt, size_t arenas)
+{
+    size_t bytes = numel * sizeof(tg_real);
+    tgx_memory_plan p = {bytes, 0, 0, arenas};
+    if (opt) {
+        p.grads = bytes * (size_t)(1 + (shards > 1 ? shards : 0)); /* replicas past one */
+        p.optim = bytes * tg_optim_state_count(opt);
+    }
+    return p;
+}
+
+tgx_memory_plan tgx_memory_plan_config(size_t numel, int shards, const tg_optim_config *oc,
+                                       size_t arenas)
+{
+    size_t bytes = numel * sizeof(tg_real);
+    size_t arrays = oc->kind == TG_OPTIM_SGD ? (oc->momentum > 0 ? 1 : 0) : 2;
+    tgx_memory_plan p = {bytes, bytes * (size_t)(1 + (shards > 1 ? shards : 0)),
+                         bytes * arrays, arenas};
+    return p;
+}
+
+size_t tgx_stack_numel(const tg_cell_kind *kind, int in, int hidden, int layers)
+{
+    size_t H = (size_t)hidden, G = (size_t)kind->gates, n = 0, x = (size_t)in;
+    for (int l = 0; l < layers; l++, x = H) n += G * H * (x + H + 2);
+    return n;
+}
+
+size_t tgx_memory_plan_total(const tgx_memory_plan *p)
+{
+    return p->params + p->grads + p->optim + p->arenas;
+}
+
+/* "12.0 KiB", "123.4 MiB" or "16.3 GiB". */
+static void format_bytes(size_t n, char *buf, size_t cap)
+{
+    double mib = (double)n / 1048576.0;
+    if (mib < 1)
+        snprintf(buf, cap, "%.1f KiB", (double)n / 1024.0);
+    else if (mib < 1024)
+        snprintf(buf, cap, "%.1f MiB", mib);
+    else
+        snprintf(buf, cap, "%.1f GiB", mib / 1024);
+}
+
+/* A size with an optional K, M or G suffix (powers of 1024). */
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    if (!s[0] || s[0] == '-') return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    int shift = 0;
+    if (*end == 'K' || *end == 'k') shift = 10;
+    if (*end == 'M' || *end == 'm') shift = 20;
+    if (*end == 'G' || *end == 'g') shift = 30;
+    if (shift) end++;
+    if (errno || end == s || *end || (shift && v > (~0ull >> shift))) return -1;
+    *out = (size_t)(v << shift);
+    return 0;
+}
+
+/* The first number on the line of /proc/meminfo that starts with key, in
+ * bytes (the file gives kB); 0 when absent. */
+static size_t meminfo(const char *key)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    size_t len = strlen(key);
+    if (!f) return 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, len) == 0 && sscanf(line + len, " %llu", &kb) == 1) break;
+    fclose(f);
+    return (size_t)kb * 1024;
+}
+
+/* A number in a one-line file (a cgroup's); 0 when absent or "max". */
+static size_t file_number(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    unsigned long long v = 0;
+    if (!f) return 0;
+    if (fscanf(f, "%llu", &v) != 1) v = 0;
+    fclose(f);
+    return (size_t)v;
+}
+
+size_t tgx_memory_available(const char *prog, char *src, size_t cap)
+{
+    const char *cap_env = getenv("TG_MAX_MEMORY");
+    size_t avail;
+    if (cap_env && cap_env[0]) {
+        if (parse_size(cap_env, &avail) != 0)
+            tg_cli_die_usage(prog, "TG_MAX_MEMORY: expected bytes (or with a K, M or G suffix), "
+                             "got '%.40s'", cap_env);
+        snprintf(src, cap, "TG_MAX_MEMORY");
+        return avail;
+    }
+    avail = meminfo("MemAvailable:");
+    snprintf(src, cap, "MemAvailable in /proc/meminfo");
+    if (!avail) {
+        long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        avail = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
+        snprintf(src, cap, "free memory");
+    }
+    size_t limit = file_number("/sys/fs/cgroup/memory.max");
+    size_t used = file_number("/sys/fs/cgroup/memory.current");
+    if (limit > 0 && limit > used && (!avail || limit - used < avail)) {
+        avail = limit - used;
+        snprintf(src, cap, "the cgroup's memory.max less its memory.current");
+    }
+    return avail;
+}
+
+void tgx_memory_check(const char *prog, const tgx_memory_plan *p, const char *lower)
+{
+    char src[96], need[32], have[32], par[32], gr[32], opt[32], ar[32];
+    size_t avail = tgx_memory_available(prog, src, sizeof src);
+    size_t total = tgx_memory_plan_total(p);
+    if (!avail || total <= avail) return;
+    format_bytes(total, need, sizeof need);
+    format_bytes(avail, have, sizeof have);
+    format_bytes(p->params, par, sizeof par);
+    format_bytes(p->grads, gr, sizeof gr);
+    format_bytes(p->optim, opt, sizeof opt);
+    format_bytes(p->arenas, ar, sizeof ar);
+    tg_cli_die(prog, "this configuration needs %s (parameters %s, gradients %s, optimizer state "
+               "%s, %s%s) but %s is available (%s): lower %s", need, par, gr, opt,
+               p->arenas ? "step arenas " : "step arenas not measured yet",
+               p->arenas ? ar : "", have, src, lower);
 }

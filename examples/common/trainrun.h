@@ -50,6 +50,7 @@
 #include "cli.h"
 #include "tapegrad.h"
 #include "tg_dist.h"
+#include "tg_layers.h"
 #include "tg_optim.h"
 #include "trainckpt.h"
 
@@ -71,6 +72,39 @@ int tgx_default_shards(int shards, int threads, int batch);
 #define TGX_SHARDS_HELP                                                                     \
     "data-parallel shards of each batch; 0: max(2, --threads), at most --batch (results "  \
     "depend on --shards, never on --threads for a given --shards)"
+
+/* The help of the flags every training program shares, in one wording
+ * (charlm, rowseq, seq2seq, echo). A program whose flag means more adds
+ * to it (TGX_HELP_SAVE's "what" says what is written and when). */
+#define TGX_HELP_THREADS                                                                     \
+    "threads: one per shard, inside the kernels with one shard (results do not depend on it)"
+#define TGX_HELP_CHECKPOINT                                                                  \
+    "write a training checkpoint (all --resume needs) to FILE every --every steps and at the " \
+    "end"
+#define TGX_HELP_EVERY "steps between training checkpoints (0: at the end only)"
+#define TGX_HELP_RESUME                                                                      \
+    "continue the run in training checkpoint FILE exactly; settings not given are taken "   \
+    "from it, and --steps and --epochs count from the run's start"
+#define TGX_HELP_SKIP_NONFINITE                                                              \
+    "skip a step whose loss or gradient is NaN or infinite, instead of stopping with exit 1"
+/* rows: "one row per step", "one row per epoch" ... */
+#define TGX_HELP_LOG(rows)                                                                   \
+    "write the training metrics to FILE as CSV, " rows " (scripts/plot_log.py FILE draws them)"
+/* what: "the model, its optimizer state and vocabulary, at the end" ... */
+#define TGX_HELP_SAVE(what) "write to FILE (safetensors) " what
+#define TGX_HELP_LOAD(what)                                                                  \
+    "start from the model in FILE (a --save or --checkpoint file: " what "); without a "    \
+    "training flag nothing trains"
+/* every: "every N steps" in the program's words */
+#define TGX_HELP_EVAL_EVERY(unit)                                                            \
+    "evaluate on the held-out data every N " unit " and keep the best model in --save (0: " \
+    "at the end only)"
+#define TGX_HELP_EXPORT_TORCH(module)                                                        \
+    "write the model in the names and shapes of scripts/torch_models.py's " module         \
+    " (load_state_dict(strict=True)) to FILE: the same model as --save"
+#define TGX_HELP_IMPORT_TORCH(module)                                                        \
+    "start from a " module " state_dict in FILE (scripts/torch_models.py writes one); its " \
+    "shapes give the model's size"
 
 /* A run stops after this many skipped steps in a row: the model is not
  * recovering, and skipping on would only burn time. */
@@ -259,6 +293,48 @@ void tgx_run_finish(tgx_run *r);
  * 64 MiB tape could be made. A later step that needs more still stops
  * with the engine's overflow message naming the bytes. */
 size_t tgx_arena_measure(void (*probe)(void *ctx, tg_tape *t), void *ctx);
+
+
+/* ------------------------------------------------------------------ memory */
+
+/* What a run holds at once, in bytes, worked out before it trains. */
+typedef struct tgx_memory_plan {
+    size_t params; /* the master parameters */
+    size_t grads;  /* the master's gradient and each shard replica's */
+    size_t optim;  /* the optimizer's state */
+    size_t arenas; /* the step arenas: every shard's tape, the evaluation tape(s) */
+} tgx_memory_plan;
+
+/* The plan of numel parameters trained over `shards` replicas by opt (NULL:
+ * no training: no gradients, no optimizer state), with arenas bytes of
+ * step arenas. */
+tgx_memory_plan tgx_memory_plan_of(size_t numel, int shards, const tg_optim *opt, size_t arenas);
+size_t tgx_memory_plan_total(const tgx_memory_plan *p);
+/* The same before anything is built (building a model too large to train
+ * would already take much of the memory): the optimizer's state counted
+ * from its config (Adam/AdamW: 2 arrays, SGD with momentum: 1, plain: 0). */
+tgx_memory_plan tgx_memory_plan_config(size_t numel, int shards, const tg_optim_config *oc,
+                                       size_t arenas);
+/* The parameters of a recurrent stack of a built-in cell (each layer's
+ * W_ih, W_hh, b_ih, b_hh: gates x hidden rows); a cell with extra tensors
+ * (peephole, user cells) has a few more. */
+size_t tgx_stack_numel(const tg_cell_kind *kind, int in, int hidden, int layers);
+
+/* Memory a run may use, in bytes: TG_MAX_MEMORY from the environment when
+ * set (bytes, or with a K, M or G suffix: a cap a user or a test sets),
+ * else MemAvailable of /proc/meminfo (sysconf(_SC_AVPHYS_PAGES) without
+ * it), lowered to the cgroup's memory.max less its memory.current. Its
+ * source is written to src ("TG_MAX_MEMORY", "MemAvailable", ...). 0 when
+ * unknown. A malformed TG_MAX_MEMORY exits 2 naming it. */
+size_t tgx_memory_available(const char *prog, char *src, size_t cap);
+
+/* Refuses, before training, a plan that does not fit, with exit 1:
+ *   PROG: this configuration needs 16.3 GiB (parameters 4.0 GiB, gradients
+ *   8.0 GiB, optimizer state 8.0 GiB, step arenas 312.0 MiB) but 11.2 GiB
+ *   is available (MemAvailable): lower --hidden, --layers or --batch
+ * ("step arenas not measured yet" when p->arenas is 0). lower names the
+ * flags that shrink it. No-op when nothing is known. */
+void tgx_memory_check(const char *prog, const tgx_memory_plan *p, const char *lower);
 
 #ifdef __cplusplus
 }

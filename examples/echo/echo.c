@@ -47,17 +47,16 @@ static void parse_options(int argc, char **argv, options *o, tg_cmdline *c)
         {"steps", TG_INT, &o->steps, "train until this step, counted from the run's start "
          "(0: no limit)", 0, 1 << 30, NULL},
         {"seconds", TG_DOUBLE, &o->seconds, "train this long at most (0: no limit)", 0, 1e9, NULL},
-        {"threads", TG_INT, &o->threads, "threads inside kernels", 1, 1024, NULL},
+        {"threads", TG_INT, &o->threads, "threads inside the kernels", 1, 1024, NULL},
         {"seed", TG_U64, &o->seed, "random seed", 0, 0, NULL},
-        {"checkpoint", TG_STR, &o->checkpoint, "write a training checkpoint to FILE every "
-         "--every steps and at the end", 0, 0, NULL},
-        {"every", TG_INT, &o->every, "steps between checkpoints (0: at the end only)", 0,
-         1 << 30, NULL},
-        {"resume", TG_STR, &o->resume, "continue the run in checkpoint FILE exactly (give the "
-         "same task and model flags)", 0, 0, NULL},
-        {"skip-nonfinite", TG_BOOL, &o->skip_nonfinite, "skip a step whose loss or gradient "
-         "is not finite, instead of stopping with exit 1", 0, 0, NULL},
-        {"log", TG_STR, &o->log, "CSV metrics per step", 0, 0, NULL},
+        {"checkpoint", TG_STR, &o->checkpoint, TGX_HELP_CHECKPOINT, 0, 0, NULL},
+        {"every", TG_INT, &o->every, TGX_HELP_EVERY, 0, 1 << 30, NULL},
+        /* not TGX_HELP_RESUME: echo takes no settings from the file */
+        {"resume", TG_STR, &o->resume, "continue the run in training checkpoint FILE exactly "
+         "(give the same task and model flags); --steps counts from the run's start", 0, 0,
+         NULL},
+        {"skip-nonfinite", TG_BOOL, &o->skip_nonfinite, TGX_HELP_SKIP_NONFINITE, 0, 0, NULL},
+        {"log", TG_STR, &o->log, TGX_HELP_LOG("one row per step"), 0, 0, NULL},
     };
     c->argc = argc;
     c->argv = argv;

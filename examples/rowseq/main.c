@@ -5,6 +5,8 @@
  *   rowseq --preset seed                    the seed's tanh RNN 100, SGD 0.1, 20 epochs
  *   rowseq --seconds 600 --save m.safetensors
  *   rowseq --load m.safetensors             evaluate a saved model (no training flag)
+ *   rowseq --export-torch m.torch.safetensors     ... for PyTorch (scripts/torch_models.py)
+ *   rowseq --import-torch m.torch.safetensors     evaluate (or train) a PyTorch RowRNN
  *   rowseq --checkpoint run.ckpt --every 200      killed in epoch 7 ...
  *   rowseq --resume run.ckpt --checkpoint run.ckpt    ... goes on exactly
  *
@@ -26,6 +28,7 @@
 #include "rowseq.h"
 #include "rowseq_model.h"
 #include "tg_checkpoint.h"
+#include "torch_io.h"
 #include "trainckpt.h"
 #include "trainrun.h"
 
@@ -304,6 +307,61 @@ static void train_run(loop *L, const rowseq_data *test, uint64_t epochs_loaded, 
     }
 }
 
+/* --import-torch: opens the PyTorch RowRNN file and takes its cell, hidden
+ * and layers (as --load does); exits 1 when it is not one. */
+static tg_checkpoint *open_torch(options *o, tgx_torch_arch *a)
+{
+    char err[1024];
+    tg_checkpoint *c = tgx_torch_open(o->import_torch, a, err, sizeof err);
+    if (!c) tg_cli_die(PROG, "--import-torch %s", err);
+    if (a->embed > 0)
+        tg_cli_die(PROG, "--import-torch %s: has an embedding (a CharRNN, charlm's model): "
+                   "rowseq takes a RowRNN (scripts/torch_models.py)", o->import_torch);
+    if (a->out != CLASSES || a->hidden > 4096)
+        tg_cli_die(PROG, "--import-torch %s: tensor 'head.weight' is [%d, %d]: rowseq needs %d "
+                   "classes from at most 4096 hidden units", o->import_torch, a->out, a->hidden,
+                   CLASSES);
+    o->cell = a->kind->name;
+    o->hidden = a->hidden;
+    o->layers = a->layers;
+    return c;
+}
+
+/* Copies the PyTorch weights in (all or nothing) once the images' width is
+ * known; the optimizer starts afresh. */
+static void import_torch(const options *o, tg_checkpoint *c, const tgx_torch_arch *a,
+                         rowseq_trainer *tr)
+{
+    char err[1024];
+    if (a->in != tr->cfg.in)
+        tg_cli_die(PROG, "--import-torch %s: tensor 'rnn.weight_ih_l0' reads %d pixels a step, "
+                   "the images are %dx%d", o->import_torch, a->in, tr->cfg.steps, tr->cfg.in);
+    if (tgx_torch_import(c, tr->params, err, sizeof err) != 0)
+        tg_cli_die(PROG, "--import-torch %s: %s", o->import_torch, err);
+    tg_checkpoint_close(c);
+}
+
+/* Refuses a model too large to train before the trainer builds it and
+ * runs a probe step (both would already take much of the memory). */
+static void check_planned_memory(const rowseq_trainer_config *c)
+{
+    size_t numel = tgx_stack_numel(c->kind, c->in, c->hidden, c->layers) +
+                   (size_t)c->classes * (size_t)(c->hidden + 1);
+    tgx_memory_plan p = tgx_memory_plan_config(numel, c->shards, &c->optim, 0);
+    tgx_memory_check(PROG, &p, "--hidden, --layers, --batch or --eval-batch");
+}
+
+/* Refuses, before training, a configuration that does not fit in memory:
+ * the trainer has measured its arenas (one per shard, reused by the
+ * evaluation) and reserved, not yet touched, the rest. */
+static void check_memory(const rowseq_trainer *tr)
+{
+    size_t arenas = tr->arena_bytes * (size_t)tr->cfg.shards;
+    tgx_memory_plan p =
+        tgx_memory_plan_of(tg_params_numel(tr->params), tr->cfg.shards, tr->opt, arenas);
+    tgx_memory_check(PROG, &p, "--hidden, --layers, --batch or --eval-batch");
+}
+
 static void describe(const options *o, const rowseq_trainer *tr, const rowseq_data *train,
                      const rowseq_data *test)
 {
@@ -326,6 +384,10 @@ int main(int argc, char **argv)
     tg_dist *dist = tgx_dist_init(PROG, &argc, &argv); /* NULL without mpirun */
     const tg_run_files files = rowseq_run_files(&o);
     tg_trainckpt_check_outputs(PROG, &files); /* before any work */
+    if (o.export_torch && tg_cli_check_output("--export-torch", o.export_torch, 1, err, sizeof err))
+        tg_cli_die(PROG, "%s", err);
+    tgx_torch_arch arch;
+    tg_checkpoint *torch_file = o.import_torch ? open_torch(&o, &arch) : NULL;
     uint64_t epochs_loaded = 0;
     int load_training = 0;
     tg_checkpoint *model_file = o.load ? rowseq_open_model(&o, &epochs_loaded, &load_training) : NULL;
@@ -340,9 +402,15 @@ int main(int argc, char **argv)
                    train.d.rows, train.d.cols, test.d.rows, test.d.cols);
 
     rowseq_trainer_config cfg = trainer_config(&o, &train.d);
+    check_planned_memory(&cfg);
+    if (o.export_torch && !tgx_torch_module_of(cfg.kind)) /* before training, not after */
+        tg_cli_die_usage(PROG, "--export-torch: cell '%s' has no PyTorch module (only lstm, gru "
+                         "and rnn map to nn.LSTM, nn.GRU and nn.RNN)", cfg.kind->name);
     if (model_file) rowseq_check_model_shape(&o, model_file, load_training, cfg.steps, cfg.in);
     rowseq_trainer tr;
     if (rowseq_trainer_init(&tr, &cfg, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
+    check_memory(&tr);
+    if (torch_file) import_torch(&o, torch_file, &arch, &tr);
     if (dist && tg_dist_attach(dist, tr.workers, err, sizeof err) != 0)
         tg_cli_die_usage(PROG, "%s", err);
     tr.dist = dist;
@@ -376,6 +444,11 @@ int main(int argc, char **argv)
         printf("evaluation  test_loss %.4f  test_acc %.4f\n", r.test_loss, r.test_acc);
     }
     print_confusion(r.confusion);
+    if (o.export_torch && tgx_run_is_root(&L.run)) {
+        if (tgx_torch_export(tr.params, cfg.kind, o.export_torch, NULL, 0, err, sizeof err) != 0)
+            tg_cli_die(PROG, "--export-torch %s", err);
+        fprintf(stderr, "%s: exported %s\n", PROG, o.export_torch);
+    }
     if (tg_csv_close(&L.run.csv, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
 
     size_t high = 0;

@@ -104,35 +104,26 @@ static int make_flags(rowseq_options *o, tg_flag *f)
                        "stop training after this many seconds of training (all of a resumed "
                        "run's processes); 0 = no limit",
                        0, 1e9, NULL};
-    f[n++] = (tg_flag){"threads", TG_INT, &o->threads, "threads running the shards", 1, 256,
-                       NULL};
+    f[n++] = (tg_flag){"threads", TG_INT, &o->threads, TGX_HELP_THREADS, 1, 256, NULL};
     f[n++] = (tg_flag){"shards", TG_INT, &o->shards, TGX_SHARDS_HELP, 0, ROWSEQ_MAX_SHARDS,
                        NULL};
     f[n++] = (tg_flag){"seed", TG_U64, &o->seed, "random seed (init, shuffling, dropout)", 0, 0,
                        NULL};
     f[n++] = (tg_flag){"save", TG_STR, &o->save,
-                       "save the model (safetensors: weights, optimizer) after every epoch", 0, 0,
-                       NULL};
+                       TGX_HELP_SAVE("the model (weights, optimizer state) after every epoch"), 0,
+                       0, NULL};
     f[n++] = (tg_flag){"load", TG_STR, &o->load,
-                       "start from a --save or --checkpoint file (its cell, hidden and layers "
-                       "replace the flags)",
+                       TGX_HELP_LOAD("its cell, hidden and layers replace the flags"), 0, 0, NULL};
+    f[n++] = (tg_flag){"export-torch", TG_STR, &o->export_torch, TGX_HELP_EXPORT_TORCH("RowRNN"),
                        0, 0, NULL};
-    f[n++] = (tg_flag){"checkpoint", TG_STR, &o->checkpoint,
-                       "write a training checkpoint (all --resume needs) to FILE every --every "
-                       "steps and at the end",
+    f[n++] = (tg_flag){"import-torch", TG_STR, &o->import_torch, TGX_HELP_IMPORT_TORCH("RowRNN"),
                        0, 0, NULL};
-    f[n++] = (tg_flag){"every", TG_INT, &o->every,
-                       "steps between training checkpoints (0: at the end only)", 0, 1 << 30,
-                       NULL};
-    f[n++] = (tg_flag){"resume", TG_STR, &o->resume,
-                       "continue the run in training checkpoint FILE exactly; settings not given "
-                       "are taken from it, --epochs counts from the run's start",
-                       0, 0, NULL};
-    f[n++] = (tg_flag){"skip-nonfinite", TG_BOOL, &o->skip_nonfinite,
-                       "skip a step whose loss or gradient is NaN or infinite, instead of "
-                       "stopping with exit 1",
-                       0, 0, NULL};
-    f[n++] = (tg_flag){"log", TG_STR, &o->log, "CSV file: one row per epoch", 0, 0, NULL};
+    f[n++] = (tg_flag){"checkpoint", TG_STR, &o->checkpoint, TGX_HELP_CHECKPOINT, 0, 0, NULL};
+    f[n++] = (tg_flag){"every", TG_INT, &o->every, TGX_HELP_EVERY, 0, 1 << 30, NULL};
+    f[n++] = (tg_flag){"resume", TG_STR, &o->resume, TGX_HELP_RESUME, 0, 0, NULL};
+    f[n++] = (tg_flag){"skip-nonfinite", TG_BOOL, &o->skip_nonfinite, TGX_HELP_SKIP_NONFINITE, 0,
+                       0, NULL};
+    f[n++] = (tg_flag){"log", TG_STR, &o->log, TGX_HELP_LOG("one row per epoch"), 0, 0, NULL};
     f[n++] = (tg_flag){"limit-train", TG_INT, &o->limit_train,
                        "use only the first N training images; 0 = all", 0, IDX_MAX_COUNT, NULL};
     f[n++] = (tg_flag){"limit-test", TG_INT, &o->limit_test,
@@ -151,6 +142,9 @@ static void check_combinations(const rowseq_options *o, const tg_cmdline *c)
 {
     const tg_run_files files = rowseq_run_files(o);
     tg_trainckpt_check_flags(PROG, c, &files);
+    if (o->import_torch && (o->load || o->resume))
+        tg_cli_die_usage(PROG, "--import-torch and --%s exclude each other (both give the model)",
+                         o->load ? "load" : "resume");
 }
 
 void rowseq_parse_options(int argc, char **argv, rowseq_options *o, tg_cmdline *c,
@@ -165,12 +159,12 @@ void rowseq_parse_options(int argc, char **argv, rowseq_options *o, tg_cmdline *
     tg_cli_parse(argc, argv, c->flags, c->n, PROG,
                  "Fashion-MNIST as 28 steps of 28 pixels: recurrent stack + linear on the last "
                  "hidden state;\ncheckpoint and resume exactly. Training flags: --epochs, "
-                 "--steps, --seconds\n(with --load, nothing trains unless one is given: the "
-                 "loaded model is evaluated).",
+                 "--steps, --seconds\n(with --load or --import-torch, nothing trains unless one "
+                 "is given: the loaded model is evaluated).",
                  NULL);
     check_combinations(o, c);
-    if (o->load && !tg_cmdline_given(c, "epochs") && !tg_cmdline_given(c, "steps") &&
-        !tg_cmdline_given(c, "seconds"))
+    if ((o->load || o->import_torch) && !tg_cmdline_given(c, "epochs") &&
+        !tg_cmdline_given(c, "steps") && !tg_cmdline_given(c, "seconds"))
         o->epochs = 0; /* a loaded model trains only when a training flag asks */
     inh->n = 0;
     if (o->resume) rowseq_inherit_settings(o->resume, c, inh);

@@ -15,6 +15,7 @@
 typedef struct rowseq_options {
     const char *data, *preset, *cell, *optim, *schedule, *save, *load, *log;
     const char *checkpoint, *resume;
+    const char *export_torch, *import_torch; /* PyTorch interchange (torch_io.h) */
     int hidden, layers, batch, eval_batch, epochs, steps, threads, shards, limit_train,
         limit_test;
     int every, skip_nonfinite;

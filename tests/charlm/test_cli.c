@@ -205,3 +205,39 @@ Test(charlm_cli, default_corpus_is_the_cached_kjv)
     cr_assert_not_null(f, "no cache at %s", path);
     fclose(f);
 }
+
+/* A configuration that does not fit in memory is refused before training,
+ * naming both figures and the flags that shrink it (issue 16); the cap
+ * comes from TG_MAX_MEMORY here, so that nothing large is allocated. */
+Test(charlm_cli, refuses_a_configuration_larger_than_the_memory)
+{
+    char args[1024];
+    write_korean();
+    snprintf(args, sizeof args, "%s --steps 3 --save m.st", SMALL);
+    cr_assert_eq(pt_run_env("TG_MAX_MEMORY=1M", args), 1);
+    pt_expect_one_line("charlm: this configuration needs ");
+    cr_assert(strstr(pt_err, " MiB (parameters ") && strstr(pt_err, ", gradients ") &&
+                  strstr(pt_err, ", optimizer state ") && strstr(pt_err, ", step arenas ") &&
+                  strstr(pt_err, ") but 1.0 MiB is available (TG_MAX_MEMORY): lower --hidden, "
+                                 "--layers, --embed, --batch or --seq-len\n"),
+              "%s", pt_err);
+    cr_assert_eq(pt_out[0], '\0', "trained or printed a result:\n%s", pt_out);
+    cr_assert_not(pt_exists("m.st"), "--save written by a refused run");
+    /* the same run fits a larger cap, and the figure shrinks with --batch */
+    cr_assert_eq(pt_run_env("TG_MAX_MEMORY=1G", args), 0, "%s", pt_err);
+    cr_assert_null(strstr(pt_err, "not measured"), "%s", pt_err);
+    double big, small;
+    cr_assert_eq(pt_run_env("TG_MAX_MEMORY=1M", "--text ko.txt --hidden 16 --embed 8 --batch 2 "
+                            "--seq-len 8 --threads 1 --steps 3"), 1);
+    cr_assert_eq(sscanf(strstr(pt_err, "needs "), "needs %lf", &big), 1, "%s", pt_err);
+    cr_assert_eq(pt_run_env("TG_MAX_MEMORY=1M", "--text ko.txt --hidden 16 --embed 8 --batch 2 "
+                            "--seq-len 4 --threads 1 --steps 3"), 1);
+    cr_assert_eq(sscanf(strstr(pt_err, "needs "), "needs %lf", &small), 1, "%s", pt_err);
+    cr_assert(small < big, "--seq-len 4 needs %g, --seq-len 8 %g", small, big);
+    /* a cap below the parameters alone: refused before the model is built */
+    cr_assert_eq(pt_run_env("TG_MAX_MEMORY=1K", args), 1);
+    pt_expect_one_line("step arenas not measured yet) but 1.0 KiB is available (TG_MAX_MEMORY)");
+    cr_assert_eq(pt_run_env("TG_MAX_MEMORY=12x", args), 2);
+    pt_expect_one_line("charlm: TG_MAX_MEMORY: expected bytes (or with a K, M or G suffix), got "
+                       "'12x'");
+}

@@ -21,7 +21,8 @@ TestSuite(charlm_resume, .init = setup, .fini = pt_teardown, .timeout = 120);
  * exact resume (train_seconds is wall-clock time, so it is not). */
 static const char *const STATE_KEYS[] = {
     "optim.kind", "optim.steps", "u64.step", "u64.data_pos", "u64.skipped", "u64.skip_streak",
-    "rng.dropout.0", "rng.dropout.1", "f64.last_loss", "f64.recent_loss", "config.vocab", NULL,
+    "rng.dropout.0", "rng.dropout.1", "f64.last_loss", "f64.recent_loss", "config.vocab",
+    "f64.best_valid_bpc", "u64.best_step", NULL,
 };
 
 /* 17 characters a line, 20 lines: 323 training characters, so 4 streams of
@@ -59,12 +60,12 @@ static void expect_exact_resume(const char *optim, int crash)
     pt_result_value("train_bpc", a, sizeof a);
     char args[1024];
     if (crash) {
-        snprintf(args, sizeof args, "%s %s --steps 12 --checkpoint part.ck --every 1 --log "
-                 "part.csv", MODEL, optim);
+        snprintf(args, sizeof args, "%s %s --steps 12 --eval-every 4 --checkpoint part.ck "
+                 "--every 1 --log part.csv", MODEL, optim);
         cr_assert_eq(pt_run_env("CHARLM_FAULT_STEP=8", args), 1, "%s", pt_err);
     } else {
-        snprintf(args, sizeof args, "%s %s --steps 7 --checkpoint part.ck --every 2 --log "
-                 "part.csv", MODEL, optim);
+        snprintf(args, sizeof args, "%s %s --steps 7 --eval-every 4 --checkpoint part.ck "
+                 "--every 2 --log part.csv", MODEL, optim);
         cr_assert_eq(pt_run(args), 0, "%s", pt_err);
         cr_assert(strstr(pt_result_line(), " steps=7 "), "%s", pt_result_line());
     }
@@ -217,6 +218,74 @@ Test(charlm_resume, load_takes_a_training_checkpoint)
     cr_assert_str_eq(a, b, "the same model evaluates the same");
     pt_out[pt_result_line() - pt_out] = '\0';
     cr_assert_str_eq(sample, pt_out, "the same model samples the same");
+}
+
+/* ------------------------------------------------------------------ the best model */
+
+/* Training on "abab..." with "aabb" held out: validation improves, then
+ * worsens as the model learns the training pattern (best at step 15 of 40,
+ * evaluating every 5). */
+static void write_overfitting(void)
+{
+    char text[2048] = "";
+    for (int i = 0; i < 600; i++) strcat(text, "ab");
+    for (int i = 0; i < 40; i++) strcat(text, "aabb");
+    pt_write("ab.txt", text, strlen(text));
+}
+
+#define AB "--text ab.txt --hidden 16 --embed 8 --batch 4 --seq-len 16 --valid-frac 0.1 " \
+           "--eval-every 5"
+
+/* The smallest valid_bpc of a --log (its last column), 6 decimals. */
+static double best_in_log(const char *name)
+{
+    size_t len;
+    char *log = pt_read(name, &len);
+    double best = 1e300, v;
+    cr_assert(log, "no %s", name);
+    for (char *line = strchr(log, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+        char *end = strchr(line + 1, '\n'), *comma = line;
+        for (char *p = line + 1; end && p < end; p++)
+            if (*p == ',') comma = p;
+        if (comma != line && comma[1] != '\n' && sscanf(comma + 1, "%lf", &v) == 1 && v < best)
+            best = v;
+    }
+    free(log);
+    return best;
+}
+
+Test(charlm_resume, save_keeps_the_best_model_by_validation_across_a_resume)
+{
+    write_overfitting();
+    cr_assert_eq(pt_run(AB " --steps 40 --save best.st --export-torch best.torch.st --log a.csv"),
+                 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "charlm: kept best.st: the best model by validation, 0.9872 bpc at "
+                     "step 15 (the final model's: 1.2878 bpc)"), "%s", pt_err);
+    double best = best_in_log("a.csv");
+    char v[64], want[64];
+    /* the kept file holds the best model: it evaluates to the log's best */
+    cr_assert_eq(pt_run("--text ab.txt --batch 4 --seq-len 16 --valid-frac 0.1 --load best.st"),
+                 0, "%s", pt_err);
+    pt_result_value("valid_bpc", v, sizeof v);
+    snprintf(want, sizeof want, "%.4f", best);
+    cr_assert_str_eq(v, want, "--save does not hold the best model");
+    cr_assert_eq(pt_run("--text ab.txt --batch 4 --seq-len 16 --valid-frac 0.1 --import-torch "
+                        "best.torch.st"), 0, "%s", pt_err);
+    pt_result_value("valid_bpc", v, sizeof v);
+    cr_assert_str_eq(v, want, "--export-torch does not hold the best model");
+    /* the same run in two processes: the resumed one compares against the
+     * best of the first (in the checkpoint), keeps its file, and the
+     * checkpoint records the step */
+    cr_assert_eq(pt_run(AB " --steps 20 --checkpoint c.ck --save split.st"), 0, "%s", pt_err);
+    pt_expect_meta("c.ck", "u64.best_step", "15");
+    cr_assert_eq(pt_run("--text ab.txt --resume c.ck --checkpoint c.ck --steps 40 --save "
+                        "split.st"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "kept split.st: the best model by validation, 0.9872 bpc at step 15"),
+              "%s", pt_err);
+    pt_expect_same_bytes("best.st", "split.st");
+    /* --eval-every 0: the final model, as before */
+    cr_assert_eq(pt_run(AB " --steps 40 --eval-every 0 --save final.st"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "charlm: saved final.st"), "%s", pt_err);
 }
 
 /* ------------------------------------------------------------------ non-finite steps */

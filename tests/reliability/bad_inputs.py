@@ -191,6 +191,47 @@ ROWS = [
     ("rowseq", "--resume without --data: the run's data folder is gone", ["--resume",
      "{d}/r_gone.tck", "--epochs", "2"], 1, ["r_gone.tck", "the run's data", "idx_gone",
      "--data"]),
+    # ---- PyTorch interchange (--import-torch, examples/common/torch_io.h)
+    ("charlm", "--import-torch of a truncated file", ["--text", "{d}/tiny.txt", "--import-torch",
+     "{d}/trunc.torch.st"] + CH, 1, ["--import-torch", "trunc.torch.st", "data_offsets"]),
+    ("charlm", "--import-torch of rowseq's RowRNN", ["--text", "{d}/tiny.txt", "--import-torch",
+     "{d}/r.torch.st"] + CH, 1, ["--import-torch", "r.torch.st", "not a CharRNN"]),
+    ("charlm", "--import-torch with a flag its shapes contradict", ["--text", "{d}/tiny.txt",
+     "--import-torch", "{d}/ok.torch.st", "--steps", "2", "--batch", "2", "--seq-len", "4",
+     "--hidden", "16"], 2, ["--hidden 16", "ok.torch.st"]),
+    ("charlm", "--import-torch together with --load", ["--import-torch", "{d}/ok.torch.st",
+     "--load", "{d}/ok.ckpt"] + CH, 2, ["--import-torch", "--load"]),
+    ("rowseq", "--import-torch of charlm's CharRNN", RS + ["--data", "{d}/idx_ok",
+     "--import-torch", "{d}/ok.torch.st"], 1, ["--import-torch", "ok.torch.st", "CharRNN"]),
+    ("rowseq", "--import-torch of a tensor with the wrong shape", RS + ["--data", "{d}/idx_ok",
+     "--import-torch", "{d}/shape.torch.st"], 1, ["--import-torch", "shape.torch.st",
+     "rnn.weight_ih_l0"]),
+    ("rowseq", "--import-torch of a truncated file", RS + ["--data", "{d}/idx_ok",
+     "--import-torch", "{d}/r_trunc.torch.st"], 1, ["--import-torch", "r_trunc.torch.st"]),
+    ("charlm", "--export-torch of a cell without a PyTorch module", ["--text", "{d}/tiny.txt",
+     "--cell", "mgu", "--export-torch", "{d}/m_out.st"] + CH, 2, ["--export-torch", "'mgu'"]),
+    ("rowseq", "--export-torch of a cell without a PyTorch module", RS + ["--data",
+     "{d}/idx_ok", "--cell", "mgu", "--export-torch", "{d}/m_out.st"], 2,
+     ["--export-torch", "'mgu'"]),
+    ("charlm", "--export-torch into a missing folder", ["--text", "{d}/tiny.txt",
+     "--export-torch", "{d}/no/such/m.st"] + CH, 1, ["--export-torch", "no/such"]),
+    # ---- sizes that do not fit: refused at start-up with both figures
+    ("charlm", "a configuration larger than the memory", ["--text", "{d}/tiny.txt"] + CH, 1,
+     ["this configuration needs", "step arenas", "is available (TG_MAX_MEMORY)",
+      "lower --hidden"], {"TG_MAX_MEMORY": "1M"}),
+    ("rowseq", "a configuration larger than the memory", RS + ["--data", "{d}/idx_ok"], 1,
+     ["this configuration needs", "optimizer state", "is available (TG_MAX_MEMORY)",
+      "lower --hidden"], {"TG_MAX_MEMORY": "2M"}),
+    ("charlm", "1e9 parameters with Adam under a 16 GiB cap (refused before the model is built)",
+     ["--text", "{d}/tiny.txt"] + CH + ["--layers", "8", "--hidden", "4096"], 1,
+     ["this configuration needs", "step arenas not measured yet", "16.0 GiB is available",
+      "lower --hidden"], {"TG_MAX_MEMORY": "16G"}),
+    ("rowseq", "1e9 parameters with Adam under a 16 GiB cap (refused before the model is built)",
+     RS + ["--data", "{d}/idx_ok", "--layers", "8", "--hidden", "4096"], 1,
+     ["this configuration needs", "step arenas not measured yet", "16.0 GiB is available",
+      "lower --hidden"], {"TG_MAX_MEMORY": "16G"}),
+    ("charlm", "malformed memory cap", ["--text", "{d}/tiny.txt"] + CH, 2,
+     ["TG_MAX_MEMORY", "'lots'"], {"TG_MAX_MEMORY": "lots"}),
 ]
 
 TIMEOUT = 60
@@ -334,6 +375,28 @@ def make_subword_fixtures(d, seq2seq):
     write_safetensors(f"{d}/sub_crc.tck", h, data)
 
 
+def make_torch_fixtures(d, exes):
+    """ok.torch.st (charlm --export-torch of ok.ckpt), r.torch.st (rowseq
+    --export-torch), and broken copies: trunc.torch.st, r_trunc.torch.st,
+    shape.torch.st (rnn.weight_ih_l0 reshaped, the same bytes)."""
+    runs = [("charlm", ["--load", f"{d}/ok.ckpt", "--export-torch", f"{d}/ok.torch.st"]),
+            ("rowseq", RS + ["--data", f"{d}/idx_ok", "--export-torch", f"{d}/r.torch.st"])]
+    for prog, args in runs:
+        if prog in exes:
+            subprocess.run([exes[prog]] + args, capture_output=True, timeout=TIMEOUT,
+                           env=child_env(), stdin=subprocess.DEVNULL)
+    for src, dst in (("ok", "trunc"), ("r", "r_trunc")):
+        if os.path.exists(f"{d}/{src}.torch.st"):
+            raw = open(f"{d}/{src}.torch.st", "rb").read()
+            with open(f"{d}/{dst}.torch.st", "wb") as f:
+                f.write(raw[:len(raw) * 2 // 3])
+    if os.path.exists(f"{d}/r.torch.st"):
+        h, data = safetensors_parts(f"{d}/r.torch.st")
+        rows, cols = h["rnn.weight_ih_l0"]["shape"]
+        h["rnn.weight_ih_l0"]["shape"] = [rows * 2, cols // 2]
+        write_safetensors(f"{d}/shape.torch.st", h, data)
+
+
 def make_checkpoint_fixtures(d, charlm):
     """ok.ckpt from a 3-step charlm run, and broken copies of it."""
     r = subprocess.run([charlm, "--text", f"{d}/tiny.txt", "--save", f"{d}/ok.ckpt"] + CH,
@@ -403,7 +466,8 @@ def child_env():
 
 
 def run_row(row, exe, d):
-    prog, what, args, want_rc, fragments = row
+    prog, what, args, want_rc, fragments = row[:5]
+    env = dict(child_env(), **(row[5] if len(row) > 5 else {}))
     args = [a.replace("{d}", d) for a in args]
     if "--save" not in args:  # first, so that a row's last flag stays last
         args = ["--save", f"{d}/keep.ckpt"] + args
@@ -411,7 +475,7 @@ def run_row(row, exe, d):
     problems = []
     try:
         r = subprocess.run([exe] + args, capture_output=True, text=True, errors="replace",
-                           timeout=TIMEOUT, env=child_env(), stdin=subprocess.DEVNULL)
+                           timeout=TIMEOUT, env=env, stdin=subprocess.DEVNULL)
         rc, err = r.returncode, r.stderr
     except subprocess.TimeoutExpired:
         rc, err = None, ""
@@ -486,14 +550,15 @@ def main(argv):
         if "seq2seq" in exes:
             make_subword_fixtures(d, exes["seq2seq"])
         make_gone_data_checkpoints(d, exes)
+        make_torch_fixtures(d, exes)
         failed = skipped = 0
         if markdown:
             print("| # | bad input | command | exit | message (stderr) |")
             print("|---|---|---|---|---|")
         for i, row in enumerate(ROWS, 1):
             prog = row[0]
-            needed = [a.replace("{d}", d) for a in row[2] if a.endswith(".tck") and
-                      "absent" not in a and "no/such" not in a]
+            needed = [a.replace("{d}", d) for a in row[2] if a.endswith((".tck", ".torch.st"))
+                      and "absent" not in a and "no/such" not in a]
             if any(not os.path.exists(p) for p in needed):
                 skipped += 1
                 print(f"row {i:2d} SKIP  {prog}: {row[1]} (a fixture needs --checkpoint support)")
@@ -505,8 +570,9 @@ def main(argv):
             rc, last, problems = run_row(row, exes[prog], d)
             if markdown:
                 shown = " ".join(essential_args(row[2])).replace("{d}/", "").replace("{d}", "DIR")
+                envs = "".join(f"{k}={v} " for k, v in (row[5] if len(row) > 5 else {}).items())
                 cell = shorten(last, d).replace("|", "\\|")
-                print(f"| {i} | {row[1]} | `{prog} {shown}` | {rc} | {cell} |")
+                print(f"| {i} | {row[1]} | `{envs}{prog} {shown}` | {rc} | {cell} |")
                 continue
             status = "FAIL" if problems else "ok  "
             print(f"row {i:2d} {status}  {prog}: {row[1]}: exit {rc}: {shorten(last, d)}")
