@@ -11,7 +11,7 @@
 static const charlm_options defaults = {
     .cell = "lstm", .optim = "adam", .schedule = "constant", .prime = "",
     .hidden = 256, .embed = 64, .layers = 1, .seq_len = 64, .batch = 32, .steps = 1000,
-    .threads = 1, .shards = 0, .temperature = 1.0, .lr = 0.002, .clip = 5.0, .valid_frac = 0.05,
+    .threads = 0, .shards = 0, .temperature = 1.0, .lr = 0.002, .clip = 5.0, .valid_frac = 0.05,
     .seed = 1, .every = 100, .eval_every = 500,
 };
 
@@ -52,7 +52,7 @@ static int make_flags(charlm_options *o, tg_flag *f)
                        1 << 30, NULL};
     f[n++] = (tg_flag){"valid-frac", TG_DOUBLE, &o->valid_frac, "fraction of the text, at its "
                        "end, held out for validation", 0, 0.5, NULL};
-    f[n++] = (tg_flag){"threads", TG_INT, &o->threads, TGX_HELP_THREADS, 1, 1024, NULL};
+    f[n++] = (tg_flag){"threads", TG_INT, &o->threads, TGX_HELP_THREADS, 0, 1024, NULL};
     f[n++] = (tg_flag){"shards", TG_INT, &o->shards, TGX_SHARDS_HELP, 0, CHARLM_MAX_SHARDS,
                        NULL};
     f[n++] = (tg_flag){"seed", TG_U64, &o->seed, "random seed", 0, 0, NULL};
@@ -133,6 +133,7 @@ void charlm_parse_options(int argc, char **argv, charlm_options *o, tg_cmdline *
         tg_cli_die_usage(PROG, "--momentum is for --optim sgd or momentum, not %s", o->optim);
     if (!strcmp(o->schedule, "cosine") && o->steps == 0)
         tg_cli_die_usage(PROG, "--schedule cosine needs --steps N (the length of the decay)");
+    o->threads = tgx_default_threads(o->threads);
     o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
     if (o->shards > CHARLM_MAX_SHARDS) o->shards = CHARLM_MAX_SHARDS;
     /* a test hook: poison a gradient at this step (the non-finite guard) */

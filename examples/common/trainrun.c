@@ -47,6 +47,13 @@ int tgx_default_shards(int shards, int threads, int batch)
     return n < batch ? n : batch;
 }
 
+int tgx_default_threads(int threads)
+{
+    if (threads > 0) return threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores < 1 ? 1 : cores > 256 ? 256 : (int)cores;
+}
+
 tgx_run_config tgx_run_defaults(const char *prog, tg_params *params, tg_optim *opt)
 {
     tgx_run_config c;

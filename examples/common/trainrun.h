@@ -69,6 +69,9 @@ int tgx_optim_from_flag(const char *name, tg_optim_config *out);
  * so that --threads 1 and 2 give the same results and extra threads run
  * shards (the kernels' own threading is slower on these sizes). */
 int tgx_default_shards(int shards, int threads, int batch);
+/* --threads 0 (the default): every online core, as a user running the
+ * program on a machine expects; at most 256. Call before tgx_default_shards. */
+int tgx_default_threads(int threads);
 #define TGX_SHARDS_HELP                                                                     \
     "data-parallel shards of each batch; 0: max(2, --threads), at most --batch (results "  \
     "depend on --shards, never on --threads for a given --shards)"
@@ -77,7 +80,8 @@ int tgx_default_shards(int shards, int threads, int batch);
  * (charlm, rowseq, seq2seq, echo). A program whose flag means more adds
  * to it (TGX_HELP_SAVE's "what" says what is written and when). */
 #define TGX_HELP_THREADS                                                                     \
-    "threads: one per shard, inside the kernels with one shard (results do not depend on it)"
+    "threads: one per shard, inside the kernels with one shard (results do not depend on "  \
+    "it); 0: every core"
 #define TGX_HELP_CHECKPOINT                                                                  \
     "write a training checkpoint (all --resume needs) to FILE every --every steps and at the " \
     "end"

@@ -22,7 +22,7 @@ static rowseq_options default_options(void)
     o.batch = 64;
     o.eval_batch = 1000;
     o.epochs = 12;
-    o.threads = 2;
+    o.threads = 0; /* every core */
     o.shards = 0; /* max(2, --threads) */
     o.momentum = 0.9;
     o.weight_decay = -1;
@@ -104,7 +104,7 @@ static int make_flags(rowseq_options *o, tg_flag *f)
                        "stop training after this many seconds of training (all of a resumed "
                        "run's processes); 0 = no limit",
                        0, 1e9, NULL};
-    f[n++] = (tg_flag){"threads", TG_INT, &o->threads, TGX_HELP_THREADS, 1, 256, NULL};
+    f[n++] = (tg_flag){"threads", TG_INT, &o->threads, TGX_HELP_THREADS, 0, 256, NULL};
     f[n++] = (tg_flag){"shards", TG_INT, &o->shards, TGX_SHARDS_HELP, 0, ROWSEQ_MAX_SHARDS,
                        NULL};
     f[n++] = (tg_flag){"seed", TG_U64, &o->seed, "random seed (init, shuffling, dropout)", 0, 0,
@@ -168,6 +168,7 @@ void rowseq_parse_options(int argc, char **argv, rowseq_options *o, tg_cmdline *
         o->epochs = 0; /* a loaded model trains only when a training flag asks */
     inh->n = 0;
     if (o->resume) rowseq_inherit_settings(o->resume, c, inh);
+    o->threads = tgx_default_threads(o->threads);
     o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
     if (o->shards > ROWSEQ_MAX_SHARDS) o->shards = ROWSEQ_MAX_SHARDS;
     /* a test hook: poison a gradient at this step (the non-finite guard) */

@@ -36,7 +36,7 @@ static s2s_options defaults(void)
     o.beam = 1;
     o.max_len = 0; /* resolved: S2S_MAX_TOKENS words, S2S_MAX_PIECES pieces */
     o.len_alpha = 1.0;
-    o.threads = 1;
+    o.threads = 0; /* every core */
     o.shards = 0; /* max(2, --threads) */
     o.seed = 1;
     o.min_count = 1;
@@ -86,19 +86,19 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"eval-every", TG_INT, &o->eval_every, "evaluate on the test set every N steps too (BLEU, chrF in the log; --save keeps the best model); 0: after each epoch only", 0, 1 << 30, NULL},
         {"min-count", TG_INT, &o->min_count, "words seen fewer times become <unk>", 1, 1000000, NULL},
         {"lowercase", TG_BOOL, &o->lowercase, "lowercase --train/--test text", 0, 0, NULL},
-        {"threads", TG_INT, &o->threads, "threads (one per shard; with --shards 1: inside kernels)", 1, 1024, NULL},
+        {"threads", TG_INT, &o->threads, TGX_HELP_THREADS, 0, 1024, NULL},
         {"shards", TG_INT, &o->shards, TGX_SHARDS_HELP, 0, 256, NULL},
         {"seed", TG_U64, &o->seed, "seed for initialisation and batch order", 0, 0, NULL},
-        {"save", TG_STR, &o->save, "keep the best model so far by test BLEU here (with its optimizer), written at each evaluation that beats it", 0, 0, NULL},
-        {"load", TG_STR, &o->load, "start from this saved model (its vocabularies and shape)", 0, 0, NULL},
+        {"save", TG_STR, &o->save, TGX_HELP_SAVE("the best model so far by test BLEU (with its optimizer and piece models), at each evaluation that beats it"), 0, 0, NULL},
+        {"load", TG_STR, &o->load, TGX_HELP_LOAD("its vocabularies, piece models and shape"), 0, 0, NULL},
         {"checkpoint", TG_STR, &o->checkpoint, "write a training checkpoint (all --resume needs) to FILE every --every steps and at the end", 0, 0, NULL},
         {"every", TG_INT, &o->every, "steps between training checkpoints (0: at the end only)", 0, 1 << 30, NULL},
-        {"resume", TG_STR, &o->resume, "continue the run in training checkpoint FILE exactly; settings not given are taken from it", 0, 0, NULL},
+        {"resume", TG_STR, &o->resume, TGX_HELP_RESUME, 0, 0, NULL},
         {"skip-nonfinite", TG_BOOL, &o->skip_nonfinite, "skip a step whose loss or gradient is NaN or infinite, instead of stopping with exit 1", 0, 0, NULL},
         {"translate", TG_BOOL, &o->translate, "translate the arguments (or stdin lines) with --load's model", 0, 0, NULL},
         {"show", TG_INT, &o->show, "test sentences to print at the end", 0, 1000, NULL},
         {"eval-batch", TG_INT, &o->eval_batch, "sentences per batch when decoding", 1, 65536, NULL},
-        {"log", TG_STR, &o->log, "CSV metrics per epoch", 0, 0, NULL},
+        {"log", TG_STR, &o->log, TGX_HELP_LOG("one row per epoch and per --eval-every"), 0, 0, NULL},
     };
     _Static_assert(sizeof flags / sizeof *flags <= TG_CLI_MAX_FLAGS, "raise TG_CLI_MAX_FLAGS");
     c->n = (int)(sizeof flags / sizeof *flags);
@@ -169,6 +169,11 @@ void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_
         tg_cli_die_usage(S2S_PROG, "--bidirectional needs an even --hidden (%d per direction "
                          "would not fill %d)", o->hidden / 2, o->hidden);
     if (o->attention_map) check_attention_map(o);
+    /* --load evaluates (or translates) unless a training flag asks for more */
+    if (o->load && !tg_cmdline_given(c, "epochs") && !tg_cmdline_given(c, "steps") &&
+        !tg_cmdline_given(c, "seconds"))
+        o->epochs = 0;
+    o->threads = tgx_default_threads(o->threads);
     o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
     if (o->test && !o->train) tg_cli_die_usage(S2S_PROG, "--test needs --train");
     if (!o->load) s2s_resolve_lengths(o);

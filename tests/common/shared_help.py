@@ -30,9 +30,7 @@ PREFIX = {  # flag -> the common start of its help
                      ["charlm", "rowseq"]),
     "import-torch": ("start from a ", ["charlm", "rowseq"]),
 }
-# seq2seq's options.c is being edited elsewhere; its --threads, --resume,
-# --load, --log and --save move to TGX_HELP_* with the next change there.
-PENDING = {("seq2seq", f) for f in ("threads", "resume", "load", "log", "save")}
+PENDING = set()
 
 
 def flag_help(exe):

@@ -140,6 +140,14 @@ Test(cli, train_save_load_translate, .timeout = 100)
     cr_assert_eq(sscanf(again, "result: exact_match=%lf bleu=%lf", &em2, &bleu2), 2, "%s", again);
     cr_assert_float_eq(em2, em, 1e-9, "%s vs %s", again, line);
     cr_assert_float_eq(bleu2, bleu, 1e-9, "%s vs %s", again, line);
+    /* without a training flag --load only evaluates (as --epochs 0) */
+    snprintf(args, sizeof args, "--pairs 3000 --test-pairs 60 --load %s", model);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(!strstr(r.out, "epoch 1: loss"), "trained:\n%s", r.out);
+    last_line(r.out, again, sizeof again);
+    cr_assert_eq(sscanf(again, "result: exact_match=%lf bleu=%lf", &em2, &bleu2), 2, "%s", again);
+    cr_assert_float_eq(bleu2, bleu, 1e-9, "%s vs %s", again, line);
 
     snprintf(args, sizeof args, "--load %s --translate", model);
     run(&r, args, "I study deeplearning\n\nyesterday we ate bread\n");
