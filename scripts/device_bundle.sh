@@ -50,11 +50,11 @@ for p in bench charlm seq2seq; do
     strip --strip-unneeded "$out/bin/$p"
 done
 cp -L "$(command -v orterun)" "$out/bin/orterun"
-ln -s orterun "$out/bin/mpirun"
+cp "$out/bin/orterun" "$out/bin/mpirun" # a copy: links may not travel
 cp -L "$(command -v orted)" "$out/bin/orted"
-cp -r "$ompi_share" "$out/ompi/share/openmpi"
+cp -rL "$ompi_share" "$out/ompi/share/openmpi"
 cp "$pmix_root"/share/pmix-mca-params.conf "$out/pmix/share/" 2>/dev/null || true
-cp -r "$pmix_root/share/pmix" "$out/pmix/share/pmix"
+cp -rL "$pmix_root/share/pmix" "$out/pmix/share/pmix"
 cp "$pmix_root"/lib/pmix/*.so "$out/pmix/lib/pmix/"
 for f in torch_rnn_bench.py; do
     cp "$anchor_dir/$f" "$out/anchors/$f"

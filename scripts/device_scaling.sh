@@ -54,13 +54,14 @@ limit() { # own_limit phase_end
 }
 
 echo "=== device_scaling $(date -u +%FT%TZ) quick=$quick budget=${budget}s"
-echo "model: $(lscpu | grep 'Model name' | sed 's/  */ /g')"
+echo "model: $(lscpu 2>/dev/null | grep 'Model name' | sed 's/  */ /g') | cpuinfo: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
 echo "cpus: $(nproc) online; $(lscpu | grep -E '^(Thread|Core|Socket)' | sed 's/  */ /g' | paste -sd';')"
 echo "isa: $(grep -m1 -o -wE 'avx2|fma' /proc/cpuinfo | sort -u | paste -sd' ') $(grep -m1 -o -wE 'avx512f|avx512_bf16|amx_tile' /proc/cpuinfo | sort -u | paste -sd' ')"
 echo "cgroup cpu.max: $(cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo none); affinity: $(taskset -pc $$ 2>/dev/null | sed 's/.*: //')"
 echo "os: $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"), $(ldd --version 2>/dev/null | head -1)"
 [ -f "$B/env.sh" ] || { echo "no bundle at $B (scripts/device_bundle.sh, carried as .devbundle)"; exit 2; }
 grep -E '^(built|size)' "$B/MANIFEST"
+chmod +x "$B"/bin/* 2>/dev/null || true # in case the copy lost the modes
 echo "phase,config,side,ranks,threads,tokens_per_s" >"$csv"
 
 # our programs see the bundle's libraries only; python3 keeps its own
@@ -98,7 +99,9 @@ awk -F, '{printf "bench,%s,%s,1,%s,%s\n", $2, $1, $3, $5}' "$raw" >>"$csv"
 
 # ---------------------------------------------------------------- 3: MPI
 echo
-echo "=== 3: MPI, charlm (KJV, --batch 64 --shards 16), ranks x threads: $layouts ($(left)s left)"
+mpi_shape="--batch 64 --shards 16"
+[ "$quick" = 1 ] && mpi_shape="--batch 8 --shards 2"
+echo "=== 3: MPI, charlm (KJV, $mpi_shape), ranks x threads: $layouts ($(left)s left)"
 text=$tmp/kjv.txt
 gzip -dc "$B/data/kjv.txt.gz" >"$text" || echo "WARNING: no KJV text in the bundle"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -136,3 +139,7 @@ echo
 echo "=== scaling.csv"
 cat "$csv"
 echo "=== done in $((SECONDS - t_start))s"
+# let tee write the last lines to the log before the command ends
+exec 1>&- 2>&-
+wait 2>/dev/null
+sleep 1
