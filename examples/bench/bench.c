@@ -18,6 +18,9 @@
  * threads the same weights). With one shard, only large element-wise loops
  * go parallel, and OpenBLAS's own pool on request (--blas-threads).
  *
+ * --attention general trains the seq2seq program's attention model (Luong
+ * general, input feeding: config g of BENCHMARKS.md).
+ *
  * --task overhead measures the engine's fixed cost per op: recording a tiny
  * (1x1) op on the tape and replaying its VJP in backward, in nanoseconds. */
 #include <math.h>
@@ -36,7 +39,7 @@
 static const char *prog = "bench";
 
 typedef struct bench_opts {
-    const char *task, *cell, *log;
+    const char *task, *cell, *log, *attention;
     int vocab, embed, hidden, layers, seq, batch, threads, shards, windows, blas_threads;
     int src_vocab, tgt_vocab, src_len, tgt_len, fold_embed;
     double seconds, warmup, lr, max_wait;
@@ -195,6 +198,10 @@ static void config_from_opts(bench_config *c, const bench_opts *o)
     c->tgt_len = o->tgt_len;
     c->seed = o->seed;
     c->fold_embed = o->fold_embed;
+    if (tg_attn_kind_by_name(o->attention, &c->attention) != 0)
+        tg_cli_die_usage(prog, "--attention %s: not one of %s", o->attention, tg_attn_kind_names());
+    if (c->task != BENCH_SEQ2SEQ && c->attention != TG_ATTN_NONE)
+        tg_cli_die_usage(prog, "--attention needs --task seq2seq");
     if (c->task == BENCH_SEQ2SEQ && c->embed == 0)
         tg_cli_die_usage(prog, "--task seq2seq needs --embed > 0 (embedded source and target)");
     if (c->shards > c->batch)
@@ -227,10 +234,10 @@ static int run_training(const bench_opts *o)
         tg_cli_die(prog, "%s", err);
 
     fprintf(stderr,
-            "%s: %s %s vocab=%d embed=%d hidden=%d layers=%d seq=%d batch=%d threads=%d "
-            "shards=%d fold_embed=%d params=%zu arena/shard=%.1f MB\n",
-            prog, o->task, o->cell, o->vocab, o->embed, o->hidden, o->layers, o->seq, o->batch,
-            o->threads, c.shards, c.fold_embed, tg_params_numel(tr.model.params),
+            "%s: %s %s attention=%s vocab=%d embed=%d hidden=%d layers=%d seq=%d batch=%d "
+            "threads=%d shards=%d fold_embed=%d params=%zu arena/shard=%.1f MB\n",
+            prog, o->task, o->cell, o->attention, o->vocab, o->embed, o->hidden, o->layers, o->seq,
+            o->batch, o->threads, c.shards, c.fold_embed, tg_params_numel(tr.model.params),
             tg_tape_arena_capacity(tg_workers_tape(tr.model.workers, 0)) / 1048576.0);
     long steps;
     double cpu_step;
@@ -334,6 +341,7 @@ int main(int argc, char **argv)
         .task = "char",
         .cell = "lstm",
         .log = NULL,
+        .attention = "none",
         .vocab = 65,
         .embed = 256,
         .hidden = 256,
@@ -367,6 +375,9 @@ int main(int argc, char **argv)
         {"layers", TG_INT, &o.layers, "stacked recurrent layers", 1, TG_MAX_LAYERS, NULL},
         {"seq", TG_INT, &o.seq, "char task: steps per sequence", 1, 1 << 16, NULL},
         {"batch", TG_INT, &o.batch, "sequences per step", 1, 1 << 16, NULL},
+        {"attention", TG_STR, &o.attention,
+         "seq2seq: the program's attention decoder with input feeding (general: config g)",
+         .choices = tg_attn_kind_names()},
         {"src-vocab", TG_INT, &o.src_vocab, "seq2seq: source vocabulary", 2, 1 << 20, NULL},
         {"tgt-vocab", TG_INT, &o.tgt_vocab, "seq2seq: target vocabulary", 2, 1 << 20, NULL},
         {"src-len", TG_INT, &o.src_len, "seq2seq: source steps", 1, 1 << 16, NULL},

@@ -43,10 +43,29 @@ static double stack_flops(const bench_config *c, int in, int T)
     return f;
 }
 
+/* Forward matmul FLOPs of attention as layers/attention.c performs them:
+ * the keys once per batch (general: S*B rows times W_in; mlp: times U),
+ * then per decoder step the scores and the context (B x S x H each), the
+ * output [c; h] W_c^T and, for mlp, the query's linear. The decoder's layer
+ * 0 reads [embedding; feed]: the feed's columns are in stack_flops. */
+static double attention_flops(const bench_config *c)
+{
+    double B = c->batch, S = c->src_len, T = c->tgt_len, H = c->hidden, f = 0;
+    if (c->attention == TG_ATTN_GENERAL || c->attention == TG_ATTN_MLP) f += 2 * B * S * H * H;
+    if (c->attention == TG_ATTN_MLP) f += 2 * B * T * H * H;
+    f += 2 * B * T * S * H * 2;       /* scores, context */
+    f += 2 * B * T * (H + H) * H;     /* linear_out */
+    return f;
+}
+
 double bench_step_flops(const bench_config *c)
 {
     double f = stack_flops(c, input_width(c), steps_in(c));
-    if (c->task == BENCH_SEQ2SEQ) f += stack_flops(c, c->embed, c->tgt_len);
+    if (c->task == BENCH_SEQ2SEQ) {
+        int feed = c->attention != TG_ATTN_NONE ? c->hidden : 0;
+        f += stack_flops(c, c->embed + feed, c->tgt_len);
+        if (feed) f += attention_flops(c);
+    }
     f += 2.0 * c->batch * steps_out(c) * c->hidden * out_vocab(c);
     return 3 * f;
 }
@@ -64,7 +83,20 @@ static size_t arena_guess(const bench_config *c, int rows)
     return (size_t)((per_step * steps + once) * sizeof(tg_real) + nodes + (1u << 20));
 }
 
-size_t bench_arena_bytes(const bench_config *c) { return arena_guess(c, c->batch); }
+/* seq2seq: the program's own bound where it is larger (attention adds per
+ * decoder step scores over the source the guess above does not count). */
+static size_t first_guess(const bench_config *c, int rows)
+{
+    size_t g = arena_guess(c, rows);
+    if (c->task != BENCH_SEQ2SEQ) return g;
+    s2s_config sc = {.cell = c->cell, .embed = c->embed, .hidden = c->hidden, .layers = c->layers,
+                     .src_vocab = c->src_vocab, .tgt_vocab = c->tgt_vocab,
+                     .attention = c->attention};
+    size_t s = s2s_arena_bytes(&sc, rows, c->src_len, c->tgt_len);
+    return s > g ? s : g;
+}
+
+size_t bench_arena_bytes(const bench_config *c) { return first_guess(c, c->batch); }
 
 /* ------------------------------------------------------------------ model */
 
@@ -74,7 +106,7 @@ static int net_init(bench_net *n, tg_params *p, const bench_config *c, tg_rng *r
     if (c->task == BENCH_SEQ2SEQ) {
         s2s_config sc = {.cell = c->cell, .embed = c->embed, .hidden = c->hidden,
                          .layers = c->layers, .src_vocab = c->src_vocab,
-                         .tgt_vocab = c->tgt_vocab};
+                         .tgt_vocab = c->tgt_vocab, .attention = c->attention};
         /* the same seed for the master and every replica: one set of values */
         return s2s_model_init_on(&n->s2s, &sc, p, c->seed);
     }
@@ -223,7 +255,7 @@ static size_t measure_arena(bench_model *m)
     int big = 0;
     for (int s = 0; s < m->cfg.shards; s++)
         if (m->data[s].rows == rows) big = s;
-    tg_tape *t = tg_tape_new(arena_guess(&m->cfg, rows) * 2);
+    tg_tape *t = tg_tape_new(first_guess(&m->cfg, rows) * 2);
     if (!t) return 0;
     tg_tensor *loss = bench_shard_loss(m, &m->master_net, &m->data[big], 0, t);
     tg_backward(t, loss);

@@ -9,7 +9,10 @@
  *            stack; target inputs (T x B, BOS first) -> embedding -> decoder
  *            stack started from the encoder's final states ->
  *            linear(hidden, tgt_vocab) -> mean cross-entropy over the T*B
- *            decoder steps.
+ *            decoder steps. With attention (config g), the program's
+ *            attention decoder (layers/tg_attention.h: input feeding, the
+ *            attentional output goes to the linear) over the encoder's
+ *            per-step outputs.
  *
  * Same shapes as ../shared/anchors/torch_rnn_bench.py: there the embedding
  * width equals hidden, here it is --embed. */
@@ -30,6 +33,7 @@ typedef struct bench_config {
     const tg_cell_kind *cell;
     int vocab, embed, hidden, layers, seq, batch, shards;
     int src_vocab, tgt_vocab, src_len, tgt_len; /* seq2seq */
+    tg_attn_kind attention;                     /* seq2seq: TG_ATTN_NONE (f) or a kind (g) */
     uint64_t seed;
     /* fold_embed: embedding inputs go to tg_rnn_forward as ids (the library
      * projects the table instead of the embedded rows when vocab < T*rows);

@@ -50,6 +50,15 @@ static bench_config small_seq2seq(int shards)
     return c;
 }
 
+/* Config g's model in small: the seq2seq program's attention decoder
+ * (Luong general, input feeding). */
+static bench_config small_attn_seq2seq(int shards)
+{
+    bench_config c = small_seq2seq(shards);
+    c.attention = TG_ATTN_GENERAL;
+    return c;
+}
+
 static double rel_moved(const tg_real *a, const tg_real *b, size_t n)
 {
     double d = 0;
@@ -130,6 +139,12 @@ Test(determinism, seq2seq_2_shards_1_vs_2_threads)
 {
     bench_config c = small_seq2seq(2);
     expect_same_weights(&c, "seq2seq, 2 shards");
+}
+
+Test(determinism, attn_seq2seq_3_shards_1_vs_2_threads)
+{
+    bench_config c = small_attn_seq2seq(3);
+    expect_same_weights(&c, "attention seq2seq, 3 shards");
 }
 
 /* The same-weights tests would pass vacuously if the workers never left
@@ -235,4 +250,10 @@ Test(gradient, seq2seq_3_shards_equal_whole_batch)
 {
     bench_config c = small_seq2seq(3);
     expect_whole_batch_gradient(&c, "seq2seq, 3 shards");
+}
+
+Test(gradient, attn_seq2seq_2_shards_equal_whole_batch)
+{
+    bench_config c = small_attn_seq2seq(2);
+    expect_whole_batch_gradient(&c, "attention seq2seq, 2 shards");
 }
