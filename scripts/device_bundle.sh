@@ -56,7 +56,7 @@ cp -rL "$ompi_share" "$out/ompi/share/openmpi"
 cp "$pmix_root"/share/pmix-mca-params.conf "$out/pmix/share/" 2>/dev/null || true
 cp -rL "$pmix_root/share/pmix" "$out/pmix/share/pmix"
 cp "$pmix_root"/lib/pmix/*.so "$out/pmix/lib/pmix/"
-for f in torch_rnn_bench.py; do
+for f in torch_rnn_bench.py torch_seq2seq_budget.py; do
     cp "$anchor_dir/$f" "$out/anchors/$f"
 done
 # charlm's default text (the `bible` program of bible-kjv, absent there),
@@ -65,6 +65,11 @@ mkdir -p "$out/data"
 bible 'gen1:1-rev22:21' 2>/dev/null | gzip -9 >"$out/data/kjv.txt.gz"
 [ "$(gzip -dc "$out/data/kjv.txt.gz" | wc -c)" -gt 4000000 ] ||
     { echo "device_bundle: the KJV dump failed (package bible-kjv)" >&2; exit 1; }
+
+# the German->English corpus (scripts/make_de_en.sh, package trans-de-en)
+# for scripts/device_recipe.sh
+bash scripts/make_de_en.sh "$out/data/de-en" >/dev/null
+gzip -9 "$out/data/de-en/train.tsv" "$out/data/de-en/test.tsv"
 
 # Open MPI's parameter file: Debian's keeps the verbs/UCX/OFI transports off;
 # the bundle does not carry them at all, and says so
