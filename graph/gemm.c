@@ -346,10 +346,28 @@ void tg_gemm(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_real *
 #if defined(TG_USE_CBLAS) && defined(TG_HAVE_OPENBLAS)
 void tg_blas_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
 const char *tg_blas_core(void) { return openblas_get_corename(); }
+const char *tg_blas_core_advice(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* OpenBLAS's x86-64 cores without AVX2 + FMA kernels */
+    static const char *const old[] = {"Prescott", "Core2",     "Penryn", "Dunnington", "Nehalem",
+                                      "Atom",     "Sandybridge", "Opteron", "Opteron_SSE3",
+                                      "Barcelona", "Bobcat",    "Bulldozer", "Katmai",
+                                      "Coppermine", "Northwood", "Banias", "generic"};
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return NULL;
+    const char *core = openblas_get_corename();
+    for (size_t i = 0; core && i < sizeof old / sizeof *old; i++)
+        if (!strcmp(core, old[i]))
+            return __builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell";
+#endif
+    return NULL;
+}
 #elif defined(TG_USE_CBLAS)
 void tg_blas_set_threads(int n) { (void)n; }
 const char *tg_blas_core(void) { return "cblas"; }
+const char *tg_blas_core_advice(void) { return NULL; }
 #else
 void tg_blas_set_threads(int n) { (void)n; }
 const char *tg_blas_core(void) { return "fallback"; }
+const char *tg_blas_core_advice(void) { return NULL; }
 #endif

@@ -93,6 +93,11 @@ void tg_blas_set_threads(int n);
  * OpenBLAS picks it at load time, OPENBLAS_CORETYPE overrides), "cblas" or
  * "fallback". For benchmark reports. */
 const char *tg_blas_core(void);
+/* NULL, or the OPENBLAS_CORETYPE value to suggest when OpenBLAS chose kernels
+ * older than the CPU runs: it names cores by model number, and a CPU it does
+ * not know (a new model, or a VM that hides it) gets its SSE3 "Prescott"
+ * kernels, 3x slower than AVX2's (seen on a 16-core Xeon VM, BENCHMARKS.md). */
+const char *tg_blas_core_advice(void);
 /* The weight-panel kernel in use (graph/tg_panels.h): "avx512", "avx2", or
  * "none" (products on tg_gemm). The widest the CPU runs; the environment
  * variable TG_ISA=avx512|avx2|blas|auto, read once, overrides. For reports. */

@@ -180,6 +180,11 @@ void tgx_run_start(tgx_run *r)
     signal(SIGTERM, on_interrupt);
     tg_progress_init(&r->pg, progress_stream(r), 10.0);
     if (r->c.dist) check_ranks_same(r);
+    const char *advice = tg_blas_core_advice();
+    if (advice && tgx_run_is_root(r))
+        fprintf(stderr, "%s: note: OpenBLAS runs its %s kernels, older than this CPU's AVX2 "
+                "(a CPU model it does not know?): OPENBLAS_CORETYPE=%s makes training "
+                "several times faster\n", r->c.prog, tg_blas_core(), advice);
 }
 
 tgx_stop tgx_run_stop(const tgx_run *r)

@@ -471,10 +471,11 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     if (o->resume) check_resumed(tr, nb);
     fputs(pieces_info, stderr);
     fprintf(stderr,
-            "%s: %zu training pairs, %zu test pairs; vocabulary %d source, %d target; %s %dx%d "
-            "(%zu parameters)\n",
+            "%s: %zu training pairs, %zu test pairs; vocabulary %d source, %d target; %s %dx%d, "
+            "embed %d, attention %s (%zu parameters)\n",
             prog, train_p->n, test_p->n, vs->n, vt->n, m->cfg.cell->name, m->cfg.layers,
-            m->cfg.hidden, tg_params_numel(m->params));
+            m->cfg.hidden, m->cfg.embed, tg_attn_kind_name(m->cfg.attention),
+            tg_params_numel(m->params));
     if (o->resume)
         fprintf(stderr, "%s: resumed %s at step %llu (epoch %llu, batch %llu of %llu)\n", prog,
                 o->resume, (unsigned long long)tr->run.step, (unsigned long long)tr->epoch,

@@ -55,6 +55,8 @@ Test(seq2seq_subwords, train_save_load_translate_resume_with_pieces)
     cr_assert_eq(pt_run(SMALL " --epochs 2 --save m.tg --checkpoint c.ck"), 0, "%s", pt_err);
     cr_assert(strstr(pt_err, "--subwords 8000: the training text gives"), "%s", pt_err);
     cr_assert(strstr(pt_err, "subwords: "), "%s", pt_err);
+    /* a user's TSV gets the real-text model: attention, wide embeddings */
+    cr_assert(strstr(pt_err, "attention general"), "%s", pt_err);
     cr_assert(strstr(pt_out, "chrf "), "%s", pt_out);
     double chrf = result_field("chrf"), bleu = result_field("bleu");
     cr_assert(chrf >= 0 && chrf <= 100, "%s", pt_out);
