@@ -47,6 +47,17 @@ int tgx_default_shards(int shards, int threads, int batch)
     return n < batch ? n : batch;
 }
 
+int tgx_checkpoint_flags(tg_flag *f, const char **checkpoint, int *every, const char **resume,
+                         int *skip_nonfinite)
+{
+    f[0] = (tg_flag){"checkpoint", TG_STR, checkpoint, TGX_HELP_CHECKPOINT, 0, 0, NULL};
+    f[1] = (tg_flag){"every", TG_INT, every, TGX_HELP_EVERY, 0, 1 << 30, NULL};
+    f[2] = (tg_flag){"resume", TG_STR, resume, TGX_HELP_RESUME, 0, 0, NULL};
+    f[3] = (tg_flag){"skip-nonfinite", TG_BOOL, skip_nonfinite, TGX_HELP_SKIP_NONFINITE, 0, 0,
+                     NULL};
+    return 4;
+}
+
 int tgx_default_threads(int threads)
 {
     if (threads > 0) return threads;

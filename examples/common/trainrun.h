@@ -110,6 +110,11 @@ int tgx_default_threads(int threads);
     "start from a " module " state_dict in FILE (scripts/torch_models.py writes one); its " \
     "shapes give the model's size"
 
+/* The four training-checkpoint flags (--checkpoint, --every, --resume,
+ * --skip-nonfinite) in the shared wording, at f[0..3]; returns 4. */
+int tgx_checkpoint_flags(tg_flag *f, const char **checkpoint, int *every, const char **resume,
+                         int *skip_nonfinite);
+
 /* A run stops after this many skipped steps in a row: the model is not
  * recovering, and skipping on would only burn time. */
 #define TGX_MAX_SKIP_STREAK 100

@@ -118,11 +118,7 @@ static int make_flags(rowseq_options *o, tg_flag *f)
                        0, 0, NULL};
     f[n++] = (tg_flag){"import-torch", TG_STR, &o->import_torch, TGX_HELP_IMPORT_TORCH("RowRNN"),
                        0, 0, NULL};
-    f[n++] = (tg_flag){"checkpoint", TG_STR, &o->checkpoint, TGX_HELP_CHECKPOINT, 0, 0, NULL};
-    f[n++] = (tg_flag){"every", TG_INT, &o->every, TGX_HELP_EVERY, 0, 1 << 30, NULL};
-    f[n++] = (tg_flag){"resume", TG_STR, &o->resume, TGX_HELP_RESUME, 0, 0, NULL};
-    f[n++] = (tg_flag){"skip-nonfinite", TG_BOOL, &o->skip_nonfinite, TGX_HELP_SKIP_NONFINITE, 0,
-                       0, NULL};
+    n += tgx_checkpoint_flags(f + n, &o->checkpoint, &o->every, &o->resume, &o->skip_nonfinite);
     f[n++] = (tg_flag){"log", TG_STR, &o->log, TGX_HELP_LOG("one row per epoch"), 0, 0, NULL};
     f[n++] = (tg_flag){"limit-train", TG_INT, &o->limit_train,
                        "use only the first N training images; 0 = all", 0, IDX_MAX_COUNT, NULL};

@@ -20,12 +20,9 @@ import tempfile
 
 DRIVER, SCRIPTS = sys.argv[1], sys.argv[2]
 sys.path.insert(0, SCRIPTS)
-try:
-    import torch
-except ImportError:
-    print("SKIP: python3-torch is not installed (apt-get install python3-torch); "
-          "the PyTorch interchange test needs it")
-    sys.exit(77)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_or_skip  # noqa: E402,F401  (exits 77 without PyTorch)
+import torch  # noqa: E402
 import numpy as np  # noqa: E402  (after the skip check)
 
 import torch_models as tm  # noqa: E402
