@@ -200,8 +200,10 @@ static tgx_stop train_epoch(trainer *tr, const s2s_batcher *bt, const id_set *s)
         if (tgx_run_eval_due(run, (uint64_t)tr->o->eval_every)) /* before its checkpoint */
             evaluate_now(tr, "--eval-every");
         double loss = tgx_run_mean_loss(run);
-        tg_progress_update(&run->pg, 0, "epoch %d/%d  batch %zu/%zu  loss %.4f  %.0f tok/s  %.0fs",
-                           (int)tr->epoch, tr->o->epochs, k + 1, bt->nb, isnan(loss) ? 0 : loss,
+        char of[24] = ""; /* "/3"; nothing when --seconds or --steps is the limit */
+        if (tr->o->epochs < S2S_EPOCHS_UNLIMITED) snprintf(of, sizeof of, "/%d", tr->o->epochs);
+        tg_progress_update(&run->pg, 0, "epoch %d%s  batch %zu/%zu  loss %.4f  %.0f tok/s  %.0fs",
+                           (int)tr->epoch, of, k + 1, bt->nb, isnan(loss) ? 0 : loss,
                            tgx_run_tokens_per_second(run), run->train_seconds);
         tgx_run_periodic_checkpoint(run);
         stop = tgx_run_stop(run);
@@ -463,6 +465,10 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
         tg_cli_die_usage(prog, "%s", err);
     if (!tr->workers) tr->dist = NULL; /* one rank, one tape: nothing to reduce */
     tr->opt = s2s_make_optim(o, m);
+    size_t arenas = tg_tape_arena_capacity(tr->tape);
+    for (int s = 0; tr->workers && s < o->shards; s++)
+        arenas += tg_tape_arena_capacity(tg_workers_tape(tr->workers, s));
+    s2s_check_memory(m, o, tr->opt, arenas);
     if (o->load && s2s_load_optim(o->load, tr->opt, err, sizeof err) != 0)
         fprintf(stderr, "%s: optimizer state not restored (%s); starting it fresh\n", prog, err);
     start_run(tr, vs, vt, train_p, pc);

@@ -75,7 +75,7 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"lr", TG_DOUBLE, &o->lr, "learning rate", 0, 10, NULL},
         {"optim", TG_STR, &o->optim, "optimizer", 0, 0, TGX_OPTIM_CHOICES},
         {"clip", TG_DOUBLE, &o->clip, "clip the gradient's global norm (0: off)", 0, 1e9, NULL},
-        {"epochs", TG_INT, &o->epochs, "training epochs, counted from the run's start (0: evaluate/translate only)", 0, 1000000, NULL},
+        {"epochs", TG_INT, &o->epochs, "training epochs, counted from the run's start (0: evaluate/translate only; when only --seconds or --steps is given, they alone set the limit)", 0, S2S_EPOCHS_UNLIMITED, NULL},
         {"steps", TG_INT, &o->steps, "stop training after this many steps, counted from the run's start (0: no limit)", 0, 1 << 30, NULL},
         {"seconds", TG_DOUBLE, &o->seconds, "stop training after this many seconds, then evaluate (0: no limit)", 0, 1e9, NULL},
         {"beam", TG_INT, &o->beam, "beam size for the final evaluation and --translate (1: greedy)", 1, 16, NULL},
@@ -177,6 +177,11 @@ void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_
                          "would not fill %d)", o->hidden / 2, o->hidden);
     if (!o->load) s2s_resolve_lengths(o);
     if (o->attention_map) check_attention_map(o);
+    /* a time or step budget alone is the limit: --epochs's default of 3
+     * would end a --seconds 600 run on a small corpus after a few minutes */
+    if (!o->resume && !tg_cmdline_given(c, "epochs") &&
+        (tg_cmdline_given(c, "seconds") || tg_cmdline_given(c, "steps")))
+        o->epochs = S2S_EPOCHS_UNLIMITED;
     /* --load evaluates (or translates) unless a training flag asks for more */
     if (o->load && !tg_cmdline_given(c, "epochs") && !tg_cmdline_given(c, "steps") &&
         !tg_cmdline_given(c, "seconds"))

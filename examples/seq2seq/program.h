@@ -13,6 +13,8 @@
 #include "resume.h"
 
 #define S2S_PROG "seq2seq"
+/* --epochs's largest value, set when only --seconds or --steps limits a run */
+#define S2S_EPOCHS_UNLIMITED 1000000
 
 /* Parses argv into o (defaults first; --resume's settings inherited into
  * inh); exits 2 on a bad command line. *first: the first sentence of
@@ -93,6 +95,11 @@ void s2s_free_outputs(int **out, size_t n, int *lens);
  * --resume); the optimizer of --optim and --lr (setup.c). */
 void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs,
                      const s2s_vocab *vt);
+/* Refuses (exit 1, both figures) a run whose parameters, gradients,
+ * optimizer state and arenas (bytes) exceed the memory available
+ * (tgx_memory_check); s2s_build_model checks the config before building. */
+void s2s_check_memory(const s2s_model *m, const s2s_options *o, const tg_optim *opt,
+                      size_t arenas);
 void s2s_load_model(const s2s_options *o, s2s_model *m, s2s_vocab *vs, s2s_vocab *vt,
                     s2s_tokenize_options *tok, s2s_pieces *pc);
 tg_optim *s2s_make_optim(const s2s_options *o, const s2s_model *m);

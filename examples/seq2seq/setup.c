@@ -27,8 +27,38 @@ tg_optim *s2s_make_optim(const s2s_options *o, const s2s_model *m)
     return opt;
 }
 
+#define S2S_LOWER "--hidden, --embed, --layers, --batch or --eval-batch"
+
+/* A model too large to train is refused from its config, before it is
+ * built (issue 16: --hidden 8192 --embed 8192 aborted on an arena after
+ * 52 s): the parameters counted from the shapes (attention and the
+ * decoder's fed input at their largest), the optimizer's state from --optim. */
+static void check_planned_memory(const s2s_options *o, int src_vocab, int tgt_vocab)
+{
+    const tg_cell_kind *kind = tg_cell_kind_by_name(o->cell);
+    size_t E = (size_t)o->embed, H = (size_t)o->hidden;
+    size_t enc = o->bidirectional ? 2 * tgx_stack_numel(kind, o->embed, o->hidden / 2, o->layers)
+                                  : tgx_stack_numel(kind, o->embed, o->hidden, o->layers);
+    size_t numel = ((size_t)src_vocab + (size_t)tgt_vocab) * E + enc +
+                   tgx_stack_numel(kind, o->embed + o->hidden, o->hidden, o->layers) +
+                   (strcmp(o->attention, "none") ? 3 * H * H + H : 0) +
+                   H * (size_t)tgt_vocab + (size_t)tgt_vocab;
+    tg_optim_config oc;
+    if (tgx_optim_from_flag(o->optim, &oc) != 0) return; /* s2s_make_optim says so */
+    tgx_memory_plan p = tgx_memory_plan_config(numel, o->shards, &oc, 0);
+    tgx_memory_check(prog, &p, S2S_LOWER);
+}
+
+void s2s_check_memory(const s2s_model *m, const s2s_options *o, const tg_optim *opt,
+                      size_t arenas)
+{
+    tgx_memory_plan p = tgx_memory_plan_of(tg_params_numel(m->params), o->shards, opt, arenas);
+    tgx_memory_check(prog, &p, S2S_LOWER);
+}
+
 void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs, const s2s_vocab *vt)
 {
+    check_planned_memory(o, vs->n, vt->n);
     s2s_config c;
     memset(&c, 0, sizeof c);
     c.cell = tg_cell_kind_by_name(o->cell);

@@ -230,6 +230,13 @@ ROWS = [
      RS + ["--data", "{d}/idx_ok", "--layers", "8", "--hidden", "4096"], 1,
      ["this configuration needs", "step arenas not measured yet", "16.0 GiB is available",
       "lower --hidden"], {"TG_MAX_MEMORY": "16G"}),
+    ("seq2seq", "a configuration larger than the memory", S2S, 1,
+     ["this configuration needs", "step arenas", "is available (TG_MAX_MEMORY)",
+      "lower --hidden"], {"TG_MAX_MEMORY": "2M"}),
+    ("seq2seq", "--hidden 8192 --embed 8192 under a 16 GiB cap (refused before the model is "
+     "built)", ["--hidden", "8192", "--embed", "8192", "--steps", "1"], 1,
+     ["this configuration needs", "step arenas not measured yet", "16.0 GiB is available",
+      "lower --hidden"], {"TG_MAX_MEMORY": "16G"}),
     ("charlm", "malformed memory cap", ["--text", "{d}/tiny.txt"] + CH, 2,
      ["TG_MAX_MEMORY", "'lots'"], {"TG_MAX_MEMORY": "lots"}),
 ]

@@ -163,6 +163,22 @@ Test(cli, train_save_load_translate, .timeout = 100)
     remove(model);
 }
 
+/* --steps (or --seconds) alone is the limit: the default --epochs 3 does
+ * not cut it short; given, --epochs still stops first. 300 pairs in
+ * batches of 50: 6 steps an epoch. */
+Test(cli, a_step_budget_alone_is_the_limit, .timeout = 100)
+{
+    ran r;
+    run(&r, "--pairs 300 --test-pairs 20 --hidden 8 --embed 4 --batch 50 --steps 25 --show 0",
+        NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "epoch 5:") && !strstr(r.out, "epoch 6:"), "%s", r.out);
+    run(&r, "--pairs 300 --test-pairs 20 --hidden 8 --embed 4 --batch 50 --steps 25 --epochs 2 "
+            "--show 0", NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "epoch 2:") && !strstr(r.out, "epoch 3:"), "%s", r.out);
+}
+
 /* Shards fix the arithmetic; threads only run them. */
 Test(cli, threads_do_not_change_results, .timeout = 100)
 {
