@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #include "tg_checkpoint.h"
-#include "tg_checkpoint_internal.h"
 
 /* The data section is raw little-endian IEEE-754; catch other hosts at
  * compile time where the compiler says, and at run time everywhere. */

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "tg_checkpoint.h"
-#include "tg_checkpoint_internal.h"
 
 #define DTYPE (sizeof(tg_real) == 4 ? "F32" : "F64")
 

@@ -138,6 +138,15 @@ void tg_checkpoint_rng_hex(const tg_rng *r, char out[TG_RNG_HEX_LEN]);
 /* 0, or -1 unless hex is exactly 64 hex digits (r untouched then). */
 int tg_checkpoint_rng_parse(const char *hex, tg_rng *r);
 
+/* For code that writes or reads its own extras (optim/checkpoint_optim.c):
+ * formats a message into err (if any; control characters from a hostile
+ * file become '?', so the message stays one line) and returns -1. */
+int tg_ckpt_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* 0 on a little-endian host, else -1 with a message (safetensors data is
+ * little-endian). */
+int tg_ckpt_host_ok(char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tg_checkpoint_internal.h"
 #include "tg_optim.h"
 
 #define NAME_FMT "'%.80s'"
