@@ -85,8 +85,8 @@ int tgx_torch_export(const tg_params *p, const tg_cell_kind *kind, const char *p
 {
     const char *module = tgx_torch_module_of(kind);
     if (!module) {
-        snprintf(err, errlen, "cannot export %s: cell '%s' has no PyTorch module (only lstm, gru "
-                 "and rnn map to nn.LSTM, nn.GRU and nn.RNN)", path, kind ? kind->name : "(none)");
+        snprintf(err, errlen, "cannot export %s: cell '%s' has no PyTorch module (" TGX_TORCH_CELLS
+                 ")", path, kind ? kind->name : "(none)");
         return -1;
     }
     tg_ckpt_meta *m = malloc((n_meta + 2) * sizeof *m);

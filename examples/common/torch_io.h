@@ -57,6 +57,10 @@ typedef struct tgx_torch_arch {
     int out; /* nn.Linear(hidden, out): the vocabulary or the classes */
 } tgx_torch_arch;
 
+/* Why a cell is refused, for messages: "cell 'mgu' has no PyTorch module ("
+ * TGX_TORCH_CELLS ")". */
+#define TGX_TORCH_CELLS "only lstm, gru and rnn map to nn.LSTM, nn.GRU and nn.RNN"
+
 /* "LSTM", "GRU" or "RNN" for a built-in cell with a PyTorch module; NULL
  * for any other (mgu, user cells). */
 const char *tgx_torch_module_of(const tg_cell_kind *kind);

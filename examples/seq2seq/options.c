@@ -93,7 +93,7 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"save", TG_STR, &o->save, TGX_HELP_SAVE("the best model so far by test BLEU (with its optimizer and piece models), at each evaluation that beats it"), 0, 0, NULL},
         {"load", TG_STR, &o->load, TGX_HELP_LOAD("its vocabularies, piece models and shape"), 0, 0, NULL},
         {"export-torch", TG_STR, &o->export_torch, TGX_HELP_EXPORT_TORCH("Seq2Seq") " (with --translate: the --load'ed model, before translating)", 0, 0, NULL},
-        {"import-torch", TG_STR, &o->import_torch, TGX_HELP_IMPORT_TORCH("Seq2Seq") ", its metadata the vocabularies (as --load: evaluates, translates, or trains on)", 0, 0, NULL},
+        {"import-torch", TG_STR, &o->import_torch, "start from a Seq2Seq state_dict in FILE (scripts/torch_models.py writes one); its metadata gives the model's size and vocabularies, every tensor checked against them (as --load: evaluates, translates, or trains on)", 0, 0, NULL},
         {"checkpoint", TG_STR, &o->checkpoint, TGX_HELP_CHECKPOINT, 0, 0, NULL},
         {"every", TG_INT, &o->every, TGX_HELP_EVERY, 0, 1 << 30, NULL},
         {"resume", TG_STR, &o->resume, TGX_HELP_RESUME, 0, 0, NULL},
@@ -151,8 +151,8 @@ static void check_exportable(const s2s_options *o)
 {
     const tg_cell_kind *kind = tg_cell_kind_by_name(o->cell);
     if (o->export_torch && !o->load && kind && !tgx_torch_module_of(kind))
-        tg_cli_die_usage(S2S_PROG, "--export-torch: cell '%s' has no PyTorch module (only lstm, "
-                         "gru and rnn map to nn.LSTM, nn.GRU and nn.RNN)", o->cell);
+        tg_cli_die_usage(S2S_PROG, "--export-torch: cell '%s' has no PyTorch module ("
+                         TGX_TORCH_CELLS ")", o->cell);
 }
 
 /* Flags that exclude or need each other. */

@@ -102,7 +102,7 @@ void s2s_load_model(const s2s_options *o, s2s_model *m, s2s_vocab *vs, s2s_vocab
     if (s2s_load_pieces(o->load, vs, vt, pc, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
     if (o->export_torch && !tgx_torch_module_of(m->cfg.cell))
         tg_cli_die_usage(prog, "--export-torch: the model %s has cell '%s', which has no PyTorch "
-                         "module (only lstm, gru and rnn map to nn.LSTM, nn.GRU and nn.RNN)",
+                         "module (" TGX_TORCH_CELLS ")",
                          o->load, m->cfg.cell->name);
     if (o->translate) s2s_export_torch(o, m, vs, vt, tok, pc); /* --translate trains nothing */
 }

@@ -61,8 +61,8 @@ int s2s_torch_export(const char *path, const s2s_model *m, const s2s_vocab *src,
 {
     const char *module = tgx_torch_module_of(m->cfg.cell);
     if (!module) {
-        snprintf(err, errlen, "cannot export %s: cell '%s' has no PyTorch module (only lstm, gru "
-                 "and rnn map to nn.LSTM, nn.GRU and nn.RNN)", path, m->cfg.cell->name);
+        snprintf(err, errlen, "cannot export %s: cell '%s' has no PyTorch module (" TGX_TORCH_CELLS
+                 ")", path, m->cfg.cell->name);
         return -1;
     }
     s2s_meta mm;
@@ -101,8 +101,8 @@ static int check_cell(const tg_checkpoint *ck, const char *path, const tg_cell_k
     const char *module = tgx_torch_module_of(kind);
     const char *cell = tg_checkpoint_meta(ck, TGX_TORCH_KEY_CELL);
     if (!module)
-        return snprintf(err, errlen, "%s: cell '%s' has no PyTorch module (only lstm, gru and "
-                        "rnn map to nn.LSTM, nn.GRU and nn.RNN)", path, kind->name), -1;
+        return snprintf(err, errlen, "%s: cell '%s' has no PyTorch module (" TGX_TORCH_CELLS ")",
+                        path, kind->name), -1;
     if (cell && strcmp(cell, module) != 0)
         return snprintf(err, errlen, "%s: metadata '%s' is '%.20s' but 's2s.cell' is '%s' "
                         "(nn.%s)", path, TGX_TORCH_KEY_CELL, cell, kind->name, module), -1;
