@@ -153,7 +153,7 @@ int tg_bienc_init(tg_bienc *e, tg_params *p, const char *prefix, const tg_cell_k
 tg_tensor *tg_bienc_forward(tg_tape *t, const tg_bienc *e, tg_tensor *X, int S, int B,
                             const int *lengths, tg_state *dec_init, tg_rng *dropout_rng);
 /* The same fed by token ids (S*B) through emb, projecting distinct ids once
- * per direction (tg_rnn_stack_forward_ids). */
+ * per direction (tg_rnn_forward with .emb and .ids). */
 tg_tensor *tg_bienc_forward_ids(tg_tape *t, const tg_bienc *e, const tg_embed *emb,
                                 const int *ids, int S, int B, const int *lengths,
                                 tg_state *dec_init, tg_rng *dropout_rng);

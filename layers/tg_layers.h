@@ -182,16 +182,6 @@ tg_tensor *tg_rnn_forward(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *r
  * for tests. run->xp must be NULL; states, lengths and final are ignored. */
 tg_tensor *tg_rnn_project(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run);
 
-/* Deprecated (kept while programs move to tg_rnn_forward; remove then):
- * the same as tg_rnn_forward with {x} resp. {emb, ids} and the other fields
- * as named. */
-tg_tensor *tg_rnn_stack_forward(tg_tape *t, const tg_rnn_stack *s, tg_tensor *X, int T, int B,
-                                const tg_state *init, const int *lengths, tg_state *final,
-                                tg_rng *dropout_rng);
-tg_tensor *tg_rnn_stack_forward_ids(tg_tape *t, const tg_rnn_stack *s, const tg_embed *emb,
-                                    const int *ids, int T, int B, const tg_state *init,
-                                    const int *lengths, tg_state *final, tg_rng *dropout_rng);
-
 /* ------------------------------------------------------------------ truncated BPTT */
 
 /* A state kept across tapes (heap values, no history): carry the final state

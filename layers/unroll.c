@@ -231,21 +231,3 @@ tg_rnn_stack tg_rnn_stack_of_cell(const tg_cell *cell)
     s.cell[0] = *cell;
     return s;
 }
-
-tg_tensor *tg_rnn_stack_forward(tg_tape *t, const tg_rnn_stack *s, tg_tensor *X, int T, int B,
-                                const tg_state *init, const int *lengths, tg_state *final,
-                                tg_rng *dropout_rng)
-{
-    tg_rnn_run run = {.T = T, .B = B, .x = X, .init = init, .lengths = lengths, .final = final,
-                      .dropout_rng = dropout_rng};
-    return tg_rnn_forward(t, s, &run);
-}
-
-tg_tensor *tg_rnn_stack_forward_ids(tg_tape *t, const tg_rnn_stack *s, const tg_embed *emb,
-                                    const int *ids, int T, int B, const tg_state *init,
-                                    const int *lengths, tg_state *final, tg_rng *dropout_rng)
-{
-    tg_rnn_run run = {.T = T, .B = B, .emb = emb, .ids = ids, .init = init, .lengths = lengths,
-                      .final = final, .dropout_rng = dropout_rng};
-    return tg_rnn_forward(t, s, &run);
-}

@@ -8,7 +8,7 @@
  * window's. Tokens of a step: batch * seq (seq2seq: batch * (src + tgt)).
  *
  * The model is built from public API only, the way the programs build theirs
- * (tg_rnn_stack_forward_ids, the library's cells); --fold-embed=0 and the
+ * (tg_rnn_forward fed by ids, the library's cells); --fold-embed=0 and the
  * *-composed cells switch off levers BENCHMARKS.md measures.
  *
  * Threads: the minibatch is split into --shards shards (default max(2,
@@ -388,8 +388,8 @@ int main(int argc, char **argv)
          "fix it to make weights independent of --threads)",
          0, 4096, NULL},
         {"fold-embed", TG_BOOL, &o.fold_embed,
-         "embedded input through tg_rnn_stack_forward_ids (projects the embedding table instead "
-         "of the embedded sequence when vocab < seq*batch); 0 = embed, then tg_rnn_stack_forward",
+         "embedded input through tg_rnn_forward fed by ids (projects the embedding table instead "
+         "of the embedded sequence when vocab < seq*batch); 0 = embed, then tg_rnn_forward",
          0, 0, NULL},
         {"blas-threads", TG_INT, &o.blas_threads,
          "OpenBLAS's own threads inside each GEMM "

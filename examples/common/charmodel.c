@@ -63,8 +63,9 @@ void charmodel_free(charmodel *m)
 tg_tensor *charmodel_logits(tg_tape *t, const charmodel *m, const int *ids, int T, int B,
                             const tg_state *init, tg_state *final, tg_rng *dropout_rng)
 {
-    tg_tensor *h =
-        tg_rnn_stack_forward_ids(t, &m->rnn, &m->embed, ids, T, B, init, NULL, final, dropout_rng);
+    tg_rnn_run run = {.T = T, .B = B, .emb = &m->embed, .ids = ids, .init = init,
+                      .final = final, .dropout_rng = dropout_rng};
+    tg_tensor *h = tg_rnn_forward(t, &m->rnn, &run);
     if (dropout_rng && m->cfg.dropout > 0) h = tg_dropout(t, h, m->cfg.dropout, dropout_rng);
     return tg_linear_forward(t, &m->head, h); /* all T*B rows in one matmul */
 }

@@ -33,81 +33,11 @@
 #include "trainrun.h"
 
 #define PROG "rowseq"
-#define CLASSES 10
+#define CLASSES ROWSEQ_CLASSES
 
-static const char *const class_names[CLASSES] = {
-    "T-shirt/top", "Trouser", "Pullover", "Dress",   "Coat",
-    "Sandal",      "Shirt",   "Sneaker",  "Bag",     "Ankle boot",
-};
 
 typedef rowseq_options options;
-
-/* ------------------------------------------------------------------ data */
-
-typedef struct split {
-    idx_images im;
-    idx_labels lb;
-    rowseq_data d;
-} split;
-
-/* A data error; when the folder came from --resume's checkpoint (resume
- * != NULL, no --data) the message names the checkpoint too. */
-static _Noreturn void data_error(const char *resume, const char *msg)
-{
-    if (resume) tg_trainckpt_die_inherited(PROG, resume, "data", "--data DIR", msg);
-    tg_cli_die(PROG, "%s", msg);
-}
-
-/* DIR/name, or DIR/name.gz when only that exists. */
-static void data_path(const char *dir, const char *name, const char *resume, char *out, size_t n)
-{
-    char msg[4096 + 256];
-    snprintf(out, n, "%s/%s", dir, name);
-    if (access(out, F_OK) == 0) return;
-    snprintf(out, n, "%s/%s.gz", dir, name);
-    if (access(out, F_OK) == 0) return;
-    snprintf(msg, sizeof msg, "%s: neither %s nor %s.gz found (set --data to the folder holding "
-             "the IDX files)", dir, name, name);
-    data_error(resume, msg);
-}
-
-static void load_split(const char *dir, const char *prefix, int limit, const char *resume,
-                       split *s)
-{
-    char ip[4096], lp[4096], msg[4096 + 256], name[64];
-    snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
-    data_path(dir, name, resume, ip, sizeof ip);
-    snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
-    data_path(dir, name, resume, lp, sizeof lp);
-    if (idx_read_images(ip, &s->im, msg, sizeof msg) != IDX_OK) data_error(resume, msg);
-    if (idx_read_labels(lp, CLASSES, &s->lb, msg, sizeof msg) != IDX_OK) data_error(resume, msg);
-    if (idx_check_pair(ip, &s->im, lp, &s->lb, msg, sizeof msg) != IDX_OK)
-        data_error(resume, msg);
-    s->d.count = (int)s->im.count;
-    if (limit > 0 && limit < s->d.count) s->d.count = limit;
-    s->d.rows = (int)s->im.rows;
-    s->d.cols = (int)s->im.cols;
-    s->d.pixels = s->im.pixels;
-    s->d.labels = s->lb.labels;
-}
-
-/* ------------------------------------------------------------------ report */
-
-static void print_confusion(const long *cm)
-{
-    printf("\nconfusion matrix (rows: true class, columns: predicted)\n%-12s", "");
-    for (int j = 0; j < CLASSES; j++) printf(" %5d", j);
-    printf("  recall\n");
-    for (int i = 0; i < CLASSES; i++) {
-        long row = 0;
-        printf("%d %-10s", i, class_names[i]);
-        for (int j = 0; j < CLASSES; j++) {
-            printf(" %5ld", cm[i * CLASSES + j]);
-            row += cm[i * CLASSES + j];
-        }
-        printf("  %.3f\n", row ? (double)cm[i * CLASSES + i] / row : 0.0);
-    }
-}
+typedef rowseq_split split;
 
 /* ------------------------------------------------------------------ the training loop */
 
@@ -395,8 +325,8 @@ int main(int argc, char **argv)
     split train = {0}, test = {0};
     /* the run's data folder, when --resume took it from the checkpoint */
     const char *data_from = tg_inherited_has(&inherited, "data") ? o.resume : NULL;
-    load_split(o.data, "train", o.limit_train, data_from, &train);
-    load_split(o.data, "t10k", o.limit_test, data_from, &test);
+    rowseq_load_split(o.data, "train", o.limit_train, data_from, &train);
+    rowseq_load_split(o.data, "t10k", o.limit_test, data_from, &test);
     if (train.d.rows != test.d.rows || train.d.cols != test.d.cols)
         tg_cli_die(PROG, "%s: training images are %dx%d but test images are %dx%d", o.data,
                    train.d.rows, train.d.cols, test.d.rows, test.d.cols);
@@ -443,7 +373,7 @@ int main(int argc, char **argv)
         rowseq_evaluate(&tr, &test.d, test.d.count, &r.test_loss, &r.test_acc, r.confusion);
         printf("evaluation  test_loss %.4f  test_acc %.4f\n", r.test_loss, r.test_acc);
     }
-    print_confusion(r.confusion);
+    rowseq_print_confusion(r.confusion);
     if (o.export_torch && tgx_run_is_root(&L.run)) {
         if (tgx_torch_export(tr.params, cfg.kind, o.export_torch, NULL, 0, err, sizeof err) != 0)
             tg_cli_die(PROG, "--export-torch %s", err);
@@ -470,10 +400,8 @@ int main(int argc, char **argv)
     tgx_run_free(&L.run);
     free(L.order);
     rowseq_trainer_free(&tr);
-    idx_images_free(&train.im);
-    idx_labels_free(&train.lb);
-    idx_images_free(&test.im);
-    idx_labels_free(&test.lb);
+    rowseq_split_free(&train);
+    rowseq_split_free(&test);
     tg_inherited_free(&inherited);
     tg_dist_finalize(dist);
     return 0;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "cli.h"
+#include "idx.h"
 #include "rowseq_model.h"
 #include "tg_checkpoint.h"
 #include "trainckpt.h"
@@ -71,6 +72,28 @@ void rowseq_check_model_shape(const rowseq_options *o, const tg_checkpoint *c, i
  * matches (else says so on stderr), and a --save file's shuffling
  * generator. Exits 1 on a bad file. */
 void rowseq_restore_model(const rowseq_options *o, tg_checkpoint *c, rowseq_trainer *tr);
+
+/* ------------------------------------------------------------------ data (data.c) */
+
+#define ROWSEQ_CLASSES 10
+
+/* A split's IDX files as read, and the images and labels the trainer reads. */
+typedef struct rowseq_split {
+    idx_images im;
+    idx_labels lb;
+    rowseq_data d;
+} rowseq_split;
+
+/* Reads DIR/PREFIX-images-idx3-ubyte and -labels-idx1-ubyte (or their .gz),
+ * checks they pair, and keeps the first limit images (all when limit <= 0).
+ * Exits 1 naming the file; when resume is not NULL (the folder came from
+ * --resume's checkpoint), the message names the checkpoint too. */
+void rowseq_load_split(const char *dir, const char *prefix, int limit, const char *resume,
+                       rowseq_split *s);
+void rowseq_split_free(rowseq_split *s);
+/* The confusion matrix (ROWSEQ_CLASSES x ROWSEQ_CLASSES counts, rows the
+ * true class) with each class's recall, on stdout. */
+void rowseq_print_confusion(const long *cm);
 
 /* ------------------------------------------------------------------ training checkpoints (resume.c) */
 

@@ -45,7 +45,8 @@ tg_tensor *rowseq_logits(tg_tape *t, const rowseq_model *m, const rowseq_data *d
              m->steps, m->in);
     tg_tensor *X = image_rows(t, d, idx, B);
     tg_state final[TG_MAX_LAYERS];
-    tg_rnn_stack_forward(t, &m->rnn, X, m->steps, B, NULL, NULL, final, dropout_rng);
+    tg_rnn_run run = {.T = m->steps, .B = B, .x = X, .final = final, .dropout_rng = dropout_rng};
+    tg_rnn_forward(t, &m->rnn, &run);
     return tg_linear_forward(t, &m->head, final[m->rnn.layers - 1].h);
 }
 

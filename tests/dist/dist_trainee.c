@@ -79,7 +79,8 @@ static double shard_fn(int s, tg_tape *t, tg_params *p, void *ctx)
     tg_rng drop; /* per step and global shard: the same on any number of ranks */
     tg_rng_seed(&drop, 77u * (uint64_t)r->step + (uint64_t)s);
     const model *m = &r->shard_model[s];
-    tg_tensor *h = tg_rnn_stack_forward_ids(t, &m->rnn, &m->emb, ids, T, n, NULL, NULL, NULL, &drop);
+    tg_rnn_run in = {.T = T, .B = n, .emb = &m->emb, .ids = ids, .dropout_rng = &drop};
+    tg_tensor *h = tg_rnn_forward(t, &m->rnn, &in);
     tg_tensor *loss = tg_scale(t, tg_softmax_xent(t, tg_linear_forward(t, &m->out, h), tg, -1),
                                (double)n / B);
     tg_backward(t, loss);

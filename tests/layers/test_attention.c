@@ -46,9 +46,9 @@ static void model_init(model *m, const char *cell, tg_attn_kind kind, int layers
 static tg_tensor *model_forward(tg_tape *t, const model *m, tg_tensor *X, tg_tensor **weights)
 {
     tg_state init[TG_MAX_LAYERS];
+    tg_rnn_run run = {.T = S, .B = B, .x = X, .lengths = m->lengths, .final = init};
     tg_tensor *mem = m->bidir ? tg_bienc_forward(t, &m->enc2, X, S, B, m->lengths, init, NULL)
-                              : tg_rnn_stack_forward(t, &m->enc1, X, S, B, NULL, m->lengths, init,
-                                                     NULL);
+                              : tg_rnn_forward(t, &m->enc1, &run);
     tg_attn_memory am = tg_attn_memory_init(t, &m->dec.attn, mem, S, B, m->lengths);
     return tg_attn_decoder_forward(t, &m->dec, &m->tgt, dec_ids, T, B, &am, init, weights, NULL);
 }
@@ -292,10 +292,10 @@ Test(attention_bienc, reversal_within_length)
         int fwd_ids[S], rev_ids[S];
         for (int s = 0; s < L; s++) fwd_ids[s] = src[s * B + b], rev_ids[s] = src[(L - 1 - s) * B + b];
         tg_state ff[2], fb[2];
-        tg_tensor *f1 = tg_rnn_stack_forward(t, &e.fwd, tg_embed_forward(t, &emb, fwd_ids, L), L, 1,
-                                             NULL, NULL, ff, NULL);
-        tg_tensor *b1 = tg_rnn_stack_forward(t, &e.bwd, tg_embed_forward(t, &emb, rev_ids, L), L, 1,
-                                             NULL, NULL, fb, NULL);
+        tg_rnn_run rf = {.T = L, .B = 1, .x = tg_embed_forward(t, &emb, fwd_ids, L), .final = ff};
+        tg_rnn_run rb = {.T = L, .B = 1, .x = tg_embed_forward(t, &emb, rev_ids, L), .final = fb};
+        tg_tensor *f1 = tg_rnn_forward(t, &e.fwd, &rf);
+        tg_tensor *b1 = tg_rnn_forward(t, &e.bwd, &rb);
         for (int s = 0; s < L; s++) {
             const tg_real *row = mem->data + (size_t)(s * B + b) * 6;
             cr_expect(max_abs_diff(row, f1->data + s * 3, 3) <= EQ_TOL, "fwd b=%d s=%d", b, s);

@@ -1,5 +1,5 @@
-/* tg_rnn_stack_forward_ids (a stack fed by token ids through an embedding)
- * against the composition it replaces, tg_embed_forward + tg_rnn_stack_forward:
+/* tg_rnn_forward fed by token ids through an embedding (.emb, .ids) against
+ * the composition it replaces, tg_embed_forward + tg_rnn_forward over .x:
  * same loss, final states and gradients of every parameter (embedding table
  * included), for every built-in cell, on each of the three ways layer 0 can
  * project: the whole table (every id occurs), the distinct ids' rows (some

@@ -1,0 +1,78 @@
+/* rowseq's data: the IDX files of a split (rowseq.h), and the confusion
+ * matrix printed at the end. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "rowseq.h"
+#include "trainckpt.h"
+
+#define PROG "rowseq"
+
+static const char *const class_names[ROWSEQ_CLASSES] = {
+    "T-shirt/top", "Trouser", "Pullover", "Dress",   "Coat",
+    "Sandal",      "Shirt",   "Sneaker",  "Bag",     "Ankle boot",
+};
+
+/* A data error; when the folder came from --resume's checkpoint (resume
+ * != NULL, no --data) the message names the checkpoint too. */
+static _Noreturn void data_error(const char *resume, const char *msg)
+{
+    if (resume) tg_trainckpt_die_inherited(PROG, resume, "data", "--data DIR", msg);
+    tg_cli_die(PROG, "%s", msg);
+}
+
+/* DIR/name, or DIR/name.gz when only that exists. */
+static void data_path(const char *dir, const char *name, const char *resume, char *out, size_t n)
+{
+    char msg[4096 + 256];
+    snprintf(out, n, "%s/%s", dir, name);
+    if (access(out, F_OK) == 0) return;
+    snprintf(out, n, "%s/%s.gz", dir, name);
+    if (access(out, F_OK) == 0) return;
+    snprintf(msg, sizeof msg, "%s: neither %s nor %s.gz found (set --data to the folder holding "
+             "the IDX files)", dir, name, name);
+    data_error(resume, msg);
+}
+
+void rowseq_load_split(const char *dir, const char *prefix, int limit, const char *resume,
+                       rowseq_split *s)
+{
+    char ip[4096], lp[4096], msg[4096 + 256], name[64];
+    snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
+    data_path(dir, name, resume, ip, sizeof ip);
+    snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
+    data_path(dir, name, resume, lp, sizeof lp);
+    if (idx_read_images(ip, &s->im, msg, sizeof msg) != IDX_OK) data_error(resume, msg);
+    if (idx_read_labels(lp, ROWSEQ_CLASSES, &s->lb, msg, sizeof msg) != IDX_OK) data_error(resume, msg);
+    if (idx_check_pair(ip, &s->im, lp, &s->lb, msg, sizeof msg) != IDX_OK)
+        data_error(resume, msg);
+    s->d.count = (int)s->im.count;
+    if (limit > 0 && limit < s->d.count) s->d.count = limit;
+    s->d.rows = (int)s->im.rows;
+    s->d.cols = (int)s->im.cols;
+    s->d.pixels = s->im.pixels;
+    s->d.labels = s->lb.labels;
+}
+
+void rowseq_print_confusion(const long *cm)
+{
+    printf("\nconfusion matrix (rows: true class, columns: predicted)\n%-12s", "");
+    for (int j = 0; j < ROWSEQ_CLASSES; j++) printf(" %5d", j);
+    printf("  recall\n");
+    for (int i = 0; i < ROWSEQ_CLASSES; i++) {
+        long row = 0;
+        printf("%d %-10s", i, class_names[i]);
+        for (int j = 0; j < ROWSEQ_CLASSES; j++) {
+            printf(" %5ld", cm[i * ROWSEQ_CLASSES + j]);
+            row += cm[i * ROWSEQ_CLASSES + j];
+        }
+        printf("  %.3f\n", row ? (double)cm[i * ROWSEQ_CLASSES + i] / row : 0.0);
+    }
+}
+
+void rowseq_split_free(rowseq_split *s)
+{
+    idx_images_free(&s->im);
+    idx_labels_free(&s->lb);
+}
