@@ -20,90 +20,87 @@ const char *tgx_torch_module_of(const tg_cell_kind *kind)
 
 static const char *const rnn_fields[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
 
-/* Our name -> PyTorch's: "rnn.l<k>.<field>" -> "rnn.<field>_l<k>", the
- * embedding and head as they are. *bias: the tensor is 1-D in PyTorch.
- * 0, or -1 for a name with no place in the modules. */
-static int torch_name(const char *ours, char *out, size_t cap, int *bias)
+int tgx_torch_stack_name(const char *ours, const char *from, const char *to, char *out,
+                         size_t cap, int *bias)
 {
+    size_t n = strlen(from);
     int k, used = 0;
-    if (!ours) return -1;
-    if (sscanf(ours, "rnn.l%d.%n", &k, &used) == 1 && used > 0 && k >= 0 && k < TG_MAX_LAYERS) {
-        for (int f = 0; f < 4; f++)
-            if (strcmp(ours + used, rnn_fields[f]) == 0) {
-                snprintf(out, cap, "rnn.%s_l%d", rnn_fields[f], k);
-                *bias = f >= 2;
-                return 0;
-            }
+    if (strncmp(ours, from, n) != 0 || strncmp(ours + n, ".l", 2) != 0) return 1;
+    if (sscanf(ours + n, ".l%d.%n", &k, &used) != 1 || used == 0 || k < 0 || k >= TG_MAX_LAYERS)
         return -1;
-    }
+    for (int f = 0; f < 4; f++)
+        if (strcmp(ours + n + used, rnn_fields[f]) == 0) {
+            if (snprintf(out, cap, "%s.%s_l%d", to, rnn_fields[f], k) >= (int)cap) return -1;
+            *bias = f >= 2;
+            return 0;
+        }
+    return -1;
+}
+
+/* CharRNN / RowRNN: "rnn.l<k>.<field>" -> "rnn.<field>_l<k>", the
+ * embedding and head as they are. */
+static int char_row_name(const char *ours, char *out, size_t cap, int *bias, void *ctx)
+{
+    (void)ctx;
+    int rc = tgx_torch_stack_name(ours, "rnn", "rnn", out, cap, bias);
+    if (rc <= 0) return rc;
     if (strcmp(ours, "embed.weight") && strcmp(ours, "head.weight") && strcmp(ours, "head.bias"))
         return -1;
-    size_t n = strlen(ours);
-    if (n >= cap) return -1;
-    memcpy(out, ours, n + 1);
+    if (snprintf(out, cap, "%s", ours) >= (int)cap) return -1;
     *bias = strcmp(ours, "head.bias") == 0;
     return 0;
 }
 
-/* PyTorch's name -> ours (the inverse of torch_name). -1 when it has no
- * counterpart; why then says what it looks like, for the message. */
-static int our_name(const char *torch, char *out, size_t cap, const char **why)
-{
-    *why = "";
-    if (strncmp(torch, "rnn.", 4) == 0) {
-        const char *u = strrchr(torch, '_');
-        int k, used = 0;
-        if (strstr(torch, "_reverse")) *why = " (bidirectional layers have no tapegrad model)";
-        if (strstr(torch, "weight_hr")) *why = " (LSTM projections have no tapegrad model)";
-        if (!u || sscanf(u, "_l%d%n", &k, &used) != 1 || u[used] || k < 0 || k >= TG_MAX_LAYERS)
-            return -1;
-        snprintf(out, cap, "rnn.l%d.%.*s", k, (int)(u - torch - 4), torch + 4);
-        return 0;
-    }
-    snprintf(out, cap, "%s", torch);
-    return 0;
-}
-
 /* ------------------------------------------------------------------ export */
+
+int tgx_torch_export_named(const tg_params *p, tgx_torch_namer name, void *ctx,
+                           const char *module, const char *path, const tg_ckpt_meta *meta,
+                           size_t n_meta, char *err, size_t errlen)
+{
+    size_t n = tg_params_count(p);
+    tg_ckpt_tensor *t = calloc(n ? n : 1, sizeof *t);
+    char(*names)[NAME_CAP] = calloc(n ? n : 1, sizeof *names);
+    int rc = t && names ? 0 : -1;
+    if (rc) snprintf(err, errlen, "cannot export %s: out of memory", path);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const tg_tensor *x = tg_params_at(p, i);
+        int bias = 0;
+        if (name(tg_params_name(p, i), names[i], NAME_CAP, &bias, ctx) != 0 ||
+            (bias && x->rows != 1)) {
+            snprintf(err, errlen, "cannot export %s: parameter '%s' [%d, %d] has no place in the "
+                     "PyTorch module %s", path, tg_params_name(p, i), x->rows, x->cols, module);
+            rc = -1;
+        } else {
+            t[i] = (tg_ckpt_tensor){names[i], x->data, bias ? 0 : x->rows, x->cols};
+        }
+    }
+    if (rc == 0) rc = tg_checkpoint_save_tensors(path, t, n, meta, n_meta, err, errlen);
+    free(names);
+    free(t);
+    return rc;
+}
 
 int tgx_torch_export(const tg_params *p, const tg_cell_kind *kind, const char *path,
                      const tg_ckpt_meta *meta, size_t n_meta, char *err, size_t errlen)
 {
     const char *module = tgx_torch_module_of(kind);
     if (!module) {
-        snprintf(err, errlen, "cannot export %s: cell '%s' has no PyTorch module (only lstm, gru "
-                 "and rnn map to nn.LSTM, nn.GRU and nn.RNN)", path, kind ? kind->name : "(none)");
+        snprintf(err, errlen, "cannot export %s: cell '%s' has no PyTorch module (" TGX_TORCH_CELLS
+                 ")", path, kind ? kind->name : "(none)");
         return -1;
     }
-    size_t n = tg_params_count(p);
-    tg_ckpt_tensor *t = calloc(n ? n : 1, sizeof *t);
-    char(*names)[NAME_CAP] = calloc(n ? n : 1, sizeof *names);
     tg_ckpt_meta *m = malloc((n_meta + 2) * sizeof *m);
-    int rc = t && names && m ? 0 : -1;
-    if (rc) snprintf(err, errlen, "cannot export %s: out of memory", path);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        const tg_tensor *x = tg_params_at(p, i);
-        int bias;
-        if (torch_name(tg_params_name(p, i), names[i], NAME_CAP, &bias) != 0 ||
-            (bias && x->rows != 1)) {
-            snprintf(err, errlen, "cannot export %s: parameter '%s' [%d, %d] has no place in the "
-                     "PyTorch module (embed, rnn, head)", path, tg_params_name(p, i), x->rows,
-                     x->cols);
-            rc = -1;
-        } else {
-            t[i] = (tg_ckpt_tensor){names[i], x->data, bias ? 0 : x->rows, x->cols};
-        }
+    if (!m) {
+        snprintf(err, errlen, "cannot export %s: out of memory", path);
+        return -1;
     }
-    if (rc == 0) {
-        m[0] = (tg_ckpt_meta){TGX_TORCH_KEY_MODULE,
-                              tg_params_find(p, "embed.weight") ? "CharRNN" : "RowRNN"};
-        m[1] = (tg_ckpt_meta){TGX_TORCH_KEY_CELL, module};
-        if (n_meta) memcpy(m + 2, meta, n_meta * sizeof *m);
-        rc = tg_checkpoint_save_tensors(path, t, n, m, n_meta + 2, err, errlen);
-    }
+    const char *what = tg_params_find(p, "embed.weight") ? "CharRNN" : "RowRNN";
+    m[0] = (tg_ckpt_meta){TGX_TORCH_KEY_MODULE, what};
+    m[1] = (tg_ckpt_meta){TGX_TORCH_KEY_CELL, module};
+    if (n_meta) memcpy(m + 2, meta, n_meta * sizeof *m);
+    int rc = tgx_torch_export_named(p, char_row_name, NULL, what, path, m, n_meta + 2, err,
+                                    errlen);
     free(m);
-    free(names);
-    free(t);
     return rc;
 }
 
@@ -194,60 +191,98 @@ tg_checkpoint *tgx_torch_open(const char *path, tgx_torch_arch *a, char *err, si
     return c;
 }
 
-/* Every tensor of the file has a parameter in p (strict=True's other half). */
-static int check_unexpected(const tg_checkpoint *c, const tg_params *p, char *err, size_t errlen)
+/* What a PyTorch name that fits no parameter looks like, for the message. */
+static const char *unexpected_why(const char *torch)
+{
+    if (strstr(torch, "_reverse")) return " (bidirectional layers have no tapegrad model)";
+    if (strstr(torch, "weight_hr")) return " (LSTM projections have no tapegrad model)";
+    return "";
+}
+
+/* Every tensor of the file has a parameter in p (strict=True's other half):
+ * names[i] is parameter i's PyTorch name. */
+static int check_unexpected(const tg_checkpoint *c, size_t n, const char (*names)[NAME_CAP],
+                            char *err, size_t errlen)
 {
     for (size_t i = 0; i < tg_checkpoint_tensor_count(c); i++) {
-        const char *tn = tg_checkpoint_tensor_name(c, i), *why;
-        char ours[NAME_CAP];
-        if (our_name(tn, ours, sizeof ours, &why) != 0 || !tg_params_find(p, ours)) {
+        const char *tn = tg_checkpoint_tensor_name(c, i);
+        size_t k = 0;
+        while (k < n && strcmp(names[k], tn) != 0) k++;
+        if (k == n) {
             snprintf(err, errlen, "tensor '%s' in the file is not a parameter of this model%s",
-                     tn, why);
+                     tn, unexpected_why(tn));
             return -1;
         }
     }
     return 0;
 }
 
-int tgx_torch_import(const tg_checkpoint *c, tg_params *p, char *err, size_t errlen)
+/* Parameter i's tensor is in the file with its shape (a bias 1-D or [1, N]). */
+static int check_tensor(const tg_checkpoint *c, const char *ours, const char *tn, int bias,
+                        const tg_tensor *x, char *err, size_t errlen)
+{
+    int rows, cols;
+    if (tg_checkpoint_tensor_shape(c, tn, &rows, &cols) != 0) {
+        snprintf(err, errlen, "tensor '%s' (for '%s', [%d, %d]) is missing from the file", tn,
+                 ours, x->rows, x->cols);
+        return -1;
+    }
+    if ((rows != x->rows || cols != x->cols) && bias) {
+        char have[48]; /* a 1-D [n] reads as 1 x n */
+        snprintf(have, sizeof have, rows == 1 ? "[%d]" : "[%d, %d]", rows == 1 ? cols : rows,
+                 cols);
+        snprintf(err, errlen, "tensor '%s' has shape %s in the file, the model expects [%d]", tn,
+                 have, x->cols);
+        return -1;
+    }
+    if (rows != x->rows || cols != x->cols) {
+        snprintf(err, errlen, "tensor '%s' has shape [%d, %d] in the file, the model expects "
+                 "[%d, %d]", tn, rows, cols, x->rows, x->cols);
+        return -1;
+    }
+    return 0;
+}
+
+static int import_checked(const tg_checkpoint *c, tg_params *p, tgx_torch_namer name, void *ctx,
+                          char (*names)[NAME_CAP], char *err, size_t errlen)
 {
     size_t n = tg_params_count(p);
-    char tn[NAME_CAP];
     for (size_t i = 0; i < n; i++) {
-        const tg_tensor *x = tg_params_at(p, i);
-        int bias, rows, cols;
-        if (torch_name(tg_params_name(p, i), tn, sizeof tn, &bias) != 0) {
+        int bias = 0;
+        if (name(tg_params_name(p, i), names[i], NAME_CAP, &bias, ctx) != 0) {
             snprintf(err, errlen, "parameter '%s' has no PyTorch name", tg_params_name(p, i));
             return -1;
         }
-        if (tg_checkpoint_tensor_shape(c, tn, &rows, &cols) != 0) {
-            snprintf(err, errlen, "tensor '%s' (for '%s', [%d, %d]) is missing from the file", tn,
-                     tg_params_name(p, i), x->rows, x->cols);
+        if (check_tensor(c, tg_params_name(p, i), names[i], bias, tg_params_at(p, i), err,
+                         errlen))
             return -1;
-        }
-        if ((rows != x->rows || cols != x->cols) && bias) {
-            char have[48]; /* a 1-D [n] reads as 1 x n */
-            snprintf(have, sizeof have, rows == 1 ? "[%d]" : "[%d, %d]", rows == 1 ? cols : rows,
-                     cols);
-            snprintf(err, errlen, "tensor '%s' has shape %s in the file, the model expects [%d]",
-                     tn, have, x->cols);
-            return -1;
-        }
-        if (rows != x->rows || cols != x->cols) {
-            snprintf(err, errlen, "tensor '%s' has shape [%d, %d] in the file, the model expects "
-                     "[%d, %d]", tn, rows, cols, x->rows, x->cols);
-            return -1;
-        }
     }
-    if (check_unexpected(c, p, err, errlen)) return -1;
+    if (check_unexpected(c, n, (const char(*)[NAME_CAP])names, err, errlen)) return -1;
     /* Everything matched: only now touch the model. */
     for (size_t i = 0; i < n; i++) {
         tg_tensor *x = tg_params_at(p, i);
-        int bias;
-        torch_name(tg_params_name(p, i), tn, sizeof tn, &bias);
-        if (tg_checkpoint_read_array(c, tn, x->data, tg_numel(x), err, errlen)) return -1;
+        if (tg_checkpoint_read_array(c, names[i], x->data, tg_numel(x), err, errlen)) return -1;
     }
     return 0;
+}
+
+int tgx_torch_import_named(const tg_checkpoint *c, tg_params *p, tgx_torch_namer name,
+                           void *ctx, char *err, size_t errlen)
+{
+    size_t n = tg_params_count(p);
+    char(*names)[NAME_CAP] = calloc(n ? n : 1, sizeof *names);
+    if (!names) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = import_checked(c, p, name, ctx, names, err, errlen);
+    free(names);
+    return rc;
+}
+
+int tgx_torch_import(const tg_checkpoint *c, tg_params *p, char *err, size_t errlen)
+{
+    return tgx_torch_import_named(c, p, char_row_name, NULL, err, errlen);
 }
 
 /* ------------------------------------------------------------------ charlm */

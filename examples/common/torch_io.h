@@ -26,7 +26,8 @@
  * F64 in the double build; load_state_dict converts either.
  *
  * Cells without a PyTorch module (mgu, any user cell) are refused. The
- * seq2seq encoder-decoder has no export yet. */
+ * seq2seq encoder-decoder (Seq2Seq) uses the named export and import below
+ * with its own names (examples/seq2seq/torch_s2s.h). */
 #ifndef TG_EXAMPLES_TORCH_IO_H
 #define TG_EXAMPLES_TORCH_IO_H
 
@@ -56,6 +57,10 @@ typedef struct tgx_torch_arch {
     int out; /* nn.Linear(hidden, out): the vocabulary or the classes */
 } tgx_torch_arch;
 
+/* Why a cell is refused, for messages: "cell 'mgu' has no PyTorch module ("
+ * TGX_TORCH_CELLS ")". */
+#define TGX_TORCH_CELLS "only lstm, gru and rnn map to nn.LSTM, nn.GRU and nn.RNN"
+
 /* "LSTM", "GRU" or "RNN" for a built-in cell with a PyTorch module; NULL
  * for any other (mgu, user cells). */
 const char *tgx_torch_module_of(const tg_cell_kind *kind);
@@ -79,6 +84,33 @@ tg_checkpoint *tgx_torch_open(const char *path, tgx_torch_arch *a, char *err, si
  * shape, and every tensor of the file must be a parameter of p. err names
  * the tensor, not the file (the caller adds the path). */
 int tgx_torch_import(const tg_checkpoint *c, tg_params *p, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ any module */
+
+/* Names a parameter in a PyTorch module: ours -> out (cap bytes), *bias set
+ * when the tensor is 1-D [N] there (ours [1, N]). 0, or -1 when the
+ * parameter has no place in the module. ctx: the namer's own. */
+typedef int (*tgx_torch_namer)(const char *ours, char *out, size_t cap, int *bias, void *ctx);
+
+/* A recurrent stack's names (tg_rnn_stack_init with prefix from) as an
+ * nn.LSTM/GRU/RNN registered as to: "<from>.l<k>.weight_ih" ->
+ * "<to>.weight_ih_l<k>" (weight_hh, bias_ih, bias_hh alike; biases 1-D).
+ * 0 and out set; 1 when ours is not "<from>.l..."; -1 when it is but has
+ * no PyTorch field (a peephole's, say). */
+int tgx_torch_stack_name(const char *ours, const char *from, const char *to, char *out,
+                         size_t cap, int *bias);
+
+/* Writes every parameter of p under name's names to path, atomically,
+ * with meta (the caller's TGX_TORCH_KEY_* included). module names the
+ * module in messages. 0 ok; -1 with a message. */
+int tgx_torch_export_named(const tg_params *p, tgx_torch_namer name, void *ctx,
+                           const char *module, const char *path, const tg_ckpt_meta *meta,
+                           size_t n_meta, char *err, size_t errlen);
+
+/* tgx_torch_import under name's names: all or nothing, strict (every
+ * parameter present with its shape, no tensor left over). */
+int tgx_torch_import_named(const tg_checkpoint *c, tg_params *p, tgx_torch_namer name,
+                           void *ctx, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ charlm: one call each */
 

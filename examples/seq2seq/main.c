@@ -241,7 +241,7 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     for (int s = 0; tr->workers && s < o->shards; s++)
         arenas += tg_tape_arena_capacity(tg_workers_tape(tr->workers, s));
     s2s_check_memory(m, o, tr->opt, arenas);
-    if (o->load && s2s_load_optim(o->load, tr->opt, err, sizeof err) != 0)
+    if (o->load && !o->import_torch && s2s_load_optim(o->load, tr->opt, err, sizeof err) != 0)
         fprintf(stderr, "%s: optimizer state not restored (%s); starting it fresh\n", prog, err);
     start_run(tr, vs, vt, train_p, pc);
     uint64_t nb = (train_s.n + (size_t)o->batch - 1) / (size_t)o->batch; /* batches an epoch */
@@ -266,6 +266,7 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     tr->lens = lens;
     s2s_scores sc = s2s_run_training(tr, &train_s, &evaluated);
     sc = final_scores(tr, sc, evaluated);
+    if (tgx_run_is_root(&tr->run)) s2s_export_torch(o, m, vs, vt, tok, pc); /* --save's model */
     s2s_show_examples(o, &test_raw, vt, pc, out, lens);
     if (tgx_run_is_root(&tr->run)) s2s_attention_map_show(o, tr->tape, m, vs, vt, &test_s);
     if (tg_csv_close(&tr->run.csv, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);

@@ -131,18 +131,18 @@ static tg_tensor *decode_steps(tg_tape *t, const s2s_model *m, const int *ids, i
     return tg_rnn_forward(t, &m->dec, &run);
 }
 
-static tg_tensor *logits_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_tensor *h,
-                              tg_rng *dropout_rng)
+/* The generator: logits of the decoder's outputs h (dropout before it
+ * unless dropout_rng is NULL). */
+static tg_tensor *generate(tg_tape *t, const s2s_model *m, tg_tensor *h, tg_rng *dropout_rng)
 {
     if (dropout_rng && m->cfg.dropout > 0) h = tg_dropout(t, h, m->cfg.dropout, dropout_rng);
-    tg_tensor *logits = tg_linear_forward(t, &m->out, h);
-    return tg_softmax_xent(t, logits, b->dec_out, 0 /* <pad> */);
+    return tg_linear_forward(t, &m->out, h);
 }
 
 /* Teacher forcing through the attention decoder (its output already had
  * the decoder's dropout: the generator reads it as it is). */
-static tg_tensor *attn_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b,
-                            tg_rng *dropout_rng, tg_state *enc_final)
+static tg_tensor *attn_logits(tg_tape *t, const s2s_model *m, const s2s_batch *b,
+                              tg_rng *dropout_rng, tg_state *enc_final)
 {
     tg_state init[TG_MAX_LAYERS];
     tg_tensor *values = s2s_encode_memory(t, m, b, init, dropout_rng);
@@ -150,7 +150,7 @@ static tg_tensor *attn_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b,
     tg_attn_memory mem = tg_attn_memory_init(t, &m->adec.attn, values, b->Ts, b->B, b->src_len);
     tg_tensor *h = tg_attn_decoder_forward(t, &m->adec, &m->tgt_emb, b->dec_in, b->Tt, b->B, &mem,
                                            init, NULL, dropout_rng);
-    return logits_loss(t, m, b, h, NULL);
+    return generate(t, m, h, NULL);
 }
 
 tg_tensor *s2s_attn_decode_step(tg_tape *t, const s2s_model *m, const int *y, int B,
@@ -162,18 +162,25 @@ tg_tensor *s2s_attn_decode_step(tg_tape *t, const s2s_model *m, const int *y, in
     return tg_linear_forward(t, &m->out, h);
 }
 
-tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *dropout_rng,
-                    tg_state *enc_final)
+tg_tensor *s2s_logits(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *dropout_rng,
+                      tg_state *enc_final)
 {
     tg_state fin[TG_MAX_LAYERS];
-    if (m->cfg.attention != TG_ATTN_NONE) return attn_loss(t, m, b, dropout_rng, enc_final);
+    if (m->cfg.attention != TG_ATTN_NONE) return attn_logits(t, m, b, dropout_rng, enc_final);
     s2s_encode(t, m, b, fin, dropout_rng);
     if (enc_final) memcpy(enc_final, fin, (size_t)m->cfg.layers * sizeof *fin);
     /* no lengths: a padded decoder step only feeds later padded steps,
      * whose targets the loss ignores */
     tg_tensor *h = decode_steps(t, m, b->dec_in, b->Tt, b->B, fin, fin[m->cfg.layers - 1].h, NULL,
                                 dropout_rng);
-    return logits_loss(t, m, b, h, dropout_rng);
+    return generate(t, m, h, dropout_rng);
+}
+
+tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *dropout_rng,
+                    tg_state *enc_final)
+{
+    tg_tensor *logits = s2s_logits(t, m, b, dropout_rng, enc_final);
+    return tg_softmax_xent(t, logits, b->dec_out, 0 /* <pad> */);
 }
 
 tg_tensor *s2s_decode_step(tg_tape *t, const s2s_model *m, const int *y, int B,

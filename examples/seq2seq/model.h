@@ -79,6 +79,11 @@ void s2s_batch_make(s2s_batch *b, tg_tape *t, const s2s_config *c, int B, const 
 void s2s_encode(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_state *final,
                 tg_rng *dropout_rng);
 
+/* The teacher-forced logits (Tt*B x tgt_vocab, time-major: step t of row b
+ * at t*B + b) that s2s_loss scores; enc_final as there. */
+tg_tensor *s2s_logits(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *dropout_rng,
+                      tg_state *enc_final);
+
 /* Mean cross-entropy per target token (1 x 1) under teacher forcing.
  * enc_final (may be NULL) receives the encoder's final states. */
 tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *dropout_rng,

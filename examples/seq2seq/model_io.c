@@ -14,13 +14,21 @@ int s2s_save(const char *path, const s2s_model *m, tg_optim *opt, const s2s_voca
     return s2s_save_with_pieces(path, m, opt, src, tgt, tok, NULL, err, errlen);
 }
 
-int s2s_save_with_pieces(const char *path, const s2s_model *m, tg_optim *opt,
-                         const s2s_vocab *src, const s2s_vocab *tgt,
-                         const s2s_tokenize_options *tok, const s2s_pieces *pieces, char *err,
-                         size_t errlen)
+void s2s_meta_free(s2s_meta *mm)
 {
-    const s2s_config *c = &m->cfg;
-    char num[10][32];
+    free(mm->sv);
+    free(mm->tv);
+    free(mm->sp);
+    free(mm->tp);
+    memset(mm, 0, sizeof *mm);
+}
+
+int s2s_meta_make(s2s_meta *mm, const s2s_config *c, const s2s_vocab *src, const s2s_vocab *tgt,
+                  const s2s_tokenize_options *tok, const s2s_pieces *pieces, const char *path,
+                  char *err, size_t errlen)
+{
+    memset(mm, 0, sizeof *mm);
+    char(*num)[32] = mm->num;
     snprintf(num[0], sizeof num[0], "%d", c->embed);
     snprintf(num[1], sizeof num[1], "%d", c->hidden);
     snprintf(num[2], sizeof num[2], "%d", c->layers);
@@ -30,33 +38,47 @@ int s2s_save_with_pieces(const char *path, const s2s_model *m, tg_optim *opt,
     snprintf(num[6], sizeof num[6], "%d", tok->lowercase);
     snprintf(num[7], sizeof num[7], "%d", tok->split_punct);
     snprintf(num[8], sizeof num[8], "%d", c->bidirectional);
-    char *sv = s2s_vocab_join(src), *tv = s2s_vocab_join(tgt), *sp = NULL, *tp = NULL;
-    int rc = -1, on = pieces && s2s_pieces_on(pieces);
+    int on = pieces && s2s_pieces_on(pieces);
+    mm->sv = s2s_vocab_join(src);
+    mm->tv = s2s_vocab_join(tgt);
     if (on) {
-        sp = s2s_subword_to_text(pieces->src, err, errlen);
-        tp = sp ? s2s_subword_to_text(pieces->tgt, err, errlen) : NULL;
+        mm->sp = s2s_subword_to_text(pieces->src, err, errlen);
+        mm->tp = mm->sp ? s2s_subword_to_text(pieces->tgt, err, errlen) : NULL;
+        if (!mm->sp || !mm->tp) {
+            s2s_meta_free(mm);
+            return -1;
+        }
     }
-    if (!sv || !tv || (on && (!sp || !tp))) {
-        snprintf(err, errlen, "%s: out of memory", path);
-    } else {
-        tg_ckpt_meta meta[] = {
-            {"s2s.cell", c->cell->name},  {"s2s.embed", num[0]},
-            {"s2s.hidden", num[1]},       {"s2s.layers", num[2]},
-            {"s2s.dropout", num[3]},      {"s2s.feed_context", num[4]},
-            {"s2s.reverse_source", num[5]}, {"s2s.lowercase", num[6]},
-            {"s2s.split_punct", num[7]},  {"s2s.src_vocab", sv},
-            {"s2s.tgt_vocab", tv},
-            {"s2s.attention", tg_attn_kind_name(c->attention)},
-            {"s2s.bidirectional", num[8]},
-            {"s2s.src_pieces", sp},       {"s2s.tgt_pieces", tp}, /* last: absent in word mode */
-        };
-        size_t n = sizeof meta / sizeof *meta - (on ? 0 : 2);
-        rc = tg_checkpoint_save_training(path, m->params, opt, meta, n, err, errlen);
+    if (!mm->sv || !mm->tv) {
+        s2s_meta_free(mm);
+        return snprintf(err, errlen, "%s: out of memory", path), -1;
     }
-    free(sv);
-    free(tv);
-    free(sp);
-    free(tp);
+    const tg_ckpt_meta kv[] = {
+        {"s2s.cell", c->cell->name},    {"s2s.embed", num[0]},
+        {"s2s.hidden", num[1]},         {"s2s.layers", num[2]},
+        {"s2s.dropout", num[3]},        {"s2s.feed_context", num[4]},
+        {"s2s.reverse_source", num[5]}, {"s2s.lowercase", num[6]},
+        {"s2s.split_punct", num[7]},    {"s2s.src_vocab", mm->sv},
+        {"s2s.tgt_vocab", mm->tv},
+        {"s2s.attention", tg_attn_kind_name(c->attention)},
+        {"s2s.bidirectional", num[8]},
+        {"s2s.src_pieces", mm->sp},     {"s2s.tgt_pieces", mm->tp}, /* last: absent in word mode */
+    };
+    _Static_assert(sizeof kv / sizeof *kv <= S2S_META_MAX, "raise S2S_META_MAX");
+    mm->n = sizeof kv / sizeof *kv - (on ? 0 : 2);
+    memcpy(mm->kv, kv, mm->n * sizeof *kv);
+    return 0;
+}
+
+int s2s_save_with_pieces(const char *path, const s2s_model *m, tg_optim *opt,
+                         const s2s_vocab *src, const s2s_vocab *tgt,
+                         const s2s_tokenize_options *tok, const s2s_pieces *pieces, char *err,
+                         size_t errlen)
+{
+    s2s_meta mm;
+    if (s2s_meta_make(&mm, &m->cfg, src, tgt, tok, pieces, path, err, errlen) != 0) return -1;
+    int rc = tg_checkpoint_save_training(path, m->params, opt, mm.kv, mm.n, err, errlen);
+    s2s_meta_free(&mm);
     return rc;
 }
 
@@ -121,34 +143,42 @@ static int read_vocab(const tg_checkpoint *ck, const char *path, const char *key
     return 0;
 }
 
-int s2s_load(const char *path, s2s_model *m, s2s_vocab *src, s2s_vocab *tgt,
-             s2s_tokenize_options *tok, char *err, size_t errlen)
+int s2s_build_from_meta(const tg_checkpoint *ck, const char *path, s2s_model *m,
+                        s2s_vocab *src, s2s_vocab *tgt, s2s_tokenize_options *tok, char *err,
+                        size_t errlen)
 {
-    tg_checkpoint *ck = tg_checkpoint_open(path, err, errlen);
     s2s_config c;
-    int rc = -1, have_src = 0, have_tgt = 0, have_model = 0;
     memset(m, 0, sizeof *m);
-    if (!ck) return -1;
-    if (read_config(ck, path, &c, tok, err, errlen) != 0) goto done;
-    if (read_vocab(ck, path, "s2s.src_vocab", src, err, errlen) != 0) goto done;
-    have_src = 1;
-    if (read_vocab(ck, path, "s2s.tgt_vocab", tgt, err, errlen) != 0) goto done;
-    have_tgt = 1;
+    if (read_config(ck, path, &c, tok, err, errlen) != 0) return -1;
+    if (read_vocab(ck, path, "s2s.src_vocab", src, err, errlen) != 0) return -1;
+    if (read_vocab(ck, path, "s2s.tgt_vocab", tgt, err, errlen) != 0) {
+        s2s_vocab_free(src);
+        return -1;
+    }
     c.src_vocab = src->n;
     c.tgt_vocab = tgt->n;
     if (s2s_model_init(m, &c, 0) != 0) {
         snprintf(err, errlen, "%s: out of memory", path);
-        goto done;
+        s2s_vocab_free(tgt);
+        s2s_vocab_free(src);
+        return -1;
     }
-    have_model = 1;
-    rc = tg_checkpoint_load_params(ck, m->params, err, errlen);
-done:
+    return 0;
+}
+
+int s2s_load(const char *path, s2s_model *m, s2s_vocab *src, s2s_vocab *tgt,
+             s2s_tokenize_options *tok, char *err, size_t errlen)
+{
+    tg_checkpoint *ck = tg_checkpoint_open(path, err, errlen);
+    memset(m, 0, sizeof *m);
+    if (!ck) return -1;
+    int rc = s2s_build_from_meta(ck, path, m, src, tgt, tok, err, errlen);
+    if (rc == 0 && (rc = tg_checkpoint_load_params(ck, m->params, err, errlen)) != 0) {
+        s2s_model_free(m);
+        s2s_vocab_free(tgt);
+        s2s_vocab_free(src);
+    }
     tg_checkpoint_close(ck);
-    if (rc != 0) {
-        if (have_model) s2s_model_free(m);
-        if (have_tgt) s2s_vocab_free(tgt);
-        if (have_src) s2s_vocab_free(src);
-    }
     return rc;
 }
 

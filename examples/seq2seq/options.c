@@ -6,6 +6,7 @@
 #include "attnmap.h"
 #include "pieces.h"
 #include "program.h"
+#include "torch_io.h"
 #include "trainrun.h"
 #include "tg_layers.h"
 #include "tg_attention.h"
@@ -91,6 +92,8 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"seed", TG_U64, &o->seed, "seed for initialisation and batch order", 0, 0, NULL},
         {"save", TG_STR, &o->save, TGX_HELP_SAVE("the best model so far by test BLEU (with its optimizer and piece models), at each evaluation that beats it"), 0, 0, NULL},
         {"load", TG_STR, &o->load, TGX_HELP_LOAD("its vocabularies, piece models and shape"), 0, 0, NULL},
+        {"export-torch", TG_STR, &o->export_torch, TGX_HELP_EXPORT_TORCH("Seq2Seq") " (with --translate: the --load'ed model, before translating)", 0, 0, NULL},
+        {"import-torch", TG_STR, &o->import_torch, "start from a Seq2Seq state_dict in FILE (scripts/torch_models.py writes one); its metadata gives the model's size and vocabularies, every tensor checked against them (as --load: evaluates, translates, or trains on)", 0, 0, NULL},
         {"checkpoint", TG_STR, &o->checkpoint, TGX_HELP_CHECKPOINT, 0, 0, NULL},
         {"every", TG_INT, &o->every, TGX_HELP_EVERY, 0, 1 << 30, NULL},
         {"resume", TG_STR, &o->resume, TGX_HELP_RESUME, 0, 0, NULL},
@@ -126,13 +129,39 @@ static void check_attention_map(const s2s_options *o)
         tg_cli_die(S2S_PROG, "%s", err);
 }
 
+/* --import-torch FILE stands for --load FILE (setup.c reads it in
+ * PyTorch's names); --export-torch needs a file it can write (and
+ * check_exportable, a cell with a PyTorch module), before any work. */
+static void take_torch_flags(s2s_options *o)
+{
+    char err[1024];
+    if (o->import_torch && (o->load || o->resume))
+        tg_cli_die_usage(S2S_PROG, "--import-torch and --%s exclude each other (both give the "
+                         "model)", o->load ? "load" : "resume");
+    if (o->import_torch) o->load = o->import_torch;
+    if (o->export_torch &&
+        tg_cli_check_output("--export-torch", o->export_torch, 1, err, sizeof err) != 0)
+        tg_cli_die(S2S_PROG, "%s", err);
+}
+
+/* --export-torch of a cell without a PyTorch module, refused before any
+ * training (after --resume's settings; a --load'ed model's cell is
+ * checked when it is read, setup.c). */
+static void check_exportable(const s2s_options *o)
+{
+    const tg_cell_kind *kind = tg_cell_kind_by_name(o->cell);
+    if (o->export_torch && !o->load && kind && !tgx_torch_module_of(kind))
+        tg_cli_die_usage(S2S_PROG, "--export-torch: cell '%s' has no PyTorch module ("
+                         TGX_TORCH_CELLS ")", o->cell);
+}
+
 /* Flags that exclude or need each other. */
 static void check_combinations(const s2s_options *o, const tg_cmdline *c, int argc, int first)
 {
     if (!o->translate && first < argc)
         tg_cli_die_usage(S2S_PROG, "unexpected argument '%s' (sentences go with --translate)",
                          c->argv[first]);
-    if (o->translate && !o->load) tg_cli_die_usage(S2S_PROG, "--translate needs --load MODEL");
+    if (o->translate && !o->load) tg_cli_die_usage(S2S_PROG, "--translate needs --load MODEL (or --import-torch FILE)");
     if (o->translate && (o->checkpoint || o->resume))
         tg_cli_die_usage(S2S_PROG, "--translate does not train: --checkpoint and --resume do not apply");
     const tg_run_files files = s2s_run_files(o);
@@ -167,11 +196,13 @@ void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_
     tg_cli_parse(argc, argv, c->flags, c->n, S2S_PROG,
                  "Encoder-decoder translation (English->Korean built in, or any TSV pair file).",
                  first_positional);
+    take_torch_flags(o);
     check_combinations(o, c, argc, *first_positional);
     inh->n = 0;
     if (o->resume) s2s_inherit_settings(o->resume, c, inh);
     /* a checkpoint records --attention only when the model has one */
     if (o->resume && !strcmp(o->attention, "auto")) o->attention = "none";
+    check_exportable(o);
     if (o->bidirectional && o->hidden % 2 != 0)
         tg_cli_die_usage(S2S_PROG, "--bidirectional needs an even --hidden (%d per direction "
                          "would not fill %d)", o->hidden / 2, o->hidden);

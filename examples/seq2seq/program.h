@@ -92,7 +92,7 @@ void s2s_free_outputs(int **out, size_t n, int *lens);
 
 /* The model of the options and vocabularies (exits 1 on out of memory);
  * --load FILE (exits 1 naming it; a training checkpoint gets a pointer to
- * --resume); the optimizer of --optim and --lr (setup.c). */
+ * --resume), or --import-torch FILE (torch_s2s.h); the optimizer of --optim and --lr (setup.c). */
 void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs,
                      const s2s_vocab *vt);
 /* Refuses (exit 1, both figures) a run whose parameters, gradients,
@@ -103,6 +103,12 @@ void s2s_check_memory(const s2s_model *m, const s2s_options *o, const tg_optim *
 void s2s_load_model(const s2s_options *o, s2s_model *m, s2s_vocab *vs, s2s_vocab *vt,
                     s2s_tokenize_options *tok, s2s_pieces *pc);
 tg_optim *s2s_make_optim(const s2s_options *o, const s2s_model *m);
+/* --export-torch FILE (nothing without it): m in the names of
+ * scripts/torch_models.py's Seq2Seq (torch_s2s.h) with its vocabularies,
+ * tokenizer options and piece models; exits 1 naming the problem. With
+ * --load (or --import-torch) and --translate, s2s_load_model calls it. */
+void s2s_export_torch(const s2s_options *o, const s2s_model *m, const s2s_vocab *vs,
+                      const s2s_vocab *vt, const s2s_tokenize_options *tok, const s2s_pieces *pc);
 
 /* Step arenas by measurement (setup.c): a training step of rows pairs of
  * up to max_src and max_tgt tokens (on one shard's tape), and decoding

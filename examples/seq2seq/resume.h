@@ -17,6 +17,9 @@
 typedef struct s2s_options {
     const char *train, *test, *save, *load, *log, *write_corpus;
     const char *checkpoint, *resume;
+    /* PyTorch interchange (torch_s2s.h): --import-torch FILE is read as
+     * --load FILE is (o->load points to it too); --export-torch FILE */
+    const char *import_torch, *export_torch;
     double valid_frac;
     int pairs, test_pairs;
     uint64_t corpus_seed;

@@ -4,6 +4,7 @@
  * sources, each run once on a probe tape before the run starts. Nothing
  * the probes do stays: the gradients they leave are zeroed, their dropout
  * generator is their own. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,8 @@
 #include "model_io.h"
 #include "program.h"
 #include "tg_layers.h"
+#include "torch_io.h"
+#include "torch_s2s.h"
 #include "trainrun.h"
 
 #define prog S2S_PROG
@@ -77,20 +80,42 @@ void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs, co
 }
 
 /* --load FILE: the model; a training checkpoint gets a pointer to --resume. */
-void s2s_load_model(const s2s_options *o, s2s_model *m, s2s_vocab *vs, s2s_vocab *vt,
-                    s2s_tokenize_options *tok, s2s_pieces *pc)
+static void load_native(const s2s_options *o, s2s_model *m, s2s_vocab *vs, s2s_vocab *vt,
+                        s2s_tokenize_options *tok)
 {
     char err[1024], cell[32], err2[1024];
-    if (s2s_load(o->load, m, vs, vt, tok, err, sizeof err) == 0) {
-        /* a subword model's piece models, checked against its vocabularies */
-        if (s2s_load_pieces(o->load, vs, vt, pc, err, sizeof err) != 0)
-            tg_cli_die(prog, "%s", err);
-        return;
-    }
+    if (s2s_load(o->load, m, vs, vt, tok, err, sizeof err) == 0) return;
     if (tg_trainckpt_read_config(o->load, "cell", cell, sizeof cell, err2, sizeof err2) == 0)
         tg_cli_die(prog, "%s: a training checkpoint, not a model: continue its run with --resume "
                    "%s (a model is what --save writes)", o->load, o->load);
     tg_cli_die(prog, "%s", err);
+}
+
+void s2s_load_model(const s2s_options *o, s2s_model *m, s2s_vocab *vs, s2s_vocab *vt,
+                    s2s_tokenize_options *tok, s2s_pieces *pc)
+{
+    char err[1024];
+    if (o->import_torch && s2s_torch_import(o->import_torch, m, vs, vt, tok, err, sizeof err))
+        tg_cli_die(prog, "--import-torch %s", err);
+    if (!o->import_torch) load_native(o, m, vs, vt, tok);
+    /* a subword model's piece models, checked against its vocabularies */
+    if (s2s_load_pieces(o->load, vs, vt, pc, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
+    if (o->export_torch && !tgx_torch_module_of(m->cfg.cell))
+        tg_cli_die_usage(prog, "--export-torch: the model %s has cell '%s', which has no PyTorch "
+                         "module (" TGX_TORCH_CELLS ")",
+                         o->load, m->cfg.cell->name);
+    if (o->translate) s2s_export_torch(o, m, vs, vt, tok, pc); /* --translate trains nothing */
+}
+
+void s2s_export_torch(const s2s_options *o, const s2s_model *m, const s2s_vocab *vs,
+                      const s2s_vocab *vt, const s2s_tokenize_options *tok, const s2s_pieces *pc)
+{
+    char err[1024];
+    if (!o->export_torch) return;
+    if (s2s_torch_export(o->export_torch, m, vs, vt, tok, pc, err, sizeof err) != 0)
+        tg_cli_die(prog, "--export-torch %s", err);
+    fprintf(stderr, "%s: exported %s (scripts/torch_models.py load_seq2seq)\n", prog,
+            o->export_torch);
 }
 
 typedef struct probe {

@@ -239,6 +239,17 @@ ROWS = [
       "lower --hidden"], {"TG_MAX_MEMORY": "16G"}),
     ("charlm", "malformed memory cap", ["--text", "{d}/tiny.txt"] + CH, 2,
      ["TG_MAX_MEMORY", "'lots'"], {"TG_MAX_MEMORY": "lots"}),
+    # ---- seq2seq's PyTorch interchange (examples/seq2seq/torch_s2s.h)
+    ("seq2seq", "--import-torch of a Seq2Seq tensor with the wrong shape", S2S + [
+     "--import-torch", "{d}/s2s_shape.torch.st"], 1, ["--import-torch", "s2s_shape.torch.st",
+     "'out.weight'", "expects"]),
+    ("seq2seq", "--import-torch of a Seq2Seq file missing a tensor", S2S + ["--import-torch",
+     "{d}/s2s_missing.torch.st"], 1, ["--import-torch", "s2s_missing.torch.st",
+     "'decoder.weight_hh_l0'", "missing"]),
+    ("seq2seq", "--import-torch of charlm's CharRNN", S2S + ["--import-torch",
+     "{d}/ok.torch.st"], 1, ["--import-torch", "ok.torch.st", "CharRNN", "Seq2Seq"]),
+    ("seq2seq", "--export-torch of a cell without a PyTorch module", S2S + ["--cell", "mgu",
+     "--export-torch", "{d}/m_out.st"], 2, ["--export-torch", "'mgu'"]),
 ]
 
 TIMEOUT = 60
@@ -402,6 +413,27 @@ def make_torch_fixtures(d, exes):
         rows, cols = h["rnn.weight_ih_l0"]["shape"]
         h["rnn.weight_ih_l0"]["shape"] = [rows * 2, cols // 2]
         write_safetensors(f"{d}/shape.torch.st", h, data)
+    make_s2s_torch_fixtures(d, exes)
+
+
+def make_s2s_torch_fixtures(d, exes):
+    """s2s.torch.st (seq2seq --export-torch of a 1-epoch model) and broken
+    copies: s2s_shape.torch.st (out.weight reshaped, the same bytes),
+    s2s_missing.torch.st (decoder.weight_hh_l0 renamed away)."""
+    if "seq2seq" not in exes:
+        return
+    subprocess.run([exes["seq2seq"]] + S2S + ["--export-torch", f"{d}/s2s.torch.st"],
+                   capture_output=True, timeout=TIMEOUT, env=child_env(),
+                   stdin=subprocess.DEVNULL)
+    if not os.path.exists(f"{d}/s2s.torch.st"):
+        return
+    h, data = safetensors_parts(f"{d}/s2s.torch.st")
+    rows, cols = h["out.weight"]["shape"]
+    h["out.weight"]["shape"] = [rows * 2, cols // 2]
+    write_safetensors(f"{d}/s2s_shape.torch.st", h, data)
+    h, data = safetensors_parts(f"{d}/s2s.torch.st")
+    h["decoder.weight_hh_l9"] = h.pop("decoder.weight_hh_l0")
+    write_safetensors(f"{d}/s2s_missing.torch.st", h, data)
 
 
 def make_checkpoint_fixtures(d, charlm):
