@@ -3,6 +3,18 @@
 
 #include <string.h>
 
+#include "trainrun.h"
+
+size_t s2s_config_numel_bound(const s2s_config *c)
+{
+    size_t E = (size_t)c->embed, H = (size_t)c->hidden, Vt = (size_t)c->tgt_vocab;
+    size_t enc = c->bidirectional ? 2 * tgx_stack_numel(c->cell, c->embed, c->hidden / 2, c->layers)
+                                  : tgx_stack_numel(c->cell, c->embed, c->hidden, c->layers);
+    return ((size_t)c->src_vocab + Vt) * E + enc +
+           tgx_stack_numel(c->cell, c->embed + c->hidden, c->hidden, c->layers) +
+           (c->attention != TG_ATTN_NONE ? 3 * H * H + H : 0) + H * Vt + Vt;
+}
+
 int s2s_model_init(s2s_model *m, const s2s_config *c, uint64_t seed)
 {
     tg_params *p = tg_params_new();

@@ -38,6 +38,14 @@ typedef struct s2s_config {
     int bidirectional;
 } s2s_config;
 
+/* The widest --embed and --hidden (flags and model files alike). */
+#define S2S_MAX_WIDTH 8192
+
+/* The parameters of a model of config c, counted before it is built and at
+ * their largest (attention and the decoder's fed input as if on): to refuse
+ * a configuration, or a model file's metadata, that cannot fit in memory. */
+size_t s2s_config_numel_bound(const s2s_config *c);
+
 typedef struct s2s_model {
     s2s_config cfg;
     tg_params *params;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tg_checkpoint.h"
+#include "trainrun.h"
 
 int s2s_save(const char *path, const s2s_model *m, tg_optim *opt, const s2s_vocab *src,
              const s2s_vocab *tgt, const s2s_tokenize_options *tok, char *err, size_t errlen)
@@ -108,10 +109,16 @@ static int read_config(const tg_checkpoint *ck, const char *path, s2s_config *c,
     if (!c->cell)
         return snprintf(err, errlen, "%s: metadata 's2s.cell' = '%s' is not one of %s", path, cell,
                         tg_cell_kind_names()), -1;
-    c->dropout = drop ? strtod(drop, NULL) : 0;
-    if (!(c->dropout >= 0 && c->dropout < 1)) c->dropout = 0;
-    if (meta_int(ck, path, "s2s.embed", 1, 1 << 16, &c->embed, err, errlen) ||
-        meta_int(ck, path, "s2s.hidden", 1, 1 << 16, &c->hidden, err, errlen) ||
+    if (drop) {
+        char *end;
+        errno = 0;
+        c->dropout = strtod(drop, &end);
+        if (errno || end == drop || *end || !(c->dropout >= 0 && c->dropout < 1))
+            return snprintf(err, errlen, "%s: metadata 's2s.dropout' = '%.40s' is not a number "
+                            "in [0, 1)", path, drop), -1;
+    }
+    if (meta_int(ck, path, "s2s.embed", 1, S2S_MAX_WIDTH, &c->embed, err, errlen) ||
+        meta_int(ck, path, "s2s.hidden", 1, S2S_MAX_WIDTH, &c->hidden, err, errlen) ||
         meta_int(ck, path, "s2s.layers", 1, TG_MAX_LAYERS, &c->layers, err, errlen) ||
         meta_int(ck, path, "s2s.feed_context", 0, 1, &c->feed_context, err, errlen) ||
         meta_int(ck, path, "s2s.reverse_source", 0, 1, &c->reverse_source, err, errlen) ||
@@ -143,6 +150,22 @@ static int read_vocab(const tg_checkpoint *ck, const char *path, const char *key
     return 0;
 }
 
+/* The metadata sets the model's size before any tensor is read, so a small
+ * crafted file could ask for a model of hundreds of GiB (built, then
+ * initialised page by page until the kernel kills the process): its
+ * parameters, counted at their largest, must fit in the memory available. */
+static int check_fits(const s2s_config *c, const char *path, char *err, size_t errlen)
+{
+    char src[96];
+    double need = (double)s2s_config_numel_bound(c) * (double)sizeof(tg_real);
+    size_t avail = tgx_memory_available("seq2seq", src, sizeof src);
+    if (avail == 0 || need <= (double)avail) return 0;
+    return snprintf(err, errlen, "%s: its metadata describes a model of %.1f GiB of parameters "
+                    "(embed %d, hidden %d, layers %d, vocabularies %d and %d), more than the "
+                    "%.1f GiB available (%s)", path, need / 1073741824.0, c->embed, c->hidden,
+                    c->layers, c->src_vocab, c->tgt_vocab, (double)avail / 1073741824.0, src), -1;
+}
+
 int s2s_build_from_meta(const tg_checkpoint *ck, const char *path, s2s_model *m,
                         s2s_vocab *src, s2s_vocab *tgt, s2s_tokenize_options *tok, char *err,
                         size_t errlen)
@@ -157,6 +180,11 @@ int s2s_build_from_meta(const tg_checkpoint *ck, const char *path, s2s_model *m,
     }
     c.src_vocab = src->n;
     c.tgt_vocab = tgt->n;
+    if (check_fits(&c, path, err, errlen) != 0) {
+        s2s_vocab_free(tgt);
+        s2s_vocab_free(src);
+        return -1;
+    }
     if (s2s_model_init(m, &c, 0) != 0) {
         snprintf(err, errlen, "%s: out of memory", path);
         s2s_vocab_free(tgt);

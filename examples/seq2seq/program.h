@@ -100,8 +100,11 @@ void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs,
  * (tgx_memory_check); s2s_build_model checks the config before building. */
 void s2s_check_memory(const s2s_model *m, const s2s_options *o, const tg_optim *opt,
                       size_t arenas);
-void s2s_load_model(const s2s_options *o, s2s_model *m, s2s_vocab *vs, s2s_vocab *vt,
-                    s2s_tokenize_options *tok, s2s_pieces *pc);
+/* --load (or --import-torch): the model, its vocabularies, tokenizer and
+ * piece models; a model flag given on the command line (cl) that the file
+ * contradicts is refused (exit 2), as charlm does. */
+void s2s_load_model(const s2s_options *o, const tg_cmdline *cl, s2s_model *m, s2s_vocab *vs,
+                    s2s_vocab *vt, s2s_tokenize_options *tok, s2s_pieces *pc);
 tg_optim *s2s_make_optim(const s2s_options *o, const s2s_model *m);
 /* --export-torch FILE (nothing without it): m in the names of
  * scripts/torch_models.py's Seq2Seq (torch_s2s.h) with its vocabularies,

@@ -36,16 +36,9 @@ tg_optim *s2s_make_optim(const s2s_options *o, const s2s_model *m)
  * built (issue 16: --hidden 8192 --embed 8192 aborted on an arena after
  * 52 s): the parameters counted from the shapes (attention and the
  * decoder's fed input at their largest), the optimizer's state from --optim. */
-static void check_planned_memory(const s2s_options *o, int src_vocab, int tgt_vocab)
+static void check_planned_memory(const s2s_options *o, const s2s_config *c)
 {
-    const tg_cell_kind *kind = tg_cell_kind_by_name(o->cell);
-    size_t E = (size_t)o->embed, H = (size_t)o->hidden;
-    size_t enc = o->bidirectional ? 2 * tgx_stack_numel(kind, o->embed, o->hidden / 2, o->layers)
-                                  : tgx_stack_numel(kind, o->embed, o->hidden, o->layers);
-    size_t numel = ((size_t)src_vocab + (size_t)tgt_vocab) * E + enc +
-                   tgx_stack_numel(kind, o->embed + o->hidden, o->hidden, o->layers) +
-                   (strcmp(o->attention, "none") ? 3 * H * H + H : 0) +
-                   H * (size_t)tgt_vocab + (size_t)tgt_vocab;
+    size_t numel = s2s_config_numel_bound(c);
     tg_optim_config oc;
     if (tgx_optim_from_flag(o->optim, &oc) != 0) return; /* s2s_make_optim says so */
     tgx_memory_plan p = tgx_memory_plan_config(numel, o->shards, &oc, 0);
@@ -61,7 +54,6 @@ void s2s_check_memory(const s2s_model *m, const s2s_options *o, const tg_optim *
 
 void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs, const s2s_vocab *vt)
 {
-    check_planned_memory(o, vs->n, vt->n);
     s2s_config c;
     memset(&c, 0, sizeof c);
     c.cell = tg_cell_kind_by_name(o->cell);
@@ -76,6 +68,7 @@ void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs, co
     if (tg_attn_kind_by_name(o->attention, &c.attention) != 0)
         tg_cli_die(prog, "--attention '%s' is not one of %s", o->attention, tg_attn_kind_names());
     c.bidirectional = o->bidirectional;
+    check_planned_memory(o, &c);
     if (s2s_model_init(m, &c, o->seed) != 0) tg_cli_die(prog, "out of memory building the model");
 }
 
@@ -91,13 +84,43 @@ static void load_native(const s2s_options *o, s2s_model *m, s2s_vocab *vs, s2s_v
     tg_cli_die(prog, "%s", err);
 }
 
-void s2s_load_model(const s2s_options *o, s2s_model *m, s2s_vocab *vs, s2s_vocab *vt,
-                    s2s_tokenize_options *tok, s2s_pieces *pc)
+/* A flag given on the command line that the loaded model contradicts. */
+static void check_int_flag(const tg_cmdline *cl, const char *flag, int want, int have,
+                           const char *file)
+{
+    if (tg_cmdline_given(cl, flag) && want != have)
+        tg_cli_die_usage(prog, "--%s %d does not match the model %s (%s=%d); leave it out to use "
+                         "the model's", flag, want, file, flag, have);
+}
+
+static void check_model_flags(const s2s_options *o, const tg_cmdline *cl, const s2s_config *c,
+                              const char *file)
+{
+    if (tg_cmdline_given(cl, "cell") && strcmp(o->cell, c->cell->name) != 0)
+        tg_cli_die_usage(prog, "--cell %s does not match the model %s (cell=%s)", o->cell, file,
+                         c->cell->name);
+    const char *attn = tg_attn_kind_name(c->attention);
+    if (tg_cmdline_given(cl, "attention") && strcmp(o->attention, "auto") != 0 &&
+        strcmp(o->attention, attn) != 0)
+        tg_cli_die_usage(prog, "--attention %s does not match the model %s (attention=%s)",
+                         o->attention, file, attn);
+    check_int_flag(cl, "hidden", o->hidden, c->hidden, file);
+    if (o->embed > 0) check_int_flag(cl, "embed", o->embed, c->embed, file); /* 0: the default */
+    check_int_flag(cl, "layers", o->layers, c->layers, file);
+    check_int_flag(cl, "bidirectional", o->bidirectional, c->bidirectional, file);
+    check_int_flag(cl, "reverse", o->reverse, c->reverse_source, file);
+    if (c->attention == TG_ATTN_NONE) /* attention replaces it */
+        check_int_flag(cl, "feed-context", o->feed_context, c->feed_context, file);
+}
+
+void s2s_load_model(const s2s_options *o, const tg_cmdline *cl, s2s_model *m, s2s_vocab *vs,
+                    s2s_vocab *vt, s2s_tokenize_options *tok, s2s_pieces *pc)
 {
     char err[1024];
     if (o->import_torch && s2s_torch_import(o->import_torch, m, vs, vt, tok, err, sizeof err))
         tg_cli_die(prog, "--import-torch %s", err);
     if (!o->import_torch) load_native(o, m, vs, vt, tok);
+    check_model_flags(o, cl, &m->cfg, o->import_torch ? o->import_torch : o->load);
     /* a subword model's piece models, checked against its vocabularies */
     if (s2s_load_pieces(o->load, vs, vt, pc, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
     if (o->export_torch && !tgx_torch_module_of(m->cfg.cell))

@@ -250,6 +250,15 @@ ROWS = [
      "{d}/ok.torch.st"], 1, ["--import-torch", "ok.torch.st", "CharRNN", "Seq2Seq"]),
     ("seq2seq", "--export-torch of a cell without a PyTorch module", S2S + ["--cell", "mgu",
      "--export-torch", "{d}/m_out.st"], 2, ["--export-torch", "'mgu'"]),
+    ("seq2seq", "--import-torch whose metadata asks for a model larger than memory (refused "
+     "before it is built)", S2S + ["--import-torch", "{d}/s2s_huge.torch.st"], 1,
+     ["--import-torch", "s2s_huge.torch.st", "hidden 8192, layers 8", "GiB available",
+      "TG_MAX_MEMORY"], {"TG_MAX_MEMORY": "4G"}),
+    ("seq2seq", "--import-torch with a --layers the model contradicts", S2S + ["--layers", "3",
+     "--import-torch", "{d}/s2s.torch.st"], 2, ["--layers 3", "s2s.torch.st", "layers=1"]),
+    ("seq2seq", "--import-torch with a malformed dropout in its metadata", S2S + [
+     "--import-torch", "{d}/s2s_dropout.torch.st"], 1, ["s2s_dropout.torch.st", "'s2s.dropout'",
+     "'0.1abc'"]),
 ]
 
 TIMEOUT = 60
@@ -419,7 +428,9 @@ def make_torch_fixtures(d, exes):
 def make_s2s_torch_fixtures(d, exes):
     """s2s.torch.st (seq2seq --export-torch of a 1-epoch model) and broken
     copies: s2s_shape.torch.st (out.weight reshaped, the same bytes),
-    s2s_missing.torch.st (decoder.weight_hh_l0 renamed away)."""
+    s2s_missing.torch.st (decoder.weight_hh_l0 renamed away), s2s_huge.torch.st
+    (metadata: 8 layers of 8192 hidden units, tensors as they were),
+    s2s_dropout.torch.st (metadata s2s.dropout '0.1abc')."""
     if "seq2seq" not in exes:
         return
     subprocess.run([exes["seq2seq"]] + S2S + ["--export-torch", f"{d}/s2s.torch.st"],
@@ -434,6 +445,13 @@ def make_s2s_torch_fixtures(d, exes):
     h, data = safetensors_parts(f"{d}/s2s.torch.st")
     h["decoder.weight_hh_l9"] = h.pop("decoder.weight_hh_l0")
     write_safetensors(f"{d}/s2s_missing.torch.st", h, data)
+    for name, key, value in (("s2s_huge", "s2s.hidden", "8192"),
+                             ("s2s_dropout", "s2s.dropout", "0.1abc")):
+        h, data = safetensors_parts(f"{d}/s2s.torch.st")
+        h["__metadata__"][key] = value
+        if name == "s2s_huge":
+            h["__metadata__"]["s2s.layers"] = "8"
+        write_safetensors(f"{d}/{name}.torch.st", h, data)
 
 
 def make_checkpoint_fixtures(d, charlm):

@@ -50,6 +50,8 @@ ARCHS = [
 ]
 TINY = ["--pairs", "300", "--test-pairs", "20", "--hidden", "16", "--embed", "8", "--batch", "16",
         "--threads", "1", "--shards", "1", "--show", "0", "--seed", "3"]
+DATA = [a for i, a in enumerate(TINY) if a not in ("--hidden", "--embed") and
+        TINY[i - 1] not in ("--hidden", "--embed")]  # TINY without the model's sizes
 SENTENCES = ["I study deeplearning", "next week the student will have kimchi in the cafe",
              "my friend loves chemistry", "the cat", "Minsu eats kimchi every day"]
 
@@ -173,8 +175,12 @@ def test_arch(tmp, cell, attention, bidirectional, layers, extra):
     c_made = c_translate("--import-torch", p_path, SENTENCES, tmp)
     check(c_made == torch_translate(made, SENTENCES),
           f"{name}: a PyTorch-made model translates the same in seq2seq ({c_made[0][:30]!r} ...)")
-    # trains on from it, and exports again
-    run(SEQ2SEQ, *TINY, "--import-torch", p_path, "--steps", "3", "--export-torch",
+    # a model flag the file contradicts is refused, not silently overridden
+    r = run(SEQ2SEQ, *TINY, "--import-torch", p_path, "--steps", "3", expect=None, cwd=tmp)
+    check(refused(r, 2, "--hidden 16", "hidden=12"),
+          f"{name}: --import-torch refuses a --hidden the file contradicts")
+    # trains on from it (the file's sizes, no size flags), and exports again
+    run(SEQ2SEQ, *DATA, "--import-torch", p_path, "--steps", "3", "--export-torch",
         "again.torch.st", cwd=tmp)
     again, _ = tm.load_seq2seq(os.path.join(tmp, "again.torch.st"))
     moved = any(not torch.equal(a, b) for a, b in zip(again.state_dict().values(),
