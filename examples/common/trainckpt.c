@@ -51,18 +51,6 @@ struct tg_trainckpt {
 #define KEY_MAX (NAME_MAX_LEN + 16)
 #define TEXT_MAX 72
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 static char *dup_str(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -295,7 +283,8 @@ static void free_meta(save_meta *sm)
 
 int tg_trainckpt_save(tg_trainckpt *ck, const char *path, char *err, size_t errlen)
 {
-    if (!ck || !path || !path[0]) return fail(err, errlen, "checkpoint: no file name given");
+    if (!ck || !path || !path[0])
+        return tg_ckpt_fail(err, errlen, "checkpoint: no file name given");
     remove_stale_temps(path);
     size_t ns = ck->opt ? tg_optim_state_count(ck->opt) : 0, na = 0;
     for (size_t i = 0; i < ck->n; i++) na += ck->items[i].kind == K_ARRAY;
@@ -305,8 +294,8 @@ int tg_trainckpt_save(tg_trainckpt *ck, const char *path, char *err, size_t errl
     char steps[24];
     int rc;
     if (!ex || !ex_names || build_meta(ck, &sm, steps) != 0) {
-        rc = fail(err, errlen, "cannot save %s: out of memory; previous checkpoint left intact",
-                  path);
+        rc = tg_ckpt_fail(err, errlen,
+                          "cannot save %s: out of memory; previous checkpoint left intact", path);
     } else {
         size_t k = 0, a = 0;
         for (size_t i = 0; i < ns; i++)
@@ -334,15 +323,19 @@ static int check_identity(const tg_trainckpt *ck, const tg_checkpoint *c, const 
 {
     const char *v = tg_checkpoint_meta(c, "trainckpt.version");
     if (!v)
-        return fail(err, errlen, "%s: not a training checkpoint (no 'trainckpt.version' "
-                                 "metadata): cannot resume from it", path);
+        return tg_ckpt_fail(err, errlen,
+                            "%s: not a training checkpoint (no 'trainckpt.version' "
+                            "metadata): cannot resume from it",
+                            path);
     if (strcmp(v, TG_TRAINCKPT_VERSION) != 0)
-        return fail(err, errlen, "%s: training checkpoint version '%.20s', this program reads "
-                                 "version %s", path, v, TG_TRAINCKPT_VERSION);
+        return tg_ckpt_fail(err, errlen,
+                            "%s: training checkpoint version '%.20s', this program reads "
+                            "version %s",
+                            path, v, TG_TRAINCKPT_VERSION);
     const char *prog = tg_checkpoint_meta(c, "trainckpt.program");
     if (!prog || strcmp(prog, ck->program) != 0)
-        return fail(err, errlen, "%s: a checkpoint of '%.40s', not of '%s'", path,
-                    prog ? prog : "(unknown program)", ck->program);
+        return tg_ckpt_fail(err, errlen, "%s: a checkpoint of '%.40s', not of '%s'", path,
+                            prog ? prog : "(unknown program)", ck->program);
     return 0;
 }
 
@@ -352,13 +345,17 @@ static int config_mismatch(const char *path, const char *key, const char *file, 
                            char *err, size_t errlen)
 {
     if (strlen(file) <= 40 && strlen(run) <= 40)
-        return fail(err, errlen, "%s: config '%s' is '%s' in the checkpoint, '%s' in this run: "
-                                 "cannot resume with a different %s", path, key, file, run, key);
+        return tg_ckpt_fail(err, errlen,
+                            "%s: config '%s' is '%s' in the checkpoint, '%s' in this run: "
+                            "cannot resume with a different %s",
+                            path, key, file, run, key);
     size_t i = 0;
     while (file[i] && file[i] == run[i]) i++;
-    return fail(err, errlen, "%s: config '%s' differs from this run's (%zu vs %zu characters, "
-                             "first difference at character %zu): cannot resume with a "
-                             "different %s", path, key, strlen(file), strlen(run), i, key);
+    return tg_ckpt_fail(err, errlen,
+                        "%s: config '%s' differs from this run's (%zu vs %zu characters, "
+                        "first difference at character %zu): cannot resume with a "
+                        "different %s",
+                        path, key, strlen(file), strlen(run), i, key);
 }
 
 static int check_optim_kind(const tg_trainckpt *ck, const tg_checkpoint *c, const char *path,
@@ -368,10 +365,12 @@ static int check_optim_kind(const tg_trainckpt *ck, const tg_checkpoint *c, cons
     const char *want = tg_optim_kind_name(tg_optim_get_config(ck->opt)->kind);
     const char *have = tg_checkpoint_meta(c, "optim.kind");
     if (!have)
-        return fail(err, errlen, "%s: holds no optimizer state ('optim.kind' missing)", path);
+        return tg_ckpt_fail(err, errlen, "%s: holds no optimizer state ('optim.kind' missing)",
+                            path);
     if (strcmp(have, want) != 0)
-        return fail(err, errlen, "%s: optimizer is '%.20s' in the checkpoint, '%s' in this run",
-                    path, have, want);
+        return tg_ckpt_fail(err, errlen,
+                            "%s: optimizer is '%.20s' in the checkpoint, '%s' in this run", path,
+                            have, want);
     return 0;
 }
 
@@ -390,8 +389,10 @@ static int stage_item(const item *it, const tg_checkpoint *c, const char *path, 
     item_key(it, key);
     const char *v = it->kind == K_ARRAY ? NULL : tg_checkpoint_meta(c, key);
     if (it->kind != K_ARRAY && it->kind != K_INFO && !v)
-        return fail(err, errlen, "%s: metadata '%s' is missing: not saved by this version of "
-                                 "the program", path, key);
+        return tg_ckpt_fail(err, errlen,
+                            "%s: metadata '%s' is missing: not saved by this version of "
+                            "the program",
+                            path, key);
     switch (it->kind) {
     case K_CONFIG:
         if (strcmp(v, it->value) != 0) return config_mismatch(path, it->name, v, it->value, err, errlen);
@@ -404,18 +405,21 @@ static int stage_item(const item *it, const tg_checkpoint *c, const char *path, 
         errno = 0;
         s->f64 = strtod(v, &end);
         if (end == v || *end != '\0')
-            return fail(err, errlen, "%s: metadata '%s' = '%.40s' is not a number", path, key, v);
+            return tg_ckpt_fail(err, errlen, "%s: metadata '%s' = '%.40s' is not a number", path,
+                                key, v);
         return 0;
     }
     case K_ARRAY: {
         int rows, cols;
         if (tg_checkpoint_tensor_shape(c, key, &rows, &cols) != 0)
-            return fail(err, errlen, "%s: tensor '%s' is missing", path, key);
+            return tg_ckpt_fail(err, errlen, "%s: tensor '%s' is missing", path, key);
         if ((size_t)rows * (size_t)cols != it->numel)
-            return fail(err, errlen, "%s: tensor '%s' has %zu values in the checkpoint, this run "
-                                     "has %zu", path, key, (size_t)rows * (size_t)cols, it->numel);
+            return tg_ckpt_fail(err, errlen,
+                                "%s: tensor '%s' has %zu values in the checkpoint, this run "
+                                "has %zu",
+                                path, key, (size_t)rows * (size_t)cols, it->numel);
         s->array = malloc(it->numel * sizeof(tg_real));
-        if (!s->array) return fail(err, errlen, "%s: out of memory", path);
+        if (!s->array) return tg_ckpt_fail(err, errlen, "%s: out of memory", path);
         return tg_checkpoint_read_array(c, key, s->array, it->numel, err, errlen);
     }
     }
@@ -441,7 +445,7 @@ static int load_model(tg_trainckpt *ck, const tg_checkpoint *c, const char *path
 {
     size_t n = tg_params_numel(ck->params);
     tg_real *backup = malloc((n ? n : 1) * sizeof *backup);
-    if (!backup) return fail(err, errlen, "%s: out of memory", path);
+    if (!backup) return tg_ckpt_fail(err, errlen, "%s: out of memory", path);
     memcpy(backup, tg_params_data(ck->params), n * sizeof *backup);
     int rc = tg_checkpoint_load_params(c, ck->params, err, errlen);
     if (rc == 0 && ck->opt && tg_checkpoint_load_optim(c, ck->opt, err, errlen) != 0) {
@@ -454,11 +458,12 @@ static int load_model(tg_trainckpt *ck, const tg_checkpoint *c, const char *path
 
 int tg_trainckpt_load(tg_trainckpt *ck, const char *path, char *err, size_t errlen)
 {
-    if (!ck || !path || !path[0]) return fail(err, errlen, "checkpoint: no file name given");
+    if (!ck || !path || !path[0])
+        return tg_ckpt_fail(err, errlen, "checkpoint: no file name given");
     tg_checkpoint *c = tg_checkpoint_open(path, err, errlen);
     if (!c) return -1;
     staged *st = calloc(ck->n ? ck->n : 1, sizeof *st);
-    int rc = st ? 0 : fail(err, errlen, "%s: out of memory", path);
+    int rc = st ? 0 : tg_ckpt_fail(err, errlen, "%s: out of memory", path);
     if (rc == 0) rc = check_identity(ck, c, path, err, errlen);
     /* config first: a mismatch is the likeliest error and the clearest message */
     for (size_t i = 0; rc == 0 && i < ck->n; i++)
@@ -478,7 +483,8 @@ int tg_trainckpt_load(tg_trainckpt *ck, const char *path, char *err, size_t errl
 int tg_trainckpt_read_config(const char *path, const char *key, char *out, size_t outlen,
                              char *err, size_t errlen)
 {
-    if (!path || !key || !out || outlen == 0) return fail(err, errlen, "checkpoint: bad arguments");
+    if (!path || !key || !out || outlen == 0)
+        return tg_ckpt_fail(err, errlen, "checkpoint: bad arguments");
     tg_checkpoint *c = tg_checkpoint_open(path, err, errlen);
     if (!c) return -1;
     char k[KEY_MAX + 8];
@@ -486,10 +492,10 @@ int tg_trainckpt_read_config(const char *path, const char *key, char *out, size_
     int rc = 0;
     const char *v = tg_checkpoint_meta(c, k);
     if (!tg_checkpoint_meta(c, "trainckpt.version"))
-        rc = fail(err, errlen, "%s: not a training checkpoint (no 'trainckpt.version' metadata)",
-                  path);
+        rc = tg_ckpt_fail(err, errlen,
+                          "%s: not a training checkpoint (no 'trainckpt.version' metadata)", path);
     else if (!v)
-        rc = fail(err, errlen, "%s: has no config '%s'", path, key);
+        rc = tg_ckpt_fail(err, errlen, "%s: has no config '%s'", path, key);
     else
         snprintf(out, outlen, "%s", v);
     tg_checkpoint_close(c);
@@ -502,17 +508,18 @@ int tg_trainckpt_nonfinite(const tg_trainckpt *ck, double loss, uint64_t step, c
                            size_t errlen)
 {
     if (!isfinite(loss))
-        return fail(err, errlen, "step %" PRIu64 ": loss is %s", step,
-                    isnan(loss) ? "nan" : "infinite");
+        return tg_ckpt_fail(err, errlen, "step %" PRIu64 ": loss is %s", step,
+                            isnan(loss) ? "nan" : "infinite");
     size_t idx = 0;
     const char *name = tg_params_nonfinite_grad(ck->params, &idx);
     if (name)
-        return fail(err, errlen, "step %" PRIu64 ": gradient of '%s'[%zu] is not finite", step,
-                    name, idx);
+        return tg_ckpt_fail(err, errlen, "step %" PRIu64 ": gradient of '%s'[%zu] is not finite",
+                            step, name, idx);
     size_t n = tg_params_numel(ck->params);
     size_t bad = tg_first_nonfinite(tg_params_data(ck->params), n);
     if (bad < n)
-        return fail(err, errlen, "step %" PRIu64 ": parameter value %zu is not finite", step, bad);
+        return tg_ckpt_fail(err, errlen, "step %" PRIu64 ": parameter value %zu is not finite",
+                            step, bad);
     return 0;
 }
 
