@@ -10,7 +10,7 @@
 
 static const charlm_options defaults = {
     .cell = "lstm", .optim = "adam", .schedule = "constant", .prime = "",
-    .hidden = 256, .embed = 64, .layers = 1, .seq_len = 64, .batch = 32, .steps = 1000,
+    .hidden = 256, .embed = 256, .layers = 1, .seq_len = 64, .batch = 32, .steps = 1000,
     .threads = 0, .shards = 0, .temperature = 1.0, .lr = 0.002, .clip = 5.0, .valid_frac = 0.05,
     .seed = 1, .every = 100, .eval_every = 500,
 };
