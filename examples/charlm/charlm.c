@@ -79,126 +79,6 @@ static int *encode_corpus(const corpus *c, const tg_vocab *v, const char *ckpt)
     return ids;
 }
 
-/* ------------------------------------------------------------------ model */
-
-static void check_matches(const cmdline *cl, const char *flag, int want, int have, const char *ck)
-{
-    if (given(cl, flag) && want != have)
-        tg_cli_die_usage(PROG, "--%s %d does not match checkpoint %s (%s=%d); leave it out to "
-                         "use the checkpoint's", flag, want, ck, flag, have);
-}
-
-/* --export-torch of a cell without a PyTorch module: refused before any
- * training, not after it. */
-static void check_exportable(const options *o, const charmodel *m)
-{
-    if (o->export_torch && !tgx_torch_module_of(m->cfg.kind))
-        tg_cli_die_usage(PROG, "--export-torch: cell '%s' has no PyTorch module (only lstm, gru "
-                         "and rnn map to nn.LSTM, nn.GRU and nn.RNN)", m->cfg.kind->name);
-}
-
-/* Explicit model flags must agree with a model read from file. */
-static void check_model_flags(const options *o, const cmdline *cl, const charmodel_config *cfg,
-                              const char *file)
-{
-    if (given(cl, "cell") && strcmp(o->cell, cfg->kind->name) != 0)
-        tg_cli_die_usage(PROG, "--cell %s does not match checkpoint %s (cell=%s)", o->cell, file,
-                         cfg->kind->name);
-    check_matches(cl, "hidden", o->hidden, cfg->hidden, file);
-    check_matches(cl, "embed", o->embed, cfg->embed, file);
-    check_matches(cl, "layers", o->layers, cfg->layers, file);
-}
-
-/* --import-torch: a PyTorch CharRNN file (torch_io.h); its shapes give the
- * model, its metadata the vocabulary. An explicit --dropout rebuilds the
- * model with it (the stack's dropout is fixed at build). */
-static void import_model(const options *o, const cmdline *cl, charmodel *m, tg_vocab *v)
-{
-    char err[1024];
-    if (tgx_torch_import_charmodel(o->import_torch, m, v, err, sizeof err) != 0)
-        tg_cli_die(PROG, "--import-torch %s", err);
-    check_model_flags(o, cl, &m->cfg, o->import_torch);
-    if (!given(cl, "dropout") || o->dropout == m->cfg.dropout) return;
-    charmodel_config cfg = m->cfg;
-    charmodel with;
-    tg_rng r;
-    cfg.dropout = o->dropout;
-    tg_rng_seed(&r, o->seed);
-    if (charmodel_init(&with, &cfg, &r, err, sizeof err)) tg_cli_die(PROG, "%s", err);
-    memcpy(tg_params_data(with.params), tg_params_data(m->params),
-           tg_params_numel(m->params) * sizeof(tg_real));
-    charmodel_free(m);
-    *m = with;
-}
-
-/* Model and vocabulary from --load (or --import-torch), checked against
- * explicit flags; *ck: the --load file, for the optimizer state. */
-static void load_model(const options *o, const cmdline *cl, charmodel *m, tg_vocab *v,
-                       tg_checkpoint **ck)
-{
-    char err[1024];
-    charmodel_config cfg;
-    tg_rng r;
-    *ck = NULL;
-    if (o->import_torch) {
-        import_model(o, cl, m, v);
-        return;
-    }
-    *ck = tg_checkpoint_open(o->load, err, sizeof err);
-    if (!*ck || charmodel_read_config(*ck, o->load, &cfg, v, err, sizeof err))
-        tg_cli_die(PROG, "%s", err);
-    check_model_flags(o, cl, &cfg, o->load);
-    if (given(cl, "dropout")) cfg.dropout = o->dropout;
-    tg_rng_seed(&r, o->seed);
-    if (charmodel_init(m, &cfg, &r, err, sizeof err) ||
-        tg_checkpoint_load_params(*ck, m->params, err, sizeof err))
-        tg_cli_die(PROG, "%s", err);
-}
-
-/* Refuses a new model too large to train before it is built (building it
- * would already take much of the memory): its parameters counted from the
- * config, the optimizer's state from --optim. */
-static void check_planned_memory(const options *o, int vocab)
-{
-    size_t V = (size_t)vocab, H = (size_t)o->hidden;
-    size_t numel = V * (size_t)o->embed + H * V + V +
-                   tgx_stack_numel(tg_cell_kind_by_name(o->cell), o->embed, o->hidden, o->layers);
-    tg_optim_config oc;
-    if (tgx_optim_from_flag(o->optim, &oc) != 0) return; /* make_optim says so */
-    if (oc.kind == TG_OPTIM_SGD) oc.momentum = o->momentum;
-    tgx_memory_plan p = tgx_memory_plan_config(numel, o->shards, &oc, 0);
-    tgx_memory_check(PROG, &p, "--hidden, --layers, --embed, --batch or --seq-len");
-}
-
-static void new_model(const options *o, const corpus *c, charmodel *m, tg_vocab *v)
-{
-    char err[1024];
-    tg_rng r;
-    if (tg_vocab_build(v, c->cps, c->n) != 0) tg_cli_die(PROG, "out of memory");
-    charmodel_config cfg = {tg_cell_kind_by_name(o->cell), v->size, o->embed, o->hidden,
-                            o->layers, o->dropout};
-    check_planned_memory(o, v->size);
-    tg_rng_seed(&r, o->seed);
-    if (charmodel_init(m, &cfg, &r, err, sizeof err)) tg_cli_die(PROG, "%s", err);
-}
-
-static tg_optim *make_optim(const options *o, const charmodel *m, tg_checkpoint *ck)
-{
-    char err[1024];
-    tg_optim_config oc;
-    if (tgx_optim_from_flag(o->optim, &oc) != 0)
-        tg_cli_die_usage(PROG, "--optim: unknown '%s'", o->optim);
-    oc.lr = o->lr;
-    oc.weight_decay = o->weight_decay;
-    if (oc.kind == TG_OPTIM_SGD) oc.momentum = o->momentum;
-    tg_optim *opt = tg_optim_new(&oc, tg_params_numel(m->params), err, sizeof err);
-    if (!opt) tg_cli_die_usage(PROG, "%s", err);
-    if (ck && tg_checkpoint_meta(ck, "optim.kind") &&
-        tg_checkpoint_load_optim(ck, opt, err, sizeof err) != 0)
-        fprintf(stderr, "%s: note: starting the optimizer afresh: %s\n", PROG, err);
-    return opt;
-}
-
 /* ------------------------------------------------------------------ training */
 
 static int no_limit(const options *o) { return !o->steps && !o->seconds; }
@@ -399,8 +279,8 @@ static int sample_main(const options *o, const cmdline *cl)
     charmodel m;
     tg_vocab v;
     tg_checkpoint *ck;
-    load_model(o, cl, &m, &v, &ck);
-    check_exportable(o, &m);
+    charlm_load_model(o, cl, &m, &v, &ck);
+    charlm_check_exportable(o, &m);
     if (ck) tg_checkpoint_close(ck);
     int n_prime = 0, *prime = NULL;
     if (o->sample > 0 && !o->prime[0])
@@ -469,15 +349,15 @@ int main(int argc, char **argv)
     tg_vocab v;
     tg_checkpoint *ck = NULL;
     if (o.load || o.import_torch)
-        load_model(&o, &cl, &m, &v, &ck);
+        charlm_load_model(&o, &cl, &m, &v, &ck);
     else
-        new_model(&o, &c, &m, &v);
-    check_exportable(&o, &m);
+        charlm_new_model(&o, c.cps, c.n, &m, &v);
+    charlm_check_exportable(&o, &m);
     if (text_inherited) charlm_check_inherited_text(o.resume, o.text, &v, c.cps, c.n);
     int *ids = encode_corpus(&c, &v, o.load ? o.load : o.import_torch);
     int n_prime, *prime = prime_ids(&o, &c, &v, &n_prime); /* checked before any training */
     size_t n_valid = (size_t)((double)c.n * o.valid_frac), n_train = c.n - n_valid;
-    tg_optim *opt = make_optim(&o, &m, ck);
+    tg_optim *opt = charlm_make_optim(&o, &m, ck);
     if (ck) tg_checkpoint_close(ck);
     check_memory(&o, &m, opt, NULL);
 

@@ -140,4 +140,22 @@ int charlm_register_config(tg_trainckpt *ck, const charlm_options *o,
                            const charmodel_config *m, const tg_vocab *v, const uint32_t *cps,
                            size_t n);
 
+/* ------------------------------------------------------------------ the model (model.c) */
+
+/* A new model over the vocabulary of the text's code points cps[0..n);
+ * a configuration too large for the memory is refused first (exit 1). */
+void charlm_new_model(const charlm_options *o, const uint32_t *cps, size_t n, charmodel *m,
+                      tg_vocab *v);
+/* Model and vocabulary from --load (or --import-torch), checked against
+ * explicit model flags (exit 2 on a contradiction); *ck: the --load file,
+ * for the optimizer state (NULL for --import-torch). */
+void charlm_load_model(const charlm_options *o, const tg_cmdline *cl, charmodel *m, tg_vocab *v,
+                       tg_checkpoint **ck);
+/* --export-torch of a cell without a PyTorch module: refused before any
+ * training (exit 2). */
+void charlm_check_exportable(const charlm_options *o, const charmodel *m);
+/* The --optim optimizer over m's parameters, with ck's state when it has
+ * the same kind (else a note, and a fresh start). */
+tg_optim *charlm_make_optim(const charlm_options *o, const charmodel *m, tg_checkpoint *ck);
+
 #endif
