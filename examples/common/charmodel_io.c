@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "charmodel.h"
+#include "cli.h"
 
 int charmodel_save(const char *path, const charmodel *m, const tg_vocab *v, tg_optim *opt,
                    const tg_ckpt_meta *extra, size_t n_extra, char *err, size_t errlen)
@@ -117,14 +118,9 @@ int charmodel_read_config(const tg_checkpoint *c, const char *path, charmodel_co
         return -1;
     const char *dropout = meta_str(c, path, map_key(&km, CHARMODEL_KEY_DROPOUT), err, errlen);
     if (!dropout) return -1;
-    char *end;
-    errno = 0;
-    cfg->dropout = strtod(dropout, &end);
-    if (errno || end == dropout || *end || !(cfg->dropout >= 0 && cfg->dropout < 1)) {
-        snprintf(err, errlen, "%s: metadata '%s' is '%.40s', expected a number in [0, 1)", path,
-                 map_key(&km, CHARMODEL_KEY_DROPOUT), dropout);
+    if (tg_meta_dropout(path, map_key(&km, CHARMODEL_KEY_DROPOUT), dropout, &cfg->dropout, err,
+                        errlen) != 0)
         return -1;
-    }
     const char *vocab = meta_str(c, path, map_key(&km, CHARMODEL_KEY_VOCAB), err, errlen);
     char why[256];
     if (!vocab) return -1;

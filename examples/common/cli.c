@@ -317,6 +317,20 @@ static void directory_of(const char *path, char *dir, size_t cap)
         snprintf(dir, cap, "%.*s", (int)(slash - path), path);
 }
 
+int tg_meta_dropout(const char *path, const char *key, const char *value, double *out, char *err,
+                    size_t errlen)
+{
+    char *end;
+    errno = 0;
+    *out = strtod(value, &end);
+    if (errno || end == value || *end || !(*out >= 0 && *out < 1)) {
+        snprintf(err, errlen, "%s: metadata '%s' is '%.40s', expected a number in [0, 1)", path,
+                 key, value);
+        return -1;
+    }
+    return 0;
+}
+
 int tg_cli_check_output(const char *flag, const char *path, int replaced, char *err,
                         size_t errlen)
 {

@@ -103,6 +103,12 @@ uint64_t tg_cli_env_step(const char *prog, const char *var);
 int tg_cli_check_output(const char *flag, const char *path, int replaced, char *err,
                         size_t errlen);
 
+/* A dropout rate read from a model file's metadata (value of key in path):
+ * the whole string a number in [0, 1). 0 and *out, or -1 with "PATH:
+ * metadata 'KEY' is 'VALUE', expected a number in [0, 1)" in err. */
+int tg_meta_dropout(const char *path, const char *key, const char *value, double *out, char *err,
+                    size_t errlen);
+
 /* A usage error found after parsing (e.g. two flags that conflict): prints
  * "prog: <message>" on stderr and exits 2. */
 _Noreturn void tg_cli_die_usage(const char *prog, const char *fmt, ...)

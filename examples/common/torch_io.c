@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
+
 #define NAME_CAP (TG_NAME_MAX + 32)
 
 const char *tgx_torch_module_of(const tg_cell_kind *kind)
@@ -317,15 +319,7 @@ static int read_dropout(const tg_checkpoint *c, const char *path, double *out, c
     const char *s = tg_checkpoint_meta(c, TGX_TORCH_KEY_DROPOUT);
     *out = 0;
     if (!s) return 0;
-    char *end;
-    errno = 0;
-    *out = strtod(s, &end);
-    if (errno || end == s || *end || !(*out >= 0 && *out < 1)) {
-        snprintf(err, errlen, "%s: metadata '%s' is '%.40s', expected a number in [0, 1)", path,
-                 TGX_TORCH_KEY_DROPOUT, s);
-        return -1;
-    }
-    return 0;
+    return tg_meta_dropout(path, TGX_TORCH_KEY_DROPOUT, s, out, err, errlen);
 }
 
 /* The configuration of a CharRNN file: shapes, vocabulary and dropout. */

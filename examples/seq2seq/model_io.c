@@ -109,14 +109,8 @@ static int read_config(const tg_checkpoint *ck, const char *path, s2s_config *c,
     if (!c->cell)
         return snprintf(err, errlen, "%s: metadata 's2s.cell' = '%s' is not one of %s", path, cell,
                         tg_cell_kind_names()), -1;
-    if (drop) {
-        char *end;
-        errno = 0;
-        c->dropout = strtod(drop, &end);
-        if (errno || end == drop || *end || !(c->dropout >= 0 && c->dropout < 1))
-            return snprintf(err, errlen, "%s: metadata 's2s.dropout' = '%.40s' is not a number "
-                            "in [0, 1)", path, drop), -1;
-    }
+    if (drop && tg_meta_dropout(path, "s2s.dropout", drop, &c->dropout, err, errlen) != 0)
+        return -1;
     if (meta_int(ck, path, "s2s.embed", 1, S2S_MAX_WIDTH, &c->embed, err, errlen) ||
         meta_int(ck, path, "s2s.hidden", 1, S2S_MAX_WIDTH, &c->hidden, err, errlen) ||
         meta_int(ck, path, "s2s.layers", 1, TG_MAX_LAYERS, &c->layers, err, errlen) ||
