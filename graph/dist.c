@@ -402,12 +402,18 @@ int tg_dist_check_same(tg_dist *d, const void *bytes, size_t n, const char *what
 
 void tg_dist_abort(tg_dist *d, int code, const char *fmt, ...)
 {
+    /* one write for the whole line: stderr is unbuffered, and mpirun
+     * forwards each write as it comes, so a prefix written apart from its
+     * message could land on another line (MPI_Abort's banner in between) */
+    char line[2048];
+    int k = d && d->size > 1 ? snprintf(line, sizeof line, "rank %d: ", d->rank) : 0;
     va_list ap;
     va_start(ap, fmt);
-    if (d && d->size > 1) fprintf(stderr, "rank %d: ", d->rank);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(line + k, sizeof line - (size_t)k - 1, fmt, ap);
     va_end(ap);
+    size_t n = strlen(line);
+    line[n] = '\n';
+    fwrite(line, 1, n + 1, stderr);
     fflush(stderr);
 #ifdef TG_HAVE_MPI
     int inited = 0;
