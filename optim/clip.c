@@ -1,16 +1,36 @@
 /* Global gradient norm, clipping and non-finite checks over flat arrays.
  *
- * The norm is summed in double, in index order, by one thread: the same
- * gradients always give the same norm and the same clipped values. */
+ * These loops run over every parameter at the end of every step, after the
+ * shards have joined, so they are written to vectorize (optim_clones.h): a
+ * single running sum is one dependent add per element (4 cycles), 7 ms a
+ * step on a model of 6.5M parameters. The norm is summed in double over
+ * NORM_LANES interleaved partial sums (element i goes to sum i % NORM_LANES)
+ * that are added pairwise at the end: a fixed order, so the same gradients
+ * always give the same norm and the same clipped values, whatever the thread
+ * count or the clone. */
 #include <math.h>
 
+#include "optim_clones.h"
 #include "tg_optim.h"
 
-double tg_grad_norm_flat(const tg_real *g, size_t n)
+enum { NORM_LANES = 16 };
+
+/* s[0] + ... + s[m-1] for m a power of two, pairwise in a fixed order */
+static double pairwise_sum(double *s, int m)
 {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * (double)g[i];
-    return sqrt(s);
+    for (; m > 1; m /= 2)
+        for (int j = 0; j < m / 2; j++) s[j] = s[2 * j] + s[2 * j + 1];
+    return s[0];
+}
+
+OPTIM_CLONES double tg_grad_norm_flat(const tg_real *g, size_t n)
+{
+    double s[NORM_LANES] = {0};
+    size_t i = 0;
+    for (; i + NORM_LANES <= n; i += NORM_LANES)
+        for (int j = 0; j < NORM_LANES; j++) s[j] += (double)g[i + j] * (double)g[i + j];
+    for (int j = 0; i < n; i++, j++) s[j] += (double)g[i] * (double)g[i];
+    return sqrt(pairwise_sum(s, NORM_LANES));
 }
 
 double tg_grad_norm(tg_params *p) { return tg_grad_norm_flat(tg_params_grad(p), tg_params_numel(p)); }
@@ -31,10 +51,31 @@ double tg_clip_grad_norm(tg_params *p, double max_norm)
     return tg_clip_grad_norm_flat(tg_params_grad(p), tg_params_numel(p), max_norm);
 }
 
+/* x * 0 is 0 for a finite x and NaN for an infinity or a NaN, and a NaN
+ * stays in a sum: lanes of such sums test a block without a branch per
+ * element (and so vectorize); only a block that fails is scanned again for
+ * the index. */
+OPTIM_CLONES static int block_finite(const tg_real *x, size_t n)
+{
+    tg_real s[NORM_LANES] = {0};
+    size_t i = 0;
+    for (; i + NORM_LANES <= n; i += NORM_LANES)
+        for (int j = 0; j < NORM_LANES; j++) s[j] += x[i + j] * (tg_real)0;
+    for (int j = 0; i < n; i++, j++) s[j] += x[i] * (tg_real)0;
+    tg_real all = 0;
+    for (int j = 0; j < NORM_LANES; j++) all += s[j];
+    return all == 0;
+}
+
 size_t tg_first_nonfinite(const tg_real *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return i;
+    enum { BLOCK = 4096 };
+    for (size_t lo = 0; lo < n; lo += BLOCK) {
+        size_t len = n - lo < BLOCK ? n - lo : BLOCK;
+        if (block_finite(x + lo, len)) continue;
+        for (size_t i = lo; i < lo + len; i++)
+            if (!isfinite(x[i])) return i;
+    }
     return n;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "optim_clones.h"
 #include "tg_optim.h"
 
 #define MAX_STATE 2
@@ -113,19 +114,10 @@ void tg_optim_free(tg_optim *o)
     free(o);
 }
 
-/* The update loops below are compiled for AVX-512, AVX2 and the baseline,
- * and the widest the CPU has is picked at load time (GCC target_clones, as
- * TG_SIMD_CLONES in ops/tg_fastmath.h). Baseline x86-64 code converts and
- * updates 2 doubles per instruction; AVX-512 does 8. Every clone does the
- * same IEEE double operations in the same order (no FMA contraction in ISO
- * C11 mode, sqrt is correctly rounded), so the bits do not depend on which
- * clone runs: tests/optim checks them against the scalar formulas. */
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) &&    \
-    !defined(TG_NO_CLONES)
-#define OPTIM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define OPTIM_CLONES
-#endif
+/* The update loops below are clones (optim_clones.h). Baseline x86-64 code
+ * converts and updates 2 doubles per instruction; AVX-512 does 8. sqrt is
+ * correctly rounded, so every clone gives the same bits: tests/optim checks
+ * them against the scalar formulas. */
 
 /* p -= lr (g + wd p) */
 OPTIM_CLONES static void sgd_plain_loop(tg_real *p, const tg_real *grad, size_t n,

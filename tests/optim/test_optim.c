@@ -5,6 +5,7 @@
  * L(p) = sum 0.5*a_i*p_i^2 + 0.1*p_i, a = (1, 2, 0.5), p0 = (1, -2, 0.5),
  * three steps. Float builds compare to 1e-5 relative, double to 1e-12. */
 #include <criterion/criterion.h>
+#include <float.h>
 #include <math.h>
 #include <signal.h>
 #include <string.h>
@@ -344,4 +345,52 @@ Test(schedule, check_names_the_field)
     s = (tg_lr_schedule){.kind = TG_LR_CONSTANT, .base_lr = -1};
     cr_assert_eq(tg_lr_check(&s, err, sizeof err), -1);
     cr_assert(strstr(err, "base_lr"), "%s", err);
+}
+
+/* The vectorized scan: blocks of 4096 with lanes of 16; a non-finite value at
+ * a lane, block or tail boundary, or two of them, is found at its first index. */
+Test(clip, first_nonfinite_across_blocks_and_tails)
+{
+    enum { N = 3 * 4096 + 37 };
+    static tg_real x[N];
+    for (int i = 0; i < N; i++) x[i] = (tg_real)(i % 7) - 3;
+    cr_assert_eq(tg_first_nonfinite(x, N), N);
+    const size_t at[] = {0, 15, 16, 4095, 4096, 8191, 3 * 4096, N - 1};
+    const tg_real bad[] = {NAN, INFINITY, -INFINITY};
+    for (size_t k = 0; k < sizeof at / sizeof at[0]; k++)
+        for (int b = 0; b < 3; b++) {
+            tg_real keep = x[at[k]];
+            x[at[k]] = bad[b];
+            cr_assert_eq(tg_first_nonfinite(x, N), at[k], "value %d at %zu", b, at[k]);
+            cr_assert_eq(tg_first_nonfinite(x, at[k]), at[k], "stops before it");
+            if (at[k] < N - 1) { /* a later one does not hide it */
+                x[N - 1] = NAN;
+                cr_assert_eq(tg_first_nonfinite(x, N), at[k]);
+                x[N - 1] = 0;
+            }
+            x[at[k]] = keep;
+        }
+    /* the largest finite values are finite (x * 0 is 0 for them) */
+#ifdef TG_REAL_DOUBLE
+    x[5] = DBL_MAX;
+#else
+    x[5] = FLT_MAX;
+#endif
+    x[6] = -x[5];
+    cr_assert_eq(tg_first_nonfinite(x, N), N);
+}
+
+/* Interleaved partial sums: within rounding of one running double sum, for
+ * every length around the lane count. */
+Test(clip, norm_matches_running_sum_for_every_tail)
+{
+    static tg_real g[200];
+    tg_rng r;
+    tg_rng_seed(&r, 11);
+    for (int i = 0; i < 200; i++) g[i] = (tg_real)tg_rng_normal(&r);
+    for (size_t n = 0; n <= 200; n++) {
+        double want = norm_of(g, n), got = tg_grad_norm_flat(g, n);
+        cr_assert(fabs(got - want) <= 1e-14 * (want + 1e-300), "n=%zu: %.17g vs %.17g", n, got,
+                  want);
+    }
 }
