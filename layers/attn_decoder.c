@@ -95,7 +95,7 @@ tg_tensor *tg_attn_decoder_forward(tg_tape *t, const tg_attn_decoder *d, const t
     for (int step = 0; step < T; step++) {
         tg_tensor *xp0 = tg_row_slice(t, XE, step * B, B);
         if (step > 0) /* the first feed is zeros */
-            xp0 = tg_add(t, xp0, tg_matmul(t, s.feed, w_feed, 0, 1));
+            xp0 = tg_affine(t, s.feed, w_feed, xp0);
         outs[step] = step_from_projected(t, d, &stepper, m, xp0, &s,
                                          weights ? &weights[step] : NULL, dropout_rng);
     }

@@ -27,7 +27,7 @@ int tg_cell_init_standard(tg_cell *cell, tg_params *p, const char *prefix, int i
 
 tg_tensor *tg_cell_project(tg_tape *t, const tg_cell *cell, tg_tensor *x)
 {
-    return tg_add(t, tg_matmul(t, x, cell->w_ih, 0, 1), cell->b_ih);
+    return tg_affine(t, x, cell->w_ih, cell->b_ih);
 }
 
 tg_tensor *tg_cell_recurrent(tg_tape *t, const tg_cell *cell, tg_tensor *h)

@@ -22,7 +22,7 @@ int tg_linear_init(tg_linear *l, tg_params *p, const char *name, int in, int out
 
 tg_tensor *tg_linear_forward(tg_tape *t, const tg_linear *l, tg_tensor *x)
 {
-    return tg_add(t, tg_matmul(t, x, l->w, 0, 1), l->b);
+    return tg_affine(t, x, l->w, l->b);
 }
 
 int tg_embed_init(tg_embed *e, tg_params *p, const char *name, int vocab, int dim, tg_rng *r)

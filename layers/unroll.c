@@ -59,7 +59,7 @@ static tg_tensor *project(tg_tape *t, const tg_cell *cell, tg_tensor *X)
     TG_CHECK(X->cols == cell->in, TG_HERE, "rnn_forward", "input has %d columns, the %s cell %d",
              X->cols, cell->kind->name, cell->in);
     tg_tensor *b = cell->kind->folds_b_hh ? tg_add(t, cell->b_ih, cell->b_hh) : cell->b_ih;
-    return tg_add(t, tg_matmul(t, X, cell->w_ih, 0, 1), b);
+    return tg_affine(t, X, cell->w_ih, b);
 }
 
 /* cell over T steps of XP (its input projected), from s0. */

@@ -35,9 +35,5 @@ void tg_vjp_add(const tg_node *node, int threads)
         for (size_t i = 0; i < n; i++) b->grad[i] += c->grad[i];
         return;
     }
-    /* broadcast: column sums, rows in fixed order */
-    for (int i = 0; i < c->rows; i++) {
-        const tg_real *gi = c->grad + (size_t)i * c->cols;
-        for (int j = 0; j < c->cols; j++) b->grad[j] += gi[j];
-    }
+    tg_col_sums_into(b->grad, c->grad, c->rows, c->cols); /* broadcast */
 }

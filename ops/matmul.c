@@ -32,6 +32,15 @@ static int gemm_on_panels(tg_tape *t, int m, int n, int k, const tg_real *a, int
     return 1;
 }
 
+void tg_matmul_product(tg_tape *t, const tg_tensor *a, const tg_tensor *b, int ta, int tb,
+                       int beta, tg_real *c)
+{
+    int m = ta ? a->cols : a->rows, k = ta ? a->rows : a->cols, n = tb ? b->rows : b->cols;
+    if (ta || !gemm_on_panels(t, m, n, k, a->data, a->cols, b, tb, beta, c, n))
+        tg_gemm(ta, tb, m, n, k, 1, a->data, a->cols, b->data, b->cols, beta, c, n,
+                tg_tape_threads(t));
+}
+
 tg_tensor *tg_matmul_(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb, tg_src at)
 {
     int m = ta ? a->cols : a->rows, k = ta ? a->rows : a->cols;
@@ -40,9 +49,7 @@ tg_tensor *tg_matmul_(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb, tg
              a->cols, ta ? "^T" : "", b->rows, b->cols, tb ? "^T" : "");
     int rec = tg_op_records(t, a, b, NULL);
     tg_tensor *c = tg_op_output(t, m, n, rec);
-    if (ta || !gemm_on_panels(t, m, n, k, a->data, a->cols, b, tb, 0, c->data, n))
-        tg_gemm(ta, tb, m, n, k, 1, a->data, a->cols, b->data, b->cols, 0, c->data, n,
-                tg_tape_threads(t));
+    tg_matmul_product(t, a, b, ta, tb, 0, c->data);
     if (rec) {
         tg_node *node = tg_op_record(t, TG_OP_MATMUL, c, 2, a, b, NULL);
         node->iarg[0] = ta;
@@ -51,10 +58,9 @@ tg_tensor *tg_matmul_(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb, tg
     return c;
 }
 
-void tg_vjp_matmul(const tg_node *node, int threads)
+void tg_matmul_backprop(const tg_node *node, const tg_tensor *a, const tg_tensor *b, int ta,
+                        int tb, const tg_tensor *c, int threads)
 {
-    const tg_tensor *a = node->in[0], *b = node->in[1], *c = node->out;
-    int ta = node->iarg[0], tb = node->iarg[1];
     int m = c->rows, n = c->cols, k = ta ? a->rows : a->cols;
     if (a->grad) {
         if (!ta) {
@@ -76,4 +82,10 @@ void tg_vjp_matmul(const tg_node *node, int threads)
         else
             tg_gemm(1, ta, n, k, m, 1, c->grad, n, a->data, a->cols, 1, b->grad, b->cols, threads);
     }
+}
+
+void tg_vjp_matmul(const tg_node *node, int threads)
+{
+    tg_matmul_backprop(node, node->in[0], node->in[1], node->iarg[0], node->iarg[1], node->out,
+                       threads);
 }

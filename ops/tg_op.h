@@ -36,7 +36,8 @@
     X(GRU_GATES, gru_gates)                                                                \
     X(SOFTMAX, softmax)                                                                    \
     X(ATTN_SCORES, attn_scores)                                                            \
-    X(ATTN_CONTEXT, attn_context)
+    X(ATTN_CONTEXT, attn_context)                                                          \
+    X(AFFINE, affine)
 
 typedef enum tg_op_kind {
 #define TG_X_ENUM(E, name) TG_OP_##E,
@@ -91,6 +92,27 @@ int tg_defer_rank1(const tg_node *node, const tg_tensor *w, int trans, const tg_
  * leaf's changed values are never missed across steps. NULL when out of
  * memory (then products stay on tg_gemm). */
 struct tg_panel_cache *tg_matmul_panel_cache(tg_tape *t);
+
+/* ---- matmul's product and VJP (ops/matmul.c), shared with affine
+ *
+ * c (op(A)'s rows x op(B)'s columns) = beta c + op(A) op(B), beta 0 or 1: on
+ * B's weight panels when B is a leaf and the shape suits, else tg_gemm. */
+void tg_matmul_product(tg_tape *t, const tg_tensor *a, const tg_tensor *b, int ta, int tb,
+                       int beta, tg_real *c);
+/* dA and dB of C = op(A) op(B), from c->grad, into the inputs that have a
+ * gradient (node: the recording node, for the deferred rank-1 products). */
+void tg_matmul_backprop(const tg_node *node, const tg_tensor *a, const tg_tensor *b, int ta,
+                        int tb, const tg_tensor *c, int threads);
+
+/* acc[j] += sum_i x[i, j] over rows in index order: the gradient of a row
+ * broadcast to every row (add's and affine's bias). */
+static inline void tg_col_sums_into(tg_real *acc, const tg_real *x, int rows, int cols)
+{
+    for (int i = 0; i < rows; i++) {
+        const tg_real *xi = x + (size_t)i * cols;
+        for (int j = 0; j < cols; j++) acc[j] += xi[j];
+    }
+}
 
 /* Element-wise loops go parallel only past this many scalars. */
 #define TG_PAR_MIN 32768

@@ -132,6 +132,37 @@ static double check_matmul(check *c)
     return c->max_rel_err;
 }
 
+/* ------------------------------------------------------------ affine */
+
+static tg_tensor *build_affine(tg_tape *t, tg_tensor **in, void *ctx)
+{
+    (void)ctx;
+    return tg_affine(t, in[0], in[1], in[2]);
+}
+
+static double check_affine(check *c)
+{
+    const int m = 4, k = 3, n = 5;
+    /* a bias row broadcast to every row, then a full m x n B */
+    for (int full = 0; full <= 1; full++) {
+        tg_tensor *in[3] = {randn_input(c, m, k, 1), randn_input(c, n, k, 1),
+                            randn_input(c, full ? m : 1, n, 1)};
+        run(c, build_affine, NULL, in, 3);
+        free_inputs(in, 3);
+    }
+    /* X and B need no gradient: only W is checked */
+    tg_tensor *w_only[3] = {randn_input(c, m, k, 0), randn_input(c, n, k, 1),
+                            randn_input(c, 1, n, 0)};
+    run(c, build_affine, NULL, w_only, 3);
+    free_inputs(w_only, 3);
+    /* one row: W's rank-1 gradient goes through matmul's deferral */
+    tg_tensor *row[3] = {randn_input(c, 1, k, 1), randn_input(c, n, k, 1),
+                         randn_input(c, 1, n, 1)};
+    run(c, build_affine, NULL, row, 3);
+    free_inputs(row, 3);
+    return c->max_rel_err;
+}
+
 /* ------------------------------------------------------------ binary element-wise */
 
 static tg_tensor *build_add(tg_tape *t, tg_tensor **in, void *ctx)

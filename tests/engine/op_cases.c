@@ -62,6 +62,36 @@ static const op_case matmul_cases[] = {
     MATMUL(0, 1, 1, 5, 1),
 };
 
+/* ------------------------------------------------------------ affine */
+
+static tg_tensor *build_affine(tg_tape *t, const op_case *c, tg_tensor **in, const int *ints)
+{
+    (void)c, (void)ints;
+    return tg_affine(t, in[0], in[1], in[2]);
+}
+
+/* Y[i][j] = B[i or 0][j] + sum_p X[i][p] W[j][p] */
+static void ref_affine(const op_case *c, tg_tensor *const *in, const int *ints, double *out)
+{
+    (void)ints;
+    for (int i = 0; i < c->out_rows; i++)
+        for (int j = 0; j < c->out_cols; j++) {
+            double s = at(in[2], in[2]->rows == 1 ? 0 : i, j);
+            for (int p = 0; p < in[0]->cols; p++) s += at(in[0], i, p) * at(in[1], j, p);
+            out[i * c->out_cols + j] = s;
+        }
+}
+
+/* m x k times (n x k)^T plus 1 x n or m x n */
+#define AFFINE(m, k, n, brows)                                                             \
+    {"affine " #m "x" #k "x" #n " bias " #brows, 3, {m, n, brows}, {k, k, n}, -1, 1, 0, 0,  \
+     {0}, {0}, 0, m, n, build_affine, ref_affine}
+
+static const op_case affine_cases[] = {
+    AFFINE(3, 4, 2, 1), AFFINE(3, 4, 2, 3), AFFINE(1, 5, 3, 1), AFFINE(17, 33, 40, 1),
+    AFFINE(17, 33, 40, 17),
+};
+
 /* ------------------------------------------------------------ binary element-wise */
 
 static tg_tensor *build_add(tg_tape *t, const op_case *c, tg_tensor **in, const int *ints)
