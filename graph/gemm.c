@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tg_gemm.h"
+#include "tg_panels.h"
 
 /* ------------------------------------------------------------------ single-row products
  *
@@ -299,11 +300,20 @@ static int level2(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_r
     return 0;
 }
 
+/* The kernels above hold a 64-byte vector in one register only with
+ * AVX-512: on AVX2 GCC splits every vector in two and the passes of 8
+ * vectors spill to the stack (config d, batch-1 RNN 100 on Zen 3: 0.29 ms a
+ * step with them, 0.125 ms with OpenBLAS's gemv/ger). So they serve where
+ * the weight panels run AVX-512 (TG_ISA can force the AVX2 choice), and
+ * level-2 BLAS everywhere else. */
+static int small_kernels_pay(void) { return tg_panels_isa() == TG_PANEL_AVX512; }
+
 void tg_gemm(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_real *a, int lda,
              const tg_real *b, int ldb, tg_real beta, tg_real *c, int ldc, int threads)
 {
     (void)threads;
-    if (single_row(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
+    if (small_kernels_pay() && single_row(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+        return;
     if (level2(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
 #ifdef TG_REAL_DOUBLE
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
