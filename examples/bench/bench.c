@@ -33,6 +33,7 @@
 
 #include "bench_model.h"
 #include "cli.h"
+#include "peak.h"
 #include "tg_optim.h"
 #include "trainrun.h"
 
@@ -333,6 +334,17 @@ static int run_overhead(const bench_opts *o)
     return 0;
 }
 
+/* ------------------------------------------------------------------ peak */
+
+static int run_peak(const bench_opts *o)
+{
+    const char *isa = "";
+    double g = bench_peak_gflops(o->threads, o->seconds, &isa);
+    tg_result("peak_gflops=%.1f per_thread=%.1f isa=%s threads=%d", g, g / o->threads, isa,
+              o->threads);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
@@ -364,8 +376,9 @@ int main(int argc, char **argv)
     const tg_flag flags[] = {
         {"task", TG_STR, &o.task,
          "char, seq2seq (LSTM-style encoder -> decoder) or overhead "
-         "(ns per recorded/replayed tiny op)",
-         .choices = "char,seq2seq,overhead"},
+         "(ns per recorded/replayed tiny op) or peak (the CPU's FP32 FMA GFLOP/s on --threads "
+         "threads for --seconds)",
+         .choices = "char,seq2seq,overhead,peak"},
         {"cell", TG_STR, &o.cell, "recurrent cell (*-composed: without the fused gate op)",
          .choices = "rnn,lstm,gru,mgu,peephole,lstm-composed,gru-composed"},
         {"vocab", TG_INT, &o.vocab, "char task: vocabulary (input and output)", 2, 1 << 20, NULL},
@@ -411,5 +424,6 @@ int main(int argc, char **argv)
     tg_cli_parse(argc, argv, flags, (int)(sizeof flags / sizeof flags[0]), prog,
                  "Training throughput (tokens/s) of a recurrent model on synthetic data.", NULL);
     if (strcmp(o.task, "overhead") == 0) return run_overhead(&o);
+    if (strcmp(o.task, "peak") == 0) return run_peak(&o);
     return run_training(&o);
 }

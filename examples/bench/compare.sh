@@ -137,7 +137,13 @@ for c in $configs; do
     rows+=("$row")
     unset o t
 done
-echo "repeats: $repeats (medians); $(lscpu 2>/dev/null | grep 'Model name' | sed 's/  */ /g')"
+# the measured FP32 peak at each thread count: the yardstick of BENCHMARKS.md's "of the peak"
+peaks=""
+for n in $threads; do
+    p=$("$bench" --task peak --threads "$n" --seconds 0.5 2>/dev/null | sed -n 's/.*peak_gflops=\([0-9.]*\).*isa=\([a-z0-9]*\).*/\1 (\2)/p')
+    peaks="$peaks ${n}T ${p:--} GFLOP/s"
+done
+echo "repeats: $repeats (medians); $(lscpu 2>/dev/null | grep 'Model name' | sed 's/  */ /g'); peak:$peaks"
 echo "$hdr"
 echo "$sep"
 printf '%s\n' "${rows[@]}"
