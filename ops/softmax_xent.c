@@ -17,8 +17,7 @@
 /* Softmax of one row into p; returns logsumexp(z). */
 static double row_softmax(const tg_real *z, tg_real *p, int v)
 {
-    double mx = z[0], s = 0;
-    for (int j = 1; j < v; j++) mx = z[j] > mx ? z[j] : mx;
+    double mx = tg_row_max(z, v), s = 0;
     for (int j = 0; j < v; j++) s += exp((double)z[j] - mx);
     double lse = mx + log(s);
     for (int j = 0; j < v; j++) p[j] = (tg_real)exp((double)z[j] - lse);
@@ -31,8 +30,7 @@ static double row_softmax(const tg_real *z, tg_real *p, int v)
  * seq2seq step (vocabulary 1000). */
 TG_SIMD_CLONES static double row_softmax(const float *restrict z, float *restrict p, int v)
 {
-    float mx = z[0];
-    for (int j = 1; j < v; j++) mx = z[j] > mx ? z[j] : mx;
+    float mx = tg_row_max(z, v);
     for (int j = 0; j < v; j++) p[j] = tg_fexp(z[j] - mx);
     double acc[8] = {0};
     int j = 0;

@@ -401,6 +401,10 @@ static const op_case softmax_xent_cases[] = {
      build_softmax_xent, ref_softmax_xent},
     {"softmax_xent all ignored", 1, {3}, {4}, -3, 3, 0, 3, {-1, -1, -1}, {-1}, 0, 1, 1,
      build_softmax_xent, ref_softmax_xent},
+    /* rows past the 16 lanes of the row max, with a tail; logits up to +-200, so
+     * a max off by more than 88 would overflow exp */
+    {"softmax_xent 37 classes, logits to 200", 1, {3}, {37}, 0, 200, 1, 3, {36, 0, 17}, {-1}, 0,
+     1, 1, build_softmax_xent, ref_softmax_xent},
     {"softmax_xent logits |z| in [1e3, 1e4]", 1, {4}, {5}, 1e3, 1e4, 1, 4, {4, 0, 2, 1}, {-1}, 0,
      1, 1, build_softmax_xent, ref_softmax_xent},
 };
