@@ -125,8 +125,8 @@ void tg_tensor_free(tg_tensor *x);
 /* Seeds d loss / d loss = 1 (loss must be 1x1) and replays the tape in
  * reverse. Intermediate gradients are zeroed first; leaf gradients
  * (parameters) accumulate, so zero them between steps (tg_params_zero_grad).
- * A leaf weight's rank-1 contributions from one-row matmuls (batch-1 steps)
- * are collected during the sweep and added after it with one matrix product
+ * A leaf weight's contributions from matmuls of few rows (a recurrent
+ * weight's per-step products) are collected during the sweep and added after it with one matrix product
  * per weight: leaf gradients are complete when backward returns, in an order
  * fixed by the tape. That bookkeeping (the rows, copied) uses the arena above
  * its level and gives it back before returning; with no room there, the

@@ -2,8 +2,8 @@
  * and ops/; layers and programs see tapegrad.h only).
  *
  * The engine knows no op: a node carries the VJP that replays it, and an op
- * that keeps state per tape (matmul's packed weights and deferred rank-1
- * products) registers it as a tape extension with its own hooks. The op list,
+ * that keeps state per tape (matmul's packed weights and deferred weight-
+ * gradient products) registers it as a tape extension with its own hooks. The op list,
  * its registry and the ops' shared helpers live in ops/tg_op.h. */
 #ifndef TG_ENGINE_H
 #define TG_ENGINE_H

@@ -7,11 +7,11 @@
  *   B (transposed):      dB += dC^T op(A)
  * Saves nothing beyond its inputs (A and B are read again by the VJP).
  * iarg[0] = trans_a, iarg[1] = trans_b.
- * With a single row (M == 1) dB is a rank-1 product; when B is a leaf (a
- * weight) the VJP defers it to the end of tg_backward, which adds all of a
- * weight's rank-1 products in one GEMM (tg_defer_rank1 in tg_op.h, kept in
- * matmul's tape state, ops/matmul_tape.c): a
- * batch-1 RNN otherwise rewrites all of dW_hh at every time step.
+ * With few rows (M <= TG_DEFER_MAX_ROWS) and B a leaf (a weight), the VJP
+ * defers dB to the end of tg_backward, which adds all of a weight's such
+ * products in one GEMM over their stacked rows (tg_defer_rows in tg_op.h,
+ * kept in matmul's tape state, ops/matmul_tape.c): a recurrent weight
+ * otherwise rewrites all of its gradient at every time step.
  * With two rows or more and a leaf B, C and dA run on weight panels
  * (graph/tg_panels.h): op(B), resp. op(B)^T, packed once per tape and reused
  * by every step's product, instead of a BLAS call that re-packs B; with many
@@ -72,9 +72,10 @@ void tg_matmul_backprop(const tg_node *node, const tg_tensor *a, const tg_tensor
         else
             tg_gemm(tb, 1, k, m, n, 1, b->data, b->cols, c->grad, n, 1, a->grad, a->cols, threads);
     }
-    /* m == 1: op(A) is one row of k contiguous values (A is 1 x k, or k x 1) */
-    if (b->grad && m == 1 && (b->flags & TG_F_LEAF) &&
-        tg_defer_rank1(node, b, tb, c->grad, n, a->data, k))
+    /* rows of op(A) with stride a->cols; m == 1: one row of k contiguous values
+     * (A is 1 x k, or k x 1) */
+    if (b->grad && (m == 1 || (!ta && m <= TG_DEFER_MAX_ROWS)) && (b->flags & TG_F_LEAF) &&
+        tg_defer_rows(node, b, tb, c->grad, n, a->data, m == 1 ? k : a->cols, k, m))
         return;
     if (b->grad) {
         if (!tb)

@@ -2,8 +2,8 @@
  *   - the weight-panel cache: leaf matrices packed once per tape for small-row
  *     products (graph/tg_panels.h), emptied at reset and after every sweep
  *     (an optimizer step may change the leaves next: pack them again);
- *   - rank-1 weight-gradient products deferred during a sweep (tg_op.h) and
- *     added after it, all of a weight's with one GEMM.
+ *   - weight-gradient products of few rows deferred during a sweep (tg_op.h)
+ *     and added after it, all of a weight's with one GEMM.
  * The engine sees neither: it runs this file's hooks. */
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +11,11 @@
 #include "tg_op.h"
 #include "tg_panels.h"
 
-/* A rank-1 weight-gradient product handed over by a VJP (tg_defer_rank1). */
+/* A weight-gradient product handed over by a VJP (tg_defer_rows): g is rows
+ * x n (stride n), x rows x k (stride ldx). */
 typedef struct deferred {
     const tg_tensor *w;
-    int trans, n, k, done;
+    int trans, n, k, rows, ldx, done;
     const tg_real *g, *x;
     struct deferred *next;
 } deferred;
@@ -55,17 +56,17 @@ tg_panel_cache *tg_matmul_panel_cache(tg_tape *t)
     return s ? s->panels : NULL;
 }
 
-/* ---- deferred rank-1 weight gradients */
+/* ---- deferred weight gradients */
 
-int tg_defer_rank1(const tg_node *node, const tg_tensor *w, int trans, const tg_real *g, int n,
-                   const tg_real *x, int k)
+int tg_defer_rows(const tg_node *node, const tg_tensor *w, int trans, const tg_real *g, int n,
+                  const tg_real *x, int ldx, int k, int rows)
 {
     tg_tape *t = node->tape;
     if (!t || !tg_tape_sweeping(t)) return 0;
     matmul_state *s = tg_tape_ext_state(t, &matmul_ext);
     deferred *d = s ? tg_tape_try_alloc(t, sizeof *d) : NULL;
     if (!d) return 0;
-    *d = (deferred){w, trans, n, k, 0, g, x, NULL};
+    *d = (deferred){w, trans, n, k, rows, ldx, 0, g, x, NULL};
     if (s->defer_tail)
         s->defer_tail->next = d;
     else
@@ -80,12 +81,14 @@ static int same_target(const deferred *a, const deferred *b)
 }
 
 /* One product as it would have been added in the sweep. */
-static void add_rank1(const deferred *d, int threads)
+static void add_rows(const deferred *d, int threads)
 {
-    if (!d->trans) /* w (k x n) += x (k x 1) g (1 x n) */
-        tg_gemm(0, 0, d->k, d->n, 1, 1, d->x, 1, d->g, d->n, 1, d->w->grad, d->w->cols, threads);
-    else /* w (n x k) += g (n x 1) x (1 x k) */
-        tg_gemm(0, 0, d->n, d->k, 1, 1, d->g, 1, d->x, d->k, 1, d->w->grad, d->w->cols, threads);
+    if (!d->trans) /* w (k x n) += x^T g */
+        tg_gemm(1, 0, d->k, d->n, d->rows, 1, d->x, d->ldx, d->g, d->n, 1, d->w->grad,
+                d->w->cols, threads);
+    else /* w (n x k) += g^T x */
+        tg_gemm(1, 0, d->n, d->k, d->rows, 1, d->g, d->n, d->x, d->ldx, 1, d->w->grad,
+                d->w->cols, threads);
 }
 
 /* Every product for first's target, stacked into r rows of G (r x n) and
@@ -94,7 +97,8 @@ static void add_rank1(const deferred *d, int threads)
 static void flush_target(tg_tape *t, deferred *first)
 {
     int r = 0, n = first->n, k = first->k, threads = tg_tape_threads(t);
-    for (deferred *d = first; d; d = d->next) r += !d->done && same_target(d, first);
+    for (deferred *d = first; d; d = d->next)
+        if (!d->done && same_target(d, first)) r += d->rows;
     tg_real *G = tg_tape_try_alloc(t, (size_t)r * n * sizeof *G);
     tg_real *X = G ? tg_tape_try_alloc(t, (size_t)r * k * sizeof *X) : NULL;
     int i = 0;
@@ -102,12 +106,12 @@ static void flush_target(tg_tape *t, deferred *first)
         if (d->done || !same_target(d, first)) continue;
         d->done = 1;
         if (!X) {
-            add_rank1(d, threads);
+            add_rows(d, threads);
             continue;
         }
-        memcpy(G + (size_t)i * n, d->g, (size_t)n * sizeof *G);
-        memcpy(X + (size_t)i * k, d->x, (size_t)k * sizeof *X);
-        i++;
+        memcpy(G + (size_t)i * n, d->g, (size_t)d->rows * n * sizeof *G);
+        for (int q = 0; q < d->rows; q++, i++)
+            memcpy(X + (size_t)i * k, d->x + (size_t)q * d->ldx, (size_t)k * sizeof *X);
     }
     if (!X) return;
     if (!first->trans) /* w (k x n) += X^T G */

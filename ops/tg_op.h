@@ -70,22 +70,28 @@ static inline tg_node *tg_op_record(tg_tape *t, tg_op_kind op, tg_tensor *out, i
 
 /* ---- matmul's tape state (ops/matmul_tape.c, a tape extension)
  *
- * Deferred weight gradients: a VJP that would add a rank-1 product (one row
- * of an output gradient times one row of an input) into a LEAF's gradient may
- * hand it over instead. During tg_backward matmul's tape state keeps it
- * (pointers into the arena, which the sweep does not change) and, after the
- * sweep, adds all the contributions a leaf got this way with one matrix
- * product:
- *   trans == 0: w->grad (k x n) += x^T g      trans == 1: w->grad (n x k) += g^T x
- * with g n contiguous values and x k contiguous ones. A leaf's gradient is
- * read by no VJP, so the sweep cannot tell; the sum's rounding is the GEMM's
- * instead of a chain of rank-1 adds, in an order fixed by the tape (never by
- * the thread count). Why: batch-1 training made 25 rank-1 updates of W_hh
- * per step, each reading and writing all of its gradient (config d of
- * BENCHMARKS.md). Returns 1 when taken; 0 outside a backward sweep or when
- * the arena has no room for the bookkeeping: then the VJP adds it itself. */
-int tg_defer_rank1(const tg_node *node, const tg_tensor *w, int trans, const tg_real *g, int n,
-                   const tg_real *x, int k);
+ * Deferred weight gradients: a VJP that would add a product of few rows (one
+ * row of an output gradient times one row of an input, per row) into a
+ * LEAF's gradient may hand it over instead. During tg_backward matmul's tape
+ * state keeps it (pointers into the arena, which the sweep does not change)
+ * and, after the sweep, adds all the contributions a leaf got this way with
+ * one matrix product over all their rows stacked in hand-over order:
+ *   trans == 0: w->grad (k x n) += X^T G      trans == 1: w->grad (n x k) += G^T X
+ * with G rows x n (stride n) and X rows x k (stride ldx). A leaf's gradient
+ * is read by no VJP, so the sweep cannot tell; the sum's rounding is one
+ * GEMM's instead of a chain of products, in an order fixed by the tape (never
+ * by the thread count). Why: a recurrent weight gets one product per time
+ * step, each of only B rows (16-32 per shard), which reads and writes all of
+ * its gradient: batch-1 training made 25 rank-1 updates of W_hh per step
+ * (config d of BENCHMARKS.md), and the per-step products of a shard of 32
+ * rows ran OpenBLAS at 40% of the peak (config f on Zen 3). Returns 1 when
+ * taken; 0 outside a backward sweep or when the arena has no room for the
+ * bookkeeping: then the VJP adds it itself. */
+int tg_defer_rows(const tg_node *node, const tg_tensor *w, int trans, const tg_real *g, int n,
+                  const tg_real *x, int ldx, int k, int rows);
+
+/* Products of at most this many rows are deferred (tg_defer_rows). */
+#define TG_DEFER_MAX_ROWS 64
 
 /* The weight-panel cache of t (graph/tg_panels.h), made on first use and
  * emptied at tg_tape_reset and at the end of every backward sweep, so a
@@ -100,7 +106,7 @@ struct tg_panel_cache *tg_matmul_panel_cache(tg_tape *t);
 void tg_matmul_product(tg_tape *t, const tg_tensor *a, const tg_tensor *b, int ta, int tb,
                        int beta, tg_real *c);
 /* dA and dB of C = op(A) op(B), from c->grad, into the inputs that have a
- * gradient (node: the recording node, for the deferred rank-1 products). */
+ * gradient (node: the recording node, for the deferred products). */
 void tg_matmul_backprop(const tg_node *node, const tg_tensor *a, const tg_tensor *b, int ta,
                         int tb, const tg_tensor *c, int threads);
 

@@ -1,8 +1,9 @@
-/* Deferred weight gradients (tg_defer_rank1 in ops/tg_op.h): a one-row
- * matmul's rank-1 contribution to a leaf weight's gradient is added after
- * the sweep, all of a weight's at once with one GEMM. The graph here is a
- * batch-1 recurrence with both transpose flags on the weight (h W^T and h U)
- * and a one-column left operand (c^T V), over odd sizes.
+/* Deferred weight gradients (tg_defer_rows in ops/tg_op.h): a matmul of few
+ * rows hands its contribution to a leaf weight's gradient over, and all of a
+ * weight's are added after the sweep with one GEMM over their stacked rows.
+ * The graph here is a recurrence of batch 1 (rank-1 products) and of batch 3
+ * (rows of h with a stride), with both transpose flags on the weight (h W^T
+ * and h U) and a one-column left operand (c^T V), over odd sizes.
  *   - the gradients equal those of the same graph with each weight behind
  *     scale(w, 1) (not a leaf, so added at once, rank-1 by rank-1), to
  *     rounding;
@@ -26,7 +27,8 @@
 enum { E = 11, H = 37, T = 9, N_LEAF = 6 };
 
 typedef struct model {
-    tg_tensor *x, *wx, *wh, *u, *c, *v; /* x: T x E inputs; c: H x 1 */
+    int batch;
+    tg_tensor *x, *wx, *wh, *u, *c, *v; /* x: T*batch x E inputs; c: H x 1 */
     tg_tensor *leaf[N_LEAF];
 } model;
 
@@ -38,11 +40,12 @@ static tg_tensor *heap(tg_rng *r, int rows, int cols, double scale)
     return x;
 }
 
-static void model_init(model *m)
+static void model_init(model *m, int batch)
 {
     tg_rng r;
     tg_rng_seed(&r, 77);
-    m->x = heap(&r, T, E, 1.0);
+    m->batch = batch;
+    m->x = heap(&r, T * batch, E, 1.0);
     m->wx = heap(&r, H, E, 0.3);
     m->wh = heap(&r, H, H, 0.2);
     m->u = heap(&r, H, H, 0.1);
@@ -76,9 +79,9 @@ static tg_tensor *loss_of(tg_tape *t, model *m, int through_scale)
         v = tg_scale(t, v, 1.0);
     }
     tg_tensor *bias = tg_matmul(t, m->c, v, 1, 0); /* 1 x H: op(A) = c^T */
-    tg_tensor *h = tg_tensor_new(t, 1, H, 0), *loss = NULL;
+    tg_tensor *h = tg_tensor_new(t, m->batch, H, 0), *loss = NULL;
     for (int s = 0; s < T; s++) {
-        tg_tensor *xs = tg_row_slice(t, m->x, s, 1);
+        tg_tensor *xs = tg_row_slice(t, m->x, s * m->batch, m->batch);
         tg_tensor *pre = tg_add(t, tg_matmul(t, xs, wx, 0, 1), tg_matmul(t, h, wh, 0, 1));
         h = tg_tanh(t, tg_add(t, tg_add(t, pre, tg_matmul(t, h, u, 0, 0)), bias));
         tg_tensor *ls = tg_scale(t, tg_sum(t, h), (double)(s + 1) / T);
@@ -121,10 +124,10 @@ static void expect_close(const model *m, tg_real *const got[N_LEAF], tg_real *co
     }
 }
 
-Test(defer, deferred_gradients_equal_the_rank1_chain)
+static void deferred_equal_at_once(int batch)
 {
     model m;
-    model_init(&m);
+    model_init(&m, batch);
     tg_real *deferred[N_LEAF], *chain[N_LEAF];
     gradients(&m, 0, deferred);
     gradients(&m, 1, chain);
@@ -134,10 +137,13 @@ Test(defer, deferred_gradients_equal_the_rank1_chain)
     model_free(&m);
 }
 
+Test(defer, deferred_gradients_equal_the_rank1_chain) { deferred_equal_at_once(1); }
+Test(defer, deferred_row_products_equal_the_chain) { deferred_equal_at_once(3); }
+
 Test(defer, prefilled_gradients_accumulate)
 {
     model m;
-    model_init(&m);
+    model_init(&m, 1);
     tg_real *fresh[N_LEAF], *want[N_LEAF];
     gradients(&m, 0, fresh);
     tg_tape *t = tg_tape_new((size_t)1 << 20);
@@ -159,10 +165,10 @@ Test(defer, prefilled_gradients_accumulate)
     model_free(&m);
 }
 
-Test(defer, second_backward_same_bits_and_arena_level_kept)
+static void second_backward_same_bits(int batch)
 {
     model m;
-    model_init(&m);
+    model_init(&m, batch);
     tg_tape *t = tg_tape_new((size_t)1 << 20);
     tg_tensor *loss = loss_of(t, &m, 0);
     size_t level = tg_tape_arena_used(t);
@@ -171,7 +177,8 @@ Test(defer, second_backward_same_bits_and_arena_level_kept)
     cr_assert_eq(tg_tape_arena_used(t), level, "backward left %zu bytes in the arena",
                  tg_tape_arena_used(t) - level);
     /* the bookkeeping and row copies were there: the products were deferred */
-    cr_assert(tg_tape_arena_high_water(t) >= level + (size_t)T * (H + H) * sizeof(tg_real),
+    cr_assert(tg_tape_arena_high_water(t) >=
+                  level + (size_t)T * batch * (H + H) * sizeof(tg_real),
               "backward used %zu bytes above the forward pass",
               tg_tape_arena_high_water(t) - level);
     tg_real *first[N_LEAF];
@@ -190,10 +197,13 @@ Test(defer, second_backward_same_bits_and_arena_level_kept)
     model_free(&m);
 }
 
-Test(defer, full_arena_adds_at_once)
+Test(defer, second_backward_same_bits_and_arena_level_kept) { second_backward_same_bits(1); }
+Test(defer, rows_second_backward_same_bits) { second_backward_same_bits(3); }
+
+static void full_arena_adds_at_once(int batch)
 {
     model m;
-    model_init(&m);
+    model_init(&m, batch);
     tg_real *want[N_LEAF];
     gradients(&m, 1, want);
     /* an arena exactly as large as the forward pass needs */
@@ -213,3 +223,6 @@ Test(defer, full_arena_adds_at_once)
     free_grads(want);
     model_free(&m);
 }
+
+Test(defer, full_arena_adds_at_once) { full_arena_adds_at_once(1); }
+Test(defer, rows_full_arena_adds_at_once) { full_arena_adds_at_once(3); }
