@@ -111,14 +111,8 @@ void tg_matmul_backprop(const tg_node *node, const tg_tensor *a, const tg_tensor
                         int tb, const tg_tensor *c, int threads);
 
 /* acc[j] += sum_i x[i, j] over rows in index order: the gradient of a row
- * broadcast to every row (add's and affine's bias). */
-static inline void tg_col_sums_into(tg_real *acc, const tg_real *x, int rows, int cols)
-{
-    for (int i = 0; i < rows; i++) {
-        const tg_real *xi = x + (size_t)i * cols;
-        for (int j = 0; j < cols; j++) acc[j] += xi[j];
-    }
-}
+ * broadcast to every row (add's and affine's bias; ops/add.c). */
+void tg_col_sums_into(tg_real *acc, const tg_real *x, int rows, int cols);
 
 /* Element-wise loops go parallel only past this many scalars. */
 #define TG_PAR_MIN 32768
