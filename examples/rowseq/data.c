@@ -1,6 +1,7 @@
 /* rowseq's data: the IDX files of a split (rowseq.h), and the confusion
  * matrix printed at the end. */
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -22,10 +23,16 @@ static _Noreturn void data_error(const char *resume, const char *msg)
     tg_cli_die(PROG, "%s", msg);
 }
 
-/* DIR/name, or DIR/name.gz when only that exists. */
+/* DIR/name, or DIR/name.gz when only that exists. A DIR too long for out is
+ * refused: cut short, it could name another file. */
 static void data_path(const char *dir, const char *name, const char *resume, char *out, size_t n)
 {
     char msg[4096 + 256];
+    if ((size_t)snprintf(out, n, "%s/%s.gz", dir, name) >= n) {
+        snprintf(msg, sizeof msg, "--data path is %zu bytes long; at most %zu are supported",
+                 strlen(dir), n - strlen(name) - 5);
+        data_error(resume, msg);
+    }
     snprintf(out, n, "%s/%s", dir, name);
     if (access(out, F_OK) == 0) return;
     snprintf(out, n, "%s/%s.gz", dir, name);

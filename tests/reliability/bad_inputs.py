@@ -259,6 +259,8 @@ ROWS = [
     ("seq2seq", "--import-torch with a malformed dropout in its metadata", S2S + [
      "--import-torch", "{d}/s2s_dropout.torch.st"], 1, ["s2s_dropout.torch.st", "'s2s.dropout'",
      "'0.1abc'"]),
+    ("rowseq", "--data path too long for the file names built from it (refused, not cut short)",
+     RS + ["--data", "{d}/" + "a" * 5000], 1, ["--data path is", "bytes long", "at most"]),
 ]
 
 TIMEOUT = 60
