@@ -4,7 +4,8 @@
  * VJP:
  *   dX += dY W         dW += dY^T X    (matmul's, with W transposed)
  *   dB += dY           (m x n), or dB[j] += sum_i dY[i,j] (1 x n, rows in order)
- * Saves nothing beyond its inputs.
+ * Saves nothing beyond its inputs; iarg[0]: X was a constant of zeros (matmul's
+ * tg_matmul_product skipped the product, and dW gets nothing).
  * Why not add(matmul(X, W^T), B): Y starts as B's rows and the product adds
  * into it (GEMM with beta 1), so there is one m x n tensor and one gradient
  * instead of two, and no pass of add over them forward and backward; on an
@@ -27,15 +28,15 @@ tg_tensor *tg_affine_(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, tg_s
     tg_tensor *y = tg_op_output(t, m, n, rec);
     size_t row = (size_t)n * sizeof(tg_real);
     for (int i = 0; i < m; i++) memcpy(y->data + (size_t)i * n, b->data + (bcast ? 0 : i * n), row);
-    tg_matmul_product(t, x, w, 0, 1, 1, y->data);
-    if (rec) tg_op_record(t, TG_OP_AFFINE, y, 3, x, w, b);
+    int zero_x = tg_matmul_product(t, x, w, 0, 1, 1, y->data);
+    if (rec) tg_op_record(t, TG_OP_AFFINE, y, 3, x, w, b)->iarg[0] = zero_x;
     return y;
 }
 
 void tg_vjp_affine(const tg_node *node, int threads)
 {
     const tg_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2], *y = node->out;
-    tg_matmul_backprop(node, x, w, 0, 1, y, threads);
+    tg_matmul_backprop(node, x, w, 0, 1, node->iarg[0], y, threads);
     if (!b->grad) return;
     if (b->rows == 1 && y->rows != 1)
         tg_col_sums_into(b->grad, y->grad, y->rows, y->cols);

@@ -102,13 +102,16 @@ struct tg_panel_cache *tg_matmul_panel_cache(tg_tape *t);
 /* ---- matmul's product and VJP (ops/matmul.c), shared with affine
  *
  * c (op(A)'s rows x op(B)'s columns) = beta c + op(A) op(B), beta 0 or 1: on
- * B's weight panels when B is a leaf and the shape suits, else tg_gemm. */
-void tg_matmul_product(tg_tape *t, const tg_tensor *a, const tg_tensor *b, int ta, int tb,
-                       int beta, tg_real *c);
+ * B's weight panels when B is a leaf and the shape suits, else tg_gemm.
+ * Returns 1 when A is a constant (no gradient) of zeros: then nothing was
+ * multiplied (c = 0, or left as it was with beta 1). */
+int tg_matmul_product(tg_tape *t, const tg_tensor *a, const tg_tensor *b, int ta, int tb,
+                      int beta, tg_real *c);
 /* dA and dB of C = op(A) op(B), from c->grad, into the inputs that have a
- * gradient (node: the recording node, for the deferred products). */
+ * gradient (node: the recording node, for the deferred products); nothing
+ * when zero_a (tg_matmul_product's 1: dB gets only zeros). */
 void tg_matmul_backprop(const tg_node *node, const tg_tensor *a, const tg_tensor *b, int ta,
-                        int tb, const tg_tensor *c, int threads);
+                        int tb, int zero_a, const tg_tensor *c, int threads);
 
 /* acc[j] += sum_i x[i, j] over rows in index order: the gradient of a row
  * broadcast to every row (add's and affine's bias; ops/add.c). */
