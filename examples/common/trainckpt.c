@@ -547,6 +547,11 @@ int tg_trainckpt_check_path(const char *path, const char *resume, char *err, siz
                             path, path),
                    -1;
     }
+    /* The writability probe below is a "<path>.tmp.<pid>" file for an
+     * instant: a run killed then leaves it, as one killed in a save leaves
+     * its temporary. Clearing the dead runs' files first keeps at most one
+     * beside the checkpoint (kill_programs.py checks that). */
+    if (path[0]) remove_stale_temps(path);
     return tg_cli_check_output("--checkpoint", path, 1, err, errlen);
 }
 
