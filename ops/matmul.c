@@ -97,10 +97,10 @@ void tg_matmul_backprop(const tg_node *node, const tg_tensor *a, const tg_tensor
         else
             tg_gemm(tb, 1, k, m, n, 1, b->data, b->cols, c->grad, n, 1, a->grad, a->cols, threads);
     }
-    /* rows of op(A) with stride a->cols; m == 1: one row of k contiguous values
-     * (A is 1 x k, or k x 1) */
+    /* op(A) as m contiguous rows of k: A itself (k = a->cols), or for m == 1
+     * a k x 1 A too */
     if (b->grad && (m == 1 || (!ta && m <= TG_DEFER_MAX_ROWS)) && (b->flags & TG_F_LEAF) &&
-        tg_defer_rows(node, b, tb, c->grad, n, a->data, m == 1 ? k : a->cols, k, m))
+        tg_defer_rows(node, b, tb, c->grad, n, a->data, k, m))
         return;
     if (b->grad) {
         if (!tb)

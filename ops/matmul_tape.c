@@ -12,10 +12,10 @@
 #include "tg_panels.h"
 
 /* A weight-gradient product handed over by a VJP (tg_defer_rows): g is rows
- * x n (stride n), x rows x k (stride ldx). */
+ * x n, x rows x k, both contiguous. */
 typedef struct deferred {
     const tg_tensor *w;
-    int trans, n, k, rows, ldx, done;
+    int trans, n, k, rows, done;
     const tg_real *g, *x;
     struct deferred *next;
 } deferred;
@@ -59,14 +59,14 @@ tg_panel_cache *tg_matmul_panel_cache(tg_tape *t)
 /* ---- deferred weight gradients */
 
 int tg_defer_rows(const tg_node *node, const tg_tensor *w, int trans, const tg_real *g, int n,
-                  const tg_real *x, int ldx, int k, int rows)
+                  const tg_real *x, int k, int rows)
 {
     tg_tape *t = node->tape;
     if (!t || !tg_tape_sweeping(t)) return 0;
     matmul_state *s = tg_tape_ext_state(t, &matmul_ext);
     deferred *d = s ? tg_tape_try_alloc(t, sizeof *d) : NULL;
     if (!d) return 0;
-    *d = (deferred){w, trans, n, k, rows, ldx, 0, g, x, NULL};
+    *d = (deferred){w, trans, n, k, rows, 0, g, x, NULL};
     if (s->defer_tail)
         s->defer_tail->next = d;
     else
@@ -84,10 +84,10 @@ static int same_target(const deferred *a, const deferred *b)
 static void add_rows(const deferred *d, int threads)
 {
     if (!d->trans) /* w (k x n) += x^T g */
-        tg_gemm(1, 0, d->k, d->n, d->rows, 1, d->x, d->ldx, d->g, d->n, 1, d->w->grad,
+        tg_gemm(1, 0, d->k, d->n, d->rows, 1, d->x, d->k, d->g, d->n, 1, d->w->grad,
                 d->w->cols, threads);
     else /* w (n x k) += g^T x */
-        tg_gemm(1, 0, d->n, d->k, d->rows, 1, d->g, d->n, d->x, d->ldx, 1, d->w->grad,
+        tg_gemm(1, 0, d->n, d->k, d->rows, 1, d->g, d->n, d->x, d->k, 1, d->w->grad,
                 d->w->cols, threads);
 }
 
@@ -110,8 +110,8 @@ static void flush_target(tg_tape *t, deferred *first)
             continue;
         }
         memcpy(G + (size_t)i * n, d->g, (size_t)d->rows * n * sizeof *G);
-        for (int q = 0; q < d->rows; q++, i++)
-            memcpy(X + (size_t)i * k, d->x + (size_t)q * d->ldx, (size_t)k * sizeof *X);
+        memcpy(X + (size_t)i * k, d->x, (size_t)d->rows * k * sizeof *X);
+        i += d->rows;
     }
     if (!X) return;
     if (!first->trans) /* w (k x n) += X^T G */

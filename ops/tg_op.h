@@ -77,7 +77,7 @@ static inline tg_node *tg_op_record(tg_tape *t, tg_op_kind op, tg_tensor *out, i
  * and, after the sweep, adds all the contributions a leaf got this way with
  * one matrix product over all their rows stacked in hand-over order:
  *   trans == 0: w->grad (k x n) += X^T G      trans == 1: w->grad (n x k) += G^T X
- * with G rows x n (stride n) and X rows x k (stride ldx). A leaf's gradient
+ * with G rows x n and X rows x k, both contiguous. A leaf's gradient
  * is read by no VJP, so the sweep cannot tell; the sum's rounding is one
  * GEMM's instead of a chain of products, in an order fixed by the tape (never
  * by the thread count). Why: a recurrent weight gets one product per time
@@ -88,7 +88,7 @@ static inline tg_node *tg_op_record(tg_tape *t, tg_op_kind op, tg_tensor *out, i
  * taken; 0 outside a backward sweep or when the arena has no room for the
  * bookkeeping: then the VJP adds it itself. */
 int tg_defer_rows(const tg_node *node, const tg_tensor *w, int trans, const tg_real *g, int n,
-                  const tg_real *x, int ldx, int k, int rows);
+                  const tg_real *x, int k, int rows);
 
 /* Products of at most this many rows are deferred (tg_defer_rows). */
 #define TG_DEFER_MAX_ROWS 64

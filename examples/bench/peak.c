@@ -72,10 +72,10 @@ double bench_peak_gflops(int threads, double seconds, const char **isa)
     const float mc[2] = {mc_store[0], mc_store[1]};
     double sink = fn(ITERS / 16, mc); /* warm up: clocks settle */
     long reps = ITERS;
-    double t0 = tg_clock_seconds(), dt;
+    double dt;
     /* grow the repetitions until one round takes ~seconds */
     for (;;) {
-        t0 = tg_clock_seconds();
+        double t0 = tg_clock_seconds();
 #pragma omp parallel num_threads(threads) reduction(+ : sink)
         sink += fn(reps, mc);
         dt = tg_clock_seconds() - t0;
