@@ -210,6 +210,8 @@ tg_node *tg_node_record(tg_tape *t, int op, tg_vjp_fn vjp, tg_tensor *out, int n
     n->in[0] = a;
     n->in[1] = b;
     n->in[2] = c;
+    for (int k = 0; k < n_in && k < TG_MAX_INPUTS; k++)
+        if (n->in[k]) tg_node_uses(n->in[k]);
     n->prev = t->last;
     n->tape = t;
     t->last = n;
@@ -217,14 +219,31 @@ tg_node *tg_node_record(tg_tape *t, int op, tg_vjp_fn vjp, tg_tensor *out, int n
     return n;
 }
 
+/* Leaves are left alone: a parameter is an input of every shard's tape at
+ * once, on other threads, and backward never zeroes a leaf anyway. */
+void tg_node_uses(tg_tensor *x)
+{
+    if (!(x->flags & TG_F_LEAF)) x->flags |= (x->flags & TG_F_USED) ? TG_F_SHARED : TG_F_USED;
+}
+
 /* ---- backward */
 
-static void zero_intermediate_grads(tg_tape *t)
+static void zero_grad(tg_tensor *x) { memset(x->grad, 0, tg_numel(x) * sizeof(tg_real)); }
+
+/* Zeroes the op outputs' gradients, except those whose one consumer's VJP
+ * writes them (tg_grad_writes), when that consumer is replayed: the nodes
+ * after `from` are not, so their writers' inputs are zeroed too. */
+static void zero_intermediate_grads(tg_tape *t, const tg_node *from)
 {
+    int swept = 0;
     for (tg_node *n = t->last; n; n = n->prev) {
+        swept |= n == from;
         tg_tensor *o = n->out;
-        if (o->grad && (o->flags & TG_F_OWNS_GRAD) && !(o->flags & TG_F_LEAF))
-            memset(o->grad, 0, tg_numel(o) * sizeof(tg_real));
+        if (o->grad && (o->flags & TG_F_OWNS_GRAD) && !(o->flags & TG_F_LEAF) &&
+            !tg_grad_writes(o))
+            zero_grad(o);
+        for (int k = 0; !swept && k < n->n_in && k < TG_MAX_INPUTS; k++)
+            if (n->in[k] && tg_grad_writes(n->in[k])) zero_grad(n->in[k]);
     }
 }
 
@@ -259,9 +278,10 @@ void tg_backward_seeded_(tg_tape *t, tg_tensor *y, const tg_real *seed, tg_src a
     TG_CHECK(y->grad != NULL, at, "backward",
              "the %dx%d tensor depends on no parameter, or was made in no-grad mode", y->rows,
              y->cols);
-    zero_intermediate_grads(t);
+    const tg_node *from = producer(t, y);
+    zero_intermediate_grads(t, from);
     for (size_t i = 0; i < tg_numel(y); i++) y->grad[i] += seed[i];
-    sweep(t, producer(t, y));
+    sweep(t, from);
 }
 
 void tg_backward_(tg_tape *t, tg_tensor *loss, tg_src at)

@@ -34,6 +34,9 @@ typedef struct tg_tensor {
 enum {
     TG_F_OWNS_GRAD = 1u << 0, /* grad buffer is this tensor's own (not a view's) */
     TG_F_LEAF = 1u << 1,      /* made by the user or a parameter: backward never zeroes it */
+    TG_F_USED = 1u << 2,      /* an input of some recorded node */
+    TG_F_SHARED = 1u << 3,    /* an input of more than one node (or slot) */
+    TG_F_GRAD_WRITER = 1u << 4, /* its consumer's VJP can write its gradient whole (=) */
 };
 
 static inline size_t tg_numel(const tg_tensor *x) { return (size_t)x->rows * (size_t)x->cols; }

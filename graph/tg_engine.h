@@ -44,6 +44,27 @@ int tg_op_records(const tg_tape *t, const tg_tensor *a, const tg_tensor *b, cons
  * to fill. Ops call tg_op_record (ops/tg_op.h), which looks vjp up. */
 tg_node *tg_node_record(tg_tape *t, int op, tg_vjp_fn vjp, tg_tensor *out, int n_in, tg_tensor *a,
                         tg_tensor *b, tg_tensor *c);
+/* Marks x as one more input of a node. tg_node_record does it for in[]; an
+ * op that keeps inputs elsewhere (stack_rows' list) calls it for each, since
+ * a tensor's use count decides whether backward zeroes its gradient. */
+void tg_node_uses(tg_tensor *x);
+
+/* ---- gradients a VJP may write instead of add to
+ *
+ * Backward zeroes every op output's gradient before the sweep, so VJPs can
+ * add. For a big output with one consumer (the N x V logits of a softmax
+ * cross-entropy) that is a pass over memory the VJP then reads back. So an
+ * op whose VJP fills an input's whole gradient marks that input when it
+ * records (tg_claim_grad_write); if the input then has no other use, owns its
+ * gradient and is not a leaf, backward leaves its gradient unzeroed and the
+ * VJP must write every element of it (=, zeros where it has nothing). The VJP
+ * asks tg_grad_writes at replay, when the use count is final. */
+static inline void tg_claim_grad_write(tg_tensor *x) { x->flags |= TG_F_GRAD_WRITER; }
+static inline int tg_grad_writes(const tg_tensor *x)
+{
+    unsigned f = x->flags & (TG_F_OWNS_GRAD | TG_F_LEAF | TG_F_SHARED | TG_F_GRAD_WRITER);
+    return x->grad && f == (TG_F_OWNS_GRAD | TG_F_GRAD_WRITER);
+}
 
 /* ---- per-tape state owned by an op
  *

@@ -4,6 +4,9 @@
  *   y = (1/c) sum_i l_i, c = number of counted rows; y = 0 when c = 0.
  * VJP: dz_i += dy/c * (softmax(z_i) - onehot(targets[i])) for counted rows;
  *   ignored rows get no gradient. Targets are integers: never differentiated.
+ *   When z is the logits of one layer and this is their only use, dz is
+ *   written (=) and backward does not zero it first (tg_claim_grad_write): at
+ *   N x V that zeroing and the read back were two passes over 30-60 MB.
  * Saves softmax(z) (N x V), the targets and c (iarg[1]); iarg[0] = ignore_index.
  * Why fused: the composed log(sum(exp(z))) overflows for large logits and
  * stores three N x V intermediates; this stores one. Checked against the
@@ -74,6 +77,7 @@ tg_tensor *tg_softmax_xent_(tg_tape *t, tg_tensor *z, const int *targets, int ig
         node->saved = p;
         node->iarg[0] = ignore_index;
         node->iarg[1] = counted;
+        tg_claim_grad_write(z);
     }
     return y;
 }
@@ -85,17 +89,35 @@ TG_SIMD_CLONES static void xent_row_vjp(int v, tg_real g, const tg_real *restric
     for (int j = 0; j < v; j++) dz[j] += g * p[j];
 }
 
+/* dz = g p over one row: the same values as adding to a zeroed row. */
+TG_SIMD_CLONES static void xent_row_vjp_write(int v, tg_real g, const tg_real *restrict p,
+                                              tg_real *restrict dz)
+{
+    for (int j = 0; j < v; j++) dz[j] = g * p[j];
+}
+
 void tg_vjp_softmax_xent(const tg_node *node, int threads)
 {
     const tg_tensor *z = node->in[0];
     int n = z->rows, v = z->cols, ignore = node->iarg[0], counted = node->iarg[1];
-    if (!z->grad || counted == 0) return;
+    if (!z->grad) return;
+    int writes = tg_grad_writes(z);
+    if (counted == 0) {
+        if (writes) memset(z->grad, 0, tg_numel(z) * sizeof(tg_real));
+        return;
+    }
     tg_real g = (tg_real)(node->out->grad[0] / counted);
     TG_PAR_FOR(threads, (long)n * v > TG_PAR_MIN, (int i = 0; i < n; i++), {
         int y = node->ints[i];
-        if (y == ignore) continue;
         tg_real *dz = z->grad + (size_t)i * v;
-        xent_row_vjp(v, g, node->saved + (size_t)i * v, dz);
+        if (y == ignore) {
+            if (writes) memset(dz, 0, (size_t)v * sizeof(tg_real));
+            continue;
+        }
+        if (writes)
+            xent_row_vjp_write(v, g, node->saved + (size_t)i * v, dz);
+        else
+            xent_row_vjp(v, g, node->saved + (size_t)i * v, dz);
         dz[y] -= g;
     });
 }

@@ -27,6 +27,7 @@ tg_tensor *tg_stack_rows_(tg_tape *t, tg_tensor *const *xs, int n, tg_src at)
         memcpy(many, xs, (size_t)n * sizeof *many);
         tg_node *node = tg_op_record(t, TG_OP_STACK_ROWS, y, 0, NULL, NULL, NULL);
         node->many = many;
+        for (int k = 0; k < n; k++) tg_node_uses(xs[k]);
         node->iarg[0] = n;
     }
     return y;

@@ -1,0 +1,169 @@
+/* Gradients a VJP writes instead of adding to (graph/tg_engine.h,
+ * tg_claim_grad_write): backward does not zero the gradient of an op output
+ * whose one consumer writes it whole, so that gradient holds whatever the
+ * arena held before. Each test fills it with NaN first, as a reused arena
+ * could, and checks that:
+ *   - the consumer writes every element (ignored rows, no counted row);
+ *   - a second use of the tensor, as an input (stack_rows' list included),
+ *     brings back zeroing and adding;
+ *   - a backward from a tensor recorded before the writer, which never
+ *     replays it, still sees that gradient as zero;
+ *   - replica gradients that the shard reduction zeroed stay correct over
+ *     repeated steps (graph/parallel.c). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "tapegrad.h"
+
+enum { N = 4, K = 3, V = 5 };
+
+static const int targets[N] = {1, -1, 4, 0}; /* row 1 ignored (ignore_index -1) */
+
+static void poison(tg_tensor *x)
+{
+    for (size_t i = 0; i < tg_numel(x); i++) x->grad[i] = (tg_real)NAN;
+}
+
+static tg_tensor *weights(void)
+{
+    tg_tensor *w = tg_tensor_alloc(K, V, 1);
+    cr_assert_not_null(w);
+    for (size_t i = 0; i < tg_numel(w); i++) w->data[i] = (tg_real)(0.37 * (double)i - 2.1);
+    return w;
+}
+
+static tg_tensor *inputs(tg_tape *t)
+{
+    tg_tensor *x = tg_tensor_new(t, N, K, 0);
+    for (size_t i = 0; i < tg_numel(x); i++) x->data[i] = (tg_real)(0.25 * (double)i - 1.0);
+    return x;
+}
+
+/* z = x W, loss = xent(z) (+ sum of z stacked `extra` times when extra > 0):
+ * returns z, whose gradient was poisoned before backward. */
+static tg_tensor *run(tg_tape *t, tg_tensor *w, const int *tg, int extra)
+{
+    tg_tensor *z = tg_matmul(t, inputs(t), w, 0, 0);
+    tg_tensor *loss = tg_softmax_xent(t, z, tg, -1);
+    if (extra > 0) {
+        tg_tensor *copies[2] = {z, z};
+        loss = tg_add(t, loss, tg_sum(t, tg_stack_rows(t, copies, extra)));
+    }
+    poison(z);
+    memset(w->grad, 0, tg_numel(w) * sizeof(tg_real));
+    tg_backward(t, loss);
+    return z;
+}
+
+static void expect_finite(const tg_tensor *x, const char *what)
+{
+    for (size_t i = 0; i < tg_numel(x); i++)
+        cr_assert(isfinite((double)x->grad[i]), "%s: gradient %zu is %g", what, i,
+                  (double)x->grad[i]);
+}
+
+Test(grad_write, softmax_xent_writes_every_logit_gradient)
+{
+    tg_tape *t = tg_tape_new((size_t)1 << 16);
+    tg_tensor *w = weights();
+    tg_tensor *z = run(t, w, targets, 0);
+    expect_finite(z, "dz");
+    expect_finite(w, "dW");
+    for (int j = 0; j < V; j++) cr_assert_eq(z->grad[V + j], 0, "ignored row, column %d", j);
+    for (int i = 0; i < N; i++) {
+        double row = 0;
+        for (int j = 0; j < V; j++) row += (double)z->grad[i * V + j];
+        cr_assert(fabs(row) < 1e-6, "row %d of dz sums to %g, not 0", i, row);
+    }
+    tg_tape_free(t);
+    tg_tensor_free(w);
+}
+
+Test(grad_write, no_counted_row_writes_zeros)
+{
+    const int none[N] = {-1, -1, -1, -1};
+    tg_tape *t = tg_tape_new((size_t)1 << 16);
+    tg_tensor *w = weights();
+    tg_tensor *z = run(t, w, none, 0);
+    for (size_t i = 0; i < tg_numel(z); i++) cr_assert_eq(z->grad[i], 0, "dz %zu", i);
+    for (size_t i = 0; i < tg_numel(w); i++) cr_assert_eq(w->grad[i], 0, "dW %zu", i);
+    tg_tape_free(t);
+    tg_tensor_free(w);
+}
+
+/* The sum over `extra` stacked copies of z adds `extra` to each element of
+ * dz: the writer must not overwrite it, whichever VJP runs first. */
+Test(grad_write, a_second_use_adds_again)
+{
+    tg_tape *t = tg_tape_new((size_t)1 << 16), *t2 = tg_tape_new((size_t)1 << 16);
+    tg_tensor *w = weights();
+    tg_tensor *alone = run(t, w, targets, 0);
+    for (int extra = 1; extra <= 2; extra++) {
+        tg_tape_reset(t2);
+        tg_tensor *z = run(t2, w, targets, extra);
+        for (size_t i = 0; i < tg_numel(z); i++)
+            cr_assert(fabs((double)z->grad[i] - (double)alone->grad[i] - extra) < 1e-6,
+                      "%d stacked copies: dz %zu is %g, want %g + %d", extra, i,
+                      (double)z->grad[i], (double)alone->grad[i], extra);
+    }
+    tg_tape_free(t);
+    tg_tape_free(t2);
+    tg_tensor_free(w);
+}
+
+/* h = tanh(x), y = sum(x), then xent(h): backward(y) replays y and tanh but
+ * not xent, so tanh's VJP reads dh, which must be zero, not what was there. */
+Test(grad_write, backward_from_before_the_writer_sees_zero)
+{
+    tg_tape *t = tg_tape_new((size_t)1 << 16);
+    tg_tensor *x = tg_tensor_new(t, N, V, 1);
+    for (size_t i = 0; i < tg_numel(x); i++) x->data[i] = (tg_real)(0.1 * (double)i);
+    tg_tensor *h = tg_tanh(t, x);
+    tg_tensor *y = tg_sum(t, x);
+    tg_softmax_xent(t, h, targets, -1);
+    poison(h);
+    tg_backward(t, y);
+    for (size_t i = 0; i < tg_numel(x); i++) cr_assert_eq(x->grad[i], 1, "dx %zu", i);
+    tg_tape_free(t);
+}
+
+/* ------------------------------------------------ replicas the reduction zeroes */
+
+static double shard_step(int shard, tg_tape *t, tg_params *p, void *ctx)
+{
+    (void)ctx;
+    tg_tensor *w = tg_params_at(p, 0);
+    const int tg2[N] = {shard, 2, 4 - shard, 3};
+    tg_tensor *loss = tg_softmax_xent(t, tg_matmul(t, inputs(t), w, 0, 0), tg2, -1);
+    tg_backward(t, loss);
+    return (double)loss->data[0];
+}
+
+Test(grad_write, repeated_steps_give_the_same_reduced_gradient)
+{
+    tg_params *m = tg_params_new();
+    cr_assert_not_null(m);
+    tg_rng r;
+    tg_rng_seed(&r, 5);
+    cr_assert_not_null(tg_param_uniform(m, "w", K, V, &r, 0.5));
+    tg_workers *wk = tg_workers_new(m, 3, (size_t)1 << 16);
+    cr_assert_not_null(wk);
+    size_t n = tg_params_numel(m);
+    tg_real first[K * V];
+    cr_assert_eq(n, (size_t)K * V);
+    for (int step = 0; step < 3; step++)
+        for (int threads = 1; threads <= 2; threads++) {
+            tg_params_zero_grad(m);
+            tg_workers_run(wk, threads, shard_step, NULL);
+            if (step == 0 && threads == 1) memcpy(first, tg_params_grad(m), sizeof first);
+            cr_assert_eq(memcmp(first, tg_params_grad(m), sizeof first), 0,
+                         "step %d on %d threads: the reduced gradient changed", step, threads);
+            for (int s = 0; s < 3; s++)
+                for (size_t i = 0; i < n; i++)
+                    cr_assert_eq(tg_params_grad(tg_workers_params(wk, s))[i], 0,
+                                 "replica %d gradient %zu not zeroed by the reduction", s, i);
+        }
+    tg_workers_free(wk);
+    tg_params_free(m);
+}
