@@ -20,6 +20,7 @@
 #define TG_FASTMATH_H
 
 #include <math.h>
+#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -97,9 +98,10 @@ static inline float tg_ftanh(float x)
 
 /* max(z[0..v-1]), v >= 1, over 16 lane maxima: one running max is a
  * dependent compare per element (3 cycles: a third of the softmax over an
- * 8000-word vocabulary went there); lanes vectorize inside a TG_SIMD_CLONES
- * kernel. Exact whatever the grouping (max does not round); a NaN is skipped
- * as by the running max unless z[0] is one, which makes the result NaN. */
+ * 8000-word vocabulary went there). Exact whatever the grouping (max does
+ * not round); a NaN is skipped as by the running max unless z[0] is one,
+ * which makes the result NaN. */
+#ifdef TG_REAL_DOUBLE
 static inline __attribute__((always_inline)) tg_real tg_row_max(const tg_real *z, int v)
 {
     enum { LANES = 16 };
@@ -113,6 +115,44 @@ static inline __attribute__((always_inline)) tg_real tg_row_max(const tg_real *z
     for (int k = 1; k < LANES; k++) mx = m[k] > mx ? m[k] : mx;
     return mx;
 }
+#else
+/* The float build writes the 16 lanes as two 8-float vectors (GCC's vector
+ * extension): as an array of lanes, the AVX2 clone compiled them to one
+ * scalar vmaxss per element with the lanes on the stack (perf: a fifth of
+ * softmax_xent's forward at 8000 words). A lane takes x where x > m, as the
+ * running max does, so NaN behaves as described above. */
+typedef float tg_v8f __attribute__((vector_size(32)));
+typedef int tg_v8i __attribute__((vector_size(32)));
+
+/* m = x > m ? x : m, lane by lane (a macro: a function returning a 32-byte
+ * vector changes the ABI outside the AVX clones) */
+#define TG_V8F_MAX(m, x)                                                             \
+    do {                                                                             \
+        tg_v8i gt_ = (x) > (m);                                                      \
+        (m) = (tg_v8f)(((tg_v8i)(x) & gt_) | ((tg_v8i)(m) & ~gt_));                   \
+    } while (0)
+
+static inline __attribute__((always_inline)) float tg_row_max(const float *z, int v)
+{
+    tg_v8f lo = (tg_v8f){0} + z[0], hi = lo;
+    int j = 0;
+    for (; j + 16 <= v; j += 16) {
+        tg_v8f a, b;
+        memcpy(&a, z + j, sizeof a);
+        memcpy(&b, z + j + 8, sizeof b);
+        TG_V8F_MAX(lo, a);
+        TG_V8F_MAX(hi, b);
+    }
+    float m0 = lo[0];
+    for (; j < v; j++) m0 = z[j] > m0 ? z[j] : m0;
+    float mx = m0;
+    for (int k = 1; k < 16; k++) {
+        float mk = k < 8 ? lo[k] : hi[k - 8];
+        mx = mk > mx ? mk : mx;
+    }
+    return mx;
+}
+#endif
 
 /* y[i] = f(x[i]) for i < n: SIMD kernels over a range (callers split ranges
  * across threads). */

@@ -131,6 +131,33 @@ Test(forward, softmax_xent_zero_when_all_ignored)
     tg_tape_free(t);
 }
 
+/* The row max that shifts softmax_xent's exponentials, wherever the largest
+ * logit sits (every lane of the 16-lane blocks and the tail): one logit 100,
+ * the rest -100. A max that missed it would be -100 and exp(200) overflow;
+ * a max off by less would not show (the shift cancels), hence the spread. */
+Test(forward, softmax_xent_max_found_in_every_position)
+{
+    tg_tape *t = tg_tape_new((size_t)1 << 20);
+    const int widths[] = {1, 15, 16, 17, 37, 64, 1000};
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        int v = widths[w];
+        for (int pos = 0; pos < v; pos++) {
+            tg_tape_reset(t);
+            tg_tensor *z = tg_tensor_new(t, 2, v, 0);
+            for (int j = 0; j < v; j++) z->data[j] = z->data[v + j] = j == pos ? 100 : -100;
+            const int hit[] = {pos, pos}, miss[] = {(pos + 1) % v, (pos + 1) % v};
+            double l_hit = (double)tg_softmax_xent(t, z, hit, -1)->data[0];
+            double l_miss = (double)tg_softmax_xent(t, z, miss, -1)->data[0];
+            cr_assert(isfinite(l_hit) && fabs(l_hit) < 1e-6, "width %d, max at %d: loss %g, want 0",
+                      v, pos, l_hit);
+            if (v > 1)
+                cr_assert(fabs(l_miss - 200) < 1e-3, "width %d, max at %d: loss %g, want 200", v,
+                          pos, l_miss);
+        }
+    }
+    tg_tape_free(t);
+}
+
 /* A constant of zeros (a zero initial state) times a weight: matmul and
  * affine skip the product (ops/matmul.c), which must not change any value:
  * the output is zero (affine: its bias), and a two-step recurrence from such
