@@ -71,13 +71,21 @@ static double now_seconds(void)
 
 #ifndef TG_HAVE_MPI
 /* The number of ranks a launcher says this process is one of (Open MPI,
- * then PMI as MPICH and Slurm set it); 1 when none. */
-static long launcher_size(void)
+ * then PMI as MPICH and Slurm set it); 1 when none. A PMIx launcher may
+ * give only the rank (PMIX_RANK): a rank above 0 proves there are more,
+ * so that is "at least 2" (*at_least set). */
+static long launcher_size(int *at_least)
 {
     const char *names[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+    *at_least = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const char *v = getenv(names[i]);
         if (v && *v) return strtol(v, NULL, 10);
+    }
+    const char *rank = getenv("PMIX_RANK");
+    if (rank && *rank && strtol(rank, NULL, 10) > 0) {
+        *at_least = 1;
+        return 2;
     }
     return 1;
 }
@@ -116,10 +124,13 @@ tg_dist *tg_dist_init(int *argc, char ***argv, char *err, size_t errlen)
 #else
     (void)argc;
     (void)argv;
-    long n = launcher_size();
+    int at_least;
+    long n = launcher_size(&at_least);
     if (n > 1) {
-        snprintf(err, errlen, "started as one of %ld ranks, but this build has no MPI (rebuild "
-                 "with -Dmpi=enabled and Open MPI installed): each rank would train alone", n);
+        snprintf(err, errlen,
+                 "started as one of %s%ld ranks, but this build has no MPI (rebuild with "
+                 "-Dmpi=enabled and Open MPI installed): each rank would train alone",
+                 at_least ? "at least " : "", n);
         free(d);
         return NULL;
     }
@@ -322,19 +333,37 @@ double tg_dist_sum_shards(tg_dist *d, const double *values, int count)
     return total;
 }
 
+#ifdef TG_HAVE_MPI
+/* n bytes from root to every rank, in pieces (MPI counts are ints). */
+static void bcast_bytes(tg_dist *d, void *bytes, size_t n, int root)
+{
+    enum { PIECE = 1 << 30 };
+    for (size_t off = 0; d->size > 1 && off < n; off += PIECE) {
+        size_t len = n - off < PIECE ? n - off : PIECE;
+        MPI_Bcast((unsigned char *)bytes + off, (int)len, MPI_BYTE, root, d->comm);
+    }
+}
+#endif
+
 void tg_dist_share_shard(tg_dist *d, int s, void *bytes, size_t n)
 {
     if (!d->w || s < 0 || s >= d->shards)
         tg_dist_abort(d, 70, "tg_dist_share_shard: shard %d of %d (attach the workers first)", s,
                       d->shards);
 #ifdef TG_HAVE_MPI
-    int owner = s / d->local;
-    enum { PIECE = 1 << 30 }; /* MPI counts are ints */
-    for (size_t off = 0; d->size > 1 && off < n; off += PIECE) {
-        size_t len = n - off < PIECE ? n - off : PIECE;
-        MPI_Bcast((unsigned char *)bytes + off, (int)len, MPI_BYTE, owner, d->comm);
-    }
+    bcast_bytes(d, bytes, n, s / d->local); /* from the rank that runs shard s */
 #else
+    (void)bytes;
+    (void)n;
+#endif
+}
+
+void tg_dist_broadcast(tg_dist *d, void *bytes, size_t n)
+{
+#ifdef TG_HAVE_MPI
+    bcast_bytes(d, bytes, n, 0);
+#else
+    (void)d;
     (void)bytes;
     (void)n;
 #endif

@@ -45,7 +45,7 @@ run_build() { # dir, meson options...
 
 run_build build -Dreal=float -Dblas=openblas
 run_build build-double -Dreal=double -Dblas=openblas
-run_build build-fallback -Dreal=float -Dblas=fallback
+run_build build-fallback -Dreal=float -Dblas=fallback -Dmpi=disabled # the portable build: no MPI either
 run_build build-asan -Dreal=float -Dblas=openblas -Dbuildtype=debugoptimized \
     -Db_sanitize=address,undefined -Db_lundef=false
 printf 'timings:\n%s' "$timings"
