@@ -121,6 +121,11 @@ double tg_dist_sum_shards(tg_dist *d, const double *values, int count);
  * one rank, nothing to do. */
 void tg_dist_share_shard(tg_dist *d, int s, void *bytes, size_t n);
 
+/* Collective. Rank 0's n bytes at `bytes` copied to every other rank: what
+ * only rank 0 computed (test-set scores: every rank holds the same model, so
+ * one decode serves all). With one rank, nothing to do. */
+void tg_dist_broadcast(tg_dist *d, void *bytes, size_t n);
+
 /* Collective. 0 when every rank holds the same n bytes as rank 0 (parameter
  * values after initialisation, the configuration string); else -1 on every
  * rank with the same message in err naming `what`, the lowest rank that

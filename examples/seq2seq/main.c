@@ -100,14 +100,15 @@ static s2s_scores final_scores(trainer *tr, s2s_scores last, int evaluated)
     const id_set *test_s = tr->test_set;
     if (restore_kept(tr)) evaluated = 0;
     if (evaluated && o->beam == 1) return last;
-    if (o->beam > 1 && evaluated)
+    int root = tgx_run_is_root(&tr->run);
+    if (o->beam > 1 && evaluated && root)
         printf("greedy: exact %.4f  bleu %.2f  chrf %.2f\n", last.exact, last.bleu, last.chrf);
     double t0 = tg_clock_seconds();
-    s2s_scores sc = s2s_evaluate(tr->tape, tr->m, tr->o, test_s, o->beam, tr->out, tr->lens,
-                                 tr->refs, tr->pc, tr->vt);
-    printf("%s: exact %.4f  bleu %.2f  chrf %.2f  (%.1fs to decode %zu sentences)\n",
-           o->beam > 1 ? "beam" : "greedy", sc.exact, sc.bleu, sc.chrf, tg_clock_seconds() - t0,
-           test_s->n);
+    s2s_scores sc = s2s_evaluate_on_root(tr, test_s, o->beam);
+    if (root)
+        printf("%s: exact %.4f  bleu %.2f  chrf %.2f  (%.1fs to decode %zu sentences)\n",
+               o->beam > 1 ? "beam" : "greedy", sc.exact, sc.bleu, sc.chrf,
+               tg_clock_seconds() - t0, test_s->n);
     return sc;
 }
 
@@ -267,10 +268,12 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     s2s_scores sc = s2s_run_training(tr, &train_s, &evaluated);
     sc = final_scores(tr, sc, evaluated);
     if (tgx_run_is_root(&tr->run)) s2s_export_torch(o, m, vs, vt, tok, pc); /* --save's model */
-    s2s_show_examples(o, &test_raw, vt, pc, out, lens);
-    if (tgx_run_is_root(&tr->run)) s2s_attention_map_show(o, tr->tape, m, vs, vt, &test_s);
+    if (tgx_run_is_root(&tr->run)) { /* rank 0 alone decoded the test set */
+        s2s_show_examples(o, &test_raw, vt, pc, out, lens);
+        s2s_attention_map_show(o, tr->tape, m, vs, vt, &test_s);
+    }
     if (tg_csv_close(&tr->run.csv, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
-    report_arenas(tr);
+    if (tgx_run_is_root(&tr->run)) report_arenas(tr);
     double tps = tgx_run_tokens_per_second(&tr->run);
     if (tgx_run_is_root(&tr->run) && o->save && tr->best_bleu >= 0) /* the kept model's */
         tg_result("exact_match=%.4f bleu=%.2f test_pairs=%zu tokens_per_s=%.0f seconds=%.1f "

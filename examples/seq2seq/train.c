@@ -101,13 +101,22 @@ static void keep_best(trainer *tr, s2s_scores sc)
            (unsigned long long)tr->best_step, o->save);
 }
 
+s2s_scores s2s_evaluate_on_root(trainer *tr, const id_set *s, int beam)
+{
+    s2s_scores sc = {0, 0, 0};
+    if (tgx_run_is_root(&tr->run))
+        sc = s2s_evaluate(tr->tape, tr->m, tr->o, s, beam, tr->out, tr->lens, tr->refs, tr->pc,
+                          tr->vt);
+    if (tr->dist) tg_dist_broadcast(tr->dist, &sc, sizeof sc);
+    return sc;
+}
+
 /* Greedy evaluation on the test set now (train.h). */
 s2s_scores s2s_evaluate_now(trainer *tr, const char *why)
 {
     tgx_run *run = &tr->run;
     tg_progress_done(&run->pg);
-    s2s_scores sc = s2s_evaluate(tr->tape, tr->m, tr->o, tr->test_set, 1, tr->out, tr->lens,
-                                 tr->refs, tr->pc, tr->vt);
+    s2s_scores sc = s2s_evaluate_on_root(tr, tr->test_set, 1);
     double tps = tgx_run_tokens_per_second(run), loss = tgx_run_mean_loss(run);
     if (isnan(loss)) loss = 0;
     if (tgx_run_is_root(run))

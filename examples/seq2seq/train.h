@@ -43,6 +43,11 @@ typedef struct s2s_trainer {
     s2s_scores last;         /* its scores */
 } s2s_trainer;
 
+/* s2s_evaluate of set s with beam on rank 0 only (tr->out, tr->lens get its
+ * decodes there); the other ranks, which hold the same model, get its
+ * scores: under mpirun every rank decoded the whole test set. */
+s2s_scores s2s_evaluate_on_root(s2s_trainer *tr, const s2s_id_set *s, int beam);
+
 /* Greedy evaluation on the test set now: the line, the log row, keep-best
  * (why, when not NULL, is said after the line: "--eval-every", a stop). */
 s2s_scores s2s_evaluate_now(s2s_trainer *tr, const char *why);

@@ -24,7 +24,10 @@
    it is compared with a resumed one);
 6. seq2seq --shards 2 with dropout, 10 steps, under mpirun -np 2 against
    one process: --save bytes equal; 5 steps with --checkpoint resumed to
-   10 under mpirun -np 2 and in one process: the same --save bytes;
+   10 under mpirun -np 2 and in one process: the same --save bytes; with
+   --eval-every and --beam, rank 0 alone decodes: the test sentences and
+   the arena report are printed once, the evaluation lines equal one
+   process's;
 7. SIGTERM to one echo rank only: every rank stops at the same step,
    mpirun exits 0 within seconds, rank 0 says "interrupted" and writes the
    checkpoint, which resumes;
@@ -39,6 +42,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import struct
 import subprocess
@@ -309,6 +313,33 @@ def seq2seq_cases(args, tmp):
     if rc == 0 and rc1 == 0:
         check(read(res2) == read(res1),
               "seq2seq: resumed under mpirun --save = resumed in one process")
+    seq2seq_eval_case(args, flags)
+
+
+def scores(out):
+    """The evaluation lines, less their speeds and times."""
+    drop = re.compile(r"\d+ tok/s|\b[\d.]+s\b|tokens_per_s=\S+|seconds=\S+")
+    return [drop.sub("", line).split() for line in out.splitlines()
+            if line.startswith(("epoch", "greedy:", "beam:", "result:")) and "bleu" in line]
+
+
+def seq2seq_eval_case(args, flags):
+    """Rank 0 alone decodes the test set (--eval-every, the final beam search)
+    and prints its sentences once; every rank gets its scores, so the kept
+    model and the lines are those of one process."""
+    more = ["--steps", "10", "--eval-every", "5", "--beam", "2", "--show", "2"]
+    flags = [f for i, f in enumerate(flags) if f != "--show" and flags[i - 1] != "--show"]
+    rc1, out1, err1 = run([args.seq2seq] + flags + more, timeout=120)
+    check(rc1 == 0, "seq2seq: evaluation in one process", err1)
+    rc, out, err = run(mpi(args, 2, args.seq2seq, *flags, *more), timeout=120)
+    check(rc == 0, "seq2seq: evaluation under mpirun -np 2", err)
+    if rc == 0 and rc1 == 0:
+        check(out.count("test sentences") == 1 and out.count("  src: ") == 2,
+              "seq2seq: mpirun -np 2 shows the test sentences once", out)
+        check(err.count("arena high water") == 1, "seq2seq: one arena report", err)
+        check(len(scores(out)) == 5 and scores(out) == scores(out1),
+              "seq2seq: mpirun -np 2 evaluation lines = one process's",
+              f"{scores(out)} against {scores(out1)}")
 
 
 def signal_case(args, tmp):
