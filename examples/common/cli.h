@@ -93,13 +93,21 @@ int tg_cmdline_given(const tg_cmdline *c, const char *name);
  * usage error: "prog: VAR: expected a step number, got '...'", exit 2. */
 uint64_t tg_cli_env_step(const char *prog, const char *var);
 
+/* The rank a launcher gave this process (Open MPI's OMPI_COMM_WORLD_RANK,
+ * PMIx's PMIX_RANK, PMI's PMI_RANK), known before MPI starts; 0 when none.
+ * Rank 0 alone writes the programs' files, so it alone checks their paths:
+ * ranks on other hosts may see another directory, or a probe of the same
+ * name (equal PIDs in identical containers) at the same instant. */
+long tg_cli_launcher_rank(void);
+
 /* Checks, before any work, that output file path of flag ("--save") can be
  * written: it is not a directory, and its directory exists and takes a new
  * file (a probe named like the atomic writers' temporaries, "path.tmp.PID",
  * is created and removed). An existing file that is not a regular one
  * (/dev/null, a pipe) is refused when replaced (the file is written
  * atomically: a temporary renamed over it), else it needs only to be
- * writable. 0, or -1 with a message starting "--flag PATH" in err. */
+ * writable. 0, or -1 with a message starting "--flag PATH" in err. On a
+ * launcher's rank above 0 only the name is checked (tg_cli_launcher_rank). */
 int tg_cli_check_output(const char *flag, const char *path, int replaced, char *err,
                         size_t errlen);
 

@@ -569,6 +569,7 @@ void tg_trainckpt_check_flags(const char *prog, const tg_cmdline *cl, const tg_r
 void tg_trainckpt_check_outputs(const char *prog, const tg_run_files *f)
 {
     char err[8192];
+    if (tg_cli_launcher_rank() > 0) return; /* rank 0 writes them, and checks (cli.h) */
     if ((f->checkpoint && tg_trainckpt_check_path(f->checkpoint, f->resume, err, sizeof err)) ||
         (f->save && tg_cli_check_output("--save", f->save, 1, err, sizeof err)) ||
         (f->log && tg_cli_check_output("--log", f->log, 0, err, sizeof err)))

@@ -32,7 +32,9 @@
    mpirun exits 0 within seconds, rank 0 says "interrupted" and writes the
    checkpoint, which resumes;
 8. ranks started with other flags (an MPMD launch) are refused at start-up
-   naming the rank that differs;
+   naming the rank that differs; rank 1 started where the output paths'
+   directory does not exist does not stop the run (rank 0 alone writes, and
+   checks);
 9. (--cases ckpt) charlm under mpirun -np 2 checkpointing every step, rank 0
    (the writer) killed with SIGKILL mid-run: mpirun exits non-zero within
    seconds, no rank process is left, and the last checkpoint loads.
@@ -383,6 +385,25 @@ def mismatch_case(args):
           "other flags on rank 1: refused naming it", err)
 
 
+def output_paths_case(args, tmp):
+    """Rank 0 alone writes the outputs, so it alone checks their paths: rank 1
+    started in a directory without the checkpoint's sub-directory (as a rank
+    on another host may see another file system, or meet a probe file of the
+    same name when PIDs are equal in identical containers) does not stop
+    the run."""
+    here, there = os.path.join(tmp, "rank0"), os.path.join(tmp, "rank1")
+    os.makedirs(os.path.join(here, "sub"))
+    os.makedirs(there)
+    flags = ["--steps", "5", "--hidden", "8", "--checkpoint", "sub/o.ck", "--log", "sub/o.csv"]
+    echo = os.path.abspath(args.echo)  # --wdir moves the ranks
+    cmd = mpi(args, 1, "--wdir", here, echo, *flags) + [
+        ":", "-np", "1", "--wdir", there, echo, *flags]
+    rc, _, err = run(cmd)
+    check(rc == 0 and os.path.exists(os.path.join(here, "sub", "o.ck")) and
+          os.path.exists(os.path.join(here, "sub", "o.csv")) and os.listdir(there) == [],
+          "output paths checked and written by rank 0 only", err)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mpirun", required=True)
@@ -402,6 +423,7 @@ def main():
             seq2seq_cases(args, tmp)
             signal_case(args, tmp)
             mismatch_case(args)
+            output_paths_case(args, tmp)
         else:
             charlm_ckpt_cases(args, tmp)
             rowseq_ckpt_cases(args, tmp)
