@@ -106,19 +106,45 @@ static int source_ids(const char *toks, const s2s_vocab *vs, const s2s_pieces *p
     return k;
 }
 
+/* What translate_line works in, made once for all the lines: the token
+ * text grows to the longest line so far. */
+typedef struct line_buffers {
+    char *toks;
+    size_t toks_cap;
+    int *ids, *out;
+} line_buffers;
+
+static void line_buffers_init(line_buffers *b, int max_len)
+{
+    b->toks = NULL;
+    b->toks_cap = 0;
+    b->ids = malloc((TRANSLATE_MAX_TOKENS + 1) * sizeof *b->ids);
+    b->out = malloc((size_t)max_len * sizeof *b->out);
+    if (!b->ids || !b->out) tg_cli_die(prog, "out of memory");
+}
+
+static void line_buffers_free(line_buffers *b)
+{
+    free(b->toks);
+    free(b->ids);
+    free(b->out);
+}
+
 static int translate_line(const s2s_options *o, tg_tape *tape, const s2s_model *m,
                           const char *line, const s2s_vocab *vs, const s2s_vocab *vt,
                           const s2s_tokenize_options *tok, const s2s_pieces *pc,
-                          s2s_attnmap *map)
+                          s2s_attnmap *map, line_buffers *b)
 {
     size_t n = strlen(line), bad;
     if (!s2s_utf8_valid(line, n, &bad)) return -1;
-    char *toks = malloc(S2S_TOKENIZED_SIZE(n));
-    int *ids = malloc((TRANSLATE_MAX_TOKENS + 1) * sizeof *ids);
-    int *out = malloc((size_t)o->max_len * sizeof *out);
-    if (!toks || !ids || !out) tg_cli_die(prog, "out of memory");
-    s2s_tokenize(line, tok, toks);
-    int k = source_ids(toks, vs, pc, ids, TRANSLATE_MAX_TOKENS), len = 0;
+    if (S2S_TOKENIZED_SIZE(n) > b->toks_cap) {
+        char *grown = realloc(b->toks, S2S_TOKENIZED_SIZE(n));
+        if (!grown) tg_cli_die(prog, "out of memory");
+        b->toks = grown;
+        b->toks_cap = S2S_TOKENIZED_SIZE(n);
+    }
+    s2s_tokenize(line, tok, b->toks);
+    int k = source_ids(b->toks, vs, pc, b->ids, TRANSLATE_MAX_TOKENS), len = 0;
     if (k > TRANSLATE_MAX_TOKENS) {
         fprintf(stderr, "%s: input of %d tokens cut to its first %d\n", prog, k,
                 TRANSLATE_MAX_TOKENS);
@@ -131,21 +157,18 @@ static int translate_line(const s2s_options *o, tg_tape *tape, const s2s_model *
         d.max_len = o->max_len;
         d.len_alpha = o->len_alpha;
         d.batch = 1;
-        const int *src[1] = {ids};
-        int *outs[1] = {out};
+        const int *src[1] = {b->ids};
+        int *outs[1] = {b->out};
         if (s2s_translate(tape, m, src, &k, 1, &d, outs, &len) != 0)
             tg_cli_die(prog, "out of memory while decoding");
         if (map && s2s_attnmap_decode(map, tape, m, vs, vt, src, &k, 1, o->max_len, 1) != 0)
             tg_cli_die(prog, "out of memory decoding for --attention-map");
     }
-    char *text = s2s_pieces_output_text(pc, vt, out, len);
+    char *text = s2s_pieces_output_text(pc, vt, b->out, len);
     if (!text) tg_cli_die(prog, "out of memory");
     printf("%s\n", text);
     free(text);
     fflush(stdout);
-    free(toks);
-    free(ids);
-    free(out);
     return 0;
 }
 
@@ -157,9 +180,11 @@ static void run_translate(const s2s_options *o, tg_tape *tape, const s2s_model *
     long n = 0;
     s2s_attnmap map_store, *map = o->attention_map ? &map_store : NULL;
     if (map) s2s_attnmap_init(map);
+    line_buffers b;
+    line_buffers_init(&b, o->max_len);
     if (first < argc) {
         for (int i = first; i < argc; i++, n++)
-            if (translate_line(o, tape, m, argv[i], vs, vt, tok, pc, map) != 0)
+            if (translate_line(o, tape, m, argv[i], vs, vt, tok, pc, map, &b) != 0)
                 tg_cli_die(prog, "argument %d: invalid UTF-8", i - first + 1);
     } else {
         char *line = NULL;
@@ -167,12 +192,13 @@ static void run_translate(const s2s_options *o, tg_tape *tape, const s2s_model *
         ssize_t got;
         while ((got = getline(&line, &cap, stdin)) >= 0) {
             while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = '\0';
-            if (translate_line(o, tape, m, line, vs, vt, tok, pc, map) != 0)
+            if (translate_line(o, tape, m, line, vs, vt, tok, pc, map, &b) != 0)
                 tg_cli_die(prog, "<stdin>:%ld: invalid UTF-8", n + 1);
             n++;
         }
         free(line);
     }
+    line_buffers_free(&b);
     double seconds = tg_clock_seconds() - t0; /* with a map, its greedy decode included */
     if (map) {
         char err[512];
