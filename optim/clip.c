@@ -35,20 +35,31 @@ OPTIM_CLONES double tg_grad_norm_flat(const tg_real *g, size_t n)
 
 double tg_grad_norm(tg_params *p) { return tg_grad_norm_flat(tg_params_grad(p), tg_params_numel(p)); }
 
+/* g scaled to max_norm when its norm is larger (finite) */
+static void clip_to(tg_real *g, size_t n, double norm, double max_norm)
+{
+    /* No eps in the divisor (PyTorch adds 1e-6): the clipped norm is the
+     * threshold up to rounding, which is what a user asking for 5 expects. */
+    if (!(max_norm > 0) || !isfinite(norm) || norm <= max_norm) return;
+    double scale = max_norm / norm;
+    for (size_t i = 0; i < n; i++) g[i] = (tg_real)((double)g[i] * scale);
+}
+
 double tg_clip_grad_norm_flat(tg_real *g, size_t n, double max_norm)
 {
     double norm = tg_grad_norm_flat(g, n);
-    /* No eps in the divisor (PyTorch adds 1e-6): the clipped norm is the
-     * threshold up to rounding, which is what a user asking for 5 expects. */
-    if (!(max_norm > 0) || !isfinite(norm) || norm <= max_norm) return norm;
-    double scale = max_norm / norm;
-    for (size_t i = 0; i < n; i++) g[i] = (tg_real)((double)g[i] * scale);
+    clip_to(g, n, norm, max_norm);
     return norm;
 }
 
 double tg_clip_grad_norm(tg_params *p, double max_norm)
 {
     return tg_clip_grad_norm_flat(tg_params_grad(p), tg_params_numel(p), max_norm);
+}
+
+void tg_clip_grad_to(tg_params *p, double norm, double max_norm)
+{
+    clip_to(tg_params_grad(p), tg_params_numel(p), norm, max_norm);
 }
 
 /* x * 0 is 0 for a finite x and NaN for an infinity or a NaN, and a NaN

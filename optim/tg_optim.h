@@ -115,6 +115,10 @@ double tg_grad_norm(tg_params *p);
  * (the caller must stop or skip the step); max_norm <= 0 only measures. */
 double tg_clip_grad_norm_flat(tg_real *g, size_t n, double max_norm);
 double tg_clip_grad_norm(tg_params *p, double max_norm);
+/* The same with the norm already measured (tg_grad_norm of these
+ * gradients): a caller that needs the norm before deciding to clip (a
+ * finite norm also says every gradient is finite) passes over them once. */
+void tg_clip_grad_to(tg_params *p, double norm, double max_norm);
 
 /* Index of the first NaN or infinity in x[0..n), or n when all are finite. */
 size_t tg_first_nonfinite(const tg_real *x, size_t n);

@@ -515,6 +515,12 @@ int tg_trainckpt_nonfinite(const tg_trainckpt *ck, double loss, uint64_t step, c
     if (name)
         return tg_ckpt_fail(err, errlen, "step %" PRIu64 ": gradient of '%s'[%zu] is not finite",
                             step, name, idx);
+    return tg_trainckpt_nonfinite_values(ck, step, err, errlen);
+}
+
+int tg_trainckpt_nonfinite_values(const tg_trainckpt *ck, uint64_t step, char *err,
+                                  size_t errlen)
+{
     size_t n = tg_params_numel(ck->params);
     size_t bad = tg_first_nonfinite(tg_params_data(ck->params), n);
     if (bad < n)

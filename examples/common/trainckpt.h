@@ -176,6 +176,10 @@ void tg_inherited_free(tg_inherited *keep);
  * parameter value 5 is not finite" in err. */
 int tg_trainckpt_nonfinite(const tg_trainckpt *ck, double loss, uint64_t step, char *err,
                            size_t errlen);
+/* Only the parameter values' part of it: for a caller that knows the loss
+ * and the gradients are finite (a finite gradient norm). */
+int tg_trainckpt_nonfinite_values(const tg_trainckpt *ck, uint64_t step, char *err,
+                                  size_t errlen);
 
 /* Stops a run at the first non-finite loss or gradient: 0 when loss and
  * every parameter gradient are finite, else -1 with "step N: loss is nan"

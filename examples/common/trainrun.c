@@ -221,18 +221,26 @@ void tgx_run_add_time(tgx_run *r, double seconds)
 }
 
 /* The local verdict on the step's gradient (what, in err, when not
- * finite); clips a finite one. */
+ * finite); clips a finite one. The norm comes first: a finite one says
+ * every gradient is finite (a NaN or infinity makes the double sum of
+ * squares one), so the scan that names a non-finite gradient runs only
+ * when it is not: one pass over the gradients less a step. Clipping waits
+ * for the verdict: it would spread a NaN over every gradient, and the
+ * message names the parameter where it arose. */
 static tgx_verdict judge(tgx_run *r, double loss, char *err, size_t errlen)
 {
     uint64_t step = r->step + 1;
-    /* before clipping, which would spread a NaN over every gradient: the
-     * message names the parameter where it arose */
-    if (tg_trainckpt_nonfinite(r->ck, loss, step, err, errlen) == 0) {
-        r->last_norm = tg_clip_grad_norm(r->c.params, r->c.clip);
-        if (isfinite(r->last_norm)) return TGX_APPLIED;
+    double norm = isfinite(loss) ? tg_grad_norm(r->c.params) : NAN;
+    int bad = isfinite(norm) ? tg_trainckpt_nonfinite_values(r->ck, step, err, errlen)
+                             : tg_trainckpt_nonfinite(r->ck, loss, step, err, errlen);
+    if (bad == 0) {
+        r->last_norm = norm;
+        if (isfinite(norm)) {
+            tg_clip_grad_to(r->c.params, norm, r->c.clip);
+            return TGX_APPLIED;
+        }
         /* finite values whose squares overflowed */
-        snprintf(err, errlen, "step %llu: gradient norm is %g", (unsigned long long)step,
-                 r->last_norm);
+        snprintf(err, errlen, "step %llu: gradient norm is %g", (unsigned long long)step, norm);
     }
     if (!r->c.skip_nonfinite || r->streak + 1 >= TGX_MAX_SKIP_STREAK) return TGX_STOPPED;
     return TGX_SKIPPED;

@@ -289,6 +289,35 @@ Test(clip, params_form_clips_across_tensors)
     tg_params_free(ps);
 }
 
+/* tg_clip_grad_to with the measured norm scales exactly as tg_clip_grad_norm
+ * does; a norm under the threshold, a non-finite one or max_norm 0 leave the
+ * gradients; a finite norm of float gradients means they all are finite
+ * (what the programs' end of step relies on to skip the scan), even at
+ * FLT_MAX, whose square a double holds. */
+Test(clip, clip_to_a_measured_norm_is_clip_grad_norm)
+{
+    tg_params *ps = tg_params_new(), *qs = tg_params_new();
+    tg_tensor *a = tg_param(ps, "a", 3, 5), *b = tg_param(qs, "a", 3, 5);
+    for (int i = 0; i < 15; i++) a->grad[i] = b->grad[i] = (tg_real)(0.7 * i - 4.1);
+    double n = tg_grad_norm(ps);
+    tg_clip_grad_to(ps, n, 2.0);
+    cr_assert_eq(tg_clip_grad_norm(qs, 2.0), n);
+    cr_assert_eq(memcmp(a->grad, b->grad, 15 * sizeof(tg_real)), 0);
+    for (int i = 0; i < 15; i++) b->grad[i] = a->grad[i];
+    tg_clip_grad_to(ps, tg_grad_norm(ps), 100.0); /* under: untouched */
+    tg_clip_grad_to(ps, NAN, 1.0);
+    tg_clip_grad_to(ps, 50.0, 0.0);
+    cr_assert_eq(memcmp(a->grad, b->grad, 15 * sizeof(tg_real)), 0);
+#ifndef TG_REAL_DOUBLE
+    for (int i = 0; i < 15; i++) a->grad[i] = i % 2 ? FLT_MAX : -FLT_MAX;
+    cr_assert(isfinite(tg_grad_norm(ps)));
+    a->grad[7] = INFINITY;
+    cr_assert(!isfinite(tg_grad_norm(ps)));
+#endif
+    tg_params_free(ps);
+    tg_params_free(qs);
+}
+
 /* ------------------------------------------------------------------ schedules */
 
 Test(schedule, constant_and_warmup)
