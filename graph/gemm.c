@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "tg_clones.h"
 #include "tg_gemm.h"
 #include "tg_panels.h"
 
@@ -23,18 +24,11 @@
  * registers (config d: 79 -> 70 us per step, before the deferral).
  *
  * They use GCC vector extensions of a fixed 64 bytes (16 floats, 8 doubles),
- * compiled for AVX-512, AVX2 and the baseline (target_clones, as
- * TG_SIMD_CLONES in ops/tg_fastmath.h): on AVX2 a vector is two registers,
- * on SSE2 four, and the lane arithmetic, hence every result bit, is the same
- * on all three. Separate multiply and add (ISO C11: no contraction). Which
+ * compiled for AVX-512, AVX2 and the baseline (TG_SIMD_CLONES, tg_clones.h):
+ * on AVX2 a vector is two registers, on SSE2 four, and the lane arithmetic,
+ * hence every result bit, is the same on all three. Separate multiply and add (ISO C11: no contraction). Which
  * kernel runs depends on the shape only, never on the thread count. */
 
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) &&    \
-    !defined(TG_NO_CLONES)
-#define GEMM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define GEMM_CLONES
-#endif
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 #define VBYTES 64
@@ -93,7 +87,7 @@ static ALWAYS_INLINE void row_pass(int nv, int nq, int ns, int k, tg_real alpha,
 
 /* c (1 x n) = beta c + alpha a B: a has k values (stride inca), B is k x n.
  * Columns go in passes of MAX_NV vectors; the last pass takes the tail. */
-GEMM_CLONES static void row_times_matrix(int n, int k, tg_real alpha, const tg_real *a, int inca,
+TG_SIMD_CLONES static void row_times_matrix(int n, int k, tg_real alpha, const tg_real *a, int inca,
                                          const tg_real *b, int ldb, tg_real beta, tg_real *c)
 {
     int j = 0;
@@ -192,7 +186,7 @@ static ALWAYS_INLINE void dot_rows4(const tg_real *const b[4], int k, const tg_r
 /* c (1 x n) = beta c + alpha a B^T: a has k contiguous values, B is n x k:
  * c[j] is the dot product of row j of B with a, four rows at a time (the
  * last group repeats its last row: the same arithmetic, results dropped). */
-GEMM_CLONES static void matrix_times_vector(int n, int k, tg_real alpha, const tg_real *b, int ldb,
+TG_SIMD_CLONES static void matrix_times_vector(int n, int k, tg_real alpha, const tg_real *b, int ldb,
                                             const tg_real *a, tg_real beta, tg_real *c)
 {
     for (int j = 0; j < n; j += 4) {
@@ -222,7 +216,7 @@ static ALWAYS_INLINE int rank1_edge(tg_real *ci, const tg_real *y, tg_real xi, i
     return j;
 }
 
-GEMM_CLONES static void rank1_update(int m, int n, tg_real alpha, const tg_real *x, int incx,
+TG_SIMD_CLONES static void rank1_update(int m, int n, tg_real alpha, const tg_real *x, int incx,
                                      const tg_real *y, tg_real beta, tg_real *c, int ldc)
 {
     for (int i = 0; i < m; i++) {

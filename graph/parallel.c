@@ -15,6 +15,7 @@
 #include <omp.h>
 
 #include "tapegrad.h"
+#include "tg_clones.h"
 
 struct tg_workers {
     int shards;
@@ -70,20 +71,11 @@ tg_params *tg_workers_params(tg_workers *w, int shard) { return w->replica[shard
 tg_tape *tg_workers_tape(tg_workers *w, int shard) { return w->tape[shard]; }
 tg_params *tg_workers_master(tg_workers *w) { return w->master; }
 
-/* The reduction loop in AVX-512, AVX2 and baseline versions picked at load
- * time (as TG_SIMD_CLONES in ops/tg_fastmath.h): one add per element, so
- * every version gives the same bits. */
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) &&    \
-    !defined(TG_NO_CLONES)
-#define REDUCE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define REDUCE_CLONES
-#endif
 
 /* g += r_0, then += r_1, ...: each element sums in shard order whatever the
  * thread count. A plain loop below the parallel threshold (an OpenMP region
  * costs a team set-up even when it runs on one thread). */
-REDUCE_CLONES static void add_into(tg_real *restrict g, const tg_real *restrict r, long lo,
+TG_SIMD_CLONES static void add_into(tg_real *restrict g, const tg_real *restrict r, long lo,
                                    long hi)
 {
     for (long i = lo; i < hi; i++) g[i] += r[i];

@@ -25,14 +25,9 @@
 #include <omp.h>
 #endif
 
+#include "tg_clones.h"
 #include "tg_op.h"
 
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) &&    \
-    !defined(TG_NO_CLONES)
-#define TG_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define TG_SIMD_CLONES
-#endif
 
 #ifdef TG_REAL_DOUBLE
 

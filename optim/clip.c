@@ -1,7 +1,7 @@
 /* Global gradient norm, clipping and non-finite checks over flat arrays.
  *
  * These loops run over every parameter at the end of every step, after the
- * shards have joined, so they are written to vectorize (optim_clones.h): a
+ * shards have joined, so they are written to vectorize (TG_SIMD_CLONES, graph/tg_clones.h): a
  * single running sum is one dependent add per element (4 cycles), 7 ms a
  * step on a model of 6.5M parameters. The norm is summed in double over
  * NORM_LANES interleaved partial sums (element i goes to sum i % NORM_LANES)
@@ -10,7 +10,7 @@
  * count or the clone. */
 #include <math.h>
 
-#include "optim_clones.h"
+#include "tg_clones.h"
 #include "tg_optim.h"
 
 enum { NORM_LANES = 16 };
@@ -23,7 +23,7 @@ static double pairwise_sum(double *s, int m)
     return s[0];
 }
 
-OPTIM_CLONES double tg_grad_norm_flat(const tg_real *g, size_t n)
+TG_SIMD_CLONES double tg_grad_norm_flat(const tg_real *g, size_t n)
 {
     double s[NORM_LANES] = {0};
     size_t i = 0;
@@ -66,7 +66,7 @@ void tg_clip_grad_to(tg_params *p, double norm, double max_norm)
  * stays in a sum: lanes of such sums test a block without a branch per
  * element (and so vectorize); only a block that fails is scanned again for
  * the index. */
-OPTIM_CLONES static int block_finite(const tg_real *x, size_t n)
+TG_SIMD_CLONES static int block_finite(const tg_real *x, size_t n)
 {
     tg_real s[NORM_LANES] = {0};
     size_t i = 0;

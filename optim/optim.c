@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "optim_clones.h"
+#include "tg_clones.h"
 #include "tg_optim.h"
 
 #define MAX_STATE 2
@@ -114,13 +114,13 @@ void tg_optim_free(tg_optim *o)
     free(o);
 }
 
-/* The update loops below are clones (optim_clones.h). Baseline x86-64 code
+/* The update loops below are clones (TG_SIMD_CLONES, graph/tg_clones.h). Baseline x86-64 code
  * converts and updates 2 doubles per instruction; AVX-512 does 8. sqrt is
  * correctly rounded, so every clone gives the same bits: tests/optim checks
  * them against the scalar formulas. */
 
 /* p -= lr (g + wd p) */
-OPTIM_CLONES static void sgd_plain_loop(tg_real *p, const tg_real *grad, size_t n,
+TG_SIMD_CLONES static void sgd_plain_loop(tg_real *p, const tg_real *grad, size_t n,
                                         double lr, double wd)
 {
     for (size_t i = 0; i < n; i++)
@@ -130,7 +130,7 @@ OPTIM_CLONES static void sgd_plain_loop(tg_real *p, const tg_real *grad, size_t 
 /* g = grad + wd p;  b = mu b + g;  p -= lr (nesterov ? g + mu b : b).
  * b starts at 0, so the first step gives b = g as in PyTorch. The Nesterov
  * test sits outside the loops, which keeps each one straight-line code. */
-OPTIM_CLONES static void sgd_momentum_loop(tg_real *p, const tg_real *grad,
+TG_SIMD_CLONES static void sgd_momentum_loop(tg_real *p, const tg_real *grad,
                                            tg_real *buf, size_t n, double lr, double wd,
                                            double mu)
 {
@@ -142,7 +142,7 @@ OPTIM_CLONES static void sgd_momentum_loop(tg_real *p, const tg_real *grad,
     }
 }
 
-OPTIM_CLONES static void sgd_nesterov_loop(tg_real *p, const tg_real *grad,
+TG_SIMD_CLONES static void sgd_nesterov_loop(tg_real *p, const tg_real *grad,
                                            tg_real *buf, size_t n, double lr, double wd,
                                            double mu)
 {
