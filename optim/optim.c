@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 
 #include "tg_clones.h"
 #include "tg_optim.h"
@@ -21,6 +22,7 @@ struct tg_optim {
     size_t n_state;
     tg_real *state[MAX_STATE];
     const char *state_name[MAX_STATE];
+    int threads; /* tg_optim_set_threads; 0 or 1: the caller's thread */
 };
 
 tg_optim_config tg_optim_defaults(tg_optim_kind kind)
@@ -154,15 +156,17 @@ TG_SIMD_CLONES static void sgd_nesterov_loop(tg_real *p, const tg_real *grad,
     }
 }
 
-static void sgd_step(tg_optim *o, tg_real *p, const tg_real *grad, size_t n)
+/* Elements [lo, hi) of p, grad and the state. */
+static void sgd_range(const tg_optim *o, tg_real *p, const tg_real *grad, size_t lo, size_t hi)
 {
     const double lr = o->cfg.lr, wd = o->cfg.weight_decay, mu = o->cfg.momentum;
+    size_t n = hi - lo;
     if (!o->n_state)
-        sgd_plain_loop(p, grad, n, lr, wd);
+        sgd_plain_loop(p + lo, grad + lo, n, lr, wd);
     else if (o->cfg.nesterov)
-        sgd_nesterov_loop(p, grad, o->state[0], n, lr, wd, mu);
+        sgd_nesterov_loop(p + lo, grad + lo, o->state[0] + lo, n, lr, wd, mu);
     else
-        sgd_momentum_loop(p, grad, o->state[0], n, lr, wd, mu);
+        sgd_momentum_loop(p + lo, grad + lo, o->state[0] + lo, n, lr, wd, mu);
 }
 
 /* The Adam constants of one step (t >= 1). */
@@ -188,11 +192,12 @@ TG_SIMD_CLONES static void adam_loop(tg_real *p, const tg_real *grad, tg_real *m
     }
 }
 
-static void adam_step(tg_optim *o, tg_real *p, const tg_real *grad, size_t n)
+/* The constants of step t = o->steps. */
+static adam_coef adam_coefs(const tg_optim *o)
 {
     const double lr = o->cfg.lr, t = (double)o->steps;
     const int decoupled = o->cfg.kind == TG_OPTIM_ADAMW;
-    adam_coef c = {
+    return (adam_coef){
         .b1 = o->cfg.beta1,
         .b2 = o->cfg.beta2,
         .eps = o->cfg.eps,
@@ -201,18 +206,39 @@ static void adam_step(tg_optim *o, tg_real *p, const tg_real *grad, size_t n)
         .l2 = decoupled ? 0.0 : o->cfg.weight_decay,
         .shrink = decoupled ? 1.0 - lr * o->cfg.weight_decay : 1.0,
     };
-    adam_loop(p, grad, o->state[0], o->state[1], n, c);
 }
+
+static void update_range(const tg_optim *o, const adam_coef *c, tg_real *p, const tg_real *grad,
+                         size_t lo, size_t hi)
+{
+    if (o->cfg.kind == TG_OPTIM_SGD)
+        sgd_range(o, p, grad, lo, hi);
+    else
+        adam_loop(p + lo, grad + lo, o->state[0] + lo, o->state[1] + lo, hi - lo, *c);
+}
+
+void tg_optim_set_threads(tg_optim *o, int threads) { o->threads = threads < 1 ? 1 : threads; }
+
+/* Below this many values one thread does the update: an OpenMP team costs
+ * more than it saves. */
+#define PAR_MIN ((size_t)1 << 16)
 
 void tg_optim_step_flat(tg_optim *o, tg_real *data, const tg_real *grad, size_t n)
 {
     TG_CHECK(n == o->numel, TG_HERE, "optim_step",
              "%zu values given, the optimizer was made for %zu", n, o->numel);
     o->steps++;
-    if (o->cfg.kind == TG_OPTIM_SGD)
-        sgd_step(o, data, grad, n);
-    else
-        adam_step(o, data, grad, n);
+    adam_coef c = o->cfg.kind == TG_OPTIM_SGD ? (adam_coef){0} : adam_coefs(o);
+    if (o->threads > 1 && n >= PAR_MIN) {
+        /* each element is updated alone: any split gives the same bits */
+#pragma omp parallel num_threads(o->threads)
+        {
+            size_t id = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
+            update_range(o, &c, data, grad, n * id / nth, n * (id + 1) / nth);
+        }
+    } else {
+        update_range(o, &c, data, grad, 0, n);
+    }
 }
 
 void tg_optim_step(tg_optim *o, tg_params *p)

@@ -75,6 +75,10 @@ void tg_optim_free(tg_optim *o);
  * update runs with t = 1. */
 void tg_optim_step_flat(tg_optim *o, tg_real *data, const tg_real *grad, size_t n);
 void tg_optim_step(tg_optim *o, tg_params *p);
+/* Threads for the update (default 1): elements are updated independently,
+ * so the bits do not depend on it; below 65536 values one thread does it.
+ * Call it from outside any parallel region (the update opens its own). */
+void tg_optim_set_threads(tg_optim *o, int threads);
 
 /* The learning rate of the next step (set it from a schedule each step). */
 void tg_optim_set_lr(tg_optim *o, double lr);

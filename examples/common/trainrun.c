@@ -115,6 +115,7 @@ void tgx_run_init(tgx_run *r, const tgx_run_config *c)
         tg_trainckpt_u64(r->ck, "skip_streak", &r->streak) != 0 ||
         tg_trainckpt_f64(r->ck, "train_seconds", &r->train_seconds) != 0)
         tg_cli_die(c->prog, "out of memory");
+    if (c->opt) tg_optim_set_threads(c->opt, c->threads);
     tg_progress_init(&r->pg, progress_stream(r), 10.0);
 }
 

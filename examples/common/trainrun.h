@@ -159,6 +159,7 @@ typedef struct tgx_run_config {
     tg_params *params;    /* the master parameters */
     tg_optim *opt;        /* may be NULL (no training) */
     double clip;          /* global gradient norm (0: off) */
+    int threads;          /* for the optimizer's update (tg_optim_set_threads); 0: 1 */
     int skip_nonfinite;   /* --skip-nonfinite */
     uint64_t steps;       /* stop limits, 0: none */
     double seconds;
@@ -214,13 +215,15 @@ int tgx_run_is_root(const tgx_run *r);
 tgx_run_config tgx_run_defaults(const char *prog, tg_params *params, tg_optim *opt);
 /* The config from a program's options struct whose fields are named as in
  * every program here: clip, skip_nonfinite, steps, seconds, checkpoint,
- * resume, log, every, fault_step (a macro: any such struct will do). */
+ * resume, log, every, fault_step, threads (a macro: any such struct will
+ * do). */
 #define TGX_RUN_CONFIG_FROM(prog_, params_, opt_, o)                                        \
     ((tgx_run_config){.prog = (prog_), .params = (params_), .opt = (opt_),                 \
                       .clip = (o)->clip, .skip_nonfinite = (o)->skip_nonfinite,           \
                       .steps = (uint64_t)(o)->steps, .seconds = (o)->seconds,             \
                       .checkpoint = (o)->checkpoint, .resume = (o)->resume, .log = (o)->log, \
-                      .every = (uint64_t)(o)->every, .fault_step = (o)->fault_step})
+                      .every = (uint64_t)(o)->every, .fault_step = (o)->fault_step,     \
+                      .threads = (o)->threads})
 
 /* Sets up the run and its training checkpoint, and registers the run's own
  * state as "u64.step", "u64.skipped", "u64.skip_streak",

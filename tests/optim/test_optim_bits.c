@@ -123,3 +123,47 @@ Test(optim_bits, adam_and_adamw)
     c = tg_optim_defaults(TG_OPTIM_ADAMW);
     check_bits(c, "adamw");
 }
+
+/* tg_optim_set_threads splits the update into ranges: every optimizer over
+ * more values than the parallel threshold (and an odd count, so the ranges
+ * do not fall on vector boundaries) gives the same parameters and state on
+ * 1, 2 and 3 threads. */
+#define BIG 200003
+
+static void run_threads(tg_optim_config c, int threads, tg_real *p, tg_real *g, tg_real *s0,
+                        tg_real *s1)
+{
+    tg_optim *o = tg_optim_new(&c, BIG, NULL, 0);
+    cr_assert_not_null(o);
+    tg_optim_set_threads(o, threads);
+    uint64_t seed = 99;
+    for (int i = 0; i < BIG; i++) p[i] = (tg_real)uniform(&seed);
+    for (int step = 0; step < STEPS; step++) {
+        for (int i = 0; i < BIG; i++) g[i] = (tg_real)(uniform(&seed) * 2.0);
+        tg_optim_step_flat(o, p, g, BIG);
+    }
+    size_t ns = tg_optim_state_count(o);
+    memcpy(s0, ns > 0 ? tg_optim_state_data(o, 0) : p, BIG * sizeof *s0);
+    memcpy(s1, ns > 1 ? tg_optim_state_data(o, 1) : p, BIG * sizeof *s1);
+    tg_optim_free(o);
+}
+
+Test(optim_bits, thread_count_changes_no_bit)
+{
+    static tg_real p[3][BIG], s0[3][BIG], s1[3][BIG], g[BIG];
+    tg_optim_config cases[4] = {tg_optim_defaults(TG_OPTIM_SGD), tg_optim_defaults(TG_OPTIM_SGD),
+                                tg_optim_defaults(TG_OPTIM_ADAM),
+                                tg_optim_defaults(TG_OPTIM_ADAMW)};
+    cases[1].momentum = 0.9;
+    cases[2].weight_decay = 0.01;
+    for (int k = 0; k < 4; k++) {
+        for (int t = 0; t < 3; t++) run_threads(cases[k], t + 1, p[t], g, s0[t], s1[t]);
+        for (int t = 1; t < 3; t++) {
+            cr_assert(memcmp(p[0], p[t], sizeof p[0]) == 0, "case %d: parameters differ on %d "
+                      "threads", k, t + 1);
+            cr_assert(memcmp(s0[0], s0[t], sizeof s0[0]) == 0 &&
+                          memcmp(s1[0], s1[t], sizeof s1[0]) == 0,
+                      "case %d: state differs on %d threads", k, t + 1);
+        }
+    }
+}
