@@ -26,8 +26,9 @@
  * They use GCC vector extensions of a fixed 64 bytes (16 floats, 8 doubles),
  * compiled for AVX-512, AVX2 and the baseline (TG_SIMD_CLONES, tg_clones.h):
  * on AVX2 a vector is two registers, on SSE2 four, and the lane arithmetic,
- * hence every result bit, is the same on all three. Separate multiply and add (ISO C11: no contraction). Which
- * kernel runs depends on the shape only, never on the thread count. */
+ * hence every result bit, is the same on all three. Separate multiply and
+ * add (ISO C11: no contraction). Which kernel runs depends on the shape
+ * only, never on the thread count. */
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -87,8 +88,9 @@ static ALWAYS_INLINE void row_pass(int nv, int nq, int ns, int k, tg_real alpha,
 
 /* c (1 x n) = beta c + alpha a B: a has k values (stride inca), B is k x n.
  * Columns go in passes of MAX_NV vectors; the last pass takes the tail. */
-TG_SIMD_CLONES static void row_times_matrix(int n, int k, tg_real alpha, const tg_real *a, int inca,
-                                         const tg_real *b, int ldb, tg_real beta, tg_real *c)
+TG_SIMD_CLONES static void row_times_matrix(int n, int k, tg_real alpha, const tg_real *a,
+                                            int inca, const tg_real *b, int ldb, tg_real beta,
+                                            tg_real *c)
 {
     int j = 0;
     for (; n - j > MAX_NV * VL; j += MAX_NV * VL)
@@ -186,8 +188,9 @@ static ALWAYS_INLINE void dot_rows4(const tg_real *const b[4], int k, const tg_r
 /* c (1 x n) = beta c + alpha a B^T: a has k contiguous values, B is n x k:
  * c[j] is the dot product of row j of B with a, four rows at a time (the
  * last group repeats its last row: the same arithmetic, results dropped). */
-TG_SIMD_CLONES static void matrix_times_vector(int n, int k, tg_real alpha, const tg_real *b, int ldb,
-                                            const tg_real *a, tg_real beta, tg_real *c)
+TG_SIMD_CLONES static void matrix_times_vector(int n, int k, tg_real alpha, const tg_real *b,
+                                               int ldb, const tg_real *a, tg_real beta,
+                                               tg_real *c)
 {
     for (int j = 0; j < n; j += 4) {
         const tg_real *rows[4];
@@ -217,7 +220,7 @@ static ALWAYS_INLINE int rank1_edge(tg_real *ci, const tg_real *y, tg_real xi, i
 }
 
 TG_SIMD_CLONES static void rank1_update(int m, int n, tg_real alpha, const tg_real *x, int incx,
-                                     const tg_real *y, tg_real beta, tg_real *c, int ldc)
+                                       const tg_real *y, tg_real beta, tg_real *c, int ldc)
 {
     for (int i = 0; i < m; i++) {
         const tg_real xi = alpha * x[(long)i * incx];

@@ -71,12 +71,11 @@ tg_params *tg_workers_params(tg_workers *w, int shard) { return w->replica[shard
 tg_tape *tg_workers_tape(tg_workers *w, int shard) { return w->tape[shard]; }
 tg_params *tg_workers_master(tg_workers *w) { return w->master; }
 
-
 /* g += r_0, then += r_1, ...: each element sums in shard order whatever the
  * thread count. A plain loop below the parallel threshold (an OpenMP region
  * costs a team set-up even when it runs on one thread). */
 TG_SIMD_CLONES static void add_into(tg_real *restrict g, const tg_real *restrict r, long lo,
-                                   long hi)
+                                    long hi)
 {
     for (long i = lo; i < hi; i++) g[i] += r[i];
 }

@@ -28,7 +28,6 @@
 #include "tg_clones.h"
 #include "tg_op.h"
 
-
 #ifdef TG_REAL_DOUBLE
 
 static inline tg_real tg_fexp(tg_real x) { return exp(x); }

@@ -1,13 +1,13 @@
 /* Global gradient norm, clipping and non-finite checks over flat arrays.
  *
  * These loops run over every parameter at the end of every step, after the
- * shards have joined, so they are written to vectorize (TG_SIMD_CLONES, graph/tg_clones.h): a
- * single running sum is one dependent add per element (4 cycles), 7 ms a
- * step on a model of 6.5M parameters. The norm is summed in double over
- * NORM_LANES interleaved partial sums (element i goes to sum i % NORM_LANES)
- * that are added pairwise at the end: a fixed order, so the same gradients
- * always give the same norm and the same clipped values, whatever the thread
- * count or the clone. */
+ * shards have joined, so they are written to vectorize (TG_SIMD_CLONES,
+ * graph/tg_clones.h): a single running sum is one dependent add per element
+ * (4 cycles), 7 ms a step on a model of 6.5M parameters. The norm is summed
+ * in double over NORM_LANES interleaved partial sums (element i goes to sum
+ * i % NORM_LANES) that are added pairwise at the end: a fixed order, so the
+ * same gradients always give the same norm and the same clipped values,
+ * whatever the thread count or the clone. */
 #include <math.h>
 
 #include "tg_clones.h"

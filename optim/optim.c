@@ -116,14 +116,15 @@ void tg_optim_free(tg_optim *o)
     free(o);
 }
 
-/* The update loops below are clones (TG_SIMD_CLONES, graph/tg_clones.h). Baseline x86-64 code
- * converts and updates 2 doubles per instruction; AVX-512 does 8. sqrt is
+/* The update loops below are clones (TG_SIMD_CLONES, graph/tg_clones.h).
+ * Baseline x86-64 code converts and updates 2 doubles per instruction;
+ * AVX-512 does 8. sqrt is
  * correctly rounded, so every clone gives the same bits: tests/optim checks
  * them against the scalar formulas. */
 
 /* p -= lr (g + wd p) */
 TG_SIMD_CLONES static void sgd_plain_loop(tg_real *p, const tg_real *grad, size_t n,
-                                        double lr, double wd)
+                                          double lr, double wd)
 {
     for (size_t i = 0; i < n; i++)
         p[i] = (tg_real)((double)p[i] - lr * ((double)grad[i] + wd * (double)p[i]));
@@ -133,8 +134,8 @@ TG_SIMD_CLONES static void sgd_plain_loop(tg_real *p, const tg_real *grad, size_
  * b starts at 0, so the first step gives b = g as in PyTorch. The Nesterov
  * test sits outside the loops, which keeps each one straight-line code. */
 TG_SIMD_CLONES static void sgd_momentum_loop(tg_real *p, const tg_real *grad,
-                                           tg_real *buf, size_t n, double lr, double wd,
-                                           double mu)
+                                             tg_real *buf, size_t n, double lr, double wd,
+                                             double mu)
 {
     for (size_t i = 0; i < n; i++) {
         double g = (double)grad[i] + wd * (double)p[i];
@@ -145,8 +146,8 @@ TG_SIMD_CLONES static void sgd_momentum_loop(tg_real *p, const tg_real *grad,
 }
 
 TG_SIMD_CLONES static void sgd_nesterov_loop(tg_real *p, const tg_real *grad,
-                                           tg_real *buf, size_t n, double lr, double wd,
-                                           double mu)
+                                             tg_real *buf, size_t n, double lr, double wd,
+                                             double mu)
 {
     for (size_t i = 0; i < n; i++) {
         double g = (double)grad[i] + wd * (double)p[i];
