@@ -543,6 +543,7 @@ int tg_trainckpt_guard(const tg_trainckpt *ck, double loss, uint64_t step, char 
 int tg_trainckpt_check_path(const char *path, const char *resume, char *err, size_t errlen)
 {
     struct stat st, rs;
+    if (tg_cli_launcher_rank() > 0) return 0; /* rank 0 writes it, and checks (cli.h) */
     if (path[0] && stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
         int same = resume && stat(resume, &rs) == 0 && rs.st_dev == st.st_dev &&
                    rs.st_ino == st.st_ino;
@@ -575,7 +576,6 @@ void tg_trainckpt_check_flags(const char *prog, const tg_cmdline *cl, const tg_r
 void tg_trainckpt_check_outputs(const char *prog, const tg_run_files *f)
 {
     char err[8192];
-    if (tg_cli_launcher_rank() > 0) return; /* rank 0 writes them, and checks (cli.h) */
     if ((f->checkpoint && tg_trainckpt_check_path(f->checkpoint, f->resume, err, sizeof err)) ||
         (f->save && tg_cli_check_output("--save", f->save, 1, err, sizeof err)) ||
         (f->log && tg_cli_check_output("--log", f->log, 0, err, sizeof err)))

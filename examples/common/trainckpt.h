@@ -108,7 +108,8 @@ int tg_trainckpt_load(tg_trainckpt *ck, const char *path, char *err, size_t errl
  * a directory, its directory exists and takes a new file (a probe file is
  * created and removed), and it does not overwrite an existing checkpoint
  * unless that file is the --resume one (resume may be NULL). 0, or -1 with
- * a message starting "--checkpoint PATH". */
+ * a message starting "--checkpoint PATH". On a launcher's rank above 0 it
+ * checks nothing: rank 0 writes the file (tg_cli_launcher_rank). */
 int tg_trainckpt_check_path(const char *path, const char *resume, char *err, size_t errlen);
 
 int tg_trainckpt_read_config(const char *path, const char *key, char *out, size_t outlen,
