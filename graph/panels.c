@@ -1,4 +1,4 @@
-/* Weight panels (see tg_panels.h): the per-tape cache of packed leaf
+/* Weight panels (see tg_panels.h): the per-tape cache of packed
  * matrices and the AVX-512 kernel that multiplies a few rows against them
  * (the AVX2 one is in panels_avx2.c, the choice in panels_isa.c).
  *
@@ -26,7 +26,7 @@
 #endif
 
 typedef struct slot {
-    const tg_real *src; /* the leaf's values, with its shape and transpose */
+    const tg_real *src; /* the matrix's values, with its shape and transpose */
     int rows, cols, tb;
     int packed;   /* 0: seen once with few rows, not packed yet */
     tg_real *buf; /* panels; kept (with its capacity) across clears */
@@ -91,6 +91,15 @@ static void pack(const tg_tensor *b, int tb, tg_real *dst)
     }
 }
 
+/* A full cache's first slot of a matrix seen once and not packed (its use
+ * may never come again: op outputs are candidates too), or NULL. */
+static slot *seen_once(tg_panel_cache *c)
+{
+    for (int i = 0; i < SLOTS; i++)
+        if (!c->s[i].packed) return &c->s[i];
+    return NULL;
+}
+
 /* The slot of (b, tb), or NULL. */
 static slot *find(tg_panel_cache *c, const tg_tensor *b, int tb)
 {
@@ -103,12 +112,12 @@ static slot *find(tg_panel_cache *c, const tg_tensor *b, int tb)
 
 const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int rows)
 {
-    if (!c || !(b->flags & TG_F_LEAF) || !tg_panels_available()) return NULL;
+    if (!c || !tg_panels_available()) return NULL;
     slot *s = find(c, b, tb);
     if (s && s->packed) return s->buf;
     if (!s) {
-        if (c->used == SLOTS) return NULL;
-        s = &c->s[c->used++];
+        s = c->used < SLOTS ? &c->s[c->used++] : seen_once(c);
+        if (!s) return NULL;
         s->src = b->data;
         s->rows = b->rows;
         s->cols = b->cols;

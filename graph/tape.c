@@ -258,6 +258,14 @@ static const tg_node *producer(const tg_tape *t, const tg_tensor *y)
     return NULL;
 }
 
+/* The extensions add what they hold back for x's gradient (tg_engine.h). */
+static void settle(tg_tape *t, tg_tensor *x)
+{
+    x->flags &= ~TG_F_GRAD_PENDING;
+    for (int i = 0; i < t->n_ext; i++)
+        if (t->ext[i]->settle) t->ext[i]->settle(t, t->ext_state[i], x);
+}
+
 /* The reverse scan. Ops' after-sweep hooks may take arena room above its
  * level at the start (matmul's deferred products): that room is dead once
  * they return, and the level goes back, so repeated backward passes over one
@@ -266,7 +274,10 @@ static void sweep(tg_tape *t, const tg_node *from)
 {
     size_t level = t->used;
     t->sweeping = 1;
-    for (const tg_node *n = from; n; n = n->prev) n->vjp(n, t->threads);
+    for (const tg_node *n = from; n; n = n->prev) {
+        if (n->out->flags & TG_F_GRAD_PENDING) settle(t, n->out);
+        n->vjp(n, t->threads);
+    }
     for (int i = 0; i < t->n_ext; i++)
         if (t->ext[i]->after_sweep) t->ext[i]->after_sweep(t, t->ext_state[i]);
     t->sweeping = 0;

@@ -72,15 +72,31 @@ static inline int tg_grad_writes(const tg_tensor *x)
  * makes its state on the first tg_tape_ext_state call and runs its hooks:
  * on_reset at tg_tape_reset, after_sweep at the end of every backward sweep
  * (after the last VJP, before the arena goes back to its level at the start
- * of the sweep: the hook may take arena room with tg_tape_try_alloc), and
- * free at tg_tape_free. Any hook may be NULL. */
+ * of the sweep: the hook may take arena room with tg_tape_try_alloc), settle
+ * during a sweep (below), and free at tg_tape_free. Any hook may be NULL.
+ *
+ * An extension that holds back additions to an op output's gradient during
+ * a sweep (matmul's deferred weight gradients, when the weight is a column
+ * slice of a parameter) marks that output (tg_mark_grad_pending): before the
+ * VJP of the node that made it, the one VJP that reads its gradient, the
+ * sweep clears the mark and runs every extension's settle hook with it, which
+ * must add everything held for it. A leaf's gradient is read by no VJP:
+ * after_sweep is soon enough. */
 typedef struct tg_tape_ext {
     const char *name;
     void *(*make)(void); /* NULL: out of memory */
     void (*free)(void *state);
     void (*on_reset)(void *state);
     void (*after_sweep)(tg_tape *t, void *state);
+    void (*settle)(tg_tape *t, void *state, const tg_tensor *x);
 } tg_tape_ext;
+
+/* x is an input of a node being replayed, hence the tape's to mark (VJPs
+ * see their inputs as const). */
+static inline void tg_mark_grad_pending(const tg_tensor *x)
+{
+    ((tg_tensor *)x)->flags |= TG_F_GRAD_PENDING;
+}
 
 /* A tape holds this many extensions; more is a bug in the op set. */
 #define TG_TAPE_EXT_SLOTS 4

@@ -1,5 +1,6 @@
-/* Weight panels: small-row products against a leaf matrix, with the matrix
- * laid out once per tape (a GEMM utility of graph/, used by ops/).
+/* Weight panels: small-row products against a matrix that does not change
+ * during a tape (a leaf, or an op's output), with the matrix laid out once
+ * per tape (a GEMM utility of graph/, used by ops/).
  *
  * Why: a recurrent layer multiplies a few rows (the batch) by the same W_hh
  * at every time step, forward (h W_hh^T) and backward (dpre W_hh). OpenBLAS
@@ -42,7 +43,9 @@ int tg_panels_suit(int m, int n, int k);
 /* A cache of packed matrices. matmul keeps one per tape (its tape state,
  * ops/matmul_tape.c: tg_matmul_panel_cache), emptied by tg_tape_reset and at
  * the end of tg_backward, so a leaf's changed values are never missed across
- * steps. NULL when out of memory. */
+ * steps. An op's output is written once, when the op runs, and lives until
+ * the reset, so it may be packed too (a column slice of a weight: the
+ * attention decoder's input-feed part of W_ih). NULL when out of memory. */
 tg_panel_cache *tg_panel_cache_new(void);
 void tg_panel_cache_free(tg_panel_cache *c);
 void tg_panel_cache_clear(tg_panel_cache *c);
@@ -52,7 +55,8 @@ void tg_panel_cache_clear(tg_panel_cache *c);
  * Packing costs about a 25-row product, so below 128 rows a matrix is
  * packed on its second request (the first returns NULL): a weight used once
  * per step stays on BLAS, W_hh runs on panels from the second time step.
- * NULL as well when panels are unavailable, b is not a leaf, or there is no
+ * NULL as well when panels are unavailable, all 32 slots hold packed
+ * matrices (a slot seen once and not packed is taken over), or there is no
  * memory: then the caller uses tg_gemm. */
 const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int rows);
 /* 1 when (b, tb) is packed in c (for tests). */

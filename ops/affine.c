@@ -10,8 +10,8 @@
  * into it (GEMM with beta 1), so there is one m x n tensor and one gradient
  * instead of two, and no pass of add over them forward and backward; on an
  * output layer of 8000 words that was 5% of a training step (config g of
- * BENCHMARKS.md). The product runs where matmul's runs (weight panels for a
- * leaf W, else tg_gemm). */
+ * BENCHMARKS.md). The product runs where matmul's runs (weight panels for
+ * few rows, else tg_gemm), and dW is deferred as matmul's is. */
 #include <string.h>
 
 #include "tg_op.h"

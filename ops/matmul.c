@@ -8,15 +8,16 @@
  * Saves nothing beyond its inputs (A and B are read again by the VJP).
  * iarg[0] = trans_a, iarg[1] = trans_b, iarg[2] = A was a constant of zeros (the
  * product and dB skipped: tg_matmul_product).
- * With few rows (M <= TG_DEFER_MAX_ROWS) and B a leaf (a weight), the VJP
- * defers dB to the end of tg_backward, which adds all of a weight's such
- * products in one GEMM over their stacked rows (tg_defer_rows in tg_op.h,
- * kept in matmul's tape state, ops/matmul_tape.c): a recurrent weight
- * otherwise rewrites all of its gradient at every time step.
- * With two rows or more and a leaf B, C and dA run on weight panels
- * (graph/tg_panels.h): op(B), resp. op(B)^T, packed once per tape and reused
- * by every step's product, instead of a BLAS call that re-packs B; with many
- * rows the panel kernel still runs at twice OpenBLAS's Haswell kernel. */
+ * With few rows (M <= TG_DEFER_MAX_ROWS), the VJP defers dB to the end of
+ * tg_backward (B a leaf: a weight) or to just before the VJP of the op that
+ * made B (a column slice of a weight), which adds all of B's such products
+ * in one GEMM over their stacked rows (tg_defer_rows in tg_op.h, kept in
+ * matmul's tape state, ops/matmul_tape.c): a recurrent weight otherwise
+ * rewrites all of its gradient at every time step.
+ * With two rows or more, C and dA run on weight panels (graph/tg_panels.h):
+ * op(B), resp. op(B)^T, packed once per tape and reused by every step's
+ * product, instead of a BLAS call that re-packs B; with many rows the panel
+ * kernel still runs at twice OpenBLAS's Haswell kernel. */
 
 #include <string.h>
 
@@ -28,7 +29,7 @@
 static int gemm_on_panels(tg_tape *t, int m, int n, int k, const tg_real *a, int lda,
                           const tg_tensor *b, int tb, int beta, tg_real *c, int ldc)
 {
-    if (!t || !tg_panels_suit(m, n, k) || !(b->flags & TG_F_LEAF)) return 0;
+    if (!t || !tg_panels_suit(m, n, k)) return 0;
     const tg_real *panels = tg_panels_of(tg_matmul_panel_cache(t), b, tb, m);
     if (!panels) return 0;
     tg_gemm_panels(m, n, k, a, lda, panels, beta, c, ldc, tg_tape_threads(t));
@@ -99,7 +100,7 @@ void tg_matmul_backprop(const tg_node *node, const tg_tensor *a, const tg_tensor
     }
     /* op(A) as m contiguous rows of k: A itself (k = a->cols), or for m == 1
      * a k x 1 A too */
-    if (b->grad && (m == 1 || (!ta && m <= TG_DEFER_MAX_ROWS)) && (b->flags & TG_F_LEAF) &&
+    if (b->grad && (m == 1 || (!ta && m <= TG_DEFER_MAX_ROWS)) &&
         tg_defer_rows(node, b, tb, c->grad, n, a->data, k, m))
         return;
     if (b->grad) {

@@ -3,7 +3,8 @@
  *     products (graph/tg_panels.h), emptied at reset and after every sweep
  *     (an optimizer step may change the leaves next: pack them again);
  *   - weight-gradient products of few rows deferred during a sweep (tg_op.h)
- *     and added after it, all of a weight's with one GEMM.
+ *     and added after it (a leaf's) or before its producer's VJP (an op
+ *     output's, tg_tape_ext's settle), all of a weight's with one GEMM.
  * The engine sees neither: it runs this file's hooks. */
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,11 @@ static void state_reset(void *p)
 }
 
 static void after_sweep(tg_tape *t, void *p);
+static void settle(tg_tape *t, void *p, const tg_tensor *x);
 
-static const tg_tape_ext matmul_ext = {"matmul", state_make, state_free, state_reset, after_sweep};
+static const tg_tape_ext matmul_ext = {
+    "matmul", state_make, state_free, state_reset, after_sweep, settle,
+};
 
 tg_panel_cache *tg_matmul_panel_cache(tg_tape *t)
 {
@@ -72,6 +76,7 @@ int tg_defer_rows(const tg_node *node, const tg_tensor *w, int trans, const tg_r
     else
         s->defer_head = d;
     s->defer_tail = d;
+    if (!(w->flags & TG_F_LEAF)) tg_mark_grad_pending(w);
     return 1;
 }
 
@@ -93,13 +98,14 @@ static void add_rows(const deferred *d, int threads)
 
 /* Every product for first's target, stacked into r rows of G (r x n) and
  * X (r x k) in hand-over order, added with one GEMM; one at a time when the
- * arena has no room for the copies. */
+ * arena has no room for the copies, or when there is only one (the same
+ * GEMM without copying). */
 static void flush_target(tg_tape *t, deferred *first)
 {
-    int r = 0, n = first->n, k = first->k, threads = tg_tape_threads(t);
+    int r = 0, count = 0, n = first->n, k = first->k, threads = tg_tape_threads(t);
     for (deferred *d = first; d; d = d->next)
-        if (!d->done && same_target(d, first)) r += d->rows;
-    tg_real *G = tg_tape_try_alloc(t, (size_t)r * n * sizeof *G);
+        if (!d->done && same_target(d, first)) r += d->rows, count++;
+    tg_real *G = count > 1 ? tg_tape_try_alloc(t, (size_t)r * n * sizeof *G) : NULL;
     tg_real *X = G ? tg_tape_try_alloc(t, (size_t)r * k * sizeof *X) : NULL;
     int i = 0;
     for (deferred *d = first; d; d = d->next) {
@@ -118,6 +124,15 @@ static void flush_target(tg_tape *t, deferred *first)
         tg_gemm(1, 0, k, n, r, 1, X, k, G, n, 1, first->w->grad, first->w->cols, threads);
     else /* w (n x k) += G^T X */
         tg_gemm(1, 0, n, k, r, 1, G, n, X, k, 1, first->w->grad, first->w->cols, threads);
+}
+
+/* Before the VJP of the node that made x (an op output marked by
+ * tg_defer_rows): x's deferred products, which that VJP reads. */
+static void settle(tg_tape *t, void *p, const tg_tensor *x)
+{
+    matmul_state *s = p;
+    for (deferred *d = s->defer_head; d; d = d->next)
+        if (!d->done && d->w == x) flush_target(t, d);
 }
 
 /* After the last VJP: add the deferred products (the engine gives the arena

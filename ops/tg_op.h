@@ -71,16 +71,19 @@ static inline tg_node *tg_op_record(tg_tape *t, tg_op_kind op, tg_tensor *out, i
 /* ---- matmul's tape state (ops/matmul_tape.c, a tape extension)
  *
  * Deferred weight gradients: a VJP that would add a product of few rows (one
- * row of an output gradient times one row of an input, per row) into a
- * LEAF's gradient may hand it over instead. During tg_backward matmul's tape
- * state keeps it (pointers into the arena, which the sweep does not change)
- * and, after the sweep, adds all the contributions a leaf got this way with
- * one matrix product over all their rows stacked in hand-over order:
+ * row of an output gradient times one row of an input, per row) into w's
+ * gradient may hand it over instead. During tg_backward matmul's tape state
+ * keeps it (pointers into the arena, which the sweep does not change) and
+ * adds all the contributions w got this way with one matrix product over
+ * all their rows stacked in hand-over order:
  *   trans == 0: w->grad (k x n) += X^T G      trans == 1: w->grad (n x k) += G^T X
- * with G rows x n and X rows x k, both contiguous. A leaf's gradient
- * is read by no VJP, so the sweep cannot tell; the sum's rounding is one
- * GEMM's instead of a chain of products, in an order fixed by the tape (never
- * by the thread count). Why: a recurrent weight gets one product per time
+ * with G rows x n and X rows x k, both contiguous: after the sweep for a
+ * leaf, whose gradient no VJP reads; for an op output (the input-feed
+ * columns of the attention decoder's W_ih, a column slice), just before the
+ * VJP of the op that made it, the one that reads its gradient (w is marked
+ * TG_F_GRAD_PENDING, the sweep runs matmul's settle hook: tg_engine.h). The
+ * sum's rounding is one GEMM's instead of a chain of products, in an order
+ * fixed by the tape (never by the thread count). Why: a recurrent weight gets one product per time
  * step, each of only B rows (16-32 per shard), which reads and writes all of
  * its gradient: batch-1 training made 25 rank-1 updates of W_hh per step
  * (config d of BENCHMARKS.md), and the per-step products of a shard of 32
@@ -102,7 +105,7 @@ struct tg_panel_cache *tg_matmul_panel_cache(tg_tape *t);
 /* ---- matmul's product and VJP (ops/matmul.c), shared with affine
  *
  * c (op(A)'s rows x op(B)'s columns) = beta c + op(A) op(B), beta 0 or 1: on
- * B's weight panels when B is a leaf and the shape suits, else tg_gemm.
+ * B's weight panels when the shape suits, else tg_gemm.
  * Returns 1 when A is a constant (no gradient) of zeros: then nothing was
  * multiplied (c = 0, or left as it was with beta 1). */
 int tg_matmul_product(tg_tape *t, const tg_tensor *a, const tg_tensor *b, int ta, int tb,

@@ -1,12 +1,15 @@
 /* Deferred weight gradients (tg_defer_rows in ops/tg_op.h): a matmul of few
- * rows hands its contribution to a leaf weight's gradient over, and all of a
- * weight's are added after the sweep with one GEMM over their stacked rows.
+ * rows hands its contribution to a weight's gradient over, and all of a
+ * weight's are added with one GEMM over their stacked rows: after the sweep
+ * for a leaf, before the VJP of the op that made it for an op output.
  * The graph here is a recurrence of batch 1 (rank-1 products) and of batch 3
  * (rows of h with a stride), with both transpose flags on the weight (h W^T
  * and h U) and a one-column left operand (c^T V), over odd sizes.
- *   - the gradients equal those of the same graph with each weight behind
- *     scale(w, 1) (not a leaf, so added at once, rank-1 by rank-1), to
- *     rounding;
+ *   - the gradients equal those of a tape whose arena is exactly as large as
+ *     the forward pass (no room for the bookkeeping: every product is added
+ *     at once, rank-1 by rank-1), to rounding;
+ *   - so do those of the graph with each weight behind scale(w, 1), an op
+ *     output, whose products must be added before scale's VJP reads them;
  *   - pre-filled leaf gradients are added to, not overwritten;
  *   - a second backward over the same tape gives the same bits, and a
  *     backward leaves the arena where it found it;
@@ -90,10 +93,22 @@ static tg_tensor *loss_of(tg_tape *t, model *m, int through_scale)
     return loss;
 }
 
-/* grads[i] = the leaves' gradients after one backward from zero. */
-static void gradients(model *m, int through_scale, tg_real *grads[N_LEAF])
+/* An arena exactly as large as the forward pass needs: no room left for
+ * deferring anything. */
+static size_t forward_bytes(model *m, int through_scale)
 {
-    tg_tape *t = tg_tape_new((size_t)1 << 20);
+    tg_tape *probe = tg_tape_new((size_t)1 << 20);
+    loss_of(probe, m, through_scale);
+    size_t need = tg_tape_arena_used(probe);
+    tg_tape_free(probe);
+    return need;
+}
+
+/* grads[i] = the leaves' gradients after one backward from zero; with
+ * at_once, on a tape with no room to defer. */
+static void gradients(model *m, int through_scale, int at_once, tg_real *grads[N_LEAF])
+{
+    tg_tape *t = tg_tape_new(at_once ? forward_bytes(m, through_scale) : (size_t)1 << 20);
     zero_grads(m);
     tg_backward(t, loss_of(t, m, through_scale));
     for (int i = 0; i < N_LEAF; i++) {
@@ -124,28 +139,30 @@ static void expect_close(const model *m, tg_real *const got[N_LEAF], tg_real *co
     }
 }
 
-static void deferred_equal_at_once(int batch)
+static void deferred_equal_at_once(int batch, int through_scale)
 {
     model m;
     model_init(&m, batch);
     tg_real *deferred[N_LEAF], *chain[N_LEAF];
-    gradients(&m, 0, deferred);
-    gradients(&m, 1, chain);
-    expect_close(&m, deferred, chain, "deferred vs at once");
+    gradients(&m, through_scale, 0, deferred);
+    gradients(&m, 0, 1, chain);
+    expect_close(&m, deferred, chain, through_scale ? "op outputs deferred" : "leaves deferred");
     free_grads(deferred);
     free_grads(chain);
     model_free(&m);
 }
 
-Test(defer, deferred_gradients_equal_the_rank1_chain) { deferred_equal_at_once(1); }
-Test(defer, deferred_row_products_equal_the_chain) { deferred_equal_at_once(3); }
+Test(defer, deferred_gradients_equal_the_rank1_chain) { deferred_equal_at_once(1, 0); }
+Test(defer, deferred_row_products_equal_the_chain) { deferred_equal_at_once(3, 0); }
+Test(defer, op_output_weights_settled_before_their_op) { deferred_equal_at_once(1, 1); }
+Test(defer, op_output_row_products_settled_before_their_op) { deferred_equal_at_once(3, 1); }
 
 Test(defer, prefilled_gradients_accumulate)
 {
     model m;
     model_init(&m, 1);
     tg_real *fresh[N_LEAF], *want[N_LEAF];
-    gradients(&m, 0, fresh);
+    gradients(&m, 0, 0, fresh);
     tg_tape *t = tg_tape_new((size_t)1 << 20);
     for (int i = 0; i < N_LEAF; i++) {
         want[i] = malloc(tg_numel(m.leaf[i]) * sizeof(tg_real));
@@ -165,12 +182,12 @@ Test(defer, prefilled_gradients_accumulate)
     model_free(&m);
 }
 
-static void second_backward_same_bits(int batch)
+static void second_backward_same_bits(int batch, int through_scale)
 {
     model m;
     model_init(&m, batch);
     tg_tape *t = tg_tape_new((size_t)1 << 20);
-    tg_tensor *loss = loss_of(t, &m, 0);
+    tg_tensor *loss = loss_of(t, &m, through_scale);
     size_t level = tg_tape_arena_used(t);
     zero_grads(&m);
     tg_backward(t, loss);
@@ -197,21 +214,17 @@ static void second_backward_same_bits(int batch)
     model_free(&m);
 }
 
-Test(defer, second_backward_same_bits_and_arena_level_kept) { second_backward_same_bits(1); }
-Test(defer, rows_second_backward_same_bits) { second_backward_same_bits(3); }
+Test(defer, second_backward_same_bits_and_arena_level_kept) { second_backward_same_bits(1, 0); }
+Test(defer, rows_second_backward_same_bits) { second_backward_same_bits(3, 0); }
+Test(defer, op_outputs_second_backward_same_bits) { second_backward_same_bits(3, 1); }
 
 static void full_arena_adds_at_once(int batch)
 {
     model m;
     model_init(&m, batch);
     tg_real *want[N_LEAF];
-    gradients(&m, 1, want);
-    /* an arena exactly as large as the forward pass needs */
-    tg_tape *probe = tg_tape_new((size_t)1 << 20);
-    loss_of(probe, &m, 0);
-    size_t need = tg_tape_arena_used(probe);
-    tg_tape_free(probe);
-    tg_tape *t = tg_tape_new(need);
+    gradients(&m, 1, 0, want); /* deferred through scale(w, 1) */
+    tg_tape *t = tg_tape_new(forward_bytes(&m, 0));
     tg_tensor *loss = loss_of(t, &m, 0);
     cr_assert_eq(tg_tape_arena_used(t), tg_tape_arena_capacity(t));
     zero_grads(&m);

@@ -1,11 +1,14 @@
 /* Weight panels (graph/tg_panels.h): products with few rows against a leaf
- * matrix run on that matrix packed once per tape. Checked here:
+ * matrix or an op's output run on that matrix packed once per tape. Checked
+ * here:
  *   - C = A op(B) and dA = dC op(B)^T (added into a pre-filled gradient)
  *     against sums in double, over row counts that exercise every row block
  *     (8, 4, 2, 1) and column counts that end inside, at and past a panel;
  *   - the products really ran on panels where the CPU has them;
  *   - a leaf changed after tg_backward or tg_tape_reset is packed again, so
  *     stale panels never reach a result;
+ *   - an op's output is packed too, and a full cache takes over the slots of
+ *     matrices seen once;
  *   - every kernel this CPU runs (AVX-512, AVX2+FMA), whichever the process
  *     picked, straight from the panels against double sums over shapes with
  *     row and column tails, beta 0 and 1; where a CPU runs both, the two give
@@ -277,4 +280,37 @@ Test(panels, threads_change_no_bit)
     tg_panel_cache_free(cache);
     tg_tensor_free(a);
     tg_tensor_free(b);
+}
+
+/* An op's output (here rows of scale(w), a view; the attention decoder's
+ * input-feed part of W_ih is a column slice) is packed at its second use
+ * like a leaf, and a full cache takes over slots of matrices seen once: 40 op
+ * outputs used once each first, then one used twice is still packed. Its
+ * products against double sums. */
+Test(panels, op_outputs_packed_and_seen_once_slots_taken_over)
+{
+    if (!tg_panels_available()) return;
+    enum { M = 6, K = 40, N = 48, ONCE = 40 };
+    tg_rng r;
+    tg_rng_seed(&r, 2024);
+    tg_tensor *a = random_tensor(&r, M, K, 0), *w = random_tensor(&r, 2 * N, K, 1);
+    tg_tape *t = tg_tape_new((size_t)1 << 22);
+    for (int i = 0; i < ONCE; i++)
+        tg_matmul(t, a, tg_scale(t, w, 1.0 + i), 0, 1);
+    tg_tensor *b = tg_row_slice(t, tg_scale(t, w, 0.5), N / 2, N);
+    tg_tensor *c[2] = {tg_matmul(t, a, b, 0, 1), tg_matmul(t, a, b, 0, 1)};
+    cr_assert(tg_panels_held(tg_matmul_panel_cache(t), b, 1), "the op output was not packed");
+    for (int v = 0; v < 2; v++)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double s = 0;
+                for (int p = 0; p < K; p++)
+                    s += (double)a->data[(size_t)i * K + p] * (double)b->data[(size_t)j * K + p];
+                cr_assert(fabs(s - (double)c[v]->data[(size_t)i * N + j]) < 1e-4 * K,
+                          "product %d [%d][%d]: %g vs %g", v, i, j,
+                          (double)c[v]->data[(size_t)i * N + j], s);
+            }
+    tg_tape_free(t);
+    tg_tensor_free(a);
+    tg_tensor_free(w);
 }
