@@ -10,6 +10,10 @@
  *   da_i = dC * g * i(1-i),  da_f = dC * c * f(1-f),  da_g = dC * i * (1-g^2),
  *   da_o = dh * tc * o(1-o)
  *   dxp += da;  dhp += da;  dc += dC * f.
+ *   xp and hp are claimed (tg_claim_grad_write): when this is the only use
+ *   of one (the step's recurrent product, a per-step projection), its
+ *   gradient is written (=) and backward does not zero it first: in an LSTM
+ *   of batch 16 and 64 steps those zeroings were 4 MB a step.
  * Saves: the activated gates [i f g o] (B x 4H) and tc (B x H); reads c.
  * Why fused: composed, a step is 15 ops (2 adds, 4 column slices, 3 sigmoids,
  * 2 tanh, 3 muls, 1 add) each making a B x H..4H tensor and its gradient; in
@@ -47,15 +51,26 @@ static inline void add_to(tg_real *restrict dst, const tg_real *restrict v, int 
         for (int j = 0; j < n; j++) dst[j] += v[j];
 }
 
+/* dst = v when write (a claimed gradient), else dst += v; nothing when dst
+ * is not wanted. */
+static inline void put(tg_real *restrict dst, const tg_real *restrict v, int n, int write)
+{
+    if (dst && write)
+        memcpy(dst, v, (size_t)n * sizeof *dst);
+    else
+        add_to(dst, v, n);
+}
+
 #define CHUNK 64 /* columns per pass: the gate gradients stay in L1 */
 
-/* One row of the VJP: da from dh and dc', added into gx and gh (each may be
- * NULL), and dC * f into dc (may be NULL). Gate gradients are computed into a
- * small buffer first, so every loop is branch-free and vectorizes. */
+/* One row of the VJP: da from dh and dc', into gx and gh (each may be NULL;
+ * written when wx, resp. wh, else added to), and dC * f added into dc (may be
+ * NULL). Gate gradients are computed into a small buffer first, so every
+ * loop is branch-free and vectorizes. */
 TG_SIMD_CLONES static void lstm_row_vjp(int H, const tg_real *restrict act,
                                         const tg_real *restrict tc, const tg_real *restrict c,
                                         const tg_real *restrict dh, const tg_real *restrict dcn,
-                                        tg_real *gx, tg_real *gh, tg_real *dc)
+                                        tg_real *gx, int wx, tg_real *gh, int wh, tg_real *dc)
 {
     tg_real da[4][CHUNK], dcp[CHUNK];
     for (int j0 = 0; j0 < H; j0 += CHUNK) {
@@ -71,8 +86,8 @@ TG_SIMD_CLONES static void lstm_row_vjp(int H, const tg_real *restrict act,
             dcp[k] = dC * f;
         }
         for (int q = 0; q < 4; q++) {
-            add_to(gx ? gx + q * H + j0 : NULL, da[q], w);
-            add_to(gh ? gh + q * H + j0 : NULL, da[q], w);
+            put(gx ? gx + q * H + j0 : NULL, da[q], w, wx);
+            put(gh ? gh + q * H + j0 : NULL, da[q], w, wh);
         }
         add_to(dc ? dc + j0 : NULL, dcp, w);
     }
@@ -93,7 +108,11 @@ tg_tensor *tg_lstm_gates_(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *c
         lstm_row(H, xp->data + r4, hp->data + r4, c->data + r1, act + r5, act + r5 + 4 * H,
                  y->data + r1, y->data + (size_t)B * H + r1);
     });
-    if (rec) tg_op_record(t, TG_OP_LSTM_GATES, y, 3, xp, hp, c)->saved = act;
+    if (rec) {
+        tg_op_record(t, TG_OP_LSTM_GATES, y, 3, xp, hp, c)->saved = act;
+        tg_claim_grad_write(xp);
+        tg_claim_grad_write(hp);
+    }
     return y;
 }
 
@@ -110,6 +129,7 @@ void tg_vjp_lstm_gates(const tg_node *node, int threads)
     /* restrict-qualified kernels: gradients that share memory (xp == hp)
      * are updated one after the other, as the composed ops would */
     int split = overlap(xp->grad, hp->grad, n4);
+    int wx = tg_grad_writes(xp), wh = tg_grad_writes(hp);
     TG_PAR_FOR(threads, (long)B * H > TG_PAR_MIN, (int b = 0; b < B; b++), {
         const tg_real *act = node->saved + (size_t)b * 5 * H;
         size_t r4 = (size_t)b * 4 * H, r1 = (size_t)b * H;
@@ -118,10 +138,10 @@ void tg_vjp_lstm_gates(const tg_node *node, int threads)
         tg_real *dc = c->grad ? c->grad + r1 : NULL;
         const tg_real *dh = y->grad + r1, *dcn = y->grad + (size_t)B * H + r1;
         if (split) {
-            lstm_row_vjp(H, act, act + 4 * H, c->data + r1, dh, dcn, gx, NULL, dc);
-            lstm_row_vjp(H, act, act + 4 * H, c->data + r1, dh, dcn, NULL, gh, NULL);
+            lstm_row_vjp(H, act, act + 4 * H, c->data + r1, dh, dcn, gx, wx, NULL, 0, dc);
+            lstm_row_vjp(H, act, act + 4 * H, c->data + r1, dh, dcn, NULL, 0, gh, wh, NULL);
         } else {
-            lstm_row_vjp(H, act, act + 4 * H, c->data + r1, dh, dcn, gx, gh, dc);
+            lstm_row_vjp(H, act, act + 4 * H, c->data + r1, dh, dcn, gx, wx, gh, wh, dc);
         }
     });
 }

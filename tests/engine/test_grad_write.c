@@ -3,7 +3,8 @@
  * whose one consumer writes it whole, so that gradient holds whatever the
  * arena held before. Each test fills it with NaN first, as a reused arena
  * could, and checks that:
- *   - the consumer writes every element (ignored rows, no counted row);
+ *   - the consumer writes every element (softmax_xent: ignored rows, no
+ *     counted row; lstm_gates: both pre-activations);
  *   - a second use of the tensor, as an input (stack_rows' list included),
  *     brings back zeroing and adding;
  *   - a backward from a tensor recorded before the writer, which never
@@ -126,6 +127,68 @@ Test(grad_write, backward_from_before_the_writer_sees_zero)
     tg_backward(t, y);
     for (size_t i = 0; i < tg_numel(x); i++) cr_assert_eq(x->grad[i], 1, "dx %zu", i);
     tg_tape_free(t);
+}
+
+/* ------------------------------------------------ lstm_gates' two inputs */
+
+enum { B = 3, H = 5 };
+
+/* xp = x Wx, hp = h Wh (B x 4H each, op outputs), y = lstm_gates(xp, hp, c),
+ * loss = sum(y * coef) (+ sum(xp) + sum(hp) when second_use): returns the
+ * gradient of Wx then Wh (2 * K * 4H values) in out, with xp's and hp's
+ * gradients poisoned before backward. */
+static void lstm_run(int second_use, tg_real *out)
+{
+    tg_tape *t = tg_tape_new((size_t)1 << 16);
+    tg_tensor *w[2];
+    for (int k = 0; k < 2; k++) {
+        w[k] = tg_tensor_alloc(K, 4 * H, 1);
+        cr_assert_not_null(w[k]);
+        for (size_t i = 0; i < tg_numel(w[k]); i++)
+            w[k]->data[i] = (tg_real)(0.11 * (double)((i * 7 + k) % 13) - 0.6);
+    }
+    tg_tensor *in[3];
+    for (int k = 0; k < 3; k++) {
+        in[k] = tg_tensor_new(t, B, k < 2 ? K : H, 0);
+        for (size_t i = 0; i < tg_numel(in[k]); i++)
+            in[k]->data[i] = (tg_real)(0.3 * (double)((i * 5 + k) % 7) - 0.9);
+    }
+    tg_tensor *xp = tg_matmul(t, in[0], w[0], 0, 0), *hp = tg_matmul(t, in[1], w[1], 0, 0);
+    tg_tensor *y = tg_lstm_gates(t, xp, hp, in[2]), *coef = tg_tensor_new(t, 2 * B, H, 0);
+    for (size_t i = 0; i < tg_numel(coef); i++) coef->data[i] = (tg_real)(0.2 * (double)i - 1);
+    tg_tensor *loss = tg_sum(t, tg_mul(t, y, coef));
+    if (second_use) loss = tg_add(t, loss, tg_add(t, tg_sum(t, xp), tg_sum(t, hp)));
+    poison(xp);
+    poison(hp);
+    tg_backward(t, loss);
+    expect_finite(xp, "dxp");
+    expect_finite(hp, "dhp");
+    for (int k = 0; k < 2; k++) {
+        memcpy(out + (size_t)k * K * 4 * H, w[k]->grad, tg_numel(w[k]) * sizeof(tg_real));
+        tg_tensor_free(w[k]);
+    }
+    tg_tape_free(t);
+}
+
+/* Written over the poison, the gradients of xp and hp are those of the
+ * same graph where a second use of each (sum, whose gradient is 1) brings
+ * back zeroing and adding: that one's dW is the first's plus in^T 1. */
+Test(grad_write, lstm_gates_writes_both_projections)
+{
+    tg_real alone[2 * K * 4 * H], twice[2 * K * 4 * H];
+    lstm_run(0, alone);
+    lstm_run(1, twice);
+    for (int k = 0; k < 2; k++)
+        for (int p = 0; p < K; p++)
+            for (int j = 0; j < 4 * H; j++) {
+                double col = 0; /* sum over the batch of in[k][b][p] */
+                for (int b = 0; b < B; b++)
+                    col += 0.3 * (double)(((size_t)(b * K + p) * 5 + k) % 7) - 0.9;
+                size_t i = ((size_t)k * K + p) * 4 * H + j;
+                cr_assert(fabs((double)twice[i] - (double)alone[i] - col) < 1e-5,
+                          "dW%d[%d][%d]: %g with a second use, %g alone, want + %g", k, p, j,
+                          (double)twice[i], (double)alone[i], col);
+            }
 }
 
 /* ------------------------------------------------ replicas the reduction zeroes */
