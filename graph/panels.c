@@ -35,6 +35,7 @@ typedef struct slot {
 
 struct tg_panel_cache {
     int used;
+    int cursor; /* where seen_once looks first */
     slot s[SLOTS];
 };
 
@@ -49,7 +50,7 @@ void tg_panel_cache_free(tg_panel_cache *c)
 
 void tg_panel_cache_clear(tg_panel_cache *c)
 {
-    if (c) c->used = 0;
+    if (c) c->used = c->cursor = 0;
 }
 
 /* The AVX2 kernel loses to OpenBLAS's Haswell kernel from about 256 rows
@@ -91,12 +92,19 @@ static void pack(const tg_tensor *b, int tb, tg_real *dst)
     }
 }
 
-/* A full cache's first slot of a matrix seen once and not packed (its use
- * may never come again: op outputs are candidates too), or NULL. */
+/* A full cache's slot of a matrix seen once and not packed (its use may
+ * never come again: op outputs are candidates too), or NULL. Taken in turn
+ * from a cursor, so a weight seen once survives as many newcomers as there
+ * are such slots, not just the next one, before its second use. */
 static slot *seen_once(tg_panel_cache *c)
 {
-    for (int i = 0; i < SLOTS; i++)
-        if (!c->s[i].packed) return &c->s[i];
+    for (int n = 0; n < SLOTS; n++) {
+        int i = (c->cursor + n) % SLOTS;
+        if (!c->s[i].packed) {
+            c->cursor = (i + 1) % SLOTS;
+            return &c->s[i];
+        }
+    }
     return NULL;
 }
 

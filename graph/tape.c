@@ -80,6 +80,13 @@ int tg_tape_grad_enabled(const tg_tape *t) { return t->grad_enabled; }
 void tg_tape_set_threads(tg_tape *t, int n) { t->threads = n < 1 ? 1 : n; }
 int tg_tape_threads(const tg_tape *t) { return t->threads; }
 size_t tg_tape_arena_used(const tg_tape *t) { return t->used; }
+
+size_t tg_tape_scratch_mark(const tg_tape *t) { return t->used; }
+
+void tg_tape_scratch_release(tg_tape *t, size_t mark)
+{
+    if (t->sweeping && mark <= t->used) t->used = mark;
+}
 size_t tg_tape_arena_high_water(const tg_tape *t) { return t->high_water; }
 size_t tg_tape_arena_capacity(const tg_tape *t) { return t->capacity; }
 size_t tg_tape_node_count(const tg_tape *t) { return t->nodes; }

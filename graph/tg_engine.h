@@ -14,7 +14,8 @@
 
 struct tg_node;
 /* Adds into the gradients of node->in[*] whose grad != NULL, reading
- * node->out->grad and only what the op saved. Never overwrites. */
+ * node->out->grad and only what the op saved. Never overwrites, except an
+ * input's gradient the op claimed and owns alone (tg_claim_grad_write). */
 typedef void (*tg_vjp_fn)(const struct tg_node *node, int threads);
 
 /* One recorded op. Everything it points to lives in the step arena. */
@@ -58,8 +59,13 @@ void tg_node_uses(tg_tensor *x);
  * records (tg_claim_grad_write); if the input then has no other use, owns its
  * gradient and is not a leaf, backward leaves its gradient unzeroed and the
  * VJP must write every element of it (=, zeros where it has nothing). The VJP
- * asks tg_grad_writes at replay, when the use count is final. */
-static inline void tg_claim_grad_write(tg_tensor *x) { x->flags |= TG_F_GRAD_WRITER; }
+ * asks tg_grad_writes at replay, when the use count is final. A leaf is never
+ * marked: a parameter is an input of every shard's tape at once, on other
+ * threads (as tg_node_uses leaves it alone). */
+static inline void tg_claim_grad_write(tg_tensor *x)
+{
+    if (!(x->flags & TG_F_LEAF)) x->flags |= TG_F_GRAD_WRITER;
+}
 static inline int tg_grad_writes(const tg_tensor *x)
 {
     unsigned f = x->flags & (TG_F_OWNS_GRAD | TG_F_LEAF | TG_F_SHARED | TG_F_GRAD_WRITER);
@@ -109,5 +115,11 @@ int tg_tape_sweeping(const tg_tape *t);
 /* Arena room like tg_tape_alloc, or NULL when there is none (no message):
  * for optional bookkeeping that has a slower path without it. */
 void *tg_tape_try_alloc(tg_tape *t, size_t bytes);
+/* During a sweep, scratch room: tg_tape_scratch_mark, then try_alloc, and
+ * tg_tape_scratch_release(t, mark) gives back everything taken since the
+ * mark (which nothing may use afterwards), so a settle hook's copies do not
+ * hold arena room for the rest of the sweep. */
+size_t tg_tape_scratch_mark(const tg_tape *t);
+void tg_tape_scratch_release(tg_tape *t, size_t mark);
 
 #endif

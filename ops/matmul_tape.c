@@ -105,6 +105,7 @@ static void flush_target(tg_tape *t, deferred *first)
     int r = 0, count = 0, n = first->n, k = first->k, threads = tg_tape_threads(t);
     for (deferred *d = first; d; d = d->next)
         if (!d->done && same_target(d, first)) r += d->rows, count++;
+    size_t mark = tg_tape_scratch_mark(t); /* the stacks are dead after the GEMM */
     tg_real *G = count > 1 ? tg_tape_try_alloc(t, (size_t)r * n * sizeof *G) : NULL;
     tg_real *X = G ? tg_tape_try_alloc(t, (size_t)r * k * sizeof *X) : NULL;
     int i = 0;
@@ -119,11 +120,13 @@ static void flush_target(tg_tape *t, deferred *first)
         memcpy(X + (size_t)i * k, d->x, (size_t)d->rows * k * sizeof *X);
         i += d->rows;
     }
-    if (!X) return;
-    if (!first->trans) /* w (k x n) += X^T G */
-        tg_gemm(1, 0, k, n, r, 1, X, k, G, n, 1, first->w->grad, first->w->cols, threads);
-    else /* w (n x k) += G^T X */
-        tg_gemm(1, 0, n, k, r, 1, G, n, X, k, 1, first->w->grad, first->w->cols, threads);
+    if (X) {
+        if (!first->trans) /* w (k x n) += X^T G */
+            tg_gemm(1, 0, k, n, r, 1, X, k, G, n, 1, first->w->grad, first->w->cols, threads);
+        else /* w (n x k) += G^T X */
+            tg_gemm(1, 0, n, k, r, 1, G, n, X, k, 1, first->w->grad, first->w->cols, threads);
+    }
+    tg_tape_scratch_release(t, mark);
 }
 
 /* Before the VJP of the node that made x (an op output marked by

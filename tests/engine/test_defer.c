@@ -13,7 +13,8 @@
  *   - pre-filled leaf gradients are added to, not overwritten;
  *   - a second backward over the same tape gives the same bits, and a
  *     backward leaves the arena where it found it;
- *   - an arena with no room for the bookkeeping falls back to adding at once. */
+ *   - an arena with no room for the bookkeeping falls back to adding at once,
+ *     op-output weights included. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -71,7 +72,8 @@ static void zero_grads(model *m)
 
 /* h_t = tanh(x_t Wx^T + h_{t-1} Wh^T + h_{t-1} U + c^T V); loss = sum of
  * h_t * (t+1) / T over all steps. through_scale puts every weight behind
- * scale(w, 1), which keeps its contributions out of the deferral. */
+ * scale(w, 1), an op output: its contributions are deferred until just
+ * before scale's VJP (matmul's settle hook). */
 static tg_tensor *loss_of(tg_tape *t, model *m, int through_scale)
 {
     tg_tensor *wx = m->wx, *wh = m->wh, *u = m->u, *v = m->v;
@@ -193,9 +195,12 @@ static void second_backward_same_bits(int batch, int through_scale)
     tg_backward(t, loss);
     cr_assert_eq(tg_tape_arena_used(t), level, "backward left %zu bytes in the arena",
                  tg_tape_arena_used(t) - level);
-    /* the bookkeeping and row copies were there: the products were deferred */
+    /* the row copies of Wh's products were there (T - 1 of them: the first
+     * step's h is a constant of zeros, whose product is skipped), so the
+     * products were deferred; each weight's copies are given back after its
+     * GEMM, so this is the largest weight's, not their sum */
     cr_assert(tg_tape_arena_high_water(t) >=
-                  level + (size_t)T * batch * (H + H) * sizeof(tg_real),
+                  level + (size_t)(T - 1) * batch * (H + H) * sizeof(tg_real),
               "backward used %zu bytes above the forward pass",
               tg_tape_arena_high_water(t) - level);
     tg_real *first[N_LEAF];
@@ -223,9 +228,11 @@ static void full_arena_adds_at_once(int batch)
     model m;
     model_init(&m, batch);
     tg_real *want[N_LEAF];
-    gradients(&m, 1, 0, want); /* deferred through scale(w, 1) */
-    tg_tape *t = tg_tape_new(forward_bytes(&m, 0));
-    tg_tensor *loss = loss_of(t, &m, 0);
+    gradients(&m, 0, 0, want); /* leaves deferred, room to spare */
+    /* the op-output weights with no room: each product added at once, before
+     * scale's VJP reads the weight's gradient */
+    tg_tape *t = tg_tape_new(forward_bytes(&m, 1));
+    tg_tensor *loss = loss_of(t, &m, 1);
     cr_assert_eq(tg_tape_arena_used(t), tg_tape_arena_capacity(t));
     zero_grads(&m);
     tg_backward(t, loss);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "tapegrad.h"
+#include "tg_engine.h"
 
 enum { N = 4, K = 3, V = 5 };
 
@@ -131,7 +132,7 @@ Test(grad_write, backward_from_before_the_writer_sees_zero)
 
 /* ------------------------------------------------ lstm_gates' two inputs */
 
-enum { B = 3, H = 5 };
+enum { B = 3, H = 70 }; /* two of the VJP's 64-column chunks */
 
 /* xp = x Wx, hp = h Wh (B x 4H each, op outputs), y = lstm_gates(xp, hp, c),
  * loss = sum(y * coef) (+ sum(xp) + sum(hp) when second_use): returns the
@@ -160,6 +161,8 @@ static void lstm_run(int second_use, tg_real *out)
     if (second_use) loss = tg_add(t, loss, tg_add(t, tg_sum(t, xp), tg_sum(t, hp)));
     poison(xp);
     poison(hp);
+    cr_assert_eq(tg_grad_writes(xp) && tg_grad_writes(hp), !second_use,
+                 "lstm_gates' claim on xp and hp (second use: %d)", second_use);
     tg_backward(t, loss);
     expect_finite(xp, "dxp");
     expect_finite(hp, "dhp");
