@@ -230,22 +230,20 @@ __attribute__((target("avx512f"))) static void rows_on_panels(int i0, int i1, in
 
 /* Rows i0 .. i1-1 of C = beta C + A^T B, A (k x m, row stride lda) and B
  * (k x n, row stride ldb), blocked as the GEMMs of Goto and van de Geijn:
- * for TN_NC columns and TN_KC values of k, B's block is packed into panels;
- * for TN_MC rows of C, their columns of A are packed 8 side by side, so a
- * row block broadcasts A^T's values from one contiguous run; then each
- * panel (TN_KC x 32 floats, 32 KB) stays in L1 while the row blocks pass
- * over it, A's packed block streaming from L2. Read in place, A's columns
- * are one cache line per k, 4 KB apart when m = 1024, all in one L1 set:
- * that ran at 0.8x OpenBLAS. The packing room (tn_room floats) is the
- * caller's. The k blocks add to C in order, each an FMA chain from zero as
- * in block. */
-#ifndef TN_KC
+ * for each block of TN_NC columns and TN_MC rows of C (which stays in L2)
+ * the k blocks of TN_KC run in order; for each, B's block is packed into
+ * panels and the block's columns of A 8 side by side, so a row block
+ * broadcasts A^T's values from one contiguous run; each panel (TN_KC x 32
+ * floats, 16 KB) stays in L1 while the row blocks pass over it, A's packed
+ * block streaming from L2. Read in place, A's columns are one cache line
+ * per k, 4 KB apart when m = 1024, all in one L1 set: that ran at 0.8x
+ * OpenBLAS; with the k blocks outermost, C went through L3 once per k block
+ * (k = 4096: 0.85x today's speed). Sizes tuned on Zen 5 (1 MB of L2); the
+ * packing room (tn_room floats) is the caller's. Each k block is an FMA
+ * chain from zero added to C, in k order, as in block. */
 #define TN_KC 128
-#endif
-#define TN_NC 512
-#ifndef TN_MC
-#define TN_MC 128
-#endif
+#define TN_NC 256
+#define TN_MC 256
 
 static size_t tn_room(void) { return (size_t)TN_KC * TN_NC + (size_t)TN_MC * TN_KC; }
 
@@ -262,36 +260,38 @@ static void pack_columns(const float *a, int lda, int kc, int mr, float *dst)
     }
 }
 
-__attribute__((target("avx512f"))) static void tn_rows(int i0, int i1, int n, int k,
-                                                      const float *a, int lda, const float *b,
-                                                      int ldb, int beta, float *c, int ldc,
-                                                      float *room)
+/* One block: C (mc x nc) += A^T B over kc values of k (C = A^T B when
+ * add is 0), B's block packed into bp, A's into ap. */
+__attribute__((target("avx512f"))) static void tn_block(int mc, int nc, int kc, const float *a,
+                                                       int lda, const float *b, int ldb, int add,
+                                                       float *c, int ldc, float *bp, float *ap)
+{
+    for (int p = 0; p * PANEL < nc; p++)
+        pack_panel(b + p * PANEL, ldb, kc, nc - p * PANEL < PANEL ? nc - p * PANEL : PANEL,
+                   bp + (size_t)p * kc * PANEL);
+    for (int r = 0; r < mc; r += 8)
+        pack_columns(a + r, lda, kc, mc - r < 8 ? mc - r : 8, ap + (size_t)r * kc);
+    for (int p = 0; p * PANEL < nc; p++) {
+        const float *panel = bp + (size_t)p * kc * PANEL;
+        int nv = nc - p * PANEL < PANEL ? nc - p * PANEL : PANEL;
+        for (int r = 0; r < mc; r += 8)
+            panel_rows(0, mc - r < 8 ? mc - r : 8, kc, ap + (size_t)r * kc, 1, 8, panel, add,
+                       c + (size_t)r * ldc + p * PANEL, ldc, nv);
+    }
+}
+
+static void tn_rows(int i0, int i1, int n, int k, const float *a, int lda, const float *b, int ldb,
+                    int beta, float *c, int ldc, float *room)
 {
     float *bp = room, *ap = room + (size_t)TN_KC * TN_NC;
-    for (int j0 = 0; j0 < n; j0 += TN_NC) {
-        int nc = n - j0 < TN_NC ? n - j0 : TN_NC;
-        for (int k0 = 0; k0 < k; k0 += TN_KC) {
-            int kc = k - k0 < TN_KC ? k - k0 : TN_KC, add = beta || k0 > 0;
-            for (int p = 0; p * PANEL < nc; p++)
-                pack_panel(b + (size_t)k0 * ldb + j0 + p * PANEL, ldb, kc,
-                           nc - p * PANEL < PANEL ? nc - p * PANEL : PANEL,
-                           bp + (size_t)p * kc * PANEL);
-            for (int m0 = i0; m0 < i1; m0 += TN_MC) {
-                int mc = i1 - m0 < TN_MC ? i1 - m0 : TN_MC;
-                for (int r = 0; r < mc; r += 8)
-                    pack_columns(a + (size_t)k0 * lda + m0 + r, lda, kc, mc - r < 8 ? mc - r : 8,
-                                 ap + (size_t)r * kc);
-                for (int p = 0; p * PANEL < nc; p++) {
-                    const float *panel = bp + (size_t)p * kc * PANEL;
-                    int nv = nc - p * PANEL < PANEL ? nc - p * PANEL : PANEL;
-                    float *cp = c + (size_t)m0 * ldc + j0 + p * PANEL;
-                    for (int r = 0; r < mc; r += 8)
-                        panel_rows(0, mc - r < 8 ? mc - r : 8, kc, ap + (size_t)r * kc, 1, 8,
-                                   panel, add, cp + (size_t)r * ldc, ldc, nv);
-                }
+    for (int j0 = 0; j0 < n; j0 += TN_NC)
+        for (int m0 = i0; m0 < i1; m0 += TN_MC)
+            for (int k0 = 0; k0 < k; k0 += TN_KC) {
+                int nc = n - j0 < TN_NC ? n - j0 : TN_NC, mc = i1 - m0 < TN_MC ? i1 - m0 : TN_MC;
+                int kc = k - k0 < TN_KC ? k - k0 : TN_KC;
+                tn_block(mc, nc, kc, a + (size_t)k0 * lda + m0, lda, b + (size_t)k0 * ldb + j0,
+                         ldb, beta || k0 > 0, c + (size_t)m0 * ldc + j0, ldc, bp, ap);
             }
-        }
-    }
 }
 
 /* A product's operands, for the row-splitting below: C = beta C + A op(B),

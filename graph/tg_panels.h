@@ -71,13 +71,15 @@ void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_rea
 /* C (m x n, row stride ldc) = beta C + A^T B for A (k x m, row stride lda)
  * and B (k x n, row stride ldb), beta 0 or 1: a weight's gradient, dW +=
  * G^T X, with the inner size k all the rows of a step (or of a sweep, the
- * deferred products of ops/matmul_tape.c). On the AVX-512 kernel: B is
- * packed 256 rows of a panel at a time, A^T read from A in place; each
- * element of C is one FMA chain per 256 values of k, in k order, added to C
- * in order: the same bits for any thread count. tg_gemm takes it for such
- * products (alpha 1) when tg_gemm_tn_suits: AVX-512 panels run and the
- * shape is not tiny. OpenBLAS 0.3.21 runs these on its Haswell kernel on
- * AVX-512 CPUs it does not know (Zen 4, Zen 5; BENCHMARKS.md). */
+ * deferred products of ops/matmul_tape.c). On the AVX-512 kernel, blocked
+ * and packed as a GEMM is (graph/panels.c, tn_rows); each element of C is
+ * one FMA chain per 128 values of k, added to C in k order: the same bits
+ * for any thread count. Returns 0, computing nothing, when there is no
+ * memory for the packing (256 KB a thread). tg_gemm takes it for such
+ * products (alpha 1) when tg_gemm_tn_taken (graph/tg_gemm.h): AVX-512
+ * panels run, the shape is not tiny (tg_gemm_tn_suits) and the BLAS core
+ * has no AVX-512 kernels, as OpenBLAS 0.3.21 on Zen 4 and Zen 5
+ * (BENCHMARKS.md). */
 int tg_gemm_tn_suits(int m, int n, int k);
 int tg_gemm_tn_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *b, int ldb,
                       int beta, tg_real *c, int ldc, int threads);
