@@ -7,6 +7,7 @@
  * summed in the same order whatever the thread count. */
 #include <stdint.h>
 #include <string.h>
+#include <strings.h> /* strcasecmp */
 
 #include "tg_clones.h"
 #include "tg_gemm.h"
@@ -384,13 +385,14 @@ void tg_gemm(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_real *
 
 #if defined(TG_USE_CBLAS) && defined(TG_HAVE_OPENBLAS)
 #ifndef TG_REAL_DOUBLE
-/* OpenBLAS's cores with AVX-512 GEMM kernels, as 0.3.21 names them. */
+/* OpenBLAS's cores with AVX-512 GEMM kernels, as 0.3.21 names them (a build
+ * for one CPU, not DYNAMIC_ARCH, spells them in capitals: SKYLAKEX). */
 static int blas_core_is_avx512(void)
 {
     static const char *const wide[] = {"SkylakeX", "Cooperlake", "SapphireRapids", "Zen4", "Zen5"};
     const char *core = openblas_get_corename();
     for (size_t i = 0; core && i < sizeof wide / sizeof *wide; i++)
-        if (!strcmp(core, wide[i])) return 1;
+        if (!strcasecmp(core, wide[i])) return 1;
     return 0;
 }
 #endif
@@ -407,7 +409,7 @@ const char *tg_blas_core_advice(void)
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return NULL;
     const char *core = openblas_get_corename();
     for (size_t i = 0; core && i < sizeof old / sizeof *old; i++)
-        if (!strcmp(core, old[i]))
+        if (!strcasecmp(core, old[i]))
             return __builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell";
 #endif
     return NULL;
