@@ -167,10 +167,10 @@ static inline __mmask16 half_mask(int nv, int half)
 }
 
 /* MR rows of A against one panel: C[0..MR-1][0..nv-1]. A's element (i, kk)
- * is a[i rs + kk ks]: rs = lda, ks = 1 for the rows of A; rs = 1, ks = lda
- * for the rows of A^T (tg_gemm_tn_panels). MR, and ks for A, are constants
- * at every call, so the accumulators live in registers and A's rows are
- * read as before. */
+ * is a[i rs + kk ks]: rs = lda, ks = 1 for the rows of A; rs = 1, ks = 8
+ * for A^T's columns packed 8 side by side (tg_gemm_tn_panels, pack_columns).
+ * MR, and ks for A, are constants at every call, so the accumulators live
+ * in registers and A's rows are read as before. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 block(const int MR, int k, const float *a, size_t rs, size_t ks, const float *panel, int beta,
       float *c, int ldc, int nv)
@@ -247,30 +247,58 @@ __attribute__((target("avx512f"))) static void rows_on_panels(int i0, int i1, in
 
 static size_t tn_room(void) { return (size_t)TN_KC * TN_NC + (size_t)TN_MC * TN_KC; }
 
-/* A's columns i .. i+mr-1 over kc rows, 8 side by side, zero past mr. */
-static void pack_columns(const float *a, int lda, int kc, int mr, float *dst)
+/* A's columns col .. col+mr-1 of kc rows (row kk at rows[kk]), 8 side by
+ * side, zero past mr. */
+static void pack_columns(const float *const *rows, int col, int kc, int mr, float *dst)
 {
     if (mr == 8) { /* a constant size: the copy is one 32-byte move */
-        for (int kk = 0; kk < kc; kk++) memcpy(dst + kk * 8, a + (size_t)kk * lda, 8 * sizeof *dst);
+        for (int kk = 0; kk < kc; kk++) memcpy(dst + kk * 8, rows[kk] + col, 8 * sizeof *dst);
         return;
     }
     for (int kk = 0; kk < kc; kk++) {
-        memcpy(dst + kk * 8, a + (size_t)kk * lda, (size_t)mr * sizeof *dst);
+        memcpy(dst + kk * 8, rows[kk] + col, (size_t)mr * sizeof *dst);
         for (int r = mr; r < 8; r++) dst[kk * 8 + r] = 0;
     }
 }
 
+/* B's columns col .. col+nv-1 (nv <= 32) of kc rows as one panel, zero
+ * past nv. */
+static void pack_panel_rows(const float *const *rows, int col, int kc, int nv, float *panel)
+{
+    if (nv < PANEL) memset(panel, 0, (size_t)kc * PANEL * sizeof *panel);
+    for (int kk = 0; kk < kc; kk++)
+        memcpy(panel + (size_t)kk * PANEL, rows[kk] + col, (size_t)nv * sizeof *panel);
+}
+
+/* The rows of an operand of A^T B (k rows): row q at rows[q] when rows is
+ * set (products stacked without copying, tg_gemm_tn_panels_rows), else at
+ * base + q ld. */
+typedef struct tn_source {
+    const float *base;
+    size_t ld;
+    const float *const *rows;
+} tn_source;
+
+/* Rows k0 .. k0+kc-1 of s: its list, or tmp filled from its base. */
+static const float *const *tn_rows_of(const tn_source *s, int k0, int kc, const float **tmp)
+{
+    if (s->rows) return s->rows + k0;
+    for (int q = 0; q < kc; q++) tmp[q] = s->base + (size_t)(k0 + q) * s->ld;
+    return tmp;
+}
+
 /* One block: C (mc x nc) += A^T B over kc values of k (C = A^T B when
- * add is 0), B's block packed into bp, A's into ap. */
-__attribute__((target("avx512f"))) static void tn_block(int mc, int nc, int kc, const float *a,
-                                                       int lda, const float *b, int ldb, int add,
-                                                       float *c, int ldc, float *bp, float *ap)
+ * add is 0), A's columns from acol and B's from bcol of the given rows; B's
+ * block packed into bp, A's into ap. */
+__attribute__((target("avx512f"))) static void
+tn_block(int mc, int nc, int kc, const float *const *arows, int acol, const float *const *brows,
+         int bcol, int add, float *c, int ldc, float *bp, float *ap)
 {
     for (int p = 0; p * PANEL < nc; p++)
-        pack_panel(b + p * PANEL, ldb, kc, nc - p * PANEL < PANEL ? nc - p * PANEL : PANEL,
-                   bp + (size_t)p * kc * PANEL);
+        pack_panel_rows(brows, bcol + p * PANEL, kc, nc - p * PANEL < PANEL ? nc - p * PANEL : PANEL,
+                        bp + (size_t)p * kc * PANEL);
     for (int r = 0; r < mc; r += 8)
-        pack_columns(a + r, lda, kc, mc - r < 8 ? mc - r : 8, ap + (size_t)r * kc);
+        pack_columns(arows, acol + r, kc, mc - r < 8 ? mc - r : 8, ap + (size_t)r * kc);
     for (int p = 0; p * PANEL < nc; p++) {
         const float *panel = bp + (size_t)p * kc * PANEL;
         int nv = nc - p * PANEL < PANEL ? nc - p * PANEL : PANEL;
@@ -280,17 +308,18 @@ __attribute__((target("avx512f"))) static void tn_block(int mc, int nc, int kc, 
     }
 }
 
-static void tn_rows(int i0, int i1, int n, int k, const float *a, int lda, const float *b, int ldb,
+static void tn_rows(int i0, int i1, int n, int k, const tn_source *a, const tn_source *b,
                     int beta, float *c, int ldc, float *room)
 {
     float *bp = room, *ap = room + (size_t)TN_KC * TN_NC;
+    const float *atmp[TN_KC], *btmp[TN_KC];
     for (int j0 = 0; j0 < n; j0 += TN_NC)
         for (int m0 = i0; m0 < i1; m0 += TN_MC)
             for (int k0 = 0; k0 < k; k0 += TN_KC) {
                 int nc = n - j0 < TN_NC ? n - j0 : TN_NC, mc = i1 - m0 < TN_MC ? i1 - m0 : TN_MC;
                 int kc = k - k0 < TN_KC ? k - k0 : TN_KC;
-                tn_block(mc, nc, kc, a + (size_t)k0 * lda + m0, lda, b + (size_t)k0 * ldb + j0,
-                         ldb, beta || k0 > 0, c + (size_t)m0 * ldc + j0, ldc, bp, ap);
+                tn_block(mc, nc, kc, tn_rows_of(a, k0, kc, atmp), m0, tn_rows_of(b, k0, kc, btmp),
+                         j0, beta || k0 > 0, c + (size_t)m0 * ldc + j0, ldc, bp, ap);
             }
 }
 
@@ -298,15 +327,16 @@ static void tn_rows(int i0, int i1, int n, int k, const float *a, int lda, const
  * op(B) as panels, or C = beta C + A^T B with b set. */
 typedef struct product {
     void (*rows)(int, int, int, int, const float *, int, const float *, int, float *, int);
-    int m, n, k, lda, ldb, beta, ldc;
-    const float *a, *panels, *b;
-    float *c, *bp; /* A^T B: tn_room() floats of packing room per thread */
+    int m, n, k, lda, beta, ldc;
+    const float *a, *panels;
+    const tn_source *ta, *tb; /* A^T B: its operands, set */
+    float *c, *bp;            /* A^T B: tn_room() floats of packing room per thread */
 } product;
 
 static void product_rows(const product *p, int i0, int i1, int id)
 {
-    if (p->b)
-        tn_rows(i0, i1, p->n, p->k, p->a, p->lda, p->b, p->ldb, p->beta, p->c, p->ldc,
+    if (p->ta)
+        tn_rows(i0, i1, p->n, p->k, p->ta, p->tb, p->beta, p->c, p->ldc,
                 p->bp + (size_t)id * tn_room());
     else
         p->rows(i0, i1, p->n, p->k, p->a, p->lda, p->panels, p->beta, p->c, p->ldc);
@@ -349,7 +379,7 @@ void tg_gemm_panels_isa(tg_panel_isa isa, int m, int n, int k, const tg_real *a,
         tg_misuse(TG_HERE, "tg_gemm_panels", "no %s panel kernel runs on this CPU or build",
                   tg_panels_isa_name(isa));
     product p = {isa == TG_PANEL_AVX2 ? tg_panels_rows_avx2 : rows_on_panels,
-                 m, n, k, lda, 0, beta, ldc, a, panels, NULL, c, NULL};
+                 m, n, k, lda, beta, ldc, a, panels, NULL, NULL, c, NULL};
     split_rows(&p, threads);
 }
 
@@ -358,18 +388,37 @@ int tg_gemm_tn_suits(int m, int n, int k)
     return tg_panels_isa() == TG_PANEL_AVX512 && m >= 8 && n >= 16 && k >= 64;
 }
 
-int tg_gemm_tn_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *b, int ldb,
-                      int beta, tg_real *c, int ldc, int threads)
+static int tn_run(int m, int n, int k, const tn_source *a, const tn_source *b, int beta,
+                  float *c, int ldc, int threads)
 {
     if (!tg_panels_isa_runs(TG_PANEL_AVX512))
         tg_misuse(TG_HERE, "tg_gemm_tn_panels", "the AVX-512 kernel does not run on this CPU");
+    if (k < 1) { /* an empty sum: C = beta C */
+        for (int i = 0; i < m && !beta; i++) memset(c + (size_t)i * ldc, 0, (size_t)n * sizeof *c);
+        return 1;
+    }
     size_t room = (size_t)split_threads(m, n, k, threads) * tn_room() * sizeof(float);
     float *bp = aligned_alloc(64, room); /* once per product: a few per weight and step */
     if (!bp) return 0;
-    product p = {NULL, m, n, k, lda, ldb, beta, ldc, a, NULL, b, c, bp};
+    product p = {NULL, m, n, k, 0, beta, ldc, NULL, NULL, a, b, c, bp};
     split_rows(&p, threads);
     free(bp);
     return 1;
+}
+
+int tg_gemm_tn_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *b, int ldb,
+                      int beta, tg_real *c, int ldc, int threads)
+{
+    tn_source sa = {a, (size_t)lda, NULL}, sb = {b, (size_t)ldb, NULL};
+    return tn_run(m, n, k, &sa, &sb, beta, c, ldc, threads);
+}
+
+int tg_gemm_tn_panels_rows(int m, int n, int k, const tg_real *const *arows,
+                           const tg_real *const *brows, int beta, tg_real *c, int ldc,
+                           int threads)
+{
+    tn_source sa = {NULL, 0, arows}, sb = {NULL, 0, brows};
+    return tn_run(m, n, k, &sa, &sb, beta, c, ldc, threads);
 }
 
 #else /* no panel kernel in this build: every product stays on tg_gemm */
@@ -414,6 +463,15 @@ int tg_gemm_tn_panels(int m, int n, int k, const tg_real *a, int lda, const tg_r
 {
     (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)beta, (void)c;
     (void)ldc, (void)threads;
+    return 0;
+}
+
+int tg_gemm_tn_panels_rows(int m, int n, int k, const tg_real *const *arows,
+                           const tg_real *const *brows, int beta, tg_real *c, int ldc,
+                           int threads)
+{
+    (void)m, (void)n, (void)k, (void)arows, (void)brows, (void)beta, (void)c, (void)ldc;
+    (void)threads;
     return 0;
 }
 

@@ -75,14 +75,23 @@ void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_rea
  * and packed as a GEMM is (graph/panels.c, tn_rows); each element of C is
  * one FMA chain per 128 values of k, added to C in k order: the same bits
  * for any thread count. Returns 0, computing nothing, when there is no
- * memory for the packing (256 KB a thread). tg_gemm takes it for such
- * products (alpha 1) when tg_gemm_tn_taken (graph/tg_gemm.h): AVX-512
- * panels run, the shape is not tiny (tg_gemm_tn_suits) and the BLAS core
- * has no AVX-512 kernels, as OpenBLAS 0.3.21 on Zen 4 and Zen 5
- * (BENCHMARKS.md). */
+ * memory for the packing (256 KB a thread), and always in a build without
+ * the panel kernels (double, non-x86); called where the CPU has no AVX-512
+ * (tg_gemm_tn_suits is 0 there) it is a misuse (tg_misuse). tg_gemm
+ * takes it for such products (alpha 1) when tg_gemm_tn_taken
+ * (graph/tg_gemm.h): AVX-512 panels run, the shape is not tiny
+ * (tg_gemm_tn_suits) and the BLAS core has no AVX-512 kernels, as OpenBLAS
+ * 0.3.21 on Zen 4 and Zen 5 (BENCHMARKS.md). */
 int tg_gemm_tn_suits(int m, int n, int k);
 int tg_gemm_tn_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *b, int ldb,
                       int beta, tg_real *c, int ldc, int threads);
+/* The same with A's and B's k rows given one by one (row q of A at
+ * arows[q], m values; of B at brows[q], n values): products stacked without
+ * copying them (ops/matmul_tape.c). The same bits as tg_gemm_tn_panels on
+ * the rows gathered into matrices. */
+int tg_gemm_tn_panels_rows(int m, int n, int k, const tg_real *const *arows,
+                           const tg_real *const *brows, int beta, tg_real *c, int ldc,
+                           int threads);
 
 /* ------------------------------------------------------------------ kernels by ISA
  *

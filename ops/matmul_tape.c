@@ -96,36 +96,76 @@ static void add_rows(const deferred *d, int threads)
                 d->w->cols, threads);
 }
 
-/* Every product for first's target, stacked into r rows of G (r x n) and
- * X (r x k) in hand-over order, added with one GEMM; one at a time when the
- * arena has no room for the copies, or when there is only one (the same
- * GEMM without copying). */
-static void flush_target(tg_tape *t, deferred *first)
+/* The products for first's target that are not added yet, in hand-over
+ * order: d = first, then next_for(first, d) until NULL. */
+static deferred *next_for(const deferred *first, deferred *d)
 {
-    int r = 0, count = 0, n = first->n, k = first->k, threads = tg_tape_threads(t);
-    for (deferred *d = first; d; d = d->next)
-        if (!d->done && same_target(d, first)) r += d->rows, count++;
-    size_t mark = tg_tape_scratch_mark(t); /* the stacks are dead after the GEMM */
-    tg_real *G = count > 1 ? tg_tape_try_alloc(t, (size_t)r * n * sizeof *G) : NULL;
-    tg_real *X = G ? tg_tape_try_alloc(t, (size_t)r * k * sizeof *X) : NULL;
-    int i = 0;
-    for (deferred *d = first; d; d = d->next) {
-        if (d->done || !same_target(d, first)) continue;
-        d->done = 1;
-        if (!X) {
-            add_rows(d, threads);
-            continue;
+    for (d = d->next; d; d = d->next)
+        if (!d->done && same_target(d, first)) return d;
+    return NULL;
+}
+
+/* The products' r rows listed without copying them (row q of G and of X),
+ * added with one product on the weight-gradient kernel; 0 when it does not
+ * take this shape (tg_gemm_tn_taken) or the arena has no room for the
+ * lists. The same bits as the stacked GEMM on that kernel. */
+static int add_listed(tg_tape *t, deferred *first, int r)
+{
+    int n = first->n, k = first->k;
+    if (!tg_gemm_tn_taken(first->trans ? n : k, first->trans ? k : n, r)) return 0;
+    const tg_real **g = tg_tape_try_alloc(t, (size_t)r * sizeof *g);
+    const tg_real **x = g ? tg_tape_try_alloc(t, (size_t)r * sizeof *x) : NULL;
+    if (!x) return 0;
+    int q = 0;
+    for (deferred *d = first; d; d = next_for(first, d))
+        for (int i = 0; i < d->rows; i++, q++) {
+            g[q] = d->g + (size_t)i * n;
+            x[q] = d->x + (size_t)i * k;
         }
+    tg_real *w = first->w->grad;
+    int ok = first->trans /* w (n x k) += G^T X, else w (k x n) += X^T G */
+                 ? tg_gemm_tn_panels_rows(n, k, r, g, x, 1, w, first->w->cols, tg_tape_threads(t))
+                 : tg_gemm_tn_panels_rows(k, n, r, x, g, 1, w, first->w->cols, tg_tape_threads(t));
+    for (deferred *d = first; ok && d; d = next_for(first, d)) d->done = 1;
+    return ok;
+}
+
+/* The products stacked into r rows of G (r x n) and X (r x k), added with
+ * one GEMM; 0 when the arena has no room for the copies. */
+static int add_stacked(tg_tape *t, deferred *first, int r)
+{
+    int n = first->n, k = first->k, i = 0;
+    tg_real *G = tg_tape_try_alloc(t, (size_t)r * n * sizeof *G);
+    tg_real *X = G ? tg_tape_try_alloc(t, (size_t)r * k * sizeof *X) : NULL;
+    if (!X) return 0;
+    for (deferred *d = first; d; d = next_for(first, d)) {
         memcpy(G + (size_t)i * n, d->g, (size_t)d->rows * n * sizeof *G);
         memcpy(X + (size_t)i * k, d->x, (size_t)d->rows * k * sizeof *X);
         i += d->rows;
+        d->done = 1;
     }
-    if (X) {
-        if (!first->trans) /* w (k x n) += X^T G */
-            tg_gemm(1, 0, k, n, r, 1, X, k, G, n, 1, first->w->grad, first->w->cols, threads);
-        else /* w (n x k) += G^T X */
-            tg_gemm(1, 0, n, k, r, 1, G, n, X, k, 1, first->w->grad, first->w->cols, threads);
-    }
+    tg_real *w = first->w->grad;
+    if (!first->trans) /* w (k x n) += X^T G */
+        tg_gemm(1, 0, k, n, r, 1, X, k, G, n, 1, w, first->w->cols, tg_tape_threads(t));
+    else /* w (n x k) += G^T X */
+        tg_gemm(1, 0, n, k, r, 1, G, n, X, k, 1, w, first->w->cols, tg_tape_threads(t));
+    return 1;
+}
+
+/* Every product for first's target, added with one product over all their
+ * rows: listed in place where the weight-gradient kernel takes it, else
+ * stacked into copies; one at a time when the arena has no room for either,
+ * or when there is only one (the same GEMM without copying). */
+static void flush_target(tg_tape *t, deferred *first)
+{
+    int r = 0, count = 0;
+    for (deferred *d = first; d; d = next_for(first, d)) r += d->rows, count++;
+    size_t mark = tg_tape_scratch_mark(t); /* the lists and stacks are dead after the GEMM */
+    if (count < 2 || !(add_listed(t, first, r) || add_stacked(t, first, r)))
+        for (deferred *d = first; d; d = next_for(first, d)) {
+            d->done = 1;
+            add_rows(d, tg_tape_threads(t));
+        }
     tg_tape_scratch_release(t, mark);
 }
 

@@ -2,8 +2,9 @@
  * rows hands its contribution to a weight's gradient over, and all of a
  * weight's are added with one GEMM over their stacked rows: after the sweep
  * for a leaf, before the VJP of the op that made it for an op output.
- * The graph here is a recurrence of batch 1 (rank-1 products) and of batch 3
- * (rows of h with a stride), with both transpose flags on the weight (h W^T
+ * The graph here is a recurrence of batch 1 (rank-1 products), of batch 3
+ * (rows of h with a stride) and of batch 8 (enough rows for the weight-
+ * gradient kernel, which reads the products in place), with both transpose flags on the weight (h W^T
  * and h U) and a one-column left operand (c^T V), over odd sizes.
  *   - the gradients equal those of a tape whose arena is exactly as large as
  *     the forward pass (no room for the bookkeeping: every product is added
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "tapegrad.h"
+#include "tg_gemm.h"
 
 #ifdef TG_REAL_DOUBLE
 #define RTOL 1e-12
@@ -158,6 +160,18 @@ Test(defer, deferred_gradients_equal_the_rank1_chain) { deferred_equal_at_once(1
 Test(defer, deferred_row_products_equal_the_chain) { deferred_equal_at_once(3, 0); }
 Test(defer, op_output_weights_settled_before_their_op) { deferred_equal_at_once(1, 1); }
 Test(defer, op_output_row_products_settled_before_their_op) { deferred_equal_at_once(3, 1); }
+/* Batch 8: a weight's 72 stacked rows are enough for the weight-gradient
+ * kernel (tg_gemm_tn_taken), which then reads the products where they are,
+ * listed row by row, instead of copies (ops/matmul_tape.c, add_listed);
+ * W_x (11 columns) and c stay stacked. */
+Test(defer, listed_row_products_equal_the_chain)
+{
+    cr_log_info("37 x 37 weights over 72 rows: %s", tg_gemm_tn_taken(H, H, T * 8)
+                                                        ? "listed, on the kernel"
+                                                        : "stacked (the kernel does not run here)");
+    deferred_equal_at_once(8, 0);
+}
+Test(defer, op_output_listed_row_products_settled) { deferred_equal_at_once(8, 1); }
 
 Test(defer, prefilled_gradients_accumulate)
 {

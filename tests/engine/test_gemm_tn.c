@@ -2,11 +2,12 @@
  * C = beta C + A^T B with A (k x m) and B (k x n) read in place. Checked
  * here, where the CPU runs AVX-512 (skipped elsewhere):
  *   - against sums in double over shapes with tails in every blocking: rows
- *     of C in blocks of 8 and of 128 (TN_MC), columns inside, at and past a
- *     panel of 32 and a block of 512 (TN_NC), k inside, at and past a block
+ *     of C in blocks of 8 and of 256 (TN_MC), columns inside, at and past a
+ *     panel of 32 and a block of 256 (TN_NC), k inside, at and past a block
  *     of 128 (TN_KC), beta 0 and 1, row strides wider than the shapes;
- *   - nothing outside C's block is written;
+ *   - nothing outside C's block is written; an empty sum (k = 0) gives beta C;
  *   - two threads give one thread's bits;
+ *   - rows given one by one (tg_gemm_tn_panels_rows) give the gathered bits;
  *   - tg_gemm's A^T B (a weight's gradient) gives the kernel's bits where it
  *     takes the kernel (tg_gemm_tn_taken), and matches double sums either way. */
 #include <criterion/criterion.h>
@@ -67,8 +68,8 @@ static double check(int m, int n, int k, int beta, int threads)
 Test(gemm_tn, matches_double_sums_over_tails)
 {
     skip_without_avx512();
-    static const int ms[] = {1, 3, 8, 9, 13, 127, 128, 130, 260};
-    static const int ns[] = {1, 16, 31, 32, 33, 100, 512, 530};
+    static const int ms[] = {1, 3, 8, 9, 13, 127, 128, 130, 256, 260};
+    static const int ns[] = {1, 16, 31, 32, 33, 100, 256, 257, 512, 530};
     static const int ks[] = {1, 64, 127, 128, 129, 300};
     for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
         for (size_t j = 0; j < sizeof ns / sizeof *ns; j++)
@@ -90,6 +91,20 @@ Test(gemm_tn, weight_gradient_shapes)
     cr_assert(check(1000, 256, 384, 1, 2) <= 2e-6);
 }
 
+/* No rows to sum over (k = 0): C = beta C, as a GEMM's empty sum is. */
+Test(gemm_tn, an_empty_sum_gives_beta_c)
+{
+    skip_without_avx512();
+    tg_real a[1] = {1}, b[1] = {1}, c[9 * 40];
+    for (int beta = 0; beta <= 1; beta++) {
+        for (int x = 0; x < 9 * 40; x++) c[x] = x % 40 < 33 ? 5 : GUARD;
+        cr_assert(tg_gemm_tn_panels(9, 33, 0, a, 9, b, 33, beta, c, 40, 1));
+        for (int x = 0; x < 9 * 40; x++)
+            cr_assert_eq(c[x], x % 40 >= 33 ? GUARD : beta ? 5 : 0, "beta %d, element %d", beta,
+                         x);
+    }
+}
+
 Test(gemm_tn, threads_change_no_bit)
 {
     skip_without_avx512();
@@ -107,6 +122,43 @@ Test(gemm_tn, threads_change_no_bit)
     }
     free(a);
     free(b);
+    free(c1);
+    free(c2);
+}
+
+/* The rows given one by one, in a shuffled order (as deferred products lie
+ * in the arena), give the bits of the kernel on the rows gathered. */
+Test(gemm_tn, listed_rows_give_the_gathered_bits)
+{
+    skip_without_avx512();
+    tg_rng r;
+    tg_rng_seed(&r, 37);
+    int m = 77, n = 45, k = 300;
+    tg_real *a = random_matrix(&r, k, m), *b = random_matrix(&r, k, n);
+    tg_real *sa = random_matrix(&r, k, m + 1), *sb = random_matrix(&r, k, n + 2); /* stores */
+    const tg_real **arows = malloc((size_t)k * sizeof *arows);
+    const tg_real **brows = malloc((size_t)k * sizeof *brows);
+    for (int q = 0; q < k; q++) { /* row q kept at row (7 q) mod k of the stores */
+        int at = (7 * q) % k;
+        memcpy(sa + (size_t)at * (m + 1), a + (size_t)q * m, (size_t)m * sizeof *a);
+        memcpy(sb + (size_t)at * (n + 2), b + (size_t)q * n, (size_t)n * sizeof *b);
+        arows[q] = sa + (size_t)at * (m + 1);
+        brows[q] = sb + (size_t)at * (n + 2);
+    }
+    size_t bytes = (size_t)m * n * sizeof(tg_real);
+    tg_real *c1 = malloc(bytes), *c2 = malloc(bytes);
+    for (int beta = 0; beta <= 1; beta++) {
+        for (int x = 0; x < m * n; x++) c1[x] = c2[x] = (tg_real)(x % 7);
+        cr_assert(tg_gemm_tn_panels(m, n, k, a, m, b, n, beta, c1, n, 1));
+        cr_assert(tg_gemm_tn_panels_rows(m, n, k, arows, brows, beta, c2, n, 1));
+        cr_assert(memcmp(c1, c2, bytes) == 0, "beta=%d: listed rows differ from gathered", beta);
+    }
+    free(arows);
+    free(brows);
+    free(a);
+    free(b);
+    free(sa);
+    free(sb);
     free(c1);
     free(c2);
 }
