@@ -388,8 +388,15 @@ int tg_gemm_tn_suits(int m, int n, int k)
     return tg_panels_isa() == TG_PANEL_AVX512 && m >= 8 && n >= 16 && k >= 64;
 }
 
+size_t tg_gemm_tn_room(int m, int n, int k, int threads)
+{
+    return (size_t)split_threads(m, n, k, threads) * tn_room() * sizeof(float);
+}
+
+/* room: tg_gemm_tn_room bytes, 64-byte aligned, or NULL to allocate them
+ * here (once per product: a few per weight and step). */
 static int tn_run(int m, int n, int k, const tn_source *a, const tn_source *b, int beta,
-                  float *c, int ldc, int threads)
+                  float *c, int ldc, int threads, float *room)
 {
     if (!tg_panels_isa_runs(TG_PANEL_AVX512))
         tg_misuse(TG_HERE, "tg_gemm_tn_panels", "the AVX-512 kernel does not run on this CPU");
@@ -397,12 +404,11 @@ static int tn_run(int m, int n, int k, const tn_source *a, const tn_source *b, i
         for (int i = 0; i < m && !beta; i++) memset(c + (size_t)i * ldc, 0, (size_t)n * sizeof *c);
         return 1;
     }
-    size_t room = (size_t)split_threads(m, n, k, threads) * tn_room() * sizeof(float);
-    float *bp = aligned_alloc(64, room); /* once per product: a few per weight and step */
+    float *bp = room ? room : aligned_alloc(64, tg_gemm_tn_room(m, n, k, threads));
     if (!bp) return 0;
     product p = {NULL, m, n, k, 0, beta, ldc, NULL, NULL, a, b, c, bp};
     split_rows(&p, threads);
-    free(bp);
+    if (bp != room) free(bp);
     return 1;
 }
 
@@ -410,15 +416,15 @@ int tg_gemm_tn_panels(int m, int n, int k, const tg_real *a, int lda, const tg_r
                       int beta, tg_real *c, int ldc, int threads)
 {
     tn_source sa = {a, (size_t)lda, NULL}, sb = {b, (size_t)ldb, NULL};
-    return tn_run(m, n, k, &sa, &sb, beta, c, ldc, threads);
+    return tn_run(m, n, k, &sa, &sb, beta, c, ldc, threads, NULL);
 }
 
 int tg_gemm_tn_panels_rows(int m, int n, int k, const tg_real *const *arows,
                            const tg_real *const *brows, int beta, tg_real *c, int ldc,
-                           int threads)
+                           int threads, tg_real *room)
 {
     tn_source sa = {NULL, 0, arows}, sb = {NULL, 0, brows};
-    return tn_run(m, n, k, &sa, &sb, beta, c, ldc, threads);
+    return tn_run(m, n, k, &sa, &sb, beta, c, ldc, threads, room);
 }
 
 #else /* no panel kernel in this build: every product stays on tg_gemm */
@@ -466,12 +472,18 @@ int tg_gemm_tn_panels(int m, int n, int k, const tg_real *a, int lda, const tg_r
     return 0;
 }
 
+size_t tg_gemm_tn_room(int m, int n, int k, int threads)
+{
+    (void)m, (void)n, (void)k, (void)threads;
+    return 0;
+}
+
 int tg_gemm_tn_panels_rows(int m, int n, int k, const tg_real *const *arows,
                            const tg_real *const *brows, int beta, tg_real *c, int ldc,
-                           int threads)
+                           int threads, tg_real *room)
 {
     (void)m, (void)n, (void)k, (void)arows, (void)brows, (void)beta, (void)c, (void)ldc;
-    (void)threads;
+    (void)threads, (void)room;
     return 0;
 }
 

@@ -88,10 +88,13 @@ int tg_gemm_tn_panels(int m, int n, int k, const tg_real *a, int lda, const tg_r
 /* The same with A's and B's k rows given one by one (row q of A at
  * arows[q], m values; of B at brows[q], n values): products stacked without
  * copying them (ops/matmul_tape.c). The same bits as tg_gemm_tn_panels on
- * the rows gathered into matrices. */
+ * the rows gathered into matrices. room: the packing room,
+ * tg_gemm_tn_room(m, n, k, threads) bytes aligned to 64 (the step arena's
+ * scratch), or NULL to allocate it for this product. */
+size_t tg_gemm_tn_room(int m, int n, int k, int threads);
 int tg_gemm_tn_panels_rows(int m, int n, int k, const tg_real *const *arows,
                            const tg_real *const *brows, int beta, tg_real *c, int ldc,
-                           int threads);
+                           int threads, tg_real *room);
 
 /* ------------------------------------------------------------------ kernels by ISA
  *

@@ -111,11 +111,13 @@ static deferred *next_for(const deferred *first, deferred *d)
  * lists. The same bits as the stacked GEMM on that kernel. */
 static int add_listed(tg_tape *t, deferred *first, int r)
 {
-    int n = first->n, k = first->k;
-    if (!tg_gemm_tn_taken(first->trans ? n : k, first->trans ? k : n, r)) return 0;
+    int n = first->n, k = first->k, threads = tg_tape_threads(t);
+    int wm = first->trans ? n : k, wn = first->trans ? k : n; /* the gradient's shape */
+    if (!tg_gemm_tn_taken(wm, wn, r)) return 0;
     const tg_real **g = tg_tape_try_alloc(t, (size_t)r * sizeof *g);
     const tg_real **x = g ? tg_tape_try_alloc(t, (size_t)r * sizeof *x) : NULL;
-    if (!x) return 0;
+    tg_real *room = x ? tg_tape_try_alloc(t, tg_gemm_tn_room(wm, wn, r, threads)) : NULL;
+    if (!room) return 0;
     int q = 0;
     for (deferred *d = first; d; d = next_for(first, d))
         for (int i = 0; i < d->rows; i++, q++) {
@@ -124,8 +126,8 @@ static int add_listed(tg_tape *t, deferred *first, int r)
         }
     tg_real *w = first->w->grad;
     int ok = first->trans /* w (n x k) += G^T X, else w (k x n) += X^T G */
-                 ? tg_gemm_tn_panels_rows(n, k, r, g, x, 1, w, first->w->cols, tg_tape_threads(t))
-                 : tg_gemm_tn_panels_rows(k, n, r, x, g, 1, w, first->w->cols, tg_tape_threads(t));
+                 ? tg_gemm_tn_panels_rows(n, k, r, g, x, 1, w, first->w->cols, threads, room)
+                 : tg_gemm_tn_panels_rows(k, n, r, x, g, 1, w, first->w->cols, threads, room);
     for (deferred *d = first; ok && d; d = next_for(first, d)) d->done = 1;
     return ok;
 }

@@ -7,7 +7,8 @@
  *     of 128 (TN_KC), beta 0 and 1, row strides wider than the shapes;
  *   - nothing outside C's block is written; an empty sum (k = 0) gives beta C;
  *   - two threads give one thread's bits;
- *   - rows given one by one (tg_gemm_tn_panels_rows) give the gathered bits;
+ *   - rows given one by one (tg_gemm_tn_panels_rows) give the gathered bits,
+ *     packed in the caller's room or in one made for the product;
  *   - tg_gemm's A^T B (a weight's gradient) gives the kernel's bits where it
  *     takes the kernel (tg_gemm_tn_taken), and matches double sums either way. */
 #include <criterion/criterion.h>
@@ -145,14 +146,20 @@ Test(gemm_tn, listed_rows_give_the_gathered_bits)
         arows[q] = sa + (size_t)at * (m + 1);
         brows[q] = sb + (size_t)at * (n + 2);
     }
-    size_t bytes = (size_t)m * n * sizeof(tg_real);
+    size_t bytes = (size_t)m * n * sizeof(tg_real), room_bytes = tg_gemm_tn_room(m, n, k, 1);
     tg_real *c1 = malloc(bytes), *c2 = malloc(bytes);
-    for (int beta = 0; beta <= 1; beta++) {
-        for (int x = 0; x < m * n; x++) c1[x] = c2[x] = (tg_real)(x % 7);
-        cr_assert(tg_gemm_tn_panels(m, n, k, a, m, b, n, beta, c1, n, 1));
-        cr_assert(tg_gemm_tn_panels_rows(m, n, k, arows, brows, beta, c2, n, 1));
-        cr_assert(memcmp(c1, c2, bytes) == 0, "beta=%d: listed rows differ from gathered", beta);
-    }
+    tg_real *room = aligned_alloc(64, (room_bytes + 63) / 64 * 64);
+    for (size_t x = 0; x < room_bytes / sizeof *room; x++) room[x] = NAN; /* left over, unread */
+    for (int beta = 0; beta <= 1; beta++)
+        for (int given = 0; given <= 1; given++) { /* packing room the caller's, or made */
+            for (int x = 0; x < m * n; x++) c1[x] = c2[x] = (tg_real)(x % 7);
+            cr_assert(tg_gemm_tn_panels(m, n, k, a, m, b, n, beta, c1, n, 1));
+            cr_assert(tg_gemm_tn_panels_rows(m, n, k, arows, brows, beta, c2, n, 1,
+                                             given ? room : NULL));
+            cr_assert(memcmp(c1, c2, bytes) == 0, "beta=%d, room %s: listed rows differ", beta,
+                      given ? "given" : "made");
+        }
+    free(room);
     free(arows);
     free(brows);
     free(a);
