@@ -69,13 +69,27 @@ int tg_panels_suit(int m, int n, int k)
 
 int tg_panels_available(void) { return tg_panels_isa() != TG_PANEL_NONE; }
 
-/* One panel: nv (<= 32) columns of K rows of src (row stride ld), zero
- * past nv. */
-static void pack_panel(const tg_real *src, int ld, int K, int nv, tg_real *panel)
+/* The rows of a matrix that is packed: row q at rows[q] when rows is set
+ * (the deferred products of tg_gemm_tn_panels_rows, listed where they lie),
+ * else at base + q ld. */
+typedef struct row_source {
+    const tg_real *base;
+    size_t ld;
+    const tg_real *const *rows;
+} row_source;
+
+static inline const tg_real *row_at(const row_source *s, int q)
+{
+    return s->rows ? s->rows[q] : s->base + (size_t)q * s->ld;
+}
+
+/* One panel: columns col .. col+nv-1 (nv <= 32) of rows k0 .. k0+K-1 of s,
+ * zero past nv. */
+static void pack_panel(const row_source *s, int k0, int col, int K, int nv, tg_real *panel)
 {
     if (nv < PANEL) memset(panel, 0, (size_t)K * PANEL * sizeof *panel);
     for (int kk = 0; kk < K; kk++)
-        memcpy(panel + (size_t)kk * PANEL, src + (size_t)kk * ld, (size_t)nv * sizeof *panel);
+        memcpy(panel + (size_t)kk * PANEL, row_at(s, k0 + kk) + col, (size_t)nv * sizeof *panel);
 }
 
 /* op(B) (K x N) of b into ceil(N/32) panels of K rows of 32, zero past N.
@@ -88,7 +102,8 @@ static void pack(const tg_tensor *b, int tb, tg_real *dst)
         tg_real *panel = dst + (size_t)p * K * PANEL;
         int j0 = p * PANEL, nv = N - j0 < PANEL ? N - j0 : PANEL;
         if (!tb) {
-            pack_panel(b->data + j0, b->cols, K, nv, panel);
+            row_source rows = {b->data, (size_t)b->cols, NULL};
+            pack_panel(&rows, 0, j0, K, nv, panel);
         } else {
             if (nv < PANEL) memset(panel, 0, (size_t)K * PANEL * sizeof *panel);
             for (int jj = 0; jj < nv; jj++) {
@@ -247,58 +262,33 @@ __attribute__((target("avx512f"))) static void rows_on_panels(int i0, int i1, in
 
 static size_t tn_room(void) { return (size_t)TN_KC * TN_NC + (size_t)TN_MC * TN_KC; }
 
-/* A's columns col .. col+mr-1 of kc rows (row kk at rows[kk]), 8 side by
- * side, zero past mr. */
-static void pack_columns(const float *const *rows, int col, int kc, int mr, float *dst)
+/* A's columns col .. col+mr-1 of rows k0 .. k0+kc-1 of s, 8 side by side,
+ * zero past mr. */
+static void pack_columns(const row_source *s, int k0, int col, int kc, int mr, float *dst)
 {
     if (mr == 8) { /* a constant size: the copy is one 32-byte move */
-        for (int kk = 0; kk < kc; kk++) memcpy(dst + kk * 8, rows[kk] + col, 8 * sizeof *dst);
+        for (int kk = 0; kk < kc; kk++)
+            memcpy(dst + kk * 8, row_at(s, k0 + kk) + col, 8 * sizeof *dst);
         return;
     }
     for (int kk = 0; kk < kc; kk++) {
-        memcpy(dst + kk * 8, rows[kk] + col, (size_t)mr * sizeof *dst);
+        memcpy(dst + kk * 8, row_at(s, k0 + kk) + col, (size_t)mr * sizeof *dst);
         for (int r = mr; r < 8; r++) dst[kk * 8 + r] = 0;
     }
 }
 
-/* B's columns col .. col+nv-1 (nv <= 32) of kc rows as one panel, zero
- * past nv. */
-static void pack_panel_rows(const float *const *rows, int col, int kc, int nv, float *panel)
-{
-    if (nv < PANEL) memset(panel, 0, (size_t)kc * PANEL * sizeof *panel);
-    for (int kk = 0; kk < kc; kk++)
-        memcpy(panel + (size_t)kk * PANEL, rows[kk] + col, (size_t)nv * sizeof *panel);
-}
-
-/* The rows of an operand of A^T B (k rows): row q at rows[q] when rows is
- * set (products stacked without copying, tg_gemm_tn_panels_rows), else at
- * base + q ld. */
-typedef struct tn_source {
-    const float *base;
-    size_t ld;
-    const float *const *rows;
-} tn_source;
-
-/* Rows k0 .. k0+kc-1 of s: its list, or tmp filled from its base. */
-static const float *const *tn_rows_of(const tn_source *s, int k0, int kc, const float **tmp)
-{
-    if (s->rows) return s->rows + k0;
-    for (int q = 0; q < kc; q++) tmp[q] = s->base + (size_t)(k0 + q) * s->ld;
-    return tmp;
-}
-
-/* One block: C (mc x nc) += A^T B over kc values of k (C = A^T B when
- * add is 0), A's columns from acol and B's from bcol of the given rows; B's
- * block packed into bp, A's into ap. */
+/* One block: C (mc x nc) += A^T B over rows k0 .. k0+kc-1 of A and B (C =
+ * A^T B when add is 0), A's columns from acol and B's from bcol; B's block
+ * packed into bp, A's into ap. */
 __attribute__((target("avx512f"))) static void
-tn_block(int mc, int nc, int kc, const float *const *arows, int acol, const float *const *brows,
+tn_block(int mc, int nc, int k0, int kc, const row_source *a, int acol, const row_source *b,
          int bcol, int add, float *c, int ldc, float *bp, float *ap)
 {
     for (int p = 0; p * PANEL < nc; p++)
-        pack_panel_rows(brows, bcol + p * PANEL, kc, nc - p * PANEL < PANEL ? nc - p * PANEL : PANEL,
-                        bp + (size_t)p * kc * PANEL);
+        pack_panel(b, k0, bcol + p * PANEL, kc, nc - p * PANEL < PANEL ? nc - p * PANEL : PANEL,
+                   bp + (size_t)p * kc * PANEL);
     for (int r = 0; r < mc; r += 8)
-        pack_columns(arows, acol + r, kc, mc - r < 8 ? mc - r : 8, ap + (size_t)r * kc);
+        pack_columns(a, k0, acol + r, kc, mc - r < 8 ? mc - r : 8, ap + (size_t)r * kc);
     for (int p = 0; p * PANEL < nc; p++) {
         const float *panel = bp + (size_t)p * kc * PANEL;
         int nv = nc - p * PANEL < PANEL ? nc - p * PANEL : PANEL;
@@ -308,18 +298,17 @@ tn_block(int mc, int nc, int kc, const float *const *arows, int acol, const floa
     }
 }
 
-static void tn_rows(int i0, int i1, int n, int k, const tn_source *a, const tn_source *b,
+static void tn_rows(int i0, int i1, int n, int k, const row_source *a, const row_source *b,
                     int beta, float *c, int ldc, float *room)
 {
     float *bp = room, *ap = room + (size_t)TN_KC * TN_NC;
-    const float *atmp[TN_KC], *btmp[TN_KC];
     for (int j0 = 0; j0 < n; j0 += TN_NC)
         for (int m0 = i0; m0 < i1; m0 += TN_MC)
             for (int k0 = 0; k0 < k; k0 += TN_KC) {
                 int nc = n - j0 < TN_NC ? n - j0 : TN_NC, mc = i1 - m0 < TN_MC ? i1 - m0 : TN_MC;
                 int kc = k - k0 < TN_KC ? k - k0 : TN_KC;
-                tn_block(mc, nc, kc, tn_rows_of(a, k0, kc, atmp), m0, tn_rows_of(b, k0, kc, btmp),
-                         j0, beta || k0 > 0, c + (size_t)m0 * ldc + j0, ldc, bp, ap);
+                tn_block(mc, nc, k0, kc, a, m0, b, j0, beta || k0 > 0, c + (size_t)m0 * ldc + j0, ldc,
+                         bp, ap);
             }
 }
 
@@ -329,7 +318,7 @@ typedef struct product {
     void (*rows)(int, int, int, int, const float *, int, const float *, int, float *, int);
     int m, n, k, lda, beta, ldc;
     const float *a, *panels;
-    const tn_source *ta, *tb; /* A^T B: its operands, set */
+    const row_source *ta, *tb; /* A^T B: its operands, set */
     float *c, *bp;            /* A^T B: tn_room() floats of packing room per thread */
 } product;
 
@@ -395,7 +384,7 @@ size_t tg_gemm_tn_room(int m, int n, int k, int threads)
 
 /* room: tg_gemm_tn_room bytes, 64-byte aligned, or NULL to allocate them
  * here (once per product: a few per weight and step). */
-static int tn_run(int m, int n, int k, const tn_source *a, const tn_source *b, int beta,
+static int tn_run(int m, int n, int k, const row_source *a, const row_source *b, int beta,
                   float *c, int ldc, int threads, float *room)
 {
     if (!tg_panels_isa_runs(TG_PANEL_AVX512))
@@ -415,7 +404,7 @@ static int tn_run(int m, int n, int k, const tn_source *a, const tn_source *b, i
 int tg_gemm_tn_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *b, int ldb,
                       int beta, tg_real *c, int ldc, int threads)
 {
-    tn_source sa = {a, (size_t)lda, NULL}, sb = {b, (size_t)ldb, NULL};
+    row_source sa = {a, (size_t)lda, NULL}, sb = {b, (size_t)ldb, NULL};
     return tn_run(m, n, k, &sa, &sb, beta, c, ldc, threads, NULL);
 }
 
@@ -423,7 +412,7 @@ int tg_gemm_tn_panels_rows(int m, int n, int k, const tg_real *const *arows,
                            const tg_real *const *brows, int beta, tg_real *c, int ldc,
                            int threads, tg_real *room)
 {
-    tn_source sa = {NULL, 0, arows}, sb = {NULL, 0, brows};
+    row_source sa = {NULL, 0, arows}, sb = {NULL, 0, brows};
     return tn_run(m, n, k, &sa, &sb, beta, c, ldc, threads, room);
 }
 

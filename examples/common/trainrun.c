@@ -409,14 +409,16 @@ static void set_perturb(int value)
  * probe's 5.75 GB reservation below cost 4 s of memset per measurement (a
  * charlm start measures twice): the resume tests ran past their time limit.
  * Its builds (tests and their small models) reserve less. */
-#if defined(__SANITIZE_ADDRESS__)
-#define PROBE_ROOM_MAX ((size_t)512 << 20)
-#elif defined(__has_feature)
+#if defined(__SANITIZE_ADDRESS__) /* gcc */
+#define UNDER_ASAN 1
+#elif defined(__has_feature) /* clang */
 #if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifdef UNDER_ASAN
 #define PROBE_ROOM_MAX ((size_t)512 << 20)
-#endif
-#endif
-#ifndef PROBE_ROOM_MAX
+#else
 #define PROBE_ROOM_MAX ((size_t)8 << 30)
 #endif
 
