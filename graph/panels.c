@@ -92,9 +92,55 @@ static void pack_panel(const row_source *s, int k0, int col, int K, int nv, tg_r
         memcpy(panel + (size_t)kk * PANEL, row_at(s, k0 + kk) + col, (size_t)nv * sizeof *panel);
 }
 
+/* The 8 x 8 block of floats in r[0..7] transposed in registers. */
+__attribute__((target("avx"), always_inline)) static inline void transpose8(__m256 r[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);     /* rows i, i+1 interleaved: 0 1 */
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); /* 2 3 of each 128-bit lane */
+    }
+    for (int i = 0; i < 8; i += 4)
+        for (int h = 0; h < 2; h++) {
+            u[i + 2 * h] = _mm256_shuffle_ps(t[i + h], t[i + 2 + h], 0x44);
+            u[i + 2 * h + 1] = _mm256_shuffle_ps(t[i + h], t[i + 2 + h], 0xEE);
+        }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* A panel of B^T, B^T's rows being w's columns: lane jj of the panel's row
+ * kk is w[(j0 + jj) ld + kk], zero past nv. Read along w's rows as 8 x 8
+ * blocks transposed in registers, the rest (fewer than 8 rows or values
+ * left) one value at a time: the value-at-a-time loop over every element
+ * was 3.4% of config f's step on a Zen 5, 2-3x the blocked copy. Both kernel
+ * ISAs have AVX. */
+__attribute__((target("avx"))) static void pack_panel_transposed(const tg_real *w, size_t ld,
+                                                                 int j0, int K, int nv,
+                                                                 tg_real *panel)
+{
+    if (nv < PANEL) memset(panel, 0, (size_t)K * PANEL * sizeof *panel);
+    int n8 = nv & ~7, k8 = K & ~7;
+    for (int jb = 0; jb < n8; jb += 8) {
+        const tg_real *rows = w + (size_t)(j0 + jb) * ld;
+        for (int k0 = 0; k0 < k8; k0 += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(rows + (size_t)i * ld + k0);
+            transpose8(r);
+            for (int i = 0; i < 8; i++) _mm256_store_ps(panel + (size_t)(k0 + i) * PANEL + jb, r[i]);
+        }
+        for (int i = 0; i < 8; i++)
+            for (int kk = k8; kk < K; kk++) panel[(size_t)kk * PANEL + jb + i] = rows[i * ld + kk];
+    }
+    for (int jj = n8; jj < nv; jj++)
+        for (int kk = 0; kk < K; kk++) panel[(size_t)kk * PANEL + jj] = w[(j0 + jj) * ld + kk];
+}
+
 /* op(B) (K x N) of b into ceil(N/32) panels of K rows of 32, zero past N.
- * Each loop reads b along its rows: B (K x N) row by row, 32 values a time;
- * B^T (stored N x K) column of the panel by column. */
+ * Each reads b along its rows: B (K x N) row by row, 32 values a time;
+ * B^T (stored N x K) in 8 x 8 blocks. */
 static void pack(const tg_tensor *b, int tb, tg_real *dst)
 {
     int K = tb ? b->cols : b->rows, N = tb ? b->rows : b->cols, panels = (N + PANEL - 1) / PANEL;
@@ -105,11 +151,7 @@ static void pack(const tg_tensor *b, int tb, tg_real *dst)
             row_source rows = {b->data, (size_t)b->cols, NULL};
             pack_panel(&rows, 0, j0, K, nv, panel);
         } else {
-            if (nv < PANEL) memset(panel, 0, (size_t)K * PANEL * sizeof *panel);
-            for (int jj = 0; jj < nv; jj++) {
-                const tg_real *row = b->data + (size_t)(j0 + jj) * b->cols;
-                for (int kk = 0; kk < K; kk++) panel[(size_t)kk * PANEL + jj] = row[kk];
-            }
+            pack_panel_transposed(b->data, (size_t)b->cols, j0, K, nv, panel);
         }
     }
 }

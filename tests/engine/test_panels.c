@@ -9,6 +9,9 @@
  *     stale panels never reach a result;
  *   - an op's output is packed too, and a full cache takes over the slots of
  *     matrices seen once;
+ *   - panels hold op(B) exactly: column j of panel p is op(B)'s column
+ *     32p + j, zeros past N, for B and B^T (packed in 8 x 8 blocks, with
+ *     tails in both directions);
  *   - every kernel this CPU runs (AVX-512, AVX2+FMA), whichever the process
  *     picked, straight from the panels against double sums over shapes with
  *     row and column tails, beta 0 and 1; where a CPU runs both, the two give
@@ -192,6 +195,36 @@ static void expect_follows(tg_tape *t, tg_tensor *a, tg_tensor *b, const char *w
             cr_assert(fabs(s - (double)y->data[(size_t)i * b->rows + j]) < 1e-4,
                       "%s: stale panels (%d,%d): %g vs %g", when, i, j, s,
                       (double)y->data[(size_t)i * b->rows + j]);
+        }
+}
+
+/* The layout the kernels read: panel p (K rows of 32) holds op(B)'s columns
+ * 32p .. 32p+31, zeros past N; exact copies, so compared bit for bit. */
+Test(panels, panels_hold_op_b_exactly)
+{
+    if (!tg_panels_available()) return;
+    static const int shapes[][2] = {{1024, 256}, {1000, 256}, {37, 13}, {8, 8}, {45, 7},
+                                    {33, 300}, {3, 17}, {64, 9}, {17, 64}};
+    tg_rng r;
+    tg_rng_seed(&r, 11);
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int tb = 0; tb <= 1; tb++) {
+            int N = shapes[s][0], K = shapes[s][1];
+            tg_tensor *b = random_tensor(&r, tb ? N : K, tb ? K : N, 0);
+            tg_panel_cache *cache = tg_panel_cache_new();
+            const tg_real *p = tg_panels_of(cache, b, tb, 128);
+            cr_assert_not_null(p);
+            int bad = 0;
+            for (int j = 0; j < (N + 31) / 32 * 32 && !bad; j++)
+                for (int q = 0; q < K && !bad; q++) {
+                    tg_real want = j < N ? (tg_real)opb(b, tb, q, j) : 0;
+                    tg_real got = p[(size_t)(j / 32) * K * 32 + (size_t)q * 32 + j % 32];
+                    bad = memcmp(&want, &got, sizeof got) != 0;
+                    cr_expect(!bad, "N %d K %d tb %d: column %d row %d holds %g, want %g", N, K,
+                              tb, j, q, (double)got, (double)want);
+                }
+            tg_panel_cache_free(cache);
+            tg_tensor_free(b);
         }
 }
 
