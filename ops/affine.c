@@ -2,7 +2,8 @@
  *   X m x k, W n x k (PyTorch's layout), B 1 x n (a bias row broadcast to every
  *   row) or m x n.
  * VJP:
- *   dX += dY W         dW += dY^T X    (matmul's, with W transposed)
+ *   dX += dY W         dW += dY^T X    (matmul's, with W transposed; dX is
+ *                      written, =, when this is X's one use: X is claimed)
  *   dB += dY           (m x n), or dB[j] += sum_i dY[i,j] (1 x n, rows in order)
  * Saves nothing beyond its inputs; iarg[0]: X was a constant of zeros (matmul's
  * tg_matmul_product skipped the product, and dW gets nothing).
@@ -29,7 +30,10 @@ tg_tensor *tg_affine_(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, tg_s
     size_t row = (size_t)n * sizeof(tg_real);
     for (int i = 0; i < m; i++) memcpy(y->data + (size_t)i * n, b->data + (bcast ? 0 : i * n), row);
     int zero_x = tg_matmul_product(t, x, w, 0, 1, 1, y->data);
-    if (rec) tg_op_record(t, TG_OP_AFFINE, y, 3, x, w, b)->iarg[0] = zero_x;
+    if (rec) {
+        tg_op_record(t, TG_OP_AFFINE, y, 3, x, w, b)->iarg[0] = zero_x;
+        tg_claim_grad_write(x);
+    }
     return y;
 }
 

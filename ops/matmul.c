@@ -3,6 +3,9 @@
  * VJP:
  *   A (not transposed):  dA += dC op(B)^T
  *   A (transposed):      dA += op(B) dC^T
+ *   (= instead of +=, and backward does not zero dA first, when this is A's
+ *   one use: A is claimed, tg_claim_grad_write; the stacked hidden states
+ *   of an output layer, the gathered embedding rows)
  *   B (not transposed):  dB += op(A)^T dC
  *   B (transposed):      dB += dC^T op(A)
  * Saves nothing beyond its inputs (A and B are read again by the VJP).
@@ -79,6 +82,7 @@ tg_tensor *tg_matmul_(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb, tg
         node->iarg[0] = ta;
         node->iarg[1] = tb;
         node->iarg[2] = zero_a;
+        tg_claim_grad_write(a); /* the VJP writes dA whole (a second use undoes it) */
     }
     return c;
 }
@@ -89,14 +93,16 @@ void tg_matmul_backprop(const tg_node *node, const tg_tensor *a, const tg_tensor
     if (zero_a) return; /* a has no gradient, and adds nothing to b's */
     int m = c->rows, n = c->cols, k = ta ? a->rows : a->cols;
     if (a->grad) {
+        int beta = !tg_grad_writes(a); /* claimed and used once: written, not added */
         if (!ta) {
             /* dA = dC op(B)^T: panels of op(B)^T, i.e. of b with the other transpose */
-            if (!gemm_on_panels(node->tape, m, k, n, c->grad, n, b, !tb, 1, a->grad, a->cols))
-                tg_gemm(0, !tb, m, k, n, 1, c->grad, n, b->data, b->cols, 1, a->grad, a->cols,
+            if (!gemm_on_panels(node->tape, m, k, n, c->grad, n, b, !tb, beta, a->grad, a->cols))
+                tg_gemm(0, !tb, m, k, n, 1, c->grad, n, b->data, b->cols, beta, a->grad, a->cols,
                         threads);
         }
         else
-            tg_gemm(tb, 1, k, m, n, 1, b->data, b->cols, c->grad, n, 1, a->grad, a->cols, threads);
+            tg_gemm(tb, 1, k, m, n, 1, b->data, b->cols, c->grad, n, beta, a->grad, a->cols,
+                    threads);
     }
     /* op(A) as m contiguous rows of k: A itself (k = a->cols), or for m == 1
      * a k x 1 A too */

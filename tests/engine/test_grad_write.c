@@ -4,7 +4,8 @@
  * arena held before. Each test fills it with NaN first, as a reused arena
  * could, and checks that:
  *   - the consumer writes every element (softmax_xent: ignored rows, no
- *     counted row; lstm_gates: both pre-activations);
+ *     counted row; lstm_gates: both pre-activations; matmul, A plain or
+ *     transposed, and affine: their left operand);
  *   - a second use of the tensor, as an input (stack_rows' list included),
  *     brings back zeroing and adding;
  *   - a backward from a tensor recorded before the writer, which never
@@ -194,6 +195,55 @@ Test(grad_write, lstm_gates_writes_both_projections)
                           "dW%d[%d][%d]: %g with a second use, %g alone, want + %g", k, p, j,
                           (double)twice[i], (double)alone[i], col);
             }
+}
+
+/* ------------------------------------------------ matmul's and affine's left operand */
+
+enum { KINDS = 3 }; /* matmul A W, matmul A^T W, affine A W^T + b */
+
+/* a = tanh(x0) (an op output), z = product of a (by kind), loss =
+ * sum(z * coef) (+ sum(a) when second_use), with a's gradient poisoned
+ * before backward: x0's gradient into out (N * K values). */
+static void product_run(int kind, int second_use, tg_real *out)
+{
+    tg_tape *t = tg_tape_new((size_t)1 << 16);
+    tg_tensor *x0 = tg_tensor_new(t, N, K, 1);
+    for (size_t i = 0; i < tg_numel(x0); i++) x0->data[i] = (tg_real)(0.2 * (double)i - 1.1);
+    int wr = kind == 1 ? N : kind == 2 ? V : K, wc = kind == 2 ? K : V; /* W's shape */
+    tg_tensor *w = tg_tensor_new(t, wr, wc, 1), *bias = tg_tensor_new(t, 1, V, 1);
+    for (size_t i = 0; i < tg_numel(w); i++) w->data[i] = (tg_real)(0.13 * (double)(i % 11) - 0.7);
+    tg_tensor *a = tg_tanh(t, x0);
+    tg_tensor *z = kind == 2 ? tg_affine(t, a, w, bias) : tg_matmul(t, a, w, kind == 1, 0);
+    tg_tensor *coef = tg_tensor_new(t, z->rows, z->cols, 0);
+    for (size_t i = 0; i < tg_numel(coef); i++) coef->data[i] = (tg_real)(0.3 * (double)i - 2);
+    tg_tensor *loss = tg_sum(t, tg_mul(t, z, coef));
+    if (second_use) loss = tg_add(t, loss, tg_sum(t, a));
+    poison(a);
+    cr_assert_eq(tg_grad_writes(a), !second_use, "kind %d: claim on A (second use: %d)", kind,
+                 second_use);
+    tg_backward(t, loss);
+    expect_finite(a, "dA");
+    memcpy(out, x0->grad, tg_numel(x0) * sizeof(tg_real));
+    tg_tape_free(t);
+}
+
+/* Written over the poison, dA gives the dx0 of the graph where a second use
+ * of A (sum: gradient 1) brings back zeroing and adding, less that use's
+ * share, 1 - tanh(x0)^2. */
+Test(grad_write, matmul_and_affine_write_their_left_operand)
+{
+    for (int kind = 0; kind < KINDS; kind++) {
+        tg_real alone[N * K], twice[N * K];
+        product_run(kind, 0, alone);
+        product_run(kind, 1, twice);
+        for (int i = 0; i < N * K; i++) {
+            double th = tanh(0.2 * i - 1.1), share = 1 - th * th;
+            cr_assert(fabs((double)twice[i] - (double)alone[i] - share) <
+                          1e-5 * fmax(1, fabs((double)twice[i])),
+                      "kind %d, dx0[%d]: %g with a second use, %g alone, want + %g", kind, i,
+                      (double)twice[i], (double)alone[i], share);
+        }
+    }
 }
 
 /* ------------------------------------------------ replicas the reduction zeroes */
