@@ -223,14 +223,16 @@ static inline __mmask16 half_mask(int nv, int half)
     return v >= 16 ? (__mmask16)0xFFFF : v <= 0 ? (__mmask16)0 : (__mmask16)((1u << v) - 1);
 }
 
-/* MR rows of A against one panel: C[0..MR-1][0..nv-1]. A's element (i, kk)
+/* MR rows of A against one panel: C[0..MR-1][0..nv-1] = the FMA chain +
+ * D's row i (at d + i ldd: C itself, or the same bias row for every i with
+ * ldd 0), or the chain alone when d is NULL. A's element (i, kk)
  * is a[i rs + kk ks]: rs = lda, ks = 1 for the rows of A; rs = 1, ks = 8
  * for A^T's columns packed 8 side by side (tg_gemm_tn_panels, pack_columns).
  * MR, and ks for A, are constants at every call, so the accumulators live
  * in registers and A's rows are read as before. */
 __attribute__((target("avx512f"), always_inline)) static inline void
-block(const int MR, int k, const float *a, size_t rs, size_t ks, const float *panel, int beta,
-      float *c, int ldc, int nv)
+block(const int MR, int k, const float *a, size_t rs, size_t ks, const float *panel,
+      const float *d, size_t ldd, float *c, int ldc, int nv)
 {
     __m512 acc[8][2];
 #pragma GCC unroll 8
@@ -249,9 +251,10 @@ block(const int MR, int k, const float *a, size_t rs, size_t ks, const float *pa
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
         float *ci = c + (size_t)i * ldc;
-        if (beta) {
-            acc[i][0] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), acc[i][0]);
-            acc[i][1] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), acc[i][1]);
+        if (d) {
+            const float *di = d + (size_t)i * ldd;
+            acc[i][0] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, di), acc[i][0]);
+            acc[i][1] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, di + 16), acc[i][1]);
         }
         _mm512_mask_storeu_ps(ci, m0, acc[i][0]);
         _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
@@ -259,29 +262,32 @@ block(const int MR, int k, const float *a, size_t rs, size_t ks, const float *pa
 }
 
 /* Rows i0 .. i1-1 of C (nv columns) against one panel, in blocks of 8, then
- * 4, 2, 1 rows; A's element (i, kk) at a[i rs + kk ks] as in block. */
+ * 4, 2, 1 rows; A's element (i, kk) at a[i rs + kk ks], D's row i at
+ * d + i ldd, as in block. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 panel_rows(int i0, int i1, int k, const float *a, size_t rs, size_t ks, const float *panel,
-           int beta, float *c, int ldc, int nv)
+           const float *d, size_t ldd, float *c, int ldc, int nv)
 {
     int i = i0;
 #define BLOCK(MR, r)                                                                               \
-    block(MR, k, a + (size_t)(r) * rs, rs, ks, panel, beta, c + (size_t)(r) * ldc, ldc, nv)
+    block(MR, k, a + (size_t)(r) * rs, rs, ks, panel, d ? d + (size_t)(r) * ldd : NULL, ldd,       \
+          c + (size_t)(r) * ldc, ldc, nv)
     TG_PANEL_ROW_BLOCKS(8, i, i1, BLOCK);
 #undef BLOCK
 }
 
-/* Rows i0 .. i1-1 of C: panel by panel (a panel stays in L1 while the row
- * blocks pass over it). */
+/* Rows i0 .. i1-1 of C = A op(B) + D: panel by panel (a panel stays in L1
+ * while the row blocks pass over it). */
 __attribute__((target("avx512f"))) static void rows_on_panels(int i0, int i1, int n, int k,
                                                              const float *a, int lda,
-                                                             const float *panels, int beta,
+                                                             const float *panels,
+                                                             const float *d, size_t ldd,
                                                              float *c, int ldc)
 {
     for (int j0 = 0; j0 < n; j0 += PANEL) {
         const float *panel = panels + (size_t)(j0 / PANEL) * k * PANEL;
         int nv = n - j0 < PANEL ? n - j0 : PANEL;
-        panel_rows(i0, i1, k, a, (size_t)lda, 1, panel, beta, c + j0, ldc, nv);
+        panel_rows(i0, i1, k, a, (size_t)lda, 1, panel, d ? d + j0 : NULL, ldd, c + j0, ldc, nv);
     }
 }
 
@@ -335,8 +341,11 @@ tn_block(int mc, int nc, int k0, int kc, const row_source *a, int acol, const ro
         const float *panel = bp + (size_t)p * kc * PANEL;
         int nv = nc - p * PANEL < PANEL ? nc - p * PANEL : PANEL;
         for (int r = 0; r < mc; r += 8)
-            panel_rows(0, mc - r < 8 ? mc - r : 8, kc, ap + (size_t)r * kc, 1, 8, panel, add,
-                       c + (size_t)r * ldc + p * PANEL, ldc, nv);
+        {
+            float *cb = c + (size_t)r * ldc + p * PANEL;
+            panel_rows(0, mc - r < 8 ? mc - r : 8, kc, ap + (size_t)r * kc, 1, 8, panel,
+                       add ? cb : NULL, (size_t)ldc, cb, ldc, nv);
+        }
     }
 }
 
@@ -354,12 +363,15 @@ static void tn_rows(int i0, int i1, int n, int k, const row_source *a, const row
             }
 }
 
-/* A product's operands, for the row-splitting below: C = beta C + A op(B),
- * op(B) as panels, or C = beta C + A^T B with b set. */
+/* A product's operands, for the row-splitting below: C = A op(B) + D, op(B)
+ * as panels (D: NULL, C or a bias row, as in block), or C = beta C + A^T B
+ * with ta set. */
 typedef struct product {
-    void (*rows)(int, int, int, int, const float *, int, const float *, int, float *, int);
+    void (*rows)(int, int, int, int, const float *, int, const float *, const float *, size_t,
+                 float *, int);
     int m, n, k, lda, beta, ldc;
-    const float *a, *panels;
+    const float *a, *panels, *d;
+    size_t ldd;
     const row_source *ta, *tb; /* A^T B: its operands, set */
     float *c, *bp;            /* A^T B: tn_room() floats of packing room per thread */
 } product;
@@ -370,7 +382,7 @@ static void product_rows(const product *p, int i0, int i1, int id)
         tn_rows(i0, i1, p->n, p->k, p->ta, p->tb, p->beta, p->c, p->ldc,
                 p->bp + (size_t)id * tn_room());
     else
-        p->rows(i0, i1, p->n, p->k, p->a, p->lda, p->panels, p->beta, p->c, p->ldc);
+        p->rows(i0, i1, p->n, p->k, p->a, p->lda, p->panels, p->d, p->ldd, p->c, p->ldc);
 }
 
 /* Threads take contiguous runs of 8-row blocks; each element of C is still
@@ -400,17 +412,25 @@ static void split_rows(const product *p, int threads)
 void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels, int beta,
                     tg_real *c, int ldc, int threads)
 {
-    tg_gemm_panels_isa(tg_panels_isa(), m, n, k, a, lda, panels, beta, c, ldc, threads);
+    tg_gemm_panels_isa(tg_panels_isa(), m, n, k, a, lda, panels, beta ? c : NULL, ldc, c, ldc,
+                       threads);
+}
+
+void tg_gemm_panels_add(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels,
+                        const tg_real *d, int ldd, tg_real *c, int ldc, int threads)
+{
+    tg_gemm_panels_isa(tg_panels_isa(), m, n, k, a, lda, panels, d, ldd, c, ldc, threads);
 }
 
 void tg_gemm_panels_isa(tg_panel_isa isa, int m, int n, int k, const tg_real *a, int lda,
-                        const tg_real *panels, int beta, tg_real *c, int ldc, int threads)
+                        const tg_real *panels, const tg_real *d, int ldd, tg_real *c, int ldc,
+                        int threads)
 {
     if (isa == TG_PANEL_NONE || !tg_panels_isa_runs(isa))
         tg_misuse(TG_HERE, "tg_gemm_panels", "no %s panel kernel runs on this CPU or build",
                   tg_panels_isa_name(isa));
     product p = {isa == TG_PANEL_AVX2 ? tg_panels_rows_avx2 : rows_on_panels,
-                 m, n, k, lda, beta, ldc, a, panels, NULL, NULL, c, NULL};
+                 m, n, k, lda, 0, ldc, a, panels, d, (size_t)ldd, NULL, NULL, c, NULL};
     split_rows(&p, threads);
 }
 
@@ -437,7 +457,7 @@ static int tn_run(int m, int n, int k, const row_source *a, const row_source *b,
     }
     float *bp = room ? room : aligned_alloc(64, tg_gemm_tn_room(m, n, k, threads));
     if (!bp) return 0;
-    product p = {NULL, m, n, k, 0, beta, ldc, NULL, NULL, a, b, c, bp};
+    product p = {NULL, m, n, k, 0, beta, ldc, NULL, NULL, NULL, 0, a, b, c, bp};
     split_rows(&p, threads);
     if (bp != room) free(bp);
     return 1;
@@ -482,11 +502,19 @@ void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_rea
     abort(); /* unreachable: tg_panels_of never returned panels */
 }
 
+void tg_gemm_panels_add(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels,
+                        const tg_real *d, int ldd, tg_real *c, int ldc, int threads)
+{
+    (void)d, (void)ldd;
+    tg_gemm_panels(m, n, k, a, lda, panels, 0, c, ldc, threads); /* aborts: unreachable too */
+}
+
 void tg_gemm_panels_isa(tg_panel_isa isa, int m, int n, int k, const tg_real *a, int lda,
-                        const tg_real *panels, int beta, tg_real *c, int ldc, int threads)
+                        const tg_real *panels, const tg_real *d, int ldd, tg_real *c, int ldc,
+                        int threads)
 {
     (void)isa;
-    tg_gemm_panels(m, n, k, a, lda, panels, beta, c, ldc, threads);
+    tg_gemm_panels_add(m, n, k, a, lda, panels, d, ldd, c, ldc, threads);
 }
 
 int tg_gemm_tn_suits(int m, int n, int k)

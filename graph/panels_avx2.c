@@ -3,7 +3,8 @@
  * with 256-bit registers.
  *
  * Arithmetic: as the AVX-512 kernel, every element of C is one FMA chain
- * over k in order starting from zero, added to C at the end when beta is 1,
+ * over k in order starting from zero, added at the end to D's element (C
+ * itself, or a bias row) when there is a D,
  * so both kernels give the same bits (tests/engine/test_panels.c checks it
  * where a CPU has both); only the register blocking differs, and that
  * changes which element is computed next, never how.
@@ -34,34 +35,35 @@ __attribute__((target("avx2,fma"))) static inline __m256i lanes_below(int v)
     return _mm256_loadu_si256((const __m256i *)(const void *)(ones_then_zeros + 8 - v));
 }
 
-/* C[i][j] = (beta ? C[i][j] : 0) + acc, j < nv (nv <= 16) of the row at ci. */
+/* C[i][j] = (di ? di[j] : 0) + acc, j < nv (nv <= 16) of the row at ci. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-store_row(float *ci, __m256 lo, __m256 hi, int beta, int nv)
+store_row(float *ci, __m256 lo, __m256 hi, const float *di, int nv)
 {
     if (nv == HALF) {
-        if (beta) {
-            lo = _mm256_add_ps(_mm256_loadu_ps(ci), lo);
-            hi = _mm256_add_ps(_mm256_loadu_ps(ci + 8), hi);
+        if (di) {
+            lo = _mm256_add_ps(_mm256_loadu_ps(di), lo);
+            hi = _mm256_add_ps(_mm256_loadu_ps(di + 8), hi);
         }
         _mm256_storeu_ps(ci, lo);
         _mm256_storeu_ps(ci + 8, hi);
         return;
     }
     __m256i m0 = lanes_below(nv), m1 = lanes_below(nv - 8);
-    if (beta) {
-        lo = _mm256_add_ps(_mm256_maskload_ps(ci, m0), lo);
-        hi = _mm256_add_ps(_mm256_maskload_ps(ci + 8, m1), hi);
+    if (di) {
+        lo = _mm256_add_ps(_mm256_maskload_ps(di, m0), lo);
+        hi = _mm256_add_ps(_mm256_maskload_ps(di + 8, m1), hi);
     }
     _mm256_maskstore_ps(ci, m0, lo);
     _mm256_maskstore_ps(ci + 8, m1, hi);
 }
 
 /* MR rows of A against one half panel (16 columns of which nv are C's):
- * C[0..MR-1][0..nv-1]. MR is a constant at every call, so the accumulators
- * live in registers. */
+ * C[0..MR-1][0..nv-1] = the chain + D's row i at d + i ldd (none when d is
+ * NULL). MR is a constant at every call, so the accumulators live in
+ * registers. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-block(const int MR, int k, const float *a, int lda, const float *half, int beta, float *c, int ldc,
-      int nv)
+block(const int MR, int k, const float *a, int lda, const float *half, const float *d, size_t ldd,
+      float *c, int ldc, int nv)
 {
     __m256 acc[MR_MAX][2];
 #pragma GCC unroll 6
@@ -77,28 +79,30 @@ block(const int MR, int k, const float *a, int lda, const float *half, int beta,
         }
     }
 #pragma GCC unroll 6
-    for (int i = 0; i < MR; i++) store_row(c + (size_t)i * ldc, acc[i][0], acc[i][1], beta, nv);
+    for (int i = 0; i < MR; i++)
+        store_row(c + (size_t)i * ldc, acc[i][0], acc[i][1], d ? d + (size_t)i * ldd : NULL, nv);
 }
 
 /* Rows i0 .. i1-1 of C: half panel by half panel (it stays in L1 while the
  * row blocks pass over it), rows in blocks of 6, then 4, 2, 1. */
 __attribute__((target("avx2,fma"))) static void rows_chunk(int i0, int i1, int n, int k,
                                                            const float *a, int lda,
-                                                           const float *panels, int beta,
-                                                           float *c, int ldc)
+                                                           const float *panels, const float *d,
+                                                           size_t ldd, float *c, int ldc)
 {
     for (int j0 = 0; j0 < n; j0 += HALF) {
         const float *half = panels + (size_t)(j0 / PANEL) * k * PANEL + j0 % PANEL;
         int nv = n - j0 < HALF ? n - j0 : HALF, i = i0;
 #define BLOCK(MR, r)                                                                               \
-    block(MR, k, a + (size_t)(r) * lda, lda, half, beta, c + (size_t)(r) * ldc + j0, ldc, nv)
+    block(MR, k, a + (size_t)(r) * lda, lda, half, d ? d + (size_t)(r) * ldd + j0 : NULL, ldd,        \
+          c + (size_t)(r) * ldc + j0, ldc, nv)
         TG_PANEL_ROW_BLOCKS(6, i, i1, BLOCK);
 #undef BLOCK
     }
 }
 
 void tg_panels_rows_avx2(int i0, int i1, int n, int k, const float *a, int lda, const float *panels,
-                         int beta, float *c, int ldc)
+                         const float *d, size_t ldd, float *c, int ldc)
 {
     /* Many rows: in equal chunks whose rows of A stay in L2 while every
      * half panel passes over them (else A comes from L3 once per half
@@ -108,7 +112,7 @@ void tg_panels_rows_avx2(int i0, int i1, int n, int k, const float *a, int lda, 
     int per = (i1 - i0 + chunks - 1) / (chunks ? chunks : 1);
     int chunk = (per + MR_MAX - 1) / MR_MAX * MR_MAX;
     for (int r0 = i0; r0 < i1; r0 += chunk)
-        rows_chunk(r0, i1 - r0 < chunk ? i1 : r0 + chunk, n, k, a, lda, panels, beta, c, ldc);
+        rows_chunk(r0, i1 - r0 < chunk ? i1 : r0 + chunk, n, k, a, lda, panels, d, ldd, c, ldc);
 }
 
 #else

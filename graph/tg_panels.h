@@ -67,6 +67,12 @@ int tg_panels_held(tg_panel_cache *c, const tg_tensor *b, int tb);
  * products split their rows over up to `threads` OpenMP threads. */
 void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels, int beta,
                     tg_real *c, int ldc, int threads);
+/* C = A op(B) + D, D's row i at d + i ldd: ldd 0 adds one row (a bias) to
+ * every row of C, with no copy of it into C first; d == c, ldd == ldc is
+ * tg_gemm_panels with beta 1, NULL with beta 0. The same bits as copying
+ * D into C and adding the product with beta 1. */
+void tg_gemm_panels_add(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels,
+                        const tg_real *d, int ldd, tg_real *c, int ldc, int threads);
 
 /* C (m x n, row stride ldc) = beta C + A^T B for A (k x m, row stride lda)
  * and B (k x n, row stride ldb), beta 0 or 1: a weight's gradient, dW +=
@@ -143,11 +149,12 @@ tg_panel_isa tg_panels_isa(void);
 int tg_panels_isa_runs(tg_panel_isa isa);
 /* "avx512", "avx2", "none". */
 const char *tg_panels_isa_name(tg_panel_isa isa);
-/* tg_gemm_panels on a given kernel, which must run here (for tests). */
+/* tg_gemm_panels_add on a given kernel, which must run here (for tests). */
 void tg_gemm_panels_isa(tg_panel_isa isa, int m, int n, int k, const tg_real *a, int lda,
-                        const tg_real *panels, int beta, tg_real *c, int ldc, int threads);
-/* Rows i0 .. i1-1 of C = beta C + A op(B) on the AVX2 kernel (panels_avx2.c). */
+                        const tg_real *panels, const tg_real *d, int ldd, tg_real *c, int ldc,
+                        int threads);
+/* Rows i0 .. i1-1 of C = A op(B) + D on the AVX2 kernel (panels_avx2.c). */
 void tg_panels_rows_avx2(int i0, int i1, int n, int k, const float *a, int lda,
-                         const float *panels, int beta, float *c, int ldc);
+                         const float *panels, const float *d, size_t ldd, float *c, int ldc);
 
 #endif

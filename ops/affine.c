@@ -7,14 +7,13 @@
  *   dB += dY           (m x n), or dB[j] += sum_i dY[i,j] (1 x n, rows in order)
  * Saves nothing beyond its inputs; iarg[0]: X was a constant of zeros (matmul's
  * tg_matmul_product skipped the product, and dW gets nothing).
- * Why not add(matmul(X, W^T), B): Y starts as B's rows and the product adds
- * into it (GEMM with beta 1), so there is one m x n tensor and one gradient
- * instead of two, and no pass of add over them forward and backward; on an
- * output layer of 8000 words that was 5% of a training step (config g of
- * BENCHMARKS.md). The product runs where matmul's runs (weight panels for
- * few rows, else tg_gemm), and dW is deferred as matmul's is. */
-#include <string.h>
-
+ * Why not add(matmul(X, W^T), B): the product adds B's rows as it stores Y
+ * (weight panels), or Y starts as B's rows and GEMM adds into it (beta 1),
+ * so there is one m x n tensor and one gradient instead of two, and no pass
+ * of add over them forward and backward; on an output layer of 8000 words
+ * that was 5% of a training step (config g of BENCHMARKS.md), and the copy
+ * of B into Y another 1.5%. The product runs where matmul's runs (weight
+ * panels for few rows, else tg_gemm), and dW is deferred as matmul's is. */
 #include "tg_op.h"
 
 tg_tensor *tg_affine_(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, tg_src at)
@@ -27,9 +26,7 @@ tg_tensor *tg_affine_(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, tg_s
              "B is %dx%d, want 1x%d or %dx%d", b->rows, b->cols, n, m, n);
     int rec = tg_op_records(t, x, w, b);
     tg_tensor *y = tg_op_output(t, m, n, rec);
-    size_t row = (size_t)n * sizeof(tg_real);
-    for (int i = 0; i < m; i++) memcpy(y->data + (size_t)i * n, b->data + (bcast ? 0 : i * n), row);
-    int zero_x = tg_matmul_product(t, x, w, 0, 1, 1, y->data);
+    int zero_x = tg_matmul_product(t, x, w, 0, 1, b->data, bcast ? 0 : n, y->data);
     if (rec) {
         tg_op_record(t, TG_OP_AFFINE, y, 3, x, w, b)->iarg[0] = zero_x;
         tg_claim_grad_write(x);

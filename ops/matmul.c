@@ -27,16 +27,26 @@
 #include "tg_op.h"
 #include "tg_panels.h"
 
-/* C (m x n) = beta C + A op(B) (A m x k, not transposed) on b's panels when
- * the shape suits and the tape has them; 0: the caller uses tg_gemm. */
+/* C (m x n) = A op(B) + D (A m x k, not transposed; D as tg_gemm_panels_add
+ * takes it) on b's panels when the shape suits and the tape has them; 0:
+ * the caller uses tg_gemm. */
 static int gemm_on_panels(tg_tape *t, int m, int n, int k, const tg_real *a, int lda,
-                          const tg_tensor *b, int tb, int beta, tg_real *c, int ldc)
+                          const tg_tensor *b, int tb, const tg_real *d, int ldd, tg_real *c,
+                          int ldc)
 {
     if (!t || !tg_panels_suit(m, n, k)) return 0;
     const tg_real *panels = tg_panels_of(tg_matmul_panel_cache(t), b, tb, m);
     if (!panels) return 0;
-    tg_gemm_panels(m, n, k, a, lda, panels, beta, c, ldc, tg_tape_threads(t));
+    tg_gemm_panels_add(m, n, k, a, lda, panels, d, ldd, c, ldc, tg_tape_threads(t));
     return 1;
+}
+
+/* c (m x n, contiguous) = D (rows ldd apart; none when d is c), or 0 without D. */
+static void start_from(const tg_real *d, int ldd, int m, int n, tg_real *c)
+{
+    if (!d) memset(c, 0, (size_t)m * n * sizeof *c);
+    for (int i = 0; d && d != c && i < m; i++)
+        memcpy(c + (size_t)i * n, d + (size_t)i * ldd, (size_t)n * sizeof *c);
 }
 
 /* A constant (no gradient wanted) that is all zeros: a recurrent cell's
@@ -55,16 +65,17 @@ static int zero_constant(const tg_tensor *a)
 }
 
 int tg_matmul_product(tg_tape *t, const tg_tensor *a, const tg_tensor *b, int ta, int tb,
-                      int beta, tg_real *c)
+                      const tg_real *d, int ldd, tg_real *c)
 {
     int m = ta ? a->cols : a->rows, k = ta ? a->rows : a->cols, n = tb ? b->rows : b->cols;
     if (zero_constant(a)) {
-        if (!beta) memset(c, 0, (size_t)m * n * sizeof *c);
+        start_from(d, ldd, m, n, c);
         return 1;
     }
-    if (ta || !gemm_on_panels(t, m, n, k, a->data, a->cols, b, tb, beta, c, n))
-        tg_gemm(ta, tb, m, n, k, 1, a->data, a->cols, b->data, b->cols, beta, c, n,
-                tg_tape_threads(t));
+    if (!ta && gemm_on_panels(t, m, n, k, a->data, a->cols, b, tb, d, ldd, c, n)) return 0;
+    start_from(d, ldd, m, n, c);
+    tg_gemm(ta, tb, m, n, k, 1, a->data, a->cols, b->data, b->cols, d ? 1 : 0, c, n,
+            tg_tape_threads(t));
     return 0;
 }
 
@@ -76,7 +87,7 @@ tg_tensor *tg_matmul_(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb, tg
              a->cols, ta ? "^T" : "", b->rows, b->cols, tb ? "^T" : "");
     int rec = tg_op_records(t, a, b, NULL);
     tg_tensor *c = tg_op_output(t, m, n, rec);
-    int zero_a = tg_matmul_product(t, a, b, ta, tb, 0, c->data);
+    int zero_a = tg_matmul_product(t, a, b, ta, tb, NULL, 0, c->data);
     if (rec) {
         tg_node *node = tg_op_record(t, TG_OP_MATMUL, c, 2, a, b, NULL);
         node->iarg[0] = ta;
@@ -96,7 +107,8 @@ void tg_matmul_backprop(const tg_node *node, const tg_tensor *a, const tg_tensor
         int beta = !tg_grad_writes(a); /* claimed and used once: written, not added */
         if (!ta) {
             /* dA = dC op(B)^T: panels of op(B)^T, i.e. of b with the other transpose */
-            if (!gemm_on_panels(node->tape, m, k, n, c->grad, n, b, !tb, beta, a->grad, a->cols))
+            if (!gemm_on_panels(node->tape, m, k, n, c->grad, n, b, !tb, beta ? a->grad : NULL,
+                                a->cols, a->grad, a->cols))
                 tg_gemm(0, !tb, m, k, n, 1, c->grad, n, b->data, b->cols, beta, a->grad, a->cols,
                         threads);
         }

@@ -104,12 +104,14 @@ struct tg_panel_cache *tg_matmul_panel_cache(tg_tape *t);
 
 /* ---- matmul's product and VJP (ops/matmul.c), shared with affine
  *
- * c (op(A)'s rows x op(B)'s columns) = beta c + op(A) op(B), beta 0 or 1: on
- * B's weight panels when the shape suits, else tg_gemm.
+ * c (op(A)'s rows x op(B)'s columns, contiguous) = op(A) op(B) + D, D's row
+ * i at d + i ldd (ldd 0: one row, a bias, added to every row; NULL: no D):
+ * on B's weight panels when the shape suits (D added as C is stored, not
+ * copied first), else D copied into c and tg_gemm with beta 1.
  * Returns 1 when A is a constant (no gradient) of zeros: then nothing was
- * multiplied (c = 0, or left as it was with beta 1). */
+ * multiplied (c = D, or 0). */
 int tg_matmul_product(tg_tape *t, const tg_tensor *a, const tg_tensor *b, int ta, int tb,
-                      int beta, tg_real *c);
+                      const tg_real *d, int ldd, tg_real *c);
 /* dA and dB of C = op(A) op(B), from c->grad, into the inputs that have a
  * gradient (node: the recording node, for the deferred products); nothing
  * when zero_a (tg_matmul_product's 1: dB gets only zeros). */

@@ -14,7 +14,9 @@
  *     tails in both directions);
  *   - every kernel this CPU runs (AVX-512, AVX2+FMA), whichever the process
  *     picked, straight from the panels against double sums over shapes with
- *     row and column tails, beta 0 and 1; where a CPU runs both, the two give
+ *     row and column tails, with nothing added, C added (beta 1) or a bias
+ *     row added (tg_gemm_panels_add, the same bits as the bias copied into C
+ *     and beta 1); where a CPU runs both, the two give
  *     the same bits; neither writes outside C's block; threads change no bit. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -118,27 +120,47 @@ Test(panels, recurrent_shapes)
     cr_assert(check_shape(1, 100, 100, 1) <= tol);
 }
 
-/* C = beta C0 + A op(B) (C0[x] = x mod 7) straight from the panels on each
- * kernel here, against sums in double; returns the worst error over the
- * longest sum's length, and expects the kernels' results bit for bit equal. */
+/* What a panel product adds: nothing, C itself (beta 1) or a bias row. */
+enum { ADD_NONE, ADD_C, ADD_BIAS, ADDS };
+
+static const tg_real *addend(int add, const tg_real *c, const tg_real *bias)
+{
+    return add == ADD_C ? c : add == ADD_BIAS ? bias : NULL;
+}
+
+/* C = A op(B) + D (D: none, C0[x] = x mod 7, or bias[j] = j mod 5 - 2 on
+ * every row) straight from the panels on each kernel here, against sums in
+ * double; returns the worst error over the longest sum's length, and
+ * expects the kernels' results bit for bit equal, and a bias row to give
+ * the bits of the bias copied into C and added with beta 1. */
 static double kernels_check_shape(const tg_panel_isa *isa, int kernels, int m, int n, int k, int tb,
-                                  int beta)
+                                  int add)
 {
     tg_rng r;
-    tg_rng_seed(&r, (uint64_t)(m * 7919 + n * 104729 + k * 31 + tb * 2 + beta));
+    tg_rng_seed(&r, (uint64_t)(m * 7919 + n * 104729 + k * 31 + tb * 2 + add));
     tg_tensor *a = random_tensor(&r, m, k, 0), *b = random_tensor(&r, tb ? n : k, tb ? k : n, 0);
     tg_panel_cache *cache = tg_panel_cache_new();
     const tg_real *p = tg_panels_of(cache, b, tb, 128);
     cr_assert_not_null(p);
     size_t bytes = (size_t)m * n * sizeof(tg_real);
-    tg_real *c[2] = {malloc(bytes), malloc(bytes)};
+    tg_real *c[2] = {malloc(bytes), malloc(bytes)}, *copied = malloc(bytes);
+    tg_real *bias = malloc((size_t)n * sizeof *bias);
+    for (int j = 0; j < n; j++) bias[j] = (tg_real)(j % 5 - 2);
     double worst = 0;
     for (int v = 0; v < kernels; v++) {
         for (int x = 0; x < m * n; x++) c[v][x] = (tg_real)(x % 7);
-        tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, beta, c[v], n, 1);
+        tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, addend(add, c[v], bias),
+                           add == ADD_C ? n : 0, c[v], n, 1);
+        if (add == ADD_BIAS) {
+            for (int x = 0; x < m * n; x++) copied[x] = bias[x % n];
+            tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, copied, n, copied, n, 1);
+            cr_expect(memcmp(copied, c[v], bytes) == 0,
+                      "%s %dx%dx%d tb=%d: a bias row added differs from it copied first",
+                      tg_panels_isa_name(isa[v]), m, n, k, tb);
+        }
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) {
-                double s = beta ? (double)((i * n + j) % 7) : 0;
+                double s = add == ADD_C ? (double)((i * n + j) % 7) : add == ADD_BIAS ? bias[j] : 0;
                 for (int q = 0; q < k; q++)
                     s += (double)a->data[(size_t)i * k + q] * opb(b, tb, q, j);
                 worst = fmax(worst, fabs(s - (double)c[v][(size_t)i * n + j]));
@@ -146,10 +168,12 @@ static double kernels_check_shape(const tg_panel_isa *isa, int kernels, int m, i
     }
     if (kernels == 2)
         cr_expect(memcmp(c[0], c[1], bytes) == 0,
-                  "%dx%dx%d tb=%d beta=%d: the %s and %s kernels differ in bits", m, n, k, tb, beta,
+                  "%dx%dx%d tb=%d add=%d: the %s and %s kernels differ in bits", m, n, k, tb, add,
                   tg_panels_isa_name(isa[0]), tg_panels_isa_name(isa[1]));
     free(c[0]);
     free(c[1]);
+    free(copied);
+    free(bias);
     tg_panel_cache_free(cache);
     tg_tensor_free(a);
     tg_tensor_free(b);
@@ -175,12 +199,13 @@ Test(panels, every_kernel_here_matches_double_sums)
         for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++)
             for (size_t l = 0; l < sizeof ks / sizeof ks[0]; l++)
                 for (int tb = 0; tb <= 1; tb++)
-                    for (int beta = 0; beta <= 1; beta++) {
-                        double e = kernels_check_shape(isa, kernels, ms[i], ns[j], ks[l], tb, beta);
-                        cr_assert(e <= tol, "%dx%dx%d tb=%d beta=%d: off by %.3g", ms[i], ns[j],
-                                  ks[l], tb, beta, e);
+                    for (int add = 0; add < ADDS; add++) {
+                        double e = kernels_check_shape(isa, kernels, ms[i], ns[j], ks[l], tb, add);
+                        cr_assert(e <= tol, "%dx%dx%d tb=%d add=%d: off by %.3g", ms[i], ns[j],
+                                  ks[l], tb, add, e);
                     }
-    cr_assert(kernels_check_shape(isa, kernels, 32, 1024, 256, 1, 1) <= tol); /* a recurrent step */
+    cr_assert(kernels_check_shape(isa, kernels, 32, 1024, 256, 1, ADD_C) <= tol); /* a recurrent step */
+    cr_assert(kernels_check_shape(isa, kernels, 64, 1000, 256, 1, ADD_BIAS) <= tol); /* an output layer */
 }
 
 /* y = A B^T on one tape, twice, with B's values changed in between. */
@@ -267,16 +292,18 @@ Test(panels, kernel_writes_only_its_block)
             tg_panel_cache *cache = tg_panel_cache_new();
             const tg_real *p = tg_panels_of(cache, b, 1, 128);
             cr_assert_not_null(p);
-            tg_real *c = malloc((size_t)(m + 1) * ldc * sizeof *c);
+            tg_real *c = malloc((size_t)(m + 1) * ldc * sizeof *c), bias[65];
+            for (int x = 0; x < n; x++) bias[x] = (tg_real)x;
             for (int v = 0; v < kernels; v++)
-                for (int beta = 0; beta <= 1; beta++) {
+                for (int add = 0; add < ADDS; add++) {
                     for (int x = 0; x < (m + 1) * ldc; x++) c[x] = guard;
-                    tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, beta, c, ldc, 1);
+                    tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, addend(add, c, bias),
+                                       add == ADD_C ? ldc : 0, c, ldc, 1);
                     for (int x = 0; x < (m + 1) * ldc; x++) {
                         int row = x / ldc, col = x % ldc;
                         if (row < m && col < n) continue;
-                        cr_assert_eq(c[x], guard, "%s m=%d n=%d beta=%d: wrote row %d column %d",
-                                     tg_panels_isa_name(isa[v]), m, n, beta, row, col);
+                        cr_assert_eq(c[x], guard, "%s m=%d n=%d add=%d: wrote row %d column %d",
+                                     tg_panels_isa_name(isa[v]), m, n, add, row, col);
                     }
                 }
             free(c);
@@ -300,13 +327,16 @@ Test(panels, threads_change_no_bit)
     const tg_real *p = tg_panels_of(cache, b, 1, 128);
     cr_assert_not_null(p);
     tg_real *c1 = malloc((size_t)m * n * sizeof *c1), *c2 = malloc((size_t)m * n * sizeof *c2);
+    tg_real bias[257];
+    for (int j = 0; j < n; j++) bias[j] = (tg_real)(j % 3);
     for (int v = 0; v < kernels; v++)
-        for (int beta = 0; beta <= 1; beta++) {
+        for (int add = 0; add < ADDS; add++) {
             for (int x = 0; x < m * n; x++) c1[x] = c2[x] = (tg_real)(x % 7);
-            tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, beta, c1, n, 1);
-            tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, beta, c2, n, 2);
+            int ldd = add == ADD_C ? n : 0;
+            tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, addend(add, c1, bias), ldd, c1, n, 1);
+            tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, addend(add, c2, bias), ldd, c2, n, 2);
             cr_assert(memcmp(c1, c2, (size_t)m * n * sizeof *c1) == 0,
-                      "%s beta=%d: 1 and 2 threads differ", tg_panels_isa_name(isa[v]), beta);
+                      "%s add=%d: 1 and 2 threads differ", tg_panels_isa_name(isa[v]), add);
         }
     free(c1);
     free(c2);
