@@ -340,9 +340,8 @@ tn_block(int mc, int nc, int k0, int kc, const row_source *a, int acol, const ro
     for (int p = 0; p * PANEL < nc; p++) {
         const float *panel = bp + (size_t)p * kc * PANEL;
         int nv = nc - p * PANEL < PANEL ? nc - p * PANEL : PANEL;
-        for (int r = 0; r < mc; r += 8)
-        {
-            float *cb = c + (size_t)r * ldc + p * PANEL;
+        for (int r = 0; r < mc; r += 8) {
+            float *cb = c + (size_t)r * ldc + p * PANEL; /* added to itself after k's first block */
             panel_rows(0, mc - r < 8 ? mc - r : 8, kc, ap + (size_t)r * kc, 1, 8, panel,
                        add ? cb : NULL, (size_t)ldc, cb, ldc, nv);
         }
