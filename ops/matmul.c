@@ -41,11 +41,10 @@ static int gemm_on_panels(tg_tape *t, int m, int n, int k, const tg_real *a, int
     return 1;
 }
 
-/* c (m x n, contiguous) = D (rows ldd apart; none when d is c), or 0 without D. */
-static void start_from(const tg_real *d, int ldd, int m, int n, tg_real *c)
+/* c (m x n, contiguous) = D (rows ldd apart; nothing to do when d is c). */
+static void copy_addend(const tg_real *d, int ldd, int m, int n, tg_real *c)
 {
-    if (!d) memset(c, 0, (size_t)m * n * sizeof *c);
-    for (int i = 0; d && d != c && i < m; i++)
+    for (int i = 0; d != c && i < m; i++)
         memcpy(c + (size_t)i * n, d + (size_t)i * ldd, (size_t)n * sizeof *c);
 }
 
@@ -69,11 +68,12 @@ int tg_matmul_product(tg_tape *t, const tg_tensor *a, const tg_tensor *b, int ta
 {
     int m = ta ? a->cols : a->rows, k = ta ? a->rows : a->cols, n = tb ? b->rows : b->cols;
     if (zero_constant(a)) {
-        start_from(d, ldd, m, n, c);
+        if (d) copy_addend(d, ldd, m, n, c);
+        else memset(c, 0, (size_t)m * n * sizeof *c);
         return 1;
     }
     if (!ta && gemm_on_panels(t, m, n, k, a->data, a->cols, b, tb, d, ldd, c, n)) return 0;
-    start_from(d, ldd, m, n, c);
+    if (d) copy_addend(d, ldd, m, n, c); /* then beta 1; without D, beta 0 ignores c */
     tg_gemm(ta, tb, m, n, k, 1, a->data, a->cols, b->data, b->cols, d ? 1 : 0, c, n,
             tg_tape_threads(t));
     return 0;

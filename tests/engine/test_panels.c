@@ -14,9 +14,11 @@
  *     tails in both directions);
  *   - every kernel this CPU runs (AVX-512, AVX2+FMA), whichever the process
  *     picked, straight from the panels against double sums over shapes with
- *     row and column tails, with nothing added, C added (beta 1) or a bias
- *     row added (tg_gemm_panels_add, the same bits as the bias copied into C
- *     and beta 1); where a CPU runs both, the two give
+ *     row and column tails, with nothing added, C added (beta 1), a bias
+ *     row or a matrix of its own added (tg_gemm_panels_add; a bias row gives
+ *     the bits of the bias copied into C and beta 1);
+ *   - affine on panels (bias row and full bias) against double sums, and
+ *     its input gradient, written over a poisoned buffer on panels; where a CPU runs both, the two give
  *     the same bits; neither writes outside C's block; threads change no bit. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -120,16 +122,31 @@ Test(panels, recurrent_shapes)
     cr_assert(check_shape(1, 100, 100, 1) <= tol);
 }
 
-/* What a panel product adds: nothing, C itself (beta 1) or a bias row. */
-enum { ADD_NONE, ADD_C, ADD_BIAS, ADDS };
+/* What a panel product adds: nothing, C itself (beta 1), a bias row, or a
+ * matrix of its own (rows ldr apart). */
+enum { ADD_NONE, ADD_C, ADD_BIAS, ADD_ROWS, ADDS };
 
-static const tg_real *addend(int add, const tg_real *c, const tg_real *bias)
+static const tg_real *addend(int add, const tg_real *c, const tg_real *bias, const tg_real *rows)
 {
-    return add == ADD_C ? c : add == ADD_BIAS ? bias : NULL;
+    return add == ADD_C ? c : add == ADD_BIAS ? bias : add == ADD_ROWS ? rows : NULL;
 }
 
-/* C = A op(B) + D (D: none, C0[x] = x mod 7, or bias[j] = j mod 5 - 2 on
- * every row) straight from the panels on each kernel here, against sums in
+static int addend_ld(int add, int ldc, int ldr)
+{
+    return add == ADD_C ? ldc : add == ADD_ROWS ? ldr : 0;
+}
+
+/* m x ldr values, D[i][j] = (i ldr + j) mod 11 - 5. */
+static tg_real *own_rows(int m, int ldr)
+{
+    tg_real *d = malloc((size_t)m * ldr * sizeof *d);
+    cr_assert_not_null(d);
+    for (int x = 0; x < m * ldr; x++) d[x] = (tg_real)(x % 11 - 5);
+    return d;
+}
+
+/* C = A op(B) + D (D: none, C0[x] = x mod 7, bias[j] = j mod 5 - 2 on
+ * every row, or own_rows with ldr = n + 1) straight from the panels on each kernel here, against sums in
  * double; returns the worst error over the longest sum's length, and
  * expects the kernels' results bit for bit equal, and a bias row to give
  * the bits of the bias copied into C and added with beta 1. */
@@ -144,13 +161,13 @@ static double kernels_check_shape(const tg_panel_isa *isa, int kernels, int m, i
     cr_assert_not_null(p);
     size_t bytes = (size_t)m * n * sizeof(tg_real);
     tg_real *c[2] = {malloc(bytes), malloc(bytes)}, *copied = malloc(bytes);
-    tg_real *bias = malloc((size_t)n * sizeof *bias);
+    tg_real *bias = malloc((size_t)n * sizeof *bias), *rows = own_rows(m, n + 1);
     for (int j = 0; j < n; j++) bias[j] = (tg_real)(j % 5 - 2);
     double worst = 0;
     for (int v = 0; v < kernels; v++) {
         for (int x = 0; x < m * n; x++) c[v][x] = (tg_real)(x % 7);
-        tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, addend(add, c[v], bias),
-                           add == ADD_C ? n : 0, c[v], n, 1);
+        tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, addend(add, c[v], bias, rows),
+                           addend_ld(add, n, n + 1), c[v], n, 1);
         if (add == ADD_BIAS) {
             for (int x = 0; x < m * n; x++) copied[x] = bias[x % n];
             tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, copied, n, copied, n, 1);
@@ -160,7 +177,10 @@ static double kernels_check_shape(const tg_panel_isa *isa, int kernels, int m, i
         }
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) {
-                double s = add == ADD_C ? (double)((i * n + j) % 7) : add == ADD_BIAS ? bias[j] : 0;
+                double s = add == ADD_C      ? (double)((i * n + j) % 7)
+                           : add == ADD_BIAS ? (double)bias[j]
+                           : add == ADD_ROWS ? (double)rows[(size_t)i * (n + 1) + j]
+                                             : 0;
                 for (int q = 0; q < k; q++)
                     s += (double)a->data[(size_t)i * k + q] * opb(b, tb, q, j);
                 worst = fmax(worst, fabs(s - (double)c[v][(size_t)i * n + j]));
@@ -174,6 +194,7 @@ static double kernels_check_shape(const tg_panel_isa *isa, int kernels, int m, i
     free(c[1]);
     free(copied);
     free(bias);
+    free(rows);
     tg_panel_cache_free(cache);
     tg_tensor_free(a);
     tg_tensor_free(b);
@@ -292,13 +313,13 @@ Test(panels, kernel_writes_only_its_block)
             tg_panel_cache *cache = tg_panel_cache_new();
             const tg_real *p = tg_panels_of(cache, b, 1, 128);
             cr_assert_not_null(p);
-            tg_real *c = malloc((size_t)(m + 1) * ldc * sizeof *c), bias[65];
+            tg_real *c = malloc((size_t)(m + 1) * ldc * sizeof *c), bias[65], *rows = own_rows(m, n);
             for (int x = 0; x < n; x++) bias[x] = (tg_real)x;
             for (int v = 0; v < kernels; v++)
                 for (int add = 0; add < ADDS; add++) {
                     for (int x = 0; x < (m + 1) * ldc; x++) c[x] = guard;
-                    tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, addend(add, c, bias),
-                                       add == ADD_C ? ldc : 0, c, ldc, 1);
+                    tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, addend(add, c, bias, rows),
+                                       addend_ld(add, ldc, n), c, ldc, 1);
                     for (int x = 0; x < (m + 1) * ldc; x++) {
                         int row = x / ldc, col = x % ldc;
                         if (row < m && col < n) continue;
@@ -307,6 +328,7 @@ Test(panels, kernel_writes_only_its_block)
                     }
                 }
             free(c);
+            free(rows);
             tg_panel_cache_free(cache);
             tg_tensor_free(a);
             tg_tensor_free(b);
@@ -327,22 +349,72 @@ Test(panels, threads_change_no_bit)
     const tg_real *p = tg_panels_of(cache, b, 1, 128);
     cr_assert_not_null(p);
     tg_real *c1 = malloc((size_t)m * n * sizeof *c1), *c2 = malloc((size_t)m * n * sizeof *c2);
-    tg_real bias[257];
+    tg_real bias[257], *rows = own_rows(m, n + 1);
     for (int j = 0; j < n; j++) bias[j] = (tg_real)(j % 3);
     for (int v = 0; v < kernels; v++)
         for (int add = 0; add < ADDS; add++) {
             for (int x = 0; x < m * n; x++) c1[x] = c2[x] = (tg_real)(x % 7);
-            int ldd = add == ADD_C ? n : 0;
-            tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, addend(add, c1, bias), ldd, c1, n, 1);
-            tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, addend(add, c2, bias), ldd, c2, n, 2);
+            int ldd = addend_ld(add, n, n + 1);
+            tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, addend(add, c1, bias, rows), ldd, c1,
+                               n, 1);
+            tg_gemm_panels_isa(isa[v], m, n, k, a->data, k, p, addend(add, c2, bias, rows), ldd, c2,
+                               n, 2);
             cr_assert(memcmp(c1, c2, (size_t)m * n * sizeof *c1) == 0,
                       "%s add=%d: 1 and 2 threads differ", tg_panels_isa_name(isa[v]), add);
         }
+    free(rows);
     free(c1);
     free(c2);
     tg_panel_cache_free(cache);
     tg_tensor_free(a);
     tg_tensor_free(b);
+}
+
+/* y = affine(tanh(x0), W, B) with enough rows (130) that W is packed at
+ * once, B a bias row or a full m x n bias: y against double sums, and,
+ * loss = sum(y * coef), dx0 = (coef W) (1 - tanh^2): tanh's output is
+ * affine's one use, so its gradient is written over NaN, on panels of W
+ * (130 x 40 x 50 suits them and packs at once on either kernel). */
+Test(panels, affine_on_panels_adds_bias_and_writes_input_gradient)
+{
+    if (!tg_panels_available()) return;
+    enum { M = 130, K = 40, NO = 50 };
+    tg_rng r;
+    tg_rng_seed(&r, 29);
+    for (int full = 0; full <= 1; full++) {
+        tg_tape *t = tg_tape_new((size_t)1 << 22);
+        tg_tensor *x0 = tg_tensor_new(t, M, K, 1), *w = tg_tensor_new(t, NO, K, 1);
+        tg_tensor *b = tg_tensor_new(t, full ? M : 1, NO, 1), *coef = tg_tensor_new(t, M, NO, 0);
+        tg_tensor *all[4] = {x0, w, b, coef};
+        for (int q = 0; q < 4; q++)
+            for (size_t i = 0; i < tg_numel(all[q]); i++)
+                all[q]->data[i] = (tg_real)(0.5 * tg_rng_normal(&r));
+        tg_tensor *a = tg_tanh(t, x0), *y = tg_affine(t, a, w, b);
+        cr_assert(tg_panels_held(tg_matmul_panel_cache(t), w, 1), "W^T was not packed");
+        double worst = 0;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < NO; j++) {
+                double s = (double)b->data[(size_t)(full ? i : 0) * NO + j];
+                for (int q = 0; q < K; q++)
+                    s += (double)a->data[(size_t)i * K + q] * (double)w->data[(size_t)j * K + q];
+                worst = fmax(worst, fabs(s - (double)y->data[(size_t)i * NO + j]));
+            }
+        cr_assert(worst < 1e-5, "full bias %d: y off by %g", full, worst);
+        tg_tensor *loss = tg_sum(t, tg_mul(t, y, coef));
+        cr_assert(tg_grad_writes(a), "affine's claim on its input");
+        for (size_t i = 0; i < tg_numel(a); i++) a->grad[i] = (tg_real)NAN;
+        tg_backward(t, loss);
+        worst = 0;
+        for (int i = 0; i < M; i++)
+            for (int q = 0; q < K; q++) {
+                double g = 0, th = (double)a->data[(size_t)i * K + q];
+                for (int j = 0; j < NO; j++)
+                    g += (double)coef->data[(size_t)i * NO + j] * (double)w->data[(size_t)j * K + q];
+                worst = fmax(worst, fabs(g * (1 - th * th) - (double)x0->grad[(size_t)i * K + q]));
+            }
+        cr_assert(worst < 1e-5, "full bias %d: dx0 off by %g", full, worst);
+        tg_tape_free(t);
+    }
 }
 
 /* An op's output (here rows of scale(w), a view; the attention decoder's
