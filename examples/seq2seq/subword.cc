@@ -177,10 +177,96 @@ uint32_t crc_of(const std::string &s)
 
 const char TEXT_PREFIX[] = "spm1:";
 
+// ---- normalization tables
+//
+// A ModelProto carries its normalizer's (and denormalizer's) table as a
+// precompiled blob: a double-array trie and the strings it maps to, which
+// SentencePiece walks without bounds checks, so a damaged blob reads out of
+// memory when text is normalized (found by fuzzing: a SEGV in
+// Normalizer::NormalizePrefix). We accept a table only if it is absent or
+// exactly the one SentencePiece builds for the rule we train with
+// (nmt_nfkc: its length and CRC-32 below), read from the protobuf wire
+// format before SentencePiece sees the bytes.
+const size_t NMT_NFKC_TABLE_BYTES = 237561;
+const uint32_t NMT_NFKC_TABLE_CRC = 0x3a13efa4;
+
+struct wire {
+    const unsigned char *p, *end;
+};
+
+bool varint(wire &w, uint64_t &v)
+{
+    v = 0;
+    for (int shift = 0; shift < 64 && w.p < w.end; shift += 7) {
+        unsigned char b = *w.p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return true;
+    }
+    return false;
+}
+
+// The next field of a message: its number and, for a length-delimited one,
+// its bytes; other wire types are skipped. false at the end or on bad data.
+bool next_field(wire &w, uint64_t &field, wire &bytes, bool &delimited)
+{
+    uint64_t key, len;
+    if (w.p >= w.end || !varint(w, key)) return false;
+    field = key >> 3;
+    delimited = (key & 7) == 2;
+    switch (key & 7) {
+    case 0: return varint(w, len);
+    case 1: if (w.end - w.p < 8) return false; w.p += 8; return true;
+    case 5: if (w.end - w.p < 4) return false; w.p += 4; return true;
+    case 2:
+        if (!varint(w, len) || len > (uint64_t)(w.end - w.p)) return false;
+        bytes = {w.p, w.p + len};
+        w.p += len;
+        return true;
+    default: return false;
+    }
+}
+
+// "" when the (de)normalizer tables of the ModelProto in `model` are absent
+// or nmt_nfkc's, else what is wrong. Occurrences merge as protobuf's do: the
+// last table of the last spec wins.
+std::string tables_problem(const std::string &model)
+{
+    wire w = {reinterpret_cast<const unsigned char *>(model.data()),
+              reinterpret_cast<const unsigned char *>(model.data()) + model.size()};
+    wire field_bytes = {nullptr, nullptr}, table[2] = {{nullptr, nullptr}, {nullptr, nullptr}};
+    uint64_t field;
+    bool delimited;
+    while (w.p < w.end) {
+        if (!next_field(w, field, field_bytes, delimited))
+            return "not a SentencePiece model (not a protobuf message)";
+        if (!delimited || (field != 3 && field != 5)) continue; // normalizer, denormalizer
+        wire spec = field_bytes, inner = {nullptr, nullptr};
+        uint64_t f2;
+        while (spec.p < spec.end && next_field(spec, f2, inner, delimited))
+            if (delimited && f2 == 2) table[field == 5] = inner; // precompiled_charsmap
+        if (spec.p < spec.end) return "not a SentencePiece model (a damaged normalizer spec)";
+    }
+    for (int k = 0; k < 2; k++) {
+        size_t n = (size_t)(table[k].end - table[k].p);
+        if (!table[k].p || n == 0) continue;
+        uLong c = crc32(crc32(0L, Z_NULL, 0), table[k].p, (uInt)(n < (1u << 30) ? n : 0));
+        if (n != NMT_NFKC_TABLE_BYTES || (uint32_t)c != NMT_NFKC_TABLE_CRC)
+            return std::string("piece model refused: its ") +
+                   (k ? "denormalization" : "normalization") +
+                   " table is not SentencePiece's nmt_nfkc (damaged, or another rule)";
+    }
+    return "";
+}
+
 s2s_subword *load_checked(const std::string &bytes, const char *label, char *err, size_t errlen)
 {
     // unique_ptr: SentencePiece may throw from inside the load (darts-clone
     // does on a bad trie), and the half-built processor must still be freed
+    std::string bad_tables = tables_problem(bytes);
+    if (!bad_tables.empty()) {
+        set_err(err, errlen, "%s: %s", label, bad_tables.c_str());
+        return nullptr;
+    }
     std::unique_ptr<s2s_subword> sw(new s2s_subword);
     auto st = sw->sp.LoadFromSerializedProto(bytes);
     if (!st.ok()) {
