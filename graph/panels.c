@@ -408,13 +408,6 @@ static void split_rows(const product *p, int threads)
     }
 }
 
-void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels, int beta,
-                    tg_real *c, int ldc, int threads)
-{
-    tg_gemm_panels_isa(tg_panels_isa(), m, n, k, a, lda, panels, beta ? c : NULL, ldc, c, ldc,
-                       threads);
-}
-
 void tg_gemm_panels_add(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels,
                         const tg_real *d, int ldd, tg_real *c, int ldc, int threads)
 {
@@ -426,7 +419,7 @@ void tg_gemm_panels_isa(tg_panel_isa isa, int m, int n, int k, const tg_real *a,
                         int threads)
 {
     if (isa == TG_PANEL_NONE || !tg_panels_isa_runs(isa))
-        tg_misuse(TG_HERE, "tg_gemm_panels", "no %s panel kernel runs on this CPU or build",
+        tg_misuse(TG_HERE, "tg_gemm_panels_isa", "no %s panel kernel runs on this CPU or build",
                   tg_panels_isa_name(isa));
     product p = {isa == TG_PANEL_AVX2 ? tg_panels_rows_avx2 : rows_on_panels,
                  m, n, k, lda, 0, ldc, a, panels, d, (size_t)ldd, NULL, NULL, c, NULL};
@@ -493,19 +486,12 @@ int tg_panels_held(tg_panel_cache *c, const tg_tensor *b, int tb)
     return 0;
 }
 
-void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels, int beta,
-                    tg_real *c, int ldc, int threads)
-{
-    (void)m, (void)n, (void)k, (void)a, (void)lda, (void)panels, (void)beta, (void)c, (void)ldc;
-    (void)threads;
-    abort(); /* unreachable: tg_panels_of never returned panels */
-}
-
 void tg_gemm_panels_add(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels,
                         const tg_real *d, int ldd, tg_real *c, int ldc, int threads)
 {
-    (void)d, (void)ldd;
-    tg_gemm_panels(m, n, k, a, lda, panels, 0, c, ldc, threads); /* aborts: unreachable too */
+    (void)m, (void)n, (void)k, (void)a, (void)lda, (void)panels, (void)d, (void)ldd, (void)c;
+    (void)ldc, (void)threads;
+    abort(); /* unreachable: tg_panels_of never returned panels */
 }
 
 void tg_gemm_panels_isa(tg_panel_isa isa, int m, int n, int k, const tg_real *a, int lda,

@@ -62,15 +62,12 @@ const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int r
 /* 1 when (b, tb) is packed in c (for tests). */
 int tg_panels_held(tg_panel_cache *c, const tg_tensor *b, int tb);
 
-/* C (m x n, row stride ldc) = beta C + A op(B) for A (m x k, row stride
- * lda) and panels of op(B) from tg_panels_of; beta is 0 or 1. Large
- * products split their rows over up to `threads` OpenMP threads. */
-void tg_gemm_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels, int beta,
-                    tg_real *c, int ldc, int threads);
-/* C = A op(B) + D, D's row i at d + i ldd: ldd 0 adds one row (a bias) to
- * every row of C, with no copy of it into C first; d == c, ldd == ldc is
- * tg_gemm_panels with beta 1, NULL with beta 0. The same bits as copying
- * D into C and adding the product with beta 1. */
+/* C (m x n, row stride ldc) = A op(B) + D for A (m x k, row stride lda)
+ * and panels of op(B) from tg_panels_of; D's row i at d + i ldd: d == c,
+ * ldd == ldc adds C (beta 1), ldd 0 adds one row (a bias) to every row of C
+ * with no copy of it into C first, NULL adds nothing (beta 0). The same bits
+ * as copying D into C and adding the product. Large products split their
+ * rows over up to `threads` OpenMP threads. */
 void tg_gemm_panels_add(int m, int n, int k, const tg_real *a, int lda, const tg_real *panels,
                         const tg_real *d, int ldd, tg_real *c, int ldc, int threads);
 
