@@ -161,11 +161,11 @@ bool base64_decode(const char *s, size_t n, std::string *out)
     return true;
 }
 
-uint32_t crc_of(const std::string &s)
+uint32_t crc_of(const void *data, size_t size)
 {
     uLong c = crc32(0L, Z_NULL, 0);
-    const Bytef *p = reinterpret_cast<const Bytef *>(s.data());
-    size_t left = s.size();
+    const Bytef *p = static_cast<const Bytef *>(data);
+    size_t left = size;
     while (left) { // crc32 takes a uInt length
         uInt chunk = left > (1u << 30) ? (1u << 30) : (uInt)left;
         c = crc32(c, p, chunk);
@@ -249,8 +249,7 @@ std::string tables_problem(const std::string &model)
     for (int k = 0; k < 2; k++) {
         size_t n = (size_t)(table[k].end - table[k].p);
         if (!table[k].p || n == 0) continue;
-        uLong c = crc32(crc32(0L, Z_NULL, 0), table[k].p, (uInt)(n < (1u << 30) ? n : 0));
-        if (n != NMT_NFKC_TABLE_BYTES || (uint32_t)c != NMT_NFKC_TABLE_CRC)
+        if (n != NMT_NFKC_TABLE_BYTES || crc_of(table[k].p, n) != NMT_NFKC_TABLE_CRC)
             return std::string("piece model refused: its ") +
                    (k ? "denormalization" : "normalization") +
                    " table is not SentencePiece's nmt_nfkc (damaged, or another rule)";
@@ -367,7 +366,7 @@ extern "C" char *s2s_subword_to_text(const s2s_subword *sw, char *err, size_t er
     try {
         std::string s = sw->sp.serialized_model_proto();
         char head[64];
-        std::snprintf(head, sizeof head, "%s%08x:%zu:", TEXT_PREFIX, (unsigned)crc_of(s),
+        std::snprintf(head, sizeof head, "%s%08x:%zu:", TEXT_PREFIX, (unsigned)crc_of(s.data(), s.size()),
                       s.size());
         char *out = dup_string(head + base64_encode(s));
         if (!out) throw std::bad_alloc();
@@ -416,9 +415,9 @@ extern "C" s2s_subword *s2s_subword_from_text(const char *text, const char *labe
                     label, bytes.size(), len);
             return nullptr;
         }
-        if (crc_of(bytes) != (uint32_t)crc) {
+        if (crc_of(bytes.data(), bytes.size()) != (uint32_t)crc) {
             set_err(err, errlen, "%s: piece model is damaged (crc32 %08x, header says %08lx)",
-                    label, (unsigned)crc_of(bytes), crc);
+                    label, (unsigned)crc_of(bytes.data(), bytes.size()), crc);
             return nullptr;
         }
         return load_checked(bytes, label, err, errlen);
