@@ -1,5 +1,6 @@
 /* The seq2seq encoder-decoder (see model.h). Composed of layers only. */
 #include "model.h"
+#include "pairs.h"
 
 #include <string.h>
 
@@ -143,26 +144,26 @@ static tg_tensor *decode_steps(tg_tape *t, const s2s_model *m, const int *ids, i
     return tg_rnn_forward(t, &m->dec, &run);
 }
 
-/* The generator: logits of the decoder's outputs h (dropout before it
- * unless dropout_rng is NULL). */
-static tg_tensor *generate(tg_tape *t, const s2s_model *m, tg_tensor *h, tg_rng *dropout_rng)
+/* The generator's input: the decoder's outputs h, with dropout unless
+ * dropout_rng is NULL. */
+static tg_tensor *generator_input(tg_tape *t, const s2s_model *m, tg_tensor *h,
+                                  tg_rng *dropout_rng)
 {
     if (dropout_rng && m->cfg.dropout > 0) h = tg_dropout(t, h, m->cfg.dropout, dropout_rng);
-    return tg_linear_forward(t, &m->out, h);
+    return h;
 }
 
 /* Teacher forcing through the attention decoder (its output already had
  * the decoder's dropout: the generator reads it as it is). */
-static tg_tensor *attn_logits(tg_tape *t, const s2s_model *m, const s2s_batch *b,
+static tg_tensor *attn_outputs(tg_tape *t, const s2s_model *m, const s2s_batch *b,
                               tg_rng *dropout_rng, tg_state *enc_final)
 {
     tg_state init[TG_MAX_LAYERS];
     tg_tensor *values = s2s_encode_memory(t, m, b, init, dropout_rng);
     if (enc_final) memcpy(enc_final, init, (size_t)m->cfg.layers * sizeof *init);
     tg_attn_memory mem = tg_attn_memory_init(t, &m->adec.attn, values, b->Ts, b->B, b->src_len);
-    tg_tensor *h = tg_attn_decoder_forward(t, &m->adec, &m->tgt_emb, b->dec_in, b->Tt, b->B, &mem,
-                                           init, NULL, dropout_rng);
-    return generate(t, m, h, NULL);
+    return tg_attn_decoder_forward(t, &m->adec, &m->tgt_emb, b->dec_in, b->Tt, b->B, &mem, init,
+                                   NULL, dropout_rng);
 }
 
 tg_tensor *s2s_attn_decode_step(tg_tape *t, const s2s_model *m, const int *y, int B,
@@ -174,25 +175,52 @@ tg_tensor *s2s_attn_decode_step(tg_tape *t, const s2s_model *m, const int *y, in
     return tg_linear_forward(t, &m->out, h);
 }
 
-tg_tensor *s2s_logits(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *dropout_rng,
-                      tg_state *enc_final)
+/* What the generator reads under teacher forcing: Tt*B x H, time-major. */
+static tg_tensor *teacher_forced(tg_tape *t, const s2s_model *m, const s2s_batch *b,
+                                 tg_rng *dropout_rng, tg_state *enc_final)
 {
     tg_state fin[TG_MAX_LAYERS];
-    if (m->cfg.attention != TG_ATTN_NONE) return attn_logits(t, m, b, dropout_rng, enc_final);
+    if (m->cfg.attention != TG_ATTN_NONE) return attn_outputs(t, m, b, dropout_rng, enc_final);
     s2s_encode(t, m, b, fin, dropout_rng);
     if (enc_final) memcpy(enc_final, fin, (size_t)m->cfg.layers * sizeof *fin);
     /* no lengths: a padded decoder step only feeds later padded steps,
      * whose targets the loss ignores */
     tg_tensor *h = decode_steps(t, m, b->dec_in, b->Tt, b->B, fin, fin[m->cfg.layers - 1].h, NULL,
                                 dropout_rng);
-    return generate(t, m, h, dropout_rng);
+    return generator_input(t, m, h, dropout_rng);
 }
 
+tg_tensor *s2s_logits(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *dropout_rng,
+                      tg_state *enc_final)
+{
+    return tg_linear_forward(t, &m->out, teacher_forced(t, m, b, dropout_rng, enc_final));
+}
+
+/* The generator runs on the rows the loss scores only: a <pad> target's
+ * logits and their softmax would be computed, and its zero gradient
+ * multiplied back through the output layer's two products, for nothing
+ * (about a tenth of the rows of length-bucketed batches of real text, and
+ * the output layer is the largest product over a subword vocabulary). The
+ * kept rows, gathered in order, give the loss of all rows with the padded
+ * ones ignored. */
 tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *dropout_rng,
                     tg_state *enc_final)
 {
-    tg_tensor *logits = s2s_logits(t, m, b, dropout_rng, enc_final);
-    return tg_softmax_xent(t, logits, b->dec_out, 0 /* <pad> */);
+    tg_tensor *h = teacher_forced(t, m, b, dropout_rng, enc_final);
+    int rows = b->Tt * b->B, n = 0;
+    int *kept = tg_tape_ints(t, (size_t)rows), *targets = tg_tape_ints(t, (size_t)rows);
+    for (int r = 0; r < rows; r++)
+        if (b->dec_out[r] != S2S_PAD) {
+            kept[n] = r;
+            targets[n++] = b->dec_out[r];
+        }
+    if (n == rows) return tg_softmax_xent(t, tg_linear_forward(t, &m->out, h), b->dec_out, S2S_PAD);
+    if (n == 0) { /* every target <pad> (no batch of s2s_batch_make): one ignored row, loss 0 */
+        kept[0] = 0;
+        targets[n++] = S2S_PAD;
+    }
+    tg_tensor *logits = tg_linear_forward(t, &m->out, tg_embedding(t, h, kept, n));
+    return tg_softmax_xent(t, logits, targets, S2S_PAD);
 }
 
 tg_tensor *s2s_decode_step(tg_tape *t, const s2s_model *m, const int *y, int B,

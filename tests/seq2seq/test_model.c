@@ -140,6 +140,60 @@ Test(padding, gru_reversed_source) { check_padding("gru", 1, 1, 1); }
 Test(padding, rnn) { check_padding("rnn", 2, 0, 1); }
 Test(padding, mgu) { check_padding("mgu", 1, 1, 0); }
 
+/* s2s_loss runs the generator on the rows whose target is not <pad> only;
+ * the loss and every parameter's gradient must be those of the logits of
+ * all rows (s2s_logits) with the padded ones ignored by the cross-entropy. */
+static void loss_and_grads(s2s_model *m, tg_tape *t, const s2s_batch *b, int all_rows,
+                           double *loss, tg_real *grad)
+{
+    tg_tensor *l = all_rows ? tg_softmax_xent(t, s2s_logits(t, m, b, NULL, NULL), b->dec_out,
+                                              S2S_PAD)
+                            : s2s_loss(t, m, b, NULL, NULL);
+    tg_params_zero_grad(m->params);
+    tg_backward(t, l);
+    *loss = l->data[0];
+    memcpy(grad, tg_params_grad(m->params), tg_params_numel(m->params) * sizeof *grad);
+}
+
+static void check_kept_rows(tg_attn_kind attn)
+{
+    s2s_model m;
+    s2s_config c;
+    memset(&c, 0, sizeof c);
+    c.cell = &tg_cell_lstm;
+    c.embed = EMB;
+    c.hidden = HID;
+    c.layers = 1;
+    c.src_vocab = V_SRC;
+    c.tgt_vocab = V_TGT;
+    c.attention = attn;
+    cr_assert_eq(s2s_model_init(&m, &c, 5), 0);
+    const int *src[3] = {a_src, b_src, a_src}, *tgt[3] = {a_tgt, b_tgt, b_tgt};
+    int sl[3] = {3, 6, 3}, tl[3] = {2, 5, 5};
+    tg_tape *t = tg_tape_new(16u << 20);
+    s2s_batch b;
+    s2s_batch_make(&b, t, &m.cfg, 3, src, sl, tgt, tl, 0, 8); /* 27 rows, 15 scored */
+    cr_assert_eq(b.n_tgt, 3 + 6 + 6);
+    size_t np = tg_params_numel(m.params);
+    tg_real *all = malloc(np * sizeof *all), *kept = malloc(np * sizeof *kept);
+    double loss_all, loss_kept;
+    loss_and_grads(&m, t, &b, 1, &loss_all, all);
+    loss_and_grads(&m, t, &b, 0, &loss_kept, kept);
+    assert_close(loss_kept, loss_all, TOL, "loss");
+    double norm = 0;
+    for (size_t i = 0; i < np; i++) {
+        assert_close(kept[i], all[i], TOL, "gradient");
+        norm += fabs(all[i]);
+    }
+    cr_assert_gt(norm, 1e-3, "no gradient to compare");
+    free(all), free(kept);
+    tg_tape_free(t);
+    s2s_model_free(&m);
+}
+
+Test(padding, loss_scores_kept_rows_as_all_rows) { check_kept_rows(TG_ATTN_NONE); }
+Test(padding, loss_scores_kept_rows_as_all_rows_attention) { check_kept_rows(TG_ATTN_GENERAL); }
+
 /* ------------------------------------------------------------------ training */
 
 typedef struct tiny_data {
