@@ -229,25 +229,29 @@ static inline __mmask16 half_mask(int nv, int half)
  * is a[i rs + kk ks]: rs = lda, ks = 1 for the rows of A; rs = 1, ks = 8
  * for A^T's columns packed 8 side by side (tg_gemm_tn_panels, pack_columns).
  * MR, and ks for A, are constants at every call, so the accumulators live
- * in registers and A's rows are read as before. fetch_c (a constant too)
- * asks for C's lines at the start, so that they arrive during the FMA
- * chain: a weight gradient's C (8000 x 256 floats for an 8000-word output
- * layer) is far out of cache when a block comes back to add to it, and
- * waiting for its lines after the chain cost a third of the product's time
- * at k = 128 (106 -> 157 GFLOP/s, m = 8000, n = 256; Zen 5). The forward
- * products' C gains nothing from it (their microbenchmark: within noise). */
+ * in registers and A's rows are read as before.
+ * C's lines are asked for at the start (prefetch), so that they arrive
+ * during the FMA chain rather than after it: C is out of cache in both uses,
+ * a forward product's output being fresh arena memory and a weight
+ * gradient's C (8000 x 256 floats for an 8000-word output layer) being added
+ * to long after its last visit. Waiting for them after the chain cost, at
+ * 1 thread on Zen 5 (microbenchmark, C out of cache): m = 384 (or 32),
+ * n = 1024, k = 256: 154 -> 192 (150 -> 182) GFLOP/s; a weight gradient
+ * m = 8000, n = 256, k = 128: 106 -> 157. Long chains (k = 1000) hide the
+ * wait either way; the AVX2 kernel, at half the FMA rate, gained nothing
+ * from it (so it has none). */
 __attribute__((target("avx512f"), always_inline)) static inline void
 block(const int MR, int k, const float *a, size_t rs, size_t ks, const float *panel,
-      const float *d, size_t ldd, float *c, int ldc, int nv, const int fetch_c)
+      const float *d, size_t ldd, float *c, int ldc, int nv)
 {
     __m512 acc[8][2];
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-        if (fetch_c) { /* the row's 32 floats: two cache lines */
-            _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
-            _mm_prefetch((const char *)(c + (size_t)i * ldc + 16), _MM_HINT_T0);
-        }
+        const char *ci = (const char *)(c + (size_t)i * ldc); /* 32 floats: 2 or 3 lines */
+        _mm_prefetch(ci, _MM_HINT_T0);
+        _mm_prefetch(ci + 64, _MM_HINT_T0);
+        _mm_prefetch(ci + 127, _MM_HINT_T0);
     }
     for (int kk = 0; kk < k; kk++) {
         __m512 b0 = _mm512_load_ps(panel + (size_t)kk * PANEL);
@@ -278,12 +282,12 @@ block(const int MR, int k, const float *a, size_t rs, size_t ks, const float *pa
  * d + i ldd, as in block. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 panel_rows(int i0, int i1, int k, const float *a, size_t rs, size_t ks, const float *panel,
-           const float *d, size_t ldd, float *c, int ldc, int nv, const int fetch_c)
+           const float *d, size_t ldd, float *c, int ldc, int nv)
 {
     int i = i0;
 #define BLOCK(MR, r)                                                                               \
     block(MR, k, a + (size_t)(r) * rs, rs, ks, panel, d ? d + (size_t)(r) * ldd : NULL, ldd,       \
-          c + (size_t)(r) * ldc, ldc, nv, fetch_c)
+          c + (size_t)(r) * ldc, ldc, nv)
     TG_PANEL_ROW_BLOCKS(8, i, i1, BLOCK);
 #undef BLOCK
 }
@@ -299,8 +303,7 @@ __attribute__((target("avx512f"))) static void rows_on_panels(int i0, int i1, in
     for (int j0 = 0; j0 < n; j0 += PANEL) {
         const float *panel = panels + (size_t)(j0 / PANEL) * k * PANEL;
         int nv = n - j0 < PANEL ? n - j0 : PANEL;
-        panel_rows(i0, i1, k, a, (size_t)lda, 1, panel, d ? d + j0 : NULL, ldd, c + j0, ldc, nv,
-                   0);
+        panel_rows(i0, i1, k, a, (size_t)lda, 1, panel, d ? d + j0 : NULL, ldd, c + j0, ldc, nv);
     }
 }
 
@@ -356,7 +359,7 @@ tn_block(int mc, int nc, int k0, int kc, const row_source *a, int acol, const ro
         for (int r = 0; r < mc; r += 8) {
             float *cb = c + (size_t)r * ldc + p * PANEL; /* added to itself after k's first block */
             panel_rows(0, mc - r < 8 ? mc - r : 8, kc, ap + (size_t)r * kc, 1, 8, panel,
-                       add ? cb : NULL, (size_t)ldc, cb, ldc, nv, 1);
+                       add ? cb : NULL, (size_t)ldc, cb, ldc, nv);
         }
     }
 }
