@@ -87,7 +87,12 @@ static inline const tg_real *row_at(const row_source *s, int q)
  * zero past nv. */
 static void pack_panel(const row_source *s, int k0, int col, int K, int nv, tg_real *panel)
 {
-    if (nv < PANEL) memset(panel, 0, (size_t)K * PANEL * sizeof *panel);
+    if (nv == PANEL) { /* a constant size: inline moves, not a call to memcpy per row */
+        for (int kk = 0; kk < K; kk++)
+            memcpy(panel + (size_t)kk * PANEL, row_at(s, k0 + kk) + col, PANEL * sizeof *panel);
+        return;
+    }
+    memset(panel, 0, (size_t)K * PANEL * sizeof *panel);
     for (int kk = 0; kk < K; kk++)
         memcpy(panel + (size_t)kk * PANEL, row_at(s, k0 + kk) + col, (size_t)nv * sizeof *panel);
 }
