@@ -253,10 +253,12 @@ block(const int MR, int k, const float *a, size_t rs, size_t ks, const float *pa
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-        const char *ci = (const char *)(c + (size_t)i * ldc); /* 32 floats: 2 or 3 lines */
-        _mm_prefetch(ci, _MM_HINT_T0);
-        _mm_prefetch(ci + 64, _MM_HINT_T0);
-        _mm_prefetch(ci + 127, _MM_HINT_T0);
+        /* first, middle and last of the row's nv floats: points under 64
+         * bytes apart, so every line the row spans (3 at most) */
+        const float *ci = c + (size_t)i * ldc;
+        _mm_prefetch((const char *)ci, _MM_HINT_T0);
+        _mm_prefetch((const char *)(ci + (nv - 1) / 2), _MM_HINT_T0);
+        _mm_prefetch((const char *)(ci + nv - 1), _MM_HINT_T0);
     }
     for (int kk = 0; kk < k; kk++) {
         __m512 b0 = _mm512_load_ps(panel + (size_t)kk * PANEL);
