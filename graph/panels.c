@@ -253,7 +253,7 @@ block(const int MR, int k, const float *a, size_t rs, size_t ks, const float *pa
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-        /* first, middle and last of the row's nv floats: points under 64
+        /* first, middle and last of the row's nv floats: at most 64
          * bytes apart, so every line the row spans (3 at most) */
         const float *ci = c + (size_t)i * ldc;
         _mm_prefetch((const char *)ci, _MM_HINT_T0);
