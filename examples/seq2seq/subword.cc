@@ -366,8 +366,8 @@ extern "C" char *s2s_subword_to_text(const s2s_subword *sw, char *err, size_t er
     try {
         std::string s = sw->sp.serialized_model_proto();
         char head[64];
-        std::snprintf(head, sizeof head, "%s%08x:%zu:", TEXT_PREFIX, (unsigned)crc_of(s.data(), s.size()),
-                      s.size());
+        std::snprintf(head, sizeof head, "%s%08x:%zu:", TEXT_PREFIX,
+                      (unsigned)crc_of(s.data(), s.size()), s.size());
         char *out = dup_string(head + base64_encode(s));
         if (!out) throw std::bad_alloc();
         return out;

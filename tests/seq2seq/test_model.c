@@ -17,7 +17,8 @@
 
 enum { V_SRC = 20, V_TGT = 18, EMB = 6, HID = 8 };
 
-static void make_model(s2s_model *m, const char *cell, int layers, int feed, int reverse)
+static void make_model_attn(s2s_model *m, const char *cell, int layers, int feed, int reverse,
+                            tg_attn_kind attn, uint64_t seed)
 {
     s2s_config c;
     memset(&c, 0, sizeof c);
@@ -30,7 +31,13 @@ static void make_model(s2s_model *m, const char *cell, int layers, int feed, int
     c.tgt_vocab = V_TGT;
     c.feed_context = feed;
     c.reverse_source = reverse;
-    cr_assert_eq(s2s_model_init(m, &c, 77), 0);
+    c.attention = attn;
+    cr_assert_eq(s2s_model_init(m, &c, seed), 0);
+}
+
+static void make_model(s2s_model *m, const char *cell, int layers, int feed, int reverse)
+{
+    make_model_attn(m, cell, layers, feed, reverse, TG_ATTN_NONE, 77);
 }
 
 /* |a - b| <= tol * max(1, |a|, |b|): equal up to float rounding. A padding
@@ -158,16 +165,7 @@ static void loss_and_grads(s2s_model *m, tg_tape *t, const s2s_batch *b, int all
 static void check_kept_rows(tg_attn_kind attn)
 {
     s2s_model m;
-    s2s_config c;
-    memset(&c, 0, sizeof c);
-    c.cell = &tg_cell_lstm;
-    c.embed = EMB;
-    c.hidden = HID;
-    c.layers = 1;
-    c.src_vocab = V_SRC;
-    c.tgt_vocab = V_TGT;
-    c.attention = attn;
-    cr_assert_eq(s2s_model_init(&m, &c, 5), 0);
+    make_model_attn(&m, "lstm", 1, 0, 0, attn, 5);
     const int *src[3] = {a_src, b_src, a_src}, *tgt[3] = {a_tgt, b_tgt, b_tgt};
     int sl[3] = {3, 6, 3}, tl[3] = {2, 5, 5};
     tg_tape *t = tg_tape_new(16u << 20);
