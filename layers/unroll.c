@@ -5,9 +5,9 @@
  * slice. For a cell whose b_hh only adds to the projection (folds_b_hh: LSTM,
  * RNN) the projection carries b_hh too, one bias add for all steps instead of
  * one per step. Fed by token ids through an embedding, layer 0 projects each
- * distinct id's table row once and gathers rows of the result, when ids
- * repeat; a per-row context's columns are projected once per row and added
- * to every step's rows.
+ * distinct id's table row once, when ids repeat, and each step gathers its B
+ * rows of the result (step_inputs below); a per-row context's columns are
+ * projected once per row and added to every step's rows.
  * Rows past their length carry their state with a constant 0/1 mask m:
  *     s = m * s_new + (1 - m) * s_old
  * which is exact in both directions: a carried row keeps s_old bit for bit
@@ -62,15 +62,43 @@ static tg_tensor *project(tg_tape *t, const tg_cell *cell, tg_tensor *X)
     return tg_affine(t, X, cell->w_ih, b);
 }
 
-/* cell over T steps of XP (its input projected), from s0. */
-static tg_tensor *unroll_projected(tg_tape *t, const tg_cell *cell, tg_tensor *XP, int T, int B,
-                                   tg_state s0, const int *lengths, tg_state *final)
+/* A layer's projected input as its steps read it: rows step*B .. of XP
+ * (T*B x gates*H), or, fed by ids, rows pos[step*B ..] of P (the projection
+ * of each distinct id's embedding row, or of the whole table). Why the
+ * second: gathering all T*B rows of P up front wrote a T*B x gates*H matrix
+ * that each step read back from memory, and backward zeroed its gradient,
+ * added the steps' gradients into it and read it again to scatter it into
+ * P's; a step's own gather is read at once by its gates, whose VJP writes
+ * the gathered rows' gradient (claimed), scattered into P's while in cache. */
+typedef struct step_inputs {
+    tg_tensor *XP;   /* all steps' rows, or NULL */
+    tg_tensor *P;    /* rows to gather from, with pos (T*B indices) */
+    const int *pos;
+} step_inputs;
+
+static tg_tensor *step_input(tg_tape *t, const step_inputs *in, int step, int B)
+{
+    return in->P ? tg_embedding(t, in->P, in->pos + (size_t)step * B, B)
+                 : tg_row_slice(t, in->XP, step * B, B);
+}
+
+/* All n rows of in as one matrix. */
+static tg_tensor *all_rows(tg_tape *t, const step_inputs *in, int n)
+{
+    return in->P ? tg_embedding(t, in->P, in->pos, n) : in->XP;
+}
+
+/* cell over T steps of its projected input, from s0. */
+static tg_tensor *unroll_projected(tg_tape *t, const tg_cell *cell, const step_inputs *in, int T,
+                                   int B, tg_state s0, const int *lengths, tg_state *final)
 {
     const tg_cell_kind *k = cell->kind;
     int H = cell->hidden;
-    TG_CHECK(T > 0 && B > 0 && XP->rows == T * B && XP->cols == k->gates * H, TG_HERE, "rnn_forward",
+    const tg_tensor *X = in->P ? in->P : in->XP;
+    TG_CHECK(T > 0 && B > 0 && (in->P || X->rows == T * B) && X->cols == k->gates * H, TG_HERE,
+             "rnn_forward",
              "projected input is %dx%d, expected T*B x gates*hidden = %dx%d (T=%d, B=%d)",
-             XP->rows, XP->cols, T * B, k->gates * H, T, B);
+             X->rows, X->cols, T * B, k->gates * H, T, B);
     TG_CHECK(s0.h && s0.h->rows == B && s0.h->cols == H && (!k->has_c || (s0.c && s0.c->rows == B
              && s0.c->cols == H)), TG_HERE, "rnn_forward", "initial state must be %dx%d (%s)", B, H,
              k->name);
@@ -85,7 +113,7 @@ static tg_tensor *unroll_projected(tg_tape *t, const tg_cell *cell, tg_tensor *X
     for (int step = 0; step < T; step++) {
         int n_live = live_rows(lengths, B, step, live);
         if (n_live > 0) {
-            tg_state nx = k->step(t, &stepper, tg_row_slice(t, XP, step * B, B), s);
+            tg_state nx = k->step(t, &stepper, step_input(t, in, step, B), s);
             if (n_live < B) {
                 tg_tensor *m, *m1;
                 row_masks(t, live, B, H, &m, &m1);
@@ -142,18 +170,25 @@ static int distinct_ids(tg_tape *t, const int *ids, int n, int vocab, int **uniq
 }
 
 /* On as few rows as it can: the table when every row is used, the distinct
- * ids' rows when some repeat (gathered, projected, gathered again by
- * position), else the n embedded rows. Gradients follow the same ops back to
- * the table. */
-static tg_tensor *project_ids(tg_tape *t, const tg_cell *c0, const tg_embed *emb, const int *ids,
-                              int n)
+ * ids' rows when some repeat (gathered, projected, then gathered by position
+ * a step at a time), else the n embedded rows. Gradients follow the same ops
+ * back to the table. ids must outlive the unroll (the caller's run->ids). */
+static step_inputs project_ids(tg_tape *t, const tg_cell *c0, const tg_embed *emb,
+                               const int *ids, int n)
 {
     int *uniq, *pos;
     int u = distinct_ids(t, ids, n, emb->vocab, &uniq, &pos);
-    if (u == emb->vocab) return tg_embedding(t, project(t, c0, emb->table), ids, n);
-    if (u > 0 && u < n)
-        return tg_embedding(t, project(t, c0, tg_embed_forward(t, emb, uniq, u)), pos, n);
-    return project(t, c0, tg_embed_forward(t, emb, ids, n));
+    step_inputs in = {NULL, NULL, NULL};
+    if (u == emb->vocab) {
+        in.P = project(t, c0, emb->table);
+        in.pos = ids;
+    } else if (u > 0 && u < n) {
+        in.P = project(t, c0, tg_embed_forward(t, emb, uniq, u));
+        in.pos = pos;
+    } else {
+        in.XP = project(t, c0, tg_embed_forward(t, emb, ids, n));
+    }
+    return in;
 }
 
 /* x (B rows) repeated for each of T steps: (T*B rows), time-major. */
@@ -170,7 +205,9 @@ static int input_dropped(const tg_rnn_stack *s, const tg_rnn_run *run)
     return run->dropout_input && run->dropout_rng && s->dropout > 0;
 }
 
-tg_tensor *tg_rnn_project(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run)
+/* Layer 0's projected input (tg_rnn_project's rows, kept per step where it
+ * can be: step_inputs). */
+static step_inputs layer0_inputs(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run)
 {
     int T = run->T, B = run->B, C = run->ctx ? run->ctx->cols : 0;
     const tg_cell *c0 = &s->cell[0];
@@ -185,36 +222,45 @@ tg_tensor *tg_rnn_project(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *r
         xcell.w_ih = tg_col_slice(t, c0->w_ih, 0, c0->in - C);
         xcell.in = c0->in - C;
     }
-    tg_tensor *xp;
+    step_inputs in = {NULL, NULL, NULL};
     if (run->ids && !input_dropped(s, run)) {
         TG_CHECK(run->emb->dim == xcell.in, TG_HERE, "rnn_forward",
                  "embedding width %d, layer 0 takes %d besides the context", run->emb->dim,
                  xcell.in);
-        xp = project_ids(t, &xcell, run->emb, run->ids, T * B);
+        in = project_ids(t, &xcell, run->emb, run->ids, T * B);
     } else {
         tg_tensor *x = run->x ? run->x : tg_embed_forward(t, run->emb, run->ids, T * B);
         TG_CHECK(x->rows == T * B, TG_HERE, "rnn_forward",
                  "input is %dx%d, expected T*B = %d rows (T=%d, B=%d)", x->rows, x->cols, T * B, T,
                  B);
         if (input_dropped(s, run)) x = tg_dropout(t, x, s->dropout, run->dropout_rng);
-        xp = project(t, &xcell, x);
+        in.XP = project(t, &xcell, x);
     }
-    if (!C) return xp;
+    if (!C) return in;
     tg_tensor *cp = tg_matmul(t, run->ctx, tg_col_slice(t, c0->w_ih, c0->in - C, C), 0, 1);
-    return tg_add(t, xp, repeat_steps(t, cp, T));
+    step_inputs sum = {tg_add(t, all_rows(t, &in, T * B), repeat_steps(t, cp, T)), NULL, NULL};
+    return sum;
+}
+
+tg_tensor *tg_rnn_project(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run)
+{
+    step_inputs in = layer0_inputs(t, s, run);
+    return all_rows(t, &in, run->T * run->B);
 }
 
 tg_tensor *tg_rnn_forward(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run)
 {
     int T = run->T, B = run->B;
-    tg_tensor *x = run->xp ? run->xp : tg_rnn_project(t, s, run);
+    step_inputs in = {run->xp, NULL, NULL};
+    if (!run->xp) in = layer0_inputs(t, s, run);
+    tg_tensor *x = NULL;
     for (int l = 0; l < s->layers; l++) {
         if (l > 0 && run->dropout_rng && s->dropout > 0)
             x = tg_dropout(t, x, s->dropout, run->dropout_rng);
-        if (l > 0) x = project(t, &s->cell[l], x);
-        const tg_state *in = run->init && run->init[l].h ? &run->init[l] : NULL;
-        tg_state s0 = in ? *in : tg_state_zeros(t, s->kind, B, s->hidden);
-        x = unroll_projected(t, &s->cell[l], x, T, B, s0, run->lengths,
+        if (l > 0) in = (step_inputs){project(t, &s->cell[l], x), NULL, NULL};
+        const tg_state *init = run->init && run->init[l].h ? &run->init[l] : NULL;
+        tg_state s0 = init ? *init : tg_state_zeros(t, s->kind, B, s->hidden);
+        x = unroll_projected(t, &s->cell[l], &in, T, B, s0, run->lengths,
                              run->final ? &run->final[l] : NULL);
     }
     return x;
