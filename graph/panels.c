@@ -10,6 +10,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define PANEL 32 /* columns per panel: two zmm registers */
 #define SLOTS 32 /* distinct (matrix, transpose) pairs a tape keeps */
@@ -20,31 +23,47 @@
 
 #if TG_PANELS_X86 /* (tg_panels.h) */
 #include <immintrin.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #endif
 
 typedef struct slot {
     const tg_real *src; /* the matrix's values, with its shape and transpose */
     int rows, cols, tb;
-    int packed;   /* 0: seen once with few rows, not packed yet */
-    tg_real *buf; /* panels; kept (with its capacity) across clears */
-    size_t cap; /* floats */
+    int packed;         /* 0: seen once with few rows, not packed yet */
+    const tg_real *use; /* the panels: buf, or a shared store's */
+    tg_real *buf;       /* panels packed here; kept (with its capacity) across clears */
+    size_t cap;         /* floats */
 } slot;
 
 struct tg_panel_cache {
     int used;
     int cursor; /* where seen_once looks first */
     slot s[SLOTS];
+    int shared; /* a store several threads ask at once (tg_panels_of_stored): under lock */
+#ifdef _OPENMP
+    omp_lock_t lock;
+#endif
 };
 
 tg_panel_cache *tg_panel_cache_new(void) { return calloc(1, sizeof(tg_panel_cache)); }
+
+tg_panel_cache *tg_panel_cache_new_shared(void)
+{
+    tg_panel_cache *c = tg_panel_cache_new();
+    if (!c) return NULL;
+    c->shared = 1;
+#ifdef _OPENMP
+    omp_init_lock(&c->lock);
+#endif
+    return c;
+}
 
 void tg_panel_cache_free(tg_panel_cache *c)
 {
     if (!c) return;
     for (int i = 0; i < SLOTS; i++) free(c->s[i].buf);
+#ifdef _OPENMP
+    if (c->shared) omp_destroy_lock(&c->lock);
+#endif
     free(c);
 }
 
@@ -187,11 +206,53 @@ static slot *find(tg_panel_cache *c, const tg_tensor *b, int tb)
     return NULL;
 }
 
-const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int rows)
+/* s's matrix b packed into s's own buffer; NULL without memory. */
+static const tg_real *pack_into(slot *s, const tg_tensor *b, int tb)
 {
-    if (!c || !tg_panels_available()) return NULL;
+    int K = tb ? b->cols : b->rows, N = tb ? b->rows : b->cols;
+    size_t need = (size_t)K * ((size_t)(N + PANEL - 1) / PANEL) * PANEL;
+    if (s->cap < need) { /* grows at the first steps only, then is reused */
+        free(s->buf);
+        s->buf = aligned_alloc(64, (need * sizeof(tg_real) + 63) / 64 * 64);
+        s->cap = s->buf ? need : 0;
+        if (!s->buf) return NULL;
+    }
+    pack(b, tb, s->buf);
+    return s->buf;
+}
+
+/* The panels of (b, tb) in a shared store, packed there by the first thread
+ * to ask (the others wait on the lock: the same panels either way); NULL
+ * when the store is full or out of memory. */
+static const tg_real *from_store(tg_panel_cache *store, const tg_tensor *b, int tb)
+{
+#ifdef _OPENMP
+    omp_set_lock(&store->lock);
+#endif
+    slot *s = find(store, b, tb);
+    const tg_real *p = s ? s->use : NULL;
+    if (!s && store->used < SLOTS) {
+        s = &store->s[store->used];
+        *s = (slot){b->data, b->rows, b->cols, tb, 0, NULL, s->buf, s->cap};
+        s->use = p = pack_into(s, b, tb);
+        s->packed = p != NULL;
+        store->used += p != NULL;
+    }
+#ifdef _OPENMP
+    omp_unset_lock(&store->lock);
+#endif
+    return p;
+}
+
+/* Whether panels are used is c's decision alone (its slots, its first and
+ * second requests), so a tape makes the same choices with or without a
+ * store, whatever other threads do: BLAS and panels differ in the last
+ * bits. Where the panels live is the store's, when given, else c's. */
+static const tg_real *panels_of(tg_panel_cache *c, tg_panel_cache *store, const tg_tensor *b,
+                                int tb, int rows)
+{
     slot *s = find(c, b, tb);
-    if (s && s->packed) return s->buf;
+    if (s && s->packed) return s->use;
     if (!s) {
         s = c->used < SLOTS ? &c->s[c->used++] : seen_once(c);
         if (!s) return NULL;
@@ -202,17 +263,23 @@ const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int r
         s->packed = 0;
         if (rows < PACK_AT_ONCE) return NULL; /* seen once: pack if it comes again */
     }
-    int K = tb ? b->cols : b->rows, N = tb ? b->rows : b->cols;
-    size_t need = (size_t)K * ((size_t)(N + PANEL - 1) / PANEL) * PANEL;
-    if (s->cap < need) { /* grows at the first steps only, then is reused */
-        free(s->buf);
-        s->buf = aligned_alloc(64, (need * sizeof(tg_real) + 63) / 64 * 64);
-        s->cap = s->buf ? need : 0;
-        if (!s->buf) return NULL;
-    }
-    pack(b, tb, s->buf);
-    s->packed = 1;
-    return s->buf;
+    s->use = store ? from_store(store, b, tb) : NULL;
+    if (!s->use) s->use = pack_into(s, b, tb);
+    s->packed = s->use != NULL;
+    return s->use;
+}
+
+const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int rows)
+{
+    if (!c || !tg_panels_available()) return NULL;
+    return panels_of(c, NULL, b, tb, rows);
+}
+
+const tg_real *tg_panels_of_stored(tg_panel_cache *c, tg_panel_cache *store, const tg_tensor *b,
+                                   int tb, int rows)
+{
+    if (!c || !tg_panels_available()) return NULL;
+    return panels_of(c, store && store->shared ? store : NULL, b, tb, rows);
 }
 
 int tg_panels_held(tg_panel_cache *c, const tg_tensor *b, int tb)
@@ -500,6 +567,13 @@ int tg_panels_available(void) { return 0; }
 const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int rows)
 {
     (void)c, (void)b, (void)tb, (void)rows;
+    return NULL;
+}
+
+const tg_real *tg_panels_of_stored(tg_panel_cache *c, tg_panel_cache *store, const tg_tensor *b,
+                                   int tb, int rows)
+{
+    (void)c, (void)store, (void)b, (void)tb, (void)rows;
     return NULL;
 }
 

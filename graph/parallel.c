@@ -7,6 +7,11 @@
  * element. The number of shards, not the number of threads, fixes the
  * arithmetic: 1 thread or 16 give bitwise the same gradients.
  *
+ * While shards run, their tapes share one store of parameter panels
+ * (tg_tape_share_panels): a weight is packed once a step, not once a shard.
+ * The store is emptied before and after: between runs an optimizer changes
+ * the values.
+ *
  * Inside a shard, BLAS must not start its own threads (pools would nest):
  * call tg_blas_set_threads(1) before running workers with threads > 1. */
 #include <math.h>
@@ -16,6 +21,8 @@
 
 #include "tapegrad.h"
 #include "tg_clones.h"
+#include "tg_engine.h"
+#include "tg_panels.h"
 
 struct tg_workers {
     int shards;
@@ -24,6 +31,7 @@ struct tg_workers {
     tg_tape **tape;
     double *loss;
     unsigned char *grad_zero; /* replica s's gradient is all zeros (reduce_grads left it so) */
+    tg_panel_cache *panels;   /* the shards' parameter panels; NULL: each tape packs its own */
 };
 
 void tg_workers_free(tg_workers *w)
@@ -37,6 +45,7 @@ void tg_workers_free(tg_workers *w)
     free(w->tape);
     free(w->loss);
     free(w->grad_zero);
+    tg_panel_cache_free(w->panels);
     free(w);
 }
 
@@ -51,6 +60,7 @@ tg_workers *tg_workers_new(tg_params *master, int shards, size_t arena_bytes)
     w->tape = calloc((size_t)shards, sizeof *w->tape);
     w->loss = calloc((size_t)shards, sizeof *w->loss);
     w->grad_zero = calloc((size_t)shards, sizeof *w->grad_zero);
+    w->panels = tg_panel_cache_new_shared(); /* NULL (no memory) only costs speed */
     if (!w->replica || !w->tape || !w->loss || !w->grad_zero) {
         tg_workers_free(w);
         return NULL;
@@ -122,18 +132,28 @@ static void run_shard(tg_workers *w, int s, tg_shard_fn fn, void *ctx)
     w->loss[s] = fn(s, w->tape[s], w->replica[s], ctx);
 }
 
+/* The shards' tapes share w's panel store (NULL: stop sharing); it is
+ * emptied either way. */
+static void share_panels(tg_workers *w, int first, int count, tg_panel_cache *store)
+{
+    tg_panel_cache_clear(w->panels);
+    for (int s = first; s < first + count; s++) tg_tape_share_panels(w->tape[s], store);
+}
+
 /* Runs shards first .. first+count-1 (their gradients and losses stay in the
  * replicas; nothing is added into master). The shards' losses are added in
  * shard order starting from 0, as tg_workers_run adds them. */
 static double run_range(tg_workers *w, int threads, int first, int count, tg_shard_fn fn,
                         void *ctx)
 {
+    share_panels(w, first, count, w->panels);
     if (threads > 1 && count > 1) {
 #pragma omp parallel for schedule(static, 1) num_threads(threads)
         for (int s = first; s < first + count; s++) run_shard(w, s, fn, ctx);
     } else { /* no OpenMP region: even under if(0) it costs a team set-up */
         for (int s = first; s < first + count; s++) run_shard(w, s, fn, ctx);
     }
+    share_panels(w, first, count, NULL);
     double total = 0;
     for (int s = first; s < first + count; s++) total += w->loss[s];
     return total;

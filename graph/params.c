@@ -102,7 +102,7 @@ tg_tensor *tg_param(tg_params *p, const char *name, int rows, int cols)
     strcpy(nm, name);
     x->rows = rows;
     x->cols = cols;
-    x->flags = TG_F_LEAF | TG_F_OWNS_GRAD;
+    x->flags = TG_F_LEAF | TG_F_OWNS_GRAD | TG_F_PARAM;
     p->tensors[p->count] = x;
     p->names[p->count] = nm;
     p->offsets[p->count] = p->numel;

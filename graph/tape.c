@@ -20,6 +20,7 @@ struct tg_tape {
     int grad_enabled;
     int threads;
     int sweeping; /* inside tg_backward's sweep */
+    struct tg_panel_cache *shared_panels; /* parameters' panels, shared by shards (tg_engine.h) */
     /* per-tape state of ops (tg_engine.h), in the order first asked for */
     int n_ext;
     const tg_tape_ext *ext[TG_TAPE_EXT_SLOTS];
@@ -79,6 +80,8 @@ void tg_tape_set_grad(tg_tape *t, int enabled) { t->grad_enabled = enabled != 0;
 int tg_tape_grad_enabled(const tg_tape *t) { return t->grad_enabled; }
 void tg_tape_set_threads(tg_tape *t, int n) { t->threads = n < 1 ? 1 : n; }
 int tg_tape_threads(const tg_tape *t) { return t->threads; }
+void tg_tape_share_panels(tg_tape *t, struct tg_panel_cache *c) { t->shared_panels = c; }
+struct tg_panel_cache *tg_tape_shared_panels(const tg_tape *t) { return t->shared_panels; }
 size_t tg_tape_arena_used(const tg_tape *t) { return t->used; }
 
 size_t tg_tape_scratch_mark(const tg_tape *t) { return t->used; }

@@ -112,6 +112,15 @@ void *tg_tape_ext_state(tg_tape *t, const tg_tape_ext *ext);
 
 /* 1 inside tg_backward's sweep (VJPs and after_sweep hooks). */
 int tg_tape_sweeping(const tg_tape *t);
+
+/* A panel cache (graph/tg_panels.h, made by tg_panel_cache_new_shared) for
+ * the parameters' panels (TG_F_PARAM), shared by the tapes of a minibatch's
+ * shards while tg_workers_run runs them (graph/parallel.c sets it, then
+ * NULL): a weight is packed once a step instead of once a shard, and the
+ * values cannot change in between. NULL: each tape packs its own. */
+struct tg_panel_cache;
+void tg_tape_share_panels(tg_tape *t, struct tg_panel_cache *c);
+struct tg_panel_cache *tg_tape_shared_panels(const tg_tape *t);
 /* Arena room like tg_tape_alloc, or NULL when there is none (no message):
  * for optional bookkeeping that has a slower path without it. */
 void *tg_tape_try_alloc(tg_tape *t, size_t bytes);

@@ -47,6 +47,9 @@ int tg_panels_suit(int m, int n, int k);
  * the reset, so it may be packed too (a column slice of a weight: the
  * attention decoder's input-feed part of W_ih). NULL when out of memory. */
 tg_panel_cache *tg_panel_cache_new(void);
+/* A store of panels several threads may ask at once (under its lock): the
+ * shards' parameter panels (tg_tape_share_panels, graph/tg_engine.h). */
+tg_panel_cache *tg_panel_cache_new_shared(void);
 void tg_panel_cache_free(tg_panel_cache *c);
 void tg_panel_cache_clear(tg_panel_cache *c);
 
@@ -59,6 +62,14 @@ void tg_panel_cache_clear(tg_panel_cache *c);
  * matrices (a slot seen once and not packed is taken over), or there is no
  * memory: then the caller uses tg_gemm. */
 const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int rows);
+/* The same choice, by c's slots and requests alone (so a tape's products
+ * take panels or BLAS, which differ in the last bits, whatever other threads
+ * do), with the panels kept in store (from tg_panel_cache_new_shared; NULL:
+ * in c): packed there by the first tape to need them, which every other
+ * tape sharing the store then uses. When store is full (32 matrices) or out
+ * of memory, c packs its own. */
+const tg_real *tg_panels_of_stored(tg_panel_cache *c, tg_panel_cache *store, const tg_tensor *b,
+                                   int tb, int rows);
 /* 1 when (b, tb) is packed in c (for tests). */
 int tg_panels_held(tg_panel_cache *c, const tg_tensor *b, int tb);
 

@@ -35,7 +35,7 @@ static int gemm_on_panels(tg_tape *t, int m, int n, int k, const tg_real *a, int
                           int ldc)
 {
     if (!t || !tg_panels_suit(m, n, k)) return 0;
-    const tg_real *panels = tg_panels_of(tg_matmul_panel_cache(t), b, tb, m);
+    const tg_real *panels = tg_matmul_panels_of(t, b, tb, m);
     if (!panels) return 0;
     tg_gemm_panels_add(m, n, k, a, lda, panels, d, ldd, c, ldc, tg_tape_threads(t));
     return 1;

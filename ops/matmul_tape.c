@@ -60,6 +60,12 @@ tg_panel_cache *tg_matmul_panel_cache(tg_tape *t)
     return s ? s->panels : NULL;
 }
 
+const tg_real *tg_matmul_panels_of(tg_tape *t, const tg_tensor *b, int tb, int rows)
+{
+    tg_panel_cache *store = b->flags & TG_F_PARAM ? tg_tape_shared_panels(t) : NULL;
+    return tg_panels_of_stored(tg_matmul_panel_cache(t), store, b, tb, rows);
+}
+
 /* ---- deferred weight gradients */
 
 int tg_defer_rows(const tg_node *node, const tg_tensor *w, int trans, const tg_real *g, int n,

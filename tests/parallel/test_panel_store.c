@@ -1,0 +1,98 @@
+/* The shards' shared store of parameter panels (graph/parallel.c): while
+ * tg_workers_run runs, a weight is packed once for all shards. It must not
+ * change a bit: the workers' gradient equals each shard run alone on its own
+ * tape (its own panels) and added in shard order, on 1 and 2 threads; and
+ * after the weights change between runs (as an optimizer changes them), the
+ * next run multiplies by the new values, never by panels of the old ones. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tapegrad.h"
+
+enum { SHARDS = 3, ROWS = 6, IN = 40, OUT = 72 };
+
+/* Shard s's inputs: two ROWS x IN matrices of fixed values. */
+static void fill_inputs(tg_tensor *x, int s, int which)
+{
+    for (int i = 0; i < ROWS * IN; i++)
+        x->data[i] = (tg_real)sin(0.37 * i + 1.3 * s + 0.71 * which);
+}
+
+/* loss = sum((X1 W^T)^2) + sum((X2 W^T)^2): W used twice with few rows, so
+ * its first product runs on BLAS and the second on panels (packed on the
+ * second request), and backward multiplies by W again (dX = dY W). */
+static double shard_loss(int s, tg_tape *t, tg_params *p, void *ctx)
+{
+    (void)ctx;
+    tg_tensor *w = tg_params_find(p, "w");
+    tg_tensor *x1 = tg_tensor_new(t, ROWS, IN, 1), *x2 = tg_tensor_new(t, ROWS, IN, 1);
+    fill_inputs(x1, s, 0);
+    fill_inputs(x2, s, 1);
+    tg_tensor *y1 = tg_matmul(t, x1, w, 0, 1), *y2 = tg_matmul(t, x2, w, 0, 1);
+    tg_tensor *loss = tg_add(t, tg_sum(t, tg_mul(t, y1, y1)), tg_sum(t, tg_mul(t, y2, y2)));
+    tg_backward(t, loss);
+    return loss->data[0];
+}
+
+static tg_params *make_params(void)
+{
+    tg_params *p = tg_params_new();
+    tg_tensor *w = tg_param(p, "w", OUT, IN);
+    cr_assert_not_null(w);
+    for (int i = 0; i < OUT * IN; i++) w->data[i] = (tg_real)cos(0.13 * i);
+    return p;
+}
+
+/* Each shard alone on a fresh tape of its own (no store), added in shard
+ * order into a zeroed gradient: what the workers must give. */
+static void reference_grad(tg_params *p, tg_real *g)
+{
+    size_t n = tg_params_numel(p);
+    memset(g, 0, n * sizeof *g);
+    for (int s = 0; s < SHARDS; s++) {
+        tg_params *r = tg_params_replica(p);
+        cr_assert_not_null(r);
+        tg_tape *t = tg_tape_new(1 << 20);
+        tg_params_zero_grad(r);
+        shard_loss(s, t, r, NULL);
+        for (size_t i = 0; i < n; i++) g[i] += tg_params_grad(r)[i];
+        tg_tape_free(t);
+        tg_params_free(r);
+    }
+}
+
+static void expect_grad(tg_params *p, const tg_real *want, const char *what)
+{
+    size_t n = tg_params_numel(p), differ = 0;
+    for (size_t i = 0; i < n; i++) differ += memcmp(&tg_params_grad(p)[i], &want[i], sizeof *want) != 0;
+    cr_expect_eq(differ, 0, "%s: %zu of %zu gradient values differ from the shards run alone",
+                 what, differ, n);
+}
+
+static void check_threads(int threads)
+{
+    tg_params *p = make_params();
+    tg_workers *w = tg_workers_new(p, SHARDS, 1 << 20);
+    cr_assert_not_null(w);
+    size_t n = tg_params_numel(p);
+    tg_real want[OUT * IN];
+    cr_assert_eq(n, (size_t)OUT * IN);
+    for (int run = 0; run < 3; run++) {
+        reference_grad(p, want);
+        tg_params_zero_grad(p);
+        tg_workers_run(w, threads, shard_loss, NULL);
+        char what[64];
+        snprintf(what, sizeof what, "%d thread(s), run %d", threads, run);
+        expect_grad(p, want, what);
+        /* the optimizer's part: new values before the next run */
+        tg_real *v = tg_params_data(p);
+        for (size_t i = 0; i < n; i++) v[i] = v[i] * (tg_real)0.75 + (tg_real)0.01 * (tg_real)(i % 7);
+    }
+    tg_workers_free(w);
+    tg_params_free(p);
+}
+
+Test(panel_store, one_thread_equals_shards_alone_across_weight_changes) { check_threads(1); }
+Test(panel_store, two_threads_equal_shards_alone_across_weight_changes) { check_threads(2); }
