@@ -32,9 +32,6 @@ void tg_vjp_embedding(const tg_node *node, int threads)
     (void)threads;
     if (!table->grad) return;
     int e = y->cols;
-    for (int i = 0; i < y->rows; i++) {
-        tg_real *g = table->grad + (size_t)node->ints[i] * e;
-        const tg_real *gy = y->grad + (size_t)i * e;
-        for (int j = 0; j < e; j++) g[j] += gy[j];
-    }
+    for (int i = 0; i < y->rows; i++)
+        tg_col_sums_into(table->grad + (size_t)node->ints[i] * e, y->grad + (size_t)i * e, 1, e);
 }

@@ -39,9 +39,9 @@ void tg_vjp_stack_rows(const tg_node *node, int threads)
     size_t off = 0;
     for (int k = 0; k < node->iarg[0]; k++) {
         const tg_tensor *x = node->many[k];
-        size_t m = tg_numel(x);
-        if (x->grad)
-            for (size_t i = 0; i < m; i++) x->grad[i] += node->out->grad[off + i];
-        off += m;
+        for (int r = 0; x->grad && r < x->rows; r++)
+            tg_col_sums_into(x->grad + (size_t)r * x->cols,
+                             node->out->grad + off + (size_t)r * x->cols, 1, x->cols);
+        off += tg_numel(x);
     }
 }

@@ -122,7 +122,9 @@ void tg_matmul_backprop(const tg_node *node, const tg_tensor *a, const tg_tensor
                         int tb, int zero_a, const tg_tensor *c, int threads);
 
 /* acc[j] += sum_i x[i, j] over rows in index order: the gradient of a row
- * broadcast to every row (add's and affine's bias; ops/add.c). */
+ * broadcast to every row (add's and affine's bias; ops/add.c). With one row,
+ * acc += x: a SIMD clone for the VJPs that add a gradient block whole
+ * (embedding's rows, stack_rows' blocks). */
 void tg_col_sums_into(tg_real *acc, const tg_real *x, int rows, int cols);
 
 /* Element-wise loops go parallel only past this many scalars. */
