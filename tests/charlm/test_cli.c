@@ -227,13 +227,14 @@ Test(charlm_cli, refuses_a_configuration_larger_than_the_memory)
     cr_assert_eq(pt_run_env("TG_MAX_MEMORY=1G", args), 0, "%s", pt_err);
     cr_assert_null(strstr(pt_err, "not measured"), "%s", pt_err);
     double big, small;
+    /* 32 steps against 4: the arenas' per-step part shows at 0.1 MiB */
     cr_assert_eq(pt_run_env("TG_MAX_MEMORY=1M", "--text ko.txt --hidden 16 --embed 8 --batch 2 "
-                            "--seq-len 8 --threads 1 --steps 3"), 1);
+                            "--seq-len 32 --threads 1 --steps 3"), 1);
     cr_assert_eq(sscanf(strstr(pt_err, "needs "), "needs %lf", &big), 1, "%s", pt_err);
     cr_assert_eq(pt_run_env("TG_MAX_MEMORY=1M", "--text ko.txt --hidden 16 --embed 8 --batch 2 "
                             "--seq-len 4 --threads 1 --steps 3"), 1);
     cr_assert_eq(sscanf(strstr(pt_err, "needs "), "needs %lf", &small), 1, "%s", pt_err);
-    cr_assert(small < big, "--seq-len 4 needs %g, --seq-len 8 %g", small, big);
+    cr_assert(small < big, "--seq-len 4 needs %g, --seq-len 32 %g", small, big);
     /* a cap below the parameters alone: refused before the model is built */
     cr_assert_eq(pt_run_env("TG_MAX_MEMORY=1K", args), 1);
     pt_expect_one_line("step arenas not measured yet) but 1.0 KiB is available (TG_MAX_MEMORY)");
