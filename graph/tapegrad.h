@@ -260,6 +260,11 @@ tg_tensor *tg_softmax_xent_(tg_tape *t, tg_tensor *logits, const int *targets, i
  * gru_gates: xp, hp B x 3H (gates r,z,n; hp includes b_hh), h B x H -> B x H
  *   h' = (1-z)*n + z*h,  n = tanh(xp_n + r*hp_n). */
 tg_tensor *tg_lstm_gates_(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *c, tg_src at);
+/* lstm_gates with xp's row b read from row pos[b] of xs (B indices): the
+ * same bits as tg_lstm_gates(t, tg_embedding(t, xs, pos, B), hp, c), with no
+ * gathered copy; xs's gradient gets the rows' gradients added in row order. */
+tg_tensor *tg_lstm_gates_rows_(tg_tape *t, tg_tensor *xs, const int *pos, tg_tensor *hp,
+                               tg_tensor *c, tg_src at);
 tg_tensor *tg_gru_gates_(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *h, tg_src at);
 
 /* Softmax over each row of x (N x K). mask: N*K ints, row-major like x,
@@ -295,6 +300,7 @@ tg_tensor *tg_attn_context_(tg_tape *t, tg_tensor *a, tg_tensor *m, tg_src at);
 #define tg_dropout(t, x, p, r) tg_dropout_(t, x, p, r, TG_HERE)
 #define tg_softmax_xent(t, l, y, ign) tg_softmax_xent_(t, l, y, ign, TG_HERE)
 #define tg_lstm_gates(t, xp, hp, c) tg_lstm_gates_(t, xp, hp, c, TG_HERE)
+#define tg_lstm_gates_rows(t, xs, pos, hp, c) tg_lstm_gates_rows_(t, xs, pos, hp, c, TG_HERE)
 #define tg_gru_gates(t, xp, hp, h) tg_gru_gates_(t, xp, hp, h, TG_HERE)
 #define tg_softmax(t, x, mask) tg_softmax_(t, x, mask, TG_HERE)
 #define tg_attn_scores(t, q, m) tg_attn_scores_(t, q, m, TG_HERE)

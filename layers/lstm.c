@@ -15,6 +15,15 @@ static tg_state lstm_step(tg_tape *t, const tg_cell *p, tg_tensor *xp, tg_state 
     return out;
 }
 
+static tg_state lstm_step_rows(tg_tape *t, const tg_cell *p, tg_tensor *xs, const int *pos,
+                               tg_state s)
+{
+    int B = s.h->rows;
+    tg_tensor *y = tg_lstm_gates_rows(t, xs, pos, tg_cell_recurrent(t, p, s.h), s.c);
+    tg_state out = {tg_row_slice(t, y, 0, B), tg_row_slice(t, y, B, B)};
+    return out;
+}
+
 static tg_state lstm_step_composed(tg_tape *t, const tg_cell *p, tg_tensor *xp, tg_state s)
 {
     int H = p->hidden;
@@ -32,7 +41,7 @@ static tg_state lstm_step_composed(tg_tape *t, const tg_cell *p, tg_tensor *xp, 
 /* b_hh meets only h W_hh^T and then xp: the unroll may fold it (folds_b_hh). */
 const tg_cell_kind tg_cell_lstm = {.name = "lstm", .gates = 4, .has_c = 1,
                                    .init = tg_cell_init_standard, .step = lstm_step,
-                                   .folds_b_hh = 1};
+                                   .folds_b_hh = 1, .step_rows = lstm_step_rows};
 const tg_cell_kind tg_cell_lstm_composed = {.name = "lstm-composed", .gates = 4, .has_c = 1,
                                             .init = tg_cell_init_standard,
                                             .step = lstm_step_composed, .folds_b_hh = 1};

@@ -81,6 +81,12 @@ struct tg_cell_kind {
      * Such a step must treat b_hh == NULL as "no bias" (tg_cell_recurrent
      * does). 0 (the default of a positional initializer) for any other cell. */
     int folds_b_hh;
+    /* Optional: step with xp's row b read from row pos[b] of xs (layer 0 fed
+     * by ids: rows of the distinct ids' projection), the same results as step
+     * over those rows gathered, without gathering them (tg_lstm_gates_rows).
+     * NULL: the unroll gathers the rows (tg_embedding) and calls step. */
+    tg_state (*step_rows)(tg_tape *t, const tg_cell *cell, tg_tensor *xs, const int *pos,
+                          tg_state s);
 };
 
 extern const tg_cell_kind tg_cell_rnn;  /* h' = tanh(W_ih x + b_ih + W_hh h + b_hh) */

@@ -69,7 +69,8 @@ static tg_tensor *project(tg_tape *t, const tg_cell *cell, tg_tensor *X)
  * that each step read back from memory, and backward zeroed its gradient,
  * added the steps' gradients into it and read it again to scatter it into
  * P's; a step's own gather is read at once by its gates, whose VJP writes
- * the gathered rows' gradient (claimed), scattered into P's while in cache. */
+ * the gathered rows' gradient (claimed), scattered into P's while in cache.
+ * A cell with step_rows (the LSTM) reads P's rows in place: no gather. */
 typedef struct step_inputs {
     tg_tensor *XP;   /* all steps' rows, or NULL */
     tg_tensor *P;    /* rows to gather from, with pos (T*B indices) */
@@ -80,6 +81,17 @@ static tg_tensor *step_input(tg_tape *t, const step_inputs *in, int step, int B)
 {
     return in->P ? tg_embedding(t, in->P, in->pos + (size_t)step * B, B)
                  : tg_row_slice(t, in->XP, step * B, B);
+}
+
+/* One step of stepper from s on its rows of in: read from P in place when
+ * the cell can (step_rows), else gathered or sliced (step_input). */
+static tg_state step_on(tg_tape *t, const tg_cell *stepper, const step_inputs *in, int step,
+                        int B, tg_state s)
+{
+    const tg_cell_kind *k = stepper->kind;
+    if (in->P && k->step_rows)
+        return k->step_rows(t, stepper, in->P, in->pos + (size_t)step * B, s);
+    return k->step(t, stepper, step_input(t, in, step, B), s);
 }
 
 /* All n rows of in as one matrix. */
@@ -113,7 +125,7 @@ static tg_tensor *unroll_projected(tg_tape *t, const tg_cell *cell, const step_i
     for (int step = 0; step < T; step++) {
         int n_live = live_rows(lengths, B, step, live);
         if (n_live > 0) {
-            tg_state nx = k->step(t, &stepper, step_input(t, in, step, B), s);
+            tg_state nx = step_on(t, &stepper, in, step, B, s);
             if (n_live < B) {
                 tg_tensor *m, *m1;
                 row_masks(t, live, B, H, &m, &m1);

@@ -15,10 +15,17 @@
  *   gradient is written (=) and backward does not zero it first: in an LSTM
  *   of batch 16 and 64 steps those zeroings were 4 MB a step.
  * Saves: the activated gates [i f g o] (B x 4H) and tc (B x H); reads c.
+ * lstm_gates_rows: the same with xp's row b taken from row pos[b] of xs (the
+ *   unroll's rows of a projection by distinct ids): equal, bit for bit, to
+ *   lstm_gates over tg_embedding(xs, pos, B), without that gathered copy and
+ *   its gradient. VJP: dxs[pos[b]] += da_b, rows in order (one after another:
+ *   rows may share a row of xs); saves pos.
  * Why fused: composed, a step is 15 ops (2 adds, 4 column slices, 3 sigmoids,
  * 2 tanh, 3 muls, 1 add) each making a B x H..4H tensor and its gradient; in
  * config a of BENCHMARKS.md those passes and libm's scalar exp/tanh took about
  * a third of the step. Checked against the composed form in tests/gradcheck.c. */
+#include <string.h>
+
 #include "tg_fastmath.h"
 
 /* One row of the forward: act = [i f g o], tc = tanh(c'), h and c' out. */
@@ -95,47 +102,75 @@ TG_SIMD_CLONES static void lstm_row_vjp(int H, const tg_real *restrict act,
     }
 }
 
-tg_tensor *tg_lstm_gates_(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *c, tg_src at)
+/* Both forms: xp's row b is xs's row pos[b], or row b when pos is NULL. */
+static tg_tensor *gates(tg_tape *t, tg_tensor *xs, const int *pos, tg_tensor *hp, tg_tensor *c,
+                        tg_src at)
 {
     int B = c->rows, H = c->cols;
-    TG_CHECK(xp->rows == B && hp->rows == B && xp->cols == 4 * H && hp->cols == 4 * H, at,
-             "lstm_gates", "xp %dx%d and hp %dx%d must be B x 4H for c %dx%d", xp->rows,
-             xp->cols, hp->rows, hp->cols, B, H);
-    int rec = tg_op_records(t, xp, hp, c);
+    TG_CHECK((pos || xs->rows == B) && hp->rows == B && xs->cols == 4 * H && hp->cols == 4 * H,
+             at, "lstm_gates", "xp %dx%d and hp %dx%d must be B x 4H for c %dx%d", xs->rows,
+             xs->cols, hp->rows, hp->cols, B, H);
+    for (int b = 0; pos && b < B; b++)
+        TG_CHECK(pos[b] >= 0 && pos[b] < xs->rows, at, "lstm_gates",
+                 "row %d of xp is row %d of a %dx%d matrix", b, pos[b], xs->rows, xs->cols);
+    int rec = tg_op_records(t, xs, hp, c);
     tg_tensor *y = tg_op_output(t, 2 * B, H, rec);
     tg_real *act = tg_tape_alloc(t, (size_t)B * 5 * H * sizeof(tg_real)); /* rows [i f g o tc] */
     long n = (long)B * H;
     TG_PAR_FOR(tg_tape_threads(t), n > TG_PAR_MIN, (int b = 0; b < B; b++), {
         size_t r4 = (size_t)b * 4 * H, r1 = (size_t)b * H, r5 = (size_t)b * 5 * H;
-        lstm_row(H, xp->data + r4, hp->data + r4, c->data + r1, act + r5, act + r5 + 4 * H,
-                 y->data + r1, y->data + (size_t)B * H + r1);
+        const tg_real *x = xs->data + (pos ? (size_t)pos[b] * 4 * H : r4);
+        lstm_row(H, x, hp->data + r4, c->data + r1, act + r5, act + r5 + 4 * H, y->data + r1,
+                 y->data + (size_t)B * H + r1);
     });
     if (rec) {
-        tg_op_record(t, TG_OP_LSTM_GATES, y, 3, xp, hp, c)->saved = act;
-        tg_claim_grad_write(xp);
+        tg_node *node = tg_op_record(t, TG_OP_LSTM_GATES, y, 3, xs, hp, c);
+        node->saved = act;
+        if (pos) {
+            int *saved = tg_tape_ints(t, (size_t)B);
+            memcpy(saved, pos, (size_t)B * sizeof *saved);
+            node->ints = saved;
+        } else {
+            tg_claim_grad_write(xs);
+        }
         tg_claim_grad_write(hp);
     }
     return y;
 }
 
-static int overlap(const tg_real *p, const tg_real *q, size_t n)
+tg_tensor *tg_lstm_gates_(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *c, tg_src at)
 {
-    return p && q && p < q + n && q < p + n;
+    return gates(t, xp, NULL, hp, c, at);
+}
+
+tg_tensor *tg_lstm_gates_rows_(tg_tape *t, tg_tensor *xs, const int *pos, tg_tensor *hp,
+                               tg_tensor *c, tg_src at)
+{
+    TG_CHECK(pos != NULL, at, "lstm_gates_rows", "no row indices");
+    return gates(t, xs, pos, hp, c, at);
+}
+
+static int overlap(const tg_real *p, size_t np, const tg_real *q, size_t nq)
+{
+    return p && q && p < q + nq && q < p + np;
 }
 
 void tg_vjp_lstm_gates(const tg_node *node, int threads)
 {
-    const tg_tensor *xp = node->in[0], *hp = node->in[1], *c = node->in[2], *y = node->out;
+    const tg_tensor *xs = node->in[0], *hp = node->in[1], *c = node->in[2], *y = node->out;
+    const int *pos = node->ints;
     int B = c->rows, H = c->cols;
     size_t n4 = (size_t)B * 4 * H;
     /* restrict-qualified kernels: gradients that share memory (xp == hp)
      * are updated one after the other, as the composed ops would */
-    int split = overlap(xp->grad, hp->grad, n4);
-    int wx = tg_grad_writes(xp), wh = tg_grad_writes(hp);
-    TG_PAR_FOR(threads, (long)B * H > TG_PAR_MIN, (int b = 0; b < B; b++), {
+    int split = overlap(xs->grad, tg_numel(xs), hp->grad, n4);
+    int wx = !pos && tg_grad_writes(xs), wh = tg_grad_writes(hp);
+    /* gathered rows add into xs's rows in row order: never two at once */
+    TG_PAR_FOR(threads, !pos && (long)B * H > TG_PAR_MIN, (int b = 0; b < B; b++), {
         const tg_real *act = node->saved + (size_t)b * 5 * H;
         size_t r4 = (size_t)b * 4 * H, r1 = (size_t)b * H;
-        tg_real *gx = xp->grad ? xp->grad + r4 : NULL;
+        size_t x4 = pos ? (size_t)pos[b] * 4 * H : r4;
+        tg_real *gx = xs->grad ? xs->grad + x4 : NULL;
         tg_real *gh = hp->grad ? hp->grad + r4 : NULL;
         tg_real *dc = c->grad ? c->grad + r1 : NULL;
         const tg_real *dh = y->grad + r1, *dcn = y->grad + (size_t)B * H + r1;

@@ -515,6 +515,15 @@ static tg_tensor *build_lstm_gates_shared(tg_tape *t, tg_tensor **in, void *ctx)
     return tg_lstm_gates(t, in[0], in[0], in[1]);
 }
 
+/* xp's rows read from a 4-row matrix by index, one row twice (its gradient
+ * gets both rows' gradients) and one row unused (it gets none). */
+static tg_tensor *build_lstm_gates_rows(tg_tape *t, tg_tensor **in, void *ctx)
+{
+    (void)ctx;
+    static const int pos[3] = {2, 0, 2};
+    return tg_lstm_gates_rows(t, in[0], pos, in[1], in[2]);
+}
+
 static tg_tensor *build_gru_gates(tg_tape *t, tg_tensor **in, void *ctx)
 {
     (void)ctx;
@@ -548,6 +557,13 @@ static double check_gates(check *c, int gates, tg_build_fn build, tg_build_fn sh
 
 static double check_lstm_gates(check *c)
 {
+    const int B = 3, H = 4;
+    tg_tensor *in[3] = {input(4, 4 * H, 1), input(B, 4 * H, 1), input(B, H, 1)};
+    fill_range(c, in[0], -1.5, 1.5);
+    fill_range(c, in[1], -1.5, 1.5);
+    fill_range(c, in[2], -1, 1);
+    run(c, build_lstm_gates_rows, NULL, in, 3);
+    free_inputs(in, 3);
     return check_gates(c, 4, build_lstm_gates, build_lstm_gates_shared);
 }
 

@@ -2,7 +2,8 @@
  *   - matmul on single-row / single-column / inner-size-1 shapes (which the
  *     GEMM sends to gemv / ger) against plain sums, values and gradients;
  *   - tg_lstm_gates / tg_gru_gates against the same step written with the
- *     primitive ops (values and every input gradient);
+ *     primitive ops (values and every input gradient); tg_lstm_gates_rows
+ *     against tg_lstm_gates over the gathered rows, bit for bit;
  *   - the SIMD sigmoid and tanh of the float build against libm in double;
  *   - the benchmark with the library's embedding fold (tg_rnn_forward given ids)
  *     against embedded rows through tg_rnn_forward given x: same loss, same
@@ -10,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <float.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,6 +138,54 @@ Test(fused, lstm_gates_equals_composed_step)
 Test(fused, gru_gates_equals_composed_step)
 {
     compare_step("gru_gates", 3, gru_fused, gru_composed);
+}
+
+/* The gates of rows read in place (xp's row b = xs's row pos[b], rows
+ * repeated, one unused) against the same gates over the gathered copy: the
+ * same output and the same gradient of xs, hp and c, bit for bit (the
+ * unroll's LSTM step on a projection by distinct ids). */
+Test(fused, lstm_gates_rows_equals_gathered_rows)
+{
+    enum { B = 6, H = 9, ROWS = 5 };
+    static const int pos[B] = {3, 1, 3, 0, 3, 1};
+    tg_tensor *out[2], *grads[2][3];
+    for (int gathered = 0; gathered <= 1; gathered++) {
+        tg_rng r;
+        tg_rng_seed(&r, 41);
+        tg_tape *t = tg_tape_new(1 << 20);
+        tg_tensor *xs = heap(&r, ROWS, 4 * H, 1, 1.5), *hp = heap(&r, B, 4 * H, 1, 1.5);
+        tg_tensor *c = heap(&r, B, H, 1, 1.0);
+        tg_tensor *y = gathered ? tg_lstm_gates(t, tg_embedding(t, xs, pos, B), hp, c)
+                                : tg_lstm_gates_rows(t, xs, pos, hp, c);
+        tg_backward(t, weighted_sum(t, y, &r));
+        out[gathered] = tg_tensor_alloc(2 * B, H, 0);
+        memcpy(out[gathered]->data, y->data, tg_numel(y) * sizeof(tg_real));
+        grads[gathered][0] = xs;
+        grads[gathered][1] = hp;
+        grads[gathered][2] = c;
+        tg_tape_free(t);
+    }
+    cr_expect(memcmp(out[0]->data, out[1]->data, tg_numel(out[0]) * sizeof(tg_real)) == 0,
+              "outputs differ");
+    static const char *const name[3] = {"xs", "hp", "c"};
+    for (int i = 0; i < 3; i++) {
+        const tg_tensor *a = grads[0][i], *b = grads[1][i];
+        cr_expect(memcmp(a->grad, b->grad, tg_numel(a) * sizeof(tg_real)) == 0,
+                  "the gradient of %s differs", name[i]);
+        tg_tensor_free(grads[0][i]);
+        tg_tensor_free(grads[1][i]);
+    }
+    tg_tensor_free(out[0]);
+    tg_tensor_free(out[1]);
+}
+
+/* A row index outside xs is a programming error: abort, naming it. */
+Test(fused, lstm_gates_rows_index_outside_aborts, .signal = SIGABRT)
+{
+    static const int pos[2] = {0, 4};
+    tg_tape *t = tg_tape_new(1 << 20);
+    tg_tensor *xs = tg_tensor_new(t, 4, 8, 1), *hp = tg_tensor_new(t, 2, 8, 1);
+    tg_lstm_gates_rows(t, xs, pos, hp, tg_tensor_new(t, 2, 2, 0));
 }
 
 /* ------------------------------------------------------------ level-2 GEMM shapes */
