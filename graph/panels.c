@@ -398,7 +398,8 @@ __attribute__((target("avx512f"))) static void rows_on_panels(int i0, int i1, in
 #define TN_NC 256
 #define TN_MC 256
 
-static size_t tn_room(void) { return (size_t)TN_KC * TN_NC + (size_t)TN_MC * TN_KC; }
+/* B's panels for every k (a column block of TN_NC), then one block of A. */
+static size_t tn_room(int k) { return (size_t)k * TN_NC + (size_t)TN_MC * TN_KC; }
 
 /* A's columns col .. col+mr-1 of rows k0 .. k0+kc-1 of s, 8 side by side,
  * zero past mr. */
@@ -416,15 +417,12 @@ static void pack_columns(const row_source *s, int k0, int col, int kc, int mr, f
 }
 
 /* One block: C (mc x nc) += A^T B over rows k0 .. k0+kc-1 of A and B (C =
- * A^T B when add is 0), A's columns from acol and B's from bcol; B's block
- * packed into bp, A's into ap. */
+ * A^T B when add is 0), A's columns from acol, B's block already in panels
+ * at bp; A's block packed into ap. */
 __attribute__((target("avx512f"))) static void
-tn_block(int mc, int nc, int k0, int kc, const row_source *a, int acol, const row_source *b,
-         int bcol, int add, float *c, int ldc, float *bp, float *ap)
+tn_block(int mc, int nc, int k0, int kc, const row_source *a, int acol, const float *bp, int add,
+         float *c, int ldc, float *ap)
 {
-    for (int p = 0; p * PANEL < nc; p++)
-        pack_panel(b, k0, bcol + p * PANEL, kc, nc - p * PANEL < PANEL ? nc - p * PANEL : PANEL,
-                   bp + (size_t)p * kc * PANEL);
     for (int r = 0; r < mc; r += 8)
         pack_columns(a, k0, acol + r, kc, mc - r < 8 ? mc - r : 8, ap + (size_t)r * kc);
     for (int p = 0; p * PANEL < nc; p++) {
@@ -438,18 +436,36 @@ tn_block(int mc, int nc, int k0, int kc, const row_source *a, int acol, const ro
     }
 }
 
+/* B's columns j0 .. j0+nc-1, every k block in panels: block k0 at
+ * bp + k0 * (nc rounded up to panels), its panels kc x 32 one after the
+ * other. Packed once for all the row blocks of C, not once per row block
+ * (32 times over for the 8000 rows of an output layer's gradient). */
+static void pack_b_blocks(const row_source *b, int j0, int nc, int k, float *bp)
+{
+    size_t ncp = (size_t)(nc + PANEL - 1) / PANEL * PANEL;
+    for (int k0 = 0; k0 < k; k0 += TN_KC) {
+        int kc = k - k0 < TN_KC ? k - k0 : TN_KC;
+        for (int p = 0; p * PANEL < nc; p++)
+            pack_panel(b, k0, j0 + p * PANEL, kc, nc - p * PANEL < PANEL ? nc - p * PANEL : PANEL,
+                       bp + (size_t)k0 * ncp + (size_t)p * kc * PANEL);
+    }
+}
+
 static void tn_rows(int i0, int i1, int n, int k, const row_source *a, const row_source *b,
                     int beta, float *c, int ldc, float *room)
 {
-    float *bp = room, *ap = room + (size_t)TN_KC * TN_NC;
-    for (int j0 = 0; j0 < n; j0 += TN_NC)
+    float *bp = room, *ap = room + (size_t)k * TN_NC;
+    for (int j0 = 0; j0 < n; j0 += TN_NC) {
+        int nc = n - j0 < TN_NC ? n - j0 : TN_NC;
+        size_t ncp = (size_t)(nc + PANEL - 1) / PANEL * PANEL;
+        pack_b_blocks(b, j0, nc, k, bp);
         for (int m0 = i0; m0 < i1; m0 += TN_MC)
             for (int k0 = 0; k0 < k; k0 += TN_KC) {
-                int nc = n - j0 < TN_NC ? n - j0 : TN_NC, mc = i1 - m0 < TN_MC ? i1 - m0 : TN_MC;
-                int kc = k - k0 < TN_KC ? k - k0 : TN_KC;
-                tn_block(mc, nc, k0, kc, a, m0, b, j0, beta || k0 > 0, c + (size_t)m0 * ldc + j0, ldc,
-                         bp, ap);
+                int mc = i1 - m0 < TN_MC ? i1 - m0 : TN_MC, kc = k - k0 < TN_KC ? k - k0 : TN_KC;
+                tn_block(mc, nc, k0, kc, a, m0, bp + (size_t)k0 * ncp, beta || k0 > 0,
+                         c + (size_t)m0 * ldc + j0, ldc, ap);
             }
+    }
 }
 
 /* A product's operands, for the row-splitting below: C = A op(B) + D, op(B)
@@ -462,14 +478,14 @@ typedef struct product {
     const float *a, *panels, *d;
     size_t ldd;
     const row_source *ta, *tb; /* A^T B: its operands, set */
-    float *c, *bp;            /* A^T B: tn_room() floats of packing room per thread */
+    float *c, *bp;            /* A^T B: tn_room(k) floats of packing room per thread */
 } product;
 
 static void product_rows(const product *p, int i0, int i1, int id)
 {
     if (p->ta)
         tn_rows(i0, i1, p->n, p->k, p->ta, p->tb, p->beta, p->c, p->ldc,
-                p->bp + (size_t)id * tn_room());
+                p->bp + (size_t)id * tn_room(p->k));
     else
         p->rows(i0, i1, p->n, p->k, p->a, p->lda, p->panels, p->d, p->ldd, p->c, p->ldc);
 }
@@ -523,7 +539,7 @@ int tg_gemm_tn_suits(int m, int n, int k)
 
 size_t tg_gemm_tn_room(int m, int n, int k, int threads)
 {
-    return (size_t)split_threads(m, n, k, threads) * tn_room() * sizeof(float);
+    return (size_t)split_threads(m, n, k, threads) * tn_room(k) * sizeof(float);
 }
 
 /* room: tg_gemm_tn_room bytes, 64-byte aligned, or NULL to allocate them
