@@ -384,8 +384,9 @@ __attribute__((target("avx512f"))) static void rows_on_panels(int i0, int i1, in
 /* Rows i0 .. i1-1 of C = beta C + A^T B, A (k x m, row stride lda) and B
  * (k x n, row stride ldb), blocked as the GEMMs of Goto and van de Geijn:
  * for each block of TN_NC columns and TN_MC rows of C (which stays in L2)
- * the k blocks of TN_KC run in order; for each, B's block is packed into
- * panels and the block's columns of A 8 side by side, so a row block
+ * the k blocks of TN_KC run in order; B's k blocks are packed into panels
+ * once for all the row blocks (TN_KB rows of k at a time: the room stays
+ * bounded), and each block's columns of A 8 side by side, so a row block
  * broadcasts A^T's values from one contiguous run; each panel (TN_KC x 32
  * floats, 16 KB) stays in L1 while the row blocks pass over it, A's packed
  * block streaming from L2. Read in place, A's columns are one cache line
@@ -397,9 +398,13 @@ __attribute__((target("avx512f"))) static void rows_on_panels(int i0, int i1, in
 #define TN_KC 128
 #define TN_NC 256
 #define TN_MC 256
+#define TN_KB (8 * TN_KC) /* rows of k whose B blocks are packed at once */
 
 /* B's panels for every k (a column block of TN_NC), then one block of A. */
-static size_t tn_room(int k) { return (size_t)k * TN_NC + (size_t)TN_MC * TN_KC; }
+static size_t tn_room(int k)
+{
+    return (size_t)(k < TN_KB ? k : TN_KB) * TN_NC + (size_t)TN_MC * TN_KC;
+}
 
 /* A's columns col .. col+mr-1 of rows k0 .. k0+kc-1 of s, 8 side by side,
  * zero past mr. */
@@ -436,35 +441,42 @@ tn_block(int mc, int nc, int k0, int kc, const row_source *a, int acol, const fl
     }
 }
 
-/* B's columns j0 .. j0+nc-1, every k block in panels: block k0 at
- * bp + k0 * (nc rounded up to panels), its panels kc x 32 one after the
- * other. Packed once for all the row blocks of C, not once per row block
- * (32 times over for the 8000 rows of an output layer's gradient). */
-static void pack_b_blocks(const row_source *b, int j0, int nc, int k, float *bp)
+/* B's columns j0 .. j0+nc-1 of rows kb .. kb+kn-1, in panels by k block:
+ * block k0 at bp + (k0 - kb) * (nc rounded up to panels), its panels kc x 32
+ * one after the other. Packed once for all the row blocks of C, not once per
+ * row block (32 times over for the 8000 rows of an output layer's
+ * gradient). */
+static void pack_b_blocks(const row_source *b, int j0, int nc, int kb, int kn, float *bp)
 {
     size_t ncp = (size_t)(nc + PANEL - 1) / PANEL * PANEL;
-    for (int k0 = 0; k0 < k; k0 += TN_KC) {
-        int kc = k - k0 < TN_KC ? k - k0 : TN_KC;
+    for (int k0 = kb; k0 < kb + kn; k0 += TN_KC) {
+        int kc = kb + kn - k0 < TN_KC ? kb + kn - k0 : TN_KC;
         for (int p = 0; p * PANEL < nc; p++)
             pack_panel(b, k0, j0 + p * PANEL, kc, nc - p * PANEL < PANEL ? nc - p * PANEL : PANEL,
-                       bp + (size_t)k0 * ncp + (size_t)p * kc * PANEL);
+                       bp + (size_t)(k0 - kb) * ncp + (size_t)p * kc * PANEL);
     }
 }
 
+/* Each element of C still gets its k blocks in k order: the row blocks pass
+ * over one TN_KB run of k, then the next. */
 static void tn_rows(int i0, int i1, int n, int k, const row_source *a, const row_source *b,
                     int beta, float *c, int ldc, float *room)
 {
-    float *bp = room, *ap = room + (size_t)k * TN_NC;
+    float *bp = room, *ap = room + (size_t)(k < TN_KB ? k : TN_KB) * TN_NC;
     for (int j0 = 0; j0 < n; j0 += TN_NC) {
         int nc = n - j0 < TN_NC ? n - j0 : TN_NC;
         size_t ncp = (size_t)(nc + PANEL - 1) / PANEL * PANEL;
-        pack_b_blocks(b, j0, nc, k, bp);
-        for (int m0 = i0; m0 < i1; m0 += TN_MC)
-            for (int k0 = 0; k0 < k; k0 += TN_KC) {
-                int mc = i1 - m0 < TN_MC ? i1 - m0 : TN_MC, kc = k - k0 < TN_KC ? k - k0 : TN_KC;
-                tn_block(mc, nc, k0, kc, a, m0, bp + (size_t)k0 * ncp, beta || k0 > 0,
-                         c + (size_t)m0 * ldc + j0, ldc, ap);
-            }
+        for (int kb = 0; kb < k; kb += TN_KB) {
+            int kn = k - kb < TN_KB ? k - kb : TN_KB;
+            pack_b_blocks(b, j0, nc, kb, kn, bp);
+            for (int m0 = i0; m0 < i1; m0 += TN_MC)
+                for (int k0 = kb; k0 < kb + kn; k0 += TN_KC) {
+                    int mc = i1 - m0 < TN_MC ? i1 - m0 : TN_MC;
+                    int kc = k - k0 < TN_KC ? k - k0 : TN_KC;
+                    tn_block(mc, nc, k0, kc, a, m0, bp + (size_t)(k0 - kb) * ncp,
+                             beta || k0 > 0, c + (size_t)m0 * ldc + j0, ldc, ap);
+                }
+        }
     }
 }
 

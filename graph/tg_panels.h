@@ -89,8 +89,8 @@ void tg_gemm_panels_add(int m, int n, int k, const tg_real *a, int lda, const tg
  * and packed as a GEMM is (graph/panels.c, tn_rows); each element of C is
  * one FMA chain per 128 values of k, added to C in k order: the same bits
  * for any thread count. Returns 0, computing nothing, when there is no
- * memory for the packing (k x 1 KB + 128 KB a thread: B packed once for all
- * of C's row blocks), and always in a build without
+ * memory for the packing (at most 1.1 MB a thread: B packed once for all of
+ * C's row blocks, 1024 rows of k at a time), and always in a build without
  * the panel kernels (double, non-x86); called where the CPU has no AVX-512
  * (tg_gemm_tn_suits is 0 there) it is a misuse (tg_misuse). tg_gemm
  * takes it for such products (alpha 1) when tg_gemm_tn_taken

@@ -92,6 +92,18 @@ Test(gemm_tn, weight_gradient_shapes)
     cr_assert(check(1000, 256, 384, 1, 2) <= 2e-6);
 }
 
+/* k past one run of B's packing (1024 rows at a time), with a tail, over
+ * two row blocks and a column tail: every element's k blocks in order. */
+Test(gemm_tn, k_longer_than_one_packing_run)
+{
+    skip_without_avx512();
+    for (int beta = 0; beta <= 1; beta++)
+        for (int threads = 1; threads <= 2; threads++) {
+            double e = check(300, 257, 2300, beta, threads);
+            cr_assert(e <= 2e-6, "300x257x2300 beta=%d threads=%d: off by %.3g", beta, threads, e);
+        }
+}
+
 /* No rows to sum over (k = 0): C = beta C, as a GEMM's empty sum is. */
 Test(gemm_tn, an_empty_sum_gives_beta_c)
 {
