@@ -30,6 +30,8 @@ typedef struct slot {
     int rows, cols, tb;
     int packed;         /* 0: seen once with few rows, not packed yet */
     const tg_real *use; /* the panels: buf, or a shared store's */
+    const struct tg_panel_cache *from; /* the store use is in (NULL: buf), */
+    unsigned gen;                      /* as of its clear number gen */
     tg_real *buf;       /* panels packed here; kept (with its capacity) across clears */
     size_t cap;         /* floats */
 } slot;
@@ -39,6 +41,7 @@ struct tg_panel_cache {
     int cursor; /* where seen_once looks first */
     slot s[SLOTS];
     int shared; /* a store several threads ask at once (tg_panels_of_stored): under lock */
+    unsigned gen; /* clears so far: a slot borrowing from an earlier one looks again */
 #ifdef _OPENMP
     omp_lock_t lock;
 #endif
@@ -69,7 +72,9 @@ void tg_panel_cache_free(tg_panel_cache *c)
 
 void tg_panel_cache_clear(tg_panel_cache *c)
 {
-    if (c) c->used = c->cursor = 0;
+    if (!c) return;
+    c->used = c->cursor = 0;
+    c->gen++;
 }
 
 /* The AVX2 kernel loses to OpenBLAS's Haswell kernel from about 256 rows
@@ -233,7 +238,7 @@ static const tg_real *from_store(tg_panel_cache *store, const tg_tensor *b, int 
     const tg_real *p = s ? s->use : NULL;
     if (!s && store->used < SLOTS) {
         s = &store->s[store->used];
-        *s = (slot){b->data, b->rows, b->cols, tb, 0, NULL, s->buf, s->cap};
+        *s = (slot){b->data, b->rows, b->cols, tb, 0, NULL, NULL, 0, s->buf, s->cap};
         s->use = p = pack_into(s, b, tb);
         s->packed = p != NULL;
         store->used += p != NULL;
@@ -252,7 +257,10 @@ static const tg_real *panels_of(tg_panel_cache *c, tg_panel_cache *store, const 
                                 int tb, int rows)
 {
     slot *s = find(c, b, tb);
-    if (s && s->packed) return s->use;
+    /* a store's panels last until its next clear (the end of the shards'
+     * run): a slot that borrowed them before keeps its decision and looks
+     * for its panels again, in the store it has now or in its own buffer */
+    if (s && s->packed && (!s->from || s->from->gen == s->gen)) return s->use;
     if (!s) {
         s = c->used < SLOTS ? &c->s[c->used++] : seen_once(c);
         if (!s) return NULL;
@@ -264,6 +272,8 @@ static const tg_real *panels_of(tg_panel_cache *c, tg_panel_cache *store, const 
         if (rows < PACK_AT_ONCE) return NULL; /* seen once: pack if it comes again */
     }
     s->use = store ? from_store(store, b, tb) : NULL;
+    s->from = s->use ? store : NULL;
+    s->gen = store ? store->gen : 0;
     if (!s->use) s->use = pack_into(s, b, tb);
     s->packed = s->use != NULL;
     return s->use;

@@ -3,7 +3,8 @@
  * change a bit: the workers' gradient equals each shard run alone on its own
  * tape (its own panels) and added in shard order, on 1 and 2 threads; and
  * after the weights change between runs (as an optimizer changes them), the
- * next run multiplies by the new values, never by panels of the old ones. */
+ * next run multiplies by the new values, never by panels of the old ones;
+ * nor does a shard's tape used after a run, before any reset. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -96,3 +97,42 @@ static void check_threads(int threads)
 
 Test(panel_store, one_thread_equals_shards_alone_across_weight_changes) { check_threads(1); }
 Test(panel_store, two_threads_equal_shards_alone_across_weight_changes) { check_threads(2); }
+
+/* A forward-only shard: W used twice (the second product on panels, from
+ * the store while the run lasts); the tape is neither swept nor reset. */
+static double forward_only(int s, tg_tape *t, tg_params *p, void *ctx)
+{
+    (void)ctx;
+    tg_tensor *w = tg_params_find(p, "w");
+    tg_tensor *x = tg_tensor_new(t, ROWS, IN, 0);
+    fill_inputs(x, s, 0);
+    tg_matmul(t, x, w, 0, 1);
+    return tg_matmul(t, x, w, 0, 1)->data[0];
+}
+
+/* After the run, new weights, and shard 0's tape multiplies again, not
+ * reset: by the new values (its panels came from the store, emptied since). */
+Test(panel_store, a_tape_used_after_the_run_sees_new_weights)
+{
+    tg_params *p = make_params();
+    tg_workers *w = tg_workers_new(p, 2, 1 << 20);
+    cr_assert_not_null(w);
+    tg_workers_run(w, 1, forward_only, NULL);
+    tg_workers_run_range(w, 1, 1, 1, forward_only, NULL); /* the store packs again for shard 1 */
+    tg_real *v = tg_params_data(p);
+    for (int i = 0; i < OUT * IN; i++) v[i] = (tg_real)sin(0.29 * i + 2.0);
+    tg_tape *t = tg_workers_tape(w, 0);
+    tg_tensor *x = tg_tensor_new(t, ROWS, IN, 0);
+    fill_inputs(x, 0, 1);
+    tg_tensor *y = tg_matmul(t, x, tg_params_find(tg_workers_params(w, 0), "w"), 0, 1);
+    double worst = 0;
+    for (int i = 0; i < ROWS; i++)
+        for (int j = 0; j < OUT; j++) {
+            double sum = 0;
+            for (int q = 0; q < IN; q++) sum += (double)x->data[i * IN + q] * v[j * IN + q];
+            worst = fmax(worst, fabs(sum - y->data[i * OUT + j]));
+        }
+    cr_expect(worst < 1e-4, "the product is off by %g: panels of the old weights?", worst);
+    tg_workers_free(w);
+    tg_params_free(p);
+}
