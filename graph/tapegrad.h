@@ -38,7 +38,7 @@ enum {
     TG_F_SHARED = 1u << 3,    /* an input of more than one node (or slot) */
     TG_F_GRAD_WRITER = 1u << 4, /* its consumer's VJP can write its gradient whole (=) */
     TG_F_GRAD_PENDING = 1u << 5, /* a tape extension holds additions to its gradient */
-    TG_F_PARAM = 1u << 6,        /* a tg_params value (a replica's too): constant while shards run */
+    TG_F_PARAM = 1u << 6,        /* a tg_params value (a replica's too): fixed while shards run */
 };
 
 static inline size_t tg_numel(const tg_tensor *x) { return (size_t)x->rows * (size_t)x->cols; }
@@ -261,8 +261,9 @@ tg_tensor *tg_softmax_xent_(tg_tape *t, tg_tensor *logits, const int *targets, i
  *   h' = (1-z)*n + z*h,  n = tanh(xp_n + r*hp_n). */
 tg_tensor *tg_lstm_gates_(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *c, tg_src at);
 /* lstm_gates with xp's row b read from row pos[b] of xs (B indices): the
- * same bits as tg_lstm_gates(t, tg_embedding(t, xs, pos, B), hp, c), with no
- * gathered copy; xs's gradient gets the rows' gradients added in row order. */
+ * same bits as tg_lstm_gates(t, tg_embedding(t, xs, pos, B), hp, c) when xs
+ * and hp do not share gradient memory, with no gathered copy; xs's gradient
+ * gets the rows' gradients added in row order. */
 tg_tensor *tg_lstm_gates_rows_(tg_tape *t, tg_tensor *xs, const int *pos, tg_tensor *hp,
                                tg_tensor *c, tg_src at);
 tg_tensor *tg_gru_gates_(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *h, tg_src at);

@@ -185,7 +185,11 @@ tg_tensor *tg_rnn_forward(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *r
 
 /* Layer 0's projection as tg_rnn_forward computes it (T*B x gates*hidden,
  * b_hh included for a kind that folds it): for callers that reuse it, and
- * for tests. run->xp must be NULL; states, lengths and final are ignored. */
+ * for tests. run->xp must be NULL; states, lengths and final are ignored.
+ * Fed by ids, tg_rnn_forward takes each step's rows of the distinct ids'
+ * projection instead of this gathered matrix: the same values forward; the
+ * projection's gradient adds the steps' rows last step first, where a
+ * forward given xp = these rows adds them in row order (last bits). */
 tg_tensor *tg_rnn_project(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run);
 
 /* ------------------------------------------------------------------ truncated BPTT */

@@ -17,9 +17,12 @@
  * Saves: the activated gates [i f g o] (B x 4H) and tc (B x H); reads c.
  * lstm_gates_rows: the same with xp's row b taken from row pos[b] of xs (the
  *   unroll's rows of a projection by distinct ids): equal, bit for bit, to
- *   lstm_gates over tg_embedding(xs, pos, B), without that gathered copy and
- *   its gradient. VJP: dxs[pos[b]] += da_b, rows in order (one after another:
- *   rows may share a row of xs); saves pos.
+ *   lstm_gates over tg_embedding(xs, pos, B) (when xs and hp do not share
+ *   gradient memory), without that gathered copy and its gradient.
+ *   VJP: dxs[pos[b]] += da_b, rows in order (one after another: rows may
+ *   share a row of xs). When hp's gradient is written whole it holds da: the
+ *   rows run in parallel into it, then its rows are added into xs's; else
+ *   the rows run one after another, adding as they go. Saves pos.
  * Why fused: composed, a step is 15 ops (2 adds, 4 column slices, 3 sigmoids,
  * 2 tanh, 3 muls, 1 add) each making a B x H..4H tensor and its gradient; in
  * config a of BENCHMARKS.md those passes and libm's scalar exp/tanh took about
@@ -165,12 +168,15 @@ void tg_vjp_lstm_gates(const tg_node *node, int threads)
      * are updated one after the other, as the composed ops would */
     int split = overlap(xs->grad, tg_numel(xs), hp->grad, n4);
     int wx = !pos && tg_grad_writes(xs), wh = tg_grad_writes(hp);
-    /* gathered rows add into xs's rows in row order: never two at once */
-    TG_PAR_FOR(threads, !pos && (long)B * H > TG_PAR_MIN, (int b = 0; b < B; b++), {
+    /* rows read by index add into xs's rows in row order, never two at once:
+     * after the (parallel) rows from hp's gradient when it holds da, else as
+     * each row runs, one after another */
+    int scatter = pos && xs->grad && hp->grad && wh && !split;
+    TG_PAR_FOR(threads, (!pos || scatter) && (long)B * H > TG_PAR_MIN, (int b = 0; b < B; b++), {
         const tg_real *act = node->saved + (size_t)b * 5 * H;
         size_t r4 = (size_t)b * 4 * H, r1 = (size_t)b * H;
         size_t x4 = pos ? (size_t)pos[b] * 4 * H : r4;
-        tg_real *gx = xs->grad ? xs->grad + x4 : NULL;
+        tg_real *gx = xs->grad && !scatter ? xs->grad + x4 : NULL;
         tg_real *gh = hp->grad ? hp->grad + r4 : NULL;
         tg_real *dc = c->grad ? c->grad + r1 : NULL;
         const tg_real *dh = y->grad + r1, *dcn = y->grad + (size_t)B * H + r1;
@@ -181,4 +187,7 @@ void tg_vjp_lstm_gates(const tg_node *node, int threads)
             lstm_row_vjp(H, act, act + 4 * H, c->data + r1, dh, dcn, gx, wx, gh, wh, dc);
         }
     });
+    for (int b = 0; scatter && b < B; b++)
+        tg_col_sums_into(xs->grad + (size_t)pos[b] * 4 * H, hp->grad + (size_t)b * 4 * H, 1,
+                         4 * H);
 }

@@ -143,8 +143,10 @@ Test(fused, gru_gates_equals_composed_step)
 /* The gates of rows read in place (xp's row b = xs's row pos[b], rows
  * repeated, one unused) against the same gates over the gathered copy: the
  * same output and the same gradient of xs, hp and c, bit for bit (the
- * unroll's LSTM step on a projection by distinct ids). */
-Test(fused, lstm_gates_rows_equals_gathered_rows)
+ * unroll's LSTM step on a projection by distinct ids). hp a leaf, or an op's
+ * output (its gradient written whole: the VJP's parallel rows, then the
+ * adds into xs's rows). */
+static void compare_rows_with_gathered(int hp_is_op)
 {
     enum { B = 6, H = 9, ROWS = 5 };
     static const int pos[B] = {3, 1, 3, 0, 3, 1};
@@ -153,15 +155,16 @@ Test(fused, lstm_gates_rows_equals_gathered_rows)
         tg_rng r;
         tg_rng_seed(&r, 41);
         tg_tape *t = tg_tape_new(1 << 20);
-        tg_tensor *xs = heap(&r, ROWS, 4 * H, 1, 1.5), *hp = heap(&r, B, 4 * H, 1, 1.5);
+        tg_tensor *xs = heap(&r, ROWS, 4 * H, 1, 1.5), *hp0 = heap(&r, B, 4 * H, 1, 1.5);
         tg_tensor *c = heap(&r, B, H, 1, 1.0);
+        tg_tensor *hp = hp_is_op ? tg_scale(t, hp0, 1) : hp0;
         tg_tensor *y = gathered ? tg_lstm_gates(t, tg_embedding(t, xs, pos, B), hp, c)
                                 : tg_lstm_gates_rows(t, xs, pos, hp, c);
         tg_backward(t, weighted_sum(t, y, &r));
         out[gathered] = tg_tensor_alloc(2 * B, H, 0);
         memcpy(out[gathered]->data, y->data, tg_numel(y) * sizeof(tg_real));
         grads[gathered][0] = xs;
-        grads[gathered][1] = hp;
+        grads[gathered][1] = hp0;
         grads[gathered][2] = c;
         tg_tape_free(t);
     }
@@ -171,13 +174,17 @@ Test(fused, lstm_gates_rows_equals_gathered_rows)
     for (int i = 0; i < 3; i++) {
         const tg_tensor *a = grads[0][i], *b = grads[1][i];
         cr_expect(memcmp(a->grad, b->grad, tg_numel(a) * sizeof(tg_real)) == 0,
-                  "the gradient of %s differs", name[i]);
+                  "hp %s: the gradient of %s differs", hp_is_op ? "an op output" : "a leaf",
+                  name[i]);
         tg_tensor_free(grads[0][i]);
         tg_tensor_free(grads[1][i]);
     }
     tg_tensor_free(out[0]);
     tg_tensor_free(out[1]);
 }
+
+Test(fused, lstm_gates_rows_equals_gathered_rows) { compare_rows_with_gathered(0); }
+Test(fused, lstm_gates_rows_equals_gathered_rows_hp_written) { compare_rows_with_gathered(1); }
 
 /* A row index outside xs is a programming error: abort, naming it. */
 Test(fused, lstm_gates_rows_index_outside_aborts, .signal = SIGABRT)

@@ -67,7 +67,8 @@ static void reference_grad(tg_params *p, tg_real *g)
 static void expect_grad(tg_params *p, const tg_real *want, const char *what)
 {
     size_t n = tg_params_numel(p), differ = 0;
-    for (size_t i = 0; i < n; i++) differ += memcmp(&tg_params_grad(p)[i], &want[i], sizeof *want) != 0;
+    const tg_real *g = tg_params_grad(p);
+    for (size_t i = 0; i < n; i++) differ += memcmp(&g[i], &want[i], sizeof *want) != 0;
     cr_expect_eq(differ, 0, "%s: %zu of %zu gradient values differ from the shards run alone",
                  what, differ, n);
 }
@@ -89,7 +90,8 @@ static void check_threads(int threads)
         expect_grad(p, want, what);
         /* the optimizer's part: new values before the next run */
         tg_real *v = tg_params_data(p);
-        for (size_t i = 0; i < n; i++) v[i] = v[i] * (tg_real)0.75 + (tg_real)0.01 * (tg_real)(i % 7);
+        for (size_t i = 0; i < n; i++)
+            v[i] = v[i] * (tg_real)0.75 + (tg_real)0.01 * (tg_real)(i % 7);
     }
     tg_workers_free(w);
     tg_params_free(p);
