@@ -8,8 +8,9 @@
  *   2. MPI_Alltoallv: rank c receives chunk c of all S shards, source rank
  *      q's block holding shards q*L .. q*L+L-1, so the receive buffer is in
  *      global shard order;
- *   3. g[i] += r_0[i]; g[i] += r_1[i]; ... over its chunk of the master
- *      gradient: the very additions, in the very order, of tg_workers_run;
+ *   3. g[i] = 0 + r_0[i]; g[i] += r_1[i]; ... over its chunk of the master
+ *      gradient: the very additions, in the very order, of tg_workers_run
+ *      (which sets the master gradient too: no zeroing before);
  *   4. MPI_Allgatherv in place: every rank's master gradient gets every
  *      chunk. Only copies after step 3, so the bits are the owner's.
  * Losses: the L local shard losses are allgathered and summed in shard order
@@ -249,15 +250,19 @@ static void pack(tg_dist *d)
         }
 }
 
-/* Step 3: the master chunk gets shard 0's part, then shard 1's, ...: the
- * same additions as graph/parallel.c's reduce_grads, element by element. */
+/* Step 3: the master chunk is set to shard 0's part, then gets shard 1's,
+ * ...: the same additions as graph/parallel.c's reduce_grads, element by
+ * element. */
 static void add_in_shard_order(tg_dist *d)
 {
     int len = d->chunk_len[d->rank];
     tg_real *restrict g = tg_params_grad(tg_workers_master(d->w)) + d->chunk_lo[d->rank];
     for (int s = 0; s < d->shards; s++) {
         const tg_real *restrict r = d->recv + (long)s * len;
-        for (int i = 0; i < len; i++) g[i] += r[i];
+        if (s == 0)
+            for (int i = 0; i < len; i++) g[i] = (tg_real)0 + r[i];
+        else
+            for (int i = 0; i < len; i++) g[i] += r[i];
     }
 }
 
@@ -291,7 +296,10 @@ double tg_dist_reduce(tg_dist *d, tg_workers *w)
     tg_real *g = tg_params_grad(tg_workers_master(w));
     for (int s = 0; s < d->shards; s++) {
         const tg_real *r = tg_params_grad(tg_workers_params(w, s));
-        for (long i = 0; i < d->n; i++) g[i] += r[i];
+        if (s == 0) /* set, as tg_workers_run does */
+            for (long i = 0; i < d->n; i++) g[i] = (tg_real)0 + r[i];
+        else
+            for (long i = 0; i < d->n; i++) g[i] += r[i];
         total += tg_workers_loss(w, s);
     }
     d->comm_seconds += now_seconds() - t0;

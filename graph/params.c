@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tapegrad.h"
+#include "tg_clones.h"
 
 struct tg_params {
     size_t count, cap;
@@ -150,6 +151,31 @@ tg_tensor *tg_params_find(const tg_params *p, const char *name)
 void tg_params_zero_grad(tg_params *p)
 {
     if (p->numel) memset(p->grad, 0, p->numel * sizeof(tg_real));
+}
+
+enum { SQ_LANES = 16 };
+
+/* One block (n <= TG_SQ_BLOCK): element i goes to lane i % SQ_LANES (a
+ * single running sum is one dependent add per element, 4 cycles), the lanes
+ * are then added pairwise in a fixed order. */
+TG_SIMD_CLONES static double block_squares(const tg_real *x, size_t n)
+{
+    double s[SQ_LANES] = {0};
+    size_t i = 0;
+    for (; i + SQ_LANES <= n; i += SQ_LANES)
+        for (int j = 0; j < SQ_LANES; j++) s[j] += (double)x[i + j] * (double)x[i + j];
+    for (int j = 0; i < n; i++, j++) s[j] += (double)x[i] * (double)x[i];
+    for (int m = SQ_LANES; m > 1; m /= 2)
+        for (int j = 0; j < m / 2; j++) s[j] = s[2 * j] + s[2 * j + 1];
+    return s[0];
+}
+
+double tg_sum_squares(const tg_real *x, size_t n)
+{
+    double total = 0;
+    for (size_t lo = 0; lo < n; lo += TG_SQ_BLOCK)
+        total += block_squares(x + lo, n - lo < TG_SQ_BLOCK ? n - lo : TG_SQ_BLOCK);
+    return total;
 }
 
 tg_params *tg_params_replica(const tg_params *m)

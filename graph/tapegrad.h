@@ -169,6 +169,13 @@ tg_tensor *tg_params_at(const tg_params *p, size_t i);
 const char *tg_params_name(const tg_params *p, size_t i);
 tg_tensor *tg_params_find(const tg_params *p, const char *name);
 void tg_params_zero_grad(tg_params *p);
+/* The sum of the squares of x[0..n) in double, in one fixed order: blocks of
+ * TG_SQ_BLOCK values from x[0], each summed over 16 interleaved lanes added
+ * pairwise, then the blocks' sums added in order from the first. A blocked
+ * pass (tg_workers_run's reduction) gets the same bits by calling it on each
+ * block and adding the results in order. tg_grad_norm is its square root. */
+enum { TG_SQ_BLOCK = 2048 };
+double tg_sum_squares(const tg_real *x, size_t n);
 
 /* A replica shares the master's values and has its own gradient block: the
  * tensors a data-parallel worker records its shard with. Same order and
@@ -202,10 +209,18 @@ int tg_workers_shards(const tg_workers *w);
 tg_params *tg_workers_params(tg_workers *w, int shard);
 tg_tape *tg_workers_tape(tg_workers *w, int shard);
 tg_params *tg_workers_master(tg_workers *w); /* the params it was made on */
-/* Runs fn for every shard on up to `threads` threads, then adds the shards'
- * gradients into master's (which it does not zero first). Returns the sum of
- * the shards' returned losses. */
+/* Runs fn for every shard on up to `threads` threads, then sets master's
+ * gradient to the sum of the shards' gradients, element by element in shard
+ * order (0 + g_0 + g_1 + ...: master's gradient before the call does not
+ * matter, so it needs no zeroing). Returns the sum of the shards' returned
+ * losses. */
 double tg_workers_run(tg_workers *w, int threads, tg_shard_fn fn, void *ctx);
+/* The norm of master's gradient as the last tg_workers_run set it, computed
+ * while summing (tg_grad_norm's bits, without its pass over the gradient):
+ * 0 with *norm set, or -1 when no full run set the gradient since the last
+ * tg_workers_run_range. It knows nothing of later writes to the gradient:
+ * a caller that changes it must take tg_grad_norm instead. */
+int tg_workers_grad_norm(const tg_workers *w, double *norm);
 /* Runs only shards first .. first+count-1 (same threading as tg_workers_run)
  * and adds nothing into master: each shard's gradient stays in its replica
  * (tg_params_grad(tg_workers_params(w, s))) and its loss in

@@ -29,7 +29,6 @@
  *
  * A training loop, per step (the single-process loop with three changes):
  *
- *     tg_params_zero_grad(master);                      // as today, every rank
  *     double loss = tg_dist_run(d, w, threads, fn, ctx); // was tg_workers_run
  *     if (tg_dist_any(d, !isfinite(loss) || stop_signal)) ... // same verdict everywhere
  *     tg_optim_step(opt, master);                        // identical on every rank
@@ -86,10 +85,9 @@ int tg_dist_shards(const tg_dist *d, int shards, int *first, int *count, char *e
 int tg_dist_attach(tg_dist *d, tg_workers *w, char *err, size_t errlen);
 
 /* Collective. One step's forward and backward over the global batch: runs
- * this rank's shards of w (fn gets the global shard index), then adds every
- * shard's gradient into master's as described on top, starting from the
- * master gradient as it is (zero it first, the same on every rank, as with
- * tg_workers_run). Returns the S shards' losses summed in shard order from
+ * this rank's shards of w (fn gets the global shard index), then sets
+ * master's gradient to the sum of every shard's as described on top (no
+ * zeroing before, as with tg_workers_run). Returns the S shards' losses summed in shard order from
  * 0, the same bits on every rank and as tg_workers_run's. w must be the
  * attached workers. With one rank this is tg_workers_run. */
 double tg_dist_run(tg_dist *d, tg_workers *w, int threads, tg_shard_fn fn, void *ctx);

@@ -229,6 +229,7 @@ static int run_training(const bench_opts *o)
     if (!tr.opt) tg_cli_die_usage(prog, "%s", err);
     tgx_run_config rc = tgx_run_defaults(prog, tr.model.params, tr.opt);
     rc.threads = o->threads; /* the programs' end of step (TGX_RUN_CONFIG_FROM) */
+    rc.workers = tr.model.workers; /* as the programs: the norm of the gradient they set */
     tgx_run_init(&tr.run, &rc); /* no limits, no files: the step only */
     tr.tokens = bench_step_tokens(&c);
     tg_csv log;

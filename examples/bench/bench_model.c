@@ -320,7 +320,6 @@ double bench_forward_backward(bench_model *m, int threads)
     int kernel_threads = m->cfg.shards == 1 ? threads : 1;
     for (int s = 0; s < m->cfg.shards; s++)
         tg_tape_set_threads(tg_workers_tape(m->workers, s), kernel_threads);
-    tg_params_zero_grad(m->params);
     double loss = tg_workers_run(m->workers, threads, run_shard, m);
     m->batch_index = (m->batch_index + 1) % BENCH_POOL;
     return loss;

@@ -205,6 +205,7 @@ static void start_run(const options *o, const charmodel *m, const tg_vocab *v, c
 {
     tgx_run_config rc = TGX_RUN_CONFIG_FROM(PROG, m->params, opt, o);
     rc.dist = tr->dist;
+    rc.workers = tr->workers; /* the norm of the gradient they set */
     rc.hooks.before_checkpoint = charlm_trainer_share_state; /* shards' state to rank 0 */
     rc.hooks.ctx = tr;
     tgx_run_init(r, &rc);

@@ -163,7 +163,6 @@ double charlm_train_window(charlm_trainer *tr)
     if (tr->train.pos + (size_t)tr->T > tr->train.L) zero_states(&tr->train, tr->shards);
     tr->cur = &tr->train;
     tr->cur_T = tr->T;
-    tg_params_zero_grad(tr->model->params);
     double loss = tr->dist ? tg_dist_run(tr->dist, tr->workers, tr->threads, shard_step, tr)
                            : tg_workers_run(tr->workers, tr->threads, shard_step, tr);
     tr->train.pos += (size_t)tr->T;

@@ -221,6 +221,17 @@ void tgx_run_add_time(tgx_run *r, double seconds)
     r->run_seconds += seconds;
 }
 
+/* The step's gradient norm: the workers' when they set the gradient (and
+ * nothing changed it since: no reduce hook, no injected fault), else a pass
+ * over it. The same bits either way (tg_workers_grad_norm). */
+static double grad_norm(const tgx_run *r)
+{
+    double norm;
+    int untouched = !r->c.hooks.reduce && r->c.fault_step != r->step + 1;
+    if (untouched && r->c.workers && tg_workers_grad_norm(r->c.workers, &norm) == 0) return norm;
+    return tg_grad_norm(r->c.params);
+}
+
 /* The local verdict on the step's gradient (what, in err, when not
  * finite); clips a finite one. The norm comes first: a finite one says
  * every gradient is finite (a NaN or infinity makes the double sum of
@@ -231,7 +242,7 @@ void tgx_run_add_time(tgx_run *r, double seconds)
 static tgx_verdict judge(tgx_run *r, double loss, char *err, size_t errlen)
 {
     uint64_t step = r->step + 1;
-    double norm = isfinite(loss) ? tg_grad_norm(r->c.params) : NAN;
+    double norm = isfinite(loss) ? grad_norm(r) : NAN;
     int bad = isfinite(norm) ? tg_trainckpt_nonfinite_values(r->ck, step, err, errlen)
                              : tg_trainckpt_nonfinite(r->ck, loss, step, err, errlen);
     if (bad == 0) {

@@ -174,6 +174,12 @@ typedef struct tgx_run_config {
      * ranks hold the same parameters and state; only rank 0 prints
      * progress, writes --log and checkpoints. */
     tg_dist *dist;
+    /* The workers whose run (tg_workers_run, tg_dist_run) sets params'
+     * gradient every step, NULL: none. The end of a step then takes the
+     * norm they summed on the way (tg_workers_grad_norm) instead of a pass
+     * over the gradient; a step whose gradient they did not set takes the
+     * pass. The program must not change the gradient in between. */
+    tg_workers *workers;
 } tgx_run_config;
 
 typedef struct tgx_run {

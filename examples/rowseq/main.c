@@ -117,6 +117,7 @@ static void start_run(loop *L)
     rowseq_trainer *tr = L->tr;
     tgx_run_config rc = TGX_RUN_CONFIG_FROM(PROG, tr->params, tr->opt, o);
     rc.dist = tr->dist;
+    rc.workers = tr->workers; /* the norm of the gradient they set */
     rc.hooks.before_checkpoint = rowseq_trainer_share_state; /* shards' dropout streams */
     rc.hooks.ctx = tr;
     rc.epochs = (uint64_t)o->epochs;

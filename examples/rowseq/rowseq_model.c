@@ -201,7 +201,6 @@ double rowseq_train_backward(rowseq_trainer *tr, const rowseq_data *d, const uin
                              int B)
 {
     shard_ctx c = {tr, d, idx, B, NULL};
-    tg_params_zero_grad(tr->params);
     if (tr->dist) return tg_dist_run(tr->dist, tr->workers, tr->cfg.threads, train_shard, &c);
     return tg_workers_run(tr->workers, tr->cfg.threads, train_shard, &c);
 }
@@ -255,7 +254,9 @@ void rowseq_evaluate(rowseq_trainer *tr, const rowseq_data *d, int n, double *lo
         int B = n - start < chunk ? n - start : chunk;
         for (int i = 0; i < B; i++) idx[i] = (uint32_t)(start + i);
         shard_ctx c = {tr, d, idx, B, pred};
-        total += tg_workers_run(tr->workers, tr->cfg.threads, eval_shard, &c);
+        /* every shard, and no gradient summed: master's stays as it is */
+        total += tg_workers_run_range(tr->workers, tr->cfg.threads, 0, tr->cfg.shards,
+                                      eval_shard, &c);
         for (int i = 0; i < B; i++) {
             int y = d->labels[start + i];
             correct += pred[i] == y;

@@ -123,6 +123,7 @@ static void start_run(trainer *tr, const s2s_vocab *vs, const s2s_vocab *vt,
     const options *o = tr->o;
     tgx_run_config rc = TGX_RUN_CONFIG_FROM(prog, tr->m->params, tr->opt, o);
     rc.dist = tr->dist;
+    rc.workers = tr->workers; /* the norm of the gradient they set */
     tgx_run_init(&tr->run, &rc);
     tg_trainckpt *ck = tgx_run_ckpt(&tr->run);
     if (s2s_register_config(ck, o, &tr->m->cfg, vs, vt, train_p, pc) != 0 ||

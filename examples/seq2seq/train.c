@@ -71,12 +71,12 @@ static void train_step(trainer *tr, const id_set *s, const size_t *idx, int B)
     }
     double loss;
     tgx_run_begin_step(&tr->run);
-    tg_params_zero_grad(tr->m->params);
-    if (tr->workers) {
+    if (tr->workers) { /* tg_workers_run sets the master gradient */
         shard_job j = {tr, s, idx, B, batch_tgt};
         loss = tr->dist ? tg_dist_run(tr->dist, tr->workers, tr->o->threads, run_shard, &j)
                         : tg_workers_run(tr->workers, tr->o->threads, run_shard, &j);
-    } else {
+    } else { /* backward adds into the parameters' gradients */
+        tg_params_zero_grad(tr->m->params);
         tg_tape_reset(tr->tape);
         loss = shard_step(tr, tr->m, tr->tape, s, idx, 0, B, batch_tgt, &tr->rng);
     }
