@@ -75,6 +75,9 @@ void tg_optim_free(tg_optim *o);
  * update runs with t = 1. */
 void tg_optim_step_flat(tg_optim *o, tg_real *data, const tg_real *grad, size_t n);
 void tg_optim_step(tg_optim *o, tg_params *p);
+/* 1 when every value the last update wrote is finite (found while writing
+ * them, no pass of its own), 0 when one is not or before any update. */
+int tg_optim_values_finite(const tg_optim *o);
 /* Threads for the update (default 1): elements are updated independently,
  * so the bits do not depend on it; below 65536 values one thread does it.
  * Call it from outside any parallel region (the update opens its own). */

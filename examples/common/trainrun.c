@@ -236,15 +236,19 @@ static double grad_norm(const tgx_run *r)
  * finite); clips a finite one. The norm comes first: a finite one says
  * every gradient is finite (a NaN or infinity makes the double sum of
  * squares one), so the scan that names a non-finite gradient runs only
- * when it is not: one pass over the gradients less a step. Clipping waits
+ * when it is not: one pass over the gradients less a step. The values were
+ * checked by the update that wrote them (tg_optim_values_finite), or are
+ * scanned here before the first update and after one that wrote a
+ * non-finite value (to name it): another pass less a step. Clipping waits
  * for the verdict: it would spread a NaN over every gradient, and the
  * message names the parameter where it arose. */
 static tgx_verdict judge(tgx_run *r, double loss, char *err, size_t errlen)
 {
     uint64_t step = r->step + 1;
     double norm = isfinite(loss) ? grad_norm(r) : NAN;
-    int bad = isfinite(norm) ? tg_trainckpt_nonfinite_values(r->ck, step, err, errlen)
-                             : tg_trainckpt_nonfinite(r->ck, loss, step, err, errlen);
+    int bad = !isfinite(norm) ? tg_trainckpt_nonfinite(r->ck, loss, step, err, errlen)
+              : r->values_finite ? 0 /* the update that wrote them checked them */
+                                 : tg_trainckpt_nonfinite_values(r->ck, step, err, errlen);
     if (bad == 0) {
         r->last_norm = norm;
         if (isfinite(norm)) {
@@ -302,6 +306,7 @@ tgx_verdict tgx_run_end_step(tgx_run *r, double loss, double lr, uint64_t weight
     if (v == TGX_APPLIED && r->c.opt) {
         if (!isnan(lr)) tg_optim_set_lr(r->c.opt, lr);
         tg_optim_step(r->c.opt, r->c.params);
+        r->values_finite = tg_optim_values_finite(r->c.opt);
     }
     r->step++; /* before the loss: the moving average starts at the first applied step */
     r->unsaved = 1;

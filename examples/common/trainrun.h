@@ -199,6 +199,8 @@ typedef struct tgx_run {
     double run_seconds;   /* its training time */
     double tokens;        /* tokens it trained on (the program's unit) */
     double last_norm;     /* the last step's gradient norm before clipping */
+    int values_finite;    /* the optimizer's last update wrote only finite values: the
+                           * next step's check of them is done (tg_optim_values_finite) */
     int unsaved;          /* the state changed since the last checkpoint */
     double t0;            /* start of the step in progress */
     tg_progress pg;       /* the progress line (stderr) */

@@ -423,3 +423,55 @@ Test(clip, norm_matches_running_sum_for_every_tail)
                   want);
     }
 }
+
+/* tg_optim_values_finite: found while the update writes (no pass of its
+ * own), for every update loop, on one thread and split over two (the
+ * non-finite value in the second half): a NaN from a NaN gradient, and an
+ * infinity from an update that overflows (no NaN anywhere). */
+#ifdef TG_REAL_DOUBLE
+#define BIG DBL_MAX
+#else
+#define BIG FLT_MAX
+#endif
+
+static void expect_values_verdict(tg_optim_config c, int threads, int overflow)
+{
+    enum { N = 70000 }; /* over the update's parallel threshold */
+    static tg_real p[N], g[N];
+    char err[200];
+    tg_optim *o = tg_optim_new(&c, N, err, sizeof err);
+    cr_assert_not_null(o, "%s", err);
+    tg_optim_set_threads(o, threads);
+    cr_expect_eq(tg_optim_values_finite(o), 0, "before any update");
+    for (int i = 0; i < N; i++) p[i] = (tg_real)1, g[i] = (tg_real)0.5;
+    tg_optim_step_flat(o, p, g, N);
+    cr_expect_eq(tg_optim_values_finite(o), 1, "%s, %d thread(s): finite values",
+                 tg_optim_kind_name(c.kind), threads);
+    if (overflow) { /* a step of about lr from -BIG: -2 BIG */
+        p[N - 3] = (tg_real)-BIG;
+        tg_optim_set_lr(o, (double)BIG);
+    } else {
+        g[N - 3] = (tg_real)NAN;
+    }
+    tg_optim_step_flat(o, p, g, N);
+    cr_expect(overflow ? isinf(p[N - 3]) : isnan(p[N - 3]), "the case is not set up: %g",
+              (double)p[N - 3]);
+    cr_expect_eq(tg_optim_values_finite(o), 0, "%s, %d thread(s): %s missed",
+                 tg_optim_kind_name(c.kind), threads, overflow ? "an infinity" : "a NaN");
+    tg_optim_free(o);
+}
+
+Test(optim, values_finite_is_found_by_every_update)
+{
+    for (int threads = 1; threads <= 2; threads++)
+        for (int overflow = 0; overflow <= 1; overflow++) {
+            tg_optim_config c = tg_optim_defaults(TG_OPTIM_SGD);
+            expect_values_verdict(c, threads, overflow);
+            c.momentum = 0.9;
+            expect_values_verdict(c, threads, overflow);
+            c.nesterov = 1;
+            expect_values_verdict(c, threads, overflow);
+            expect_values_verdict(tg_optim_defaults(TG_OPTIM_ADAM), threads, overflow);
+            expect_values_verdict(tg_optim_defaults(TG_OPTIM_ADAMW), threads, overflow);
+        }
+}
