@@ -31,26 +31,25 @@
 
 #include "tg_fastmath.h"
 
-/* One row of the forward: act = [i f g o], tc = tanh(c'), h and c' out. */
+/* One row of the forward: act = [i f g o], tc = tanh(c'), h and c' out.
+ * A loop per activation, then the cell: short loop bodies, each element's
+ * chain of one exp and one division (one loop over all five spilled
+ * registers and took 10-15% longer, Zen 5). The same operations on every
+ * element, so the same bits. */
 TG_SIMD_CLONES static void lstm_row(int H, const tg_real *restrict xp, const tg_real *restrict hp,
                                     const tg_real *restrict c, tg_real *restrict act,
                                     tg_real *restrict tc, tg_real *restrict h,
                                     tg_real *restrict cn)
 {
+    for (int j = 0; j < 2 * H; j++) act[j] = tg_fsigmoid(xp[j] + hp[j]);
+    for (int j = 2 * H; j < 3 * H; j++) act[j] = tg_ftanh(xp[j] + hp[j]);
+    for (int j = 3 * H; j < 4 * H; j++) act[j] = tg_fsigmoid(xp[j] + hp[j]);
     for (int j = 0; j < H; j++) {
-        tg_real i = tg_fsigmoid(xp[j] + hp[j]);
-        tg_real f = tg_fsigmoid(xp[H + j] + hp[H + j]);
-        tg_real g = tg_ftanh(xp[2 * H + j] + hp[2 * H + j]);
-        tg_real o = tg_fsigmoid(xp[3 * H + j] + hp[3 * H + j]);
-        tg_real cc = f * c[j] + i * g;
+        tg_real cc = act[H + j] * c[j] + act[j] * act[2 * H + j];
         tg_real t = tg_ftanh(cc);
-        act[j] = i;
-        act[H + j] = f;
-        act[2 * H + j] = g;
-        act[3 * H + j] = o;
         tc[j] = t;
         cn[j] = cc;
-        h[j] = o * t;
+        h[j] = act[3 * H + j] * t;
     }
 }
 
