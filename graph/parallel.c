@@ -35,7 +35,7 @@ struct tg_workers {
     unsigned char *grad_zero; /* replica s's gradient is all zeros (reduce_grads left it so) */
     double *block_sq;         /* reduce_grads: block b's sum of squares (tg_sum_squares) */
     double norm;              /* master's gradient norm as the last run set it, */
-    int norm_known;           /* unless a run of a range came after */
+    int norm_known;           /* until taken or a run of a range came after */
     tg_panel_cache *panels;   /* the shards' parameter panels; NULL: each tape packs its own */
 };
 
@@ -194,9 +194,10 @@ double tg_workers_run_range(tg_workers *w, int threads, int first, int count, tg
 
 double tg_workers_loss(const tg_workers *w, int shard) { return w->loss[shard]; }
 
-int tg_workers_grad_norm(const tg_workers *w, double *norm)
+int tg_workers_take_grad_norm(tg_workers *w, double *norm)
 {
     if (!w->norm_known) return -1;
+    w->norm_known = 0; /* once: a later step that does not run w must not get it */
     *norm = w->norm;
     return 0;
 }

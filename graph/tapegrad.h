@@ -216,11 +216,12 @@ tg_params *tg_workers_master(tg_workers *w); /* the params it was made on */
  * losses. */
 double tg_workers_run(tg_workers *w, int threads, tg_shard_fn fn, void *ctx);
 /* The norm of master's gradient as the last tg_workers_run set it, computed
- * while summing (tg_grad_norm's bits, without its pass over the gradient):
- * 0 with *norm set, or -1 when no full run set the gradient since the last
- * tg_workers_run_range. It knows nothing of later writes to the gradient:
- * a caller that changes it must take tg_grad_norm instead. */
-int tg_workers_grad_norm(const tg_workers *w, double *norm);
+ * while summing (tg_grad_norm's bits, without its pass over the gradient),
+ * handed out once: 0 with *norm set, or -1 when no full run set the
+ * gradient since the last take (or a tg_workers_run_range came after it).
+ * It knows nothing of writes to the gradient after the run: a caller that
+ * changes it must take tg_grad_norm instead. */
+int tg_workers_take_grad_norm(tg_workers *w, double *norm);
 /* Runs only shards first .. first+count-1 (same threading as tg_workers_run)
  * and adds nothing into master: each shard's gradient stays in its replica
  * (tg_params_grad(tg_workers_params(w, s))) and its loss in

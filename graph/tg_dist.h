@@ -7,7 +7,7 @@
  * shards r*S/N .. (r+1)*S/N - 1 on its own threads (tg_workers). The
  * gradients are then added across ranks so that every rank's master
  * gradient holds bitwise what tg_workers_run leaves in one process with the
- * same S: g = (((g + r_0) + r_1) + ... ) + r_{S-1}, element by element, in
+ * same S: g = (((0 + r_0) + r_1) + ... ) + r_{S-1}, element by element, in
  * shard order, whatever N and whatever algorithm MPI picks. How: rank c owns
  * chunk c of the flat gradient vector, receives every shard's part of that
  * chunk (MPI_Alltoallv), adds them in shard order into its master chunk,
@@ -87,9 +87,10 @@ int tg_dist_attach(tg_dist *d, tg_workers *w, char *err, size_t errlen);
 /* Collective. One step's forward and backward over the global batch: runs
  * this rank's shards of w (fn gets the global shard index), then sets
  * master's gradient to the sum of every shard's as described on top (no
- * zeroing before, as with tg_workers_run). Returns the S shards' losses summed in shard order from
- * 0, the same bits on every rank and as tg_workers_run's. w must be the
- * attached workers. With one rank this is tg_workers_run. */
+ * zeroing before, as with tg_workers_run). Returns the S shards' losses
+ * summed in shard order from 0, the same bits on every rank and as
+ * tg_workers_run's. w must be the attached workers. With one rank this is
+ * tg_workers_run. */
 double tg_dist_run(tg_dist *d, tg_workers *w, int threads, tg_shard_fn fn, void *ctx);
 
 /* Collective. The reduction alone, after tg_workers_run_range over this

@@ -113,7 +113,8 @@ int tg_checkpoint_load_optim(const tg_checkpoint *c, tg_optim *opt, char *err, s
 
 /* ------------------------------------------------------------------ gradients */
 
-/* sqrt(sum g[i]^2), summed in double in index order (reproducible). */
+/* sqrt(sum g[i]^2) in double, in tg_sum_squares's fixed order (graph/
+ * tapegrad.h): the same bits for the same gradient, on any thread count. */
 double tg_grad_norm_flat(const tg_real *g, size_t n);
 double tg_grad_norm(tg_params *p);
 

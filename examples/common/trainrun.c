@@ -221,15 +221,15 @@ void tgx_run_add_time(tgx_run *r, double seconds)
     r->run_seconds += seconds;
 }
 
-/* The step's gradient norm: the workers' when they set the gradient (and
- * nothing changed it since: no reduce hook, no injected fault), else a pass
- * over it. The same bits either way (tg_workers_grad_norm). */
+/* The step's gradient norm: the workers' when their run set the gradient
+ * (and nothing changed it since: no reduce hook, no injected fault), else a
+ * pass over it. The same bits either way (tg_workers_take_grad_norm). */
 static double grad_norm(const tgx_run *r)
 {
     double norm;
+    int known = r->c.workers && tg_workers_take_grad_norm(r->c.workers, &norm) == 0;
     int untouched = !r->c.hooks.reduce && r->c.fault_step != r->step + 1;
-    if (untouched && r->c.workers && tg_workers_grad_norm(r->c.workers, &norm) == 0) return norm;
-    return tg_grad_norm(r->c.params);
+    return known && untouched ? norm : tg_grad_norm(r->c.params);
 }
 
 /* The local verdict on the step's gradient (what, in err, when not

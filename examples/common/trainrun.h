@@ -175,10 +175,11 @@ typedef struct tgx_run_config {
      * progress, writes --log and checkpoints. */
     tg_dist *dist;
     /* The workers whose run (tg_workers_run, tg_dist_run) sets params'
-     * gradient every step, NULL: none. The end of a step then takes the
-     * norm they summed on the way (tg_workers_grad_norm) instead of a pass
-     * over the gradient; a step whose gradient they did not set takes the
-     * pass. The program must not change the gradient in between. */
+     * gradient, NULL: none. The end of a step then takes the norm they
+     * summed on the way (tg_workers_take_grad_norm, once a run) instead of
+     * a pass over the gradient; a step after no full run of theirs (MPI
+     * ranks, another path) takes the pass. The program must not change
+     * the gradient between their run and the end of the step. */
     tg_workers *workers;
 } tgx_run_config;
 

@@ -196,7 +196,8 @@ int main(int argc, char **argv)
         int stop_here = rank == o.stop_rank && r.step == o.stop_step;
         if (tg_dist_any(d, stop_here)) break; /* any rank's request stops all here */
         make_batch(&r);
-        tg_params_zero_grad(p);
+        /* tg_dist_run sets the gradient: what it held must not matter */
+        for (size_t i = 0; i < tg_params_numel(p); i++) tg_params_grad(p)[i] = (tg_real)NAN;
         loss = tg_dist_run(d, w, o.threads, shard_fn, &r);
         if (tg_dist_any(d, !isfinite(loss))) tg_dist_abort(d, 4, "non-finite loss at step %d", r.step);
         tg_clip_grad_norm(p, 1.0);

@@ -447,9 +447,9 @@ static void expect_values_verdict(tg_optim_config c, int threads, int overflow)
     tg_optim_step_flat(o, p, g, N);
     cr_expect_eq(tg_optim_values_finite(o), 1, "%s, %d thread(s): finite values",
                  tg_optim_kind_name(c.kind), threads);
-    if (overflow) { /* a step of about lr from -BIG: -2 BIG */
+    if (overflow) { /* from -BIG, a step of lr = BIG 1e-6 (over BIG's ulp) overflows */
         p[N - 3] = (tg_real)-BIG;
-        tg_optim_set_lr(o, (double)BIG);
+        tg_optim_set_lr(o, (double)BIG * 1e-6);
     } else {
         g[N - 3] = (tg_real)NAN;
     }

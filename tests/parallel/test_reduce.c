@@ -2,8 +2,9 @@
  * gradient to 0 + g_0 + g_1 + ... in shard order, whatever it held before
  * (the programs no longer zero it), and sums its norm on the way with the
  * bits of tg_grad_norm's own pass; on 1 and 2 threads, over a gradient of
- * more than one thread's share and not a whole number of blocks. A run of a
- * range (the MPI path) sets nothing, so the norm is then unknown. */
+ * more than one thread's share and not a whole number of blocks. The norm
+ * is handed out once a run; a run of a range (the MPI path) sets nothing,
+ * so the norm is then unknown. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -23,15 +24,15 @@ static tg_real value(size_t i, int s)
 }
 
 /* loss = sum(w * w * c_s) over both parameters: gradient 2 w c_s, a
- * different one per shard. */
+ * different one per shard and per run (*ctx, the run). */
 static double shard_loss(int s, tg_tape *t, tg_params *p, void *ctx)
 {
-    (void)ctx;
+    int run = *(const int *)ctx;
     tg_tensor *total = NULL;
     for (size_t k = 0; k < tg_params_count(p); k++) {
         tg_tensor *w = tg_params_at(p, k);
         tg_tensor *c = tg_tensor_new(t, w->rows, w->cols, 0);
-        for (size_t i = 0; i < tg_numel(w); i++) c->data[i] = value(i + 7 * k, s);
+        for (size_t i = 0; i < tg_numel(w); i++) c->data[i] = value(i + 7 * k, s + 3 * run);
         tg_tensor *part = tg_sum(t, tg_mul(t, tg_mul(t, w, w), c));
         total = total ? tg_add(t, total, part) : part;
     }
@@ -50,7 +51,7 @@ static tg_params *make_params(void)
 }
 
 /* Each shard alone, its gradient added in shard order to a zeroed one. */
-static void reference_grad(tg_params *p, tg_real *g)
+static void reference_grad(tg_params *p, int run, tg_real *g)
 {
     size_t n = tg_params_numel(p);
     memset(g, 0, n * sizeof *g);
@@ -60,7 +61,7 @@ static void reference_grad(tg_params *p, tg_real *g)
     for (int s = 0; s < SHARDS; s++) {
         tg_params_zero_grad(r);
         tg_tape_reset(t);
-        shard_loss(s, t, r, NULL);
+        shard_loss(s, t, r, &run);
         for (size_t i = 0; i < n; i++) g[i] += tg_params_grad(r)[i];
     }
     tg_tape_free(t);
@@ -82,25 +83,30 @@ static void check_threads(int threads)
     cr_assert_neq(n % TG_SQ_BLOCK, 0);
     tg_real *want = malloc(n * sizeof *want);
     cr_assert_not_null(want);
-    reference_grad(p, want);
     tg_workers *w = tg_workers_new(p, SHARDS, 16 << 20);
     cr_assert_not_null(w);
     double norm = 0;
-    cr_expect_eq(tg_workers_grad_norm(w, &norm), -1, "a norm before any run");
-    for (int run = 0; run < 2; run++) {
+    cr_expect_eq(tg_workers_take_grad_norm(w, &norm), -1, "a norm before any run");
+    for (int run = 0; run < 3; run++) { /* other gradients each run */
+        reference_grad(p, run, want);
         tg_real *g = tg_params_grad(p); /* what it held must not matter */
         for (size_t i = 0; i < n; i++) g[i] = run ? (tg_real)NAN : (tg_real)(1 + i % 5);
-        tg_workers_run(w, threads, shard_loss, NULL);
+        if (run == 2) { /* a run of a range in between: no norm, then a full run has one */
+            tg_workers_run(w, threads, shard_loss, &run);
+            tg_workers_run_range(w, threads, 0, SHARDS, shard_loss, &run);
+            cr_expect_eq(tg_workers_take_grad_norm(w, &norm), -1, "a norm after a range");
+        }
+        tg_workers_run(w, threads, shard_loss, &run);
         size_t d = differing(g, want, n);
         cr_expect_eq(d, 0, "%d thread(s), run %d: %zu of %zu values differ from the shards' sum",
                      threads, run, d, n);
-        cr_assert_eq(tg_workers_grad_norm(w, &norm), 0);
+        cr_assert_eq(tg_workers_take_grad_norm(w, &norm), 0);
+        cr_expect_eq(tg_workers_take_grad_norm(w, &norm), -1, "a norm taken twice");
         double pass = tg_grad_norm(p);
         cr_expect_eq(memcmp(&norm, &pass, sizeof norm), 0,
-                     "%d thread(s): summed norm %.17g, tg_grad_norm %.17g", threads, norm, pass);
+                     "%d thread(s), run %d: summed norm %.17g, tg_grad_norm %.17g", threads, run,
+                     norm, pass);
     }
-    tg_workers_run_range(w, threads, 0, SHARDS, shard_loss, NULL);
-    cr_expect_eq(tg_workers_grad_norm(w, &norm), -1, "a norm after a run of a range");
     tg_workers_free(w);
     tg_params_free(p);
     free(want);
