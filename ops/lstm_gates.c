@@ -104,6 +104,27 @@ TG_SIMD_CLONES static void lstm_row_vjp(int H, const tg_real *restrict act,
     }
 }
 
+/* lstm_row_vjp's usual case, with no buffer: da written (=) into gh (the
+ * step's recurrent product, claimed), nothing into gx (xs's rows get
+ * gh's rows afterwards), dC * f added into dc. The same operations. */
+TG_SIMD_CLONES static void lstm_row_vjp_gh(int H, const tg_real *restrict act,
+                                           const tg_real *restrict tc,
+                                           const tg_real *restrict c,
+                                           const tg_real *restrict dh,
+                                           const tg_real *restrict dcn, tg_real *restrict gh,
+                                           tg_real *restrict dc)
+{
+    for (int j = 0; j < H; j++) {
+        tg_real i = act[j], f = act[H + j], g = act[2 * H + j], o = act[3 * H + j], t = tc[j];
+        tg_real dC = dcn[j] + dh[j] * o * (1 - t * t);
+        gh[j] = (tg_real)0 + dC * g * (i * (1 - i));
+        gh[H + j] = (tg_real)0 + dC * c[j] * (f * (1 - f));
+        gh[2 * H + j] = (tg_real)0 + dC * i * (1 - g * g);
+        gh[3 * H + j] = (tg_real)0 + dh[j] * t * (o * (1 - o));
+        dc[j] += dC * f;
+    }
+}
+
 /* Both forms: xp's row b is xs's row pos[b], or row b when pos is NULL. */
 static tg_tensor *gates(tg_tape *t, tg_tensor *xs, const int *pos, tg_tensor *hp, tg_tensor *c,
                         tg_src at)
@@ -179,7 +200,9 @@ void tg_vjp_lstm_gates(const tg_node *node, int threads)
         tg_real *gh = hp->grad ? hp->grad + r4 : NULL;
         tg_real *dc = c->grad ? c->grad + r1 : NULL;
         const tg_real *dh = y->grad + r1, *dcn = y->grad + (size_t)B * H + r1;
-        if (split) {
+        if (!gx && gh && wh && dc && !split) {
+            lstm_row_vjp_gh(H, act, act + 4 * H, c->data + r1, dh, dcn, gh, dc);
+        } else if (split) {
             lstm_row_vjp(H, act, act + 4 * H, c->data + r1, dh, dcn, gx, wx, NULL, 0, dc);
             lstm_row_vjp(H, act, act + 4 * H, c->data + r1, dh, dcn, NULL, 0, gh, wh, NULL);
         } else {
