@@ -189,10 +189,12 @@ void tg_vjp_lstm_gates(const tg_node *node, int threads)
     int split = overlap(xs->grad, tg_numel(xs), hp->grad, n4);
     int wx = !pos && tg_grad_writes(xs), wh = tg_grad_writes(hp);
     /* rows read by index add into xs's rows in row order, never two at once:
-     * after the (parallel) rows from hp's gradient when it holds da, else as
-     * each row runs, one after another */
+     * from hp's gradient when it holds da, after the rows when they run in
+     * parallel, else as each row is done (in L1 still); else as each row
+     * runs, one after another */
     int scatter = pos && xs->grad && hp->grad && wh && !split;
-    TG_PAR_FOR(threads, (!pos || scatter) && (long)B * H > TG_PAR_MIN, (int b = 0; b < B; b++), {
+    int parallel = threads > 1 && (!pos || scatter) && (long)B * H > TG_PAR_MIN;
+    TG_PAR_FOR(parallel ? threads : 1, 1, (int b = 0; b < B; b++), {
         const tg_real *act = node->saved + (size_t)b * 5 * H;
         size_t r4 = (size_t)b * 4 * H, r1 = (size_t)b * H;
         size_t x4 = pos ? (size_t)pos[b] * 4 * H : r4;
@@ -208,8 +210,9 @@ void tg_vjp_lstm_gates(const tg_node *node, int threads)
         } else {
             lstm_row_vjp(H, act, act + 4 * H, c->data + r1, dh, dcn, gx, wx, gh, wh, dc);
         }
+        if (scatter && !parallel) tg_col_sums_into(xs->grad + x4, gh, 1, 4 * H);
     });
-    for (int b = 0; scatter && b < B; b++)
+    for (int b = 0; scatter && parallel && b < B; b++)
         tg_col_sums_into(xs->grad + (size_t)pos[b] * 4 * H, hp->grad + (size_t)b * 4 * H, 1,
                          4 * H);
 }
