@@ -21,8 +21,9 @@
  *   gradient memory), without that gathered copy and its gradient.
  *   VJP: dxs[pos[b]] += da_b, rows in order (one after another: rows may
  *   share a row of xs). When hp's gradient is written whole it holds da: the
- *   rows run in parallel into it, then its rows are added into xs's; else
- *   the rows run one after another, adding as they go. Saves pos.
+ *   rows run in parallel into it, then its rows are added into xs's (on one
+ *   thread, each right after its row); else the rows run one after
+ *   another, adding as they go. Saves pos.
  * Why fused: composed, a step is 15 ops (2 adds, 4 column slices, 3 sigmoids,
  * 2 tanh, 3 muls, 1 add) each making a B x H..4H tensor and its gradient; in
  * config a of BENCHMARKS.md those passes and libm's scalar exp/tanh took about
