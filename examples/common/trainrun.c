@@ -221,14 +221,17 @@ void tgx_run_add_time(tgx_run *r, double seconds)
     r->run_seconds += seconds;
 }
 
-/* The step's gradient norm: the workers' when their run set the gradient
- * (and nothing changed it since: no reduce hook, no injected fault), else a
- * pass over it. The same bits either way (tg_workers_take_grad_norm). */
-static double grad_norm(const tgx_run *r)
+/* The step's gradient norm when the loss is finite (else NaN): the
+ * workers' when their run set the gradient (and nothing changed it since:
+ * no reduce hook, no injected fault), else a pass over it. The same bits
+ * either way (tg_workers_take_grad_norm). Their norm is taken every step,
+ * used or not: a later step must not find this one's. */
+static double grad_norm(const tgx_run *r, double loss)
 {
     double norm;
     int known = r->c.workers && tg_workers_take_grad_norm(r->c.workers, &norm) == 0;
     int untouched = !r->c.hooks.reduce && r->c.fault_step != r->step + 1;
+    if (!isfinite(loss)) return NAN;
     return known && untouched ? norm : tg_grad_norm(r->c.params);
 }
 
@@ -245,7 +248,7 @@ static double grad_norm(const tgx_run *r)
 static tgx_verdict judge(tgx_run *r, double loss, char *err, size_t errlen)
 {
     uint64_t step = r->step + 1;
-    double norm = isfinite(loss) ? grad_norm(r) : NAN;
+    double norm = grad_norm(r, loss);
     int bad = !isfinite(norm) ? tg_trainckpt_nonfinite(r->ck, loss, step, err, errlen)
               : r->values_finite ? 0 /* the update that wrote them checked them */
                                  : tg_trainckpt_nonfinite_values(r->ck, step, err, errlen);
