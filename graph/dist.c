@@ -238,6 +238,16 @@ int tg_dist_attach(tg_dist *d, tg_workers *w, char *err, size_t errlen)
     return 0;
 }
 
+/* Shard s's part r of n values into g: set by shard 0 (0 + r: the bits of
+ * adding to zero), added by the others, as tg_workers_run does. */
+static void add_part(tg_real *restrict g, const tg_real *restrict r, long n, int s)
+{
+    if (s == 0)
+        for (long i = 0; i < n; i++) g[i] = (tg_real)0 + r[i];
+    else
+        for (long i = 0; i < n; i++) g[i] += r[i];
+}
+
 #ifdef TG_HAVE_MPI
 /* Step 1: this rank's shards' chunk c, shard after shard, for every c. */
 static void pack(tg_dist *d)
@@ -256,14 +266,8 @@ static void pack(tg_dist *d)
 static void add_in_shard_order(tg_dist *d)
 {
     int len = d->chunk_len[d->rank];
-    tg_real *restrict g = tg_params_grad(tg_workers_master(d->w)) + d->chunk_lo[d->rank];
-    for (int s = 0; s < d->shards; s++) {
-        const tg_real *restrict r = d->recv + (long)s * len;
-        if (s == 0)
-            for (int i = 0; i < len; i++) g[i] = (tg_real)0 + r[i];
-        else
-            for (int i = 0; i < len; i++) g[i] += r[i];
-    }
+    tg_real *g = tg_params_grad(tg_workers_master(d->w)) + d->chunk_lo[d->rank];
+    for (int s = 0; s < d->shards; s++) add_part(g, d->recv + (long)s * len, len, s);
 }
 
 static double reduce_mpi(tg_dist *d)
@@ -295,11 +299,7 @@ double tg_dist_reduce(tg_dist *d, tg_workers *w)
     double t0 = now_seconds(), total = 0;
     tg_real *g = tg_params_grad(tg_workers_master(w));
     for (int s = 0; s < d->shards; s++) {
-        const tg_real *r = tg_params_grad(tg_workers_params(w, s));
-        if (s == 0) /* set, as tg_workers_run does */
-            for (long i = 0; i < d->n; i++) g[i] = (tg_real)0 + r[i];
-        else
-            for (long i = 0; i < d->n; i++) g[i] += r[i];
+        add_part(g, tg_params_grad(tg_workers_params(w, s)), d->n, s);
         total += tg_workers_loss(w, s);
     }
     d->comm_seconds += now_seconds() - t0;
