@@ -410,11 +410,11 @@ __attribute__((target("avx512f"))) static void rows_on_panels(int i0, int i1, in
 #define TN_MC 256
 #define TN_KB (8 * TN_KC) /* rows of k whose B blocks are packed at once */
 
-/* B's panels for every k (a column block of TN_NC), then one block of A. */
-static size_t tn_room(int k)
-{
-    return (size_t)(k < TN_KB ? k : TN_KB) * TN_NC + (size_t)TN_MC * TN_KC;
-}
+/* Rows of k whose B panels are held at once. */
+static int tn_kb(int k) { return k < TN_KB ? k : TN_KB; }
+
+/* B's panels for those rows (a column block of TN_NC), then one block of A. */
+static size_t tn_room(int k) { return (size_t)tn_kb(k) * TN_NC + (size_t)TN_MC * TN_KC; }
 
 /* A's columns col .. col+mr-1 of rows k0 .. k0+kc-1 of s, 8 side by side,
  * zero past mr. */
@@ -472,7 +472,7 @@ static void pack_b_blocks(const row_source *b, int j0, int nc, int kb, int kn, f
 static void tn_rows(int i0, int i1, int n, int k, const row_source *a, const row_source *b,
                     int beta, float *c, int ldc, float *room)
 {
-    float *bp = room, *ap = room + (size_t)(k < TN_KB ? k : TN_KB) * TN_NC;
+    float *bp = room, *ap = room + (size_t)tn_kb(k) * TN_NC;
     for (int j0 = 0; j0 < n; j0 += TN_NC) {
         int nc = n - j0 < TN_NC ? n - j0 : TN_NC;
         size_t ncp = (size_t)(nc + PANEL - 1) / PANEL * PANEL;
