@@ -413,21 +413,34 @@ __attribute__((target("avx512f"))) static void rows_on_panels(int i0, int i1, in
 /* Rows of k whose B panels are held at once. */
 static int tn_kb(int k) { return k < TN_KB ? k : TN_KB; }
 
-/* B's panels for those rows (a column block of TN_NC), then one block of A. */
-static size_t tn_room(int k) { return (size_t)tn_kb(k) * TN_NC + (size_t)TN_MC * TN_KC; }
+/* Floats from one packed group of 8 of A's columns to the next: kc rows of
+ * 8, and one cache line more, so that the groups' rows written side by side
+ * (pack_a_block) do not all fall in one L1 set, kc x 32 bytes apart. */
+static size_t tn_group(int kc) { return (size_t)kc * 8 + 16; }
 
-/* A's columns col .. col+mr-1 of rows k0 .. k0+kc-1 of s, 8 side by side,
- * zero past mr. */
-static void pack_columns(const row_source *s, int k0, int col, int kc, int mr, float *dst)
+/* B's panels for those rows (a column block of TN_NC), then one block of A. */
+static size_t tn_room(int k)
 {
-    if (mr == 8) { /* a constant size: the copy is one 32-byte move */
-        for (int kk = 0; kk < kc; kk++)
-            memcpy(dst + kk * 8, row_at(s, k0 + kk) + col, 8 * sizeof *dst);
-        return;
-    }
+    return (size_t)tn_kb(k) * TN_NC + (size_t)TN_MC / 8 * tn_group(TN_KC);
+}
+
+/* A's columns acol .. acol+mc-1 of rows k0 .. k0+kc-1 of s, in groups of 8
+ * side by side (group q at ap + q tn_group(kc)), zero past mc. Row by row:
+ * each row of A is read once, in order. Group by group, each group read 32
+ * bytes of kc rows lda apart (4 KB when m = 1024: one L1 set, a new page a
+ * row), and the next group came back for the same lines: A's packing was
+ * 13% of a 1024 x 256 x 384 weight gradient, and this order made the
+ * product 3-6% faster (Zen 5, interleaved in one process). */
+static void pack_a_block(const row_source *s, int k0, int acol, int kc, int mc, float *ap)
+{
+    int full = mc / 8 * 8;
+    size_t group = tn_group(kc);
     for (int kk = 0; kk < kc; kk++) {
-        memcpy(dst + kk * 8, row_at(s, k0 + kk) + col, (size_t)mr * sizeof *dst);
-        for (int r = mr; r < 8; r++) dst[kk * 8 + r] = 0;
+        const float *row = row_at(s, k0 + kk) + acol;
+        for (int q = 0; q < full; q += 8)
+            memcpy(ap + (size_t)(q / 8) * group + kk * 8, row + q, 8 * sizeof *ap);
+        for (int j = 0; full < mc && j < 8; j++)
+            ap[(size_t)(full / 8) * group + kk * 8 + j] = full + j < mc ? row[full + j] : 0;
     }
 }
 
@@ -438,15 +451,15 @@ __attribute__((target("avx512f"))) static void
 tn_block(int mc, int nc, int k0, int kc, const row_source *a, int acol, const float *bp, int add,
          float *c, int ldc, float *ap)
 {
-    for (int r = 0; r < mc; r += 8)
-        pack_columns(a, k0, acol + r, kc, mc - r < 8 ? mc - r : 8, ap + (size_t)r * kc);
+    pack_a_block(a, k0, acol, kc, mc, ap);
     for (int p = 0; p * PANEL < nc; p++) {
         const float *panel = bp + (size_t)p * kc * PANEL;
         int nv = nc - p * PANEL < PANEL ? nc - p * PANEL : PANEL;
         for (int r = 0; r < mc; r += 8) {
             float *cb = c + (size_t)r * ldc + p * PANEL; /* added to itself after k's first block */
-            panel_rows(0, mc - r < 8 ? mc - r : 8, kc, ap + (size_t)r * kc, 1, 8, panel,
-                       add ? cb : NULL, (size_t)ldc, cb, ldc, nv);
+            const float *group = ap + (size_t)(r / 8) * tn_group(kc);
+            panel_rows(0, mc - r < 8 ? mc - r : 8, kc, group, 1, 8, panel, add ? cb : NULL,
+                       (size_t)ldc, cb, ldc, nv);
         }
     }
 }
