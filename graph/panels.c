@@ -18,9 +18,7 @@
 #define SLOTS 32 /* distinct (matrix, transpose) pairs a tape keeps */
 /* Packing costs about as much as a product with 25 rows: a matrix used once
  * is packed at once only for a product of this many rows or more; with
- * fewer, on its second use. A parameter (TG_F_PARAM) is packed at its first
- * use: a model's weight comes again at every step of an unroll (W_hh at the
- * first step on BLAS, 32 rows, cost f 3-4% of its step, Zen 5). */
+ * fewer, on its second use, unless the caller knows it comes again. */
 #define PACK_AT_ONCE 128
 
 #if TG_PANELS_X86 /* (tg_panels.h) */
@@ -256,7 +254,7 @@ static const tg_real *from_store(tg_panel_cache *store, const tg_tensor *b, int 
  * store, whatever other threads do: BLAS and panels differ in the last
  * bits. Where the panels live is the store's, when given, else c's. */
 static const tg_real *panels_of(tg_panel_cache *c, tg_panel_cache *store, const tg_tensor *b,
-                                int tb, int rows)
+                                int tb, int rows, int again)
 {
     slot *s = find(c, b, tb);
     /* a store's panels last until its next clear (the end of the shards'
@@ -271,8 +269,7 @@ static const tg_real *panels_of(tg_panel_cache *c, tg_panel_cache *store, const 
         s->cols = b->cols;
         s->tb = tb;
         s->packed = 0;
-        if (rows < PACK_AT_ONCE && !(b->flags & TG_F_PARAM))
-            return NULL; /* seen once: pack if it comes again */
+        if (rows < PACK_AT_ONCE && !again) return NULL; /* seen once: pack if it comes again */
     }
     s->use = store ? from_store(store, b, tb) : NULL;
     s->from = s->use ? store : NULL;
@@ -285,14 +282,14 @@ static const tg_real *panels_of(tg_panel_cache *c, tg_panel_cache *store, const 
 const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int rows)
 {
     if (!c || !tg_panels_available()) return NULL;
-    return panels_of(c, NULL, b, tb, rows);
+    return panels_of(c, NULL, b, tb, rows, 0);
 }
 
 const tg_real *tg_panels_of_stored(tg_panel_cache *c, tg_panel_cache *store, const tg_tensor *b,
-                                   int tb, int rows)
+                                   int tb, int rows, int again)
 {
     if (!c || !tg_panels_available()) return NULL;
-    return panels_of(c, store && store->shared ? store : NULL, b, tb, rows);
+    return panels_of(c, store && store->shared ? store : NULL, b, tb, rows, again);
 }
 
 int tg_panels_held(tg_panel_cache *c, const tg_tensor *b, int tb)
@@ -625,9 +622,9 @@ const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int r
 }
 
 const tg_real *tg_panels_of_stored(tg_panel_cache *c, tg_panel_cache *store, const tg_tensor *b,
-                                   int tb, int rows)
+                                   int tb, int rows, int again)
 {
-    (void)c, (void)store, (void)b, (void)tb, (void)rows;
+    (void)c, (void)store, (void)b, (void)tb, (void)rows, (void)again;
     return NULL;
 }
 

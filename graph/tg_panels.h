@@ -62,14 +62,17 @@ void tg_panel_cache_clear(tg_panel_cache *c);
  * matrices (a slot seen once and not packed is taken over), or there is no
  * memory: then the caller uses tg_gemm. */
 const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int rows);
-/* The same choice, by c's slots and requests alone (so a tape's products
- * take panels or BLAS, which differ in the last bits, whatever other threads
- * do), with the panels kept in store (from tg_panel_cache_new_shared; NULL:
- * in c): packed there by the first tape to need them, which every other
- * tape sharing the store then uses. When store is full (32 matrices) or out
- * of memory, c packs its own. */
+/* The same choice, by c's slots, its requests and `again` alone (so a
+ * tape's products take panels or BLAS, which differ in the last bits,
+ * whatever other threads do), with the panels kept in store (from
+ * tg_panel_cache_new_shared; NULL: in c): packed there by the first tape to
+ * need them, which every other tape sharing the store then uses. When store
+ * is full (32 matrices) or out of memory, c packs its own. again: the caller
+ * knows b comes again before the next clear (a parameter of a recorded
+ * unroll, ops/matmul_tape.c), so it is packed at its first request whatever
+ * the rows. */
 const tg_real *tg_panels_of_stored(tg_panel_cache *c, tg_panel_cache *store, const tg_tensor *b,
-                                   int tb, int rows);
+                                   int tb, int rows, int again);
 /* 1 when (b, tb) is packed in c (for tests). */
 int tg_panels_held(tg_panel_cache *c, const tg_tensor *b, int tb);
 

@@ -60,10 +60,18 @@ tg_panel_cache *tg_matmul_panel_cache(tg_tape *t)
     return s ? s->panels : NULL;
 }
 
+/* A parameter on a tape that records comes again: at every step of an
+ * unroll and in backward, before the sweep's end clears the panels. So it
+ * is packed at its first product, which otherwise ran on BLAS (W_hh's first
+ * step, 32 rows: 3-4% of config f's step, Zen 5). Without recording (a
+ * decoder's step on a tape reset every step) a weight may be used once per
+ * tape, and a product with few rows costs less than packing. */
 const tg_real *tg_matmul_panels_of(tg_tape *t, const tg_tensor *b, int tb, int rows)
 {
-    tg_panel_cache *store = b->flags & TG_F_PARAM ? tg_tape_shared_panels(t) : NULL;
-    return tg_panels_of_stored(tg_matmul_panel_cache(t), store, b, tb, rows);
+    int param = (b->flags & TG_F_PARAM) != 0;
+    tg_panel_cache *store = param ? tg_tape_shared_panels(t) : NULL;
+    return tg_panels_of_stored(tg_matmul_panel_cache(t), store, b, tb, rows,
+                               param && tg_tape_grad_enabled(t));
 }
 
 /* ---- deferred weight gradients */

@@ -102,7 +102,8 @@ int tg_defer_rows(const tg_node *node, const tg_tensor *w, int trans, const tg_r
  * memory (then products stay on tg_gemm). */
 struct tg_panel_cache *tg_matmul_panel_cache(tg_tape *t);
 /* Panels of op(b) for a product of `rows` rows (tg_panels_of): from the
- * shards' shared cache when t has one and b is a parameter, else from t's. */
+ * shards' shared cache when t has one and b is a parameter, else from t's;
+ * a parameter on a tape that records is packed at its first product. */
 const tg_real *tg_matmul_panels_of(tg_tape *t, const tg_tensor *b, int tb, int rows);
 
 /* ---- matmul's product and VJP (ops/matmul.c), shared with affine

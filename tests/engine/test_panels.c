@@ -293,10 +293,12 @@ Test(panels, changed_leaf_is_packed_again)
     tg_tensor_free(b);
 }
 
-/* A parameter is packed at its first use, whatever its rows: a model's
- * weight comes again at every step of an unroll (its first step on BLAS cost
- * f 3% of its step). A plain leaf with few rows waits for its second use.
- * Changed between tapes, the parameter's panels follow it. */
+/* On a tape that records, a parameter is packed at its first use, whatever
+ * its rows: a model's weight comes again at every step of an unroll (its
+ * first step on BLAS cost f 3-4% of its step). A plain leaf with few rows
+ * waits for its second use, and so does a parameter on a tape that does not
+ * record (a decoder step's, reset every step). Changed between tapes, the
+ * parameter's panels follow it. */
 Test(panels, parameter_packed_at_first_use)
 {
     if (!tg_panels_available()) return;
@@ -315,6 +317,11 @@ Test(panels, parameter_packed_at_first_use)
     tg_tape_reset(t);
     for (size_t i = 0; i < tg_numel(w); i++) w->data[i] *= -2;
     expect_follows(t, a, w, "the parameter changed, after tg_tape_reset");
+    tg_tape_reset(t);
+    tg_tape_set_grad(t, 0);
+    expect_follows(t, a, w, "a parameter's first use, not recorded");
+    cr_assert(!tg_panels_held(tg_matmul_panel_cache(t), w, 1),
+              "a parameter with 4 rows was packed at its first use on a tape that does not record");
     tg_tape_free(t);
     tg_tensor_free(a);
     tg_tensor_free(b);
