@@ -309,9 +309,11 @@ static int small_kernels_pay(void) { return tg_panels_isa() == TG_PANEL_AVX512; 
 /* A weight's gradient, G^T X (tg_gemm_tn_panels): on an AVX-512 CPU whose
  * OpenBLAS core has no AVX-512 kernels (0.3.21 runs its Haswell kernels on
  * Zen 4 and Zen 5, which it does not know), our kernel runs these products
- * 1.2-1.8x faster; OpenBLAS's own AVX-512 kernels run them 1.05-1.5x faster
- * than ours (BENCHMARKS.md, Zen 5). So ours where the BLAS is narrower than
- * the CPU, the BLAS otherwise. */
+ * about 2x faster. Against OpenBLAS's own AVX-512 kernels (SkylakeX core,
+ * Zen 5) ours is 3-8% faster alone on gradients of 1000 rows or more and 6%
+ * slower on 256 x 8000, and config f took the same time with either
+ * (BENCHMARKS.md, session 15). So ours where the BLAS is narrower than the
+ * CPU, the BLAS otherwise. */
 #ifndef TG_REAL_DOUBLE
 static int blas_core_is_avx512(void);
 int tg_gemm_tn_taken(int m, int n, int k)
