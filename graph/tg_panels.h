@@ -56,8 +56,9 @@ void tg_panel_cache_clear(tg_panel_cache *c);
 /* Panels of op(b) (b transposed when tb) for a product with `rows` rows,
  * made once per (b, tb) since the last clear and returned again afterwards.
  * Packing costs about a 25-row product, so below 128 rows a matrix is
- * packed on its second request (the first returns NULL): a weight used once
- * per step stays on BLAS, W_hh runs on panels from the second time step.
+ * packed on its second request (the first returns NULL): a matrix used once
+ * stays on BLAS. (tg_panels_of_stored's `again` packs at the first request a
+ * matrix the caller knows comes again, such as W_hh in a recorded unroll.)
  * NULL as well when panels are unavailable, all 32 slots hold packed
  * matrices (a slot seen once and not packed is taken over), or there is no
  * memory: then the caller uses tg_gemm. */
