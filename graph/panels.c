@@ -250,9 +250,10 @@ static const tg_real *from_store(tg_panel_cache *store, const tg_tensor *b, int 
 }
 
 /* Whether panels are used is c's decision alone (its slots, its first and
- * second requests), so a tape makes the same choices with or without a
- * store, whatever other threads do: BLAS and panels differ in the last
- * bits. Where the panels live is the store's, when given, else c's. */
+ * second requests, and the caller's `again`), so a tape makes the same
+ * choices with or without a store, whatever other threads do: BLAS and
+ * panels differ in the last bits. Where the panels live is the store's,
+ * when given, else c's. */
 static const tg_real *panels_of(tg_panel_cache *c, tg_panel_cache *store, const tg_tensor *b,
                                 int tb, int rows, int again)
 {
@@ -309,7 +310,7 @@ static inline __mmask16 half_mask(int nv, int half)
  * D's row i (at d + i ldd: C itself, or the same bias row for every i with
  * ldd 0), or the chain alone when d is NULL. A's element (i, kk)
  * is a[i rs + kk ks]: rs = lda, ks = 1 for the rows of A; rs = 1, ks = 8
- * for A^T's columns packed 8 side by side (tg_gemm_tn_panels, pack_columns).
+ * for A^T's columns packed 8 side by side (tg_gemm_tn_panels, pack_a_block).
  * MR, and ks for A, are constants at every call, so the accumulators live
  * in registers and A's rows are read as before.
  * C's lines are asked for at the start (prefetch), so that they arrive

@@ -60,12 +60,14 @@ tg_panel_cache *tg_matmul_panel_cache(tg_tape *t)
     return s ? s->panels : NULL;
 }
 
-/* A parameter on a tape that records comes again: at every step of an
- * unroll and in backward, before the sweep's end clears the panels. So it
- * is packed at its first product, which otherwise ran on BLAS (W_hh's first
- * step, 32 rows: 3-4% of config f's step, Zen 5). Without recording (a
- * decoder's step on a tape reset every step) a weight may be used once per
- * tape, and a product with few rows costs less than packing. */
+/* A parameter on a tape that records comes again, at every step of an
+ * unroll, before the sweep's end clears the panels (backward's products
+ * take its other transpose: a slot of its own, asked at every step too).
+ * So it is packed at its first product, which otherwise ran on BLAS (W_hh's
+ * first step, 32 rows: 3-4% of config f's step, Zen 5); a weight used once
+ * a tape with few rows (an output layer of 25 rows, config d) pays a
+ * packing for it. Without recording (a decoder's step on a tape reset every
+ * step) weights are used once a tape, and such products stay on BLAS. */
 const tg_real *tg_matmul_panels_of(tg_tape *t, const tg_tensor *b, int tb, int rows)
 {
     int param = (b->flags & TG_F_PARAM) != 0;

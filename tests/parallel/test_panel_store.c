@@ -21,9 +21,12 @@ static void fill_inputs(tg_tensor *x, int s, int which)
         x->data[i] = (tg_real)sin(0.37 * i + 1.3 * s + 0.71 * which);
 }
 
-/* loss = sum((X1 W^T)^2) + sum((X2 W^T)^2): W used twice with few rows, so
- * its first product runs on BLAS and the second on panels (packed on the
- * second request), and backward multiplies by W again (dX = dY W). */
+/* loss = sum((X1 W^T) * (X2 W^T)), the first product not recorded: so it
+ * runs on BLAS (a weight seen once with few rows, on a tape that does not
+ * record, is not packed) and the second, recorded, on panels (packed at that
+ * request, W's second), whatever the store holds; the first's bits reach the
+ * gradient (dW = (X1 W^T)^T X2), and backward multiplies by W again
+ * (dX2 = dY W). */
 static double shard_loss(int s, tg_tape *t, tg_params *p, void *ctx)
 {
     (void)ctx;
@@ -31,8 +34,11 @@ static double shard_loss(int s, tg_tape *t, tg_params *p, void *ctx)
     tg_tensor *x1 = tg_tensor_new(t, ROWS, IN, 1), *x2 = tg_tensor_new(t, ROWS, IN, 1);
     fill_inputs(x1, s, 0);
     fill_inputs(x2, s, 1);
-    tg_tensor *y1 = tg_matmul(t, x1, w, 0, 1), *y2 = tg_matmul(t, x2, w, 0, 1);
-    tg_tensor *loss = tg_add(t, tg_sum(t, tg_mul(t, y1, y1)), tg_sum(t, tg_mul(t, y2, y2)));
+    tg_tape_set_grad(t, 0);
+    tg_tensor *y1 = tg_matmul(t, x1, w, 0, 1);
+    tg_tape_set_grad(t, 1);
+    tg_tensor *y2 = tg_matmul(t, x2, w, 0, 1);
+    tg_tensor *loss = tg_sum(t, tg_mul(t, y1, y2));
     tg_backward(t, loss);
     return loss->data[0];
 }
@@ -100,8 +106,9 @@ static void check_threads(int threads)
 Test(panel_store, one_thread_equals_shards_alone_across_weight_changes) { check_threads(1); }
 Test(panel_store, two_threads_equal_shards_alone_across_weight_changes) { check_threads(2); }
 
-/* A forward-only shard: W used twice (the second product on panels, from
- * the store while the run lasts); the tape is neither swept nor reset. */
+/* A forward-only shard: W used twice, on panels (recorded: W has a
+ * gradient), from the store while the run lasts; the tape is neither swept
+ * nor reset. */
 static double forward_only(int s, tg_tape *t, tg_params *p, void *ctx)
 {
     (void)ctx;
