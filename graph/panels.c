@@ -8,6 +8,7 @@
  * rows. The last panel stores through a lane mask. */
 #include "tg_panels.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -34,6 +35,7 @@ typedef struct slot {
     unsigned gen;                      /* as of its clear number gen */
     tg_real *buf;       /* panels packed here; kept (with its capacity) across clears */
     size_t cap;         /* floats */
+    int claimed, done;  /* a store's slot: panels taken to pack, and packed (atomics) */
 } slot;
 
 struct tg_panel_cache {
@@ -170,19 +172,28 @@ __attribute__((target("avx"))) static void pack_panel_transposed(const tg_real *
 /* op(B) (K x N) of b into ceil(N/32) panels of K rows of 32, zero past N.
  * Each reads b along its rows: B (K x N) row by row, 32 values a time;
  * B^T (stored N x K) in 8 x 8 blocks. */
+static int panel_count(const tg_tensor *b, int tb)
+{
+    return ((tb ? b->rows : b->cols) + PANEL - 1) / PANEL;
+}
+
+/* Panel p of op(B) into its place in dst. */
+static void pack_one(const tg_tensor *b, int tb, int p, tg_real *dst)
+{
+    int K = tb ? b->cols : b->rows, N = tb ? b->rows : b->cols;
+    tg_real *panel = dst + (size_t)p * K * PANEL;
+    int j0 = p * PANEL, nv = N - j0 < PANEL ? N - j0 : PANEL;
+    if (!tb) {
+        row_source rows = {b->data, (size_t)b->cols, NULL};
+        pack_panel(&rows, 0, j0, K, nv, panel);
+    } else {
+        pack_panel_transposed(b->data, (size_t)b->cols, j0, K, nv, panel);
+    }
+}
+
 static void pack(const tg_tensor *b, int tb, tg_real *dst)
 {
-    int K = tb ? b->cols : b->rows, N = tb ? b->rows : b->cols, panels = (N + PANEL - 1) / PANEL;
-    for (int p = 0; p < panels; p++) {
-        tg_real *panel = dst + (size_t)p * K * PANEL;
-        int j0 = p * PANEL, nv = N - j0 < PANEL ? N - j0 : PANEL;
-        if (!tb) {
-            row_source rows = {b->data, (size_t)b->cols, NULL};
-            pack_panel(&rows, 0, j0, K, nv, panel);
-        } else {
-            pack_panel_transposed(b->data, (size_t)b->cols, j0, K, nv, panel);
-        }
-    }
+    for (int p = 0, panels = panel_count(b, tb); p < panels; p++) pack_one(b, tb, p, dst);
 }
 
 /* A full cache's slot of a matrix seen once and not packed (its use may
@@ -211,42 +222,70 @@ static slot *find(tg_panel_cache *c, const tg_tensor *b, int tb)
     return NULL;
 }
 
-/* s's matrix b packed into s's own buffer; NULL without memory. */
-static const tg_real *pack_into(slot *s, const tg_tensor *b, int tb)
+/* s's buffer with room for b's panels; NULL without memory. */
+static tg_real *room_for(slot *s, const tg_tensor *b, int tb)
 {
-    int K = tb ? b->cols : b->rows, N = tb ? b->rows : b->cols;
-    size_t need = (size_t)K * ((size_t)(N + PANEL - 1) / PANEL) * PANEL;
+    size_t need = (size_t)(tb ? b->cols : b->rows) * (size_t)panel_count(b, tb) * PANEL;
     if (s->cap < need) { /* grows at the first steps only, then is reused */
         free(s->buf);
         s->buf = aligned_alloc(64, (need * sizeof(tg_real) + 63) / 64 * 64);
         s->cap = s->buf ? need : 0;
-        if (!s->buf) return NULL;
     }
-    pack(b, tb, s->buf);
     return s->buf;
 }
 
-/* The panels of (b, tb) in a shared store, packed there by the first thread
- * to ask (the others wait on the lock: the same panels either way); NULL
- * when the store is full or out of memory. */
+/* s's matrix b packed into s's own buffer; NULL without memory. */
+static const tg_real *pack_into(slot *s, const tg_tensor *b, int tb)
+{
+    tg_real *dst = room_for(s, b, tb);
+    if (dst) pack(b, tb, dst);
+    return dst;
+}
+
+/* A store's slot is packed by every thread that asks for it while it is
+ * being packed: each takes the next panel not yet taken until none is left,
+ * then waits for the others' last panels. The threads' shards ask for the
+ * same weights at the same time, so one thread packing under the lock while
+ * the other waited was 3% of config f's step at 2 threads (the waiting spun
+ * in libgomp; Intel Xeon). A panel is a copy: the same bits whoever packs
+ * it. */
+static const tg_real *help_pack(slot *s, const tg_tensor *b, int tb)
+{
+    int panels = panel_count(b, tb), p;
+    while ((p = __atomic_fetch_add(&s->claimed, 1, __ATOMIC_RELAXED)) < panels) {
+        pack_one(b, tb, p, s->buf);
+        __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
+    }
+    for (long spin = 1; __atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < panels; spin++) {
+#if TG_PANELS_X86
+        _mm_pause();
+#endif
+        if (spin % 1024 == 0) sched_yield(); /* more threads than cores: let the packer run */
+    }
+    return s->buf;
+}
+
+/* The panels of (b, tb) in a shared store, packed there by the threads that
+ * ask for them first (help_pack); NULL when the store is full or out of
+ * memory. */
 static const tg_real *from_store(tg_panel_cache *store, const tg_tensor *b, int tb)
 {
 #ifdef _OPENMP
     omp_set_lock(&store->lock);
 #endif
     slot *s = find(store, b, tb);
-    const tg_real *p = s ? s->use : NULL;
     if (!s && store->used < SLOTS) {
         s = &store->s[store->used];
-        *s = (slot){b->data, b->rows, b->cols, tb, 0, NULL, NULL, 0, s->buf, s->cap};
-        s->use = p = pack_into(s, b, tb);
-        s->packed = p != NULL;
-        store->used += p != NULL;
+        *s = (slot){b->data, b->rows, b->cols, tb, 0, NULL, NULL, 0, s->buf, s->cap, 0, 0};
+        s->use = room_for(s, b, tb);
+        s->packed = s->use != NULL;
+        store->used += s->packed;
+        if (!s->packed) s = NULL;
     }
 #ifdef _OPENMP
     omp_unset_lock(&store->lock);
 #endif
-    return p;
+    return s ? help_pack(s, b, tb) : NULL;
 }
 
 /* Whether panels are used is c's decision alone (its slots, its first and
