@@ -306,20 +306,21 @@ static int level2(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_r
  * level-2 BLAS everywhere else. */
 static int small_kernels_pay(void) { return tg_panels_isa() == TG_PANEL_AVX512; }
 
-/* A weight's gradient, G^T X (tg_gemm_tn_panels): on an AVX-512 CPU whose
- * OpenBLAS core has no AVX-512 kernels (0.3.21 runs its Haswell kernels on
- * Zen 4 and Zen 5, which it does not know), our kernel runs these products
- * about 2x faster. Against OpenBLAS's own AVX-512 kernels (SkylakeX core,
- * Zen 5) ours is 3-8% faster alone on gradients of 1000 rows or more and 6%
- * slower on 256 x 8000, and config f took the same time with either
- * (BENCHMARKS.md, session 15). So ours where the BLAS is narrower than the
- * CPU, the BLAS otherwise. */
+/* A weight's gradient, G^T X (tg_gemm_tn_panels): ours wherever the panels
+ * run AVX-512. Where the OpenBLAS core has no AVX-512 kernels (0.3.21 runs
+ * its Haswell kernels on Zen 4 and Zen 5, which it does not know) ours runs
+ * these products about 2x faster. Against OpenBLAS's own AVX-512 kernels
+ * (SkylakeX core) the product alone is a match: on Zen 5 ours was 3-8%
+ * faster on gradients of 1000 rows or more and 6% slower on 256 x 8000, on
+ * an Intel Xeon within 2% either way; but ours reads the rows of a step's
+ * deferred products where they are (ops/matmul_tape.c), where the BLAS
+ * needs them stacked into matrices first (a copy of every row), and on the
+ * Xeon config f took 3-5% less time a step at 1 thread, config a 4%
+ * (BENCHMARKS.md, session 16; on Zen 5 f was the same either way). */
 #ifndef TG_REAL_DOUBLE
-static int blas_core_is_avx512(void);
 int tg_gemm_tn_taken(int m, int n, int k)
 {
-    return tg_panels_isa() == TG_PANEL_AVX512 && !blas_core_is_avx512() &&
-           tg_gemm_tn_suits(m, n, k);
+    return tg_panels_isa() == TG_PANEL_AVX512 && tg_gemm_tn_suits(m, n, k);
 }
 #else
 int tg_gemm_tn_taken(int m, int n, int k)
@@ -386,18 +387,6 @@ void tg_gemm(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_real *
 #endif
 
 #if defined(TG_USE_CBLAS) && defined(TG_HAVE_OPENBLAS)
-#ifndef TG_REAL_DOUBLE
-/* OpenBLAS's cores with AVX-512 GEMM kernels, as 0.3.21 names them (a build
- * for one CPU, not DYNAMIC_ARCH, spells them in capitals: SKYLAKEX). */
-static int blas_core_is_avx512(void)
-{
-    static const char *const wide[] = {"SkylakeX", "Cooperlake", "SapphireRapids", "Zen4", "Zen5"};
-    const char *core = openblas_get_corename();
-    for (size_t i = 0; core && i < sizeof wide / sizeof *wide; i++)
-        if (!strcasecmp(core, wide[i])) return 1;
-    return 0;
-}
-#endif
 void tg_blas_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
 const char *tg_blas_core(void) { return openblas_get_corename(); }
 const char *tg_blas_core_advice(void)
@@ -417,9 +406,6 @@ const char *tg_blas_core_advice(void)
     return NULL;
 }
 #elif defined(TG_USE_CBLAS)
-#ifndef TG_REAL_DOUBLE
-static int blas_core_is_avx512(void) { return 1; } /* unknown BLAS: assume it is tuned */
-#endif
 void tg_blas_set_threads(int n) { (void)n; }
 const char *tg_blas_core(void) { return "cblas"; }
 const char *tg_blas_core_advice(void) { return NULL; }

@@ -11,8 +11,8 @@ void tg_gemm(int trans_a, int trans_b, int m, int n, int k, tg_real alpha, const
 
 /* 1 when tg_gemm runs C = A^T B + beta C (alpha 1, beta 0 or 1; a weight's
  * gradient) of this shape on tg_gemm_tn_panels (graph/tg_panels.h): the
- * panels run AVX-512 and the BLAS core has no AVX-512 kernels (float build
- * on OpenBLAS; 0 elsewhere). */
+ * panels run AVX-512 and the shape is not tiny (float build on a BLAS; 0
+ * elsewhere). */
 int tg_gemm_tn_taken(int m, int n, int k);
 
 #endif

@@ -98,9 +98,8 @@ void tg_gemm_panels_add(int m, int n, int k, const tg_real *a, int lda, const tg
  * the panel kernels (double, non-x86); called where the CPU has no AVX-512
  * (tg_gemm_tn_suits is 0 there) it is a misuse (tg_misuse). tg_gemm
  * takes it for such products (alpha 1) when tg_gemm_tn_taken
- * (graph/tg_gemm.h): AVX-512 panels run, the shape is not tiny
- * (tg_gemm_tn_suits) and the BLAS core has no AVX-512 kernels, as OpenBLAS
- * 0.3.21 on Zen 4 and Zen 5 (BENCHMARKS.md). */
+ * (graph/tg_gemm.h): AVX-512 panels run and the shape is not tiny
+ * (tg_gemm_tn_suits), whatever the BLAS core (graph/gemm.c says why). */
 int tg_gemm_tn_suits(int m, int n, int k);
 int tg_gemm_tn_panels(int m, int n, int k, const tg_real *a, int lda, const tg_real *b, int ldb,
                       int beta, tg_real *c, int ldc, int threads);
