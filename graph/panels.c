@@ -169,15 +169,15 @@ __attribute__((target("avx"))) static void pack_panel_transposed(const tg_real *
         for (int kk = 0; kk < K; kk++) panel[(size_t)kk * PANEL + jj] = w[(j0 + jj) * ld + kk];
 }
 
-/* op(B) (K x N) of b into ceil(N/32) panels of K rows of 32, zero past N.
- * Each reads b along its rows: B (K x N) row by row, 32 values a time;
- * B^T (stored N x K) in 8 x 8 blocks. */
+/* Panels of op(B) (K x N): ceil(N/32). */
 static int panel_count(const tg_tensor *b, int tb)
 {
     return ((tb ? b->rows : b->cols) + PANEL - 1) / PANEL;
 }
 
-/* Panel p of op(B) into its place in dst. */
+/* Panel p of op(B) (K x N) of b into its place in dst: K rows of 32, zero
+ * past N. Each reads b along its rows: B (K x N) row by row, 32 values a
+ * time; B^T (stored N x K) in 8 x 8 blocks. */
 static void pack_one(const tg_tensor *b, int tb, int p, tg_real *dst)
 {
     int K = tb ? b->cols : b->rows, N = tb ? b->rows : b->cols;
@@ -191,6 +191,7 @@ static void pack_one(const tg_tensor *b, int tb, int p, tg_real *dst)
     }
 }
 
+/* Every panel of op(B), in order. */
 static void pack(const tg_tensor *b, int tb, tg_real *dst)
 {
     for (int p = 0, panels = panel_count(b, tb); p < panels; p++) pack_one(b, tb, p, dst);
