@@ -42,7 +42,7 @@ struct tg_panel_cache {
     int used;
     int cursor; /* where seen_once looks first */
     slot s[SLOTS];
-    int shared; /* a store several threads ask at once (tg_panels_of_stored): under lock */
+    int shared; /* a store several threads ask at once (tg_panels_of_stored): slots under lock */
     unsigned gen; /* clears so far: a slot borrowing from an earlier one looks again */
 #ifdef _OPENMP
     omp_lock_t lock;
@@ -253,14 +253,14 @@ static const tg_real *pack_into(slot *s, const tg_tensor *b, int tb)
 static const tg_real *help_pack(slot *s, const tg_tensor *b, int tb)
 {
     int panels = panel_count(b, tb), p;
-    while ((p = __atomic_fetch_add(&s->claimed, 1, __ATOMIC_RELAXED)) < panels) {
+    /* the load first: requests after the packing do not count claimed up */
+    while (__atomic_load_n(&s->claimed, __ATOMIC_RELAXED) < panels &&
+           (p = __atomic_fetch_add(&s->claimed, 1, __ATOMIC_RELAXED)) < panels) {
         pack_one(b, tb, p, s->buf);
         __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
     }
     for (long spin = 1; __atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < panels; spin++) {
-#if TG_PANELS_X86
         _mm_pause();
-#endif
         if (spin % 1024 == 0) sched_yield(); /* more threads than cores: let the packer run */
     }
     return s->buf;

@@ -47,8 +47,10 @@ int tg_panels_suit(int m, int n, int k);
  * the reset, so it may be packed too (a column slice of a weight: the
  * attention decoder's input-feed part of W_ih). NULL when out of memory. */
 tg_panel_cache *tg_panel_cache_new(void);
-/* A store of panels several threads may ask at once (under its lock): the
- * shards' parameter panels (tg_tape_share_panels, graph/tg_engine.h). */
+/* A store of panels several threads may ask at once (its slots found and
+ * made under its lock, packed by the threads that ask for them at the same
+ * time): the shards' parameter panels (tg_tape_share_panels,
+ * graph/tg_engine.h). */
 tg_panel_cache *tg_panel_cache_new_shared(void);
 void tg_panel_cache_free(tg_panel_cache *c);
 void tg_panel_cache_clear(tg_panel_cache *c);
@@ -66,8 +68,9 @@ const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int r
 /* The same choice, by c's slots, its requests and `again` alone (so a
  * tape's products take panels or BLAS, which differ in the last bits,
  * whatever other threads do), with the panels kept in store (from
- * tg_panel_cache_new_shared; NULL: in c): packed there by the first tape to
- * need them, which every other tape sharing the store then uses. When store
+ * tg_panel_cache_new_shared; NULL: in c): packed there by the tapes that
+ * first need them (the same bits whoever packs which panel), then used by
+ * every tape sharing the store. When store
  * is full (32 matrices) or out of memory, c packs its own. again: the caller
  * knows b comes again before the next clear (a parameter of a recorded
  * unroll, ops/matmul_tape.c), so it is packed at its first request whatever

@@ -183,7 +183,7 @@ Test(gemm_tn, listed_rows_give_the_gathered_bits)
 }
 
 /* tg_gemm(1, 0, ..): the weight gradient's call. Where it takes the kernel
- * (an AVX-512 CPU whose BLAS core is narrower) its bits are the kernel's;
+ * (the panels run AVX-512, whatever the BLAS core) its bits are the kernel's;
  * everywhere, it matches double sums. */
 Test(gemm_tn, tg_gemm_weight_gradient)
 {

@@ -12,8 +12,10 @@
 
 #include "tapegrad.h"
 
-/* W (OUT x IN) packs into 13 panels of 32 columns, the last of 16: enough for
- * the threads that ask at once to share the packing (help_pack). */
+/* W (OUT x IN) packs into 13 panels of 32 columns, the last of 16: enough
+ * that two threads asking at once may split the packing (help_pack; when
+ * they do is up to the scheduler), whose bits must not depend on who packed
+ * which panel. */
 enum { SHARDS = 3, ROWS = 6, IN = 40, OUT = 400 };
 
 /* Shard s's inputs: two ROWS x IN matrices of fixed values. */
