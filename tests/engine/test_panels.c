@@ -24,6 +24,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "tg_op.h"
 #include "tg_panels.h"
@@ -483,4 +486,58 @@ Test(panels, op_outputs_packed_and_seen_once_slots_taken_over)
     tg_tape_free(t);
     tg_tensor_free(a);
     tg_tensor_free(w);
+}
+
+/* A shared store (the shards' parameter panels) asked by two threads at
+ * once: each gets the store's one copy, and whole when it gets it: the
+ * threads split the packing (help_pack in graph/panels.c), so a thread that
+ * returned before the other's panel was in would read part of it unwritten
+ * (the buffer holds the previous round's matrix). Three long panels (2 MB
+ * each): a thread each, then the first done takes the third, still being
+ * written when a thread that did not wait would compare it (checked: with
+ * help_pack's wait taken out, this failed 6 runs out of 6); both
+ * transposes, new values and a cleared store every round (a slot reused
+ * starts its counts again). */
+Test(panels, shared_store_panels_whole_for_every_thread)
+{
+    if (!tg_panels_available()) return;
+    enum { N = 96, K = 16384, ROUNDS = 24 };
+    tg_rng r;
+    tg_rng_seed(&r, 77);
+    tg_panel_cache *store = tg_panel_cache_new_shared(), *own[2], *ref = tg_panel_cache_new();
+    cr_assert(store && ref);
+    for (int id = 0; id < 2; id++) cr_assert_not_null(own[id] = tg_panel_cache_new());
+    size_t bytes = (size_t)N * K * sizeof(tg_real);
+    for (int round = 0; round < ROUNDS; round++) {
+        int tb = round % 2;
+        tg_tensor *b = random_tensor(&r, tb ? N : K, tb ? K : N, 0);
+        const tg_real *want = tg_panels_of(ref, b, tb, 128);
+        cr_assert_not_null(want);
+        const tg_real *got[2] = {NULL, NULL};
+        int whole[2] = {0, 0};
+#pragma omp parallel num_threads(2)
+        {
+#ifdef _OPENMP
+            int id = omp_get_thread_num();
+#else
+            int id = 0;
+#endif
+#pragma omp barrier
+            got[id] = tg_panels_of_stored(own[id], store, b, tb, 128, 1);
+            whole[id] = got[id] && memcmp(got[id], want, bytes) == 0;
+        }
+        int threads = got[1] ? 2 : 1; /* without OpenMP one thread asks */
+        for (int id = 0; id < threads; id++)
+            cr_assert(whole[id], "round %d (tb %d): thread %d's panels were not all in", round, tb,
+                      id);
+        cr_assert(threads < 2 || got[0] == got[1], "round %d: two copies, not the store's one",
+                  round);
+        tg_panel_cache_clear(store);
+        tg_panel_cache_clear(ref);
+        for (int id = 0; id < 2; id++) tg_panel_cache_clear(own[id]);
+        tg_tensor_free(b);
+    }
+    for (int id = 0; id < 2; id++) tg_panel_cache_free(own[id]);
+    tg_panel_cache_free(ref);
+    tg_panel_cache_free(store);
 }
