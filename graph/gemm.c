@@ -320,7 +320,7 @@ static int small_kernels_pay(void) { return tg_panels_isa() == TG_PANEL_AVX512; 
 #ifndef TG_REAL_DOUBLE
 int tg_gemm_tn_taken(int m, int n, int k)
 {
-    return tg_panels_isa() == TG_PANEL_AVX512 && tg_gemm_tn_suits(m, n, k);
+    return tg_gemm_tn_suits(m, n, k); /* 0 unless the panels run AVX-512 */
 }
 #else
 int tg_gemm_tn_taken(int m, int n, int k)
