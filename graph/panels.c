@@ -362,10 +362,12 @@ static inline __mmask16 half_mask(int nv, int half)
  * n = 1024, k = 256: 154 -> 192 (150 -> 182) GFLOP/s; a weight gradient
  * m = 8000, n = 256, k = 128: 106 -> 157. Long chains (k = 1000) hide the
  * wait either way; the AVX2 kernel, at half the FMA rate, gained nothing
- * from it (so it has none). */
+ * from it (so it has none).
+ * ahead (a constant: 0 or PANEL_AHEAD): the panel's rows that far ahead are
+ * asked for as the chain goes (see panel_rows). */
 __attribute__((target("avx512f"), always_inline)) static inline void
 block(const int MR, int k, const float *a, size_t rs, size_t ks, const float *panel,
-      const float *d, size_t ldd, float *c, int ldc, int nv)
+      const float *d, size_t ldd, float *c, int ldc, int nv, const int ahead)
 {
     __m512 acc[8][2];
 #pragma GCC unroll 8
@@ -379,6 +381,10 @@ block(const int MR, int k, const float *a, size_t rs, size_t ks, const float *pa
         _mm_prefetch((const char *)(ci + nv - 1), _MM_HINT_T0);
     }
     for (int kk = 0; kk < k; kk++) {
+        if (ahead) { /* the panel's row kk + ahead: two cache lines */
+            _mm_prefetch((const char *)(panel + (size_t)(kk + ahead) * PANEL), _MM_HINT_T0);
+            _mm_prefetch((const char *)(panel + (size_t)(kk + ahead) * PANEL + 16), _MM_HINT_T0);
+        }
         __m512 b0 = _mm512_load_ps(panel + (size_t)kk * PANEL);
         __m512 b1 = _mm512_load_ps(panel + (size_t)kk * PANEL + 16);
 #pragma GCC unroll 8
@@ -404,15 +410,27 @@ block(const int MR, int k, const float *a, size_t rs, size_t ks, const float *pa
 
 /* Rows i0 .. i1-1 of C (nv columns) against one panel, in blocks of 8, then
  * 4, 2, 1 rows; A's element (i, kk) at a[i rs + kk ks], D's row i at
- * d + i ldd, as in block. */
+ * d + i ldd, as in block. The first block reads the panel from L2 or
+ * beyond (a seq2seq model's weight panels, 5 MB in config f, stay in no
+ * core's L2), the rest from L1: only the first asks for it ahead. On the
+ * Intel Xeon of BENCHMARKS.md (1 thread, medians of 5-7 interleaved runs,
+ * ms a step): f 50.2 -> 48.7, a 31.3 -> 30.4, e 232 -> 223; asking in every
+ * block was no faster (f 48.8, a 32.5); 16 rows ahead 49.3 in f, 64 rows
+ * 49.4. */
+#define PANEL_AHEAD 32
 __attribute__((target("avx512f"), always_inline)) static inline void
 panel_rows(int i0, int i1, int k, const float *a, size_t rs, size_t ks, const float *panel,
            const float *d, size_t ldd, float *c, int ldc, int nv)
 {
     int i = i0;
+    if (i + 8 <= i1) { /* the block that brings the panel into L1 */
+        block(8, k, a + (size_t)i * rs, rs, ks, panel, d ? d + (size_t)i * ldd : NULL, ldd,
+              c + (size_t)i * ldc, ldc, nv, PANEL_AHEAD);
+        i += 8;
+    }
 #define BLOCK(MR, r)                                                                               \
     block(MR, k, a + (size_t)(r) * rs, rs, ks, panel, d ? d + (size_t)(r) * ldd : NULL, ldd,       \
-          c + (size_t)(r) * ldc, ldc, nv)
+          c + (size_t)(r) * ldc, ldc, nv, 0)
     TG_PANEL_ROW_BLOCKS(8, i, i1, BLOCK);
 #undef BLOCK
 }
