@@ -414,25 +414,26 @@ block(const int MR, int k, const float *a, size_t rs, size_t ks, const float *pa
  * beyond (a seq2seq model's weight panels, 5 MB in config f, stay in no
  * core's L2), the rest from L1: only the first asks for it ahead. On the
  * Intel Xeon of BENCHMARKS.md (1 thread, medians of 5-7 interleaved runs,
- * ms a step): f 50.2 -> 48.7, a 31.3 -> 30.4, e 232 -> 223; asking in every
- * block was no faster (f 48.8, a 32.5); 16 rows ahead 49.3 in f, 64 rows
- * 49.4. */
+ * ms a step): f 50.2 -> 48.7, a 31.3 -> 30.4, e 232 -> 223. Asking in every
+ * block was no faster (f: 16 rows ahead 49.3, 32 rows 48.8; a 32.5), nor
+ * the first block 64 rows ahead (f 49.4). */
 #define PANEL_AHEAD 32
 __attribute__((target("avx512f"), always_inline)) static inline void
 panel_rows(int i0, int i1, int k, const float *a, size_t rs, size_t ks, const float *panel,
            const float *d, size_t ldd, float *c, int ldc, int nv)
 {
     int i = i0;
+#define BLOCK_AHEAD(MR, r, AHEAD)                                                                  \
+    block(MR, k, a + (size_t)(r) * rs, rs, ks, panel, d ? d + (size_t)(r) * ldd : NULL, ldd,       \
+          c + (size_t)(r) * ldc, ldc, nv, AHEAD)
+#define BLOCK(MR, r) BLOCK_AHEAD(MR, r, 0)
     if (i + 8 <= i1) { /* the block that brings the panel into L1 */
-        block(8, k, a + (size_t)i * rs, rs, ks, panel, d ? d + (size_t)i * ldd : NULL, ldd,
-              c + (size_t)i * ldc, ldc, nv, PANEL_AHEAD);
+        BLOCK_AHEAD(8, i, PANEL_AHEAD);
         i += 8;
     }
-#define BLOCK(MR, r)                                                                               \
-    block(MR, k, a + (size_t)(r) * rs, rs, ks, panel, d ? d + (size_t)(r) * ldd : NULL, ldd,       \
-          c + (size_t)(r) * ldc, ldc, nv, 0)
     TG_PANEL_ROW_BLOCKS(8, i, i1, BLOCK);
 #undef BLOCK
+#undef BLOCK_AHEAD
 }
 
 /* Rows i0 .. i1-1 of C = A op(B) + D: panel by panel (a panel stays in L1
