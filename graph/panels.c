@@ -364,7 +364,9 @@ static inline __mmask16 half_mask(int nv, int half)
  * wait either way; the AVX2 kernel, at half the FMA rate, gained nothing
  * from it (so it has none).
  * ahead (a constant: 0 or PANEL_AHEAD): the panel's rows that far ahead are
- * asked for as the chain goes (see panel_rows). */
+ * asked for as the chain goes (see panel_rows); near its end that is the
+ * next panel's first rows, or memory past the last panel, which a prefetch
+ * may name without faulting. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 block(const int MR, int k, const float *a, size_t rs, size_t ks, const float *panel,
       const float *d, size_t ldd, float *c, int ldc, int nv, const int ahead)
@@ -416,7 +418,8 @@ block(const int MR, int k, const float *a, size_t rs, size_t ks, const float *pa
  * Intel Xeon of BENCHMARKS.md (1 thread, medians of 5-7 interleaved runs,
  * ms a step): f 50.2 -> 48.7, a 31.3 -> 30.4, e 232 -> 223. Asking in every
  * block was no faster (f: 16 rows ahead 49.3, 32 rows 48.8; a 32.5), nor
- * the first block 64 rows ahead (f 49.4). */
+ * the first block 64 rows ahead (f 49.4). A weight gradient's call is one
+ * block (tn_block): its asks find the panel in L1 after the first group. */
 #define PANEL_AHEAD 32
 __attribute__((target("avx512f"), always_inline)) static inline void
 panel_rows(int i0, int i1, int k, const float *a, size_t rs, size_t ks, const float *panel,
