@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "tg_checkpoint.h"
 
@@ -257,8 +258,34 @@ static int index_meta(const parse_ctx *x, tg_checkpoint *c)
     json_object_foreach(c->meta, key, val)
     {
         (void)val;
-        c->meta_keys[i++] = key;
+        if (strcmp(key, TG_CKPT_CRC_KEY) != 0) c->meta_keys[i++] = key;
     }
+    c->n_meta = i;
+    return 0;
+}
+
+/* The data section against TG_CKPT_CRC_KEY, when the file has one. */
+static int check_crc(const parse_ctx *x, const tg_checkpoint *c, const unsigned char *data)
+{
+    const char *want = tg_checkpoint_meta(c, TG_CKPT_CRC_KEY);
+    if (!want) return 0;
+    size_t nd = 0;
+    while (nd < 9 && ((want[nd] >= '0' && want[nd] <= '9') || (want[nd] >= 'a' && want[nd] <= 'f')))
+        nd++;
+    if (nd != 8 || want[8])
+        return PFAIL(x, "%s: \"__metadata__\" key '" TG_CKPT_CRC_KEY "' is not 8 lowercase hex "
+                        "digits", x->label);
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (size_t at = 0; at < x->data_len;) {
+        uInt part = x->data_len - at > (1u << 30) ? 1u << 30 : (uInt)(x->data_len - at);
+        crc = crc32(crc, data + at, part);
+        at += part;
+    }
+    if (strtoul(want, NULL, 16) != (crc & 0xffffffffUL))
+        return PFAIL(x, "%s: the data section (%zu bytes) does not match its checksum (crc32 "
+                        "%08lx, the header's '" TG_CKPT_CRC_KEY "' says %s): the file is "
+                        "damaged, or a tool changed its tensors and kept that key",
+                     x->label, x->data_len, crc & 0xffffffffUL, want);
     return 0;
 }
 
@@ -376,6 +403,7 @@ tg_checkpoint *tg_checkpoint_parse(const void *bytes, size_t len, const char *la
         rc = PFAIL(&x, "%s: header is not a JSON object", x.label);
     if (rc == 0) rc = parse_entries(&x, c);
     if (rc == 0) rc = index_meta(&x, c);
+    if (rc == 0) rc = check_crc(&x, c, b + 8 + hlen);
     if (rc == 0) rc = mark_extras(&x, c);
     if (rc == 0) rc = convert_all(&x, b + 8 + hlen, c);
     if (rc != 0) {

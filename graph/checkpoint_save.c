@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "tg_checkpoint.h"
 
@@ -97,19 +98,46 @@ static int add_extras_key(json_t *meta, const out_tensor *t, size_t n_params, si
     return rc;
 }
 
+/* The data section's CRC-32 (TG_CKPT_CRC_KEY): the tensors' bytes in file
+ * order, in pieces zlib's uInt can count. */
+static unsigned long data_crc(const out_tensor *t, size_t n)
+{
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *p = (const unsigned char *)t[i].data;
+        for (size_t left = t[i].numel * sizeof(tg_real); left > 0;) {
+            uInt part = left > (1u << 30) ? 1u << 30 : (uInt)left;
+            crc = crc32(crc, p, part);
+            p += part;
+            left -= part;
+        }
+    }
+    return crc;
+}
+
+static int reserved_key(const char *key)
+{
+    return key && (strcmp(key, TG_CKPT_EXTRAS_KEY) == 0 || strcmp(key, TG_CKPT_CRC_KEY) == 0);
+}
+
 static char *build_header(const out_tensor *t, size_t n_params, size_t n, const tg_ckpt_meta *m,
-                          size_t n_meta, const char *path, char *err, size_t errlen)
+                          size_t n_meta, int with_crc, const char *path, char *err, size_t errlen)
 {
     json_t *root = json_object(), *meta = json_object();
     int rc = root && meta ? 0 : tg_ckpt_fail(err, errlen, "cannot save %s: out of memory", path);
     for (size_t i = 0; rc == 0 && i < n_meta; i++) {
-        if (m[i].key && strcmp(m[i].key, TG_CKPT_EXTRAS_KEY) == 0)
+        if (reserved_key(m[i].key))
             rc = tg_ckpt_fail(err, errlen, "cannot save %s: metadata key '%s' is reserved", path,
-                              TG_CKPT_EXTRAS_KEY);
+                              m[i].key);
         else
             rc = add_meta(meta, m[i].key, m[i].value, path, err, errlen);
     }
     if (rc == 0) rc = add_extras_key(meta, t, n_params, n, path, err, errlen);
+    if (rc == 0 && with_crc) {
+        char crc[16];
+        snprintf(crc, sizeof crc, "%08lx", data_crc(t, n) & 0xffffffffUL);
+        rc = add_meta(meta, TG_CKPT_CRC_KEY, crc, path, err, errlen);
+    }
     size_t offset = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) rc = add_tensor(root, &t[i], &offset, path, err, errlen);
     if (rc == 0 && json_object_size(meta) > 0) {
@@ -222,11 +250,12 @@ static int write_atomic(const char *path, const piece *pc, size_t n, char *err, 
 /* ------------------------------------------------------------------ save */
 
 static int save_tensors(const char *path, const out_tensor *t, size_t n_params, size_t n,
-                        const tg_ckpt_meta *meta, size_t n_meta, char *err, size_t errlen)
+                        const tg_ckpt_meta *meta, size_t n_meta, int with_crc, char *err,
+                        size_t errlen)
 {
     for (size_t i = 0; i < n; i++)
         if (check_values(path, &t[i], err, errlen)) return -1;
-    char *hdr = build_header(t, n_params, n, meta, n_meta, path, err, errlen);
+    char *hdr = build_header(t, n_params, n, meta, n_meta, with_crc, path, err, errlen);
     if (!hdr) return -1;
     /* Pad the header with spaces so the data starts 8-byte aligned. */
     size_t hlen = strlen(hdr), padded = (hlen + 7) & ~(size_t)7;
@@ -275,7 +304,7 @@ int tg_checkpoint_save(const char *path, const tg_params *p, const tg_ckpt_array
                                            "(1 to %d allowed)", path,
                               extras[i].name ? extras[i].name : "(null)", extras[i].numel,
                               INT32_MAX);
-    if (rc == 0) rc = save_tensors(path, t, np, n, meta, n_meta, err, errlen);
+    if (rc == 0) rc = save_tensors(path, t, np, n, meta, n_meta, 1, err, errlen);
     free(t);
     return rc;
 }
@@ -298,7 +327,9 @@ int tg_checkpoint_save_tensors(const char *path, const tg_ckpt_tensor *src, size
             t[i] = (out_tensor){s->name, s->data, rows * (size_t)s->cols, (int)rows, s->cols,
                                 s->rows == 0};
     }
-    if (rc == 0) rc = save_tensors(path, t, n, n, meta, n_meta, err, errlen);
+    /* no checksum: these files are for other tools, which may change the
+     * tensors and keep the metadata (a stale checksum would refuse them) */
+    if (rc == 0) rc = save_tensors(path, t, n, n, meta, n_meta, 0, err, errlen);
     free(t);
     return rc;
 }

@@ -51,6 +51,15 @@ typedef struct tg_ckpt_array {
 #define TG_CKPT_MAX_HEADER (100u * 1024u * 1024u)
 /* Metadata key listing the extra (non-parameter) tensors. */
 #define TG_CKPT_EXTRAS_KEY "tapegrad.extra_tensors"
+/* Metadata key holding the CRC-32 (zlib's crc32) of the data section, all
+ * bytes after the header, as 8 lowercase hex digits. tg_checkpoint_save
+ * writes it (not tg_checkpoint_save_tensors: files for other tools, which
+ * may change tensors and keep the metadata); a parse that finds it checks
+ * the data against it first, so a flipped or appended byte is reported, not
+ * loaded. Files of other tools have none and load unchecked. Reserved, like TG_CKPT_EXTRAS_KEY, and not listed by
+ * tg_checkpoint_meta_count / tg_checkpoint_meta_key (it describes the file,
+ * not the model). */
+#define TG_CKPT_CRC_KEY "tapegrad.data_crc32"
 
 /* ------------------------------------------------------------------ saving */
 

@@ -159,6 +159,70 @@ Test(checkpoint, save_load_round_trip_is_bitwise)
     tg_params_free(b);
 }
 
+/* TG_CKPT_CRC_KEY: every data byte is covered; a file without the key (as
+ * other tools write) loads unchecked; a malformed value is named. */
+Test(checkpoint, data_checksum_catches_any_changed_byte)
+{
+    tg_params *a = model(1), *b = model(2);
+    char err[512];
+    const char *path = path_in_dir("crc.safetensors"), *bad = path_in_dir("crc_bad.safetensors");
+    cr_assert_eq(tg_checkpoint_save(path, a, NULL, 0, NULL, 0, err, sizeof err), 0, "%s", err);
+    tg_checkpoint *c = tg_checkpoint_open(path, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    const char *crc = tg_checkpoint_meta(c, TG_CKPT_CRC_KEY);
+    cr_assert(crc && strlen(crc) == 8, "the save wrote no checksum");
+    cr_assert_eq(tg_checkpoint_meta_count(c), 0, "the checksum is listed as model metadata");
+    tg_checkpoint_close(c);
+    size_t len;
+    unsigned char *raw = slurp(path, &len);
+    size_t data = len - 17 * sizeof(tg_real);
+    for (size_t at = data; at < len; at++) /* one bit of every data byte in turn */
+        for (int bit = 0; bit < 8; bit += 7) {
+            raw[at] ^= (unsigned char)(1u << bit);
+            spit(bad, raw, len);
+            raw[at] ^= (unsigned char)(1u << bit);
+            cr_assert_eq(tg_checkpoint_load(bad, b, err, sizeof err), -1, "byte %zu bit %d", at,
+                         bit);
+            cr_assert(strstr(err, "checksum") && strstr(err, "damaged"), "%s", err);
+        }
+    cr_assert(!same_values(a, b), "a refused file changed the model");
+    unsigned char *longer = malloc(len + 4);
+    memcpy(longer, raw, len);
+    memset(longer + len, 0, 4);
+    spit(bad, longer, len + 4);
+    cr_assert_eq(tg_checkpoint_load(bad, b, err, sizeof err), -1, "bytes appended");
+    cr_assert(strstr(err, "damaged"), "%s", err);
+
+    /* the same file with the key's digits changed: malformed, or wrong */
+    char *key = strstr((char *)raw + 8, TG_CKPT_CRC_KEY "\":\"");
+    cr_assert_not_null(key);
+    char *digits = key + strlen(TG_CKPT_CRC_KEY "\":\""), first = digits[0];
+    digits[0] = 'G';
+    spit(bad, raw, len);
+    cr_assert_eq(tg_checkpoint_load(bad, b, err, sizeof err), -1);
+    cr_assert(strstr(err, "8 lowercase hex digits"), "%s", err);
+    digits[0] = first == '0' ? '1' : '0'; /* another checksum */
+    spit(bad, raw, len);
+    cr_assert_eq(tg_checkpoint_load(bad, b, err, sizeof err), -1);
+    cr_assert(strstr(err, "damaged"), "%s", err);
+
+    /* no key (tg_checkpoint_save_tensors, as for other tools): loads */
+    const tg_tensor *w = tg_params_find(a, "w");
+    const tg_ckpt_tensor t[] = {{"w", w->data, w->rows, w->cols}};
+    cr_assert_eq(tg_checkpoint_save_tensors(bad, t, 1, NULL, 0, err, sizeof err), 0, "%s", err);
+    c = tg_checkpoint_open(bad, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_null(tg_checkpoint_meta(c, TG_CKPT_CRC_KEY));
+    tg_checkpoint_close(c);
+    const tg_ckpt_meta reserved[] = {{TG_CKPT_CRC_KEY, "00000000"}};
+    cr_assert_eq(tg_checkpoint_save(bad, a, NULL, 0, reserved, 1, err, sizeof err), -1);
+    cr_assert(strstr(err, "reserved"), "%s", err);
+    free(longer);
+    free(raw);
+    tg_params_free(a);
+    tg_params_free(b);
+}
+
 Test(checkpoint, loaded_model_gives_bitwise_identical_outputs)
 {
     tg_params *a = model(3), *b = model(4);

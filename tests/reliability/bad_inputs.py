@@ -21,6 +21,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 
 # (program, what is wrong, arguments, expected exit code, fragments the
 # message must contain). {d} is the fixture folder; every run also gets
@@ -107,6 +108,8 @@ ROWS = [
      "{d}/vocab.ckpt"] + CH, 1, ["vocab.ckpt", "vocab"]),
     ("charlm", "NaN in a loaded weight", ["--text", "{d}/tiny.txt", "--load", "{d}/nan.ckpt"] + CH,
      1, ["nan.ckpt", "rnn.l0.weight_hh", "NaN"]),
+    ("charlm", "damaged weights (one flipped bit in the data)", ["--text", "{d}/tiny.txt",
+     "--load", "{d}/flip.ckpt"] + CH, 1, ["flip.ckpt", "checksum", "damaged"]),
     ("charlm", "weights whose loss overflows: non-finite loss at step 1",
      ["--text", "{d}/tiny.txt", "--load", "{d}/huge.ckpt"] + CH, 1, ["step 1", "stopping"]),
     ("rowseq", "checkpoint of another program", RS + ["--data", "{d}/idx_ok", "--load",
@@ -128,6 +131,8 @@ ROWS = [
      1, ["ok.ckpt", "not a training checkpoint"]),
     ("charlm", "--resume of a truncated training checkpoint", ["--resume", "{d}/trunc.tck",
      "--steps", "6"], 1, ["trunc.tck"]),
+    ("charlm", "--resume of a training checkpoint with bytes appended", ["--resume",
+     "{d}/tail.tck", "--steps", "6"], 1, ["tail.tck", "checksum", "damaged"]),
     ("charlm", "--resume with an edited text", ["--resume", "{d}/run.tck", "--text",
      "{d}/changed.txt", "--steps", "6"], 1, ["run.tck", "'text'"]),
     ("charlm", "--resume with a text of another vocabulary", ["--resume", "{d}/run.tck",
@@ -274,7 +279,17 @@ def safetensors_parts(path):
     return json.loads(b[8:8 + n]), bytearray(b[8 + n:])
 
 
-def write_safetensors(path, header, data, header_len=None):
+CRC_KEY = "tapegrad.data_crc32"  # graph/tg_checkpoint.h, TG_CKPT_CRC_KEY
+
+
+def write_safetensors(path, header, data, header_len=None, fix_crc=True):
+    """header + data as a safetensors file. Where the header carries our
+    data checksum it is set to the data's, as a tool that writes consistent
+    files would (so a row reaches the check it is about); fix_crc=False keeps
+    the header's own, stale when the data changed."""
+    meta = header.get("__metadata__", {})
+    if fix_crc and CRC_KEY in meta:
+        meta[CRC_KEY] = "%08x" % zlib.crc32(bytes(data))
     s = json.dumps(header).encode()
     s += b" " * (-len(s) % 8)
     with open(path, "wb") as f:
@@ -490,6 +505,9 @@ def make_checkpoint_fixtures(d, charlm):
     o, w = h["rnn.l0.weight_hh"]["data_offsets"][0], width("rnn.l0.weight_hh")
     d6[o + 2 * w:o + 3 * w] = pack("rnn.l0.weight_hh", float("nan"))
     write_safetensors(f"{d}/nan.ckpt", h, d6)
+    d8 = bytearray(data)
+    d8[len(d8) // 2] ^= 0x10  # one bit of a weight: a finite number still, only the checksum tells
+    write_safetensors(f"{d}/flip.ckpt", h, d8, fix_crc=False)
     # Output biases of -max except one +max: every logit is finite, but a
     # target at a -max logit costs 2 max, beyond the largest finite value of
     # the build's precision, and nearly every target is such.
@@ -508,6 +526,8 @@ def make_checkpoint_fixtures(d, charlm):
         raw = open(f"{d}/run.tck", "rb").read()
         with open(f"{d}/trunc.tck", "wb") as f:
             f.write(raw[:len(raw) * 2 // 3])
+        with open(f"{d}/tail.tck", "wb") as f:
+            f.write(raw + b"\0" * 8)
 
 
 # ------------------------------------------------------------------ running
