@@ -67,6 +67,19 @@ int tg_ckpt_fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+uint32_t tg_ckpt_crc32(uint32_t crc, const void *bytes, size_t n)
+{
+    const unsigned char *p = bytes;
+    uLong c = crc;
+    while (n > 0) { /* zlib counts in uInt */
+        uInt part = n > (1u << 30) ? 1u << 30 : (uInt)n;
+        c = crc32(c, p, part);
+        p += part;
+        n -= part;
+    }
+    return (uint32_t)c;
+}
+
 int tg_ckpt_host_ok(char *err, size_t errlen)
 {
     const uint32_t one = 1;
@@ -275,17 +288,12 @@ static int check_crc(const parse_ctx *x, const tg_checkpoint *c, const unsigned 
     if (nd != 8 || want[8])
         return PFAIL(x, "%s: \"__metadata__\" key '" TG_CKPT_CRC_KEY "' is not 8 lowercase hex "
                         "digits", x->label);
-    uLong crc = crc32(0L, Z_NULL, 0);
-    for (size_t at = 0; at < x->data_len;) {
-        uInt part = x->data_len - at > (1u << 30) ? 1u << 30 : (uInt)(x->data_len - at);
-        crc = crc32(crc, data + at, part);
-        at += part;
-    }
-    if (strtoul(want, NULL, 16) != (crc & 0xffffffffUL))
+    uint32_t crc = tg_ckpt_crc32(0, data, x->data_len);
+    if (strtoul(want, NULL, 16) != crc)
         return PFAIL(x, "%s: the data section (%zu bytes) does not match its checksum (crc32 "
-                        "%08lx, the header's '" TG_CKPT_CRC_KEY "' says %s): the file is "
+                        "%08" PRIx32 ", the header's '" TG_CKPT_CRC_KEY "' says %s): the file is "
                         "damaged, or a tool changed its tensors and kept that key",
-                     x->label, x->data_len, crc & 0xffffffffUL, want);
+                     x->label, x->data_len, crc, want);
     return 0;
 }
 

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "tg_checkpoint.h"
 
@@ -99,19 +98,12 @@ static int add_extras_key(json_t *meta, const out_tensor *t, size_t n_params, si
 }
 
 /* The data section's CRC-32 (TG_CKPT_CRC_KEY): the tensors' bytes in file
- * order, in pieces zlib's uInt can count. */
-static unsigned long data_crc(const out_tensor *t, size_t n)
+ * order. */
+static uint32_t data_crc(const out_tensor *t, size_t n)
 {
-    uLong crc = crc32(0L, Z_NULL, 0);
-    for (size_t i = 0; i < n; i++) {
-        const unsigned char *p = (const unsigned char *)t[i].data;
-        for (size_t left = t[i].numel * sizeof(tg_real); left > 0;) {
-            uInt part = left > (1u << 30) ? 1u << 30 : (uInt)left;
-            crc = crc32(crc, p, part);
-            p += part;
-            left -= part;
-        }
-    }
+    uint32_t crc = 0;
+    for (size_t i = 0; i < n; i++)
+        crc = tg_ckpt_crc32(crc, t[i].data, t[i].numel * sizeof(tg_real));
     return crc;
 }
 
@@ -135,7 +127,7 @@ static char *build_header(const out_tensor *t, size_t n_params, size_t n, const 
     if (rc == 0) rc = add_extras_key(meta, t, n_params, n, path, err, errlen);
     if (rc == 0 && with_crc) {
         char crc[16];
-        snprintf(crc, sizeof crc, "%08lx", data_crc(t, n) & 0xffffffffUL);
+        snprintf(crc, sizeof crc, "%08" PRIx32, data_crc(t, n));
         rc = add_meta(meta, TG_CKPT_CRC_KEY, crc, path, err, errlen);
     }
     size_t offset = 0;

@@ -56,9 +56,9 @@ typedef struct tg_ckpt_array {
  * writes it (not tg_checkpoint_save_tensors: files for other tools, which
  * may change tensors and keep the metadata); a parse that finds it checks
  * the data against it first, so a flipped or appended byte is reported, not
- * loaded. Files of other tools have none and load unchecked. Reserved, like TG_CKPT_EXTRAS_KEY, and not listed by
- * tg_checkpoint_meta_count / tg_checkpoint_meta_key (it describes the file,
- * not the model). */
+ * loaded. Files of other tools have none and load unchecked. Reserved,
+ * like TG_CKPT_EXTRAS_KEY, and not listed by tg_checkpoint_meta_count /
+ * tg_checkpoint_meta_key (it describes the file, not the model). */
 #define TG_CKPT_CRC_KEY "tapegrad.data_crc32"
 
 /* ------------------------------------------------------------------ saving */
@@ -155,6 +155,8 @@ int tg_ckpt_fail(char *err, size_t errlen, const char *fmt, ...)
 /* 0 on a little-endian host, else -1 with a message (safetensors data is
  * little-endian). */
 int tg_ckpt_host_ok(char *err, size_t errlen);
+/* zlib's CRC-32 of n bytes continued from crc (0 to start), any n. */
+uint32_t tg_ckpt_crc32(uint32_t crc, const void *bytes, size_t n);
 
 #ifdef __cplusplus
 }
