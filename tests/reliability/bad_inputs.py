@@ -288,8 +288,9 @@ def write_safetensors(path, header, data, header_len=None, fix_crc=True):
     files would (so a row reaches the check it is about); fix_crc=False keeps
     the header's own, stale when the data changed."""
     meta = header.get("__metadata__", {})
-    if fix_crc and CRC_KEY in meta:
-        meta[CRC_KEY] = "%08x" % zlib.crc32(bytes(data))
+    if fix_crc and CRC_KEY in meta:  # in a copy: the caller's header stays as it was
+        crc = {CRC_KEY: "%08x" % zlib.crc32(bytes(data))}
+        header = dict(header, __metadata__=dict(meta, **crc))
     s = json.dumps(header).encode()
     s += b" " * (-len(s) % 8)
     with open(path, "wb") as f:
@@ -506,7 +507,7 @@ def make_checkpoint_fixtures(d, charlm):
     d6[o + 2 * w:o + 3 * w] = pack("rnn.l0.weight_hh", float("nan"))
     write_safetensors(f"{d}/nan.ckpt", h, d6)
     d8 = bytearray(data)
-    d8[len(d8) // 2] ^= 0x10  # one bit of a weight: a finite number still, only the checksum tells
+    d8[len(d8) // 2] ^= 0x10  # one bit of a stored value: finite still, only the checksum tells
     write_safetensors(f"{d}/flip.ckpt", h, d8, fix_crc=False)
     # Output biases of -max except one +max: every logit is finite, but a
     # target at a -max logit costs 2 max, beyond the largest finite value of
