@@ -282,18 +282,16 @@ static int check_crc(const parse_ctx *x, const tg_checkpoint *c, const unsigned 
 {
     const char *want = tg_checkpoint_meta(c, TG_CKPT_CRC_KEY);
     if (!want) return 0;
-    size_t nd = 0;
-    while (nd < 9 && ((want[nd] >= '0' && want[nd] <= '9') || (want[nd] >= 'a' && want[nd] <= 'f')))
-        nd++;
-    if (nd != 8 || want[8])
+    if (strlen(want) != 8 || strspn(want, "0123456789abcdef") != 8)
         return PFAIL(x, "%s: \"__metadata__\" key '" TG_CKPT_CRC_KEY "' is not 8 lowercase hex "
                         "digits", x->label);
-    uint32_t crc = tg_ckpt_crc32(0, data, x->data_len);
-    if (strtoul(want, NULL, 16) != crc)
+    char got[16]; /* as the writer formats it (checkpoint_save.c) */
+    snprintf(got, sizeof got, "%08" PRIx32, tg_ckpt_crc32(0, data, x->data_len));
+    if (strcmp(got, want) != 0)
         return PFAIL(x, "%s: the data section (%zu bytes) does not match its checksum (crc32 "
-                        "%08" PRIx32 ", the header's '" TG_CKPT_CRC_KEY "' says %s): the file is "
+                        "%s, the header's '" TG_CKPT_CRC_KEY "' says %s): the file is "
                         "damaged, or a tool changed its tensors and kept that key",
-                     x->label, x->data_len, crc, want);
+                     x->label, x->data_len, got, want);
     return 0;
 }
 
