@@ -48,7 +48,8 @@ static void load_corpus(const options *o, int inherited, corpus *c)
     size_t len;
     if (o->text) {
         snprintf(c->name, sizeof c->name, "%s", o->text);
-        int failed = tg_file_read_all(o->text, &bytes, &len, err, sizeof err) != 0;
+        int failed =
+            tg_file_read_all(o->text, TG_TEXT_MAX_BYTES, &bytes, &len, err, sizeof err) != 0;
         if (failed && inherited)
             tg_trainckpt_die_inherited(PROG, o->resume, "text", "--text FILE", err);
         if (failed) tg_cli_die(PROG, "%s", err);

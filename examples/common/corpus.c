@@ -95,7 +95,7 @@ int tg_corpus_kjv(char **bytes, size_t *len, char *name, size_t namelen, char *e
     if (have_dir) {
         snprintf(path, sizeof path, "%s/kjv.txt", dir);
         char ignored[256];
-        if (tg_file_read_all(path, bytes, len, ignored, sizeof ignored) == 0) {
+        if (tg_file_read_all(path, TG_TEXT_MAX_BYTES, bytes, len, ignored, sizeof ignored) == 0) {
             if (*len > 0) {
                 snprintf(name, namelen, "%s", path);
                 return 0;

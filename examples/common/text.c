@@ -15,21 +15,24 @@
 
 /* ------------------------------------------------------------------ files */
 
-/* Reads fd to EOF into a growing buffer (pipes have no size up front). */
-static int read_fd(int fd, char **bytes, size_t *len)
+/* Reads fd to EOF into a growing buffer (pipes have no size up front), at
+ * most max bytes: EFBIG past them. */
+static int read_fd(int fd, size_t max, char **bytes, size_t *len)
 {
-    size_t cap = 1 << 16, n = 0;
+    size_t cap = max < (1 << 16) ? max + 1 : 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     if (!buf) return ENOMEM;
     for (;;) {
         if (n == cap) {
-            char *bigger = cap > SIZE_MAX / 4 ? NULL : realloc(buf, 2 * cap + 1);
+            /* one byte past max tells a text of max bytes from a longer one */
+            size_t want = cap > max / 2 ? max + 1 : 2 * cap;
+            char *bigger = n > max ? NULL : realloc(buf, want + 1);
             if (!bigger) {
                 free(buf);
-                return ENOMEM;
+                return n > max ? EFBIG : ENOMEM;
             }
             buf = bigger;
-            cap *= 2;
+            cap = want;
         }
         ssize_t got = read(fd, buf + n, cap - n);
         if (got < 0) {
@@ -47,7 +50,8 @@ static int read_fd(int fd, char **bytes, size_t *len)
     return 0;
 }
 
-int tg_file_read_all(const char *path, char **bytes, size_t *len, char *err, size_t errlen)
+int tg_file_read_all(const char *path, size_t max, char **bytes, size_t *len, char *err,
+                     size_t errlen)
 {
     *bytes = NULL;
     *len = 0;
@@ -57,18 +61,49 @@ int tg_file_read_all(const char *path, char **bytes, size_t *len, char *err, siz
         return -1;
     }
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    int known = fstat(fd, &st) == 0;
+    if (known && S_ISDIR(st.st_mode)) {
         close(fd);
         snprintf(err, errlen, "%s: is a directory, expected a text file", path);
         return -1;
     }
-    int e = read_fd(fd, bytes, len);
+    int e = known && S_ISREG(st.st_mode) && (uintmax_t)st.st_size > max
+                ? EFBIG
+                : read_fd(fd, max, bytes, len);
     close(fd);
+    if (e == EFBIG) {
+        snprintf(err, errlen, "%s: more than %zu bytes, the most a text is read whole into memory",
+                 path, max);
+        return -1;
+    }
     if (e) {
         snprintf(err, errlen, "%s: read error: %s", path, strerror(e));
         return -1;
     }
     return 0;
+}
+
+int tg_read_line(FILE *f, char **line, size_t *cap, size_t max, size_t *len)
+{
+    size_t n = 0;
+    int c = EOF;
+    while ((c = getc_unlocked(f)) != EOF) {
+        if (n == max) return -1;
+        if (n + 2 > *cap) { /* room for c and the NUL after the line */
+            size_t want = *cap < 128 ? 128 : *cap > max / 2 ? max + 1 : 2 * *cap;
+            char *bigger = realloc(*line, want);
+            if (!bigger) return errno = ENOMEM, -2;
+            *line = bigger;
+            *cap = want;
+        }
+        (*line)[n++] = (char)c;
+        if (c == '\n') break;
+    }
+    if (c == EOF && ferror(f)) return -2;
+    if (c == EOF && n == 0) return 0;
+    (*line)[n] = '\0';
+    *len = n;
+    return 1;
 }
 
 /* ------------------------------------------------------------------ UTF-8 */
@@ -196,7 +231,7 @@ int tg_text_read_file(const char *path, uint32_t **cps, size_t *n, char *err, si
     size_t len;
     *cps = NULL;
     *n = 0;
-    if (tg_file_read_all(path, &bytes, &len, err, errlen) != 0) return -1;
+    if (tg_file_read_all(path, TG_TEXT_MAX_BYTES, &bytes, &len, err, errlen) != 0) return -1;
     int rc = tg_text_decode(path, bytes, len, cps, n, err, errlen);
     free(bytes);
     return rc;

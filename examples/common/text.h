@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "tapegrad.h"
 
@@ -18,11 +19,28 @@ extern "C" {
 
 /* ------------------------------------------------------------------ files */
 
-/* Reads a whole file (regular file, pipe or device) into a malloc'd buffer
- * with a NUL after the last byte. 0 ok; -1 with "PATH: reason" in err
- * (missing file -> strerror, directory -> "is a directory"). An empty file
- * is not an error here. */
-int tg_file_read_all(const char *path, char **bytes, size_t *len, char *err, size_t errlen);
+/* The most bytes a program reads whole into memory as a text (1 GiB: a
+ * character model keeps about 9 bytes a character, the text and its ids;
+ * enwik9's 10^9 bytes fit). A device or a pipe that never ends (/dev/zero)
+ * or a file larger than the machine's memory is refused at this size, not
+ * read until the kernel kills the program. */
+#define TG_TEXT_MAX_BYTES ((size_t)1 << 30)
+
+/* Reads a whole file (regular file, pipe or device) of at most max bytes
+ * into a malloc'd buffer with a NUL after the last byte. 0 ok; -1 with
+ * "PATH: reason" in err (missing file -> strerror, directory -> "is a
+ * directory", more than max bytes -> "more than MAX bytes", a regular file
+ * by its size before reading). An empty file is not an error here. */
+int tg_file_read_all(const char *path, size_t max, char **bytes, size_t *len, char *err,
+                     size_t errlen);
+
+/* One line of f, up to and including its '\n' as getline gives it, into
+ * *line (grown as needed, *cap its size; a NUL after the line), of at most
+ * max bytes with the '\n': 1 a line (its bytes in *len, NULs and all), 0
+ * at the end of f, -1 a line longer than max (f is left inside it), -2 a
+ * read error (errno). getline has no bound: a line that never ends
+ * (/dev/zero, a binary file) would take all memory. */
+int tg_read_line(FILE *f, char **line, size_t *cap, size_t max, size_t *len);
 
 /* ------------------------------------------------------------------ UTF-8 */
 

@@ -278,12 +278,19 @@ int s2s_pairs_read_stream(s2s_pairs *p, FILE *f, const char *name, const s2s_rea
                           char *err, size_t errlen)
 {
     char *line = NULL;
-    size_t cap = 0;
-    ssize_t got;
-    int lineno = 0, rc = 0;
-    while (rc == 0 && (got = getline(&line, &cap, f)) >= 0) {
-        size_t n = (size_t)got;
+    size_t cap = 0, n;
+    int lineno = 0, rc = 0, got;
+    while (rc == 0 && (got = tg_read_line(f, &line, &cap, S2S_LINE_MAX_BYTES, &n)) != 0) {
         lineno++;
+        if (got < 0) {
+            if (got == -1)
+                snprintf(err, errlen, "%s:%d: a line of more than %zu bytes", name, lineno,
+                         S2S_LINE_MAX_BYTES);
+            else
+                snprintf(err, errlen, "%s: read error: %s", name, strerror(errno));
+            rc = -1;
+            break;
+        }
         if (n > 0 && line[n - 1] == '\n') n--;
         if (n > 0 && line[n - 1] == '\r') n--;
         if (lineno == 1 && n >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) { /* BOM */
@@ -291,10 +298,6 @@ int s2s_pairs_read_stream(s2s_pairs *p, FILE *f, const char *name, const s2s_rea
             n -= 3;
         }
         rc = parse_line(p, line, n, name, lineno, o, err, errlen);
-    }
-    if (rc == 0 && ferror(f)) {
-        snprintf(err, errlen, "%s: read error: %s", name, strerror(errno));
-        rc = -1;
     }
     free(line);
     return rc;

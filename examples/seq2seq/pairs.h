@@ -62,6 +62,12 @@ typedef struct s2s_read_options {
 
 void s2s_read_options_default(s2s_read_options *o);
 
+/* The longest line read as a sentence pair or a sentence to translate,
+ * its '\n' included: 4 MiB, two sides of 10 000 tokens (the most
+ * --max-tokens allows) at 200 bytes a token. A longer line is refused by
+ * its line number (a binary file, /dev/zero), not read until memory ends. */
+#define S2S_LINE_MAX_BYTES ((size_t)4 << 20)
+
 /* Appends the pairs of a TSV file to p. 0 ok; -1 with
  * "FILE:LINE: reason" (or "FILE: strerror") in err. */
 int s2s_pairs_read_tsv(s2s_pairs *p, const char *path, const s2s_read_options *o, char *err,

@@ -1,6 +1,7 @@
 /* seq2seq's evaluation and output beside training: BLEU and exact match
  * over a test set, test sentences with the model's
  * translations, and --translate over arguments or stdin lines. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "chrf.h"
 #include "decode.h"
 #include "program.h"
+#include "text.h"
 
 #define prog S2S_PROG
 
@@ -188,15 +190,21 @@ static void run_translate(const s2s_options *o, tg_tape *tape, const s2s_model *
                 tg_cli_die(prog, "argument %d: invalid UTF-8", i - first + 1);
     } else {
         char *line = NULL;
-        size_t cap = 0;
-        ssize_t got;
-        while ((got = getline(&line, &cap, stdin)) >= 0) {
+        size_t cap = 0, got;
+        int rc;
+        while ((rc = tg_read_line(stdin, &line, &cap, S2S_LINE_MAX_BYTES, &got)) > 0) {
             while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = '\0';
+            if (memchr(line, '\0', got)) /* the rest of the line would be lost unseen */
+                tg_cli_die(prog, "<stdin>:%ld: NUL byte in line", n + 1);
             if (translate_line(o, tape, m, line, vs, vt, tok, pc, map, &b) != 0)
                 tg_cli_die(prog, "<stdin>:%ld: invalid UTF-8", n + 1);
             n++;
         }
         free(line);
+        if (rc == -1)
+            tg_cli_die(prog, "<stdin>:%ld: a line of more than %zu bytes", n + 1,
+                       S2S_LINE_MAX_BYTES);
+        if (rc == -2) tg_cli_die(prog, "<stdin>: read error: %s", strerror(errno));
     }
     line_buffers_free(&b);
     double seconds = tg_clock_seconds() - t0; /* with a map, its greedy decode included */

@@ -3,9 +3,11 @@
  * saves, reloads and samples deterministically, and the last stdout line is
  * the result. CHARLM_EXE and HELLO_EXE are the programs (set by meson). */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "progtest.h"
 
@@ -75,6 +77,16 @@ Test(charlm_cli, data_errors_exit_1_naming_the_file)
                        "directory"); /* before reading the text */
     cr_assert_eq(pt_run("--text ko.txt --batch 500"), 2);
     pt_expect_one_line("too short for --batch 500");
+    /* a text over TG_TEXT_MAX_BYTES (1 GiB), refused by its size before a
+     * byte is read (sparse: no disk used) */
+    char big[1200];
+    pt_path("big.txt", big, sizeof big);
+    int fd = open(big, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    cr_assert(fd >= 0 && ftruncate(fd, ((off_t)1 << 30) + 1) == 0);
+    close(fd);
+    cr_assert_eq(pt_run("--text big.txt --steps 1"), 1);
+    pt_expect_one_line("big.txt: more than 1073741824 bytes, the most a text is read whole into "
+                       "memory");
 }
 
 static const char *const SMALL = "--text ko.txt --hidden 16 --embed 8 --batch 2 --seq-len 8 "

@@ -152,6 +152,83 @@ Test(text, files)
     rmdir(dir);
 }
 
+/* A text of more bytes than the limit is refused: a regular file by its
+ * size, a pipe or a device (that may never end) once it has given one byte
+ * more; one of exactly the limit is read. */
+Test(text, files_over_the_limit)
+{
+    char dir[] = "/tmp/tg_text_XXXXXX", path[256], err[512], *bytes;
+    cr_assert_not_null(mkdtemp(dir));
+    size_t len;
+    cr_assert_eq(tg_file_read_all("/dev/zero", 1000, &bytes, &len, err, sizeof err), -1);
+    cr_assert_str_eq(err, "/dev/zero: more than 1000 bytes, the most a text is read whole into "
+                          "memory");
+    cr_assert_null(bytes);
+
+    static char block[70001];
+    memset(block, 'x', sizeof block);
+    snprintf(path, sizeof path, "%s/block.txt", dir);
+    write_file(path, block, sizeof block);
+    cr_assert_eq(tg_file_read_all(path, sizeof block - 1, &bytes, &len, err, sizeof err), -1);
+    cr_assert(strstr(err, "block.txt: more than 70000 bytes"), "%s", err);
+    cr_assert_eq(tg_file_read_all(path, sizeof block, &bytes, &len, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(len, sizeof block);
+    cr_assert_eq(bytes[len], '\0');
+    free(bytes);
+
+    /* the same through a pipe (no size up front), past the first 64 KiB read */
+    char cmd[512], fdpath[64];
+    snprintf(cmd, sizeof cmd, "cat %s", path);
+    for (size_t max = sizeof block - 1; max <= sizeof block; max++) {
+        FILE *p = popen(cmd, "r");
+        cr_assert_not_null(p);
+        snprintf(fdpath, sizeof fdpath, "/dev/fd/%d", fileno(p));
+        int rc = tg_file_read_all(fdpath, max, &bytes, &len, err, sizeof err);
+        pclose(p);
+        if (max < sizeof block) {
+            cr_assert_eq(rc, -1);
+            cr_assert(strstr(err, "more than 70000 bytes"), "%s", err);
+        } else {
+            cr_assert_eq(rc, 0, "%s", err);
+            cr_assert_eq(len, sizeof block);
+            cr_assert(memcmp(bytes, block, len) == 0);
+            free(bytes);
+        }
+    }
+    remove(path);
+    rmdir(dir);
+}
+
+/* Lines as getline gives them (NULs kept, the last without its newline),
+ * at most max bytes each with the newline. */
+Test(text, read_line_bounded)
+{
+    static const char in[] = "ab\nc\0d\n\nxyz";
+    FILE *f = fmemopen((void *)in, sizeof in - 1, "r");
+    cr_assert_not_null(f);
+    char *line = NULL;
+    size_t cap = 0, len = 99;
+    cr_assert_eq(tg_read_line(f, &line, &cap, 4, &len), 1);
+    cr_assert(len == 3 && memcmp(line, "ab\n", 4) == 0);
+    cr_assert_eq(tg_read_line(f, &line, &cap, 4, &len), 1); /* exactly max, NUL inside */
+    cr_assert(len == 4 && memcmp(line, "c\0d\n", 5) == 0);
+    cr_assert_eq(tg_read_line(f, &line, &cap, 4, &len), 1);
+    cr_assert(len == 1 && line[0] == '\n');
+    cr_assert_eq(tg_read_line(f, &line, &cap, 4, &len), 1); /* no newline at the end */
+    cr_assert(len == 3 && strcmp(line, "xyz") == 0);
+    cr_assert_eq(tg_read_line(f, &line, &cap, 4, &len), 0);
+    fclose(f);
+
+    f = fmemopen((void *)in, sizeof in - 1, "r");
+    cr_assert_eq(tg_read_line(f, &line, &cap, 2, &len), -1, "\"ab\\n\" is 3 bytes");
+    fclose(f);
+    f = fopen("/dev/zero", "rb");
+    cr_assert_eq(tg_read_line(f, &line, &cap, 1 << 20, &len), -1);
+    cr_assert_leq(cap, (1 << 20) + 1, "the buffer stays within the limit");
+    fclose(f);
+    free(line);
+}
+
 /* ------------------------------------------------------------------ vocabulary */
 
 Test(text, vocab_sorted_unique_and_encodes)

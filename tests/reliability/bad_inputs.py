@@ -59,6 +59,8 @@ ROWS = [
      ["bad_utf8.txt:2", "invalid UTF-8", "0xC3"]),
     ("charlm", "--log into a missing folder", CH + ["--text", "{d}/tiny.txt", "--log",
      "{d}/no/such/log.csv"], 1, ["--log", "log.csv", "no/such", "No such file"]),
+    ("charlm", "text over 1 GiB (a sparse file), read whole into memory",
+     CH + ["--text", "{d}/huge.txt"], 1, ["huge.txt", "more than 1073741824 bytes"]),
     # ---- files: sentence pairs
     ("seq2seq", "TSV line without a TAB", S2S + ["--train", "{d}/no_tab.tsv"], 1,
      ["no_tab.tsv:2", "TAB"]),
@@ -69,6 +71,8 @@ ROWS = [
     ("seq2seq", "missing --test file", S2S + ["--train", "{d}/good.tsv", "--test",
      "{d}/absent.tsv"], 1, ["absent.tsv"]),
     ("seq2seq", "directory as --train", S2S + ["--train", "{d}"], 1, ["{d}"]),
+    ("seq2seq", "a line that never ends (/dev/zero as --train)", S2S + ["--train", "/dev/zero"],
+     1, ["/dev/zero:1", "more than 4194304 bytes"]),
     # ---- files: IDX images
     ("rowseq", "IDX with a wrong magic number", RS + ["--data", "{d}/idx_magic"], 1,
      ["train-images-idx3-ubyte", "magic"]),
@@ -346,6 +350,8 @@ def make_text_fixtures(d):
     put("no_tab.tsv", "a\tb\nthis line has no tab\n")
     put("bad_utf8.tsv", b"ok\tfine\nbad \xc3\x28\tx\n")
     put("empty_side.tsv", "a\t\n")
+    with open(os.path.join(d, "huge.txt"), "wb") as f:  # sparse: no disk used
+        f.truncate((1 << 30) + 1)
     os.mkfifo(os.path.join(d, "pipe"))
 
 

@@ -13,17 +13,18 @@ typedef struct ran {
     char out[16384], err[4096];
 } ran;
 
-/* Runs "$SEQ2SEQ args" (stdin from in_text if given); captures both streams. */
-static void run(ran *r, const char *args, const char *in_text)
+/* Runs "$SEQ2SEQ args" with in_len bytes of in on stdin; captures both
+ * streams. */
+static void run_input(ran *r, const char *args, const char *in, size_t in_len)
 {
     const char *exe = getenv("SEQ2SEQ");
     cr_assert_not_null(exe, "SEQ2SEQ not set");
     char cmd[4096], errf[128], inf[128];
     snprintf(errf, sizeof errf, "/tmp/s2s_cli_err_%ld", (long)getpid());
     snprintf(inf, sizeof inf, "/tmp/s2s_cli_in_%ld", (long)getpid());
-    FILE *f = fopen(inf, "w");
+    FILE *f = fopen(inf, "wb");
     cr_assert_not_null(f);
-    if (in_text) fputs(in_text, f);
+    cr_assert_eq(fwrite(in, 1, in_len, f), in_len);
     fclose(f);
     snprintf(cmd, sizeof cmd, "%s %s <%s 2>%s", exe, args, inf, errf);
     FILE *p = popen(cmd, "r");
@@ -38,6 +39,12 @@ static void run(ran *r, const char *args, const char *in_text)
     if (f) fclose(f);
     remove(errf);
     remove(inf);
+}
+
+/* The same with in_text, if given, on stdin. */
+static void run(ran *r, const char *args, const char *in_text)
+{
+    run_input(r, args, in_text ? in_text : "", in_text ? strlen(in_text) : 0);
 }
 
 /* The last line of s (without its newline). */
@@ -92,6 +99,12 @@ Test(cli, bad_data_exit_1_naming_file_and_line)
     run(&r, "--train /nonexistent/pairs.tsv", NULL);
     cr_assert_eq(r.rc, 1);
     cr_assert(strstr(r.err, "/nonexistent/pairs.tsv") != NULL, "%s", r.err);
+    /* a line that never ends: refused at S2S_LINE_MAX_BYTES, not read until
+     * memory runs out */
+    run(&r, "--train /dev/zero --subwords 0", NULL);
+    cr_assert_eq(r.rc, 1);
+    cr_assert(strstr(r.err, "/dev/zero:1: a line of more than 4194304 bytes") != NULL, "%s",
+              r.err);
     snprintf(args, sizeof args, "--load %s --translate hello", path); /* not a checkpoint */
     run(&r, args, NULL);
     cr_assert_eq(r.rc, 1);
@@ -160,6 +173,26 @@ Test(cli, train_save_load_translate, .timeout = 100)
     run(&r, args, NULL);
     cr_assert_eq(r.rc, 0, "%s", r.err);
     cr_assert(strstr(r.out, "result: translated=1") != NULL, "%s", r.out);
+
+    /* input that is not lines of text: a NUL byte would hide the rest of
+     * its line; a line that never ends would take all memory */
+    snprintf(args, sizeof args, "--load %s --translate", model);
+    static const char nul_in[] = "I study deeplearning\nyou like\0 tea\n";
+    run_input(&r, args, nul_in, sizeof nul_in - 1);
+    cr_assert_eq(r.rc, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "<stdin>:2: NUL byte in line") != NULL, "%s", r.err);
+    size_t big = ((size_t)4 << 20) + 1; /* S2S_LINE_MAX_BYTES + 1, newline included */
+    char *line_in = malloc(big);
+    cr_assert_not_null(line_in);
+    for (size_t i = 0; i < big - 1; i++) line_in[i] = i % 2 ? ' ' : 'a';
+    line_in[big - 1] = '\n';
+    run_input(&r, args, line_in, big);
+    cr_assert_eq(r.rc, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "<stdin>:1: a line of more than 4194304 bytes") != NULL, "%s", r.err);
+    run_input(&r, args, line_in + 1, big - 1); /* exactly the limit: translated */
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "result: translated=1") != NULL, "%s", r.out);
+    free(line_in);
     remove(model);
 }
 
