@@ -200,11 +200,12 @@ static void run_translate(const s2s_options *o, tg_tape *tape, const s2s_model *
                 tg_cli_die(prog, "<stdin>:%ld: invalid UTF-8", n + 1);
             n++;
         }
+        int read_errno = errno;
         free(line);
         if (rc == -1)
             tg_cli_die(prog, "<stdin>:%ld: a line of more than %zu bytes", n + 1,
                        S2S_LINE_MAX_BYTES);
-        if (rc == -2) tg_cli_die(prog, "<stdin>: read error: %s", strerror(errno));
+        if (rc == -2) tg_cli_die(prog, "<stdin>: read error: %s", strerror(read_errno));
     }
     line_buffers_free(&b);
     double seconds = tg_clock_seconds() - t0; /* with a map, its greedy decode included */
