@@ -21,6 +21,8 @@ struct tg_tape {
     int threads;
     int sweeping; /* inside tg_backward's sweep */
     struct tg_panel_cache *shared_panels; /* parameters' panels, shared by shards (tg_engine.h) */
+    void (*on_overflow)(void *ctx, size_t need); /* tg_tape_on_overflow */
+    void *overflow_ctx;
     /* per-tape state of ops (tg_engine.h), in the order first asked for */
     int n_ext;
     const tg_tape_ext *ext[TG_TAPE_EXT_SLOTS];
@@ -29,6 +31,7 @@ struct tg_tape {
 
 tg_tape *tg_tape_new(size_t arena_bytes)
 {
+    if (arena_bytes > SIZE_MAX - TG_ALIGN) return NULL; /* rounding up would wrap to 0 */
     tg_tape *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     arena_bytes = (arena_bytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
@@ -100,6 +103,12 @@ static size_t aligned_size(size_t bytes)
     return bytes > SIZE_MAX - TG_ALIGN ? SIZE_MAX : (bytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
 }
 
+void tg_tape_on_overflow(tg_tape *t, void (*fn)(void *ctx, size_t need), void *ctx)
+{
+    t->on_overflow = fn;
+    t->overflow_ctx = ctx;
+}
+
 void *tg_tape_try_alloc(tg_tape *t, size_t bytes)
 {
     size_t need = aligned_size(bytes);
@@ -114,6 +123,7 @@ void *tg_tape_alloc(tg_tape *t, size_t bytes)
 {
     size_t need = aligned_size(bytes);
     if (need > t->capacity - t->used) {
+        if (t->on_overflow) t->on_overflow(t->overflow_ctx, need);
         fprintf(stderr,
                 "tapegrad: step arena exhausted: %zu bytes needed, %zu of %zu in use; "
                 "give tg_tape_new at least %zu bytes\n",

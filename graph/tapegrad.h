@@ -115,6 +115,12 @@ size_t tg_tape_node_count(const tg_tape *t);
 /* Bump-allocate from the step arena (64-byte aligned). Overflow is an
  * always-on error that names the bytes needed. */
 void *tg_tape_alloc(tg_tape *t, size_t bytes);
+/* On overflow of t's arena, fn(ctx, bytes needed) runs first; it must not
+ * return (if it does, the error above follows). A caller that measures
+ * what a step needs on a throwaway tape longjmps out of it, then frees
+ * the tape: an oversized step is then its answer, not the program's end.
+ * NULL restores the plain error. */
+void tg_tape_on_overflow(tg_tape *t, void (*fn)(void *ctx, size_t need), void *ctx);
 int *tg_tape_ints(tg_tape *t, size_t n);
 
 /* Arena tensors, zero-filled. requires_grad makes a leaf with its own grad. */

@@ -313,7 +313,7 @@ static void check_memory(const options *o, const charmodel *m, const tg_optim *o
 {
     size_t arenas = tr ? (size_t)tr->shards * tr->arena_bytes + tr->eval_arena_bytes : 0;
     tgx_memory_plan p = tgx_memory_plan_of(tg_params_numel(m->params), o->shards, opt, arenas);
-    tgx_memory_check(PROG, &p, "--hidden, --layers, --embed, --batch or --seq-len");
+    tgx_memory_check(PROG, &p, CHARLM_LOWER);
 }
 
 static void describe(const options *o, const corpus *c, const charmodel *m, size_t n_train,

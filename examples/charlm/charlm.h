@@ -15,6 +15,8 @@
 #include "trainckpt.h"
 
 #define CHARLM_MAX_SHARDS 64
+/* The flags a run that needs too much memory is told to lower. */
+#define CHARLM_LOWER "--hidden, --layers, --embed, --batch or --seq-len"
 
 /* B streams over ids[0 .. B*L]: stream b reads ids[b*L + pos + t] and
  * predicts the id after it. Each shard keeps the recurrent state of its

@@ -100,7 +100,7 @@ static void check_planned_memory(const options *o, int vocab)
     if (tgx_optim_from_flag(o->optim, &oc) != 0) return; /* charlm_make_optim says so */
     if (oc.kind == TG_OPTIM_SGD) oc.momentum = o->momentum;
     tgx_memory_plan p = tgx_memory_plan_config(numel, o->shards, &oc, 0);
-    tgx_memory_check(PROG, &p, "--hidden, --layers, --embed, --batch or --seq-len");
+    tgx_memory_check(PROG, &p, CHARLM_LOWER);
 }
 
 void charlm_new_model(const options *o, const uint32_t *cps, size_t n, charmodel *m, tg_vocab *v)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "charlm.h"
+#include "trainrun.h"
 
 /* in/tg (time-major, Tw x nb) from streams b0 .. b0+nb-1 at st->pos. */
 static void fill_window(const charlm_streams *st, int b0, int nb, int Tw, int *in, int *tg)
@@ -54,6 +55,7 @@ static int init_shards(charlm_trainer *tr, uint64_t seed, char *err, size_t errl
     const charmodel_config *cfg = &tr->model->cfg;
     int max_nb = (tr->B + tr->shards - 1) / tr->shards;
     tr->arena_bytes = charmodel_arena_bytes(cfg, tr->T, max_nb);
+    if (tgx_arena_problem(tr->arena_bytes, CHARLM_LOWER, err, errlen)) return -1;
     tr->workers = tg_workers_new(tr->model->params, tr->shards, tr->arena_bytes);
     if (!tr->workers) goto oom;
     for (int s = 0; s < tr->shards; s++) {
@@ -88,6 +90,7 @@ static int init_eval(charlm_trainer *tr, const int *ids, size_t n, char *err, si
     tr->valid.B = tr->eval_B;
     tr->valid.L = (n - 1) / (size_t)tr->eval_B;
     tr->eval_arena_bytes = charmodel_arena_bytes(cfg, tr->T, tr->eval_B);
+    if (tgx_arena_problem(tr->eval_arena_bytes, CHARLM_LOWER, err, errlen)) return -1;
     tr->eval_tape = tg_tape_new(tr->eval_arena_bytes);
     tr->eval_in = malloc((size_t)tr->T * (size_t)tr->eval_B * sizeof(int));
     tr->eval_tg = malloc((size_t)tr->T * (size_t)tr->eval_B * sizeof(int));

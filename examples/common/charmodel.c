@@ -77,23 +77,22 @@ tg_tensor *charmodel_loss(tg_tape *t, const charmodel *m, const int *ids, const 
     return tg_softmax_xent(t, logits, targets, -1);
 }
 
-/* One training step of T x B (dropout on) on probe tape t. */
+/* One training step of T x B (dropout on) on probe tape t; ids: (T + 1) B
+ * zeros, held by the caller (tgx_arena_measure may cut the step short). */
 typedef struct arena_probe {
     const charmodel *m;
     int T, B;
+    const int *ids;
 } arena_probe;
 
 static void probe_step(void *ctx, tg_tape *t)
 {
     const arena_probe *p = ctx;
-    int *ids = calloc((size_t)(p->T + 1) * (size_t)p->B, sizeof *ids);
-    if (!ids) return;
     tg_rng r;
     tg_rng_seed(&r, 1);
     tg_state final[TG_MAX_LAYERS];
-    tg_tensor *loss = charmodel_loss(t, p->m, ids, ids + p->B, p->T, p->B, NULL, final, &r);
+    tg_tensor *loss = charmodel_loss(t, p->m, p->ids, p->ids + p->B, p->T, p->B, NULL, final, &r);
     tg_backward(t, loss);
-    free(ids);
 }
 
 /* Measured, not guessed: one training step of T x B on a throwaway model
@@ -107,8 +106,10 @@ size_t charmodel_arena_bytes(const charmodel_config *c, int T, int B)
     tg_rng_seed(&r, 1);
     if (T < 1 || B < 1 || charmodel_init(&probe, c, &r, err, sizeof err) != 0)
         return (size_t)1 << 20; /* the step itself will say what it lacks */
-    arena_probe p = {&probe, T, B};
-    size_t bytes = tgx_arena_measure(probe_step, &p);
+    int *ids = calloc((size_t)(T + 1) * (size_t)B, sizeof *ids);
+    arena_probe p = {&probe, T, B, ids};
+    size_t bytes = ids ? tgx_arena_measure(probe_step, &p) : 0;
+    free(ids);
     charmodel_free(&probe);
     return bytes;
 }
@@ -132,7 +133,8 @@ int charmodel_sample(const charmodel *m, const int *prime, int n_prime, int n, d
     const charmodel_config *c = &m->cfg;
     tg_state_buf buf;
     if (n_prime < 1 || tg_state_buf_init(&buf, c->kind, c->layers, 1, c->hidden) != 0) return -1;
-    tg_tape *t = tg_tape_new(charmodel_arena_bytes(c, n_prime, 1));
+    size_t bytes = charmodel_arena_bytes(c, n_prime, 1);
+    tg_tape *t = bytes && bytes != TGX_ARENA_TOO_BIG ? tg_tape_new(bytes) : NULL;
     double *probs = malloc((size_t)c->vocab * sizeof *probs);
     int rc = -1;
     if (t && probs) {

@@ -61,8 +61,9 @@ tg_tensor *charmodel_loss(tg_tape *t, const charmodel *m, const int *ids, const 
 
 /* Step-arena bytes that a training step (forward + backward, dropout on)
  * of T x B needs, with a safety margin: measured by one probe step on a
- * throwaway model of this configuration (tgx_arena_measure in trainrun.h).
- * Inference (no-grad) needs less. */
+ * throwaway model of this configuration (tgx_arena_measure in trainrun.h:
+ * 0 or TGX_ARENA_TOO_BIG when there is no size to give, tgx_arena_problem
+ * says why). Inference (no-grad) needs less. */
 size_t charmodel_arena_bytes(const charmodel_config *cfg, int T, int B);
 
 /* Continues a text: feeds prime (n_prime >= 1 ids) through the model, then

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <math.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -441,11 +442,29 @@ static void set_perturb(int value)
 #define PROBE_ROOM_MAX ((size_t)8 << 30)
 #endif
 
-size_t tgx_arena_measure(void (*probe)(void *ctx, tg_tape *t), void *ctx)
+/* Where an overflowing probe goes back to. */
+typedef struct probe_exit {
+    jmp_buf to;
+} probe_exit;
+
+static void probe_overflowed(void *ctx, size_t need)
+{
+    (void)need;
+    longjmp(((probe_exit *)ctx)->to, 1);
+}
+
+/* The probe's room: a quarter of the machine's memory, at most
+ * PROBE_ROOM_MAX. */
+static size_t probe_room(void)
 {
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     size_t room = pages > 0 && page > 0 ? (size_t)pages / 4 * (size_t)page : (size_t)1 << 30;
-    if (room > PROBE_ROOM_MAX) room = PROBE_ROOM_MAX;
+    return room > PROBE_ROOM_MAX ? PROBE_ROOM_MAX : room;
+}
+
+size_t tgx_arena_measure(void (*probe)(void *ctx, tg_tape *t), void *ctx)
+{
+    size_t room = probe_room();
     tg_tape *t = NULL;
     set_perturb(0); /* glibc's MALLOC_PERTURB_ would fill the whole reservation */
     while (!t && room >= ((size_t)64 << 20)) { /* a stricter overcommit policy: less */
@@ -454,13 +473,22 @@ size_t tgx_arena_measure(void (*probe)(void *ctx, tg_tape *t), void *ctx)
     }
     set_perturb(-1);
     if (!t) return 0;
-    probe(ctx, t);
-    size_t high = tg_tape_arena_high_water(t);
+    /* a step larger than the room was an abort in the engine's overflow
+     * check: flags asking for more than the machine holds crashed the
+     * program where they should be told to lower */
+    probe_exit out;
+    volatile size_t high = TGX_ARENA_TOO_BIG;
+    if (setjmp(out.to) == 0) {
+        tg_tape_on_overflow(t, probe_overflowed, &out);
+        probe(ctx, t);
+        high = tg_tape_arena_high_water(t);
+    }
     set_perturb(0);
     tg_tape_free(t);
     set_perturb(-1);
-    return high + high / 8 + ((size_t)1 << 20);
+    return high == TGX_ARENA_TOO_BIG ? high : high + high / 8 + ((size_t)1 << 20);
 }
+
 
 /* ------------------------------------------------------------------ memory */
 
@@ -507,6 +535,21 @@ static void format_bytes(size_t n, char *buf, size_t cap)
         snprintf(buf, cap, "%.1f MiB", mib);
     else
         snprintf(buf, cap, "%.1f GiB", mib / 1024);
+}
+
+int tgx_arena_problem(size_t bytes, const char *lower, char *err, size_t errlen)
+{
+    if (bytes == 0)
+        snprintf(err, errlen, "out of memory: no 64 MiB step arena to measure a step in; lower %s",
+                 lower);
+    else if (bytes == TGX_ARENA_TOO_BIG) {
+        char room[32];
+        format_bytes(probe_room(), room, sizeof room);
+        snprintf(err, errlen, "one step of this configuration needs more than %s of step memory, "
+                 "the most a step may take here (a quarter of the machine's memory): lower %s",
+                 room, lower);
+    }
+    return bytes == 0 || bytes == TGX_ARENA_TOO_BIG;
 }
 
 /* A size with an optional K, M or G suffix (powers of 1024). */

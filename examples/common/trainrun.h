@@ -311,9 +311,17 @@ void tgx_run_finish(tgx_run *r);
  * touches are ever backed), and returns the probe's high water plus 1/8
  * and 1 MiB of slack. The probe should run the largest step the arena
  * will see (the longest batch; training or decoding). 0 when not even a
- * 64 MiB tape could be made. A later step that needs more still stops
- * with the engine's overflow message naming the bytes. */
+ * 64 MiB tape could be made; TGX_ARENA_TOO_BIG when the probe's step
+ * overflows that room (tg_tape_on_overflow: the probe is cut short there,
+ * so it must hold no heap memory of its own, nor leave state it needs
+ * restored). A later step that needs more still stops with the engine's
+ * overflow message naming the bytes. */
 size_t tgx_arena_measure(void (*probe)(void *ctx, tg_tape *t), void *ctx);
+#define TGX_ARENA_TOO_BIG SIZE_MAX
+/* For a tgx_arena_measure result that is no size (0, TGX_ARENA_TOO_BIG):
+ * 1 with a one-line reason in err that ends "lower " and the flags in
+ * lower; else 0. */
+int tgx_arena_problem(size_t bytes, const char *lower, char *err, size_t errlen);
 
 
 /* ------------------------------------------------------------------ memory */

@@ -168,7 +168,10 @@ int main(int argc, char **argv)
     tgx_optim_from_flag(o.optim, &oc); /* the flag's choices are the parser's */
     oc.lr = o.lr;
     tg_optim *opt = tg_optim_new(&oc, tg_params_numel(m.params), err, sizeof err);
-    tg_tape *tape = tg_tape_new(charmodel_arena_bytes(&cfg, o.seq_len, o.batch));
+    size_t arena = charmodel_arena_bytes(&cfg, o.seq_len, o.batch);
+    if (tgx_arena_problem(arena, "--hidden, --batch or --seq-len", err, sizeof err))
+        tg_cli_die(PROG, "%s", err);
+    tg_tape *tape = tg_tape_new(arena);
     size_t n = (size_t)o.seq_len * (size_t)o.batch;
     int *in = malloc(n * sizeof *in), *target = malloc(n * sizeof *target);
     if (!opt || !tape || !in || !target) tg_cli_die(PROG, "%s", opt ? "out of memory" : err);

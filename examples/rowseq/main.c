@@ -279,7 +279,7 @@ static void check_planned_memory(const rowseq_trainer_config *c)
     size_t numel = tgx_stack_numel(c->kind, c->in, c->hidden, c->layers) +
                    (size_t)c->classes * (size_t)(c->hidden + 1);
     tgx_memory_plan p = tgx_memory_plan_config(numel, c->shards, &c->optim, 0);
-    tgx_memory_check(PROG, &p, "--hidden, --layers, --batch or --eval-batch");
+    tgx_memory_check(PROG, &p, ROWSEQ_LOWER);
 }
 
 /* Refuses, before training, a configuration that does not fit in memory:
@@ -290,7 +290,7 @@ static void check_memory(const rowseq_trainer *tr)
     size_t arenas = tr->arena_bytes * (size_t)tr->cfg.shards;
     tgx_memory_plan p =
         tgx_memory_plan_of(tg_params_numel(tr->params), tr->cfg.shards, tr->opt, arenas);
-    tgx_memory_check(PROG, &p, "--hidden, --layers, --batch or --eval-batch");
+    tgx_memory_check(PROG, &p, ROWSEQ_LOWER);
 }
 
 static void describe(const options *o, const rowseq_trainer *tr, const rowseq_data *train,

@@ -62,50 +62,61 @@ static int *shard_targets(tg_tape *t, const rowseq_data *d, const uint32_t *idx,
     return y;
 }
 
-/* A step of `rows` images on probe tape t: training (forward, backward,
- * the gradients zeroed again) or evaluation (no grad). Blank images: the
- * arena does not depend on the pixels. */
+/* A step of d's images on probe tape t: training (forward, backward) or
+ * evaluation (no grad). The images are the caller's (tgx_arena_measure
+ * may cut the step short). */
 typedef struct arena_probe {
     rowseq_trainer *tr;
-    int rows, grad;
+    int grad;
+    rowseq_data d;
+    const uint32_t *idx;
 } arena_probe;
 
 static void probe_step(void *ctx, tg_tape *t)
 {
-    arena_probe *p = ctx;
-    rowseq_trainer *tr = p->tr;
+    const arena_probe *p = ctx;
+    const rowseq_trainer_config *c = &p->tr->cfg;
+    tg_rng drop;
+    tg_rng_seed(&drop, 1);
+    tg_tape_set_grad(t, p->grad);
+    tg_tape_set_threads(t, c->shards == 1 ? c->threads : 1);
+    tg_tensor *logits = rowseq_logits(t, &p->tr->model, &p->d, p->idx, p->d.count,
+                                      p->grad && c->dropout > 0 ? &drop : NULL);
+    tg_tensor *loss = tg_softmax_xent(t, logits, shard_targets(t, &p->d, p->idx, p->d.count), -1);
+    if (p->grad) tg_backward(t, loss);
+}
+
+/* The arena of a step of `rows` blank images (the arena does not depend
+ * on the pixels); the probe's gradients are zeroed again. */
+static size_t measure_rows(rowseq_trainer *tr, int rows, int grad)
+{
     const rowseq_trainer_config *c = &tr->cfg;
-    size_t n = (size_t)p->rows;
+    size_t n = (size_t)rows, bytes = 0;
     uint8_t *pixels = calloc(n * (size_t)c->steps * (size_t)c->in + 1, 1);
     uint8_t *labels = calloc(n + 1, 1);
     uint32_t *idx = malloc((n + 1) * sizeof *idx);
     if (pixels && labels && idx) {
-        rowseq_data d = {p->rows, c->steps, c->in, pixels, labels};
-        tg_rng drop;
-        tg_rng_seed(&drop, 1);
         for (size_t i = 0; i < n; i++) idx[i] = (uint32_t)i;
-        tg_tape_set_grad(t, p->grad);
-        tg_tape_set_threads(t, c->shards == 1 ? c->threads : 1);
-        tg_tensor *logits = rowseq_logits(t, &tr->model, &d, idx, p->rows,
-                                          p->grad && c->dropout > 0 ? &drop : NULL);
-        tg_tensor *loss = tg_softmax_xent(t, logits, shard_targets(t, &d, idx, p->rows), -1);
-        if (p->grad) tg_backward(t, loss);
+        arena_probe p = {tr, grad, {rows, c->steps, c->in, pixels, labels}, idx};
+        bytes = tgx_arena_measure(probe_step, &p);
         tg_params_zero_grad(tr->params);
     }
     free(pixels);
     free(labels);
     free(idx);
+    return bytes;
 }
 
 /* One shard tape's arena, measured: its largest training step and its
- * largest evaluation pass (tgx_arena_measure). 0 when no probe could run. */
+ * largest evaluation pass (tgx_arena_measure: 0 or TGX_ARENA_TOO_BIG when
+ * either has no size). */
 static size_t measure_arena(rowseq_trainer *tr)
 {
     const rowseq_trainer_config *c = &tr->cfg;
-    arena_probe train = {tr, (c->batch + c->shards - 1) / c->shards, 1};
-    arena_probe eval = {tr, (c->eval_batch + c->shards - 1) / c->shards, 0};
-    size_t a = tgx_arena_measure(probe_step, &train), b = tgx_arena_measure(probe_step, &eval);
-    return a == 0 || b == 0 ? 0 : a > b ? a : b;
+    size_t a = measure_rows(tr, (c->batch + c->shards - 1) / c->shards, 1);
+    size_t b = measure_rows(tr, (c->eval_batch + c->shards - 1) / c->shards, 0);
+    if (a == 0 || b == 0) return 0;
+    return a > b ? a : b; /* TGX_ARENA_TOO_BIG is the largest size_t */
 }
 
 int rowseq_trainer_init(rowseq_trainer *tr, const rowseq_trainer_config *cfg, char *err,
@@ -126,7 +137,10 @@ int rowseq_trainer_init(rowseq_trainer *tr, const rowseq_trainer_config *cfg, ch
                           cfg->layers, cfg->dropout, cfg->classes, &tr->rng) != 0)
         goto oom;
     tr->arena_bytes = measure_arena(tr);
-    if (tr->arena_bytes == 0) goto oom;
+    if (tgx_arena_problem(tr->arena_bytes, ROWSEQ_LOWER, err, errlen)) {
+        rowseq_trainer_free(tr);
+        return -1;
+    }
     tr->workers = tg_workers_new(tr->params, cfg->shards, tr->arena_bytes);
     if (!tr->workers) goto oom;
     for (int s = 0; s < cfg->shards; s++) {

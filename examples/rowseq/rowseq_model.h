@@ -18,6 +18,8 @@
 #include "tg_optim.h"
 
 #define ROWSEQ_MAX_SHARDS 64
+/* The flags a run that needs too much memory is told to lower. */
+#define ROWSEQ_LOWER "--hidden, --layers, --batch or --eval-batch"
 #define ROWSEQ_MAX_CLASSES 16
 
 /* A split of a data set: count images of rows x cols bytes and their labels. */

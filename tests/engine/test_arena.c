@@ -3,6 +3,7 @@
  * reused memory, and how gradients accumulate across backward calls. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <setjmp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,4 +233,38 @@ Test(arena, results_do_not_depend_on_thread_count)
     free(three);
     tg_tensor_free(a);
     tg_tensor_free(b);
+}
+
+/* tg_tape_on_overflow: the hook runs before the overflow error with the
+ * bytes needed (a caller measuring a step leaves through it); NULL puts
+ * the plain error back. A size whose rounding up would wrap around is no
+ * tape at all (it was a tape of 0 bytes). */
+typedef struct overflow_seen {
+    jmp_buf back;
+    size_t need;
+} overflow_seen;
+
+static void on_overflow(void *ctx, size_t need)
+{
+    overflow_seen *s = ctx;
+    s->need = need;
+    longjmp(s->back, 1);
+}
+
+Test(arena, overflow_hook_runs_before_the_error)
+{
+    tg_tape *t = tg_tape_new(4096);
+    overflow_seen seen = {.need = 0};
+    tg_tape_on_overflow(t, on_overflow, &seen);
+    tg_tape_alloc(t, 1000);
+    if (setjmp(seen.back) == 0) {
+        tg_tape_alloc(t, 5000);
+        cr_assert_fail("the hook did not run");
+    }
+    cr_assert_eq(seen.need, 5056, "the aligned size asked for");
+    cr_assert_eq(tg_tape_arena_used(t), 1024, "the failed allocation took nothing");
+    tg_tape_on_overflow(t, NULL, NULL);
+    tg_tape_free(t);
+    cr_assert_null(tg_tape_new(SIZE_MAX));
+    cr_assert_null(tg_tape_new(SIZE_MAX - 10));
 }
