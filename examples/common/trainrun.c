@@ -473,9 +473,10 @@ size_t tgx_arena_measure(void (*probe)(void *ctx, tg_tape *t), void *ctx)
     }
     set_perturb(-1);
     if (!t) return 0;
-    /* a step larger than the room was an abort in the engine's overflow
-     * check: flags asking for more than the machine holds crashed the
-     * program where they should be told to lower */
+    /* a step larger than the room leaves through the hook (the arena is
+     * only filled on the recording thread, never inside a parallel
+     * region): an answer for the caller, where the engine's overflow
+     * error would end the program over flags it should tell to lower */
     probe_exit out;
     volatile size_t high = TGX_ARENA_TOO_BIG;
     if (setjmp(out.to) == 0) {
@@ -488,7 +489,6 @@ size_t tgx_arena_measure(void (*probe)(void *ctx, tg_tape *t), void *ctx)
     set_perturb(-1);
     return high == TGX_ARENA_TOO_BIG ? high : high + high / 8 + ((size_t)1 << 20);
 }
-
 
 /* ------------------------------------------------------------------ memory */
 
