@@ -15,6 +15,10 @@
 
 /* ------------------------------------------------------------------ files */
 
+/* A buffer's next size: doubled, but never past max + 1 (one byte past max
+ * tells an input of max bytes from a longer one). */
+static size_t grown(size_t cap, size_t max) { return cap > max / 2 ? max + 1 : 2 * cap; }
+
 /* Reads fd to EOF into a growing buffer (pipes have no size up front), at
  * most max bytes: EFBIG past them. */
 static int read_fd(int fd, size_t max, char **bytes, size_t *len)
@@ -24,8 +28,7 @@ static int read_fd(int fd, size_t max, char **bytes, size_t *len)
     if (!buf) return ENOMEM;
     for (;;) {
         if (n == cap) {
-            /* one byte past max tells a text of max bytes from a longer one */
-            size_t want = cap > max / 2 ? max + 1 : 2 * cap;
+            size_t want = grown(cap, max);
             char *bigger = n > max ? NULL : realloc(buf, want + 1);
             if (!bigger) {
                 free(buf);
@@ -90,7 +93,7 @@ int tg_read_line(FILE *f, char **line, size_t *cap, size_t max, size_t *len)
     while ((c = getc_unlocked(f)) != EOF) {
         if (n == max) return -1;
         if (n + 2 > *cap) { /* room for c and the NUL after the line */
-            size_t want = *cap < 128 ? 128 : *cap > max / 2 ? max + 1 : 2 * *cap;
+            size_t want = *cap < 128 ? 128 : grown(*cap, max);
             char *bigger = realloc(*line, want);
             if (!bigger) return errno = ENOMEM, -2;
             *line = bigger;
