@@ -56,6 +56,10 @@ static void load_corpus(const options *o, int inherited, corpus *c)
     } else if (tg_corpus_kjv(&bytes, &len, c->name, sizeof c->name, err, sizeof err)) {
         tg_cli_die(PROG, "%s", err);
     }
+    /* before decoding: a text too large would be killed, not refused, there */
+    tgx_memory_check_data(PROG, c->name, len * CHARLM_BYTES_PER_CHAR,
+                          CHARLM_BYTES_PER_CHAR_HOW ", at most one character a byte",
+                          "train on a shorter text");
     if (tg_text_decode(c->name, bytes, len, &c->cps, &c->n, err, sizeof err))
         tg_cli_die(PROG, "%s", err);
     free(bytes);
@@ -305,14 +309,16 @@ static int sample_main(const options *o, const cmdline *cl)
 /* ------------------------------------------------------------------ main */
 
 /* Refuses, before training, a configuration that does not fit in memory:
- * the parameters, each shard's gradient and the optimizer's state first
- * (tr NULL: before the arenas are measured, which takes a step of the
- * model), then with the shards' and the evaluation's step arenas. */
+ * the parameters, each shard's gradient, the optimizer's state and the
+ * text's n characters first (tr NULL: before the arenas are measured, which
+ * takes a step of the model), then with the shards' and the evaluation's
+ * step arenas. */
 static void check_memory(const options *o, const charmodel *m, const tg_optim *opt,
-                         const charlm_trainer *tr)
+                         const charlm_trainer *tr, size_t n)
 {
     size_t arenas = tr ? (size_t)tr->shards * tr->arena_bytes + tr->eval_arena_bytes : 0;
     tgx_memory_plan p = tgx_memory_plan_of(tg_params_numel(m->params), o->shards, opt, arenas);
+    p.data = n * CHARLM_BYTES_PER_CHAR;
     tgx_memory_check(PROG, &p, CHARLM_LOWER);
 }
 
@@ -361,13 +367,13 @@ int main(int argc, char **argv)
     size_t n_valid = (size_t)((double)c.n * o.valid_frac), n_train = c.n - n_valid;
     tg_optim *opt = charlm_make_optim(&o, &m, ck);
     if (ck) tg_checkpoint_close(ck);
-    check_memory(&o, &m, opt, NULL);
+    check_memory(&o, &m, opt, NULL, c.n);
 
     charlm_trainer tr;
     if (charlm_trainer_init(&tr, &m, ids, n_train, ids + n_train, n_valid, o.seq_len, o.batch,
                             o.shards, o.threads, o.seed, err, sizeof err) != 0)
         tg_cli_die_usage(PROG, "%s", err);
-    check_memory(&o, &m, opt, &tr);
+    check_memory(&o, &m, opt, &tr, c.n);
     if (dist && charlm_trainer_attach_dist(&tr, dist, err, sizeof err) != 0)
         tg_cli_die_usage(PROG, "%s", err);
     tgx_run run;

@@ -17,6 +17,10 @@
 #define CHARLM_MAX_SHARDS 64
 /* The flags a run that needs too much memory is told to lower. */
 #define CHARLM_LOWER "--hidden, --layers, --embed, --batch or --seq-len"
+/* Memory a character of the text takes while the program holds it: its code
+ * point and its id (a text of n bytes has at most n characters). */
+#define CHARLM_BYTES_PER_CHAR (sizeof(uint32_t) + sizeof(int))
+#define CHARLM_BYTES_PER_CHAR_HOW "8 bytes a character: its code point and its id"
 
 /* B streams over ids[0 .. B*L]: stream b reads ids[b*L + pos + t] and
  * predicts the id after it. Each shard keeps the recurrent state of its

@@ -90,8 +90,8 @@ void charlm_load_model(const options *o, const cmdline *cl, charmodel *m, tg_voc
 
 /* Refuses a new model too large to train before it is built (building it
  * would already take much of the memory): its parameters counted from the
- * config, the optimizer's state from --optim. */
-static void check_planned_memory(const options *o, int vocab)
+ * config, the optimizer's state from --optim, and the text's n characters. */
+static void check_planned_memory(const options *o, int vocab, size_t n)
 {
     size_t V = (size_t)vocab, H = (size_t)o->hidden;
     size_t numel = V * (size_t)o->embed + H * V + V +
@@ -100,6 +100,7 @@ static void check_planned_memory(const options *o, int vocab)
     if (tgx_optim_from_flag(o->optim, &oc) != 0) return; /* charlm_make_optim says so */
     if (oc.kind == TG_OPTIM_SGD) oc.momentum = o->momentum;
     tgx_memory_plan p = tgx_memory_plan_config(numel, o->shards, &oc, 0);
+    p.data = n * CHARLM_BYTES_PER_CHAR;
     tgx_memory_check(PROG, &p, CHARLM_LOWER);
 }
 
@@ -110,7 +111,7 @@ void charlm_new_model(const options *o, const uint32_t *cps, size_t n, charmodel
     if (tg_vocab_build(v, cps, n) != 0) tg_cli_die(PROG, "out of memory");
     charmodel_config cfg = {tg_cell_kind_by_name(o->cell), v->size, o->embed, o->hidden,
                             o->layers, o->dropout};
-    check_planned_memory(o, v->size);
+    check_planned_memory(o, v->size, n);
     tg_rng_seed(&r, o->seed);
     if (charmodel_init(m, &cfg, &r, err, sizeof err)) tg_cli_die(PROG, "%s", err);
 }

@@ -495,7 +495,7 @@ size_t tgx_arena_measure(void (*probe)(void *ctx, tg_tape *t), void *ctx)
 tgx_memory_plan tgx_memory_plan_of(size_t numel, int shards, const tg_optim *opt, size_t arenas)
 {
     size_t bytes = numel * sizeof(tg_real);
-    tgx_memory_plan p = {bytes, 0, 0, arenas};
+    tgx_memory_plan p = {bytes, 0, 0, arenas, 0};
     if (opt) {
         p.grads = bytes * (size_t)(1 + (shards > 1 ? shards : 0)); /* replicas past one */
         p.optim = bytes * tg_optim_state_count(opt);
@@ -509,7 +509,7 @@ tgx_memory_plan tgx_memory_plan_config(size_t numel, int shards, const tg_optim_
     size_t bytes = numel * sizeof(tg_real);
     size_t arrays = oc->kind == TG_OPTIM_SGD ? (oc->momentum > 0 ? 1 : 0) : 2;
     tgx_memory_plan p = {bytes, bytes * (size_t)(1 + (shards > 1 ? shards : 0)),
-                         bytes * arrays, arenas};
+                         bytes * arrays, arenas, 0};
     return p;
 }
 
@@ -522,7 +522,7 @@ size_t tgx_stack_numel(const tg_cell_kind *kind, int in, int hidden, int layers)
 
 size_t tgx_memory_plan_total(const tgx_memory_plan *p)
 {
-    return p->params + p->grads + p->optim + p->arenas;
+    return p->params + p->grads + p->optim + p->arenas + p->data;
 }
 
 /* "12.0 KiB", "123.4 MiB" or "16.3 GiB". */
@@ -624,7 +624,7 @@ size_t tgx_memory_available(const char *prog, char *src, size_t cap)
 
 void tgx_memory_check(const char *prog, const tgx_memory_plan *p, const char *lower)
 {
-    char src[96], need[32], have[32], par[32], gr[32], opt[32], ar[32];
+    char src[96], need[32], have[32], par[32], gr[32], opt[32], ar[32], data[64] = "";
     size_t avail = tgx_memory_available(prog, src, sizeof src);
     size_t total = tgx_memory_plan_total(p);
     if (!avail || total <= avail) return;
@@ -634,8 +634,24 @@ void tgx_memory_check(const char *prog, const tgx_memory_plan *p, const char *lo
     format_bytes(p->grads, gr, sizeof gr);
     format_bytes(p->optim, opt, sizeof opt);
     format_bytes(p->arenas, ar, sizeof ar);
+    if (p->data) {
+        memcpy(data, ", training data ", 16);
+        format_bytes(p->data, data + 16, sizeof data - 16);
+    }
     tg_cli_die(prog, "this configuration needs %s (parameters %s, gradients %s, optimizer state "
-               "%s, %s%s) but %s is available (%s): lower %s", need, par, gr, opt,
+               "%s, %s%s%s) but %s is available (%s): lower %s", need, par, gr, opt,
                p->arenas ? "step arenas " : "step arenas not measured yet",
-               p->arenas ? ar : "", have, src, lower);
+               p->arenas ? ar : "", data, have, src, lower);
+}
+
+void tgx_memory_check_data(const char *prog, const char *name, size_t need, const char *how,
+                           const char *advice)
+{
+    char src[96], needs[32], have[32];
+    size_t avail = tgx_memory_available(prog, src, sizeof src);
+    if (!avail || need <= avail) return;
+    format_bytes(need, needs, sizeof needs);
+    format_bytes(avail, have, sizeof have);
+    tg_cli_die(prog, "%s: holding this text takes %s (%s) but %s is available (%s): %s", name,
+               needs, how, have, src, advice);
 }

@@ -332,6 +332,7 @@ typedef struct tgx_memory_plan {
     size_t grads;  /* the master's gradient and each shard replica's */
     size_t optim;  /* the optimizer's state */
     size_t arenas; /* the step arenas: every shard's tape, the evaluation tape(s) */
+    size_t data;   /* the training data the program holds (0: not counted) */
 } tgx_memory_plan;
 
 /* The plan of numel parameters trained over `shards` replicas by opt (NULL:
@@ -361,9 +362,20 @@ size_t tgx_memory_available(const char *prog, char *src, size_t cap);
  *   PROG: this configuration needs 16.3 GiB (parameters 4.0 GiB, gradients
  *   8.0 GiB, optimizer state 8.0 GiB, step arenas 312.0 MiB) but 11.2 GiB
  *   is available (MemAvailable): lower --hidden, --layers or --batch
- * ("step arenas not measured yet" when p->arenas is 0). lower names the
- * flags that shrink it. No-op when nothing is known. */
+ * ("step arenas not measured yet" when p->arenas is 0; ", training data
+ * X" after the arenas when p->data is set). lower names the flags that
+ * shrink it. No-op when nothing is known. */
 void tgx_memory_check(const char *prog, const tgx_memory_plan *p, const char *lower);
+
+/* Refuses, before it is decoded, input that alone would not fit, with exit 1:
+ *   PROG: NAME: holding this text takes 679.5 MiB (HOW) but 100.0 MiB is
+ *   available (TG_MAX_MEMORY): ADVICE
+ * need: the bytes the program will hold for it; how says how they were
+ * counted. Linux grants large allocations it cannot back and kills the
+ * process when they are touched, so a failed malloc alone would not say it.
+ * No-op when nothing is known. */
+void tgx_memory_check_data(const char *prog, const char *name, size_t need, const char *how,
+                           const char *advice);
 
 #ifdef __cplusplus
 }

@@ -247,9 +247,17 @@ Test(charlm_cli, refuses_a_configuration_larger_than_the_memory)
                             "--seq-len 4 --threads 1 --steps 3"), 1);
     cr_assert_eq(sscanf(strstr(pt_err, "needs "), "needs %lf", &small), 1, "%s", pt_err);
     cr_assert(small < big, "--seq-len 4 needs %g, --seq-len 32 %g", small, big);
-    /* a cap below the parameters alone: refused before the model is built */
+    /* a cap below the parameters alone: refused before the model is built;
+     * the text's characters and ids (8 bytes each, 2.7 KiB here) count */
+    cr_assert_eq(pt_run_env("TG_MAX_MEMORY=8K", args), 1);
+    pt_expect_one_line("step arenas not measured yet, training data 2.7 KiB) but 8.0 KiB is "
+                       "available (TG_MAX_MEMORY)");
+    /* a cap below what the text alone takes: refused before it is decoded
+     * (660 bytes: at most 660 characters) */
     cr_assert_eq(pt_run_env("TG_MAX_MEMORY=1K", args), 1);
-    pt_expect_one_line("step arenas not measured yet) but 1.0 KiB is available (TG_MAX_MEMORY)");
+    pt_expect_one_line("charlm: ko.txt: holding this text takes 5.2 KiB (8 bytes a character: "
+                       "its code point and its id, at most one character a byte) but 1.0 KiB is "
+                       "available (TG_MAX_MEMORY): train on a shorter text\n");
     cr_assert_eq(pt_run_env("TG_MAX_MEMORY=12x", args), 2);
     pt_expect_one_line("charlm: TG_MAX_MEMORY: expected bytes (or with a K, M or G suffix), got "
                        "'12x'");

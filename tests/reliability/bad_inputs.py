@@ -61,6 +61,9 @@ ROWS = [
      "{d}/no/such/log.csv"], 1, ["--log", "log.csv", "no/such", "No such file"]),
     ("charlm", "text over 1 GiB (a sparse file), read whole into memory",
      CH + ["--text", "{d}/huge.txt"], 1, ["huge.txt", "more than 1073741824 bytes"]),
+    ("charlm", "text whose characters and ids alone exceed the memory (refused before it is "
+     "decoded)", CH + ["--text", "{d}/tiny.txt"], 1, ["tiny.txt", "holding this text takes",
+     "is available (TG_MAX_MEMORY)", "train on a shorter text"], {"TG_MAX_MEMORY": "100"}),
     # ---- files: sentence pairs
     ("seq2seq", "TSV line without a TAB", S2S + ["--train", "{d}/no_tab.tsv"], 1,
      ["no_tab.tsv:2", "TAB"]),
