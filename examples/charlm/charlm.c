@@ -370,9 +370,10 @@ int main(int argc, char **argv)
     check_memory(&o, &m, opt, NULL, c.n);
 
     charlm_trainer tr;
-    if (charlm_trainer_init(&tr, &m, ids, n_train, ids + n_train, n_valid, o.seq_len, o.batch,
-                            o.shards, o.threads, o.seed, err, sizeof err) != 0)
-        tg_cli_die_usage(PROG, "%s", err);
+    int init = charlm_trainer_init(&tr, &m, ids, n_train, ids + n_train, n_valid, o.seq_len,
+                                   o.batch, o.shards, o.threads, o.seed, err, sizeof err);
+    if (init == -1) tg_cli_die_usage(PROG, "%s", err);
+    if (init != 0) tg_cli_die(PROG, "%s", err); /* exit 1, as the memory check */
     check_memory(&o, &m, opt, &tr, c.n);
     if (dist && charlm_trainer_attach_dist(&tr, dist, err, sizeof err) != 0)
         tg_cli_die_usage(PROG, "%s", err);

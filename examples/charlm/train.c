@@ -130,7 +130,7 @@ int charlm_trainer_init(charlm_trainer *tr, charmodel *m, const int *train_ids, 
     tg_blas_set_threads(shards == 1 ? threads : 1);
     if (init_shards(tr, seed, err, errlen) != 0 || init_eval(tr, valid_ids, n_valid, err, errlen)) {
         charlm_trainer_free(tr);
-        return -1;
+        return -2; /* memory, not the flags' consistency */
     }
     return 0;
 }
