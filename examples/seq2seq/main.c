@@ -162,7 +162,8 @@ static void prepare_pieces(const options *o, int loaded, s2s_pieces *pc, s2s_pai
     if (!loaded && o->resume) {
         if (s2s_resume_pieces(o->resume, pc, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
     } else if (!loaded) {
-        if (s2s_pieces_train(pc, train_raw, o->subwords, note, sizeof note, err, sizeof err) != 0)
+        if (s2s_pieces_train(pc, train_raw, o->subwords, (size_t)o->subword_sample, note,
+                             sizeof note, err, sizeof err) != 0)
             tg_cli_die(prog, "%s", err);
         if (note[0]) fprintf(stderr, "%s: %s\n", prog, note);
     }
@@ -182,10 +183,14 @@ static void prepare_pieces(const options *o, int loaded, s2s_pieces *pc, s2s_pai
     if (train_pc->n == 0) tg_cli_die(prog, "%s: no sentence pairs within --max-tokens %d pieces",
                                      files[0], o->max_tokens);
     /* said after a resume's checks (a refusal is the only line on stderr) */
+    char from[96] = "learned";
+    if (!loaded && !o->resume && o->subword_sample > 0 && train_raw->n > (size_t)o->subword_sample)
+        snprintf(from, sizeof from, "learned from %d of the %zu training pairs (--subword-sample)",
+                 o->subword_sample, train_raw->n);
     snprintf(info, infolen, "%s: subwords: %d source and %d target pieces (SentencePiece "
              "unigram, one model per side; %s in %.1fs)\n", prog, s2s_subword_size(pc->src),
-            s2s_subword_size(pc->tgt), loaded ? "from --load" : o->resume ? "from --resume"
-                                                               : "learned", tg_clock_seconds() - t0);
+            s2s_subword_size(pc->tgt), loaded ? "from --load" : o->resume ? "from --resume" : from,
+             tg_clock_seconds() - t0);
 }
 
 /* Training and evaluation: data, vocabularies (or the loaded ones), model,

@@ -43,6 +43,7 @@ static s2s_options defaults(void)
     o.min_count = 1;
     o.max_tokens = 0; /* resolved like max_len */
     o.subwords = -1;  /* resolved: S2S_SUBWORDS_DEFAULT with --train, 0 built-in */
+    o.subword_sample = S2S_SUBWORD_SAMPLE_DEFAULT;
     o.show = 5;
     o.eval_batch = 256;
     return o;
@@ -84,6 +85,7 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"max-len", TG_INT, &o->max_len, "longest output in tokens (words or pieces; 0: 60 words, 200 pieces)", 0, 1000, NULL},
         {"max-tokens", TG_INT, &o->max_tokens, "skip (and count) pairs with a side longer than this many tokens (words or pieces; 0: 60 words, 200 pieces)", 0, 10000, NULL},
         {"subwords", TG_INT, &o->subwords, "SentencePiece pieces per side, learned on --train (0: word vocabularies; default 8000 with --train, 0 for the built-in corpus)", 0, S2S_SUBWORD_MAX, NULL},
+        {"subword-sample", TG_INT, &o->subword_sample, "learn each side's pieces from at most this many sentences of --train, spread evenly over it (0: all of them)", 0, S2S_SUBWORD_SAMPLE_MAX, NULL},
         {"eval-every", TG_INT, &o->eval_every, "evaluate on the test set every N steps too (BLEU, chrF in the log; --save keeps the best model); 0: after each epoch only", 0, 1 << 30, NULL},
         {"min-count", TG_INT, &o->min_count, "words seen fewer times become <unk>", 1, 1000000, NULL},
         {"lowercase", TG_BOOL, &o->lowercase, "lowercase --train/--test text", 0, 0, NULL},
@@ -207,6 +209,10 @@ void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_
         tg_cli_die_usage(S2S_PROG, "--bidirectional needs an even --hidden (%d per direction "
                          "would not fill %d)", o->hidden / 2, o->hidden);
     if (!o->load) s2s_resolve_lengths(o);
+    if (tg_cmdline_given(c, "subword-sample") && (o->load || o->resume || o->subwords <= 0))
+        tg_cli_die_usage(S2S_PROG, "--subword-sample applies when pieces are learned on --train "
+                         "(--load, --import-torch and --resume bring their pieces; --subwords 0, "
+                         "the built-in corpus's default, uses words)");
     if (o->attention_map) check_attention_map(o);
     /* a time or step budget alone is the limit: --epochs's default of 3
      * would end a --seconds 600 run on a small corpus after a few minutes */

@@ -23,11 +23,11 @@ static int size_it_needs(const char *msg)
 
 /* One side's model of n pieces, or of as many as the text's characters
  * need when n is fewer. *used: the model's size. */
-static s2s_subword *train_side(char *const *text, size_t count, int n, const char *side,
+static s2s_subword *train_side(const char *const *text, size_t count, int n, const char *side,
                                int *used, char *err, size_t errlen)
 {
     for (;;) {
-        s2s_subword *sw = s2s_subword_train((const char *const *)text, count, n, err, errlen);
+        s2s_subword *sw = s2s_subword_train(text, count, n, err, errlen);
         if (sw) {
             *used = s2s_subword_size(sw);
             return sw;
@@ -43,15 +43,53 @@ static s2s_subword *train_side(char *const *text, size_t count, int n, const cha
     }
 }
 
-int s2s_pieces_train(s2s_pieces *p, const s2s_pairs *train, int n, char *note, size_t notelen,
-                     char *err, size_t errlen)
+/* The pairs the pieces are learned from: all of train's, or `take` of them
+ * (0 < take < train->n) chosen at random with a fixed seed, each subset as
+ * likely as any other, kept in the file's order (Knuth's selection
+ * sampling: pair i is taken with probability (take - taken) / (n - i)). A
+ * random sample, not every (n / take)-th pair: a stride can fall in step
+ * with a pattern of the file and miss whole kinds of sentences. src and tgt
+ * get the two sides; NULL when there is no memory for them. */
+static int choose_pairs(const s2s_pairs *train, size_t take, const char ***src,
+                        const char ***tgt)
+{
+    size_t n = train->n;
+    if (take == 0 || take > n) take = n;
+    *src = malloc((take ? take : 1) * sizeof **src);
+    *tgt = malloc((take ? take : 1) * sizeof **tgt);
+    if (!*src || !*tgt) return -1;
+    tg_rng r;
+    tg_rng_seed(&r, S2S_SUBWORD_SAMPLE_SEED);
+    size_t taken = 0;
+    for (size_t i = 0; i < n && taken < take; i++) {
+        /* u64 % m is uniform to within m / 2^64 */
+        if (take - taken == n - i || tg_rng_u64(&r) % (n - i) < take - taken) {
+            (*src)[taken] = train->src[i];
+            (*tgt)[taken] = train->tgt[i];
+            taken++;
+        }
+    }
+    return 0;
+}
+
+int s2s_pieces_train(s2s_pieces *p, const s2s_pairs *train, int n, size_t sample, char *note,
+                     size_t notelen, char *err, size_t errlen)
 {
     int ns = n, nt = n;
     memset(p, 0, sizeof *p);
     note[0] = '\0';
-    p->src = train_side(train->src, train->n, n, "source", &ns, err, errlen);
-    if (!p->src) return -1;
-    p->tgt = train_side(train->tgt, train->n, n, "target", &nt, err, errlen);
+    const char **src = NULL, **tgt = NULL;
+    size_t count = sample && sample < train->n ? sample : train->n;
+    if (choose_pairs(train, sample, &src, &tgt) != 0) {
+        free(src);
+        free(tgt);
+        snprintf(err, errlen, "out of memory choosing the pairs to learn pieces from");
+        return -1;
+    }
+    p->src = train_side(src, count, n, "source", &ns, err, errlen);
+    p->tgt = p->src ? train_side(tgt, count, n, "target", &nt, err, errlen) : NULL;
+    free(src);
+    free(tgt);
     if (!p->tgt) {
         s2s_pieces_free(p);
         return -1;

@@ -28,16 +28,28 @@ typedef struct s2s_pieces {
 
 /* Default --subwords for a --train TSV: the anchor's and the common size. */
 #define S2S_SUBWORDS_DEFAULT 8000
+/* Default --subword-sample: the training pairs the pieces are learned
+ * from. SentencePiece's unigram trainer holds and iterates over every
+ * sentence it is given (about 0.7 KB a sentence, measured); a million
+ * bounds that, and a larger corpus adds few pieces worth having (Marian
+ * samples 2 million lines by default). */
+#define S2S_SUBWORD_SAMPLE_DEFAULT 1000000
+#define S2S_SUBWORD_SAMPLE_MAX 1000000000
+/* The seed of that sample: the same pairs whatever --seed says, so that the
+ * pieces of a corpus do not change with the model's initialisation. */
+#define S2S_SUBWORD_SAMPLE_SEED 1
 /* Default longest side and output in pieces (S2S_MAX_TOKENS for words). */
 #define S2S_MAX_PIECES 200
 
-/* Learns a model of at most n pieces per side on the raw text of train. A
+/* Learns a model of at most n pieces per side on the raw text of train
+ * (from `sample` of its pairs, chosen at random with a fixed seed, when
+ * 0 < sample < train->n). A
  * text too small for n gets fewer pieces (SentencePiece's soft limit); an
  * n below the text's count of distinct characters is raised to it. Either
  * way a one-line note says so (empty when both sides got n). 0, or -1 with
  * a message. */
-int s2s_pieces_train(s2s_pieces *p, const s2s_pairs *train, int n, char *note, size_t notelen,
-                     char *err, size_t errlen);
+int s2s_pieces_train(s2s_pieces *p, const s2s_pairs *train, int n, size_t sample, char *note,
+                     size_t notelen, char *err, size_t errlen);
 void s2s_pieces_free(s2s_pieces *p);
 static inline int s2s_pieces_on(const s2s_pieces *p) { return p->src != NULL; }
 

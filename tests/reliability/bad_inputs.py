@@ -268,6 +268,9 @@ ROWS = [
       "TG_MAX_MEMORY"], {"TG_MAX_MEMORY": "4G"}),
     ("seq2seq", "--import-torch with a --layers the model contradicts", S2S + ["--layers", "3",
      "--import-torch", "{d}/s2s.torch.st"], 2, ["--layers 3", "s2s.torch.st", "layers=1"]),
+    ("seq2seq", "--subword-sample where no pieces are learned (the built-in corpus's words)",
+     S2S + ["--subword-sample", "1000"], 2, ["--subword-sample", "pieces are learned",
+     "--subwords 0"]),
     ("seq2seq", "--import-torch with a malformed dropout in its metadata", S2S + [
      "--import-torch", "{d}/s2s_dropout.torch.st"], 1, ["s2s_dropout.torch.st", "'s2s.dropout'",
      "'0.1abc'"]),

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pairs.h"
+#include "pieces.h"
 #include "subword.h"
 
 static const char *const german[] = {
@@ -279,4 +280,70 @@ Test(subword, bad_training_requests_get_messages)
         cr_assert_null(strchr(err, '\n'));
     }
     s2s_subword_free(sw);
+}
+
+/* The model's serialized bytes (caller frees). */
+static void *model_bytes(const s2s_subword *sw, size_t *len)
+{
+    void *bytes = NULL;
+    char err[512] = "";
+    cr_assert_eq(s2s_subword_serialize(sw, &bytes, len, err, sizeof err), 0, "%s", err);
+    return bytes;
+}
+
+static int same_model(const s2s_subword *a, const s2s_subword *b)
+{
+    size_t la, lb;
+    void *ba = model_bytes(a, &la), *bb = model_bytes(b, &lb);
+    int same = la == lb && memcmp(ba, bb, la) == 0;
+    free(ba);
+    free(bb);
+    return same;
+}
+
+/* --subword-sample (s2s_pieces_train's sample): the pairs are drawn from the
+ * whole file, not its first lines and not every k-th line. Here the German
+ * pairs come first and the Korean ones after, 20 times each, in periods (10
+ * and 8 sentences) that every 4th line would fall in step with (it would
+ * see 5 of the German sentences and 2 of the Korean); a sample of a quarter
+ * learns every character of every sentence. The same sample twice gives
+ * the same pieces; a sample as large as the corpus is the corpus. */
+Test(subword, a_sample_is_drawn_from_the_whole_corpus)
+{
+    enum { TIMES = 20, N = TIMES * (N_GERMAN + N_KOREAN) };
+    char *text[N];
+    size_t n = 0;
+    for (size_t t = 0; t < TIMES; t++)
+        for (size_t i = 0; i < N_GERMAN; i++) text[n++] = (char *)german[i];
+    for (size_t t = 0; t < TIMES; t++)
+        for (size_t i = 0; i < N_KOREAN; i++) text[n++] = (char *)korean[i];
+    s2s_pairs train = {.n = n, .cap = n, .src = text, .tgt = text};
+    char err[512] = "", note[512];
+    s2s_pieces a, b, first, all, same;
+    cr_assert_eq(s2s_pieces_train(&a, &train, 240, n / 4, note, sizeof note, err, sizeof err),
+                 0, "%s", err);
+    for (size_t i = 0; i < N_KOREAN; i++) assert_round_trip(a.src, korean[i]);
+    for (size_t i = 0; i < N_GERMAN; i++) assert_round_trip(a.tgt, german[i]);
+    cr_assert_eq(s2s_pieces_train(&b, &train, 240, n / 4, note, sizeof note, err, sizeof err),
+                 0, "%s", err);
+    cr_assert(same_model(a.src, b.src) && same_model(a.tgt, b.tgt),
+              "the same sample gave other pieces");
+    /* the first quarter (German only) knows no Korean: the test can fail */
+    s2s_pairs head = train;
+    head.n = n / 4;
+    cr_assert_eq(s2s_pieces_train(&first, &head, 240, 0, note, sizeof note, err, sizeof err), 0,
+                 "%s", err);
+    int ids[64];
+    int k = s2s_subword_encode(first.src, korean[0], ids, 64, err, sizeof err);
+    int unk = 0;
+    for (int i = 0; i < k && i < 64; i++) unk += ids[i] == S2S_UNK;
+    cr_assert(unk > 0, "the first quarter knew Korean");
+    cr_assert_eq(s2s_pieces_train(&all, &train, 240, 0, note, sizeof note, err, sizeof err), 0,
+                 "%s", err);
+    cr_assert_eq(s2s_pieces_train(&same, &train, 240, n, note, sizeof note, err, sizeof err), 0,
+                 "%s", err);
+    cr_assert(same_model(all.src, same.src), "a sample of n changed the pieces");
+    cr_assert_not(same_model(all.src, a.src), "the sample was the whole corpus");
+    s2s_pieces *each[] = {&a, &b, &first, &all, &same};
+    for (int i = 0; i < 5; i++) s2s_pieces_free(each[i]);
 }

@@ -172,3 +172,26 @@ Test(seq2seq_subwords, too_few_pieces_are_raised_with_a_note)
     cr_assert(strstr(pt_err, "--subwords 8: the training text gives"), "%s", pt_err);
     cr_assert(strstr(pt_err, "every character needs one"), "%s", pt_err);
 }
+
+/* --subword-sample: the pieces of a corpus larger than the sample are
+ * learned from that many pairs, and stderr says so; a sample as large as
+ * the corpus changes nothing (the same pieces, so the same run); where no
+ * pieces are learned the flag is refused. */
+Test(seq2seq_subwords, subword_sample_learns_from_part_of_the_pairs)
+{
+    write_pairs("p.tsv");
+    cr_assert_eq(pt_run(SMALL " --epochs 1 --steps 2 --subword-sample 24 --save s.tg"), 0, "%s",
+                 pt_err);
+    cr_assert(strstr(pt_err, "learned from 24 of the 48 training pairs (--subword-sample)"), "%s",
+              pt_err);
+    cr_assert_eq(pt_run(SMALL " --epochs 1 --steps 2 --subword-sample 48 --save a.tg"), 0, "%s",
+                 pt_err);
+    cr_assert_null(strstr(pt_err, "--subword-sample)"), "%s", pt_err);
+    cr_assert_eq(pt_run(SMALL " --epochs 1 --steps 2 --subword-sample 0 --save b.tg"), 0, "%s",
+                 pt_err);
+    pt_expect_same_bytes("a.tg", "b.tg");
+    cr_assert_eq(pt_run("--load s.tg --subword-sample 10"), 2, "%s", pt_err);
+    pt_expect_one_line("seq2seq: --subword-sample applies when pieces are learned on --train");
+    cr_assert_eq(pt_run("--train p.tsv --subwords 0 --subword-sample 10"), 2, "%s", pt_err);
+    pt_expect_one_line("seq2seq: --subword-sample applies when pieces are learned on --train");
+}
