@@ -85,7 +85,7 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"max-len", TG_INT, &o->max_len, "longest output in tokens (words or pieces; 0: 60 words, 200 pieces)", 0, 1000, NULL},
         {"max-tokens", TG_INT, &o->max_tokens, "skip (and count) pairs with a side longer than this many tokens (words or pieces; 0: 60 words, 200 pieces)", 0, 10000, NULL},
         {"subwords", TG_INT, &o->subwords, "SentencePiece pieces per side, learned on --train (0: word vocabularies; default 8000 with --train, 0 for the built-in corpus)", 0, S2S_SUBWORD_MAX, NULL},
-        {"subword-sample", TG_INT, &o->subword_sample, "learn each side's pieces from at most this many sentences of --train, spread evenly over it (0: all of them)", 0, S2S_SUBWORD_SAMPLE_MAX, NULL},
+        {"subword-sample", TG_INT, &o->subword_sample, "learn the pieces from at most this many pairs of --train, drawn at random (a fixed seed) from all of it (0: every pair)", 0, S2S_SUBWORD_SAMPLE_MAX, NULL},
         {"eval-every", TG_INT, &o->eval_every, "evaluate on the test set every N steps too (BLEU, chrF in the log; --save keeps the best model); 0: after each epoch only", 0, 1 << 30, NULL},
         {"min-count", TG_INT, &o->min_count, "words seen fewer times become <unk>", 1, 1000000, NULL},
         {"lowercase", TG_BOOL, &o->lowercase, "lowercase --train/--test text", 0, 0, NULL},

@@ -43,20 +43,18 @@ static s2s_subword *train_side(const char *const *text, size_t count, int n, con
     }
 }
 
-/* The pairs the pieces are learned from: all of train's, or `take` of them
- * (0 < take < train->n) chosen at random with a fixed seed, each subset as
- * likely as any other, kept in the file's order (Knuth's selection
- * sampling: pair i is taken with probability (take - taken) / (n - i)). A
- * random sample, not every (n / take)-th pair: a stride can fall in step
- * with a pattern of the file and miss whole kinds of sentences. src and tgt
- * get the two sides; NULL when there is no memory for them. */
+/* `take` pairs of train (0 < take < train->n) chosen at random with a fixed
+ * seed, each subset as likely as any other, kept in the file's order
+ * (Knuth's selection sampling: pair i is taken with probability
+ * (take - taken) / (n - i)), their sides into src and tgt. A random sample,
+ * not every (n / take)-th pair: a stride can fall in step with a pattern of
+ * the file and miss whole kinds of sentences. -1 when there is no memory. */
 static int choose_pairs(const s2s_pairs *train, size_t take, const char ***src,
                         const char ***tgt)
 {
     size_t n = train->n;
-    if (take == 0 || take > n) take = n;
-    *src = malloc((take ? take : 1) * sizeof **src);
-    *tgt = malloc((take ? take : 1) * sizeof **tgt);
+    *src = malloc(take * sizeof **src);
+    *tgt = malloc(take * sizeof **tgt);
     if (!*src || !*tgt) return -1;
     tg_rng r;
     tg_rng_seed(&r, S2S_SUBWORD_SAMPLE_SEED);
@@ -79,15 +77,20 @@ int s2s_pieces_train(s2s_pieces *p, const s2s_pairs *train, int n, size_t sample
     memset(p, 0, sizeof *p);
     note[0] = '\0';
     const char **src = NULL, **tgt = NULL;
-    size_t count = sample && sample < train->n ? sample : train->n;
-    if (choose_pairs(train, sample, &src, &tgt) != 0) {
-        free(src);
-        free(tgt);
-        snprintf(err, errlen, "out of memory choosing the pairs to learn pieces from");
-        return -1;
+    size_t count = train->n;
+    if (sample > 0 && sample < train->n) {
+        count = sample;
+        if (choose_pairs(train, sample, &src, &tgt) != 0) {
+            free(src);
+            free(tgt);
+            snprintf(err, errlen, "out of memory choosing the pairs to learn pieces from");
+            return -1;
+        }
     }
-    p->src = train_side(src, count, n, "source", &ns, err, errlen);
-    p->tgt = p->src ? train_side(tgt, count, n, "target", &nt, err, errlen) : NULL;
+    const char *const *src_text = src ? src : (const char *const *)train->src;
+    const char *const *tgt_text = tgt ? tgt : (const char *const *)train->tgt;
+    p->src = train_side(src_text, count, n, "source", &ns, err, errlen);
+    p->tgt = p->src ? train_side(tgt_text, count, n, "target", &nt, err, errlen) : NULL;
     free(src);
     free(tgt);
     if (!p->tgt) {
