@@ -95,6 +95,10 @@ int s2s_pieces_train(s2s_pieces *p, const s2s_pairs *train, int n, size_t sample
     free(tgt);
     if (!p->tgt) {
         s2s_pieces_free(p);
+        size_t len = strlen(err);
+        if (strstr(err, "out of memory") && len < errlen)
+            snprintf(err + len, errlen - len, " (on %zu pairs: a smaller --subword-sample needs "
+                     "less)", count);
         return -1;
     }
     if (ns != n || nt != n)
