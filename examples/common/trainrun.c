@@ -6,9 +6,12 @@
 #include <math.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* The one process-wide flag a signal handler may set. */
@@ -453,18 +456,57 @@ static void probe_overflowed(void *ctx, size_t need)
     longjmp(((probe_exit *)ctx)->to, 1);
 }
 
+/* OpenBLAS (0.3.21) maps a work buffer of this size for each thread that
+ * calls it at once, and when the map fails it retries forever (OpenBLAS
+ * issue 5289, fixed in 0.3.30): under an address-space limit that is a
+ * hang, so the space is kept for it. */
+#define BLAS_BUFFER_BYTES ((size_t)128 << 20)
+
+/* Address space the process may still map under its RLIMIT_AS (ulimit -v,
+ * a batch system's h_vmem): the limit less /proc/self/statm's size and
+ * less a BLAS work buffer for every thread (OpenMP's count and the main
+ * thread); SIZE_MAX when there is no limit. Such a limit counts
+ * reservations, not the pages touched, so it can be far below the memory
+ * free. */
+static size_t address_space_left(void)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_AS, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long pages = 0;
+    if (f) {
+        if (fscanf(f, "%llu", &pages) != 1) pages = 0;
+        fclose(f);
+    }
+    size_t used = (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+    used += BLAS_BUFFER_BYTES * (size_t)(omp_get_max_threads() + 1);
+    return (size_t)lim.rlim_cur > used ? (size_t)lim.rlim_cur - used : 0;
+}
+
 /* The probe's room: a quarter of the machine's memory, at most
- * PROBE_ROOM_MAX. */
-static size_t probe_room(void)
+ * PROBE_ROOM_MAX, and at most half the address space left (the probe
+ * reserves it whole; what the message then names is what it had). */
+static size_t probe_room(const char **why)
 {
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     size_t room = pages > 0 && page > 0 ? (size_t)pages / 4 * (size_t)page : (size_t)1 << 30;
-    return room > PROBE_ROOM_MAX ? PROBE_ROOM_MAX : room;
+    size_t left = address_space_left() / 2;
+    *why = "a quarter of the machine's memory";
+    if (room > PROBE_ROOM_MAX) {
+        room = PROBE_ROOM_MAX;
+        *why = "the probe's own limit";
+    }
+    if (room > left) {
+        room = left;
+        *why = "half the address space ulimit -v leaves";
+    }
+    return room;
 }
 
 size_t tgx_arena_measure(void (*probe)(void *ctx, tg_tape *t), void *ctx)
 {
-    size_t room = probe_room();
+    const char *why;
+    size_t room = probe_room(&why);
     tg_tape *t = NULL;
     set_perturb(0); /* glibc's MALLOC_PERTURB_ would fill the whole reservation */
     while (!t && room >= ((size_t)64 << 20)) { /* a stricter overcommit policy: less */
@@ -544,10 +586,10 @@ int tgx_arena_problem(size_t bytes, const char *lower, char *err, size_t errlen)
                  lower);
     else if (bytes == TGX_ARENA_TOO_BIG) {
         char room[32];
-        format_bytes(probe_room(), room, sizeof room);
+        const char *why;
+        format_bytes(probe_room(&why), room, sizeof room);
         snprintf(err, errlen, "one step of this configuration needs more than %s of step memory, "
-                 "the most a step may take here (a quarter of the machine's memory): lower %s",
-                 room, lower);
+                 "the most a step may take here (%s): lower %s", room, why, lower);
     }
     return bytes == 0 || bytes == TGX_ARENA_TOO_BIG;
 }
@@ -618,6 +660,12 @@ size_t tgx_memory_available(const char *prog, char *src, size_t cap)
     if (limit > 0 && limit > used && (!avail || limit - used < avail)) {
         avail = limit - used;
         snprintf(src, cap, "the cgroup's memory.max less its memory.current");
+    }
+    size_t left = address_space_left();
+    if (left != SIZE_MAX && (!avail || left < avail)) {
+        avail = left ? left : 1; /* 0 would say "unknown" */
+        snprintf(src, cap, "the address-space limit, ulimit -v, less the space mapped and BLAS's "
+                 "buffers");
     }
     return avail;
 }

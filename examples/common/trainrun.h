@@ -307,8 +307,9 @@ void tgx_run_finish(tgx_run *r);
 
 /* Step arenas sized by measurement, not by formulas: runs probe(ctx, t)
  * once on a tape whose arena has room for anything this machine could
- * hold (a quarter of its memory, at most 8 GiB; only the pages the probe
- * touches are ever backed), and returns the probe's high water plus 1/8
+ * hold (a quarter of its memory, at most 8 GiB, at most half the address
+ * space an RLIMIT_AS leaves; only the pages the probe touches are ever
+ * backed), and returns the probe's high water plus 1/8
  * and 1 MiB of slack. The probe should run the largest step the arena
  * will see (the longest batch; training or decoding). 0 when not even a
  * 64 MiB tape could be made; TGX_ARENA_TOO_BIG when the probe's step
@@ -353,9 +354,11 @@ size_t tgx_stack_numel(const tg_cell_kind *kind, int in, int hidden, int layers)
 /* Memory a run may use, in bytes: TG_MAX_MEMORY from the environment when
  * set (bytes, or with a K, M or G suffix: a cap a user or a test sets),
  * else MemAvailable of /proc/meminfo (sysconf(_SC_AVPHYS_PAGES) without
- * it), lowered to the cgroup's memory.max less its memory.current. Its
- * source is written to src ("TG_MAX_MEMORY", "MemAvailable", ...). 0 when
- * unknown. A malformed TG_MAX_MEMORY exits 2 naming it. */
+ * it), lowered to the cgroup's memory.max less its memory.current and to
+ * the address-space limit (RLIMIT_AS: ulimit -v, h_vmem) less the address
+ * space mapped. Its source is written to src ("TG_MAX_MEMORY",
+ * "MemAvailable", ...). 0 when unknown. A malformed TG_MAX_MEMORY exits 2
+ * naming it. */
 size_t tgx_memory_available(const char *prog, char *src, size_t cap);
 
 /* Refuses, before training, a plan that does not fit, with exit 1:

@@ -218,6 +218,27 @@ Test(charlm_cli, default_corpus_is_the_cached_kjv)
     fclose(f);
 }
 
+/* An address-space limit (ulimit -v, a batch system's h_vmem) is memory
+ * available too: a model too large for it is refused with the memory
+ * check's message, where it ran out of memory half-way through building;
+ * OpenBLAS's work buffers (128 MiB a thread, which it retries forever to
+ * map) are kept out of it; a small run under the same limit trains. */
+Test(charlm_cli, an_address_space_limit_is_memory_available)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    cr_skip_test("AddressSanitizer's shadow memory needs more address space than any limit");
+#endif
+    write_korean();
+    const char *limit = "prlimit --as=1500000000";
+    cr_assert_eq(pt_run_env(limit, "--text ko.txt --hidden 4096 --embed 8 --batch 2 --seq-len 8 "
+                                   "--steps 1"), 1, "%s", pt_err);
+    pt_expect_one_line("charlm: this configuration needs ");
+    cr_assert(strstr(pt_err, "is available (the address-space limit, ulimit -v, less the space "
+                             "mapped and BLAS's buffers): lower --hidden"), "%s", pt_err);
+    cr_assert_eq(pt_run_env(limit, "--text ko.txt --hidden 16 --embed 8 --batch 2 --seq-len 8 "
+                                   "--steps 3"), 0, "%s", pt_err);
+}
+
 /* A configuration that does not fit in memory is refused before training,
  * naming both figures and the flags that shrink it (issue 16); the cap
  * comes from TG_MAX_MEMORY here, so that nothing large is allocated. */
