@@ -4,13 +4,13 @@
 #include <errno.h>
 #include <malloc.h>
 #include <math.h>
+#include <omp.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <omp.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
