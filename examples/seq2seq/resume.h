@@ -41,7 +41,7 @@ typedef struct s2s_options {
     uint64_t seed;
     int translate, min_count, lowercase, max_tokens, show, eval_batch;
     int subwords;   /* pieces per side (0: word vocabularies); -1 until resolved */
-    int subword_sample; /* sentences a side's pieces are learned from (0: all) */
+    int subword_sample; /* training pairs the pieces are learned from (0: all) */
     int eval_every; /* steps between evaluations (0: after each epoch only) */
     uint64_t fault_step; /* SEQ2SEQ_FAULT_STEP (tests): poison a gradient at this step */
 } s2s_options;
