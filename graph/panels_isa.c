@@ -5,6 +5,7 @@
  * of the process then runs the same kernel, and the kernels give the same
  * bits anyway, so a race of two first calls stores the same value. */
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,19 +41,46 @@ static tg_panel_isa widest(void)
     return TG_PANEL_NONE;
 }
 
-/* TG_ISA's choice; a kernel this machine cannot run is refused, not
- * replaced (a measurement labelled avx512 must have run it). */
-static tg_panel_isa from_environment(void)
+/* TG_ISA's choice: 0 with *isa, or -1 with the reason in err (an unknown
+ * name; a kernel this machine cannot run is refused, not replaced: a
+ * measurement labelled avx512 must have run it). */
+static int isa_of_environment(tg_panel_isa *isa, char *err, size_t errlen)
 {
     const char *v = getenv("TG_ISA");
-    if (!v || !*v || !strcmp(v, "auto")) return widest();
-    if (!strcmp(v, "blas")) return TG_PANEL_NONE;
-    tg_panel_isa isa = !strcmp(v, "avx512") ? TG_PANEL_AVX512 : TG_PANEL_AVX2;
-    TG_CHECK(!strcmp(v, "avx512") || !strcmp(v, "avx2"), TG_HERE, "TG_ISA",
-             "'%s' is not one of auto, avx512, avx2, blas", v);
-    TG_CHECK(tg_panels_isa_runs(isa), TG_HERE, "TG_ISA",
-             "this %s cannot run the %s panel kernel", TG_PANELS_X86 ? "CPU" : "build", v);
+    if (!v || !*v || !strcmp(v, "auto")) {
+        *isa = widest();
+        return 0;
+    }
+    if (!strcmp(v, "blas")) {
+        *isa = TG_PANEL_NONE;
+        return 0;
+    }
+    if (strcmp(v, "avx512") && strcmp(v, "avx2")) {
+        snprintf(err, errlen, "'%.40s' is not one of auto, avx512, avx2, blas", v);
+        return -1;
+    }
+    *isa = !strcmp(v, "avx512") ? TG_PANEL_AVX512 : TG_PANEL_AVX2;
+    if (!tg_panels_isa_runs(*isa)) {
+        snprintf(err, errlen, "this %s cannot run the %s panel kernel",
+                 TG_PANELS_X86 ? "CPU" : "build", v);
+        return -1;
+    }
+    return 0;
+}
+
+static tg_panel_isa from_environment(void)
+{
+    tg_panel_isa isa;
+    char err[128];
+    int bad = isa_of_environment(&isa, err, sizeof err);
+    TG_CHECK(!bad, TG_HERE, "TG_ISA", "%s", err);
     return isa;
+}
+
+int tg_panel_kernel_check(char *err, size_t errlen)
+{
+    tg_panel_isa isa;
+    return isa_of_environment(&isa, err, errlen);
 }
 
 tg_panel_isa tg_panels_isa(void)

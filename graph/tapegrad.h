@@ -107,6 +107,11 @@ const char *tg_blas_core_advice(void);
  * "none" (products on tg_gemm). The widest the CPU runs; the environment
  * variable TG_ISA=avx512|avx2|blas|auto, read once, overrides. For reports. */
 const char *tg_panel_kernel(void);
+/* What tg_panel_kernel would abort with, without aborting: 0 when TG_ISA is
+ * unset, auto, blas or a kernel this CPU runs; else -1 with the reason in err
+ * ("'foo' is not one of auto, avx512, avx2, blas"). For programs, to refuse
+ * it at start-up as the usage error it is. */
+int tg_panel_kernel_check(char *err, size_t errlen);
 size_t tg_tape_arena_used(const tg_tape *t);
 size_t tg_tape_arena_high_water(const tg_tape *t);
 size_t tg_tape_arena_capacity(const tg_tape *t);

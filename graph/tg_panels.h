@@ -128,7 +128,9 @@ int tg_gemm_tn_panels_rows(int m, int n, int k, const tg_real *const *arows,
  *   TG_ISA=blas    no panels: every product on tg_gemm (OpenBLAS)
  *   unset, empty or auto: the widest available.
  * A value the CPU cannot run, or an unknown one, is misuse: a message naming
- * it, then abort (a measurement must not silently run another kernel). */
+ * it, then abort (a measurement must not silently run another kernel). The
+ * programs ask tg_panel_kernel_check (tapegrad.h) at start-up and refuse it
+ * with their usage exit instead. */
 typedef enum tg_panel_isa {
     TG_PANEL_NONE = 0,
     TG_PANEL_AVX2 = 1,

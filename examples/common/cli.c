@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tapegrad.h" /* tg_panel_kernel_check */
+
 /* ------------------------------------------------------------------ values */
 
 typedef union flag_value {
@@ -259,6 +261,11 @@ void tg_cli_parse(int argc, char **argv, const tg_flag *flags, int n, const char
     }
     if (rc != TG_CLI_OK) {
         fprintf(stderr, "%s: %s\n", prog, err);
+        exit(2);
+    }
+    /* read by the engine at the first product, where a bad value aborts */
+    if (tg_panel_kernel_check(err, sizeof err) != 0) {
+        fprintf(stderr, "%s: TG_ISA: %s\n", prog, err);
         exit(2);
     }
 }

@@ -22,6 +22,7 @@
  *     the same bits; neither writes outside C's block; threads change no bit. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -540,4 +541,35 @@ Test(panels, shared_store_panels_whole_for_every_thread)
     for (int id = 0; id < 2; id++) tg_panel_cache_free(own[id]);
     tg_panel_cache_free(ref);
     tg_panel_cache_free(store);
+}
+
+/* tg_panel_kernel_check says what the first product would abort on, without
+ * aborting: programs refuse a bad TG_ISA with it at start-up (exit 2). */
+Test(panels, the_environment_check_names_a_bad_kernel)
+{
+    const char *was = getenv("TG_ISA");
+    char saved[64] = "", err[128];
+    if (was) snprintf(saved, sizeof saved, "%s", was);
+    const char *fine[] = {"", "auto", "blas"};
+    for (int i = 0; i < 3; i++) {
+        setenv("TG_ISA", fine[i], 1);
+        cr_assert_eq(tg_panel_kernel_check(err, sizeof err), 0, "'%s': %s", fine[i], err);
+    }
+    unsetenv("TG_ISA");
+    cr_assert_eq(tg_panel_kernel_check(err, sizeof err), 0, "%s", err);
+    setenv("TG_ISA", "avx1024", 1);
+    cr_assert_eq(tg_panel_kernel_check(err, sizeof err), -1);
+    cr_assert_str_eq(err, "'avx1024' is not one of auto, avx512, avx2, blas");
+    const char *names[] = {"avx512", "avx2"};
+    const tg_panel_isa isas[] = {TG_PANEL_AVX512, TG_PANEL_AVX2};
+    for (int i = 0; i < 2; i++) {
+        setenv("TG_ISA", names[i], 1);
+        int runs = tg_panels_isa_runs(isas[i]);
+        cr_assert_eq(tg_panel_kernel_check(err, sizeof err), runs ? 0 : -1, "%s", names[i]);
+        if (!runs) cr_assert(strstr(err, "cannot run the") != NULL, "%s", err);
+    }
+    if (was)
+        setenv("TG_ISA", saved, 1);
+    else
+        unsetenv("TG_ISA");
 }

@@ -251,6 +251,9 @@ ROWS = [
       "lower --hidden"], {"TG_MAX_MEMORY": "16G"}),
     ("charlm", "malformed memory cap", ["--text", "{d}/tiny.txt"] + CH, 2,
      ["TG_MAX_MEMORY", "'lots'"], {"TG_MAX_MEMORY": "lots"}),
+    ("charlm", "unknown kernel in TG_ISA (was an abort at the first product)",
+     ["--text", "{d}/tiny.txt"] + CH, 2, ["TG_ISA", "'avx1024'", "auto, avx512, avx2, blas"],
+     {"TG_ISA": "avx1024"}),
     # ---- seq2seq's PyTorch interchange (examples/seq2seq/torch_s2s.h)
     ("seq2seq", "--import-torch of a Seq2Seq tensor with the wrong shape", S2S + [
      "--import-torch", "{d}/s2s_shape.torch.st"], 1, ["--import-torch", "s2s_shape.torch.st",
