@@ -1,7 +1,6 @@
 /* charlm's command line: defaults, the flag table, the checks between
  * flags, defaults that follow --optim, and --resume's inherited settings
  * (resume.c). */
-#include <omp.h>
 #include <string.h>
 
 #include "charlm.h"
@@ -130,9 +129,7 @@ void charlm_parse_options(int argc, char **argv, charlm_options *o, tg_cmdline *
         tg_cli_die_usage(PROG, "--momentum is for --optim sgd or momentum, not %s", o->optim);
     if (!strcmp(o->schedule, "cosine") && o->steps == 0)
         tg_cli_die_usage(PROG, "--schedule cosine needs --steps N (the length of the decay)");
-    o->threads = tgx_default_threads(o->threads);
-    /* OpenMP's default too: the memory check keeps a BLAS buffer a thread */
-    omp_set_num_threads(o->threads);
+    o->threads = tgx_run_threads(o->threads);
     o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
     if (o->shards > CHARLM_MAX_SHARDS) o->shards = CHARLM_MAX_SHARDS;
     /* a test hook: poison a gradient at this step (the non-finite guard) */

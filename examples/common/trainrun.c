@@ -62,11 +62,14 @@ int tgx_checkpoint_flags(tg_flag *f, const char **checkpoint, int *every, const 
     return 4;
 }
 
-int tgx_default_threads(int threads)
+int tgx_run_threads(int threads)
 {
-    if (threads > 0) return threads;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    return cores < 1 ? 1 : cores > 256 ? 256 : (int)cores;
+    if (threads < 1) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores < 1 ? 1 : cores > 256 ? 256 : (int)cores;
+    }
+    omp_set_num_threads(threads);
+    return threads;
 }
 
 tgx_run_config tgx_run_defaults(const char *prog, tg_params *params, tg_optim *opt)

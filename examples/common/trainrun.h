@@ -69,9 +69,13 @@ int tgx_optim_from_flag(const char *name, tg_optim_config *out);
  * so that --threads 1 and 2 give the same results and extra threads run
  * shards (the kernels' own threading is slower on these sizes). */
 int tgx_default_shards(int shards, int threads, int batch);
-/* --threads 0 (the default): every online core, as a user running the
- * program on a machine expects; at most 256. Call before tgx_default_shards. */
-int tgx_default_threads(int threads);
+/* The run's thread count from --threads: 0 (the default) is every online
+ * core, as a user running the program on a machine expects; at most 256.
+ * It becomes OpenMP's default too (omp_set_num_threads; every parallel
+ * region names its count anyway): under an address-space limit the memory
+ * check keeps a BLAS buffer for each thread of the run, not of the machine.
+ * Call before tgx_default_shards. */
+int tgx_run_threads(int threads);
 #define TGX_SHARDS_HELP                                                                     \
     "data-parallel shards of each batch; 0: max(2, --threads), at most --batch (results "  \
     "depend on --shards, never on --threads for a given --shards)"

@@ -1,7 +1,6 @@
 /* rowseq's command line (defaults, --preset, the flag table, the checks
  * between flags, --resume's inherited settings) and what it sets up: the
  * optimizer and the learning-rate schedule. */
-#include <omp.h>
 #include <string.h>
 
 #include "idx.h"
@@ -165,9 +164,7 @@ void rowseq_parse_options(int argc, char **argv, rowseq_options *o, tg_cmdline *
         o->epochs = 0; /* a loaded model trains only when a training flag asks */
     inh->n = 0;
     if (o->resume) rowseq_inherit_settings(o->resume, c, inh);
-    o->threads = tgx_default_threads(o->threads);
-    /* OpenMP's default too: the memory check keeps a BLAS buffer a thread */
-    omp_set_num_threads(o->threads);
+    o->threads = tgx_run_threads(o->threads);
     o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
     if (o->shards > ROWSEQ_MAX_SHARDS) o->shards = ROWSEQ_MAX_SHARDS;
     /* a test hook: poison a gradient at this step (the non-finite guard) */

@@ -1,6 +1,5 @@
 /* seq2seq's command line: defaults, the flag table, the checks between
  * flags, and --resume's inherited settings (resume.c). */
-#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -224,9 +223,7 @@ void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_
     if (o->load && !tg_cmdline_given(c, "epochs") && !tg_cmdline_given(c, "steps") &&
         !tg_cmdline_given(c, "seconds"))
         o->epochs = 0;
-    o->threads = tgx_default_threads(o->threads);
-    /* OpenMP's default too: the memory check keeps a BLAS buffer a thread */
-    omp_set_num_threads(o->threads);
+    o->threads = tgx_run_threads(o->threads);
     o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
     if (o->test && !o->train) tg_cli_die_usage(S2S_PROG, "--test needs --train");
     /* a test hook: poison a gradient at this step (the non-finite guard) */
