@@ -570,8 +570,7 @@ size_t tgx_memory_plan_total(const tgx_memory_plan *p)
     return p->params + p->grads + p->optim + p->arenas + p->data;
 }
 
-/* "12.0 KiB", "123.4 MiB" or "16.3 GiB". */
-static void format_bytes(size_t n, char *buf, size_t cap)
+void tgx_format_bytes(size_t n, char *buf, size_t cap)
 {
     double mib = (double)n / 1048576.0;
     if (mib < 1)
@@ -590,7 +589,7 @@ int tgx_arena_problem(size_t bytes, const char *lower, char *err, size_t errlen)
     else if (bytes == TGX_ARENA_TOO_BIG) {
         char room[32];
         const char *why;
-        format_bytes(probe_room(&why), room, sizeof room);
+        tgx_format_bytes(probe_room(&why), room, sizeof room);
         snprintf(err, errlen, "one step of this configuration needs more than %s of step memory, "
                  "the most a step may take here (%s): lower %s", room, why, lower);
     }
@@ -679,15 +678,15 @@ void tgx_memory_check(const char *prog, const tgx_memory_plan *p, const char *lo
     size_t avail = tgx_memory_available(prog, src, sizeof src);
     size_t total = tgx_memory_plan_total(p);
     if (!avail || total <= avail) return;
-    format_bytes(total, need, sizeof need);
-    format_bytes(avail, have, sizeof have);
-    format_bytes(p->params, par, sizeof par);
-    format_bytes(p->grads, gr, sizeof gr);
-    format_bytes(p->optim, opt, sizeof opt);
-    format_bytes(p->arenas, ar, sizeof ar);
+    tgx_format_bytes(total, need, sizeof need);
+    tgx_format_bytes(avail, have, sizeof have);
+    tgx_format_bytes(p->params, par, sizeof par);
+    tgx_format_bytes(p->grads, gr, sizeof gr);
+    tgx_format_bytes(p->optim, opt, sizeof opt);
+    tgx_format_bytes(p->arenas, ar, sizeof ar);
     if (p->data) {
         memcpy(data, ", training data ", 16);
-        format_bytes(p->data, data + 16, sizeof data - 16);
+        tgx_format_bytes(p->data, data + 16, sizeof data - 16);
     }
     tg_cli_die(prog, "this configuration needs %s (parameters %s, gradients %s, optimizer state "
                "%s, %s%s%s) but %s is available (%s): lower %s", need, par, gr, opt,
@@ -701,8 +700,8 @@ void tgx_memory_check_data(const char *prog, const char *name, size_t need, cons
     char src[96], needs[32], have[32];
     size_t avail = tgx_memory_available(prog, src, sizeof src);
     if (!avail || need <= avail) return;
-    format_bytes(need, needs, sizeof needs);
-    format_bytes(avail, have, sizeof have);
+    tgx_format_bytes(need, needs, sizeof needs);
+    tgx_format_bytes(avail, have, sizeof have);
     tg_cli_die(prog, "%s: holding this text takes %s (%s) but %s is available (%s): %s", name,
                needs, how, have, src, advice);
 }

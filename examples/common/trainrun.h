@@ -355,6 +355,9 @@ tgx_memory_plan tgx_memory_plan_config(size_t numel, int shards, const tg_optim_
  * (peephole, user cells) has a few more. */
 size_t tgx_stack_numel(const tg_cell_kind *kind, int in, int hidden, int layers);
 
+/* n bytes for a message: "12.0 KiB", "123.4 MiB" or "16.3 GiB". */
+void tgx_format_bytes(size_t n, char *buf, size_t cap);
+
 /* Memory a run may use, in bytes: TG_MAX_MEMORY from the environment when
  * set (bytes, or with a K, M or G suffix: a cap a user or a test sets),
  * else MemAvailable of /proc/meminfo (sysconf(_SC_AVPHYS_PAGES) without

@@ -207,7 +207,7 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     s2s_pairs train_raw, test_raw, train_pc, test_pc;
     int subwords = o->load ? s2s_pieces_on(pc) : o->subwords > 0;
     if (!o->load) tok->split_punct = !subwords; /* SentencePiece reads the text as written */
-    s2s_load_pairs(o, pairs_from, &train_raw, &test_raw, tok);
+    s2s_load_pairs(o, pairs_from, subwords, &train_raw, &test_raw, tok);
     if (o->write_corpus) s2s_write_corpus(o->write_corpus, &train_raw, &test_raw);
     if (test_raw.n == 0) tg_cli_die(prog, "no test pairs (use --test or a larger --valid-frac)");
     if (subwords)
@@ -247,7 +247,10 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     size_t arenas = tg_tape_arena_capacity(tr->tape);
     for (int s = 0; tr->workers && s < o->shards; s++)
         arenas += tg_tape_arena_capacity(tg_workers_tape(tr->workers, s));
-    s2s_check_memory(m, o, tr->opt, arenas);
+    size_t data = s2s_pairs_bytes(&train_raw) + s2s_pairs_bytes(&test_raw) +
+                  s2s_id_set_bytes(&train_s) + s2s_id_set_bytes(&test_s);
+    if (subwords) data += s2s_pairs_bytes(&train_pc) + s2s_pairs_bytes(&test_pc);
+    s2s_check_memory(m, o, tr->opt, arenas, data);
     if (o->load && !o->import_torch && s2s_load_optim(o->load, tr->opt, err, sizeof err) != 0)
         fprintf(stderr, "%s: optimizer state not restored (%s); starting it fresh\n", prog, err);
     start_run(tr, vs, vt, train_p, pc);

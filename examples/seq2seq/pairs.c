@@ -7,9 +7,36 @@
 #include <string.h>
 
 #include "tapegrad.h"
-#include "text.h" /* the programs' one UTF-8 decoder and hash */
+#include "text.h"     /* the programs' one UTF-8 decoder and hash */
+#include "trainrun.h" /* tgx_format_bytes */
 
 void s2s_pairs_init(s2s_pairs *p) { memset(p, 0, sizeof *p); }
+
+size_t s2s_heap_bytes(size_t n)
+{
+    size_t block = (n + sizeof(size_t) + 15) & ~(size_t)15;
+    return block < 32 ? 32 : block;
+}
+
+/* The arrays of p for `entries` pairs: two string pointers and a line each. */
+static size_t array_bytes(size_t entries)
+{
+    return entries ? 2 * s2s_heap_bytes(entries * sizeof(char *)) +
+                         s2s_heap_bytes(entries * sizeof(int))
+                   : 0;
+}
+
+static size_t pair_string_bytes(const char *src, const char *tgt)
+{
+    return s2s_heap_bytes(strlen(src) + 1) + s2s_heap_bytes(strlen(tgt) + 1);
+}
+
+size_t s2s_pairs_bytes(const s2s_pairs *p)
+{
+    size_t n = array_bytes(p->cap);
+    for (size_t i = 0; i < p->n; i++) n += pair_string_bytes(p->src[i], p->tgt[i]);
+    return n;
+}
 
 void s2s_pairs_free(s2s_pairs *p)
 {
@@ -214,6 +241,8 @@ void s2s_read_options_default(s2s_read_options *o)
     o->tok.lowercase = 0;
     o->tok.split_punct = 1;
     o->max_tokens = S2S_MAX_TOKENS;
+    o->max_bytes = 0;
+    o->max_bytes_why = NULL;
 }
 
 static int is_blank(const char *s, size_t n)
@@ -239,9 +268,29 @@ static char *tokenize_side(const char *s, size_t n, const s2s_tokenize_options *
     return out;
 }
 
-/* Parses one line (no line end). 0 ok or skipped, -1 error (message set). */
-static int parse_line(s2s_pairs *p, char *line, size_t n, const char *name, int lineno,
-                      const s2s_read_options *o, char *err, size_t errlen)
+/* What p holds once the pair (s, t) is added, *strings being the bytes
+ * of its strings so far (the arrays grow as pairs_reserve grows them). */
+static size_t held_with(const s2s_pairs *p, size_t strings, const char *s, const char *t)
+{
+    size_t entries = p->n + 1 <= p->cap ? p->cap : p->cap ? 2 * p->cap : 256;
+    return strings + pair_string_bytes(s, t) + array_bytes(entries);
+}
+
+/* The pair (s, t) of line lineno past o->max_bytes: the message, -1. */
+static int refuse_held(const s2s_read_options *o, size_t held, const char *name, int lineno,
+                       char *err, size_t errlen)
+{
+    char size[32];
+    tgx_format_bytes(held, size, sizeof size);
+    snprintf(err, errlen, "%s:%d: holding the pairs up to this line takes %s, more than %s", name,
+             lineno, size, o->max_bytes_why ? o->max_bytes_why : "the limit set");
+    return -1;
+}
+
+/* Parses one line (no line end) into p, whose strings take *strings
+ * bytes. 0 ok or skipped, -1 error (message set). */
+static int parse_line(s2s_pairs *p, size_t *strings, char *line, size_t n, const char *name,
+                      int lineno, const s2s_read_options *o, char *err, size_t errlen)
 {
     size_t bad;
     if (is_blank(line, n)) return 0;
@@ -265,9 +314,13 @@ static int parse_line(s2s_pairs *p, char *line, size_t n, const char *name, int 
         rc = -1;
     } else if (ks > o->max_tokens || kt > o->max_tokens) {
         p->skipped_long++;
+    } else if (o->max_bytes && held_with(p, *strings, s, t) > o->max_bytes) {
+        rc = refuse_held(o, held_with(p, *strings, s, t), name, lineno, err, errlen);
     } else if (s2s_pairs_add(p, s, t, lineno) != 0) {
         snprintf(err, errlen, "%s:%d: out of memory", name, lineno);
         rc = -1;
+    } else {
+        *strings += pair_string_bytes(s, t);
     }
     free(s);
     free(t);
@@ -278,7 +331,7 @@ int s2s_pairs_read_stream(s2s_pairs *p, FILE *f, const char *name, const s2s_rea
                           char *err, size_t errlen)
 {
     char *line = NULL;
-    size_t cap = 0, n;
+    size_t cap = 0, n, strings = s2s_pairs_bytes(p) - array_bytes(p->cap);
     int lineno = 0, rc = 0, got;
     while (rc == 0 && (got = tg_read_line(f, &line, &cap, S2S_LINE_MAX_BYTES, &n)) != 0) {
         lineno++;
@@ -297,7 +350,7 @@ int s2s_pairs_read_stream(s2s_pairs *p, FILE *f, const char *name, const s2s_rea
             memmove(line, line + 3, n - 3);
             n -= 3;
         }
-        rc = parse_line(p, line, n, name, lineno, o, err, errlen);
+        rc = parse_line(p, &strings, line, n, name, lineno, o, err, errlen);
     }
     free(line);
     return rc;

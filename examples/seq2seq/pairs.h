@@ -27,7 +27,14 @@ typedef struct s2s_pairs {
     size_t skipped_long;
 } s2s_pairs;
 
+/* A heap block of n bytes as glibc's malloc holds it (its header, rounded
+ * to 16 bytes, at least 32): what the data counts take a string or array
+ * to cost. */
+size_t s2s_heap_bytes(size_t n);
+
 void s2s_pairs_init(s2s_pairs *p);
+/* The memory p holds: its strings and its arrays (s2s_heap_bytes). */
+size_t s2s_pairs_bytes(const s2s_pairs *p);
 void s2s_pairs_free(s2s_pairs *p);
 /* Copies both strings (already tokenized). 0, or -1 out of memory. */
 int s2s_pairs_add(s2s_pairs *p, const char *src, const char *tgt, int line);
@@ -58,6 +65,14 @@ int s2s_count_tokens(const char *text);
 typedef struct s2s_read_options {
     s2s_tokenize_options tok;
     int max_tokens; /* longest side kept; longer pairs are skipped and counted */
+    /* The most the pairs read may hold (s2s_pairs_bytes; 0: no limit). The
+     * line that would cross it is refused: "FILE:LINE: holding the pairs up
+     * to this line takes X, more than WHY", where max_bytes_why says whose
+     * limit it is. Linux grants memory it cannot back and kills the process
+     * when that memory is touched, so a reader that stopped only at a
+     * failed malloc would be killed, not refused, on a file too large. */
+    size_t max_bytes;
+    const char *max_bytes_why;
 } s2s_read_options;
 
 void s2s_read_options_default(s2s_read_options *o);

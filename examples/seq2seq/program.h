@@ -44,11 +44,15 @@ typedef struct s2s_id_set {
 int s2s_encode_set(s2s_id_set *s, const s2s_pairs *p, const s2s_vocab *vs, const s2s_vocab *vt,
                    int tgt_oov);
 void s2s_free_set(s2s_id_set *s);
+/* The memory s holds (s2s_heap_bytes). */
+size_t s2s_id_set_bytes(const s2s_id_set *s);
 
 /* The training and test pairs of the run (the built-in corpus, or --train
- * and --test / --valid-frac); exits 1 naming the file. from_ckpt: --resume's
- * checkpoint when it gave the pair files, else NULL. */
-void s2s_load_pairs(const s2s_options *o, const char *from_ckpt, s2s_pairs *train,
+ * and --test / --valid-frac); exits 1 naming the file, or the line where
+ * the pairs outgrow their share of the memory (half, a quarter with
+ * subwords: the rest is for what training makes of them). from_ckpt:
+ * --resume's checkpoint when it gave the pair files, else NULL. */
+void s2s_load_pairs(const s2s_options *o, const char *from_ckpt, int subwords, s2s_pairs *train,
                     s2s_pairs *test, s2s_tokenize_options *tok);
 /* --write-corpus DIR. */
 void s2s_write_corpus(const char *dir, const s2s_pairs *train, const s2s_pairs *test);
@@ -96,10 +100,11 @@ void s2s_free_outputs(int **out, size_t n, int *lens);
 void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs,
                      const s2s_vocab *vt);
 /* Refuses (exit 1, both figures) a run whose parameters, gradients,
- * optimizer state and arenas (bytes) exceed the memory available
- * (tgx_memory_check); s2s_build_model checks the config before building. */
+ * optimizer state, arenas and data (bytes: the pairs and their ids) exceed
+ * the memory available (tgx_memory_check); s2s_build_model checks the
+ * config before building. */
 void s2s_check_memory(const s2s_model *m, const s2s_options *o, const tg_optim *opt,
-                      size_t arenas);
+                      size_t arenas, size_t data);
 /* --load (or --import-torch): the model, its vocabularies, tokenizer and
  * piece models; a model flag given on the command line (cl) that the file
  * contradicts is refused (exit 2), as charlm does. */

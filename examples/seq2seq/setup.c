@@ -46,10 +46,11 @@ static void check_planned_memory(const s2s_options *o, const s2s_config *c)
 }
 
 void s2s_check_memory(const s2s_model *m, const s2s_options *o, const tg_optim *opt,
-                      size_t arenas)
+                      size_t arenas, size_t data)
 {
     tgx_memory_plan p = tgx_memory_plan_of(tg_params_numel(m->params), o->shards, opt, arenas);
-    tgx_memory_check(prog, &p, S2S_LOWER);
+    p.data = data;
+    tgx_memory_check(prog, &p, S2S_LOWER ", or train on fewer pairs");
 }
 
 void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs, const s2s_vocab *vt)

@@ -295,3 +295,54 @@ Test(cli, default_model_evaluates_in_its_arena, .timeout = 300)
     cr_assert_eq(r.rc, 0, "%s", r.err);
     cr_assert(strstr(r.out, "result: exact_match=") != NULL, "%s", r.out);
 }
+
+/* Pair files count in the memory: a file past its share (half of what is
+ * available with words, a quarter with subwords) is refused at the line
+ * that crosses it, exit 1, before the kernel would kill the run; what the
+ * pairs and their ids hold counts in the run's plan as training data. */
+Test(cli, pairs_larger_than_their_share_of_the_memory_are_refused, .timeout = 100)
+{
+    char path[128], args[512];
+    snprintf(path, sizeof path, "/tmp/s2s_cli_mem_%ld.tsv", (long)getpid());
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 400; i++) fprintf(f, "the cat %d sat\tle chat %d\n", i, i);
+    fclose(f);
+    ran r;
+    snprintf(args, sizeof args, "--train %s --subwords 0 --steps 1 --show 0", path);
+    setenv("TG_MAX_MEMORY", "16K", 1);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 1, "%s", r.err);
+    char want[400];
+    snprintf(want, sizeof want, "seq2seq: %s:", path);
+    cr_assert(strncmp(r.err, want, strlen(want)) == 0, "%s", r.err);
+    cr_assert(strstr(r.err, ": holding the pairs up to this line takes ") &&
+                  strstr(r.err, ", more than half of the 16.0 KiB available (TG_MAX_MEMORY), the "
+                                "rest kept for their ids and vocabularies: train on a shorter "
+                                "corpus\n"),
+              "%s", r.err);
+    snprintf(args, sizeof args, "--train %s --steps 1 --show 0", path); /* subwords */
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 1, "%s", r.err);
+    cr_assert(strstr(r.err, ", more than a quarter of the 16.0 KiB available (TG_MAX_MEMORY), "
+                            "the rest kept for their pieces, ids and vocabularies"),
+              "%s", r.err);
+    /* under a cap the pairs fit but the step arenas do not: the plan names
+     * the data too */
+    setenv("TG_MAX_MEMORY", "1M", 1);
+    snprintf(args, sizeof args, "--train %s --subwords 0 --steps 1 --show 0 --hidden 8 --embed 8 "
+             "--batch 4 --eval-batch 4", path);
+    run(&r, args, NULL);
+    unsetenv("TG_MAX_MEMORY");
+    cr_assert_eq(r.rc, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "seq2seq: this configuration needs ") &&
+                  strstr(r.err, " KiB) but 1.0 MiB is available (TG_MAX_MEMORY): lower --hidden, "
+                                "--embed, --layers, --batch or --eval-batch, or train on fewer "
+                                "pairs\n"),
+              "%s", r.err);
+    double data_kib;
+    const char *d = strstr(r.err, ", training data ");
+    cr_assert(d && sscanf(d, ", training data %lf KiB", &data_kib) == 1, "%s", r.err);
+    cr_assert(data_kib > 20 && data_kib < 200, "400 short pairs and their ids: %g KiB", data_kib);
+    remove(path);
+}

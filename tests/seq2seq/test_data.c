@@ -531,6 +531,56 @@ Test(tsv, long_lines_are_skipped_and_counted)
     s2s_pairs_free(&p);
 }
 
+/* n lines "wI xI\tyI zI" (I = 0..n-1); a malloc'd string. */
+static char *numbered_pairs(int n)
+{
+    char *text = malloc((size_t)n * 48 + 1);
+    size_t len = 0;
+    cr_assert_not_null(text);
+    for (int i = 0; i < n; i++) len += (size_t)sprintf(text + len, "w%d x%d\ty%d z%d\n", i, i, i, i);
+    return text;
+}
+
+/* The memory the pairs hold is counted, and a file past max_bytes is
+ * refused at the line whose pair would cross it, not read on until the
+ * machine runs out (the kernel would kill the process, not refuse it). */
+Test(tsv, pairs_past_max_bytes_are_refused_at_the_line_that_crosses_it)
+{
+    char *text = numbered_pairs(2000), err[256] = "";
+    s2s_read_options o;
+    s2s_read_options_default(&o);
+    s2s_pairs all, part;
+    cr_assert_eq(read_text(&all, text, &o, err), 0, "%s", err);
+    size_t bytes = s2s_pairs_bytes(&all), strings = 0;
+    for (size_t i = 0; i < all.n; i++) strings += strlen(all.src[i]) + strlen(all.tgt[i]) + 2;
+    /* every string is a heap block: more than its bytes, less than 4x */
+    cr_assert(bytes > strings + all.n * 2 * sizeof(char *) && bytes < 4 * strings + all.cap * 20,
+              "%zu bytes for %zu of strings", bytes, strings);
+    o.max_bytes = bytes; /* exactly what it takes: read whole */
+    cr_assert_eq(read_text(&part, text, &o, err), 0, "%s", err);
+    cr_assert_eq(part.n, 2000);
+    s2s_pairs_free(&part);
+    o.max_bytes = bytes / 3;
+    o.max_bytes_why = "a third of it";
+    cr_assert_eq(read_text(&part, text, &o, err), -1, "read past its limit");
+    int line;
+    char want[320];
+    snprintf(want, sizeof want, "%s:%%d: holding the pairs up to this line takes ", tmp_path);
+    cr_assert_eq(sscanf(err, want, &line), 1, "%s", err);
+    cr_assert(strstr(err, ", more than a third of it") != NULL, "%s", err);
+    /* the lines before it fit; with it they would not */
+    s2s_pairs_free(&part);
+    s2s_pairs_init(&part);
+    for (int i = 0; i < line - 1; i++)
+        cr_assert_eq(s2s_pairs_add(&part, all.src[i], all.tgt[i], i + 1), 0);
+    cr_assert_leq(s2s_pairs_bytes(&part), o.max_bytes);
+    cr_assert_eq(s2s_pairs_add(&part, all.src[line - 1], all.tgt[line - 1], line), 0);
+    cr_assert_gt(s2s_pairs_bytes(&part), o.max_bytes);
+    s2s_pairs_free(&part);
+    s2s_pairs_free(&all);
+    free(text);
+}
+
 Test(tsv, valid_frac_split)
 {
     s2s_pairs p, v;
