@@ -109,8 +109,7 @@ void s2s_load_pairs(const s2s_options *o, const char *from_ckpt, int subwords, s
         fprintf(stderr, "%s: %s: skipped %zu pairs longer than %d tokens\n", S2S_PROG, o->train,
                 train->skipped_long, o->max_tokens);
     if (o->test) {
-        size_t held = s2s_pairs_bytes(train); /* the two files share it */
-        ro.max_bytes = !ro.max_bytes ? 0 : held < ro.max_bytes ? ro.max_bytes - held : 1;
+        ro.bytes_held = s2s_pairs_bytes(train); /* the two files share it */
         if (s2s_pairs_read_tsv(test, o->test, &ro, err, sizeof err) != 0)
             pairs_error(from_ckpt, "test pairs", "--test FILE", err);
         if (test->skipped_long)

@@ -243,6 +243,7 @@ void s2s_read_options_default(s2s_read_options *o)
     o->max_tokens = S2S_MAX_TOKENS;
     o->max_bytes = 0;
     o->max_bytes_why = NULL;
+    o->bytes_held = 0;
 }
 
 static int is_blank(const char *s, size_t n)
@@ -268,12 +269,13 @@ static char *tokenize_side(const char *s, size_t n, const s2s_tokenize_options *
     return out;
 }
 
-/* What p holds once the pair (s, t) is added, *strings being the bytes
- * of its strings so far (the arrays grow as pairs_reserve grows them). */
-static size_t held_with(const s2s_pairs *p, size_t strings, const char *s, const char *t)
+/* What is held once the pair (s, t) is added to p, `others` being all
+ * that is held but p's arrays (its strings, other files' pairs); the
+ * arrays grow as pairs_reserve grows them. */
+static size_t held_with(const s2s_pairs *p, size_t others, const char *s, const char *t)
 {
     size_t entries = p->n + 1 <= p->cap ? p->cap : p->cap ? 2 * p->cap : 256;
-    return strings + pair_string_bytes(s, t) + array_bytes(entries);
+    return others + pair_string_bytes(s, t) + array_bytes(entries);
 }
 
 /* The pair (s, t) of line lineno past o->max_bytes: the message, -1. */
@@ -282,14 +284,14 @@ static int refuse_held(const s2s_read_options *o, size_t held, const char *name,
 {
     char size[32];
     tgx_format_bytes(held, size, sizeof size);
-    snprintf(err, errlen, "%s:%d: holding the pairs up to this line takes %s, more than %s", name,
-             lineno, size, o->max_bytes_why ? o->max_bytes_why : "the limit set");
+    snprintf(err, errlen, "%s:%d: holding the pairs read up to this line takes %s, more than %s",
+             name, lineno, size, o->max_bytes_why ? o->max_bytes_why : "the limit set");
     return -1;
 }
 
-/* Parses one line (no line end) into p, whose strings take *strings
- * bytes. 0 ok or skipped, -1 error (message set). */
-static int parse_line(s2s_pairs *p, size_t *strings, char *line, size_t n, const char *name,
+/* Parses one line (no line end) into p; *others: all that is held but
+ * p's arrays (held_with). 0 ok or skipped, -1 error (message set). */
+static int parse_line(s2s_pairs *p, size_t *others, char *line, size_t n, const char *name,
                       int lineno, const s2s_read_options *o, char *err, size_t errlen)
 {
     size_t bad;
@@ -314,13 +316,13 @@ static int parse_line(s2s_pairs *p, size_t *strings, char *line, size_t n, const
         rc = -1;
     } else if (ks > o->max_tokens || kt > o->max_tokens) {
         p->skipped_long++;
-    } else if (o->max_bytes && held_with(p, *strings, s, t) > o->max_bytes) {
-        rc = refuse_held(o, held_with(p, *strings, s, t), name, lineno, err, errlen);
+    } else if (o->max_bytes && held_with(p, *others, s, t) > o->max_bytes) {
+        rc = refuse_held(o, held_with(p, *others, s, t), name, lineno, err, errlen);
     } else if (s2s_pairs_add(p, s, t, lineno) != 0) {
         snprintf(err, errlen, "%s:%d: out of memory", name, lineno);
         rc = -1;
     } else {
-        *strings += pair_string_bytes(s, t);
+        *others += pair_string_bytes(s, t);
     }
     free(s);
     free(t);
@@ -331,7 +333,7 @@ int s2s_pairs_read_stream(s2s_pairs *p, FILE *f, const char *name, const s2s_rea
                           char *err, size_t errlen)
 {
     char *line = NULL;
-    size_t cap = 0, n, strings = s2s_pairs_bytes(p) - array_bytes(p->cap);
+    size_t cap = 0, n, others = o->bytes_held + s2s_pairs_bytes(p) - array_bytes(p->cap);
     int lineno = 0, rc = 0, got;
     while (rc == 0 && (got = tg_read_line(f, &line, &cap, S2S_LINE_MAX_BYTES, &n)) != 0) {
         lineno++;
@@ -350,7 +352,7 @@ int s2s_pairs_read_stream(s2s_pairs *p, FILE *f, const char *name, const s2s_rea
             memmove(line, line + 3, n - 3);
             n -= 3;
         }
-        rc = parse_line(p, &strings, line, n, name, lineno, o, err, errlen);
+        rc = parse_line(p, &others, line, n, name, lineno, o, err, errlen);
     }
     free(line);
     return rc;

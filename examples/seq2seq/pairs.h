@@ -66,13 +66,14 @@ typedef struct s2s_read_options {
     s2s_tokenize_options tok;
     int max_tokens; /* longest side kept; longer pairs are skipped and counted */
     /* The most the pairs read may hold (s2s_pairs_bytes; 0: no limit). The
-     * line that would cross it is refused: "FILE:LINE: holding the pairs up
-     * to this line takes X, more than WHY", where max_bytes_why says whose
+     * line that would cross it is refused: "FILE:LINE: holding the pairs read
+     * up to this line takes X, more than WHY", where max_bytes_why says whose
      * limit it is. Linux grants memory it cannot back and kills the process
      * when that memory is touched, so a reader that stopped only at a
      * failed malloc would be killed, not refused, on a file too large. */
     size_t max_bytes;
     const char *max_bytes_why;
+    size_t bytes_held; /* what pairs read before (another file) hold: counted in the limit */
 } s2s_read_options;
 
 void s2s_read_options_default(s2s_read_options *o);

@@ -75,7 +75,7 @@ ROWS = [
      "{d}/absent.tsv"], 1, ["absent.tsv"]),
     ("seq2seq", "TSV pairs past their share of the memory (refused at the line that crosses "
      "it, not killed)", S2S + ["--train", "{d}/good.tsv", "--subwords", "0"], 1,
-     ["good.tsv:1", "holding the pairs up to this line takes", "half of the 1.0 KiB available",
+     ["good.tsv:1", "holding the pairs read up to this line takes", "half of the 1.0 KiB available",
       "(TG_MAX_MEMORY)", "train on a shorter corpus"], {"TG_MAX_MEMORY": "1K"}),
     ("seq2seq", "directory as --train", S2S + ["--train", "{d}"], 1, ["{d}"]),
     ("seq2seq", "a line that never ends (/dev/zero as --train)", S2S + ["--train", "/dev/zero"],

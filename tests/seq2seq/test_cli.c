@@ -316,7 +316,7 @@ Test(cli, pairs_larger_than_their_share_of_the_memory_are_refused, .timeout = 10
     char want[400];
     snprintf(want, sizeof want, "seq2seq: %s:", path);
     cr_assert(strncmp(r.err, want, strlen(want)) == 0, "%s", r.err);
-    cr_assert(strstr(r.err, ": holding the pairs up to this line takes ") &&
+    cr_assert(strstr(r.err, ": holding the pairs read up to this line takes ") &&
                   strstr(r.err, ", more than half of the 16.0 KiB available (TG_MAX_MEMORY), the "
                                 "rest kept for their ids and vocabularies: train on a shorter "
                                 "corpus\n"),

@@ -565,7 +565,7 @@ Test(tsv, pairs_past_max_bytes_are_refused_at_the_line_that_crosses_it)
     cr_assert_eq(read_text(&part, text, &o, err), -1, "read past its limit");
     int line;
     char want[320];
-    snprintf(want, sizeof want, "%s:%%d: holding the pairs up to this line takes ", tmp_path);
+    snprintf(want, sizeof want, "%s:%%d: holding the pairs read up to this line takes ", tmp_path);
     cr_assert_eq(sscanf(err, want, &line), 1, "%s", err);
     cr_assert(strstr(err, ", more than a third of it") != NULL, "%s", err);
     /* the lines before it fit; with it they would not */
@@ -576,6 +576,13 @@ Test(tsv, pairs_past_max_bytes_are_refused_at_the_line_that_crosses_it)
     cr_assert_leq(s2s_pairs_bytes(&part), o.max_bytes);
     cr_assert_eq(s2s_pairs_add(&part, all.src[line - 1], all.tgt[line - 1], line), 0);
     cr_assert_gt(s2s_pairs_bytes(&part), o.max_bytes);
+    s2s_pairs_free(&part);
+    /* what another file's pairs hold counts: the limit is met at line 1 */
+    o.max_bytes = bytes;
+    o.bytes_held = bytes - 1;
+    cr_assert_eq(read_text(&part, text, &o, err), -1, "read past its limit");
+    snprintf(want, sizeof want, "%s:1: holding the pairs read up to this line takes ", tmp_path);
+    cr_assert(strstr(err, want) != NULL, "%s", err);
     s2s_pairs_free(&part);
     s2s_pairs_free(&all);
     free(text);
