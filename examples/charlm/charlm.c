@@ -57,7 +57,9 @@ static void load_corpus(const options *o, int inherited, corpus *c)
         tg_cli_die(PROG, "%s", err);
     }
     /* before decoding: a text too large would be killed, not refused, there */
-    tgx_memory_check_data(PROG, c->name, len * CHARLM_BYTES_PER_CHAR,
+    char what[sizeof c->name + 32];
+    snprintf(what, sizeof what, "%s: holding this text", c->name);
+    tgx_memory_check_data(PROG, what, len * CHARLM_BYTES_PER_CHAR,
                           CHARLM_BYTES_PER_CHAR_HOW ", at most one character a byte",
                           "train on a shorter text");
     if (tg_text_decode(c->name, bytes, len, &c->cps, &c->n, err, sizeof err))

@@ -694,7 +694,7 @@ void tgx_memory_check(const char *prog, const tgx_memory_plan *p, const char *lo
                p->arenas ? ar : "", data, have, src, lower);
 }
 
-void tgx_memory_check_data(const char *prog, const char *name, size_t need, const char *how,
+void tgx_memory_check_data(const char *prog, const char *what, size_t need, const char *how,
                            const char *advice)
 {
     char src[96], needs[32], have[32];
@@ -702,6 +702,6 @@ void tgx_memory_check_data(const char *prog, const char *name, size_t need, cons
     if (!avail || need <= avail) return;
     tgx_format_bytes(need, needs, sizeof needs);
     tgx_format_bytes(avail, have, sizeof have);
-    tg_cli_die(prog, "%s: holding this text takes %s (%s) but %s is available (%s): %s", name,
-               needs, how, have, src, advice);
+    tg_cli_die(prog, "%s takes %s (%s) but %s is available (%s): %s", what, needs, how, have, src,
+               advice);
 }

@@ -377,14 +377,15 @@ size_t tgx_memory_available(const char *prog, char *src, size_t cap);
  * shrink it. No-op when nothing is known. */
 void tgx_memory_check(const char *prog, const tgx_memory_plan *p, const char *lower);
 
-/* Refuses, before it is decoded, input that alone would not fit, with exit 1:
- *   PROG: NAME: holding this text takes 679.5 MiB (HOW) but 100.0 MiB is
- *   available (TG_MAX_MEMORY): ADVICE
- * need: the bytes the program will hold for it; how says how they were
- * counted. Linux grants large allocations it cannot back and kills the
+/* Refuses, before the memory is taken, data that would not fit, with exit 1:
+ *   PROG: WHAT takes 679.5 MiB (HOW) but 100.0 MiB is available
+ *   (TG_MAX_MEMORY): ADVICE
+ * what: "ko.txt: holding this text", "learning the pieces from 400000
+ * pairs"; need: the bytes the program will hold for it; how says how they
+ * were counted. Linux grants large allocations it cannot back and kills the
  * process when they are touched, so a failed malloc alone would not say it.
  * No-op when nothing is known. */
-void tgx_memory_check_data(const char *prog, const char *name, size_t need, const char *how,
+void tgx_memory_check_data(const char *prog, const char *what, size_t need, const char *how,
                            const char *advice);
 
 #ifdef __cplusplus

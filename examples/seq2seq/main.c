@@ -149,6 +149,23 @@ static void check_resumed(const trainer *tr, uint64_t nb)
                    o->resume, (unsigned long long)tr->batch, (unsigned long long)nb);
 }
 
+/* Refuses (exit 1), before SentencePiece takes it, the memory of learning
+ * the pieces when it would not fit beside the pairs: the kernel would kill
+ * the run half-way through, not refuse it. */
+static void check_pieces_memory(const options *o, const s2s_pairs *train_raw,
+                                const s2s_pairs *test_raw)
+{
+    size_t sample = (size_t)o->subword_sample, pairs = train_raw->n;
+    size_t count = sample > 0 && sample < pairs ? sample : pairs;
+    char what[96], how[128];
+    snprintf(what, sizeof what, "learning the pieces from %zu pairs", count);
+    snprintf(how, sizeof how, "the pairs, and SentencePiece's trainer at about %d bytes a "
+             "character of a side", S2S_PIECES_BYTES_PER_CHAR);
+    size_t need = s2s_pieces_train_bytes(train_raw, sample) + s2s_pairs_bytes(train_raw) +
+                  s2s_pairs_bytes(test_raw);
+    tgx_memory_check_data(prog, what, need, how, "lower --subword-sample, or --subwords 0 for words");
+}
+
 /* Subword mode (pieces.h): the piece models (--load's, --resume's, or
  * learned now on the training text), the vocabularies they give, and the
  * pairs as pieces (dropping, and counting, pairs over --max-tokens pieces;
@@ -162,6 +179,7 @@ static void prepare_pieces(const options *o, int loaded, s2s_pieces *pc, s2s_pai
     if (!loaded && o->resume) {
         if (s2s_resume_pieces(o->resume, pc, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
     } else if (!loaded) {
+        check_pieces_memory(o, train_raw, test_raw);
         if (s2s_pieces_train(pc, train_raw, o->subwords, (size_t)o->subword_sample, note,
                              sizeof note, err, sizeof err) != 0)
             tg_cli_die(prog, "%s", err);

@@ -70,6 +70,25 @@ static int choose_pairs(const s2s_pairs *train, size_t take, const char ***src,
     return 0;
 }
 
+/* Code points of UTF-8 s: its bytes that do not continue a character. */
+static size_t count_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+size_t s2s_pieces_train_bytes(const s2s_pairs *train, size_t sample)
+{
+    size_t src = 0, tgt = 0, count = sample > 0 && sample < train->n ? sample : train->n;
+    for (size_t i = 0; i < train->n; i++) {
+        src += count_chars(train->src[i]);
+        tgt += count_chars(train->tgt[i]);
+    }
+    double share = train->n ? (double)count / (double)train->n : 0;
+    return (size_t)((double)(src > tgt ? src : tgt) * share) * S2S_PIECES_BYTES_PER_CHAR;
+}
+
 int s2s_pieces_train(s2s_pieces *p, const s2s_pairs *train, int n, size_t sample, char *note,
                      size_t notelen, char *err, size_t errlen)
 {

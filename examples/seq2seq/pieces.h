@@ -30,7 +30,7 @@ typedef struct s2s_pieces {
 #define S2S_SUBWORDS_DEFAULT 8000
 /* Default --subword-sample: the training pairs the pieces are learned
  * from. SentencePiece's unigram trainer holds and iterates over every
- * sentence it is given (about 0.7 KB a sentence, measured); a million
+ * sentence it is given (S2S_PIECES_BYTES_PER_CHAR a character); a million
  * bounds that, and a larger corpus adds few pieces worth having (Marian
  * samples 2 million lines by default). */
 #define S2S_SUBWORD_SAMPLE_DEFAULT 1000000
@@ -40,6 +40,17 @@ typedef struct s2s_pieces {
 #define S2S_SUBWORD_SAMPLE_SEED 1
 /* Default longest side and output in pieces (S2S_MAX_TOKENS for words). */
 #define S2S_MAX_PIECES 200
+
+/* Memory SentencePiece's unigram trainer holds for a character of the side
+ * it learns from (its suffix array, the sentences as code points, the seed
+ * pieces; measured on 25 000-200 000 pairs, 1.5-13 million characters a
+ * side: 25-28 bytes). */
+#define S2S_PIECES_BYTES_PER_CHAR 28
+/* About the most learning the pieces of train from `sample` pairs (as
+ * s2s_pieces_train takes them) holds at once: S2S_PIECES_BYTES_PER_CHAR a
+ * character of the larger side of the sample (the sides are learned one
+ * after the other), the sample's share of the corpus's characters. */
+size_t s2s_pieces_train_bytes(const s2s_pairs *train, size_t sample);
 
 /* Learns a model of at most n pieces per side on the raw text of train
  * (from `sample` of its pairs, chosen at random with a fixed seed, when

@@ -77,6 +77,11 @@ ROWS = [
      "it, not killed)", S2S + ["--train", "{d}/good.tsv", "--subwords", "0"], 1,
      ["good.tsv:1", "holding the pairs read up to this line takes", "half of the 1.0 KiB available",
       "(TG_MAX_MEMORY)", "train on a shorter corpus"], {"TG_MAX_MEMORY": "1K"}),
+    ("seq2seq", "learning pieces from more text than the memory holds (refused before "
+     "SentencePiece takes it)", ["--train", "{d}/long_pairs.tsv", "--test", "{d}/long_pairs.tsv",
+     "--subwords", "100", "--hidden", "8", "--embed", "4", "--steps", "1"], 1,
+     ["learning the pieces from 40 pairs takes", "SentencePiece's trainer", "(TG_MAX_MEMORY)",
+      "lower --subword-sample"], {"TG_MAX_MEMORY": "256K"}),
     ("seq2seq", "directory as --train", S2S + ["--train", "{d}"], 1, ["{d}"]),
     ("seq2seq", "a line that never ends (/dev/zero as --train)", S2S + ["--train", "/dev/zero"],
      1, ["/dev/zero:1", "more than 4194304 bytes"]),
@@ -363,6 +368,8 @@ def make_text_fixtures(d):
     put("no_tab.tsv", "a\tb\nthis line has no tab\n")
     put("bad_utf8.tsv", b"ok\tfine\nbad \xc3\x28\tx\n")
     put("empty_side.tsv", "a\t\n")
+    side = lambda i: "".join(" " if k % 7 == 6 else chr(97 + (i + k) % 26) for k in range(300))
+    put("long_pairs.tsv", "".join(f"{side(i)}\t{side(i)}\n" for i in range(40)))
     with open(os.path.join(d, "huge.txt"), "wb") as f:  # sparse: no disk used
         f.truncate((1 << 30) + 1)
     os.mkfifo(os.path.join(d, "pipe"))

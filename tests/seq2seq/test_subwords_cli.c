@@ -195,3 +195,40 @@ Test(seq2seq_subwords, subword_sample_learns_from_part_of_the_pairs)
     cr_assert_eq(pt_run("--train p.tsv --subwords 0 --subword-sample 10"), 2, "%s", pt_err);
     pt_expect_one_line("seq2seq: --subword-sample applies when pieces are learned on --train");
 }
+
+/* Learning the pieces is refused before SentencePiece takes memory that is
+ * not there (the kernel would kill the run half-way), and a smaller
+ * --subword-sample needs less: 40 pairs of 300 characters a side need
+ * about 40 x 300 x S2S_PIECES_BYTES_PER_CHAR (28) = 328 KiB, 10 of them a
+ * quarter of that; the pairs themselves (52 KiB with the test file) fit in
+ * their quarter of the 256 KiB cap. */
+Test(seq2seq_subwords, learning_the_pieces_is_refused_past_the_memory)
+{
+    char path[sizeof pt_dir + 64], side[301];
+    pt_path("long.tsv", path, sizeof path);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 40; i++) {
+        for (int k = 0; k < 300; k++) side[k] = k % 7 == 6 ? ' ' : (char)('a' + (i + k) % 26);
+        side[300] = '\0';
+        fprintf(f, "%s\t%s\n", side, side);
+    }
+    fclose(f);
+    const char *args = "--train long.tsv --test long.tsv --subwords 100 --hidden 8 --embed 4 "
+                       "--steps 1 --show 0";
+    cr_assert_eq(pt_run_env("TG_MAX_MEMORY=256K", args), 1, "%s", pt_err);
+    pt_expect_one_line("seq2seq: learning the pieces from 40 pairs takes ");
+    cr_assert(strstr(pt_err, " KiB (the pairs, and SentencePiece's trainer at about 28 bytes a "
+                             "character of a side) but 256.0 KiB is available (TG_MAX_MEMORY): "
+                             "lower --subword-sample, or --subwords 0 for words\n"),
+              "%s", pt_err);
+    double need;
+    cr_assert_eq(sscanf(strstr(pt_err, " takes "), " takes %lf KiB", &need), 1, "%s", pt_err);
+    cr_assert(need > 328 && need < 420, "%g KiB", need);
+    char sampled[256];
+    snprintf(sampled, sizeof sampled, "%s --subword-sample 10", args);
+    cr_assert_eq(pt_run_env("TG_MAX_MEMORY=256K", sampled), 1, "%s", pt_err);
+    cr_assert_null(strstr(pt_err, "learning the pieces"), "%s", pt_err); /* the model's turn */
+    pt_expect_one_line("seq2seq: this configuration needs ");
+    cr_assert_eq(pt_run(sampled), 0, "%s", pt_err);
+}
