@@ -17,6 +17,11 @@
 #include "model.h"
 #include "pairs.h"
 
+/* The most sentences --translate's map keeps (as many as --show allows):
+ * each holds up to --max-len x 1000 weights, and a stdin of millions of
+ * lines would otherwise grow the map, and the SVG, until memory ends. */
+#define S2S_ATTNMAP_MAX_SENTENCES 1000
+
 /* One sentence: T output rows of S source weights (row-major, T x S). */
 typedef struct s2s_attnmap_block {
     int S, T;

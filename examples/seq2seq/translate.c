@@ -163,7 +163,8 @@ static int translate_line(const s2s_options *o, tg_tape *tape, const s2s_model *
         int *outs[1] = {b->out};
         if (s2s_translate(tape, m, src, &k, 1, &d, outs, &len) != 0)
             tg_cli_die(prog, "out of memory while decoding");
-        if (map && s2s_attnmap_decode(map, tape, m, vs, vt, src, &k, 1, o->max_len, 1) != 0)
+        if (map && map->n < S2S_ATTNMAP_MAX_SENTENCES &&
+            s2s_attnmap_decode(map, tape, m, vs, vt, src, &k, 1, o->max_len, 1) != 0)
             tg_cli_die(prog, "out of memory decoding for --attention-map");
     }
     char *text = s2s_pieces_output_text(pc, vt, b->out, len);
@@ -213,8 +214,13 @@ static void run_translate(const s2s_options *o, tg_tape *tape, const s2s_model *
         char err[512];
         if (s2s_attnmap_save(map, o->attention_map, err, sizeof err) != 0)
             tg_cli_die(prog, "%s", err);
-        fprintf(stderr, "%s: attention map of %zu sentences (greedy decode) written to %s\n",
-                prog, map->n, o->attention_map);
+        if (map->n == S2S_ATTNMAP_MAX_SENTENCES && (size_t)n > map->n)
+            fprintf(stderr, "%s: attention map of the first %zu of %ld sentences (it keeps at "
+                    "most %d; greedy decode) written to %s\n", prog, map->n, n,
+                    S2S_ATTNMAP_MAX_SENTENCES, o->attention_map);
+        else
+            fprintf(stderr, "%s: attention map of %zu sentences (greedy decode) written to %s\n",
+                    prog, map->n, o->attention_map);
         s2s_attnmap_free(map);
     }
     tg_result("translated=%ld seconds=%.2f", n, seconds);

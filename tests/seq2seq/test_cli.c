@@ -238,7 +238,7 @@ Test(cli, threads_do_not_change_results, .timeout = 100)
  * with no attention flags given, translates greedily and with a beam. */
 Test(cli, attention_train_save_load_translate, .timeout = 100)
 {
-    char model[128], args[512], line[512], again[512];
+    char model[128], args[512], line[512], again[512], want_map[300];
     snprintf(model, sizeof model, "/tmp/s2s_cli_attn_%ld.safetensors", (long)getpid());
     ran r;
     snprintf(args, sizeof args, TINY " --epochs 2 --attention general --bidirectional --save %s",
@@ -279,6 +279,27 @@ Test(cli, attention_train_save_load_translate, .timeout = 100)
     run(&r, args, NULL);
     cr_assert_eq(r.rc, 0, "%s", r.err);
     cr_assert(strstr(r.out, "result: translated=2") != NULL, "%s", r.out);
+    /* a long stdin: the map keeps its first 1000 sentences, not every line
+     * until memory ends; every line is still translated */
+    char map[128];
+    snprintf(map, sizeof map, "/tmp/s2s_cli_map_%ld.svg", (long)getpid());
+    static char lines[1002 * 16];
+    size_t len = 0;
+    for (int i = 0; i < 1002; i++) len += (size_t)sprintf(lines + len, "you like tea\n");
+    snprintf(args, sizeof args, "--load %s --translate --attention-map %s >/dev/null", model, map);
+    run_input(&r, args, lines, len);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    snprintf(want_map, sizeof want_map, "seq2seq: attention map of the first 1000 of 1002 "
+             "sentences (it keeps at most 1000; greedy decode) written to %s\n", map);
+    cr_assert(strstr(r.err, want_map), "%s", r.err);
+    FILE *svg = fopen(map, "r");
+    cr_assert_not_null(svg);
+    int blocks = 0;
+    char row[4096];
+    while (fgets(row, sizeof row, svg)) blocks += strstr(row, "<g class=\"sentence\">") != NULL;
+    fclose(svg);
+    cr_assert_eq(blocks, 1000);
+    remove(map);
     remove(model);
 }
 
