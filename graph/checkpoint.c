@@ -421,7 +421,9 @@ tg_checkpoint *tg_checkpoint_parse(const void *bytes, size_t len, const char *la
 
 static unsigned char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO with no writer would block open() forever, before
+     * fstat could refuse it; reads of a regular file ignore the flag */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         tg_ckpt_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;

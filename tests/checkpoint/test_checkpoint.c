@@ -678,6 +678,17 @@ Test(checkpoint, missing_file_is_reported)
     tg_params_free(p);
 }
 
+/* A FIFO (a named pipe) with no writer is refused at once: opened plainly
+ * it would block open() forever, before the check could see it. */
+Test(checkpoint, a_fifo_is_refused_not_waited_on, .timeout = 10)
+{
+    const char *fifo = path_in_dir("pipe.safetensors");
+    cr_assert_eq(mkfifo(fifo, 0600), 0, "mkfifo: %s", strerror(errno));
+    char err[512];
+    cr_assert_null(tg_checkpoint_open(fifo, err, sizeof err));
+    cr_assert(strstr(err, "pipe.safetensors: is not a regular file"), "%s", err);
+}
+
 /* ------------------------------------------------------------------ exact resume */
 
 enum { IN = 4, OUT = 5, BATCH = 6 };
