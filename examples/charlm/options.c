@@ -81,7 +81,12 @@ static int given(const tg_cmdline *c, const char *name) { return tg_cmdline_give
 /* The run's checkpoint and output files. */
 tg_run_files charlm_run_files(const charlm_options *o)
 {
-    return (tg_run_files){o->checkpoint, o->resume, o->load, o->save, o->log};
+    tg_run_files f = {.checkpoint = o->checkpoint, .resume = o->resume, .load = o->load,
+                      .save = o->save, .log = o->log};
+    tg_run_files_add(f.writes, "--export-torch", o->export_torch);
+    tg_run_files_add(f.reads, "--text", o->text);
+    tg_run_files_add(f.reads, "--import-torch", o->import_torch);
+    return f;
 }
 
 /* Flags that exclude or need each other. */

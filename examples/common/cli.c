@@ -338,6 +338,27 @@ int tg_meta_dropout(const char *path, const char *key, const char *value, double
     return 0;
 }
 
+/* The last name of path (after its last '/'). */
+static const char *last_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+int tg_cli_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    int has_a = stat(a, &sa) == 0, has_b = stat(b, &sb) == 0;
+    if (has_a && has_b)
+        return S_ISREG(sa.st_mode) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (has_a || has_b) return 0;
+    char da[PATH_MAX], db[PATH_MAX];
+    directory_of(a, da, sizeof da);
+    directory_of(b, db, sizeof db);
+    return stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino && strcmp(last_name(a), last_name(b)) == 0;
+}
+
 int tg_cli_check_output(const char *flag, const char *path, int replaced, char *err,
                         size_t errlen)
 {

@@ -100,6 +100,13 @@ uint64_t tg_cli_env_step(const char *prog, const char *var);
  * name (equal PIDs in identical containers) at the same instant. */
 long tg_cli_launcher_rank(void);
 
+/* 1 when writing one of paths a and b would destroy the other: both name
+ * one regular file (one inode, however spelt: "./m.st", "m.st", a link),
+ * or neither exists yet and both name one entry of one directory. A
+ * device or pipe (/dev/null, /dev/stdout) is never "one file": writes to
+ * it destroy nothing. */
+int tg_cli_same_file(const char *a, const char *b);
+
 /* Checks, before any work, that output file path of flag ("--save") can be
  * written: it is not a directory, and its directory exists and takes a new
  * file (a probe named like the atomic writers' temporaries, "path.tmp.PID",

@@ -573,9 +573,50 @@ void tg_trainckpt_check_flags(const char *prog, const tg_cmdline *cl, const tg_r
         tg_cli_die_usage(prog, "--checkpoint and --save name the same file %s", f->save);
 }
 
+void tg_run_files_add(tg_run_file *list, const char *flag, const char *path)
+{
+    if (!path) return;
+    for (int i = 0; i < TG_RUN_FILES_MAX - 1; i++)
+        if (!list[i].path) {
+            list[i] = (tg_run_file){flag, path};
+            return;
+        }
+}
+
+/* Whether output `out` may be input `in`: the run goes on in its
+ * checkpoint, and trains a --load'ed model on in place. */
+static int shared_on_purpose(const char *out, const char *in)
+{
+    return (!strcmp(out, "--checkpoint") && !strcmp(in, "--resume")) ||
+           (!strcmp(out, "--save") && !strcmp(in, "--load"));
+}
+
+void tg_run_files_check_distinct(const char *prog, const tg_run_files *f)
+{
+    tg_run_file out[TG_RUN_FILES_MAX + 3] = {{"--checkpoint", f->checkpoint}, {"--save", f->save},
+                                             {"--log", f->log}};
+    tg_run_file in[TG_RUN_FILES_MAX + 2] = {{"--resume", f->resume}, {"--load", f->load}};
+    for (int i = 0; i < TG_RUN_FILES_MAX && f->writes[i].path; i++) out[3 + i] = f->writes[i];
+    for (int i = 0; i < TG_RUN_FILES_MAX && f->reads[i].path; i++) in[2 + i] = f->reads[i];
+    for (int i = 0; i < TG_RUN_FILES_MAX + 3; i++) {
+        if (!out[i].path) continue;
+        for (int j = i + 1; j < TG_RUN_FILES_MAX + 3; j++)
+            if (out[j].path && tg_cli_same_file(out[i].path, out[j].path))
+                tg_cli_die_usage(prog, "%s %s and %s %s are one file: one output would "
+                                 "overwrite the other", out[i].flag, out[i].path, out[j].flag,
+                                 out[j].path);
+        for (int j = 0; j < TG_RUN_FILES_MAX + 2; j++)
+            if (in[j].path && !shared_on_purpose(out[i].flag, in[j].flag) &&
+                tg_cli_same_file(out[i].path, in[j].path))
+                tg_cli_die_usage(prog, "%s %s would overwrite %s %s (one file): write it "
+                                 "elsewhere", out[i].flag, out[i].path, in[j].flag, in[j].path);
+    }
+}
+
 void tg_trainckpt_check_outputs(const char *prog, const tg_run_files *f)
 {
     char err[8192];
+    tg_run_files_check_distinct(prog, f);
     if ((f->checkpoint && tg_trainckpt_check_path(f->checkpoint, f->resume, err, sizeof err)) ||
         (f->save && tg_cli_check_output("--save", f->save, 1, err, sizeof err)) ||
         (f->log && tg_cli_check_output("--log", f->log, 0, err, sizeof err)))

@@ -115,18 +115,38 @@ int tg_trainckpt_check_path(const char *path, const char *resume, char *err, siz
 int tg_trainckpt_read_config(const char *path, const char *key, char *out, size_t outlen,
                              char *err, size_t errlen);
 
+/* A file of a run: the flag that names it, its path (NULL: not given). */
+typedef struct tg_run_file {
+    const char *flag, *path;
+} tg_run_file;
+
+#define TG_RUN_FILES_MAX 12
+
 /* The files a training run reads its state from and writes to (NULL: not
- * given). */
+ * given), and the other files it writes (--export-torch, ...) and reads
+ * (--text, --import-torch, data files): lists ended by an empty slot. */
 typedef struct tg_run_files {
     const char *checkpoint, *resume, *load, *save, *log;
+    tg_run_file writes[TG_RUN_FILES_MAX], reads[TG_RUN_FILES_MAX];
 } tg_run_files;
+
+/* Appends {flag, path} to a list of tg_run_files (path NULL: nothing);
+ * the lists hold TG_RUN_FILES_MAX - 1 files. */
+void tg_run_files_add(tg_run_file *list, const char *flag, const char *path);
 
 /* Usage errors among them (exit 2, "prog: ..."): --resume with --load,
  * --every without --checkpoint, --checkpoint and --save naming one file. */
 void tg_trainckpt_check_flags(const char *prog, const tg_cmdline *cl, const tg_run_files *f);
-/* Before any work (exit 1 naming the flag): --checkpoint
- * (tg_trainckpt_check_path), --save (replaced atomically) and --log
- * (written in place) can be written (tg_cli_check_output). */
+/* Refuses (exit 2) an output that is another output's file, or an input's
+ * (tg_cli_same_file): "--log r.tck would overwrite --resume r.tck". The
+ * two pairs a run means to share are let through: --checkpoint may be
+ * the --resume file (the run goes on in it), --save the --load file (the
+ * model is trained on in place). */
+void tg_run_files_check_distinct(const char *prog, const tg_run_files *f);
+/* Before any work: tg_run_files_check_distinct, then (exit 1 naming the
+ * flag) --checkpoint (tg_trainckpt_check_path), --save (replaced
+ * atomically) and --log (written in place) can be written
+ * (tg_cli_check_output). */
 void tg_trainckpt_check_outputs(const char *prog, const tg_run_files *f);
 
 /* ------------------------------------------------------------------ --resume: inherited settings */

@@ -64,7 +64,7 @@ static void parse_options(int argc, char **argv, options *o, tg_cmdline *c)
     memcpy(c->flags, flags, sizeof flags);
     tg_cli_parse(argc, argv, c->flags, c->n, PROG,
                  "A recurrent net learns to echo the symbol it heard --delay steps ago.", NULL);
-    const tg_run_files files = {o->checkpoint, o->resume, NULL, NULL, o->log};
+    const tg_run_files files = {.checkpoint = o->checkpoint, .resume = o->resume, .log = o->log};
     tg_trainckpt_check_flags(PROG, c, &files);
     tg_trainckpt_check_outputs(PROG, &files);
     o->fault_step = tg_cli_env_step(PROG, "ECHO_FAULT_STEP");

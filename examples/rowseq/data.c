@@ -42,13 +42,29 @@ static void data_path(const char *dir, const char *name, const char *resume, cha
     data_error(resume, msg);
 }
 
+/* The IDX file name of a split's images or labels. */
+static void idx_name(const char *prefix, int labels, char *out, size_t n)
+{
+    snprintf(out, n, "%s-%s", prefix, labels ? "labels-idx1-ubyte" : "images-idx3-ubyte");
+}
+
+void rowseq_data_files(const char *dir, char paths[ROWSEQ_DATA_FILES][ROWSEQ_PATH_BYTES])
+{
+    static const char *const splits[] = {"train", "t10k"};
+    char name[64];
+    for (int i = 0; i < ROWSEQ_DATA_FILES; i++) {
+        idx_name(splits[i / 4], i / 2 % 2, name, sizeof name);
+        snprintf(paths[i], ROWSEQ_PATH_BYTES, "%s/%s%s", dir, name, i % 2 ? ".gz" : "");
+    }
+}
+
 void rowseq_load_split(const char *dir, const char *prefix, int limit, const char *resume,
                        rowseq_split *s)
 {
-    char ip[4096], lp[4096], msg[4096 + 256], name[64];
-    snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
+    char ip[ROWSEQ_PATH_BYTES], lp[ROWSEQ_PATH_BYTES], msg[4096 + 256], name[64];
+    idx_name(prefix, 0, name, sizeof name);
     data_path(dir, name, resume, ip, sizeof ip);
-    snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
+    idx_name(prefix, 1, name, sizeof name);
     data_path(dir, name, resume, lp, sizeof lp);
     if (idx_read_images(ip, &s->im, msg, sizeof msg) != IDX_OK) data_error(resume, msg);
     if (idx_read_labels(lp, ROWSEQ_CLASSES, &s->lb, msg, sizeof msg) != IDX_OK) data_error(resume, msg);

@@ -305,6 +305,17 @@ static void describe(const options *o, const rowseq_trainer *tr, const rowseq_da
             test->count, c->steps, c->in);
 }
 
+/* No output is another output's file or an input's (the --data folder's
+ * IDX files among them), and each can be written. */
+static void check_files(const options *o)
+{
+    char data[ROWSEQ_DATA_FILES][ROWSEQ_PATH_BYTES];
+    tg_run_files files = rowseq_run_files(o);
+    rowseq_data_files(o->data, data);
+    for (int i = 0; i < ROWSEQ_DATA_FILES; i++) tg_run_files_add(files.reads, "--data", data[i]);
+    tg_trainckpt_check_outputs(PROG, &files);
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -313,8 +324,7 @@ int main(int argc, char **argv)
     char err[1024];
     rowseq_parse_options(argc, argv, &o, &cl, &inherited);
     tg_dist *dist = tgx_dist_init(PROG, &argc, &argv); /* NULL without mpirun */
-    const tg_run_files files = rowseq_run_files(&o);
-    tg_trainckpt_check_outputs(PROG, &files); /* before any work */
+    check_files(&o); /* before any work */
     if (o.export_torch && tg_cli_check_output("--export-torch", o.export_torch, 1, err, sizeof err))
         tg_cli_die(PROG, "%s", err);
     tgx_torch_arch arch;

@@ -130,7 +130,11 @@ static int make_flags(rowseq_options *o, tg_flag *f)
 /* The run's checkpoint and output files. */
 tg_run_files rowseq_run_files(const rowseq_options *o)
 {
-    return (tg_run_files){o->checkpoint, o->resume, o->load, o->save, o->log};
+    tg_run_files f = {.checkpoint = o->checkpoint, .resume = o->resume, .load = o->load,
+                      .save = o->save, .log = o->log};
+    tg_run_files_add(f.writes, "--export-torch", o->export_torch);
+    tg_run_files_add(f.reads, "--import-torch", o->import_torch);
+    return f; /* the --data files: main.c adds them */
 }
 
 /* Flags that exclude or need each other. */

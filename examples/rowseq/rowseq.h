@@ -84,6 +84,13 @@ typedef struct rowseq_split {
     rowseq_data d;
 } rowseq_split;
 
+/* The files a --data folder may hold: each split's images and labels,
+ * plain or .gz (ROWSEQ_DATA_FILES paths of up to ROWSEQ_PATH_BYTES, cut
+ * short past it: names to compare, not to open). */
+#define ROWSEQ_DATA_FILES 8
+#define ROWSEQ_PATH_BYTES 4096
+void rowseq_data_files(const char *dir, char paths[ROWSEQ_DATA_FILES][ROWSEQ_PATH_BYTES]);
+
 /* Reads DIR/PREFIX-images-idx3-ubyte and -labels-idx1-ubyte (or their .gz),
  * checks they pair, and keeps the first limit images (all when limit <= 0).
  * Exits 1 naming the file; when resume is not NULL (the folder came from

@@ -121,13 +121,23 @@ void s2s_load_pairs(const s2s_options *o, const char *from_ckpt, int subwords, s
     if (train->n == 0) tg_cli_die(S2S_PROG, "%s: no sentence pairs", o->train);
 }
 
+int s2s_write_corpus_paths(const char *dir, char *train, char *test, size_t cap)
+{
+    if (!dir[0]) return -1;
+    int over = (size_t)snprintf(train, cap, "%s/train.tsv", dir) >= cap;
+    over |= (size_t)snprintf(test, cap, "%s/test.tsv", dir) >= cap;
+    return over ? -1 : 0;
+}
+
 void s2s_write_corpus(const char *dir, const s2s_pairs *train, const s2s_pairs *test)
 {
-    char path[1024], err[1200];
-    snprintf(path, sizeof path, "%s/train.tsv", dir);
-    if (s2s_pairs_write_tsv(train, path, err, sizeof err) != 0) tg_cli_die(S2S_PROG, "%s", err);
-    snprintf(path, sizeof path, "%s/test.tsv", dir);
-    if (s2s_pairs_write_tsv(test, path, err, sizeof err) != 0) tg_cli_die(S2S_PROG, "%s", err);
+    char train_path[S2S_PATH_MAX], test_path[S2S_PATH_MAX], err[S2S_PATH_MAX + 256];
+    if (s2s_write_corpus_paths(dir, train_path, test_path, sizeof train_path) != 0)
+        tg_cli_die_usage(S2S_PROG, "--write-corpus '%.200s': not a usable folder name", dir);
+    if (s2s_pairs_write_tsv(train, train_path, err, sizeof err) != 0)
+        tg_cli_die(S2S_PROG, "%s", err);
+    if (s2s_pairs_write_tsv(test, test_path, err, sizeof err) != 0)
+        tg_cli_die(S2S_PROG, "%s", err);
     fprintf(stderr, "%s: wrote %zu + %zu pairs under %s\n", S2S_PROG, train->n, test->n, dir);
 }
 

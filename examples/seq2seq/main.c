@@ -332,6 +332,29 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     return 0;
 }
 
+/* Before any work: no output is another output's or an input's file, and
+ * a training run's outputs can be written. */
+static void check_files(const options *o)
+{
+    tg_run_files files = s2s_run_files(o);
+    if (o->translate) { /* it writes only --attention-map and --export-torch */
+        tg_run_files_check_distinct(prog, &files);
+        return;
+    }
+    char train[S2S_PATH_MAX], test[S2S_PATH_MAX], err[S2S_PATH_MAX + 256];
+    if (o->write_corpus) {
+        if (s2s_write_corpus_paths(o->write_corpus, train, test, sizeof train) != 0)
+            tg_cli_die_usage(prog, "--write-corpus '%.200s': expected a folder name (of at "
+                             "most %d bytes)", o->write_corpus, S2S_PATH_MAX - 16);
+        tg_run_files_add(files.writes, "--write-corpus", train);
+        tg_run_files_add(files.writes, "--write-corpus", test);
+    }
+    tg_trainckpt_check_outputs(prog, &files);
+    if (o->write_corpus && (tg_cli_check_output("--write-corpus", train, 0, err, sizeof err) != 0 ||
+                            tg_cli_check_output("--write-corpus", test, 0, err, sizeof err) != 0))
+        tg_cli_die(prog, "%s", err);
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -339,10 +362,7 @@ int main(int argc, char **argv)
     tg_inherited inherited;
     int first = argc;
     s2s_parse_options(argc, argv, &o, &cl, &inherited, &first);
-    if (!o.translate) { /* before any work; --translate writes no file */
-        const tg_run_files files = s2s_run_files(&o);
-        tg_trainckpt_check_outputs(prog, &files);
-    }
+    check_files(&o);
     tg_blas_set_threads(1); /* our threads are OpenMP's: BLAS pools never nest */
 
     s2s_tokenize_options tok = {o.lowercase, 1};

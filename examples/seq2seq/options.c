@@ -113,7 +113,14 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
 /* The run's checkpoint and output files. */
 tg_run_files s2s_run_files(const s2s_options *o)
 {
-    return (tg_run_files){o->checkpoint, o->resume, o->load, o->save, o->log};
+    tg_run_files f = {.checkpoint = o->checkpoint, .resume = o->resume, .load = o->load,
+                      .save = o->save, .log = o->log};
+    tg_run_files_add(f.writes, "--export-torch", o->export_torch);
+    tg_run_files_add(f.writes, "--attention-map", o->attention_map);
+    tg_run_files_add(f.reads, "--train", o->train);
+    tg_run_files_add(f.reads, "--test", o->test);
+    tg_run_files_add(f.reads, "--import-torch", o->import_torch);
+    return f; /* --write-corpus's two files: main.c adds them */
 }
 
 /* --attention-map: an attention model (a --load'ed model is checked when

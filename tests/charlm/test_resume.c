@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "progtest.h"
 
@@ -200,6 +201,50 @@ Test(charlm_resume, usage_errors_exit_2)
     cr_assert_eq(pt_run("--every -1"), 2);
     cr_assert_eq(pt_run_env("CHARLM_FAULT_STEP=x", "--steps 1"), 2);
     pt_expect_one_line("CHARLM_FAULT_STEP: expected a step number");
+}
+
+/* An output never lands on another file of the run: --log, --save,
+ * --export-torch or --checkpoint naming an input (the --resume or --load
+ * file, the text) or another output is refused before any work, exit 2,
+ * the file untouched, whatever the spelling ("./m.st", a link); the two
+ * shares a run means (--checkpoint on its --resume file, --save on its
+ * --load file) still go on. */
+Test(charlm_resume, an_output_never_overwrites_another_file_of_the_run)
+{
+    write_korean("ko.txt", 0);
+    cr_assert_eq(pt_runf("%s --steps 3 --checkpoint c.ck --save m.st", MODEL), 0, "%s", pt_err);
+    static const char *const kept[][2] = {{"c.ck", "c0.ck"}, {"m.st", "m0.st"}, {"ko.txt", "ko0.txt"}};
+    for (int i = 0; i < 3; i++) {
+        size_t n;
+        char *bytes = pt_read(kept[i][0], &n);
+        pt_write(kept[i][1], bytes, n);
+        free(bytes);
+    }
+    char link[sizeof pt_dir + 16];
+    pt_path("link.st", link, sizeof link);
+    cr_assert_eq(symlink("m.st", link), 0); /* a link to m.st beside it */
+    static const struct {
+        const char *args, *said;
+    } refused[] = {
+        {"--resume c.ck --steps 6 --log c.ck", "--log c.ck would overwrite --resume c.ck (one file)"},
+        {"--resume c.ck --steps 6 --save ./c.ck", "--save ./c.ck would overwrite --resume c.ck"},
+        {"--text ko.txt --load m.st --steps 1 --log ./m.st", "--log ./m.st would overwrite --load m.st"},
+        {"--text ko.txt --load link.st --steps 1 --export-torch m.st",
+         "--export-torch m.st would overwrite --load link.st"},
+        {"--text ko.txt --steps 1 --log ko.txt", "--log ko.txt would overwrite --text ko.txt"},
+        {"--text ko.txt --steps 1 --checkpoint n.ck --export-torch ./n.ck",
+         "--checkpoint n.ck and --export-torch ./n.ck are one file: one output would overwrite "
+         "the other"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        cr_assert_eq(pt_run(refused[i].args), 2, "%s: %s", refused[i].args, pt_err);
+        pt_expect_one_line(refused[i].said);
+    }
+    for (int i = 0; i < 3; i++) pt_expect_same_bytes(kept[i][0], kept[i][1]);
+    cr_assert_not(pt_exists("n.ck"));
+    cr_assert_eq(pt_runf("%s --resume c.ck --checkpoint c.ck --steps 4", MODEL), 0, "%s", pt_err);
+    cr_assert_eq(pt_run("--text ko.txt --batch 4 --seq-len 16 --load m.st --save m.st --steps 1"),
+                 0, "%s", pt_err);
 }
 
 Test(charlm_resume, load_takes_a_training_checkpoint)

@@ -288,6 +288,23 @@ ROWS = [
      "'0.1abc'"]),
     ("rowseq", "--data path too long for the file names built from it (refused, not cut short)",
      RS + ["--data", "{d}/" + "a" * 5000], 1, ["--data path is", "bytes long", "at most"]),
+    # ---- one file for two roles: an output over an input or another output
+    ("charlm", "--log naming the --resume checkpoint (appended to it: the checkpoint was "
+     "damaged)", ["--resume", "{d}/run.tck", "--steps", "6", "--log", "{d}/run.tck"], 2,
+     ["--log", "run.tck", "would overwrite --resume", "one file"]),
+    ("rowseq", "--save naming the --resume checkpoint (replaced it by a model)", ["--resume",
+     "{d}/r.tck", "--data", "{d}/idx_ok", "--save", "{d}/./r.tck"], 2,
+     ["--save", "r.tck", "would overwrite --resume"]),
+    ("seq2seq", "--attention-map naming the --load model (replaced it by an SVG)", ["--load",
+     "{d}/ok.ckpt", "--attention-map", "{d}/ok.ckpt", "--translate", "hello"], 2,
+     ["--attention-map", "ok.ckpt", "would overwrite --load"]),
+    ("seq2seq", "--checkpoint and --export-torch naming one file", S2S + ["--checkpoint",
+     "{d}/new.ck", "--export-torch", "{d}/./new.ck"], 2,
+     ["--checkpoint", "--export-torch", "one output would overwrite the other"]),
+    ("seq2seq", "--write-corpus with an empty folder name (wrote /train.tsv)", S2S + [
+     "--write-corpus", ""], 2, ["--write-corpus", "folder name"]),
+    ("rowseq", "--load naming a FIFO (open() waited for a writer forever)", RS + ["--data",
+     "{d}/idx_ok", "--load", "{d}/pipe"], 1, ["pipe", "not a regular file"]),
 ]
 
 TIMEOUT = 60
