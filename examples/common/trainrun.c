@@ -197,6 +197,11 @@ void tgx_run_start(tgx_run *r)
     interrupted = 0;
     signal(SIGINT, on_interrupt);
     signal(SIGTERM, on_interrupt);
+    /* --log or the progress lines may go to a pipe whose reader leaves (|
+     * head): the write then fails, and the log's close says so after the
+     * last checkpoint, where SIGPIPE killed the run before it. Left so to
+     * the end: the log is closed after tgx_run_finish. */
+    signal(SIGPIPE, SIG_IGN);
     tg_progress_init(&r->pg, progress_stream(r), 10.0);
     if (r->c.dist) check_ranks_same(r);
     const char *advice = tg_blas_core_advice();

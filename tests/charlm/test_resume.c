@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "progtest.h"
@@ -245,6 +246,25 @@ Test(charlm_resume, an_output_never_overwrites_another_file_of_the_run)
     cr_assert_eq(pt_runf("%s --resume c.ck --checkpoint c.ck --steps 4", MODEL), 0, "%s", pt_err);
     cr_assert_eq(pt_run("--text ko.txt --batch 4 --seq-len 16 --load m.st --save m.st --steps 1"),
                  0, "%s", pt_err);
+}
+
+/* A --log whose reader leaves (a pipe to `head -n 2`) fails its writes:
+ * the run goes on to its end, writes its checkpoint and says so, exit 1,
+ * where SIGPIPE killed it silently (exit 141) without the checkpoint. */
+Test(charlm_resume, a_log_reader_that_leaves_does_not_kill_the_run)
+{
+    write_korean("ko.txt", 0);
+    char fifo[sizeof pt_dir + 16];
+    pt_path("log.fifo", fifo, sizeof fifo);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    /* the reader starts in the run's folder (pt_run's "cd DIR &&"), then the run */
+    int rc = pt_run_env("{ head -n 2 log.fifo >/dev/null & } ;",
+                        "--text ko.txt --hidden 8 --embed 4 --batch 4 --seq-len 16 --steps 400 "
+                        "--eval-every 100 --checkpoint c.ck --every 0 --log log.fifo");
+    cr_assert_eq(rc, 1, "%s", pt_err);
+    cr_assert(strstr(pt_err, "charlm: checkpoint c.ck at step 400\n"), "%s", pt_err);
+    cr_assert(strstr(pt_err, "charlm: log.fifo: write error: Broken pipe\n"), "%s", pt_err);
+    cr_assert(pt_exists("c.ck"));
 }
 
 Test(charlm_resume, load_takes_a_training_checkpoint)
