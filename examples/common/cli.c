@@ -137,6 +137,21 @@ static const tg_flag *find_flag(const tg_flag *flags, int n, const char *name, s
 
 /* One pass over argv. store == 0 only validates (and finds --help), so a bad
  * or help command line leaves every dest untouched. */
+/* A flag among the positional arguments from argv[i] on (not after a lone
+ * "--"): "--beam 5" after a sentence was translated as text, the flag
+ * silently not applied. TG_CLI_USAGE naming it, else TG_CLI_OK. */
+static int flag_after_positional(int argc, char **argv, int i, char *err, size_t errlen)
+{
+    for (; i < argc; i++)
+        if (argv[i][0] == '-' && argv[i][1] == '-' && argv[i][2]) {
+            snprintf(err, errlen, "%.60s after '%.60s': flags go before the arguments (and an "
+                     "argument that starts with -- after a lone -- before them all)", argv[i],
+                     argv[i - 1]);
+            return TG_CLI_USAGE;
+        }
+    return TG_CLI_OK;
+}
+
 static int parse_pass(int argc, char **argv, const tg_flag *flags, int n, int *first_positional,
                       int store, const tg_flag *watch, int *seen, char *err, size_t errlen)
 {
@@ -148,7 +163,11 @@ static int parse_pass(int argc, char **argv, const tg_flag *flags, int n, int *f
             break;
         }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) return TG_CLI_HELP;
-        if (a[0] != '-' || a[1] == '\0') break; /* positional ("-" is one too) */
+        if (a[0] != '-' || a[1] == '\0') { /* positional ("-" is one too) */
+            if (first_positional && flag_after_positional(argc, argv, i, err, errlen))
+                return TG_CLI_USAGE;
+            break;
+        }
         if (a[1] != '-') {
             snprintf(err, errlen, "%s: unknown flag (flags start with --; try --help)", a);
             return TG_CLI_USAGE;

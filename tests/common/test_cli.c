@@ -145,9 +145,13 @@ Test(cli, positionals)
 {
     char err[512];
     int first = -1;
-    cr_assert_eq(parse("--hidden 8 in.txt --lr 1", err, sizeof err, &first), TG_CLI_OK);
+    cr_assert_eq(parse("--hidden 8 in.txt -1 x", err, sizeof err, &first), TG_CLI_OK);
     cr_assert_eq(first, 3, "parsing stops at the first positional");
     cr_assert_eq(v.hidden, 8);
+    /* a flag after it would be taken for an argument and not applied: refused */
+    cr_assert_eq(parse("--hidden 7 in.txt --lr 1", err, sizeof err, &first), TG_CLI_USAGE);
+    cr_assert(strstr(err, "--lr after 'in.txt': flags go before the arguments"), "%s", err);
+    cr_assert_eq(v.hidden, 8, "a refused command line stores nothing");
     cr_assert_eq(v.lr, 0.002);
     cr_assert_eq(parse("--hidden 9 -- --lr", err, sizeof err, &first), TG_CLI_OK);
     cr_assert_eq(first, 4);

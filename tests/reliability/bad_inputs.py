@@ -305,6 +305,9 @@ ROWS = [
      "--write-corpus", ""], 2, ["--write-corpus", "folder name"]),
     ("rowseq", "--load naming a FIFO (open() waited for a writer forever)", RS + ["--data",
      "{d}/idx_ok", "--load", "{d}/pipe"], 1, ["pipe", "not a regular file"]),
+    ("seq2seq", "a flag after the --translate sentences (was translated as text, not applied)",
+     ["--load", "{d}/ok.ckpt", "--translate", "hello", "--beam", "5"], 2,
+     ["--beam after 'hello'", "flags go before the arguments"]),
 ]
 
 TIMEOUT = 60
