@@ -97,6 +97,11 @@ static int parse_value(const tg_flag *f, const char *v, flag_value *out, char *e
         if (parse_bool(v, &out->i) != 0) break;
         return 0;
     case TG_STR:
+        if (!v[0]) { /* a file named "" was opened as one, "--train: No such file" */
+            snprintf(err, errlen, "--%s: empty value (expected %s%s)", f->name,
+                     f->choices ? "one of " : "a name", f->choices ? f->choices : "");
+            return -1;
+        }
         if (f->choices && !in_choices(f->choices, v)) {
             snprintf(err, errlen, "--%s: expected one of %s, got '%s'", f->name, f->choices, v);
             return -1;

@@ -544,7 +544,7 @@ int tg_trainckpt_check_path(const char *path, const char *resume, char *err, siz
 {
     struct stat st, rs;
     if (tg_cli_launcher_rank() > 0) return 0; /* rank 0 writes it, and checks (cli.h) */
-    if (path[0] && stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+    if (path[0] && stat(path, &st) == 0 && S_ISREG(st.st_mode)) { /* others: refused below */
         int same = resume && stat(resume, &rs) == 0 && rs.st_dev == st.st_dev &&
                    rs.st_ino == st.st_ino;
         if (!same)

@@ -141,6 +141,15 @@ Test(cli, help_stores_nothing)
     cr_assert_str_eq(v.text, "-h");
 }
 
+/* An empty string is no file name and no choice: "--text=" opened a file
+ * named "" and said ": No such file or directory", naming no flag. */
+Test(cli, an_empty_string_value_is_refused_naming_the_flag)
+{
+    expect_error("--text=", "--text: empty value (expected a name)");
+    expect_error("--cell=", "--cell: empty value (expected one of rnn,lstm,gru)");
+    cr_assert_null(v.text);
+}
+
 Test(cli, positionals)
 {
     char err[512];

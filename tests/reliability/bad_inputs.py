@@ -302,7 +302,9 @@ ROWS = [
      "{d}/new.ck", "--export-torch", "{d}/./new.ck"], 2,
      ["--checkpoint", "--export-torch", "one output would overwrite the other"]),
     ("seq2seq", "--write-corpus with an empty folder name (wrote /train.tsv)", S2S + [
-     "--write-corpus", ""], 2, ["--write-corpus", "folder name"]),
+     "--write-corpus", ""], 2, ["--write-corpus", "empty value"]),
+    ("seq2seq", "an empty file name (was ': No such file or directory', naming no flag)", [
+     "--train", ""], 2, ["--train: empty value"]),
     ("rowseq", "--load naming a FIFO (open() waited for a writer forever)", RS + ["--data",
      "{d}/idx_ok", "--load", "{d}/pipe"], 1, ["pipe", "not a regular file"]),
     ("seq2seq", "a flag after the --translate sentences (was translated as text, not applied)",
