@@ -268,11 +268,15 @@ static void print_ids(const tg_vocab *v, const int *ids, int n)
 static void print_sample(const options *o, const int *prime, int n_prime, const charmodel *m,
                          const tg_vocab *v)
 {
+    char what[64];
+    snprintf(what, sizeof what, "sampling %d characters (--sample)", o->sample);
+    tgx_memory_check_data(PROG, what, (size_t)o->sample * sizeof(int),
+                          "4 bytes a character: its id", "lower --sample");
     int *out = malloc((size_t)o->sample * sizeof *out);
     tg_rng r;
     tg_rng_seed(&r, o->seed ^ 0x5A4D504C45ull); /* its own stream: same sample for same model */
     if (!out || charmodel_sample(m, prime, n_prime, o->sample, o->temperature, &r, out) != 0)
-        tg_cli_die(PROG, "out of memory sampling");
+        tg_cli_die(PROG, "out of memory sampling %d characters (--sample)", o->sample);
     print_ids(v, prime, n_prime);
     print_ids(v, out, o->sample);
     fputc('\n', stdout);
@@ -292,8 +296,8 @@ static int sample_main(const options *o, const cmdline *cl)
     if (ck) tg_checkpoint_close(ck);
     int n_prime = 0, *prime = NULL;
     if (o->sample > 0 && !o->prime[0])
-        tg_cli_die_usage(PROG, "--sample with --load and no --text needs --prime TEXT (what the "
-                         "sample continues)");
+        tg_cli_die_usage(PROG, "--sample with %s and no --text needs --prime TEXT (what the "
+                         "sample continues)", o->import_torch ? "--import-torch" : "--load");
     if (o->sample > 0) prime = prime_ids(o, NULL, &v, &n_prime);
     if (o->sample > 0) print_sample(o, prime, n_prime, &m, &v);
     if (o->export_torch &&

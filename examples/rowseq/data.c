@@ -1,5 +1,6 @@
 /* rowseq's data: the IDX files of a split (rowseq.h), and the confusion
  * matrix printed at the end. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,6 +36,10 @@ static void data_path(const char *dir, const char *name, const char *resume, cha
     }
     snprintf(out, n, "%s/%s", dir, name);
     if (access(out, F_OK) == 0) return;
+    if (errno != ENOENT) { /* there, but not reachable: a link loop, a folder's rights */
+        snprintf(msg, sizeof msg, "%s: %s", out, strerror(errno));
+        data_error(resume, msg);
+    }
     snprintf(out, n, "%s/%s.gz", dir, name);
     if (access(out, F_OK) == 0) return;
     snprintf(msg, sizeof msg, "%s: neither %s nor %s.gz found (set --data to the folder holding "

@@ -216,6 +216,9 @@ void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_
         tg_cli_die_usage(S2S_PROG, "--bidirectional needs an even --hidden (%d per direction "
                          "would not fill %d)", o->hidden / 2, o->hidden);
     if (!o->load) s2s_resolve_lengths(o);
+    if (o->subwords > 0 && o->subwords < S2S_SUBWORD_MIN) /* SentencePiece's own floor */
+        tg_cli_die_usage(S2S_PROG, "--subwords %d: expected 0 (words) or %d..%d pieces",
+                         o->subwords, S2S_SUBWORD_MIN, S2S_SUBWORD_MAX);
     if (tg_cmdline_given(c, "subword-sample") && (o->load || o->resume || o->subwords <= 0))
         tg_cli_die_usage(S2S_PROG, "--subword-sample applies when pieces are learned on --train "
                          "(--load, --import-torch and --resume bring their pieces; --subwords 0, "

@@ -122,6 +122,10 @@ void s2s_load_model(const s2s_options *o, const tg_cmdline *cl, s2s_model *m, s2
         tg_cli_die(prog, "--import-torch %s", err);
     if (!o->import_torch) load_native(o, m, vs, vt, tok);
     check_model_flags(o, cl, &m->cfg, o->import_torch ? o->import_torch : o->load);
+    /* the model's tokenizer reads the input: a flag that says otherwise was
+     * silently ignored */
+    check_int_flag(cl, "lowercase", o->lowercase, tok->lowercase,
+                   o->import_torch ? o->import_torch : o->load);
     /* a subword model's piece models, checked against its vocabularies */
     if (s2s_load_pieces(o->load, vs, vt, pc, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
     if (o->export_torch && !tgx_torch_module_of(m->cfg.cell))

@@ -310,6 +310,15 @@ ROWS = [
     ("seq2seq", "a flag after the --translate sentences (was translated as text, not applied)",
      ["--load", "{d}/ok.ckpt", "--translate", "hello", "--beam", "5"], 2,
      ["--beam after 'hello'", "flags go before the arguments"]),
+    ("seq2seq", "--subwords below SentencePiece's floor (was exit 1 after reading the data)",
+     ["--train", "{d}/good.tsv", "--subwords", "1"], 2, ["--subwords 1", "expected 0 (words) or 8"]),
+    ("seq2seq", "--lowercase against a --load'ed model that keeps case (was silently ignored)",
+     ["--load", "{d}/sub.tg", "--lowercase", "--translate", "hello"], 2,
+     ["--lowercase 1 does not match the model", "sub.tg", "lowercase=0"]),
+    ("charlm", "--sample larger than the memory (was 'out of memory sampling', or killed)",
+     ["--load", "{d}/run.tck", "--sample", "1000000", "--prime", "h"], 1,
+     ["sampling 1000000 characters (--sample) takes 3.8 MiB", "(TG_MAX_MEMORY)", "lower --sample"],
+     {"TG_MAX_MEMORY": "1M"}),
 ]
 
 TIMEOUT = 60
