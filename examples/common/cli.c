@@ -140,8 +140,6 @@ static const tg_flag *find_flag(const tg_flag *flags, int n, const char *name, s
 
 /* ------------------------------------------------------------------ parse */
 
-/* One pass over argv. store == 0 only validates (and finds --help), so a bad
- * or help command line leaves every dest untouched. */
 /* A flag among the positional arguments from argv[i] on (not after a lone
  * "--"): "--beam 5" after a sentence was translated as text, the flag
  * silently not applied. TG_CLI_USAGE naming it, else TG_CLI_OK. */
@@ -157,6 +155,8 @@ static int flag_after_positional(int argc, char **argv, int i, char *err, size_t
     return TG_CLI_OK;
 }
 
+/* One pass over argv. store == 0 only validates (and finds --help), so a bad
+ * or help command line leaves every dest untouched. */
 static int parse_pass(int argc, char **argv, const tg_flag *flags, int n, int *first_positional,
                       int store, const tg_flag *watch, int *seen, char *err, size_t errlen)
 {
