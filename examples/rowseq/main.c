@@ -282,14 +282,22 @@ static void check_planned_memory(const rowseq_trainer_config *c)
     tgx_memory_check(PROG, &p, ROWSEQ_LOWER);
 }
 
+/* The bytes a split's images and labels hold. */
+static size_t split_bytes(const split *s)
+{
+    return (size_t)s->im.count * s->im.rows * s->im.cols + s->lb.count;
+}
+
 /* Refuses, before training, a configuration that does not fit in memory:
  * the trainer has measured its arenas (one per shard, reused by the
- * evaluation) and reserved, not yet touched, the rest. */
-static void check_memory(const rowseq_trainer *tr)
+ * evaluation) and reserved, not yet touched, the rest; the images held
+ * count as its data. */
+static void check_memory(const rowseq_trainer *tr, const split *train, const split *test)
 {
     size_t arenas = tr->arena_bytes * (size_t)tr->cfg.shards;
     tgx_memory_plan p =
         tgx_memory_plan_of(tg_params_numel(tr->params), tr->cfg.shards, tr->opt, arenas);
+    p.data = split_bytes(train) + split_bytes(test);
     tgx_memory_check(PROG, &p, ROWSEQ_LOWER);
 }
 
@@ -350,7 +358,7 @@ int main(int argc, char **argv)
     if (model_file) rowseq_check_model_shape(&o, model_file, load_training, cfg.steps, cfg.in);
     rowseq_trainer tr;
     if (rowseq_trainer_init(&tr, &cfg, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
-    check_memory(&tr);
+    check_memory(&tr, &train, &test);
     if (torch_file) import_torch(&o, torch_file, &arch, &tr);
     if (dist && tg_dist_attach(dist, tr.workers, err, sizeof err) != 0)
         tg_cli_die_usage(PROG, "%s", err);

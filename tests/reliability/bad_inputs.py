@@ -319,6 +319,10 @@ ROWS = [
      ["--load", "{d}/run.tck", "--sample", "1000000", "--prime", "h"], 1,
      ["sampling 1000000 characters (--sample) takes 3.8 MiB", "(TG_MAX_MEMORY)", "lower --sample"],
      {"TG_MAX_MEMORY": "1M"}),
+    ("rowseq", "IDX images larger than the memory (refused before they are read, not killed)",
+     RS + ["--data", "{d}/idx_ok"], 1, ["train-images-idx3-ubyte: reading it takes",
+     "(the file and its pixels)", "(TG_MAX_MEMORY)", "whole file is read"],
+     {"TG_MAX_MEMORY": "1K"}),
 ]
 
 TIMEOUT = 60
