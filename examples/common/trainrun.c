@@ -398,8 +398,11 @@ void tgx_run_periodic_checkpoint(tgx_run *r)
 void tgx_run_finish(tgx_run *r)
 {
     tg_progress_done(&r->pg);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    /* SIGINT and SIGTERM keep their handler to the program's end: a first
+     * signal during the final checkpoint, evaluation or --save is noted and
+     * the program finishes them (a second ends it at once); put back to
+     * the default here, one killed the run half-way through writing its
+     * checkpoint, the temporary left and no checkpoint at all. */
     /* a resume that trained nothing leaves its file as it was; the same
      * decision on every rank (the save may be collective) */
     int same = r->c.resume && r->c.checkpoint && strcmp(r->c.resume, r->c.checkpoint) == 0;

@@ -264,8 +264,10 @@ int tgx_run_say_nothing_left(const tgx_run *r);
 /* --log FILE with this header; a resumed run appends to its log. Exits 1. */
 void tgx_run_open_log(tgx_run *r, const char *header);
 
-/* Catches SIGINT/SIGTERM (a second one ends the program) and starts the
- * progress line. With ranks (collective): checks that every rank holds the
+/* Catches SIGINT/SIGTERM to the program's end (a second one ends it; the
+ * first stops training, and the final checkpoint, evaluation and saves
+ * still run), ignores SIGPIPE (a write to a pipe whose reader left fails
+ * and is reported) and starts the progress line. With ranks (collective): checks that every rank holds the
  * same parameters and loop state; exits 1 naming the rank that differs. */
 void tgx_run_start(tgx_run *r);
 /* Why training stops before the next step. */
@@ -302,7 +304,7 @@ int tgx_run_keep_best(double metric, double *best, int higher_better);
 /* A checkpoint every --every steps (when that step was just run). */
 void tgx_run_periodic_checkpoint(tgx_run *r);
 void tgx_run_save_checkpoint(tgx_run *r);
-/* The run's end: signals back to default, "interrupted at step N", the
+/* The run's end: "interrupted at step N", the
  * final checkpoint (unless the last save holds this state), "checkpoint
  * FILE at step N", and "N of M steps skipped as not finite". */
 void tgx_run_finish(tgx_run *r);

@@ -71,6 +71,23 @@ def main():
     r = run(["--steps", str(n + 20), "--seq-len", "64", "--resume", "i.ck"])
     assert result(r)["params_fnv1a"] == ref["params_fnv1a"], (result(r), ref)
 
+    # SIGINT once training has ended (the last step's line is out): the run
+    # still writes its final checkpoint, exit 0; the handler was put back to
+    # the default before that write, and the signal killed it half-way (no
+    # checkpoint, a temporary of the size of the model left)
+    p = subprocess.Popen([EXE, "--steps", "1", "--hidden", "1024", "--seq-len", "4", "--batch",
+                          "4", "--checkpoint", "e.ck", "--every", "0"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = p.stderr.readline()
+    assert first.startswith("step 1 "), first
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, (p.returncode, first + err)
+    assert "checkpoint e.ck at step 1" in err, err
+    assert not [f for f in os.listdir(".") if f.startswith("e.ck.tmp")], os.listdir(".")
+    assert "step 1" in run(["--steps", "1", "--hidden", "1024", "--seq-len", "4", "--batch", "4",
+                            "--resume", "e.ck"]).stderr
+
     # the guard
     r = run(["--steps", "30", "--checkpoint", "f.ck", "--every", "10"],
             env={"ECHO_FAULT_STEP": "25"}, check=1)
