@@ -652,9 +652,9 @@ size_t tgx_memory_available(const char *prog, char *src, size_t cap)
     const char *cap_env = getenv("TG_MAX_MEMORY");
     size_t avail;
     if (cap_env && cap_env[0]) {
-        if (parse_size(cap_env, &avail) != 0)
+        if (parse_size(cap_env, &avail) != 0 || avail == 0) /* 0 would read as "unknown" */
             tg_cli_die_usage(prog, "TG_MAX_MEMORY: expected bytes (or with a K, M or G suffix), "
-                             "got '%.40s'", cap_env);
+                             "more than 0, got '%.40s'", cap_env);
         snprintf(src, cap, "TG_MAX_MEMORY");
         return avail;
     }

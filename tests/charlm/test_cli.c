@@ -280,6 +280,11 @@ Test(charlm_cli, refuses_a_configuration_larger_than_the_memory)
                        "its code point and its id, at most one character a byte) but 1.0 KiB is "
                        "available (TG_MAX_MEMORY): train on a shorter text\n");
     cr_assert_eq(pt_run_env("TG_MAX_MEMORY=12x", args), 2);
-    pt_expect_one_line("charlm: TG_MAX_MEMORY: expected bytes (or with a K, M or G suffix), got "
-                       "'12x'");
+    pt_expect_one_line("charlm: TG_MAX_MEMORY: expected bytes (or with a K, M or G suffix), more "
+                       "than 0, got '12x'");
+    /* 0 read as "nothing known" switched the check off: a run that did not
+     * fit was killed by the kernel */
+    cr_assert_eq(pt_run_env("TG_MAX_MEMORY=0", args), 2);
+    pt_expect_one_line("charlm: TG_MAX_MEMORY: expected bytes (or with a K, M or G suffix), more "
+                       "than 0, got '0'");
 }
