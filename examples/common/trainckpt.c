@@ -135,6 +135,17 @@ int tg_trainckpt_config(tg_trainckpt *ck, const char *key, const char *value)
     return add_item(ck, K_CONFIG, key, value, NULL, 0);
 }
 
+uint64_t tg_trainckpt_config_hash(const tg_trainckpt *ck)
+{
+    uint64_t h = TG_FNV1A_BASIS;
+    for (size_t i = 0; i < ck->n; i++)
+        if (ck->items[i].kind == K_CONFIG) { /* the NULs keep "ab"+"c" from "a"+"bc" */
+            h = tg_fnv1a(h, ck->items[i].name, strlen(ck->items[i].name) + 1);
+            h = tg_fnv1a(h, ck->items[i].value, strlen(ck->items[i].value) + 1);
+        }
+    return h;
+}
+
 int tg_trainckpt_config_int(tg_trainckpt *ck, const char *key, long long value)
 {
     char s[32];

@@ -88,6 +88,10 @@ int tg_trainckpt_config(tg_trainckpt *ck, const char *key, const char *value); /
 int tg_trainckpt_config_int(tg_trainckpt *ck, const char *key, long long value);
 int tg_trainckpt_config_double(tg_trainckpt *ck, const char *key, double value);
 int tg_trainckpt_info(tg_trainckpt *ck, const char *key, const char *value); /* not checked */
+/* FNV-1a of every config item (key and value) in registration order: two
+ * runs with the same model flags and the same data (the programs record
+ * their text's, pairs' or images' hash as a config) hash alike. */
+uint64_t tg_trainckpt_config_hash(const tg_trainckpt *ck);
 int tg_trainckpt_info_int(tg_trainckpt *ck, const char *key, long long value);
 int tg_trainckpt_info_double(tg_trainckpt *ck, const char *key, double value); /* %.17g */
 int tg_trainckpt_rng(tg_trainckpt *ck, const char *name, tg_rng *r);

@@ -31,8 +31,8 @@
 7. SIGTERM to one echo rank only: every rank stops at the same step,
    mpirun exits 0 within seconds, rank 0 says "interrupted" and writes the
    checkpoint, which resumes;
-8. ranks started with other flags (an MPMD launch) are refused at start-up
-   naming the rank that differs; rank 1 started where the output paths'
+8. ranks started with other flags (an MPMD launch), or with other data of
+   the same size, are refused at start-up naming the rank that differs; rank 1 started where the output paths'
    directory does not exist does not stop the run (rank 0 alone writes, and
    checks);
 9. (--cases ckpt) charlm under mpirun -np 2 checkpointing every step, rank 0
@@ -385,6 +385,28 @@ def mismatch_case(args):
           "other flags on rank 1: refused naming it", err)
 
 
+def data_mismatch_case(args, tmp):
+    """Rank 1 given another text of the same size and vocabulary ("cat" and
+    "dog" swapped): the same flags, the same model, so only the hash of the
+    data tells; it trained, silently, on a mix of the two."""
+    here, there = os.path.join(tmp, "data0"), os.path.join(tmp, "data1")
+    os.makedirs(here)
+    os.makedirs(there)
+    text = read(write_text(tmp), "r")
+    with open(os.path.join(here, "t.txt"), "w") as f:
+        f.write(text)
+    with open(os.path.join(there, "t.txt"), "w") as f:
+        f.write(text.replace("cat", "@").replace("dog", "cat").replace("@", "dog"))
+    flags = ["--text", "t.txt", "--hidden", "8", "--steps", "3", "--shards", "2", "--batch", "4",
+             "--seq-len", "16"]
+    charlm = os.path.abspath(args.charlm)
+    cmd = mpi(args, 1, "--wdir", here, charlm, *flags) + [
+        ":", "-np", "1", "--wdir", there, charlm, *flags]
+    rc, _, err = run(cmd)
+    check(rc != 0 and "rank 1 differs from rank 0 in its configuration" in err,
+          "other data on rank 1 (same size): refused naming it", err)
+
+
 def output_paths_case(args, tmp):
     """Rank 0 alone writes the outputs, so it alone checks their paths: rank 1
     started in a directory without the checkpoint's sub-directory (as a rank
@@ -423,6 +445,7 @@ def main():
             seq2seq_cases(args, tmp)
             signal_case(args, tmp)
             mismatch_case(args)
+            data_mismatch_case(args, tmp)
             output_paths_case(args, tmp)
         else:
             charlm_ckpt_cases(args, tmp)
