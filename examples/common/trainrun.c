@@ -2,6 +2,7 @@
 #include "trainrun.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <math.h>
 #include <omp.h>
@@ -111,6 +112,30 @@ static FILE *progress_stream(tgx_run *r)
     return r->quiet ? r->quiet : stderr;
 }
 
+/* One run at a time writes a --checkpoint: a lock (fcntl, on FILE.lock)
+ * held to tgx_run_free; the kernel drops it when the process ends, however
+ * it ends, so a file left by a killed run is locked again, in nobody's
+ * way. Two runs at once on one checkpoint each overwrote the other's
+ * saves, and both said "checkpoint FILE at step N". */
+static void lock_checkpoint(tgx_run *r)
+{
+    const char *prog = r->c.prog, *path = r->c.checkpoint;
+    size_t n = strlen(path) + sizeof ".lock";
+    r->lock_path = malloc(n);
+    if (!r->lock_path) tg_cli_die(prog, "out of memory");
+    snprintf(r->lock_path, n, "%s.lock", path);
+    r->lock_fd = open(r->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (r->lock_fd < 0)
+        tg_cli_die(prog, "--checkpoint %s: cannot create its lock %s: %s", path, r->lock_path,
+                   strerror(errno));
+    struct flock whole = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(r->lock_fd, F_SETLK, &whole) == 0) return;
+    if (errno == EACCES || errno == EAGAIN)
+        tg_cli_die(prog, "--checkpoint %s: another run is writing it (it holds %s): give this "
+                   "run another --checkpoint, or let that one end", path, r->lock_path);
+    tg_cli_die(prog, "--checkpoint %s: cannot lock %s: %s", path, r->lock_path, strerror(errno));
+}
+
 void tgx_run_init(tgx_run *r, const tgx_run_config *c)
 {
     memset(r, 0, sizeof *r);
@@ -123,6 +148,7 @@ void tgx_run_init(tgx_run *r, const tgx_run_config *c)
         tg_trainckpt_f64(r->ck, "train_seconds", &r->train_seconds) != 0)
         tg_cli_die(c->prog, "out of memory");
     if (c->opt) tg_optim_set_threads(c->opt, c->threads);
+    if (c->checkpoint && tgx_run_is_root(r)) lock_checkpoint(r); /* rank 0 alone writes it */
     tg_progress_init(&r->pg, progress_stream(r), 10.0);
 }
 
@@ -132,6 +158,12 @@ void tgx_run_free(tgx_run *r)
     r->ck = NULL;
     if (r->quiet) fclose(r->quiet);
     r->quiet = NULL;
+    if (r->lock_path) { /* removed while still held: the next run makes its own */
+        unlink(r->lock_path);
+        close(r->lock_fd);
+        free(r->lock_path);
+        r->lock_path = NULL;
+    }
 }
 
 tg_trainckpt *tgx_run_ckpt(tgx_run *r) { return r->ck; }

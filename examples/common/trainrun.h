@@ -213,6 +213,8 @@ typedef struct tgx_run {
     FILE *quiet;          /* /dev/null: the progress line of a rank other than 0 */
     int agreed_stop;      /* ranks: a tgx_stop for a signal or --seconds on some rank, agreed
                            * by tgx_run_end_step (TGX_GOING: none) */
+    char *lock_path;      /* --checkpoint's FILE.lock, held by this run (NULL: none) */
+    int lock_fd;
 } tgx_run;
 
 /* The program's ranks when a launcher (mpirun: OMPI_COMM_WORLD_SIZE,
@@ -240,7 +242,9 @@ tgx_run_config tgx_run_defaults(const char *prog, tg_params *params, tg_optim *o
 
 /* Sets up the run and its training checkpoint, and registers the run's own
  * state as "u64.step", "u64.skipped", "u64.skip_streak",
- * "f64.train_seconds". Exits 1 on out of memory. */
+ * "f64.train_seconds". With --checkpoint FILE it locks FILE.lock to
+ * tgx_run_free (which removes it): a second run on the same checkpoint
+ * at once exits 1 naming it. Exits 1 on out of memory. */
 void tgx_run_init(tgx_run *r, const tgx_run_config *c);
 void tgx_run_free(tgx_run *r);
 

@@ -7,10 +7,12 @@
  * fails before training; a non-finite gradient stops the run keeping the
  * last good checkpoint, or is skipped. CHARLM_EXE is the program. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "progtest.h"
@@ -265,6 +267,39 @@ Test(charlm_resume, a_log_reader_that_leaves_does_not_kill_the_run)
     cr_assert(strstr(pt_err, "charlm: checkpoint c.ck at step 400\n"), "%s", pt_err);
     cr_assert(strstr(pt_err, "charlm: log.fifo: write error: Broken pipe\n"), "%s", pt_err);
     cr_assert(pt_exists("c.ck"));
+}
+
+/* Two runs at once on one --checkpoint: the second is refused while the
+ * first holds FILE.lock (both ran, each overwrote the other's saves and
+ * both said "checkpoint FILE at step N"); the first ends as usual and
+ * removes its lock. */
+Test(charlm_resume, a_second_run_on_the_same_checkpoint_is_refused)
+{
+    write_korean("ko.txt", 0);
+    char cmd[sizeof pt_dir * 2 + 512], lock[sizeof pt_dir + 16], pidfile[sizeof pt_dir + 16];
+    pt_path("c.ck.lock", lock, sizeof lock);
+    pt_path("first.pid", pidfile, sizeof pidfile);
+    snprintf(cmd, sizeof cmd, "cd '%s' && { '%s' --text ko.txt --hidden 8 --embed 4 --batch 4 "
+             "--seq-len 16 --steps 0 --seconds 60 --checkpoint c.ck --every 0 >/dev/null "
+             "2>first.err & echo $! > first.pid; }", pt_dir, getenv("CHARLM_EXE"));
+    cr_assert_eq(system(cmd), 0);
+    const struct timespec tick = {0, 50000000}; /* 50 ms */
+    int waited = 0;
+    while (access(lock, F_OK) != 0 && waited++ < 600) nanosleep(&tick, NULL); /* its start-up */
+    cr_assert_eq(access(lock, F_OK), 0, "the first run holds no lock");
+    int rc = pt_run("--text ko.txt --hidden 8 --embed 4 --batch 4 --seq-len 16 --steps 3 "
+                    "--checkpoint c.ck");
+    char pid_text[32] = "";
+    pt_slurp(pidfile, pid_text, sizeof pid_text);
+    pid_t first = (pid_t)atol(pid_text);
+    cr_assert_gt(first, 0);
+    kill(first, SIGTERM); /* the first run: a checkpoint, then its end */
+    for (waited = 0; kill(first, 0) == 0 && waited < 600; waited++) nanosleep(&tick, NULL);
+    cr_assert_eq(rc, 1, "%s", pt_err);
+    pt_expect_one_line("charlm: --checkpoint c.ck: another run is writing it (it holds "
+                       "c.ck.lock): give this run another --checkpoint, or let that one end");
+    cr_assert(pt_exists("c.ck"), "the first run's checkpoint");
+    cr_assert_not(pt_exists("c.ck.lock"), "the lock outlived its run");
 }
 
 Test(charlm_resume, load_takes_a_training_checkpoint)
