@@ -230,8 +230,10 @@ static int write_atomic(const char *path, const piece *pc, size_t n, char *err, 
     if (rc != 0) {
         int saved = errno;
         if (rc == -2) unlink(tmp);
-        tg_ckpt_fail(err, errlen, "cannot save %s: %s of %s failed: %s; previous checkpoint "
-                                  "left intact", path, what, tmp, strerror(saved));
+        /* "left intact" only where there is one: its folder may be gone */
+        int kept = access(path, F_OK) == 0;
+        tg_ckpt_fail(err, errlen, "cannot save %s: %s of %s failed: %s; %s", path, what, tmp,
+                     strerror(saved), kept ? "previous checkpoint left intact" : "no file there");
         free(tmp);
         return -1;
     }

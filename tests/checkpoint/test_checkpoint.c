@@ -429,6 +429,8 @@ Test(checkpoint, missing_directory_fails_cleanly)
     const char *path = path_in_dir("no/such/dir/m.safetensors");
     cr_assert_eq(tg_checkpoint_save(path, p, NULL, 0, NULL, 0, err, sizeof err), -1);
     cr_assert(strstr(err, "m.safetensors") && strstr(err, "No such file"), "%s", err);
+    /* no previous file to keep (a folder removed under a run): not "left intact" */
+    cr_assert(strstr(err, "; no file there") && !strstr(err, "left intact"), "%s", err);
     tg_params_free(p);
 }
 
