@@ -178,8 +178,12 @@ static void keep_final(keeper *k, const tgx_run *r, double valid_bpc)
     if (earlier)
         fprintf(stderr, "%s: %s, with the best model (step %llu), is gone: keeping the final "
                 "one\n", PROG, file, (unsigned long long)k->best_step);
+    /* consider() wrote this very model when it evaluated this step; asked
+     * after best_step moved here, the final model was never written when
+     * an earlier one had been (the file held step 50's for a better 90) */
+    int already = k->written && k->best_step == r->step;
     if (!earlier && !isnan(valid_bpc)) k->best_step = r->step;
-    if (!(k->written && k->best_step == r->step)) write_kept(k, r); /* not written already */
+    if (!already) write_kept(k, r);
     fprintf(stderr, "%s: saved %s\n", PROG, file);
 }
 

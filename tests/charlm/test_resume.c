@@ -388,6 +388,32 @@ Test(charlm_resume, save_keeps_the_best_model_by_validation_across_a_resume)
     cr_assert(strstr(pt_err, "charlm: saved final.st"), "%s", pt_err);
 }
 
+/* The final model, better than every evaluated one, is what --save and
+ * --export-torch keep when the last step is no --eval-every step (a
+ * --seconds stop, or --steps off the grid): the file held step 10's model
+ * and said "saved". */
+Test(charlm_resume, the_final_model_is_saved_when_it_is_the_best)
+{
+    write_overfitting();
+    cr_assert_eq(pt_run("--text ab.txt --hidden 16 --embed 8 --batch 4 --seq-len 16 --valid-frac "
+                        "0.1 --eval-every 10 --lr 0.001 --steps 14 --save f.st --export-torch "
+                        "f.torch.st --log f.csv"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "charlm: saved f.st\n"), "%s", pt_err);
+    char final[64], v[64];
+    pt_result_value("valid_bpc", final, sizeof final);
+    cr_assert_lt(strtod(final, NULL), best_in_log("f.csv"), "the final model is not the best: "
+                 "%s against the log's best %g (the test needs it to be)", final,
+                 best_in_log("f.csv"));
+    cr_assert_eq(pt_run("--text ab.txt --batch 4 --seq-len 16 --valid-frac 0.1 --load f.st"), 0,
+                 "%s", pt_err);
+    pt_result_value("valid_bpc", v, sizeof v);
+    cr_assert_str_eq(v, final, "--save holds an earlier model");
+    cr_assert_eq(pt_run("--text ab.txt --batch 4 --seq-len 16 --valid-frac 0.1 --import-torch "
+                        "f.torch.st"), 0, "%s", pt_err);
+    pt_result_value("valid_bpc", v, sizeof v);
+    cr_assert_str_eq(v, final, "--export-torch holds an earlier model");
+}
+
 /* ------------------------------------------------------------------ non-finite steps */
 
 Test(charlm_resume, a_nonfinite_gradient_stops_and_keeps_the_last_checkpoint)
