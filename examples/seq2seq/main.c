@@ -381,6 +381,7 @@ int main(int argc, char **argv)
     tg_rng_seed(&tr.rng, o.seed ^ 0xba7c4ull);
     if (o.load) { /* the model decides words or pieces, and so the length defaults */
         s2s_load_model(&o, &cl, &m, &vs, &vt, &tok, &pc);
+        s2s_take_dropout(&o, &cl, &m);
         o.subwords = s2s_pieces_on(&pc) ? s2s_subword_size(pc.src) : 0;
         s2s_resolve_lengths(&o);
     }

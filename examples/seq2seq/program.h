@@ -111,6 +111,12 @@ void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs,
  * config before building. */
 void s2s_check_memory(const s2s_model *m, const s2s_options *o, const tg_optim *opt,
                       size_t arenas, size_t data);
+/* The dropout of a run on a loaded model: --dropout when given (the model
+ * is rebuilt with it, its weights copied in: the layers take their rate
+ * when built), else the model's, in o too. Training read the flag (0 when
+ * not given) and recorded the model's in its checkpoint: a resumed run
+ * took the model's and went another way; --dropout 0.9 changed nothing. */
+void s2s_take_dropout(s2s_options *o, const tg_cmdline *cl, s2s_model *m);
 /* --load (or --import-torch): the model, its vocabularies, tokenizer and
  * piece models; a model flag given on the command line (cl) that the file
  * contradicts is refused (exit 2), as charlm does. */

@@ -135,6 +135,22 @@ void s2s_load_model(const s2s_options *o, const tg_cmdline *cl, s2s_model *m, s2
     if (o->translate) s2s_export_torch(o, m, vs, vt, tok, pc); /* --translate trains nothing */
 }
 
+void s2s_take_dropout(s2s_options *o, const tg_cmdline *cl, s2s_model *m)
+{
+    if (!tg_cmdline_given(cl, "dropout") || o->dropout == m->cfg.dropout) {
+        o->dropout = m->cfg.dropout;
+        return;
+    }
+    s2s_config c = m->cfg;
+    c.dropout = o->dropout;
+    s2s_model with;
+    if (s2s_model_init(&with, &c, o->seed) != 0) tg_cli_die(prog, "out of memory building the model");
+    memcpy(tg_params_data(with.params), tg_params_data(m->params),
+           tg_params_numel(m->params) * sizeof(tg_real));
+    s2s_model_free(m);
+    *m = with;
+}
+
 void s2s_export_torch(const s2s_options *o, const s2s_model *m, const s2s_vocab *vs,
                       const s2s_vocab *vt, const s2s_tokenize_options *tok, const s2s_pieces *pc)
 {

@@ -137,6 +137,33 @@ Test(seq2seq_resume, exact_after_a_crash_before_an_epochs_evaluation)
     expect_exact_resume("--optim sgd --lr 0.5", 19, 1, "epoch 1, batch 19 of 19", 1, 1);
 }
 
+/* A run on a --load'ed model trained with dropout: it trains with the
+ * model's dropout, so a split run equals the whole one (it trained with
+ * none, recorded the model's, and the resumed part took that); an explicit
+ * --dropout applies (0.9 and 0.3 gave the same bytes). */
+Test(seq2seq_resume, a_loaded_models_dropout_is_the_runs)
+{
+    cr_assert_eq(pt_run(DATA " --hidden 16 --embed 8 --dropout 0.3 --epochs 1 --save m.st"), 0,
+                 "%s", pt_err);
+    cr_assert_eq(pt_run(DATA " --load m.st --epochs 2 --save whole.st"), 0, "%s", pt_err);
+    cr_assert_eq(pt_run(DATA " --load m.st --epochs 2 --steps 10 --checkpoint c.ck --save "
+                        "split.st"), 0, "%s", pt_err);
+    cr_assert_eq(pt_run("--resume c.ck --checkpoint c.ck --steps 0 --save split.st --show 0"), 0,
+                 "%s", pt_err);
+    pt_expect_same_bytes("whole.st", "split.st");
+    cr_assert_eq(pt_run(DATA " --load m.st --epochs 2 --dropout 0.3 --save same.st"), 0, "%s",
+                 pt_err);
+    pt_expect_same_bytes("whole.st", "same.st");
+    cr_assert_eq(pt_run(DATA " --load m.st --epochs 2 --dropout 0.9 --save more.st"), 0, "%s",
+                 pt_err);
+    size_t a, b;
+    char *x = pt_read("whole.st", &a), *y = pt_read("more.st", &b);
+    cr_assert(a != b || memcmp(x, y, a) != 0, "--dropout 0.9 changed nothing");
+    free(x);
+    free(y);
+    pt_expect_meta("more.st", "s2s.dropout", "0.90000000000000002");
+}
+
 Test(seq2seq_resume, epochs_and_steps_count_from_the_start_of_the_run)
 {
     cr_assert_eq(pt_runf("%s --epochs 3 --save three.st", MODEL), 0, "%s", pt_err);
