@@ -122,6 +122,11 @@ void charlm_parse_options(int argc, char **argv, charlm_options *o, tg_cmdline *
                  "is given: --sample needs no text, --text is evaluated).",
                  NULL);
     check_combinations(o, c);
+    /* "0: no limit" for both: the run trained nothing and said nothing (on
+     * --resume it also dropped the run's own --steps) */
+    if (given(c, "seconds") && o->seconds == 0 && !given(c, "steps"))
+        tg_cli_die_usage(PROG, "--seconds 0 alone sets no limit at all: give --seconds more than "
+                         "0, --steps N, or --steps 0 to only evaluate");
     if (given(c, "seconds") && !given(c, "steps")) o->steps = 0; /* the clock decides */
     if ((o->load || o->import_torch) && !given(c, "steps") && !given(c, "seconds"))
         o->steps = 0; /* a loaded model trains only when a training flag asks */

@@ -323,6 +323,9 @@ ROWS = [
      RS + ["--data", "{d}/idx_ok"], 1, ["train-images-idx3-ubyte: reading it takes",
      "(the file and its pixels)", "(TG_MAX_MEMORY)", "whole file is read"],
      {"TG_MAX_MEMORY": "1K"}),
+    ("charlm", "--seconds 0 alone (no limit at all: trained nothing, silently; on --resume it "
+     "dropped the run's --steps)", ["--text", "{d}/tiny.txt", "--seconds", "0"], 2,
+     ["--seconds 0 alone sets no limit", "--steps"]),
 ]
 
 TIMEOUT = 60
