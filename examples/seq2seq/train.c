@@ -118,13 +118,19 @@ s2s_scores s2s_evaluate_now(trainer *tr, const char *why)
     tg_progress_done(&run->pg);
     s2s_scores sc = s2s_evaluate_on_root(tr, tr->test_set, 1);
     double tps = tgx_run_tokens_per_second(run), loss = tgx_run_mean_loss(run);
-    if (isnan(loss)) loss = 0;
+    /* no step applied since the last evaluation (all skipped, or none run):
+     * no loss, "-" and an empty field, where it read as a loss of 0 */
+    char shown[32] = "-", logged[32] = "";
+    if (!isnan(loss)) {
+        snprintf(shown, sizeof shown, "%.4f", loss);
+        snprintf(logged, sizeof logged, "%.6f", loss);
+    }
     if (tgx_run_is_root(run))
-        printf("epoch %d: loss %.4f  test exact %.4f  bleu %.2f  chrf %.2f  %.0f tok/s  "
-               "%.1fs%s%s%s\n", (int)tr->epoch, loss, sc.exact, sc.bleu, sc.chrf, tps,
+        printf("epoch %d: loss %s  test exact %.4f  bleu %.2f  chrf %.2f  %.0f tok/s  "
+               "%.1fs%s%s%s\n", (int)tr->epoch, shown, sc.exact, sc.bleu, sc.chrf, tps,
                run->train_seconds, why ? "  (" : "", why ? why : "", why ? ")" : "");
-    tg_csv_row(&run->csv, "%d,%llu,%.6f,%.6f,%.4f,%.4f,%.1f,%.3f", (int)tr->epoch,
-               (unsigned long long)run->step, loss, sc.exact, sc.bleu, sc.chrf, tps,
+    tg_csv_row(&run->csv, "%d,%llu,%s,%.6f,%.4f,%.4f,%.1f,%.3f", (int)tr->epoch,
+               (unsigned long long)run->step, logged, sc.exact, sc.bleu, sc.chrf, tps,
                run->train_seconds);
     keep_best(tr, sc);
     fflush(stdout);
