@@ -46,6 +46,18 @@ void s2s_free_set(s2s_id_set *s)
     free(s->tgt_len);
 }
 
+double s2s_unknown_share(const s2s_id_set *s, int target)
+{
+    long unknown = 0, all = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const int *ids = target ? s->tgt[i] : s->src[i];
+        int len = target ? s->tgt_len[i] : s->src_len[i];
+        for (int k = 0; k < len; k++) unknown += ids[k] == S2S_UNK;
+        all += len;
+    }
+    return all ? (double)unknown / (double)all : 0;
+}
+
 size_t s2s_id_set_bytes(const s2s_id_set *s)
 {
     size_t n = 2 * s2s_heap_bytes((s->n + 1) * sizeof *s->src) +

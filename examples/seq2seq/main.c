@@ -149,6 +149,18 @@ static void check_resumed(const trainer *tr, uint64_t nb)
                    o->resume, (unsigned long long)tr->batch, (unsigned long long)nb);
 }
 
+/* --train on a --load'ed model: how much of it the model's vocabularies
+ * lack (it trains as <unk>; a corpus of another language would train on
+ * nothing else, and said nothing). */
+static void say_unknown(const s2s_id_set *train, const char *file)
+{
+    double src = s2s_unknown_share(train, 0), tgt = s2s_unknown_share(train, 1);
+    if (src > 0 || tgt > 0)
+        fprintf(stderr, "%s: %s: %.1f%% of the source and %.1f%% of the target tokens are not in "
+                "the loaded model's vocabularies: they train as <unk>\n", prog, file, 100 * src,
+                100 * tgt);
+}
+
 /* Refuses (exit 1), before SentencePiece takes it, the memory of learning
  * the pieces when it would not fit beside the pairs: the kernel would kill
  * the run half-way through, not refuse it. */
@@ -282,6 +294,8 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
             prog, train_p->n, test_p->n, vs->n, vt->n, m->cfg.cell->name, m->cfg.layers,
             m->cfg.hidden, m->cfg.embed, tg_attn_kind_name(m->cfg.attention),
             tg_params_numel(m->params));
+    if (o->load && o->train) /* another corpus on a model's vocabularies: words it lacks */
+        say_unknown(&train_s, o->train);
     if (o->resume)
         fprintf(stderr, "%s: resumed %s at step %llu (epoch %llu, batch %llu of %llu)\n", prog,
                 o->resume, (unsigned long long)tr->run.step, (unsigned long long)tr->epoch,

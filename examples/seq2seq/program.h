@@ -46,6 +46,8 @@ int s2s_encode_set(s2s_id_set *s, const s2s_pairs *p, const s2s_vocab *vs, const
 void s2s_free_set(s2s_id_set *s);
 /* The memory s holds (s2s_heap_bytes). */
 size_t s2s_id_set_bytes(const s2s_id_set *s);
+/* The share of s's target (or source) tokens that are <unk>. */
+double s2s_unknown_share(const s2s_id_set *s, int target);
 
 /* The training and test pairs of the run (the built-in corpus, or --train
  * and --test / --valid-frac); exits 1 naming the file, or the line where

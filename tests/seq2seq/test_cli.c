@@ -367,3 +367,31 @@ Test(cli, pairs_larger_than_their_share_of_the_memory_are_refused, .timeout = 10
     cr_assert(data_kib > 20 && data_kib < 200, "400 short pairs and their ids: %g KiB", data_kib);
     remove(path);
 }
+
+/* --train of another corpus on a --load'ed model: the share of its tokens
+ * the model's vocabularies lack is said (they train as <unk>; a corpus of
+ * another language trained on nothing else, silently). */
+Test(cli, a_loaded_models_unknown_words_are_counted, .timeout = 100)
+{
+    char model[128], tsv[128], args[512];
+    snprintf(model, sizeof model, "/tmp/s2s_cli_unk_%ld.st", (long)getpid());
+    snprintf(tsv, sizeof tsv, "/tmp/s2s_cli_unk_%ld.tsv", (long)getpid());
+    FILE *f = fopen(tsv, "wb");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 30; i++) fputs("ein Haus\tune maison\nzwei Hunde\tdeux chiens\n", f);
+    fclose(f);
+    ran r;
+    snprintf(args, sizeof args, "--pairs 200 --test-pairs 20 --hidden 8 --embed 4 --steps 1 "
+             "--show 0 --threads 1 --save %s", model);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    snprintf(args, sizeof args, "--load %s --train %s --steps 1 --show 0 --threads 1", model, tsv);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    char want[256];
+    snprintf(want, sizeof want, "seq2seq: %s: 100.0%% of the source and 100.0%% of the target "
+             "tokens are not in the loaded model's vocabularies: they train as <unk>\n", tsv);
+    cr_assert(strstr(r.err, want), "%s", r.err);
+    remove(model);
+    remove(tsv);
+}
