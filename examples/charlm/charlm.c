@@ -336,8 +336,10 @@ static void describe(const options *o, const corpus *c, const charmodel *m, size
                      size_t n_valid)
 {
     const charmodel_config *g = &m->cfg;
-    fprintf(stderr, "%s: %s: %zu characters, vocabulary %d; %zu train / %zu valid\n", PROG,
-            c->name, c->n, g->vocab, n_train, n_valid);
+    fprintf(stderr, "%s: %s: %zu characters, vocabulary %d; %zu train / %zu valid%s\n", PROG,
+            c->name, c->n, g->vocab, n_train, n_valid,
+            n_valid < 2 ? " (too few to predict one from another: valid_bpc is nan; raise "
+                          "--valid-frac)" : "");
     fprintf(stderr, "%s: %s %dx%d, embed %d, dropout %g, %zu parameters; batch %d x %d steps, "
             "%s lr %g, clip %g, %d shard(s), %d thread(s)\n", PROG, g->kind->name, g->layers,
             g->hidden, g->embed, g->dropout, tg_params_numel(m->params), o->batch, o->seq_len,

@@ -288,3 +288,17 @@ Test(charlm_cli, refuses_a_configuration_larger_than_the_memory)
     pt_expect_one_line("charlm: TG_MAX_MEMORY: expected bytes (or with a K, M or G suffix), more "
                        "than 0, got '0'");
 }
+
+/* A validation part too small to predict one character from another says
+ * so where it is counted: valid_bpc came out nan without a word. */
+Test(charlm_cli, a_validation_part_too_small_is_said)
+{
+    pt_write("t30.txt", "abcabcabcabcabcabcabcabcabcabc", 30);
+    cr_assert_eq(pt_run("--text t30.txt --hidden 8 --embed 4 --batch 2 --seq-len 4 --steps 2"), 0,
+                 "%s", pt_err);
+    cr_assert(strstr(pt_err, "29 train / 1 valid (too few to predict one from another: valid_bpc "
+                             "is nan; raise --valid-frac)\n"), "%s", pt_err);
+    cr_assert_eq(pt_run("--text t30.txt --hidden 8 --embed 4 --batch 2 --seq-len 4 --steps 2 "
+                        "--valid-frac 0.1"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "27 train / 3 valid\n"), "%s", pt_err);
+}
