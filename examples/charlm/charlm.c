@@ -385,7 +385,7 @@ int main(int argc, char **argv)
     int init = charlm_trainer_init(&tr, &m, ids, n_train, ids + n_train, n_valid, o.seq_len,
                                    o.batch, o.shards, o.threads, o.seed, err, sizeof err);
     if (init == -1) tg_cli_die_usage(PROG, "%s", err);
-    if (init != 0) tg_cli_die(PROG, "%s", err); /* exit 1, as the memory check */
+    if (init != 0) tg_cli_die(PROG, "%s", err); /* exit 1: memory, or the text itself */
     check_memory(&o, &m, opt, &tr, c.n);
     if (dist && charlm_trainer_attach_dist(&tr, dist, err, sizeof err) != 0)
         tg_cli_die_usage(PROG, "%s", err);

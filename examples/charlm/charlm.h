@@ -63,7 +63,8 @@ typedef struct charlm_trainer {
 /* Sets up shards, tapes and stream states. train_ids: n_train ids; valid_ids:
  * n_valid ids (may be 0). 0 ok; with a message, -1 when the flags do not fit
  * the text (--shards, --batch x --seq-len), -2 when memory does not (a step
- * larger than the arena probe's room, out of memory). */
+ * larger than the arena probe's room, out of memory) or the text cannot
+ * train at all (fewer than 2 characters). */
 int charlm_trainer_init(charlm_trainer *tr, charmodel *m, const int *train_ids, size_t n_train,
                         const int *valid_ids, size_t n_valid, int T, int B, int shards,
                         int threads, uint64_t seed, char *err, size_t errlen);

@@ -120,6 +120,11 @@ int charlm_trainer_init(charlm_trainer *tr, charmodel *m, const int *train_ids, 
         return -1;
     }
     size_t L = n_train > 0 ? (n_train - 1) / (size_t)B : 0;
+    if (L < (size_t)T && n_train < 2) { /* no flag makes one character a training pair */
+        snprintf(err, errlen, "the training text has %zu character%s: it needs at least 2 (one "
+                 "to read, the next to predict)", n_train, n_train == 1 ? "" : "s");
+        return -2; /* the data's fault: exit 1 */
+    }
     if (L < (size_t)T) {
         snprintf(err, errlen, "the training text (%zu characters) is too short for --batch %d "
                  "streams of --seq-len %d: use a smaller --batch or --seq-len", n_train, B, T);

@@ -326,6 +326,9 @@ ROWS = [
     ("charlm", "--seconds 0 alone (no limit at all: trained nothing, silently; on --resume it "
      "dropped the run's --steps)", ["--text", "{d}/tiny.txt", "--seconds", "0"], 2,
      ["--seconds 0 alone sets no limit", "--steps"]),
+    ("charlm", "a one-character text (was: too short for --batch 1 streams of --seq-len 1)",
+     ["--text", "{d}/one.txt", "--batch", "1", "--seq-len", "1"], 1,
+     ["has 1 character", "at least 2"]),
 ]
 
 TIMEOUT = 60
@@ -401,6 +404,7 @@ def make_text_fixtures(d):
     put("changed.txt", "hello world, this is a tiny text.\nsecond line of text hare.\n")  # same characters
     put("other.txt", "Completely different: XYZ 123 ~~~\n")
     put("empty.txt", b"")
+    put("one.txt", "a")
     put("bad_utf8.txt", b"first line\nab\xc3\x28cd\n")
     put("good.tsv", "I eat rice.\tnanun bap-eul meokneunda.\nGo!\tGa!\n")
     put("no_tab.tsv", "a\tb\nthis line has no tab\n")
