@@ -99,9 +99,13 @@ static double eta_seconds(const options *o, const tgx_run *r)
     return eta < 0 ? 0 : eta;
 }
 
-static void report(const options *o, tgx_run *r, double lr, double valid_bpc, int last)
+/* The progress line and the --log row of a step; skipped (not finite,
+ * --skip-nonfinite): its loss, bpc and gradient norm are left empty, where
+ * the row repeated the last applied step's. */
+static void report(const options *o, tgx_run *r, double lr, double valid_bpc, int last,
+                   int skipped)
 {
-    char eta[32], step[48], valid[32] = "";
+    char eta[32], step[48], valid[32] = "", losses[64] = ",", norm[32] = "";
     double tps = tgx_run_tokens_per_second(r);
     unsigned long long n = (unsigned long long)r->step;
     tg_format_duration(eta_seconds(o, r), eta, sizeof eta);
@@ -118,9 +122,12 @@ static void report(const options *o, tgx_run *r, double lr, double valid_bpc, in
         tg_progress_done(&r->pg);
     }
     if (!isnan(valid_bpc)) snprintf(valid, sizeof valid, "%.6f", valid_bpc);
-    tg_csv_row(&r->csv, "%llu,%.3f,%.0f,%.6f,%.6f,%.6g,%.6g,%.1f,%s", n, r->train_seconds,
-               (double)r->step * (double)o->seq_len * o->batch, r->last_loss,
-               r->last_loss / LN2, lr, r->last_norm, tps, valid);
+    if (!skipped) { /* "loss,bpc" and the norm */
+        snprintf(losses, sizeof losses, "%.6f,%.6f", r->last_loss, r->last_loss / LN2);
+        snprintf(norm, sizeof norm, "%.6g", r->last_norm);
+    }
+    tg_csv_row(&r->csv, "%llu,%.3f,%.0f,%s,%.6g,%s,%.1f,%s", n, r->train_seconds,
+               (double)r->step * (double)o->seq_len * o->batch, losses, lr, norm, tps, valid);
 }
 
 /* The kept model: --save and --export-torch hold the best model by
@@ -197,12 +204,12 @@ static void train(const options *o, charlm_trainer *tr, tgx_run *r, keeper *k)
         double lr = tg_lr_at(&sched, r->step);
         tgx_run_begin_step(r);
         double loss = charlm_train_window(tr);
-        if (tgx_run_end_step(r, loss, lr, 1, step_tokens) == TGX_SKIPPED)
-            charlm_trainer_reset_nonfinite(tr); /* a NaN state would poison every later window */
+        int skipped = tgx_run_end_step(r, loss, lr, 1, step_tokens) == TGX_SKIPPED;
+        if (skipped) charlm_trainer_reset_nonfinite(tr); /* a NaN state would poison every later window */
         int eval_now = tgx_run_eval_due(r, (uint64_t)o->eval_every);
         double valid_bpc = eval_now ? charlm_evaluate(tr) / LN2 : NAN;
         if (eval_now) consider(k, r, valid_bpc);
-        report(o, r, lr, valid_bpc, tgx_run_stop(r) != TGX_GOING);
+        report(o, r, lr, valid_bpc, tgx_run_stop(r) != TGX_GOING, skipped);
         tgx_run_periodic_checkpoint(r);
     }
 }

@@ -442,7 +442,16 @@ Test(charlm_resume, skip_nonfinite_skips_the_update)
 {
     write_korean("ko.txt", 0);
     cr_assert_eq(pt_run_env("CHARLM_FAULT_STEP=2", MODEL " --steps 4 --skip-nonfinite "
-                            "--checkpoint c.ck"), 0, "%s", pt_err);
+                            "--checkpoint c.ck --log s.csv"), 0, "%s", pt_err);
+    /* the skipped step's row: no loss, bpc or norm (it repeated step 1's) */
+    size_t len;
+    char *log = pt_read("s.csv", &len), *row2 = strstr(log, "\n2,");
+    cr_assert(row2, "%s", log);
+    int commas = 0;
+    const char *field = row2 + 1;
+    for (; *field && *field != '\n' && commas < 3; field++) commas += *field == ',';
+    cr_assert(!strncmp(field, ",,", 2), "row 2 has a loss: %.80s", row2 + 1);
+    free(log);
     cr_assert(strstr(pt_err, "charlm: step 2: gradient of 'embed.weight'[0] is not finite; step "
                      "skipped (--skip-nonfinite)\n"), "%s", pt_err);
     cr_assert(strstr(pt_result_line(), " steps=4 ") && strstr(pt_result_line(), " skipped=1"), "%s",
