@@ -70,7 +70,7 @@ static int make_flags(charlm_options *o, tg_flag *f)
                        0, 1 << 30, NULL};
     f[n++] = (tg_flag){"temperature", TG_DOUBLE, &o->temperature, "sampling temperature (0: "
                        "greedy)", 0, 100, NULL};
-    f[n++] = (tg_flag){"prime", TG_STR, &o->prime, "text the sample continues; empty: the "
+    f[n++] = (tg_flag){"prime", TG_STR, &o->prime, "text the sample continues; not given: the "
                        "first character of the text", 0, 0, NULL};
     f[n++] = (tg_flag){"log", TG_STR, &o->log, TGX_HELP_LOG("one row per step"), 0, 0, NULL};
     return n;

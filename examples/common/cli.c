@@ -99,7 +99,8 @@ static int parse_value(const tg_flag *f, const char *v, flag_value *out, char *e
     case TG_STR:
         if (!v[0]) { /* a file named "" was opened as one, "--train: No such file" */
             snprintf(err, errlen, "--%s: empty value (expected %s%s)", f->name,
-                     f->choices ? "one of " : "a name", f->choices ? f->choices : "");
+                     f->choices ? "one of " : "a value; leave the flag out for its default",
+                     f->choices ? f->choices : "");
             return -1;
         }
         if (f->choices && !in_choices(f->choices, v)) {

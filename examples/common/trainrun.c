@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The one process-wide flag a signal handler may set. */
@@ -112,28 +113,55 @@ static FILE *progress_stream(tgx_run *r)
     return r->quiet ? r->quiet : stderr;
 }
 
-/* One run at a time writes a --checkpoint: a lock (fcntl, on FILE.lock)
- * held to tgx_run_free; the kernel drops it when the process ends, however
- * it ends, so a file left by a killed run is locked again, in nobody's
- * way. Two runs at once on one checkpoint each overwrote the other's
- * saves, and both said "checkpoint FILE at step N". */
-static void lock_checkpoint(tgx_run *r)
+/* Whether fd is the file path names now. */
+static int is_named(int fd, const char *path)
+{
+    struct stat held, named;
+    return fstat(fd, &held) == 0 && stat(path, &named) == 0 && held.st_dev == named.st_dev &&
+           held.st_ino == named.st_ino;
+}
+
+/* One attempt at the lock: 1 held, 0 the file lost its name meanwhile (a
+ * run ending removed it: try again); exits on a refusal. */
+static int try_lock(tgx_run *r)
 {
     const char *prog = r->c.prog, *path = r->c.checkpoint;
-    size_t n = strlen(path) + sizeof ".lock";
-    r->lock_path = malloc(n);
-    if (!r->lock_path) tg_cli_die(prog, "out of memory");
-    snprintf(r->lock_path, n, "%s.lock", path);
+    struct stat st;
     r->lock_fd = open(r->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (r->lock_fd < 0)
         tg_cli_die(prog, "--checkpoint %s: cannot create its lock %s: %s", path, r->lock_path,
                    strerror(errno));
+    if (fstat(r->lock_fd, &st) == 0 && st.st_size > 0) /* a lock is empty: someone's file */
+        tg_cli_die(prog, "--checkpoint %s: %s holds data, so it is no lock a run left: move it "
+                   "away", path, r->lock_path);
     struct flock whole = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    if (fcntl(r->lock_fd, F_SETLK, &whole) == 0) return;
-    if (errno == EACCES || errno == EAGAIN)
-        tg_cli_die(prog, "--checkpoint %s: another run is writing it (it holds %s): give this "
-                   "run another --checkpoint, or let that one end", path, r->lock_path);
-    tg_cli_die(prog, "--checkpoint %s: cannot lock %s: %s", path, r->lock_path, strerror(errno));
+    if (fcntl(r->lock_fd, F_SETLK, &whole) != 0) {
+        if (errno == EACCES || errno == EAGAIN)
+            tg_cli_die(prog, "--checkpoint %s: another run is writing it (it holds %s): give "
+                       "this run another --checkpoint, or let that one end", path, r->lock_path);
+        tg_cli_die(prog, "--checkpoint %s: cannot lock %s: %s", path, r->lock_path,
+                   strerror(errno));
+    }
+    if (is_named(r->lock_fd, r->lock_path)) return 1;
+    close(r->lock_fd);
+    return 0;
+}
+
+/* One run at a time writes a --checkpoint: a lock (fcntl, on FILE.lock)
+ * held to tgx_run_free; the kernel drops it when the process ends, however
+ * it ends, so a file left by an error or a kill is locked again, in
+ * nobody's way. Two runs at once on one checkpoint each overwrote the
+ * other's saves, and both said "checkpoint FILE at step N". */
+static void lock_checkpoint(tgx_run *r)
+{
+    size_t n = strlen(r->c.checkpoint) + sizeof ".lock";
+    r->lock_path = malloc(n);
+    if (!r->lock_path) tg_cli_die(r->c.prog, "out of memory");
+    snprintf(r->lock_path, n, "%s.lock", r->c.checkpoint);
+    for (int tries = 0; tries < 16; tries++)
+        if (try_lock(r)) return;
+    tg_cli_die(r->c.prog, "--checkpoint %s: cannot hold its lock %s (it keeps being removed)",
+               r->c.checkpoint, r->lock_path);
 }
 
 void tgx_run_init(tgx_run *r, const tgx_run_config *c)
@@ -158,12 +186,16 @@ void tgx_run_free(tgx_run *r)
     r->ck = NULL;
     if (r->quiet) fclose(r->quiet);
     r->quiet = NULL;
-    if (r->lock_path) { /* removed while still held: the next run makes its own */
-        unlink(r->lock_path);
+    if (r->lock_path) { /* removed while held, and only if still ours (--save may name it) */
+        if (is_named(r->lock_fd, r->lock_path)) unlink(r->lock_path);
         close(r->lock_fd);
         free(r->lock_path);
         r->lock_path = NULL;
     }
+    /* SIGPIPE is ignored while training (tgx_run_start): stdout's reader
+     * leaving (| head) loses the lines and the result silently, exit 0 */
+    if (fflush(stdout) != 0 || ferror(stdout))
+        tg_cli_die(r->c.prog, "stdout: write error: output was lost (its reader left?)");
 }
 
 tg_trainckpt *tgx_run_ckpt(tgx_run *r) { return r->ck; }

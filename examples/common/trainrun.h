@@ -246,6 +246,8 @@ tgx_run_config tgx_run_defaults(const char *prog, tg_params *params, tg_optim *o
  * tgx_run_free (which removes it): a second run on the same checkpoint
  * at once exits 1 naming it. Exits 1 on out of memory. */
 void tgx_run_init(tgx_run *r, const tgx_run_config *c);
+/* Frees the run, removes its checkpoint lock, and exits 1 when stdout lost
+ * output (a reader that left: SIGPIPE is ignored while training). */
 void tgx_run_free(tgx_run *r);
 
 /* The checkpoint, for the program's own registrations. */

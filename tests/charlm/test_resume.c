@@ -300,6 +300,17 @@ Test(charlm_resume, a_second_run_on_the_same_checkpoint_is_refused)
                        "c.ck.lock): give this run another --checkpoint, or let that one end");
     cr_assert(pt_exists("c.ck"), "the first run's checkpoint");
     cr_assert_not(pt_exists("c.ck.lock"), "the lock outlived its run");
+    /* a FILE.lock with data is someone's file, not a lock: refused, kept;
+     * a --save of that name is not removed with the lock at the end */
+    pt_write("d.ck.lock", "mine", 4);
+    cr_assert_eq(pt_run("--text ko.txt --hidden 8 --embed 4 --batch 4 --seq-len 16 --steps 2 "
+                        "--checkpoint d.ck"), 1, "%s", pt_err);
+    pt_expect_one_line("charlm: --checkpoint d.ck: d.ck.lock holds data, so it is no lock a run "
+                       "left: move it away");
+    cr_assert(pt_exists("d.ck.lock") && !pt_exists("d.ck"));
+    cr_assert_eq(pt_run("--text ko.txt --hidden 8 --embed 4 --batch 4 --seq-len 16 --steps 2 "
+                        "--checkpoint e.ck --save e.ck.lock"), 0, "%s", pt_err);
+    cr_assert(pt_exists("e.ck.lock"), "the --save file went with the lock");
 }
 
 Test(charlm_resume, load_takes_a_training_checkpoint)

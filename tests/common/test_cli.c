@@ -145,7 +145,8 @@ Test(cli, help_stores_nothing)
  * named "" and said ": No such file or directory", naming no flag. */
 Test(cli, an_empty_string_value_is_refused_naming_the_flag)
 {
-    expect_error("--text=", "--text: empty value (expected a name)");
+    expect_error("--text=", "--text: empty value (expected a value; leave the flag out for its "
+                            "default)");
     expect_error("--cell=", "--cell: empty value (expected one of rnn,lstm,gru)");
     cr_assert_null(v.text);
 }

@@ -88,6 +88,16 @@ def main():
     assert "step 1" in run(["--steps", "1", "--hidden", "1024", "--seq-len", "4", "--batch", "4",
                             "--resume", "e.ck"]).stderr
 
+    # stdout's reader gone before the result line (| head): SIGPIPE is
+    # ignored while training, so the loss is said, exit 1, not exit 0 silently
+    r_end, w_end = os.pipe()
+    os.close(r_end)
+    p = subprocess.Popen([EXE, "--steps", "3"], stdout=w_end, stderr=subprocess.PIPE, text=True)
+    os.close(w_end)
+    err = p.communicate(timeout=60)[1]
+    assert p.returncode == 1 and "echo: stdout: write error: output was lost" in err, \
+        (p.returncode, err)
+
     # the guard
     r = run(["--steps", "30", "--checkpoint", "f.ck", "--every", "10"],
             env={"ECHO_FAULT_STEP": "25"}, check=1)
