@@ -276,13 +276,20 @@ static void print_ids(const tg_vocab *v, const int *ids, int n)
     for (int i = 0; i < n; i++) fwrite(buf, 1, tg_vocab_utf8(v, ids[i], buf), stdout);
 }
 
-static void print_sample(const options *o, const int *prime, int n_prime, const charmodel *m,
-                         const tg_vocab *v)
+/* --sample N holds N ids: refused before any training when they would
+ * not fit (checked at the sampling, an hour's run ended refused). */
+static void check_sample_memory(const options *o)
 {
     char what[64];
+    if (o->sample <= 0) return;
     snprintf(what, sizeof what, "sampling %d characters (--sample)", o->sample);
     tgx_memory_check_data(PROG, what, (size_t)o->sample * sizeof(int),
                           "4 bytes a character: its id", "lower --sample");
+}
+
+static void print_sample(const options *o, const int *prime, int n_prime, const charmodel *m,
+                         const tg_vocab *v)
+{
     int *out = malloc((size_t)o->sample * sizeof *out);
     tg_rng r;
     tg_rng_seed(&r, o->seed ^ 0x5A4D504C45ull); /* its own stream: same sample for same model */
@@ -309,6 +316,7 @@ static int sample_main(const options *o, const cmdline *cl)
     if (o->sample > 0 && !o->prime[0])
         tg_cli_die_usage(PROG, "--sample with %s and no --text needs --prime TEXT (what the "
                          "sample continues)", o->import_torch ? "--import-torch" : "--load");
+    check_sample_memory(o);
     if (o->sample > 0) prime = prime_ids(o, NULL, &v, &n_prime);
     if (o->sample > 0) print_sample(o, prime, n_prime, &m, &v);
     if (o->export_torch &&
@@ -383,6 +391,7 @@ int main(int argc, char **argv)
     if (text_inherited) charlm_check_inherited_text(o.resume, o.text, &v, c.cps, c.n);
     int *ids = encode_corpus(&c, &v, o.load ? o.load : o.import_torch);
     int n_prime, *prime = prime_ids(&o, &c, &v, &n_prime); /* checked before any training */
+    check_sample_memory(&o);
     size_t n_valid = (size_t)((double)c.n * o.valid_frac), n_train = c.n - n_valid;
     tg_optim *opt = charlm_make_optim(&o, &m, ck);
     if (ck) tg_checkpoint_close(ck);

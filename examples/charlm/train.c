@@ -120,9 +120,10 @@ int charlm_trainer_init(charlm_trainer *tr, charmodel *m, const int *train_ids, 
         return -1;
     }
     size_t L = n_train > 0 ? (n_train - 1) / (size_t)B : 0;
-    if (L < (size_t)T && n_train < 2) { /* no flag makes one character a training pair */
-        snprintf(err, errlen, "the training text has %zu character%s: it needs at least 2 (one "
-                 "to read, the next to predict)", n_train, n_train == 1 ? "" : "s");
+    if (L < (size_t)T && n_train < 2) { /* one character is no training pair */
+        snprintf(err, errlen, "the training text (the text less --valid-frac) has %zu "
+                 "character%s: it needs at least 2 (one to read, the next to predict)", n_train,
+                 n_train == 1 ? "" : "s");
         return -2; /* the data's fault: exit 1 */
     }
     if (L < (size_t)T) {

@@ -592,6 +592,11 @@ void tg_run_files_add(tg_run_file *list, const char *flag, const char *path)
             list[i] = (tg_run_file){flag, path};
             return;
         }
+    /* a program's mistake, not a user's: a file left out would escape the
+     * same-file check unseen */
+    fprintf(stderr, "tg_run_files_add: more than %d files (raise TG_RUN_FILES_MAX)\n",
+            TG_RUN_FILES_MAX - 1);
+    abort();
 }
 
 /* Whether output `out` may be input `in`: the run goes on in its

@@ -472,13 +472,15 @@ void tgx_run_finish(tgx_run *r)
      * signal during the final checkpoint, evaluation or --save is noted and
      * the program finishes them (a second ends it at once); put back to
      * the default here, one killed the run half-way through writing its
-     * checkpoint, the temporary left and no checkpoint at all. */
+     * checkpoint, the temporary left and no checkpoint at all. Asked here,
+     * before the save: a signal during it did not interrupt the training. */
+    int signalled = interrupted || tgx_run_stop(r) == TGX_STOP_SIGNAL;
     /* a resume that trained nothing leaves its file as it was; the same
      * decision on every rank (the save may be collective) */
     int same = r->c.resume && r->c.checkpoint && strcmp(r->c.resume, r->c.checkpoint) == 0;
     if (r->c.checkpoint && (r->unsaved || !same)) tgx_run_save_checkpoint(r);
     if (!tgx_run_is_root(r)) return;
-    if (interrupted || tgx_run_stop(r) == TGX_STOP_SIGNAL)
+    if (signalled)
         fprintf(stderr, "%s: interrupted at step %llu\n", r->c.prog, (unsigned long long)r->step);
     if (r->c.checkpoint)
         fprintf(stderr, "%s: checkpoint %s at step %llu\n", r->c.prog, r->c.checkpoint,

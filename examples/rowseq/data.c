@@ -44,6 +44,10 @@ static void data_path(const char *dir, const char *name, const char *resume, cha
     }
     snprintf(out, n, "%s/%s.gz", dir, name);
     if (access(out, F_OK) == 0) return;
+    if (errno != ENOENT) {
+        snprintf(msg, sizeof msg, "%s: %s", out, strerror(errno));
+        data_error(resume, msg);
+    }
     snprintf(msg, sizeof msg, "%s: neither %s nor %s.gz found (set --data to the folder holding "
              "the IDX files)", dir, name, name);
     data_error(resume, msg);

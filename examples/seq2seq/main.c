@@ -359,7 +359,8 @@ static void check_files(const options *o)
     if (o->write_corpus) {
         if (s2s_write_corpus_paths(o->write_corpus, train, test, sizeof train) != 0)
             tg_cli_die_usage(prog, "--write-corpus '%.200s': expected a folder name (of at "
-                             "most %d bytes)", o->write_corpus, S2S_PATH_MAX - 16);
+                             "most %zu bytes)", o->write_corpus,
+                             S2S_PATH_MAX - sizeof "/train.tsv");
         tg_run_files_add(files.writes, "--write-corpus", train);
         tg_run_files_add(files.writes, "--write-corpus", test);
     }

@@ -137,7 +137,7 @@ void s2s_load_model(const s2s_options *o, const tg_cmdline *cl, s2s_model *m, s2
 
 void s2s_take_dropout(s2s_options *o, const tg_cmdline *cl, s2s_model *m)
 {
-    if (!tg_cmdline_given(cl, "dropout") || o->dropout == m->cfg.dropout) {
+    if (o->translate || !tg_cmdline_given(cl, "dropout") || o->dropout == m->cfg.dropout) {
         o->dropout = m->cfg.dropout;
         return;
     }

@@ -252,7 +252,9 @@ Test(charlm_resume, an_output_never_overwrites_another_file_of_the_run)
 
 /* A --log whose reader leaves (a pipe to `head -n 2`) fails its writes:
  * the run goes on to its end, writes its checkpoint and says so, exit 1,
- * where SIGPIPE killed it silently (exit 141) without the checkpoint. */
+ * where SIGPIPE killed it silently (exit 141) without the checkpoint. A
+ * row a step, 2000 rows: more than a pipe holds (64 KiB), so a write
+ * finds the reader gone however late it leaves. */
 Test(charlm_resume, a_log_reader_that_leaves_does_not_kill_the_run)
 {
     write_korean("ko.txt", 0);
@@ -261,10 +263,10 @@ Test(charlm_resume, a_log_reader_that_leaves_does_not_kill_the_run)
     cr_assert_eq(mkfifo(fifo, 0600), 0);
     /* the reader starts in the run's folder (pt_run's "cd DIR &&"), then the run */
     int rc = pt_run_env("{ head -n 2 log.fifo >/dev/null & } ;",
-                        "--text ko.txt --hidden 8 --embed 4 --batch 4 --seq-len 16 --steps 400 "
-                        "--eval-every 100 --checkpoint c.ck --every 0 --log log.fifo");
+                        "--text ko.txt --hidden 8 --embed 4 --batch 4 --seq-len 16 --steps 2000 "
+                        "--eval-every 1000 --checkpoint c.ck --every 0 --log log.fifo");
     cr_assert_eq(rc, 1, "%s", pt_err);
-    cr_assert(strstr(pt_err, "charlm: checkpoint c.ck at step 400\n"), "%s", pt_err);
+    cr_assert(strstr(pt_err, "charlm: checkpoint c.ck at step 2000\n"), "%s", pt_err);
     cr_assert(strstr(pt_err, "charlm: log.fifo: write error: Broken pipe\n"), "%s", pt_err);
     cr_assert(pt_exists("c.ck"));
 }
