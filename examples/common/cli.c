@@ -295,12 +295,16 @@ void tg_cli_parse(int argc, char **argv, const tg_flag *flags, int n, const char
     }
 }
 
+/* The line is written at once: every rank of an MPI job may die with the
+ * same message, and three writes each ran into one another's
+ * ("seq2seq: seq2seq: rank 1 differs ... " and a line without a name). */
 static _Noreturn void die_v(int code, const char *prog, const char *fmt, va_list ap)
 {
+    char line[16384];
+    int n = snprintf(line, sizeof line, "%s: ", prog);
+    if (n > 0 && (size_t)n < sizeof line) vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
     fflush(stdout);
-    fprintf(stderr, "%s: ", prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "%s\n", line);
     exit(code);
 }
 

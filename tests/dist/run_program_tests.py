@@ -405,6 +405,11 @@ def data_mismatch_case(args, tmp):
     rc, _, err = run(cmd)
     check(rc != 0 and "rank 1 differs from rank 0 in its configuration" in err,
           "other data on rank 1 (same size): refused naming it", err)
+    # every rank says it, each in one line of its own (three writes a line
+    # ran into one another: "charlm: charlm: rank 1 ...")
+    said = [line for line in err.splitlines() if "differs from rank 0" in line]
+    check(said and all(line.startswith("charlm: rank 1 differs") for line in said),
+          "each rank's message is one whole line", err)
 
 
 def output_paths_case(args, tmp):
