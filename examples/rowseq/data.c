@@ -59,8 +59,9 @@ static void data_path(const char *dir, const char *name, const char *resume, cha
  * size from gzip's trailer; measured on Fashion-MNIST's training images,
  * 25 MiB inflating to 45: 96 MiB resident at the peak, estimate 90). Linux
  * would grant the memory and kill the run when it is touched. Only regular
- * files: a pipe's size is not known before it is read. */
-static void check_idx_memory(const char *path)
+ * files: a pipe's size is not known before it is read. held: the bytes
+ * other splits already hold; limit: the flag that does not shrink it. */
+static void check_idx_memory(const char *path, size_t held, const char *limit)
 {
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return; /* the reader says why */
@@ -75,11 +76,14 @@ static void check_idx_memory(const char *path)
     fclose(f);
     char what[ROWSEQ_PATH_BYTES + 32];
     snprintf(what, sizeof what, "%s: reading it", path);
-    size_t need = inflated ? inflated + (size > inflated ? size : inflated) : 2 * size;
-    tgx_memory_check_data(PROG, what, need,
-                          inflated ? "its inflated bytes, and the file or the pixels"
-                                   : "the file and its pixels",
-                          "the whole file is read whatever --limit-train says");
+    size_t need = held + (inflated ? inflated + (size > inflated ? size : inflated) : 2 * size);
+    char how[128];
+    snprintf(how, sizeof how, "%s%s", inflated ? "its inflated bytes, and the file or the pixels"
+                                               : "the file and its pixels",
+             held ? ", beside the training images held" : "");
+    char advice[96];
+    snprintf(advice, sizeof advice, "the whole file is read whatever %s says", limit);
+    tgx_memory_check_data(PROG, what, need, how, advice);
 }
 
 /* The IDX file name of a split's images or labels. */
@@ -98,15 +102,20 @@ void rowseq_data_files(const char *dir, char paths[ROWSEQ_DATA_FILES][ROWSEQ_PAT
     }
 }
 
+size_t rowseq_split_bytes(const rowseq_split *s)
+{
+    return (size_t)s->im.count * s->im.rows * s->im.cols + s->lb.count;
+}
+
 void rowseq_load_split(const char *dir, const char *prefix, int limit, const char *resume,
-                       rowseq_split *s)
+                       size_t held, rowseq_split *s)
 {
     char ip[ROWSEQ_PATH_BYTES], lp[ROWSEQ_PATH_BYTES], msg[4096 + 256], name[64];
     idx_name(prefix, 0, name, sizeof name);
     data_path(dir, name, resume, ip, sizeof ip);
     idx_name(prefix, 1, name, sizeof name);
     data_path(dir, name, resume, lp, sizeof lp);
-    check_idx_memory(ip);
+    check_idx_memory(ip, held, strcmp(prefix, "train") ? "--limit-test" : "--limit-train");
     if (idx_read_images(ip, &s->im, msg, sizeof msg) != IDX_OK) data_error(resume, msg);
     if (idx_read_labels(lp, ROWSEQ_CLASSES, &s->lb, msg, sizeof msg) != IDX_OK) data_error(resume, msg);
     if (idx_check_pair(ip, &s->im, lp, &s->lb, msg, sizeof msg) != IDX_OK)

@@ -282,12 +282,6 @@ static void check_planned_memory(const rowseq_trainer_config *c)
     tgx_memory_check(PROG, &p, ROWSEQ_LOWER);
 }
 
-/* The bytes a split's images and labels hold. */
-static size_t split_bytes(const split *s)
-{
-    return (size_t)s->im.count * s->im.rows * s->im.cols + s->lb.count;
-}
-
 /* Refuses, before training, a configuration that does not fit in memory:
  * the trainer has measured its arenas (one per shard, reused by the
  * evaluation) and reserved, not yet touched, the rest; the images held
@@ -297,7 +291,7 @@ static void check_memory(const rowseq_trainer *tr, const split *train, const spl
     size_t arenas = tr->arena_bytes * (size_t)tr->cfg.shards;
     tgx_memory_plan p =
         tgx_memory_plan_of(tg_params_numel(tr->params), tr->cfg.shards, tr->opt, arenas);
-    p.data = split_bytes(train) + split_bytes(test);
+    p.data = rowseq_split_bytes(train) + rowseq_split_bytes(test);
     tgx_memory_check(PROG, &p, ROWSEQ_LOWER);
 }
 
@@ -344,8 +338,8 @@ int main(int argc, char **argv)
     split train = {0}, test = {0};
     /* the run's data folder, when --resume took it from the checkpoint */
     const char *data_from = tg_inherited_has(&inherited, "data") ? o.resume : NULL;
-    rowseq_load_split(o.data, "train", o.limit_train, data_from, &train);
-    rowseq_load_split(o.data, "t10k", o.limit_test, data_from, &test);
+    rowseq_load_split(o.data, "train", o.limit_train, data_from, 0, &train);
+    rowseq_load_split(o.data, "t10k", o.limit_test, data_from, rowseq_split_bytes(&train), &test);
     if (train.d.rows != test.d.rows || train.d.cols != test.d.cols)
         tg_cli_die(PROG, "%s: training images are %dx%d but test images are %dx%d", o.data,
                    train.d.rows, train.d.cols, test.d.rows, test.d.cols);

@@ -94,9 +94,13 @@ void rowseq_data_files(const char *dir, char paths[ROWSEQ_DATA_FILES][ROWSEQ_PAT
 /* Reads DIR/PREFIX-images-idx3-ubyte and -labels-idx1-ubyte (or their .gz),
  * checks they pair, and keeps the first limit images (all when limit <= 0).
  * Exits 1 naming the file; when resume is not NULL (the folder came from
- * --resume's checkpoint), the message names the checkpoint too. */
+ * --resume's checkpoint), the message names the checkpoint too; and,
+ * before reading, when reading the images would not fit in memory beside
+ * the held bytes other splits hold. */
 void rowseq_load_split(const char *dir, const char *prefix, int limit, const char *resume,
-                       rowseq_split *s);
+                       size_t held, rowseq_split *s);
+/* The bytes a split's images and labels hold. */
+size_t rowseq_split_bytes(const rowseq_split *s);
 void rowseq_split_free(rowseq_split *s);
 /* The confusion matrix (ROWSEQ_CLASSES x ROWSEQ_CLASSES counts, rows the
  * true class) with each class's recall, on stdout. */

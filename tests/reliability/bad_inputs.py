@@ -329,6 +329,10 @@ ROWS = [
     ("charlm", "a one-character text (was: too short for --batch 1 streams of --seq-len 1)",
      ["--text", "{d}/one.txt", "--batch", "1", "--seq-len", "1"], 1,
      ["has 1 character", "at least 2"]),
+    ("rowseq", "test images that fit alone but not beside the training images already held",
+     RS + ["--data", "{d}/idx_held"], 1, ["t10k-images-idx3-ubyte: reading it takes",
+     "beside the training images held", "(TG_MAX_MEMORY)", "--limit-test"],
+     {"TG_MAX_MEMORY": "70000"}),
 ]
 
 TIMEOUT = 60
@@ -394,6 +398,8 @@ def make_idx_fixtures(d):
     other = bytearray(ok["train-images-idx3-ubyte"])
     other[100] ^= 0xFF  # same shape, one pixel changed
     write_idx_dir(f"{d}/idx_other", dict(ok, **{"train-images-idx3-ubyte": bytes(other)}))
+    write_idx_dir(f"{d}/idx_held", dict(ok, **{"t10k-images-idx3-ubyte": idx_images(30),
+                                               "t10k-labels-idx1-ubyte": idx_labels(30)}))
 
 
 def make_text_fixtures(d):
