@@ -36,17 +36,14 @@ static void data_path(const char *dir, const char *name, const char *resume, cha
                  strlen(dir), n - strlen(name) - 5);
         data_error(resume, msg);
     }
-    snprintf(out, n, "%s/%s", dir, name);
-    if (access(out, F_OK) == 0) return;
-    if (errno != ENOENT) { /* there, but not reachable: a link loop, a folder's rights */
-        snprintf(msg, sizeof msg, "%s: %s", out, strerror(errno));
-        data_error(resume, msg);
-    }
-    snprintf(out, n, "%s/%s.gz", dir, name);
-    if (access(out, F_OK) == 0) return;
-    if (errno != ENOENT) {
-        snprintf(msg, sizeof msg, "%s: %s", out, strerror(errno));
-        data_error(resume, msg);
+    static const char *const suffixes[] = {"", ".gz"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(out, n, "%s/%s%s", dir, name, suffixes[k]);
+        if (access(out, F_OK) == 0) return;
+        if (errno != ENOENT) { /* there, but not reachable: a link loop, a folder's rights */
+            snprintf(msg, sizeof msg, "%s: %s", out, strerror(errno));
+            data_error(resume, msg);
+        }
     }
     snprintf(msg, sizeof msg, "%s: neither %s nor %s.gz found (set --data to the folder holding "
              "the IDX files)", dir, name, name);
