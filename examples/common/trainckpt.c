@@ -553,12 +553,10 @@ int tg_trainckpt_guard(const tg_trainckpt *ck, double loss, uint64_t step, char 
 
 int tg_trainckpt_check_path(const char *path, const char *resume, char *err, size_t errlen)
 {
-    struct stat st, rs;
+    struct stat st;
     if (tg_cli_launcher_rank() > 0) return 0; /* rank 0 writes it, and checks (cli.h) */
     if (path[0] && stat(path, &st) == 0 && S_ISREG(st.st_mode)) { /* others: refused below */
-        int same = resume && stat(resume, &rs) == 0 && rs.st_dev == st.st_dev &&
-                   rs.st_ino == st.st_ino;
-        if (!same)
+        if (!resume || !tg_cli_same_file(path, resume))
             return snprintf(err, errlen,
                             "--checkpoint %s already exists: continue that run with --resume "
                             "%s, or remove the file to start afresh",
