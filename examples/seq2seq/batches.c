@@ -133,19 +133,19 @@ void s2s_load_pairs(const s2s_options *o, const char *from_ckpt, int subwords, s
     if (train->n == 0) tg_cli_die(S2S_PROG, "%s: no sentence pairs", o->train);
 }
 
-int s2s_write_corpus_paths(const char *dir, char *train, char *test, size_t cap)
+void s2s_write_corpus_paths(const char *dir, char train[S2S_PATH_MAX], char test[S2S_PATH_MAX])
 {
-    if (!dir[0]) return -1;
-    int over = (size_t)snprintf(train, cap, "%s/train.tsv", dir) >= cap;
-    over |= (size_t)snprintf(test, cap, "%s/test.tsv", dir) >= cap;
-    return over ? -1 : 0;
+    int over = (size_t)snprintf(train, S2S_PATH_MAX, "%s/train.tsv", dir) >= S2S_PATH_MAX;
+    over |= (size_t)snprintf(test, S2S_PATH_MAX, "%s/test.tsv", dir) >= S2S_PATH_MAX;
+    if (!dir[0] || over)
+        tg_cli_die_usage(S2S_PROG, "--write-corpus '%.200s': expected a folder name (of at most "
+                         "%zu bytes)", dir, S2S_PATH_MAX - sizeof "/train.tsv");
 }
 
 void s2s_write_corpus(const char *dir, const s2s_pairs *train, const s2s_pairs *test)
 {
     char train_path[S2S_PATH_MAX], test_path[S2S_PATH_MAX], err[S2S_PATH_MAX + 256];
-    if (s2s_write_corpus_paths(dir, train_path, test_path, sizeof train_path) != 0)
-        tg_cli_die_usage(S2S_PROG, "--write-corpus '%.200s': not a usable folder name", dir);
+    s2s_write_corpus_paths(dir, train_path, test_path);
     if (s2s_pairs_write_tsv(train, train_path, err, sizeof err) != 0)
         tg_cli_die(S2S_PROG, "%s", err);
     if (s2s_pairs_write_tsv(test, test_path, err, sizeof err) != 0)

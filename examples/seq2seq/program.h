@@ -59,9 +59,9 @@ void s2s_load_pairs(const s2s_options *o, const char *from_ckpt, int subwords, s
 /* The longest path of a file seq2seq writes beside another's name. */
 #define S2S_PATH_MAX 4096
 /* --write-corpus DIR's two files, DIR/train.tsv and DIR/test.tsv, into
- * train and test (cap bytes each). -1: DIR is empty or too long for them
- * (cut short, a name could be another file's). */
-int s2s_write_corpus_paths(const char *dir, char *train, char *test, size_t cap);
+ * train and test; a DIR empty or too long for them (cut short, a name
+ * could be another file's) exits 2. */
+void s2s_write_corpus_paths(const char *dir, char train[S2S_PATH_MAX], char test[S2S_PATH_MAX]);
 /* --write-corpus DIR. */
 void s2s_write_corpus(const char *dir, const s2s_pairs *train, const s2s_pairs *test);
 
