@@ -467,11 +467,14 @@ if nn is not None:
         @torch.no_grad()
         def greedy(self, ids, max_len=60):
             """Greedy decoding of one source (a list of ids) as seq2seq
-            --translate does it: the argmax each step until <eos>."""
+            --translate does it: the argmax each step until <eos>, never
+            <pad> or <bos> (examples/seq2seq/decode.c; ties: the lower id)."""
             d = self.start(torch.tensor(ids)[:, None], torch.tensor([len(ids)]))
             y, out = torch.tensor([S2S_BOS]), []
             for _ in range(max_len):
-                v = int(torch.argmax(self.step(y, d)[0]))
+                logits = self.step(y, d)[0]
+                logits[[S2S_PAD, S2S_BOS]] = -float("inf")
+                v = int(torch.argmax(logits))
                 if v == S2S_EOS:
                     break
                 out.append(v)

@@ -177,13 +177,24 @@ static tg_tensor *step_rows(tg_tape *t, const s2s_model *m, dec_state *s, const 
     return s2s_decode_step(t, m, y, s->R, in, ctx, out);
 }
 
+/* Whether id v may be output. <pad> only fills batches and <bos> is only
+ * the first input: neither is ever a target, yet an undertrained model can
+ * score them highest (one printed "<bos> <bos> ..."); fairseq, too, sets
+ * their log-probabilities to -inf. <unk> and <eos> stay choosable. */
+static int choosable(int v)
+{
+    return v != S2S_PAD && v != S2S_BOS;
+}
+
 /* ------------------------------------------------------------------ greedy */
 
+/* The choosable id of the largest x[j] (ties: the lower id); <unk> is the
+ * lowest choosable id, which every vocabulary has. */
 static int argmax_row(const tg_real *x, int n)
 {
-    int best = 0;
-    for (int j = 1; j < n; j++)
-        if (x[j] > x[best]) best = j; /* ties: the lower id */
+    int best = S2S_UNK;
+    for (int j = S2S_UNK + 1; j < n; j++)
+        if (choosable(j) && x[j] > x[best]) best = j;
     return best;
 }
 
@@ -411,8 +422,9 @@ static void beam_select(beam_work *w, int i, const tg_real *logits, int V, doubl
         double lse = log_sum_exp(x, V);
         cand top[17];
         int nt = 0, cap = K + 1 < 17 ? K + 1 : 17; /* one may be <eos> */
-        for (int v = 0; v < V; v++)
-            insert_top(top, &nt, cap, (cand){w->score[r] + ((double)x[v] - lse), j, v});
+        for (int v = 0; v < V; v++) /* log p over all ids, as trained */
+            if (choosable(v))
+                insert_top(top, &nt, cap, (cand){w->score[r] + ((double)x[v] - lse), j, v});
         for (int k = 0; k < nt; k++) insert_top(w->cands, &nc, K * (K + 1), top[k]);
     }
     for (int k = 0; k < nc && live < K; k++) {

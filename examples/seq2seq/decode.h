@@ -13,7 +13,12 @@
  * exact for alpha = 0, where log p only falls as a hypothesis grows), or at
  * max_len; the best finished hypothesis (else the best live one) wins.
  * With K = 1 this is greedy decoding: the same argmax (ties to the lower
- * id) and the same stop. */
+ * id) and the same stop.
+ *
+ * Neither decoder outputs <pad> or <bos>: they are never targets (padding
+ * and the first input), though an undertrained model may score them
+ * highest. <unk> and <eos> can be chosen. Beam scores stay log p under the
+ * softmax over the whole vocabulary. */
 #ifndef S2S_DECODE_H
 #define S2S_DECODE_H
 
@@ -32,7 +37,8 @@ void s2s_decode_options_default(s2s_decode_options *o);
 
 /* Translates n sources (src[i], src_len[i] >= 1 ids) on tape t (reset and
  * left in no-grad mode for the call, grad mode restored after). out[i]
- * receives up to max_len ids (no <bos>/<eos>), out_len[i] their number.
+ * receives up to max_len ids (never <pad>, <bos> or <eos>), out_len[i]
+ * their number.
  * opt->beam == 1 runs the greedy decoder, > 1 beam search.
  * Returns 0, or -1 on out of memory. */
 int s2s_translate(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,

@@ -1,6 +1,7 @@
 /* seq2seq model: padding invariance of the encoder state, the loss and the
- * gradients; beam search with K = 1 equals greedy decoding; a tiny training
- * run whose loss falls; save/load round trip. */
+ * gradients; beam search with K = 1 equals greedy decoding, and neither
+ * outputs <bos> or <pad>; a tiny training run whose loss falls; save/load
+ * round trip. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -438,6 +439,46 @@ Test(beam, wider_beam_scores_at_least_greedy)
     free_trained(&x);
 }
 
+/* An untrained model whose generator bias favours <bos> most, then <pad>,
+ * then <unk>, far beyond what its weights add to a logit (|W h| <=
+ * sqrt(HID) < 3, h from tanh): <bos> and <pad> are never outputs (an
+ * undertrained model printed "<bos> <bos> ..."), so greedy decoding and
+ * beam search give max_len <unk>s with <eos> least likely, and nothing once
+ * <eos> is above <unk>: those two stay choosable. */
+static void check_no_bos_pad(const char *cell, tg_attn_kind attn)
+{
+    enum { N = 2, ML = 5 };
+    static const int beams[] = {0, 1, 4}; /* 0: s2s_greedy */
+    s2s_model m;
+    make_model_attn(&m, cell, 1, 1, 0, attn, 9);
+    tg_real *bias = m.out.b->data;
+    bias[S2S_BOS] = 60, bias[S2S_PAD] = 50, bias[S2S_UNK] = 10;
+    const int *src[N] = {a_src, b_src};
+    int sl[N] = {3, 6}, len[N], **out = alloc_out(N, ML);
+    tg_tape *t = tg_tape_new(s2s_decode_arena_bytes(&m.cfg, N, 4, 6));
+    for (int eos_wins = 0; eos_wins < 2; eos_wins++) {
+        bias[S2S_EOS] = eos_wins ? 20 : -50;
+        for (size_t d = 0; d < sizeof beams / sizeof *beams; d++) {
+            int K = beams[d];
+            cr_assert_eq(K ? s2s_beam(t, &m, src, sl, N, K, ML, 1.0, N, out, len)
+                           : s2s_greedy(t, &m, src, sl, N, ML, N, out, len), 0);
+            for (int i = 0; i < N; i++) {
+                cr_assert_eq(len[i], eos_wins ? 0 : ML, "beam %d sentence %d: length %d", K, i,
+                             len[i]);
+                for (int k = 0; k < len[i]; k++)
+                    cr_assert_eq(out[i][k], S2S_UNK, "beam %d sentence %d token %d: id %d "
+                                 "(<pad> 0, <bos> 2)", K, i, k, out[i][k]);
+            }
+        }
+    }
+    free_out(out, N);
+    tg_tape_free(t);
+    s2s_model_free(&m);
+}
+
+Test(beam, never_outputs_bos_or_pad) { check_no_bos_pad("lstm", TG_ATTN_NONE); }
+Test(beam, never_outputs_bos_or_pad_attention) { check_no_bos_pad("gru", TG_ATTN_GENERAL); }
+
 /* ------------------------------------------------------------------ decoder projection */
 
 /* The loss as the decoder was first written: every step's [E_tgt[y] | ctx]
@@ -566,7 +607,8 @@ Test(train, loss_falls_and_model_round_trips)
 /* With attention: one sentence stepped through the attention decoder gives
  * the teacher-forced log p of its reference, and greedy decoding of a batch
  * of unequal lengths (s2s_greedy: memory kept on the heap, padding masked)
- * picks the stepwise argmax of each sentence decoded alone. */
+ * picks the stepwise argmax (of the ids it may output) of each sentence
+ * decoded alone. */
 static void check_attention_steps(const char *cell, tg_attn_kind kind, int bidir)
 {
     trained x;
@@ -592,16 +634,17 @@ static void check_attention_steps(const char *cell, tg_attn_kind kind, int bidir
             int prev = S2S_BOS;
             for (int k = 0; pass == 0 ? k <= yl : (k < MAXL && !gdone); k++) {
                 tg_tensor *logits = s2s_attn_decode_step(x.t, &x.m, &prev, 1, &mem, &ds, NULL);
-                int V = logits->cols, best = 0;
-                for (int v = 1; v < V; v++)
-                    if (logits->data[v] > logits->data[best]) best = v;
+                int V = logits->cols, best = S2S_UNK; /* never <pad> or <bos> (decode.c) */
+                for (int v = S2S_UNK + 1; v < V; v++)
+                    if (v != S2S_BOS && logits->data[v] > logits->data[best]) best = v;
                 if (pass == 1) {
                     if (best == S2S_EOS) gdone = 1;
                     else greedy[gl++] = prev = best;
                     continue;
                 }
                 int target = k < yl ? y[k] : S2S_EOS;
-                double mx = logits->data[best], sum = 0;
+                double mx = logits->data[0], sum = 0;
+                for (int v = 1; v < V; v++) mx = fmax(mx, logits->data[v]);
                 for (int v = 0; v < V; v++) sum += exp(logits->data[v] - mx);
                 got += logits->data[target] - mx - log(sum);
                 prev = target;
