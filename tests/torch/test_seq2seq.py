@@ -13,13 +13,16 @@ two layers, a bidirectional encoder, a reversed source, no fed context):
   import: PyTorch makes a Seq2Seq of another size (random values) and
           saves it; s2s_torch_driver and `seq2seq --import-torch` must give
           PyTorch's logits and greedy translations; the program trains it
-          on and exports it again.
+          on and exports it again. With its output bias raised far for
+          <bos> and <pad> (and lowered for <eos>), both still translate
+          alike and neither outputs <bos> or <pad>.
 Then the refusals: a missing tensor, an extra one, a wrong shape, a cell
 without a PyTorch module, charlm's CharRNN, a --save file, --import-torch
 with --load: exit 1 or 2 with one line naming the file and the problem.
 Exit 77 (skipped) without python3-torch.
 """
 
+import copy
 import os
 import subprocess
 import sys
@@ -116,8 +119,8 @@ def torch_translate(model, sentences, max_len=60):
     return outs
 
 
-def c_translate(flag, path, sentences, tmp):
-    r = run(SEQ2SEQ, flag, path, "--translate", *sentences, cwd=tmp)
+def c_translate(flag, path, sentences, tmp, *more):
+    r = run(SEQ2SEQ, flag, path, *more, "--translate", *sentences, cwd=tmp)
     lines = r.stdout.split("\n")  # one a sentence (empty ones too), then the result line
     return lines[:[i for i, x in enumerate(lines) if x.startswith("result: ")][0]]
 
@@ -175,6 +178,7 @@ def test_arch(tmp, cell, attention, bidirectional, layers, extra):
     c_made = c_translate("--import-torch", p_path, SENTENCES, tmp)
     check(c_made == torch_translate(made, SENTENCES),
           f"{name}: a PyTorch-made model translates the same in seq2seq ({c_made[0][:30]!r} ...)")
+    check_no_bos_pad(made, tmp, name)
     # a model flag the file contradicts is refused, not silently overridden
     r = run(SEQ2SEQ, *TINY, "--import-torch", p_path, "--steps", "3", expect=None, cwd=tmp)
     check(refused(r, 2, "--hidden 16", "hidden=12"),
@@ -186,6 +190,24 @@ def test_arch(tmp, cell, attention, bidirectional, layers, extra):
     moved = any(not torch.equal(a, b) for a, b in zip(again.state_dict().values(),
                                                       made.state_dict().values()))
     check(again.hidden == 12 and moved, f"{name}: --import-torch --steps 3 trains the model on")
+
+
+def check_no_bos_pad(made, tmp, name):
+    """A copy of made whose generator favours <bos> and <pad> over every
+    word and <eos> least: seq2seq and PyTorch translate it alike, max_len
+    words each, none of them <bos> or <pad> (never outputs)."""
+    favoured, max_len = copy.deepcopy(made), 8
+    with torch.no_grad():
+        favoured.out.bias[[tm.S2S_BOS, tm.S2S_PAD]] += 100.0
+        favoured.out.bias[tm.S2S_EOS] -= 100.0
+    path = os.path.join(tmp, "favoured.torch.st")
+    tm.save_seq2seq(favoured, path, made.src_words, made.tgt_words)
+    c_out = c_translate("--import-torch", path, SENTENCES, tmp, "--max-len", str(max_len))
+    words = [w for x in c_out for w in x.split()]
+    check(c_out == torch_translate(favoured, SENTENCES, max_len) and
+          len(words) == max_len * len(SENTENCES) and not {"<bos>", "<pad>"} & set(words),
+          f"{name}: a model favouring <bos> and <pad> outputs neither, in seq2seq as in "
+          f"PyTorch ({c_out[0][:30]!r} ...)")
 
 
 def test_subwords(tmp):
