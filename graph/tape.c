@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tg_engine.h"
+#include "tg_panels.h"
 
 #define TG_ALIGN 64
 
@@ -21,6 +22,7 @@ struct tg_tape {
     int threads;
     int sweeping; /* inside tg_backward's sweep */
     struct tg_panel_cache *shared_panels; /* parameters' panels, shared by shards (tg_engine.h) */
+    struct tg_panel_cache *held_panels;   /* tg_tape_hold_param_panels's, owned */
     void (*on_overflow)(void *ctx, size_t need); /* tg_tape_on_overflow */
     void *overflow_ctx;
     /* per-tape state of ops (tg_engine.h), in the order first asked for */
@@ -51,6 +53,7 @@ void tg_tape_free(tg_tape *t)
     if (!t) return;
     for (int i = 0; i < t->n_ext; i++)
         if (t->ext[i]->free) t->ext[i]->free(t->ext_state[i]);
+    tg_panel_cache_free(t->held_panels);
     free(t->base);
     free(t);
 }
@@ -85,6 +88,23 @@ void tg_tape_set_threads(tg_tape *t, int n) { t->threads = n < 1 ? 1 : n; }
 int tg_tape_threads(const tg_tape *t) { return t->threads; }
 void tg_tape_share_panels(tg_tape *t, struct tg_panel_cache *c) { t->shared_panels = c; }
 struct tg_panel_cache *tg_tape_shared_panels(const tg_tape *t) { return t->shared_panels; }
+
+/* The held panels are a shared store (the shards' kind) that only this
+ * tape uses: the store outlives resets, the tape's own cache does not.
+ * Off clears the store but keeps it to the tape's end: the tape's cache
+ * may still name it until its next reset (and then sees it cleared). */
+int tg_tape_hold_param_panels(tg_tape *t, int on)
+{
+    if (!on) {
+        tg_panel_cache_clear(t->held_panels);
+        if (t->held_panels && t->shared_panels == t->held_panels) t->shared_panels = NULL;
+        return 0;
+    }
+    if (t->shared_panels) return 0; /* held already, or a shard's tape: its store outlives resets */
+    if (!t->held_panels && !(t->held_panels = tg_panel_cache_new_shared())) return -1;
+    t->shared_panels = t->held_panels;
+    return 0;
+}
 size_t tg_tape_arena_used(const tg_tape *t) { return t->used; }
 
 size_t tg_tape_scratch_mark(const tg_tape *t) { return t->used; }

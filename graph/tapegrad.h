@@ -87,6 +87,16 @@ void tg_tape_reset(tg_tape *t);
 /* No-grad mode (inference): ops compute but record nothing and make no grads. */
 void tg_tape_set_grad(tg_tape *t, int enabled);
 int tg_tape_grad_enabled(const tg_tape *t);
+/* Parameters held fixed across resets (inference over many steps, such as
+ * a decoder's step loop on a tape reset every step): while on, the weight
+ * panels of the parameters (TG_F_PARAM) that products on this tape pack
+ * (graph/tg_panels.h) outlive tg_tape_reset, so a weight is packed once for
+ * the whole loop. Off, a weight used once a tape stays on BLAS, which packs
+ * it again at every call (most of a decoding step's time). The caller
+ * promises that no parameter's values change while it is on; turning it
+ * off drops the panels. 0, or -1 when there is no memory for them (the
+ * products then run as they would off). */
+int tg_tape_hold_param_panels(tg_tape *t, int on);
 /* Threads used inside element-wise and GEMM kernels of this tape (default 1). */
 void tg_tape_set_threads(tg_tape *t, int n);
 int tg_tape_threads(const tg_tape *t);

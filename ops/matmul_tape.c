@@ -67,13 +67,16 @@ tg_panel_cache *tg_matmul_panel_cache(tg_tape *t)
  * first step, 32 rows: 3-4% of config f's step, Zen 5); a weight used once
  * a tape with few rows (an output layer of 25 rows, config d) pays a
  * packing for it. Without recording (a decoder's step on a tape reset every
- * step) weights are used once a tape, and such products stay on BLAS. */
+ * step) weights are used once a tape, and such products stay on BLAS,
+ * unless the tape holds its parameters' panels across resets
+ * (tg_tape_hold_param_panels): a store outlives the resets, so the first
+ * product packs into it too. */
 const tg_real *tg_matmul_panels_of(tg_tape *t, const tg_tensor *b, int tb, int rows)
 {
     int param = (b->flags & TG_F_PARAM) != 0;
     tg_panel_cache *store = param ? tg_tape_shared_panels(t) : NULL;
     return tg_panels_of_stored(tg_matmul_panel_cache(t), store, b, tb, rows,
-                               param && tg_tape_grad_enabled(t));
+                               param && (tg_tape_grad_enabled(t) || store));
 }
 
 /* ---- deferred weight gradients */

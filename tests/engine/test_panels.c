@@ -6,7 +6,9 @@
  *     (8, 4, 2, 1) and column counts that end inside, at and past a panel;
  *   - the products really ran on panels where the CPU has them;
  *   - a leaf changed after tg_backward or tg_tape_reset is packed again, so
- *     stale panels never reach a result;
+ *     stale panels never reach a result; a tape that holds its parameters'
+ *     panels across resets (tg_tape_hold_param_panels) packs a parameter
+ *     once, and a changed one again once they are released;
  *   - an op's output is packed too, and a full cache takes over the slots of
  *     matrices seen once;
  *   - panels hold op(B) exactly: column j of panel p is op(B)'s column
@@ -329,6 +331,46 @@ Test(panels, parameter_packed_at_first_use)
     tg_tape_free(t);
     tg_tensor_free(a);
     tg_tensor_free(b);
+    tg_params_free(ps);
+}
+
+/* A tape that holds its parameters' panels (tg_tape_hold_param_panels: a
+ * decoder's steps, each on a reset tape) packs a parameter at its first
+ * use even when it does not record, and finds the panels again after
+ * every reset; released, a changed parameter is packed again, before the
+ * next reset too (the tape's cache still names the released panels). */
+Test(panels, held_parameter_panels_outlive_resets)
+{
+    if (!tg_panels_available()) return;
+    tg_rng r;
+    tg_rng_seed(&r, 7);
+    tg_params *ps = tg_params_new();
+    tg_tensor *w = tg_param_uniform(ps, "w", 48, 40, &r, 0.5);
+    tg_tensor *a = random_tensor(&r, 4, 40, 1);
+    tg_tape *t = tg_tape_new((size_t)1 << 20);
+    tg_tape_set_grad(t, 0);
+    cr_assert_eq(tg_tape_hold_param_panels(t, 1), 0);
+    cr_assert_eq(tg_tape_hold_param_panels(t, 1), 0, "holding twice is holding");
+    for (int step = 0; step < 3; step++) {
+        tg_tape_reset(t);
+        cr_assert(!tg_panels_held(tg_matmul_panel_cache(t), w, 1));
+        expect_follows(t, a, w, "a held parameter");
+        cr_assert(tg_panels_held(tg_matmul_panel_cache(t), w, 1),
+                  "step %d: a held parameter was not on panels at its first use", step);
+    }
+    cr_assert_eq(tg_tape_hold_param_panels(t, 0), 0);
+    for (size_t i = 0; i < tg_numel(w); i++) w->data[i] *= -2;
+    expect_follows(t, a, w, "changed after the panels were released, no reset between");
+    tg_tape_reset(t);
+    for (size_t i = 0; i < tg_numel(w); i++) w->data[i] += 1;
+    expect_follows(t, a, w, "changed after the panels were released and a reset");
+    cr_assert(!tg_panels_held(tg_matmul_panel_cache(t), w, 1),
+              "released, a parameter with 4 rows is not packed at its first use unrecorded");
+    cr_assert_eq(tg_tape_hold_param_panels(t, 1), 0, "held again");
+    for (size_t i = 0; i < tg_numel(w); i++) w->data[i] *= 3;
+    expect_follows(t, a, w, "held again, the parameter changed before");
+    tg_tape_free(t); /* frees the held panels */
+    tg_tensor_free(a);
     tg_params_free(ps);
 }
 
