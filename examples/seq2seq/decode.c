@@ -249,6 +249,7 @@ static int greedy(tg_tape *t, const s2s_model *m, const int *const *src, const i
     int *y = malloc((size_t)batch * sizeof *y);
     char *done = malloc((size_t)batch);
     tg_tape_set_grad(t, 0);
+    tg_tape_hold_param_panels(t, 1); /* -1 (no memory) only costs speed */
     for (size_t i0 = 0; i0 < n && rc == 0 && y && done; i0 += (size_t)batch) {
         int k = (int)(n - i0 < (size_t)batch ? n - i0 : (size_t)batch);
         dec_state s;
@@ -268,6 +269,7 @@ static int greedy(tg_tape *t, const s2s_model *m, const int *const *src, const i
     free(y);
     free(done);
     tg_tape_reset(t);
+    tg_tape_hold_param_panels(t, 0);
     tg_tape_set_grad(t, was);
     return rc;
 }
@@ -517,6 +519,7 @@ int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *s
     if (K > 16) K = 16;
     if (beam_work_init(&w, K, max_len, batch, m->cfg.layers, m->cfg.hidden) != 0) rc = -1;
     tg_tape_set_grad(t, 0);
+    tg_tape_hold_param_panels(t, 1); /* -1 (no memory) only costs speed */
     for (size_t i0 = 0; i0 < n && rc == 0; i0 += (size_t)batch) {
         int k = (int)(n - i0 < (size_t)batch ? n - i0 : (size_t)batch);
         dec_state s;
@@ -531,6 +534,7 @@ int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *s
     }
     beam_work_free(&w);
     tg_tape_reset(t);
+    tg_tape_hold_param_panels(t, 0);
     tg_tape_set_grad(t, was);
     return rc;
 }
