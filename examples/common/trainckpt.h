@@ -119,6 +119,13 @@ int tg_trainckpt_check_path(const char *path, const char *resume, char *err, siz
 int tg_trainckpt_read_config(const char *path, const char *key, char *out, size_t outlen,
                              char *err, size_t errlen);
 
+/* Whether path is a training checkpoint, of any program and version: its
+ * safetensors header holds "trainckpt.version" metadata. Only the header is
+ * read. 0 for anything else, and for what cannot be told: no file, a
+ * directory, a pipe or device (opened without waiting for a writer), a
+ * model file, garbage, a file that cannot be read. */
+int tg_trainckpt_is_checkpoint(const char *path);
+
 /* A file of a run: the flag that names it, its path (NULL: not given). */
 typedef struct tg_run_file {
     const char *flag, *path;

@@ -416,3 +416,55 @@ Test(trainckpt, read_config_and_registration_rules)
     cr_assert_eq(tg_trainckpt_u64(r.ck, "fine.name-2", &x), 0);
     rm_free(&r);
 }
+
+/* name in dir holding n bytes; its path into out. */
+static void write_file(char *out, size_t cap, const char *name, const void *bytes, size_t n)
+{
+    path_in_dir(out, cap, name);
+    FILE *f = fopen(out, "wb");
+    cr_assert_not_null(f, "%s: %s", out, strerror(errno));
+    cr_assert_eq(fwrite(bytes, 1, n, f), n);
+    cr_assert_eq(fclose(f), 0);
+}
+
+/* A training checkpoint is told from everything else by its header alone
+ * (what --save and --log refuse to replace), and the telling is safe on
+ * any path: a FIFO without a writer returns at once, garbage and a
+ * header length past the end read as no checkpoint. */
+Test(trainckpt, a_training_checkpoint_is_told_by_its_header_alone)
+{
+    char path[512], other[512], err[512] = "";
+    saved_run(path, sizeof path, "a.ckpt");
+    cr_assert(tg_trainckpt_is_checkpoint(path));
+    long n;
+    char *bytes;
+    cr_assert_eq(read_bytes(path, &bytes, &n), 0);
+    write_file(other, sizeof other, "cut.ckpt", bytes, (size_t)n - 10); /* header whole */
+    cr_assert(tg_trainckpt_is_checkpoint(other), "only the header is read");
+    bytes[0] = (char)0xff; /* header length far beyond the file */
+    write_file(other, sizeof other, "long.ckpt", bytes, (size_t)n);
+    cr_assert_not(tg_trainckpt_is_checkpoint(other));
+    free(bytes);
+
+    rm_run r;
+    init_run(&r, "adam", 3);
+    path_in_dir(other, sizeof other, "model.safetensors"); /* a model file: no trainckpt.* */
+    cr_assert_eq(tg_checkpoint_save(other, r.params, NULL, 0, NULL, 0, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_not(tg_trainckpt_is_checkpoint(other));
+    rm_free(&r);
+
+    static const char not_object[] = "\x02\0\0\0\0\0\0\0[]";
+    write_file(other, sizeof other, "array.st", not_object, sizeof not_object - 1);
+    cr_assert_not(tg_trainckpt_is_checkpoint(other));
+    write_file(other, sizeof other, "garbage.st", "trainckpt.version", 17);
+    cr_assert_not(tg_trainckpt_is_checkpoint(other));
+    write_file(other, sizeof other, "empty.st", "", 0);
+    cr_assert_not(tg_trainckpt_is_checkpoint(other));
+    path_in_dir(other, sizeof other, "absent.ckpt");
+    cr_assert_not(tg_trainckpt_is_checkpoint(other));
+    cr_assert_not(tg_trainckpt_is_checkpoint(dir));
+    path_in_dir(other, sizeof other, "fifo");
+    cr_assert_eq(mkfifo(other, 0600), 0, "%s", strerror(errno));
+    cr_assert_not(tg_trainckpt_is_checkpoint(other));
+}
