@@ -650,6 +650,27 @@ static int shared_on_purpose(const char *out, const char *in)
            (!strcmp(out, "--save") && !strcmp(in, "--load"));
 }
 
+/* An output over an existing training checkpoint loses a run's state (its
+ * optimizer, data position, generators): --save left a model file in its
+ * place, --log a CSV. --checkpoint is not checked here: it may be the
+ * --resume file alone (tg_trainckpt_check_path). The --load file is no
+ * exception, though --save may share it to train a model on in place: a
+ * training checkpoint is trained on in place by --resume X --checkpoint X,
+ * and --load X --save X kept its model and dropped its run. */
+static void check_no_checkpoint_replaced(const char *prog, const tg_run_file *out, int n)
+{
+    if (tg_cli_launcher_rank() > 0) return; /* rank 0 writes the files, and checks (cli.h) */
+    for (int i = 0; i < n; i++) {
+        const char *flag = out[i].flag, *path = out[i].path;
+        if (!path || !strcmp(flag, "--checkpoint") || !tg_trainckpt_is_checkpoint(path)) continue;
+        const char *with = !strcmp(flag, "--save") ? " with a model file, without the run's state"
+                                                   : "";
+        tg_cli_die_usage(prog, "%s %s: that file is a training checkpoint (continue it with "
+                         "--resume); %s would replace it%s: name another file or remove it",
+                         flag, path, flag, with);
+    }
+}
+
 void tg_run_files_check_distinct(const char *prog, const tg_run_files *f)
 {
     tg_run_file out[TG_RUN_FILES_MAX + 3] = {{"--checkpoint", f->checkpoint}, {"--save", f->save},
@@ -670,6 +691,7 @@ void tg_run_files_check_distinct(const char *prog, const tg_run_files *f)
                 tg_cli_die_usage(prog, "%s %s would overwrite %s %s (one file): write it "
                                  "elsewhere", out[i].flag, out[i].path, in[j].flag, in[j].path);
     }
+    check_no_checkpoint_replaced(prog, out, TG_RUN_FILES_MAX + 3);
 }
 
 void tg_trainckpt_check_outputs(const char *prog, const tg_run_files *f)

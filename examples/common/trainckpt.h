@@ -152,7 +152,11 @@ void tg_trainckpt_check_flags(const char *prog, const tg_cmdline *cl, const tg_r
  * (tg_cli_same_file): "--log r.tck would overwrite --resume r.tck". The
  * two pairs a run means to share are let through: --checkpoint may be
  * the --resume file (the run goes on in it), --save the --load file (the
- * model is trained on in place). */
+ * model is trained on in place). Then refuses (exit 2) an output other
+ * than --checkpoint that names an existing training checkpoint
+ * (tg_trainckpt_is_checkpoint), another run's or the --load file: "--save
+ * r.tck: that file is a training checkpoint (continue it with --resume);
+ * --save would replace it ...". */
 void tg_run_files_check_distinct(const char *prog, const tg_run_files *f);
 /* Before any work: tg_run_files_check_distinct, then (exit 1 naming the
  * flag) --checkpoint (tg_trainckpt_check_path), --save (replaced

@@ -99,7 +99,9 @@ int tgx_run_threads(int threads);
 #define TGX_HELP_LOG(rows)                                                                   \
     "write the training metrics to FILE as CSV, " rows " (scripts/plot_log.py FILE draws them)"
 /* what: "the model, its optimizer state and vocabulary, at the end" ... */
-#define TGX_HELP_SAVE(what) "write to FILE (safetensors) " what
+#define TGX_HELP_SAVE(what)                                                                  \
+    "write to FILE (safetensors) " what "; never over a training checkpoint (refused: "     \
+    "--resume continues one)"
 #define TGX_HELP_LOAD(what)                                                                  \
     "start from the model in FILE (a --save or --checkpoint file: " what "); without a "    \
     "training flag nothing trains"

@@ -250,6 +250,41 @@ Test(charlm_resume, an_output_never_overwrites_another_file_of_the_run)
                  0, "%s", pt_err);
 }
 
+/* An output never replaces a training checkpoint, another run's or the
+ * --load file: --save left a model file in its place, --log a CSV, and the
+ * run's state (optimizer, data position, generators) was lost. Refused at
+ * start-up, exit 2, the file untouched; --save over a model file goes on. */
+Test(charlm_resume, an_output_never_replaces_a_training_checkpoint)
+{
+    write_korean("ko.txt", 0);
+    cr_assert_eq(pt_runf("%s --steps 3 --checkpoint c.ck --save m.st", MODEL), 0, "%s", pt_err);
+    size_t n;
+    char *bytes = pt_read("c.ck", &n);
+    pt_write("c0.ck", bytes, n);
+    free(bytes);
+    static const struct {
+        const char *args, *said;
+    } refused[] = {
+        {MODEL " --steps 1 --save c.ck",
+         "charlm: --save c.ck: that file is a training checkpoint (continue it with --resume); "
+         "--save would replace it with a model file, without the run's state: name another "
+         "file or remove it"},
+        {"--text ko.txt --batch 4 --seq-len 16 --load c.ck --steps 1 --save ./c.ck",
+         "--save ./c.ck: that file is a training checkpoint"},
+        {MODEL " --steps 1 --log c.ck", "--log c.ck: that file is a training checkpoint"},
+        {MODEL " --steps 1 --export-torch c.ck",
+         "--export-torch c.ck: that file is a training checkpoint"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        cr_assert_eq(pt_run(refused[i].args), 2, "%s: %s", refused[i].args, pt_err);
+        pt_expect_one_line(refused[i].said);
+        cr_assert_eq(pt_out[0], 0, "trained before refusing: %s", pt_out);
+    }
+    pt_expect_same_bytes("c.ck", "c0.ck");
+    cr_assert_eq(pt_run("--text ko.txt --batch 4 --seq-len 16 --steps 1 --save m.st"), 0, "%s",
+                 pt_err);
+}
+
 /* A --log whose reader leaves (a pipe to `head -n 2`) fails its writes:
  * the run goes on to its end, writes its checkpoint and says so, exit 1,
  * where SIGPIPE killed it silently (exit 141) without the checkpoint. A

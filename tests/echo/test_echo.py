@@ -11,7 +11,8 @@ training run must give everything a long run needs.
     at step N that a --resume continues to the same weights;
  4. a non-finite gradient (ECHO_FAULT_STEP) stops it with exit 1 naming
     the step and keeps the last checkpoint; --skip-nonfinite skips it;
- 5. a mismatched --resume is refused naming the setting; the log appends.
+ 5. a mismatched --resume is refused naming the setting; the log appends;
+    a --log naming a training checkpoint is refused (exit 2), the file kept.
 """
 import os
 import re
@@ -51,6 +52,11 @@ def main():
     assert rows[0] == "step,seconds,loss" and len(rows) == 101, rows[:3]
     r = run(["--steps", "100", "--resume", "a.ck", "--hidden", "33"], check=1)
     assert "config 'hidden' is '32' in the checkpoint, '33' in this run" in r.stderr, r.stderr
+    kept = open("a.ck", "rb").read()
+    r = run(["--steps", "10", "--log", "a.ck"], check=2)
+    assert "echo: --log a.ck: that file is a training checkpoint (continue it with --resume)" \
+        in r.stderr, r.stderr
+    assert open("a.ck", "rb").read() == kept, "the training checkpoint was overwritten"
 
     # SIGINT: a run without a step limit, interrupted, resumed to a limit
     p = subprocess.Popen([EXE, "--steps", "0", "--checkpoint", "i.ck", "--every", "0",

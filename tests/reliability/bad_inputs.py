@@ -333,6 +333,24 @@ ROWS = [
      RS + ["--data", "{d}/idx_held"], 1, ["t10k-images-idx3-ubyte: reading it takes",
      "beside the training images held", "(TG_MAX_MEMORY)", "--limit-test"],
      {"TG_MAX_MEMORY": "70000"}),
+    # ---- an output over another run's training checkpoint (its state was lost)
+    ("charlm", "--save naming another run's training checkpoint (replaced it by a model)",
+     ["--text", "{d}/tiny.txt", "--save", "{d}/run.tck"] + CH, 2,
+     ["--save", "run.tck", "is a training checkpoint", "--resume", "name another file"]),
+    ("seq2seq", "--save naming another run's training checkpoint (replaced it by a model)",
+     S2S + ["--save", "{d}/s.tck"], 2, ["--save", "s.tck", "is a training checkpoint"]),
+    ("rowseq", "--save naming another run's training checkpoint (replaced it by a model)",
+     RS + ["--data", "{d}/idx_ok", "--save", "{d}/r.tck"], 2,
+     ["--save", "r.tck", "is a training checkpoint"]),
+    ("charlm", "--save on its --load file when that is a training checkpoint (the run's state "
+     "was dropped)", ["--text", "{d}/tiny.txt", "--load", "{d}/run.tck", "--save",
+     "{d}/run.tck"] + CH, 2, ["--save", "run.tck", "is a training checkpoint", "--resume"]),
+    ("charlm", "--log naming another run's training checkpoint (overwritten by the CSV)",
+     ["--text", "{d}/tiny.txt", "--log", "{d}/run.tck"] + CH, 2,
+     ["--log", "run.tck", "is a training checkpoint"]),
+    ("seq2seq", "--export-torch naming a training checkpoint (replaced it by a state_dict)",
+     ["--load", "{d}/sub.tg", "--export-torch", "{d}/s.tck", "--translate", "hello"], 2,
+     ["--export-torch", "s.tck", "is a training checkpoint"]),
 ]
 
 TIMEOUT = 60

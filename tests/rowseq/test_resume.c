@@ -240,6 +240,28 @@ Test(rowseq_resume, not_a_training_checkpoint)
     pt_expect_one_line("missing.ck");
 }
 
+/* An output never replaces a training checkpoint, another run's or the
+ * --load file: --save left a model in its place, --log a CSV, and the
+ * run's state was lost. Refused at start-up, exit 2, the file untouched. */
+Test(rowseq_resume, an_output_never_replaces_a_training_checkpoint)
+{
+    cr_assert_eq(pt_runf("%s --steps 2 --checkpoint c.ck", MODEL), 0, "%s", pt_err);
+    size_t n;
+    char *bytes = pt_read("c.ck", &n);
+    pt_write("c0.ck", bytes, n);
+    free(bytes);
+    cr_assert_eq(pt_runf("%s --steps 2 --save c.ck", MODEL), 2, "%s", pt_err);
+    pt_expect_one_line("rowseq: --save c.ck: that file is a training checkpoint (continue it "
+                       "with --resume); --save would replace it with a model file, without the "
+                       "run's state: name another file or remove it");
+    cr_assert_eq(pt_out[0], 0, "trained before refusing: %s", pt_out);
+    cr_assert_eq(pt_run("--data . --load c.ck --steps 2 --save ./c.ck"), 2, "%s", pt_err);
+    pt_expect_one_line("--save ./c.ck: that file is a training checkpoint");
+    cr_assert_eq(pt_runf("%s --steps 2 --log c.ck", MODEL), 2, "%s", pt_err);
+    pt_expect_one_line("--log c.ck: that file is a training checkpoint");
+    pt_expect_same_bytes("c.ck", "c0.ck");
+}
+
 Test(rowseq_resume, the_checkpoint_path_is_checked_before_training)
 {
     cr_assert_eq(pt_runf("%s --steps 2 --checkpoint no/such/dir/c.ck", MODEL), 1);

@@ -313,6 +313,28 @@ Test(seq2seq_resume, not_a_training_checkpoint)
     cr_assert(strstr(pt_out, "result: translated=1"), "%s", pt_out);
 }
 
+/* An output never replaces a training checkpoint: --save left a model in
+ * its place, --attention-map an SVG, and the run's state was lost. Refused
+ * at start-up, exit 2, the file untouched, in training and in --translate. */
+Test(seq2seq_resume, an_output_never_replaces_a_training_checkpoint)
+{
+    cr_assert_eq(pt_runf("%s --epochs 1 --steps 2 --save model.st --checkpoint c.ck", MODEL), 0,
+                 "%s", pt_err);
+    size_t n;
+    char *bytes = pt_read("c.ck", &n);
+    pt_write("c0.ck", bytes, n);
+    free(bytes);
+    cr_assert_eq(pt_runf("%s --epochs 1 --steps 2 --save c.ck", MODEL), 2, "%s", pt_err);
+    pt_expect_one_line("seq2seq: --save c.ck: that file is a training checkpoint (continue it "
+                       "with --resume); --save would replace it with a model file, without the "
+                       "run's state: name another file or remove it");
+    cr_assert_eq(pt_out[0], 0, "trained before refusing: %s", pt_out);
+    cr_assert_eq(pt_run("--load model.st --attention-map c.ck --translate hello"), 2, "%s",
+                 pt_err);
+    pt_expect_one_line("--attention-map c.ck: that file is a training checkpoint");
+    pt_expect_same_bytes("c.ck", "c0.ck");
+}
+
 Test(seq2seq_resume, the_checkpoint_path_is_checked_before_training)
 {
     cr_assert_eq(pt_runf("%s --epochs 1 --checkpoint no/such/dir/c.ck", MODEL), 1);
