@@ -108,6 +108,9 @@ int tg_trainckpt_load(tg_trainckpt *ck, const char *path, char *err, size_t errl
  * rebuild a model of the right shape before tg_trainckpt_load, or to print
  * it). Copies at most outlen-1 bytes into out. 0, or -1 with a message
  * (file unreadable or invalid, not a training checkpoint, key absent). */
+int tg_trainckpt_read_config(const char *path, const char *key, char *out, size_t outlen,
+                             char *err, size_t errlen);
+
 /* Checks, before any training, that a --checkpoint path can be written: not
  * a directory, its directory exists and takes a new file (a probe file is
  * created and removed), and it does not overwrite an existing checkpoint
@@ -115,9 +118,6 @@ int tg_trainckpt_load(tg_trainckpt *ck, const char *path, char *err, size_t errl
  * a message starting "--checkpoint PATH". On a launcher's rank above 0 it
  * checks nothing: rank 0 writes the file (tg_cli_launcher_rank). */
 int tg_trainckpt_check_path(const char *path, const char *resume, char *err, size_t errlen);
-
-int tg_trainckpt_read_config(const char *path, const char *key, char *out, size_t outlen,
-                             char *err, size_t errlen);
 
 /* Whether path is a training checkpoint, of any program and version: its
  * safetensors header holds "trainckpt.version" metadata. Only the header is
