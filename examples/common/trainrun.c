@@ -151,7 +151,11 @@ static int try_lock(tgx_run *r)
  * held to tgx_run_free; the kernel drops it when the process ends, however
  * it ends, so a file left by an error or a kill is locked again, in
  * nobody's way. Two runs at once on one checkpoint each overwrote the
- * other's saves, and both said "checkpoint FILE at step N". */
+ * other's saves, and both said "checkpoint FILE at step N". An error exit
+ * (tg_cli_die, anywhere in a program) leaves the file: removing it there
+ * takes a process-wide exit hook, atexit with the lock in a global or
+ * glibc's on_exit (not POSIX, and run by a forked child's exit too), and
+ * a kill leaves it all the same. */
 static void lock_checkpoint(tgx_run *r)
 {
     size_t n = strlen(r->c.checkpoint) + sizeof ".lock";
