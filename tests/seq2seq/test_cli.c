@@ -125,6 +125,61 @@ Test(cli, bad_attention_flags_exit_2)
 
 #define TINY "--pairs 3000 --test-pairs 60 --hidden 64 --embed 16 --batch 32 --lr 0.01 --show 2"
 
+/* stdout of `cat in | SEQ2SEQ args` (stdin a pipe), with the result line
+ * (its seconds differ) cut off. */
+static void run_piped(char *out, size_t cap, const char *args, const char *in)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cat %s | %s %s 2>/dev/null", in, getenv("SEQ2SEQ"), args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    cr_assert_eq(pclose(p), 0, "%s", cmd);
+    char *result = strstr(out, "result: translated=");
+    cr_assert_not_null(result, "%s", out);
+    *result = '\0';
+}
+
+/* --translate decodes a file's lines in batches and a pipe's one by one
+ * (a program may wait for each answer): the same translations, in order,
+ * over more lines than a batch holds, empty lines and a line cut to 1000
+ * tokens among them; one by one on a file too with --eval-batch 1. */
+static void check_batched_translation(const char *model)
+{
+    static const char *const sentences[] = {"I study deeplearning", "yesterday we ate bread",
+                                            "you like tea", "the teacher reads a book today",
+                                            "tomorrow she will drink coffee at school"};
+    char in[128], args[512];
+    snprintf(in, sizeof in, "/tmp/s2s_cli_lines_%ld", (long)getpid());
+    FILE *f = fopen(in, "wb");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 150; i++) {
+        if (i == 70)
+            for (int w = 0; w < 1200; w++) fputs(w + 1 < 1200 ? "tea " : "tea", f);
+        else if (i % 17 != 3)
+            fputs(sentences[i % 5], f);
+        fputc('\n', f);
+    }
+    fclose(f);
+    static char file_out[65536], pipe_out[65536], single_out[65536];
+    for (int beam = 1; beam <= 3; beam += 2) {
+        snprintf(args, sizeof args, "--load %s --translate --beam %d", model, beam);
+        run_piped(pipe_out, sizeof pipe_out, args, in);
+        char cmd[4096];
+        snprintf(cmd, sizeof cmd, "%s <%s", args, in);
+        run_piped(file_out, sizeof file_out, cmd, "/dev/null");
+        snprintf(cmd, sizeof cmd, "%s --eval-batch 1 <%s", args, in);
+        run_piped(single_out, sizeof single_out, cmd, "/dev/null");
+        int lines = 0;
+        for (const char *p = file_out; *p; p++) lines += *p == '\n';
+        cr_assert_eq(lines, 150, "beam %d: one line out per line in:\n%s", beam, file_out);
+        cr_assert_str_eq(file_out, pipe_out, "beam %d: batched and one by one differ", beam);
+        cr_assert_str_eq(file_out, single_out, "beam %d: --eval-batch 1 differs", beam);
+    }
+    remove(in);
+}
+
 /* Trains a tiny model, saves it; loading it gives the same scores, and
  * --translate prints one line per input. */
 Test(cli, train_save_load_translate, .timeout = 100)
@@ -193,6 +248,7 @@ Test(cli, train_save_load_translate, .timeout = 100)
     cr_assert_eq(r.rc, 0, "%s", r.err);
     cr_assert(strstr(r.out, "result: translated=1") != NULL, "%s", r.out);
     free(line_in);
+    check_batched_translation(model);
     remove(model);
 }
 
