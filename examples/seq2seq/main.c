@@ -109,6 +109,10 @@ static s2s_scores final_scores(trainer *tr, s2s_scores last, int evaluated)
         printf("%s: exact %.4f  bleu %.2f  chrf %.2f  (%.1fs to decode %zu sentences)\n",
                o->beam > 1 ? "beam" : "greedy", sc.exact, sc.bleu, sc.chrf,
                tg_clock_seconds() - t0, test_s->n);
+    /* nothing was kept: a --load'ed or --import-torch'ed model only
+     * evaluated (--epochs 0, or no training flag), where --save was
+     * silently not written; the model evaluated is the best of the run */
+    if (tr->best_bleu < 0) s2s_keep_best(tr, sc);
     return sc;
 }
 

@@ -85,8 +85,8 @@ static void train_step(trainer *tr, const id_set *s, const size_t *idx, int B)
 
 /* --save keeps the best model by test BLEU: written when this evaluation
  * beats every earlier one of the run (a resume included), never replaced
- * by a worse one. */
-static void keep_best(trainer *tr, s2s_scores sc)
+ * by a worse one (train.h). */
+void s2s_keep_best(trainer *tr, s2s_scores sc)
 {
     const options *o = tr->o;
     char err[1024];
@@ -132,7 +132,7 @@ s2s_scores s2s_evaluate_now(trainer *tr, const char *why)
     tg_csv_row(&run->csv, "%d,%llu,%s,%.6f,%.4f,%.4f,%.1f,%.3f", (int)tr->epoch,
                (unsigned long long)run->step, logged, sc.exact, sc.bleu, sc.chrf, tps,
                run->train_seconds);
-    keep_best(tr, sc);
+    s2s_keep_best(tr, sc);
     fflush(stdout);
     tr->last_eval_step = run->step;
     tr->last = sc;

@@ -48,6 +48,10 @@ typedef struct s2s_trainer {
  * scores: under mpirun every rank decoded the whole test set. */
 s2s_scores s2s_evaluate_on_root(s2s_trainer *tr, const s2s_id_set *s, int beam);
 
+/* With --save, writes the model there when sc beats every evaluation of
+ * the run so far (a resumed run's included), and says so. */
+void s2s_keep_best(s2s_trainer *tr, s2s_scores sc);
+
 /* Greedy evaluation on the test set now: the line, the log row, keep-best
  * (why, when not NULL, is said after the line: "--eval-every", a stop). */
 s2s_scores s2s_evaluate_now(s2s_trainer *tr, const char *why);

@@ -208,6 +208,21 @@ Test(cli, train_save_load_translate, .timeout = 100)
     cr_assert_eq(sscanf(again, "result: exact_match=%lf bleu=%lf", &em2, &bleu2), 2, "%s", again);
     cr_assert_float_eq(em2, em, 1e-9, "%s vs %s", again, line);
     cr_assert_float_eq(bleu2, bleu, 1e-9, "%s vs %s", again, line);
+    /* evaluated only, the loaded model is --save's: the same scores from it */
+    char copy[160];
+    snprintf(copy, sizeof copy, "%s.copy", model);
+    snprintf(args, sizeof args, "--pairs 3000 --test-pairs 60 --epochs 0 --load %s --save %s",
+             model, copy);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "at step 0: saved") != NULL, "%s", r.out);
+    snprintf(args, sizeof args, "--pairs 3000 --test-pairs 60 --load %s", copy);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "--save wrote no model: %s", r.err);
+    last_line(r.out, again, sizeof again);
+    cr_assert_eq(sscanf(again, "result: exact_match=%lf bleu=%lf", &em2, &bleu2), 2, "%s", again);
+    cr_assert_float_eq(bleu2, bleu, 1e-9, "%s vs %s", again, line);
+    remove(copy);
     /* without a training flag --load only evaluates (as --epochs 0) */
     snprintf(args, sizeof args, "--pairs 3000 --test-pairs 60 --load %s", model);
     run(&r, args, NULL);
