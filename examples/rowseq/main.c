@@ -382,9 +382,13 @@ int main(int argc, char **argv)
     epoch_report r = {0};
     train_run(&L, &test.d, epochs_loaded, t_start, &r);
     tgx_run_finish(&L.run);
-    if (!r.evaluated) {
+    if (!r.evaluated) { /* nothing trained: a --load'ed or --import-torch'ed model */
         rowseq_evaluate(&tr, &test.d, test.d.count, &r.test_loss, &r.test_acc, r.confusion);
         printf("evaluation  test_loss %.4f  test_acc %.4f\n", r.test_loss, r.test_acc);
+        if (o.save && tgx_run_is_root(&L.run)) { /* was silently not written */
+            rowseq_save_model(o.save, &tr, epochs_loaded);
+            fprintf(stderr, "%s: saved %s\n", PROG, o.save);
+        }
     }
     rowseq_print_confusion(r.confusion);
     if (o.export_torch && tgx_run_is_root(&L.run)) {

@@ -93,11 +93,16 @@ Test(rowseq_cli, trains_logs_saves_and_reloads)
     cr_expect_eq(result_value("test_acc"), acc);
     cr_expect_eq(result_value("epochs"), 0);
 
-    /* no training flag at all: a loaded model is evaluated, not trained (issue 16) */
-    snprintf(args, sizeof args, "--data '%s' --load '%s/m.safetensors'", dir, dir);
+    /* no training flag at all: a loaded model is evaluated, not trained (issue 16),
+     * and written to --save (it was not written) */
+    snprintf(args, sizeof args, "--data '%s' --load '%s/m.safetensors' --save '%s/copy.st'", dir,
+             dir, dir);
     cr_assert_eq(run(args), 0, "stderr: %s", err);
     cr_expect_eq(result_value("test_acc"), acc);
     cr_expect_eq(result_value("steps"), 0);
+    snprintf(args, sizeof args, "--data '%s' --load '%s/copy.st'", dir, dir);
+    cr_assert_eq(run(args), 0, "--save wrote no model: %s", err);
+    cr_expect_eq(result_value("test_acc"), acc);
 }
 
 Test(rowseq_cli, seed_preset_and_time_budget)
