@@ -105,6 +105,11 @@ int tg_tape_hold_param_panels(tg_tape *t, int on)
     t->shared_panels = t->held_panels;
     return 0;
 }
+
+int tg_tape_holds_param_panels(const tg_tape *t)
+{
+    return t->held_panels && t->shared_panels == t->held_panels;
+}
 size_t tg_tape_arena_used(const tg_tape *t) { return t->used; }
 
 size_t tg_tape_scratch_mark(const tg_tape *t) { return t->used; }

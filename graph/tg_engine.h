@@ -121,6 +121,9 @@ int tg_tape_sweeping(const tg_tape *t);
 struct tg_panel_cache;
 void tg_tape_share_panels(tg_tape *t, struct tg_panel_cache *c);
 struct tg_panel_cache *tg_tape_shared_panels(const tg_tape *t);
+/* 1 while t holds its parameters' panels (tg_tape_hold_param_panels): its
+ * store is then its own, not a minibatch's. */
+int tg_tape_holds_param_panels(const tg_tape *t);
 /* Arena room like tg_tape_alloc, or NULL when there is none (no message):
  * for optional bookkeeping that has a slower path without it. */
 void *tg_tape_try_alloc(tg_tape *t, size_t bytes);

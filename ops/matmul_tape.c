@@ -69,14 +69,15 @@ tg_panel_cache *tg_matmul_panel_cache(tg_tape *t)
  * packing for it. Without recording (a decoder's step on a tape reset every
  * step) weights are used once a tape, and such products stay on BLAS,
  * unless the tape holds its parameters' panels across resets
- * (tg_tape_hold_param_panels): a store outlives the resets, so the first
- * product packs into it too. */
+ * (tg_tape_hold_param_panels): they then outlive the resets, so the first
+ * product packs them too. The choice is the tape's, never the store's: a
+ * shard's tape chooses as it would alone (tests/parallel/test_panel_store.c). */
 const tg_real *tg_matmul_panels_of(tg_tape *t, const tg_tensor *b, int tb, int rows)
 {
     int param = (b->flags & TG_F_PARAM) != 0;
     tg_panel_cache *store = param ? tg_tape_shared_panels(t) : NULL;
     return tg_panels_of_stored(tg_matmul_panel_cache(t), store, b, tb, rows,
-                               param && (tg_tape_grad_enabled(t) || store));
+                               param && (tg_tape_grad_enabled(t) || tg_tape_holds_param_panels(t)));
 }
 
 /* ---- deferred weight gradients */
