@@ -329,8 +329,11 @@ int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv
     int cap = batch_lines(o, first < argc);
     /* one line of up to TRANSLATE_MAX_TOKENS, and a batch of cap lines (a
      * decoding step's rows grow with the lines, the rest with their padded
-     * tokens, which the batch keeps within TRANSLATE_MAX_TOKENS) */
-    size_t arena = s2s_decode_arena(m, o, 1, TRANSLATE_MAX_TOKENS);
+     * tokens, which the batch keeps within TRANSLATE_MAX_TOKENS). Unequal
+     * lines also blend and mask their padded rows, lines x longest of them:
+     * two lines of TRANSLATE_MAX_TOKENS (and a long one beside a short
+     * one, s2s_decode_arena's mixed probe) bound that for any batch. */
+    size_t arena = s2s_decode_arena(m, o, cap > 1 ? 2 : 1, TRANSLATE_MAX_TOKENS);
     if (cap > 1) arena += s2s_decode_arena(m, o, cap, 1);
     tg_tape *tape = tg_tape_new(arena);
     if (!tape) tg_cli_die(prog, "out of memory (arena)");

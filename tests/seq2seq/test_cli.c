@@ -180,6 +180,29 @@ static void check_batched_translation(const char *model)
     remove(in);
 }
 
+/* A batch of unequal lines blends and masks its padded rows: a long line
+ * beside a one-token one (1000 padded tokens) fits --translate's arena. On
+ * a model of the default size the blends overran it (an abort, "step arena
+ * exhausted"), where neither measured part of the arena has padding. */
+Test(cli, translate_unequal_lines_fit_the_arena, .timeout = 60)
+{
+    char model[128], args[512];
+    snprintf(model, sizeof model, "/tmp/s2s_cli_unequal_%ld.safetensors", (long)getpid());
+    ran r;
+    snprintf(args, sizeof args, "--pairs 3000 --test-pairs 60 --steps 1 --save %s", model);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    static char in[4096];
+    size_t n = 0;
+    for (int w = 0; w < 500; w++) n += (size_t)snprintf(in + n, sizeof in - n, "tea ");
+    snprintf(in + n, sizeof in - n, "\ntea\n");
+    snprintf(args, sizeof args, "--load %s --translate", model);
+    run(&r, args, in); /* stdin a regular file: one batch of the two lines */
+    remove(model);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "result: translated=2") != NULL, "%s", r.out);
+}
+
 /* Trains a tiny model, saves it; loading it gives the same scores, and
  * --translate prints one line per input. */
 Test(cli, train_save_load_translate, .timeout = 100)
