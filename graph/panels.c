@@ -439,6 +439,58 @@ panel_rows(int i0, int i1, int k, const float *a, size_t rs, size_t ks, const fl
 #undef BLOCK_AHEAD
 }
 
+/* One row of A against NP consecutive panels at once (the last with nv of
+ * its 32 columns), d as in block (ldd is irrelevant for one row). One
+ * panel's two chains wait on the FMA latency at every step; NP panels give
+ * 2 NP chains to overlap. Each element is block's chain, so the same bits. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+row_panels(const int NP, int k, const float *a, const float *panel, const float *d, float *c,
+           int nv)
+{
+    __m512 acc[4][2];
+#pragma GCC unroll 4
+    for (int q = 0; q < NP; q++) acc[q][0] = acc[q][1] = _mm512_setzero_ps();
+    for (int kk = 0; kk < k; kk++) {
+        __m512 ai = _mm512_set1_ps(a[kk]);
+#pragma GCC unroll 4
+        for (int q = 0; q < NP; q++) {
+            const float *row = panel + ((size_t)q * k + (size_t)kk) * PANEL;
+            acc[q][0] = _mm512_fmadd_ps(ai, _mm512_load_ps(row), acc[q][0]);
+            acc[q][1] = _mm512_fmadd_ps(ai, _mm512_load_ps(row + 16), acc[q][1]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < NP; q++) {
+        int v = q == NP - 1 ? nv : PANEL;
+        __mmask16 m0 = half_mask(v, 0), m1 = half_mask(v, 1);
+        if (d) {
+            acc[q][0] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, d + q * PANEL), acc[q][0]);
+            acc[q][1] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, d + q * PANEL + 16), acc[q][1]);
+        }
+        _mm512_mask_storeu_ps(c + q * PANEL, m0, acc[q][0]);
+        _mm512_mask_storeu_ps(c + q * PANEL + 16, m1, acc[q][1]);
+    }
+}
+
+/* C's one row = A's one row op(B) + D's, 4 panels at a time: a decoder's
+ * step over one sentence (on a tape that holds its panels, ops/matmul.c)
+ * ran 1 panel at a time at about half the speed of tg_gemm's one-row
+ * kernel. */
+__attribute__((target("avx512f"))) static void one_row_on_panels(int n, int k, const float *a,
+                                                                const float *panels,
+                                                                const float *d, float *c)
+{
+    int j0 = 0;
+    for (; j0 + 4 * PANEL <= n; j0 += 4 * PANEL)
+        row_panels(4, k, a, panels + (size_t)(j0 / PANEL) * k * PANEL, d ? d + j0 : NULL,
+                   c + j0, PANEL);
+    for (; j0 < n; j0 += PANEL) {
+        int nv = n - j0 < PANEL ? n - j0 : PANEL;
+        row_panels(1, k, a, panels + (size_t)(j0 / PANEL) * k * PANEL, d ? d + j0 : NULL,
+                   c + j0, nv);
+    }
+}
+
 /* Rows i0 .. i1-1 of C = A op(B) + D: panel by panel (a panel stays in L1
  * while the row blocks pass over it). */
 __attribute__((target("avx512f"))) static void rows_on_panels(int i0, int i1, int n, int k,
@@ -447,6 +499,11 @@ __attribute__((target("avx512f"))) static void rows_on_panels(int i0, int i1, in
                                                              const float *d, size_t ldd,
                                                              float *c, int ldc)
 {
+    if (i1 - i0 == 1) {
+        one_row_on_panels(n, k, a + (size_t)i0 * lda, panels, d ? d + (size_t)i0 * ldd : NULL,
+                          c + (size_t)i0 * ldc);
+        return;
+    }
     for (int j0 = 0; j0 < n; j0 += PANEL) {
         const float *panel = panels + (size_t)(j0 / PANEL) * k * PANEL;
         int nv = n - j0 < PANEL ? n - j0 : PANEL;

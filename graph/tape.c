@@ -23,6 +23,7 @@ struct tg_tape {
     int sweeping; /* inside tg_backward's sweep */
     struct tg_panel_cache *shared_panels; /* parameters' panels, shared by shards (tg_engine.h) */
     struct tg_panel_cache *held_panels;   /* tg_tape_hold_param_panels's, owned */
+    int hold_depth;                       /* holds not yet released */
     void (*on_overflow)(void *ctx, size_t need); /* tg_tape_on_overflow */
     void *overflow_ctx;
     /* per-tape state of ops (tg_engine.h), in the order first asked for */
@@ -91,25 +92,31 @@ struct tg_panel_cache *tg_tape_shared_panels(const tg_tape *t) { return t->share
 
 /* The held panels are a shared store (the shards' kind) that only this
  * tape uses: the store outlives resets, the tape's own cache does not.
- * Off clears the store but keeps it to the tape's end: the tape's cache
- * may still name it until its next reset (and then sees it cleared). */
+ * Holds nest (a translation run holds them across its sentences, each
+ * decode call across its steps); the last release clears the store but
+ * keeps it to the tape's end: the tape's cache may still name it until its
+ * next reset (and then sees it cleared). */
 int tg_tape_hold_param_panels(tg_tape *t, int on)
 {
     if (!on) {
+        if (t->hold_depth == 0 || --t->hold_depth > 0) return 0;
         tg_panel_cache_clear(t->held_panels);
-        if (t->held_panels && t->shared_panels == t->held_panels) t->shared_panels = NULL;
+        t->shared_panels = NULL;
         return 0;
     }
-    if (t->shared_panels) return 0; /* held already, or a shard's tape: its store outlives resets */
+    if (t->hold_depth > 0) {
+        t->hold_depth++;
+        return 0;
+    }
+    if (t->shared_panels) return 0; /* a shard's tape: its store already outlives resets */
     if (!t->held_panels && !(t->held_panels = tg_panel_cache_new_shared())) return -1;
     t->shared_panels = t->held_panels;
+    t->hold_depth = 1;
     return 0;
 }
 
-int tg_tape_holds_param_panels(const tg_tape *t)
-{
-    return t->held_panels && t->shared_panels == t->held_panels;
-}
+int tg_tape_holds_param_panels(const tg_tape *t) { return t->hold_depth > 0; }
+
 size_t tg_tape_arena_used(const tg_tape *t) { return t->used; }
 
 size_t tg_tape_scratch_mark(const tg_tape *t) { return t->used; }

@@ -94,8 +94,9 @@ int tg_tape_grad_enabled(const tg_tape *t);
  * the whole loop. Off, a weight used once a tape stays on BLAS, which packs
  * it again at every call (most of a decoding step's time). The caller
  * promises that no parameter's values change while it is on; turning it
- * off drops the panels. 0, or -1 when there is no memory for them (the
- * products then run as they would off). */
+ * off drops the panels. Holds nest: each on is matched by an off, and the
+ * last off drops them. 0, or -1 when there is no memory for them (the
+ * products then run as they would off, and the matching off does nothing). */
 int tg_tape_hold_param_panels(tg_tape *t, int on);
 /* Threads used inside element-wise and GEMM kernels of this tape (default 1). */
 void tg_tape_set_threads(tg_tape *t, int n);

@@ -219,7 +219,8 @@ Test(panels, every_kernel_here_matches_double_sums)
     /* rows: every block (6, 4, 2, 1 for AVX2; 8, 4, 2, 1 for AVX-512) and
      * their tails; columns ending inside, at and past a half panel and a panel */
     static const int ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 17, 31, 64};
-    static const int ns[] = {1, 5, 8, 9, 15, 16, 17, 24, 31, 32, 33, 40, 47, 48, 63, 65, 100};
+    static const int ns[] = {1,  5,  8,  9,  15, 16, 17,  24,  31,  32,
+                             33, 40, 47, 48, 63, 65, 100, 128, 129, 161, 257};
     static const int ks[] = {1, 7, 8, 100};
     double tol = sizeof(tg_real) == sizeof(float) ? 2e-6 : 1e-14;
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
@@ -337,8 +338,9 @@ Test(panels, parameter_packed_at_first_use)
 /* A tape that holds its parameters' panels (tg_tape_hold_param_panels: a
  * decoder's steps, each on a reset tape) packs a parameter at its first
  * use even when it does not record, and finds the panels again after
- * every reset; released, a changed parameter is packed again, before the
- * next reset too (the tape's cache still names the released panels). */
+ * every reset, until the last of nested holds is released; released, a
+ * changed parameter is packed again, before the next reset too (the tape's
+ * cache still names the released panels). */
 Test(panels, held_parameter_panels_outlive_resets)
 {
     if (!tg_panels_available()) return;
@@ -350,8 +352,9 @@ Test(panels, held_parameter_panels_outlive_resets)
     tg_tape *t = tg_tape_new((size_t)1 << 20);
     tg_tape_set_grad(t, 0);
     cr_assert_eq(tg_tape_hold_param_panels(t, 1), 0);
-    cr_assert_eq(tg_tape_hold_param_panels(t, 1), 0, "holding twice is holding");
-    for (int step = 0; step < 3; step++) {
+    cr_assert_eq(tg_tape_hold_param_panels(t, 1), 0, "holds nest");
+    for (int step = 0; step < 4; step++) {
+        if (step == 2) tg_tape_hold_param_panels(t, 0); /* the inner hold's end */
         tg_tape_reset(t);
         cr_assert(!tg_panels_held(tg_matmul_panel_cache(t), w, 1));
         expect_follows(t, a, w, "a held parameter");
@@ -359,6 +362,7 @@ Test(panels, held_parameter_panels_outlive_resets)
                   "step %d: a held parameter was not on panels at its first use", step);
     }
     cr_assert_eq(tg_tape_hold_param_panels(t, 0), 0);
+    cr_assert_eq(tg_tape_hold_param_panels(t, 0), 0, "a release too many does nothing");
     for (size_t i = 0; i < tg_numel(w); i++) w->data[i] *= -2;
     expect_follows(t, a, w, "changed after the panels were released, no reset between");
     tg_tape_reset(t);
@@ -372,6 +376,44 @@ Test(panels, held_parameter_panels_outlive_resets)
     tg_tape_free(t); /* frees the held panels */
     tg_tensor_free(a);
     tg_params_free(ps);
+}
+
+/* On a tape that holds its parameters' panels every row count runs on
+ * them, one row too (alone, 4 panels at a time): a row's product has the
+ * same bits alone as among others, so a sentence translates the same in a
+ * batch or alone. x W^T and x W^T + bias, shapes with panel tails. */
+Test(panels, a_row_alone_has_its_bits_among_many)
+{
+    if (!tg_panels_available()) return;
+    static const int shapes[][3] = {{9, 1000, 256}, {3, 77, 40}, {17, 257, 33}, {2, 128, 8}};
+    tg_rng r;
+    tg_rng_seed(&r, 9);
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        tg_params *ps = tg_params_new();
+        tg_tensor *w = tg_param_uniform(ps, "w", n, k, &r, 0.5);
+        tg_tensor *bias = tg_param_uniform(ps, "b", 1, n, &r, 0.5);
+        tg_tensor *x = random_tensor(&r, m, k, 0);
+        tg_tape *t = tg_tape_new((size_t)8 << 20);
+        tg_tape_set_grad(t, 0);
+        cr_assert_eq(tg_tape_hold_param_panels(t, 1), 0);
+        for (int with_bias = 0; with_bias <= 1; with_bias++) {
+            tg_tensor *all = with_bias ? tg_affine(t, x, w, bias) : tg_matmul(t, x, w, 0, 1);
+            for (int i = 0; i < m; i++) {
+                tg_tensor *row = tg_tensor_new(t, 1, k, 0);
+                memcpy(row->data, x->data + (size_t)i * k, (size_t)k * sizeof *row->data);
+                tg_tensor *one =
+                    with_bias ? tg_affine(t, row, w, bias) : tg_matmul(t, row, w, 0, 1);
+                size_t bytes = (size_t)n * sizeof *one->data;
+                cr_assert_eq(memcmp(one->data, all->data + (size_t)i * n, bytes), 0,
+                             "%dx%dx%d, bias %d: row %d alone differs", m, n, k, with_bias, i);
+            }
+        }
+        tg_tape_hold_param_panels(t, 0);
+        tg_tape_free(t);
+        tg_tensor_free(x);
+        tg_params_free(ps);
+    }
 }
 
 /* The kernel writes C's m x n block and nothing else: every row is followed
