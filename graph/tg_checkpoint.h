@@ -103,6 +103,12 @@ tg_checkpoint *tg_checkpoint_open(const char *path, char *err, size_t errlen);
 tg_checkpoint *tg_checkpoint_parse(const void *bytes, size_t len, const char *label, char *err,
                                    size_t errlen);
 void tg_checkpoint_close(tg_checkpoint *c);
+/* Whether the regular file at path has a safetensors header whose metadata
+ * holds key as a string, read without the data (without waiting on a FIFO,
+ * without opening a device): 1, and its value copied to val (n bytes, may
+ * be cut; val may be NULL), or 0 for anything else. What a file is before
+ * it is written over. */
+int tg_checkpoint_peek_meta(const char *path, const char *key, char *val, size_t n);
 
 /* Tensors in the file (parameters and extras), in file order. */
 size_t tg_checkpoint_tensor_count(const tg_checkpoint *c);

@@ -11,7 +11,6 @@
 #include "trainckpt.h"
 
 #include <fcntl.h>
-#include <jansson.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <dirent.h>
@@ -552,48 +551,9 @@ int tg_trainckpt_guard(const tg_trainckpt *ck, double loss, uint64_t step, char 
 
 /* ------------------------------------------------------------------ checkpoint path */
 
-/* n bytes from fd: 0, or -1 (an error, or the file ends first). */
-static int read_exactly(int fd, void *buf, size_t n)
-{
-    for (size_t got = 0; got < n;) {
-        ssize_t r = read(fd, (char *)buf + got, n - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        got += (size_t)r;
-    }
-    return 0;
-}
-
-/* The JSON header of a safetensors file of size bytes open on fd, or NULL
- * when it has none: its length (8 bytes, little-endian) within the limits
- * tg_checkpoint_open keeps, then only those bytes. */
-static json_t *read_header(int fd, off_t size)
-{
-    unsigned char b[8];
-    if (size < 8 || read_exactly(fd, b, sizeof b) != 0) return NULL;
-    uint64_t n = 0;
-    for (int k = 7; k >= 0; k--) n = (n << 8) | b[k];
-    if (n == 0 || n > TG_CKPT_MAX_HEADER || n > (uint64_t)size - 8) return NULL;
-    char *text = malloc((size_t)n);
-    json_t *root = NULL;
-    if (text && read_exactly(fd, text, (size_t)n) == 0)
-        root = json_loadb(text, (size_t)n, 0, NULL);
-    free(text);
-    return root;
-}
-
 int tg_trainckpt_is_checkpoint(const char *path)
 {
-    /* O_NONBLOCK: a FIFO with no writer would block open() forever */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return 0;
-    struct stat st;
-    json_t *root = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read_header(fd, st.st_size) : NULL;
-    close(fd);
-    /* jansson's getters take NULL and non-objects: garbage reads as no key */
-    int yes = json_object_get(json_object_get(root, "__metadata__"), "trainckpt.version") != NULL;
-    json_decref(root);
-    return yes;
+    return tg_checkpoint_peek_meta(path, "trainckpt.version", NULL, 0);
 }
 
 int tg_trainckpt_check_path(const char *path, const char *resume, char *err, size_t errlen)

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -459,6 +461,25 @@ Test(trainckpt, a_training_checkpoint_is_told_by_its_header_alone)
     cr_assert_not(tg_trainckpt_is_checkpoint(other));
     write_file(other, sizeof other, "garbage.st", "trainckpt.version", 17);
     cr_assert_not(tg_trainckpt_is_checkpoint(other));
+    static const char null_version[] = "\x2b\0\0\0\0\0\0\0"
+                                       "{\"__metadata__\":{\"trainckpt.version\":null}}";
+    write_file(other, sizeof other, "null.st", null_version, sizeof null_version - 1);
+    cr_assert_not(tg_trainckpt_is_checkpoint(other), "a version that is not a string");
+    /* a large header of valid JSON without the key is not parsed (a crafted
+     * 100 MB one took 2 GB and 19 s) */
+    size_t big = (size_t)64 << 20;
+    char *huge = malloc(big + 8);
+    cr_assert_not_null(huge);
+    for (int k = 0; k < 8; k++) huge[k] = (char)((uint64_t)big >> (8 * k));
+    huge[8] = '[';
+    for (size_t i = 9; i + 1 < big + 8; i += 2) huge[i] = '0', huge[i + 1] = ',';
+    huge[big + 5] = '0', huge[big + 6] = ']', huge[big + 7] = ' '; /* [0,0,...,0] */
+    write_file(other, sizeof other, "huge.st", huge, big + 8);
+    free(huge);
+    clock_t t0 = clock();
+    cr_assert_not(tg_trainckpt_is_checkpoint(other));
+    cr_assert_lt((double)(clock() - t0) / CLOCKS_PER_SEC, 2.0, "the header was parsed");
+    remove(other);
     write_file(other, sizeof other, "empty.st", "", 0);
     cr_assert_not(tg_trainckpt_is_checkpoint(other));
     path_in_dir(other, sizeof other, "absent.ckpt");
