@@ -134,7 +134,8 @@ typedef struct line_batch {
     size_t toks_cap;
 } line_batch;
 
-#define IDS_ROW (TRANSLATE_MAX_TOKENS + 1)
+/* a line's ids: both encoders write at most TRANSLATE_MAX_TOKENS */
+#define IDS_ROW TRANSLATE_MAX_TOKENS
 
 static void line_batch_init(line_batch *b, int cap, int max_out)
 {
@@ -169,11 +170,32 @@ typedef struct translator {
     s2s_attnmap *map;
 } translator;
 
-/* Decodes the non-empty lines of b at once, adds the first of them to the
- * map while it has room, and prints every line's translation in order. */
-static void line_batch_flush(const translator *tr, line_batch *b)
+/* Decodes the q sources at once into outs (lens their lengths), and adds
+ * the first of them to the map while it has room. */
+static void decode_lines(const translator *tr, const int *const *src, const int *src_len, int q,
+                         int *const *outs, int *lens)
 {
     const s2s_options *o = tr->o;
+    s2s_decode_options d;
+    s2s_decode_options_default(&d);
+    d.beam = o->beam;
+    d.max_len = o->max_len;
+    d.len_alpha = o->len_alpha;
+    d.batch = q;
+    if (s2s_translate(tr->tape, tr->m, src, src_len, (size_t)q, &d, outs, lens) != 0)
+        tg_cli_die(prog, "out of memory while decoding");
+    s2s_attnmap *map = tr->map;
+    size_t room = map ? S2S_ATTNMAP_MAX_SENTENCES - map->n : 0;
+    int take = room < (size_t)q ? (int)room : q;
+    if (take > 0 && s2s_attnmap_decode(map, tr->tape, tr->m, tr->vs, tr->vt, src, src_len,
+                                       (size_t)take, o->max_len, take) != 0)
+        tg_cli_die(prog, "out of memory decoding for --attention-map");
+}
+
+/* Decodes the non-empty lines of b at once and prints every line's
+ * translation in order. */
+static void line_batch_flush(const translator *tr, line_batch *b)
+{
     const int *src[TRANSLATE_BATCH_MAX];
     int *outs[TRANSLATE_BATCH_MAX], src_len[TRANSLATE_BATCH_MAX], q = 0;
     for (int i = 0; i < b->n; i++) {
@@ -184,23 +206,10 @@ static void line_batch_flush(const translator *tr, line_batch *b)
         outs[q++] = b->out + (size_t)i * (size_t)b->max_out;
     }
     if (q > 0) {
-        s2s_decode_options d;
-        s2s_decode_options_default(&d);
-        d.beam = o->beam;
-        d.max_len = o->max_len;
-        d.len_alpha = o->len_alpha;
-        d.batch = q;
         int lens[TRANSLATE_BATCH_MAX];
-        if (s2s_translate(tr->tape, tr->m, src, src_len, (size_t)q, &d, outs, lens) != 0)
-            tg_cli_die(prog, "out of memory while decoding");
+        decode_lines(tr, src, src_len, q, outs, lens);
         for (int i = 0, r = 0; i < b->n; i++)
             if (b->len[i] > 0) b->out_len[i] = lens[r++];
-        s2s_attnmap *map = tr->map;
-        size_t room = map ? S2S_ATTNMAP_MAX_SENTENCES - map->n : 0;
-        int take = room < (size_t)q ? (int)room : q;
-        if (take > 0 && s2s_attnmap_decode(map, tr->tape, tr->m, tr->vs, tr->vt, src, src_len,
-                                           (size_t)take, o->max_len, take) != 0)
-            tg_cli_die(prog, "out of memory decoding for --attention-map");
     }
     for (int i = 0; i < b->n; i++) {
         char *text = s2s_pieces_output_text(tr->pc, tr->vt, b->out + (size_t)i * (size_t)b->max_out,
@@ -211,6 +220,14 @@ static void line_batch_flush(const translator *tr, line_batch *b)
     }
     fflush(stdout);
     b->n = b->longest = 0;
+}
+
+/* Ends the run on bad input: the lines before it are translated and
+ * printed first, as when each was translated as it came. */
+static void flush_then_die(const translator *tr, line_batch *b, const char *fmt, long where)
+{
+    line_batch_flush(tr, b);
+    tg_cli_die(prog, fmt, where);
 }
 
 /* Reads one line into b: what b held is translated first when the line
@@ -229,7 +246,12 @@ static int line_batch_add(const translator *tr, line_batch *b, const char *line)
     s2s_tokenize(line, tr->tok, b->toks);
     int *row = b->ids + (size_t)b->n * IDS_ROW;
     int k = source_ids(b->toks, tr->vs, tr->pc, row, TRANSLATE_MAX_TOKENS);
-    if (k > TRANSLATE_MAX_TOKENS) {
+    if (k > TRANSLATE_MAX_TOKENS) { /* alone in its batch: the lines before it go first */
+        if (b->n > 0) {
+            line_batch_flush(tr, b);
+            memmove(b->ids, row, TRANSLATE_MAX_TOKENS * sizeof *row);
+            row = b->ids;
+        }
         fprintf(stderr, "%s: input of %d tokens cut to its first %d\n", prog, k,
                 TRANSLATE_MAX_TOKENS);
         k = TRANSLATE_MAX_TOKENS;
@@ -265,14 +287,10 @@ static long translate_stdin(const translator *tr, line_batch *b)
     int rc;
     while ((rc = tg_read_line(stdin, &line, &cap, S2S_LINE_MAX_BYTES, &got)) > 0) {
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = '\0';
-        if (memchr(line, '\0', got)) { /* the rest of the line would be lost unseen */
-            line_batch_flush(tr, b);
-            tg_cli_die(prog, "<stdin>:%ld: NUL byte in line", n + 1);
-        }
-        if (line_batch_add(tr, b, line) != 0) {
-            line_batch_flush(tr, b); /* the lines before it, as when read one by one */
-            tg_cli_die(prog, "<stdin>:%ld: invalid UTF-8", n + 1);
-        }
+        if (memchr(line, '\0', got)) /* the rest of the line would be lost unseen */
+            flush_then_die(tr, b, "<stdin>:%ld: NUL byte in line", n + 1);
+        if (line_batch_add(tr, b, line) != 0)
+            flush_then_die(tr, b, "<stdin>:%ld: invalid UTF-8", n + 1);
         n++;
     }
     int read_errno = errno;
@@ -294,10 +312,8 @@ static void run_translate(const translator *tr, int argc, char **argv, int first
     line_batch_init(&b, cap, o->max_len);
     if (first < argc) {
         for (int i = first; i < argc; i++, n++)
-            if (line_batch_add(tr, &b, argv[i]) != 0) {
-                line_batch_flush(tr, &b);
-                tg_cli_die(prog, "argument %d: invalid UTF-8", i - first + 1);
-            }
+            if (line_batch_add(tr, &b, argv[i]) != 0)
+                flush_then_die(tr, &b, "argument %ld: invalid UTF-8", (long)(i - first + 1));
         line_batch_flush(tr, &b);
     } else {
         n = translate_stdin(tr, &b);
