@@ -241,15 +241,33 @@ static void greedy_chunk(tg_tape *t, const s2s_model *m, dec_state *s, int max_l
     }
 }
 
+/* A decode's start on t: no recording, the weights' panels held across
+ * its steps' resets (-1, no memory, only costs speed). Returns the grad
+ * mode to give back to decode_end. */
+static int decode_begin(tg_tape *t)
+{
+    int was = tg_tape_grad_enabled(t);
+    tg_tape_set_grad(t, 0);
+    tg_tape_hold_param_panels(t, 1);
+    return was;
+}
+
+/* A decode's end: t reset, its panels released, grad mode `was` again. */
+static void decode_end(tg_tape *t, int was)
+{
+    tg_tape_reset(t);
+    tg_tape_hold_param_panels(t, 0);
+    tg_tape_set_grad(t, was);
+}
+
 static int greedy(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
                   size_t n, int max_len, int batch, int *const *out, int *out_len,
                   weight_sink *sink)
 {
-    int was = tg_tape_grad_enabled(t), rc = 0;
+    int rc = 0;
     int *y = malloc((size_t)batch * sizeof *y);
     char *done = malloc((size_t)batch);
-    tg_tape_set_grad(t, 0);
-    tg_tape_hold_param_panels(t, 1); /* -1 (no memory) only costs speed */
+    int was = decode_begin(t);
     for (size_t i0 = 0; i0 < n && rc == 0 && y && done; i0 += (size_t)batch) {
         int k = (int)(n - i0 < (size_t)batch ? n - i0 : (size_t)batch);
         dec_state s;
@@ -268,9 +286,7 @@ static int greedy(tg_tape *t, const s2s_model *m, const int *const *src, const i
     if (!y || !done) rc = -1;
     free(y);
     free(done);
-    tg_tape_reset(t);
-    tg_tape_hold_param_panels(t, 0);
-    tg_tape_set_grad(t, was);
+    decode_end(t, was);
     return rc;
 }
 
@@ -514,12 +530,11 @@ int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *s
              size_t n, int K, int max_len, double len_alpha, int batch, int *const *out,
              int *out_len)
 {
-    int was = tg_tape_grad_enabled(t), rc = 0;
+    int rc = 0;
     beam_work w;
     if (K > 16) K = 16;
     if (beam_work_init(&w, K, max_len, batch, m->cfg.layers, m->cfg.hidden) != 0) rc = -1;
-    tg_tape_set_grad(t, 0);
-    tg_tape_hold_param_panels(t, 1); /* -1 (no memory) only costs speed */
+    int was = decode_begin(t);
     for (size_t i0 = 0; i0 < n && rc == 0; i0 += (size_t)batch) {
         int k = (int)(n - i0 < (size_t)batch ? n - i0 : (size_t)batch);
         dec_state s;
@@ -533,9 +548,7 @@ int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *s
         dec_state_free(&s);
     }
     beam_work_free(&w);
-    tg_tape_reset(t);
-    tg_tape_hold_param_panels(t, 0);
-    tg_tape_set_grad(t, was);
+    decode_end(t, was);
     return rc;
 }
 
