@@ -67,6 +67,15 @@ void pt_write(const char *name, const void *bytes, size_t len)
     fclose(f);
 }
 
+void pt_copy(const char *from, const char *to)
+{
+    size_t n;
+    char *bytes = pt_read(from, &n);
+    cr_assert_not_null(bytes, "no %s to copy", from);
+    pt_write(to, bytes, n);
+    free(bytes);
+}
+
 int pt_exists(const char *name)
 {
     char path[sizeof pt_dir + 256];

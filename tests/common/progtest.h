@@ -36,6 +36,8 @@ void pt_path(const char *name, char *path, size_t cap);
 /* The whole file (malloc'ed, NUL-terminated), its size in *len; NULL if absent. */
 char *pt_read(const char *name, size_t *len);
 void pt_write(const char *name, const void *bytes, size_t len);
+/* A copy of file from as file to (both in pt_dir); fails when from is absent. */
+void pt_copy(const char *from, const char *to);
 int pt_exists(const char *name);
 /* At most cap-1 bytes of the file at path (any path) into buf; "" if absent. */
 void pt_slurp(const char *path, char *buf, size_t cap);
