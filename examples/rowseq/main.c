@@ -386,7 +386,7 @@ int main(int argc, char **argv)
         rowseq_evaluate(&tr, &test.d, test.d.count, &r.test_loss, &r.test_acc, r.confusion);
         printf("evaluation  test_loss %.4f  test_acc %.4f\n", r.test_loss, r.test_acc);
         if (o.save && tgx_run_is_root(&L.run)) { /* was silently not written */
-            rowseq_save_model(o.save, &tr, epochs_loaded);
+            rowseq_save_model(o.save, &tr, epochs_loaded + L.run.epochs_done);
             fprintf(stderr, "%s: saved %s\n", PROG, o.save);
         }
     }
