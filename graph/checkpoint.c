@@ -473,7 +473,7 @@ static int read_exactly(int fd, void *buf, size_t n)
 
 /* The header of the regular file open on fd (size bytes), NUL-terminated,
  * within parse_header_len's limits; NULL when it has none. */
-static char *read_header_text(int fd, off_t size)
+static char *read_header_text(int fd, off_t size, size_t *len)
 {
     unsigned char b[8];
     if (size < 8 || read_exactly(fd, b, sizeof b) != 0) return NULL;
@@ -482,6 +482,7 @@ static char *read_header_text(int fd, off_t size)
     char *text = malloc((size_t)n + 1);
     if (text && read_exactly(fd, text, (size_t)n) == 0) {
         text[n] = '\0';
+        *len = (size_t)n;
         return text;
     }
     free(text);
@@ -497,15 +498,18 @@ int tg_checkpoint_peek_meta(const char *path, const char *key, char *val, size_t
     /* O_NONBLOCK: a FIFO put in its place since would block open() */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) return 0;
-    char *text = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read_header_text(fd, st.st_size)
-                                                           : NULL;
+    size_t len = 0;
+    char *text = fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
+                     ? read_header_text(fd, st.st_size, &len)
+                     : NULL;
     close(fd);
     size_t quoted_len = strlen(key) + 3;
     char *quoted = text ? malloc(quoted_len) : NULL;
     json_t *root = NULL;
     if (quoted) {
         snprintf(quoted, quoted_len, "\"%s\"", key);
-        if (strstr(text, quoted)) root = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+        if (strstr(text, quoted)) /* as the loader parses it: a NUL byte is no end */
+            root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
     }
     free(quoted);
     free(text);
