@@ -427,7 +427,7 @@ Test(panels, kernel_writes_only_its_block)
     tg_rng r;
     tg_rng_seed(&r, 17);
     const int ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 15};
-    const int ns[] = {1, 9, 16, 17, 31, 32, 33, 47, 63, 64, 65};
+    const int ns[] = {1, 9, 16, 17, 31, 32, 33, 47, 63, 64, 65, 127, 128, 129, 161, 257};
     const tg_real guard = (tg_real)12345.5;
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
         for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++) {
@@ -436,7 +436,8 @@ Test(panels, kernel_writes_only_its_block)
             tg_panel_cache *cache = tg_panel_cache_new();
             const tg_real *p = tg_panels_of(cache, b, 1, 128);
             cr_assert_not_null(p);
-            tg_real *c = malloc((size_t)(m + 1) * ldc * sizeof *c), bias[65], *rows = own_rows(m, n);
+            tg_real *c = malloc((size_t)(m + 1) * ldc * sizeof *c), *rows = own_rows(m, n);
+            tg_real *bias = malloc((size_t)n * sizeof *bias);
             for (int x = 0; x < n; x++) bias[x] = (tg_real)x;
             for (int v = 0; v < kernels; v++)
                 for (int add = 0; add < ADDS; add++) {
@@ -451,6 +452,7 @@ Test(panels, kernel_writes_only_its_block)
                     }
                 }
             free(c);
+            free(bias);
             free(rows);
             tg_panel_cache_free(cache);
             tg_tensor_free(a);
