@@ -419,6 +419,23 @@ tg_checkpoint *tg_checkpoint_parse(const void *bytes, size_t len, const char *la
     return c;
 }
 
+/* Up to n bytes from fd: how many were read; fewer when a read failed
+ * (errno says why) or the file ended first (errno 0). */
+static size_t read_upto(int fd, void *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            if (r == 0) errno = 0;
+            break;
+        }
+        got += (size_t)r;
+    }
+    return got;
+}
+
 static unsigned char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
     /* O_NONBLOCK: a FIFO with no writer would block open() forever, before
@@ -440,18 +457,12 @@ static unsigned char *read_file(const char *path, size_t *len, char *err, size_t
         tg_ckpt_fail(err, errlen, "%s: out of memory reading %lld bytes", path,
                      (long long)st.st_size);
     } else {
-        size_t want = (size_t)st.st_size, got = 0;
-        while (got < want) {
-            ssize_t r = read(fd, buf + got, want - got);
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) {
-                tg_ckpt_fail(err, errlen, "%s: read failed after %zu of %zu bytes: %s", path, got,
-                             want, r < 0 ? strerror(errno) : "file shrank");
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            got += (size_t)r;
+        size_t want = (size_t)st.st_size, got = read_upto(fd, buf, want);
+        if (got < want) {
+            tg_ckpt_fail(err, errlen, "%s: read failed after %zu of %zu bytes: %s", path, got,
+                         want, errno ? strerror(errno) : "file shrank");
+            free(buf);
+            buf = NULL;
         }
         *len = want;
     }
@@ -459,30 +470,18 @@ static unsigned char *read_file(const char *path, size_t *len, char *err, size_t
     return buf;
 }
 
-/* n bytes from fd: 0, or -1 (an error, or the file ends first). */
-static int read_exactly(int fd, void *buf, size_t n)
-{
-    for (size_t got = 0; got < n;) {
-        ssize_t r = read(fd, (char *)buf + got, n - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        got += (size_t)r;
-    }
-    return 0;
-}
-
 /* The header of the regular file open on fd (size bytes), NUL-terminated,
- * within parse_header_len's limits; NULL when it has none. */
+ * its length in *len, when parse_header_len takes it (no message); else
+ * NULL. */
 static char *read_header_text(int fd, off_t size, size_t *len)
 {
     unsigned char b[8];
-    if (size < 8 || read_exactly(fd, b, sizeof b) != 0) return NULL;
-    uint64_t n = read_le64(b);
-    if (n == 0 || n > TG_CKPT_MAX_HEADER || n > (uint64_t)size - 8) return NULL;
-    char *text = malloc((size_t)n + 1);
-    if (text && read_exactly(fd, text, (size_t)n) == 0) {
-        text[n] = '\0';
-        *len = (size_t)n;
+    parse_ctx quiet = {"", NULL, 0, 0};
+    if (read_upto(fd, b, sizeof b) < sizeof b || parse_header_len(&quiet, (size_t)size, b, len))
+        return NULL;
+    char *text = malloc(*len + 1);
+    if (text && read_upto(fd, text, *len) == *len) {
+        text[*len] = '\0';
         return text;
     }
     free(text);
