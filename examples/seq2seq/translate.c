@@ -245,23 +245,17 @@ static int line_batch_add(const translator *tr, line_batch *b, const char *line)
     }
     s2s_tokenize(line, tr->tok, b->toks);
     int *row = b->ids + (size_t)b->n * IDS_ROW;
-    int k = source_ids(b->toks, tr->vs, tr->pc, row, TRANSLATE_MAX_TOKENS);
-    if (k > TRANSLATE_MAX_TOKENS) { /* alone in its batch: the lines before it go first */
-        if (b->n > 0) {
-            line_batch_flush(tr, b);
-            memmove(b->ids, row, TRANSLATE_MAX_TOKENS * sizeof *row);
-            row = b->ids;
-        }
-        fprintf(stderr, "%s: input of %d tokens cut to its first %d\n", prog, k,
-                TRANSLATE_MAX_TOKENS);
-        k = TRANSLATE_MAX_TOKENS;
-    }
+    int all = source_ids(b->toks, tr->vs, tr->pc, row, TRANSLATE_MAX_TOKENS);
+    int k = all < TRANSLATE_MAX_TOKENS ? all : TRANSLATE_MAX_TOKENS;
     int longest = k > b->longest ? k : b->longest;
     if (b->n > 0 && (long)(b->n + 1) * longest > TRANSLATE_MAX_TOKENS) {
         line_batch_flush(tr, b); /* the line moves to row 0 */
         memmove(b->ids, row, (size_t)k * sizeof *row);
         longest = k;
     }
+    if (all > k) /* said after the lines before it are printed (a cut line goes alone) */
+        fprintf(stderr, "%s: input of %d tokens cut to its first %d\n", prog, all,
+                TRANSLATE_MAX_TOKENS);
     b->len[b->n++] = k;
     b->longest = longest;
     if (b->n == b->cap) line_batch_flush(tr, b);
