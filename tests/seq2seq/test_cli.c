@@ -125,12 +125,17 @@ Test(cli, bad_attention_flags_exit_2)
 
 #define TINY "--pairs 3000 --test-pairs 60 --hidden 64 --embed 16 --batch 32 --lr 0.01 --show 2"
 
-/* stdout of `cat in | SEQ2SEQ args` (stdin a pipe), with the result line
- * (its seconds differ) cut off. */
-static void run_piped(char *out, size_t cap, const char *args, const char *in)
+/* stdout of SEQ2SEQ args with the file in on stdin, piped (`cat in |`) or
+ * as the file itself (`<in`), with the result line (its seconds differ)
+ * cut off. */
+static void translations(char *out, size_t cap, const char *args, const char *in, int piped)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cat %s | %s %s 2>/dev/null", in, getenv("SEQ2SEQ"), args);
+    const char *exe = getenv("SEQ2SEQ");
+    if (piped)
+        snprintf(cmd, sizeof cmd, "cat %s | %s %s 2>/dev/null", in, exe, args);
+    else
+        snprintf(cmd, sizeof cmd, "%s %s <%s 2>/dev/null", exe, args, in);
     FILE *p = popen(cmd, "r");
     cr_assert_not_null(p);
     size_t n = fread(out, 1, cap - 1, p);
@@ -169,12 +174,10 @@ static void check_batched_translation(const char *model)
      * past which a product goes to BLAS, whose bits depend on the rows */
     for (int beam = 1; beam <= 2; beam++) {
         snprintf(args, sizeof args, "--load %s --translate --beam %d", model, beam);
-        run_piped(pipe_out, sizeof pipe_out, args, in);
-        char cmd[4096];
-        snprintf(cmd, sizeof cmd, "%s <%s", args, in);
-        run_piped(file_out, sizeof file_out, cmd, "/dev/null");
-        snprintf(cmd, sizeof cmd, "%s --eval-batch 1 <%s", args, in);
-        run_piped(single_out, sizeof single_out, cmd, "/dev/null");
+        translations(pipe_out, sizeof pipe_out, args, in, 1);
+        translations(file_out, sizeof file_out, args, in, 0);
+        snprintf(args, sizeof args, "--load %s --translate --beam %d --eval-batch 1", model, beam);
+        translations(single_out, sizeof single_out, args, in, 0);
         int lines = 0;
         for (const char *p = file_out; *p; p++) lines += *p == '\n';
         cr_assert_eq(lines, 150, "beam %d: one line out per line in:\n%s", beam, file_out);
