@@ -552,11 +552,80 @@ int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *s
     return rc;
 }
 
-int s2s_translate(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
+static int decode(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
                   size_t n, const s2s_decode_options *o, int *const *out, int *out_len)
 {
     if (o->beam <= 1)
         return s2s_greedy(t, m, src, src_len, n, o->max_len, o->batch, out, out_len);
     return s2s_beam(t, m, src, src_len, n, o->beam, o->max_len, o->len_alpha, o->batch, out,
                     out_len);
+}
+
+typedef struct by_len {
+    int len;
+    size_t i;
+} by_len;
+
+/* Shorter sources first, ties in the given order. */
+static int by_len_cmp(const void *pa, const void *pb)
+{
+    const by_len *a = pa, *b = pb;
+    if (a->len != b->len) return a->len < b->len ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* The sentences in order of source length, into the arrays of `sorted`
+ * (src, src_len, out, then out_len), whose out_len go back to out_len
+ * after. */
+typedef struct sorted_set {
+    const int **src;
+    int *src_len, *out_len;
+    int **out;
+    by_len *order;
+} sorted_set;
+
+static void sorted_free(sorted_set *z)
+{
+    free(z->src);
+    free(z->src_len);
+    free(z->out_len);
+    free(z->out);
+    free(z->order);
+}
+
+static int sorted_init(sorted_set *z, const int *const *src, const int *src_len, size_t n,
+                       int *const *out)
+{
+    z->src = malloc(n * sizeof *z->src);
+    z->src_len = malloc(n * sizeof *z->src_len);
+    z->out_len = malloc(n * sizeof *z->out_len);
+    z->out = malloc(n * sizeof *z->out);
+    z->order = malloc(n * sizeof *z->order);
+    if (!z->src || !z->src_len || !z->out_len || !z->out || !z->order) return -1;
+    for (size_t i = 0; i < n; i++) z->order[i] = (by_len){src_len[i], i};
+    qsort(z->order, n, sizeof *z->order, by_len_cmp);
+    for (size_t j = 0; j < n; j++) {
+        size_t i = z->order[j].i;
+        z->src[j] = src[i];
+        z->src_len[j] = src_len[i];
+        z->out[j] = out[i];
+    }
+    return 0;
+}
+
+/* Sentences are decoded in batches of like source length: a batch runs to
+ * its longest source and, in the main, its longest output (a finished row
+ * still takes its place). A sentence's output does not depend on its batch
+ * where rows are computed alone (the weight panels' kernels; tested), so
+ * the order changes only the time. */
+int s2s_translate(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
+                  size_t n, const s2s_decode_options *o, int *const *out, int *out_len)
+{
+    if (n <= (size_t)o->batch) return decode(t, m, src, src_len, n, o, out, out_len);
+    sorted_set z = {0};
+    int rc = sorted_init(&z, src, src_len, n, out);
+    if (rc == 0) rc = decode(t, m, (const int *const *)z.src, z.src_len, n, o, z.out, z.out_len);
+    for (size_t j = 0; rc == 0 && j < n; j++) out_len[z.order[j].i] = z.out_len[j];
+    sorted_free(&z);
+    return rc;
 }

@@ -479,6 +479,46 @@ static void check_no_bos_pad(const char *cell, tg_attn_kind attn)
 Test(beam, never_outputs_bos_or_pad) { check_no_bos_pad("lstm", TG_ATTN_NONE); }
 Test(beam, never_outputs_bos_or_pad_attention) { check_no_bos_pad("gru", TG_ATTN_GENERAL); }
 
+/* s2s_translate decodes its sentences by source length (batches of like
+ * lengths), yet each sentence's output lands in its own out[i] and out_len[i]
+ * and is the one it gets decoded alone (batch 1, file order), greedy and
+ * beam, with and without attention. */
+static void check_sorted_is_alone(const char *cell, tg_attn_kind kind)
+{
+    enum { N = 120, ML = 12 };
+    trained x;
+    make_trained_attn(&x, cell, 40, kind, 0);
+    const int *const *src = (const int *const *)x.d.src;
+    int lens_differ = 0;
+    for (int i = 1; i < N; i++) lens_differ += x.d.sl[i] != x.d.sl[i - 1];
+    cr_assert_gt(lens_differ, N / 4, "the data should mix source lengths");
+    for (int beam = 1; beam <= 3; beam += 2) {
+        int **got = alloc_out(N, ML), **want = alloc_out(N, ML), gl[N], wl[N];
+        s2s_decode_options d;
+        s2s_decode_options_default(&d);
+        d.beam = beam, d.max_len = ML, d.len_alpha = 1.0, d.batch = 16;
+        for (int i = 0; i < N; i++) gl[i] = -1;
+        cr_assert_eq(s2s_translate(x.t, &x.m, src, x.d.sl, N, &d, got, gl), 0);
+        d.batch = 1;
+        cr_assert_eq(s2s_translate(x.t, &x.m, src, x.d.sl, N, &d, want, wl), 0);
+        for (int i = 0; i < N; i++) {
+            cr_assert_eq(gl[i], wl[i], "beam %d sentence %d: length %d, alone %d", beam, i, gl[i],
+                         wl[i]);
+            for (int k = 0; k < wl[i]; k++)
+                cr_assert_eq(got[i][k], want[i][k], "beam %d sentence %d token %d", beam, i, k);
+        }
+        free_out(got, N);
+        free_out(want, N);
+    }
+    free_trained(&x);
+}
+
+Test(beam, sorted_batches_equal_each_sentence_alone) { check_sorted_is_alone("lstm", TG_ATTN_NONE); }
+Test(beam, sorted_batches_equal_each_sentence_alone_attention)
+{
+    check_sorted_is_alone("gru", TG_ATTN_GENERAL);
+}
+
 /* ------------------------------------------------------------------ decoder projection */
 
 /* The loss as the decoder was first written: every step's [E_tgt[y] | ctx]
