@@ -77,6 +77,14 @@ void tg_state_buf_store_rows(tg_state_buf *b, const tg_state *final, const int *
     }
 }
 
+void tg_state_buf_keep_rows(tg_state_buf *b, const tg_state *final, const int *rows, int n)
+{
+    TG_CHECK(n >= 1 && n <= b->batch, TG_HERE, "state_buf_keep_rows",
+             "%d rows kept of a buffer of %d", n, b->batch);
+    b->batch = n;
+    tg_state_buf_store_rows(b, final, rows);
+}
+
 void tg_state_buf_load(const tg_state_buf *b, tg_tape *t, tg_state *init)
 {
     size_t n = (size_t)b->batch * b->hidden;
