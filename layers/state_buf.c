@@ -77,12 +77,29 @@ void tg_state_buf_store_rows(tg_state_buf *b, const tg_state *final, const int *
     }
 }
 
-void tg_state_buf_keep_rows(tg_state_buf *b, const tg_state *final, const int *rows, int n)
+/* Rows rows[0..n-1] of the layers of x (layers x batch x hidden) to rows
+ * 0..n-1 of layers of n rows, in place: rows ascend, so every row is read
+ * before its place is written. */
+static void keep_rows(tg_real *x, const tg_state_buf *b, const int *rows, int n)
+{
+    size_t H = (size_t)b->hidden;
+    for (int l = 0; l < b->layers; l++)
+        for (int r = 0; r < n; r++)
+            memmove(x + ((size_t)l * n + r) * H, x + ((size_t)l * b->batch + rows[r]) * H,
+                    H * sizeof *x);
+}
+
+void tg_state_buf_keep_rows(tg_state_buf *b, const int *rows, int n)
 {
     TG_CHECK(n >= 1 && n <= b->batch, TG_HERE, "state_buf_keep_rows",
              "%d rows kept of a buffer of %d", n, b->batch);
+    for (int r = 0; r < n; r++)
+        TG_CHECK(rows[r] >= r && rows[r] < b->batch && (r == 0 || rows[r] > rows[r - 1]),
+                 TG_HERE, "state_buf_keep_rows", "rows[%d] = %d: want ascending rows of %d", r,
+                 rows[r], b->batch);
+    keep_rows(b->h, b, rows, n);
+    if (b->c) keep_rows(b->c, b, rows, n);
     b->batch = n;
-    tg_state_buf_store_rows(b, final, rows);
 }
 
 void tg_state_buf_load(const tg_state_buf *b, tg_tape *t, tg_state *init)

@@ -211,9 +211,9 @@ void tg_state_buf_store(tg_state_buf *b, const tg_state *final);
 /* The same, row r of the buffer from row rows[r] of final's tensors (which
  * may have any number of rows): to repeat or reorder rows (beam search). */
 void tg_state_buf_store_rows(tg_state_buf *b, const tg_state *final, const int *rows);
-/* The same into the first n rows (n <= b->batch), which become the buffer's
- * batch: rows that are done dropped (decoding). */
-void tg_state_buf_keep_rows(tg_state_buf *b, const tg_state *final, const int *rows, int n);
+/* Keeps rows rows[0..n-1] (ascending) of the buffer as its rows 0..n-1, and
+ * n (1 <= n <= b->batch) as its batch: rows that are done dropped (decoding). */
+void tg_state_buf_keep_rows(tg_state_buf *b, const int *rows, int n);
 /* Make constant initial states on tape t from the stored values. */
 void tg_state_buf_load(const tg_state_buf *b, tg_tape *t, tg_state *init);
 

@@ -231,13 +231,13 @@ static void keep_tensor_rows(tg_tensor *x, int R, const int *keep, int n)
     x->rows = groups * n;
 }
 
-/* The state of rows keep[0..n-1] (ascending) of s and of the step's nx
- * becomes rows 0..n-1; the others are dropped. */
-static void keep_rows(dec_state *s, const tg_state *nx, const int *keep, int n)
+/* Rows keep[0..n-1] (ascending) of s become its rows 0..n-1; the others
+ * are dropped. */
+static void keep_rows(dec_state *s, const int *keep, int n)
 {
     int R = s->R;
     size_t H = (size_t)s->H, S = (size_t)s->S;
-    tg_state_buf_keep_rows(&s->st, nx, keep, n);
+    tg_state_buf_keep_rows(&s->st, keep, n);
     for (int r = 0; r < n; r++) {
         memmove(s->ctx + r * H, s->ctx + (size_t)keep[r] * H, H * sizeof *s->ctx);
         if (s->mask) memmove(s->mask + r * S, s->mask + (size_t)keep[r] * S, S * sizeof *s->mask);
@@ -248,11 +248,14 @@ static void keep_rows(dec_state *s, const tg_state *nx, const int *keep, int n)
     s->R = n;
 }
 
-/* Decodes the chunk's rows (sentence who[r] in row r) until each ends.
- * Rows that have ended are dropped once they are an eighth of the rows: a
- * batch of sentences of like length still ends at unlike times (the de-en
- * test set: 60% of the rows of a step were still running), and a row's
- * output does not depend on the rows beside it. */
+/* Rows (greedy) or sentences (beam) that have ended are dropped from a batch
+ * once they are 1/DROP_SHARE of it: a batch of sentences of like length
+ * still ends at unlike times (the de-en test set, greedy: 60% of the rows of
+ * a step were still running), and a row's output does not depend on the
+ * rows beside it. */
+#define DROP_SHARE 8
+
+/* Decodes the chunk's rows (sentence who[r] in row r) until each ends. */
 static void greedy_chunk(tg_tape *t, const s2s_model *m, dec_state *s, int max_len, int *y,
                          char *done, int *who, int *const *out, int *out_len,
                          const weight_sink *sink)
@@ -276,14 +279,12 @@ static void greedy_chunk(tg_tape *t, const s2s_model *m, dec_state *s, int max_l
             out[i][out_len[i]++] = v;
             y[r] = v;
         }
-        if (left == 0 || (s->R - left) * 8 < s->R) {
-            tg_state_buf_store(&s->st, nx); /* rows stay in place */
-            continue;
-        }
+        tg_state_buf_store(&s->st, nx); /* rows stay in place */
+        if (left == 0 || (s->R - left) * DROP_SHARE < s->R) continue;
         int n = 0; /* the running rows, in order; keep in s->rows */
         for (int r = 0; r < s->R; r++)
             if (!done[r]) s->rows[n] = r, y[n] = y[r], who[n] = who[r], done[n] = 0, n++;
-        keep_rows(s, nx, s->rows, n);
+        keep_rows(s, s->rows, n);
     }
 }
 
@@ -560,27 +561,72 @@ static int sentences_left(const beam_work *w)
     return 0;
 }
 
+/* Whether sentence i has ended: no live row. */
+static int sentence_done(const beam_work *w, int i)
+{
+    for (int j = 0; j < w->K; j++)
+        if (isfinite(w->score[i * w->K + j])) return 0;
+    return 1;
+}
+
+/* Sentence i' of w's becomes sentence i (i' >= i): its rows and results. */
+static void beam_move_sentence(beam_work *w, int i, int from)
+{
+    size_t K = (size_t)w->K, ml = (size_t)w->max_len;
+    memmove(w->score + i * K, w->score + from * K, K * sizeof *w->score);
+    memmove(w->hyp_len + i * K, w->hyp_len + from * K, K * sizeof *w->hyp_len);
+    memmove(w->y + i * K, w->y + from * K, K * sizeof *w->y);
+    memmove(w->hyp + i * K * ml, w->hyp + from * K * ml, K * ml * sizeof *w->hyp);
+    memmove(w->best_tok + i * ml, w->best_tok + from * ml, ml * sizeof *w->best_tok);
+    w->best[i] = w->best[from];
+    w->best_len[i] = w->best_len[from];
+    w->n_done[i] = w->n_done[from];
+}
+
+/* Once 1/DROP_SHARE of the sentences have ended (and not all), their
+ * answers go out (sentence i is who[i]'s) and their rows are dropped. */
+static void beam_drop_done(beam_work *w, dec_state *s, int *who, double alpha,
+                           int *const *out, int *out_len)
+{
+    int done = 0, K = w->K, n = 0;
+    for (int i = 0; i < w->n; i++) done += sentence_done(w, i);
+    if (done == w->n || done * DROP_SHARE < w->n) return;
+    for (int i = 0; i < w->n; i++) {
+        if (sentence_done(w, i)) {
+            beam_answer(w, i, alpha, out[who[i]], &out_len[who[i]]);
+            continue;
+        }
+        for (int j = 0; j < K; j++) s->rows[n * K + j] = i * K + j;
+        beam_move_sentence(w, n, i);
+        who[n++] = who[i];
+    }
+    keep_rows(s, s->rows, n * K);
+    w->n = n;
+}
+
 static void beam_chunk(tg_tape *t, const s2s_model *m, dec_state *s, beam_work *w, double alpha,
-                       int *const *out, int *out_len)
+                       int *who, int *const *out, int *out_len)
 {
     tg_state nx[TG_MAX_LAYERS];
     int V = m->cfg.tgt_vocab;
+    for (int i = 0; i < w->n; i++) who[i] = i;
     for (int step = 0; step <= w->max_len && sentences_left(w); step++) {
         tg_tensor *logits = step_rows(t, m, s, w->y, nx, NULL);
         for (int i = 0; i < w->n; i++) beam_select(w, i, logits->data, V, alpha);
         beam_reorder(w, s, nx);
+        beam_drop_done(w, s, who, alpha, out, out_len);
     }
-    for (int i = 0; i < w->n; i++) beam_answer(w, i, alpha, out[i], &out_len[i]);
+    for (int i = 0; i < w->n; i++) beam_answer(w, i, alpha, out[who[i]], &out_len[who[i]]);
 }
 
 int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
              size_t n, int K, int max_len, double len_alpha, int batch, int *const *out,
              int *out_len)
 {
-    int rc = 0;
+    int rc = 0, *who = malloc((size_t)batch * sizeof *who);
     beam_work w;
     if (K > 16) K = 16;
-    if (beam_work_init(&w, K, max_len, batch, m->cfg.layers, m->cfg.hidden) != 0) rc = -1;
+    if (beam_work_init(&w, K, max_len, batch, m->cfg.layers, m->cfg.hidden) != 0 || !who) rc = -1;
     int was = decode_begin(t);
     for (size_t i0 = 0; i0 < n && rc == 0; i0 += (size_t)batch) {
         int k = (int)(n - i0 < (size_t)batch ? n - i0 : (size_t)batch);
@@ -590,11 +636,12 @@ int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *s
             rc = -1;
         else {
             beam_start(&w, k);
-            beam_chunk(t, m, &s, &w, len_alpha, out + i0, out_len + i0);
+            beam_chunk(t, m, &s, &w, len_alpha, who, out + i0, out_len + i0);
         }
         dec_state_free(&s);
     }
     beam_work_free(&w);
+    free(who);
     decode_end(t, was);
     return rc;
 }

@@ -3,7 +3,10 @@
  * Both run in no-grad mode, many sentences at once (a batch of rows, K rows
  * per sentence for a beam of K). The decoder state lives on the heap between
  * steps and the tape is reset after every step, so a step's arena use does
- * not grow with the output length.
+ * not grow with the output length. A batch drops the rows of the sentences
+ * that have ended once they are an eighth of it; s2s_translate decodes its
+ * sentences shortest source first. Neither changes an output: a row's does
+ * not depend on the rows beside it (the weights' panels).
  *
  * Beam search keeps the K best partial outputs per sentence by total
  * log-probability. A hypothesis that emits <eos> is finished and scored

@@ -75,6 +75,33 @@ static void check_round_trip(const char *kind)
 Test(state_buf, round_trip_lstm) { check_round_trip("lstm"); }
 Test(state_buf, round_trip_gru) { check_round_trip("gru"); }
 
+/* tg_state_buf_keep_rows: the kept rows, in order, become the buffer's
+ * batch, in every layer's h and c; a loaded state has the new batch. */
+Test(state_buf, keep_rows_drops_the_others)
+{
+    enum { R = 5, N = 3 };
+    tg_state_buf buf;
+    cr_assert_eq(tg_state_buf_init(&buf, &tg_cell_lstm, L, R, H), 0);
+    for (int i = 0; i < L * R * H; i++) buf.h[i] = (tg_real)i, buf.c[i] = (tg_real)(1000 + i);
+    const int keep[N] = {1, 2, 4};
+    tg_state_buf_keep_rows(&buf, keep, N);
+    cr_assert_eq(buf.batch, N);
+    for (int l = 0; l < L; l++)
+        for (int r = 0; r < N; r++)
+            for (int j = 0; j < H; j++) {
+                int was = (l * R + keep[r]) * H + j, now = (l * N + r) * H + j;
+                cr_assert_eq(buf.h[now], (tg_real)was, "layer %d row %d col %d", l, r, j);
+                cr_assert_eq(buf.c[now], (tg_real)(1000 + was), "layer %d row %d col %d", l, r, j);
+            }
+    tg_tape *t = tg_tape_new(1u << 20);
+    tg_state init[L];
+    tg_state_buf_load(&buf, t, init);
+    cr_assert_eq(init[L - 1].h->rows, N);
+    cr_assert_eq(init[L - 1].h->data[0], (tg_real)((L - 1) * R + 1) * H);
+    tg_tape_free(t);
+    tg_state_buf_free(&buf);
+}
+
 /* Two windows through a state buffer == one long unroll (same values), and
  * the second window's backward reaches only its own steps. */
 static void check_continuation(const char *kind)
