@@ -13,6 +13,7 @@ void s2s_decode_options_default(s2s_decode_options *o)
     o->max_len = 60;
     o->len_alpha = 1.0;
     o->batch = 256;
+    o->max_tokens = 0;
 }
 
 size_t s2s_decode_arena_bytes(const s2s_config *c, int sentences, int beam, int Ts)
@@ -405,7 +406,7 @@ typedef struct beam_work {
     double *best;             /* n: best normalised finished score */
     int *best_tok, *best_len; /* n x max_len */
     int *n_done;              /* n: finished hypotheses seen */
-    cand *cands;              /* K * (K + 1) */
+    cand *cands;              /* n x K * (K + 1): each sentence's own (beam_select_all) */
     tg_real *tmp;             /* L * R * H, state before reordering */
 } beam_work;
 
@@ -427,7 +428,7 @@ static int beam_work_init(beam_work *w, int K, int max_len, int n, int L, int H)
     w->best_tok = malloc((size_t)n * ml * sizeof *w->best_tok);
     w->best_len = malloc((size_t)n * sizeof *w->best_len);
     w->n_done = malloc((size_t)n * sizeof *w->n_done);
-    w->cands = malloc((size_t)K * (size_t)(K + 1) * sizeof *w->cands);
+    w->cands = malloc((size_t)n * (size_t)K * (size_t)(K + 1) * sizeof *w->cands);
     w->tmp = malloc((size_t)L * R * (size_t)H * sizeof *w->tmp);
     return w->score && w->new_score && w->hyp && w->new_hyp && w->hyp_len && w->new_len &&
                    w->parent && w->y && w->best && w->best_tok && w->best_len && w->n_done &&
@@ -481,6 +482,7 @@ static double live_norm(double score, int len, double alpha)
 static void beam_select(beam_work *w, int i, const tg_real *logits, int V, double alpha)
 {
     int K = w->K, nc = 0, live = 0;
+    cand *cands = w->cands + (size_t)i * K * (K + 1);
     for (int j = 0; j < K; j++) {
         int r = i * K + j;
         if (!isfinite(w->score[r])) continue;
@@ -488,13 +490,17 @@ static void beam_select(beam_work *w, int i, const tg_real *logits, int V, doubl
         double lse = log_sum_exp(x, V);
         cand top[17];
         int nt = 0, cap = K + 1 < 17 ? K + 1 : 17; /* one may be <eos> */
-        for (int v = 0; v < V; v++) /* log p over all ids, as trained */
-            if (choosable(v))
-                insert_top(top, &nt, cap, (cand){w->score[r] + ((double)x[v] - lse), j, v});
-        for (int k = 0; k < nt; k++) insert_top(w->cands, &nc, K * (K + 1), top[k]);
+        for (int v = 0; v < V; v++) { /* log p over all ids, as trained */
+            double score = w->score[r] + ((double)x[v] - lse);
+            /* below the last of a full list: insert_top would not take it
+             * (a call per id was a fifth of this loop) */
+            if (!choosable(v) || (nt == cap && score < top[cap - 1].score)) continue;
+            insert_top(top, &nt, cap, (cand){score, j, v});
+        }
+        for (int k = 0; k < nt; k++) insert_top(cands, &nc, K * (K + 1), top[k]);
     }
     for (int k = 0; k < nc && live < K; k++) {
-        const cand *c = &w->cands[k];
+        const cand *c = &cands[k];
         int parent = i * K + c->beam;
         if (c->token == S2S_EOS || w->hyp_len[parent] >= w->max_len) {
             beam_finish(w, i, parent, c->score, alpha);
@@ -517,6 +523,22 @@ static void beam_select(beam_work *w, int i, const tg_real *logits, int V, doubl
         w->parent[r] = r;
         w->new_score[r] = -INFINITY;
         w->new_len[r] = 0;
+    }
+}
+
+/* Every sentence's next rows: sentences side by side on the tape's threads
+ * (each writes its own rows, results and candidates only, so the same bits
+ * on any number). Serial, the selection over an 8000-piece vocabulary was
+ * about a third of a beam step while the other threads waited. No OpenMP
+ * region for one thread: entering one costs a team set-up. */
+static void beam_select_all(beam_work *w, const tg_real *logits, int V, double alpha,
+                            int threads)
+{
+    if (threads > 1 && w->n > 1) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int i = 0; i < w->n; i++) beam_select(w, i, logits, V, alpha);
+    } else {
+        for (int i = 0; i < w->n; i++) beam_select(w, i, logits, V, alpha);
     }
 }
 
@@ -612,7 +634,7 @@ static void beam_chunk(tg_tape *t, const s2s_model *m, dec_state *s, beam_work *
     for (int i = 0; i < w->n; i++) who[i] = i;
     for (int step = 0; step <= w->max_len && sentences_left(w); step++) {
         tg_tensor *logits = step_rows(t, m, s, w->y, nx, NULL);
-        for (int i = 0; i < w->n; i++) beam_select(w, i, logits->data, V, alpha);
+        beam_select_all(w, logits->data, V, alpha, tg_tape_threads(t));
         beam_reorder(w, s, nx);
         beam_drop_done(w, s, who, alpha, out, out_len);
     }
@@ -707,18 +729,46 @@ static int sorted_init(sorted_set *z, const int *const *src, const int *src_len,
     return 0;
 }
 
+size_t s2s_decode_batch_size(const int *src_len, size_t n, const s2s_decode_options *o)
+{
+    size_t k = 0;
+    int longest = 0;
+    while (k < n && k < (size_t)o->batch) {
+        int l = src_len[k] > longest ? src_len[k] : longest;
+        if (o->max_tokens > 0 && k > 0 && (long)(k + 1) * l > o->max_tokens) break;
+        longest = l;
+        k++;
+    }
+    return k;
+}
+
+/* The n sentences in batches of s2s_decode_batch_size, in the order given. */
+static int decode_batches(tg_tape *t, const s2s_model *m, const int *const *src,
+                          const int *src_len, size_t n, const s2s_decode_options *o,
+                          int *const *out, int *out_len)
+{
+    if (o->max_tokens <= 0) return decode(t, m, src, src_len, n, o, out, out_len);
+    int rc = 0, was = decode_begin(t); /* the panels held across the batches */
+    for (size_t i0 = 0, k; i0 < n && rc == 0; i0 += k) {
+        k = s2s_decode_batch_size(src_len + i0, n - i0, o);
+        rc = decode(t, m, src + i0, src_len + i0, k, o, out + i0, out_len + i0);
+    }
+    decode_end(t, was);
+    return rc;
+}
+
 /* Sentences are decoded in batches of like source length: a batch runs to
- * its longest source and, in the main, its longest output (a finished row
- * still takes its place). A sentence's output does not depend on its batch
- * where rows are computed alone (the weight panels' kernels; tested), so
- * the order changes only the time. */
+ * its longest source and, in the main, its longest output. A sentence's
+ * output does not depend on its batch where rows are computed alone (the
+ * weight panels' kernels; tested), so the order changes only the time. */
 int s2s_translate(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
                   size_t n, const s2s_decode_options *o, int *const *out, int *out_len)
 {
-    if (n <= (size_t)o->batch) return decode(t, m, src, src_len, n, o, out, out_len);
+    if (n <= 1) return decode(t, m, src, src_len, n, o, out, out_len);
     sorted_set z = {0};
     int rc = sorted_init(&z, src, src_len, n, out);
-    if (rc == 0) rc = decode(t, m, (const int *const *)z.src, z.src_len, n, o, z.out, z.out_len);
+    if (rc == 0)
+        rc = decode_batches(t, m, (const int *const *)z.src, z.src_len, n, o, z.out, z.out_len);
     for (size_t j = 0; rc == 0 && j < n; j++) out_len[z.order[j].i] = z.out_len[j];
     sorted_free(&z);
     return rc;

@@ -34,6 +34,8 @@ typedef struct s2s_decode_options {
     int max_len;       /* output tokens before giving up (no <eos>) */
     double len_alpha;  /* length normalisation exponent (beam) */
     int batch;         /* sentences per batch */
+    int max_tokens;    /* s2s_translate: a batch's sources padded to its longest are at
+                        * most this many tokens (0: no bound); a longer one goes alone */
 } s2s_decode_options;
 
 void s2s_decode_options_default(s2s_decode_options *o);
@@ -46,6 +48,10 @@ void s2s_decode_options_default(s2s_decode_options *o);
  * Returns 0, or -1 on out of memory. */
 int s2s_translate(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
                   size_t n, const s2s_decode_options *opt, int *const *out, int *out_len);
+
+/* How many of the n sentences from src_len on s2s_translate decodes in one
+ * batch (in the order given): at most opt->batch and opt->max_tokens (>= 1). */
+size_t s2s_decode_batch_size(const int *src_len, size_t n, const s2s_decode_options *opt);
 
 /* The two decoders, for tests: greedy, and beam search with any K (K = 1
  * included). */

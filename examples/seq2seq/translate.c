@@ -99,17 +99,20 @@ void s2s_attention_map_show(const s2s_options *o, tg_tape *tape, const s2s_model
 /* The longest input --translate reads (its arena is sized for it). */
 #define TRANSLATE_MAX_TOKENS 1000
 
-/* Lines --translate decodes at once when its whole input is there (the
- * arguments, or a regular file on stdin): at most min(--eval-batch, this),
- * and at most TRANSLATE_MAX_TOKENS source tokens padded to the batch's
- * longest line. One at a time, a decoding step over one row is a product of
- * one row by every weight: the 968 sources of the de-en test set took 5.9 s
- * greedy and 9.2 s with beam 5, in batches 1.3 and 6.6 s (seq2seq's
- * README, "The bar"). From a pipe or a terminal each line is translated as
- * it arrives (a program may wait for each answer). Either way a line gets
- * the same translation: the products run on the held panels, whose rows
- * have the same bits alone and in a batch (ops/matmul.c). */
+/* When its whole input is there (the arguments, or a regular file on
+ * stdin), --translate reads up to TRANSLATE_WINDOW lines and decodes them
+ * shortest first (s2s_translate) in batches of at most min(--eval-batch,
+ * TRANSLATE_BATCH_MAX) lines and TRANSLATE_MAX_TOKENS source tokens padded
+ * to the batch's longest line, then prints them in order. One at a time, a
+ * decoding step over one row is a product of one row by every weight: the
+ * 968 sources of the de-en test set took 5.9 s greedy and 9.2 s with beam
+ * 5, in batches of lines in file order 1.3 and 6.6 s (seq2seq's README,
+ * "The bar"). From a pipe or a terminal each line is translated as it
+ * arrives (a program may wait for each answer). Either way a line gets the
+ * same translation: the products run on the held panels, whose rows have
+ * the same bits alone and in a batch (ops/matmul.c). */
 #define TRANSLATE_BATCH_MAX 64
+#define TRANSLATE_WINDOW 1024
 
 /* The source ids of a tokenized line: its words, or its pieces. */
 static int source_ids(const char *toks, const s2s_vocab *vs, const s2s_pieces *pc, int *ids,
@@ -126,12 +129,15 @@ static int source_ids(const char *toks, const s2s_vocab *vs, const s2s_pieces *p
  * in, made once for all the lines: row i of ids holds line i's source ids
  * (len[i] of them, 0 for an empty line), row i of out its output. */
 typedef struct line_batch {
-    int cap;        /* lines at most: 1 when each is translated as it comes */
-    int n, longest; /* lines held; the most source ids of one */
+    int cap; /* lines at most: 1 when each is translated as it comes */
+    int n;   /* lines held */
     int *ids, *len, *out, *out_len;
     int max_out; /* --max-len: a row of out */
     char *toks;  /* the tokenized text of the line being read */
     size_t toks_cap;
+    /* the non-empty lines as line_batch_flush hands them to the decoder */
+    const int **src;
+    int **outs, *src_len, *lens;
 } line_batch;
 
 /* a line's ids: both encoders write at most TRANSLATE_MAX_TOKENS */
@@ -146,7 +152,13 @@ static void line_batch_init(line_batch *b, int cap, int max_out)
     b->len = malloc((size_t)cap * sizeof *b->len);
     b->out = malloc((size_t)cap * (size_t)max_out * sizeof *b->out);
     b->out_len = malloc((size_t)cap * sizeof *b->out_len);
-    if (!b->ids || !b->len || !b->out || !b->out_len) tg_cli_die(prog, "out of memory");
+    b->src = malloc((size_t)cap * sizeof *b->src);
+    b->outs = malloc((size_t)cap * sizeof *b->outs);
+    b->src_len = malloc((size_t)cap * sizeof *b->src_len);
+    b->lens = malloc((size_t)cap * sizeof *b->lens);
+    if (!b->ids || !b->len || !b->out || !b->out_len || !b->src || !b->outs || !b->src_len ||
+        !b->lens)
+        tg_cli_die(prog, "out of memory");
 }
 
 static void line_batch_free(line_batch *b)
@@ -156,12 +168,18 @@ static void line_batch_free(line_batch *b)
     free(b->len);
     free(b->out);
     free(b->out_len);
+    free(b->src);
+    free(b->outs);
+    free(b->src_len);
+    free(b->lens);
 }
 
 /* What every batch of the run shares: the model, its vocabularies and
- * pieces, the options, the tape, the map (NULL: none). */
+ * pieces, the options, the tape, the map (NULL: none), and the decoder's
+ * batch of lines (dec.batch: 1 from a pipe). */
 typedef struct translator {
     const s2s_options *o;
+    s2s_decode_options dec;
     tg_tape *tape;
     const s2s_model *m;
     const s2s_vocab *vs, *vt;
@@ -170,46 +188,41 @@ typedef struct translator {
     s2s_attnmap *map;
 } translator;
 
-/* Decodes the q sources at once into outs (lens their lengths), and adds
- * the first of them to the map while it has room. */
+/* Decodes the q sources into outs (lens their lengths), and adds the first
+ * of them to the map while it has room (greedy, in batches as the
+ * decoder's, in the given order). */
 static void decode_lines(const translator *tr, const int *const *src, const int *src_len, int q,
                          int *const *outs, int *lens)
 {
-    const s2s_options *o = tr->o;
-    s2s_decode_options d;
-    s2s_decode_options_default(&d);
-    d.beam = o->beam;
-    d.max_len = o->max_len;
-    d.len_alpha = o->len_alpha;
-    d.batch = q;
-    if (s2s_translate(tr->tape, tr->m, src, src_len, (size_t)q, &d, outs, lens) != 0)
+    if (s2s_translate(tr->tape, tr->m, src, src_len, (size_t)q, &tr->dec, outs, lens) != 0)
         tg_cli_die(prog, "out of memory while decoding");
     s2s_attnmap *map = tr->map;
     size_t room = map ? S2S_ATTNMAP_MAX_SENTENCES - map->n : 0;
-    int take = room < (size_t)q ? (int)room : q;
-    if (take > 0 && s2s_attnmap_decode(map, tr->tape, tr->m, tr->vs, tr->vt, src, src_len,
-                                       (size_t)take, o->max_len, take) != 0)
-        tg_cli_die(prog, "out of memory decoding for --attention-map");
+    size_t take = room < (size_t)q ? room : (size_t)q;
+    for (size_t i0 = 0, k; i0 < take; i0 += k) {
+        k = s2s_decode_batch_size(src_len + i0, take - i0, &tr->dec);
+        if (s2s_attnmap_decode(map, tr->tape, tr->m, tr->vs, tr->vt, src + i0, src_len + i0, k,
+                               tr->o->max_len, (int)k) != 0)
+            tg_cli_die(prog, "out of memory decoding for --attention-map");
+    }
 }
 
-/* Decodes the non-empty lines of b at once and prints every line's
- * translation in order. */
+/* Decodes the non-empty lines of b and prints every line's translation in
+ * order. */
 static void line_batch_flush(const translator *tr, line_batch *b)
 {
-    const int *src[TRANSLATE_BATCH_MAX];
-    int *outs[TRANSLATE_BATCH_MAX], src_len[TRANSLATE_BATCH_MAX], q = 0;
+    int q = 0;
     for (int i = 0; i < b->n; i++) {
         b->out_len[i] = 0;
         if (b->len[i] == 0) continue; /* an empty line: an empty translation */
-        src[q] = b->ids + (size_t)i * IDS_ROW;
-        src_len[q] = b->len[i];
-        outs[q++] = b->out + (size_t)i * (size_t)b->max_out;
+        b->src[q] = b->ids + (size_t)i * IDS_ROW;
+        b->src_len[q] = b->len[i];
+        b->outs[q++] = b->out + (size_t)i * (size_t)b->max_out;
     }
     if (q > 0) {
-        int lens[TRANSLATE_BATCH_MAX];
-        decode_lines(tr, src, src_len, q, outs, lens);
+        decode_lines(tr, b->src, b->src_len, q, b->outs, b->lens);
         for (int i = 0, r = 0; i < b->n; i++)
-            if (b->len[i] > 0) b->out_len[i] = lens[r++];
+            if (b->len[i] > 0) b->out_len[i] = b->lens[r++];
     }
     for (int i = 0; i < b->n; i++) {
         char *text = s2s_pieces_output_text(tr->pc, tr->vt, b->out + (size_t)i * (size_t)b->max_out,
@@ -219,7 +232,7 @@ static void line_batch_flush(const translator *tr, line_batch *b)
         free(text);
     }
     fflush(stdout);
-    b->n = b->longest = 0;
+    b->n = 0;
 }
 
 /* Ends the run on bad input: the lines before it are translated and
@@ -230,9 +243,10 @@ static void flush_then_die(const translator *tr, line_batch *b, const char *fmt,
     tg_cli_die(prog, fmt, where);
 }
 
-/* Reads one line into b: what b held is translated first when the line
- * would not fit beside it, and b is translated when full (at once with a
- * capacity of 1). -1 when the line is not valid UTF-8. */
+/* Reads one line into b, translated when b is full (at once with a
+ * capacity of 1); a line cut to TRANSLATE_MAX_TOKENS has what b held
+ * translated first, so that the message comes after their translations.
+ * -1 when the line is not valid UTF-8. */
 static int line_batch_add(const translator *tr, line_batch *b, const char *line)
 {
     size_t n = strlen(line), bad;
@@ -247,23 +261,21 @@ static int line_batch_add(const translator *tr, line_batch *b, const char *line)
     int *row = b->ids + (size_t)b->n * IDS_ROW;
     int all = source_ids(b->toks, tr->vs, tr->pc, row, TRANSLATE_MAX_TOKENS);
     int k = all < TRANSLATE_MAX_TOKENS ? all : TRANSLATE_MAX_TOKENS;
-    int longest = k > b->longest ? k : b->longest;
-    if (b->n > 0 && (long)(b->n + 1) * longest > TRANSLATE_MAX_TOKENS) {
-        line_batch_flush(tr, b); /* the line moves to row 0 */
-        memmove(b->ids, row, (size_t)k * sizeof *row);
-        longest = k;
-    }
-    if (all > k) /* said after the lines before it are printed (a cut line goes alone) */
+    if (all > k) {
+        if (b->n > 0) {
+            line_batch_flush(tr, b); /* the line moves to row 0 */
+            memmove(b->ids, row, (size_t)k * sizeof *row);
+        }
         fprintf(stderr, "%s: input of %d tokens cut to its first %d\n", prog, all,
                 TRANSLATE_MAX_TOKENS);
+    }
     b->len[b->n++] = k;
-    b->longest = longest;
     if (b->n == b->cap) line_batch_flush(tr, b);
     return 0;
 }
 
-/* Lines decoded at once: the arguments, or a regular file on stdin, are
- * there whole; from a pipe or a terminal, one by one as they come. */
+/* Lines decoded in one batch: the arguments, or a regular file on stdin,
+ * are there whole; from a pipe or a terminal, one by one as they come. */
 static int batch_lines(const s2s_options *o, int from_args)
 {
     struct stat st;
@@ -297,13 +309,13 @@ static long translate_stdin(const translator *tr, line_batch *b)
     return n;
 }
 
-static void run_translate(const translator *tr, int argc, char **argv, int first, int cap)
+static void run_translate(const translator *tr, int argc, char **argv, int first)
 {
     const s2s_options *o = tr->o;
     double t0 = tg_clock_seconds();
     long n = 0;
     line_batch b;
-    line_batch_init(&b, cap, o->max_len);
+    line_batch_init(&b, tr->dec.batch > 1 ? TRANSLATE_WINDOW : 1, o->max_len);
     if (first < argc) {
         for (int i = first; i < argc; i++, n++)
             if (line_batch_add(tr, &b, argv[i]) != 0)
@@ -354,9 +366,15 @@ int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv
      * line (from a pipe, 17% of the time packed the 8000-word output layer) */
     tg_tape_hold_param_panels(tape, 1); /* -1 (no memory) only costs speed */
     s2s_attnmap map_store;
-    translator tr = {o, tape, m, vs, vt, tok, pc, o->attention_map ? &map_store : NULL};
+    translator tr = {o, {0}, tape, m, vs, vt, tok, pc, o->attention_map ? &map_store : NULL};
+    s2s_decode_options_default(&tr.dec);
+    tr.dec.beam = o->beam;
+    tr.dec.max_len = o->max_len;
+    tr.dec.len_alpha = o->len_alpha;
+    tr.dec.batch = cap;
+    tr.dec.max_tokens = TRANSLATE_MAX_TOKENS;
     if (tr.map) s2s_attnmap_init(tr.map);
-    run_translate(&tr, argc, argv, first, cap);
+    run_translate(&tr, argc, argv, first);
     if (tr.map) s2s_attnmap_free(tr.map);
     tg_tape_free(tape);
     s2s_model_free(m);
