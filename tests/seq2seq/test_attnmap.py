@@ -120,6 +120,25 @@ def check_program(tmp):
     lines = r.stdout.splitlines()[:2]
     if [" ".join(g) for g in got] != lines:
         fail(f"--translate: map rows {got!r}, printed {lines!r}")
+    # a file of 90 lines of unequal lengths (decoded in a window, shortest
+    # first): the map's blocks are the lines in the file's order
+    words = ["the", "student", "I", "study", "deeplearning", "see", "a", "cat"]
+    lines_in = [" ".join(words[(i + j) % len(words)] for j in range(1 + (i * 7) % 9))
+                for i in range(90)]
+    src_txt = os.path.join(tmp, "src.txt")
+    with open(src_txt, "w") as f:
+        f.write("\n".join(lines_in) + "\n")
+    with open(src_txt) as f:
+        r = subprocess.run([S2S, "--translate", "--load", model, "--attention-map", tr],
+                           stdin=f, capture_output=True, text=True, timeout=100)
+    if r.returncode != 0:
+        fail(f"--translate < file with a map: exit {r.returncode}\n{r.stderr}")
+    _, bl = blocks(tr)
+    if [len(b[0]) for b in bl] != [len(x.split()) for x in lines_in]:
+        fail(f"--translate < file: blocks of {[len(b[0]) for b in bl]} source tokens")
+    got = [" ".join(b[1][:-1] if b[1] and b[1][-1] == "<eos>" else b[1]) for b in bl]
+    if got != r.stdout.splitlines()[:90]:
+        fail("--translate < file: the map's rows are not the printed lines, in order")
     # refusals before any work
     none_svg = os.path.join(tmp, "none.svg")
     r = run([S2S] + TINY + ["--attention-map", none_svg], 2)
