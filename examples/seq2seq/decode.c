@@ -591,7 +591,8 @@ static int sentence_done(const beam_work *w, int i)
     return 1;
 }
 
-/* Sentence i' of w's becomes sentence i (i' >= i): its rows and results. */
+/* Sentence `from` of w becomes sentence i (from >= i): its rows and
+ * results. */
 static void beam_move_sentence(beam_work *w, int i, int from)
 {
     size_t K = (size_t)w->K, ml = (size_t)w->max_len;
@@ -690,9 +691,10 @@ static int by_len_cmp(const void *pa, const void *pb)
     return a->i < b->i ? -1 : a->i > b->i;
 }
 
-/* The sentences in order of source length, into the arrays of `sorted`
- * (src, src_len, out, then out_len), whose out_len go back to out_len
- * after. */
+/* The sentences sorted by source length: their sources, lengths and output
+ * rows in that order, and room for the decoder's output lengths, which go
+ * back to the caller's order after (sentence j of the sorted order is the
+ * caller's order[j].i). */
 typedef struct sorted_set {
     const int **src;
     int *src_len, *out_len;
