@@ -12,26 +12,17 @@
  * there changes nothing. */
 #include "tg_fastmath.h"
 
-/* One row: y = softmax of x over kept positions, 0 elsewhere. */
+/* One row: y = softmax of x over kept positions, 0 elsewhere
+ * (tg_k_softmax_row: the same bits padded and alone). */
 static void softmax_row(const tg_real *x, const int *mask, tg_real *y, int k)
 {
-    int first = -1;
-    for (int j = 0; j < k && first < 0; j++)
-        if (!mask || !mask[j]) first = j;
-    if (first < 0) { /* every position masked */
+    int kept = 0;
+    for (int j = 0; j < k && !kept; j++) kept = !mask || !mask[j];
+    if (!kept) { /* every position masked */
         for (int j = 0; j < k; j++) y[j] = 0;
         return;
     }
-    tg_real mx = x[first];
-    for (int j = first + 1; j < k; j++)
-        if ((!mask || !mask[j]) && x[j] > mx) mx = x[j];
-    double s = 0;
-    for (int j = 0; j < k; j++) {
-        y[j] = (!mask || !mask[j]) ? tg_fexp(x[j] - mx) : 0;
-        s += y[j];
-    }
-    tg_real inv = (tg_real)(1.0 / s); /* s >= 1: the max term is exp(0) */
-    for (int j = 0; j < k; j++) y[j] *= inv;
+    tg_k_softmax_row(x, mask, y, k);
 }
 
 tg_tensor *tg_softmax_(tg_tape *t, tg_tensor *x, const int *mask, tg_src at)

@@ -16,37 +16,6 @@
 
 #include "tg_fastmath.h"
 
-#ifdef TG_REAL_DOUBLE
-/* Softmax of one row into p; returns logsumexp(z). */
-static double row_softmax(const tg_real *z, tg_real *p, int v)
-{
-    double mx = tg_row_max(z, v), s = 0;
-    for (int j = 0; j < v; j++) s += exp((double)z[j] - mx);
-    double lse = mx + log(s);
-    for (int j = 0; j < v; j++) p[j] = (tg_real)exp((double)z[j] - lse);
-    return lse;
-}
-#else
-/* Float build: SIMD exp (tg_fastmath.h) of z - max into p, summed in double
- * over 8 fixed partial sums (a fixed order: vectorizes, and never depends
- * on threads), then p scaled by 1/sum. libm's scalar exp took 6% of a
- * seq2seq step (vocabulary 1000). */
-TG_SIMD_CLONES static double row_softmax(const float *restrict z, float *restrict p, int v)
-{
-    float mx = tg_row_max(z, v);
-    for (int j = 0; j < v; j++) p[j] = tg_fexp(z[j] - mx);
-    double acc[8] = {0};
-    int j = 0;
-    for (; j + 8 <= v; j += 8)
-        for (int k = 0; k < 8; k++) acc[k] += p[j + k];
-    for (; j < v; j++) acc[0] += p[j];
-    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    float inv = (float)(1.0 / s);
-    for (int q = 0; q < v; q++) p[q] *= inv;
-    return mx + log(s);
-}
-#endif
-
 tg_tensor *tg_softmax_xent_(tg_tape *t, tg_tensor *z, const int *targets, int ignore_index,
                             tg_src at)
 {
@@ -66,7 +35,7 @@ tg_tensor *tg_softmax_xent_(tg_tape *t, tg_tensor *z, const int *targets, int ig
     for (int i = 0; i < n; i++) {
         if (targets[i] == ignore_index) continue;
         const tg_real *zi = z->data + (size_t)i * v;
-        total += row_softmax(zi, p + (size_t)i * v, v) - zi[targets[i]];
+        total += tg_k_softmax_row(zi, NULL, p + (size_t)i * v, v) - zi[targets[i]];
     }
     y->data[0] = (tg_real)(counted ? total / counted : 0);
     if (rec) {

@@ -22,7 +22,8 @@ size_t s2s_decode_arena_bytes(const s2s_config *c, int sentences, int beam, int 
     size_t H = (size_t)c->hidden, n = (size_t)sentences, R = n * (size_t)beam;
     size_t E = (size_t)c->embed + H;
     size_t enc = (size_t)Ts * (size_t)c->layers * 40 * H * n + (size_t)Ts * n * E;
-    size_t step = (size_t)c->layers * 40 * H * R + 4 * R * E + 2 * R * (size_t)c->tgt_vocab;
+    /* logits, their softmax (beam search), and slack */
+    size_t step = (size_t)c->layers * 40 * H * R + 4 * R * E + 3 * R * (size_t)c->tgt_vocab;
     size_t overhead = (size_t)(Ts + 1) * (size_t)c->layers * 64 * 512 + ((size_t)1 << 20);
     if (c->attention != TG_ATTN_NONE) {
         /* both directions; the memory's keys (once, over the sentences);
@@ -386,13 +387,27 @@ static void insert_top(cand *top, int *n, int cap, cand c)
     top[i] = c;
 }
 
-static double log_sum_exp(const tg_real *x, int n)
+/* Row r's best choosable ids into top (at most cap, in order: the larger
+ * logit first, ties to the lower id), as candidates of beam j: their total
+ * log p from the row's score. y is the row's softmax (the engine's, on the
+ * tape's threads), which at the row's largest logit m is 1 / sum exp(x - m):
+ * log p(v) = x[v] - lse with lse = m - log y(m). Ids are chosen by logit,
+ * in float; the double exp of every logit for lse took a third of a beam
+ * step (de-en, 8000 pieces). Returns how many. */
+static int row_top(const tg_real *x, const tg_real *y, int V, double score, int j, int cap,
+                   cand *top)
 {
-    double mx = x[0], s = 0;
-    for (int j = 1; j < n; j++)
-        if (x[j] > mx) mx = x[j];
-    for (int j = 0; j < n; j++) s += exp((double)x[j] - mx);
-    return mx + log(s);
+    int best[17], nt = 0, im = 0;
+    for (int v = 0; v < V; v++) {
+        if (x[v] > x[im]) im = v;
+        if (!choosable(v) || (nt == cap && !(x[v] > x[best[cap - 1]]))) continue;
+        int i = nt < cap ? nt++ : cap - 1;
+        for (; i > 0 && x[v] > x[best[i - 1]]; i--) best[i] = best[i - 1];
+        best[i] = v;
+    }
+    double lse = (double)x[im] - log((double)y[im]);
+    for (int k = 0; k < nt; k++) top[k] = (cand){score + ((double)x[best[k]] - lse), j, best[k]};
+    return nt;
 }
 
 /* Per-chunk beam bookkeeping, all heap arrays allocated once per call. */
@@ -479,24 +494,17 @@ static double live_norm(double score, int len, double alpha)
  * The sentence stops when its best finished hypothesis scores at least as
  * well as every live one (exact for alpha = 0: log p only falls as a
  * hypothesis grows; the usual heuristic otherwise). */
-static void beam_select(beam_work *w, int i, const tg_real *logits, int V, double alpha)
+static void beam_select(beam_work *w, int i, const tg_real *logits, const tg_real *probs, int V,
+                        double alpha)
 {
     int K = w->K, nc = 0, live = 0;
     cand *cands = w->cands + (size_t)i * K * (K + 1);
     for (int j = 0; j < K; j++) {
         int r = i * K + j;
         if (!isfinite(w->score[r])) continue;
-        const tg_real *x = logits + (size_t)r * V;
-        double lse = log_sum_exp(x, V);
-        cand top[17];
-        int nt = 0, cap = K + 1 < 17 ? K + 1 : 17; /* one may be <eos> */
-        for (int v = 0; v < V; v++) { /* log p over all ids, as trained */
-            double score = w->score[r] + ((double)x[v] - lse);
-            /* below the last of a full list: insert_top would not take it
-             * (a call per id was a fifth of this loop) */
-            if (!choosable(v) || (nt == cap && score < top[cap - 1].score)) continue;
-            insert_top(top, &nt, cap, (cand){score, j, v});
-        }
+        cand top[17]; /* K + 1: one may be <eos>; log p over all ids, as trained */
+        int nt = row_top(logits + (size_t)r * V, probs + (size_t)r * V, V, w->score[r], j,
+                         K + 1, top);
         for (int k = 0; k < nt; k++) insert_top(cands, &nc, K * (K + 1), top[k]);
     }
     for (int k = 0; k < nc && live < K; k++) {
@@ -531,14 +539,15 @@ static void beam_select(beam_work *w, int i, const tg_real *logits, int V, doubl
  * on any number). Serial, the selection over an 8000-piece vocabulary was
  * about a third of a beam step while the other threads waited. No OpenMP
  * region for one thread: entering one costs a team set-up. */
-static void beam_select_all(beam_work *w, const tg_real *logits, int V, double alpha,
-                            int threads)
+static void beam_select_all(beam_work *w, const tg_tensor *logits, const tg_tensor *probs,
+                            double alpha, int threads)
 {
+    int V = logits->cols;
     if (threads > 1 && w->n > 1) {
 #pragma omp parallel for schedule(static) num_threads(threads)
-        for (int i = 0; i < w->n; i++) beam_select(w, i, logits, V, alpha);
+        for (int i = 0; i < w->n; i++) beam_select(w, i, logits->data, probs->data, V, alpha);
     } else {
-        for (int i = 0; i < w->n; i++) beam_select(w, i, logits, V, alpha);
+        for (int i = 0; i < w->n; i++) beam_select(w, i, logits->data, probs->data, V, alpha);
     }
 }
 
@@ -631,11 +640,11 @@ static void beam_chunk(tg_tape *t, const s2s_model *m, dec_state *s, beam_work *
                        int *who, int *const *out, int *out_len)
 {
     tg_state nx[TG_MAX_LAYERS];
-    int V = m->cfg.tgt_vocab;
     for (int i = 0; i < w->n; i++) who[i] = i;
     for (int step = 0; step <= w->max_len && sentences_left(w); step++) {
         tg_tensor *logits = step_rows(t, m, s, w->y, nx, NULL);
-        beam_select_all(w, logits->data, V, alpha, tg_tape_threads(t));
+        tg_tensor *probs = tg_softmax(t, logits, NULL); /* no grad: nothing recorded */
+        beam_select_all(w, logits, probs, alpha, tg_tape_threads(t));
         beam_reorder(w, s, nx);
         beam_drop_done(w, s, who, alpha, out, out_len);
     }

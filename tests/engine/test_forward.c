@@ -158,6 +158,61 @@ Test(forward, softmax_xent_max_found_in_every_position)
     tg_tape_free(t);
 }
 
+/* softmax, unmasked (the lanes' max) and masked: the largest logit found
+ * in every position of rows of many widths (100 there, -100 elsewhere: a
+ * missed max overflows exp), and its weight 1. */
+Test(forward, softmax_max_found_in_every_position)
+{
+    tg_tape *t = tg_tape_new((size_t)1 << 20);
+    const int widths[] = {1, 7, 8, 9, 15, 16, 17, 37, 1000};
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        int v = widths[w], *mask = calloc((size_t)v, sizeof *mask);
+        for (int pos = 0; pos < v; pos++)
+            for (int masked = 0; masked < 2; masked++) {
+                tg_tape_reset(t);
+                tg_tensor *z = tg_tensor_new(t, 1, v, 0);
+                for (int j = 0; j < v; j++) z->data[j] = j == pos ? 100 : -100;
+                tg_tensor *y = tg_softmax(t, z, masked ? mask : NULL);
+                cr_assert(fabs((double)y->data[pos] - 1) < 1e-6, "width %d, max at %d%s: %g",
+                          v, pos, masked ? " (mask)" : "", (double)y->data[pos]);
+            }
+        free(mask);
+    }
+    tg_tape_free(t);
+}
+
+/* A softmax row padded with masked positions (attention over a batch's
+ * longest source) has the bits of the row alone, whatever the padding: a
+ * sentence's translation does not depend on its batch. */
+Test(forward, softmax_padded_row_has_the_bits_of_the_row_alone)
+{
+    enum { K = 120, PAD = 40 };
+    tg_tape *t = tg_tape_new((size_t)1 << 22);
+    tg_rng r;
+    tg_rng_seed(&r, 9);
+    for (int trial = 0; trial < 4 * K; trial++) {
+        int k = 1 + trial % K;
+        tg_tape_reset(t);
+        tg_tensor *alone = tg_tensor_new(t, 1, k, 0);
+        for (int j = 0; j < k; j++) alone->data[j] = (tg_real)(12 * tg_rng_normal(&r));
+        tg_tensor *ya = tg_softmax(t, alone, NULL);
+        for (int n = k + 1; n <= k + PAD; n += 3) {
+            tg_tensor *padded = tg_tensor_new(t, 1, n, 0);
+            int mask[K + PAD];
+            for (int j = 0; j < n; j++) {
+                padded->data[j] = j < k ? alone->data[j] : (tg_real)(50 + j); /* never read */
+                mask[j] = j >= k;
+            }
+            tg_tensor *yp = tg_softmax(t, padded, mask);
+            for (int j = 0; j < n; j++)
+                cr_assert(j < k ? yp->data[j] == ya->data[j] : yp->data[j] == 0,
+                          "k %d padded to %d: position %d %.17g, alone %.17g", k, n, j,
+                          (double)yp->data[j], j < k ? (double)ya->data[j] : 0.0);
+        }
+    }
+    tg_tape_free(t);
+}
+
 /* A constant of zeros (a zero initial state) times a weight: matmul and
  * affine skip the product (ops/matmul.c), which must not change any value:
  * the output is zero (affine: its bias), and a two-step recurrence from such
