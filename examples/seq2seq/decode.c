@@ -218,18 +218,24 @@ static void sink_row(const weight_sink *k, const tg_tensor *w, int r, int i)
     for (int j = 0; j < len; j++) dst[j] = src[k->reversed ? len - 1 - j : j];
 }
 
-/* Moves rows keep[0..n-1] of a tensor of groups of R rows (row g*R + r) to
- * rows g*n + 0..n-1, in place: keep ascends, so no row is overwritten
- * before it is read. */
+/* Rows keep[0..n-1] (ascending) of each of `groups` groups of R rows of
+ * `bytes` bytes at base become rows 0..n-1 of groups of n, in place: no row
+ * is written before it is read. */
+static void keep_rows_of(void *base, size_t bytes, int groups, int R, const int *keep, int n)
+{
+    char *b = base;
+    for (size_t g = 0; g < (size_t)groups; g++)
+        for (int r = 0; r < n; r++)
+            memmove(b + (g * n + r) * bytes, b + (g * R + keep[r]) * bytes, bytes);
+}
+
+/* The same for a tensor of groups of R rows (row g*R + r): NULL, or its
+ * rows become groups * n. */
 static void keep_tensor_rows(tg_tensor *x, int R, const int *keep, int n)
 {
     if (!x) return;
-    size_t cols = (size_t)x->cols;
     int groups = x->rows / R;
-    for (int g = 0; g < groups; g++)
-        for (int r = 0; r < n; r++)
-            memmove(x->data + ((size_t)g * n + r) * cols,
-                    x->data + ((size_t)g * R + keep[r]) * cols, cols * sizeof *x->data);
+    keep_rows_of(x->data, (size_t)x->cols * sizeof *x->data, groups, R, keep, n);
     x->rows = groups * n;
 }
 
@@ -238,12 +244,9 @@ static void keep_tensor_rows(tg_tensor *x, int R, const int *keep, int n)
 static void keep_rows(dec_state *s, const int *keep, int n)
 {
     int R = s->R;
-    size_t H = (size_t)s->H, S = (size_t)s->S;
     tg_state_buf_keep_rows(&s->st, keep, n);
-    for (int r = 0; r < n; r++) {
-        memmove(s->ctx + r * H, s->ctx + (size_t)keep[r] * H, H * sizeof *s->ctx);
-        if (s->mask) memmove(s->mask + r * S, s->mask + (size_t)keep[r] * S, S * sizeof *s->mask);
-    }
+    keep_rows_of(s->ctx, (size_t)s->H * sizeof *s->ctx, 1, R, keep, n);
+    if (s->mask) keep_rows_of(s->mask, (size_t)s->S * sizeof *s->mask, 1, R, keep, n);
     if (s->keys != s->vals) keep_tensor_rows(s->keys, R, keep, n);
     keep_tensor_rows(s->vals, R, keep, n);
     keep_tensor_rows(s->v_rows, R, keep, n);
@@ -256,6 +259,18 @@ static void keep_rows(dec_state *s, const int *keep, int n)
  * a step were still running), and a row's output does not depend on the
  * rows beside it. */
 #define DROP_SHARE 8
+
+/* Once 1/DROP_SHARE of the rows have ended (and not all: `left` run on),
+ * the running rows, with their y and who, move up in order (the list of
+ * them in s->rows) and the others are dropped. */
+static void greedy_drop_done(dec_state *s, int left, int *y, char *done, int *who)
+{
+    if (left == 0 || (s->R - left) * DROP_SHARE < s->R) return;
+    int n = 0;
+    for (int r = 0; r < s->R; r++)
+        if (!done[r]) s->rows[n] = r, y[n] = y[r], who[n] = who[r], done[n] = 0, n++;
+    keep_rows(s, s->rows, n);
+}
 
 /* Decodes the chunk's rows (sentence who[r] in row r) until each ends. */
 static void greedy_chunk(tg_tape *t, const s2s_model *m, dec_state *s, int max_len, int *y,
@@ -282,11 +297,7 @@ static void greedy_chunk(tg_tape *t, const s2s_model *m, dec_state *s, int max_l
             y[r] = v;
         }
         tg_state_buf_store(&s->st, nx); /* rows stay in place */
-        if (left == 0 || (s->R - left) * DROP_SHARE < s->R) continue;
-        int n = 0; /* the running rows, in order; keep in s->rows */
-        for (int r = 0; r < s->R; r++)
-            if (!done[r]) s->rows[n] = r, y[n] = y[r], who[n] = who[r], done[n] = 0, n++;
-        keep_rows(s, s->rows, n);
+        greedy_drop_done(s, left, y, done, who);
     }
 }
 
@@ -624,7 +635,7 @@ static void beam_drop_done(beam_work *w, dec_state *s, int *who, double alpha,
     for (int i = 0; i < w->n; i++) done += sentence_done(w, i);
     if (done == w->n || done * DROP_SHARE < w->n) return;
     for (int i = 0; i < w->n; i++) {
-        if (sentence_done(w, i)) {
+        if (sentence_done(w, i)) { /* cheap: K scores */
             beam_answer(w, i, alpha, out[who[i]], &out_len[who[i]]);
             continue;
         }
@@ -655,7 +666,8 @@ int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *s
              size_t n, int K, int max_len, double len_alpha, int batch, int *const *out,
              int *out_len)
 {
-    int rc = 0, *who = malloc((size_t)batch * sizeof *who);
+    int rc = 0;
+    int *who = malloc((size_t)batch * sizeof *who);
     beam_work w;
     if (K > 16) K = 16;
     if (beam_work_init(&w, K, max_len, batch, m->cfg.layers, m->cfg.hidden) != 0 || !who) rc = -1;

@@ -514,7 +514,10 @@ static void check_sorted_is_alone(const char *cell, tg_attn_kind kind)
     free_trained(&x);
 }
 
-Test(beam, sorted_batches_equal_each_sentence_alone) { check_sorted_is_alone("lstm", TG_ATTN_NONE); }
+Test(beam, sorted_batches_equal_each_sentence_alone)
+{
+    check_sorted_is_alone("lstm", TG_ATTN_NONE);
+}
 Test(beam, sorted_batches_equal_each_sentence_alone_attention)
 {
     check_sorted_is_alone("gru", TG_ATTN_GENERAL);
