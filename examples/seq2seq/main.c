@@ -269,7 +269,10 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     int max_src = train_s.max_src > test_s.max_src ? train_s.max_src : test_s.max_src;
     tr->tape = tg_tape_new(arena_for(o, m, test_s.n, max_src, train_s.max_tgt));
     if (!tr->tape) tg_cli_die(prog, "out of memory (arena)");
-    tg_tape_set_threads(tr->tape, o->shards > 1 ? 1 : o->threads);
+    /* all the threads, with shards too: the shards train on their own tapes,
+     * and this one decodes the evaluations (one thread there left the
+     * other idle: de-en greedy 1.1 s, beam 5 4.2 s at 1 and at 2 threads) */
+    tg_tape_set_threads(tr->tape, o->threads);
     if (o->shards > 1) start_workers(o, tr, max_src, train_s.max_tgt);
     if (tr->dist && !tr->workers && tg_dist_size(tr->dist) > 1)
         tg_cli_die_usage(prog, "%d ranks need --shards a multiple of %d (each rank runs its "
