@@ -547,9 +547,9 @@ static void beam_select(beam_work *w, int i, const tg_real *logits, const tg_rea
 
 /* Every sentence's next rows: sentences side by side on the tape's threads
  * (each writes its own rows, results and candidates only, so the same bits
- * on any number). Serial, the selection over an 8000-piece vocabulary was
- * about a third of a beam step while the other threads waited. No OpenMP
- * region for one thread: entering one costs a team set-up. */
+ * on any number); serial, the other threads would wait through every
+ * step's scan of rows x vocabulary logits. No OpenMP region for one thread:
+ * entering one costs a team set-up. */
 static void beam_select_all(beam_work *w, const tg_tensor *logits, const tg_tensor *probs,
                             double alpha, int threads)
 {
