@@ -408,7 +408,7 @@ static void insert_top(cand *top, int *n, int cap, cand c)
 static int row_top(const tg_real *x, const tg_real *y, int V, double score, int j, int cap,
                    cand *top)
 {
-    int best[17], nt = 0, im = 0;
+    int best[S2S_BEAM_MAX + 1], nt = 0, im = 0; /* cap <= S2S_BEAM_MAX + 1 */
     for (int v = 0; v < V; v++) {
         if (x[v] > x[im]) im = v;
         if (!choosable(v) || (nt == cap && !(x[v] > x[best[cap - 1]]))) continue;
@@ -513,7 +513,7 @@ static void beam_select(beam_work *w, int i, const tg_real *logits, const tg_rea
     for (int j = 0; j < K; j++) {
         int r = i * K + j;
         if (!isfinite(w->score[r])) continue;
-        cand top[17]; /* K + 1: one may be <eos>; log p over all ids, as trained */
+        cand top[S2S_BEAM_MAX + 1]; /* K + 1: one may be <eos>; log p over all ids */
         int nt = row_top(logits + (size_t)r * V, probs + (size_t)r * V, V, w->score[r], j,
                          K + 1, top);
         for (int k = 0; k < nt; k++) insert_top(cands, &nc, K * (K + 1), top[k]);
@@ -669,7 +669,7 @@ int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *s
     int rc = 0;
     int *who = malloc((size_t)batch * sizeof *who);
     beam_work w;
-    if (K > 16) K = 16;
+    if (K > S2S_BEAM_MAX) K = S2S_BEAM_MAX; /* row_top's lists hold K + 1 */
     if (beam_work_init(&w, K, max_len, batch, m->cfg.layers, m->cfg.hidden) != 0 || !who) rc = -1;
     int was = decode_begin(t);
     for (size_t i0 = 0; i0 < n && rc == 0; i0 += (size_t)batch) {

@@ -21,7 +21,8 @@
  * Neither decoder outputs <pad> or <bos>: they are never targets (padding
  * and the first input), though an undertrained model may score them
  * highest. <unk> and <eos> can be chosen. Beam scores stay log p under the
- * softmax over the whole vocabulary. */
+ * softmax over the whole vocabulary (its normaliser from the engine's float
+ * softmax: good to about 1e-7). */
 #ifndef S2S_DECODE_H
 #define S2S_DECODE_H
 
@@ -52,6 +53,9 @@ int s2s_translate(tg_tape *t, const s2s_model *m, const int *const *src, const i
 /* How many of the n sentences from src_len on s2s_translate decodes in one
  * batch (in the order given): at most opt->batch and opt->max_tokens (>= 1). */
 size_t s2s_decode_batch_size(const int *src_len, size_t n, const s2s_decode_options *opt);
+
+/* The widest beam: s2s_beam clamps K to it (--beam allows 1..S2S_BEAM_MAX). */
+#define S2S_BEAM_MAX 16
 
 /* The two decoders, for tests: greedy, and beam search with any K (K = 1
  * included). */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "attnmap.h"
+#include "decode.h"
 #include "pieces.h"
 #include "program.h"
 #include "torch_io.h"
@@ -80,7 +81,7 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"epochs", TG_INT, &o->epochs, "training epochs, counted from the run's start (0: evaluate/translate only; when only --seconds or --steps is given, they alone set the limit)", 0, S2S_EPOCHS_UNLIMITED, NULL},
         {"steps", TG_INT, &o->steps, "stop training after this many steps, counted from the run's start (0: no limit)", 0, 1 << 30, NULL},
         {"seconds", TG_DOUBLE, &o->seconds, "stop training after this many seconds, then evaluate (0: no limit)", 0, 1e9, NULL},
-        {"beam", TG_INT, &o->beam, "beam size for the final evaluation and --translate (1: greedy)", 1, 16, NULL},
+        {"beam", TG_INT, &o->beam, "beam size for the final evaluation and --translate (1: greedy)", 1, S2S_BEAM_MAX, NULL},
         {"len-alpha", TG_DOUBLE, &o->len_alpha, "beam length normalisation: score = log p / len^alpha", 0, 5, NULL},
         {"max-len", TG_INT, &o->max_len, "longest output in tokens (words or pieces; 0: 60 words, 200 pieces)", 0, 1000, NULL},
         {"max-tokens", TG_INT, &o->max_tokens, "skip (and count) pairs with a side longer than this many tokens (words or pieces; 0: 60 words, 200 pieces)", 0, 10000, NULL},

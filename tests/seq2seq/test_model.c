@@ -481,9 +481,9 @@ Test(beam, never_outputs_bos_or_pad_attention) { check_no_bos_pad("gru", TG_ATTN
 
 /* s2s_translate decodes its sentences by source length (batches of like
  * lengths), yet each sentence's output lands in its own out[i] and out_len[i]
- * and is the one it gets decoded alone (batch 1, file order), greedy and
- * beam 3 and 5 (a batch drops its ended rows or sentences), with and without
- * attention. */
+ * and is the one it gets decoded alone (batch 1, file order, one thread
+ * against two), greedy and beam 3 and 5 (a batch drops its ended rows or
+ * sentences), with and without attention. */
 static void check_sorted_is_alone(const char *cell, tg_attn_kind kind)
 {
     enum { N = 120, ML = 12 };
@@ -499,7 +499,9 @@ static void check_sorted_is_alone(const char *cell, tg_attn_kind kind)
         s2s_decode_options_default(&d);
         d.beam = beam, d.max_len = ML, d.len_alpha = 1.0, d.batch = 16;
         for (int i = 0; i < N; i++) gl[i] = -1;
+        tg_tape_set_threads(x.t, 2); /* the selection and the softmax split the rows */
         cr_assert_eq(s2s_translate(x.t, &x.m, src, x.d.sl, N, &d, got, gl), 0);
+        tg_tape_set_threads(x.t, 1);
         d.batch = 1;
         cr_assert_eq(s2s_translate(x.t, &x.m, src, x.d.sl, N, &d, want, wl), 0);
         for (int i = 0; i < N; i++) {
@@ -512,6 +514,25 @@ static void check_sorted_is_alone(const char *cell, tg_attn_kind kind)
         free_out(want, N);
     }
     free_trained(&x);
+}
+
+/* s2s_decode_batch_size: at most opt->batch sentences and, with a token
+ * budget, at most max_tokens source tokens padded to the batch's longest;
+ * a sentence longer than the budget goes alone, and never none. */
+Test(beam, batch_size_keeps_the_count_and_the_padded_tokens)
+{
+    s2s_decode_options d;
+    s2s_decode_options_default(&d);
+    d.batch = 4;
+    const int lens[] = {3, 3, 5, 9, 2, 2, 2, 2, 2, 30, 1};
+    cr_assert_eq(s2s_decode_batch_size(lens, 11, &d), 4, "no budget: the count");
+    cr_assert_eq(s2s_decode_batch_size(lens, 3, &d), 3, "fewer left than a batch");
+    d.max_tokens = 15;
+    cr_assert_eq(s2s_decode_batch_size(lens, 11, &d), 3, "3 x 5 = 15 fits, 4 x 9 does not");
+    cr_assert_eq(s2s_decode_batch_size(lens + 3, 8, &d), 1, "9, then 2 x 9 > 15");
+    cr_assert_eq(s2s_decode_batch_size(lens + 4, 7, &d), 4, "4 x 2, the count again");
+    cr_assert_eq(s2s_decode_batch_size(lens + 9, 2, &d), 1, "30 > 15 goes alone");
+    cr_assert_eq(s2s_decode_batch_size(lens + 10, 1, &d), 1);
 }
 
 Test(beam, sorted_batches_equal_each_sentence_alone)
