@@ -16,7 +16,7 @@
 #endif
 
 #define PANEL 32 /* columns per panel: two zmm registers */
-#define SLOTS 32 /* distinct (matrix, transpose) pairs a tape keeps */
+#define SLOTS TG_PANEL_SLOTS
 /* Packing costs about as much as a product with 25 rows: a matrix used once
  * is packed at once only for a product of this many rows or more; with
  * fewer, on its second use, unless the caller knows it comes again. */

@@ -27,6 +27,15 @@
 
 typedef struct tg_panel_cache tg_panel_cache;
 
+/* Distinct (matrix, transpose) pairs a cache keeps: enough for the deepest
+ * model the programs build (8 layers, a bidirectional encoder: about 100
+ * pairs in training). With 32, an 8-layer attention seq2seq (bench, LSTM
+ * 256, 12 + 12 steps) packed the weights past the 32nd again at every use
+ * or ran them on BLAS: 2 threads 258 -> 228 ms a step with 128, 1 thread
+ * 503 -> 455 (Intel Xeon; 4 layers 129 -> 126; f and g unchanged), for 8
+ * (4 layers) to 41 MB (8 layers) more peak memory. */
+#define TG_PANEL_SLOTS 128
+
 /* 1 when this build and CPU run the panel kernel. */
 int tg_panels_available(void);
 /* 1 when a product of this shape (C is m x n, inner size k) should use
@@ -61,7 +70,7 @@ void tg_panel_cache_clear(tg_panel_cache *c);
  * packed on its second request (the first returns NULL): a matrix used once
  * stays on BLAS. (tg_panels_of_stored's `again` packs at the first request a
  * matrix the caller knows comes again, such as W_hh in a recorded unroll.)
- * NULL as well when panels are unavailable, all 32 slots hold packed
+ * NULL as well when panels are unavailable, all TG_PANEL_SLOTS slots hold packed
  * matrices (a slot seen once and not packed is taken over), or there is no
  * memory: then the caller uses tg_gemm. */
 const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int rows);

@@ -544,17 +544,17 @@ Test(panels, affine_on_panels_adds_bias_and_writes_input_gradient)
 
 /* An op's output (here rows of scale(w), a view; the attention decoder's
  * input-feed part of W_ih is a column slice) is packed at its second use
- * like a leaf, and a full cache takes over slots of matrices seen once: 40 op
- * outputs used once each first, then one used twice is still packed. Its
- * products against double sums. */
+ * like a leaf, and a full cache takes over slots of matrices seen once: more
+ * op outputs than the cache has slots used once each first, then one used
+ * twice is still packed. Its products against double sums. */
 Test(panels, op_outputs_packed_and_seen_once_slots_taken_over)
 {
     if (!tg_panels_available()) return;
-    enum { M = 6, K = 40, N = 48, ONCE = 40 };
+    enum { M = 6, K = 40, N = 48, ONCE = TG_PANEL_SLOTS + 8 };
     tg_rng r;
     tg_rng_seed(&r, 2024);
     tg_tensor *a = random_tensor(&r, M, K, 0), *w = random_tensor(&r, 2 * N, K, 1);
-    tg_tape *t = tg_tape_new((size_t)1 << 22);
+    tg_tape *t = tg_tape_new((size_t)8 << 20);
     for (int i = 0; i < ONCE; i++)
         tg_matmul(t, a, tg_scale(t, w, 1.0 + i), 0, 1);
     tg_tensor *b = tg_row_slice(t, tg_scale(t, w, 0.5), N / 2, N);
