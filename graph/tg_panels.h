@@ -79,7 +79,7 @@ const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int r
  * whatever other threads do), with the panels kept in store (from
  * tg_panel_cache_new_shared; NULL: in c): packed there by the tapes that
  * first need them (the same bits whoever packs which panel), then used by
- * every tape sharing the store. When store is full (32 matrices) or out of
+ * every tape sharing the store. When store is full (TG_PANEL_SLOTS matrices) or out of
  * memory, c packs its own. again: the caller
  * knows b comes again before the next clear (a parameter of a recorded
  * unroll, ops/matmul_tape.c), so it is packed at its first request whatever

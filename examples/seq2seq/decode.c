@@ -762,7 +762,7 @@ size_t s2s_decode_batch_size(const int *src_len, size_t n, const s2s_decode_opti
         longest = l;
         k++;
     }
-    return k;
+    return k > 0 || n == 0 ? k : 1; /* a batch of <= 0 still moves on */
 }
 
 /* The n sentences in batches of s2s_decode_batch_size, in the order given. */

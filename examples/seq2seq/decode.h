@@ -5,8 +5,10 @@
  * steps and the tape is reset after every step, so a step's arena use does
  * not grow with the output length. A batch drops the rows of the sentences
  * that have ended once they are an eighth of it; s2s_translate decodes its
- * sentences shortest source first. Neither changes an output: a row's does
- * not depend on the rows beside it (the weights' panels).
+ * sentences shortest source first. Neither changes an output where the
+ * products run on the weights' panels, on which a row's result does not
+ * depend on the rows beside it (BLAS's rounding may: seq2seq's README,
+ * --translate).
  *
  * Beam search keeps the K best partial outputs per sentence by total
  * log-probability. A hypothesis that emits <eos> is finished and scored
