@@ -35,6 +35,7 @@ typedef struct slot {
     unsigned gen;                      /* as of its clear number gen */
     tg_real *buf;       /* panels packed here; kept (with its capacity) across clears */
     size_t cap;         /* floats */
+    size_t need;        /* floats packed into buf since the last clear (0: none) */
     int claimed, done;  /* a store's slot: panels taken to pack, and packed (atomics) */
 } slot;
 
@@ -72,11 +73,39 @@ void tg_panel_cache_free(tg_panel_cache *c)
     free(c);
 }
 
+/* A buffer is kept across clears so that the next step packs the same
+ * matrix into it without an allocation; one that this generation did not
+ * pack into, or packed into at under half its size, is freed: otherwise each
+ * of the TG_PANEL_SLOTS buffers could keep the size of the largest matrix
+ * any generation put in it (an 8000 x 256 output layer: 8 MB a slot). A
+ * clear with nothing used since the last (a tape's reset after the clear at
+ * the end of its backward) leaves the buffers for the next step. */
+static void release_unneeded(tg_panel_cache *c)
+{
+    for (int i = 0; i < SLOTS; i++) {
+        slot *s = &c->s[i];
+        if (s->need == 0 || s->cap / 2 > s->need) {
+            free(s->buf);
+            s->buf = NULL;
+            s->cap = 0;
+        }
+        s->need = 0;
+    }
+}
+
 void tg_panel_cache_clear(tg_panel_cache *c)
 {
     if (!c) return;
+    if (c->used) release_unneeded(c);
     c->used = c->cursor = 0;
     c->gen++;
+}
+
+size_t tg_panel_cache_bytes(const tg_panel_cache *c)
+{
+    size_t floats = 0;
+    for (int i = 0; c && i < SLOTS; i++) floats += c->s[i].cap;
+    return floats * sizeof(tg_real);
 }
 
 /* The AVX2 kernel loses to OpenBLAS's Haswell kernel from about 256 rows
@@ -232,6 +261,7 @@ static tg_real *room_for(slot *s, const tg_tensor *b, int tb)
         s->buf = aligned_alloc(64, (need * sizeof(tg_real) + 63) / 64 * 64);
         s->cap = s->buf ? need : 0;
     }
+    if (s->buf && s->need < need) s->need = need;
     return s->buf;
 }
 
@@ -277,7 +307,8 @@ static const tg_real *from_store(tg_panel_cache *store, const tg_tensor *b, int 
     slot *s = find(store, b, tb);
     if (!s && store->used < SLOTS) {
         s = &store->s[store->used];
-        *s = (slot){b->data, b->rows, b->cols, tb, 0, NULL, NULL, 0, s->buf, s->cap, 0, 0};
+        *s = (slot){.src = b->data, .rows = b->rows, .cols = b->cols, .tb = tb,
+                    .buf = s->buf, .cap = s->cap, .need = s->need};
         s->use = room_for(s, b, tb);
         s->packed = s->use != NULL;
         store->used += s->packed;

@@ -62,7 +62,13 @@ tg_panel_cache *tg_panel_cache_new(void);
  * graph/tg_engine.h). */
 tg_panel_cache *tg_panel_cache_new_shared(void);
 void tg_panel_cache_free(tg_panel_cache *c);
+/* Empties c. A slot's buffer stays for the next generation when this one
+ * packed into it at least half its size; the others are freed, so what c
+ * holds is at most twice what one generation (a step) packed. A clear with
+ * nothing used since the last frees nothing. */
 void tg_panel_cache_clear(tg_panel_cache *c);
+/* Bytes of packed-panel buffers c holds (for tests). */
+size_t tg_panel_cache_bytes(const tg_panel_cache *c);
 
 /* Panels of op(b) (b transposed when tb) for a product with `rows` rows,
  * made once per (b, tb) since the last clear and returned again afterwards.

@@ -629,6 +629,51 @@ Test(panels, shared_store_panels_whole_for_every_thread)
     tg_panel_cache_free(store);
 }
 
+/* A cache keeps a buffer across clears while each step packs the same
+ * matrix into it (the same address, no new allocation), and frees the
+ * buffers a step did not fill to half: a slot that held a large matrix once
+ * must not keep its size for ever (128 slots of an 8000 x 256 output layer
+ * would be 1 GB). A clear with nothing packed since the last frees nothing
+ * (a tape clears at the end of its backward and again at its reset). */
+Test(panels, cache_frees_the_buffers_a_step_did_not_use)
+{
+    if (!tg_panels_available()) return;
+    tg_rng r;
+    tg_rng_seed(&r, 5);
+    tg_tensor *big = random_tensor(&r, 1024, 256, 0), *small = random_tensor(&r, 64, 256, 0);
+    tg_panel_cache *c = tg_panel_cache_new(), *fresh = tg_panel_cache_new();
+    cr_assert(c && fresh);
+    size_t big_bytes = (size_t)1024 * 256 * sizeof(tg_real);
+    const tg_real *first = tg_panels_of(c, big, 0, 128);
+    cr_assert_not_null(first);
+    cr_assert_not_null(tg_panels_of(c, small, 0, 128));
+    size_t step = tg_panel_cache_bytes(c);
+    cr_assert(step >= big_bytes, "%zu bytes held for a %zu-byte matrix", step, big_bytes);
+    for (int again = 0; again < 3; again++) {
+        tg_panel_cache_clear(c);
+        tg_panel_cache_clear(c); /* nothing used since: nothing freed */
+        cr_assert_eq(tg_panel_cache_bytes(c), step, "step %d: %zu bytes, was %zu", again,
+                     tg_panel_cache_bytes(c), step);
+        cr_assert_eq(tg_panels_of(c, big, 0, 128), first, "step %d packed elsewhere", again);
+        cr_assert_not_null(tg_panels_of(c, small, 0, 128));
+    }
+    tg_panel_cache_clear(c);
+    /* a step that packs only the small matrix, into the big one's slot */
+    const tg_real *p = tg_panels_of(c, small, 0, 128);
+    cr_assert_not_null(p);
+    tg_panel_cache_clear(c);
+    cr_assert_eq(tg_panel_cache_bytes(c), 0, "%zu bytes kept after a step of %zu",
+                 tg_panel_cache_bytes(c), (size_t)64 * 256 * sizeof(tg_real));
+    /* and packing after the frees gives the panels a fresh cache gives */
+    p = tg_panels_of(c, big, 0, 128);
+    const tg_real *want = tg_panels_of(fresh, big, 0, 128);
+    cr_assert(p && want && memcmp(p, want, big_bytes) == 0, "panels differ after the free");
+    tg_panel_cache_free(c);
+    tg_panel_cache_free(fresh);
+    tg_tensor_free(big);
+    tg_tensor_free(small);
+}
+
 /* tg_panel_kernel_check says what the first product would abort on, without
  * aborting: programs refuse a bad TG_ISA with it at start-up (exit 2). */
 Test(panels, the_environment_check_names_a_bad_kernel)
