@@ -9,6 +9,7 @@
 #include "tg_panels.h"
 
 #include <sched.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -118,6 +119,12 @@ size_t tg_panel_cache_bytes(const tg_panel_cache *c)
 int tg_panels_suit(int m, int n, int k)
 {
     return m >= 2 && n >= 16 && k >= 8 && (m <= AVX2_MAX_ROWS || tg_panels_isa() != TG_PANEL_AVX2);
+}
+
+int tg_panels_max_rows(int n, int k)
+{
+    if (!tg_panels_available() || !tg_panels_suit(2, n, k)) return 0;
+    return tg_panels_isa() == TG_PANEL_AVX2 ? AVX2_MAX_ROWS : INT_MAX;
 }
 
 #if TG_PANELS_X86

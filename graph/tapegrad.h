@@ -123,6 +123,16 @@ const char *tg_panel_kernel(void);
  * ("'foo' is not one of auto, avx512, avx2, blas"). For programs, to refuse
  * it at start-up as the usage error it is. */
 int tg_panel_kernel_check(char *err, size_t errlen);
+/* The most rows a product of width n and inner size k may have and still
+ * run on the weight panels, where a row's result does not depend on the
+ * rows beside it (the same bits alone and in a batch; one row too on a
+ * tape holding its parameters' panels, ops/matmul.c): INT_MAX on the
+ * AVX-512 kernel, 191 on the AVX2 one, 0 when such a product never does
+ * (no kernel, or a shape too small): tg_gemm runs it then, whose rounding
+ * may depend on the row count. A program that batches inputs as they
+ * arrive (seq2seq --translate from a pipe) keeps its outputs independent
+ * of the timing within it. */
+int tg_panels_max_rows(int n, int k);
 size_t tg_tape_arena_used(const tg_tape *t);
 size_t tg_tape_arena_high_water(const tg_tape *t);
 size_t tg_tape_arena_capacity(const tg_tape *t);

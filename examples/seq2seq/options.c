@@ -101,7 +101,7 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"every", TG_INT, &o->every, TGX_HELP_EVERY, 0, 1 << 30, NULL},
         {"resume", TG_STR, &o->resume, TGX_HELP_RESUME, 0, 0, NULL},
         {"skip-nonfinite", TG_BOOL, &o->skip_nonfinite, TGX_HELP_SKIP_NONFINITE, 0, 0, NULL},
-        {"translate", TG_BOOL, &o->translate, "translate the arguments (or stdin lines) with --load's model; a regular file on stdin in batches, a pipe line by line", 0, 0, NULL},
+        {"translate", TG_BOOL, &o->translate, "translate the arguments (or stdin lines) with --load's model, in batches (from a pipe: of the lines that came together)", 0, 0, NULL},
         {"show", TG_INT, &o->show, "test sentences to print at the end", 0, 1000, NULL},
         {"eval-batch", TG_INT, &o->eval_batch, "sentences per batch when decoding (--translate: at most 64)", 1, 65536, NULL},
         {"log", TG_STR, &o->log, TGX_HELP_LOG("one row per epoch and per --eval-every"), 0, 0, NULL},

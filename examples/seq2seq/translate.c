@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -99,18 +100,25 @@ void s2s_attention_map_show(const s2s_options *o, tg_tape *tape, const s2s_model
 /* The longest input --translate reads (its arena is sized for it). */
 #define TRANSLATE_MAX_TOKENS 1000
 
-/* When its whole input is there (the arguments, or a regular file on
- * stdin), --translate reads up to TRANSLATE_WINDOW lines and decodes them
- * shortest first (s2s_translate) in batches of at most min(--eval-batch,
+/* --translate reads up to TRANSLATE_WINDOW lines and decodes them shortest
+ * first (s2s_translate) in batches of at most min(--eval-batch,
  * TRANSLATE_BATCH_MAX) lines and TRANSLATE_MAX_TOKENS source tokens padded
  * to the batch's longest line, then prints them in order. One at a time, a
  * decoding step over one row is a product of one row by every weight: the
- * 968 sources of the de-en test set take 5.6 s greedy and 7.4 s with beam 5
- * from a pipe, 0.8 and 2.1 s from the file (2 threads; seq2seq's README,
- * "Decoding"). From a pipe or a terminal each line is translated as it
- * arrives (a program may wait for each answer). Either way a line gets the
- * same translation: the products run on the held panels, whose rows have
- * the same bits alone and in a batch (ops/matmul.c). */
+ * 968 sources of the de-en test set took 5.6 s greedy and 7.4 s with beam 5
+ * line by line, 0.8 and 2.1 s in batches (2 threads; seq2seq's README,
+ * "Decoding"). The arguments and a regular file on stdin are there whole;
+ * from a pipe or a terminal, the lines read are translated as soon as no
+ * more input is waiting (a program may wait for each answer), so a batch
+ * holds what came together.
+ * From a stream a line gets the translation it gets alone, whatever came
+ * with it: the batches stay within what the held panels compute row by
+ * row (s2s_decode_rows_kept: any size on the AVX-512 kernel; 191 rows,
+ * lines x beam, and 191 source tokens on the AVX2 one; without panels, a
+ * product's bits may depend on its rows, and a stream goes line by line).
+ * A file's batches are fixed by its lines, so its output does not depend
+ * on timing either; on the panels it is the same as line by line (past
+ * 191 rows on the AVX2 kernel, BLAS's rounding may flip a rare word). */
 #define TRANSLATE_BATCH_MAX 64
 #define TRANSLATE_WINDOW 1024
 
@@ -176,7 +184,7 @@ static void line_batch_free(line_batch *b)
 
 /* What every batch of the run shares: the model, its vocabularies and
  * pieces, the options, the tape, the map (NULL: none), and the decoder's
- * batch of lines (dec.batch: 1 from a pipe). */
+ * batch of lines (dec.batch: plan_batches). */
 typedef struct translator {
     const s2s_options *o;
     s2s_decode_options dec;
@@ -274,18 +282,39 @@ static int line_batch_add(const translator *tr, line_batch *b, const char *line)
     return 0;
 }
 
-/* Lines decoded in one batch: the arguments, or a regular file on stdin,
- * are there whole; from a pipe or a terminal, one by one as they come. */
-static int batch_lines(const s2s_options *o, int from_args)
+/* Sets tr's batch (lines) and token budget; 1 when stdin is a stream (a
+ * pipe or a terminal) to be batched as its lines come. */
+static int plan_batches(translator *tr, int from_args)
 {
+    const s2s_options *o = tr->o;
     struct stat st;
     int whole = from_args || (fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode));
-    int cap = o->eval_batch < TRANSLATE_BATCH_MAX ? o->eval_batch : TRANSLATE_BATCH_MAX;
-    return whole ? cap : 1;
+    int lines = o->eval_batch < TRANSLATE_BATCH_MAX ? o->eval_batch : TRANSLATE_BATCH_MAX;
+    int tokens = TRANSLATE_MAX_TOKENS;
+    if (!whole) { /* a stream's batches must not change a line's bits */
+        int kept = s2s_decode_rows_kept(tr->m), per_line = tr->dec.beam; /* rows a line */
+        if (kept < tokens) tokens = kept;
+        if (kept / per_line < lines) lines = kept / per_line;
+        if (lines < 1) lines = 1; /* no panels (kept 0): line by line */
+    }
+    tr->dec.batch = lines;
+    tr->dec.max_tokens = tokens;
+    return !whole && lines > 1;
+}
+
+/* Whether more of stdin can be read now without waiting: bytes in its
+ * stdio buffer (glibc shows them), or on its descriptor. */
+static int input_waiting(void)
+{
+#ifdef __GLIBC__
+    if (stdin->_IO_read_ptr < stdin->_IO_read_end) return 1;
+#endif
+    struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
 }
 
 /* The lines of stdin into b, each checked as it is read. */
-static long translate_stdin(const translator *tr, line_batch *b)
+static long translate_stdin(const translator *tr, line_batch *b, int stream)
 {
     char *line = NULL;
     size_t cap = 0, got;
@@ -298,6 +327,7 @@ static long translate_stdin(const translator *tr, line_batch *b)
         if (line_batch_add(tr, b, line) != 0)
             flush_then_die(tr, b, "<stdin>:%ld: invalid UTF-8", n + 1);
         n++;
+        if (stream && b->n > 0 && !input_waiting()) line_batch_flush(tr, b);
     }
     int read_errno = errno;
     free(line);
@@ -309,7 +339,7 @@ static long translate_stdin(const translator *tr, line_batch *b)
     return n;
 }
 
-static void run_translate(const translator *tr, int argc, char **argv, int first)
+static void run_translate(const translator *tr, int argc, char **argv, int first, int stream)
 {
     const s2s_options *o = tr->o;
     double t0 = tg_clock_seconds();
@@ -322,7 +352,7 @@ static void run_translate(const translator *tr, int argc, char **argv, int first
                 flush_then_die(tr, &b, "argument %ld: invalid UTF-8", (long)(i - first + 1));
         line_batch_flush(tr, &b);
     } else {
-        n = translate_stdin(tr, &b);
+        n = translate_stdin(tr, &b, stream);
     }
     line_batch_free(&b);
     double seconds = tg_clock_seconds() - t0; /* with a map, its greedy decode included */
@@ -350,7 +380,13 @@ int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv
     if (o->attention_map && m->cfg.attention == TG_ATTN_NONE)
         tg_cli_die_usage(prog, "--attention-map needs attention weights: the model %s has "
                          "--attention none", o->load);
-    int cap = batch_lines(o, first < argc);
+    s2s_attnmap map_store;
+    translator tr = {o, {0}, NULL, m, vs, vt, tok, pc, o->attention_map ? &map_store : NULL};
+    s2s_decode_options_default(&tr.dec);
+    tr.dec.beam = o->beam;
+    tr.dec.max_len = o->max_len;
+    tr.dec.len_alpha = o->len_alpha;
+    int stream = plan_batches(&tr, first < argc), cap = tr.dec.batch;
     /* one line of up to TRANSLATE_MAX_TOKENS, and a batch of cap lines (a
      * decoding step's rows grow with the lines, the rest with their padded
      * tokens, which the batch keeps within TRANSLATE_MAX_TOKENS). Unequal
@@ -359,22 +395,14 @@ int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv
      * one, s2s_decode_arena's mixed probe) bound that for any batch. */
     size_t arena = s2s_decode_arena(m, o, cap > 1 ? 2 : 1, TRANSLATE_MAX_TOKENS);
     if (cap > 1) arena += s2s_decode_arena(m, o, cap, 1);
-    tg_tape *tape = tg_tape_new(arena);
+    tg_tape *tape = tr.tape = tg_tape_new(arena);
     if (!tape) tg_cli_die(prog, "out of memory (arena)");
     tg_tape_set_threads(tape, o->threads);
     /* the weights' panels for the whole run, not packed again for every
-     * line (from a pipe, 17% of the time packed the 8000-word output layer) */
+     * line (line by line, 17% of the time packed the 8000-word output layer) */
     tg_tape_hold_param_panels(tape, 1); /* -1 (no memory) only costs speed */
-    s2s_attnmap map_store;
-    translator tr = {o, {0}, tape, m, vs, vt, tok, pc, o->attention_map ? &map_store : NULL};
-    s2s_decode_options_default(&tr.dec);
-    tr.dec.beam = o->beam;
-    tr.dec.max_len = o->max_len;
-    tr.dec.len_alpha = o->len_alpha;
-    tr.dec.batch = cap;
-    tr.dec.max_tokens = TRANSLATE_MAX_TOKENS;
     if (tr.map) s2s_attnmap_init(tr.map);
-    run_translate(&tr, argc, argv, first);
+    run_translate(&tr, argc, argv, first, stream);
     if (tr.map) s2s_attnmap_free(tr.map);
     tg_tape_free(tape);
     s2s_model_free(m);

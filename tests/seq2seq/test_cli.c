@@ -2,9 +2,11 @@
  * input, the result line, --save / --load / --translate, and results that
  * do not depend on --threads. The binary comes from $SEQ2SEQ. */
 #include <criterion/criterion.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -187,6 +189,74 @@ static void check_batched_translation(const char *model)
     remove(in);
 }
 
+/* The next line a child wrote on fd into line (its newline cut), waiting
+ * at most 30 s; 0 when none came. */
+static int answer(int fd, char *line, size_t cap)
+{
+    size_t n = 0;
+    while (n + 1 < cap) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 30000) <= 0 || read(fd, line + n, 1) != 1) return 0;
+        if (line[n] == '\n') break;
+        n++;
+    }
+    line[n] = '\0';
+    return 1;
+}
+
+/* From a pipe, --translate batches the lines that came together, and
+ * answers each line without waiting for more input (a program may wait
+ * for every answer before it writes the next line): lines written one at a
+ * time, each after the last one's answer, get the translations a file gives
+ * them. */
+static void check_answers_as_lines_come(const char *model)
+{
+    static const char *const lines[] = {"I study deeplearning", "yesterday we ate bread",
+                                        "you like tea"};
+    char in[128], args[512], want[4096], got[512];
+    snprintf(in, sizeof in, "/tmp/s2s_cli_each_%ld", (long)getpid());
+    FILE *f = fopen(in, "wb");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 3; i++) fprintf(f, "%s\n", lines[i]);
+    fclose(f);
+    snprintf(args, sizeof args, "--load %s --translate --beam 2", model);
+    translations(want, sizeof want, args, in, 0);
+    remove(in);
+    int to[2], from[2];
+    cr_assert(pipe(to) == 0 && pipe(from) == 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        dup2(to[0], 0);
+        dup2(from[1], 1);
+        close(to[1]);
+        close(from[0]);
+        execl(getenv("SEQ2SEQ"), "seq2seq", "--load", model, "--translate", "--beam", "2",
+              (char *)NULL);
+        _exit(127);
+    }
+    close(to[0]);
+    close(from[1]);
+    const char *w = want;
+    for (int i = 0; i < 3; i++) {
+        cr_assert(dprintf(to[1], "%s\n", lines[i]) > 0);
+        int came = answer(from[0], got, sizeof got);
+        if (!came) kill(pid, SIGKILL);
+        cr_assert(came, "line %d: no answer within 30 s while stdin stays open", i + 1);
+        const char *end = strchr(w, '\n');
+        cr_assert_not_null(end);
+        cr_assert(strlen(got) == (size_t)(end - w) && strncmp(got, w, (size_t)(end - w)) == 0,
+                  "line %d: '%s', a file gives '%.*s'", i + 1, got, (int)(end - w), w);
+        w = end + 1;
+    }
+    close(to[1]);
+    cr_assert(answer(from[0], got, sizeof got) && strstr(got, "result: translated=3"), "%s", got);
+    close(from[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 /* A batch of unequal lines blends and masks its padded rows: a long line
  * beside a one-token one (1000 padded tokens) fits --translate's arena. On
  * a model of the default size the blends overran it (an abort, "step arena
@@ -294,6 +364,7 @@ Test(cli, train_save_load_translate, .timeout = 100)
     cr_assert(strstr(r.out, "result: translated=1") != NULL, "%s", r.out);
     free(line_in);
     check_batched_translation(model);
+    check_answers_as_lines_come(model);
     remove(model);
 }
 
