@@ -23,6 +23,7 @@
  *     its input gradient, written over a poisoned buffer on panels; where a CPU runs both, the two give
  *     the same bits; neither writes outside C's block; threads change no bit. */
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -672,6 +673,38 @@ Test(panels, cache_frees_the_buffers_a_step_did_not_use)
     tg_panel_cache_free(fresh);
     tg_tensor_free(big);
     tg_tensor_free(small);
+}
+
+/* tg_panels_max_rows says how many rows stay on the panels: what the kernel
+ * in use takes (any on AVX-512, 191 on AVX2, none without), and none for a
+ * shape the panels never take; a product of that many rows gives each row
+ * the bits it has alone (the batches of a stream, seq2seq --translate). */
+Test(panels, max_rows_follow_the_kernel_and_keep_a_row_alone)
+{
+    const char *k = tg_panel_kernel();
+    int want = strcmp(k, "avx512") == 0 ? INT_MAX : strcmp(k, "avx2") == 0 ? 191 : 0;
+    cr_assert_eq(tg_panels_max_rows(64, 64), want, "kernel %s: %d", k, tg_panels_max_rows(64, 64));
+    cr_assert_eq(tg_panels_max_rows(8, 64), 0, "a product 8 wide stays on BLAS");
+    cr_assert_eq(tg_panels_max_rows(64, 4), 0, "an inner size of 4 stays on BLAS");
+    if (want == 0) return;
+    enum { K = 96, N = 80 };
+    int m = want < 300 ? want : 300;
+    tg_rng r;
+    tg_rng_seed(&r, 9);
+    tg_tensor *a = random_tensor(&r, m, K, 0), *w = random_tensor(&r, N, K, 1);
+    tg_tape *t = tg_tape_new((size_t)8 << 20);
+    cr_assert_eq(tg_tape_hold_param_panels(t, 1), 0);
+    tg_tensor *all = tg_matmul(t, a, w, 0, 1);
+    for (int i = 0; i < m; i += 37) {
+        tg_tensor *row = tg_row_slice(t, a, i, 1);
+        tg_tensor *alone = tg_matmul(t, row, w, 0, 1);
+        cr_assert(memcmp(alone->data, all->data + (size_t)i * N, N * sizeof(tg_real)) == 0,
+                  "row %d of %d: other bits alone", i, m);
+    }
+    tg_tape_hold_param_panels(t, 0);
+    tg_tape_free(t);
+    tg_tensor_free(a);
+    tg_tensor_free(w);
 }
 
 /* tg_panel_kernel_check says what the first product would abort on, without
