@@ -34,7 +34,7 @@ typedef struct slot {
     const tg_real *use; /* the panels: buf, or a shared store's */
     const struct tg_panel_cache *from; /* the store use is in (NULL: buf), */
     unsigned gen;                      /* as of its clear number gen */
-    tg_real *buf;       /* panels packed here; kept (with its capacity) across clears */
+    tg_real *buf;       /* panels packed here; kept across a clear while used (release_unneeded) */
     size_t cap;         /* floats */
     size_t need;        /* floats packed into buf since the last clear (0: none) */
     int claimed, done;  /* a store's slot: panels taken to pack, and packed (atomics) */
@@ -263,7 +263,7 @@ static slot *find(tg_panel_cache *c, const tg_tensor *b, int tb)
 static tg_real *room_for(slot *s, const tg_tensor *b, int tb)
 {
     size_t need = (size_t)(tb ? b->cols : b->rows) * (size_t)panel_count(b, tb) * PANEL;
-    if (s->cap < need) { /* grows at the first steps only, then is reused */
+    if (s->cap < need) { /* at a step's first packing, then reused while steps repeat */
         free(s->buf);
         s->buf = aligned_alloc(64, (need * sizeof(tg_real) + 63) / 64 * 64);
         s->cap = s->buf ? need : 0;

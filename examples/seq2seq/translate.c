@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,37 +106,38 @@ void s2s_attention_map_show(const s2s_options *o, tg_tape *tape, const s2s_model
  * decoding step over one row is a product of one row by every weight: the
  * 968 sources of the de-en test set took 5.6 s greedy and 7.4 s with beam 5
  * line by line, 0.8 and 2.1 s in batches (2 threads; seq2seq's README,
- * "Decoding"). The arguments and a regular file on stdin are there whole;
- * from a pipe or a terminal, the lines read are translated as soon as no
- * more input is waiting (a program may wait for each answer), so a batch
- * holds what came together.
- * From a stream a line gets the translation it gets alone, whatever came
- * with it: the batches stay within what the held panels compute row by
- * row (s2s_decode_rows_kept: any size on the AVX-512 kernel; 191 rows,
- * lines x beam, and 191 source tokens on the AVX2 one; without panels, a
- * product's bits may depend on its rows, and a stream goes line by line).
- * A file's batches are fixed by its lines, so its output does not depend
- * on timing either; on the panels it is the same as line by line (past
- * 191 rows on the AVX2 kernel, BLAS's rounding may flip a rare word). */
+ * "Decoding"). The arguments and a regular file on stdin are there whole.
+ * From a pipe or a terminal, the lines read are translated once no whole
+ * line is left in stdin's buffer, so the program never waits for input
+ * while it holds lines (a program may wait for each answer, and may have
+ * sent part of its next line), and a batch holds what came together.
+ * A stream's line gets the translation it gets alone, whatever came with
+ * it: its batches stay within what the held panels compute row by row
+ * (s2s_decode_rows_kept: any size on the AVX-512 kernel; 191 rows, lines x
+ * beam, and 191 source tokens on the AVX2 one). Where some product runs
+ * off the panels (no panel kernel; a decoder fed the encoder's state, whose
+ * context product is on BLAS, where a row's bits may depend on the rows
+ * beside it), a stream goes line by line, so that what comes out never
+ * depends on when the lines arrived. A file's batches are fixed by its
+ * lines, so its output does not depend on timing either; it is each line's
+ * output alone where its products stay on the panels. */
 #define TRANSLATE_BATCH_MAX 64
 #define TRANSLATE_WINDOW 1024
 
-/* The source ids of a tokenized line: its words, or its pieces. */
+/* The source ids of a tokenized line: its words, or its pieces; -1 with
+ * the reason in err when SentencePiece fails. */
 static int source_ids(const char *toks, const s2s_vocab *vs, const s2s_pieces *pc, int *ids,
-                      int max)
+                      int max, char *err, size_t errlen)
 {
-    char err[256];
     if (!s2s_pieces_on(pc)) return s2s_vocab_encode(vs, toks, ids, max, S2S_UNK);
-    int k = s2s_subword_encode(pc->src, toks, ids, max, err, sizeof err);
-    if (k < 0) tg_cli_die(prog, "%s", err);
-    return k;
+    return s2s_subword_encode(pc->src, toks, ids, max, err, errlen);
 }
 
 /* The lines read and not yet translated, with what translating them works
  * in, made once for all the lines: row i of ids holds line i's source ids
  * (len[i] of them, 0 for an empty line), row i of out its output. */
 typedef struct line_batch {
-    int cap; /* lines at most: 1 when each is translated as it comes */
+    int cap; /* lines at most: 1 when each is translated alone */
     int n;   /* lines held */
     int *ids, *len, *out, *out_len;
     int max_out; /* --max-len: a row of out */
@@ -267,7 +267,12 @@ static int line_batch_add(const translator *tr, line_batch *b, const char *line)
     }
     s2s_tokenize(line, tr->tok, b->toks);
     int *row = b->ids + (size_t)b->n * IDS_ROW;
-    int all = source_ids(b->toks, tr->vs, tr->pc, row, TRANSLATE_MAX_TOKENS);
+    char err[256];
+    int all = source_ids(b->toks, tr->vs, tr->pc, row, TRANSLATE_MAX_TOKENS, err, sizeof err);
+    if (all < 0) { /* the lines before it are printed first */
+        line_batch_flush(tr, b);
+        tg_cli_die(prog, "%s", err);
+    }
     int k = all < TRANSLATE_MAX_TOKENS ? all : TRANSLATE_MAX_TOKENS;
     if (all > k) {
         if (b->n > 0) {
@@ -282,6 +287,22 @@ static int line_batch_add(const translator *tr, line_batch *b, const char *line)
     return 0;
 }
 
+#ifdef __GLIBC__
+/* Whether stdin's stdio buffer holds a whole line: reading it then needs no
+ * read(2), so nothing can wait for input while lines read are held (the
+ * rest of a line not yet sent, or nothing at all). glibc's FILE shows its
+ * buffer; elsewhere a stream goes line by line. */
+static int line_in_buffer(void)
+{
+    const char *p = stdin->_IO_read_ptr, *end = stdin->_IO_read_end;
+    return p && p < end && memchr(p, '\n', (size_t)(end - p)) != NULL;
+}
+static int line_in_buffer_known(void) { return 1; }
+#else
+static int line_in_buffer(void) { return 0; }
+static int line_in_buffer_known(void) { return 0; }
+#endif
+
 /* Sets tr's batch (lines) and token budget; 1 when stdin is a stream (a
  * pipe or a terminal) to be batched as its lines come. */
 static int plan_batches(translator *tr, int from_args)
@@ -292,25 +313,18 @@ static int plan_batches(translator *tr, int from_args)
     int lines = o->eval_batch < TRANSLATE_BATCH_MAX ? o->eval_batch : TRANSLATE_BATCH_MAX;
     int tokens = TRANSLATE_MAX_TOKENS;
     if (!whole) { /* a stream's batches must not change a line's bits */
-        int kept = s2s_decode_rows_kept(tr->m), per_line = tr->dec.beam; /* rows a line */
-        if (kept < tokens) tokens = kept;
-        if (kept / per_line < lines) lines = kept / per_line;
-        if (lines < 1) lines = 1; /* no panels (kept 0): line by line */
+        int kept = s2s_decode_rows_kept(tr->m);
+        if (kept == 0 || !line_in_buffer_known()) {
+            lines = 1; /* a product off the panels, or no sight of stdin's buffer */
+        } else {
+            int by_rows = kept / tr->dec.beam; /* a beam of K decodes K rows a line */
+            if (kept < tokens) tokens = kept;
+            if (by_rows < lines) lines = by_rows > 1 ? by_rows : 1;
+        }
     }
     tr->dec.batch = lines;
     tr->dec.max_tokens = tokens;
     return !whole && lines > 1;
-}
-
-/* Whether more of stdin can be read now without waiting: bytes in its
- * stdio buffer (glibc shows them), or on its descriptor. */
-static int input_waiting(void)
-{
-#ifdef __GLIBC__
-    if (stdin->_IO_read_ptr < stdin->_IO_read_end) return 1;
-#endif
-    struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
-    return poll(&p, 1, 0) > 0;
 }
 
 /* The lines of stdin into b, each checked as it is read. */
@@ -327,7 +341,7 @@ static long translate_stdin(const translator *tr, line_batch *b, int stream)
         if (line_batch_add(tr, b, line) != 0)
             flush_then_die(tr, b, "<stdin>:%ld: invalid UTF-8", n + 1);
         n++;
-        if (stream && b->n > 0 && !input_waiting()) line_batch_flush(tr, b);
+        if (stream && b->n > 0 && !line_in_buffer()) line_batch_flush(tr, b);
     }
     int read_errno = errno;
     free(line);
@@ -387,6 +401,9 @@ int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv
     tr.dec.max_len = o->max_len;
     tr.dec.len_alpha = o->len_alpha;
     int stream = plan_batches(&tr, first < argc), cap = tr.dec.batch;
+    /* a stream's batch is at most what one read(2) brings (a pipe holds 64
+     * KB; stdio's default for a pipe is 4 KB, about 50 lines) */
+    if (stream) setvbuf(stdin, NULL, _IOFBF, (size_t)64 << 10); /* failing: smaller batches */
     /* one line of up to TRANSLATE_MAX_TOKENS, and a batch of cap lines (a
      * decoding step's rows grow with the lines, the rest with their padded
      * tokens, which the batch keeps within TRANSLATE_MAX_TOKENS). Unequal

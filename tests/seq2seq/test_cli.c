@@ -148,8 +148,9 @@ static void translations(char *out, size_t cap, const char *args, const char *in
     *result = '\0';
 }
 
-/* --translate decodes a file's lines in batches and a pipe's one by one
- * (a program may wait for each answer): the same translations, in order
+/* --translate decodes a file's lines in batches, and a pipe's as they come
+ * (one by one for a model fed the encoder's state: its context product is
+ * off the panels, s2s_decode_rows_kept): the same translations, in order
  * (every product on the held weight panels: a row's bits alone and in a
  * batch are one, tests/engine/test_panels.c),
  * over more lines than a batch holds, empty lines and a line cut to 1000
@@ -183,7 +184,7 @@ static void check_batched_translation(const char *model)
         int lines = 0;
         for (const char *p = file_out; *p; p++) lines += *p == '\n';
         cr_assert_eq(lines, 150, "beam %d: one line out per line in:\n%s", beam, file_out);
-        cr_assert_str_eq(file_out, pipe_out, "beam %d: batched and one by one differ", beam);
+        cr_assert_str_eq(file_out, pipe_out, "beam %d: a file and a pipe differ", beam);
         cr_assert_str_eq(file_out, single_out, "beam %d: --eval-batch 1 differs", beam);
     }
     remove(in);
@@ -204,22 +205,27 @@ static int answer(int fd, char *line, size_t cap)
     return 1;
 }
 
-/* From a pipe, --translate batches the lines that came together, and
- * answers each line without waiting for more input (a program may wait
- * for every answer before it writes the next line): lines written one at a
- * time, each after the last one's answer, get the translations a file gives
- * them. */
+/* From a pipe, --translate batches the lines that came together and
+ * translates them once no whole line is left to read, never waiting for
+ * more input while it holds lines: a program may wait for every answer
+ * before it writes on, and may have sent part of its next line. Three
+ * lines and part of a fourth in one write: the three answers come with
+ * stdin still open; then the fourth's rest. Each answer is the one the
+ * line gets alone (--eval-batch 1 on a file): on an attention model every
+ * product of a step runs on the held panels, where a row's bits do not
+ * depend on its batch (in a build without panels a pipe goes line by
+ * line). */
 static void check_answers_as_lines_come(const char *model)
 {
     static const char *const lines[] = {"I study deeplearning", "yesterday we ate bread",
-                                        "you like tea"};
+                                        "you like tea", "the teacher reads a book today"};
     char in[128], args[512], want[4096], got[512];
     snprintf(in, sizeof in, "/tmp/s2s_cli_each_%ld", (long)getpid());
     FILE *f = fopen(in, "wb");
     cr_assert_not_null(f);
-    for (int i = 0; i < 3; i++) fprintf(f, "%s\n", lines[i]);
+    for (int i = 0; i < 4; i++) fprintf(f, "%s\n", lines[i]);
     fclose(f);
-    snprintf(args, sizeof args, "--load %s --translate --beam 2", model);
+    snprintf(args, sizeof args, "--load %s --translate --beam 2 --eval-batch 1", model);
     translations(want, sizeof want, args, in, 0);
     remove(in);
     int to[2], from[2];
@@ -237,24 +243,42 @@ static void check_answers_as_lines_come(const char *model)
     }
     close(to[0]);
     close(from[1]);
+    cr_assert(dprintf(to[1], "%s\n%s\n%s\n%.7s", lines[0], lines[1], lines[2], lines[3]) > 0);
     const char *w = want;
-    for (int i = 0; i < 3; i++) {
-        cr_assert(dprintf(to[1], "%s\n", lines[i]) > 0);
+    for (int i = 0; i < 4; i++) {
+        if (i == 3) cr_assert(dprintf(to[1], "%s\n", lines[3] + 7) > 0);
         int came = answer(from[0], got, sizeof got);
-        if (!came) kill(pid, SIGKILL);
-        cr_assert(came, "line %d: no answer within 30 s while stdin stays open", i + 1);
         const char *end = strchr(w, '\n');
-        cr_assert_not_null(end);
-        cr_assert(strlen(got) == (size_t)(end - w) && strncmp(got, w, (size_t)(end - w)) == 0,
-                  "line %d: '%s', a file gives '%.*s'", i + 1, got, (int)(end - w), w);
+        int same = came && end && strlen(got) == (size_t)(end - w) &&
+                   strncmp(got, w, (size_t)(end - w)) == 0;
+        if (!same) kill(pid, SIGKILL); /* its end of the pipes closes: no process left */
+        cr_assert(came, "line %d: no answer within 30 s while stdin stays open", i + 1);
+        cr_assert(same, "line %d: '%s', alone it is '%.*s'", i + 1, got,
+                  end ? (int)(end - w) : 0, w);
         w = end + 1;
     }
     close(to[1]);
-    cr_assert(answer(from[0], got, sizeof got) && strstr(got, "result: translated=3"), "%s", got);
+    int last = answer(from[0], got, sizeof got);
     close(from[0]);
     int st;
     waitpid(pid, &st, 0);
+    cr_assert(last && strstr(got, "result: translated=4"), "%s", got);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* --translate from a pipe on an attention model (batched as lines come),
+ * the model of the real-text default. */
+Test(cli, translate_from_a_pipe_answers_each_line, .timeout = 120)
+{
+    char model[128], args[512];
+    snprintf(model, sizeof model, "/tmp/s2s_cli_stream_%ld.safetensors", (long)getpid());
+    ran r;
+    snprintf(args, sizeof args, TINY " --attention general --epochs 1 --save %s", model);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    check_answers_as_lines_come(model);
+    check_batched_translation(model);
+    remove(model);
 }
 
 /* A batch of unequal lines blends and masks its padded rows: a long line
@@ -364,7 +388,6 @@ Test(cli, train_save_load_translate, .timeout = 100)
     cr_assert(strstr(r.out, "result: translated=1") != NULL, "%s", r.out);
     free(line_in);
     check_batched_translation(model);
-    check_answers_as_lines_come(model);
     remove(model);
 }
 
