@@ -772,10 +772,6 @@ int s2s_decode_rows_kept(const s2s_model *m)
      * attention and bridge take multiples of the (per direction) hidden
      * size, the output layer the target vocabulary; inputs are embeddings
      * or hidden states */
-    /* a decoder fed the encoder's state (no attention) multiplies it by a
-     * column slice of W_ih, made again at every step: an op output seen
-     * once, whose product stays on BLAS (ops/matmul_tape.c) */
-    if (c->attention == TG_ATTN_NONE && c->feed_context) return 0;
     int hidden = c->bidirectional ? c->hidden / 2 : c->hidden;
     int width = hidden < c->tgt_vocab ? hidden : c->tgt_vocab;
     int inner = hidden < c->embed ? hidden : c->embed;

@@ -60,10 +60,7 @@ size_t s2s_decode_batch_size(const int *src_len, size_t n, const s2s_decode_opti
  * bits it has alone (tg_panels_max_rows over m's narrowest product): a
  * batch of L sentences with beam K and T padded source tokens keeps every
  * output what it is alone when L K and T are within it. INT_MAX on the
- * AVX-512 kernel, 191 on the AVX2 one; 0 without panels, and for a model
- * without attention fed the encoder's state (--feed-context), whose
- * decoder multiplies it by a column slice of W_ih made at every step, a
- * product BLAS runs. */
+ * AVX-512 kernel, 191 on the AVX2 one, 0 without panels. */
 int s2s_decode_rows_kept(const s2s_model *m);
 
 /* The widest beam: s2s_beam clamps K to it (--beam allows 1..S2S_BEAM_MAX). */

@@ -114,11 +114,10 @@ void s2s_attention_map_show(const s2s_options *o, tg_tape *tape, const s2s_model
  * A stream's line gets the translation it gets alone, whatever came with
  * it: its batches stay within what the held panels compute row by row
  * (s2s_decode_rows_kept: any size on the AVX-512 kernel; 191 rows, lines x
- * beam, and 191 source tokens on the AVX2 one). Where some product runs
- * off the panels (no panel kernel; a decoder fed the encoder's state, whose
- * context product is on BLAS, where a row's bits may depend on the rows
- * beside it), a stream goes line by line, so that what comes out never
- * depends on when the lines arrived. A file's batches are fixed by its
+ * beam, and 191 source tokens on the AVX2 one). Without panels (BLAS,
+ * where a row's bits may depend on the rows beside it) a stream goes line
+ * by line, so that what comes out never depends on when the lines
+ * arrived. A file's batches are fixed by its
  * lines, so its output does not depend on timing either; it is each line's
  * output alone where its products stay on the panels. */
 #define TRANSLATE_BATCH_MAX 64
@@ -315,7 +314,7 @@ static int plan_batches(translator *tr, int from_args)
     if (!whole) { /* a stream's batches must not change a line's bits */
         int kept = s2s_decode_rows_kept(tr->m);
         if (kept == 0 || !line_in_buffer_known()) {
-            lines = 1; /* a product off the panels, or no sight of stdin's buffer */
+            lines = 1; /* no panels, or no sight of stdin's buffer */
         } else {
             int by_rows = kept / tr->dec.beam; /* a beam of K decodes K rows a line */
             if (kept < tokens) tokens = kept;

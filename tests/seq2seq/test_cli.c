@@ -149,8 +149,7 @@ static void translations(char *out, size_t cap, const char *args, const char *in
 }
 
 /* --translate decodes a file's lines in batches, and a pipe's as they come
- * (one by one for a model fed the encoder's state: its context product is
- * off the panels, s2s_decode_rows_kept): the same translations, in order
+ * (line by line without panels): the same translations, in order
  * (every product on the held weight panels: a row's bits alone and in a
  * batch are one, tests/engine/test_panels.c),
  * over more lines than a batch holds, empty lines and a line cut to 1000

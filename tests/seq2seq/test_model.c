@@ -544,6 +544,53 @@ Test(beam, sorted_batches_equal_each_sentence_alone_attention)
     check_sorted_is_alone("gru", TG_ATTN_GENERAL);
 }
 
+/* A decoding step gives a row the bits it has alone where the model's
+ * products run on the panels a decoding tape holds (s2s_decode_rows_kept >
+ * 0), here for the decoder fed the encoder's state (no attention): its
+ * step multiplied that state by a column slice of W_ih made at every step,
+ * on BLAS, whose bits for a row depended on the rows beside it (found by
+ * --translate from a pipe, where a batch is what came together). */
+Test(decode, step_gives_a_row_its_bits_alone)
+{
+    trained x;
+    make_trained(&x, "lstm", 20);
+    enum { B = 5 };
+    if (s2s_decode_rows_kept(&x.m) == 0) { /* no panels in this build */
+        free_trained(&x);
+        return;
+    }
+    int L = x.m.cfg.layers, V = x.m.cfg.tgt_vocab;
+    const int *src[B];
+    int sl[B], y[B];
+    for (int i = 0; i < B; i++) {
+        src[i] = x.d.src[i];
+        sl[i] = x.d.sl[i];
+        y[i] = 4 + i; /* a word each */
+    }
+    tg_tape_reset(x.t);
+    tg_tape_set_grad(x.t, 0);
+    cr_assert_eq(tg_tape_hold_param_panels(x.t, 1), 0);
+    s2s_batch b;
+    s2s_batch_make(&b, x.t, &x.m.cfg, B, src, sl, NULL, NULL, 0, 0);
+    tg_state st[TG_MAX_LAYERS], nx[TG_MAX_LAYERS], one[TG_MAX_LAYERS];
+    s2s_encode(x.t, &x.m, &b, st, NULL);
+    tg_tensor *all = s2s_decode_step(x.t, &x.m, y, B, st, st[L - 1].h, nx);
+    for (int i = 0; i < B; i++) {
+        for (int l = 0; l < L; l++)
+            one[l] = (tg_state){tg_row_slice(x.t, st[l].h, i, 1),
+                                st[l].c ? tg_row_slice(x.t, st[l].c, i, 1) : NULL};
+        tg_tensor *alone = s2s_decode_step(x.t, &x.m, &y[i], 1, one, one[L - 1].h, nx);
+        int differ = 0;
+        for (int v = 0; v < V; v++)
+            differ += memcmp(&alone->data[v], &all->data[(size_t)i * V + v], sizeof(tg_real)) != 0;
+        cr_assert_eq(differ, 0, "row %d: %d of %d logits differ alone and in a batch of %d", i,
+                     differ, V, B);
+    }
+    tg_tape_hold_param_panels(x.t, 0);
+    tg_tape_set_grad(x.t, 1);
+    free_trained(&x);
+}
+
 /* ------------------------------------------------------------------ decoder projection */
 
 /* The loss as the decoder was first written: every step's [E_tgt[y] | ctx]
