@@ -38,7 +38,8 @@ enum {
     TG_F_SHARED = 1u << 3,    /* an input of more than one node (or slot) */
     TG_F_GRAD_WRITER = 1u << 4, /* its consumer's VJP can write its gradient whole (=) */
     TG_F_GRAD_PENDING = 1u << 5, /* a tape extension holds additions to its gradient */
-    TG_F_PARAM = 1u << 6,        /* a tg_params value (a replica's too): fixed while shards run */
+    TG_F_PARAM = 1u << 6,        /* a tg_params value (a replica's too), or a row view of one:
+                                  * fixed while shards run */
 };
 
 static inline size_t tg_numel(const tg_tensor *x) { return (size_t)x->rows * (size_t)x->cols; }
