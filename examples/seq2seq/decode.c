@@ -771,7 +771,8 @@ int s2s_decode_rows_kept(const s2s_model *m)
     /* every product's width and inner size are at least these: the gates,
      * attention and bridge take multiples of the (per direction) hidden
      * size, the output layer the target vocabulary; inputs are embeddings
-     * or hidden states */
+     * or hidden states. (MLP attention's ones x v, inner size 1, runs on
+     * BLAS: exact whatever the rows.) */
     int hidden = c->bidirectional ? c->hidden / 2 : c->hidden;
     int width = hidden < c->tgt_vocab ? hidden : c->tgt_vocab;
     int inner = hidden < c->embed ? hidden : c->embed;

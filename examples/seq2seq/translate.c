@@ -400,9 +400,12 @@ int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv
     tr.dec.max_len = o->max_len;
     tr.dec.len_alpha = o->len_alpha;
     int stream = plan_batches(&tr, first < argc), cap = tr.dec.batch;
-    /* a stream's batch is at most what one read(2) brings (a pipe holds 64
-     * KB; stdio's default for a pipe is 4 KB, about 50 lines) */
-    if (stream) setvbuf(stdin, NULL, _IOFBF, (size_t)64 << 10); /* failing: smaller batches */
+    /* a stream's batch is at most what stdin's buffer holds: stdio's 4 KB
+     * for a pipe is about 50 lines, and a pipe holds 64 KB. glibc ignores
+     * the size when it is not given the buffer, hence one of our own, for
+     * the life of stdin. */
+    static char stream_buf[(size_t)64 << 10];
+    if (stream) setvbuf(stdin, stream_buf, _IOFBF, sizeof stream_buf); /* failing: 4 KB */
     /* one line of up to TRANSLATE_MAX_TOKENS, and a batch of cap lines (a
      * decoding step's rows grow with the lines, the rest with their padded
      * tokens, which the batch keeps within TRANSLATE_MAX_TOKENS). Unequal
