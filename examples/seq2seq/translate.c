@@ -140,6 +140,7 @@ typedef struct line_batch {
     int n;   /* lines held */
     int *ids, *len, *out, *out_len;
     int max_out; /* --max-len: a row of out */
+    long windows; /* groups of lines decoded so far (the result line's windows=) */
     char *toks;  /* the tokenized text of the line being read */
     size_t toks_cap;
     /* the non-empty lines as line_batch_flush hands them to the decoder */
@@ -228,6 +229,7 @@ static void line_batch_flush(const translator *tr, line_batch *b)
     }
     if (q > 0) {
         decode_lines(tr, b->src, b->src_len, q, b->outs, b->lens);
+        b->windows++;
         for (int i = 0, r = 0; i < b->n; i++)
             if (b->len[i] > 0) b->out_len[i] = b->lens[r++];
     }
@@ -367,6 +369,7 @@ static void run_translate(const translator *tr, int argc, char **argv, int first
     } else {
         n = translate_stdin(tr, &b, stream);
     }
+    long windows = b.windows;
     line_batch_free(&b);
     double seconds = tg_clock_seconds() - t0; /* with a map, its greedy decode included */
     s2s_attnmap *map = tr->map;
@@ -382,7 +385,7 @@ static void run_translate(const translator *tr, int argc, char **argv, int first
             fprintf(stderr, "%s: attention map of %zu sentences (greedy decode) written to %s\n",
                     prog, map->n, o->attention_map);
     }
-    tg_result("translated=%ld seconds=%.2f", n, seconds);
+    tg_result("translated=%ld seconds=%.2f windows=%ld", n, seconds, windows);
 }
 
 /* --translate: the loaded model over the arguments or stdin. */

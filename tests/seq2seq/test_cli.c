@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tapegrad.h"
+
 typedef struct ran {
     int rc;
     char out[16384], err[4096];
@@ -272,6 +274,13 @@ static void check_answers_as_lines_come(const char *model)
     waitpid(pid, &st, 0);
     cr_assert(last && strstr(got, "result: translated=4"), "%s", got);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* the three whole lines of the first write were decoded together, where the
+     * panels keep a row's bits (the program asks s2s_decode_rows_kept: the
+     * tiny model's narrowest product is 64 wide, its smallest inner size 16),
+     * else each alone */
+    const char *b = strstr(got, "windows=");
+    int batched = tg_panels_max_rows(64, 16) > 0;
+    cr_assert(b && atoi(b + 8) == (batched ? 2 : 4), "%s: want windows=%d", got, batched ? 2 : 4);
 }
 
 /* --translate from a pipe on an attention model (batched as lines come),
