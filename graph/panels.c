@@ -116,16 +116,13 @@ size_t tg_panel_cache_bytes(const tg_panel_cache *c)
  * Such products stay on tg_gemm; the AVX-512 kernel wins at every size. */
 #define AVX2_MAX_ROWS 191
 
-int tg_panels_suit(int m, int n, int k)
-{
-    return m >= 2 && n >= 16 && k >= 8 && (m <= AVX2_MAX_ROWS || tg_panels_isa() != TG_PANEL_AVX2);
-}
-
 int tg_panels_max_rows(int n, int k)
 {
-    if (!tg_panels_available() || !tg_panels_suit(2, n, k)) return 0;
+    if (!tg_panels_available() || n < 16 || k < 8) return 0;
     return tg_panels_isa() == TG_PANEL_AVX2 ? AVX2_MAX_ROWS : INT_MAX;
 }
+
+int tg_panels_suit(int m, int n, int k) { return m >= 2 && m <= tg_panels_max_rows(n, k); }
 
 #if TG_PANELS_X86
 

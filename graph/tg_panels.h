@@ -39,8 +39,9 @@ typedef struct tg_panel_cache tg_panel_cache;
 /* 1 when this build and CPU run the panel kernel. */
 int tg_panels_available(void);
 /* 1 when a product of this shape (C is m x n, inner size k) should use
- * panels: two rows or more (on the AVX2 kernel, up to 191: more run faster
- * on OpenBLAS). Few rows (a batch at one time step): BLAS's
+ * panels: a kernel runs, and two rows or more up to tg_panels_max_rows
+ * (graph/tapegrad.h; on the AVX2 kernel 191: more run faster on
+ * OpenBLAS). Few rows (a batch at one time step): BLAS's
  * per-call packing dominates; many (all T steps' projection, the output
  * layer): the kernel runs at twice OpenBLAS's Haswell kernel, which is what
  * OpenBLAS 0.3.21 picks on this AVX-512 CPU (BENCHMARKS.md). One row
