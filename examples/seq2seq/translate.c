@@ -288,21 +288,19 @@ static int line_batch_add(const translator *tr, line_batch *b, const char *line)
     return 0;
 }
 
-#ifdef __GLIBC__
 /* Whether stdin's stdio buffer holds a whole line: reading it then needs no
  * read(2), so nothing can wait for input while lines read are held (the
  * rest of a line not yet sent, or nothing at all). glibc's FILE shows its
- * buffer; elsewhere a stream goes line by line. */
+ * buffer; elsewhere 0, so a stream's every line is translated as it comes. */
 static int line_in_buffer(void)
 {
+#ifdef __GLIBC__
     const char *p = stdin->_IO_read_ptr, *end = stdin->_IO_read_end;
     return p && p < end && memchr(p, '\n', (size_t)(end - p)) != NULL;
-}
-static int line_in_buffer_known(void) { return 1; }
 #else
-static int line_in_buffer(void) { return 0; }
-static int line_in_buffer_known(void) { return 0; }
+    return 0;
 #endif
+}
 
 /* Sets tr's batch (lines) and token budget; 1 when stdin is a stream (a
  * pipe or a terminal) to be batched as its lines come. */
@@ -315,8 +313,8 @@ static int plan_batches(translator *tr, int from_args)
     int tokens = TRANSLATE_MAX_TOKENS;
     if (!whole) { /* a stream's batches must not change a line's bits */
         int kept = s2s_decode_rows_kept(tr->m);
-        if (kept == 0 || !line_in_buffer_known()) {
-            lines = 1; /* no panels, or no sight of stdin's buffer */
+        if (kept == 0) {
+            lines = 1; /* no panels: line by line */
         } else {
             int by_rows = kept / tr->dec.beam; /* a beam of K decodes K rows a line */
             if (kept < tokens) tokens = kept;
