@@ -93,7 +93,9 @@ int tg_tape_grad_enabled(const tg_tape *t);
  * panels of the parameters (TG_F_PARAM) that products on this tape pack
  * (graph/tg_panels.h) outlive tg_tape_reset, so a weight is packed once for
  * the whole loop. Off, a weight used once a tape stays on BLAS, which packs
- * it again at every call (most of a decoding step's time). The caller
+ * it again at every call (most of a decoding step's time). While on, every
+ * product the panels take (tg_panels_max_rows above 0) runs on them, one row
+ * or thousands, so a row's bits never depend on the rows beside it. The caller
  * promises that no parameter's values change while it is on; turning it
  * off drops the panels. Holds nest: each on is matched by an off, and the
  * last off drops them. 0, or -1 when there is no memory for them (the
@@ -126,13 +128,14 @@ const char *tg_panel_kernel(void);
 int tg_panel_kernel_check(char *err, size_t errlen);
 /* The most rows a product of width n and inner size k may have and still
  * run on the weight panels, where a row's result does not depend on the
- * rows beside it (the same bits alone and in a batch; one row too on a
- * tape holding its parameters' panels, ops/matmul.c): INT_MAX on the
- * AVX-512 kernel, 191 on the AVX2 one, 0 when such a product never does
- * (no kernel, or a shape too small): tg_gemm runs it then, whose rounding
- * may depend on the row count. A program that batches inputs as they
- * arrive (seq2seq --translate from a pipe) keeps its outputs independent
- * of the timing within it. */
+ * rows beside it (the same bits alone and in a batch): INT_MAX on the
+ * AVX-512 kernel, 191 on the AVX2 one (more run faster on OpenBLAS), 0
+ * when such a product never does (no kernel, or a shape too small):
+ * tg_gemm runs it then, whose rounding may depend on the row count. On a
+ * tape holding its parameters' panels (tg_tape_hold_param_panels) any
+ * number of rows runs on them where this is above 0: a program that
+ * decodes there (seq2seq --translate, in batches as lines arrive) gets
+ * outputs independent of its batches. */
 int tg_panels_max_rows(int n, int k);
 size_t tg_tape_arena_used(const tg_tape *t);
 size_t tg_tape_arena_high_water(const tg_tape *t);

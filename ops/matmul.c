@@ -17,8 +17,8 @@
  * in one GEMM over their stacked rows (tg_defer_rows in tg_op.h, kept in
  * matmul's tape state, ops/matmul_tape.c): a recurrent weight otherwise
  * rewrites all of its gradient at every time step.
- * With two rows or more (one too on a tape that holds its parameters'
- * panels), C and dA run on weight panels (graph/tg_panels.h):
+ * With two rows or more (tg_panels_suit; any number on a tape that holds
+ * its parameters' panels), C and dA run on weight panels (graph/tg_panels.h):
  * op(B), resp. op(B)^T, packed once per tape and reused by every step's
  * product, instead of a BLAS call that re-packs B; with many rows the panel
  * kernel still runs at twice OpenBLAS's Haswell kernel. */
@@ -36,13 +36,16 @@ static int gemm_on_panels(tg_tape *t, int m, int n, int k, const tg_real *a, int
                           int ldc)
 {
     if (!t) return 0;
-    /* one row goes to tg_gemm's one-row kernel, unless the tape holds its
-     * parameters' panels: then one row runs on them too, so that a row's
-     * bits do not depend on how many rows share its product (a sentence
-     * translated alone or in a batch: 1 row against 2 differed in the last
-     * bits of most logits, and flipped about 1 word in 40 000) */
-    int held_row = m == 1 && tg_tape_holds_param_panels(t);
-    if (!tg_panels_suit(held_row ? 2 : m, n, k)) return 0;
+    /* one row goes to tg_gemm's one-row kernel, and on the AVX2 kernel
+     * more than tg_panels_max_rows to OpenBLAS (faster there), unless the
+     * tape holds its parameters' panels (decoding): then every row count
+     * runs on them, so that a row's bits do not depend on how many rows
+     * share its product (a sentence translated alone or in a batch: 1 row
+     * against 2 differed in the last bits of most logits, and flipped about
+     * 1 word in 40 000; on the AVX2 kernel a batch's source projections
+     * past 191 tokens ran on OpenBLAS) */
+    if (tg_tape_holds_param_panels(t) ? tg_panels_max_rows(n, k) == 0 : !tg_panels_suit(m, n, k))
+        return 0;
     const tg_real *panels = tg_matmul_panels_of(t, b, tb, m);
     if (!panels) return 0;
     tg_gemm_panels_add(m, n, k, a, lda, panels, d, ldd, c, ldc, tg_tape_threads(t));

@@ -765,7 +765,7 @@ size_t s2s_decode_batch_size(const int *src_len, size_t n, const s2s_decode_opti
     return k > 0 || n == 0 ? k : 1; /* a batch of <= 0 still moves on */
 }
 
-int s2s_decode_rows_kept(const s2s_model *m)
+int s2s_decode_keeps_rows(const s2s_model *m)
 {
     const s2s_config *c = &m->cfg;
     /* every product's width and inner size are at least these: the gates,
@@ -776,7 +776,7 @@ int s2s_decode_rows_kept(const s2s_model *m)
     int hidden = c->bidirectional ? c->hidden / 2 : c->hidden;
     int width = hidden < c->tgt_vocab ? hidden : c->tgt_vocab;
     int inner = hidden < c->embed ? hidden : c->embed;
-    return tg_panels_max_rows(width, inner);
+    return tg_panels_max_rows(width, inner) > 0;
 }
 
 /* The n sentences in batches of s2s_decode_batch_size, in the order given. */

@@ -56,12 +56,11 @@ int s2s_translate(tg_tape *t, const s2s_model *m, const int *const *src, const i
  * batch (in the order given): at most opt->batch and opt->max_tokens (>= 1). */
 size_t s2s_decode_batch_size(const int *src_len, size_t n, const s2s_decode_options *opt);
 
-/* The most rows a decoding product of m may have and still give a row the
- * bits it has alone (tg_panels_max_rows over m's narrowest product): a
- * batch of L sentences with beam K and T padded source tokens keeps every
- * output what it is alone when L K and T are within it. INT_MAX on the
- * AVX-512 kernel, 191 on the AVX2 one, 0 without panels. */
-int s2s_decode_rows_kept(const s2s_model *m);
+/* 1 when decoding m gives each sentence the bits it has alone, whatever
+ * the batch: every product of m runs on the panels its decoding tape holds
+ * (tg_panels_max_rows over m's narrowest product is above 0); 0 without
+ * panels, where BLAS's rounding of a row may depend on the rows beside it. */
+int s2s_decode_keeps_rows(const s2s_model *m);
 
 /* The widest beam: s2s_beam clamps K to it (--beam allows 1..S2S_BEAM_MAX). */
 #define S2S_BEAM_MAX 16

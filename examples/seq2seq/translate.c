@@ -111,15 +111,12 @@ void s2s_attention_map_show(const s2s_options *o, tg_tape *tape, const s2s_model
  * line is left in stdin's buffer, so the program never waits for input
  * while it holds lines (a program may wait for each answer, and may have
  * sent part of its next line), and a batch holds what came together.
- * A stream's line gets the translation it gets alone, whatever came with
- * it: its batches stay within what the held panels compute row by row
- * (s2s_decode_rows_kept: any size on the AVX-512 kernel; 191 rows, lines x
- * beam, and 191 source tokens on the AVX2 one). Without panels (BLAS,
- * where a row's bits may depend on the rows beside it) a stream goes line
- * by line, so that what comes out never depends on when the lines
- * arrived. A file's batches are fixed by its
- * lines, so its output does not depend on timing either; it is each line's
- * output alone where its products stay on the panels. */
+ * A line gets the translation it gets alone, whatever came with it: the
+ * decoding tape's held panels compute every product row by row
+ * (s2s_decode_keeps_rows). Without panels (BLAS, where a row's bits may
+ * depend on the rows beside it) a stream goes line by line, so that what
+ * comes out never depends on when the lines arrived; a file's batches are
+ * fixed by its lines, so its output does not depend on timing either. */
 #define TRANSLATE_BATCH_MAX 64
 #define TRANSLATE_WINDOW 1024
 
@@ -310,19 +307,10 @@ static int plan_batches(translator *tr, int from_args)
     struct stat st;
     int whole = from_args || (fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode));
     int lines = o->eval_batch < TRANSLATE_BATCH_MAX ? o->eval_batch : TRANSLATE_BATCH_MAX;
-    int tokens = TRANSLATE_MAX_TOKENS;
-    if (!whole) { /* a stream's batches must not change a line's bits */
-        int kept = s2s_decode_rows_kept(tr->m);
-        if (kept == 0) {
-            lines = 1; /* no panels: line by line */
-        } else {
-            int by_rows = kept / tr->dec.beam; /* a beam of K decodes K rows a line */
-            if (kept < tokens) tokens = kept;
-            if (by_rows < lines) lines = by_rows > 1 ? by_rows : 1;
-        }
-    }
+    if (!whole && !s2s_decode_keeps_rows(tr->m))
+        lines = 1; /* a stream's batches must not change a line's bits */
     tr->dec.batch = lines;
-    tr->dec.max_tokens = tokens;
+    tr->dec.max_tokens = TRANSLATE_MAX_TOKENS;
     return !whole && lines > 1;
 }
 

@@ -275,7 +275,7 @@ static void check_answers_as_lines_come(const char *model)
     cr_assert(last && strstr(got, "result: translated=4"), "%s", got);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     /* the three whole lines of the first write were decoded together, where the
-     * panels keep a row's bits (the program asks s2s_decode_rows_kept: the
+     * panels keep a row's bits (the program asks s2s_decode_keeps_rows: the
      * tiny model's narrowest product is 64 wide, its smallest inner size 16),
      * else each alone */
     const char *b = strstr(got, "windows=");

@@ -547,8 +547,12 @@ Test(beam, sorted_batches_equal_each_sentence_alone_attention)
 /* Logits that differ, bit for bit, between B sentences encoded and
  * decoded two steps together and each alone, on a tape that holds its
  * parameters' panels as decoding does. */
+/* Logits of B sentences (pairs 0, 3, 6, ...) decoded two steps in one batch
+ * that differ from each sentence's own decoded alone (B <= 64), the hidden
+ * size tiny_config's unless hidden > 0; *rows: the batch's padded source
+ * tokens (B x its longest), its encoder's rows. */
 static int logits_differing_alone(const char *cell, int layers, tg_attn_kind attn, int bidir,
-                                  int feed)
+                                  int feed, int hidden, int B, int *rows)
 {
     trained x;
     tiny_corpus(&x.d, 800);
@@ -558,18 +562,21 @@ static int logits_differing_alone(const char *cell, int layers, tg_attn_kind att
     c.attention = attn;
     c.bidirectional = bidir;
     c.feed_context = feed;
+    if (hidden > 0) c.hidden = hidden;
     cr_assert_eq(s2s_model_init(&x.m, &c, 3), 0);
-    x.t = tg_tape_new((size_t)64 << 20);
+    x.t = tg_tape_new((size_t)(hidden > 0 ? 256 : 64) << 20);
     cr_assert_not_null(x.t);
-    enum { B = 7 };
-    const int *src[B];
-    int sl[B], y[2][B], bad = 0, L = layers, V = c.tgt_vocab;
+    cr_assert(B >= 1 && B <= 64 && 3 * (B - 1) < x.d.n);
+    const int *src[64];
+    int sl[64], y[2][64], bad = 0, L = layers, V = c.tgt_vocab, longest = 0;
     for (int i = 0; i < B; i++) {
         src[i] = x.d.src[i * 3];
         sl[i] = x.d.sl[i * 3];
-        y[0][i] = 4 + i; /* a word each, two steps */
-        y[1][i] = 10 + i;
+        longest = sl[i] > longest ? sl[i] : longest;
+        y[0][i] = 4 + i % (V - 4); /* a word each, two steps */
+        y[1][i] = 4 + (i + 6) % (V - 4);
     }
+    *rows = B * longest;
     tg_tape_set_grad(x.t, 0);
     cr_assert_eq(tg_tape_hold_param_panels(x.t, 1), 0);
     tg_tensor *all[2], *one[2];
@@ -603,7 +610,7 @@ static int logits_differing_alone(const char *cell, int layers, tg_attn_kind att
     return bad;
 }
 
-/* Where the model's products run on the panels (s2s_decode_rows_kept > 0),
+/* Where the model's products run on the panels (s2s_decode_keeps_rows),
  * a sentence's logits are the same bits alone and in a batch, for every
  * cell, with and without attention: what lets --translate batch a pipe's
  * lines as they come. Two cases failed before session 23: the decoder fed
@@ -627,16 +634,45 @@ Test(decode, a_row_gets_its_bits_alone_in_a_batch, .timeout = 120)
     tiny_corpus(&probe.d, 800);
     s2s_config pc = tiny_config(&probe.d);
     cr_assert_eq(s2s_model_init(&probe.m, &pc, 3), 0);
-    int kept = s2s_decode_rows_kept(&probe.m);
+    int kept = s2s_decode_keeps_rows(&probe.m);
     s2s_model_free(&probe.m);
     free_tiny(&probe.d);
     if (kept == 0) return; /* no panels in this build: BLAS's bits may differ */
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int rows;
         int bad = logits_differing_alone(cases[k].cell, cases[k].layers, cases[k].attn,
-                                         cases[k].bidir, cases[k].feed);
+                                         cases[k].bidir, cases[k].feed, 0, 7, &rows);
         cr_expect_eq(bad, 0, "%s, %d layers, attention %s%s%s: %d logits differ alone", cases[k].cell,
                      cases[k].layers, tg_attn_kind_name(cases[k].attn),
                      cases[k].bidir ? ", bidirectional" : "", cases[k].feed ? ", fed" : "", bad);
+    }
+}
+
+/* The AVX2 kernel (forced where it runs) sends a training product of more
+ * than 191 rows to OpenBLAS (tg_panels_max_rows); a decoding tape, which
+ * holds its panels, runs every row count on them, so a batch whose encoder
+ * products pass 191 rows (48 sentences) still gives each sentence its bits
+ * alone. Until session 24 those products ran on OpenBLAS there, which
+ * splits a long inner size (here the hidden size, 1024) into blocks, and
+ * attention's logits differed alone and in the batch. */
+Test(decode, a_row_keeps_its_bits_past_the_avx2_row_limit, .timeout = 120)
+{
+    char err[128];
+    setenv("TG_ISA", "avx2", 1); /* this test's process: read at its first product */
+    if (tg_panel_kernel_check(err, sizeof err) != 0) cr_skip_test("%s", err);
+    cr_assert_str_eq(tg_panel_kernel(), "avx2");
+    static const struct {
+        const char *cell;
+        tg_attn_kind attn;
+        int feed;
+    } cases[] = {{"lstm", TG_ATTN_NONE, 1}, {"gru", TG_ATTN_GENERAL, 0}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int rows;
+        int bad = logits_differing_alone(cases[k].cell, 1, cases[k].attn, 0, cases[k].feed, 1024,
+                                         48, &rows);
+        cr_assert_gt(rows, 191, "the batch must pass the AVX2 kernel's row limit");
+        cr_expect_eq(bad, 0, "%s, attention %s, %d source rows: %d logits differ alone",
+                     cases[k].cell, tg_attn_kind_name(cases[k].attn), rows, bad);
     }
 }
 
