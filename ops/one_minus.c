@@ -5,29 +5,25 @@
 
 #include "tg_fastmath.h"
 
+static void one_minus_run(tg_real *restrict y, const tg_real *restrict x, long n)
+{
+    for (long i = 0; i < n; i++) y[i] = 1 - x[i];
+}
+
+static void one_minus_vjp_run(tg_real *restrict dx, const tg_real *restrict dy,
+                              const tg_real *restrict x, const tg_real *restrict y, long n)
+{
+    (void)x, (void)y;
+    for (long i = 0; i < n; i++) dx[i] += -dy[i];
+}
+
 tg_tensor *tg_one_minus_(tg_tape *t, tg_tensor *x, tg_src at)
 {
     (void)at;
-    int rec = tg_op_records(t, x, NULL, NULL);
-    tg_tensor *y = tg_op_output(t, x->rows, x->cols, rec);
-    long n = (long)tg_numel(y);
-    TG_PAR_FOR(tg_tape_threads(t), n > TG_PAR_MIN, (long i = 0; i < n; i++), {
-        tg_real v = x->data[i];
-        y->data[i] = 1 - v;
-    });
-    if (rec) tg_op_record(t, TG_OP_ONE_MINUS, y, 1, x, NULL, NULL);
-    return y;
+    return tg_unary_forward(t, x, TG_OP_ONE_MINUS, one_minus_run);
 }
 
 void tg_vjp_one_minus(const tg_node *node, int threads)
 {
-    const tg_tensor *x = node->in[0], *y = node->out;
-    if (!x->grad) return;
-    long n = (long)tg_numel(y);
-    TG_PAR_FOR(threads, n > TG_PAR_MIN, (long i = 0; i < n; i++), {
-        tg_real g = y->grad[i], out = y->data[i], v = x->data[i];
-        (void)out;
-        (void)v;
-        x->grad[i] += -g;
-    });
+    tg_unary_vjp(node, threads, one_minus_vjp_run);
 }

@@ -6,37 +6,20 @@
 
 #include "tg_fastmath.h"
 
+static void sigmoid_vjp_run(tg_real *restrict dx, const tg_real *restrict dy,
+                            const tg_real *restrict x, const tg_real *restrict y, long n)
+{
+    (void)x;
+    for (long i = 0; i < n; i++) dx[i] += dy[i] * y[i] * (1 - y[i]);
+}
+
 tg_tensor *tg_sigmoid_(tg_tape *t, tg_tensor *x, tg_src at)
 {
     (void)at;
-    int rec = tg_op_records(t, x, NULL, NULL);
-    tg_tensor *y = tg_op_output(t, x->rows, x->cols, rec);
-    long n = (long)tg_numel(y);
-    /* SIMD kernel (tg_fastmath.h), one contiguous block per thread */
-    int nth = tg_tape_threads(t);
-    if (nth > 1 && n > TG_PAR_MIN) {
-#pragma omp parallel num_threads(nth)
-        {
-            long lo, hi;
-            tg_block_range(n, tg_omp_id(), tg_omp_count(), &lo, &hi);
-            tg_k_sigmoid(y->data + lo, x->data + lo, hi - lo);
-        }
-    } else {
-        tg_k_sigmoid(y->data, x->data, n);
-    }
-    if (rec) tg_op_record(t, TG_OP_SIGMOID, y, 1, x, NULL, NULL);
-    return y;
+    return tg_unary_forward(t, x, TG_OP_SIGMOID, tg_k_sigmoid);
 }
 
 void tg_vjp_sigmoid(const tg_node *node, int threads)
 {
-    const tg_tensor *x = node->in[0], *y = node->out;
-    if (!x->grad) return;
-    long n = (long)tg_numel(y);
-    TG_PAR_FOR(threads, n > TG_PAR_MIN, (long i = 0; i < n; i++), {
-        tg_real g = y->grad[i], out = y->data[i], v = x->data[i];
-        (void)out;
-        (void)v;
-        x->grad[i] += g * out * (1 - out);
-    });
+    tg_unary_vjp(node, threads, sigmoid_vjp_run);
 }
