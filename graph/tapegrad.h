@@ -94,8 +94,11 @@ int tg_tape_grad_enabled(const tg_tape *t);
  * (graph/tg_panels.h) outlive tg_tape_reset, so a weight is packed once for
  * the whole loop. Off, a weight used once a tape stays on BLAS, which packs
  * it again at every call (most of a decoding step's time). While on, every
- * product the panels take (tg_panels_max_rows above 0) runs on them, one row
- * or thousands, so a row's bits never depend on the rows beside it. The caller
+ * product A op(W) of a parameter W (or of a row view of one) that the panels
+ * take (tg_panels_max_rows above 0) runs on them, one row of A or thousands,
+ * so a row's bits never depend on the rows beside it (a product by an op's
+ * output used once, such as a column slice made at every step, stays on
+ * BLAS). The caller
  * promises that no parameter's values change while it is on; turning it
  * off drops the panels. Holds nest: each on is matched by an off, and the
  * last off drops them. 0, or -1 when there is no memory for them (the
@@ -132,10 +135,10 @@ int tg_panel_kernel_check(char *err, size_t errlen);
  * AVX-512 kernel, 191 on the AVX2 one (more run faster on OpenBLAS), 0
  * when such a product never does (no kernel, or a shape too small):
  * tg_gemm runs it then, whose rounding may depend on the row count. On a
- * tape holding its parameters' panels (tg_tape_hold_param_panels) any
- * number of rows runs on them where this is above 0: a program that
- * decodes there (seq2seq --translate, in batches as lines arrive) gets
- * outputs independent of its batches. */
+ * tape holding its parameters' panels (tg_tape_hold_param_panels) a product
+ * by a parameter runs on them with any number of rows where this is above
+ * 0: a program that decodes there (seq2seq --translate, in batches as lines
+ * arrive) gets outputs independent of its batches. */
 int tg_panels_max_rows(int n, int k);
 size_t tg_tape_arena_used(const tg_tape *t);
 size_t tg_tape_arena_high_water(const tg_tape *t);
