@@ -169,18 +169,23 @@ static char *side_pieces(const s2s_subword *sw, const char *text, int *count, ch
 int s2s_pieces_encode_pairs(const s2s_pieces *p, s2s_pairs *raw, s2s_pairs *out, int max_tokens,
                             size_t *skipped, char *err, size_t errlen)
 {
-    size_t kept = 0;
+    size_t kept = 0, most = (size_t)max_tokens * S2S_PIECE_MAX_BYTES;
     s2s_pairs_init(out);
     *skipped = 0;
     for (size_t i = 0; i < raw->n; i++) {
-        int ns, nt;
-        char *s = side_pieces(p->src, raw->src[i], &ns, err, errlen);
-        char *t = s ? side_pieces(p->tgt, raw->tgt[i], &nt, err, errlen) : NULL;
-        if (!t) {
-            free(s);
-            return -1;
+        int ns = 0, nt = 0;
+        char *s = NULL, *t = NULL;
+        /* a side of more bytes cannot be max_tokens pieces of real text */
+        int fits = strlen(raw->src[i]) <= most && strlen(raw->tgt[i]) <= most;
+        if (fits) {
+            s = side_pieces(p->src, raw->src[i], &ns, err, errlen);
+            t = s ? side_pieces(p->tgt, raw->tgt[i], &nt, err, errlen) : NULL;
+            if (!t) {
+                free(s);
+                return -1;
+            }
         }
-        int keep = ns <= max_tokens && nt <= max_tokens;
+        int keep = fits && ns <= max_tokens && nt <= max_tokens;
         if (keep && s2s_pairs_add(out, s, t, raw->line[i]) != 0) {
             free(s);
             free(t);

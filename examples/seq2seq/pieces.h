@@ -40,6 +40,15 @@ typedef struct s2s_pieces {
 #define S2S_SUBWORD_SAMPLE_SEED 1
 /* Default longest side and output in pieces (S2S_MAX_TOKENS for words). */
 #define S2S_MAX_PIECES 200
+/* The bytes a piece takes at most, for a bound on the text that N pieces
+ * can come from: SentencePiece's pieces are at most 16 characters (its
+ * max_sentencepiece_length), 64 bytes of UTF-8. A text of more than N x
+ * this many bytes is not given to SentencePiece when at most N pieces are
+ * wanted: its encoder merges a run of characters the model does not know
+ * into one piece in time quadratic in the run (a line of a million such
+ * characters: 34 s). Only such runs, or long runs of spaces, fit more text
+ * in a piece. */
+#define S2S_PIECE_MAX_BYTES 64
 
 /* Memory SentencePiece's unigram trainer holds for a character of the side
  * it learns from (its suffix array, the sentences as code points, the seed
@@ -72,7 +81,8 @@ int s2s_pieces_check_vocab(const s2s_subword *sw, const s2s_vocab *v, const char
                            char *err, size_t errlen);
 
 /* Turns raw pairs into piece pairs (out, initialised here): a pair with a
- * side of more than max_tokens pieces is dropped from both raw (which is
+ * side of more than max_tokens pieces, or of more than max_tokens x
+ * S2S_PIECE_MAX_BYTES bytes (not encoded), is dropped from both raw (which is
  * compacted in place, so raw[i] stays the text of out[i]) and out, and
  * counted in *skipped. 0, or -1 with a message. */
 int s2s_pieces_encode_pairs(const s2s_pieces *p, s2s_pairs *raw, s2s_pairs *out, int max_tokens,

@@ -98,6 +98,9 @@ void s2s_attention_map_show(const s2s_options *o, tg_tape *tape, const s2s_model
 
 /* The longest input --translate reads (its arena is sized for it). */
 #define TRANSLATE_MAX_TOKENS 1000
+/* The bytes of a line that can give TRANSLATE_MAX_TOKENS pieces: a longer
+ * line is cut to them before SentencePiece sees it (S2S_PIECE_MAX_BYTES) */
+#define TRANSLATE_MAX_PIECE_TEXT ((size_t)TRANSLATE_MAX_TOKENS * S2S_PIECE_MAX_BYTES)
 
 /* --translate reads up to TRANSLATE_WINDOW lines and decodes them shortest
  * first (s2s_translate) in batches of at most min(--eval-batch,
@@ -250,13 +253,22 @@ static void flush_then_die(const translator *tr, line_batch *b, const char *fmt,
 }
 
 /* Reads one line into b, translated when b is full (at once with a
- * capacity of 1); a line cut to TRANSLATE_MAX_TOKENS has what b held
- * translated first, so that the message comes after their translations.
- * -1 when the line is not valid UTF-8. */
-static int line_batch_add(const translator *tr, line_batch *b, const char *line)
+ * capacity of 1); a line cut (to TRANSLATE_MAX_PIECE_TEXT bytes, or to
+ * TRANSLATE_MAX_TOKENS) has what b held translated first, so that the
+ * message comes after their translations. -1 when the line is not valid
+ * UTF-8. */
+static int line_batch_add(const translator *tr, line_batch *b, char *line)
 {
     size_t n = strlen(line), bad;
     if (!s2s_utf8_valid(line, n, &bad)) return -1;
+    if (s2s_pieces_on(tr->pc) && n > TRANSLATE_MAX_PIECE_TEXT) {
+        size_t cut = TRANSLATE_MAX_PIECE_TEXT;
+        while (cut > 0 && ((unsigned char)line[cut] & 0xC0) == 0x80) cut--; /* a whole character */
+        line_batch_flush(tr, b);
+        fprintf(stderr, "%s: input of %zu bytes cut to its first %zu before its pieces\n", prog, n,
+                cut);
+        line[n = cut] = '\0';
+    }
     if (S2S_TOKENIZED_SIZE(n) > b->toks_cap) {
         char *grown = realloc(b->toks, S2S_TOKENIZED_SIZE(n));
         if (!grown) tg_cli_die(prog, "out of memory");

@@ -163,6 +163,38 @@ Test(seq2seq_subwords, damaged_piece_model_is_refused)
                       "bad.tg: metadata 's2s.src_pieces': piece model is damaged");
 }
 
+/* A side of millions of one character: SentencePiece's encoder merges such
+ * a run (of characters the pieces do not cover) in time quadratic in its
+ * length (a million took 34 s, the 3.9 MB here would take minutes): a
+ * training pair that long is skipped without being encoded, and a line to
+ * translate is cut to the bytes 1000 pieces can come from before its
+ * pieces, so both runs end at once (before this, past the suite's
+ * timeout). */
+Test(seq2seq_subwords, a_side_of_millions_of_characters_is_not_encoded)
+{
+    write_pairs("p.tsv");
+    size_t n = 3900000;
+    char *line = malloc(n + 2);
+    cr_assert_not_null(line);
+    memset(line, 'q', n);
+    line[n] = '\n';
+    line[n + 1] = '\0';
+    char path[sizeof pt_dir + 16];
+    pt_path("p.tsv", path, sizeof path);
+    FILE *f = fopen(path, "a");
+    cr_assert_not_null(f);
+    fprintf(f, "x\t%s", line);
+    fclose(f);
+    pt_write("long.txt", line, n + 1);
+    free(line);
+    cr_assert_eq(pt_run(SMALL " --epochs 1 --steps 2 --save m.tg"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "p.tsv: skipped 1 pairs longer than 200 pieces"), "%s", pt_err);
+    cr_assert_eq(pt_run("--load m.tg --translate < long.txt"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_err, "input of 3900000 bytes cut to its first 64000 before its pieces"),
+              "%s", pt_err);
+    cr_assert(strstr(pt_out, "translated=1"), "%s", pt_out);
+}
+
 /* --subwords below the text's character count is raised (every character
  * needs a piece), with a note; the run goes on. */
 Test(seq2seq_subwords, too_few_pieces_are_raised_with_a_note)
