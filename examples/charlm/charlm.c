@@ -145,12 +145,17 @@ typedef struct keeper {
     int written;        /* this process wrote the files */
 } keeper;
 
-static void write_kept(keeper *k, const tgx_run *r)
+/* The model now, of validation bpc valid_bpc at step r->step. */
+static void write_kept(keeper *k, const tgx_run *r, double valid_bpc)
 {
     char err[1024];
     const options *o = k->o;
     if (!tgx_run_is_root(r)) return; /* every rank holds the same model: rank 0 writes it */
-    if (o->save && charmodel_save(o->save, k->m, k->v, k->opt, NULL, 0, err, sizeof err) != 0)
+    tgx_kept_meta km; /* a resumed run compares against it (tgx_run_adopt_kept) */
+    tgx_kept_meta_make(&km, "valid_bpc", valid_bpc, r->step);
+    if (o->save &&
+        charmodel_save(o->save, k->m, k->v, k->opt, km.kv, isnan(valid_bpc) ? 0 : 2, err,
+                       sizeof err) != 0)
         tg_cli_die(PROG, "%s", err);
     if (o->export_torch &&
         tgx_torch_export_charmodel(k->m, k->v, o->export_torch, err, sizeof err) != 0)
@@ -163,7 +168,7 @@ static void consider(keeper *k, const tgx_run *r, double valid_bpc)
 {
     if (!tgx_run_keep_best(valid_bpc, &k->best, 0)) return;
     k->best_step = r->step;
-    write_kept(k, r);
+    write_kept(k, r, valid_bpc);
 }
 
 /* The run's end: the final model is kept unless an earlier one was better
@@ -190,7 +195,7 @@ static void keep_final(keeper *k, const tgx_run *r, double valid_bpc)
      * an earlier one had been (the file held step 50's for a better 90) */
     int already = k->written && k->best_step == r->step;
     if (!earlier && !isnan(valid_bpc)) k->best_step = r->step;
-    if (!already) write_kept(k, r);
+    if (!already) write_kept(k, r, valid_bpc);
     fprintf(stderr, "%s: saved %s\n", PROG, file);
 }
 
@@ -410,6 +415,8 @@ int main(int argc, char **argv)
     start_run(&o, &m, &v, &c, opt, &tr, &run, &keep);
     tgx_run_resume(&run);
     if (o.resume) check_resumed(&o, &tr, &run);
+    if (o.resume && o.save) /* kept after the checkpoint by the run that wrote it */
+        tgx_run_adopt_kept(&run, o.save, "valid_bpc", 0, &keep.best, &keep.best_step);
     tgx_run_open_log(&run, "step,seconds,tokens,loss,bpc,lr,grad_norm,tokens_per_s,valid_bpc");
     if (tgx_run_is_root(&run)) describe(&o, &c, &m, n_train, n_valid);
 

@@ -451,6 +451,51 @@ int tgx_run_keep_best(double metric, double *best, int higher_better)
     return better;
 }
 
+void tgx_kept_meta_make(tgx_kept_meta *km, const char *metric, double value, uint64_t step)
+{
+    snprintf(km->key, sizeof km->key, "kept.%s", metric);
+    snprintf(km->value, sizeof km->value, "%.17g", value);
+    snprintf(km->step, sizeof km->step, "%llu", (unsigned long long)step);
+    km->kv[0] = (tg_ckpt_meta){km->key, km->value};
+    km->kv[1] = (tg_ckpt_meta){"kept.step", km->step};
+}
+
+/* The kept model's metric and step from its file's metadata; 0 when the
+ * file has both, well formed. */
+static int read_kept(const char *path, const char *metric, double *value, uint64_t *step)
+{
+    char key[48], v[64], st[64], *end;
+    snprintf(key, sizeof key, "kept.%s", metric);
+    if (!tg_checkpoint_peek_meta(path, key, v, sizeof v) ||
+        !tg_checkpoint_peek_meta(path, "kept.step", st, sizeof st))
+        return -1;
+    errno = 0;
+    *value = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(*value)) return -1;
+    *step = strtoull(st, &end, 10);
+    return errno || end == st || *end || st[0] == '-' ? -1 : 0;
+}
+
+void tgx_run_adopt_kept(tgx_run *r, const char *path, const char *metric, int higher_better,
+                        double *best, uint64_t *best_step)
+{
+    struct { double value; uint64_t step; int adopt; } k = {0, 0, 0};
+    if (tgx_run_is_root(r) && path && read_kept(path, metric, &k.value, &k.step) == 0 &&
+        k.step > r->step) {
+        double was = *best;
+        k.adopt = tgx_run_keep_best(k.value, &was, higher_better);
+    }
+    if (r->c.dist) tg_dist_broadcast(r->c.dist, &k, sizeof k);
+    if (!k.adopt) return;
+    *best = k.value;
+    *best_step = k.step;
+    if (tgx_run_is_root(r))
+        fprintf(stderr, "%s: %s holds the model kept at step %llu (%s %.4f), after this "
+                "checkpoint's step %llu: a model replaces it only when it does better\n",
+                r->c.prog, path, (unsigned long long)k.step, metric, k.value,
+                (unsigned long long)r->step);
+}
+
 /* ------------------------------------------------------------------ checkpoints */
 
 void tgx_run_save_checkpoint(tgx_run *r)

@@ -309,6 +309,26 @@ int tgx_run_eval_due(const tgx_run *r, uint64_t n);
  * metric never wins. */
 int tgx_run_keep_best(double metric, double *best, int higher_better);
 
+/* The kept model's file (--save) records its metric and the step it was
+ * kept at, as metadata kept.<metric> and kept.step: a run stopped after
+ * keeping a model and before its next checkpoint leaves a file better than
+ * the checkpoint knows, and a resumed run that compared against the
+ * checkpoint's best alone replaced it with a worse one (a BLEU 35 model
+ * by one of 0.05 at another --lr). tgx_kept_meta_make fills km for a model
+ * of that metric at that step (km->kv[0..1] point into km). */
+typedef struct tgx_kept_meta {
+    char key[48], value[32], step[24];
+    tg_ckpt_meta kv[2];
+} tgx_kept_meta;
+void tgx_kept_meta_make(tgx_kept_meta *km, const char *metric, double value, uint64_t step);
+/* On a resumed run (after tgx_run_resume): when the file at path holds a
+ * model kept at a step after the checkpoint's, with a metric that beats
+ * *best, its metric and step become *best and *best_step, and a line on
+ * stderr says so; a file without them, or from before the checkpoint,
+ * changes nothing. Every rank takes rank 0's answer. */
+void tgx_run_adopt_kept(tgx_run *r, const char *path, const char *metric, int higher_better,
+                        double *best, uint64_t *best_step);
+
 /* A checkpoint every --every steps (when that step was just run). */
 void tgx_run_periodic_checkpoint(tgx_run *r);
 void tgx_run_save_checkpoint(tgx_run *r);

@@ -294,6 +294,8 @@ static int train_main(trainer *tr, const char *pairs_from, s2s_vocab *vs, s2s_vo
     uint64_t nb = (train_s.n + (size_t)o->batch - 1) / (size_t)o->batch; /* batches an epoch */
     tgx_run_resume(&tr->run); /* a refusal is the only line on stderr */
     if (o->resume) check_resumed(tr, nb);
+    if (o->resume && o->save) /* kept after the checkpoint by the run that wrote it */
+        tgx_run_adopt_kept(&tr->run, o->save, "bleu", 1, &tr->best_bleu, &tr->best_step);
     fputs(pieces_info, stderr);
     fprintf(stderr,
             "%s: %zu training pairs, %zu test pairs; vocabulary %d source, %d target; %s %dx%d, "

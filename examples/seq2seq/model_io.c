@@ -12,7 +12,7 @@
 int s2s_save(const char *path, const s2s_model *m, tg_optim *opt, const s2s_vocab *src,
              const s2s_vocab *tgt, const s2s_tokenize_options *tok, char *err, size_t errlen)
 {
-    return s2s_save_with_pieces(path, m, opt, src, tgt, tok, NULL, err, errlen);
+    return s2s_save_with_pieces(path, m, opt, src, tgt, tok, NULL, NULL, 0, err, errlen);
 }
 
 void s2s_meta_free(s2s_meta *mm)
@@ -73,12 +73,18 @@ int s2s_meta_make(s2s_meta *mm, const s2s_config *c, const s2s_vocab *src, const
 
 int s2s_save_with_pieces(const char *path, const s2s_model *m, tg_optim *opt,
                          const s2s_vocab *src, const s2s_vocab *tgt,
-                         const s2s_tokenize_options *tok, const s2s_pieces *pieces, char *err,
-                         size_t errlen)
+                         const s2s_tokenize_options *tok, const s2s_pieces *pieces,
+                         const tg_ckpt_meta *extra, size_t n_extra, char *err, size_t errlen)
 {
     s2s_meta mm;
+    tg_ckpt_meta kv[S2S_META_MAX + S2S_META_EXTRA];
+    if (n_extra > S2S_META_EXTRA)
+        return snprintf(err, errlen, "%s: %zu metadata entries past the model's", path, n_extra),
+               -1;
     if (s2s_meta_make(&mm, &m->cfg, src, tgt, tok, pieces, path, err, errlen) != 0) return -1;
-    int rc = tg_checkpoint_save_training(path, m->params, opt, mm.kv, mm.n, err, errlen);
+    memcpy(kv, mm.kv, mm.n * sizeof *kv);
+    if (n_extra) memcpy(kv + mm.n, extra, n_extra * sizeof *kv);
+    int rc = tg_checkpoint_save_training(path, m->params, opt, kv, mm.n + n_extra, err, errlen);
     s2s_meta_free(&mm);
     return rc;
 }

@@ -25,11 +25,13 @@ int s2s_save(const char *path, const s2s_model *m, tg_optim *opt, const s2s_voca
 
 /* The same, with the piece models of a subword model (pieces NULL or
  * empty: word mode) in s2s.src_pieces and s2s.tgt_pieces (subword.h's
- * checked text form); s2s_load_pieces (pieces.h) reads them back. */
+ * checked text form), which s2s_load_pieces (pieces.h) reads back, and
+ * extra[0..n_extra) (at most S2S_META_EXTRA) as more metadata. */
+#define S2S_META_EXTRA 2
 int s2s_save_with_pieces(const char *path, const s2s_model *m, tg_optim *opt,
                          const s2s_vocab *src, const s2s_vocab *tgt,
-                         const s2s_tokenize_options *tok, const s2s_pieces *pieces, char *err,
-                         size_t errlen);
+                         const s2s_tokenize_options *tok, const s2s_pieces *pieces,
+                         const tg_ckpt_meta *extra, size_t n_extra, char *err, size_t errlen);
 
 /* The metadata above for a model (the piece keys only with pieces on), for
  * s2s_save_with_pieces and writers of other forms (torch_s2s.c): kv[0..n)

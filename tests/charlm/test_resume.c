@@ -115,6 +115,33 @@ Test(charlm_resume, steps_count_from_the_start_of_the_run)
     cr_assert(strstr(pt_result_line(), " steps=4 "), "%s", pt_result_line());
 }
 
+/* A run stopped after --save kept a model and before its next checkpoint
+ * leaves a file better than the checkpoint knows: resumed from that
+ * checkpoint, even with nothing left to train, the run keeps the file
+ * unless it does better (helper-40: the final model of a resume replaced
+ * a better kept one). The second run stands in for the stopped one. */
+Test(charlm_resume, a_kept_model_newer_than_the_checkpoint_stays_unless_beaten)
+{
+    write_korean("ko.txt", 0);
+    cr_assert_eq(pt_runf("%s --optim adam --lr 0.01 --steps 10 --checkpoint c.ck --every 0", MODEL),
+                 0, "%s", pt_err);
+    pt_copy("c.ck", "c10.ck");
+    cr_assert_eq(pt_run("--text ko.txt --resume c.ck --checkpoint c.ck --steps 40 --eval-every 5 "
+                        "--save s.st"), 0, "%s", pt_err);
+    char kept[64], step[64], after[64];
+    pt_meta_of("s.st", "kept.valid_bpc", kept, sizeof kept);
+    pt_meta_of("s.st", "kept.step", step, sizeof step);
+    cr_assert(atoi(step) > 10 && atoi(step) <= 40, "kept.step %s", step);
+    cr_assert_eq(pt_run("--text ko.txt --resume c10.ck --checkpoint c10.ck --steps 10 --save s.st"),
+                 0, "%s", pt_err);
+    char want[128];
+    snprintf(want, sizeof want, "s.st holds the model kept at step %s (valid_bpc ", step);
+    cr_assert(strstr(pt_err, want), "%s", pt_err);
+    pt_meta_of("s.st", "kept.valid_bpc", after, sizeof after);
+    cr_assert(strtod(after, NULL) <= strtod(kept, NULL), "kept %s bpc replaced by %s", kept, after);
+    if (strcmp(after, kept) == 0) pt_expect_meta("s.st", "kept.step", step);
+}
+
 /* ------------------------------------------------------------------ refusals */
 
 Test(charlm_resume, a_mismatch_exits_1_naming_the_field)

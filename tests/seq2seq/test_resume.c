@@ -313,6 +313,35 @@ Test(seq2seq_resume, not_a_training_checkpoint)
     cr_assert(strstr(pt_out, "result: translated=1"), "%s", pt_out);
 }
 
+/* A run stopped after --save kept a model and before its next checkpoint
+ * (killed, its machine lost) leaves a file better than the checkpoint
+ * knows: resumed from that checkpoint, the run compares against the file's
+ * kept score, so no worse model replaces it (helper-40: a BLEU 35 model was
+ * replaced by one of 0.05 at another --lr). The second run stands in for
+ * the stopped one: it trains on from step 20 keeping models; then step
+ * 20's checkpoint is resumed with --lr 0, its evaluations scoring step
+ * 20's model. */
+Test(seq2seq_resume, a_kept_model_newer_than_the_checkpoint_stays_unless_beaten)
+{
+    cr_assert_eq(pt_runf("%s --epochs 10 --steps 20 --checkpoint c.ck --every 0", MODEL), 0, "%s",
+                 pt_err);
+    pt_copy("c.ck", "c20.ck");
+    cr_assert_eq(pt_run("--resume c.ck --checkpoint c.ck --steps 60 --eval-every 10 --save s.st"),
+                 0, "%s", pt_err);
+    char kept[64], step[64], after[64];
+    pt_meta_of("s.st", "kept.bleu", kept, sizeof kept);
+    pt_meta_of("s.st", "kept.step", step, sizeof step);
+    cr_assert(atoi(step) > 20 && atoi(step) <= 60, "kept.step %s", step);
+    cr_assert_eq(pt_run("--resume c20.ck --checkpoint c20.ck --steps 40 --eval-every 5 --save "
+                        "s.st --lr 0"), 0, "%s", pt_err);
+    char want[128];
+    snprintf(want, sizeof want, "s.st holds the model kept at step %s (bleu ", step);
+    cr_assert(strstr(pt_err, want), "%s", pt_err);
+    pt_meta_of("s.st", "kept.bleu", after, sizeof after);
+    cr_assert(strtod(after, NULL) >= strtod(kept, NULL), "kept BLEU %s replaced by %s", kept, after);
+    if (strcmp(after, kept) == 0) pt_expect_meta("s.st", "kept.step", step);
+}
+
 /* An output never replaces a training checkpoint: --save left a model in
  * its place, --attention-map an SVG, and the run's state was lost. Refused
  * at start-up, exit 2, the file untouched, in training and in --translate. */
