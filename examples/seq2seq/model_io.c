@@ -110,7 +110,9 @@ static int read_config(const tg_checkpoint *ck, const char *path, s2s_config *c,
 {
     const char *cell = tg_checkpoint_meta(ck, "s2s.cell"), *drop = tg_checkpoint_meta(ck, "s2s.dropout");
     memset(c, 0, sizeof *c);
-    if (!cell) return snprintf(err, errlen, "%s: metadata 's2s.cell' missing", path), -1;
+    if (!cell) /* the first key read: another program's model, or no model at all */
+        return snprintf(err, errlen, "%s: metadata 's2s.cell' missing: not a seq2seq model", path),
+               -1;
     c->cell = tg_cell_kind_by_name(cell);
     if (!c->cell)
         return snprintf(err, errlen, "%s: metadata 's2s.cell' = '%s' is not one of %s", path, cell,

@@ -308,6 +308,14 @@ Test(seq2seq_resume, not_a_training_checkpoint)
     cr_assert_eq(pt_run("--load c.ck --translate hello"), 1);
     pt_expect_one_line("c.ck: a training checkpoint, not a model: continue its run with --resume "
                        "c.ck");
+    /* a safetensors file of another program (here PyTorch's own) */
+    static const char header[] = "{\"__metadata__\":{\"format\":\"pt\"},\"w\":{\"dtype\":"
+                                 "\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+    unsigned char file[8 + sizeof header - 1 + 4] = {sizeof header - 1};
+    memcpy(file + 8, header, sizeof header - 1);
+    pt_write("other.st", file, sizeof file);
+    cr_assert_eq(pt_run("--load other.st --translate hello"), 1);
+    pt_expect_one_line("other.st: metadata 's2s.cell' missing: not a seq2seq model");
     /* the model file still loads and translates */
     cr_assert_eq(pt_run("--load model.st --translate \"I study deeplearning\""), 0, "%s", pt_err);
     cr_assert(strstr(pt_out, "result: translated=1"), "%s", pt_out);
