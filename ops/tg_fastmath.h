@@ -185,16 +185,6 @@ double tg_k_softmax_row(const tg_real *x, const int *mask, tg_real *y, int k);
         }                                                                                  \
     } while (0)
 
-/* The element-wise ops of one input (ops/unary.c runs them): a forward
- * kernel y = f(x) over n elements, and a VJP kernel dx += dy f'(x) over n
- * elements given x and y. tg_unary_forward makes and records y (as op);
- * tg_unary_vjp does nothing when x wants no gradient. */
-typedef void tg_unary_kernel(tg_real *restrict y, const tg_real *restrict x, long n);
-typedef void tg_unary_vjp_kernel(tg_real *restrict dx, const tg_real *restrict dy,
-                                 const tg_real *restrict x, const tg_real *restrict y, long n);
-tg_tensor *tg_unary_forward(tg_tape *t, tg_tensor *x, tg_op_kind op, tg_unary_kernel *f);
-void tg_unary_vjp(const tg_node *node, int threads, tg_unary_vjp_kernel *f);
-
 #ifdef _OPENMP
 static inline int tg_omp_id(void) { return omp_get_thread_num(); }
 static inline int tg_omp_count(void) { return omp_get_num_threads(); }

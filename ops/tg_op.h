@@ -68,6 +68,17 @@ static inline tg_node *tg_op_record(tg_tape *t, tg_op_kind op, tg_tensor *out, i
     return tg_node_record(t, (int)op, tg_op_table[op].vjp, out, n_in, a, b, c);
 }
 
+/* The element-wise ops of one input (ops/unary.c runs them over a
+ * tensor): a forward
+ * kernel y = f(x) over n elements, and a VJP kernel dx += dy f'(x) over n
+ * elements given x and y. tg_unary_forward makes and records y (as op);
+ * tg_unary_vjp does nothing when x wants no gradient. */
+typedef void tg_unary_kernel(tg_real *restrict y, const tg_real *restrict x, long n);
+typedef void tg_unary_vjp_kernel(tg_real *restrict dx, const tg_real *restrict dy,
+                                 const tg_real *restrict x, const tg_real *restrict y, long n);
+tg_tensor *tg_unary_forward(tg_tape *t, tg_tensor *x, tg_op_kind op, tg_unary_kernel *f);
+void tg_unary_vjp(const tg_node *node, int threads, tg_unary_vjp_kernel *f);
+
 /* ---- matmul's tape state (ops/matmul_tape.c, a tape extension)
  *
  * Deferred weight gradients: a VJP that would add a product of few rows (one

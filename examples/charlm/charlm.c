@@ -152,10 +152,10 @@ static void write_kept(keeper *k, const tgx_run *r, double valid_bpc)
     const options *o = k->o;
     if (!tgx_run_is_root(r)) return; /* every rank holds the same model: rank 0 writes it */
     tgx_kept_meta km; /* a resumed run compares against it (tgx_run_adopt_kept) */
-    tgx_kept_meta_make(&km, "valid_bpc", valid_bpc, r->step);
+    tgx_kept_meta_make(&km, r, "valid_bpc", valid_bpc);
     if (o->save &&
-        charmodel_save(o->save, k->m, k->v, k->opt, km.kv, isnan(valid_bpc) ? 0 : 2, err,
-                       sizeof err) != 0)
+        charmodel_save(o->save, k->m, k->v, k->opt, km.kv, isnan(valid_bpc) ? 0 : TGX_KEPT_KEYS,
+                       err, sizeof err) != 0)
         tg_cli_die(PROG, "%s", err);
     if (o->export_torch &&
         tgx_torch_export_charmodel(k->m, k->v, o->export_torch, err, sizeof err) != 0)
@@ -179,7 +179,9 @@ static void keep_final(keeper *k, const tgx_run *r, double valid_bpc)
     const char *file = o->save ? o->save : o->export_torch;
     struct stat st;
     if (!file || !tgx_run_is_root(r)) return;
-    int earlier = !isnan(k->best) && k->best_step != r->step &&
+    /* this process's model when it kept one at this step; an adopted best
+     * (tgx_run_adopt_kept) at this step is another model */
+    int earlier = !isnan(k->best) && !(k->written && k->best_step == r->step) &&
                   !tgx_run_keep_best(valid_bpc, &k->best, 0);
     if (earlier && stat(file, &st) == 0) {
         fprintf(stderr, "%s: kept %s: the best model by validation, %.4f bpc at step %llu (the "

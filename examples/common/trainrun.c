@@ -451,23 +451,34 @@ int tgx_run_keep_best(double metric, double *best, int higher_better)
     return better;
 }
 
-void tgx_kept_meta_make(tgx_kept_meta *km, const char *metric, double value, uint64_t step)
+/* The run's configuration hash as kept.run writes it. */
+static void run_hash_text(const tgx_run *r, char *out, size_t cap)
+{
+    snprintf(out, cap, "%016llx", (unsigned long long)tg_trainckpt_config_hash(r->ck));
+}
+
+void tgx_kept_meta_make(tgx_kept_meta *km, const tgx_run *r, const char *metric, double value)
 {
     snprintf(km->key, sizeof km->key, "kept.%s", metric);
     snprintf(km->value, sizeof km->value, "%.17g", value);
-    snprintf(km->step, sizeof km->step, "%llu", (unsigned long long)step);
+    snprintf(km->step, sizeof km->step, "%llu", (unsigned long long)r->step);
+    run_hash_text(r, km->run, sizeof km->run);
     km->kv[0] = (tg_ckpt_meta){km->key, km->value};
     km->kv[1] = (tg_ckpt_meta){"kept.step", km->step};
+    km->kv[2] = (tg_ckpt_meta){"kept.run", km->run};
 }
 
 /* The kept model's metric and step from its file's metadata; 0 when the
- * file has both, well formed. */
-static int read_kept(const char *path, const char *metric, double *value, uint64_t *step)
+ * file has them, well formed, for r's configuration. */
+static int read_kept(const tgx_run *r, const char *path, const char *metric, double *value,
+                     uint64_t *step)
 {
-    char key[48], v[64], st[64], *end;
+    char key[48], v[64], st[64], run[64], mine[24], *end;
     snprintf(key, sizeof key, "kept.%s", metric);
+    run_hash_text(r, mine, sizeof mine);
     if (!tg_checkpoint_peek_meta(path, key, v, sizeof v) ||
-        !tg_checkpoint_peek_meta(path, "kept.step", st, sizeof st))
+        !tg_checkpoint_peek_meta(path, "kept.step", st, sizeof st) ||
+        !tg_checkpoint_peek_meta(path, "kept.run", run, sizeof run) || strcmp(run, mine) != 0)
         return -1;
     errno = 0;
     *value = strtod(v, &end);
@@ -480,7 +491,7 @@ void tgx_run_adopt_kept(tgx_run *r, const char *path, const char *metric, int hi
                         double *best, uint64_t *best_step)
 {
     struct { double value; uint64_t step; int adopt; } k = {0, 0, 0};
-    if (tgx_run_is_root(r) && path && read_kept(path, metric, &k.value, &k.step) == 0 &&
+    if (tgx_run_is_root(r) && path && read_kept(r, path, metric, &k.value, &k.step) == 0 &&
         k.step > r->step) {
         double was = *best;
         k.adopt = tgx_run_keep_best(k.value, &was, higher_better);

@@ -309,23 +309,28 @@ int tgx_run_eval_due(const tgx_run *r, uint64_t n);
  * metric never wins. */
 int tgx_run_keep_best(double metric, double *best, int higher_better);
 
-/* The kept model's file (--save) records its metric and the step it was
- * kept at, as metadata kept.<metric> and kept.step: a run stopped after
- * keeping a model and before its next checkpoint leaves a file better than
- * the checkpoint knows, and a resumed run that compared against the
- * checkpoint's best alone replaced it with a worse one (a BLEU 35 model
- * by one of 0.05 at another --lr). tgx_kept_meta_make fills km for a model
- * of that metric at that step (km->kv[0..1] point into km). */
+/* The kept model's file (--save) records its metric, the step it was kept
+ * at and the run's configuration hash (tg_trainckpt_config_hash: its model
+ * flags and the hash of its data), as metadata kept.<metric>, kept.step and
+ * kept.run: a run stopped after keeping a model and before its next
+ * checkpoint leaves a file better than the checkpoint knows, and a resumed
+ * run that compared against the checkpoint's best alone replaced it with a
+ * worse one (a BLEU 35 model by one of 0.05 at another --lr).
+ * tgx_kept_meta_make fills km for the model of r's run at r's step with
+ * that metric (km->kv point into km). */
+#define TGX_KEPT_KEYS 3
 typedef struct tgx_kept_meta {
-    char key[48], value[32], step[24];
-    tg_ckpt_meta kv[2];
+    char key[48], value[32], step[24], run[24];
+    tg_ckpt_meta kv[TGX_KEPT_KEYS];
 } tgx_kept_meta;
-void tgx_kept_meta_make(tgx_kept_meta *km, const char *metric, double value, uint64_t step);
+void tgx_kept_meta_make(tgx_kept_meta *km, const tgx_run *r, const char *metric, double value);
 /* On a resumed run (after tgx_run_resume): when the file at path holds a
- * model kept at a step after the checkpoint's, with a metric that beats
- * *best, its metric and step become *best and *best_step, and a line on
- * stderr says so; a file without them, or from before the checkpoint,
- * changes nothing. Every rank takes rank 0's answer. */
+ * model of this run's configuration kept at a step after the checkpoint's,
+ * with a metric that beats *best, its metric and step become *best and
+ * *best_step, and a line on stderr says so; a file without them, of
+ * another configuration, or from before the checkpoint, changes nothing.
+ * Every rank takes rank 0's answer. The program must then tell its own
+ * kept model from this one (the steps may coincide). */
 void tgx_run_adopt_kept(tgx_run *r, const char *path, const char *metric, int higher_better,
                         double *best, uint64_t *best_step);
 

@@ -73,14 +73,16 @@ static size_t arena_for(const options *o, const s2s_model *m, size_t n_test, int
 }
 
 /* With --save the run ends on the kept model: when a later evaluation was
- * worse than the best, the best is read back from --save (every rank: the
- * file was written at that earlier evaluation) for the final scores and
- * examples. 1 when it was. */
+ * worse than the best, or the best was kept by the run before a resume
+ * (tgx_run_adopt_kept: its step may be this run's last), the best is read
+ * back from --save (every rank: the file was written at that earlier
+ * evaluation) for the final scores and examples. 1 when it was. */
 static int restore_kept(trainer *tr)
 {
     const options *o = tr->o;
     char err[1024];
-    if (!o->save || tr->best_bleu < 0 || tr->best_step == tr->last_eval_step) return 0;
+    if (!o->save || tr->best_bleu < 0 || (tr->kept_here && tr->best_step == tr->last_eval_step))
+        return 0;
     tg_checkpoint *ck = tg_checkpoint_open(o->save, err, sizeof err);
     int rc = ck ? tg_checkpoint_load_params(ck, tr->m->params, err, sizeof err) : -1;
     tg_checkpoint_close(ck);

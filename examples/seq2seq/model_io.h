@@ -27,7 +27,7 @@ int s2s_save(const char *path, const s2s_model *m, tg_optim *opt, const s2s_voca
  * empty: word mode) in s2s.src_pieces and s2s.tgt_pieces (subword.h's
  * checked text form), which s2s_load_pieces (pieces.h) reads back, and
  * extra[0..n_extra) (at most S2S_META_EXTRA) as more metadata. */
-#define S2S_META_EXTRA 2
+#define S2S_META_EXTRA 3
 int s2s_save_with_pieces(const char *path, const s2s_model *m, tg_optim *opt,
                          const s2s_vocab *src, const s2s_vocab *tgt,
                          const s2s_tokenize_options *tok, const s2s_pieces *pieces,

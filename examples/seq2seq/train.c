@@ -92,12 +92,13 @@ void s2s_keep_best(trainer *tr, s2s_scores sc)
     char err[1024];
     if (!o->save || !tgx_run_keep_best(sc.bleu, &tr->best_bleu, 1)) return;
     tr->best_step = tr->run.step;
+    tr->kept_here = 1;
     tgx_run_touch(&tr->run); /* the final checkpoint must hold the new best */
     if (!tgx_run_is_root(&tr->run)) return; /* the same model on every rank */
     tgx_kept_meta km; /* a resumed run compares against it (tgx_run_adopt_kept) */
-    tgx_kept_meta_make(&km, "bleu", sc.bleu, tr->best_step);
-    if (s2s_save_with_pieces(o->save, tr->m, tr->opt, tr->vs, tr->vt, tr->tok, tr->pc, km.kv, 2,
-                             err, sizeof err) != 0)
+    tgx_kept_meta_make(&km, &tr->run, "bleu", sc.bleu);
+    if (s2s_save_with_pieces(o->save, tr->m, tr->opt, tr->vs, tr->vt, tr->tok, tr->pc, km.kv,
+                             TGX_KEPT_KEYS, err, sizeof err) != 0)
         tg_cli_die(prog, "%s", err);
     printf("best BLEU %.2f at step %llu: saved %s\n", sc.bleu,
            (unsigned long long)tr->best_step, o->save);

@@ -40,6 +40,7 @@ typedef struct s2s_trainer {
     const s2s_tokenize_options *tok;
     int **out, *lens;
     uint64_t last_eval_step; /* step of the last evaluation (UINT64_MAX: none) */
+    int kept_here;           /* this process wrote the kept model (at best_step) */
     s2s_scores last;         /* its scores */
 } s2s_trainer;
 

@@ -117,9 +117,11 @@ Test(charlm_resume, steps_count_from_the_start_of_the_run)
 
 /* A run stopped after --save kept a model and before its next checkpoint
  * leaves a file better than the checkpoint knows: resumed from that
- * checkpoint, even with nothing left to train, the run keeps the file
- * unless it does better (helper-40: the final model of a resume replaced
- * a better kept one). The second run stands in for the stopped one. */
+ * checkpoint the run keeps the file unless it does better, with nothing to
+ * train, with --lr 0 up to the kept model's own step (whose final model is
+ * another one: helper-41), and past it (helper-40: the final model of a
+ * resume replaced a better kept one). The second run stands in for the
+ * stopped one. A file of another configuration is not taken for the run's. */
 Test(charlm_resume, a_kept_model_newer_than_the_checkpoint_stays_unless_beaten)
 {
     write_korean("ko.txt", 0);
@@ -128,18 +130,32 @@ Test(charlm_resume, a_kept_model_newer_than_the_checkpoint_stays_unless_beaten)
     pt_copy("c.ck", "c10.ck");
     cr_assert_eq(pt_run("--text ko.txt --resume c.ck --checkpoint c.ck --steps 40 --eval-every 5 "
                         "--save s.st"), 0, "%s", pt_err);
-    char kept[64], step[64], after[64];
+    char kept[64], step[64], after[64], want[128];
     pt_meta_of("s.st", "kept.valid_bpc", kept, sizeof kept);
     pt_meta_of("s.st", "kept.step", step, sizeof step);
     cr_assert(atoi(step) > 10 && atoi(step) <= 40, "kept.step %s", step);
-    cr_assert_eq(pt_run("--text ko.txt --resume c10.ck --checkpoint c10.ck --steps 10 --save s.st"),
-                 0, "%s", pt_err);
-    char want[128];
     snprintf(want, sizeof want, "s.st holds the model kept at step %s (valid_bpc ", step);
-    cr_assert(strstr(pt_err, want), "%s", pt_err);
-    pt_meta_of("s.st", "kept.valid_bpc", after, sizeof after);
-    cr_assert(strtod(after, NULL) <= strtod(kept, NULL), "kept %s bpc replaced by %s", kept, after);
-    if (strcmp(after, kept) == 0) pt_expect_meta("s.st", "kept.step", step);
+    const char *const runs[] = {"--steps 10", "--lr 0 --eval-every 5 --steps 40", NULL};
+    char args[256];
+    for (int i = 0; i < 3; i++) {
+        pt_copy("c10.ck", "r.ck");
+        snprintf(args, sizeof args, "--text ko.txt --resume r.ck --checkpoint r.ck --save s.st %s",
+                 runs[i] ? runs[i] : "--lr 0 --eval-every 5 --steps ");
+        if (!runs[i]) strncat(args, step, sizeof args - strlen(args) - 1);
+        cr_assert_eq(pt_run(args), 0, "%s", pt_err);
+        cr_assert(strstr(pt_err, want), "%s: %s", args, pt_err);
+        pt_meta_of("s.st", "kept.valid_bpc", after, sizeof after);
+        cr_assert(strtod(after, NULL) <= strtod(kept, NULL), "%s: kept %s bpc replaced by %s",
+                  args, kept, after);
+        if (strcmp(after, kept) == 0) pt_expect_meta("s.st", "kept.step", step);
+    }
+    /* another configuration's kept model: not this run's, not compared against */
+    cr_assert_eq(pt_run("--text ko.txt --hidden 24 --embed 8 --batch 4 --seq-len 16 --steps 20 "
+                        "--eval-every 10 --save o.st"), 0, "%s", pt_err);
+    pt_copy("c10.ck", "r.ck");
+    cr_assert_eq(pt_run("--text ko.txt --resume r.ck --checkpoint r.ck --steps 12 --save o.st"), 0,
+                 "%s", pt_err);
+    cr_assert_null(strstr(pt_err, "holds the model kept"), "%s", pt_err);
 }
 
 /* ------------------------------------------------------------------ refusals */

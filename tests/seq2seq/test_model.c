@@ -544,13 +544,11 @@ Test(beam, sorted_batches_equal_each_sentence_alone_attention)
     check_sorted_is_alone("gru", TG_ATTN_GENERAL);
 }
 
-/* Logits that differ, bit for bit, between B sentences encoded and
- * decoded two steps together and each alone, on a tape that holds its
- * parameters' panels as decoding does. */
-/* Logits of B sentences (pairs 0, 3, 6, ...) decoded two steps in one batch
- * that differ from each sentence's own decoded alone (B <= 64), the hidden
- * size tiny_config's unless hidden > 0; *rows: the batch's padded source
- * tokens (B x its longest), its encoder's rows. */
+/* Logits that differ, bit for bit, between B sentences (pairs 0, 3, 6, ...;
+ * B <= 64) encoded and decoded two steps together and each alone, on a
+ * tape that holds its parameters' panels as decoding does; the hidden size
+ * tiny_config's unless hidden > 0. *rows: the batch's padded source tokens
+ * (B x its longest), its encoder's rows. */
 static int logits_differing_alone(const char *cell, int layers, tg_attn_kind attn, int bidir,
                                   int feed, int hidden, int B, int *rows)
 {

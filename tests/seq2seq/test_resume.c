@@ -328,7 +328,9 @@ Test(seq2seq_resume, not_a_training_checkpoint)
  * replaced by one of 0.05 at another --lr). The second run stands in for
  * the stopped one: it trains on from step 20 keeping models; then step
  * 20's checkpoint is resumed with --lr 0, its evaluations scoring step
- * 20's model. */
+ * 20's model: to 40 steps, and to the kept model's own step, where the
+ * run ends on the kept model read back, not its own (helper-41). A file
+ * of another configuration is not taken for the run's. */
 Test(seq2seq_resume, a_kept_model_newer_than_the_checkpoint_stays_unless_beaten)
 {
     cr_assert_eq(pt_runf("%s --epochs 10 --steps 20 --checkpoint c.ck --every 0", MODEL), 0, "%s",
@@ -336,18 +338,32 @@ Test(seq2seq_resume, a_kept_model_newer_than_the_checkpoint_stays_unless_beaten)
     pt_copy("c.ck", "c20.ck");
     cr_assert_eq(pt_run("--resume c.ck --checkpoint c.ck --steps 60 --eval-every 10 --save s.st"),
                  0, "%s", pt_err);
-    char kept[64], step[64], after[64];
+    char kept[64], step[64], after[64], want[128];
     pt_meta_of("s.st", "kept.bleu", kept, sizeof kept);
     pt_meta_of("s.st", "kept.step", step, sizeof step);
     cr_assert(atoi(step) > 20 && atoi(step) <= 60, "kept.step %s", step);
-    cr_assert_eq(pt_run("--resume c20.ck --checkpoint c20.ck --steps 40 --eval-every 5 --save "
-                        "s.st --lr 0"), 0, "%s", pt_err);
-    char want[128];
     snprintf(want, sizeof want, "s.st holds the model kept at step %s (bleu ", step);
-    cr_assert(strstr(pt_err, want), "%s", pt_err);
-    pt_meta_of("s.st", "kept.bleu", after, sizeof after);
-    cr_assert(strtod(after, NULL) >= strtod(kept, NULL), "kept BLEU %s replaced by %s", kept, after);
-    if (strcmp(after, kept) == 0) pt_expect_meta("s.st", "kept.step", step);
+    const char *const ends[] = {"40", step};
+    for (int i = 0; i < 2; i++) {
+        pt_copy("c20.ck", "r.ck");
+        cr_assert_eq(pt_runf("--resume r.ck --checkpoint r.ck --steps %s --eval-every 5 --save "
+                             "s.st --lr 0", ends[i]), 0, "%s", pt_err);
+        cr_assert(strstr(pt_err, want), "%s", pt_err);
+        pt_meta_of("s.st", "kept.bleu", after, sizeof after);
+        cr_assert(strtod(after, NULL) >= strtod(kept, NULL), "kept BLEU %s replaced by %s", kept,
+                  after);
+        if (strcmp(after, kept) == 0) {
+            pt_expect_meta("s.st", "kept.step", step);
+            cr_assert(strstr(pt_out, "final scores of the kept model: best BLEU"), "%s", pt_out);
+        }
+    }
+    /* another configuration's kept model: not this run's, not compared against */
+    cr_assert_eq(pt_run(DATA " --hidden 24 --embed 8 --steps 80 --eval-every 40 --save o.st"), 0,
+                 "%s", pt_err);
+    pt_copy("c20.ck", "r.ck");
+    cr_assert_eq(pt_run("--resume r.ck --checkpoint r.ck --steps 30 --eval-every 5 --save o.st"),
+                 0, "%s", pt_err);
+    cr_assert_null(strstr(pt_err, "holds the model kept"), "%s", pt_err);
 }
 
 /* An output never replaces a training checkpoint: --save left a model in
