@@ -406,7 +406,8 @@ int main(int argc, char **argv)
 
     charlm_trainer tr;
     int init = charlm_trainer_init(&tr, &m, ids, n_train, ids + n_train, n_valid, o.seq_len,
-                                   o.batch, o.shards, o.threads, o.seed, err, sizeof err);
+                                   o.batch, o.shards, o.threads, o.seed, !no_limit(&o), err,
+                                   sizeof err);
     if (init == -1) tg_cli_die_usage(PROG, "%s", err);
     if (init != 0) tg_cli_die(PROG, "%s", err); /* exit 1: memory, or the text itself */
     check_memory(&o, &m, opt, &tr, c.n);

@@ -61,13 +61,15 @@ typedef struct charlm_trainer {
 } charlm_trainer;
 
 /* Sets up shards, tapes and stream states. train_ids: n_train ids; valid_ids:
- * n_valid ids (may be 0). 0 ok; with a message, -1 when the flags do not fit
- * the text (--shards, --batch x --seq-len), -2 when memory does not (a step
- * larger than the arena probe's room, out of memory) or the text cannot
- * train at all (fewer than 2 characters). */
+ * n_valid ids (may be 0); trains: 0 when the run only evaluates (a loaded
+ * model on a text too short to train on is still evaluated). 0 ok; with a
+ * message, -1 when the flags do not fit the text (--shards, --batch x
+ * --seq-len, when it trains), -2 when memory does not (a step larger than
+ * the arena probe's room, out of memory) or the text cannot train at all
+ * (fewer than 2 characters, when it trains). */
 int charlm_trainer_init(charlm_trainer *tr, charmodel *m, const int *train_ids, size_t n_train,
                         const int *valid_ids, size_t n_valid, int T, int B, int shards,
-                        int threads, uint64_t seed, char *err, size_t errlen);
+                        int threads, uint64_t seed, int trains, char *err, size_t errlen);
 void charlm_trainer_free(charlm_trainer *tr);
 /* Runs this rank's shards of every window and reduces across ranks
  * (tg_dist_run); -1 with the reason in err (the size does not divide

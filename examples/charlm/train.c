@@ -106,7 +106,7 @@ static int init_eval(charlm_trainer *tr, const int *ids, size_t n, char *err, si
 
 int charlm_trainer_init(charlm_trainer *tr, charmodel *m, const int *train_ids, size_t n_train,
                         const int *valid_ids, size_t n_valid, int T, int B, int shards,
-                        int threads, uint64_t seed, char *err, size_t errlen)
+                        int threads, uint64_t seed, int trains, char *err, size_t errlen)
 {
     memset(tr, 0, sizeof *tr);
     tr->model = m;
@@ -120,13 +120,13 @@ int charlm_trainer_init(charlm_trainer *tr, charmodel *m, const int *train_ids, 
         return -1;
     }
     size_t L = n_train > 0 ? (n_train - 1) / (size_t)B : 0;
-    if (L < (size_t)T && n_train < 2) { /* one character is no training pair */
+    if (trains && L < (size_t)T && n_train < 2) { /* one character is no training pair */
         snprintf(err, errlen, "the training text (the text less --valid-frac) has %zu "
                  "character%s: it needs at least 2 (one to read, the next to predict)", n_train,
                  n_train == 1 ? "" : "s");
         return -2; /* the data's fault: exit 1 */
     }
-    if (L < (size_t)T) {
+    if (trains && L < (size_t)T) {
         snprintf(err, errlen, "the training text (%zu characters) is too short for --batch %d "
                  "streams of --seq-len %d: use a smaller --batch or --seq-len", n_train, B, T);
         return -1;

@@ -167,6 +167,14 @@ Test(charlm_cli, korean_train_save_load_sample)
     pt_write("junk.safetensors", "\x08\0\0\0\0\0\0\0{\"a\":1}  ", 16);
     cr_assert_eq(pt_run("--text ko.txt --batch 2 --load junk.safetensors --steps 0"), 1);
     pt_expect_one_line("junk.safetensors");
+    /* evaluating only needs no training streams: a text shorter than --batch
+     * streams of --seq-len is evaluated (was refused for a training check) */
+    static const char few[] = "\xEC\x95\x88\xEB\x85\x95 hello.\n";
+    pt_write("short.txt", few, strlen(few));
+    cr_assert_eq(pt_run("--text short.txt --load m.safetensors"), 0, "%s", pt_err);
+    cr_assert(strstr(pt_out, "result: valid_bpc=") && strstr(pt_out, " steps=0 "), "%s", pt_out);
+    cr_assert_eq(pt_run("--text short.txt --load m.safetensors --steps 1"), 2);
+    pt_expect_one_line("is too short for --batch 32 streams of --seq-len 64");
 }
 
 Test(charlm_cli, every_cell_and_optimizer_runs)

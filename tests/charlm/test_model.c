@@ -247,7 +247,7 @@ static void train_steps(const int *ids, size_t n, int shards, int threads, int s
     m.rnn.dropout = 0.1;
     charlm_trainer tr;
     cr_assert_eq(charlm_trainer_init(&tr, &m, ids, n - 100, ids + n - 100, 100, 8, 6, shards,
-                                     threads, 5, err, sizeof err), 0, "%s", err);
+                                     threads, 5, 1, err, sizeof err), 0, "%s", err);
     tg_optim_config oc = tg_optim_defaults(TG_OPTIM_ADAM);
     oc.lr = 0.01;
     tg_optim *opt = tg_optim_new(&oc, tg_params_numel(m.params), err, sizeof err);
@@ -293,11 +293,15 @@ Test(charlm_model, trainer_rejects_short_text_and_bad_shards)
     make_model(&m, "rnn", 5, 4, 1, 1);
     int ids[50] = {0};
     charlm_trainer tr;
-    cr_assert_eq(charlm_trainer_init(&tr, &m, ids, 50, NULL, 0, 10, 8, 1, 1, 1, err, sizeof err), -1);
+    cr_assert_eq(charlm_trainer_init(&tr, &m, ids, 50, NULL, 0, 10, 8, 1, 1, 1, 1, err, sizeof err), -1);
     cr_assert(strstr(err, "too short") && strstr(err, "--batch 8"), "%s", err);
-    cr_assert_eq(charlm_trainer_init(&tr, &m, ids, 50, NULL, 0, 2, 2, 3, 1, 1, err, sizeof err), -1);
+    /* a run that only evaluates needs no training streams */
+    cr_assert_eq(charlm_trainer_init(&tr, &m, ids, 50, NULL, 0, 10, 8, 1, 1, 1, 0, err, sizeof err), 0,
+                 "%s", err);
+    charlm_trainer_free(&tr);
+    cr_assert_eq(charlm_trainer_init(&tr, &m, ids, 50, NULL, 0, 2, 2, 3, 1, 1, 1, err, sizeof err), -1);
     cr_assert(strstr(err, "--shards 3"), "%s", err);
-    cr_assert_eq(charlm_trainer_init(&tr, &m, ids, 50, NULL, 0, 2, 2, 2, 1, 1, err, sizeof err), 0);
+    cr_assert_eq(charlm_trainer_init(&tr, &m, ids, 50, NULL, 0, 2, 2, 2, 1, 1, 1, err, sizeof err), 0);
     cr_assert(isnan(charlm_evaluate(&tr)), "no validation split gives NaN");
     charlm_trainer_free(&tr);
     charmodel_free(&m);
