@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bleu.h"
 #include "cli.h"
@@ -76,13 +77,23 @@ static size_t arena_for(const options *o, const s2s_model *m, size_t n_test, int
  * worse than the best, or the best was kept by the run before a resume
  * (tgx_run_adopt_kept: its step may be this run's last), the best is read
  * back from --save (every rank: the file was written at that earlier
- * evaluation) for the final scores and examples. 1 when it was. */
+ * evaluation) for the final scores and examples. 1 when it was. A file
+ * removed since is said, and the final model is kept instead (best_bleu
+ * -1: final_scores saves it), as charlm does; the run had ended on exit 1. */
 static int restore_kept(trainer *tr)
 {
     const options *o = tr->o;
     char err[1024];
+    struct stat st;
     if (!o->save || tr->best_bleu < 0 || (tr->kept_here && tr->best_step == tr->last_eval_step))
         return 0;
+    if (stat(o->save, &st) != 0) {
+        if (tgx_run_is_root(&tr->run))
+            fprintf(stderr, "%s: %s, with the kept model (step %llu), is gone: keeping the final "
+                    "one\n", prog, o->save, (unsigned long long)tr->best_step);
+        tr->best_bleu = -1;
+        return 0;
+    }
     tg_checkpoint *ck = tg_checkpoint_open(o->save, err, sizeof err);
     int rc = ck ? tg_checkpoint_load_params(ck, tr->m->params, err, sizeof err) : -1;
     tg_checkpoint_close(ck);
@@ -101,19 +112,22 @@ static s2s_scores final_scores(trainer *tr, s2s_scores last, int evaluated)
     const options *o = tr->o;
     const id_set *test_s = tr->test_set;
     if (restore_kept(tr)) evaluated = 0;
-    if (evaluated && o->beam == 1) return last;
-    int root = tgx_run_is_root(&tr->run);
-    if (o->beam > 1 && evaluated && root)
-        printf("greedy: exact %.4f  bleu %.2f  chrf %.2f\n", last.exact, last.bleu, last.chrf);
-    double t0 = tg_clock_seconds();
-    s2s_scores sc = s2s_evaluate_on_root(tr, test_s, o->beam);
-    if (root)
-        printf("%s: exact %.4f  bleu %.2f  chrf %.2f  (%.1fs to decode %zu sentences)\n",
-               o->beam > 1 ? "beam" : "greedy", sc.exact, sc.bleu, sc.chrf,
-               tg_clock_seconds() - t0, test_s->n);
+    s2s_scores sc = last;
+    if (!evaluated || o->beam > 1) {
+        int root = tgx_run_is_root(&tr->run);
+        if (o->beam > 1 && evaluated && root)
+            printf("greedy: exact %.4f  bleu %.2f  chrf %.2f\n", last.exact, last.bleu, last.chrf);
+        double t0 = tg_clock_seconds();
+        sc = s2s_evaluate_on_root(tr, test_s, o->beam);
+        if (root)
+            printf("%s: exact %.4f  bleu %.2f  chrf %.2f  (%.1fs to decode %zu sentences)\n",
+                   o->beam > 1 ? "beam" : "greedy", sc.exact, sc.bleu, sc.chrf,
+                   tg_clock_seconds() - t0, test_s->n);
+    }
     /* nothing was kept: a --load'ed or --import-torch'ed model only
      * evaluated (--epochs 0, or no training flag), where --save was
-     * silently not written; the model evaluated is the best of the run */
+     * silently not written, or the kept file is gone (restore_kept); the
+     * model evaluated is the best of the run */
     if (tr->best_bleu < 0) s2s_keep_best(tr, sc);
     return sc;
 }

@@ -366,6 +366,29 @@ Test(seq2seq_resume, a_kept_model_newer_than_the_checkpoint_stays_unless_beaten)
     cr_assert_null(strstr(pt_err, "holds the model kept"), "%s", pt_err);
 }
 
+/* The kept model's file removed during a run: at the end, where the run
+ * would read it back (a later evaluation was no better: here --lr 0 after
+ * a resume), the run says so and keeps its final model instead, exit 0,
+ * as charlm does (it ended on exit 1, "reading back the kept model"). */
+Test(seq2seq_resume, a_kept_model_removed_during_the_run_is_replaced_by_the_final_one)
+{
+    cr_assert_eq(pt_runf("%s --epochs 10 --steps 20 --eval-every 10 --checkpoint c.ck --every 0 "
+                         "--save s.st", MODEL), 0, "%s", pt_err);
+    char step[64];
+    pt_meta_of("s.st", "kept.step", step, sizeof step);
+    char path[sizeof pt_dir + 16];
+    pt_path("s.st", path, sizeof path);
+    cr_assert_eq(remove(path), 0);
+    cr_assert_eq(pt_run("--resume c.ck --checkpoint c.ck --steps 40 --eval-every 10 --lr 0 "
+                        "--save s.st"), 0, "%s", pt_err);
+    char want[160];
+    snprintf(want, sizeof want, "s.st, with the kept model (step %s), is gone: keeping the final "
+             "one", step);
+    cr_assert(strstr(pt_err, want), "%s", pt_err);
+    cr_assert(strstr(pt_out, "saved s.st"), "%s", pt_out);
+    pt_expect_meta("s.st", "kept.step", "40");
+}
+
 /* An output never replaces a training checkpoint: --save left a model in
  * its place, --attention-map an SVG, and the run's state was lost. Refused
  * at start-up, exit 2, the file untouched, in training and in --translate. */
