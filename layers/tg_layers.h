@@ -178,7 +178,9 @@ typedef struct tg_rnn_run {
  *   - through ids, each distinct id's table row is projected once (the whole
  *     table when every id occurs) and the projected rows gathered: at most
  *     min(vocab, T*B) rows of projection, forward and backward;
- *   - ctx's columns of W_ih are applied once per row, not once per step.
+ *   - ctx's columns of W_ih are applied once per row, not once per step
+ *     (with one step, [x | ctx] goes through the whole W_ih: no column
+ *     slices, so a tape holding its parameters' panels runs it on them).
  * Dropout on the input (dropout_input with a dropout_rng) needs the embedded
  * rows themselves: the ids shortcut is then off. */
 tg_tensor *tg_rnn_forward(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run);

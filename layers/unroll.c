@@ -217,6 +217,17 @@ static int input_dropped(const tg_rnn_stack *s, const tg_rnn_run *run)
     return run->dropout_input && run->dropout_rng && s->dropout > 0;
 }
 
+/* Layer 0's input rows as given (x, or the embedded ids), dropped when
+ * dropout_input asks. */
+static tg_tensor *layer0_rows(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run)
+{
+    int T = run->T, B = run->B;
+    tg_tensor *x = run->x ? run->x : tg_embed_forward(t, run->emb, run->ids, T * B);
+    TG_CHECK(x->rows == T * B, TG_HERE, "rnn_forward",
+             "input is %dx%d, expected T*B = %d rows (T=%d, B=%d)", x->rows, x->cols, T * B, T, B);
+    return input_dropped(s, run) ? tg_dropout(t, x, s->dropout, run->dropout_rng) : x;
+}
+
 /* Layer 0's projected input (tg_rnn_project's rows, kept per step where it
  * can be: step_inputs). */
 static step_inputs layer0_inputs(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run)
@@ -229,6 +240,18 @@ static step_inputs layer0_inputs(tg_tape *t, const tg_rnn_stack *s, const tg_rnn
     TG_CHECK(!run->ctx || (run->ctx->rows == B && C < c0->in), TG_HERE, "rnn_forward",
              "context is %dx%d, expected %d rows and fewer than %d columns", run->ctx->rows, C, B,
              c0->in);
+    /* One step: [x | ctx] through the whole W_ih, a parameter, rather than
+     * two column slices made at every call, op outputs seen once, whose
+     * products a decoding tape cannot hold on the panels (BLAS ran them,
+     * and a row's bits depended on the rows beside it: a sentence decoded
+     * alone and in a batch could differ by a word). The same sum in
+     * another order; applying ctx once per row saves nothing at T = 1. */
+    if (C && T == 1) {
+        tg_tensor *x = layer0_rows(t, s, run);
+        TG_CHECK(x->cols == c0->in - C, TG_HERE, "rnn_forward",
+                 "input width %d, layer 0 takes %d besides the context", x->cols, c0->in - C);
+        return (step_inputs){project(t, c0, tg_concat(t, x, run->ctx)), NULL, NULL};
+    }
     tg_cell xcell = *c0; /* the cell as seen from its x (or embedding) columns */
     if (C) {
         xcell.w_ih = tg_col_slice(t, c0->w_ih, 0, c0->in - C);
@@ -241,12 +264,7 @@ static step_inputs layer0_inputs(tg_tape *t, const tg_rnn_stack *s, const tg_rnn
                  xcell.in);
         in = project_ids(t, &xcell, run->emb, run->ids, T * B);
     } else {
-        tg_tensor *x = run->x ? run->x : tg_embed_forward(t, run->emb, run->ids, T * B);
-        TG_CHECK(x->rows == T * B, TG_HERE, "rnn_forward",
-                 "input is %dx%d, expected T*B = %d rows (T=%d, B=%d)", x->rows, x->cols, T * B, T,
-                 B);
-        if (input_dropped(s, run)) x = tg_dropout(t, x, s->dropout, run->dropout_rng);
-        in.XP = project(t, &xcell, x);
+        in.XP = project(t, &xcell, layer0_rows(t, s, run));
     }
     if (!C) return in;
     tg_tensor *cp = tg_matmul(t, run->ctx, tg_col_slice(t, c0->w_ih, c0->in - C, C), 0, 1);

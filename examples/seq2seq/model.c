@@ -223,21 +223,13 @@ tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *
     return tg_softmax_xent(t, logits, targets, S2S_PAD);
 }
 
-/* With feed_context the step's input [E_tgt[y] | ctx] goes through the whole
- * W_ih, a parameter, on the panels a decoding tape holds: teacher forcing
- * multiplies ctx by a column slice of W_ih once for all its steps, but a
- * step made that slice again every time, an op output seen once, whose
- * product BLAS ran with bits that depend on the rows beside a row (a
- * sentence translated alone and in a batch could differ by a word). The
- * same sum, added in another order. */
+/* One step (with feed_context, [E_tgt[y] | ctx] goes through the whole
+ * W_ih: tg_rnn_forward's rule for one step, so a decoding tape holds its
+ * panels). */
 tg_tensor *s2s_decode_step(tg_tape *t, const s2s_model *m, const int *y, int B,
                            const tg_state *in, tg_tensor *ctx, tg_state *out)
 {
-    if (!m->cfg.feed_context)
-        return tg_linear_forward(t, &m->out, decode_steps(t, m, y, 1, B, in, NULL, out, NULL));
-    tg_tensor *x = tg_concat(t, tg_embed_forward(t, &m->tgt_emb, y, B), ctx);
-    tg_rnn_run run = {.T = 1, .B = B, .x = x, .init = in, .final = out};
-    return tg_linear_forward(t, &m->out, tg_rnn_forward(t, &m->dec, &run));
+    return tg_linear_forward(t, &m->out, decode_steps(t, m, y, 1, B, in, ctx, out, NULL));
 }
 
 size_t s2s_arena_bytes(const s2s_config *c, int B, int Ts, int Tt)
