@@ -217,8 +217,14 @@ static void prepare_pieces(const options *o, int loaded, s2s_pieces *pc, s2s_pai
             tg_cli_die(prog, "%s", err);
         if (note[0]) fprintf(stderr, "%s: %s\n", prog, note);
     }
-    if (!loaded && (s2s_pieces_vocab(pc->src, vs) != 0 || s2s_pieces_vocab(pc->tgt, vt) != 0))
-        tg_cli_die(prog, "out of memory building the vocabularies");
+    for (int side = 0; side < 2 && !loaded; side++) {
+        int rc = s2s_pieces_vocab(side ? pc->tgt : pc->src, side ? vt : vs);
+        if (rc < 0) tg_cli_die(prog, "out of memory building the vocabularies");
+        if (rc > 0)
+            tg_cli_die(prog, "the %s piece model%s%s has a piece repeated, empty or holding "
+                       "white space", side ? "target" : "source", o->resume ? " of " : "",
+                       o->resume ? o->resume : "");
+    }
     size_t skipped[2];
     const char *files[2] = {o->train ? o->train : "training pairs", o->test ? o->test : "test pairs"};
     if (s2s_pieces_encode_pairs(pc, train_raw, train_pc, o->max_tokens, &skipped[0], err,

@@ -146,9 +146,11 @@ static int read_vocab(const tg_checkpoint *ck, const char *path, const char *key
 {
     const char *s = tg_checkpoint_meta(ck, key);
     if (!s) return snprintf(err, errlen, "%s: metadata '%s' missing", path, key), -1;
-    if (s2s_vocab_split(v, s) != 0)
-        return snprintf(err, errlen, "%s: metadata '%s' is not a vocabulary (repeated word?)",
-                        path, key), -1;
+    int rc = s2s_vocab_split(v, s);
+    if (rc < 0) return snprintf(err, errlen, "%s: out of memory reading '%s'", path, key), -1;
+    if (rc > 0)
+        return snprintf(err, errlen, "%s: metadata '%s' is not a vocabulary (a word repeated, "
+                        "empty or holding white space)", path, key), -1;
     return 0;
 }
 

@@ -515,21 +515,29 @@ static int by_count_then_bytes(const void *a, const void *b)
 
 static const char *const special_words[S2S_N_SPECIAL] = {"<pad>", "<unk>", "<bos>", "<eos>"};
 
+/* A word the tokenizer can give: not empty, and no ASCII white space (a
+ * word holding a space or a line break would also split a translation's
+ * output line, whose words are joined by spaces). */
+static int is_token(const char *w)
+{
+    return w[0] != '\0' && w[strcspn(w, " \t\n\r\v\f")] == '\0';
+}
+
 int s2s_vocab_from_words(s2s_vocab *v, char *const *words, int n)
 {
     word_table t = {0};
     int rc = 0;
     memset(v, 0, sizeof *v);
     for (int i = 0; i < S2S_N_SPECIAL && rc == 0; i++)
-        rc = table_add(&t, special_words[i], strlen(special_words[i]), 0) < 0;
+        rc = -(table_add(&t, special_words[i], strlen(special_words[i]), 0) < 0);
     for (int i = 0; i < n && rc == 0; i++) {
         int before = t.n;
-        rc = table_add(&t, words[i], strlen(words[i]), 0) < 0;
-        if (rc == 0 && t.n == before) rc = 1; /* duplicate word: not a vocabulary */
+        rc = is_token(words[i]) ? -(table_add(&t, words[i], strlen(words[i]), 0) < 0) : 1;
+        if (rc == 0 && t.n == before) rc = 1; /* a repeated word */
     }
     if (rc != 0) {
         table_free(&t, 0);
-        return -1;
+        return rc;
     }
     v->n = t.n;
     v->words = t.words;

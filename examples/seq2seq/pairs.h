@@ -113,7 +113,9 @@ typedef struct s2s_vocab {
 /* Words of texts[0..n) with count >= min_count, most frequent first (ties by
  * byte order), after <pad>=0, <unk>=1, <bos>=2, <eos>=3. 0, or -1 no memory. */
 int s2s_vocab_build(s2s_vocab *v, char *const *texts, size_t n, int min_count);
-/* From a word list (ids 4.. in order), e.g. read from a checkpoint. */
+/* From a word list (ids 4.. in order), e.g. read from a checkpoint. 0, -1
+ * no memory, 1 not a vocabulary: a word repeated, empty or holding ASCII
+ * white space (no text gives such a word). */
 int s2s_vocab_from_words(s2s_vocab *v, char *const *words, int n);
 void s2s_vocab_free(s2s_vocab *v);
 /* Id of word[0..len), or -1. */
@@ -124,7 +126,8 @@ int s2s_vocab_find(const s2s_vocab *v, const char *word, size_t len);
 int s2s_vocab_encode(const s2s_vocab *v, const char *text, int *ids, int max, int oov_id);
 /* Words 4.. joined by '\n' (malloc'd), for checkpoints; NULL no memory. */
 char *s2s_vocab_join(const s2s_vocab *v);
-/* Inverse of s2s_vocab_join (a copy of s is taken). */
+/* Inverse of s2s_vocab_join (a copy of s is taken); returns as
+ * s2s_vocab_from_words. */
 int s2s_vocab_split(s2s_vocab *v, const char *s);
 
 #endif

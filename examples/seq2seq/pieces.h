@@ -73,7 +73,8 @@ int s2s_pieces_train(s2s_pieces *p, const s2s_pairs *train, int n, size_t sample
 void s2s_pieces_free(s2s_pieces *p);
 static inline int s2s_pieces_on(const s2s_pieces *p) { return p->src != NULL; }
 
-/* The vocabulary of a piece model: its pieces 4.. in id order. 0, or -1. */
+/* The vocabulary of a piece model: its pieces 4.. in id order. Returns as
+ * s2s_vocab_from_words (1: a piece repeated, empty or holding white space). */
 int s2s_pieces_vocab(const s2s_subword *sw, s2s_vocab *v);
 /* 0 when v is exactly sw's pieces; -1 with "LABEL: ..." naming the first
  * difference (another model's pieces, another size). */

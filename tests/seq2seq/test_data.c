@@ -643,6 +643,24 @@ Test(vocab, specials_min_count_and_roundtrip)
     s2s_vocab_free(&w);
 }
 
+/* A model file's word list is not trusted: a word no text can give (empty,
+ * or holding a space, tab or line break, which would also split an output
+ * line) or a repeated one makes it no vocabulary; any other bytes are words. */
+Test(vocab, a_word_no_text_gives_is_refused)
+{
+    const char *bad[] = {"a\n\nb", "a\nb c", "a\nb\tc", "a\nb\r", "\n", "a\na", "a\n<eos>"};
+    s2s_vocab v;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_assert_eq(s2s_vocab_split(&v, bad[i]), 1, "word list %zu accepted", i);
+    cr_assert_eq(s2s_vocab_split(&v, "a\nb\x01\n\xc3\xa4\n<bo"), 0);
+    cr_assert_eq(v.n, S2S_N_SPECIAL + 4);
+    cr_assert_eq(s2s_vocab_find(&v, "\xc3\xa4", 2), S2S_N_SPECIAL + 2);
+    s2s_vocab_free(&v);
+    cr_assert_eq(s2s_vocab_split(&v, ""), 0); /* no words beyond the specials */
+    cr_assert_eq(v.n, S2S_N_SPECIAL);
+    s2s_vocab_free(&v);
+}
+
 /* ------------------------------------------------------------------ BLEU */
 
 Test(bleu, identical_is_100)

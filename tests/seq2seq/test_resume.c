@@ -316,6 +316,26 @@ Test(seq2seq_resume, not_a_training_checkpoint)
     pt_write("other.st", file, sizeof file);
     cr_assert_eq(pt_run("--load other.st --translate hello"), 1);
     pt_expect_one_line("other.st: metadata 's2s.cell' missing: not a seq2seq model");
+    /* the model with an empty word put in its target vocabulary (a second
+     * "\n" after the first word; the header grows by 2 bytes) */
+    size_t n;
+    char *model = pt_read("model.st", &n);
+    char *words = strstr(model + 8, "\"s2s.tgt_vocab\":\""), *nl = words ? strstr(words, "\\n") : NULL;
+    cr_assert(nl, "no target vocabulary in model.st's header");
+    char *edited = malloc(n + 2);
+    size_t at = (size_t)(nl - model) + 2;
+    memcpy(edited, model, at);
+    memcpy(edited + at, "\\n", 2);
+    memcpy(edited + at + 2, model + at, n - at);
+    unsigned long long hlen = 0; /* the header's length: 8 bytes, little-endian */
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | (unsigned char)model[i];
+    for (int i = 0; i < 8; i++) edited[i] = (char)((hlen + 2) >> (8 * i));
+    pt_write("empty_word.st", edited, n + 2);
+    free(edited);
+    free(model);
+    cr_assert_eq(pt_run("--load empty_word.st --translate hello"), 1);
+    pt_expect_one_line("empty_word.st: metadata 's2s.tgt_vocab' is not a vocabulary (a word "
+                       "repeated, empty or holding white space)");
     /* the model file still loads and translates */
     cr_assert_eq(pt_run("--load model.st --translate \"I study deeplearning\""), 0, "%s", pt_err);
     cr_assert(strstr(pt_out, "result: translated=1"), "%s", pt_out);
