@@ -256,7 +256,8 @@ static void expect_follows(tg_tape *t, tg_tensor *a, tg_tensor *b, const char *w
  * 32p .. 32p+31, zeros past N; exact copies, so compared bit for bit. */
 Test(panels, panels_hold_op_b_exactly)
 {
-    if (!tg_panels_available()) return;
+    if (!tg_panels_available())
+        cr_skip_test("no panel kernel runs here (%s)", tg_panel_kernel());
     static const int shapes[][2] = {{1024, 256}, {1000, 256}, {37, 13}, {8, 8}, {45, 7},
                                     {33, 300}, {3, 17}, {64, 9}, {17, 64}};
     tg_rng r;
@@ -309,7 +310,8 @@ Test(panels, changed_leaf_is_packed_again)
  * parameter's panels follow it. */
 Test(panels, parameter_packed_at_first_use)
 {
-    if (!tg_panels_available()) return;
+    if (!tg_panels_available())
+        cr_skip_test("no panel kernel runs here (%s)", tg_panel_kernel());
     tg_rng r;
     tg_rng_seed(&r, 6);
     tg_params *ps = tg_params_new();
@@ -344,7 +346,8 @@ Test(panels, parameter_packed_at_first_use)
  * cache still names the released panels). */
 Test(panels, held_parameter_panels_outlive_resets)
 {
-    if (!tg_panels_available()) return;
+    if (!tg_panels_available())
+        cr_skip_test("no panel kernel runs here (%s)", tg_panel_kernel());
     tg_rng r;
     tg_rng_seed(&r, 7);
     tg_params *ps = tg_params_new();
@@ -385,7 +388,8 @@ Test(panels, held_parameter_panels_outlive_resets)
  * batch or alone. x W^T and x W^T + bias, shapes with panel tails. */
 Test(panels, a_row_alone_has_its_bits_among_many)
 {
-    if (!tg_panels_available()) return;
+    if (!tg_panels_available())
+        cr_skip_test("no panel kernel runs here (%s)", tg_panel_kernel());
     static const int shapes[][3] = {{9, 1000, 256}, {3, 77, 40}, {17, 257, 33}, {2, 128, 8}};
     tg_rng r;
     tg_rng_seed(&r, 9);
@@ -503,7 +507,8 @@ Test(panels, threads_change_no_bit)
  * (130 x 40 x 50 suits them and packs at once on either kernel). */
 Test(panels, affine_on_panels_adds_bias_and_writes_input_gradient)
 {
-    if (!tg_panels_available()) return;
+    if (!tg_panels_available())
+        cr_skip_test("no panel kernel runs here (%s)", tg_panel_kernel());
     enum { M = 130, K = 40, NO = 50 };
     tg_rng r;
     tg_rng_seed(&r, 29);
@@ -550,7 +555,8 @@ Test(panels, affine_on_panels_adds_bias_and_writes_input_gradient)
  * twice is still packed. Its products against double sums. */
 Test(panels, op_outputs_packed_and_seen_once_slots_taken_over)
 {
-    if (!tg_panels_available()) return;
+    if (!tg_panels_available())
+        cr_skip_test("no panel kernel runs here (%s)", tg_panel_kernel());
     enum { M = 6, K = 40, N = 48, ONCE = TG_PANEL_SLOTS + 8 };
     tg_rng r;
     tg_rng_seed(&r, 2024);
@@ -588,7 +594,8 @@ Test(panels, op_outputs_packed_and_seen_once_slots_taken_over)
  * starts its counts again). */
 Test(panels, shared_store_panels_whole_for_every_thread)
 {
-    if (!tg_panels_available()) return;
+    if (!tg_panels_available())
+        cr_skip_test("no panel kernel runs here (%s)", tg_panel_kernel());
     enum { N = 96, K = 16384, ROUNDS = 24 };
     tg_rng r;
     tg_rng_seed(&r, 77);
@@ -638,7 +645,8 @@ Test(panels, shared_store_panels_whole_for_every_thread)
  * (a tape clears at the end of its backward and again at its reset). */
 Test(panels, cache_frees_the_buffers_a_step_did_not_use)
 {
-    if (!tg_panels_available()) return;
+    if (!tg_panels_available())
+        cr_skip_test("no panel kernel runs here (%s)", tg_panel_kernel());
     tg_rng r;
     tg_rng_seed(&r, 5);
     tg_tensor *big = random_tensor(&r, 1024, 256, 0), *small = random_tensor(&r, 64, 256, 0);

@@ -635,7 +635,8 @@ Test(decode, a_row_gets_its_bits_alone_in_a_batch, .timeout = 120)
     int kept = s2s_decode_keeps_rows(&probe.m);
     s2s_model_free(&probe.m);
     free_tiny(&probe.d);
-    if (kept == 0) return; /* no panels in this build: BLAS's bits may differ */
+    if (kept == 0)
+        cr_skip_test("no panel kernel runs here (%s): BLAS's bits may differ", tg_panel_kernel());
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         int rows;
         int bad = logits_differing_alone(cases[k].cell, cases[k].layers, cases[k].attn,
