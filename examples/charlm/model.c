@@ -64,6 +64,32 @@ static void import_model(const options *o, const cmdline *cl, charmodel *m, tg_v
     *m = with;
 }
 
+/* A char model's parameters (embedding, recurrent stack, output layer) at
+ * their most, or at their fewest (floor: weights only). */
+static size_t numel_of(const tg_cell_kind *kind, int vocab, int embed, int hidden, int layers,
+                       int floor)
+{
+    size_t V = (size_t)vocab, H = (size_t)hidden;
+    return V * (size_t)embed + H * V +
+           (floor ? tgx_stack_weights(kind, embed, hidden, layers)
+                  : V + tgx_stack_numel(kind, embed, hidden, layers));
+}
+
+/* The model a file's metadata describes, before it is built: its tensors
+ * hold at least its parameters, and those with their gradients fit in
+ * memory (tgx_model_meta_fits). */
+static int check_file_model(const tg_checkpoint *ck, const char *path,
+                            const charmodel_config *c, char *err, size_t errlen)
+{
+    char what[128];
+    snprintf(what, sizeof what, "embed %d, hidden %d, layers %d, vocabulary %d", c->embed,
+             c->hidden, c->layers, c->vocab);
+    return tgx_model_meta_fits(PROG, ck, path,
+                               numel_of(c->kind, c->vocab, c->embed, c->hidden, c->layers, 1),
+                               numel_of(c->kind, c->vocab, c->embed, c->hidden, c->layers, 0),
+                               what, err, errlen);
+}
+
 /* Model and vocabulary from --load (or --import-torch), checked against
  * explicit flags; *ck: the --load file, for the optimizer state. */
 void charlm_load_model(const options *o, const cmdline *cl, charmodel *m, tg_vocab *v,
@@ -78,7 +104,8 @@ void charlm_load_model(const options *o, const cmdline *cl, charmodel *m, tg_voc
         return;
     }
     *ck = tg_checkpoint_open(o->load, err, sizeof err);
-    if (!*ck || charmodel_read_config(*ck, o->load, &cfg, v, err, sizeof err))
+    if (!*ck || charmodel_read_config(*ck, o->load, &cfg, v, err, sizeof err) ||
+        check_file_model(*ck, o->load, &cfg, err, sizeof err))
         tg_cli_die(PROG, "%s", err);
     check_model_flags(o, cl, &cfg, o->load);
     if (given(cl, "dropout")) cfg.dropout = o->dropout;
@@ -93,9 +120,8 @@ void charlm_load_model(const options *o, const cmdline *cl, charmodel *m, tg_voc
  * config, the optimizer's state from --optim, and the text's n characters. */
 static void check_planned_memory(const options *o, int vocab, size_t n)
 {
-    size_t V = (size_t)vocab, H = (size_t)o->hidden;
-    size_t numel = V * (size_t)o->embed + H * V + V +
-                   tgx_stack_numel(tg_cell_kind_by_name(o->cell), o->embed, o->hidden, o->layers);
+    size_t numel = numel_of(tg_cell_kind_by_name(o->cell), vocab, o->embed, o->hidden,
+                            o->layers, 0);
     tg_optim_config oc;
     if (tgx_optim_from_flag(o->optim, &oc) != 0) return; /* charlm_make_optim says so */
     if (oc.kind == TG_OPTIM_SGD) oc.momentum = o->momentum;

@@ -701,8 +701,41 @@ tgx_memory_plan tgx_memory_plan_config(size_t numel, int shards, const tg_optim_
 size_t tgx_stack_numel(const tg_cell_kind *kind, int in, int hidden, int layers)
 {
     size_t H = (size_t)hidden, G = (size_t)kind->gates, n = 0, x = (size_t)in;
-    for (int l = 0; l < layers; l++, x = H) n += G * H * (x + H + 2);
+    for (int l = 0; l < layers; l++, x = H) n += G * H * (x + H + 2) + 4 * H;
     return n;
+}
+
+size_t tgx_stack_weights(const tg_cell_kind *kind, int in, int hidden, int layers)
+{
+    size_t H = (size_t)hidden, G = (size_t)kind->gates, n = 0, x = (size_t)in;
+    for (int l = 0; l < layers; l++, x = H) n += G * H * (x + H);
+    return n;
+}
+
+int tgx_model_meta_fits(const char *prog, const tg_checkpoint *ck, const char *path,
+                        size_t floor, size_t bound, const char *what, char *err, size_t errlen)
+{
+    char src[96], need[32], have[32];
+    size_t avail = tgx_memory_available(prog, src, sizeof src);
+    double bytes = 2.0 * (double)bound * (double)sizeof(tg_real); /* and the gradients */
+    if (avail && bytes > (double)avail) {
+        tgx_format_bytes(bytes < (double)SIZE_MAX ? (size_t)bytes : SIZE_MAX, need, sizeof need);
+        tgx_format_bytes(avail, have, sizeof have);
+        return snprintf(err, errlen, "%s: its metadata describes a model of %s with its "
+                        "gradients (%s), more than the %s available (%s)", path, need, what, have,
+                        src), -1;
+    }
+    size_t held = 0;
+    for (size_t i = 0; i < tg_checkpoint_tensor_count(ck); i++) {
+        int rows = 0, cols = 0;
+        tg_checkpoint_tensor_shape(ck, tg_checkpoint_tensor_name(ck, i), &rows, &cols);
+        held += (size_t)rows * (size_t)cols;
+    }
+    if (held < floor)
+        return snprintf(err, errlen, "%s: its metadata describes a model of at least %zu values "
+                        "(%s) but its tensors hold %zu: they are not that model's", path, floor,
+                        what, held), -1;
+    return 0;
 }
 
 size_t tgx_memory_plan_total(const tgx_memory_plan *p)

@@ -385,10 +385,26 @@ size_t tgx_memory_plan_total(const tgx_memory_plan *p);
  * from its config (Adam/AdamW: 2 arrays, SGD with momentum: 1, plain: 0). */
 tgx_memory_plan tgx_memory_plan_config(size_t numel, int shards, const tg_optim_config *oc,
                                        size_t arenas);
-/* The parameters of a recurrent stack of a built-in cell (each layer's
- * W_ih, W_hh, b_ih, b_hh: gates x hidden rows); a cell with extra tensors
- * (peephole, user cells) has a few more. */
+/* The parameters of a recurrent stack of a built-in cell, at their most:
+ * each layer's W_ih, W_hh, b_ih, b_hh (gates x hidden rows) and a row of
+ * hidden values in each of the 4 extra slots (peephole uses 3); a user
+ * cell's larger extras are not counted. */
 size_t tgx_stack_numel(const tg_cell_kind *kind, int in, int hidden, int layers);
+/* The weights alone of that stack (gates x hidden x (in + hidden) a layer):
+ * a floor of its parameters, whatever the cell stores besides. */
+size_t tgx_stack_weights(const tg_cell_kind *kind, int in, int hidden, int layers);
+
+/* Whether the model a file's metadata describes may be built before any of
+ * its tensors is read: 0, or -1 with "PATH: ..." in err. A small crafted
+ * file can describe a model of many GiB, which building allocates with its
+ * gradients and touches until the kernel kills the process; so the file's
+ * tensors must hold at least floor values (the model's parameters counted
+ * at their fewest: the metadata and the tensors then may belong together),
+ * and the parameters and gradients, bound values each (counted at their
+ * most), must fit in the memory available. what names the size for the
+ * message ("embed 8, hidden 8192, layers 2, vocabularies 50 and 60"). */
+int tgx_model_meta_fits(const char *prog, const tg_checkpoint *ck, const char *path,
+                        size_t floor, size_t bound, const char *what, char *err, size_t errlen);
 
 /* n bytes for a message: "12.0 KiB", "123.4 MiB" or "16.3 GiB". */
 void tgx_format_bytes(size_t n, char *buf, size_t cap);

@@ -11,9 +11,21 @@ size_t s2s_config_numel_bound(const s2s_config *c)
     size_t E = (size_t)c->embed, H = (size_t)c->hidden, Vt = (size_t)c->tgt_vocab;
     size_t enc = c->bidirectional ? 2 * tgx_stack_numel(c->cell, c->embed, c->hidden / 2, c->layers)
                                   : tgx_stack_numel(c->cell, c->embed, c->hidden, c->layers);
-    return ((size_t)c->src_vocab + Vt) * E + enc +
+    /* the bidirectional encoder's bridges to the decoder (h, and c where the
+     * cell has one) and mlp attention, the largest */
+    size_t bridges = c->bidirectional ? 2 * (size_t)c->layers * (H * H + H) : 0;
+    return ((size_t)c->src_vocab + Vt) * E + enc + bridges +
            tgx_stack_numel(c->cell, c->embed + c->hidden, c->hidden, c->layers) +
-           (c->attention != TG_ATTN_NONE ? 3 * H * H + H : 0) + H * Vt + Vt;
+           (c->attention != TG_ATTN_NONE ? 4 * H * H + 3 * H : 0) + H * Vt + Vt;
+}
+
+size_t s2s_config_numel_floor(const s2s_config *c)
+{
+    size_t E = (size_t)c->embed, H = (size_t)c->hidden, Vt = (size_t)c->tgt_vocab;
+    size_t enc = c->bidirectional ? 2 * tgx_stack_weights(c->cell, c->embed, c->hidden / 2, c->layers)
+                                  : tgx_stack_weights(c->cell, c->embed, c->hidden, c->layers);
+    return ((size_t)c->src_vocab + Vt) * E + enc +
+           tgx_stack_weights(c->cell, c->embed, c->hidden, c->layers) + H * Vt;
 }
 
 int s2s_model_init(s2s_model *m, const s2s_config *c, uint64_t seed)

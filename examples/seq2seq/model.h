@@ -45,6 +45,10 @@ typedef struct s2s_config {
  * their largest (attention and the decoder's fed input as if on): to refuse
  * a configuration, or a model file's metadata, that cannot fit in memory. */
 size_t s2s_config_numel_bound(const s2s_config *c);
+/* The same at their fewest (the embeddings, the output layer's weights and
+ * the recurrent weights from the embedding's size on): a model file's
+ * tensors hold at least as many values. */
+size_t s2s_config_numel_floor(const s2s_config *c);
 
 typedef struct s2s_model {
     s2s_config cfg;

@@ -155,19 +155,15 @@ static int read_vocab(const tg_checkpoint *ck, const char *path, const char *key
 }
 
 /* The metadata sets the model's size before any tensor is read, so a small
- * crafted file could ask for a model of hundreds of GiB (built, then
- * initialised page by page until the kernel kills the process): its
- * parameters, counted at their largest, must fit in the memory available. */
-static int check_fits(const s2s_config *c, const char *path, char *err, size_t errlen)
+ * crafted file could ask for a model of many GiB (tgx_model_meta_fits). */
+static int check_fits(const tg_checkpoint *ck, const s2s_config *c, const char *path, char *err,
+                      size_t errlen)
 {
-    char src[96];
-    double need = (double)s2s_config_numel_bound(c) * (double)sizeof(tg_real);
-    size_t avail = tgx_memory_available("seq2seq", src, sizeof src);
-    if (avail == 0 || need <= (double)avail) return 0;
-    return snprintf(err, errlen, "%s: its metadata describes a model of %.1f GiB of parameters "
-                    "(embed %d, hidden %d, layers %d, vocabularies %d and %d), more than the "
-                    "%.1f GiB available (%s)", path, need / 1073741824.0, c->embed, c->hidden,
-                    c->layers, c->src_vocab, c->tgt_vocab, (double)avail / 1073741824.0, src), -1;
+    char what[160];
+    snprintf(what, sizeof what, "embed %d, hidden %d, layers %d, vocabularies %d and %d", c->embed,
+             c->hidden, c->layers, c->src_vocab, c->tgt_vocab);
+    return tgx_model_meta_fits("seq2seq", ck, path, s2s_config_numel_floor(c),
+                               s2s_config_numel_bound(c), what, err, errlen);
 }
 
 int s2s_build_from_meta(const tg_checkpoint *ck, const char *path, s2s_model *m,
@@ -184,7 +180,7 @@ int s2s_build_from_meta(const tg_checkpoint *ck, const char *path, s2s_model *m,
     }
     c.src_vocab = src->n;
     c.tgt_vocab = tgt->n;
-    if (check_fits(&c, path, err, errlen) != 0) {
+    if (check_fits(ck, &c, path, err, errlen) != 0) {
         s2s_vocab_free(tgt);
         s2s_vocab_free(src);
         return -1;

@@ -114,6 +114,13 @@ ROWS = [
     ("charlm", "config says another size than the tensors", ["--text", "{d}/tiny.txt", "--load",
      "{d}/config.ckpt", "--steps", "2", "--batch", "2", "--seq-len", "4"], 1,
      ["config.ckpt", "shape"]),
+    ("charlm", "config says a model far larger than its tensors (refused before it is built)",
+     ["--text", "{d}/tiny.txt", "--load", "{d}/config_big.ckpt"] + CH, 1,
+     ["config_big.ckpt", "hidden 2048", "its tensors hold"], {"TG_MAX_MEMORY": "64G"}),
+    ("charlm", "config says a model larger than memory with its gradients (refused before it "
+     "is built)", ["--text", "{d}/tiny.txt", "--load", "{d}/config_huge.ckpt"] + CH, 1,
+     ["config_huge.ckpt", "hidden 65536", "with its gradients", "GiB available",
+      "TG_MAX_MEMORY"], {"TG_MAX_MEMORY": "4G"}),
     ("charlm", "flag contradicts the loaded checkpoint", ["--text", "{d}/tiny.txt", "--load",
      "{d}/ok.ckpt", "--hidden", "16", "--steps", "2", "--batch", "2", "--seq-len", "4"], 2,
      ["--hidden", "ok.ckpt"]),
@@ -278,6 +285,10 @@ ROWS = [
      "before it is built)", S2S + ["--import-torch", "{d}/s2s_huge.torch.st"], 1,
      ["--import-torch", "s2s_huge.torch.st", "hidden 8192, layers 8", "GiB available",
       "TG_MAX_MEMORY"], {"TG_MAX_MEMORY": "4G"}),
+    ("seq2seq", "--import-torch whose metadata describes a model far larger than its tensors "
+     "(refused before it is built)", S2S + ["--import-torch", "{d}/s2s_floor.torch.st"], 1,
+     ["--import-torch", "s2s_floor.torch.st", "hidden 2048", "its tensors hold"],
+     {"TG_MAX_MEMORY": "64G"}),
     ("seq2seq", "--import-torch with a --layers the model contradicts", S2S + ["--layers", "3",
      "--import-torch", "{d}/s2s.torch.st"], 2, ["--layers 3", "s2s.torch.st", "layers=1"]),
     ("seq2seq", "--subword-sample where no pieces are learned (the built-in corpus's words)",
@@ -554,6 +565,7 @@ def make_s2s_torch_fixtures(d, exes):
     h["decoder.weight_hh_l9"] = h.pop("decoder.weight_hh_l0")
     write_safetensors(f"{d}/s2s_missing.torch.st", h, data)
     for name, key, value in (("s2s_huge", "s2s.hidden", "8192"),
+                             ("s2s_floor", "s2s.hidden", "2048"),
                              ("s2s_dropout", "s2s.dropout", "0.1abc")):
         h, data = safetensors_parts(f"{d}/s2s.torch.st")
         h["__metadata__"][key] = value
@@ -581,6 +593,9 @@ def make_checkpoint_fixtures(d, charlm):
     h4 = json.loads(json.dumps(h))
     h4["__metadata__"]["charmodel.hidden"] = "16"
     write_safetensors(f"{d}/config.ckpt", h4, data)
+    for name, hidden in (("config_big", "2048"), ("config_huge", "65536")):
+        h4["__metadata__"]["charmodel.hidden"] = hidden
+        write_safetensors(f"{d}/{name}.ckpt", h4, data)
     h5 = json.loads(json.dumps(h))
     h5["__metadata__"]["charmodel.vocab"] = "10,32,x"
     write_safetensors(f"{d}/vocab.ckpt", h5, data)

@@ -142,6 +142,31 @@ static void check_padding(const char *cell, int layers, int feed, int reverse)
     s2s_model_free(&m);
 }
 
+/* A model file's metadata is checked against its tensors before the model
+ * is built (tgx_model_meta_fits): every model's parameters lie between the
+ * floor and the bound, whatever its cell, layers, attention and encoder. */
+Test(model, its_parameters_lie_between_the_floor_and_the_bound)
+{
+    const char *cells[] = {"rnn", "lstm", "gru", "mgu", "peephole"};
+    const tg_attn_kind attn[] = {TG_ATTN_NONE, TG_ATTN_DOT, TG_ATTN_GENERAL, TG_ATTN_MLP};
+    for (int k = 0; k < 5; k++)
+        for (int layers = 1; layers <= 2; layers++)
+            for (int a = 0; a < 4; a++)
+                for (int v = 0; v < 4; v++) {
+                    s2s_config c = {tg_cell_kind_by_name(cells[k]), 6, 8, layers, 0, 11, 13,
+                                    v & 1, 0, attn[a], v >> 1};
+                    s2s_model m;
+                    cr_assert_eq(s2s_model_init(&m, &c, 1), 0);
+                    size_t n = tg_params_numel(m.params);
+                    cr_expect(s2s_config_numel_floor(&c) <= n && n <= s2s_config_numel_bound(&c),
+                              "%s, %d layers, attention %s, fed %d, bidirectional %d: %zu "
+                              "parameters, floor %zu, bound %zu", cells[k], layers,
+                              tg_attn_kind_name(attn[a]), v & 1, v >> 1, n,
+                              s2s_config_numel_floor(&c), s2s_config_numel_bound(&c));
+                    s2s_model_free(&m);
+                }
+}
+
 Test(padding, lstm) { check_padding("lstm", 1, 0, 0); }
 Test(padding, lstm_two_layers_context) { check_padding("lstm", 2, 1, 0); }
 Test(padding, gru_reversed_source) { check_padding("gru", 1, 1, 1); }
