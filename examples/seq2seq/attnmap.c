@@ -11,7 +11,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "decode.h"
 #include "text.h"
@@ -191,19 +190,6 @@ int s2s_attnmap_write(const char *path, const char *title, const s2s_attnmap_blo
     if (rc != 0)
         snprintf(err, err_size, "writing --attention-map %s failed: %s", path, strerror(saved));
     return rc;
-}
-
-int s2s_attnmap_check_path(const char *path, char *err, size_t err_size)
-{
-    int existed = access(path, F_OK) == 0;
-    FILE *f = fopen(path, "a");
-    if (!f) {
-        snprintf(err, err_size, "cannot write --attention-map %s: %s", path, strerror(errno));
-        return -1;
-    }
-    fclose(f);
-    if (!existed) remove(path);
-    return 0;
 }
 
 /* ------------------------------------------------------------------ from a model */

@@ -68,8 +68,5 @@ int s2s_attnmap_decode_save(const char *path, tg_tape *t, const s2s_model *m,
                             const int *src_len, size_t n, int max_len, int batch, char *err,
                             size_t err_size);
 
-/* Before any work: can path be written? (The file is left as it was: one
- * that did not exist is removed again.) 0, or -1 with err set. */
-int s2s_attnmap_check_path(const char *path, char *err, size_t err_size);
 
 #endif

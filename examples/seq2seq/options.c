@@ -135,7 +135,9 @@ static void check_attention_map(const s2s_options *o)
     if (!o->translate && o->show == 0)
         tg_cli_die_usage(S2S_PROG, "--attention-map draws the --show test sentences: --show 0 "
                          "leaves none");
-    if (s2s_attnmap_check_path(o->attention_map, err, sizeof err) != 0)
+    /* written in place (a FIFO or device as it is: never opened here, where
+     * a test open and close would end a reader's input) */
+    if (tg_cli_check_output("--attention-map", o->attention_map, 0, err, sizeof err) != 0)
         tg_cli_die(S2S_PROG, "%s", err);
 }
 

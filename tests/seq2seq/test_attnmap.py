@@ -17,6 +17,7 @@ with one cell per weight and every label intact.
 import os
 import re
 import subprocess
+import threading
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
@@ -94,6 +95,23 @@ def shown(stdout):
     return [(s.split(), o.split()) for s, o in zip(src, out)]
 
 
+def check_fifo(tmp, model):
+    """--attention-map into a FIFO a reader holds open: the reader gets the
+    whole map (a test open and close before the work once ended its input
+    and left the program blocked on the real open, helper-42)."""
+    fifo = os.path.join(tmp, "map.fifo")
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()), daemon=True)
+    reader.start()
+    r = subprocess.run([S2S, "--translate", "--load", model, "--attention-map", fifo, "the student"],
+                       capture_output=True, text=True, timeout=60)
+    reader.join(10)
+    if r.returncode != 0 or not got or not got[0].rstrip().endswith(b"</svg>"):
+        fail(f"--attention-map FIFO: exit {r.returncode}, the reader got "
+             f"{len(got[0]) if got else 'nothing'} bytes\n{r.stderr}")
+
+
 def check_program(tmp):
     svg, model = os.path.join(tmp, "show.svg"), os.path.join(tmp, "m.bin")
     r = run([S2S] + TINY + ["--attention", "general", "--show", "3", "--save", model,
@@ -146,8 +164,10 @@ def check_program(tmp):
         fail(f"--attention none: {r.stderr!r}")
     r = run([S2S] + TINY + ["--attention", "dot", "--hidden", "8", "--embed", "8",
                             "--attention-map", os.path.join(tmp, "nodir", "x.svg")], 1)
-    if "cannot write --attention-map" not in r.stderr or "epoch" in r.stdout:
+    if ("--attention-map" not in r.stderr or "nodir" not in r.stderr
+            or "No such file" not in r.stderr or "epoch" in r.stdout):
         fail(f"unwritable --attention-map: {r.stderr!r}")
+    check_fifo(tmp, model)
     plain = os.path.join(tmp, "plain.bin")
     run([S2S] + TINY + ["--show", "0", "--save", plain], 0)
     r = run([S2S, "--translate", "--load", plain, "--attention-map", tr, "the student"], 2)
