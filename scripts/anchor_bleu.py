@@ -43,11 +43,21 @@ def bleu(hyps, refs):
     return 100 * bp * math.exp(lp), match, total
 
 
+def lines(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [line.rstrip("\n") for line in f]
+    except OSError as e:
+        sys.exit(f"anchor_bleu: {path}: {e.strerror}")
+    except UnicodeDecodeError as e:
+        sys.exit(f"anchor_bleu: {path}: not UTF-8 text ({e.reason} at byte {e.start})")
+
+
 def main(argv):
     if len(argv) != 3:
         sys.exit(__doc__)
-    pairs = [line.rstrip("\n").split("\t") for line in open(argv[1], encoding="utf-8")]
-    hyps_all = [line.rstrip("\n") for line in open(argv[2], encoding="utf-8")]
+    pairs = [line.split("\t") for line in lines(argv[1])]
+    hyps_all = lines(argv[2])
     if len(hyps_all) != len(pairs):
         sys.exit(f"anchor_bleu: {len(pairs)} test pairs but {len(hyps_all)} translations")
     hyps, refs = [], []
@@ -58,6 +68,8 @@ def main(argv):
         if s and t and len(s) <= MAX_TOKENS and len(t) <= MAX_TOKENS:
             hyps.append(tok(h))
             refs.append(t)
+    if not refs:
+        sys.exit(f"anchor_bleu: {argv[1]}: no source<TAB>target pair to score")
     score, match, total = bleu(hyps, refs)
     prec = " ".join(f"{m}/{t}" for m, t in zip(match, total))
     print(f"anchor_bleu={score:.2f} pairs={len(refs)} matches(1-4)={prec}")

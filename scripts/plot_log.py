@@ -145,8 +145,8 @@ def draw(path, header, data, out, title):
     if unknown:
         print(f"plot_log: {path}: columns not plotted: {', '.join(unknown)}", file=sys.stderr)
     if not panels:
-        raise LogError(f"{path}:1: no metric column to plot (loss, bpc, acc, bleu, ...): "
-                       f"{','.join(header)}")
+        raise LogError(f"{path}: no metric column with a finite value to plot (loss, bpc, acc, "
+                       f"bleu, ...): {','.join(header)}")
     order = sorted(panels)
     fig, axes = plt.subplots(len(order), len(xaxes), squeeze=False,
                              figsize=(6.2 * len(xaxes), 3.6 * len(order)))
@@ -163,11 +163,13 @@ def draw(path, header, data, out, title):
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize=9)
     fig.suptitle(title or os.path.basename(path), fontsize=13)
-    fig.tight_layout()
     try:
-        fig.savefig(out, dpi=100)
+        fig.tight_layout()
+        fig.savefig(out, dpi=100, format="png")
     except OSError as e:
         raise LogError(f"{out}: cannot write the image: {e.strerror}") from None
+    except (ValueError, IndexError, OverflowError) as e:  # matplotlib on extreme values
+        raise LogError(f"{path}: cannot draw these values ({type(e).__name__}: {e})") from None
     finally:
         plt.close(fig)
 
@@ -175,10 +177,16 @@ def draw(path, header, data, out, title):
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Plot a tapegrad CSV log (--log) as a PNG.")
     ap.add_argument("log", help="the CSV log a program wrote with --log")
-    ap.add_argument("-o", "--output", help="PNG to write (default: LOG with .png)")
+    ap.add_argument("-o", "--output", help="PNG to write, a name ending in .png (default: LOG "
+                    "with .png)")
     ap.add_argument("--title", help="figure title (default: the log's file name)")
     a = ap.parse_args(argv)
     out = a.output or os.path.splitext(a.log)[0] + ".png"
+    if os.path.splitext(out)[1].lower() != ".png":
+        ap.error(f"-o {out}: the image is a PNG: give a name ending in .png")
+    if os.path.abspath(out) == os.path.abspath(a.log) or (
+            os.path.exists(out) and os.path.exists(a.log) and os.path.samefile(out, a.log)):
+        ap.error(f"{out} is the log itself: give the image another name with -o")
     try:
         header, data = read_log(a.log)
         draw(a.log, header, data, out, a.title)

@@ -57,6 +57,37 @@ with tempfile.TemporaryDirectory() as tmp:
                       f"{log}: unknown column named on stderr")
     r = subprocess.run([sys.executable, SCRIPT], capture_output=True, text=True, timeout=60)
     check(r.returncode == 2 and "usage" in r.stderr, "no arguments: usage, exit 2")
+    # the image never replaces the log, and is written where it is said to be
+    # (helper-42: a log named run.png became its own plot; -o noext wrote
+    # noext.png and said "wrote noext")
+    good = open(os.path.join(FIXTURES, "good_charlm.csv"), "rb").read()
+    own = os.path.join(tmp, "run.png")
+    with open(own, "wb") as f:
+        f.write(good)
+    for args, name in (([own], "the log itself"), ([own, "-o", own], "the log itself"),
+                       ([own, "-o", os.path.join(tmp, "noext")], "ending in .png"),
+                       ([own, "-o", os.path.join(tmp, "out.xyz")], "ending in .png")):
+        r = subprocess.run([sys.executable, SCRIPT] + args, capture_output=True, text=True,
+                           timeout=60)
+        check(r.returncode == 2 and name in r.stderr and open(own, "rb").read() == good
+              and not os.path.exists(os.path.join(tmp, "noext.png"))
+              and not os.path.exists(os.path.join(tmp, "out.xyz")),
+              f"{args[1:]}: exit {r.returncode}, {r.stderr.strip()[-80:]!r}, the log kept")
+    # values no metric can be drawn from, or too large to draw
+    for name, rows, want in (("nonfinite.csv", "1,inf\n2,nan\n", (1, "with a finite value")),
+                             ("extreme.csv", "1,1e308\n2,-1e308\n", None)):
+        log = os.path.join(tmp, name)
+        with open(log, "w") as f:
+            f.write("step,loss\n" + rows)
+        r = subprocess.run([sys.executable, SCRIPT, log], capture_output=True, text=True,
+                           timeout=60)
+        if want:
+            ok = r.returncode == want[0] and want[1] in r.stderr
+        else:  # drawn, or refused with a message: never a traceback
+            ok = r.returncode in (0, 1) and "Traceback" not in r.stderr and (
+                r.returncode == 1 or (have_plot and os.path.exists(log[:-4] + ".png")))
+        if want or have_plot:
+            check(ok, f"{name}: exit {r.returncode}, {r.stderr.strip()[-120:]!r}")
 
 print(f"{len(failures)} failure(s)")
 if failures:
