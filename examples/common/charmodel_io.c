@@ -10,6 +10,7 @@
 
 #include "charmodel.h"
 #include "cli.h"
+#include "torch_io.h" /* tgx_torch_refuse_as_model: a state_dict given to --load */
 
 int charmodel_save(const char *path, const charmodel *m, const tg_vocab *v, tg_optim *opt,
                    const tg_ckpt_meta *extra, size_t n_extra, char *err, size_t errlen)
@@ -81,6 +82,7 @@ static const char *meta_str(const tg_checkpoint *c, const char *path, const char
                             size_t errlen)
 {
     const char *s = tg_checkpoint_meta(c, key);
+    if (!s && tgx_torch_refuse_as_model(c, path, err, errlen) != 0) return NULL;
     if (!s)
         snprintf(err, errlen, "%s: metadata '%s' is missing: not a char-model checkpoint", path,
                  key);

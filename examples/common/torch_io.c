@@ -110,6 +110,15 @@ int tgx_torch_export(const tg_params *p, const tg_cell_kind *kind, const char *p
 
 /* ------------------------------------------------------------------ import */
 
+int tgx_torch_refuse_as_model(const tg_checkpoint *c, const char *path, char *err, size_t errlen)
+{
+    const char *module = tg_checkpoint_meta(c, TGX_TORCH_KEY_MODULE);
+    if (!module) return 0;
+    snprintf(err, errlen, "%s: a PyTorch %.40s state_dict (what --export-torch writes), not a "
+             "tapegrad model: give it to --import-torch", path, module);
+    return -1;
+}
+
 /* Shape of a tensor that must be present. */
 static int need_shape(const tg_checkpoint *c, const char *path, const char *name, int *rows,
                       int *cols, char *err, size_t errlen)
@@ -188,6 +197,17 @@ static int read_arch(const tg_checkpoint *c, const char *path, tgx_torch_arch *a
 tg_checkpoint *tgx_torch_open(const char *path, tgx_torch_arch *a, char *err, size_t errlen)
 {
     tg_checkpoint *c = tg_checkpoint_open(path, err, errlen);
+    /* a file tg_checkpoint_save wrote (it alone adds the data checksum) */
+    if (c && !tg_checkpoint_meta(c, TGX_TORCH_KEY_MODULE) && tg_checkpoint_meta(c, TG_CKPT_CRC_KEY)) {
+        if (tg_checkpoint_meta(c, "trainckpt.version"))
+            snprintf(err, errlen, "%s: a training checkpoint (what --checkpoint writes), not a "
+                     "PyTorch state_dict: continue its run with --resume", path);
+        else
+            snprintf(err, errlen, "%s: a model in tapegrad's names (what --save writes), not a "
+                     "PyTorch state_dict: give it to --load", path);
+        tg_checkpoint_close(c);
+        return NULL;
+    }
     if (c && read_arch(c, path, a, err, errlen) != 0) {
         tg_checkpoint_close(c);
         c = NULL;

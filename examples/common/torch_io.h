@@ -76,8 +76,13 @@ int tgx_torch_export(const tg_params *p, const tg_cell_kind *kind, const char *p
 /* Opens a PyTorch-named file (an export, or a state_dict written by
  * scripts/torch_models.py) and reads its architecture from the shapes.
  * NULL with a message naming the file and tensor when it is not one of the
- * modules above (bidirectional and projected LSTMs included). */
+ * modules above (bidirectional and projected LSTMs included), or naming
+ * --load or --resume when tapegrad saved it in its own names. */
 tg_checkpoint *tgx_torch_open(const char *path, tgx_torch_arch *a, char *err, size_t errlen);
+/* For --load: -1 with "PATH: a PyTorch X state_dict ...: give it to
+ * --import-torch" in err when c is an export (its metadata names a PyTorch
+ * module), else 0. */
+int tgx_torch_refuse_as_model(const tg_checkpoint *c, const char *path, char *err, size_t errlen);
 
 /* Copies the file's tensors into p, all or nothing, as strict=True does:
  * every parameter of p must be in the file (biases [N] or [1, N]) with its

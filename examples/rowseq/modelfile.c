@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "rowseq.h"
+#include "torch_io.h" /* tgx_torch_refuse_as_model */
 #include "tg_checkpoint.h"
 
 #define PROG "rowseq"
@@ -74,7 +75,8 @@ tg_checkpoint *rowseq_open_model(rowseq_options *o, uint64_t *epochs_done, int *
 {
     char err[1024], key[64];
     tg_checkpoint *c = tg_checkpoint_open(o->load, err, sizeof err);
-    if (!c) tg_cli_die(PROG, "%s", err);
+    if (!c || tgx_torch_refuse_as_model(c, o->load, err, sizeof err) != 0)
+        tg_cli_die(PROG, "%s", err);
     *training = is_training_checkpoint(c, o->load);
     model_key(*training, "cell", key, sizeof key);
     const char *cell = tg_checkpoint_meta(c, key);

@@ -245,7 +245,9 @@ static void prepare_pieces(const options *o, int loaded, s2s_pieces *pc, s2s_pai
                  o->subword_sample, train_raw->n);
     snprintf(info, infolen, "%s: subwords: %d source and %d target pieces (SentencePiece "
              "unigram, one model per side; %s in %.1fs)\n", prog, s2s_subword_size(pc->src),
-            s2s_subword_size(pc->tgt), loaded ? "from --load" : o->resume ? "from --resume" : from,
+             s2s_subword_size(pc->tgt),
+             loaded ? (o->import_torch ? "from --import-torch" : "from --load")
+                    : o->resume ? "from --resume" : from,
              tg_clock_seconds() - t0);
 }
 

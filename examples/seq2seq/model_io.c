@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tg_checkpoint.h"
+#include "torch_io.h" /* tgx_torch_refuse_as_model: a state_dict given to --load */
 #include "trainrun.h"
 
 int s2s_save(const char *path, const s2s_model *m, tg_optim *opt, const s2s_vocab *src,
@@ -200,6 +201,10 @@ int s2s_load(const char *path, s2s_model *m, s2s_vocab *src, s2s_vocab *tgt,
     tg_checkpoint *ck = tg_checkpoint_open(path, err, errlen);
     memset(m, 0, sizeof *m);
     if (!ck) return -1;
+    if (tgx_torch_refuse_as_model(ck, path, err, errlen) != 0) {
+        tg_checkpoint_close(ck);
+        return -1;
+    }
     int rc = s2s_build_from_meta(ck, path, m, src, tgt, tok, err, errlen);
     if (rc == 0 && (rc = tg_checkpoint_load_params(ck, m->params, err, errlen)) != 0) {
         s2s_model_free(m);

@@ -114,8 +114,10 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
 /* The run's checkpoint and output files. */
 tg_run_files s2s_run_files(const s2s_options *o)
 {
-    tg_run_files f = {.checkpoint = o->checkpoint, .resume = o->resume, .load = o->load,
-                      .save = o->save, .log = o->log};
+    /* --import-torch stands in o->load (take_torch_flags) but is named as
+     * itself, among the reads */
+    tg_run_files f = {.checkpoint = o->checkpoint, .resume = o->resume,
+                      .load = o->import_torch ? NULL : o->load, .save = o->save, .log = o->log};
     tg_run_files_add(f.writes, "--export-torch", o->export_torch);
     tg_run_files_add(f.writes, "--attention-map", o->attention_map);
     tg_run_files_add(f.reads, "--train", o->train);
