@@ -121,7 +121,7 @@ static void put_block(FILE *f, const s2s_attnmap_block *b, size_t index, double 
     double y0 = y + HEAD + x.top; /* the first row's top */
     fprintf(f, "<g class=\"sentence\">\n<text class=\"head\" x=\"%d\" y=\"%.1f\">sentence "
                "%zu: %d source tokens, %d output rows</text>\n",
-            PAD, y + HEAD - 8, index + 1, b->S, b->T);
+            PAD, y + HEAD - 8, b->number > 0 ? (size_t)b->number : index + 1, b->S, b->T);
     for (int s = 0; s < b->S; s++) {
         fprintf(f, "<text class=\"src\" transform=\"translate(%.1f,%.1f) rotate(-45)\">",
                 x.left + s * CELL + CELL / 2.0, y0 - 4);
@@ -211,9 +211,10 @@ static const char *word(const s2s_vocab *v, int id)
     return id >= 0 && id < v->n ? v->words[id] : "<unk>";
 }
 
-/* Appends sentence i's block: labels and rows (weights taken over). */
+/* Appends sentence i's block: labels and rows (weights taken over), and
+ * its number (0: its place). */
 static int append(s2s_attnmap *a, const s2s_vocab *vs, const s2s_vocab *vt, const int *src,
-                  int S, const int *out, int out_len, tg_real *w, int rows)
+                  int S, const int *out, int out_len, tg_real *w, int rows, long number)
 {
     if (a->n == a->cap) {
         size_t cap = a->cap ? 2 * a->cap : 8;
@@ -229,13 +230,13 @@ static int append(s2s_attnmap *a, const s2s_vocab *vs, const s2s_vocab *vt, cons
     /* the rows used, not max_len's (--translate keeps every line's block) */
     tg_real *kept = rows > 0 ? realloc(w, (size_t)rows * (size_t)S * sizeof *w) : NULL;
     if (kept) w = kept;
-    a->blocks[a->n++] = (s2s_attnmap_block){S, rows, labels, labels + S, w};
+    a->blocks[a->n++] = (s2s_attnmap_block){S, rows, labels, labels + S, w, number};
     return 0;
 }
 
 int s2s_attnmap_decode(s2s_attnmap *a, tg_tape *t, const s2s_model *m, const s2s_vocab *vs,
                        const s2s_vocab *vt, const int *const *src, const int *src_len, size_t n,
-                       int max_len, int batch)
+                       const long *numbers, int max_len, int batch)
 {
     if (m->cfg.attention == TG_ATTN_NONE) return -2;
     snprintf(a->kind, sizeof a->kind, "%s", tg_attn_kind_name(m->cfg.attention));
@@ -251,7 +252,9 @@ int s2s_attnmap_decode(s2s_attnmap *a, tg_tape *t, const s2s_model *m, const s2s
     if (out_len && rows && ok == n)
         rc = s2s_greedy_weights(t, m, src, src_len, n, max_len, batch, out, out_len, w, rows);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (append(a, vs, vt, src[i], src_len[i], out[i], out_len[i], w[i], rows[i]) != 0) rc = -1;
+        if (append(a, vs, vt, src[i], src_len[i], out[i], out_len[i], w[i], rows[i],
+                   numbers ? numbers[i] : 0) != 0)
+            rc = -1;
         else w[i] = NULL; /* the block owns it */
     }
     for (size_t i = 0; out && w && i <= ok && i < n; i++) free(out[i]), free(w[i]);
@@ -274,7 +277,7 @@ int s2s_attnmap_decode_save(const char *path, tg_tape *t, const s2s_model *m,
 {
     s2s_attnmap a;
     s2s_attnmap_init(&a);
-    int rc = s2s_attnmap_decode(&a, t, m, vs, vt, src, src_len, n, max_len, batch);
+    int rc = s2s_attnmap_decode(&a, t, m, vs, vt, src, src_len, n, NULL, max_len, batch);
     if (rc == -2)
         snprintf(err, err_size, "--attention-map needs a model with attention (this one has "
                                 "--attention none)");

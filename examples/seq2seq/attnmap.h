@@ -28,6 +28,7 @@ typedef struct s2s_attnmap_block {
     const char *const *src; /* S labels */
     const char *const *out; /* T labels */
     const tg_real *w;       /* T * S weights, expected in 0..1 (clamped) */
+    long number;            /* "sentence N": an input line's number; 0: the block's place */
 } s2s_attnmap_block;
 
 /* Writes the blocks as one SVG document (title on top) to f. 0, or -1
@@ -52,10 +53,12 @@ void s2s_attnmap_free(s2s_attnmap *a);
 /* Greedy-decodes n sources (ids of vs, src_len[i] >= 1) with their
  * attention weights on tape t and appends one block each: source labels
  * vs's words, output labels vt's words, then "<eos>" when the sentence
- * ended. 0, -1 on out of memory, -2 when m has no attention. */
+ * ended; numbers[i] (may be NULL) is source i's number in the map, e.g.
+ * its input line (empty lines have no block). 0, -1 on out of memory, -2
+ * when m has no attention. */
 int s2s_attnmap_decode(s2s_attnmap *a, tg_tape *t, const s2s_model *m, const s2s_vocab *vs,
                        const s2s_vocab *vt, const int *const *src, const int *src_len, size_t n,
-                       int max_len, int batch);
+                       const long *numbers, int max_len, int batch);
 
 /* a's blocks into path, titled with the attention kind and "greedy
  * decode". 0, or -1 with err set. */

@@ -141,11 +141,14 @@ typedef struct line_batch {
     int *ids, *len, *out, *out_len;
     int max_out; /* --max-len: a row of out */
     long windows; /* groups of lines decoded so far (the result line's windows=) */
+    long added;   /* lines added so far: the next one's number is added + 1 */
+    long *number; /* each held line's number (argument or line of stdin, from 1) */
     char *toks;  /* the tokenized text of the line being read */
     size_t toks_cap;
     /* the non-empty lines as line_batch_flush hands them to the decoder */
     const int **src;
     int **outs, *src_len, *lens;
+    long *numbers;
 } line_batch;
 
 /* a line's ids: both encoders write at most TRANSLATE_MAX_TOKENS */
@@ -164,8 +167,10 @@ static void line_batch_init(line_batch *b, int cap, int max_out)
     b->outs = malloc((size_t)cap * sizeof *b->outs);
     b->src_len = malloc((size_t)cap * sizeof *b->src_len);
     b->lens = malloc((size_t)cap * sizeof *b->lens);
+    b->number = malloc((size_t)cap * sizeof *b->number);
+    b->numbers = malloc((size_t)cap * sizeof *b->numbers);
     if (!b->ids || !b->len || !b->out || !b->out_len || !b->src || !b->outs || !b->src_len ||
-        !b->lens)
+        !b->lens || !b->number || !b->numbers)
         tg_cli_die(prog, "out of memory");
 }
 
@@ -180,6 +185,8 @@ static void line_batch_free(line_batch *b)
     free(b->outs);
     free(b->src_len);
     free(b->lens);
+    free(b->number);
+    free(b->numbers);
 }
 
 /* What every batch of the run shares: the model, its vocabularies and
@@ -199,8 +206,8 @@ typedef struct translator {
 /* Decodes the q sources into outs (lens their lengths), and adds the first
  * of them to the map while it has room (greedy, in batches as the
  * decoder's, in the given order). */
-static void decode_lines(const translator *tr, const int *const *src, const int *src_len, int q,
-                         int *const *outs, int *lens)
+static void decode_lines(const translator *tr, const int *const *src, const int *src_len,
+                         const long *numbers, int q, int *const *outs, int *lens)
 {
     if (s2s_translate(tr->tape, tr->m, src, src_len, (size_t)q, &tr->dec, outs, lens) != 0)
         tg_cli_die(prog, "out of memory while decoding");
@@ -210,7 +217,7 @@ static void decode_lines(const translator *tr, const int *const *src, const int 
     for (size_t i0 = 0, k; i0 < take; i0 += k) {
         k = s2s_decode_batch_size(src_len + i0, take - i0, &tr->dec);
         if (s2s_attnmap_decode(map, tr->tape, tr->m, tr->vs, tr->vt, src + i0, src_len + i0, k,
-                               tr->o->max_len, (int)k) != 0)
+                               numbers + i0, tr->o->max_len, (int)k) != 0)
             tg_cli_die(prog, "out of memory decoding for --attention-map");
     }
 }
@@ -225,10 +232,11 @@ static void line_batch_flush(const translator *tr, line_batch *b)
         if (b->len[i] == 0) continue; /* an empty line: an empty translation */
         b->src[q] = b->ids + (size_t)i * IDS_ROW;
         b->src_len[q] = b->len[i];
+        b->numbers[q] = b->number[i];
         b->outs[q++] = b->out + (size_t)i * (size_t)b->max_out;
     }
     if (q > 0) {
-        decode_lines(tr, b->src, b->src_len, q, b->outs, b->lens);
+        decode_lines(tr, b->src, b->src_len, b->numbers, q, b->outs, b->lens);
         b->windows++;
         for (int i = 0, r = 0; i < b->n; i++)
             if (b->len[i] > 0) b->out_len[i] = b->lens[r++];
@@ -292,6 +300,7 @@ static int line_batch_add(const translator *tr, line_batch *b, char *line)
         fprintf(stderr, "%s: input of %d tokens cut to its first %d\n", prog, all,
                 TRANSLATE_MAX_TOKENS);
     }
+    b->number[b->n] = ++b->added;
     b->len[b->n++] = k;
     if (b->n == b->cap) line_batch_flush(tr, b);
     return 0;

@@ -18,7 +18,8 @@ int main(int argc, char **argv)
     static const char *const src2[] = {"\xff" "bad", "caf\xc3\xa9"};
     static const char *const out2[] = {"]]>"};
     static const tg_real w2[] = {0.5, 0.5};
-    const s2s_attnmap_block b[] = {{5, 3, src1, out1, w1}, {2, 1, src2, out2, w2}};
+    /* the second numbered as an input line would be, the first by its place */
+    const s2s_attnmap_block b[] = {{5, 3, src1, out1, w1, 0}, {2, 1, src2, out2, w2, 7}};
     char err[512];
     if (s2s_attnmap_write(argv[1], "map <&> \"test\"", b, 2, err, sizeof err) != 0) {
         fprintf(stderr, "attnmap_tool: %s\n", err);

@@ -58,6 +58,14 @@ def blocks(path):
     return root, out
 
 
+def heads(path):
+    """The sentence numbers of the blocks' heads ("sentence N: ...")."""
+    root = ET.parse(path).getroot()
+    return [int(re.match(r"sentence (\d+):", t.text).group(1))
+            for g in root.findall(NS + "g") if g.get("class") == "sentence"
+            for t in g.findall(NS + "text") if t.get("class") == "head"]
+
+
 def check_writer(tmp):
     path = os.path.join(tmp, "tool.svg")
     run([TOOL, path], 0)
@@ -74,6 +82,8 @@ def check_writer(tmp):
         fail(f"writer: second block {s2!r} {o2!r}")
     if len(c1) != 15 or len(c2) != 2:
         fail(f"writer: {len(c1)} + {len(c2)} cells, want 15 + 2")
+    if heads(path) != [1, 7]:
+        fail(f"writer: sentence numbers {heads(path)}, want [1, 7] (a place, a given number)")
     white, blue = "rgb(255,255,255)", "rgb(31,78,158)"
     if c1[0] != blue or c1[1] != white or c1[13] != blue or c1[14] != white:
         fail(f"writer: fills {c1[0]} {c1[1]} {c1[13]} {c1[14]} (weights 1 0 2 -1)")
@@ -168,6 +178,14 @@ def check_program(tmp):
             or "No such file" not in r.stderr or "epoch" in r.stdout):
         fail(f"unwritable --attention-map: {r.stderr!r}")
     check_fifo(tmp, model)
+    # an empty line has no block, and the blocks keep their lines' numbers
+    # (helper-42: line 3 was drawn as sentence 2)
+    r = subprocess.run([S2S, "--translate", "--load", model, "--attention-map", tr],
+                       input="the student\n\nI study deeplearning\n", capture_output=True,
+                       text=True, timeout=100)
+    if r.returncode != 0 or heads(tr) != [1, 3]:
+        fail(f"--translate with an empty line: exit {r.returncode}, sentence numbers "
+             f"{heads(tr) if r.returncode == 0 else '-'}, want [1, 3]\n{r.stderr}")
     plain = os.path.join(tmp, "plain.bin")
     run([S2S] + TINY + ["--show", "0", "--save", plain], 0)
     r = run([S2S, "--translate", "--load", plain, "--attention-map", tr, "the student"], 2)
