@@ -14,13 +14,6 @@ typedef tg_cmdline cmdline;
 
 static int given(const cmdline *c, const char *name) { return tg_cmdline_given(c, name); }
 
-static void check_matches(const cmdline *cl, const char *flag, int want, int have, const char *ck)
-{
-    if (given(cl, flag) && want != have)
-        tg_cli_die_usage(PROG, "--%s %d does not match checkpoint %s (%s=%d); leave it out to "
-                         "use the checkpoint's", flag, want, ck, flag, have);
-}
-
 /* --export-torch of a cell without a PyTorch module: refused before any
  * training, not after it. */
 void charlm_check_exportable(const options *o, const charmodel *m)
@@ -34,12 +27,10 @@ void charlm_check_exportable(const options *o, const charmodel *m)
 static void check_model_flags(const options *o, const cmdline *cl, const charmodel_config *cfg,
                               const char *file)
 {
-    if (given(cl, "cell") && strcmp(o->cell, cfg->kind->name) != 0)
-        tg_cli_die_usage(PROG, "--cell %s does not match checkpoint %s (cell=%s)", o->cell, file,
-                         cfg->kind->name);
-    check_matches(cl, "hidden", o->hidden, cfg->hidden, file);
-    check_matches(cl, "embed", o->embed, cfg->embed, file);
-    check_matches(cl, "layers", o->layers, cfg->layers, file);
+    tgx_check_model_str(PROG, cl, "cell", o->cell, cfg->kind->name, file);
+    tgx_check_model_int(PROG, cl, "hidden", o->hidden, cfg->hidden, file);
+    tgx_check_model_int(PROG, cl, "embed", o->embed, cfg->embed, file);
+    tgx_check_model_int(PROG, cl, "layers", o->layers, cfg->layers, file);
 }
 
 /* --import-torch: a PyTorch CharRNN file (torch_io.h); its shapes give the

@@ -46,6 +46,22 @@ int tgx_optim_from_flag(const char *name, tg_optim_config *out)
     return 0;
 }
 
+void tgx_check_model_int(const char *prog, const tg_cmdline *cl, const char *flag, int given,
+                         int model, const char *file)
+{
+    if (tg_cmdline_given(cl, flag) && given != model)
+        tg_cli_die_usage(prog, "--%s %d does not match the model %s (%s=%d); leave it out to use "
+                         "the model's", flag, given, file, flag, model);
+}
+
+void tgx_check_model_str(const char *prog, const tg_cmdline *cl, const char *flag,
+                         const char *given, const char *model, const char *file)
+{
+    if (tg_cmdline_given(cl, flag) && strcmp(given, model) != 0)
+        tg_cli_die_usage(prog, "--%s %s does not match the model %s (%s=%s); leave it out to use "
+                         "the model's", flag, given, file, flag, model);
+}
+
 int tgx_default_shards(int shards, int threads, int batch)
 {
     if (shards > 0) return shards;

@@ -65,6 +65,15 @@ extern "C" {
  * not in TGX_OPTIM_CHOICES (*out untouched). */
 int tgx_optim_from_flag(const char *name, tg_optim_config *out);
 
+/* A model flag given on the command line that the model read from file
+ * (--load, --import-torch) contradicts: exits 2 with "--FLAG V does not
+ * match the model FILE (FLAG=W); leave it out to use the model's". Nothing
+ * when the flag was not given. */
+void tgx_check_model_int(const char *prog, const tg_cmdline *cl, const char *flag, int given,
+                         int model, const char *file);
+void tgx_check_model_str(const char *prog, const tg_cmdline *cl, const char *flag,
+                         const char *given, const char *model, const char *file);
+
 /* --shards when not given (0): max(2, threads), at most one per batch row,
  * so that --threads 1 and 2 give the same results and extra threads run
  * shards (the kernels' own threading is slower on these sizes). */

@@ -240,7 +240,7 @@ static void train_run(loop *L, const rowseq_data *test, uint64_t epochs_loaded, 
 
 /* --import-torch: opens the PyTorch RowRNN file and takes its cell, hidden
  * and layers (as --load does); exits 1 when it is not one. */
-static tg_checkpoint *open_torch(options *o, tgx_torch_arch *a)
+static tg_checkpoint *open_torch(options *o, const tg_cmdline *cl, tgx_torch_arch *a)
 {
     char err[1024];
     tg_checkpoint *c = tgx_torch_open(o->import_torch, a, err, sizeof err);
@@ -252,6 +252,7 @@ static tg_checkpoint *open_torch(options *o, tgx_torch_arch *a)
         tg_cli_die(PROG, "--import-torch %s: tensor 'head.weight' is [%d, %d]: rowseq needs %d "
                    "classes from at most 4096 hidden units", o->import_torch, a->out, a->hidden,
                    CLASSES);
+    rowseq_check_model_flags(o, cl, a->kind->name, a->hidden, a->layers, o->import_torch);
     o->cell = a->kind->name;
     o->hidden = a->hidden;
     o->layers = a->layers;
@@ -330,10 +331,11 @@ int main(int argc, char **argv)
     if (o.export_torch && tg_cli_check_output("--export-torch", o.export_torch, 1, err, sizeof err))
         tg_cli_die(PROG, "%s", err);
     tgx_torch_arch arch;
-    tg_checkpoint *torch_file = o.import_torch ? open_torch(&o, &arch) : NULL;
+    tg_checkpoint *torch_file = o.import_torch ? open_torch(&o, &cl, &arch) : NULL;
     uint64_t epochs_loaded = 0;
     int load_training = 0;
-    tg_checkpoint *model_file = o.load ? rowseq_open_model(&o, &epochs_loaded, &load_training) : NULL;
+    tg_checkpoint *model_file =
+        o.load ? rowseq_open_model(&o, &cl, &epochs_loaded, &load_training) : NULL;
 
     split train = {0}, test = {0};
     /* the run's data folder, when --resume took it from the checkpoint */

@@ -10,6 +10,7 @@
 #include "rowseq.h"
 #include "torch_io.h" /* tgx_torch_refuse_as_model */
 #include "tg_checkpoint.h"
+#include "trainrun.h" /* tgx_check_model_int, tgx_check_model_str */
 
 #define PROG "rowseq"
 
@@ -71,7 +72,16 @@ static int is_training_checkpoint(const tg_checkpoint *c, const char *path)
 
 /* Reads the architecture stored in a --save or --checkpoint file into o
  * (before the model is built). Returns the open file. */
-tg_checkpoint *rowseq_open_model(rowseq_options *o, uint64_t *epochs_done, int *training)
+void rowseq_check_model_flags(const rowseq_options *o, const tg_cmdline *cl, const char *cell,
+                              int hidden, int layers, const char *file)
+{
+    tgx_check_model_str(PROG, cl, "cell", o->cell, cell, file);
+    tgx_check_model_int(PROG, cl, "hidden", o->hidden, hidden, file);
+    tgx_check_model_int(PROG, cl, "layers", o->layers, layers, file);
+}
+
+tg_checkpoint *rowseq_open_model(rowseq_options *o, const tg_cmdline *cl, uint64_t *epochs_done,
+                                 int *training)
 {
     char err[1024], key[64];
     tg_checkpoint *c = tg_checkpoint_open(o->load, err, sizeof err);
@@ -90,6 +100,7 @@ tg_checkpoint *rowseq_open_model(rowseq_options *o, uint64_t *epochs_done, int *
         tg_cli_die(PROG, "%s: hidden %llu / layers %llu in metadata: expected 1..4096 / 1..%d",
                    o->load, (unsigned long long)hidden, (unsigned long long)layers,
                    TG_MAX_LAYERS);
+    rowseq_check_model_flags(o, cl, cell, (int)hidden, (int)layers, o->load);
     o->cell = cell;
     o->hidden = (int)hidden;
     o->layers = (int)layers;

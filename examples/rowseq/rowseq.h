@@ -63,8 +63,14 @@ int rowseq_register_config(tg_trainckpt *ck, const rowseq_options *o,
 void rowseq_save_model(const char *path, rowseq_trainer *tr, uint64_t epochs_done);
 /* --load: opens o->load (a --save file, or a rowseq --checkpoint file) and
  * sets o's cell, hidden and layers from it; *epochs_done and *training
- * (whether it is a training checkpoint) are set. Exits 1 on a bad file. */
-tg_checkpoint *rowseq_open_model(rowseq_options *o, uint64_t *epochs_done, int *training);
+ * (whether it is a training checkpoint) are set. Exits 1 on a bad file, 2
+ * when a model flag given in cl contradicts it. */
+tg_checkpoint *rowseq_open_model(rowseq_options *o, const tg_cmdline *cl, uint64_t *epochs_done,
+                                 int *training);
+/* Exits 2 when --cell, --hidden or --layers, given in cl, contradicts the
+ * model in file (cell, hidden, layers). */
+void rowseq_check_model_flags(const rowseq_options *o, const tg_cmdline *cl, const char *cell,
+                              int hidden, int layers, const char *file);
 /* Exits 1 unless the model in c reads images of rows x cols. */
 void rowseq_check_model_shape(const rowseq_options *o, const tg_checkpoint *c, int training,
                               int rows, int cols);

@@ -85,33 +85,21 @@ static void load_native(const s2s_options *o, s2s_model *m, s2s_vocab *vs, s2s_v
     tg_cli_die(prog, "%s", err);
 }
 
-/* A flag given on the command line that the loaded model contradicts. */
-static void check_int_flag(const tg_cmdline *cl, const char *flag, int want, int have,
-                           const char *file)
-{
-    if (tg_cmdline_given(cl, flag) && want != have)
-        tg_cli_die_usage(prog, "--%s %d does not match the model %s (%s=%d); leave it out to use "
-                         "the model's", flag, want, file, flag, have);
-}
-
 static void check_model_flags(const s2s_options *o, const tg_cmdline *cl, const s2s_config *c,
                               const char *file)
 {
-    if (tg_cmdline_given(cl, "cell") && strcmp(o->cell, c->cell->name) != 0)
-        tg_cli_die_usage(prog, "--cell %s does not match the model %s (cell=%s)", o->cell, file,
-                         c->cell->name);
-    const char *attn = tg_attn_kind_name(c->attention);
-    if (tg_cmdline_given(cl, "attention") && strcmp(o->attention, "auto") != 0 &&
-        strcmp(o->attention, attn) != 0)
-        tg_cli_die_usage(prog, "--attention %s does not match the model %s (attention=%s)",
-                         o->attention, file, attn);
-    check_int_flag(cl, "hidden", o->hidden, c->hidden, file);
-    if (o->embed > 0) check_int_flag(cl, "embed", o->embed, c->embed, file); /* 0: the default */
-    check_int_flag(cl, "layers", o->layers, c->layers, file);
-    check_int_flag(cl, "bidirectional", o->bidirectional, c->bidirectional, file);
-    check_int_flag(cl, "reverse", o->reverse, c->reverse_source, file);
+    tgx_check_model_str(prog, cl, "cell", o->cell, c->cell->name, file);
+    if (strcmp(o->attention, "auto") != 0)
+        tgx_check_model_str(prog, cl, "attention", o->attention, tg_attn_kind_name(c->attention),
+                            file);
+    tgx_check_model_int(prog, cl, "hidden", o->hidden, c->hidden, file);
+    if (o->embed > 0) /* 0: the default */
+        tgx_check_model_int(prog, cl, "embed", o->embed, c->embed, file);
+    tgx_check_model_int(prog, cl, "layers", o->layers, c->layers, file);
+    tgx_check_model_int(prog, cl, "bidirectional", o->bidirectional, c->bidirectional, file);
+    tgx_check_model_int(prog, cl, "reverse", o->reverse, c->reverse_source, file);
     if (c->attention == TG_ATTN_NONE) /* attention replaces it */
-        check_int_flag(cl, "feed-context", o->feed_context, c->feed_context, file);
+        tgx_check_model_int(prog, cl, "feed-context", o->feed_context, c->feed_context, file);
 }
 
 void s2s_load_model(const s2s_options *o, const tg_cmdline *cl, s2s_model *m, s2s_vocab *vs,
@@ -124,8 +112,8 @@ void s2s_load_model(const s2s_options *o, const tg_cmdline *cl, s2s_model *m, s2
     check_model_flags(o, cl, &m->cfg, o->import_torch ? o->import_torch : o->load);
     /* the model's tokenizer reads the input: a flag that says otherwise was
      * silently ignored */
-    check_int_flag(cl, "lowercase", o->lowercase, tok->lowercase,
-                   o->import_torch ? o->import_torch : o->load);
+    tgx_check_model_int(prog, cl, "lowercase", o->lowercase, tok->lowercase,
+                        o->import_torch ? o->import_torch : o->load);
     /* a subword model's piece models, checked against its vocabularies */
     if (s2s_load_pieces(o->load, vs, vt, pc, err, sizeof err) != 0) tg_cli_die(prog, "%s", err);
     if (o->export_torch && !tgx_torch_module_of(m->cfg.cell))

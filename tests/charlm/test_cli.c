@@ -153,9 +153,9 @@ Test(charlm_cli, korean_train_save_load_sample)
 
     /* explicit flags that contradict the checkpoint */
     cr_assert_eq(pt_run("--text ko.txt --batch 2 --load m.safetensors --hidden 17 --steps 0"), 2);
-    pt_expect_one_line("--hidden 17 does not match checkpoint m.safetensors (hidden=16)");
+    pt_expect_one_line("--hidden 17 does not match the model m.safetensors (hidden=16)");
     cr_assert_eq(pt_run("--text ko.txt --batch 2 --load m.safetensors --cell gru --steps 0"), 2);
-    pt_expect_one_line("--cell gru does not match checkpoint m.safetensors (cell=lstm)");
+    pt_expect_one_line("--cell gru does not match the model m.safetensors (cell=lstm)");
     /* a text with a character the checkpoint has never seen */
     pt_write("other.txt", "hello\nhe \xE2\x82\xAC\n", 13);
     cr_assert_eq(pt_run("--text other.txt --batch 2 --seq-len 2 --load m.safetensors --steps 0"), 1);

@@ -86,12 +86,18 @@ Test(rowseq_cli, trains_logs_saves_and_reloads)
     for (const char *p = log; *p; p++) lines += *p == '\n';
     cr_expect_eq(lines, 4, "log: %s", log);
 
-    /* evaluation only, from the checkpoint: same accuracy, architecture from the file */
-    snprintf(args, sizeof args, "--data '%s' --load '%s/m.safetensors' --epochs 0 --cell rnn", dir,
-             dir);
+    /* evaluation only, from the checkpoint: same accuracy, architecture from
+     * the file (the default --cell lstm is not the file's gru) */
+    snprintf(args, sizeof args, "--data '%s' --load '%s/m.safetensors' --epochs 0", dir, dir);
     cr_assert_eq(run(args), 0, "stderr: %s", err);
     cr_expect_eq(result_value("test_acc"), acc);
     cr_expect_eq(result_value("epochs"), 0);
+    /* a model flag that says otherwise is refused, as charlm and seq2seq do */
+    snprintf(args, sizeof args, "--data '%s' --load '%s/m.safetensors' --epochs 0 --cell rnn", dir,
+             dir);
+    cr_assert_eq(run(args), 2, "stderr: %s", err);
+    cr_expect(strstr(err, "--cell rnn does not match the model") && strstr(err, "(cell=gru)"),
+              "%s", err);
 
     /* no training flag at all: a loaded model is evaluated, not trained (issue 16),
      * and written to --save (it was not written) */
