@@ -82,7 +82,7 @@ static const char *meta_str(const tg_checkpoint *c, const char *path, const char
                             size_t errlen)
 {
     const char *s = tg_checkpoint_meta(c, key);
-    if (!s && tgx_torch_refuse_as_model(c, path, err, errlen) != 0) return NULL;
+    if (!s && tgx_torch_refuse_as_model(c, path, "CharRNN", err, errlen) != 0) return NULL;
     if (!s)
         snprintf(err, errlen, "%s: metadata '%s' is missing: not a char-model checkpoint", path,
                  key);

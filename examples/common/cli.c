@@ -403,7 +403,7 @@ int tg_cli_check_output(const char *flag, const char *path, int replaced, char *
             return snprintf(err, errlen, "%s %s: not a regular file (the output replaces it)",
                             flag, path),
                    -1;
-        if (!S_ISREG(st.st_mode)) { /* a device or pipe is written in place */
+        if (!S_ISREG(st.st_mode) || !replaced) { /* written in place: a device, a pipe, a file */
             if (access(path, W_OK) == 0) return 0;
             return snprintf(err, errlen, "%s %s: %s", flag, path, strerror(errno)), -1;
         }

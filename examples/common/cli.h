@@ -110,11 +110,13 @@ int tg_cli_same_file(const char *a, const char *b);
 /* Checks, before any work, that output file path of flag ("--save") can be
  * written: it is not a directory, and its directory exists and takes a new
  * file (a probe named like the atomic writers' temporaries, "path.tmp.PID",
- * is created and removed). An existing file that is not a regular one
- * (/dev/null, a pipe) is refused when replaced (the file is written
- * atomically: a temporary renamed over it), else it needs only to be
- * writable. 0, or -1 with a message starting "--flag PATH" in err. On a
- * launcher's rank above 0 only the name is checked (tg_cli_launcher_rank). */
+ * is created and removed). When replaced (written atomically: a temporary
+ * renamed over it) an existing file that is not a regular one (/dev/null, a
+ * pipe) is refused; else an existing file of any kind (a pipe,
+ * /dev/stderr, a regular file) is written in place and needs only to be
+ * writable, whatever its directory allows. 0, or -1 with a message
+ * starting "--flag PATH" in err. On a launcher's rank above 0 only the name
+ * is checked (tg_cli_launcher_rank). */
 int tg_cli_check_output(const char *flag, const char *path, int replaced, char *err,
                         size_t errlen);
 

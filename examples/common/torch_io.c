@@ -110,12 +110,31 @@ int tgx_torch_export(const tg_params *p, const tg_cell_kind *kind, const char *p
 
 /* ------------------------------------------------------------------ import */
 
-int tgx_torch_refuse_as_model(const tg_checkpoint *c, const char *path, char *err, size_t errlen)
+int tgx_torch_refuse_as_model(const tg_checkpoint *c, const char *path, const char *module_read,
+                              char *err, size_t errlen)
 {
     const char *module = tg_checkpoint_meta(c, TGX_TORCH_KEY_MODULE);
     if (!module) return 0;
-    snprintf(err, errlen, "%s: a PyTorch %.40s state_dict (what --export-torch writes), not a "
-             "tapegrad model: give it to --import-torch", path, module);
+    if (strcmp(module, module_read) == 0)
+        snprintf(err, errlen, "%s: a PyTorch %.40s state_dict (what --export-torch writes), not "
+                 "a tapegrad model: give it to --import-torch", path, module);
+    else
+        snprintf(err, errlen, "%s: a PyTorch %.40s state_dict, another program's model (this "
+                 "one's --import-torch reads a %s)", path, module, module_read);
+    return -1;
+}
+
+int tgx_torch_refuse_native(const tg_checkpoint *c, const char *path, char *err, size_t errlen)
+{
+    /* tg_checkpoint_save alone adds the data checksum; an export has none */
+    if (tg_checkpoint_meta(c, TGX_TORCH_KEY_MODULE) || !tg_checkpoint_meta(c, TG_CKPT_CRC_KEY))
+        return 0;
+    if (tg_checkpoint_meta(c, "trainckpt.version"))
+        snprintf(err, errlen, "%s: a training checkpoint (what --checkpoint writes), not a "
+                 "PyTorch state_dict: continue its run with --resume", path);
+    else
+        snprintf(err, errlen, "%s: a model in tapegrad's names (what --save writes), not a "
+                 "PyTorch state_dict: give it to --load", path);
     return -1;
 }
 
@@ -197,18 +216,8 @@ static int read_arch(const tg_checkpoint *c, const char *path, tgx_torch_arch *a
 tg_checkpoint *tgx_torch_open(const char *path, tgx_torch_arch *a, char *err, size_t errlen)
 {
     tg_checkpoint *c = tg_checkpoint_open(path, err, errlen);
-    /* a file tg_checkpoint_save wrote (it alone adds the data checksum) */
-    if (c && !tg_checkpoint_meta(c, TGX_TORCH_KEY_MODULE) && tg_checkpoint_meta(c, TG_CKPT_CRC_KEY)) {
-        if (tg_checkpoint_meta(c, "trainckpt.version"))
-            snprintf(err, errlen, "%s: a training checkpoint (what --checkpoint writes), not a "
-                     "PyTorch state_dict: continue its run with --resume", path);
-        else
-            snprintf(err, errlen, "%s: a model in tapegrad's names (what --save writes), not a "
-                     "PyTorch state_dict: give it to --load", path);
-        tg_checkpoint_close(c);
-        return NULL;
-    }
-    if (c && read_arch(c, path, a, err, errlen) != 0) {
+    if (c && (tgx_torch_refuse_native(c, path, err, errlen) != 0 ||
+              read_arch(c, path, a, err, errlen) != 0)) {
         tg_checkpoint_close(c);
         c = NULL;
     }

@@ -81,8 +81,15 @@ int tgx_torch_export(const tg_params *p, const tg_cell_kind *kind, const char *p
 tg_checkpoint *tgx_torch_open(const char *path, tgx_torch_arch *a, char *err, size_t errlen);
 /* For --load: -1 with "PATH: a PyTorch X state_dict ...: give it to
  * --import-torch" in err when c is an export (its metadata names a PyTorch
+ * module) of module_read, the module this program's --import-torch reads
+ * ("another program's model" when it names another), else 0. */
+int tgx_torch_refuse_as_model(const tg_checkpoint *c, const char *path, const char *module_read,
+                              char *err, size_t errlen);
+/* For --import-torch: -1 with "PATH: a model in tapegrad's names ...: give
+ * it to --load" (or a training checkpoint's "--resume") in err when
+ * tg_checkpoint_save wrote c (it has tapegrad's data checksum and no PyTorch
  * module), else 0. */
-int tgx_torch_refuse_as_model(const tg_checkpoint *c, const char *path, char *err, size_t errlen);
+int tgx_torch_refuse_native(const tg_checkpoint *c, const char *path, char *err, size_t errlen);
 
 /* Copies the file's tensors into p, all or nothing, as strict=True does:
  * every parameter of p must be in the file (biases [N] or [1, N]) with its

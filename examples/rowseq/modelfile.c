@@ -70,8 +70,6 @@ static int is_training_checkpoint(const tg_checkpoint *c, const char *path)
     return 1;
 }
 
-/* Reads the architecture stored in a --save or --checkpoint file into o
- * (before the model is built). Returns the open file. */
 void rowseq_check_model_flags(const rowseq_options *o, const tg_cmdline *cl, const char *cell,
                               int hidden, int layers, const char *file)
 {
@@ -80,12 +78,14 @@ void rowseq_check_model_flags(const rowseq_options *o, const tg_cmdline *cl, con
     tgx_check_model_int(PROG, cl, "layers", o->layers, layers, file);
 }
 
+/* Reads the architecture stored in a --save or --checkpoint file into o
+ * (before the model is built). Returns the open file. */
 tg_checkpoint *rowseq_open_model(rowseq_options *o, const tg_cmdline *cl, uint64_t *epochs_done,
                                  int *training)
 {
     char err[1024], key[64];
     tg_checkpoint *c = tg_checkpoint_open(o->load, err, sizeof err);
-    if (!c || tgx_torch_refuse_as_model(c, o->load, err, sizeof err) != 0)
+    if (!c || tgx_torch_refuse_as_model(c, o->load, "RowRNN", err, sizeof err) != 0)
         tg_cli_die(PROG, "%s", err);
     *training = is_training_checkpoint(c, o->load);
     model_key(*training, "cell", key, sizeof key);

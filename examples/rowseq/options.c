@@ -113,7 +113,9 @@ static int make_flags(rowseq_options *o, tg_flag *f)
                        TGX_HELP_SAVE("the model (weights, optimizer state) after every epoch"), 0,
                        0, NULL};
     f[n++] = (tg_flag){"load", TG_STR, &o->load,
-                       TGX_HELP_LOAD("its cell, hidden and layers; a flag that says otherwise is refused"), 0, 0, NULL};
+                       TGX_HELP_LOAD("its cell, hidden and layers; a flag that says "
+                                     "otherwise is refused"),
+                       0, 0, NULL};
     f[n++] = (tg_flag){"export-torch", TG_STR, &o->export_torch, TGX_HELP_EXPORT_TORCH("RowRNN"),
                        0, 0, NULL};
     f[n++] = (tg_flag){"import-torch", TG_STR, &o->import_torch, TGX_HELP_IMPORT_TORCH("RowRNN"),

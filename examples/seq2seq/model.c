@@ -22,8 +22,9 @@ size_t s2s_config_numel_bound(const s2s_config *c)
 size_t s2s_config_numel_floor(const s2s_config *c)
 {
     size_t E = (size_t)c->embed, H = (size_t)c->hidden, Vt = (size_t)c->tgt_vocab;
-    size_t enc = c->bidirectional ? 2 * tgx_stack_weights(c->cell, c->embed, c->hidden / 2, c->layers)
-                                  : tgx_stack_weights(c->cell, c->embed, c->hidden, c->layers);
+    size_t enc = c->bidirectional
+                     ? 2 * tgx_stack_weights(c->cell, c->embed, c->hidden / 2, c->layers)
+                     : tgx_stack_weights(c->cell, c->embed, c->hidden, c->layers);
     return ((size_t)c->src_vocab + Vt) * E + enc +
            tgx_stack_weights(c->cell, c->embed, c->hidden, c->layers) + H * Vt;
 }

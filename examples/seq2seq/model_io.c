@@ -8,6 +8,7 @@
 
 #include "tg_checkpoint.h"
 #include "torch_io.h" /* tgx_torch_refuse_as_model: a state_dict given to --load */
+#include "torch_s2s.h" /* S2S_TORCH_MODULE */
 #include "trainrun.h"
 
 int s2s_save(const char *path, const s2s_model *m, tg_optim *opt, const s2s_vocab *src,
@@ -201,7 +202,7 @@ int s2s_load(const char *path, s2s_model *m, s2s_vocab *src, s2s_vocab *tgt,
     tg_checkpoint *ck = tg_checkpoint_open(path, err, errlen);
     memset(m, 0, sizeof *m);
     if (!ck) return -1;
-    if (tgx_torch_refuse_as_model(ck, path, err, errlen) != 0) {
+    if (tgx_torch_refuse_as_model(ck, path, S2S_TORCH_MODULE, err, errlen) != 0) {
         tg_checkpoint_close(ck);
         return -1;
     }

@@ -84,9 +84,7 @@ static int check_module(const tg_checkpoint *ck, const char *path, char *err, si
     if (module && strcmp(module, S2S_TORCH_MODULE) != 0)
         return snprintf(err, errlen, "%s: a PyTorch %.40s, not a %s (metadata '%s')", path,
                         module, S2S_TORCH_MODULE, TGX_TORCH_KEY_MODULE), -1;
-    if (!module && tg_checkpoint_tensor_shape(ck, "encoder.l0.weight_ih", NULL, NULL) == 0)
-        return snprintf(err, errlen, "%s: a seq2seq model in tapegrad's names (what --save "
-                        "writes): give it to --load", path), -1;
+    if (tgx_torch_refuse_native(ck, path, err, errlen) != 0) return -1;
     if (!module)
         return snprintf(err, errlen, "%s: metadata '%s' is missing: not a %s file "
                         "(scripts/torch_models.py save_seq2seq writes one)", path,

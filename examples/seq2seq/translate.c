@@ -141,14 +141,14 @@ typedef struct line_batch {
     int *ids, *len, *out, *out_len;
     int max_out; /* --max-len: a row of out */
     long windows; /* groups of lines decoded so far (the result line's windows=) */
-    long added;   /* lines added so far: the next one's number is added + 1 */
-    long *number; /* each held line's number (argument or line of stdin, from 1) */
-    char *toks;  /* the tokenized text of the line being read */
+    long added;    /* lines added so far: the next one's number is added + 1 */
+    long *line_no; /* each held line's number (argument or line of stdin, from 1) */
+    char *toks;    /* the tokenized text of the line being read */
     size_t toks_cap;
     /* the non-empty lines as line_batch_flush hands them to the decoder */
     const int **src;
     int **outs, *src_len, *lens;
-    long *numbers;
+    long *src_line_no;
 } line_batch;
 
 /* a line's ids: both encoders write at most TRANSLATE_MAX_TOKENS */
@@ -167,10 +167,10 @@ static void line_batch_init(line_batch *b, int cap, int max_out)
     b->outs = malloc((size_t)cap * sizeof *b->outs);
     b->src_len = malloc((size_t)cap * sizeof *b->src_len);
     b->lens = malloc((size_t)cap * sizeof *b->lens);
-    b->number = malloc((size_t)cap * sizeof *b->number);
-    b->numbers = malloc((size_t)cap * sizeof *b->numbers);
+    b->line_no = malloc((size_t)cap * sizeof *b->line_no);
+    b->src_line_no = malloc((size_t)cap * sizeof *b->src_line_no);
     if (!b->ids || !b->len || !b->out || !b->out_len || !b->src || !b->outs || !b->src_len ||
-        !b->lens || !b->number || !b->numbers)
+        !b->lens || !b->line_no || !b->src_line_no)
         tg_cli_die(prog, "out of memory");
 }
 
@@ -185,8 +185,8 @@ static void line_batch_free(line_batch *b)
     free(b->outs);
     free(b->src_len);
     free(b->lens);
-    free(b->number);
-    free(b->numbers);
+    free(b->line_no);
+    free(b->src_line_no);
 }
 
 /* What every batch of the run shares: the model, its vocabularies and
@@ -207,7 +207,7 @@ typedef struct translator {
  * of them to the map while it has room (greedy, in batches as the
  * decoder's, in the given order). */
 static void decode_lines(const translator *tr, const int *const *src, const int *src_len,
-                         const long *numbers, int q, int *const *outs, int *lens)
+                         const long *line_no, int q, int *const *outs, int *lens)
 {
     if (s2s_translate(tr->tape, tr->m, src, src_len, (size_t)q, &tr->dec, outs, lens) != 0)
         tg_cli_die(prog, "out of memory while decoding");
@@ -217,7 +217,7 @@ static void decode_lines(const translator *tr, const int *const *src, const int 
     for (size_t i0 = 0, k; i0 < take; i0 += k) {
         k = s2s_decode_batch_size(src_len + i0, take - i0, &tr->dec);
         if (s2s_attnmap_decode(map, tr->tape, tr->m, tr->vs, tr->vt, src + i0, src_len + i0, k,
-                               numbers + i0, tr->o->max_len, (int)k) != 0)
+                               line_no + i0, tr->o->max_len, (int)k) != 0)
             tg_cli_die(prog, "out of memory decoding for --attention-map");
     }
 }
@@ -232,11 +232,11 @@ static void line_batch_flush(const translator *tr, line_batch *b)
         if (b->len[i] == 0) continue; /* an empty line: an empty translation */
         b->src[q] = b->ids + (size_t)i * IDS_ROW;
         b->src_len[q] = b->len[i];
-        b->numbers[q] = b->number[i];
+        b->src_line_no[q] = b->line_no[i];
         b->outs[q++] = b->out + (size_t)i * (size_t)b->max_out;
     }
     if (q > 0) {
-        decode_lines(tr, b->src, b->src_len, b->numbers, q, b->outs, b->lens);
+        decode_lines(tr, b->src, b->src_len, b->src_line_no, q, b->outs, b->lens);
         b->windows++;
         for (int i = 0, r = 0; i < b->n; i++)
             if (b->len[i] > 0) b->out_len[i] = b->lens[r++];
@@ -300,7 +300,7 @@ static int line_batch_add(const translator *tr, line_batch *b, char *line)
         fprintf(stderr, "%s: input of %d tokens cut to its first %d\n", prog, all,
                 TRANSLATE_MAX_TOKENS);
     }
-    b->number[b->n] = ++b->added;
+    b->line_no[b->n] = ++b->added;
     b->len[b->n++] = k;
     if (b->n == b->cap) line_batch_flush(tr, b);
     return 0;

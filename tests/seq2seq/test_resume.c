@@ -320,7 +320,8 @@ Test(seq2seq_resume, not_a_training_checkpoint)
      * "\n" after the first word; the header grows by 2 bytes) */
     size_t n;
     char *model = pt_read("model.st", &n);
-    char *words = strstr(model + 8, "\"s2s.tgt_vocab\":\""), *nl = words ? strstr(words, "\\n") : NULL;
+    char *words = strstr(model + 8, "\"s2s.tgt_vocab\":\"");
+    char *nl = words ? strstr(words, "\\n") : NULL;
     cr_assert(nl, "no target vocabulary in model.st's header");
     char *edited = malloc(n + 2);
     size_t at = (size_t)(nl - model) + 2;
