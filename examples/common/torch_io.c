@@ -196,6 +196,10 @@ static int read_arch(const tg_checkpoint *c, const char *path, tgx_torch_arch *a
                      size_t errlen)
 {
     memset(a, 0, sizeof *a);
+    const char *module = tg_checkpoint_meta(c, TGX_TORCH_KEY_MODULE);
+    if (module && strcmp(module, "CharRNN") != 0 && strcmp(module, "RowRNN") != 0)
+        return snprintf(err, errlen, "%s: a PyTorch %.40s state_dict, not a CharRNN or RowRNN "
+                        "(scripts/torch_models.py)", path, module), -1;
     if (read_rnn(c, path, a, err, errlen)) return -1;
     if (tg_checkpoint_tensor_shape(c, "embed.weight", &a->vocab, &a->embed) == 0 &&
         a->embed != a->in) {
@@ -203,6 +207,12 @@ static int read_arch(const tg_checkpoint *c, const char *path, tgx_torch_arch *a
         snprintf(want, sizeof want, "[vocab, %d] (rnn.weight_ih_l0's columns)", a->in);
         return bad_shape(path, "embed.weight", a->vocab, a->embed, want, err, errlen);
     }
+    /* the module the file names, where it names one, is the one its shapes make */
+    const char *shapes = a->vocab > 0 ? "CharRNN" : "RowRNN";
+    if (module && strcmp(module, shapes) != 0)
+        return snprintf(err, errlen, "%s: metadata '%s' says %.40s, but the file %s an "
+                        "embed.weight: a %s", path, TGX_TORCH_KEY_MODULE, module,
+                        a->vocab > 0 ? "has" : "has no", shapes), -1;
     int cols;
     if (need_shape(c, path, "head.weight", &a->out, &cols, err, errlen)) return -1;
     if (cols != a->hidden) {

@@ -312,6 +312,11 @@ ROWS = [
      ["s2s.torch.st", "PyTorch Seq2Seq state_dict", "give it to --import-torch"]),
     ("seq2seq", "--import-torch of a training checkpoint (helper-44: it said 'not a Seq2Seq file')",
      S2S + ["--import-torch", "{d}/s.tck"], 1, ["s.tck", "a training checkpoint", "--resume"]),
+    ("charlm", "--import-torch of a seq2seq export", ["--text", "{d}/tiny.txt", "--import-torch",
+     "{d}/s2s.torch.st"] + CH, 1, ["s2s.torch.st", "a PyTorch Seq2Seq state_dict, not a CharRNN"]),
+    ("charlm", "--import-torch whose metadata names the other module than its shapes make",
+     ["--text", "{d}/tiny.txt", "--import-torch", "{d}/module.torch.st"] + CH, 1,
+     ["module.torch.st", "says RowRNN", "has an embed.weight: a CharRNN"]),
     ("seq2seq", "--load of another program's PyTorch state_dict",
      S2S + ["--load", "{d}/ok.torch.st"], 1,
      ["ok.torch.st", "PyTorch CharRNN state_dict, another program's model", "reads a Seq2Seq"]),
@@ -568,7 +573,8 @@ def make_subword_fixtures(d, seq2seq):
 def make_torch_fixtures(d, exes):
     """ok.torch.st (charlm --export-torch of ok.ckpt), r.torch.st (rowseq
     --export-torch), and broken copies: trunc.torch.st, r_trunc.torch.st,
-    shape.torch.st (rnn.weight_ih_l0 reshaped, the same bytes)."""
+    shape.torch.st (rnn.weight_ih_l0 reshaped, the same bytes), module.torch.st
+    (ok.torch.st whose metadata names RowRNN)."""
     runs = [("charlm", ["--load", f"{d}/ok.ckpt", "--export-torch", f"{d}/ok.torch.st"]),
             ("rowseq", RS + ["--data", f"{d}/idx_ok", "--export-torch", f"{d}/r.torch.st"])]
     for prog, args in runs:
@@ -579,6 +585,10 @@ def make_torch_fixtures(d, exes):
             raw = open(f"{d}/{src}.torch.st", "rb").read()
             with open(f"{d}/{dst}.torch.st", "wb") as f:
                 f.write(raw[:len(raw) * 2 // 3])
+    if os.path.exists(f"{d}/ok.torch.st"):
+        h, data = safetensors_parts(f"{d}/ok.torch.st")
+        h["__metadata__"]["torch.module"] = "RowRNN"
+        write_safetensors(f"{d}/module.torch.st", h, data)
     if os.path.exists(f"{d}/r.torch.st"):
         h, data = safetensors_parts(f"{d}/r.torch.st")
         rows, cols = h["rnn.weight_ih_l0"]["shape"]
