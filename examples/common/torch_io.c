@@ -164,9 +164,15 @@ static int read_rnn(const tg_checkpoint *c, const char *path, tgx_torch_arch *a,
     if (need_shape(c, path, "rnn.weight_ih_l0", &gh, &in, err, errlen) ||
         need_shape(c, path, "rnn.weight_hh_l0", &r, &h, err, errlen))
         return -1;
-    if (r != gh || gh % h != 0 || (gh / h != 1 && gh / h != 3 && gh / h != 4))
+    /* weight_hh alone gives G and H; then weight_ih is blamed for its rows */
+    if (r % h != 0 || (r / h != 1 && r / h != 3 && r / h != 4))
         return bad_shape(path, "rnn.weight_hh_l0", r, h, "[G*H, H] with G = 4 (LSTM), 3 (GRU) "
-                         "or 1 (RNN) and G*H the rows of rnn.weight_ih_l0", err, errlen);
+                         "or 1 (RNN)", err, errlen);
+    if (gh != r) {
+        char want[64];
+        snprintf(want, sizeof want, "[%d, in] (the rows of rnn.weight_hh_l0)", r);
+        return bad_shape(path, "rnn.weight_ih_l0", gh, in, want, err, errlen);
+    }
     a->kind = gh / h == 4 ? &tg_cell_lstm : gh / h == 3 ? &tg_cell_gru : &tg_cell_rnn;
     a->in = in;
     a->hidden = h;
