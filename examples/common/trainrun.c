@@ -107,15 +107,22 @@ tg_dist *tgx_dist_init(const char *prog, int *argc, char ***argv)
         return NULL;
     tg_dist *d = tg_dist_init(argc, argv, err, sizeof err);
     if (!d) tg_cli_die(prog, "%s", err);
-    /* the configuration: every rank's command line (an MPMD launch or a
-     * per-rank wrapper could give one rank other flags) */
-    char line[8192];
+    /* the configuration: every rank's whole command line (an MPMD launch
+     * or a per-rank wrapper could give one rank other flags, anywhere: a
+     * fixed-size copy once let a flag after a long --prime differ) */
     size_t n = 0;
-    for (int i = 1; i < *argc && n < sizeof line; i++)
-        n += (size_t)snprintf(line + n, sizeof line - n, "%s%c", (*argv)[i], '\0');
-    if (n > sizeof line) n = sizeof line;
-    if (tg_dist_check_same(d, line, n, "command line", err, sizeof err) != 0)
-        tg_cli_die(prog, "%s", err);
+    for (int i = 1; i < *argc; i++) n += strlen((*argv)[i]) + 1;
+    char *line = malloc(n + 1);
+    if (!line) tg_dist_abort(d, 71, "out of memory comparing the command line with rank 0");
+    size_t at = 0;
+    for (int i = 1; i < *argc; i++) {
+        size_t k = strlen((*argv)[i]) + 1; /* with its NUL: "a b" is not "a" "b" */
+        memcpy(line + at, (*argv)[i], k);
+        at += k;
+    }
+    int rc = tg_dist_check_same(d, line, n, "command line", err, sizeof err);
+    free(line);
+    if (rc != 0) tg_cli_die(prog, "%s", err);
     return d;
 }
 

@@ -31,8 +31,9 @@
 7. SIGTERM to one echo rank only: every rank stops at the same step,
    mpirun exits 0 within seconds, rank 0 says "interrupted" and writes the
    checkpoint, which resumes;
-8. ranks started with other flags (an MPMD launch), or with other data of
-   the same size, are refused at start-up naming the rank that differs; rank 1 started where the output paths'
+8. ranks started with other flags (an MPMD launch; also after 8800 bytes of
+   --prime), or with other data of the same size, are refused at start-up
+   naming the rank that differs; rank 1 started where the output paths'
    directory does not exist does not stop the run (rank 0 alone writes, and
    checks);
 9. (--cases ckpt) charlm under mpirun -np 2 checkpointing every step, rank 0
@@ -385,6 +386,20 @@ def mismatch_case(args):
           "other flags on rank 1: refused naming it", err)
 
 
+def long_line_mismatch_case(args, tmp):
+    """A flag that differs after 8800 bytes of --prime: the whole command
+    line is compared (helper-45: only its first 8192 bytes were, so rank 0
+    stopped after its --steps and rank 1 waited in the exchange for ever)."""
+    text, prime = write_text(tmp), "the cat " * 1100
+    flags = ["--text", text, "--hidden", "8", "--embed", "8", "--shards", "2", "--batch", "4",
+             "--seq-len", "16", "--threads", "1", "--prime", prime]
+    cmd = mpi(args, 1, args.charlm, *flags, "--steps", "3") + [
+        ":", "-np", "1", args.charlm, *flags, "--steps", "4"]
+    rc, _, err = run(cmd)
+    check(rc != 0 and "rank 1 differs from rank 0 in its command line" in err,
+          "other flags on rank 1 after a long --prime: refused naming it", err)
+
+
 def data_mismatch_case(args, tmp):
     """Rank 1 given another text of the same size and vocabulary ("cat" and
     "dog" swapped): the same flags, the same model, so only the hash of the
@@ -450,6 +465,7 @@ def main():
             seq2seq_cases(args, tmp)
             signal_case(args, tmp)
             mismatch_case(args)
+            long_line_mismatch_case(args, tmp)
             data_mismatch_case(args, tmp)
             output_paths_case(args, tmp)
         else:
