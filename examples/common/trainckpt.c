@@ -43,6 +43,7 @@ struct tg_trainckpt {
     tg_optim *opt;
     item *items;
     size_t n, cap;
+    uint64_t loaded; /* tg_trainckpt_loaded_hash */
 };
 
 /* Longest item name, "prefix.name" key and text of one value (rng hex,
@@ -467,6 +468,23 @@ static int load_model(tg_trainckpt *ck, const tg_checkpoint *c, const char *path
     return rc;
 }
 
+/* FNV-1a of every metadata key and value in file order, and of the data
+ * checksum: two files hash alike when they hold the same run (settings,
+ * parameters, optimizer state, generators). */
+static uint64_t file_hash(const tg_checkpoint *c)
+{
+    uint64_t h = TG_FNV1A_BASIS;
+    for (size_t i = 0; i < tg_checkpoint_meta_count(c); i++) {
+        const char *k = tg_checkpoint_meta_key(c, i), *v = tg_checkpoint_meta(c, k);
+        h = tg_fnv1a(h, k, strlen(k) + 1);
+        h = tg_fnv1a(h, v, strlen(v) + 1);
+    }
+    const char *crc = tg_checkpoint_meta(c, TG_CKPT_CRC_KEY);
+    return crc ? tg_fnv1a(h, crc, strlen(crc) + 1) : h;
+}
+
+uint64_t tg_trainckpt_loaded_hash(const tg_trainckpt *ck) { return ck->loaded; }
+
 int tg_trainckpt_load(tg_trainckpt *ck, const char *path, char *err, size_t errlen)
 {
     if (!ck || !path || !path[0])
@@ -484,6 +502,7 @@ int tg_trainckpt_load(tg_trainckpt *ck, const char *path, char *err, size_t errl
     if (rc == 0) rc = check_optim_kind(ck, c, path, err, errlen);
     if (rc == 0) rc = load_model(ck, c, path, err, errlen);
     for (size_t i = 0; rc == 0 && i < ck->n; i++) commit_item(&ck->items[i], &st[i]);
+    if (rc == 0) ck->loaded = file_hash(c);
     for (size_t i = 0; st && i < ck->n; i++)
         if (ck->items[i].kind == K_ARRAY) free(st[i].array);
     free(st);

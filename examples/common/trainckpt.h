@@ -92,6 +92,10 @@ int tg_trainckpt_info(tg_trainckpt *ck, const char *key, const char *value); /* 
  * runs with the same model flags and the same data (the programs record
  * their text's, pairs' or images' hash as a config) hash alike. */
 uint64_t tg_trainckpt_config_hash(const tg_trainckpt *ck);
+/* The identity of the file tg_trainckpt_load took (its metadata, settings
+ * included, and its data checksum, which covers the parameters and the
+ * optimizer's state): the ranks of a resumed run compare it. 0 when none. */
+uint64_t tg_trainckpt_loaded_hash(const tg_trainckpt *ck);
 int tg_trainckpt_info_int(tg_trainckpt *ck, const char *key, long long value);
 int tg_trainckpt_info_double(tg_trainckpt *ck, const char *key, double value); /* %.17g */
 int tg_trainckpt_rng(tg_trainckpt *ck, const char *name, tg_rng *r);

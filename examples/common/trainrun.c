@@ -278,10 +278,15 @@ static void check_ranks_same(tgx_run *r)
     uint64_t state[3] = {r->step, r->skipped, r->streak};
     /* the data too: a rank given other text, pairs or images of the same
      * size built the same model and trained, silently, on a mix */
-    uint64_t config = tg_trainckpt_config_hash(r->ck);
+    uint64_t config = tg_trainckpt_config_hash(r->ck), resumed = tg_trainckpt_loaded_hash(r->ck);
     if (tg_dist_check_same(r->c.dist, &config, sizeof config,
                            "configuration (its model flags, and the hash of its training data)",
                            err, sizeof err) != 0 ||
+        /* the settings a resume inherits and the optimizer's state: ranks
+         * given other files of the same model trained each with its own */
+        tg_dist_check_same(r->c.dist, &resumed, sizeof resumed,
+                           "--resume file (its settings and state: every rank resumes a copy of "
+                           "one file)", err, sizeof err) != 0 ||
         tg_dist_check_same(r->c.dist, tg_params_data(r->c.params),
                            tg_params_numel(r->c.params) * sizeof(tg_real), "parameters", err,
                            sizeof err) != 0 ||

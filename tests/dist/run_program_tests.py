@@ -32,7 +32,8 @@
    mpirun exits 0 within seconds, rank 0 says "interrupted" and writes the
    checkpoint, which resumes;
 8. ranks started with other flags (an MPMD launch; also after 8800 bytes of
-   --prime), or with other data of the same size, are refused at start-up
+   --prime), with other data of the same size, or resuming other files of
+   the same model (another --lr), are refused at start-up
    naming the rank that differs; rank 1 started where the output paths'
    directory does not exist does not stop the run (rank 0 alone writes, and
    checks);
@@ -427,6 +428,32 @@ def data_mismatch_case(args, tmp):
           "each rank's message is one whole line", err)
 
 
+def resume_mismatch_case(args, tmp):
+    """Each rank resuming its own checkpoint of the same model at step 0,
+    written with another --lr: the same flags, parameters and step, so only
+    the files tell (helper-45: each rank trained at its own rate, exit 0)."""
+    text = read(write_text(tmp), "r")
+    flags = ["--text", "t.txt", "--hidden", "8", "--embed", "8", "--shards", "2", "--batch", "4",
+             "--seq-len", "16", "--threads", "1"]
+    charlm = os.path.abspath(args.charlm)
+    dirs = []
+    for k, lr in enumerate(("0.01", "0.05")):
+        d = os.path.join(tmp, "resume%d" % k)
+        os.makedirs(d)
+        with open(os.path.join(d, "t.txt"), "w") as f:
+            f.write(text)
+        p = subprocess.run([charlm, *flags, "--steps", "0", "--lr", lr, "--checkpoint", "r.ck"],
+                           cwd=d, capture_output=True, text=True, timeout=60)
+        check(p.returncode == 0, "resume mismatch: checkpoint %d written" % k, p.stderr)
+        dirs.append(d)
+    resume = ["--text", "t.txt", "--steps", "5", "--resume", "r.ck"]
+    cmd = mpi(args, 1, "--wdir", dirs[0], charlm, *resume) + [
+        ":", "-np", "1", "--wdir", dirs[1], charlm, *resume]
+    rc, _, err = run(cmd)
+    check(rc != 0 and "rank 1 differs from rank 0 in its --resume file" in err,
+          "another --resume file on rank 1 (same model, other --lr): refused naming it", err)
+
+
 def output_paths_case(args, tmp):
     """Rank 0 alone writes the outputs, so it alone checks their paths: rank 1
     started in a directory without the checkpoint's sub-directory (as a rank
@@ -466,6 +493,7 @@ def main():
             signal_case(args, tmp)
             mismatch_case(args)
             long_line_mismatch_case(args, tmp)
+            resume_mismatch_case(args, tmp)
             data_mismatch_case(args, tmp)
             output_paths_case(args, tmp)
         else:
