@@ -70,12 +70,7 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-#ifndef TG_HAVE_MPI
-/* The number of ranks a launcher says this process is one of (Open MPI,
- * then PMI as MPICH and Slurm set it); 1 when none. A PMIx launcher may
- * give only the rank (PMIX_RANK): a rank above 0 proves there are more,
- * so that is "at least 2" (*at_least set). */
-static long launcher_size(int *at_least)
+long tg_dist_launcher_size(int *at_least)
 {
     const char *names[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
     *at_least = 0;
@@ -90,7 +85,6 @@ static long launcher_size(int *at_least)
     }
     return 1;
 }
-#endif
 
 tg_dist *tg_dist_init(int *argc, char ***argv, char *err, size_t errlen)
 {
@@ -126,7 +120,7 @@ tg_dist *tg_dist_init(int *argc, char ***argv, char *err, size_t errlen)
     (void)argc;
     (void)argv;
     int at_least;
-    long n = launcher_size(&at_least);
+    long n = tg_dist_launcher_size(&at_least);
     if (n > 1) {
         snprintf(err, errlen,
                  "started as one of %s%ld ranks, but this build has no MPI (rebuild with "

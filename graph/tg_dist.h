@@ -57,6 +57,12 @@ typedef struct tg_dist tg_dist;
 /* 1 when the library was built with MPI, else 0. */
 int tg_dist_available(void);
 
+/* The number of ranks a launcher says this process is one of (Open MPI,
+ * then PMI as MPICH and Slurm set it), before MPI starts; 1 when none. A
+ * PMIx launcher may give only the rank (PMIX_RANK): a rank above 0 proves
+ * there are more, so that is "at least 2" (*at_least set). */
+long tg_dist_launcher_size(int *at_least);
+
 /* Joins the job (MPI_Init_thread with MPI_THREAD_FUNNELED, unless MPI is
  * already initialised; then a private duplicate of MPI_COMM_WORLD with
  * MPI_ERRORS_ARE_FATAL). argc and argv may be NULL. Run without mpirun, or

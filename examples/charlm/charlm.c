@@ -375,14 +375,18 @@ int main(int argc, char **argv)
     tg_inherited inherited;
     char err[1024];
     charlm_parse_options(argc, argv, &o, &cl, &inherited);
+    /* --load without a training flag or a text: the loaded model samples
+     * (sample_main), work a second rank would repeat */
+    int samples_only = (o.load || o.import_torch) && !o.text && !given(&cl, "steps") &&
+                       !given(&cl, "seconds");
+    if (samples_only) tg_cli_one_process(PROG, "a model that only samples (no training flag)");
     tg_dist *dist = tgx_dist_init(PROG, &argc, &argv); /* NULL without mpirun */
     const tg_run_files files = charlm_run_files(&o);
     tg_trainckpt_check_outputs(PROG, &files); /* before any work */
     if (o.export_torch && tg_cli_check_output("--export-torch", o.export_torch, 1, err, sizeof err))
         tg_cli_die(PROG, "%s", err);
     double wall0 = tg_clock_seconds();
-    if ((o.load || o.import_torch) && !o.text && !given(&cl, "steps") && !given(&cl, "seconds"))
-        return sample_main(&o, &cl); /* nothing to train: no text needed */
+    if (samples_only) return sample_main(&o, &cl); /* nothing to train: no text needed */
 
     corpus c;
     int text_inherited = tg_inherited_has(&inherited, "text");
@@ -429,7 +433,7 @@ int main(int argc, char **argv)
     double valid_bpc = charlm_evaluate(&tr) / LN2;
     keep_final(&keep, &run, valid_bpc);
     if (tg_csv_close(&run.csv, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
-    if (o.sample > 0) print_sample(&o, prime, n_prime, &m, &v);
+    if (o.sample > 0 && tgx_run_is_root(&run)) print_sample(&o, prime, n_prime, &m, &v);
 
     if (tgx_run_is_root(&run))
         tg_result("valid_bpc=%.4f train_bpc=%.4f tokens_per_s=%.0f steps=%llu seconds=%.1f "

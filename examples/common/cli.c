@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tapegrad.h" /* tg_panel_kernel_check */
+#include "tg_dist.h"  /* tg_dist_launcher_size */
 
 /* ------------------------------------------------------------------ values */
 
@@ -426,6 +427,16 @@ int tg_cli_check_output(const char *flag, const char *path, int replaced, char *
     close(fd);
     unlink(probe);
     return 0;
+}
+
+void tg_cli_one_process(const char *prog, const char *what)
+{
+    int at_least;
+    long n = tg_dist_launcher_size(&at_least);
+    if (n > 1)
+        tg_cli_die_usage(prog, "%s runs in one process: start it without mpirun (its %s%ld "
+                         "processes would each do all of it, and print it)", what,
+                         at_least ? "at least " : "", n);
 }
 
 long tg_cli_launcher_rank(void)

@@ -99,6 +99,11 @@ uint64_t tg_cli_env_step(const char *prog, const char *var);
  * ranks on other hosts may see another directory, or a probe of the same
  * name (equal PIDs in identical containers) at the same instant. */
 long tg_cli_launcher_rank(void);
+/* Exits 2 ("prog: what runs in one process: start it without mpirun ...")
+ * when a launcher started more than one process: for the work that is not
+ * shared between ranks (translating, sampling), which every rank would do
+ * whole and print. */
+void tg_cli_one_process(const char *prog, const char *what);
 
 /* 1 when writing one of paths a and b would destroy the other: both name
  * one regular file (one inode, however spelt: "./m.st", "m.st", a link),

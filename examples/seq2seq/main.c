@@ -407,6 +407,7 @@ int main(int argc, char **argv)
     tg_inherited inherited;
     int first = argc;
     s2s_parse_options(argc, argv, &o, &cl, &inherited, &first);
+    if (o.translate) tg_cli_one_process(prog, "--translate");
     check_files(&o);
     tg_blas_set_threads(1); /* our threads are OpenMP's: BLAS pools never nest */
 

@@ -115,6 +115,20 @@ def charlm_cases(args, tmp):
         rows = read(log, "r").splitlines()
         check(len(rows) == 21, "charlm: rank 0 alone wrote --log (header + 20 rows)", str(rows))
         check(len(result_line(out2)) == 1, "charlm: one result line", out2)
+    # the end's sample printed by rank 0 alone; a model that only samples
+    # (no training flag) is refused under mpirun, where each rank did all of
+    # it, printed it, and the job exited 1 without MPI_Finalize (helper-45)
+    rc, out, err = run(mpi(args, 2, args.charlm, *flags, "--sample", "30", "--prime", "the "))
+    lines = [l for l in out.splitlines() if l.startswith("the ")]
+    check(rc == 0 and len(lines) == 1, "charlm: mpirun -np 2 --sample: one sample", out + err)
+    rc, out, err = run(mpi(args, 2, args.charlm, "--load", one, "--sample", "30", "--prime",
+                           "the "))
+    check(rc == 2 and "runs in one process: start it without mpirun" in err and not out.strip(),
+          "charlm: mpirun -np 2 of a model that only samples: refused", out + err)
+    rc, out, err = run(mpi(args, 2, args.seq2seq, "--translate", "--load", one, "a line"))
+    check(rc == 2 and "--translate runs in one process" in err and not out.strip(),
+          "seq2seq: mpirun -np 2 --translate: refused (each rank translated and printed all)",
+          out + err)
 
 
 def charlm_ckpt_cases(args, tmp):
