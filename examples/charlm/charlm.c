@@ -332,6 +332,7 @@ static int sample_main(const options *o, const cmdline *cl)
     if (o->export_torch) fprintf(stderr, "%s: exported %s\n", PROG, o->export_torch);
     tg_result("sampled=%d params=%zu cell=%s hidden=%d layers=%d", o->sample,
               tg_params_numel(m.params), m.cfg.kind->name, m.cfg.hidden, m.cfg.layers);
+    tg_cli_check_stdout(PROG); /* the sample is the output: not lost unsaid */
     free(prime);
     tg_vocab_free(&v);
     charmodel_free(&m);

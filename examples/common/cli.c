@@ -439,6 +439,12 @@ void tg_cli_one_process(const char *prog, const char *what)
                          at_least ? "at least " : "", n);
 }
 
+void tg_cli_check_stdout(const char *prog)
+{
+    if (fflush(stdout) != 0 || ferror(stdout))
+        tg_cli_die(prog, "stdout: write error: output was lost (its reader left?)");
+}
+
 long tg_cli_launcher_rank(void)
 {
     const char *names[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"};

@@ -104,6 +104,11 @@ long tg_cli_launcher_rank(void);
  * shared between ranks (translating, sampling), which every rank would do
  * whole and print. */
 void tg_cli_one_process(const char *prog, const char *what);
+/* Exits 1 with "prog: stdout: write error: output was lost (its reader
+ * left?)" when stdout's lines could not all be written (a full disk,
+ * /dev/full, a reader gone with SIGPIPE ignored); the last call before a
+ * program that prints its work ends with 0. */
+void tg_cli_check_stdout(const char *prog);
 
 /* 1 when writing one of paths a and b would destroy the other: both name
  * one regular file (one inode, however spelt: "./m.st", "m.st", a link),

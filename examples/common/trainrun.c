@@ -221,8 +221,7 @@ void tgx_run_free(tgx_run *r)
     }
     /* SIGPIPE is ignored while training (tgx_run_start): stdout's reader
      * leaving (| head) loses the lines and the result silently, exit 0 */
-    if (fflush(stdout) != 0 || ferror(stdout))
-        tg_cli_die(r->c.prog, "stdout: write error: output was lost (its reader left?)");
+    tg_cli_check_stdout(r->c.prog);
 }
 
 tg_trainckpt *tgx_run_ckpt(tgx_run *r) { return r->ck; }

@@ -393,6 +393,7 @@ static void run_translate(const translator *tr, int argc, char **argv, int first
                     prog, map->n, o->attention_map);
     }
     tg_result("translated=%ld seconds=%.2f windows=%ld", n, seconds, windows);
+    tg_cli_check_stdout(prog); /* the translations are the output: none lost unsaid */
 }
 
 /* --translate: the loaded model over the arguments or stdin. */

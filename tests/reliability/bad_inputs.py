@@ -33,6 +33,9 @@ S2S = ["--hidden", "8", "--embed", "4", "--pairs", "200", "--test-pairs", "20", 
        "--seconds", "20"]
 RS = ["--hidden", "8", "--epochs", "1"]
 
+# in a row's environment dict: the file its stdout is written to (a row
+# about lost output sends it to /dev/full), taken out before the run
+STDOUT_KEY = "stdout>"
 ROWS = [
     # ---- command line (exit 2)
     ("charlm", "unknown flag", ["--bogus"] + CH, 2, ["--bogus", "unknown flag"]),
@@ -121,6 +124,9 @@ ROWS = [
      "is built)", ["--text", "{d}/tiny.txt", "--load", "{d}/config_huge.ckpt"] + CH, 1,
      ["config_huge.ckpt", "hidden 65536", "with its gradients", "GiB available",
       "TG_MAX_MEMORY"], {"TG_MAX_MEMORY": "4G"}),
+    ("charlm", "a sample-only run whose stdout cannot be written (it said nothing, exit 0)",
+     ["--load", "{d}/ok.ckpt", "--sample", "20", "--prime", "a"], 1,
+     ["stdout: write error: output was lost"], {STDOUT_KEY: "/dev/full"}),
     ("charlm", "--load of a PyTorch state_dict (what --export-torch writes)",
      ["--text", "{d}/tiny.txt", "--load", "{d}/ok.torch.st"] + CH, 1,
      ["ok.torch.st", "PyTorch CharRNN state_dict", "give it to --import-torch"]),
@@ -317,6 +323,9 @@ ROWS = [
     ("charlm", "--import-torch whose metadata names the other module than its shapes make",
      ["--text", "{d}/tiny.txt", "--import-torch", "{d}/module.torch.st"] + CH, 1,
      ["module.torch.st", "says RowRNN", "has an embed.weight: a CharRNN"]),
+    ("seq2seq", "--translate whose stdout cannot be written (it said nothing, exit 0)",
+     ["--load", "{d}/sub.tg", "--translate", "Straße über Öl."], 1,
+     ["stdout: write error: output was lost"], {STDOUT_KEY: "/dev/full"}),
     ("seq2seq", "--load of another program's PyTorch state_dict",
      S2S + ["--load", "{d}/ok.torch.st"], 1,
      ["ok.torch.st", "PyTorch CharRNN state_dict, another program's model", "reads a Seq2Seq"]),
@@ -699,14 +708,17 @@ def child_env():
 def run_row(row, exe, d):
     prog, what, args, want_rc, fragments = row[:5]
     env = dict(child_env(), **(row[5] if len(row) > 5 else {}))
+    stdout = env.pop(STDOUT_KEY, None)  # not an environment variable: where stdout goes
     args = [a.replace("{d}", d) for a in args]
     if "--save" not in args:  # first, so that a row's last flag stays last
         args = ["--save", f"{d}/keep.ckpt"] + args
     before = checkpoints(d)
     problems = []
     try:
-        r = subprocess.run([exe] + args, capture_output=True, text=True, errors="replace",
-                           timeout=TIMEOUT, env=env, stdin=subprocess.DEVNULL)
+        with open(stdout, "w") if stdout else open(os.devnull) as sink:
+            r = subprocess.run([exe] + args, stdout=sink if stdout else subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, errors="replace",
+                               timeout=TIMEOUT, env=env, stdin=subprocess.DEVNULL)
         rc, err = r.returncode, r.stderr
     except subprocess.TimeoutExpired:
         rc, err = None, ""
@@ -809,9 +821,11 @@ def main(argv):
             rc, last, problems = run_row(row, exes[prog], d)
             if markdown:
                 shown = " ".join(essential_args(row[2])).replace("{d}/", "").replace("{d}", "DIR")
-                envs = "".join(f"{k}={v} " for k, v in (row[5] if len(row) > 5 else {}).items())
+                env = row[5] if len(row) > 5 else {}
+                envs = "".join(f"{k}={v} " for k, v in env.items() if k != STDOUT_KEY)
+                to = f" > {env[STDOUT_KEY]}" if STDOUT_KEY in env else ""
                 cell = shorten(last, d).replace("|", "\\|")
-                print(f"| {i} | {row[1]} | `{envs}{prog} {shown}` | {rc} | {cell} |")
+                print(f"| {i} | {row[1]} | `{envs}{prog} {shown}{to}` | {rc} | {cell} |")
                 continue
             status = "FAIL" if problems else "ok  "
             print(f"row {i:2d} {status}  {prog}: {row[1]}: exit {rc}: {shorten(last, d)}")
