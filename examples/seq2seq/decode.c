@@ -481,10 +481,12 @@ static void beam_start(beam_work *w, int n)
     for (int i = 0; i < n; i++) w->best[i] = -INFINITY, w->best_len[i] = 0, w->n_done[i] = 0;
 }
 
-/* Records a finished hypothesis (row r's tokens, then <eos>) of sentence i. */
-static void beam_finish(beam_work *w, int i, int r, double score, double alpha)
+/* Records a finished hypothesis of sentence i: row r's tokens, then <eos>
+ * when ended (else cut at --max-len), of log-probability score. */
+static void beam_finish(beam_work *w, int i, int r, double score, int ended, double alpha)
 {
-    double norm = score / pow((double)(w->hyp_len[r] + 1), alpha);
+    int len = w->hyp_len[r] + ended;
+    double norm = score / pow((double)(len > 0 ? len : 1), alpha);
     w->n_done[i]++;
     if (norm > w->best[i]) {
         w->best[i] = norm;
@@ -521,8 +523,12 @@ static void beam_select(beam_work *w, int i, const tg_real *logits, const tg_rea
     for (int k = 0; k < nc && live < K; k++) {
         const cand *c = &cands[k];
         int parent = i * K + c->beam;
-        if (c->token == S2S_EOS || w->hyp_len[parent] >= w->max_len) {
-            beam_finish(w, i, parent, c->score, alpha);
+        if (w->hyp_len[parent] >= w->max_len) { /* cut: scored by the tokens it has */
+            beam_finish(w, i, parent, w->score[parent], 0, alpha);
+            continue;
+        }
+        if (c->token == S2S_EOS) {
+            beam_finish(w, i, parent, c->score, 1, alpha);
             continue;
         }
         int r = i * K + live++;

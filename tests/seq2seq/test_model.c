@@ -382,6 +382,29 @@ static void check_beam1_is_greedy(const char *cell)
 }
 
 Test(beam, k1_equals_greedy_lstm) { check_beam1_is_greedy("lstm"); }
+
+/* A hypothesis cut at the longest output is scored by the tokens it has
+ * (helper-45: by them and its best next token, which it does not contain).
+ * With one token at most and no length normalisation, the best hypothesis
+ * is then the likeliest first token or an immediate <eos>, as greedy's. */
+Test(beam, a_hypothesis_cut_at_max_len_is_scored_by_its_own_tokens)
+{
+    trained x;
+    make_trained(&x, "lstm", 40);
+    int **g = alloc_out(N_DEC, 1), **b = alloc_out(N_DEC, 1), gl[N_DEC], bl[N_DEC];
+    const int *const *src = (const int *const *)x.d.src;
+    cr_assert_eq(s2s_greedy(x.t, &x.m, src, x.d.sl, N_DEC, 1, 64, g, gl), 0);
+    for (int k = 2; k <= 8; k *= 2) {
+        cr_assert_eq(s2s_beam(x.t, &x.m, src, x.d.sl, N_DEC, k, 1, 0.0, 64, b, bl), 0);
+        int differ = 0;
+        for (int i = 0; i < N_DEC; i++) differ += gl[i] != bl[i] || (gl[i] && g[i][0] != b[i][0]);
+        cr_expect_eq(differ, 0, "beam %d at --max-len 1: %d of %d sentences differ from greedy", k,
+                     differ, N_DEC);
+    }
+    free_out(g, N_DEC);
+    free_out(b, N_DEC);
+    free_trained(&x);
+}
 Test(beam, k1_equals_greedy_gru) { check_beam1_is_greedy("gru"); }
 
 /* log p(y | x) of an output (with its <eos>) by teacher forcing. */
