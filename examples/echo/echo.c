@@ -64,6 +64,9 @@ static void parse_options(int argc, char **argv, options *o, tg_cmdline *c)
     memcpy(c->flags, flags, sizeof flags);
     tg_cli_parse(argc, argv, c->flags, c->n, PROG,
                  "A recurrent net learns to echo the symbol it heard --delay steps ago.", NULL);
+    if (o->delay >= o->seq_len) /* every target would be symbol 0: accuracy 1 for nothing */
+        tg_cli_die_usage(PROG, "--delay %d needs a --seq-len above it (%d): no step would have "
+                         "a symbol to echo", o->delay, o->seq_len);
     const tg_run_files files = {.checkpoint = o->checkpoint, .resume = o->resume, .log = o->log};
     tg_trainckpt_check_flags(PROG, c, &files);
     tg_trainckpt_check_outputs(PROG, &files);

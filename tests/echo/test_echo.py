@@ -42,6 +42,10 @@ def main():
     os.chdir(tempfile.mkdtemp(prefix="echo_test."))
     full = result(run(["--steps", "300"]))
     assert float(full["accuracy"]) == 1.0, full
+    # a --delay no step can echo (every target symbol 0) is refused, not
+    # reported as accuracy 1.0 after 5 steps (helper-45)
+    r = run(["--delay", "16", "--seq-len", "16", "--steps", "5"], check=2)
+    assert "--delay 16 needs a --seq-len above it" in r.stderr, r.stderr
 
     ref = result(run(["--steps", "100"]))
     run(["--steps", "40", "--checkpoint", "a.ck", "--every", "15", "--log", "a.csv"])
