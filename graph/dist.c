@@ -412,6 +412,8 @@ int tg_dist_check_same(tg_dist *d, const void *bytes, size_t n, const char *what
             snprintf(err, errlen, "rank %d differs from rank 0 in its %s: %lld bytes against "
                      "rank 0's %lld (every rank must be started with the same flags and data)", q, what,
                      all[2 * q + 1], all[1]);
+        else if (all[2 * q] == 2 && n <= sizeof(uint64_t)) /* a hash: no byte to name */
+            snprintf(err, errlen, "rank %d differs from rank 0 in its %s", q, what);
         else if (all[2 * q] == 2)
             snprintf(err, errlen, "rank %d differs from rank 0 in its %s, first at byte %lld "
                      "(every rank must be started with the same flags, seed and data)", q, what,

@@ -380,8 +380,10 @@ int main(int argc, char **argv)
      * (sample_main), work a second rank would repeat */
     int samples_only = (o.load || o.import_torch) && !o.text && !given(&cl, "steps") &&
                        !given(&cl, "seconds");
-    if (samples_only) tg_cli_one_process(PROG, "a model that only samples (no training flag)");
-    tg_dist *dist = tgx_dist_init(PROG, &argc, &argv); /* NULL without mpirun */
+    if (samples_only) tg_cli_one_process(PROG, "a run with no training flag (a loaded model "
+                                             "sampled or exported)");
+    /* NULL without mpirun, and for that run: no MPI to finalize after it */
+    tg_dist *dist = samples_only ? NULL : tgx_dist_init(PROG, &argc, &argv);
     const tg_run_files files = charlm_run_files(&o);
     tg_trainckpt_check_outputs(PROG, &files); /* before any work */
     if (o.export_torch && tg_cli_check_output("--export-torch", o.export_torch, 1, err, sizeof err))

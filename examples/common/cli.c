@@ -434,9 +434,10 @@ void tg_cli_one_process(const char *prog, const char *what)
     int at_least;
     long n = tg_dist_launcher_size(&at_least);
     if (n > 1)
-        tg_cli_die_usage(prog, "%s runs in one process: start it without mpirun (its %s%ld "
-                         "processes would each do all of it, and print it)", what,
-                         at_least ? "at least " : "", n);
+        tg_cli_die_usage(prog, "%s runs in one process: start it without mpirun (%s%ld "
+                         "processes would each do all of it and print it; the launcher's "
+                         "OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK in the environment says "
+                         "there are)", what, at_least ? "at least " : "", n);
 }
 
 void tg_cli_check_stdout(const char *prog)

@@ -481,12 +481,18 @@ static void beam_start(beam_work *w, int n)
     for (int i = 0; i < n; i++) w->best[i] = -INFINITY, w->best_len[i] = 0, w->n_done[i] = 0;
 }
 
+/* Normalised score of a hypothesis of len tokens (live, or cut at --max-len;
+ * a finished one counts its <eos>). */
+static double length_norm(double score, int len, double alpha)
+{
+    return score / pow((double)(len > 0 ? len : 1), alpha);
+}
+
 /* Records a finished hypothesis of sentence i: row r's tokens, then <eos>
  * when ended (else cut at --max-len), of log-probability score. */
 static void beam_finish(beam_work *w, int i, int r, double score, int ended, double alpha)
 {
-    int len = w->hyp_len[r] + ended;
-    double norm = score / pow((double)(len > 0 ? len : 1), alpha);
+    double norm = length_norm(score, w->hyp_len[r] + ended, alpha);
     w->n_done[i]++;
     if (norm > w->best[i]) {
         w->best[i] = norm;
@@ -494,12 +500,6 @@ static void beam_finish(beam_work *w, int i, int r, double score, int ended, dou
         memcpy(w->best_tok + (size_t)i * w->max_len, w->hyp + (size_t)r * w->max_len,
                (size_t)w->hyp_len[r] * sizeof *w->hyp);
     }
-}
-
-/* Normalised score of a live hypothesis of len tokens. */
-static double live_norm(double score, int len, double alpha)
-{
-    return score / pow((double)(len > 0 ? len : 1), alpha);
 }
 
 /* Chooses sentence i's next K rows from its candidates: in score order, an
@@ -541,7 +541,7 @@ static void beam_select(beam_work *w, int i, const tg_real *logits, const tg_rea
     }
     double best_live = -INFINITY;
     for (int j = 0; j < live; j++)
-        best_live = fmax(best_live, live_norm(w->new_score[i * K + j], w->new_len[i * K + j], alpha));
+        best_live = fmax(best_live, length_norm(w->new_score[i * K + j], w->new_len[i * K + j], alpha));
     if (w->n_done[i] > 0 && w->best[i] >= best_live) live = 0; /* sentence finished */
     for (int j = live; j < K; j++) {
         int r = i * K + j;
@@ -592,7 +592,7 @@ static void beam_answer(const beam_work *w, int i, double alpha, int *out, int *
         int br = i * w->K;
         for (int j = 0; j < w->K; j++) {
             int r = i * w->K + j;
-            double norm = live_norm(w->score[r], w->hyp_len[r], alpha);
+            double norm = length_norm(w->score[r], w->hyp_len[r], alpha);
             if (isfinite(w->score[r]) && norm > best) best = norm, br = r;
         }
         tok = w->hyp + (size_t)br * w->max_len;

@@ -125,6 +125,11 @@ def charlm_cases(args, tmp):
                            "the "))
     check(rc == 2 and "runs in one process: start it without mpirun" in err and not out.strip(),
           "charlm: mpirun -np 2 of a model that only samples: refused", out + err)
+    rc, out, err = run(mpi(args, 1, args.charlm, "--load", one, "--sample", "30", "--prime",
+                           "the "))
+    lines = [l for l in out.splitlines() if l.startswith("the ")]
+    check(rc == 0 and len(lines) == 1, "charlm: mpirun -np 1 of a model that only samples: "
+          "exit 0 (it exited 1 without MPI_Finalize, helper-46)", out + err)
     rc, out, err = run(mpi(args, 2, args.seq2seq, "--translate", "--load", one, "a line"))
     check(rc == 2 and "--translate runs in one process" in err and not out.strip(),
           "seq2seq: mpirun -np 2 --translate: refused (each rank translated and printed all)",

@@ -14,6 +14,7 @@ to --load and --resume) must be byte-for-byte unchanged after it. Rows whose pro
 shortened to file names) for the README instead of a pass/fail report.
 """
 import gzip
+import contextlib
 import json
 import os
 import shutil
@@ -715,7 +716,7 @@ def run_row(row, exe, d):
     before = checkpoints(d)
     problems = []
     try:
-        with open(stdout, "w") if stdout else open(os.devnull) as sink:
+        with open(stdout, "w") if stdout else contextlib.nullcontext() as sink:
             r = subprocess.run([exe] + args, stdout=sink if stdout else subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, errors="replace",
                                timeout=TIMEOUT, env=env, stdin=subprocess.DEVNULL)

@@ -382,6 +382,7 @@ static void check_beam1_is_greedy(const char *cell)
 }
 
 Test(beam, k1_equals_greedy_lstm) { check_beam1_is_greedy("lstm"); }
+Test(beam, k1_equals_greedy_gru) { check_beam1_is_greedy("gru"); }
 
 /* A hypothesis cut at the longest output is scored by the tokens it has
  * (helper-45: by them and its best next token, which it does not contain).
@@ -405,7 +406,6 @@ Test(beam, a_hypothesis_cut_at_max_len_is_scored_by_its_own_tokens)
     free_out(b, N_DEC);
     free_trained(&x);
 }
-Test(beam, k1_equals_greedy_gru) { check_beam1_is_greedy("gru"); }
 
 /* log p(y | x) of an output (with its <eos>) by teacher forcing. */
 static double sequence_logp(s2s_model *m, tg_tape *t, const int *src, int sl, const int *y, int yl)
