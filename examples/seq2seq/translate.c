@@ -141,9 +141,8 @@ typedef struct line_batch {
     int *ids, *len, *out, *out_len;
     int max_out; /* --max-len: a row of out */
     long windows; /* groups of lines decoded so far (the result line's windows=) */
-    long added;    /* lines added so far: the next one's number is added + 1 */
-    long *line_no; /* each held line's number (argument or line of stdin, from 1) */
-    char *toks;    /* the tokenized text of the line being read */
+    long added;  /* lines added so far: the n held are the last, numbered from 1 */
+    char *toks;  /* the tokenized text of the line being read */
     size_t toks_cap;
     /* the non-empty lines as line_batch_flush hands them to the decoder */
     const int **src;
@@ -167,10 +166,9 @@ static void line_batch_init(line_batch *b, int cap, int max_out)
     b->outs = malloc((size_t)cap * sizeof *b->outs);
     b->src_len = malloc((size_t)cap * sizeof *b->src_len);
     b->lens = malloc((size_t)cap * sizeof *b->lens);
-    b->line_no = malloc((size_t)cap * sizeof *b->line_no);
     b->src_line_no = malloc((size_t)cap * sizeof *b->src_line_no);
     if (!b->ids || !b->len || !b->out || !b->out_len || !b->src || !b->outs || !b->src_len ||
-        !b->lens || !b->line_no || !b->src_line_no)
+        !b->lens || !b->src_line_no)
         tg_cli_die(prog, "out of memory");
 }
 
@@ -185,7 +183,6 @@ static void line_batch_free(line_batch *b)
     free(b->outs);
     free(b->src_len);
     free(b->lens);
-    free(b->line_no);
     free(b->src_line_no);
 }
 
@@ -232,7 +229,7 @@ static void line_batch_flush(const translator *tr, line_batch *b)
         if (b->len[i] == 0) continue; /* an empty line: an empty translation */
         b->src[q] = b->ids + (size_t)i * IDS_ROW;
         b->src_len[q] = b->len[i];
-        b->src_line_no[q] = b->line_no[i];
+        b->src_line_no[q] = b->added - b->n + 1 + i; /* held row i's input line */
         b->outs[q++] = b->out + (size_t)i * (size_t)b->max_out;
     }
     if (q > 0) {
@@ -300,7 +297,7 @@ static int line_batch_add(const translator *tr, line_batch *b, char *line)
         fprintf(stderr, "%s: input of %d tokens cut to its first %d\n", prog, all,
                 TRANSLATE_MAX_TOKENS);
     }
-    b->line_no[b->n] = ++b->added;
+    b->added++;
     b->len[b->n++] = k;
     if (b->n == b->cap) line_batch_flush(tr, b);
     return 0;
