@@ -725,18 +725,18 @@ tgx_memory_plan tgx_memory_plan_config(size_t numel, int shards, const tg_optim_
     return p;
 }
 
-size_t tgx_stack_numel(const tg_cell_kind *kind, int in, int hidden, int layers)
-{
-    size_t H = (size_t)hidden, G = (size_t)kind->gates, n = 0, x = (size_t)in;
-    for (int l = 0; l < layers; l++, x = H) n += G * H * (x + H + 2) + 4 * H;
-    return n;
-}
-
 size_t tgx_stack_weights(const tg_cell_kind *kind, int in, int hidden, int layers)
 {
     size_t H = (size_t)hidden, G = (size_t)kind->gates, n = 0, x = (size_t)in;
     for (int l = 0; l < layers; l++, x = H) n += G * H * (x + H);
     return n;
+}
+
+size_t tgx_stack_numel(const tg_cell_kind *kind, int in, int hidden, int layers)
+{
+    size_t H = (size_t)hidden, G = (size_t)kind->gates;
+    /* each layer's two biases and the 4 extra rows besides the weights */
+    return tgx_stack_weights(kind, in, hidden, layers) + (size_t)layers * (2 * G * H + 4 * H);
 }
 
 int tgx_model_meta_fits(const char *prog, const tg_checkpoint *ck, const char *path,
