@@ -551,17 +551,17 @@ static void beam_select(beam_work *w, int i, const tg_real *logits, const tg_rea
     }
 }
 
-/* Every sentence's next rows: sentences side by side on the tape's threads
- * (each writes its own rows, results and candidates only, so the same bits
- * on any number); serial, the other threads would wait through every
- * step's scan of rows x vocabulary logits. No OpenMP region for one thread:
- * entering one costs a team set-up. */
 /* Logits below this many are scanned by one thread (the ops' own floor for
  * a parallel loop): a team per decoding step cost more than the scan, and
  * on a loaded machine each one waited for a descheduled thread (helper-45:
  * --beam 16 --eval-batch 2 on a tiny model, 0.13 s at 1 thread, 15 s at 2). */
 #define BEAM_PAR_MIN 32768
 
+/* Every sentence's next rows: sentences side by side on the tape's threads
+ * (each writes its own rows, results and candidates only, so the same bits
+ * on any number); serial, the other threads would wait through every
+ * step's scan of rows x vocabulary logits. No OpenMP region for one thread:
+ * entering one costs a team set-up. */
 static void beam_select_all(beam_work *w, const tg_tensor *logits, const tg_tensor *probs,
                             double alpha, int threads)
 {
