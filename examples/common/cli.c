@@ -285,24 +285,25 @@ void tg_cli_parse(int argc, char **argv, const tg_flag *flags, int n, const char
         tg_cli_usage(stdout, flags, n, prog, summary);
         exit(0);
     }
-    if (rc != TG_CLI_OK) {
-        fprintf(stderr, "%s: %s\n", prog, err);
-        exit(2);
-    }
+    if (rc != TG_CLI_OK) tg_cli_die_usage(prog, "%s", err);
     /* read by the engine at the first product, where a bad value aborts */
-    if (tg_panel_kernel_check(err, sizeof err) != 0) {
-        fprintf(stderr, "%s: TG_ISA: %s\n", prog, err);
-        exit(2);
-    }
+    if (tg_panel_kernel_check(err, sizeof err) != 0) tg_cli_die_usage(prog, "TG_ISA: %s", err);
 }
 
 /* The line is written at once: every rank of an MPI job may die with the
  * same message, and three writes each ran into one another's
- * ("seq2seq: seq2seq: rank 1 differs ... " and a line without a name). */
+ * ("seq2seq: seq2seq: rank 1 differs ... " and a line without a name).
+ * Started by a launcher as one of several processes, the line names its
+ * rank ("seq2seq: rank 1: x.tsv: ..."): mpirun interleaves the ranks'
+ * stderr, and a file one host lacks fails on that rank alone. */
 static _Noreturn void die_v(int code, const char *prog, const char *fmt, va_list ap)
 {
     char line[16384];
-    int n = snprintf(line, sizeof line, "%s: ", prog);
+    int at_least, n;
+    if (tg_dist_launcher_size(&at_least) > 1)
+        n = snprintf(line, sizeof line, "%s: rank %ld: ", prog, tg_cli_launcher_rank());
+    else
+        n = snprintf(line, sizeof line, "%s: ", prog);
     if (n > 0 && (size_t)n < sizeof line) vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
     fflush(stdout);
     fprintf(stderr, "%s\n", line);

@@ -140,7 +140,9 @@ int tg_meta_dropout(const char *path, const char *key, const char *value, double
  * "prog: <message>" on stderr and exits 2. */
 _Noreturn void tg_cli_die_usage(const char *prog, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* A data/environment error: prints "prog: <message>" on stderr and exits 1. */
+/* A data/environment error: prints "prog: <message>" on stderr and exits 1.
+ * Both name the rank ("prog: rank R: <message>") in a process a launcher
+ * started as one of several (tg_dist_launcher_size). */
 _Noreturn void tg_cli_die(const char *prog, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -36,7 +36,8 @@
    the same model (another --lr), are refused at start-up
    naming the rank that differs; rank 1 started where the output paths'
    directory does not exist does not stop the run (rank 0 alone writes, and
-   checks);
+   checks); rank 1 started where the text does not exist stops the job, its
+   message naming rank 1;
 9. (--cases ckpt) charlm under mpirun -np 2 checkpointing every step, rank 0
    (the writer) killed with SIGKILL mid-run: mpirun exits non-zero within
    seconds, no rank process is left, and the last checkpoint loads.
@@ -441,10 +442,28 @@ def data_mismatch_case(args, tmp):
     check(rc != 0 and "rank 1 differs from rank 0 in its configuration" in err,
           "other data on rank 1 (same size): refused naming it", err)
     # every rank says it, each in one line of its own (three writes a line
-    # ran into one another: "charlm: charlm: rank 1 ...")
+    # ran into one another: "charlm: charlm: rank 1 ..."), naming its rank
     said = [line for line in err.splitlines() if "differs from rank 0" in line]
-    check(said and all(line.startswith("charlm: rank 1 differs") for line in said),
-          "each rank's message is one whole line", err)
+    check(said and all(re.match(r"charlm: rank [01]: rank 1 differs", line) for line in said),
+          "each rank's message is one whole line, naming its rank", err)
+
+
+def missing_data_case(args, tmp):
+    """Rank 1 started where the text does not exist (a host without the
+    file): the job stops, and the message names rank 1, not only the file."""
+    here, there = os.path.join(tmp, "have"), os.path.join(tmp, "lack")
+    os.makedirs(here)
+    os.makedirs(there)
+    with open(os.path.join(here, "t.txt"), "w") as f:
+        f.write(read(write_text(tmp), "r"))
+    flags = ["--text", "t.txt", "--hidden", "8", "--steps", "3", "--shards", "2", "--batch", "4",
+             "--seq-len", "16"]
+    charlm = os.path.abspath(args.charlm)
+    cmd = mpi(args, 1, "--wdir", here, charlm, *flags) + [
+        ":", "-np", "1", "--wdir", there, charlm, *flags]
+    rc, _, err = run(cmd)
+    check(rc != 0 and re.search(r"^charlm: rank 1: .*t\.txt", err, re.M) is not None,
+          "text missing on rank 1 only: refused, the message names rank 1", err)
 
 
 def resume_mismatch_case(args, tmp):
@@ -514,6 +533,7 @@ def main():
             long_line_mismatch_case(args, tmp)
             resume_mismatch_case(args, tmp)
             data_mismatch_case(args, tmp)
+            missing_data_case(args, tmp)
             output_paths_case(args, tmp)
         else:
             charlm_ckpt_cases(args, tmp)
