@@ -306,6 +306,8 @@ static int level2(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_r
  * level-2 BLAS everywhere else. */
 static int small_kernels_pay(void) { return tg_panels_isa() == TG_PANEL_AVX512; }
 
+int tg_gemm_small_own(void) { return small_kernels_pay(); }
+
 /* A weight's gradient, G^T X (tg_gemm_tn_panels): ours wherever the panels
  * run AVX-512. Where the OpenBLAS core has no AVX-512 kernels (0.3.21 runs
  * its Haswell kernels on Zen 4 and Zen 5, which it does not know) ours runs
@@ -358,6 +360,8 @@ int tg_gemm_tn_taken(int m, int n, int k)
     (void)m, (void)n, (void)k;
     return 0; /* the portable GEMM below is the fallback build's point */
 }
+
+int tg_gemm_small_own(void) { return 1; }
 
 static inline tg_real at(const tg_real *x, int ld, int trans, int i, int j)
 {

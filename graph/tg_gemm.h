@@ -15,4 +15,11 @@ void tg_gemm(int trans_a, int trans_b, int m, int n, int k, tg_real alpha, const
  * elsewhere). */
 int tg_gemm_tn_taken(int m, int n, int k);
 
+/* 1 when tg_gemm runs the shapes with one row or one inner index on its own
+ * vector kernels (graph/gemm.c: the fallback build, or a BLAS build where
+ * the panels run AVX-512), whose lanes do not depend on where the operands
+ * sit; 0 where level-2 BLAS runs them, whose results may (OpenBLAS's
+ * Prescott dgemv peels to an aligned address). */
+int tg_gemm_small_own(void);
+
 #endif
