@@ -22,6 +22,13 @@ import sys
 import tempfile
 
 EXE = os.path.abspath(sys.argv[1])
+STARTED = []  # every process started in the background, killed at the end
+
+
+def start(args, **kw):
+    p = subprocess.Popen([EXE] + args, **kw)
+    STARTED.append(p)
+    return p
 
 
 def run(args, env=None, check=0):
@@ -76,9 +83,8 @@ def main():
     assert open("a.ck", "rb").read() == kept, "the training checkpoint was overwritten"
 
     # SIGINT: a run without a step limit, interrupted, resumed to a limit
-    p = subprocess.Popen([EXE, "--steps", "0", "--checkpoint", "i.ck", "--every", "0",
-                          "--seq-len", "64"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         text=True)
+    p = start(["--steps", "0", "--checkpoint", "i.ck", "--every", "0", "--seq-len", "64"],
+              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     # SIGINT only once training runs (the handler is set before step 1): a
     # fixed sleep raced the sanitizer build's slow start-up.
     first = read_to_first_step(p)
@@ -97,9 +103,9 @@ def main():
     # still writes its final checkpoint, exit 0; the handler was put back to
     # the default before that write, and the signal killed it half-way (no
     # checkpoint, a temporary of the size of the model left)
-    p = subprocess.Popen([EXE, "--steps", "1", "--hidden", "1024", "--seq-len", "4", "--batch",
-                          "4", "--checkpoint", "e.ck", "--every", "0"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    p = start(["--steps", "1", "--hidden", "1024", "--seq-len", "4", "--batch", "4",
+               "--checkpoint", "e.ck", "--every", "0"],
+              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     first = read_to_first_step(p)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
@@ -113,7 +119,7 @@ def main():
     # ignored while training, so the loss is said, exit 1, not exit 0 silently
     r_end, w_end = os.pipe()
     os.close(r_end)
-    p = subprocess.Popen([EXE, "--steps", "3"], stdout=w_end, stderr=subprocess.PIPE, text=True)
+    p = start(["--steps", "3"], stdout=w_end, stderr=subprocess.PIPE, text=True)
     os.close(w_end)
     err = p.communicate(timeout=60)[1]
     assert p.returncode == 1 and "echo: stdout: write error: output was lost" in err, \
@@ -137,4 +143,10 @@ def main():
     print("test_echo: learns, resumes exactly, stops on SIGINT and on a non-finite step")
 
 
-main()
+# a failed assertion must not leave a run of --steps 0 going for ever
+try:
+    main()
+finally:
+    for child in STARTED:
+        if child.poll() is None:
+            child.kill()
