@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "checkpoint_header.h"
 #include "tg_checkpoint.h"
 
 /* The data section is raw little-endian IEEE-754; catch other hosts at
@@ -271,9 +272,112 @@ static int index_meta(const parse_ctx *x, tg_checkpoint *c)
     json_object_foreach(c->meta, key, val)
     {
         (void)val;
-        if (strcmp(key, TG_CKPT_CRC_KEY) != 0) c->meta_keys[i++] = key;
+        if (strcmp(key, TG_CKPT_CRC_KEY) != 0 && strcmp(key, TG_CKPT_HEADER_CRC_KEY) != 0)
+            c->meta_keys[i++] = key;
     }
     c->n_meta = i;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ header checksum */
+
+static int by_string(const void *pa, const void *pb)
+{
+    return strcmp(*(const char *const *)pa, *(const char *const *)pb);
+}
+
+/* The keys of object o but skip, in byte order; NULL when out of memory. */
+static const char **sorted_keys(json_t *o, const char *skip, size_t *n)
+{
+    const char **keys = malloc((json_object_size(o) + 1) * sizeof *keys);
+    if (!keys) return NULL;
+    size_t k = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val)
+    {
+        (void)val;
+        if (!skip || strcmp(key, skip) != 0) keys[k++] = key;
+    }
+    qsort(keys, k, sizeof *keys, by_string);
+    *n = k;
+    return keys;
+}
+
+static uint32_t crc_string(uint32_t crc, const char *s)
+{
+    return tg_ckpt_crc32(crc, s, strlen(s) + 1); /* with its 0 byte */
+}
+
+static uint32_t crc_integers(uint32_t crc, json_t *list)
+{
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        char num[32];
+        int n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT ",",
+                         json_integer_value(json_array_get(list, i)));
+        crc = tg_ckpt_crc32(crc, num, (size_t)n);
+    }
+    return tg_ckpt_crc32(crc, "", 1);
+}
+
+static int crc_metadata(json_t *meta, uint32_t *crc)
+{
+    size_t n;
+    const char **keys = sorted_keys(meta, TG_CKPT_HEADER_CRC_KEY, &n);
+    if (!keys) return -1;
+    for (size_t i = 0; i < n; i++) {
+        *crc = crc_string(*crc, keys[i]);
+        *crc = crc_string(*crc, json_string_value(json_object_get(meta, keys[i])));
+    }
+    free(keys);
+    return 0;
+}
+
+int tg_ckpt_header_crc(json_t *root, uint32_t *crc)
+{
+    size_t n;
+    const char **keys = sorted_keys(root, NULL, &n);
+    if (!keys) return -1;
+    int rc = 0;
+    *crc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *v = json_object_get(root, keys[i]);
+        *crc = crc_string(*crc, keys[i]);
+        if (strcmp(keys[i], "__metadata__") == 0) {
+            rc = crc_metadata(v, crc);
+            continue;
+        }
+        *crc = crc_string(*crc, json_string_value(json_object_get(v, "dtype")));
+        *crc = crc_integers(*crc, json_object_get(v, "shape"));
+        *crc = crc_integers(*crc, json_object_get(v, "data_offsets"));
+    }
+    free(keys);
+    return rc;
+}
+
+/* 1 when s is 8 lowercase hex digits, as the writer formats a CRC. */
+static int crc_format_ok(const char *s)
+{
+    return strlen(s) == 8 && strspn(s, "0123456789abcdef") == 8;
+}
+
+/* The header against TG_CKPT_HEADER_CRC_KEY, when the file has one. */
+static int check_header_crc(const parse_ctx *x, const tg_checkpoint *c)
+{
+    const char *want = tg_checkpoint_meta(c, TG_CKPT_HEADER_CRC_KEY);
+    if (!want) return 0;
+    if (!crc_format_ok(want))
+        return PFAIL(x, "%s: \"__metadata__\" key '" TG_CKPT_HEADER_CRC_KEY "' is not 8 "
+                        "lowercase hex digits", x->label);
+    uint32_t crc;
+    if (tg_ckpt_header_crc(c->root, &crc) != 0) return PFAIL(x, "%s: out of memory", x->label);
+    char got[16];
+    snprintf(got, sizeof got, "%08" PRIx32, crc);
+    if (strcmp(got, want) != 0)
+        return PFAIL(x, "%s: the header (its metadata, tensor names, shapes and offsets) does not "
+                        "match its checksum (crc32 %s, its '" TG_CKPT_HEADER_CRC_KEY "' says %s): "
+                        "the file is damaged, or a tool changed the header and kept that key",
+                     x->label, got, want);
     return 0;
 }
 
@@ -282,7 +386,7 @@ static int check_crc(const parse_ctx *x, const tg_checkpoint *c, const unsigned 
 {
     const char *want = tg_checkpoint_meta(c, TG_CKPT_CRC_KEY);
     if (!want) return 0;
-    if (strlen(want) != 8 || strspn(want, "0123456789abcdef") != 8)
+    if (!crc_format_ok(want))
         return PFAIL(x, "%s: \"__metadata__\" key '" TG_CKPT_CRC_KEY "' is not 8 lowercase hex "
                         "digits", x->label);
     char got[16]; /* as the writer formats it (checkpoint_save.c) */
@@ -410,6 +514,7 @@ tg_checkpoint *tg_checkpoint_parse(const void *bytes, size_t len, const char *la
     if (rc == 0) rc = parse_entries(&x, c);
     if (rc == 0) rc = index_meta(&x, c);
     if (rc == 0) rc = check_crc(&x, c, b + 8 + hlen);
+    if (rc == 0) rc = check_header_crc(&x, c);
     if (rc == 0) rc = mark_extras(&x, c);
     if (rc == 0) rc = convert_all(&x, b + 8 + hlen, c);
     if (rc != 0) {

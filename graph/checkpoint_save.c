@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "checkpoint_header.h"
 #include "tg_checkpoint.h"
 
 #define DTYPE (sizeof(tg_real) == 4 ? "F32" : "F64")
@@ -109,7 +110,19 @@ static uint32_t data_crc(const out_tensor *t, size_t n)
 
 static int reserved_key(const char *key)
 {
-    return key && (strcmp(key, TG_CKPT_EXTRAS_KEY) == 0 || strcmp(key, TG_CKPT_CRC_KEY) == 0);
+    return key && (strcmp(key, TG_CKPT_EXTRAS_KEY) == 0 || strcmp(key, TG_CKPT_CRC_KEY) == 0 ||
+                   strcmp(key, TG_CKPT_HEADER_CRC_KEY) == 0);
+}
+
+/* TG_CKPT_HEADER_CRC_KEY into meta (root's "__metadata__"). */
+static int add_header_crc(json_t *root, json_t *meta, const char *path, char *err, size_t errlen)
+{
+    uint32_t crc;
+    if (tg_ckpt_header_crc(root, &crc) != 0)
+        return tg_ckpt_fail(err, errlen, "cannot save %s: out of memory", path);
+    char hex[16];
+    snprintf(hex, sizeof hex, "%08" PRIx32, crc);
+    return add_meta(meta, TG_CKPT_HEADER_CRC_KEY, hex, path, err, errlen);
 }
 
 static char *build_header(const out_tensor *t, size_t n_params, size_t n, const tg_ckpt_meta *m,
@@ -136,6 +149,8 @@ static char *build_header(const out_tensor *t, size_t n_params, size_t n, const 
         rc = json_object_set(root, "__metadata__", meta);
         if (rc) tg_ckpt_fail(err, errlen, "cannot save %s: out of memory", path);
     }
+    if (rc == 0 && with_crc) /* last: it covers the rest of the header */
+        rc = add_header_crc(root, meta, path, err, errlen);
     char *s = rc == 0 ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (rc == 0 && !s) tg_ckpt_fail(err, errlen, "cannot save %s: out of memory", path);
     json_decref(meta);

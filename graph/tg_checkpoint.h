@@ -60,6 +60,19 @@ typedef struct tg_ckpt_array {
  * like TG_CKPT_EXTRAS_KEY, and not listed by tg_checkpoint_meta_count /
  * tg_checkpoint_meta_key (it describes the file, not the model). */
 #define TG_CKPT_CRC_KEY "tapegrad.data_crc32"
+/* Metadata key holding the CRC-32 of the header's content, less this key, as
+ * 8 lowercase hex digits: a flipped byte in a metadata value (a step count,
+ * a learning rate) or in a tensor's shape or offsets is reported, not
+ * loaded. Of content, not of bytes, so that a tool that writes the same
+ * header in another key order or spacing keeps it valid: the CRC runs over
+ * the top-level keys in byte order, each followed by a 0 byte, then for
+ * "__metadata__" its keys in byte order (less this one), each key and value
+ * followed by a 0 byte, and for a tensor its dtype, then its shape and then
+ * its data_offsets as decimal integers each followed by ',', each of the
+ * three followed by a 0 byte. Written with TG_CKPT_CRC_KEY, by
+ * tg_checkpoint_save only; files without it (older ones, other tools') load
+ * without the check. Reserved and unlisted, as TG_CKPT_CRC_KEY. */
+#define TG_CKPT_HEADER_CRC_KEY "tapegrad.header_crc32"
 
 /* ------------------------------------------------------------------ saving */
 

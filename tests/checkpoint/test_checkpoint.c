@@ -5,6 +5,7 @@
  * every optimizer. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <jansson.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -218,6 +219,73 @@ Test(checkpoint, data_checksum_catches_any_changed_byte)
     cr_assert_eq(tg_checkpoint_save(bad, a, NULL, 0, reserved, 1, err, sizeof err), -1);
     cr_assert(strstr(err, "reserved"), "%s", err);
     free(longer);
+    free(raw);
+    tg_params_free(a);
+    tg_params_free(b);
+}
+
+/* Replaces the first `from` in the header of raw (its 8 + header bytes)
+ * with `to`, of the same length. */
+static void edit_header(unsigned char *raw, const char *from, const char *to)
+{
+    cr_assert_eq(strlen(from), strlen(to));
+    char *at = strstr((char *)raw + 8, from);
+    cr_assert_not_null(at, "no '%s' in the header", from);
+    memcpy(at, to, strlen(to));
+}
+
+/* TG_CKPT_HEADER_CRC_KEY: an edited metadata value or shape is refused; the
+ * same header written another way (sorted keys, indented, as a tool that
+ * reads and writes JSON would) still loads; unlisted, and reserved. */
+Test(checkpoint, header_checksum_catches_edits_and_survives_rewrites)
+{
+    tg_params *a = model(1), *b = model(2);
+    char err[512];
+    const char *path = path_in_dir("hcrc.safetensors"), *bad = path_in_dir("hcrc_bad.safetensors");
+    const tg_ckpt_meta meta[] = {{"step", "1000"}, {"lr", "0.002"}};
+    cr_assert_eq(tg_checkpoint_save(path, a, NULL, 0, meta, 2, err, sizeof err), 0, "%s", err);
+    tg_checkpoint *c = tg_checkpoint_open(path, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_not_null(tg_checkpoint_meta(c, TG_CKPT_HEADER_CRC_KEY), "no header checksum");
+    cr_assert_eq(tg_checkpoint_meta_count(c), 2, "the checksum is listed as model metadata");
+    tg_checkpoint_close(c);
+    size_t len;
+    unsigned char *raw = slurp(path, &len);
+    const char *edits[][2] = {{"\"1000\"", "\"1900\""}, {"\"0.002\"", "\"0.003\""},
+                              {"[2,3]", "[3,2]"}, {"\"step\"", "\"stop\""}};
+    for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+        unsigned char *copy = malloc(len);
+        memcpy(copy, raw, len);
+        edit_header(copy, edits[i][0], edits[i][1]);
+        spit(bad, copy, len);
+        free(copy);
+        cr_assert_eq(tg_checkpoint_load(bad, b, err, sizeof err), -1, "%s -> %s loaded",
+                     edits[i][0], edits[i][1]);
+        cr_assert(strstr(err, "header") && strstr(err, "checksum") && strstr(err, "damaged"),
+                  "%s", err);
+    }
+    cr_assert(!same_values(a, b), "a refused file changed the model");
+
+    /* rewritten: sorted keys, indented, the data as it was */
+    uint64_t h = 0;
+    for (int k = 7; k >= 0; k--) h = (h << 8) | raw[k];
+    json_t *root = json_loadb((const char *)raw + 8, (size_t)h, 0, NULL);
+    cr_assert_not_null(root);
+    char *other = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+    cr_assert_not_null(other);
+    cr_assert_neq(strlen(other), (size_t)h, "the rewrite kept the same bytes");
+    unsigned char *re = malloc(8 + strlen(other) + len);
+    size_t n = build(re, 8 + strlen(other) + len, other, raw + 8 + h, len - 8 - (size_t)h);
+    spit(bad, re, n);
+    cr_assert_eq(tg_checkpoint_load(bad, b, err, sizeof err), 0, "%s", err);
+    cr_assert(same_values(a, b), "the rewritten file loads other values");
+
+    const tg_ckpt_meta reserved[] = {{TG_CKPT_HEADER_CRC_KEY, "00000000"}};
+    cr_assert_eq(tg_checkpoint_save(bad, a, NULL, 0, reserved, 1, err, sizeof err), -1);
+    cr_assert(strstr(err, "reserved"), "%s", err);
+    free(re);
+    free(other);
+    json_decref(root);
     free(raw);
     tg_params_free(a);
     tg_params_free(b);

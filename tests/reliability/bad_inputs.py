@@ -181,6 +181,9 @@ ROWS = [
      "--steps", "6"], 1, ["trunc.tck"]),
     ("charlm", "--resume of a training checkpoint with bytes appended", ["--resume",
      "{d}/tail.tck", "--steps", "6"], 1, ["tail.tck", "checksum", "damaged"]),
+    ("charlm", "--resume of a training checkpoint whose step count was edited (its header "
+     "checksum kept)", ["--resume", "{d}/stepedit.tck", "--steps", "6"], 1,
+     ["stepedit.tck", "header", "checksum", "damaged"]),
     ("charlm", "--resume with an edited text", ["--resume", "{d}/run.tck", "--text",
      "{d}/changed.txt", "--steps", "6"], 1, ["run.tck", "'text'"]),
     ("charlm", "--resume with a text of another vocabulary", ["--resume", "{d}/run.tck",
@@ -420,17 +423,45 @@ def safetensors_parts(path):
 
 
 CRC_KEY = "tapegrad.data_crc32"  # graph/tg_checkpoint.h, TG_CKPT_CRC_KEY
+HEADER_CRC_KEY = "tapegrad.header_crc32"  # TG_CKPT_HEADER_CRC_KEY
+
+
+def header_crc(header):
+    """TG_CKPT_HEADER_CRC_KEY's checksum of a well-formed header (the
+    canonical bytes graph/tg_checkpoint.h describes); None when it is not
+    well-formed (its own check comes first then)."""
+    def field(crc, b):
+        return zlib.crc32(b + b"\0", crc)
+    try:
+        crc = 0
+        for key in sorted(header, key=str.encode):
+            crc = field(crc, key.encode())
+            v = header[key]
+            if key == "__metadata__":
+                for k in sorted((k for k in v if k != HEADER_CRC_KEY), key=str.encode):
+                    crc = field(field(crc, k.encode()), v[k].encode())
+                continue
+            crc = field(crc, v["dtype"].encode())
+            for name in ("shape", "data_offsets"):
+                crc = field(crc, "".join("%d," % int(n) for n in v[name]).encode())
+        return crc
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def write_safetensors(path, header, data, header_len=None, fix_crc=True):
     """header + data as a safetensors file. Where the header carries our
-    data checksum it is set to the data's, as a tool that writes consistent
-    files would (so a row reaches the check it is about); fix_crc=False keeps
-    the header's own, stale when the data changed."""
+    checksums (of the data, of the header) they are set to the file's, as a
+    tool that writes consistent files would (so a row reaches the check it
+    is about); fix_crc=False keeps the header's own, stale when the data or
+    the header changed."""
     meta = header.get("__metadata__", {})
     if fix_crc and CRC_KEY in meta:  # in a copy: the caller's header stays as it was
         crc = {CRC_KEY: "%08x" % zlib.crc32(bytes(data))}
         header = dict(header, __metadata__=dict(meta, **crc))
+    if fix_crc and HEADER_CRC_KEY in meta and header_crc(header) is not None:
+        crc = {HEADER_CRC_KEY: "%08x" % header_crc(header)}
+        header = dict(header, __metadata__=dict(header["__metadata__"], **crc))
     s = json.dumps(header).encode()
     s += b" " * (-len(s) % 8)
     with open(path, "wb") as f:
@@ -690,6 +721,9 @@ def make_checkpoint_fixtures(d, charlm):
         f.write(raw[:len(raw) * 2 // 3])
     with open(f"{d}/tail.tck", "wb") as f:
         f.write(raw + b"\0" * 8)
+    h, data = safetensors_parts(f"{d}/run.tck")
+    h["__metadata__"]["u64.step"] = str(int(h["__metadata__"]["u64.step"]) + 1)
+    write_safetensors(f"{d}/stepedit.tck", h, data, fix_crc=False)
 
 
 # ------------------------------------------------------------------ running

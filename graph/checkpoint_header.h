@@ -1,0 +1,15 @@
+/* The header checksum shared by the checkpoint writer and reader
+ * (graph/checkpoint.c, graph/checkpoint_save.c; private to graph/). */
+#ifndef TG_CHECKPOINT_HEADER_H
+#define TG_CHECKPOINT_HEADER_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+/* TG_CKPT_HEADER_CRC_KEY's CRC-32 of a header object whose tensors hold
+ * "dtype" strings and "shape" and "data_offsets" integer lists and whose
+ * "__metadata__" values are strings (as tg_checkpoint_parse has checked):
+ * the canonical bytes tg_checkpoint.h describes. 0, or -1 out of memory. */
+int tg_ckpt_header_crc(json_t *root, uint32_t *crc);
+
+#endif
