@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckptedit.h"
 #include "progtest.h"
 
 static void setup(void) { pt_setup("SEQ2SEQ", "s2s_resume"); }
@@ -331,7 +332,9 @@ Test(seq2seq_resume, not_a_training_checkpoint)
     unsigned long long hlen = 0; /* the header's length: 8 bytes, little-endian */
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | (unsigned char)model[i];
     for (int i = 0; i < 8; i++) edited[i] = (char)((hlen + 2) >> (8 * i));
-    pt_write("empty_word.st", edited, n + 2);
+    size_t edited_len = n + 2;
+    pt_fix_header_crc(&edited, &edited_len);
+    pt_write("empty_word.st", edited, edited_len);
     free(edited);
     free(model);
     cr_assert_eq(pt_run("--load empty_word.st --translate hello"), 1);

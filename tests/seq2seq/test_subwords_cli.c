@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckptedit.h"
 #include "progtest.h"
 
 static void setup(void) { pt_setup("SEQ2SEQ", "s2s_subwords"); }
@@ -152,12 +153,8 @@ Test(seq2seq_subwords, damaged_piece_model_is_refused)
         if (memcmp(raw + i, "spm1:", 5) == 0) at = raw + i;
     cr_assert_not_null(at);
     at[40] = at[40] == 'A' ? 'B' : 'A'; /* one base64 character of the source model */
-    char path[sizeof pt_dir + 16];
-    pt_path("bad.tg", path, sizeof path);
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    fwrite(raw, 1, n, f);
-    fclose(f);
+    pt_fix_header_crc(&raw, &n);
+    pt_write("bad.tg", raw, n);
     free(raw);
     pt_expect_refused("--load bad.tg --translate x",
                       "bad.tg: metadata 's2s.src_pieces': piece model is damaged");
