@@ -9,6 +9,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 import zlib
 
@@ -48,6 +49,21 @@ def safetensors(tensors, meta=None, fmt="<f", dtype="F32", pad=True, raw_header=
     return out[:cut] if cut is not None else out
 
 
+def checksummed(tensors, meta):
+    """A file with both of our checksums (data and header), as
+    tg_checkpoint_save writes them, so the fuzzer reaches their checks."""
+    sys.path.insert(0, os.path.join(os.path.dirname(ROOT), "..", "tests", "reliability"))
+    from bad_inputs import header_crc  # the one Python copy of the canonical bytes
+    raw = safetensors(tensors, meta)
+    n = struct.unpack("<Q", raw[:8])[0]
+    header, data = json.loads(raw[8:8 + n]), raw[8 + n:]
+    header["__metadata__"]["tapegrad.data_crc32"] = "%08x" % zlib.crc32(data)
+    header["__metadata__"]["tapegrad.header_crc32"] = "%08x" % header_crc(header)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + data
+
+
 def checkpoint_seeds():
     w = ("w", [2, 3], [0.5, -1.0, 2.0, 0.25, 3.0, -0.125])
     b = ("b", [1, 3], [0.1, 0.2, 0.3])
@@ -57,6 +73,7 @@ def checkpoint_seeds():
             "rng": "0123456789abcdef" * 4, "config": "hidden=3"}
     put("checkpoint", "valid_params.safetensors", safetensors([w, b]))
     put("checkpoint", "valid_training.safetensors", safetensors([w, b] + moments, meta))
+    put("checkpoint", "valid_checksummed.safetensors", checksummed([w, b] + moments, meta))
     put("checkpoint", "valid_f64.safetensors", safetensors([w, b], fmt="<d", dtype="F64"))
     put("checkpoint", "valid_1d_bias.safetensors", safetensors([w, ("b", [3], b[2])]))
     put("checkpoint", "empty.safetensors", b"")

@@ -513,8 +513,8 @@ tg_checkpoint *tg_checkpoint_parse(const void *bytes, size_t len, const char *la
         rc = PFAIL(&x, "%s: header is not a JSON object", x.label);
     if (rc == 0) rc = parse_entries(&x, c);
     if (rc == 0) rc = index_meta(&x, c);
+    if (rc == 0) rc = check_header_crc(&x, c); /* first: it covers the data's checksum */
     if (rc == 0) rc = check_crc(&x, c, b + 8 + hlen);
-    if (rc == 0) rc = check_header_crc(&x, c);
     if (rc == 0) rc = mark_extras(&x, c);
     if (rc == 0) rc = convert_all(&x, b + 8 + hlen, c);
     if (rc != 0) {

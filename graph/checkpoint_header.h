@@ -1,5 +1,6 @@
 /* The header checksum shared by the checkpoint writer and reader
- * (graph/checkpoint.c, graph/checkpoint_save.c; private to graph/). */
+ * (graph/checkpoint.c, graph/checkpoint_save.c): private to graph/, and
+ * used by tests/common/ckptedit.c to write edited files consistently. */
 #ifndef TG_CHECKPOINT_HEADER_H
 #define TG_CHECKPOINT_HEADER_H
 

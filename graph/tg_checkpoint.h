@@ -55,23 +55,27 @@ typedef struct tg_ckpt_array {
  * bytes after the header, as 8 lowercase hex digits. tg_checkpoint_save
  * writes it (not tg_checkpoint_save_tensors: files for other tools, which
  * may change tensors and keep the metadata); a parse that finds it checks
- * the data against it first, so a flipped or appended byte is reported, not
- * loaded. Files of other tools have none and load unchecked. Reserved,
+ * the data against it before any value is read (after the header's own
+ * checksum, which covers this key), so a flipped or appended byte is
+ * reported, not loaded. Files of other tools have none and load unchecked. Reserved,
  * like TG_CKPT_EXTRAS_KEY, and not listed by tg_checkpoint_meta_count /
  * tg_checkpoint_meta_key (it describes the file, not the model). */
 #define TG_CKPT_CRC_KEY "tapegrad.data_crc32"
-/* Metadata key holding the CRC-32 of the header's content, less this key, as
- * 8 lowercase hex digits: a flipped byte in a metadata value (a step count,
- * a learning rate) or in a tensor's shape or offsets is reported, not
- * loaded. Of content, not of bytes, so that a tool that writes the same
- * header in another key order or spacing keeps it valid: the CRC runs over
- * the top-level keys in byte order, each followed by a 0 byte, then for
- * "__metadata__" its keys in byte order (less this one), each key and value
- * followed by a 0 byte, and for a tensor its dtype, then its shape and then
- * its data_offsets as decimal integers each followed by ',', each of the
- * three followed by a 0 byte. Written with TG_CKPT_CRC_KEY, by
- * tg_checkpoint_save only; files without it (older ones, other tools') load
- * without the check. Reserved and unlisted, as TG_CKPT_CRC_KEY. */
+/* Metadata key holding the CRC-32 (zlib's crc32, from 0) of the header's
+ * content, less this key, as 8 lowercase hex digits: a flipped byte in a
+ * metadata value (a step count, a learning rate), in a tensor's shape or
+ * offsets, or in the data's checksum is reported, not loaded. Of content,
+ * not of bytes, so that a tool that writes the same header in another key
+ * order, spacing or escaping keeps it valid. The bytes: for each top-level
+ * key in byte order, the key and a 0 byte, then at once its content: for
+ * "__metadata__" each of its keys in byte order (less this one) with a 0
+ * byte, then its value with a 0 byte; for a tensor its dtype with a 0
+ * byte, then its shape's and then its data_offsets' integers in decimal,
+ * each followed by ',', each list ended by a 0 byte. Keys and strings are
+ * their decoded UTF-8 ("\u00e9" and "é" are one string). Written with
+ * TG_CKPT_CRC_KEY, by tg_checkpoint_save only; a file without this key
+ * (older ones, other tools') loads without the header's check. Reserved
+ * and unlisted, as TG_CKPT_CRC_KEY. */
 #define TG_CKPT_HEADER_CRC_KEY "tapegrad.header_crc32"
 
 /* ------------------------------------------------------------------ saving */

@@ -99,7 +99,7 @@ uint64_t tg_cli_env_step(const char *prog, const char *var);
  * ranks on other hosts may see another directory, or a probe of the same
  * name (equal PIDs in identical containers) at the same instant. */
 long tg_cli_launcher_rank(void);
-/* Exits 2 ("prog: what runs in one process: start it without mpirun ...")
+/* Exits 2 ("prog: rank R: what runs in one process: start it without mpirun ...")
  * when a launcher started more than one process: for the work that is not
  * shared between ranks (translating, sampling), which every rank would do
  * whole and print. */
@@ -142,7 +142,9 @@ _Noreturn void tg_cli_die_usage(const char *prog, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* A data/environment error: prints "prog: <message>" on stderr and exits 1.
  * Both name the rank ("prog: rank R: <message>") in a process a launcher
- * started as one of several (tg_dist_launcher_size). */
+ * says is one of several (tg_dist_launcher_size: a PMIx launcher that sets
+ * only PMIX_RANK tells rank 0 nothing of the others, so rank 0's line has
+ * no rank there). */
 _Noreturn void tg_cli_die(const char *prog, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

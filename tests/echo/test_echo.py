@@ -144,7 +144,7 @@ def main():
         assert "OpenBLAS runs its Prescott kernels" in r.stderr and \
             "OPENBLAS_CORETYPE=" in r.stderr, r.stderr
         if "avx512f" in flags and os.environ.get("TG_REAL") == "float":
-            r = run(["--steps", "2"], env={"OPENBLAS_CORETYPE": "Prescott"})
+            r = run(["--steps", "2"], env={"OPENBLAS_CORETYPE": "Prescott", "TG_ISA": "auto"})
             assert "OPENBLAS_CORETYPE" not in r.stderr, r.stderr
     print("test_echo: learns, resumes exactly, stops on SIGINT and on a non-finite step")
 

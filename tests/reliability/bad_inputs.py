@@ -183,7 +183,7 @@ ROWS = [
      "{d}/tail.tck", "--steps", "6"], 1, ["tail.tck", "checksum", "damaged"]),
     ("charlm", "--resume of a training checkpoint whose step count was edited (its header "
      "checksum kept)", ["--resume", "{d}/stepedit.tck", "--steps", "6"], 1,
-     ["stepedit.tck", "header", "checksum", "damaged"]),
+     ["stepedit.tck", "'tapegrad.header_crc32' says", "damaged"]),
     ("charlm", "--resume with an edited text", ["--resume", "{d}/run.tck", "--text",
      "{d}/changed.txt", "--steps", "6"], 1, ["run.tck", "'text'"]),
     ("charlm", "--resume with a text of another vocabulary", ["--resume", "{d}/run.tck",
@@ -459,9 +459,10 @@ def write_safetensors(path, header, data, header_len=None, fix_crc=True):
     if fix_crc and CRC_KEY in meta:  # in a copy: the caller's header stays as it was
         crc = {CRC_KEY: "%08x" % zlib.crc32(bytes(data))}
         header = dict(header, __metadata__=dict(meta, **crc))
-    if fix_crc and HEADER_CRC_KEY in meta and header_crc(header) is not None:
-        crc = {HEADER_CRC_KEY: "%08x" % header_crc(header)}
-        header = dict(header, __metadata__=dict(header["__metadata__"], **crc))
+    crc = header_crc(header) if fix_crc and HEADER_CRC_KEY in meta else None
+    if crc is not None:
+        header = dict(header, __metadata__=dict(header["__metadata__"],
+                                                **{HEADER_CRC_KEY: "%08x" % crc}))
     s = json.dumps(header).encode()
     s += b" " * (-len(s) % 8)
     with open(path, "wb") as f:
