@@ -402,9 +402,6 @@ const char *tg_blas_core_advice(void)
                                       "Barcelona", "Bobcat",    "Bulldozer", "Katmai",
                                       "Coppermine", "Northwood", "Banias", "generic"};
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return NULL;
-#ifndef TG_REAL_DOUBLE
-    if (small_kernels_pay()) return NULL; /* ours run the products (tapegrad.h) */
-#endif
     const char *core = openblas_get_corename();
     for (size_t i = 0; core && i < sizeof old / sizeof *old; i++)
         if (!strcasecmp(core, old[i]))

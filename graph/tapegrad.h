@@ -119,10 +119,11 @@ const char *tg_blas_core(void);
  * older than the CPU runs: it names cores by model number, and a CPU it does
  * not know (a new model, or a VM that hides it) gets its SSE3 "Prescott"
  * kernels, 3x slower than AVX2's (seen on a 16-core Xeon VM, BENCHMARKS.md).
- * NULL too where our own kernels run the products (the float build with the
- * AVX-512 panels): OpenBLAS's core then does not change the speed (config f
- * on a Xeon model 207 0.3.21 does not know: the same with Prescott as with
- * SkylakeX, where the double build and the AVX2 panels ran 2-3x slower). */
+ * How much a program loses depends on what OpenBLAS still runs: on a Xeon
+ * model 207 (Prescott) the seq2seq example at its defaults trained 18%
+ * slower (its products over few rows stay on OpenBLAS), bench's config f
+ * no slower (the AVX-512 panels take all of its products), the AVX2 panels
+ * and the double build 2-3x slower. */
 const char *tg_blas_core_advice(void);
 /* The weight-panel kernel in use (graph/tg_panels.h): "avx512", "avx2", or
  * "none" (products on tg_gemm). The widest the CPU runs; the environment

@@ -135,17 +135,11 @@ def main():
     assert "step skipped (--skip-nonfinite)" in r.stderr and result(r)["skipped"] == "1", r.stderr
     # OpenBLAS on kernels older than the CPU (a model it does not know): a
     # note names OPENBLAS_CORETYPE (forced here with the variable itself)
-    # where OpenBLAS runs the products (the AVX2 panels, the double build),
-    # none where our AVX-512 kernels run them all (its core does not matter)
     flags = open("/proc/cpuinfo").read().split("flags", 2)[1].split("\n")[0].split()
     if os.environ.get("TG_BLAS") == "openblas" and "avx2" in flags and "fma" in flags:
-        isa = {"TG_ISA": "avx2"} if os.environ.get("TG_REAL") == "float" else {}
-        r = run(["--steps", "2"], env={"OPENBLAS_CORETYPE": "Prescott", **isa})
+        r = run(["--steps", "2"], env={"OPENBLAS_CORETYPE": "Prescott"})
         assert "OpenBLAS runs its Prescott kernels" in r.stderr and \
             "OPENBLAS_CORETYPE=" in r.stderr, r.stderr
-        if "avx512f" in flags and os.environ.get("TG_REAL") == "float":
-            r = run(["--steps", "2"], env={"OPENBLAS_CORETYPE": "Prescott", "TG_ISA": "auto"})
-            assert "OPENBLAS_CORETYPE" not in r.stderr, r.stderr
     print("test_echo: learns, resumes exactly, stops on SIGINT and on a non-finite step")
 
 
