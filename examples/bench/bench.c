@@ -351,6 +351,7 @@ static int run_peak(const bench_opts *o)
 
 int main(int argc, char **argv)
 {
+    tg_cli_adopt_blas_core(argv); /* first: it may start the program again */
     bench_opts o = {
         .task = "char",
         .cell = "lstm",

@@ -371,6 +371,7 @@ static void describe(const options *o, const corpus *c, const charmodel *m, size
 
 int main(int argc, char **argv)
 {
+    tg_cli_adopt_blas_core(argv); /* first: it may start the program again */
     options o;
     cmdline cl;
     tg_inherited inherited;

@@ -276,6 +276,15 @@ void tg_cli_usage(FILE *f, const tg_flag *flags, int n, const char *prog, const 
     fprintf(f, "  %-22s %s\n", "-h, --help", "show this help and exit");
 }
 
+void tg_cli_adopt_blas_core(char **argv)
+{
+    const char *advice = tg_blas_core_advice();
+    if (!advice || getenv("OPENBLAS_CORETYPE")) return;
+    if (setenv("OPENBLAS_CORETYPE", advice, 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_CORETYPE");
+}
+
 void tg_cli_parse(int argc, char **argv, const tg_flag *flags, int n, const char *prog,
                   const char *summary, int *first_positional)
 {

@@ -154,6 +154,7 @@ static void train(const options *o, tgx_run *run, tg_tape *tape, charmodel *m, t
 
 int main(int argc, char **argv)
 {
+    tg_cli_adopt_blas_core(argv); /* first: it may start the program again */
     options o = {.cell = "gru", .optim = "adam", .symbols = 4, .delay = 2, .hidden = 32,
                  .seq_len = 16, .batch = 16, .steps = 300, .every = 100, .threads = 1,
                  .lr = 0.01, .clip = 5, .seed = 1};

@@ -402,6 +402,7 @@ static void check_files(const options *o)
 
 int main(int argc, char **argv)
 {
+    tg_cli_adopt_blas_core(argv); /* first: it may start the program again */
     options o;
     tg_cmdline cl;
     tg_inherited inherited;
