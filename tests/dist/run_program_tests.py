@@ -423,24 +423,30 @@ def long_line_mismatch_case(args, tmp):
           "other flags on rank 1 after a long --prime: refused naming it", err)
 
 
+def charlm_two_dirs(args, tmp, texts):
+    """charlm --shards 2 under mpirun -np 2, rank r started in a directory of
+    its own that holds texts[r] as t.txt (None: no such file); (rc, stderr)."""
+    dirs = [tempfile.mkdtemp(dir=tmp) for _ in texts]
+    for d, text in zip(dirs, texts):
+        if text is not None:
+            with open(os.path.join(d, "t.txt"), "w") as f:
+                f.write(text)
+    flags = ["--text", "t.txt", "--hidden", "8", "--steps", "3", "--shards", "2", "--batch", "4",
+             "--seq-len", "16"]
+    charlm = os.path.abspath(args.charlm)  # --wdir moves the ranks
+    cmd = mpi(args, 1, "--wdir", dirs[0], charlm, *flags) + [
+        ":", "-np", "1", "--wdir", dirs[1], charlm, *flags]
+    rc, _, err = run(cmd)
+    return rc, err
+
+
 def data_mismatch_case(args, tmp):
     """Rank 1 given another text of the same size and vocabulary ("cat" and
     "dog" swapped): the same flags, the same model, so only the hash of the
     data tells; it trained, silently, on a mix of the two."""
-    here, there = os.path.join(tmp, "data0"), os.path.join(tmp, "data1")
-    os.makedirs(here)
-    os.makedirs(there)
     text = read(write_text(tmp), "r")
-    with open(os.path.join(here, "t.txt"), "w") as f:
-        f.write(text)
-    with open(os.path.join(there, "t.txt"), "w") as f:
-        f.write(text.replace("cat", "@").replace("dog", "cat").replace("@", "dog"))
-    flags = ["--text", "t.txt", "--hidden", "8", "--steps", "3", "--shards", "2", "--batch", "4",
-             "--seq-len", "16"]
-    charlm = os.path.abspath(args.charlm)
-    cmd = mpi(args, 1, "--wdir", here, charlm, *flags) + [
-        ":", "-np", "1", "--wdir", there, charlm, *flags]
-    rc, _, err = run(cmd)
+    swapped = text.replace("cat", "@").replace("dog", "cat").replace("@", "dog")
+    rc, err = charlm_two_dirs(args, tmp, [text, swapped])
     check(rc != 0 and "rank 1 differs from rank 0 in its configuration" in err,
           "other data on rank 1 (same size): refused naming it", err)
     # every rank says it, each in one line of its own (three writes a line
@@ -453,17 +459,7 @@ def data_mismatch_case(args, tmp):
 def missing_data_case(args, tmp):
     """Rank 1 started where the text does not exist (a host without the
     file): the job stops, and the message names rank 1, not only the file."""
-    here, there = os.path.join(tmp, "have"), os.path.join(tmp, "lack")
-    os.makedirs(here)
-    os.makedirs(there)
-    with open(os.path.join(here, "t.txt"), "w") as f:
-        f.write(read(write_text(tmp), "r"))
-    flags = ["--text", "t.txt", "--hidden", "8", "--steps", "3", "--shards", "2", "--batch", "4",
-             "--seq-len", "16"]
-    charlm = os.path.abspath(args.charlm)
-    cmd = mpi(args, 1, "--wdir", here, charlm, *flags) + [
-        ":", "-np", "1", "--wdir", there, charlm, *flags]
-    rc, _, err = run(cmd)
+    rc, err = charlm_two_dirs(args, tmp, [read(write_text(tmp), "r"), None])
     check(rc != 0 and re.search(r"^charlm: rank 1: .*t\.txt", err, re.M) is not None,
           "text missing on rank 1 only: refused, the message names rank 1", err)
 
