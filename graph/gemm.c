@@ -402,10 +402,16 @@ const char *tg_blas_core_advice(void)
                                       "Barcelona", "Bobcat",    "Bulldozer", "Katmai",
                                       "Coppermine", "Northwood", "Banias", "generic"};
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return NULL;
+    /* a build for one core ignores OPENBLAS_CORETYPE */
+    const char *config = openblas_get_config();
+    if (!config || !strstr(config, "DYNAMIC_ARCH")) return NULL;
+    /* SkylakeX's kernels use AVX-512 VL, BW and DQ besides F: naming it
+     * where one is missing would stop the program at its first product */
+    int skylakex = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                   __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
     const char *core = openblas_get_corename();
     for (size_t i = 0; core && i < sizeof old / sizeof *old; i++)
-        if (!strcasecmp(core, old[i]))
-            return __builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell";
+        if (!strcasecmp(core, old[i])) return skylakex ? "SkylakeX" : "Haswell";
 #endif
     return NULL;
 }

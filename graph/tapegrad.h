@@ -120,10 +120,10 @@ const char *tg_blas_core(void);
  * not know (a new model, or a VM that hides it) gets its SSE3 "Prescott"
  * kernels, 3x slower than AVX2's (seen on a 16-core Xeon VM, BENCHMARKS.md).
  * How much a program loses depends on what OpenBLAS still runs: on a Xeon
- * model 207 (Prescott) the seq2seq example at its defaults trained 18%
+ * model 207 (Prescott) the seq2seq example at its defaults trained 16-17%
  * slower (its products over few rows stay on OpenBLAS), bench's config f
  * no slower (the AVX-512 panels take all of its products), the AVX2 panels
- * and the double build 2-3x slower. */
+ * 1.8x and the double build 2.7-3x slower. */
 const char *tg_blas_core_advice(void);
 /* The weight-panel kernel in use (graph/tg_panels.h): "avx512", "avx2", or
  * "none" (products on tg_gemm). The widest the CPU runs; the environment

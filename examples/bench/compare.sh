@@ -26,7 +26,10 @@
 #   BENCH       our bench binary (default BUILD_DIR/examples/bench/bench)
 #   CSV         if set, a file that gets one line per measurement:
 #               side,config,threads,repeat,tokens_per_s
-#   OPENBLAS_CORETYPE  is passed to both sides unchanged (see BENCHMARKS.md)
+#   OPENBLAS_CORETYPE  is passed to both sides unchanged (see BENCHMARKS.md).
+#               Unset, on a CPU OpenBLAS does not know, bench (as every program)
+#               names the core the CPU's features call for and PyTorch keeps
+#               OpenBLAS's fallback: set it to compare like with like
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -279,9 +280,19 @@ void tg_cli_usage(FILE *f, const tg_flag *flags, int n, const char *prog, const 
 void tg_cli_adopt_blas_core(char **argv)
 {
     const char *advice = tg_blas_core_advice();
-    if (!advice || getenv("OPENBLAS_CORETYPE")) return;
+    /* AT_BASE 0: started by naming the loader (ld.so PROG ...), whose own
+     * file /proc/self/exe is, or linked statically: not ours to re-run */
+    if (!advice || getenv("OPENBLAS_CORETYPE") || getauxval(AT_BASE) == 0) return;
+    /* the binary's own path, not /proc/self/exe: the kernel names the
+     * process after the file exec'd (pgrep, top and core dumps saw "exe") */
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || (size_t)n >= sizeof self - 1) return;
+    self[n] = '\0';
     if (setenv("OPENBLAS_CORETYPE", advice, 1) != 0) return;
-    execv("/proc/self/exe", argv);
+    execv(self, argv);
+    /* failed (a deleted binary): go on as started, and the run's note and
+     * any child see the environment the user gave */
     unsetenv("OPENBLAS_CORETYPE");
 }
 

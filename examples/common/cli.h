@@ -95,15 +95,18 @@ uint64_t tg_cli_env_step(const char *prog, const char *var);
 
 /* OpenBLAS picks its kernels once, as it loads, by the CPU's model number:
  * 0.3.21 runs a model it does not know (a Xeon model 207) on its SSE3
- * "Prescott" kernels, and the seq2seq example trained 18% slower there
+ * "Prescott" kernels, and the seq2seq example trained 16-17% slower there
  * (BENCHMARKS.md). Unless the user named a core (OPENBLAS_CORETYPE set,
  * even empty), this starts the program again, once, with the core the
- * CPU's features call for (tg_blas_core_advice): execv of /proc/self/exe
- * with argv (main's, NULL-terminated). A program's first call, before it
- * opens or starts anything, so the new image begins as the old one did
- * (same PID, same files, same rank under mpirun). Where the exec fails it
- * returns, and the training run's note names the variable. Not for a
- * process that is not a program of its own (a test harness). */
+ * CPU's features call for (tg_blas_core_advice): execv of the binary
+ * (/proc/self/exe's target) with argv (main's, NULL-terminated). A
+ * program's first call, before it opens or starts anything, so the new
+ * image begins as the old one did (same PID, name, files, rank under
+ * mpirun; a debugger sees a second exec: set the variable to avoid it).
+ * Not when the program was started by naming the loader (ld.so PROG), and
+ * where the exec fails it returns, and the training run's note names the
+ * variable. Not for a process that is not a program of its own (a test
+ * harness). */
 void tg_cli_adopt_blas_core(char **argv);
 
 /* The rank a launcher gave this process (Open MPI's OMPI_COMM_WORLD_RANK,

@@ -309,7 +309,8 @@ void tgx_run_start(tgx_run *r)
     if (advice && tgx_run_is_root(r))
         fprintf(stderr, "%s: note: OpenBLAS runs its %s kernels, older than this CPU's AVX2 "
                 "(a CPU model it does not know?): OPENBLAS_CORETYPE=%s makes training "
-                "faster (by a fifth to 3x where measured: BENCHMARKS.md)\n", r->c.prog, tg_blas_core(), advice);
+                "faster (1.2x to 3x where measured: BENCHMARKS.md)\n",
+                r->c.prog, tg_blas_core(), advice);
 }
 
 tgx_stop tgx_run_stop(const tgx_run *r)

@@ -979,10 +979,9 @@ Test(checkpoint, sigkill_during_saves_never_leaves_a_bad_file)
 
 /* Files in tests/checkpoint/corpus (also the fuzzer's seeds): valid_* must
  * parse, invalid_* must be rejected with a message, none may crash. */
-Test(checkpoint, corpus_files)
+/* The valid_* and invalid_* files of one corpus folder; how many. */
+static int check_corpus(const char *cdir)
 {
-    const char *cdir = getenv("TG_CKPT_CORPUS");
-    cr_assert_not_null(cdir, "TG_CKPT_CORPUS not set");
     DIR *d = opendir(cdir);
     cr_assert_not_null(d, "cannot open %s", cdir);
     struct dirent *e;
@@ -1003,5 +1002,21 @@ Test(checkpoint, corpus_files)
         seen++;
     }
     closedir(d);
-    cr_assert_geq(seen, 4, "corpus has %d files", seen);
+    return seen;
+}
+
+/* TG_CKPT_CORPUS: folders separated by ':' (this suite's corpus, and the
+ * fuzzer's seeds, whose valid_* files must load: one carries both of our
+ * checksums). */
+Test(checkpoint, corpus_files)
+{
+    const char *dirs = getenv("TG_CKPT_CORPUS");
+    cr_assert_not_null(dirs, "TG_CKPT_CORPUS not set");
+    char list[4096];
+    snprintf(list, sizeof list, "%s", dirs);
+    for (char *save = NULL, *folder = strtok_r(list, ":", &save); folder;
+         folder = strtok_r(NULL, ":", &save)) {
+        int seen = check_corpus(folder);
+        cr_assert_geq(seen, 4, "%s has %d files", folder, seen);
+    }
 }

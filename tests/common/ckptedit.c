@@ -14,6 +14,7 @@
 
 void pt_fix_header_crc(char **raw, size_t *len)
 {
+    cr_assert_geq(*len, 8, "no header length");
     uint64_t h = 0;
     for (int k = 7; k >= 0; k--) h = h << 8 | (unsigned char)(*raw)[k];
     cr_assert(h <= *len - 8, "the header length goes past the file");
