@@ -50,20 +50,6 @@ int charmodel_save(const char *path, const charmodel *m, const tg_vocab *v, tg_o
 }
 
 /* A metadata integer in [lo, hi]. */
-static int meta_int(const tg_checkpoint *c, const char *path, const char *key, int lo, int hi,
-                    int *out, char *err, size_t errlen)
-{
-    uint64_t x;
-    if (tg_checkpoint_meta_u64(c, key, &x, err, errlen) != 0) return -1;
-    if (x < (uint64_t)lo || x > (uint64_t)hi) {
-        snprintf(err, errlen, "%s: metadata '%s' is %llu, expected %d..%d", path, key,
-                 (unsigned long long)x, lo, hi);
-        return -1;
-    }
-    *out = (int)x;
-    return 0;
-}
-
 /* Where the model's fields are: "charmodel.cell" ... in a model file,
  * "config.cell" ... in a charlm training checkpoint. key: a CHARMODEL_KEY_*. */
 typedef struct key_map {
@@ -111,12 +97,12 @@ int charmodel_read_config(const tg_checkpoint *c, const char *path, charmodel_co
                  map_key(&km, CHARMODEL_KEY_CELL), cell, tg_cell_kind_names());
         return -1;
     }
-    if (meta_int(c, path, map_key(&km, CHARMODEL_KEY_EMBED), 1, 1 << 20, &cfg->embed, err,
-                 errlen) ||
-        meta_int(c, path, map_key(&km, CHARMODEL_KEY_HIDDEN), 1, 1 << 20, &cfg->hidden, err,
-                 errlen) ||
-        meta_int(c, path, map_key(&km, CHARMODEL_KEY_LAYERS), 1, TG_MAX_LAYERS, &cfg->layers, err,
-                 errlen))
+    if (tg_meta_int(c, path, map_key(&km, CHARMODEL_KEY_EMBED), 1, 1 << 20, &cfg->embed, err,
+                    errlen) ||
+        tg_meta_int(c, path, map_key(&km, CHARMODEL_KEY_HIDDEN), 1, 1 << 20, &cfg->hidden, err,
+                    errlen) ||
+        tg_meta_int(c, path, map_key(&km, CHARMODEL_KEY_LAYERS), 1, TG_MAX_LAYERS, &cfg->layers,
+                    err, errlen))
         return -1;
     const char *dropout = meta_str(c, path, map_key(&km, CHARMODEL_KEY_DROPOUT), err, errlen);
     if (!dropout) return -1;

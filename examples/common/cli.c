@@ -375,6 +375,20 @@ static void directory_of(const char *path, char *dir, size_t cap)
         snprintf(dir, cap, "%.*s", (int)(slash - path), path);
 }
 
+int tg_meta_int(const tg_checkpoint *c, const char *path, const char *key, int lo, int hi,
+                int *out, char *err, size_t errlen)
+{
+    uint64_t x;
+    if (tg_checkpoint_meta_u64(c, key, &x, err, errlen) != 0) return -1;
+    if (x < (uint64_t)lo || x > (uint64_t)hi) {
+        snprintf(err, errlen, "%s: metadata '%s' is %llu, expected %d..%d", path, key,
+                 (unsigned long long)x, lo, hi);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
 int tg_meta_dropout(const char *path, const char *key, const char *value, double *out, char *err,
                     size_t errlen)
 {

@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "tg_checkpoint.h" /* tg_meta_int */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -146,6 +148,12 @@ int tg_cli_same_file(const char *a, const char *b);
 int tg_cli_check_output(const char *flag, const char *path, int replaced, char *err,
                         size_t errlen);
 
+/* An integer in lo..hi (lo >= 0) read from a model file's metadata (c, opened
+ * from path): digits only, as tg_checkpoint_meta_u64 reads them (" 8" and
+ * "+8" are refused). 0 and *out, or -1 with a message naming path and key
+ * in err. */
+int tg_meta_int(const tg_checkpoint *c, const char *path, const char *key, int lo, int hi,
+                int *out, char *err, size_t errlen);
 /* A dropout rate read from a model file's metadata (value of key in path):
  * the whole string a number in [0, 1). 0 and *out, or -1 with "PATH:
  * metadata 'KEY' is 'VALUE', expected a number in [0, 1)" in err. */

@@ -1,7 +1,6 @@
 /* seq2seq checkpoints (see model_io.h). */
 #include "model_io.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,22 +90,6 @@ int s2s_save_with_pieces(const char *path, const s2s_model *m, tg_optim *opt,
     return rc;
 }
 
-/* An integer metadata value in [lo, hi]. */
-static int meta_int(const tg_checkpoint *ck, const char *path, const char *key, int lo, int hi,
-                    int *out, char *err, size_t errlen)
-{
-    const char *v = tg_checkpoint_meta(ck, key);
-    char *end;
-    if (!v) return snprintf(err, errlen, "%s: metadata '%s' missing", path, key), -1;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < lo || x > hi)
-        return snprintf(err, errlen, "%s: metadata '%s' = '%s' is not an integer in %d..%d", path,
-                        key, v, lo, hi), -1;
-    *out = (int)x;
-    return 0;
-}
-
 static int read_config(const tg_checkpoint *ck, const char *path, s2s_config *c,
                        s2s_tokenize_options *tok, char *err, size_t errlen)
 {
@@ -121,13 +104,13 @@ static int read_config(const tg_checkpoint *ck, const char *path, s2s_config *c,
                         tg_cell_kind_names()), -1;
     if (drop && tg_meta_dropout(path, "s2s.dropout", drop, &c->dropout, err, errlen) != 0)
         return -1;
-    if (meta_int(ck, path, "s2s.embed", 1, S2S_MAX_WIDTH, &c->embed, err, errlen) ||
-        meta_int(ck, path, "s2s.hidden", 1, S2S_MAX_WIDTH, &c->hidden, err, errlen) ||
-        meta_int(ck, path, "s2s.layers", 1, TG_MAX_LAYERS, &c->layers, err, errlen) ||
-        meta_int(ck, path, "s2s.feed_context", 0, 1, &c->feed_context, err, errlen) ||
-        meta_int(ck, path, "s2s.reverse_source", 0, 1, &c->reverse_source, err, errlen) ||
-        meta_int(ck, path, "s2s.lowercase", 0, 1, &tok->lowercase, err, errlen) ||
-        meta_int(ck, path, "s2s.split_punct", 0, 1, &tok->split_punct, err, errlen))
+    if (tg_meta_int(ck, path, "s2s.embed", 1, S2S_MAX_WIDTH, &c->embed, err, errlen) ||
+        tg_meta_int(ck, path, "s2s.hidden", 1, S2S_MAX_WIDTH, &c->hidden, err, errlen) ||
+        tg_meta_int(ck, path, "s2s.layers", 1, TG_MAX_LAYERS, &c->layers, err, errlen) ||
+        tg_meta_int(ck, path, "s2s.feed_context", 0, 1, &c->feed_context, err, errlen) ||
+        tg_meta_int(ck, path, "s2s.reverse_source", 0, 1, &c->reverse_source, err, errlen) ||
+        tg_meta_int(ck, path, "s2s.lowercase", 0, 1, &tok->lowercase, err, errlen) ||
+        tg_meta_int(ck, path, "s2s.split_punct", 0, 1, &tok->split_punct, err, errlen))
         return -1;
     /* optional: a model saved before attention has neither (none, one direction) */
     const char *attn = tg_checkpoint_meta(ck, "s2s.attention");
@@ -135,7 +118,7 @@ static int read_config(const tg_checkpoint *ck, const char *path, s2s_config *c,
         return snprintf(err, errlen, "%s: metadata 's2s.attention' = '%s' is not one of %s", path,
                         attn, tg_attn_kind_names()), -1;
     if (tg_checkpoint_meta(ck, "s2s.bidirectional") &&
-        meta_int(ck, path, "s2s.bidirectional", 0, 1, &c->bidirectional, err, errlen))
+        tg_meta_int(ck, path, "s2s.bidirectional", 0, 1, &c->bidirectional, err, errlen))
         return -1;
     if (c->bidirectional && c->hidden % 2 != 0)
         return snprintf(err, errlen, "%s: bidirectional with an odd hidden size %d", path,
