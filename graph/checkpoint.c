@@ -355,10 +355,12 @@ int tg_ckpt_header_crc(json_t *root, uint32_t *crc)
     return rc;
 }
 
-/* 1 when s is 8 lowercase hex digits, as the writer formats a CRC. */
-static int crc_format_ok(const char *s)
+/* 0 when the value of metadata key is 8 lowercase hex digits, as the
+ * writer formats a CRC; else -1, naming the key. */
+static int crc_value_ok(const parse_ctx *x, const char *key, const char *value)
 {
-    return strlen(s) == 8 && strspn(s, "0123456789abcdef") == 8;
+    if (strlen(value) == 8 && strspn(value, "0123456789abcdef") == 8) return 0;
+    return PFAIL(x, "%s: \"__metadata__\" key '%s' is not 8 lowercase hex digits", x->label, key);
 }
 
 /* The header against TG_CKPT_HEADER_CRC_KEY, when the file has one. */
@@ -366,9 +368,7 @@ static int check_header_crc(const parse_ctx *x, const tg_checkpoint *c)
 {
     const char *want = tg_checkpoint_meta(c, TG_CKPT_HEADER_CRC_KEY);
     if (!want) return 0;
-    if (!crc_format_ok(want))
-        return PFAIL(x, "%s: \"__metadata__\" key '" TG_CKPT_HEADER_CRC_KEY "' is not 8 "
-                        "lowercase hex digits", x->label);
+    if (crc_value_ok(x, TG_CKPT_HEADER_CRC_KEY, want) != 0) return -1;
     uint32_t crc;
     if (tg_ckpt_header_crc(c->root, &crc) != 0) return PFAIL(x, "%s: out of memory", x->label);
     char got[16];
@@ -386,9 +386,7 @@ static int check_crc(const parse_ctx *x, const tg_checkpoint *c, const unsigned 
 {
     const char *want = tg_checkpoint_meta(c, TG_CKPT_CRC_KEY);
     if (!want) return 0;
-    if (!crc_format_ok(want))
-        return PFAIL(x, "%s: \"__metadata__\" key '" TG_CKPT_CRC_KEY "' is not 8 lowercase hex "
-                        "digits", x->label);
+    if (crc_value_ok(x, TG_CKPT_CRC_KEY, want) != 0) return -1;
     char got[16]; /* as the writer formats it (checkpoint_save.c) */
     snprintf(got, sizeof got, "%08" PRIx32, tg_ckpt_crc32(0, data, x->data_len));
     if (strcmp(got, want) != 0)

@@ -304,9 +304,7 @@ static int level2(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_r
  * step with them, 0.125 ms with OpenBLAS's gemv/ger). So they serve where
  * the weight panels run AVX-512 (TG_ISA can force the AVX2 choice), and
  * level-2 BLAS everywhere else. */
-static int small_kernels_pay(void) { return tg_panels_isa() == TG_PANEL_AVX512; }
-
-int tg_gemm_small_own(void) { return small_kernels_pay(); }
+int tg_gemm_small_own(void) { return tg_panels_isa() == TG_PANEL_AVX512; }
 
 /* A weight's gradient, G^T X (tg_gemm_tn_panels): ours wherever the panels
  * run AVX-512. Where the OpenBLAS core has no AVX-512 kernels (0.3.21 runs
@@ -336,7 +334,7 @@ void tg_gemm(int ta, int tb, int m, int n, int k, tg_real alpha, const tg_real *
              const tg_real *b, int ldb, tg_real beta, tg_real *c, int ldc, int threads)
 {
     (void)threads; /* BLAS runs single-threaded (above); our kernels use them */
-    if (small_kernels_pay() && single_row(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+    if (tg_gemm_small_own() && single_row(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
         return;
     if (level2(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
 #ifndef TG_REAL_DOUBLE
