@@ -1,9 +1,11 @@
 /* SGD (momentum, Nesterov), Adam and AdamW over flat parameter arrays.
  *
  * The state (moment arrays, step count) is allocated once in tg_optim_new;
- * a step only reads and writes those arrays. Each element is updated in
- * double and rounded once to tg_real: the result is the same whatever the
- * compiler does with float expressions, which keeps resume bitwise exact. */
+ * a step only reads and writes those arrays. SGD updates each element in
+ * double and rounds once to tg_real; Adam runs in tg_real, each operation
+ * rounded (adam_loop says why). Either way the result is the same on every
+ * CPU and whatever the compiler does with float expressions (this file
+ * builds with -ffp-contract=off), which keeps resume bitwise exact. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,15 +121,21 @@ void tg_optim_free(tg_optim *o)
 
 /* The update loops below are clones (TG_SIMD_CLONES, graph/tg_clones.h).
  * Baseline x86-64 code converts and updates 2 doubles per instruction;
- * AVX-512 does 8. sqrt is
- * correctly rounded, so every clone gives the same bits: tests/optim checks
- * them against the scalar formulas. */
+ * AVX-512 does 8. +, *, / and sqrt are correctly rounded and nothing is
+ * contracted, so every clone gives the same bits: tests/optim checks them
+ * against the scalar formulas. */
 
 /* Each loop returns 1 when a value it wrote is not finite: x - x is 0 for
  * a finite x and NaN for an infinity or a NaN, and an OR of ints keeps the
  * loop vectorized. The end of a training step then needs no pass of its own
  * over the values (tg_optim_values_finite). */
 #define NOT_FINITE(x) (!((x) - (x) == 0))
+
+#ifdef TG_REAL_DOUBLE
+#define SQRT sqrt
+#else
+#define SQRT sqrtf
+#endif
 
 /* p -= lr (g + wd p) */
 TG_SIMD_CLONES static int sgd_plain_loop(tg_real *p, const tg_real *grad, size_t n, double lr,
@@ -187,27 +195,34 @@ static int sgd_range(const tg_optim *o, tg_real *p, const tg_real *grad, size_t 
     return sgd_momentum_loop(p + lo, grad + lo, o->state[0] + lo, n, lr, wd, mu);
 }
 
-/* The Adam constants of one step (t >= 1). */
+/* The Adam constants of one step (t >= 1), each computed in double and
+ * rounded once to tg_real: the loop's operands. */
 typedef struct adam_coef {
-    double b1, b2, eps, step_size, sqrt_bc2, l2, shrink;
+    tg_real b1, one_b1, b2, one_b2, eps, step_size, sqrt_bc2, l2, decay;
 } adam_coef;
 
-/* Vectorizes (sqrt and division included) only because this file builds
- * with -fno-math-errno (optim/meson.build): with errno, sqrt keeps a branch
- * to the libm call for negative inputs and the loop stayed scalar, 46 ms a
- * step at 6.5M parameters on Zen 3. The bits are the same either way. */
+/* Adam's update in tg_real, in PyTorch's order (torch.optim.Adam's
+ * single-tensor step: denom = sqrt(v) / sqrt(bc2) + eps, p -= step_size *
+ * (m / denom)), each operation rounded to tg_real; AdamW's decay as p - (lr
+ * wd) p, not p (1 - lr wd), whose factor in float would round lr wd to a
+ * multiple of 2^-24. In double its sqrt and
+ * two divisions were the loop's cost: 2.37 ns an element against 0.71 here
+ * (AVX-512, 1.8M values, Xeon model 207), about 9% of the seq2seq program's
+ * step. Every operation is IEEE (+, *, /, sqrt) and this file builds with
+ * -ffp-contract=off, so every clone gives the same bits. sqrt vectorizes
+ * only because the file builds with -fno-math-errno (optim/meson.build). */
 TG_SIMD_CLONES static int adam_loop(tg_real *p, const tg_real *grad, tg_real *m, tg_real *v,
                                     size_t n, adam_coef c)
 {
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
-        double pi = (double)p[i];
-        double g = (double)grad[i] + c.l2 * pi;
-        double mi = c.b1 * (double)m[i] + (1.0 - c.b1) * g;
-        double vi = c.b2 * (double)v[i] + (1.0 - c.b2) * g * g;
-        m[i] = (tg_real)mi;
-        v[i] = (tg_real)vi;
-        tg_real pn = (tg_real)(pi * c.shrink - c.step_size * mi / (sqrt(vi) / c.sqrt_bc2 + c.eps));
+        tg_real pi = p[i];
+        tg_real g = grad[i] + c.l2 * pi;
+        tg_real mi = c.b1 * m[i] + c.one_b1 * g;
+        tg_real vi = c.b2 * v[i] + c.one_b2 * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        tg_real pn = (pi - c.decay * pi) - c.step_size * (mi / (SQRT(vi) / c.sqrt_bc2 + c.eps));
         p[i] = pn;
         bad |= NOT_FINITE(pn);
     }
@@ -220,13 +235,15 @@ static adam_coef adam_coefs(const tg_optim *o)
     const double lr = o->cfg.lr, t = (double)o->steps;
     const int decoupled = o->cfg.kind == TG_OPTIM_ADAMW;
     return (adam_coef){
-        .b1 = o->cfg.beta1,
-        .b2 = o->cfg.beta2,
-        .eps = o->cfg.eps,
-        .step_size = lr / (1.0 - pow(o->cfg.beta1, t)),
-        .sqrt_bc2 = sqrt(1.0 - pow(o->cfg.beta2, t)),
-        .l2 = decoupled ? 0.0 : o->cfg.weight_decay,
-        .shrink = decoupled ? 1.0 - lr * o->cfg.weight_decay : 1.0,
+        .b1 = (tg_real)o->cfg.beta1,
+        .one_b1 = (tg_real)(1.0 - o->cfg.beta1),
+        .b2 = (tg_real)o->cfg.beta2,
+        .one_b2 = (tg_real)(1.0 - o->cfg.beta2),
+        .eps = (tg_real)o->cfg.eps,
+        .step_size = (tg_real)(lr / (1.0 - pow(o->cfg.beta1, t))),
+        .sqrt_bc2 = (tg_real)sqrt(1.0 - pow(o->cfg.beta2, t)),
+        .l2 = (tg_real)(decoupled ? 0.0 : o->cfg.weight_decay),
+        .decay = (tg_real)(decoupled ? lr * o->cfg.weight_decay : 0.0),
     };
 }
 

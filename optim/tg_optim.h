@@ -4,8 +4,10 @@
  * Everything runs over flat arrays (tg_params_data / tg_params_grad, numel
  * values each); the tg_params forms are thin wrappers. An optimizer owns its
  * state (moments and the step counter), allocated once at creation, so a step
- * never allocates. Per-element arithmetic is done in double and rounded once
- * to tg_real, so results do not depend on the compiler's float contraction.
+ * never allocates. SGD's per-element arithmetic is done in double and rounded
+ * once to tg_real; Adam's in tg_real, each operation rounded, in PyTorch's
+ * order (in double its square root and divisions cost 3x). Either way the
+ * update's bits do not depend on the CPU or the compiler's contraction.
  *
  * A training step:
  *     double norm = tg_clip_grad_norm(params, 5.0);
@@ -31,15 +33,16 @@ extern "C" {
 typedef enum tg_optim_kind {
     TG_OPTIM_SGD,   /* plain or momentum (Nesterov optional); L2 weight decay */
     TG_OPTIM_ADAM,  /* bias-corrected Adam; L2 weight decay added to the gradient */
-    TG_OPTIM_ADAMW, /* Adam with decoupled weight decay: p *= 1 - lr*wd before the update */
+    TG_OPTIM_ADAMW, /* Adam with decoupled weight decay: p -= lr*wd*p before the update */
 } tg_optim_kind;
 
 /* Hyper-parameters, PyTorch's meaning and update order:
  *   SGD:   g = grad + wd*p;  b = momentum*b + g;  g = nesterov ? g + momentum*b : b;
  *          p -= lr*g          (momentum == 0: p -= lr*g, no state)
- *   Adam:  g = grad + wd*p;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;
- *          p -= (lr/(1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps)       (t = 1, 2, ...)
- *   AdamW: p *= 1 - lr*wd, then Adam with g = grad. */
+ *   Adam:  g = grad + wd*p;  m = b1*m + (1-b1)*g;  v = b2*v + ((1-b2)*g)*g;
+ *          p -= (lr/(1-b1^t)) * (m / (sqrt(v)/sqrt(1-b2^t) + eps))     (t = 1, 2, ...)
+ *          in tg_real; the constants in parentheses computed in double
+ *   AdamW: p -= (lr*wd)*p, then Adam with g = grad. */
 typedef struct tg_optim_config {
     tg_optim_kind kind;
     double lr;

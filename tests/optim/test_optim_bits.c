@@ -1,6 +1,7 @@
 /* The optimizer's update loops run as AVX-512, AVX2 or baseline code picked
  * at load time (optim/optim.c). Whichever runs, the bits must be those of the
- * documented per-element formulas evaluated in double and rounded once:
+ * documented per-element formulas (SGD's evaluated in double and rounded
+ * once; Adam's in tg_real, each operation rounded, in PyTorch's order):
  * resume is bitwise exact only if the update does not depend on the CPU.
  * Each case runs three steps over an odd-sized, unaligned block (vector
  * bodies and tails) of values that include signed zeros, huge values and
@@ -12,6 +13,12 @@
 
 #include "tapegrad.h"
 #include "tg_optim.h"
+
+#ifdef TG_REAL_DOUBLE
+#define SQRT sqrt
+#else
+#define SQRT sqrtf
+#endif
 
 #define N 1037
 #define STEPS 3
@@ -56,16 +63,23 @@ static void reference_step(const tg_optim_config *c, uint64_t t, tg_real *p, con
             p[i] = (tg_real)(pi - c->lr * g);
             continue;
         }
+        /* Adam: its constants rounded once to tg_real, then every
+         * operation in tg_real, one per statement (no contraction) */
         int decoupled = c->kind == TG_OPTIM_ADAMW;
-        double g = (double)grad[i] + (decoupled ? 0.0 : c->weight_decay) * pi;
-        double m = c->beta1 * (double)s0[i] + (1.0 - c->beta1) * g;
-        double v = c->beta2 * (double)s1[i] + (1.0 - c->beta2) * g * g;
-        s0[i] = (tg_real)m;
-        s1[i] = (tg_real)v;
-        double step_size = c->lr / (1.0 - pow(c->beta1, (double)t));
-        double sqrt_bc2 = sqrt(1.0 - pow(c->beta2, (double)t));
-        double shrink = decoupled ? 1.0 - c->lr * c->weight_decay : 1.0;
-        p[i] = (tg_real)(pi * shrink - step_size * m / (sqrt(v) / sqrt_bc2 + c->eps));
+        tg_real l2 = (tg_real)(decoupled ? 0.0 : c->weight_decay);
+        tg_real b1 = (tg_real)c->beta1, one_b1 = (tg_real)(1.0 - c->beta1);
+        tg_real b2 = (tg_real)c->beta2, one_b2 = (tg_real)(1.0 - c->beta2);
+        tg_real step_size = (tg_real)(c->lr / (1.0 - pow(c->beta1, (double)t)));
+        tg_real sqrt_bc2 = (tg_real)sqrt(1.0 - pow(c->beta2, (double)t));
+        tg_real decay = (tg_real)(decoupled ? c->lr * c->weight_decay : 0.0);
+        tg_real pr = p[i], wd_p = l2 * pr, g = grad[i] + wd_p;
+        tg_real m_old = b1 * s0[i], m_new = one_b1 * g, m = m_old + m_new;
+        tg_real v_old = b2 * s1[i], v_g = one_b2 * g, v_gg = v_g * g, v = v_old + v_gg;
+        s0[i] = m;
+        s1[i] = v;
+        tg_real root = SQRT(v), scaled = root / sqrt_bc2, denom = scaled + (tg_real)c->eps;
+        tg_real ratio = m / denom, step = step_size * ratio, shrunk = decay * pr, kept = pr - shrunk;
+        p[i] = kept - step;
     }
 }
 
