@@ -30,10 +30,12 @@ tg_tensor *tg_cell_project(tg_tape *t, const tg_cell *cell, tg_tensor *x)
     return tg_affine(t, x, cell->w_ih, cell->b_ih);
 }
 
+/* One op with the bias: the product adds it (tg_affine's bias may be a row
+ * or one per row: the unroll's context), the same sum as a matmul then an
+ * add, without the product's own output and gradient. */
 tg_tensor *tg_cell_recurrent(tg_tape *t, const tg_cell *cell, tg_tensor *h)
 {
-    tg_tensor *hw = tg_matmul(t, h, cell->w_hh, 0, 1);
-    return cell->b_hh ? tg_add(t, hw, cell->b_hh) : hw;
+    return cell->b_hh ? tg_affine(t, h, cell->w_hh, cell->b_hh) : tg_matmul(t, h, cell->w_hh, 0, 1);
 }
 
 tg_state tg_cell_forward(tg_tape *t, const tg_cell *cell, tg_tensor *x_t, tg_state s)

@@ -77,9 +77,11 @@ struct tg_cell_kind {
     tg_state (*step)(tg_tape *t, const tg_cell *cell, tg_tensor *xp, tg_state s);
     /* 1 when step adds b_hh only to h W_hh^T (tg_cell_recurrent) and that sum
      * only to xp: then b_hh can join b_ih in the hoisted projection, once for
-     * all T steps, and the unroll steps a copy of the cell with b_hh = NULL.
-     * Such a step must treat b_hh == NULL as "no bias" (tg_cell_recurrent
-     * does). 0 (the default of a positional initializer) for any other cell. */
+     * all T steps, and the unroll steps a copy of the cell with b_hh = NULL
+     * (or, with a per-row context, its B x G*H projection, to be added as
+     * b_hh is). Such a step must treat b_hh == NULL as "no bias" and a B-row
+     * b_hh as one bias row per batch row (tg_cell_recurrent does both).
+     * 0 (the default of a positional initializer) for any other cell. */
     int folds_b_hh;
     /* Optional: step with xp's row b read from row pos[b] of xs (layer 0 fed
      * by ids: rows of the distinct ids' projection), the same results as step
@@ -119,7 +121,9 @@ int tg_cell_init_standard(tg_cell *cell, tg_params *p, const char *prefix, int i
 /* x (N x in) -> x W_ih^T + b_ih, the input projection of one step. */
 tg_tensor *tg_cell_project(tg_tape *t, const tg_cell *cell, tg_tensor *x);
 /* h (B x hidden) -> h W_hh^T + b_hh, the recurrent product of one step;
- * without the bias when cell->b_hh is NULL (see folds_b_hh). */
+ * without the bias when cell->b_hh is NULL (see folds_b_hh). b_hh is 1 x
+ * G*H, or B x G*H where the unroll of a kind that folds b_hh puts a per-row
+ * context's projection in its place. */
 tg_tensor *tg_cell_recurrent(tg_tape *t, const tg_cell *cell, tg_tensor *h);
 /* One step from the raw input x_t (projects, then steps). */
 tg_state tg_cell_forward(tg_tape *t, const tg_cell *cell, tg_tensor *x_t, tg_state s);

@@ -7,7 +7,8 @@
  * one per step. Fed by token ids through an embedding, layer 0 projects each
  * distinct id's table row once, when ids repeat, and each step gathers its B
  * rows of the result (step_inputs below); a per-row context's columns are
- * projected once per row and added to every step's rows.
+ * projected once per row and added by every step's recurrent product, in
+ * b_hh's place, for a kind that folds b_hh (else to every step's rows).
  * Rows past their length carry their state with a constant 0/1 mask m:
  *     s = m * s_new + (1 - m) * s_old
  * which is exact in both directions: a carried row keeps s_old bit for bit
@@ -75,6 +76,9 @@ typedef struct step_inputs {
     tg_tensor *XP;   /* all steps' rows, or NULL */
     tg_tensor *P;    /* rows to gather from, with pos (T*B indices) */
     const int *pos;
+    tg_tensor *ctx;  /* B x gates*H added to every step's rows, or NULL: the
+                      * context's projection, which a kind that folds b_hh
+                      * adds in its recurrent product (unroll_projected) */
 } step_inputs;
 
 static tg_tensor *step_input(tg_tape *t, const step_inputs *in, int step, int B)
@@ -117,8 +121,10 @@ static tg_tensor *unroll_projected(tg_tape *t, const tg_cell *cell, const step_i
     for (int b = 0; lengths && b < B; b++)
         TG_CHECK(lengths[b] >= 0 && lengths[b] <= T, TG_HERE, "rnn_forward",
                  "lengths[%d] = %d outside 0..%d", b, lengths[b], T);
-    tg_cell stepper = *cell; /* b_hh is already in XP for a kind that folds it */
-    if (k->folds_b_hh) stepper.b_hh = NULL;
+    /* b_hh is already in XP for a kind that folds it; the context's B rows
+     * take its place, added by each step's recurrent product */
+    tg_cell stepper = *cell;
+    if (k->folds_b_hh) stepper.b_hh = in->ctx;
     tg_tensor **outs = tg_tape_alloc(t, (size_t)T * sizeof *outs);
     char *live = tg_tape_alloc(t, (size_t)B);
     tg_state s = s0;
@@ -190,7 +196,7 @@ static step_inputs project_ids(tg_tape *t, const tg_cell *c0, const tg_embed *em
 {
     int *uniq, *pos;
     int u = distinct_ids(t, ids, n, emb->vocab, &uniq, &pos);
-    step_inputs in = {NULL, NULL, NULL};
+    step_inputs in = {NULL, NULL, NULL, NULL};
     if (u == emb->vocab) {
         in.P = project(t, c0, emb->table);
         in.pos = ids;
@@ -229,8 +235,14 @@ static tg_tensor *layer0_rows(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_ru
 }
 
 /* Layer 0's projected input (tg_rnn_project's rows, kept per step where it
- * can be: step_inputs). */
-static step_inputs layer0_inputs(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run)
+ * can be: step_inputs). ctx_apart: the context's projection may stay apart
+ * (step_inputs.ctx) for a kind that folds b_hh, rather than be added to
+ * every step's rows: those T*B x gates*H sums, the gather of P's rows and
+ * the context's T copies they need, and all their gradients were about a
+ * tenth of the built-in corpus's training step (the decoder fed the
+ * context, 64-wide embeddings). */
+static step_inputs layer0_inputs(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run,
+                                 int ctx_apart)
 {
     int T = run->T, B = run->B, C = run->ctx ? run->ctx->cols : 0;
     const tg_cell *c0 = &s->cell[0];
@@ -250,14 +262,14 @@ static step_inputs layer0_inputs(tg_tape *t, const tg_rnn_stack *s, const tg_rnn
         tg_tensor *x = layer0_rows(t, s, run);
         TG_CHECK(x->cols == c0->in - C, TG_HERE, "rnn_forward",
                  "input width %d, layer 0 takes %d besides the context", x->cols, c0->in - C);
-        return (step_inputs){project(t, c0, tg_concat(t, x, run->ctx)), NULL, NULL};
+        return (step_inputs){project(t, c0, tg_concat(t, x, run->ctx)), NULL, NULL, NULL};
     }
     tg_cell xcell = *c0; /* the cell as seen from its x (or embedding) columns */
     if (C) {
         xcell.w_ih = tg_col_slice(t, c0->w_ih, 0, c0->in - C);
         xcell.in = c0->in - C;
     }
-    step_inputs in = {NULL, NULL, NULL};
+    step_inputs in = {NULL, NULL, NULL, NULL};
     if (run->ids && !input_dropped(s, run)) {
         TG_CHECK(run->emb->dim == xcell.in, TG_HERE, "rnn_forward",
                  "embedding width %d, layer 0 takes %d besides the context", run->emb->dim,
@@ -268,26 +280,31 @@ static step_inputs layer0_inputs(tg_tape *t, const tg_rnn_stack *s, const tg_rnn
     }
     if (!C) return in;
     tg_tensor *cp = tg_matmul(t, run->ctx, tg_col_slice(t, c0->w_ih, c0->in - C, C), 0, 1);
-    step_inputs sum = {tg_add(t, all_rows(t, &in, T * B), repeat_steps(t, cp, T)), NULL, NULL};
+    if (ctx_apart && c0->kind->folds_b_hh) {
+        in.ctx = cp;
+        return in;
+    }
+    step_inputs sum = {tg_add(t, all_rows(t, &in, T * B), repeat_steps(t, cp, T)), NULL, NULL,
+                       NULL};
     return sum;
 }
 
 tg_tensor *tg_rnn_project(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run)
 {
-    step_inputs in = layer0_inputs(t, s, run);
+    step_inputs in = layer0_inputs(t, s, run, 0);
     return all_rows(t, &in, run->T * run->B);
 }
 
 tg_tensor *tg_rnn_forward(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run)
 {
     int T = run->T, B = run->B;
-    step_inputs in = {run->xp, NULL, NULL};
-    if (!run->xp) in = layer0_inputs(t, s, run);
+    step_inputs in = {run->xp, NULL, NULL, NULL};
+    if (!run->xp) in = layer0_inputs(t, s, run, 1);
     tg_tensor *x = NULL;
     for (int l = 0; l < s->layers; l++) {
         if (l > 0 && run->dropout_rng && s->dropout > 0)
             x = tg_dropout(t, x, s->dropout, run->dropout_rng);
-        if (l > 0) in = (step_inputs){project(t, &s->cell[l], x), NULL, NULL};
+        if (l > 0) in = (step_inputs){project(t, &s->cell[l], x), NULL, NULL, NULL};
         const tg_state *init = run->init && run->init[l].h ? &run->init[l] : NULL;
         tg_state s0 = init ? *init : tg_state_zeros(t, s->kind, B, s->hidden);
         x = unroll_projected(t, &s->cell[l], &in, T, B, s0, run->lengths,
