@@ -26,7 +26,7 @@ static int make_flags(charlm_options *o, tg_flag *f)
     f[n++] = (tg_flag){"embed", TG_INT, &o->embed, "character embedding width", 1, 1 << 16, NULL};
     f[n++] = (tg_flag){"layers", TG_INT, &o->layers, "recurrent layers", 1, TG_MAX_LAYERS, NULL};
     f[n++] = (tg_flag){"dropout", TG_DOUBLE, &o->dropout, "dropout between layers and before "
-                       "the output layer", 0, 0.95, NULL};
+                       "the output layer", 0, TG_CLI_DROPOUT_MAX, NULL};
     f[n++] = (tg_flag){"seq-len", TG_INT, &o->seq_len, "steps of backpropagation through time "
                        "per window", 1, 1 << 16, NULL};
     f[n++] = (tg_flag){"batch", TG_INT, &o->batch, "parallel streams over the text", 1, 1 << 16,

@@ -392,12 +392,12 @@ int tg_meta_int(const tg_checkpoint *c, const char *path, const char *key, int l
 int tg_meta_dropout(const char *path, const char *key, const char *value, double *out, char *err,
                     size_t errlen)
 {
-    char *end;
+    char *end = NULL;
     errno = 0;
-    *out = strtod(value, &end);
-    if (errno || end == value || *end || !(*out >= 0 && *out < 1)) {
-        snprintf(err, errlen, "%s: metadata '%s' is '%.40s', expected a number in [0, 1)", path,
-                 key, value);
+    *out = starts_clean(value) ? strtod(value, &end) : NAN;
+    if (errno || end == value || (end && *end) || !(*out >= 0 && *out <= TG_CLI_DROPOUT_MAX)) {
+        snprintf(err, errlen, "%s: metadata '%s' is '%.40s', expected a number in [0, %g]", path,
+                 key, value, TG_CLI_DROPOUT_MAX);
         return -1;
     }
     return 0;

@@ -154,9 +154,13 @@ int tg_cli_check_output(const char *flag, const char *path, int replaced, char *
  * in err. */
 int tg_meta_int(const tg_checkpoint *c, const char *path, const char *key, int lo, int hi,
                 int *out, char *err, size_t errlen);
+/* The largest dropout rate the programs take: one bound for --dropout and
+ * for a model file's metadata, so that a file says nothing a flag cannot. */
+#define TG_CLI_DROPOUT_MAX 0.95
 /* A dropout rate read from a model file's metadata (value of key in path):
- * the whole string a number in [0, 1). 0 and *out, or -1 with "PATH:
- * metadata 'KEY' is 'VALUE', expected a number in [0, 1)" in err. */
+ * the whole string a number in [0, TG_CLI_DROPOUT_MAX], no leading space,
+ * as --dropout takes it. 0 and *out, or -1 with "PATH: metadata 'KEY' is
+ * 'VALUE', expected a number in [0, 0.95]" in err. */
 int tg_meta_dropout(const char *path, const char *key, const char *value, double *out, char *err,
                     size_t errlen);
 

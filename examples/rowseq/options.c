@@ -74,7 +74,7 @@ static int make_flags(rowseq_options *o, tg_flag *f)
     f[n++] = (tg_flag){"layers", TG_INT, &o->layers, "stacked recurrent layers", 1,
                        TG_MAX_LAYERS, NULL};
     f[n++] = (tg_flag){"dropout", TG_DOUBLE, &o->dropout,
-                       "dropout between layers (training only)", 0, 0.95, NULL};
+                       "dropout between layers (training only)", 0, TG_CLI_DROPOUT_MAX, NULL};
     f[n++] = (tg_flag){"optim", TG_STR, &o->optim, "optimizer", 0, 0, TGX_OPTIM_CHOICES};
     f[n++] = (tg_flag){"lr", TG_DOUBLE, &o->lr,
                        "learning rate; 0 = 0.1 for sgd/momentum, 0.002 for adam(w)", 0, 100, NULL};

@@ -73,7 +73,7 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"attention", TG_STR, &o->attention, "decoder attention over the encoder's outputs, with input feeding (replaces --feed-context); auto: general with --train, none for the built-in corpus", 0, 0, attns},
         {"attention-map", TG_STR, &o->attention_map, "write the attention weights of the --show test sentences (or of --translate's) to FILE as SVG (greedy decode)", 0, 0, NULL},
         {"bidirectional", TG_BOOL, &o->bidirectional, "bidirectional encoder, --hidden/2 units per direction (--hidden even)", 0, 0, NULL},
-        {"dropout", TG_DOUBLE, &o->dropout, "dropout on embeddings, between layers and before the output", 0, 0.95, NULL},
+        {"dropout", TG_DOUBLE, &o->dropout, "dropout on embeddings, between layers and before the output", 0, TG_CLI_DROPOUT_MAX, NULL},
         {"batch", TG_INT, &o->batch, "sentence pairs per training step", 1, 65536, NULL},
         {"lr", TG_DOUBLE, &o->lr, "learning rate", 0, 10, NULL},
         {"optim", TG_STR, &o->optim, "optimizer", 0, 0, TGX_OPTIM_CHOICES},

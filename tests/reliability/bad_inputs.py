@@ -344,6 +344,9 @@ ROWS = [
     ("seq2seq", "--import-torch with a malformed dropout in its metadata", S2S + [
      "--import-torch", "{d}/s2s_dropout.torch.st"], 1, ["s2s_dropout.torch.st", "'s2s.dropout'",
      "'0.1abc'"]),
+    ("seq2seq", "--import-torch with a dropout above --dropout's bound (0.96)", S2S + [
+     "--import-torch", "{d}/s2s_drop96.torch.st"], 1, ["s2s_drop96.torch.st", "'s2s.dropout'",
+     "'0.96'", "[0, 0.95]"]),
     ("seq2seq", "--import-torch with a width written with a leading space (' 8')", S2S + [
      "--import-torch", "{d}/s2s_space.torch.st"], 1, ["s2s_space.torch.st", "'s2s.hidden'",
      "not an unsigned integer"]),
@@ -647,8 +650,9 @@ def make_s2s_torch_fixtures(d, exes):
     copies: s2s_shape.torch.st (out.weight reshaped, the same bytes),
     s2s_missing.torch.st (decoder.weight_hh_l0 renamed away), s2s_huge.torch.st
     (metadata: 8 layers of 8192 hidden units, tensors as they were),
-    s2s_dropout.torch.st (metadata s2s.dropout '0.1abc'), s2s_space.torch.st (s2s.hidden
-    with a leading space)."""
+    s2s_dropout.torch.st (metadata s2s.dropout '0.1abc'), s2s_drop96.torch.st (s2s.dropout
+    '0.96', above --dropout's bound), s2s_space.torch.st (s2s.hidden with a leading
+    space)."""
     if "seq2seq" not in exes:
         return
     make_fixture([exes["seq2seq"]] + S2S + ["--export-torch", f"{d}/s2s.torch.st"],
@@ -663,6 +667,7 @@ def make_s2s_torch_fixtures(d, exes):
     for name, key, value in (("s2s_huge", "s2s.hidden", "8192"),
                              ("s2s_floor", "s2s.hidden", "2048"),
                              ("s2s_dropout", "s2s.dropout", "0.1abc"),
+                             ("s2s_drop96", "s2s.dropout", "0.96"),
                              ("s2s_space", "s2s.hidden", None)):
         h, data = safetensors_parts(f"{d}/s2s.torch.st")
         if value is None:  # the file's own width, with a leading space
