@@ -3,7 +3,8 @@
  *
  * tg_checkpoint_parse() checks the structure of the whole file (header
  * length against the size, JSON syntax via jansson, each dtype, shape and
- * data_offsets, overlaps, metadata types) and then converts every tensor to
+ * data_offsets, the tensors tiling the data section without overlap, hole or
+ * tail, metadata types) and then converts every tensor to
  * tg_real, rejecting NaN and infinity. Only a file that passes all of that
  * becomes a tg_checkpoint, and loading into a model checks names and shapes
  * of every tensor before the first copy, so a model is either fully loaded
@@ -189,26 +190,45 @@ static int parse_entry(const parse_ctx *x, const char *name, json_t *v, entry *e
     return 0;
 }
 
+/* By begin, then end: a tensor of zero bytes sorts before one that starts
+ * where it lies. */
 static int by_begin(const void *pa, const void *pb)
 {
     const entry *a = *(const entry *const *)pa, *b = *(const entry *const *)pb;
-    return (a->begin > b->begin) - (a->begin < b->begin);
+    if (a->begin != b->begin) return (a->begin > b->begin) - (a->begin < b->begin);
+    return (a->end > b->end) - (a->end < b->end);
 }
 
-static int check_overlaps(const parse_ctx *x, entry *e, size_t n)
+/* The tensors tile the data section, as the safetensors format asks (its
+ * reference reader refuses the rest): no overlap, no hole, nothing after the
+ * last. Bytes no tensor covers would be read by no check but the data's
+ * checksum, which other tools' files do not carry: an appended or spliced
+ * file would load as if whole. */
+static int check_layout(const parse_ctx *x, entry *e, size_t n)
 {
-    if (n < 2) return 0;
-    entry **order = malloc(n * sizeof *order);
+    entry **order = malloc((n ? n : 1) * sizeof *order);
     if (!order) return PFAIL(x, "%s: out of memory", x->label);
     for (size_t i = 0; i < n; i++) order[i] = &e[i];
     qsort(order, n, sizeof *order, by_begin);
     int rc = 0;
-    for (size_t i = 1; i < n && rc == 0; i++)
-        if (order[i]->begin < order[i - 1]->end)
+    size_t covered = 0; /* bytes [0, covered) lie in the tensors so far */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const entry *a = order[i];
+        if (i > 0 && a->begin < covered)
             rc = PFAIL(x, "%s: tensors " NAME_FMT " and " NAME_FMT ": \"data_offsets\" overlap "
-                          "([%zu, %zu] and [%zu, %zu])", x->label, order[i - 1]->name,
-                       order[i]->name, order[i - 1]->begin, order[i - 1]->end, order[i]->begin,
-                       order[i]->end);
+                          "([%zu, %zu] and [%zu, %zu])", x->label, order[i - 1]->name, a->name,
+                       order[i - 1]->begin, order[i - 1]->end, a->begin, a->end);
+        else if (a->begin > covered)
+            rc = PFAIL(x, "%s: bytes %zu to %zu of the data section belong to no tensor (tensor "
+                          NAME_FMT " starts at %zu): safetensors data has no holes; the file was "
+                          "spliced or its offsets edited", x->label, covered, a->begin, a->name,
+                       a->begin);
+        if (a->end > covered) covered = a->end;
+    }
+    if (rc == 0 && covered < x->data_len)
+        rc = PFAIL(x, "%s: %zu bytes follow the last tensor's data (the tensors end at byte %zu of "
+                      "a %zu-byte data section): the file was appended to, or its offsets edited",
+                   x->label, x->data_len - covered, covered, x->data_len);
     free(order);
     return rc;
 }
@@ -480,7 +500,7 @@ static int parse_entries(const parse_ctx *x, tg_checkpoint *c)
         if (strcmp(key, "__metadata__") == 0) continue;
         if (parse_entry(x, key, val, &c->e[i++])) return -1;
     }
-    return check_overlaps(x, c->e, c->n);
+    return check_layout(x, c->e, c->n);
 }
 
 tg_checkpoint *tg_checkpoint_parse(const void *bytes, size_t len, const char *label, char *err,

@@ -92,7 +92,7 @@ def read_safetensors(path):
         raise SafetensorsError(f"{path}: header is not a JSON object")
     meta = header.pop("__metadata__", {}) or {}
     body = data[8 + hlen:]
-    tensors = {}
+    tensors, spans = {}, []
     for name, e in header.items():
         try:
             dtype = np.dtype(_DTYPES[e["dtype"]]).newbyteorder("<")
@@ -106,6 +106,17 @@ def read_safetensors(path):
             raise SafetensorsError(f"{path}: tensor '{name}': data_offsets [{a}, {b}] do not "
                                    f"match shape {shape} x {e['dtype']} in {len(body)} bytes")
         tensors[name] = np.frombuffer(body, dtype=dtype, count=count, offset=a).reshape(shape)
+        spans.append((a, b, name))
+    end = 0  # the tensors tile the data: no overlap, no hole, nothing after (tapegrad's check)
+    for a, b, name in sorted(spans):
+        if a != end:
+            what = "overlaps the tensor before it" if a < end else \
+                f"leaves bytes {end} to {a} of the data to no tensor"
+            raise SafetensorsError(f"{path}: tensor '{name}' at [{a}, {b}] {what}")
+        end = b
+    if end != len(body):
+        raise SafetensorsError(f"{path}: {len(body) - end} bytes follow the last tensor's data "
+                               f"(the file was appended to, or its offsets edited)")
     return tensors, {str(k): str(v) for k, v in meta.items()}
 
 

@@ -191,9 +191,9 @@ Test(checkpoint, data_checksum_catches_any_changed_byte)
     unsigned char *longer = malloc(len + 4);
     memcpy(longer, raw, len);
     memset(longer + len, 0, 4);
-    spit(bad, longer, len + 4);
+    spit(bad, longer, len + 4); /* refused before the checksum: no tensor holds them */
     cr_assert_eq(tg_checkpoint_load(bad, b, err, sizeof err), -1, "bytes appended");
-    cr_assert(strstr(err, "damaged"), "%s", err);
+    cr_assert(strstr(err, "4 bytes follow the last tensor's data"), "%s", err);
 
     /* the same file with the key's digits changed: the header's checksum
      * tells; with that made to match (a tool that kept the key), the data's
@@ -629,7 +629,14 @@ static const bad_case bad_cases[] = {
     {"truncated data", "{" HDR_W "," HDR_B "," HDR_E "}", 40, "data_offsets", "'emb'"},
     {"extra tensor", "{" HDR_W "," HDR_B "," HDR_E ",\"h0\":{\"dtype\":\"F32\",\"shape\":[1,2],"
                      "\"data_offsets\":[68,76]}}", 76, "'h0'", "not a parameter"},
-    {"missing tensor", "{" HDR_W "," HDR_E "}", 68, "'b'", "missing"},
+    {"missing tensor", "{" HDR_W ",\"emb\":{\"dtype\":\"F32\",\"shape\":[4,2],"
+                       "\"data_offsets\":[24,56]}}", 56, "'b'", "missing"},
+    {"hole in the data", "{" HDR_W "," HDR_E "}", 68, "bytes 24 to 36", "no holes"},
+    {"hole before the first tensor", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],"
+                                     "\"data_offsets\":[4,28]}}", 28, "bytes 0 to 4", "'w'"},
+    {"bytes after the last tensor", "{" HDR_W "," HDR_B "," HDR_E "}", 69, "1 bytes follow",
+     "appended"},
+    {"no tensor, some data", "{\"__metadata__\":{\"a\":\"b\"}}", 8, "8 bytes follow", NULL},
     {"metadata not an object", "{" HDR_W "," HDR_B "," HDR_E ",\"__metadata__\":[\"a\"]}", 68,
      "__metadata__", NULL},
     {"metadata value not a string", "{" HDR_W "," HDR_B "," HDR_E ",\"__metadata__\":{\"step\":3}}",
