@@ -31,8 +31,10 @@ tg_tensor *tg_cell_project(tg_tape *t, const tg_cell *cell, tg_tensor *x)
 }
 
 /* One op with the bias: the product adds it (tg_affine's bias may be a row
- * or one per row: the unroll's context), the same sum as a matmul then an
- * add, without the product's own output and gradient. */
+ * or one per row: the unroll's context), without the product's own output
+ * and gradient. The same sum as a matmul then an add: bit for bit on the
+ * weight panels (the chain, then the bias), to rounding where BLAS starts
+ * from the bias. */
 tg_tensor *tg_cell_recurrent(tg_tape *t, const tg_cell *cell, tg_tensor *h)
 {
     return cell->b_hh ? tg_affine(t, h, cell->w_hh, cell->b_hh) : tg_matmul(t, h, cell->w_hh, 0, 1);

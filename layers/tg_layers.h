@@ -192,6 +192,9 @@ tg_tensor *tg_rnn_forward(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *r
 /* Layer 0's projection as tg_rnn_forward computes it (T*B x gates*hidden,
  * b_hh included for a kind that folds it): for callers that reuse it, and
  * for tests. run->xp must be NULL; states, lengths and final are ignored.
+ * With a context and a kind that folds b_hh, tg_rnn_forward adds the
+ * context's projection in each step's recurrent product instead of to these
+ * rows: the same values to rounding.
  * Fed by ids, tg_rnn_forward takes each step's rows of the distinct ids'
  * projection instead of this gathered matrix: the same values forward; the
  * projection's gradient adds the steps' rows last step first, where a

@@ -3,7 +3,7 @@
  * The state (moment arrays, step count) is allocated once in tg_optim_new;
  * a step only reads and writes those arrays. SGD updates each element in
  * double and rounds once to tg_real; Adam runs in tg_real, each operation
- * rounded (adam_loop says why). Either way the result is the same on every
+ * rounded, as PyTorch's (adam_loop says why). Either way the result is the same on every
  * CPU and whatever the compiler does with float expressions (this file
  * builds with -ffp-contract=off), which keeps resume bitwise exact. */
 #include <math.h>
@@ -78,6 +78,10 @@ int tg_optim_config_check(const tg_optim_config *c, char *err, size_t errlen)
     if (!(c->beta1 >= 0 && c->beta1 < 1)) FAIL("beta1 %g must be in [0, 1)", c->beta1);
     if (!(c->beta2 >= 0 && c->beta2 < 1)) FAIL("beta2 %g must be in [0, 1)", c->beta2);
     if (!(c->eps > 0 && isfinite(c->eps))) FAIL("eps %g must be finite and > 0", c->eps);
+    /* the update divides by sqrt(v)/... + eps in tg_real: an eps that rounds
+     * to 0 there makes 0/0 of every zero gradient */
+    if (!((tg_real)c->eps > 0)) /* float only: any positive double is one */
+        FAIL("eps %g rounds to 0 in float, the update's precision (1.5e-45 or more)", c->eps);
     return 0;
 }
 
@@ -120,8 +124,8 @@ void tg_optim_free(tg_optim *o)
 }
 
 /* The update loops below are clones (TG_SIMD_CLONES, graph/tg_clones.h).
- * Baseline x86-64 code converts and updates 2 doubles per instruction;
- * AVX-512 does 8. +, *, / and sqrt are correctly rounded and nothing is
+ * Baseline x86-64 code updates 2 doubles (SGD) or 4 floats (Adam) per
+ * instruction; AVX-512 does 8 or 16. +, *, / and sqrt are correctly rounded and nothing is
  * contracted, so every clone gives the same bits: tests/optim checks them
  * against the scalar formulas. */
 
@@ -201,11 +205,12 @@ typedef struct adam_coef {
     tg_real b1, one_b1, b2, one_b2, eps, step_size, sqrt_bc2, l2, decay;
 } adam_coef;
 
-/* Adam's update in tg_real, in PyTorch's order (torch.optim.Adam's
- * single-tensor step: denom = sqrt(v) / sqrt(bc2) + eps, p -= step_size *
- * (m / denom)), each operation rounded to tg_real; AdamW's decay as p - (lr
- * wd) p, not p (1 - lr wd), whose factor in float would round lr wd to a
- * multiple of 2^-24. In double its sqrt and
+/* Adam's update in tg_real, each operation rounded to tg_real, in PyTorch's
+ * formula (torch.optim.Adam's single-tensor step: denom = sqrt(v) / sqrt(bc2)
+ * + eps, p -= step_size * (m / denom)), with two differences: m = b1 m +
+ * (1-b1) g where PyTorch lerps (m + (1-b1)(g - m)), and AdamW's decay as p -
+ * (lr wd) p, not p (1 - lr wd), whose factor in float rounds lr wd to a
+ * multiple of 2^-24 (the same bias on every step). In double its sqrt and
  * two divisions were the loop's cost: 2.37 ns an element against 0.71 here
  * (AVX-512, 1.8M values, Xeon model 207), about 9% of the seq2seq program's
  * step. Every operation is IEEE (+, *, /, sqrt) and this file builds with

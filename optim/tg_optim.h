@@ -5,8 +5,8 @@
  * values each); the tg_params forms are thin wrappers. An optimizer owns its
  * state (moments and the step counter), allocated once at creation, so a step
  * never allocates. SGD's per-element arithmetic is done in double and rounded
- * once to tg_real; Adam's in tg_real, each operation rounded, in PyTorch's
- * order (in double its square root and divisions cost 3x). Either way the
+ * once to tg_real; Adam's in tg_real, each operation rounded, as PyTorch's
+ * is (in double its square root and divisions cost 3x). Either way the
  * update's bits do not depend on the CPU or the compiler's contraction.
  *
  * A training step:

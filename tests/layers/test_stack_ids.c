@@ -233,14 +233,15 @@ Test(stack_ids, projected_shape_mismatch_aborts, .signal = SIGABRT)
 
 /* A per-row context (ctx, B x C) given to tg_rnn_forward equals the same
  * stack over [input | ctx repeated for every step], for input as x and as
- * ids (each projection pattern): the outputs and every parameter gradient,
- * up to rounding (the context's columns are summed in another order). */
+ * ids (each projection pattern): the outputs, every parameter gradient and
+ * the context's own gradient, up to rounding (a kind that folds b_hh adds
+ * the context's projection in each step's recurrent product). */
 static void check_context(const tg_cell_kind *kind, pattern pat)
 {
     enum { C = 3 };
     int ids[N];
     pattern_ids(pat, ids);
-    tg_real out[2][N * H];
+    tg_real out[2][N * H], dctx[2][B * C];
     tg_real *grad[2];
     size_t np = 0;
     for (int v = 0; v < 2; v++) {
@@ -252,7 +253,7 @@ static void check_context(const tg_cell_kind *kind, pattern pat)
         cr_assert_eq(tg_embed_init(&emb, p, "emb", pattern_vocab(pat), E, &r), 0);
         cr_assert_eq(tg_rnn_stack_init(&st, p, "rnn", kind, E + C, H, L, 0.0, &r), 0);
         tg_tape *t = tg_tape_new(1 << 22);
-        tg_tensor *ctx = tg_tensor_new(t, B, C, 0);
+        tg_tensor *ctx = tg_tensor_new(t, B, C, 1);
         fill_normal(ctx, &r, 1.0);
         tg_rnn_run run = {.T = T, .B = B, .lengths = lengths};
         if (v == 0) { /* the library's: ids and ctx */
@@ -265,6 +266,7 @@ static void check_context(const tg_cell_kind *kind, pattern pat)
         tg_tensor *y = tg_rnn_forward(t, &st, &run);
         tg_backward(t, tg_sum(t, tg_mul(t, y, y)));
         memcpy(out[v], y->data, sizeof out[v]);
+        memcpy(dctx[v], ctx->grad, sizeof dctx[v]);
         np = tg_params_numel(p);
         grad[v] = malloc(np * sizeof(tg_real));
         memcpy(grad[v], tg_params_grad(p), np * sizeof(tg_real));
@@ -275,13 +277,16 @@ static void check_context(const tg_cell_kind *kind, pattern pat)
                   pattern_name[pat]);
     cr_expect_leq(max_abs_diff(grad[0], grad[1], np), 10 * EQ_TOL, "%s, %s: gradients",
                   kind->name, pattern_name[pat]);
+    cr_expect_leq(max_abs_diff(dctx[0], dctx[1], B * C), 10 * EQ_TOL,
+                  "%s, %s: the context's gradient", kind->name, pattern_name[pat]);
     free(grad[0]);
     free(grad[1]);
 }
 
 Test(stack_ids, context_equals_concatenated_input)
 {
-    const tg_cell_kind *kinds[] = {&tg_cell_rnn, &tg_cell_lstm, &tg_cell_gru, &tg_cell_mgu};
-    for (int k = 0; k < 4; k++)
+    const tg_cell_kind *kinds[] = {&tg_cell_rnn, &tg_cell_lstm, &tg_cell_gru, &tg_cell_mgu,
+                                   &tg_cell_peephole};
+    for (int k = 0; k < 5; k++)
         for (int pat = 0; pat < 3; pat++) check_context(kinds[k], (pattern)pat);
 }

@@ -206,6 +206,32 @@ Test(optim, config_check_names_the_field)
     cr_expect_eq(tg_optim_config_check(&ok, err, sizeof err), 0);
 }
 
+/* Adam's update divides in tg_real: an eps that rounds to 0 there would
+ * make 0/0 of every zero gradient, so the float build refuses it; the
+ * smallest one that does not round to 0 steps a zero gradient to nothing. */
+Test(optim, adam_eps_must_survive_the_update_precision)
+{
+    char err[200] = "";
+    tg_optim_config c = tg_optim_defaults(TG_OPTIM_ADAM);
+    c.eps = 1e-46;
+    int rc = tg_optim_config_check(&c, err, sizeof err);
+    if (sizeof(tg_real) == 4) {
+        cr_expect_eq(rc, -1, "eps 1e-46 accepted in float");
+        cr_expect(strstr(err, "eps") && strstr(err, "rounds to 0"), "%s", err);
+        c.eps = 1.5e-45;
+    } else {
+        cr_expect_eq(rc, 0, "%s", err);
+    }
+    tg_optim *o = tg_optim_new(&c, 2, err, sizeof err);
+    cr_assert_not_null(o, "%s", err);
+    tg_real p[2] = {1, 2}, g[2] = {0, 0};
+    tg_optim_step_flat(o, p, g, 2);
+    cr_expect(p[0] == 1 && p[1] == 2, "a zero gradient moved p to %g, %g", (double)p[0],
+              (double)p[1]);
+    cr_expect(tg_optim_values_finite(o));
+    tg_optim_free(o);
+}
+
 Test(optim, kind_names_round_trip)
 {
     tg_optim_kind k = TG_OPTIM_SGD;
