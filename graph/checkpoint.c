@@ -383,11 +383,32 @@ static int crc_value_ok(const parse_ctx *x, const char *key, const char *value)
     return PFAIL(x, "%s: \"__metadata__\" key '%s' is not 8 lowercase hex digits", x->label, key);
 }
 
+/* A metadata key of the checksum's length that differs from its name in one
+ * byte: the key itself damaged, which would otherwise turn the header's
+ * check off (the file would load as one without the key, as older files
+ * and other tools' do). -1 naming it, else 0. */
+static int damaged_header_crc_key(const parse_ctx *x, const tg_checkpoint *c)
+{
+    const char *name = TG_CKPT_HEADER_CRC_KEY, *key;
+    size_t len = strlen(name);
+    json_t *val;
+    json_object_foreach(c->meta, key, val)
+    {
+        if (strlen(key) != len) continue;
+        size_t diff = 0;
+        for (size_t i = 0; i < len; i++) diff += key[i] != name[i];
+        if (diff == 1)
+            return PFAIL(x, "%s: \"__metadata__\" key '%.80s' is '" TG_CKPT_HEADER_CRC_KEY "' with "
+                            "one byte changed: the file is damaged", x->label, key);
+    }
+    return 0;
+}
+
 /* The header against TG_CKPT_HEADER_CRC_KEY, when the file has one. */
 static int check_header_crc(const parse_ctx *x, const tg_checkpoint *c)
 {
     const char *want = tg_checkpoint_meta(c, TG_CKPT_HEADER_CRC_KEY);
-    if (!want) return 0;
+    if (!want) return c->meta ? damaged_header_crc_key(x, c) : 0;
     if (crc_value_ok(x, TG_CKPT_HEADER_CRC_KEY, want) != 0) return -1;
     uint32_t crc;
     if (tg_ckpt_header_crc(c->root, &crc) != 0) return PFAIL(x, "%s: out of memory", x->label);

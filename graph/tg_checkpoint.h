@@ -74,8 +74,9 @@ typedef struct tg_ckpt_array {
  * each followed by ',', each list ended by a 0 byte. Keys and strings are
  * their decoded UTF-8 ("\u00e9" and "é" are one string). Written with
  * TG_CKPT_CRC_KEY, by tg_checkpoint_save only; a file without this key
- * (older ones, other tools') loads without the header's check. Reserved
- * and unlisted, as TG_CKPT_CRC_KEY. */
+ * (older ones, other tools') loads without the header's check, unless a
+ * metadata key differs from this name in one byte (the key damaged: refused).
+ * Reserved and unlisted, as TG_CKPT_CRC_KEY. */
 #define TG_CKPT_HEADER_CRC_KEY "tapegrad.header_crc32"
 
 /* ------------------------------------------------------------------ saving */

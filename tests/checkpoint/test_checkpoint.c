@@ -280,6 +280,22 @@ Test(checkpoint, header_checksum_catches_edits_and_survives_rewrites)
                   "%s", err);
     }
     cr_assert(!same_values(a, b), "a refused file changed the model");
+    /* the checksum's own key damaged (any one byte of its name): refused,
+     * not loaded as a file without the check */
+    const char *name = TG_CKPT_HEADER_CRC_KEY;
+    for (size_t at = 0; at < strlen(name); at++) {
+        char from[64], to[64];
+        snprintf(from, sizeof from, "\"%s\"", name);
+        snprintf(to, sizeof to, "\"%s\"", name);
+        to[1 + at] = (char)(to[1 + at] == 'x' ? 'y' : 'x');
+        unsigned char *copy = malloc(len);
+        memcpy(copy, raw, len);
+        edit_header(copy, from, to);
+        spit(bad, copy, len);
+        free(copy);
+        cr_assert_eq(tg_checkpoint_load(bad, b, err, sizeof err), -1, "%s loaded", to);
+        cr_assert(strstr(err, "one byte changed") && strstr(err, "damaged"), "%s", err);
+    }
 
     /* rewritten: sorted keys, indented, the data as it was */
     uint64_t h = 0;
