@@ -190,8 +190,8 @@ static int parse_entry(const parse_ctx *x, const char *name, json_t *v, entry *e
     return 0;
 }
 
-/* By begin, then end: a tensor of zero bytes sorts before one that starts
- * where it lies. */
+/* By begin, then end (parse_entry refuses empty tensors: ends differ only
+ * where offsets overlap). */
 static int by_begin(const void *pa, const void *pb)
 {
     const entry *a = *(const entry *const *)pa, *b = *(const entry *const *)pb;
@@ -219,13 +219,16 @@ static int check_layout(const parse_ctx *x, entry *e, size_t n)
                           "([%zu, %zu] and [%zu, %zu])", x->label, order[i - 1]->name, a->name,
                        order[i - 1]->begin, order[i - 1]->end, a->begin, a->end);
         else if (a->begin > covered)
-            rc = PFAIL(x, "%s: bytes %zu to %zu of the data section belong to no tensor (tensor "
+            rc = PFAIL(x, "%s: bytes [%zu, %zu) of the data section belong to no tensor (tensor "
                           NAME_FMT " starts at %zu): safetensors data has no holes; the file was "
                           "spliced or its offsets edited", x->label, covered, a->begin, a->name,
                        a->begin);
         if (a->end > covered) covered = a->end;
     }
-    if (rc == 0 && covered < x->data_len)
+    if (rc == 0 && n == 0 && x->data_len > 0)
+        rc = PFAIL(x, "%s: the header lists no tensor, and %zu bytes of data follow it", x->label,
+                   x->data_len);
+    else if (rc == 0 && covered < x->data_len)
         rc = PFAIL(x, "%s: %zu bytes follow the last tensor's data (the tensors end at byte %zu of "
                       "a %zu-byte data section): the file was appended to, or its offsets edited",
                    x->label, x->data_len - covered, covered, x->data_len);
@@ -383,23 +386,30 @@ static int crc_value_ok(const parse_ctx *x, const char *key, const char *value)
     return PFAIL(x, "%s: \"__metadata__\" key '%s' is not 8 lowercase hex digits", x->label, key);
 }
 
-/* A metadata key of the checksum's length that differs from its name in one
- * byte: the key itself damaged, which would otherwise turn the header's
- * check off (the file would load as one without the key, as older files
- * and other tools' do). -1 naming it, else 0. */
+int tg_ckpt_near_header_crc_key(const char *key)
+{
+    const char *name = TG_CKPT_HEADER_CRC_KEY;
+    size_t len = strlen(name), klen = strlen(key), i = 0;
+    while (i < klen && key[i] == name[i]) i++; /* the first difference */
+    if (klen == len) /* one byte changed: the rest the same */
+        return i < len && strcmp(key + i + 1, name + i + 1) == 0;
+    /* name's bytes i and i+1 became one */
+    return klen + 1 == len && i < klen && strcmp(key + i + 1, name + i + 2) == 0;
+}
+
+/* A metadata key that is the header checksum's name damaged by one byte:
+ * it would otherwise turn the header's check off (the file would load as
+ * one without the key, as older files and other tools' do). -1 naming it,
+ * else 0. */
 static int damaged_header_crc_key(const parse_ctx *x, const tg_checkpoint *c)
 {
-    const char *name = TG_CKPT_HEADER_CRC_KEY, *key;
-    size_t len = strlen(name);
+    const char *key;
     json_t *val;
     json_object_foreach(c->meta, key, val)
     {
-        if (strlen(key) != len) continue;
-        size_t diff = 0;
-        for (size_t i = 0; i < len; i++) diff += key[i] != name[i];
-        if (diff == 1)
+        if (tg_ckpt_near_header_crc_key(key))
             return PFAIL(x, "%s: \"__metadata__\" key '%.80s' is '" TG_CKPT_HEADER_CRC_KEY "' with "
-                            "one byte changed: the file is damaged", x->label, key);
+                            "one byte changed: the file looks damaged", x->label, key);
     }
     return 0;
 }

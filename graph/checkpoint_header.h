@@ -13,4 +13,10 @@
  * the canonical bytes tg_checkpoint.h describes. 0, or -1 out of memory. */
 int tg_ckpt_header_crc(json_t *root, uint32_t *crc);
 
+/* 1 when key is TG_CKPT_HEADER_CRC_KEY damaged by one byte, as its decoded
+ * JSON string: one byte changed, or two adjacent bytes turned into one (a
+ * byte changed to '\\' makes an escape of it and the next: "\\r"). The
+ * reader refuses such a key as damage, so the writer refuses it as a name. */
+int tg_ckpt_near_header_crc_key(const char *key);
+
 #endif

@@ -108,10 +108,12 @@ static uint32_t data_crc(const out_tensor *t, size_t n)
     return crc;
 }
 
+/* The keys the library writes, and names one byte from the header
+ * checksum's, which the reader takes for that key damaged. */
 static int reserved_key(const char *key)
 {
     return key && (strcmp(key, TG_CKPT_EXTRAS_KEY) == 0 || strcmp(key, TG_CKPT_CRC_KEY) == 0 ||
-                   strcmp(key, TG_CKPT_HEADER_CRC_KEY) == 0);
+                   strcmp(key, TG_CKPT_HEADER_CRC_KEY) == 0 || tg_ckpt_near_header_crc_key(key));
 }
 
 /* TG_CKPT_HEADER_CRC_KEY into meta (root's "__metadata__"). */

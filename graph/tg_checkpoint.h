@@ -111,8 +111,9 @@ int tg_checkpoint_save_tensors(const char *path, const tg_ckpt_tensor *t, size_t
 
 /* A checkpoint read into memory and checked: header length against the
  * file size, JSON syntax, every dtype, shape and data_offsets (inside the
- * data section, matching dtype x shape, not overlapping), metadata values
- * being strings, and every value finite. Values are converted to tg_real. */
+ * data section, matching dtype x shape, the tensors tiling the data: no
+ * overlap, no hole, nothing after the last), metadata values being strings,
+ * and every value finite. Values are converted to tg_real. */
 typedef struct tg_checkpoint tg_checkpoint;
 
 tg_checkpoint *tg_checkpoint_open(const char *path, char *err, size_t errlen);

@@ -111,7 +111,7 @@ def read_safetensors(path):
     for a, b, name in sorted(spans):
         if a != end:
             what = "overlaps the tensor before it" if a < end else \
-                f"leaves bytes {end} to {a} of the data to no tensor"
+                f"leaves bytes [{end}, {a}) of the data to no tensor"
             raise SafetensorsError(f"{path}: tensor '{name}' at [{a}, {b}] {what}")
         end = b
     if end != len(body):

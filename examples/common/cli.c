@@ -392,12 +392,12 @@ int tg_meta_int(const tg_checkpoint *c, const char *path, const char *key, int l
 int tg_meta_dropout(const char *path, const char *key, const char *value, double *out, char *err,
                     size_t errlen)
 {
-    char *end = NULL;
-    errno = 0;
+    char *end = NULL; /* as parse_value's TG_DOUBLE: an underflow to 0 is a number */
     *out = starts_clean(value) ? strtod(value, &end) : NAN;
-    if (errno || end == value || (end && *end) || !(*out >= 0 && *out <= TG_CLI_DROPOUT_MAX)) {
-        snprintf(err, errlen, "%s: metadata '%s' is '%.40s', expected a number in [0, %g]", path,
-                 key, value, TG_CLI_DROPOUT_MAX);
+    if (end == value || (end && *end) || !(*out >= 0 && *out <= TG_CLI_DROPOUT_MAX)) {
+        snprintf(err, errlen, "%s: metadata '%s' is '%.40s', expected a number in [0, %g]%s", path,
+                 key, value, TG_CLI_DROPOUT_MAX,
+                 starts_clean(value) ? "" : " (no space before it)");
         return -1;
     }
     return 0;

@@ -219,6 +219,28 @@ Test(cli, die_exits_1, .exit_code = 1) { tg_cli_die("prog", "file %s", "x"); }
 
 /* ------------------------------------------------------------------ csv, progress */
 
+/* A model file's dropout is read as --dropout takes it: up to
+ * TG_CLI_DROPOUT_MAX, no leading space, the whole string a number. */
+Test(cli, a_model_files_dropout_is_read_as_the_flag_takes_it)
+{
+    const char *good[] = {"0", "0.95", "9.5e-1", ".5", "1e-320"};
+    const char *bad[] = {"0.96", "0.999", " 0.5", "0.5 ", "nan", "inf", "-0.1", "", "0.1abc"};
+    char err[256];
+    double d;
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        cr_expect_eq(tg_meta_dropout("m.tg", "k.dropout", good[i], &d, err, sizeof err), 0,
+                     "'%s' refused: %s", good[i], err);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        err[0] = 0;
+        cr_expect_eq(tg_meta_dropout("m.tg", "k.dropout", bad[i], &d, err, sizeof err), -1,
+                     "'%s' accepted", bad[i]);
+        cr_expect(strstr(err, "m.tg") && strstr(err, "'k.dropout'") && strstr(err, "[0, 0.95]"),
+                  "%s", err);
+    }
+    tg_meta_dropout("m.tg", "k.dropout", " 0.5", &d, err, sizeof err);
+    cr_expect(strstr(err, "no space before it"), "%s", err);
+}
+
 Test(cli, csv_writes_header_and_rows)
 {
     char path[] = "/tmp/tg_cli_csv_XXXXXX", err[512], buf[256];

@@ -232,6 +232,30 @@ Test(optim, adam_eps_must_survive_the_update_precision)
     tg_optim_free(o);
 }
 
+/* The same for the rest of Adam's constants in float: an eps that becomes
+ * infinity (no update at all) and a beta that rounds to 1 (a moment that
+ * never decays) are refused, naming them; double takes them. */
+Test(optim, adam_constants_must_survive_the_update_precision)
+{
+    char err[200];
+    tg_optim_config c = tg_optim_defaults(TG_OPTIM_ADAM);
+    c.eps = 1e300;
+    int want = sizeof(tg_real) == 4 ? -1 : 0;
+    cr_expect_eq(tg_optim_config_check(&c, err, sizeof err), want, "eps 1e300");
+    if (want) cr_expect(strstr(err, "eps") && strstr(err, "infinity"), "%s", err);
+    for (int k = 0; k < 2; k++) {
+        c = tg_optim_defaults(TG_OPTIM_ADAMW);
+        *(k ? &c.beta2 : &c.beta1) = 1 - 1e-9;
+        err[0] = 0;
+        cr_expect_eq(tg_optim_config_check(&c, err, sizeof err), want, "beta%d 1 - 1e-9", k + 1);
+        if (want)
+            cr_expect(strstr(err, k ? "beta2" : "beta1") && strstr(err, "below 1"), "%s", err);
+    }
+    c = tg_optim_defaults(TG_OPTIM_ADAM);
+    c.beta2 = 0.9999999; /* rounds to 0.99999988 in float: below 1 */
+    cr_expect_eq(tg_optim_config_check(&c, err, sizeof err), 0, "%s", err);
+}
+
 Test(optim, kind_names_round_trip)
 {
     tg_optim_kind k = TG_OPTIM_SGD;

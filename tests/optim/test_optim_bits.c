@@ -78,7 +78,8 @@ static void reference_step(const tg_optim_config *c, uint64_t t, tg_real *p, con
         s0[i] = m;
         s1[i] = v;
         tg_real root = SQRT(v), scaled = root / sqrt_bc2, denom = scaled + (tg_real)c->eps;
-        tg_real ratio = m / denom, step = step_size * ratio, shrunk = decay * pr, kept = pr - shrunk;
+        tg_real ratio = m / denom, step = step_size * ratio;
+        tg_real shrunk = decay * pr, kept = pr - shrunk;
         p[i] = kept - step;
     }
 }
