@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ckptedit.h"
+#include "st_header.h"
 #include "tapegrad.h"
 #include "tg_checkpoint.h"
 #include "tg_optim.h"
@@ -150,8 +151,7 @@ Test(checkpoint, save_load_round_trip_is_bitwise)
     /* Layout: 8-byte length, header padded to 8, then 17 values. */
     size_t len;
     unsigned char *raw = slurp(path, &len);
-    uint64_t h = 0;
-    for (int k = 7; k >= 0; k--) h = (h << 8) | raw[k];
+    uint64_t h = pt_header_len(raw);
     cr_assert_eq(h % 8, 0, "header padded to a multiple of 8");
     cr_assert_eq(len, 8 + h + 17 * sizeof(tg_real));
     cr_assert(strstr((char *)raw + 8, sizeof(tg_real) == 4 ? "\"F32\"" : "\"F64\""));
@@ -241,8 +241,7 @@ Test(checkpoint, data_checksum_catches_any_changed_byte)
 static void edit_header(unsigned char *raw, const char *from, const char *to)
 {
     cr_assert_eq(strlen(from), strlen(to));
-    uint64_t h = 0;
-    for (int k = 7; k >= 0; k--) h = (h << 8) | raw[k];
+    uint64_t h = pt_header_len(raw);
     size_t n = strlen(from), at = 8;
     while (at + n <= 8 + h && memcmp(raw + at, from, n) != 0) at++;
     cr_assert(at + n <= 8 + h, "no '%s' in the header", from);
@@ -315,8 +314,7 @@ Test(checkpoint, header_checksum_catches_edits_and_survives_rewrites)
     }
 
     /* rewritten: sorted keys, indented, the data as it was */
-    uint64_t h = 0;
-    for (int k = 7; k >= 0; k--) h = (h << 8) | raw[k];
+    uint64_t h = pt_header_len(raw);
     json_t *root = json_loadb((const char *)raw + 8, (size_t)h, 0, NULL);
     cr_assert_not_null(root);
     char *other = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);

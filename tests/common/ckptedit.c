@@ -1,5 +1,6 @@
 /* tests/common/ckptedit.h */
 #include "ckptedit.h"
+#include "st_header.h"
 
 #include <criterion/criterion.h>
 #include <inttypes.h>
@@ -15,8 +16,7 @@
 void pt_fix_header_crc(char **raw, size_t *len)
 {
     cr_assert_geq(*len, 8, "no header length");
-    uint64_t h = 0;
-    for (int k = 7; k >= 0; k--) h = h << 8 | (unsigned char)(*raw)[k];
+    uint64_t h = pt_header_len(*raw);
     cr_assert(h <= *len - 8, "the header length goes past the file");
     json_t *root = json_loadb(*raw + 8, (size_t)h, 0, NULL);
     cr_assert_not_null(root, "the edited header is not JSON");

@@ -1,6 +1,7 @@
 /* Running an example program end to end from a Criterion suite (see
  * progtest.h). */
 #include "progtest.h"
+#include "st_header.h"
 
 #include <criterion/criterion.h>
 #include <stdarg.h>
@@ -202,8 +203,7 @@ pt_st_file pt_st_read(const char *name)
     f.bytes = pt_read(name, &f.len);
     cr_assert_not_null(f.bytes, "%s was not written", name);
     cr_assert_gt(f.len, 8);
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; i--) n = n << 8 | (unsigned char)f.bytes[i];
+    uint64_t n = pt_header_len(f.bytes);
     cr_assert_leq(n, f.len - 8, "%s: bad header length", name);
     f.header = malloc(n + 1);
     cr_assert_not_null(f.header);

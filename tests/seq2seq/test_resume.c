@@ -13,6 +13,7 @@
 
 #include "ckptedit.h"
 #include "progtest.h"
+#include "st_header.h"
 
 static void setup(void) { pt_setup("SEQ2SEQ", "s2s_resume"); }
 
@@ -329,8 +330,7 @@ Test(seq2seq_resume, not_a_training_checkpoint)
     memcpy(edited, model, at);
     memcpy(edited + at, "\\n", 2);
     memcpy(edited + at + 2, model + at, n - at);
-    unsigned long long hlen = 0; /* the header's length: 8 bytes, little-endian */
-    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | (unsigned char)model[i];
+    unsigned long long hlen = pt_header_len(model);
     for (int i = 0; i < 8; i++) edited[i] = (char)((hlen + 2) >> (8 * i));
     size_t edited_len = n + 2;
     pt_fix_header_crc(&edited, &edited_len);
