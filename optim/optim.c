@@ -3,9 +3,10 @@
  * The state (moment arrays, step count) is allocated once in tg_optim_new;
  * a step only reads and writes those arrays. SGD updates each element in
  * double and rounds once to tg_real; Adam runs in tg_real, each operation
- * rounded, as PyTorch's (adam_loop says why). Either way the result is the same on every
- * CPU and whatever the compiler does with float expressions (this file
- * builds with -ffp-contract=off), which keeps resume bitwise exact. */
+ * rounded, as PyTorch's (adam_loop says why). Either way the result is the
+ * same on every CPU and whatever the compiler does with float expressions
+ * (this file builds with -ffp-contract=off), which keeps resume bitwise
+ * exact. */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>

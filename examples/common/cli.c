@@ -41,6 +41,16 @@ static const char *type_noun(tg_flag_type type)
 /* strtol & co. skip leading blanks; a flag value must not have them. */
 static int starts_clean(const char *s) { return s[0] != '\0' && !isspace((unsigned char)s[0]); }
 
+/* 1 when the whole of v is a finite number with nothing before it, into *x:
+ * how a --flag's real value and a model file's dropout are both read. */
+static int whole_number(const char *v, double *x)
+{
+    char *end;
+    if (!starts_clean(v)) return 0;
+    *x = strtod(v, &end); /* an underflow to 0 (ERANGE) is a number */
+    return *end == '\0' && isfinite(*x);
+}
+
 static int in_choices(const char *choices, const char *v)
 {
     size_t len = strlen(v);
@@ -89,8 +99,8 @@ static int parse_value(const tg_flag *f, const char *v, flag_value *out, char *e
         return 0;
     }
     case TG_DOUBLE: {
-        double x = starts_clean(v) ? strtod(v, &end) : 0;
-        if (!starts_clean(v) || *end != '\0' || !isfinite(x)) break;
+        double x;
+        if (!whole_number(v, &x)) break;
         if (!range_ok(f, x)) goto range;
         out->d = x;
         return 0;
@@ -392,9 +402,7 @@ int tg_meta_int(const tg_checkpoint *c, const char *path, const char *key, int l
 int tg_meta_dropout(const char *path, const char *key, const char *value, double *out, char *err,
                     size_t errlen)
 {
-    char *end = NULL; /* as parse_value's TG_DOUBLE: an underflow to 0 is a number */
-    *out = starts_clean(value) ? strtod(value, &end) : NAN;
-    if (end == value || (end && *end) || !(*out >= 0 && *out <= TG_CLI_DROPOUT_MAX)) {
+    if (!whole_number(value, out) || !(*out >= 0 && *out <= TG_CLI_DROPOUT_MAX)) {
         snprintf(err, errlen, "%s: metadata '%s' is '%.40s', expected a number in [0, %g]%s", path,
                  key, value, TG_CLI_DROPOUT_MAX,
                  starts_clean(value) ? "" : " (no space before it)");
