@@ -28,8 +28,8 @@
 #endif
 
 typedef struct slot {
-    const tg_real *src; /* the matrix's values, with its shape and transpose */
-    int rows, cols, tb;
+    const tg_real *src; /* the matrix's values, with its shape, row stride and transpose */
+    int rows, cols, ld, tb;
     int packed;         /* 0: seen once with few rows, not packed yet */
     const tg_real *use; /* the panels: buf, or a shared store's */
     const struct tg_panel_cache *from; /* the store use is in (NULL: buf), */
@@ -203,7 +203,7 @@ __attribute__((target("avx"))) static void pack_panel_transposed(const tg_real *
 }
 
 /* Panels of op(B) (K x N): ceil(N/32). */
-static int panel_count(const tg_tensor *b, int tb)
+static int panel_count(const tg_panel_src *b, int tb)
 {
     return ((tb ? b->rows : b->cols) + PANEL - 1) / PANEL;
 }
@@ -211,21 +211,21 @@ static int panel_count(const tg_tensor *b, int tb)
 /* Panel p of op(B) (K x N) of b into its place in dst: K rows of 32, zero
  * past N. Each reads b along its rows: B (K x N) row by row, 32 values a
  * time; B^T (stored N x K) in 8 x 8 blocks. */
-static void pack_one(const tg_tensor *b, int tb, int p, tg_real *dst)
+static void pack_one(const tg_panel_src *b, int tb, int p, tg_real *dst)
 {
     int K = tb ? b->cols : b->rows, N = tb ? b->rows : b->cols;
     tg_real *panel = dst + (size_t)p * K * PANEL;
     int j0 = p * PANEL, nv = N - j0 < PANEL ? N - j0 : PANEL;
     if (!tb) {
-        row_source rows = {b->data, (size_t)b->cols, NULL};
+        row_source rows = {b->data, (size_t)b->ld, NULL};
         pack_panel(&rows, 0, j0, K, nv, panel);
     } else {
-        pack_panel_transposed(b->data, (size_t)b->cols, j0, K, nv, panel);
+        pack_panel_transposed(b->data, (size_t)b->ld, j0, K, nv, panel);
     }
 }
 
 /* Every panel of op(B), in order. */
-static void pack(const tg_tensor *b, int tb, tg_real *dst)
+static void pack(const tg_panel_src *b, int tb, tg_real *dst)
 {
     for (int p = 0, panels = panel_count(b, tb); p < panels; p++) pack_one(b, tb, p, dst);
 }
@@ -247,17 +247,19 @@ static slot *seen_once(tg_panel_cache *c)
 }
 
 /* The slot of (b, tb), or NULL. */
-static slot *find(tg_panel_cache *c, const tg_tensor *b, int tb)
+static slot *find(tg_panel_cache *c, const tg_panel_src *b, int tb)
 {
     for (int i = 0; i < c->used; i++) {
         slot *s = &c->s[i];
-        if (s->src == b->data && s->rows == b->rows && s->cols == b->cols && s->tb == tb) return s;
+        if (s->src == b->data && s->rows == b->rows && s->cols == b->cols && s->ld == b->ld &&
+            s->tb == tb)
+            return s;
     }
     return NULL;
 }
 
 /* s's buffer with room for b's panels; NULL without memory. */
-static tg_real *room_for(slot *s, const tg_tensor *b, int tb)
+static tg_real *room_for(slot *s, const tg_panel_src *b, int tb)
 {
     size_t need = (size_t)(tb ? b->cols : b->rows) * (size_t)panel_count(b, tb) * PANEL;
     if (s->cap < need) { /* at a step's first packing, then reused while steps repeat */
@@ -270,7 +272,7 @@ static tg_real *room_for(slot *s, const tg_tensor *b, int tb)
 }
 
 /* s's matrix b packed into s's own buffer; NULL without memory. */
-static const tg_real *pack_into(slot *s, const tg_tensor *b, int tb)
+static const tg_real *pack_into(slot *s, const tg_panel_src *b, int tb)
 {
     tg_real *dst = room_for(s, b, tb);
     if (dst) pack(b, tb, dst);
@@ -284,7 +286,7 @@ static const tg_real *pack_into(slot *s, const tg_tensor *b, int tb)
  * the other waited was 3% of config f's step at 2 threads (the waiting spun
  * in libgomp; Intel Xeon). A panel is a copy: the same bits whoever packs
  * it. */
-static const tg_real *help_pack(slot *s, const tg_tensor *b, int tb)
+static const tg_real *help_pack(slot *s, const tg_panel_src *b, int tb)
 {
     int panels = panel_count(b, tb), p;
     /* the load first: requests after the packing do not count claimed up */
@@ -303,7 +305,7 @@ static const tg_real *help_pack(slot *s, const tg_tensor *b, int tb)
 /* The panels of (b, tb) in a shared store, packed there by the threads that
  * ask for them first (help_pack); NULL when the store is full or out of
  * memory. */
-static const tg_real *from_store(tg_panel_cache *store, const tg_tensor *b, int tb)
+static const tg_real *from_store(tg_panel_cache *store, const tg_panel_src *b, int tb)
 {
 #ifdef _OPENMP
     omp_set_lock(&store->lock);
@@ -311,7 +313,7 @@ static const tg_real *from_store(tg_panel_cache *store, const tg_tensor *b, int 
     slot *s = find(store, b, tb);
     if (!s && store->used < SLOTS) {
         s = &store->s[store->used];
-        *s = (slot){.src = b->data, .rows = b->rows, .cols = b->cols, .tb = tb,
+        *s = (slot){.src = b->data, .rows = b->rows, .cols = b->cols, .ld = b->ld, .tb = tb,
                     .buf = s->buf, .cap = s->cap, .need = s->need};
         s->use = room_for(s, b, tb);
         s->packed = s->use != NULL;
@@ -329,7 +331,7 @@ static const tg_real *from_store(tg_panel_cache *store, const tg_tensor *b, int 
  * choices with or without a store, whatever other threads do: BLAS and
  * panels differ in the last bits. Where the panels live is the store's,
  * when given, else c's. */
-static const tg_real *panels_of(tg_panel_cache *c, tg_panel_cache *store, const tg_tensor *b,
+static const tg_real *panels_of(tg_panel_cache *c, tg_panel_cache *store, const tg_panel_src *b,
                                 int tb, int rows, int again)
 {
     slot *s = find(c, b, tb);
@@ -343,6 +345,7 @@ static const tg_real *panels_of(tg_panel_cache *c, tg_panel_cache *store, const 
         s->src = b->data;
         s->rows = b->rows;
         s->cols = b->cols;
+        s->ld = b->ld;
         s->tb = tb;
         s->packed = 0;
         if (rows < PACK_AT_ONCE && !again) return NULL; /* seen once: pack if it comes again */
@@ -358,20 +361,27 @@ static const tg_real *panels_of(tg_panel_cache *c, tg_panel_cache *store, const 
 const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int rows)
 {
     if (!c || !tg_panels_available()) return NULL;
-    return panels_of(c, NULL, b, tb, rows, 0);
+    tg_panel_src whole = tg_panel_src_cols(b, 0, b->cols);
+    return panels_of(c, NULL, &whole, tb, rows, 0);
 }
 
-const tg_real *tg_panels_of_stored(tg_panel_cache *c, tg_panel_cache *store, const tg_tensor *b,
-                                   int tb, int rows, int again)
+const tg_real *tg_panels_of_stored(tg_panel_cache *c, tg_panel_cache *store,
+                                   const tg_panel_src *b, int tb, int rows, int again)
 {
     if (!c || !tg_panels_available()) return NULL;
     return panels_of(c, store && store->shared ? store : NULL, b, tb, rows, again);
 }
 
+int tg_panels_held_cols(tg_panel_cache *c, const tg_tensor *b, int c0, int cols, int tb)
+{
+    tg_panel_src range = tg_panel_src_cols(b, c0, cols);
+    const slot *s = c ? find(c, &range, tb) : NULL;
+    return s && s->packed;
+}
+
 int tg_panels_held(tg_panel_cache *c, const tg_tensor *b, int tb)
 {
-    const slot *s = c ? find(c, b, tb) : NULL;
-    return s && s->packed;
+    return tg_panels_held_cols(c, b, 0, b->cols, tb);
 }
 
 /* Lanes of the two zmm halves of a panel holding valid columns (nv of 32). */
@@ -788,11 +798,17 @@ const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int r
     return NULL;
 }
 
-const tg_real *tg_panels_of_stored(tg_panel_cache *c, tg_panel_cache *store, const tg_tensor *b,
-                                   int tb, int rows, int again)
+const tg_real *tg_panels_of_stored(tg_panel_cache *c, tg_panel_cache *store,
+                                   const tg_panel_src *b, int tb, int rows, int again)
 {
     (void)c, (void)store, (void)b, (void)tb, (void)rows, (void)again;
     return NULL;
+}
+
+int tg_panels_held_cols(tg_panel_cache *c, const tg_tensor *b, int c0, int cols, int tb)
+{
+    (void)c, (void)b, (void)c0, (void)cols, (void)tb;
+    return 0;
 }
 
 int tg_panels_held(tg_panel_cache *c, const tg_tensor *b, int tb)

@@ -285,6 +285,11 @@ tg_tensor *tg_matmul_(tg_tape *t, tg_tensor *a, tg_tensor *b, int trans_a, int t
 /* x w^T + b in one op (a linear layer): w n x k as PyTorch stores it, b 1 x n
  * (broadcast to every row) or rows x n; the bias starts the product's sum */
 tg_tensor *tg_affine_(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, tg_src at);
+/* x w[:, c0 : c0+k]^T (+ b), k = x's columns: a range of w's columns, read in
+ * place (no copy; its gradient goes to those columns of w's); b as affine's,
+ * or NULL for none */
+tg_tensor *tg_affine_cols_(tg_tape *t, tg_tensor *x, tg_tensor *w, int c0, tg_tensor *b,
+                           tg_src at);
 tg_tensor *tg_add_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at); /* b may be 1 x cols */
 tg_tensor *tg_sub_(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_src at);
 /* Hadamard; b may be 1 x cols (a per-column weight broadcast to every row) */
@@ -341,6 +346,7 @@ tg_tensor *tg_attn_context_(tg_tape *t, tg_tensor *a, tg_tensor *m, tg_src at);
 
 #define tg_matmul(t, a, b, ta, tb) tg_matmul_(t, a, b, ta, tb, TG_HERE)
 #define tg_affine(t, x, w, b) tg_affine_(t, x, w, b, TG_HERE)
+#define tg_affine_cols(t, x, w, c0, b) tg_affine_cols_(t, x, w, c0, b, TG_HERE)
 #define tg_add(t, a, b) tg_add_(t, a, b, TG_HERE)
 #define tg_sub(t, a, b) tg_sub_(t, a, b, TG_HERE)
 #define tg_mul(t, a, b) tg_mul_(t, a, b, TG_HERE)

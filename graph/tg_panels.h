@@ -27,6 +27,22 @@
 
 typedef struct tg_panel_cache tg_panel_cache;
 
+/* A matrix to pack: rows x cols values, row i at data + i ld (ld >= cols).
+ * A tensor whole, or a range of its columns: a decoder's W_ih seen from its
+ * embedding's columns or from its context's (ops/affine.c's column range),
+ * packed from the parameter itself rather than from a copy of the columns
+ * made on each shard's tape, so that the shards share one packing. */
+typedef struct tg_panel_src {
+    const tg_real *data;
+    int rows, cols, ld;
+} tg_panel_src;
+
+/* Columns c0 .. c0+cols-1 of b (all of b: 0, b->cols). */
+static inline tg_panel_src tg_panel_src_cols(const tg_tensor *b, int c0, int cols)
+{
+    return (tg_panel_src){b->data + c0, b->rows, cols, b->cols};
+}
+
 /* Distinct (matrix, transpose) pairs a cache keeps: enough for the deepest
  * model the programs build (8 layers, a bidirectional encoder: about 100
  * pairs in training). With 32, an 8-layer attention seq2seq (bench, LSTM
@@ -54,8 +70,9 @@ int tg_panels_suit(int m, int n, int k);
  * ops/matmul_tape.c: tg_matmul_panel_cache), emptied by tg_tape_reset and at
  * the end of tg_backward, so a leaf's changed values are never missed across
  * steps. An op's output is written once, when the op runs, and lives until
- * the reset, so it may be packed too (a column slice of a weight: the
- * attention decoder's input-feed part of W_ih). NULL when out of memory. */
+ * the reset, so it may be packed too (a weight computed on the tape, such as
+ * a column slice of one; a range of a parameter's columns is packed from the
+ * parameter itself: tg_panel_src). NULL when out of memory. */
 tg_panel_cache *tg_panel_cache_new(void);
 /* A store of panels several threads may ask at once (its slots found and
  * made under its lock, packed by the threads that ask for them at the same
@@ -91,10 +108,12 @@ const tg_real *tg_panels_of(tg_panel_cache *c, const tg_tensor *b, int tb, int r
  * knows b comes again before the next clear (a parameter of a recorded
  * unroll, ops/matmul_tape.c), so it is packed at its first request whatever
  * the rows. */
-const tg_real *tg_panels_of_stored(tg_panel_cache *c, tg_panel_cache *store, const tg_tensor *b,
-                                   int tb, int rows, int again);
-/* 1 when (b, tb) is packed in c (for tests). */
+const tg_real *tg_panels_of_stored(tg_panel_cache *c, tg_panel_cache *store,
+                                   const tg_panel_src *b, int tb, int rows, int again);
+/* 1 when (b, tb), or (b's columns c0 .. c0+cols-1, tb), is packed in c (for
+ * tests). */
 int tg_panels_held(tg_panel_cache *c, const tg_tensor *b, int tb);
+int tg_panels_held_cols(tg_panel_cache *c, const tg_tensor *b, int c0, int cols, int tb);
 
 /* C (m x n, row stride ldc) = A op(B) + D for A (m x k, row stride lda)
  * and panels of op(B) from tg_panels_of; D's row i at d + i ldd: d == c,

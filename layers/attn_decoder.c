@@ -79,12 +79,10 @@ tg_tensor *tg_attn_decoder_forward(tg_tape *t, const tg_attn_decoder *d, const t
              "T=%d, B=%d (memory B=%d), embedding width %d (decoder %d)", T, B, m->B, emb->dim,
              d->embed);
     const tg_cell *c0 = &d->rnn.cell[0];
-    int E = d->embed, H = d->hidden;
-    /* layer 0's weights split by columns (copies made once per batch) */
+    int E = d->embed;
+    /* layer 0 seen from its embedding's columns of W_ih (the feed's follow) */
     tg_cell emb_part = *c0;
-    emb_part.w_ih = tg_col_slice(t, c0->w_ih, 0, E);
     emb_part.in = E;
-    tg_tensor *w_feed = tg_col_slice(t, c0->w_ih, E, H);
     tg_rnn_stack emb_stack = tg_rnn_stack_of_cell(&emb_part);
     tg_rnn_run proj = {.T = T, .B = B, .emb = emb, .ids = ids};
     tg_tensor *XE = tg_rnn_project(t, &emb_stack, &proj);
@@ -95,7 +93,7 @@ tg_tensor *tg_attn_decoder_forward(tg_tape *t, const tg_attn_decoder *d, const t
     for (int step = 0; step < T; step++) {
         tg_tensor *xp0 = tg_row_slice(t, XE, step * B, B);
         if (step > 0) /* the first feed is zeros */
-            xp0 = tg_affine(t, s.feed, w_feed, xp0);
+            xp0 = tg_affine_cols(t, s.feed, c0->w_ih, E, xp0);
         outs[step] = step_from_projected(t, d, &stepper, m, xp0, &s,
                                          weights ? &weights[step] : NULL, dropout_rng);
     }

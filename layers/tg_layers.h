@@ -54,7 +54,10 @@ typedef struct tg_state {
 typedef struct tg_cell_kind tg_cell_kind;
 
 /* One cell's parameters. Built-in cells use w_ih, w_hh, b_ih, b_hh; a user
- * cell may use any of the slots, extra[] included. */
+ * cell may use any of the slots, extra[] included. The unroll's projection
+ * reads w_ih's first `in` columns: all of them, except in a copy of a
+ * decoder's layer 0 seen from its embedding (or x) columns, whose context or
+ * input-feed columns follow (tg_affine_cols reads them in place). */
 typedef struct tg_cell {
     const tg_cell_kind *kind;
     int in, hidden;

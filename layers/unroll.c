@@ -54,13 +54,15 @@ static tg_tensor *blend(tg_tape *t, tg_tensor *m, tg_tensor *m1, tg_tensor *new_
     return tg_add(t, tg_mul(t, m, new_), tg_mul(t, m1, old));
 }
 
-/* X (N x cell->in) -> X W_ih^T + b_ih (+ b_hh for a kind that folds it). */
+/* X (N x cell->in) -> X W_ih^T + b_ih (+ b_hh for a kind that folds it),
+ * through W_ih's first cell->in columns: all of them, or a decoder's layer 0
+ * seen from its x (or embedding) columns, the context's following. */
 static tg_tensor *project(tg_tape *t, const tg_cell *cell, tg_tensor *X)
 {
     TG_CHECK(X->cols == cell->in, TG_HERE, "rnn_forward", "input has %d columns, the %s cell %d",
              X->cols, cell->kind->name, cell->in);
     tg_tensor *b = cell->kind->folds_b_hh ? tg_add(t, cell->b_ih, cell->b_hh) : cell->b_ih;
-    return tg_affine(t, X, cell->w_ih, b);
+    return tg_affine_cols(t, X, cell->w_ih, 0, b);
 }
 
 /* A layer's projected input as its steps read it: rows step*B .. of XP
@@ -265,10 +267,7 @@ static step_inputs layer0_inputs(tg_tape *t, const tg_rnn_stack *s, const tg_rnn
         return (step_inputs){project(t, c0, tg_concat(t, x, run->ctx)), NULL, NULL, NULL};
     }
     tg_cell xcell = *c0; /* the cell as seen from its x (or embedding) columns */
-    if (C) {
-        xcell.w_ih = tg_col_slice(t, c0->w_ih, 0, c0->in - C);
-        xcell.in = c0->in - C;
-    }
+    xcell.in = c0->in - C;
     step_inputs in = {NULL, NULL, NULL, NULL};
     if (run->ids && !input_dropped(s, run)) {
         TG_CHECK(run->emb->dim == xcell.in, TG_HERE, "rnn_forward",
@@ -279,7 +278,7 @@ static step_inputs layer0_inputs(tg_tape *t, const tg_rnn_stack *s, const tg_rnn
         in.XP = project(t, &xcell, layer0_rows(t, s, run));
     }
     if (!C) return in;
-    tg_tensor *cp = tg_matmul(t, run->ctx, tg_col_slice(t, c0->w_ih, c0->in - C, C), 0, 1);
+    tg_tensor *cp = tg_affine_cols(t, run->ctx, c0->w_ih, c0->in - C, NULL);
     if (ctx_apart && c0->kind->folds_b_hh) {
         in.ctx = cp;
         return in;

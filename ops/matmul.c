@@ -29,11 +29,11 @@
 #include "tg_panels.h"
 
 /* C (m x n) = A op(B) + D (A m x k, not transposed; D as tg_gemm_panels_add
- * takes it) on b's panels when the shape suits and the tape has them; 0:
- * the caller uses tg_gemm. */
+ * takes it; B the part of b in win) on panels when the shape suits and the
+ * tape has them; 0: the caller uses tg_gemm. */
 static int gemm_on_panels(tg_tape *t, int m, int n, int k, const tg_real *a, int lda,
-                          const tg_tensor *b, int tb, const tg_real *d, int ldd, tg_real *c,
-                          int ldc)
+                          const tg_tensor *b, const tg_panel_src *win, int tb, const tg_real *d,
+                          int ldd, tg_real *c, int ldc)
 {
     if (!t) return 0;
     /* one row goes to tg_gemm's one-row kernel, and on the AVX2 kernel
@@ -46,7 +46,7 @@ static int gemm_on_panels(tg_tape *t, int m, int n, int k, const tg_real *a, int
      * past 191 tokens ran on OpenBLAS) */
     if (tg_tape_holds_param_panels(t) ? tg_panels_max_rows(n, k) == 0 : !tg_panels_suit(m, n, k))
         return 0;
-    const tg_real *panels = tg_matmul_panels_of(t, b, tb, m);
+    const tg_real *panels = tg_matmul_panels_of(t, b, win, tb, m);
     if (!panels) return 0;
     tg_gemm_panels_add(m, n, k, a, lda, panels, d, ldd, c, ldc, tg_tape_threads(t));
     return 1;
@@ -74,8 +74,15 @@ static int zero_constant(const tg_tensor *a)
     return 1;
 }
 
-int tg_matmul_product(tg_tape *t, const tg_tensor *a, const tg_tensor *b, int ta, int tb,
-                      const tg_real *d, int ldd, tg_real *c)
+/* The part of b that op(B) is: columns b_c0 .. b_c0+k-1 when transposed (k:
+ * the product's inner size), else all of b. */
+static tg_panel_src window(const tg_tensor *b, int b_c0, int tb, int k)
+{
+    return tg_panel_src_cols(b, b_c0, tb ? k : b->cols);
+}
+
+int tg_matmul_product(tg_tape *t, const tg_tensor *a, const tg_tensor *b, int b_c0, int ta,
+                      int tb, const tg_real *d, int ldd, tg_real *c)
 {
     int m = ta ? a->cols : a->rows, k = ta ? a->rows : a->cols, n = tb ? b->rows : b->cols;
     if (zero_constant(a)) {
@@ -83,9 +90,10 @@ int tg_matmul_product(tg_tape *t, const tg_tensor *a, const tg_tensor *b, int ta
         else memset(c, 0, (size_t)m * n * sizeof *c);
         return 1;
     }
-    if (!ta && gemm_on_panels(t, m, n, k, a->data, a->cols, b, tb, d, ldd, c, n)) return 0;
+    tg_panel_src win = window(b, b_c0, tb, k);
+    if (!ta && gemm_on_panels(t, m, n, k, a->data, a->cols, b, &win, tb, d, ldd, c, n)) return 0;
     if (d) copy_addend(d, ldd, m, n, c); /* then beta 1; without D, beta 0 ignores c */
-    tg_gemm(ta, tb, m, n, k, 1, a->data, a->cols, b->data, b->cols, d ? 1 : 0, c, n,
+    tg_gemm(ta, tb, m, n, k, 1, a->data, a->cols, win.data, win.ld, d ? 1 : 0, c, n,
             tg_tape_threads(t));
     return 0;
 }
@@ -98,7 +106,7 @@ tg_tensor *tg_matmul_(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb, tg
              a->cols, ta ? "^T" : "", b->rows, b->cols, tb ? "^T" : "");
     int rec = tg_op_records(t, a, b, NULL);
     tg_tensor *c = tg_op_output(t, m, n, rec);
-    int zero_a = tg_matmul_product(t, a, b, ta, tb, NULL, 0, c->data);
+    int zero_a = tg_matmul_product(t, a, b, 0, ta, tb, NULL, 0, c->data);
     if (rec) {
         tg_node *node = tg_op_record(t, TG_OP_MATMUL, c, 2, a, b, NULL);
         node->iarg[0] = ta;
@@ -109,39 +117,41 @@ tg_tensor *tg_matmul_(tg_tape *t, tg_tensor *a, tg_tensor *b, int ta, int tb, tg
     return c;
 }
 
-void tg_matmul_backprop(const tg_node *node, const tg_tensor *a, const tg_tensor *b, int ta,
-                        int tb, int zero_a, const tg_tensor *c, int threads)
+void tg_matmul_backprop(const tg_node *node, const tg_tensor *a, const tg_tensor *b, int b_c0,
+                        int ta, int tb, int zero_a, const tg_tensor *c, int threads)
 {
     if (zero_a) return; /* a has no gradient, and adds nothing to b's */
     int m = c->rows, n = c->cols, k = ta ? a->rows : a->cols;
+    tg_panel_src win = window(b, b_c0, tb, k);
     if (a->grad) {
         int beta = !tg_grad_writes(a); /* claimed and used once: written, not added */
         if (!ta) {
             /* dA = dC op(B)^T: panels of op(B)^T, i.e. of b with the other transpose */
-            if (!gemm_on_panels(node->tape, m, k, n, c->grad, n, b, !tb, beta ? a->grad : NULL,
-                                a->cols, a->grad, a->cols))
-                tg_gemm(0, !tb, m, k, n, 1, c->grad, n, b->data, b->cols, beta, a->grad, a->cols,
+            if (!gemm_on_panels(node->tape, m, k, n, c->grad, n, b, &win, !tb,
+                                beta ? a->grad : NULL, a->cols, a->grad, a->cols))
+                tg_gemm(0, !tb, m, k, n, 1, c->grad, n, win.data, win.ld, beta, a->grad, a->cols,
                         threads);
         }
         else
-            tg_gemm(tb, 1, k, m, n, 1, b->data, b->cols, c->grad, n, beta, a->grad, a->cols,
+            tg_gemm(tb, 1, k, m, n, 1, win.data, win.ld, c->grad, n, beta, a->grad, a->cols,
                     threads);
     }
     /* op(A) as m contiguous rows of k: A itself (k = a->cols), or for m == 1
      * a k x 1 A too */
     if (b->grad && (m == 1 || (!ta && m <= TG_DEFER_MAX_ROWS)) &&
-        tg_defer_rows(node, b, tb, c->grad, n, a->data, k, m))
+        tg_defer_rows(node, b, b_c0, tb, c->grad, n, a->data, k, m))
         return;
-    if (b->grad) {
+    if (b->grad) { /* into the window's columns of b's gradient */
+        tg_real *gb = b->grad + b_c0;
         if (!tb)
-            tg_gemm(!ta, 0, k, n, m, 1, a->data, a->cols, c->grad, n, 1, b->grad, b->cols, threads);
+            tg_gemm(!ta, 0, k, n, m, 1, a->data, a->cols, c->grad, n, 1, gb, b->cols, threads);
         else
-            tg_gemm(1, ta, n, k, m, 1, c->grad, n, a->data, a->cols, 1, b->grad, b->cols, threads);
+            tg_gemm(1, ta, n, k, m, 1, c->grad, n, a->data, a->cols, 1, gb, b->cols, threads);
     }
 }
 
 void tg_vjp_matmul(const tg_node *node, int threads)
 {
-    tg_matmul_backprop(node, node->in[0], node->in[1], node->iarg[0], node->iarg[1],
+    tg_matmul_backprop(node, node->in[0], node->in[1], 0, node->iarg[0], node->iarg[1],
                        node->iarg[2], node->out, threads);
 }

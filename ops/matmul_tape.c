@@ -13,10 +13,11 @@
 #include "tg_panels.h"
 
 /* A weight-gradient product handed over by a VJP (tg_defer_rows): g is rows
- * x n, x rows x k, both contiguous. */
+ * x n, x rows x k, both contiguous; it adds into w's gradient from column c0
+ * on. */
 typedef struct deferred {
     const tg_tensor *w;
-    int trans, n, k, rows, done;
+    int c0, trans, n, k, rows, done;
     const tg_real *g, *x;
     struct deferred *next;
 } deferred;
@@ -72,25 +73,26 @@ tg_panel_cache *tg_matmul_panel_cache(tg_tape *t)
  * (tg_tape_hold_param_panels): they then outlive the resets, so the first
  * product packs them too. The choice is the tape's, never the store's: a
  * shard's tape chooses as it would alone (tests/parallel/test_panel_store.c). */
-const tg_real *tg_matmul_panels_of(tg_tape *t, const tg_tensor *b, int tb, int rows)
+const tg_real *tg_matmul_panels_of(tg_tape *t, const tg_tensor *b, const tg_panel_src *win,
+                                   int tb, int rows)
 {
     int param = (b->flags & TG_F_PARAM) != 0;
     tg_panel_cache *store = param ? tg_tape_shared_panels(t) : NULL;
-    return tg_panels_of_stored(tg_matmul_panel_cache(t), store, b, tb, rows,
+    return tg_panels_of_stored(tg_matmul_panel_cache(t), store, win, tb, rows,
                                param && (tg_tape_grad_enabled(t) || tg_tape_holds_param_panels(t)));
 }
 
 /* ---- deferred weight gradients */
 
-int tg_defer_rows(const tg_node *node, const tg_tensor *w, int trans, const tg_real *g, int n,
-                  const tg_real *x, int k, int rows)
+int tg_defer_rows(const tg_node *node, const tg_tensor *w, int c0, int trans, const tg_real *g,
+                  int n, const tg_real *x, int k, int rows)
 {
     tg_tape *t = node->tape;
     if (!t || !tg_tape_sweeping(t)) return 0;
     matmul_state *s = tg_tape_ext_state(t, &matmul_ext);
     deferred *d = s ? tg_tape_try_alloc(t, sizeof *d) : NULL;
     if (!d) return 0;
-    *d = (deferred){w, trans, n, k, rows, 0, g, x, NULL};
+    *d = (deferred){w, c0, trans, n, k, rows, 0, g, x, NULL};
     if (s->defer_tail)
         s->defer_tail->next = d;
     else
@@ -102,18 +104,18 @@ int tg_defer_rows(const tg_node *node, const tg_tensor *w, int trans, const tg_r
 
 static int same_target(const deferred *a, const deferred *b)
 {
-    return a->w == b->w && a->trans == b->trans;
+    return a->w == b->w && a->c0 == b->c0 && a->trans == b->trans && a->n == b->n &&
+           a->k == b->k;
 }
 
 /* One product as it would have been added in the sweep. */
 static void add_rows(const deferred *d, int threads)
 {
+    tg_real *w = d->w->grad + d->c0;
     if (!d->trans) /* w (k x n) += x^T g */
-        tg_gemm(1, 0, d->k, d->n, d->rows, 1, d->x, d->k, d->g, d->n, 1, d->w->grad,
-                d->w->cols, threads);
+        tg_gemm(1, 0, d->k, d->n, d->rows, 1, d->x, d->k, d->g, d->n, 1, w, d->w->cols, threads);
     else /* w (n x k) += g^T x */
-        tg_gemm(1, 0, d->n, d->k, d->rows, 1, d->g, d->n, d->x, d->k, 1, d->w->grad,
-                d->w->cols, threads);
+        tg_gemm(1, 0, d->n, d->k, d->rows, 1, d->g, d->n, d->x, d->k, 1, w, d->w->cols, threads);
 }
 
 /* The products for first's target that are not added yet, in hand-over
@@ -144,7 +146,7 @@ static int add_listed(tg_tape *t, deferred *first, int r)
             g[q] = d->g + (size_t)i * n;
             x[q] = d->x + (size_t)i * k;
         }
-    tg_real *w = first->w->grad;
+    tg_real *w = first->w->grad + first->c0;
     int ok = first->trans /* w (n x k) += G^T X, else w (k x n) += X^T G */
                  ? tg_gemm_tn_panels_rows(n, k, r, g, x, 1, w, first->w->cols, threads, room)
                  : tg_gemm_tn_panels_rows(k, n, r, x, g, 1, w, first->w->cols, threads, room);
@@ -166,7 +168,7 @@ static int add_stacked(tg_tape *t, deferred *first, int r)
         i += d->rows;
         d->done = 1;
     }
-    tg_real *w = first->w->grad;
+    tg_real *w = first->w->grad + first->c0;
     if (!first->trans) /* w (k x n) += X^T G */
         tg_gemm(1, 0, k, n, r, 1, X, k, G, n, 1, w, first->w->cols, tg_tape_threads(t));
     else /* w (n x k) += G^T X */

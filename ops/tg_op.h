@@ -88,10 +88,11 @@ void tg_unary_vjp(const tg_node *node, int threads, tg_unary_vjp_kernel *f);
  * adds all the contributions w got this way with one matrix product over
  * all their rows stacked in hand-over order:
  *   trans == 0: w->grad (k x n) += X^T G      trans == 1: w->grad (n x k) += G^T X
- * with G rows x n and X rows x k, both contiguous: after the sweep for a
- * leaf, whose gradient no VJP reads; for an op output (the input-feed
- * columns of the attention decoder's W_ih, a column slice), just before the
- * VJP of the op that made it, the one that reads its gradient (w is marked
+ * with G rows x n and X rows x k, both contiguous, w->grad's columns counted
+ * from c0 (a product with a range of w's columns, ops/affine.c; 0: all):
+ * after the sweep for a leaf, whose gradient no VJP reads; for an op output
+ * (a weight computed on the tape, such as a column slice of one), just
+ * before the VJP of the op that made it, the one that reads its gradient (w is marked
  * TG_F_GRAD_PENDING, the sweep runs matmul's settle hook: tg_engine.h). The
  * sum's rounding is one GEMM's instead of a chain of products, in an order
  * fixed by the tape (never by the thread count). Why: a recurrent weight gets one product per time
@@ -101,21 +102,24 @@ void tg_unary_vjp(const tg_node *node, int threads, tg_unary_vjp_kernel *f);
  * rows ran OpenBLAS at 40% of the peak (config f on Zen 3). Returns 1 when
  * taken; 0 outside a backward sweep or when the arena has no room for the
  * bookkeeping: then the VJP adds it itself. */
-int tg_defer_rows(const tg_node *node, const tg_tensor *w, int trans, const tg_real *g, int n,
-                  const tg_real *x, int k, int rows);
+int tg_defer_rows(const tg_node *node, const tg_tensor *w, int c0, int trans, const tg_real *g,
+                  int n, const tg_real *x, int k, int rows);
 
 /* Products of at most this many rows are deferred (tg_defer_rows). */
 #define TG_DEFER_MAX_ROWS 64
 
+struct tg_panel_src;
 /* The weight-panel cache of t (graph/tg_panels.h), made on first use and
  * emptied at tg_tape_reset and at the end of every backward sweep, so a
  * leaf's changed values are never missed across steps. NULL when out of
  * memory (then products stay on tg_gemm). */
 struct tg_panel_cache *tg_matmul_panel_cache(tg_tape *t);
-/* Panels of op(b) for a product of `rows` rows (tg_panels_of): from the
- * shards' shared cache when t has one and b is a parameter, else from t's;
- * a parameter on a tape that records is packed at its first product. */
-const tg_real *tg_matmul_panels_of(tg_tape *t, const tg_tensor *b, int tb, int rows);
+/* Panels of op(B) for a product of `rows` rows (tg_panels_of), B the part
+ * of b in win (b whole, or a range of its columns): from the shards' shared
+ * cache when t has one and b is a parameter, else from t's; a parameter on
+ * a tape that records is packed at its first product. */
+const tg_real *tg_matmul_panels_of(tg_tape *t, const tg_tensor *b,
+                                   const struct tg_panel_src *win, int tb, int rows);
 
 /* ---- matmul's product and VJP (ops/matmul.c), shared with affine
  *
@@ -124,14 +128,17 @@ const tg_real *tg_matmul_panels_of(tg_tape *t, const tg_tensor *b, int tb, int r
  * on B's weight panels when the shape suits (D added as C is stored, not
  * copied first), else D copied into c and tg_gemm with beta 1.
  * Returns 1 when A is a constant (no gradient) of zeros: then nothing was
- * multiplied (c = D, or 0). */
-int tg_matmul_product(tg_tape *t, const tg_tensor *a, const tg_tensor *b, int ta, int tb,
-                      const tg_real *d, int ldd, tg_real *c);
+ * multiplied (c = D, or 0). b_c0: with tb, op(B) is B's columns b_c0 ..
+ * b_c0+k-1 transposed (k: op(A)'s columns; affine's column range), read in
+ * place; without tb it must be 0 (B whole). */
+int tg_matmul_product(tg_tape *t, const tg_tensor *a, const tg_tensor *b, int b_c0, int ta,
+                      int tb, const tg_real *d, int ldd, tg_real *c);
 /* dA and dB of C = op(A) op(B), from c->grad, into the inputs that have a
- * gradient (node: the recording node, for the deferred products); nothing
+ * gradient (node: the recording node, for the deferred products; b_c0 as
+ * tg_matmul_product's: dB goes to those columns of b's gradient); nothing
  * when zero_a (tg_matmul_product's 1: dB gets only zeros). */
-void tg_matmul_backprop(const tg_node *node, const tg_tensor *a, const tg_tensor *b, int ta,
-                        int tb, int zero_a, const tg_tensor *c, int threads);
+void tg_matmul_backprop(const tg_node *node, const tg_tensor *a, const tg_tensor *b, int b_c0,
+                        int ta, int tb, int zero_a, const tg_tensor *c, int threads);
 
 /* acc[j] += sum_i x[i, j] over rows in index order: the gradient of a row
  * broadcast to every row (add's and affine's bias; ops/add.c). With one row,

@@ -140,6 +140,16 @@ static tg_tensor *build_affine(tg_tape *t, tg_tensor **in, void *ctx)
     return tg_affine(t, in[0], in[1], in[2]);
 }
 
+static tg_tensor *build_affine_cols(tg_tape *t, tg_tensor **in, void *ctx)
+{
+    return tg_affine_cols(t, in[0], in[1], *(const int *)ctx, in[2]);
+}
+
+static tg_tensor *build_affine_cols_unbiased(tg_tape *t, tg_tensor **in, void *ctx)
+{
+    return tg_affine_cols(t, in[0], in[1], *(const int *)ctx, NULL);
+}
+
 static double check_affine(check *c)
 {
     const int m = 4, k = 3, n = 5;
@@ -160,6 +170,14 @@ static double check_affine(check *c)
                          randn_input(c, 1, n, 1)};
     run(c, build_affine, NULL, row, 3);
     free_inputs(row, 3);
+    /* a range of W's columns (affine_cols), with a bias and without: only
+     * those columns of dW may change (the others stay 0 in the check) */
+    int c0 = 2;
+    tg_tensor *cols[3] = {randn_input(c, m, k, 1), randn_input(c, n, k + 4, 1),
+                          randn_input(c, 1, n, 1)};
+    run(c, build_affine_cols, &c0, cols, 3);
+    run(c, build_affine_cols_unbiased, &c0, cols, 2);
+    free_inputs(cols, 3);
     return c->max_rel_err;
 }
 

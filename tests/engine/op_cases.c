@@ -64,20 +64,24 @@ static const op_case matmul_cases[] = {
 
 /* ------------------------------------------------------------ affine */
 
+/* arg[1] set: tg_affine_cols from W's column arg[0], with a bias when the
+ * case has a third input */
 static tg_tensor *build_affine(tg_tape *t, const op_case *c, tg_tensor **in, const int *ints)
 {
-    (void)c, (void)ints;
+    (void)ints;
+    if (c->arg[1]) return tg_affine_cols(t, in[0], in[1], c->arg[0], c->n_in > 2 ? in[2] : NULL);
     return tg_affine(t, in[0], in[1], in[2]);
 }
 
-/* Y[i][j] = B[i or 0][j] + sum_p X[i][p] W[j][p] */
+/* Y[i][j] = B[i or 0][j] (or 0) + sum_p X[i][p] W[j][c0 + p] */
 static void ref_affine(const op_case *c, tg_tensor *const *in, const int *ints, double *out)
 {
     (void)ints;
     for (int i = 0; i < c->out_rows; i++)
         for (int j = 0; j < c->out_cols; j++) {
-            double s = at(in[2], in[2]->rows == 1 ? 0 : i, j);
-            for (int p = 0; p < in[0]->cols; p++) s += at(in[0], i, p) * at(in[1], j, p);
+            double s = c->n_in > 2 ? at(in[2], in[2]->rows == 1 ? 0 : i, j) : 0;
+            for (int p = 0; p < in[0]->cols; p++)
+                s += at(in[0], i, p) * at(in[1], j, c->arg[0] + p);
             out[i * c->out_cols + j] = s;
         }
 }
@@ -86,10 +90,24 @@ static void ref_affine(const op_case *c, tg_tensor *const *in, const int *ints, 
 #define AFFINE(m, k, n, brows)                                                             \
     {"affine " #m "x" #k "x" #n " bias " #brows, 3, {m, n, brows}, {k, k, n}, -1, 1, 0, 0,  \
      {0}, {0}, 0, m, n, build_affine, ref_affine}
+/* m x k times (W's columns c0 .. c0+k-1 of n x K)^T, plus 1 x n or m x n, or
+ * no bias (brows 0) */
+#define AFFINE_COLS(m, k, n, K, c0, brows)                                                 \
+    {"affine_cols " #m "x" #k "x" #n " of " #K " from " #c0 " bias " #brows,               \
+     (brows) ? 3 : 2, {m, n, brows}, {k, K, n}, -1, 1, 0, 0, {0}, {c0, 1}, 0, m, n,         \
+     build_affine, ref_affine}
 
 static const op_case affine_cases[] = {
-    AFFINE(3, 4, 2, 1), AFFINE(3, 4, 2, 3), AFFINE(1, 5, 3, 1), AFFINE(17, 33, 40, 1),
+    AFFINE(3, 4, 2, 1),
+    AFFINE(3, 4, 2, 3),
+    AFFINE(1, 5, 3, 1),
+    AFFINE(17, 33, 40, 1),
     AFFINE(17, 33, 40, 17),
+    AFFINE_COLS(3, 4, 2, 9, 5, 0),
+    AFFINE_COLS(5, 3, 6, 7, 0, 5),
+    AFFINE_COLS(1, 5, 3, 8, 2, 1),
+    AFFINE_COLS(17, 33, 40, 70, 20, 1),
+    AFFINE_COLS(17, 33, 40, 70, 37, 0),
 };
 
 /* ------------------------------------------------------------ binary element-wise */

@@ -65,6 +65,16 @@ static void col_slice_range(void)
     tg_tape *t = tape();
     tg_col_slice(t, m(t, 3, 4), 3, 2);
 }
+static void affine_cols_range(void)
+{
+    tg_tape *t = tape();
+    tg_affine_cols(t, m(t, 3, 4), m(t, 2, 6), 3, NULL); /* columns 3..6 of 6 */
+}
+static void affine_no_bias(void)
+{
+    tg_tape *t = tape();
+    tg_affine(t, m(t, 3, 4), m(t, 2, 4), NULL);
+}
 static void row_slice_range(void)
 {
     tg_tape *t = tape();
@@ -145,6 +155,8 @@ static const misuse cases[] = {
     {"attn_context_memory", attn_context_memory, {"attn_context", "2x5", "8x3"}},
     {"concat_rows", concat_rows, {"concat", "2x3", "3x3"}},
     {"col_slice_range", col_slice_range, {"col_slice", "3x4", "3..4"}},
+    {"affine_cols_range", affine_cols_range, {"affine_cols", "3..6", "2x6"}},
+    {"affine_no_bias", affine_no_bias, {"affine", "no bias", "tg_affine_cols"}},
     {"row_slice_range", row_slice_range, {"row_slice", "3x4", "2..3"}},
     {"stack_rows_cols", stack_rows_cols, {"stack_rows", "2x4", "3 cols"}},
     {"embedding_id_too_big", embedding_id_too_big, {"embedding", "5x3", "id 5"}},
@@ -174,6 +186,8 @@ ABORTS(attn_scores_memory)
 ABORTS(attn_context_memory)
 ABORTS(concat_rows)
 ABORTS(col_slice_range)
+ABORTS(affine_cols_range)
+ABORTS(affine_no_bias)
 ABORTS(row_slice_range)
 ABORTS(stack_rows_cols)
 ABORTS(embedding_id_too_big)

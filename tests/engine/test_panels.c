@@ -548,6 +548,82 @@ Test(panels, affine_on_panels_adds_bias_and_writes_input_gradient)
     }
 }
 
+/* A range of W's columns (tg_affine_cols: a decoder's W_ih seen from its
+ * embedding's or its context's columns) is packed from W in place: the same
+ * panels, both transposes, as W's columns copied into a matrix of their own
+ * (odd sizes: tails in both directions). Then the op on them, with 130 rows
+ * (packed at once): y, dX and dW's range against double sums, and W's other
+ * columns' gradient left exactly 0. */
+Test(panels, column_range_packed_in_place_like_its_copy)
+{
+    if (!tg_panels_available())
+        cr_skip_test("no panel kernel runs here (%s)", tg_panel_kernel());
+    enum { M = 130, N = 45, KW = 77, C0 = 19, K = 37 };
+    tg_rng r;
+    tg_rng_seed(&r, 4242);
+    tg_tensor *w = random_tensor(&r, N, KW, 1), *copy = random_tensor(&r, N, K, 0);
+    for (int j = 0; j < N; j++)
+        for (int q = 0; q < K; q++) copy->data[(size_t)j * K + q] = w->data[(size_t)j * KW + C0 + q];
+    tg_panel_cache *ref = tg_panel_cache_new(), *own = tg_panel_cache_new();
+    cr_assert(ref && own);
+    tg_panel_src range = tg_panel_src_cols(w, C0, K);
+    for (int tb = 0; tb <= 1; tb++) {
+        const tg_real *want = tg_panels_of(ref, copy, tb, 128);
+        const tg_real *got = tg_panels_of_stored(own, NULL, &range, tb, 128, 0);
+        cr_assert(want && got, "tb %d: not packed", tb);
+        int kk = tb ? K : N, nn = tb ? N : K;
+        size_t floats = (size_t)kk * ((nn + 31) / 32 * 32);
+        cr_assert(memcmp(want, got, floats * sizeof *got) == 0, "tb %d: the range's panels differ",
+                  tb);
+        cr_assert(tg_panels_held_cols(own, w, C0, K, tb), "tb %d: not held as the range", tb);
+        cr_assert(!tg_panels_held(own, w, tb), "tb %d: held as all of W", tb);
+    }
+    tg_panel_cache_free(ref);
+    tg_panel_cache_free(own);
+
+    tg_tape *t = tg_tape_new((size_t)1 << 22);
+    tg_tensor *x = tg_tensor_new(t, M, K, 1), *coef = tg_tensor_new(t, M, N, 0);
+    tg_tensor *b = tg_tensor_new(t, 1, N, 1);
+    tg_tensor *fill[3] = {x, coef, b};
+    for (int q = 0; q < 3; q++)
+        for (size_t i = 0; i < tg_numel(fill[q]); i++)
+            fill[q]->data[i] = (tg_real)(0.5 * tg_rng_normal(&r));
+    memset(w->grad, 0, tg_numel(w) * sizeof *w->grad);
+    tg_tensor *y = tg_affine_cols(t, x, w, C0, b);
+    cr_assert(tg_panels_held_cols(tg_matmul_panel_cache(t), w, C0, K, 1), "the range was not packed");
+    double worst = 0, worst_dx = 0, worst_dw = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = (double)b->data[j];
+            for (int q = 0; q < K; q++)
+                s += (double)x->data[(size_t)i * K + q] * (double)w->data[(size_t)j * KW + C0 + q];
+            worst = fmax(worst, fabs(s - (double)y->data[(size_t)i * N + j]));
+        }
+    cr_assert(worst < 1e-5, "y off by %g", worst);
+    tg_backward(t, tg_sum(t, tg_mul(t, y, coef)));
+    for (int i = 0; i < M; i++)
+        for (int q = 0; q < K; q++) {
+            double g = 0;
+            for (int j = 0; j < N; j++)
+                g += (double)coef->data[(size_t)i * N + j] * (double)w->data[(size_t)j * KW + C0 + q];
+            worst_dx = fmax(worst_dx, fabs(g - (double)x->grad[(size_t)i * K + q]));
+        }
+    for (int j = 0; j < N; j++)
+        for (int q = 0; q < KW; q++) {
+            double g = 0;
+            for (int i = 0; q >= C0 && q < C0 + K && i < M; i++)
+                g += (double)coef->data[(size_t)i * N + j] * (double)x->data[(size_t)i * K + q - C0];
+            tg_real got = w->grad[(size_t)j * KW + q];
+            if (q < C0 || q >= C0 + K)
+                cr_assert(got == 0, "dW[%d][%d] = %g outside the range", j, q, (double)got);
+            worst_dw = fmax(worst_dw, fabs(g - (double)got));
+        }
+    cr_assert(worst_dx < 1e-4 && worst_dw < 1e-4, "dX off by %g, dW by %g", worst_dx, worst_dw);
+    tg_tape_free(t);
+    tg_tensor_free(w);
+    tg_tensor_free(copy);
+}
+
 /* An op's output (here rows of scale(w), a view; the attention decoder's
  * input-feed part of W_ih is a column slice) is packed at its second use
  * like a leaf, and a full cache takes over slots of matrices seen once: more
@@ -608,6 +684,7 @@ Test(panels, shared_store_panels_whole_for_every_thread)
         tg_tensor *b = random_tensor(&r, tb ? N : K, tb ? K : N, 0);
         const tg_real *want = tg_panels_of(ref, b, tb, 128);
         cr_assert_not_null(want);
+        tg_panel_src whole_b = tg_panel_src_cols(b, 0, b->cols);
         const tg_real *got[2] = {NULL, NULL};
         int whole[2] = {0, 0};
 #pragma omp parallel num_threads(2)
@@ -618,7 +695,7 @@ Test(panels, shared_store_panels_whole_for_every_thread)
             int id = 0;
 #endif
 #pragma omp barrier
-            got[id] = tg_panels_of_stored(own[id], store, b, tb, 128, 1);
+            got[id] = tg_panels_of_stored(own[id], store, &whole_b, tb, 128, 1);
             whole[id] = got[id] && memcmp(got[id], want, bytes) == 0;
         }
         int threads = got[1] ? 2 : 1; /* without OpenMP one thread asks */
