@@ -212,11 +212,13 @@ static int check_layout(const parse_ctx *x, entry *e, size_t n)
     qsort(order, n, sizeof *order, by_begin);
     int rc = 0;
     size_t covered = 0; /* bytes [0, covered) lie in the tensors so far */
+    /* the scan stops at the first overlap, so the tensor before a (by offset)
+     * is the one that ends at covered: the one a overlaps */
     for (size_t i = 0; i < n && rc == 0; i++) {
         const entry *a = order[i];
         if (i > 0 && a->begin < covered)
             rc = PFAIL(x, "%s: tensors " NAME_FMT " and " NAME_FMT ": \"data_offsets\" overlap "
-                          "([%zu, %zu] and [%zu, %zu])", x->label, order[i - 1]->name, a->name,
+                          "([%zu, %zu) and [%zu, %zu))", x->label, order[i - 1]->name, a->name,
                        order[i - 1]->begin, order[i - 1]->end, a->begin, a->end);
         else if (a->begin > covered)
             rc = PFAIL(x, "%s: bytes [%zu, %zu) of the data section belong to no tensor (tensor "
