@@ -29,7 +29,7 @@ typedef struct tg_panel_cache tg_panel_cache;
 
 /* A matrix to pack: rows x cols values, row i at data + i ld (ld >= cols).
  * A tensor whole, or a range of its columns: a decoder's W_ih seen from its
- * embedding's columns or from its context's (ops/affine.c's column range),
+ * embedding's, its context's or its input feed's columns (ops/affine.c),
  * packed from the parameter itself rather than from a copy of the columns
  * made on each shard's tape, so that the shards share one packing. */
 typedef struct tg_panel_src {

@@ -83,6 +83,7 @@ tg_tensor *tg_attn_decoder_forward(tg_tape *t, const tg_attn_decoder *d, const t
     /* layer 0 seen from its embedding's columns of W_ih (the feed's follow) */
     tg_cell emb_part = *c0;
     emb_part.in = E;
+    emb_part.in_rest = c0->in - E;
     tg_rnn_stack emb_stack = tg_rnn_stack_of_cell(&emb_part);
     tg_rnn_run proj = {.T = T, .B = B, .emb = emb, .ids = ids};
     tg_tensor *XE = tg_rnn_project(t, &emb_stack, &proj);

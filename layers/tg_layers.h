@@ -54,13 +54,16 @@ typedef struct tg_state {
 typedef struct tg_cell_kind tg_cell_kind;
 
 /* One cell's parameters. Built-in cells use w_ih, w_hh, b_ih, b_hh; a user
- * cell may use any of the slots, extra[] included. The unroll's projection
- * reads w_ih's first `in` columns: all of them, except in a copy of a
- * decoder's layer 0 seen from its embedding (or x) columns, whose context or
- * input-feed columns follow (tg_affine_cols reads them in place). */
+ * cell may use any of the slots, extra[] included. w_ih has in + in_rest
+ * columns: in_rest is 0 for a cell as built (tg_cell_init zeroes it); a copy
+ * of a decoder's layer 0 seen from its embedding (or x) columns alone sets
+ * in to their count and in_rest to the context's or input feed's columns
+ * that follow (the unroll projects them apart, tg_affine_cols reading each
+ * range in place). */
 typedef struct tg_cell {
     const tg_cell_kind *kind;
     int in, hidden;
+    int in_rest;
     tg_tensor *w_ih, *w_hh, *b_ih, *b_hh;
     tg_tensor *extra[4];
 } tg_cell;
@@ -186,8 +189,8 @@ typedef struct tg_rnn_run {
  *     table when every id occurs) and the projected rows gathered: at most
  *     min(vocab, T*B) rows of projection, forward and backward;
  *   - ctx's columns of W_ih are applied once per row, not once per step
- *     (with one step, [x | ctx] goes through the whole W_ih: no column
- *     slices, so a tape holding its parameters' panels runs it on them).
+ *     (with one step, [x | ctx] goes through the whole W_ih in one product:
+ *     applying ctx apart saves nothing there).
  * Dropout on the input (dropout_input with a dropout_rng) needs the embedded
  * rows themselves: the ids shortcut is then off. */
 tg_tensor *tg_rnn_forward(tg_tape *t, const tg_rnn_stack *s, const tg_rnn_run *run);

@@ -61,6 +61,9 @@ static tg_tensor *project(tg_tape *t, const tg_cell *cell, tg_tensor *X)
 {
     TG_CHECK(X->cols == cell->in, TG_HERE, "rnn_forward", "input has %d columns, the %s cell %d",
              X->cols, cell->kind->name, cell->in);
+    TG_CHECK(cell->in_rest >= 0 && cell->w_ih->cols == cell->in + cell->in_rest, TG_HERE,
+             "rnn_forward", "the %s cell's W_ih is %dx%d, its inputs %d (+ %d read apart)",
+             cell->kind->name, cell->w_ih->rows, cell->w_ih->cols, cell->in, cell->in_rest);
     tg_tensor *b = cell->kind->folds_b_hh ? tg_add(t, cell->b_ih, cell->b_hh) : cell->b_ih;
     return tg_affine_cols(t, X, cell->w_ih, 0, b);
 }
@@ -254,12 +257,12 @@ static step_inputs layer0_inputs(tg_tape *t, const tg_rnn_stack *s, const tg_rnn
     TG_CHECK(!run->ctx || (run->ctx->rows == B && C < c0->in), TG_HERE, "rnn_forward",
              "context is %dx%d, expected %d rows and fewer than %d columns", run->ctx->rows, C, B,
              c0->in);
-    /* One step: [x | ctx] through the whole W_ih, a parameter, rather than
-     * two column slices made at every call, op outputs seen once, whose
-     * products a decoding tape cannot hold on the panels (BLAS ran them,
-     * and a row's bits depended on the rows beside it: a sentence decoded
-     * alone and in a batch could differ by a word). The same sum in
-     * another order; applying ctx once per row saves nothing at T = 1. */
+    /* One step: [x | ctx] through the whole W_ih in one product, rather
+     * than two over its column ranges: applying ctx once per row saves
+     * nothing at T = 1. (Before the ranges were read in place they were
+     * column slices, op outputs whose products a decoding tape could not
+     * hold on the panels: BLAS ran them, and a sentence decoded alone and
+     * in a batch could differ by a word.) */
     if (C && T == 1) {
         tg_tensor *x = layer0_rows(t, s, run);
         TG_CHECK(x->cols == c0->in - C, TG_HERE, "rnn_forward",
@@ -268,6 +271,7 @@ static step_inputs layer0_inputs(tg_tape *t, const tg_rnn_stack *s, const tg_rnn
     }
     tg_cell xcell = *c0; /* the cell as seen from its x (or embedding) columns */
     xcell.in = c0->in - C;
+    xcell.in_rest = c0->in_rest + C;
     step_inputs in = {NULL, NULL, NULL, NULL};
     if (run->ids && !input_dropped(s, run)) {
         TG_CHECK(run->emb->dim == xcell.in, TG_HERE, "rnn_forward",

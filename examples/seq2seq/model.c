@@ -237,8 +237,7 @@ tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *
 }
 
 /* One step (with feed_context, [E_tgt[y] | ctx] goes through the whole
- * W_ih: tg_rnn_forward's rule for one step, so a decoding tape holds its
- * panels). */
+ * W_ih in one product: tg_rnn_forward's rule for one step). */
 tg_tensor *s2s_decode_step(tg_tape *t, const s2s_model *m, const int *y, int B,
                            const tg_state *in, tg_tensor *ctx, tg_state *out)
 {

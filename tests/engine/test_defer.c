@@ -173,6 +173,49 @@ Test(defer, listed_row_products_equal_the_chain)
 }
 Test(defer, op_output_listed_row_products_settled) { deferred_equal_at_once(8, 1); }
 
+/* Two ranges of one weight's columns (tg_affine_cols: a decoder's W_ih seen
+ * from its embedding's and its context's columns), of the same width, each
+ * with its products deferred: kept apart, each added into its own columns
+ * (stacked with batch 3, listed on the weight-gradient kernel with batch 8:
+ * 72 rows), against sums in double. loss = sum over steps of
+ * sum((xa_s W[:, 0:R]^T + xb_s W[:, R:2R]^T) * coef_s). */
+static void column_ranges_deferred_apart(int batch)
+{
+    enum { R = 20, NW = 40 };
+    tg_rng r;
+    tg_rng_seed(&r, 99);
+    tg_tensor *w = heap(&r, NW, 2 * R, 0.3), *xa = heap(&r, T * batch, R, 1.0);
+    tg_tensor *xb = heap(&r, T * batch, R, 1.0), *coef = heap(&r, T * batch, NW, 1.0);
+    memset(w->grad, 0, tg_numel(w) * sizeof *w->grad);
+    tg_tape *t = tg_tape_new((size_t)1 << 22);
+    tg_tensor *loss = NULL;
+    for (int s = 0; s < T; s++) {
+        tg_tensor *ya = tg_affine_cols(t, tg_row_slice(t, xa, s * batch, batch), w, 0, NULL);
+        tg_tensor *yb = tg_affine_cols(t, tg_row_slice(t, xb, s * batch, batch), w, R, NULL);
+        tg_tensor *ls = tg_sum(t, tg_mul(t, tg_add(t, ya, yb),
+                                         tg_row_slice(t, coef, s * batch, batch)));
+        loss = loss ? tg_add(t, loss, ls) : ls;
+    }
+    tg_backward(t, loss);
+    double worst = 0;
+    for (int j = 0; j < NW; j++)
+        for (int q = 0; q < 2 * R; q++) {
+            const tg_tensor *x = q < R ? xa : xb;
+            double want = 0;
+            for (int i = 0; i < T * batch; i++)
+                want += (double)coef->data[(size_t)i * NW + j] * (double)x->data[(size_t)i * R + q % R];
+            double got = (double)w->grad[(size_t)j * 2 * R + q];
+            worst = fmax(worst, fabs(got - want) / fmax(1.0, fabs(want)));
+        }
+    cr_assert(worst < RTOL * 10, "batch %d: dW off by %g (relative)", batch, worst);
+    tg_tape_free(t);
+    tg_tensor *all[4] = {w, xa, xb, coef};
+    for (int i = 0; i < 4; i++) tg_tensor_free(all[i]);
+}
+
+Test(defer, column_ranges_stacked_apart) { column_ranges_deferred_apart(3); }
+Test(defer, column_ranges_listed_apart) { column_ranges_deferred_apart(8); }
+
 Test(defer, prefilled_gradients_accumulate)
 {
     model m;

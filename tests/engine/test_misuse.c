@@ -70,6 +70,11 @@ static void affine_cols_range(void)
     tg_tape *t = tape();
     tg_affine_cols(t, m(t, 3, 4), m(t, 2, 6), 3, NULL); /* columns 3..6 of 6 */
 }
+static void affine_cols_negative(void)
+{
+    tg_tape *t = tape();
+    tg_affine_cols(t, m(t, 3, 4), m(t, 2, 6), -1, NULL);
+}
 static void affine_no_bias(void)
 {
     tg_tape *t = tape();
@@ -156,6 +161,7 @@ static const misuse cases[] = {
     {"concat_rows", concat_rows, {"concat", "2x3", "3x3"}},
     {"col_slice_range", col_slice_range, {"col_slice", "3x4", "3..4"}},
     {"affine_cols_range", affine_cols_range, {"affine_cols", "3..6", "2x6"}},
+    {"affine_cols_negative", affine_cols_negative, {"affine_cols", "-1..2", "2x6"}},
     {"affine_no_bias", affine_no_bias, {"affine", "no bias", "tg_affine_cols"}},
     {"row_slice_range", row_slice_range, {"row_slice", "3x4", "2..3"}},
     {"stack_rows_cols", stack_rows_cols, {"stack_rows", "2x4", "3 cols"}},
@@ -187,6 +193,7 @@ ABORTS(attn_context_memory)
 ABORTS(concat_rows)
 ABORTS(col_slice_range)
 ABORTS(affine_cols_range)
+ABORTS(affine_cols_negative)
 ABORTS(affine_no_bias)
 ABORTS(row_slice_range)
 ABORTS(stack_rows_cols)

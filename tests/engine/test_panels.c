@@ -624,8 +624,8 @@ Test(panels, column_range_packed_in_place_like_its_copy)
     tg_tensor_free(copy);
 }
 
-/* An op's output (here rows of scale(w), a view; the attention decoder's
- * input-feed part of W_ih is a column slice) is packed at its second use
+/* An op's output (here rows of scale(w), a view: a weight computed on the
+ * tape) is packed at its second use
  * like a leaf, and a full cache takes over slots of matrices seen once: more
  * op outputs than the cache has slots used once each first, then one used
  * twice is still packed. Its products against double sums. */

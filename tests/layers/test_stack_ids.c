@@ -229,6 +229,25 @@ Test(stack_ids, projected_shape_mismatch_aborts, .signal = SIGABRT)
     tg_rnn_forward(t, &one, &run);
 }
 
+/* A cell whose W_ih is wider than its inputs (a user kind's init that made
+ * it so) is a programming error too, not a product over W_ih's first
+ * columns: only the unroll's own view of a decoder's layer 0 says which
+ * columns it leaves to be read apart (tg_cell.in_rest). */
+Test(stack_ids, w_ih_wider_than_the_inputs_aborts, .signal = SIGABRT)
+{
+    tg_rng r;
+    tg_rng_seed(&r, 3);
+    tg_params *p = tg_params_new();
+    tg_cell c;
+    cr_assert_eq(tg_cell_init(&c, &tg_cell_lstm, p, "c", E, H, &r), 0);
+    c.in = E - 1;
+    tg_tape *t = tg_tape_new(1 << 20);
+    tg_tensor *X = tg_tensor_new(t, T * B, E - 1, 0);
+    tg_rnn_stack one = tg_rnn_stack_of_cell(&c);
+    tg_rnn_run run = {.T = T, .B = B, .x = X};
+    tg_rnn_forward(t, &one, &run);
+}
+
 /* ------------------------------------------------------------ context */
 
 /* A per-row context (ctx, B x C) given to tg_rnn_forward equals the same
