@@ -214,14 +214,21 @@ Test(stack_ids, unroll_halves_equal_unroll)
     }
 }
 
-/* A projection of the wrong width is a programming error: abort, naming it. */
-Test(stack_ids, projected_shape_mismatch_aborts, .signal = SIGABRT)
+/* An LSTM cell of E inputs, its parameters in the returned set. */
+static tg_params *lstm_cell(tg_cell *c)
 {
     tg_rng r;
     tg_rng_seed(&r, 3);
     tg_params *p = tg_params_new();
+    cr_assert_eq(tg_cell_init(c, &tg_cell_lstm, p, "c", E, H, &r), 0);
+    return p;
+}
+
+/* A projection of the wrong width is a programming error: abort, naming it. */
+Test(stack_ids, projected_shape_mismatch_aborts, .signal = SIGABRT)
+{
     tg_cell c;
-    cr_assert_eq(tg_cell_init(&c, &tg_cell_lstm, p, "c", E, H, &r), 0);
+    lstm_cell(&c);
     tg_tape *t = tg_tape_new(1 << 20);
     tg_tensor *XP = tg_tensor_new(t, T * B, 3 * H, 0); /* LSTM needs 4H */
     tg_rnn_stack one = tg_rnn_stack_of_cell(&c);
@@ -235,11 +242,8 @@ Test(stack_ids, projected_shape_mismatch_aborts, .signal = SIGABRT)
  * columns it leaves to be read apart (tg_cell.in_rest). */
 Test(stack_ids, w_ih_wider_than_the_inputs_aborts, .signal = SIGABRT)
 {
-    tg_rng r;
-    tg_rng_seed(&r, 3);
-    tg_params *p = tg_params_new();
     tg_cell c;
-    cr_assert_eq(tg_cell_init(&c, &tg_cell_lstm, p, "c", E, H, &r), 0);
+    lstm_cell(&c);
     c.in = E - 1;
     tg_tape *t = tg_tape_new(1 << 20);
     tg_tensor *X = tg_tensor_new(t, T * B, E - 1, 0);
