@@ -577,6 +577,10 @@ Test(panels, column_range_packed_in_place_like_its_copy)
                   tb);
         cr_assert(tg_panels_held_cols(own, w, C0, K, tb), "tb %d: not held as the range", tb);
         cr_assert(!tg_panels_held(own, w, tb), "tb %d: held as all of W", tb);
+        /* a matrix of the range's shape at the same address, rows K apart:
+         * other values, so not the same panels */
+        tg_tensor alias = {.rows = N, .cols = K, .data = w->data + C0};
+        cr_assert(!tg_panels_held(own, &alias, tb), "tb %d: the range held for its alias", tb);
     }
     tg_panel_cache_free(ref);
     tg_panel_cache_free(own);
