@@ -15,9 +15,9 @@
  * tg_backward (B a leaf: a weight, or a range of its columns as affine_cols
  * reads it) or to just before the VJP of the op that made B (a weight
  * computed on the tape), which adds all of B's such products (a range's
- * apart from the others') in one GEMM over their stacked rows (tg_defer_rows in tg_op.h, kept in
- * matmul's tape state, ops/matmul_tape.c): a recurrent weight otherwise
- * rewrites all of its gradient at every time step.
+ * apart from the others') in one GEMM over their stacked rows (tg_defer_rows
+ * in tg_op.h, kept in matmul's tape state, ops/matmul_tape.c): a recurrent
+ * weight otherwise rewrites all of its gradient at every time step.
  * With two rows or more (tg_panels_suit; any number on a tape that holds
  * its parameters' panels), C and dA run on weight panels (graph/tg_panels.h):
  * op(B), resp. op(B)^T, packed once per tape and reused by every step's
@@ -79,7 +79,8 @@ static int zero_constant(const tg_tensor *a)
  * the product's inner size), else all of b. */
 static tg_panel_src window(const tg_tensor *b, int b_c0, int tb, int k)
 {
-    if (b_c0 && !tb) tg_misuse(TG_HERE, "matmul", "a column range of B (%d) needs B transposed", b_c0);
+    if (b_c0 && !tb)
+        tg_misuse(TG_HERE, "matmul", "a column range of B (%d) needs B transposed", b_c0);
     return tg_panel_src_cols(b, b_c0, tb ? k : b->cols);
 }
 

@@ -661,7 +661,8 @@ static const bad_case bad_cases[] = {
     {"offsets one number", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0]},"
                            HDR_B "," HDR_E "}", 68, "data_offsets", NULL},
     {"offsets overlap", "{" HDR_W ",\"b\":{\"dtype\":\"F32\",\"shape\":[1,3],"
-                        "\"data_offsets\":[20,32]}," HDR_E "}", 68, "overlap", "[0, 24) and [20, 32)"},
+                        "\"data_offsets\":[20,32]}," HDR_E "}", 68, "overlap",
+     "[0, 24) and [20, 32)"},
     {"truncated data", "{" HDR_W "," HDR_B "," HDR_E "}", 40, "data_offsets", "'emb'"},
     {"extra tensor", "{" HDR_W "," HDR_B "," HDR_E ",\"h0\":{\"dtype\":\"F32\",\"shape\":[1,2],"
                      "\"data_offsets\":[68,76]}}", 76, "'h0'", "not a parameter"},

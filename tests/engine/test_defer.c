@@ -203,7 +203,8 @@ static void column_ranges_deferred_apart(int batch)
             const tg_tensor *x = q < R ? xa : xb;
             double want = 0;
             for (int i = 0; i < T * batch; i++)
-                want += (double)coef->data[(size_t)i * NW + j] * (double)x->data[(size_t)i * R + q % R];
+                want += (double)coef->data[(size_t)i * NW + j] *
+                        (double)x->data[(size_t)i * R + q % R];
             double got = (double)w->grad[(size_t)j * 2 * R + q];
             worst = fmax(worst, fabs(got - want) / fmax(1.0, fabs(want)));
         }

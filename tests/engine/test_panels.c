@@ -563,7 +563,8 @@ Test(panels, column_range_packed_in_place_like_its_copy)
     tg_rng_seed(&r, 4242);
     tg_tensor *w = random_tensor(&r, N, KW, 1), *copy = random_tensor(&r, N, K, 0);
     for (int j = 0; j < N; j++)
-        for (int q = 0; q < K; q++) copy->data[(size_t)j * K + q] = w->data[(size_t)j * KW + C0 + q];
+        for (int q = 0; q < K; q++)
+            copy->data[(size_t)j * K + q] = w->data[(size_t)j * KW + C0 + q];
     tg_panel_cache *ref = tg_panel_cache_new(), *own = tg_panel_cache_new();
     cr_assert(ref && own);
     tg_panel_src range = tg_panel_src_cols(w, C0, K);
@@ -594,7 +595,8 @@ Test(panels, column_range_packed_in_place_like_its_copy)
             fill[q]->data[i] = (tg_real)(0.5 * tg_rng_normal(&r));
     memset(w->grad, 0, tg_numel(w) * sizeof *w->grad);
     tg_tensor *y = tg_affine_cols(t, x, w, C0, b);
-    cr_assert(tg_panels_held_cols(tg_matmul_panel_cache(t), w, C0, K, 1), "the range was not packed");
+    cr_assert(tg_panels_held_cols(tg_matmul_panel_cache(t), w, C0, K, 1),
+              "the range was not packed");
     double worst = 0, worst_dx = 0, worst_dw = 0;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
@@ -609,14 +611,16 @@ Test(panels, column_range_packed_in_place_like_its_copy)
         for (int q = 0; q < K; q++) {
             double g = 0;
             for (int j = 0; j < N; j++)
-                g += (double)coef->data[(size_t)i * N + j] * (double)w->data[(size_t)j * KW + C0 + q];
+                g += (double)coef->data[(size_t)i * N + j] *
+                     (double)w->data[(size_t)j * KW + C0 + q];
             worst_dx = fmax(worst_dx, fabs(g - (double)x->grad[(size_t)i * K + q]));
         }
     for (int j = 0; j < N; j++)
         for (int q = 0; q < KW; q++) {
             double g = 0;
             for (int i = 0; q >= C0 && q < C0 + K && i < M; i++)
-                g += (double)coef->data[(size_t)i * N + j] * (double)x->data[(size_t)i * K + q - C0];
+                g += (double)coef->data[(size_t)i * N + j] *
+                     (double)x->data[(size_t)i * K + q - C0];
             tg_real got = w->grad[(size_t)j * KW + q];
             if (q < C0 || q >= C0 + K)
                 cr_assert(got == 0, "dW[%d][%d] = %g outside the range", j, q, (double)got);
