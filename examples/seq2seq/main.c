@@ -227,10 +227,10 @@ static void prepare_pieces(const options *o, int loaded, s2s_pieces *pc, s2s_pai
     }
     size_t skipped[2];
     const char *files[2] = {o->train ? o->train : "training pairs", o->test ? o->test : "test pairs"};
-    if (s2s_pieces_encode_pairs(pc, train_raw, train_pc, o->max_tokens, &skipped[0], err,
-                                sizeof err) != 0 ||
-        s2s_pieces_encode_pairs(pc, test_raw, test_pc, o->max_tokens, &skipped[1], err,
-                                sizeof err) != 0)
+    if (s2s_pieces_encode_pairs(pc, files[0], train_raw, train_pc, o->max_tokens, &skipped[0],
+                                err, sizeof err) != 0 ||
+        s2s_pieces_encode_pairs(pc, o->test || !o->train ? files[1] : o->train, test_raw, test_pc,
+                                o->max_tokens, &skipped[1], err, sizeof err) != 0)
         tg_cli_die(prog, "%s", err);
     for (int i = 0; i < 2; i++)
         if (skipped[i])

@@ -166,8 +166,8 @@ static char *side_pieces(const s2s_subword *sw, const char *text, int *count, ch
     return s;
 }
 
-int s2s_pieces_encode_pairs(const s2s_pieces *p, s2s_pairs *raw, s2s_pairs *out, int max_tokens,
-                            size_t *skipped, char *err, size_t errlen)
+int s2s_pieces_encode_pairs(const s2s_pieces *p, const char *name, s2s_pairs *raw, s2s_pairs *out,
+                            int max_tokens, size_t *skipped, char *err, size_t errlen)
 {
     size_t kept = 0, most = (size_t)max_tokens * S2S_PIECE_MAX_BYTES;
     s2s_pairs_init(out);
@@ -183,6 +183,14 @@ int s2s_pieces_encode_pairs(const s2s_pieces *p, s2s_pairs *raw, s2s_pairs *out,
             if (!t) {
                 free(s);
                 return -1;
+            }
+            if (ns == 0 || nt == 0) { /* the model cannot take an empty source (s2s_batch) */
+                free(s);
+                free(t);
+                return snprintf(err, errlen, "%s:%d: the %s side is empty after SentencePiece's "
+                                "normalization (only zero-width, control or separator "
+                                "characters)", name, raw->line[i], ns == 0 ? "source" : "target"),
+                       -1;
             }
         }
         int keep = fits && ns <= max_tokens && nt <= max_tokens;

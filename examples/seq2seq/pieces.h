@@ -85,9 +85,11 @@ int s2s_pieces_check_vocab(const s2s_subword *sw, const s2s_vocab *v, const char
  * side of more than max_tokens pieces, or of more than max_tokens x
  * S2S_PIECE_MAX_BYTES bytes (not encoded), is dropped from both raw (which is
  * compacted in place, so raw[i] stays the text of out[i]) and out, and
- * counted in *skipped. 0, or -1 with a message. */
-int s2s_pieces_encode_pairs(const s2s_pieces *p, s2s_pairs *raw, s2s_pairs *out, int max_tokens,
-                            size_t *skipped, char *err, size_t errlen);
+ * counted in *skipped. A side of no pieces (only characters SentencePiece's
+ * normalization removes: zero-width, control, separators) is refused as the
+ * reader refuses an empty side: "NAME:LINE: ...". 0, or -1 with a message. */
+int s2s_pieces_encode_pairs(const s2s_pieces *p, const char *name, s2s_pairs *raw, s2s_pairs *out,
+                            int max_tokens, size_t *skipped, char *err, size_t errlen);
 
 /* Output ids as text (malloc'd): decoded by the target piece model, or
  * the words of vt joined by spaces in word mode. NULL when out of memory

@@ -192,6 +192,30 @@ Test(seq2seq_subwords, a_side_of_millions_of_characters_is_not_encoded)
     cr_assert(strstr(pt_out, "translated=1"), "%s", pt_out);
 }
 
+/* A side that our reader sees as text but SentencePiece's normalization
+ * (nmt_nfkc) turns into no pieces (a line separator, a zero-width space,
+ * control bytes) is refused as an empty side is, naming the file and line,
+ * in the training and the test pairs (before, an empty source reached the
+ * model and aborted the run, exit 134). */
+Test(seq2seq_subwords, a_side_of_no_pieces_is_refused_naming_its_line)
+{
+    write_pairs("p.tsv");
+    char path[sizeof pt_dir + 16];
+    pt_path("p.tsv", path, sizeof path);
+    FILE *f = fopen(path, "a");
+    cr_assert_not_null(f);
+    fprintf(f, "\xe2\x80\xa8\tfoo\n"); /* U+2028 LINE SEPARATOR */
+    fclose(f);
+    cr_assert_eq(pt_run(SMALL " --epochs 1 --steps 1"), 1, "%s", pt_err);
+    cr_assert(strstr(pt_err, "p.tsv:49: the source side is empty after SentencePiece's "
+                             "normalization"), "%s", pt_err);
+    write_pairs("p.tsv");
+    pt_write("t.tsv", "ok\t\xe2\x80\x8b\n", 7); /* U+200B ZERO WIDTH SPACE */
+    cr_assert_eq(pt_run("--train p.tsv --test t.tsv --hidden 32 --embed 16 --steps 1 --show 0"), 1,
+                 "%s", pt_err);
+    cr_assert(strstr(pt_err, "t.tsv:1: the target side is empty"), "%s", pt_err);
+}
+
 /* --subwords below the text's character count is raised (every character
  * needs a piece), with a note; the run goes on. */
 Test(seq2seq_subwords, too_few_pieces_are_raised_with_a_note)
