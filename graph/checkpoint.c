@@ -751,9 +751,16 @@ int tg_checkpoint_meta_rng(const tg_checkpoint *c, const char *key, tg_rng *out,
 {
     const char *s = tg_checkpoint_meta(c, key);
     if (!s) return tg_ckpt_fail(err, errlen, "%s: metadata '%s' is missing", c->label, key);
-    if (tg_checkpoint_rng_parse(s, out) != 0)
+    tg_rng r;
+    if (tg_checkpoint_rng_parse(s, &r) != 0)
         return tg_ckpt_fail(err, errlen, "%s: metadata '%s' is not 64 hex digits of rng state",
                             c->label, key);
+    /* xoshiro256 never leaves the zero state: every draw would be 0, and a
+     * draw below n (tg_rng_below) would reject them forever */
+    if ((r.s[0] | r.s[1] | r.s[2] | r.s[3]) == 0)
+        return tg_ckpt_fail(err, errlen, "%s: metadata '%s' is an all-zero rng state, which no "
+                            "generator of ours reaches", c->label, key);
+    *out = r;
     return 0;
 }
 

@@ -141,8 +141,8 @@ const char *tg_checkpoint_meta(const tg_checkpoint *c, const char *key);
 size_t tg_checkpoint_meta_count(const tg_checkpoint *c);
 const char *tg_checkpoint_meta_key(const tg_checkpoint *c, size_t i);
 /* Metadata parsed as a decimal unsigned integer / as an rng state written
- * by tg_checkpoint_rng_hex. -1 with a message naming the key if absent or
- * malformed. */
+ * by tg_checkpoint_rng_hex (never all zeros). -1 with a message naming the
+ * key if absent or malformed; *out untouched then. */
 int tg_checkpoint_meta_u64(const tg_checkpoint *c, const char *key, uint64_t *out, char *err,
                            size_t errlen);
 int tg_checkpoint_meta_rng(const tg_checkpoint *c, const char *key, tg_rng *out, char *err,

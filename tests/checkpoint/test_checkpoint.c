@@ -454,11 +454,13 @@ Test(checkpoint, metadata_round_trip)
 Test(checkpoint, u64_and_rng_parsers_reject_garbage)
 {
     tg_params *p = model(6);
-    const tg_ckpt_meta meta[] = {{"a", ""}, {"b", "-1"}, {"c", "12a"}, {"d", " 1"},
-                                 {"e", "18446744073709551616"}, {"f", "007"}};
+    const tg_ckpt_meta meta[] = {
+        {"a", ""}, {"b", "-1"}, {"c", "12a"}, {"d", " 1"}, {"e", "18446744073709551616"},
+        {"f", "007"},
+        {"zero", "0000000000000000000000000000000000000000000000000000000000000000"}};
     char err[512];
     const char *path = path_in_dir("u64.safetensors");
-    cr_assert_eq(tg_checkpoint_save(path, p, NULL, 0, meta, 6, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tg_checkpoint_save(path, p, NULL, 0, meta, 7, err, sizeof err), 0, "%s", err);
     tg_checkpoint *c = tg_checkpoint_open(path, err, sizeof err);
     cr_assert_not_null(c, "%s", err);
     uint64_t v = 5;
@@ -469,8 +471,12 @@ Test(checkpoint, u64_and_rng_parsers_reject_garbage)
     }
     cr_expect_eq(tg_checkpoint_meta_u64(c, "f", &v, err, sizeof err), 0);
     cr_expect_eq(v, 7);
-    tg_checkpoint_close(c);
+    /* the zero state: a resumed run's batch order drew from it for ever */
     tg_rng r = {{1, 2, 3, 4}};
+    cr_assert_eq(tg_checkpoint_meta_rng(c, "zero", &r, err, sizeof err), -1);
+    cr_assert(strstr(err, "'zero' is an all-zero rng state"), "%s", err);
+    cr_assert_eq(r.s[0], 1, "untouched after a refusal");
+    tg_checkpoint_close(c);
     char hex[TG_RNG_HEX_LEN];
     tg_checkpoint_rng_hex(&r, hex);
     cr_assert_str_eq(hex, "0000000000000001000000000000000200000000000000030000000000000004");
