@@ -236,8 +236,10 @@ static void prepare_pieces(const options *o, int loaded, s2s_pieces *pc, s2s_pai
         if (skipped[i])
             fprintf(stderr, "%s: %s: skipped %zu pairs longer than %d pieces (--max-tokens)\n",
                     prog, files[i], skipped[i], o->max_tokens);
-    if (train_pc->n == 0) tg_cli_die(prog, "%s: no sentence pairs within --max-tokens %d pieces",
-                                     files[0], o->max_tokens);
+    for (int i = 0; i < 2; i++) /* as the word reader's "no test pairs": nothing to score on */
+        if ((i ? test_pc : train_pc)->n == 0)
+            tg_cli_die(prog, "%s: no sentence pairs within --max-tokens %d pieces", files[i],
+                       o->max_tokens);
     /* said after a resume's checks (a refusal is the only line on stderr) */
     char from[96] = "learned";
     if (!loaded && !o->resume && o->subword_sample > 0 && train_raw->n > (size_t)o->subword_sample)

@@ -216,6 +216,26 @@ Test(seq2seq_subwords, a_side_of_no_pieces_is_refused_naming_its_line)
     cr_assert(strstr(pt_err, "t.tsv:1: the target side is empty"), "%s", pt_err);
 }
 
+/* Test pairs that --max-tokens leaves none of end the run (exit 1), as the
+ * training pairs do and as the word reader's do: there is nothing to score
+ * (before, the run ended on exit 0 and saved a "best" model scored on no
+ * pair). */
+Test(seq2seq_subwords, no_test_pair_within_max_tokens_exits_1)
+{
+    write_pairs("p.tsv");
+    char line[4096] = "";
+    for (int i = 0; i < 50; i++) strcat(line, "Donaudampfschifffahrtsgesellschaftskapit\xc3\xa4n ");
+    strcat(line, "\tThe captain\n"); /* 50 words, a few hundred pieces of the 48 pairs' model */
+    pt_write("t.tsv", line, strlen(line));
+    cr_assert_eq(pt_run("--train p.tsv --test t.tsv --hidden 32 --embed 16 --steps 1 --show 0 "
+                        "--save m.tg"),
+                 1, "%s", pt_err);
+    cr_assert(strstr(pt_err, "t.tsv: skipped 1 pairs longer than 200 pieces"), "%s", pt_err);
+    cr_assert(strstr(pt_err, "t.tsv: no sentence pairs within --max-tokens 200 pieces"), "%s",
+              pt_err);
+    cr_assert(!pt_exists("m.tg"));
+}
+
 /* --subwords below the text's character count is raised (every character
  * needs a piece), with a note; the run goes on. */
 Test(seq2seq_subwords, too_few_pieces_are_raised_with_a_note)
