@@ -206,7 +206,12 @@ static void decode_probe(void *ctx, tg_tape *t)
     free(len);
 }
 
-static size_t measured(void (*fn)(void *, tg_tape *), probe *p)
+#define TRAIN_LOWER "--batch (or raise --shards), --hidden, --embed, --layers or --max-tokens"
+#define DECODE_LOWER "--eval-batch, --beam, --hidden, --embed, --layers or --max-len"
+
+/* The probe's step arena; exit 1 naming the flags in lower when it could
+ * not be measured or needs more than any step may take. */
+static size_t measured(void (*fn)(void *, tg_tape *), probe *p, const char *lower)
 {
     int n = p->max_src > p->max_tgt ? p->max_src : p->max_tgt;
     p->ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *p->ids);
@@ -214,7 +219,8 @@ static size_t measured(void (*fn)(void *, tg_tape *), probe *p)
     for (int i = 0; i < n; i++) p->ids[i] = S2S_UNK;
     size_t bytes = tgx_arena_measure(fn, p);
     free(p->ids);
-    if (bytes == 0) tg_cli_die(prog, "out of memory (a probe arena of 64 MiB)");
+    char err[512];
+    if (tgx_arena_problem(bytes, lower, err, sizeof err)) tg_cli_die(prog, "%s", err);
     return bytes;
 }
 
@@ -222,18 +228,18 @@ size_t s2s_train_arena(const s2s_model *m, const s2s_options *o, int rows, int m
                        int max_tgt)
 {
     probe p = {m, o, rows, max_src, max_tgt, o->shards > 1 ? 1 : o->threads, 0, NULL};
-    size_t equal = measured(train_probe, &p);
+    size_t equal = measured(train_probe, &p, TRAIN_LOWER);
     p.mixed = rows > 1;
-    size_t mixed = p.mixed ? measured(train_probe, &p) : 0;
+    size_t mixed = p.mixed ? measured(train_probe, &p, TRAIN_LOWER) : 0;
     return equal > mixed ? equal : mixed;
 }
 
 size_t s2s_decode_arena(const s2s_model *m, const s2s_options *o, int sentences, int max_src)
 {
     probe p = {m, o, sentences, max_src, 1, o->threads, 0, NULL};
-    size_t equal = measured(decode_probe, &p);
+    size_t equal = measured(decode_probe, &p, DECODE_LOWER);
     /* unequal sources: the encoder blends padded rows, attention masks them */
     p.mixed = sentences > 1 && max_src > 1;
-    size_t mixed = p.mixed ? measured(decode_probe, &p) : 0;
+    size_t mixed = p.mixed ? measured(decode_probe, &p, DECODE_LOWER) : 0;
     return equal > mixed ? equal : mixed;
 }

@@ -580,6 +580,23 @@ Test(cli, pairs_larger_than_their_share_of_the_memory_are_refused, .timeout = 10
     remove(path);
 }
 
+/* A batch holds at most every training pair: --batch 65536 over a corpus of
+ * 3 pairs measures and takes steps of 3 (it measured 65536 rows and ended
+ * on "out of memory (2 shards)"). */
+Test(cli, batch_larger_than_the_corpus_trains_on_every_pair)
+{
+    char path[128], args[512];
+    snprintf(path, sizeof path, "/tmp/s2s_cli_tiny_%ld.tsv", (long)getpid());
+    write_file(path, "a b\tc d\ne f\tg h\ni j\tk l\n");
+    snprintf(args, sizeof args, "--train %s --test %s --subwords 0 --batch 65536 --hidden 256 "
+             "--steps 2 --show 0", path, path);
+    ran r;
+    run(&r, args, NULL);
+    remove(path);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "result: ") && strstr(r.out, "test_pairs=3"), "%s", r.out);
+}
+
 /* --train of another corpus on a --load'ed model: the share of its tokens
  * the model's vocabularies lack is said (they train as <unk>; a corpus of
  * another language trained on nothing else, silently). */
