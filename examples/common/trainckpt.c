@@ -400,6 +400,13 @@ static int stage_item(const item *it, const tg_checkpoint *c, const char *path, 
     char key[KEY_MAX];
     item_key(it, key);
     const char *v = it->kind == K_ARRAY ? NULL : tg_checkpoint_meta(c, key);
+    /* a config a program registers only when set (seq2seq's attention) is
+     * absent from a run's checkpoint without it */
+    if (it->kind == K_CONFIG && !v && strlen(it->value) <= 40)
+        return tg_ckpt_fail(err, errlen,
+                            "%s: config '%s' is not set in the checkpoint, '%s' in this run: "
+                            "cannot resume with a different %s",
+                            path, it->name, it->value, it->name);
     if (it->kind != K_ARRAY && it->kind != K_INFO && !v)
         return tg_ckpt_fail(err, errlen,
                             "%s: metadata '%s' is missing: not saved by this version of "

@@ -240,6 +240,13 @@ Test(seq2seq_resume, a_mismatch_exits_1_naming_the_field)
                       "c.ck: config 'optim' is 'adam' in the checkpoint, 'sgd' in this run");
     pt_expect_refused(RESUME " --seed 2",
                       "c.ck: config 'seed' is '1' in the checkpoint, '2' in this run");
+    /* registered only when set: a run without them wrote none (the message
+     * said the file came from another version of the program) */
+    pt_expect_refused(RESUME " --attention dot",
+                      "c.ck: config 'attention' is not set in the checkpoint, 'dot' in this run");
+    pt_expect_refused(RESUME " --bidirectional",
+                      "c.ck: config 'bidirectional' is not set in the checkpoint, '1' in this "
+                      "run");
     write_tsv("a.tsv", 0, 0);
     pt_expect_refused(RESUME " --train a.tsv --test a.tsv",
                       "c.ck: config 'corpus' is 'built-in' in the checkpoint, 'tsv' in this run");
