@@ -91,14 +91,43 @@ static int check_optim(const tg_checkpoint *c, tg_optim *opt, uint64_t *steps, c
     return 0;
 }
 
+/* A negative value in a state that is never negative (Adam's second
+ * moment, a mean of squares): a file without checksums (another tool's, or
+ * edited) can hold one, and its square root made the first step NaN, a
+ * failure the programs blamed on --lr. (The loader refuses NaN and
+ * infinities in any tensor.) */
+static int check_values(const tg_checkpoint *c, const tg_optim *opt, size_t i, const tg_real *x,
+                        size_t n, char *err, size_t errlen)
+{
+    for (size_t k = 0; k < n && tg_optim_state_nonneg(opt, i); k++)
+        if (x[k] < 0)
+            return tg_ckpt_fail(err, errlen, "%s: optimizer state " NAME_FMT " holds %g at "
+                                "index %zu, and it is never negative (a mean of squares)",
+                                tg_checkpoint_label(c), tg_optim_state_name(opt, i),
+                                (double)x[k], k);
+    return 0;
+}
+
 int tg_checkpoint_load_optim(const tg_checkpoint *c, tg_optim *opt, char *err, size_t errlen)
 {
     uint64_t steps = 0;
     if (check_optim(c, opt, &steps, err, errlen)) return -1;
-    for (size_t i = 0; i < tg_optim_state_count(opt); i++) /* checked above: cannot fail */
-        if (tg_checkpoint_read_array(c, tg_optim_state_name(opt, i), tg_optim_state_data(opt, i),
-                                     tg_optim_numel(opt), err, errlen))
-            return -1;
-    tg_optim_set_steps(opt, steps);
-    return 0;
+    if (steps >= (uint64_t)1 << 53) /* the bias corrections' step, in double */
+        return tg_ckpt_fail(err, errlen, "%s: metadata 'optim.steps' is %" PRIu64 ", more updates "
+                            "than a run makes", tg_checkpoint_label(c), steps);
+    size_t n = tg_optim_numel(opt), ns = tg_optim_state_count(opt);
+    tg_real *staged = malloc((ns * n > 0 ? ns * n : 1) * sizeof *staged); /* all or nothing */
+    if (!staged)
+        return tg_ckpt_fail(err, errlen, "%s: out of memory reading the optimizer state",
+                            tg_checkpoint_label(c));
+    int rc = 0;
+    for (size_t i = 0; i < ns && rc == 0; i++) /* sizes checked above */
+        rc = tg_checkpoint_read_array(c, tg_optim_state_name(opt, i), staged + i * n, n, err,
+                                      errlen) ||
+             check_values(c, opt, i, staged + i * n, n, err, errlen);
+    for (size_t i = 0; i < ns && rc == 0; i++)
+        memcpy(tg_optim_state_data(opt, i), staged + i * n, n * sizeof *staged);
+    free(staged);
+    if (rc == 0) tg_optim_set_steps(opt, steps);
+    return rc ? -1 : 0;
 }

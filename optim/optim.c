@@ -26,6 +26,7 @@ struct tg_optim {
     size_t n_state;
     tg_real *state[MAX_STATE];
     const char *state_name[MAX_STATE];
+    int state_nonneg[MAX_STATE]; /* never negative: Adam's v, a running mean of squares */
     int threads; /* tg_optim_set_threads; 0 or 1: the caller's thread */
     int values_finite; /* the last update wrote only finite values (0 before any) */
 };
@@ -93,13 +94,14 @@ int tg_optim_config_check(const tg_optim_config *c, char *err, size_t errlen)
     return 0;
 }
 
-static int add_state(tg_optim *o, const char *name)
+static int add_state(tg_optim *o, const char *name, int nonneg)
 {
     /* calloc(0) may return NULL: keep at least one element. */
     tg_real *a = calloc(o->numel ? o->numel : 1, sizeof *a);
     if (!a) return -1;
     o->state[o->n_state] = a;
     o->state_name[o->n_state] = name;
+    o->state_nonneg[o->n_state] = nonneg;
     o->n_state++;
     return 0;
 }
@@ -113,9 +115,9 @@ tg_optim *tg_optim_new(const tg_optim_config *cfg, size_t numel, char *err, size
         o->cfg = *cfg;
         o->numel = numel;
         if (cfg->kind != TG_OPTIM_SGD)
-            rc = add_state(o, "optim.m") || add_state(o, "optim.v") ? -1 : 0;
+            rc = add_state(o, "optim.m", 0) || add_state(o, "optim.v", 1) ? -1 : 0;
         else if (cfg->momentum > 0)
-            rc = add_state(o, "optim.momentum");
+            rc = add_state(o, "optim.momentum", 0);
     }
     if (rc == 0) return o;
     tg_optim_free(o);
@@ -311,6 +313,11 @@ size_t tg_optim_numel(const tg_optim *o) { return o->numel; }
 size_t tg_optim_state_count(const tg_optim *o) { return o->n_state; }
 uint64_t tg_optim_steps(const tg_optim *o) { return o->steps; }
 void tg_optim_set_steps(tg_optim *o, uint64_t steps) { o->steps = steps; }
+
+int tg_optim_state_nonneg(const tg_optim *o, size_t i)
+{
+    return i < o->n_state && o->state_nonneg[i];
+}
 
 const char *tg_optim_state_name(const tg_optim *o, size_t i)
 {

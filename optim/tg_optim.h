@@ -98,6 +98,8 @@ size_t tg_optim_numel(const tg_optim *o);
 size_t tg_optim_state_count(const tg_optim *o);
 const char *tg_optim_state_name(const tg_optim *o, size_t i);
 tg_real *tg_optim_state_data(tg_optim *o, size_t i);
+/* 1 when state i can never hold a negative value (Adam's "optim.v"). */
+int tg_optim_state_nonneg(const tg_optim *o, size_t i);
 uint64_t tg_optim_steps(const tg_optim *o); /* updates done so far */
 void tg_optim_set_steps(tg_optim *o, uint64_t steps);
 
@@ -111,7 +113,9 @@ int tg_checkpoint_save_training(const char *path, const tg_params *p, tg_optim *
                                 size_t errlen);
 
 /* Restores what tg_checkpoint_save_training stored: state arrays and step
- * count, after checking the optimizer kind and sizes (all or nothing). */
+ * count, after checking the optimizer kind, the sizes and the values (none
+ * negative where tg_optim_state_nonneg, fewer than 2^53 steps; the loader
+ * refuses NaN and infinities): all or nothing. */
 int tg_checkpoint_load_optim(const tg_checkpoint *c, tg_optim *opt, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ gradients */

@@ -981,6 +981,55 @@ Test(checkpoint, optimizer_state_mismatch_is_rejected)
     tg_params_free(p);
 }
 
+/* Values no update writes are refused at load, naming the state and the
+ * index, and nothing is loaded (all or nothing): a negative second moment
+ * (Adam's v, a mean of squares: its square root made the first step NaN,
+ * which the programs blamed on --lr), a step count past 2^53. (NaN and
+ * infinities: the saver and the loader refuse them in any tensor.) */
+Test(checkpoint, optimizer_state_no_update_writes_is_refused)
+{
+    char err[512];
+    const char *path = path_in_dir("badopt.safetensors");
+    tg_params *p = model(31);
+    size_t n = tg_params_numel(p);
+    tg_optim_config adam = tg_optim_defaults(TG_OPTIM_ADAM);
+    tg_optim *a = tg_optim_new(&adam, n, err, sizeof err), *b = tg_optim_new(&adam, n, err, 512);
+    for (size_t i = 0; i < n; i++) tg_params_grad(p)[i] = 0.5;
+    tg_optim_step(a, p);
+    struct { size_t state, at; tg_real value; uint64_t steps; const char *want; } bad[] = {
+        {1, 3, -1, 1, "optimizer state 'optim.v' holds -1 at index 3, and it is never negative"},
+        {1, 0, (tg_real)-1e-30, 1, "'optim.v' holds -1e-30 at index 0"},
+        {0, 0, 0, (uint64_t)1 << 53, "metadata 'optim.steps' is 9007199254740992, more updates"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        tg_real *x = tg_optim_state_data(a, bad[k].state), keep = x[bad[k].at];
+        x[bad[k].at] = bad[k].value;
+        tg_optim_set_steps(a, bad[k].steps);
+        cr_assert_eq(tg_checkpoint_save_training(path, p, a, NULL, 0, err, sizeof err), 0, "%s",
+                     err);
+        x[bad[k].at] = keep;
+        tg_checkpoint *c = tg_checkpoint_open(path, err, sizeof err);
+        cr_assert_not_null(c, "%s", err);
+        cr_assert_eq(tg_checkpoint_load_optim(c, b, err, sizeof err), -1, "case %zu loaded", k);
+        cr_assert(strstr(err, bad[k].want), "case %zu: %s", k, err);
+        cr_assert_eq(tg_optim_steps(b), 0, "untouched");
+        for (size_t i = 0; i < n; i++)
+            cr_assert(tg_optim_state_data(b, 0)[i] == 0 && tg_optim_state_data(b, 1)[i] == 0,
+                      "case %zu: state loaded in part", k);
+        tg_checkpoint_close(c);
+    }
+    tg_optim_set_steps(a, 1); /* the real state loads */
+    cr_assert_eq(tg_checkpoint_save_training(path, p, a, NULL, 0, err, sizeof err), 0, "%s", err);
+    tg_checkpoint *c = tg_checkpoint_open(path, err, sizeof err);
+    cr_assert_eq(tg_checkpoint_load_optim(c, b, err, sizeof err), 0, "%s", err);
+    cr_assert(memcmp(tg_optim_state_data(b, 1), tg_optim_state_data(a, 1), n * sizeof(tg_real)) ==
+              0);
+    tg_checkpoint_close(c);
+    tg_optim_free(a);
+    tg_optim_free(b);
+    tg_params_free(p);
+}
+
 /* ------------------------------------------------------------------ killed writers */
 
 /* A child saves checkpoints in a loop (every value of save k equals k) and is
