@@ -78,7 +78,8 @@ tg_tensor *charmodel_loss(tg_tape *t, const charmodel *m, const int *ids, const 
 }
 
 /* One training step of T x B (dropout on) on probe tape t; ids: (T + 1) B
- * zeros, held by the caller (tgx_arena_measure may cut the step short). */
+ * of tgx_probe_ids, held by the caller (tgx_arena_measure may cut the step
+ * short). */
 typedef struct arena_probe {
     const charmodel *m;
     int T, B;
@@ -106,7 +107,9 @@ size_t charmodel_arena_bytes(const charmodel_config *c, int T, int B)
     tg_rng_seed(&r, 1);
     if (T < 1 || B < 1 || charmodel_init(&probe, c, &r, err, sizeof err) != 0)
         return (size_t)1 << 20; /* the step itself will say what it lacks */
-    int *ids = calloc((size_t)(T + 1) * (size_t)B, sizeof *ids);
+    size_t n = (size_t)(T + 1) * (size_t)B;
+    int *ids = malloc(n * sizeof *ids);
+    if (ids) tgx_probe_ids(ids, n, 0, c->vocab);
     arena_probe p = {&probe, T, B, ids};
     size_t bytes = ids ? tgx_arena_measure(probe_step, &p) : 0;
     free(ids);

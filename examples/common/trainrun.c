@@ -782,6 +782,13 @@ void tgx_format_bytes(size_t n, char *buf, size_t cap)
         snprintf(buf, cap, "%.1f GiB", mib / 1024);
 }
 
+void tgx_probe_ids(int *ids, size_t n, int first, int vocab)
+{
+    size_t avail = vocab > first ? (size_t)(vocab - first) : 1;
+    size_t most = n < avail ? n : avail, distinct = most > 1 ? most - 1 : 1;
+    for (size_t k = 0; k < n; k++) ids[k] = first + (int)(k % distinct);
+}
+
 int tgx_arena_problem(size_t bytes, const char *lower, char *err, size_t errlen)
 {
     if (bytes == 0)

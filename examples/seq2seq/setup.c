@@ -155,7 +155,8 @@ typedef struct probe {
     const s2s_options *o;
     int rows, max_src, max_tgt, threads;
     int mixed; /* training: rows of unequal lengths (masks and blends) */
-    int *ids;  /* max(max_src, max_tgt) ids, every row reads them */
+    int width;               /* max(max_src, max_tgt): ids a row */
+    int *src_ids, *tgt_ids;  /* rows x width each (tgx_probe_ids): row i at i * width */
 } probe;
 
 static void train_probe(void *ctx, tg_tape *t)
@@ -166,7 +167,8 @@ static void train_probe(void *ctx, tg_tape *t)
     int *sl = tg_tape_ints(t, (size_t)p->rows), *tl = tg_tape_ints(t, (size_t)p->rows);
     for (int i = 0; i < p->rows; i++) {
         int longest = i == 0 || !p->mixed;
-        src[i] = tgt[i] = p->ids;
+        src[i] = p->src_ids + (size_t)i * (size_t)p->width;
+        tgt[i] = p->tgt_ids + (size_t)i * (size_t)p->width;
         sl[i] = longest ? p->max_src : 1;
         tl[i] = longest ? p->max_tgt : 1;
     }
@@ -189,7 +191,7 @@ static void decode_probe(void *ctx, tg_tape *t)
     int **out = s2s_alloc_outputs(n, 2, &out_len);
     if (!src || !len) tg_cli_die(prog, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        src[i] = p->ids;
+        src[i] = p->src_ids + i * (size_t)p->width;
         len[i] = p->mixed && i > 0 ? 1 : p->max_src; /* mixed: padding, its masks and blends */
     }
     s2s_decode_options d;
@@ -213,12 +215,17 @@ static void decode_probe(void *ctx, tg_tape *t)
  * not be measured or needs more than any step may take. */
 static size_t measured(void (*fn)(void *, tg_tape *), probe *p, const char *lower)
 {
-    int n = p->max_src > p->max_tgt ? p->max_src : p->max_tgt;
-    p->ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *p->ids);
-    if (!p->ids) tg_cli_die(prog, "out of memory");
-    for (int i = 0; i < n; i++) p->ids[i] = S2S_UNK;
+    p->width = p->max_src > p->max_tgt ? p->max_src : p->max_tgt;
+    size_t n = (size_t)p->rows * (size_t)(p->width > 0 ? p->width : 1);
+    p->src_ids = malloc(n * sizeof *p->src_ids);
+    p->tgt_ids = malloc(n * sizeof *p->tgt_ids);
+    if (!p->src_ids || !p->tgt_ids) tg_cli_die(prog, "out of memory");
+    /* ids from <unk> on (never <pad>): every vocabulary holds the specials */
+    tgx_probe_ids(p->src_ids, n, S2S_UNK, p->m->cfg.src_vocab);
+    tgx_probe_ids(p->tgt_ids, n, S2S_UNK, p->m->cfg.tgt_vocab);
     size_t bytes = tgx_arena_measure(fn, p);
-    free(p->ids);
+    free(p->src_ids);
+    free(p->tgt_ids);
     char err[512];
     if (tgx_arena_problem(bytes, lower, err, sizeof err)) tg_cli_die(prog, "%s", err);
     return bytes;
@@ -227,7 +234,7 @@ static size_t measured(void (*fn)(void *, tg_tape *), probe *p, const char *lowe
 size_t s2s_train_arena(const s2s_model *m, const s2s_options *o, int rows, int max_src,
                        int max_tgt)
 {
-    probe p = {m, o, rows, max_src, max_tgt, o->shards > 1 ? 1 : o->threads, 0, NULL};
+    probe p = {m, o, rows, max_src, max_tgt, o->shards > 1 ? 1 : o->threads, 0, 0, NULL, NULL};
     size_t equal = measured(train_probe, &p, TRAIN_LOWER);
     p.mixed = rows > 1;
     size_t mixed = p.mixed ? measured(train_probe, &p, TRAIN_LOWER) : 0;
@@ -236,7 +243,7 @@ size_t s2s_train_arena(const s2s_model *m, const s2s_options *o, int rows, int m
 
 size_t s2s_decode_arena(const s2s_model *m, const s2s_options *o, int sentences, int max_src)
 {
-    probe p = {m, o, sentences, max_src, 1, o->threads, 0, NULL};
+    probe p = {m, o, sentences, max_src, 1, o->threads, 0, 0, NULL, NULL};
     size_t equal = measured(decode_probe, &p, DECODE_LOWER);
     /* unequal sources: the encoder blends padded rows, attention masks them */
     p.mixed = sentences > 1 && max_src > 1;

@@ -190,6 +190,32 @@ Test(charlm_cli, every_cell_and_optimizer_runs)
     }
 }
 
+/* A step's arena is measured on a batch of many distinct characters: each
+ * distinct one is projected (tg_rnn_forward), and a probe of repeated ids
+ * measured one row. 3000 characters with wide embeddings and a small
+ * hidden size aborted in the first step ("step arena exhausted", exit 134)
+ * for every cell. */
+Test(charlm_cli, many_distinct_characters_fit_the_measured_arena)
+{
+    char *text = malloc(3 * 3000 * 4 + 1), *at = text;
+    cr_assert_not_null(text);
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 3000; c++) { /* U+4E00 .. U+5BB7, 3 bytes each */
+            int cp = 0x4E00 + (c * 7 + r) % 3000;
+            *at++ = (char)(0xE0 | cp >> 12);
+            *at++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+            *at++ = (char)(0x80 | (cp & 0x3F));
+        }
+    pt_write("cjk.txt", text, (size_t)(at - text));
+    free(text);
+    const char *cells[] = {"lstm", "gru"};
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(pt_runf("--text cjk.txt --steps 2 --hidden 8 --embed 1024 --batch 32 "
+                             "--seq-len 64 --threads 1 --cell %s", cells[i]), 0, "%s", pt_err);
+        cr_assert(strstr(last_line(pt_out), " steps=2 "), "%s", pt_out);
+    }
+}
+
 Test(charlm_cli, hello_learns_o)
 {
     cr_assert_eq(pt_run_prog("HELLO_EXE", "", ""), 0, "%s", pt_err);

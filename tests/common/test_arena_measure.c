@@ -67,3 +67,27 @@ Test(arena_measure, a_step_larger_than_the_room_is_an_answer)
     cr_assert(p.ran_to_end);
     tg_tensor_free(p.w);
 }
+
+/* The probe's ids: one short of as many distinct ones as the batch or the
+ * vocabulary allows, every one in first .. vocab-1. */
+Test(arena_measure, probe_ids_are_as_distinct_as_a_batch_can_be_but_one)
+{
+    struct { size_t n; int first, vocab, distinct; } cases[] = {
+        {100, 0, 1000, 99}, /* a batch shorter than the vocabulary: n - 1 */
+        {100, 1, 30, 28},   /* a vocabulary smaller than the batch: all but one of its ids */
+        {1, 0, 50, 1},      {7, 1, 2, 1}, /* at least one */
+    };
+    int ids[100];
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        tgx_probe_ids(ids, cases[c].n, cases[c].first, cases[c].vocab);
+        char seen[1000] = {0};
+        int distinct = 0;
+        for (size_t k = 0; k < cases[c].n; k++) {
+            cr_assert(ids[k] >= cases[c].first && ids[k] < cases[c].vocab, "case %zu: id %d", c,
+                      ids[k]);
+            distinct += !seen[ids[k]];
+            seen[ids[k]] = 1;
+        }
+        cr_assert_eq(distinct, cases[c].distinct, "case %zu", c);
+    }
+}

@@ -3,6 +3,7 @@
  * do not depend on --threads. The binary comes from $SEQ2SEQ. */
 #include <criterion/criterion.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -595,6 +596,33 @@ Test(cli, batch_larger_than_the_corpus_trains_on_every_pair)
     remove(path);
     cr_assert_eq(r.rc, 0, "%s", r.err);
     cr_assert(strstr(r.out, "result: ") && strstr(r.out, "test_pairs=3"), "%s", r.out);
+}
+
+/* The step arenas are measured on batches of many distinct words: each
+ * distinct one is projected, and a probe of one repeated id measured one
+ * row. 6000 words with wide embeddings and a small hidden size aborted in
+ * the first step ("step arena exhausted", exit 134). */
+Test(cli, many_distinct_words_fit_the_measured_arena)
+{
+    char path[128], args[512];
+    snprintf(path, sizeof path, "/tmp/s2s_cli_words_%ld.tsv", (long)getpid());
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    uint64_t x = 88172645463325252ull; /* xorshift64: the words of each side */
+    for (int i = 0; i < 3000; i++)
+        for (int side = 0; side < 2; side++)
+            for (int w = 0; w < 10; w++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                fprintf(f, "w%d%s", (int)(x % 6000), w < 9 ? " " : side ? "\n" : "\t");
+            }
+    fclose(f);
+    snprintf(args, sizeof args, "--train %s --subwords 0 --embed 2048 --hidden 8 --steps 3 "
+             "--show 0 --threads 1", path);
+    ran r;
+    run(&r, args, NULL);
+    remove(path);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "result: "), "%s", r.out);
 }
 
 /* --train of another corpus on a --load'ed model: the share of its tokens
