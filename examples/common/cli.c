@@ -583,6 +583,29 @@ int tg_csv_open(tg_csv *c, const char *path, const char *header, char *err, size
     return 0;
 }
 
+/* A log whose last line has no newline (its run was killed while writing
+ * it) is cut after its last whole line, so that the rows a resumed run
+ * appends are lines of their own. 0, or -1 with errno set. */
+static int cut_torn_line(FILE *f)
+{
+    char buf[4096];
+    if (fseeko(f, 0, SEEK_END) != 0) return -1;
+    off_t end = ftello(f), at = end;
+    while (at > 0) {
+        size_t n = at < (off_t)sizeof buf ? (size_t)at : sizeof buf;
+        if (fseeko(f, at - (off_t)n, SEEK_SET) != 0 || fread(buf, 1, n, f) != n) return -1;
+        size_t i = n;
+        while (i > 0 && buf[i - 1] != '\n') i--;
+        if (i > 0) {
+            at = at - (off_t)n + (off_t)i;
+            break;
+        }
+        at -= (off_t)n;
+    }
+    if (at != end && ftruncate(fileno(f), at) != 0) return -1;
+    return fseeko(f, 0, SEEK_END); /* reading, then writing: a seek between */
+}
+
 int tg_csv_open_run(tg_csv *c, const char *path, const char *header, int resumed, char *err,
                     size_t errlen)
 {
@@ -590,9 +613,11 @@ int tg_csv_open_run(tg_csv *c, const char *path, const char *header, int resumed
     if (!resumed || !path || stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
         return tg_csv_open(c, path, header, err, errlen);
     snprintf(c->path, sizeof c->path, "%s", path);
-    c->f = fopen(path, "a");
-    if (!c->f) {
+    c->f = fopen(path, "a+");
+    if (!c->f || cut_torn_line(c->f) != 0) {
         snprintf(err, errlen, "%s: cannot open log file: %s", path, strerror(errno));
+        if (c->f) fclose(c->f);
+        c->f = NULL;
         return -1;
     }
     return 0;
@@ -606,6 +631,7 @@ void tg_csv_row(tg_csv *c, const char *fmt, ...)
     vfprintf(c->f, fmt, ap);
     va_end(ap);
     fputc('\n', c->f);
+    fflush(c->f); /* on disk at once: a killed run keeps every row (errors: at close) */
 }
 
 int tg_csv_close(tg_csv *c, char *err, size_t errlen)

@@ -218,10 +218,12 @@ typedef struct tg_csv {
 /* header: "step,loss,bpc". 0 ok; -1 with "FILE: strerror" in err. */
 int tg_csv_open(tg_csv *c, const char *path, const char *header, char *err, size_t errlen);
 /* The same, but a resumed run (resumed != 0) appends to the log it
- * continues when that is a non-empty regular file, without a header. */
+ * continues when that is a non-empty regular file, without a header, after
+ * cutting a last line that has no newline (a killed run's torn row). */
 int tg_csv_open_run(tg_csv *c, const char *path, const char *header, int resumed, char *err,
                     size_t errlen);
-/* One row, printf-style, newline added. Write errors surface at close. */
+/* One row, printf-style, newline added, flushed. Write errors surface at
+ * close. */
 void tg_csv_row(tg_csv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Flushes and closes. 0 ok; -1 with "FILE: write error: ..." in err. */
 int tg_csv_close(tg_csv *c, char *err, size_t errlen);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -257,6 +258,51 @@ Test(cli, csv_writes_header_and_rows)
     fclose(f);
     remove(path);
     cr_assert_str_eq(buf, "step,loss\n1,2.50\n2,1.25\n");
+}
+
+/* Each row is on disk when tg_csv_row returns (a run killed later keeps it:
+ * the log was flushed only at close, and a run killed after hours of
+ * training left it empty), and a resumed run's log cuts a torn last row
+ * before appending (a killed run's "429,0.412,2745" became the start of an
+ * 11-field row). */
+static void read_all(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = 0;
+    fclose(f);
+}
+
+Test(cli, csv_rows_are_on_disk_at_once_and_a_resume_cuts_a_torn_row)
+{
+    char path[] = "/tmp/tg_cli_csv_XXXXXX", err[512], buf[256];
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    tg_csv c;
+    cr_assert_eq(tg_csv_open(&c, path, "step,loss", err, sizeof err), 0, "%s", err);
+    tg_csv_row(&c, "%d,%.2f", 1, 2.5);
+    read_all(path, buf, sizeof buf); /* before close */
+    cr_assert_str_eq(buf, "step,loss\n1,2.50\n");
+    cr_assert_eq(tg_csv_close(&c, err, sizeof err), 0, "%s", err);
+    FILE *f = fopen(path, "a");
+    fputs("2,1.2", f); /* killed while writing row 2 */
+    fclose(f);
+    cr_assert_eq(tg_csv_open_run(&c, path, "step,loss", 1, err, sizeof err), 0, "%s", err);
+    tg_csv_row(&c, "%d,%.2f", 2, 1.25);
+    cr_assert_eq(tg_csv_close(&c, err, sizeof err), 0, "%s", err);
+    read_all(path, buf, sizeof buf);
+    cr_assert_str_eq(buf, "step,loss\n1,2.50\n2,1.25\n");
+    f = fopen(path, "w");
+    fputs("no newline at all", f); /* not even the header is whole: nothing kept */
+    fclose(f);
+    cr_assert_eq(tg_csv_open_run(&c, path, "step,loss", 1, err, sizeof err), 0, "%s", err);
+    tg_csv_row(&c, "%d,%.2f", 3, 1.0);
+    cr_assert_eq(tg_csv_close(&c, err, sizeof err), 0, "%s", err);
+    read_all(path, buf, sizeof buf);
+    remove(path);
+    cr_assert_str_eq(buf, "3,1.00\n");
 }
 
 Test(cli, csv_disabled_and_failures_name_the_file)
