@@ -508,8 +508,9 @@ static int parse_header_len(const parse_ctx *x, size_t len, const unsigned char 
     uint64_t h = read_le64(b);
     if (h == 0) return PFAIL(x, "%s: header length is 0", x->label);
     if (h > TG_CKPT_MAX_HEADER)
-        return PFAIL(x, "%s: header length %" PRIu64 " is over the limit of %u bytes", x->label,
-                     h, TG_CKPT_MAX_HEADER);
+        return PFAIL(x, "%s: not a safetensors file (its first 8 bytes give a header length of "
+                        "%" PRIu64 ", over the limit of %u bytes)", x->label, h,
+                     TG_CKPT_MAX_HEADER);
     if (h > len - 8)
         return PFAIL(x, "%s: header length %" PRIu64 " goes beyond the end of the file (%zu "
                         "bytes)", x->label, h, len);

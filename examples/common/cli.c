@@ -485,8 +485,10 @@ void tg_cli_one_process(const char *prog, const char *what)
 
 void tg_cli_check_stdout(const char *prog)
 {
+    errno = 0; /* what fflush fails with; an earlier failed write's is gone */
     if (fflush(stdout) != 0 || ferror(stdout))
-        tg_cli_die(prog, "stdout: write error: output was lost (its reader left?)");
+        tg_cli_die(prog, "stdout: write error: %s",
+                   errno ? strerror(errno) : "output was lost (its reader left, or no space?)");
 }
 
 long tg_cli_launcher_rank(void)
