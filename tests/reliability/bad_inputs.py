@@ -418,6 +418,17 @@ ROWS = [
     ("seq2seq", "--export-torch naming a training checkpoint (replaced it by a state_dict)",
      ["--load", "{d}/sub.tg", "--export-torch", "{d}/s.tck", "--translate", "hello"], 2,
      ["--export-torch", "s.tck", "is a training checkpoint"]),
+    # ---- found by session 29's hunt: each crashed, hung or blamed the wrong thing
+    ("seq2seq", "a test side SentencePiece's normalization leaves empty (aborted, exit 134)",
+     ["--train", "{d}/sub.tsv", "--test", "{d}/lsep.tsv", "--hidden", "8", "--embed", "4",
+      "--epochs", "1"], 1,
+     ["lsep.tsv:1: the source side is empty after SentencePiece's normalization"]),
+    ("seq2seq", "a checkpoint's rng state all zeros (a resumed run hung, deaf to SIGTERM)",
+     ["--resume", "{d}/s_zero_rng.tck", "--steps", "2"], 1,
+     ["s_zero_rng.tck", "'rng.data' is an all-zero rng state"]),
+    ("seq2seq", "a checkpoint's Adam second moment negative (the first step was NaN, blamed "
+     "on --lr)", ["--resume", "{d}/s_neg_v.tck", "--steps", "2"], 1,
+     ["s_neg_v.tck", "'optim.v' holds -1 at index 0", "never negative"]),
 ]
 
 TIMEOUT = 60
@@ -592,6 +603,13 @@ def make_training_checkpoints(d, exes):
         raw = open(f"{d}/s.tck", "rb").read()
         with open(f"{d}/s_trunc.tck", "wb") as f:
             f.write(raw[:len(raw) // 2])
+        h, data = safetensors_parts(f"{d}/s.tck")  # consistent files: checksums set to match
+        write_safetensors(f"{d}/s_zero_rng.tck",
+                          dict(h, __metadata__=dict(h["__metadata__"], **{"rng.data": "0" * 64})),
+                          data)
+        v = h["optim.v"]["data_offsets"][0]
+        data[v:v + 4] = struct.pack("<f", -1.0)
+        write_safetensors(f"{d}/s_neg_v.tck", h, data)
 
 
 def make_subword_fixtures(d, seq2seq):
@@ -602,6 +620,8 @@ def make_subword_fixtures(d, seq2seq):
     tsv = f"{d}/sub.tsv"
     with open(tsv, "w", encoding="utf-8") as f:
         f.write("Straße über Öl.\tStreet over oil.\n안녕 세계\tHello world.\n" * 3)
+    with open(f"{d}/lsep.tsv", "w", encoding="utf-8") as f:
+        f.write("\u2028\tStreet\n")  # a LINE SEPARATOR: text to our reader, no pieces
     make_fixture([seq2seq, "--train", tsv, "--test", tsv, "--hidden", "8", "--embed", "4",
                   "--epochs", "1", "--save", f"{d}/sub.tg", "--checkpoint", f"{d}/sub.tck"],
                  "the subword fixtures")
