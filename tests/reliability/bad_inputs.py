@@ -607,8 +607,8 @@ def make_training_checkpoints(d, exes):
         write_safetensors(f"{d}/s_zero_rng.tck",
                           dict(h, __metadata__=dict(h["__metadata__"], **{"rng.data": "0" * 64})),
                           data)
-        v = h["optim.v"]["data_offsets"][0]
-        data[v:v + 4] = struct.pack("<f", -1.0)
+        v, fmt = h["optim.v"]["data_offsets"][0], "<d" if h["optim.v"]["dtype"] == "F64" else "<f"
+        data[v:v + struct.calcsize(fmt)] = struct.pack(fmt, -1.0)  # the double build's F64
         write_safetensors(f"{d}/s_neg_v.tck", h, data)
 
 
