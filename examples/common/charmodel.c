@@ -109,7 +109,10 @@ size_t charmodel_arena_bytes(const charmodel_config *c, int T, int B)
         return (size_t)1 << 20; /* the step itself will say what it lacks */
     size_t n = (size_t)(T + 1) * (size_t)B;
     int *ids = malloc(n * sizeof *ids);
-    if (ids) tgx_probe_ids(ids, n, 0, c->vocab);
+    /* the distinct ids counted over the T B the network reads; the last B
+     * are only targets */
+    if (ids) tgx_probe_ids(ids, (size_t)T * (size_t)B, 0, c->vocab);
+    if (ids) tgx_probe_ids(ids + (size_t)T * (size_t)B, (size_t)B, 0, c->vocab);
     arena_probe p = {&probe, T, B, ids};
     size_t bytes = ids ? tgx_arena_measure(probe_step, &p) : 0;
     free(ids);

@@ -784,7 +784,9 @@ void tgx_format_bytes(size_t n, char *buf, size_t cap)
 
 void tgx_probe_ids(int *ids, size_t n, int first, int vocab)
 {
-    size_t avail = vocab > first ? (size_t)(vocab - first) : 1;
+    TG_CHECK(first >= 0 && first < vocab, TG_HERE, "tgx_probe_ids",
+             "first id %d outside a vocabulary of %d", first, vocab);
+    size_t avail = (size_t)(vocab - first);
     size_t most = n < avail ? n : avail, distinct = most > 1 ? most - 1 : 1;
     for (size_t k = 0; k < n; k++) ids[k] = first + (int)(k % distinct);
 }

@@ -366,14 +366,16 @@ void tgx_run_finish(tgx_run *r);
  * restored). A later step that needs more still stops with the engine's
  * overflow message naming the bytes. */
 size_t tgx_arena_measure(void (*probe)(void *ctx, tg_tape *t), void *ctx);
-/* n ids for a probe's step, from first .. vocab-1 (first < vocab): as many distinct ones as
- * a batch of n can hold short of all of them (one less than the smaller of
- * n and the ids available; at least one), cycling. A step fed by ids
- * projects each distinct one (tg_rnn_forward), so a probe of repeated ids
- * measured one row where a real batch takes hundreds: charlm with 3000
- * characters and --embed 1024 aborted on its arena in the first step. One
- * short of all of them: the gathering path, larger than the whole table's
- * or all rows' by the gather. */
+/* n ids for a probe's step, from first .. vocab-1 (first < vocab): one
+ * short of as many distinct ones as n positions or the vocabulary can hold
+ * (at least one), cycling. A step fed by ids projects each distinct one
+ * (tg_rnn_forward), so a probe of one repeated id measured one row where a
+ * real batch takes hundreds: charlm with 3000 characters and --embed 1024
+ * aborted on its arena in the first step. One short of all: a batch with a
+ * repeated id gathers its projected rows for every position (cells without
+ * step_rows, the attention decoder), the largest step; all distinct reads
+ * them in place, larger by one row only for the LSTM. n: the positions the
+ * network reads, not the targets after them. */
 void tgx_probe_ids(int *ids, size_t n, int first, int vocab);
 #define TGX_ARENA_TOO_BIG SIZE_MAX
 /* For a tgx_arena_measure result that is no size (0, TGX_ARENA_TOO_BIG):

@@ -154,9 +154,8 @@ typedef struct probe {
     const s2s_model *m;
     const s2s_options *o;
     int rows, max_src, max_tgt, threads;
-    int mixed; /* training: rows of unequal lengths (masks and blends) */
-    int width;               /* max(max_src, max_tgt): ids a row */
-    int *src_ids, *tgt_ids;  /* rows x width each (tgx_probe_ids): row i at i * width */
+    int mixed; /* one short source row: masks and blends at every step */
+    int *src_ids, *tgt_ids; /* rows x max_src, rows x max_tgt (tgx_probe_ids) */
 } probe;
 
 static void train_probe(void *ctx, tg_tape *t)
@@ -165,12 +164,15 @@ static void train_probe(void *ctx, tg_tape *t)
     const int **src = tg_tape_alloc(t, (size_t)p->rows * sizeof *src);
     const int **tgt = tg_tape_alloc(t, (size_t)p->rows * sizeof *tgt);
     int *sl = tg_tape_ints(t, (size_t)p->rows), *tl = tg_tape_ints(t, (size_t)p->rows);
+    /* mixed: every row full but the last source, which a length-sorted
+     * batch's one short pair makes: its masks, every logit row and every
+     * distinct id at once (padding all rows but one measured a step with
+     * few logits and ids, and real batches overflowed it) */
     for (int i = 0; i < p->rows; i++) {
-        int longest = i == 0 || !p->mixed;
-        src[i] = p->src_ids + (size_t)i * (size_t)p->width;
-        tgt[i] = p->tgt_ids + (size_t)i * (size_t)p->width;
-        sl[i] = longest ? p->max_src : 1;
-        tl[i] = longest ? p->max_tgt : 1;
+        src[i] = p->src_ids + (size_t)i * (size_t)p->max_src;
+        tgt[i] = p->tgt_ids + (size_t)i * (size_t)p->max_tgt;
+        sl[i] = p->mixed && i == p->rows - 1 ? 1 : p->max_src;
+        tl[i] = p->max_tgt;
     }
     tg_rng drop;
     tg_rng_seed(&drop, 1);
@@ -190,9 +192,9 @@ static void decode_probe(void *ctx, tg_tape *t)
     int *len = malloc(n * sizeof *len), *out_len;
     int **out = s2s_alloc_outputs(n, 2, &out_len);
     if (!src || !len) tg_cli_die(prog, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        src[i] = p->src_ids + i * (size_t)p->width;
-        len[i] = p->mixed && i > 0 ? 1 : p->max_src; /* mixed: padding, its masks and blends */
+    for (size_t i = 0; i < n; i++) { /* mixed: one short source, as train_probe */
+        src[i] = p->src_ids + i * (size_t)p->max_src;
+        len[i] = p->mixed && i == n - 1 ? 1 : p->max_src;
     }
     s2s_decode_options d;
     s2s_decode_options_default(&d);
@@ -215,14 +217,14 @@ static void decode_probe(void *ctx, tg_tape *t)
  * not be measured or needs more than any step may take. */
 static size_t measured(void (*fn)(void *, tg_tape *), probe *p, const char *lower)
 {
-    p->width = p->max_src > p->max_tgt ? p->max_src : p->max_tgt;
-    size_t n = (size_t)p->rows * (size_t)(p->width > 0 ? p->width : 1);
-    p->src_ids = malloc(n * sizeof *p->src_ids);
-    p->tgt_ids = malloc(n * sizeof *p->tgt_ids);
+    size_t ns = (size_t)p->rows * (size_t)(p->max_src > 0 ? p->max_src : 1);
+    size_t nt = (size_t)p->rows * (size_t)(p->max_tgt > 0 ? p->max_tgt : 1);
+    p->src_ids = malloc(ns * sizeof *p->src_ids);
+    p->tgt_ids = malloc(nt * sizeof *p->tgt_ids);
     if (!p->src_ids || !p->tgt_ids) tg_cli_die(prog, "out of memory");
     /* ids from <unk> on (never <pad>): every vocabulary holds the specials */
-    tgx_probe_ids(p->src_ids, n, S2S_UNK, p->m->cfg.src_vocab);
-    tgx_probe_ids(p->tgt_ids, n, S2S_UNK, p->m->cfg.tgt_vocab);
+    tgx_probe_ids(p->src_ids, ns, S2S_UNK, p->m->cfg.src_vocab);
+    tgx_probe_ids(p->tgt_ids, nt, S2S_UNK, p->m->cfg.tgt_vocab);
     size_t bytes = tgx_arena_measure(fn, p);
     free(p->src_ids);
     free(p->tgt_ids);
@@ -234,7 +236,7 @@ static size_t measured(void (*fn)(void *, tg_tape *), probe *p, const char *lowe
 size_t s2s_train_arena(const s2s_model *m, const s2s_options *o, int rows, int max_src,
                        int max_tgt)
 {
-    probe p = {m, o, rows, max_src, max_tgt, o->shards > 1 ? 1 : o->threads, 0, 0, NULL, NULL};
+    probe p = {m, o, rows, max_src, max_tgt, o->shards > 1 ? 1 : o->threads, 0, NULL, NULL};
     size_t equal = measured(train_probe, &p, TRAIN_LOWER);
     p.mixed = rows > 1;
     size_t mixed = p.mixed ? measured(train_probe, &p, TRAIN_LOWER) : 0;
@@ -243,7 +245,7 @@ size_t s2s_train_arena(const s2s_model *m, const s2s_options *o, int rows, int m
 
 size_t s2s_decode_arena(const s2s_model *m, const s2s_options *o, int sentences, int max_src)
 {
-    probe p = {m, o, sentences, max_src, 1, o->threads, 0, 0, NULL, NULL};
+    probe p = {m, o, sentences, max_src, 1, o->threads, 0, NULL, NULL};
     size_t equal = measured(decode_probe, &p, DECODE_LOWER);
     /* unequal sources: the encoder blends padded rows, attention masks them */
     p.mixed = sentences > 1 && max_src > 1;

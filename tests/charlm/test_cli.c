@@ -208,10 +208,14 @@ Test(charlm_cli, many_distinct_characters_fit_the_measured_arena)
         }
     pt_write("cjk.txt", text, (size_t)(at - text));
     free(text);
-    const char *cells[] = {"lstm", "gru"};
-    for (int i = 0; i < 2; i++) {
-        cr_assert_eq(pt_runf("--text cjk.txt --steps 2 --hidden 8 --embed 1024 --batch 32 "
-                             "--seq-len 64 --threads 1 --cell %s", cells[i]), 0, "%s", pt_err);
+    /* wide embeddings: the distinct rows; a GRU with a wide state: its
+     * gathers of the projected rows, every position (the probe's ids had
+     * all been distinct, the one path without them) */
+    const char *runs[] = {"--cell lstm --hidden 8 --embed 1024", "--cell gru --hidden 8 --embed 1024",
+                          "--cell gru --hidden 768 --embed 32"};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(pt_runf("--text cjk.txt --steps 2 --batch 32 --seq-len 64 --threads 1 %s",
+                             runs[i]), 0, "%s: %s", runs[i], pt_err);
         cr_assert(strstr(last_line(pt_out), " steps=2 "), "%s", pt_out);
     }
 }
