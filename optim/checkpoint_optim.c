@@ -99,7 +99,8 @@ static int check_optim(const tg_checkpoint *c, tg_optim *opt, uint64_t *steps, c
 static int check_values(const tg_checkpoint *c, const tg_optim *opt, size_t i, const tg_real *x,
                         size_t n, char *err, size_t errlen)
 {
-    for (size_t k = 0; k < n && tg_optim_state_nonneg(opt, i); k++)
+    if (!tg_optim_state_nonneg(opt, i)) return 0;
+    for (size_t k = 0; k < n; k++)
         if (x[k] < 0)
             return tg_ckpt_fail(err, errlen, "%s: optimizer state " NAME_FMT " holds %g at "
                                 "index %zu, and it is never negative (a mean of squares)",
@@ -115,19 +116,21 @@ int tg_checkpoint_load_optim(const tg_checkpoint *c, tg_optim *opt, char *err, s
     if (steps >= (uint64_t)1 << 53) /* the bias corrections' step, in double */
         return tg_ckpt_fail(err, errlen, "%s: metadata 'optim.steps' is %" PRIu64 ", more updates "
                             "than a run makes", tg_checkpoint_label(c), steps);
+    /* all or nothing: each array read into one buffer and checked, then
+     * read into the state (one array's memory more at a resume, not all) */
     size_t n = tg_optim_numel(opt), ns = tg_optim_state_count(opt);
-    tg_real *staged = malloc((ns * n > 0 ? ns * n : 1) * sizeof *staged); /* all or nothing */
-    if (!staged)
+    tg_real *staged = ns ? malloc((n ? n : 1) * sizeof *staged) : NULL;
+    if (ns && !staged)
         return tg_ckpt_fail(err, errlen, "%s: out of memory reading the optimizer state",
                             tg_checkpoint_label(c));
     int rc = 0;
     for (size_t i = 0; i < ns && rc == 0; i++) /* sizes checked above */
-        rc = tg_checkpoint_read_array(c, tg_optim_state_name(opt, i), staged + i * n, n, err,
-                                      errlen) ||
-             check_values(c, opt, i, staged + i * n, n, err, errlen);
-    for (size_t i = 0; i < ns && rc == 0; i++)
-        memcpy(tg_optim_state_data(opt, i), staged + i * n, n * sizeof *staged);
+        rc = tg_checkpoint_read_array(c, tg_optim_state_name(opt, i), staged, n, err, errlen) ||
+             check_values(c, opt, i, staged, n, err, errlen);
     free(staged);
+    for (size_t i = 0; i < ns && rc == 0; i++)
+        rc = tg_checkpoint_read_array(c, tg_optim_state_name(opt, i),
+                                      tg_optim_state_data(opt, i), n, err, errlen);
     if (rc == 0) tg_optim_set_steps(opt, steps);
     return rc ? -1 : 0;
 }

@@ -595,7 +595,8 @@ static int cut_torn_line(FILE *f)
     off_t end = ftello(f), at = end;
     while (at > 0) {
         size_t n = at < (off_t)sizeof buf ? (size_t)at : sizeof buf;
-        if (fseeko(f, at - (off_t)n, SEEK_SET) != 0 || fread(buf, 1, n, f) != n) return -1;
+        if (fseeko(f, at - (off_t)n, SEEK_SET) != 0) return -1;
+        if (fread(buf, 1, n, f) != n) return errno = ferror(f) ? errno : EIO, -1;
         size_t i = n;
         while (i > 0 && buf[i - 1] != '\n') i--;
         if (i > 0) {
@@ -622,6 +623,7 @@ int tg_csv_open_run(tg_csv *c, const char *path, const char *header, int resumed
         c->f = NULL;
         return -1;
     }
+    if (ftello(c->f) == 0) fprintf(c->f, "%s\n", header); /* not even the header was whole */
     return 0;
 }
 

@@ -401,10 +401,11 @@ static int stage_item(const item *it, const tg_checkpoint *c, const char *path, 
     item_key(it, key);
     const char *v = it->kind == K_ARRAY ? NULL : tg_checkpoint_meta(c, key);
     /* a config a program registers only when set (seq2seq's attention) is
-     * absent from a run's checkpoint without it */
-    if (it->kind == K_CONFIG && !v && strlen(it->value) <= 40)
+     * absent from a run's checkpoint without it (values cut at 40: a
+     * vocabulary is one) */
+    if (it->kind == K_CONFIG && !v)
         return tg_ckpt_fail(err, errlen,
-                            "%s: config '%s' is not set in the checkpoint, '%s' in this run: "
+                            "%s: config '%s' is not set in the checkpoint, '%.40s' in this run: "
                             "cannot resume with a different %s",
                             path, it->name, it->value, it->name);
     if (it->kind != K_ARRAY && it->kind != K_INFO && !v)
