@@ -211,7 +211,8 @@ Test(charlm_cli, many_distinct_characters_fit_the_measured_arena)
     /* wide embeddings: the distinct rows; a GRU with a wide state: its
      * gathers of the projected rows, every position (the probe's ids had
      * all been distinct, the one path without them) */
-    const char *runs[] = {"--cell lstm --hidden 8 --embed 1024", "--cell gru --hidden 8 --embed 1024",
+    const char *runs[] = {"--cell lstm --hidden 8 --embed 1024",
+                          "--cell gru --hidden 8 --embed 1024",
                           "--cell gru --hidden 768 --embed 32"};
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(pt_runf("--text cjk.txt --steps 2 --batch 32 --seq-len 64 --threads 1 %s",
