@@ -107,12 +107,12 @@ size_t charmodel_arena_bytes(const charmodel_config *c, int T, int B)
     tg_rng_seed(&r, 1);
     if (T < 1 || B < 1 || charmodel_init(&probe, c, &r, err, sizeof err) != 0)
         return (size_t)1 << 20; /* the step itself will say what it lacks */
-    size_t n = (size_t)(T + 1) * (size_t)B;
-    int *ids = malloc(n * sizeof *ids);
-    /* the distinct ids counted over the T B the network reads; the last B
-     * are only targets */
-    if (ids) tgx_probe_ids(ids, (size_t)T * (size_t)B, 0, c->vocab);
-    if (ids) tgx_probe_ids(ids + (size_t)T * (size_t)B, (size_t)B, 0, c->vocab);
+    size_t read = (size_t)T * (size_t)B; /* then B more, only targets */
+    int *ids = malloc((read + (size_t)B) * sizeof *ids);
+    if (ids) { /* the distinct ids counted over what the network reads */
+        tgx_probe_ids(ids, read, 0, c->vocab);
+        tgx_probe_ids(ids + read, (size_t)B, 0, c->vocab);
+    }
     arena_probe p = {&probe, T, B, ids};
     size_t bytes = ids ? tgx_arena_measure(probe_step, &p) : 0;
     free(ids);
