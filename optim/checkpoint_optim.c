@@ -91,7 +91,7 @@ static int check_optim(const tg_checkpoint *c, tg_optim *opt, uint64_t *steps, c
     return 0;
 }
 
-/* A negative value in a state that is never negative (Adam's second
+/* A negative value in state i, which is never negative (Adam's second
  * moment, a mean of squares): a file without checksums (another tool's, or
  * edited) can hold one, and its square root made the first step NaN, a
  * failure the programs blamed on --lr. (The loader refuses NaN and
@@ -99,7 +99,6 @@ static int check_optim(const tg_checkpoint *c, tg_optim *opt, uint64_t *steps, c
 static int check_values(const tg_checkpoint *c, const tg_optim *opt, size_t i, const tg_real *x,
                         size_t n, char *err, size_t errlen)
 {
-    if (!tg_optim_state_nonneg(opt, i)) return 0;
     for (size_t k = 0; k < n; k++)
         if (x[k] < 0)
             return tg_ckpt_fail(err, errlen, "%s: optimizer state " NAME_FMT " holds %g at "
@@ -116,8 +115,9 @@ int tg_checkpoint_load_optim(const tg_checkpoint *c, tg_optim *opt, char *err, s
     if (steps >= (uint64_t)1 << 53) /* the bias corrections' step, in double */
         return tg_ckpt_fail(err, errlen, "%s: metadata 'optim.steps' is %" PRIu64 ", more updates "
                             "than a run makes", tg_checkpoint_label(c), steps);
-    /* all or nothing: each array read into one buffer and checked, then
-     * read into the state (one array's memory more at a resume, not all) */
+    /* all or nothing: each array with values to check is read into one
+     * buffer and checked first (one array's memory more at a resume, not
+     * all), then every array into the state */
     size_t n = tg_optim_numel(opt), ns = tg_optim_state_count(opt);
     tg_real *staged = ns ? malloc((n ? n : 1) * sizeof *staged) : NULL;
     if (ns && !staged)
@@ -125,8 +125,10 @@ int tg_checkpoint_load_optim(const tg_checkpoint *c, tg_optim *opt, char *err, s
                             tg_checkpoint_label(c));
     int rc = 0;
     for (size_t i = 0; i < ns && rc == 0; i++) /* sizes checked above */
-        rc = tg_checkpoint_read_array(c, tg_optim_state_name(opt, i), staged, n, err, errlen) ||
-             check_values(c, opt, i, staged, n, err, errlen);
+        if (tg_optim_state_nonneg(opt, i))
+            rc = tg_checkpoint_read_array(c, tg_optim_state_name(opt, i), staged, n, err,
+                                          errlen) ||
+                 check_values(c, opt, i, staged, n, err, errlen);
     free(staged);
     for (size_t i = 0; i < ns && rc == 0; i++)
         rc = tg_checkpoint_read_array(c, tg_optim_state_name(opt, i),
