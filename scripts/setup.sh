@@ -10,7 +10,7 @@ PKGS="build-essential meson ninja-build pkg-config libcriterion-dev libopenblas-
 PKGS="$PKGS python3-torch python3-numpy python3-matplotlib" # PyTorch interchange test, plot_log.py
 PKGS="$PKGS libopenmpi-dev openmpi-bin" # Open MPI: -Dmpi (issue 14), graph/dist.c, tests/dist
 PKGS="$PKGS libsentencepiece-dev trans-de-en" # seq2seq subwords (issue 13), scripts/make_de_en.sh
-PKGS="$PKGS python3-sentencepiece" # the PyTorch anchor torch_seq2seq_budget.py --spm
+PKGS="$PKGS python3-sentencepiece" # the PyTorch anchor ../shared/anchors/torch_seq2seq_budget.py --spm
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

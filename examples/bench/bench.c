@@ -366,6 +366,7 @@ int main(int argc, char **argv)
         .threads = 1,
         .shards = 0,
         .windows = 5,
+        .blas_threads = 1,
         .src_vocab = 1000,
         .tgt_vocab = 1000,
         .src_len = 12,

@@ -257,6 +257,19 @@ static void format_default(const tg_flag *f, char *buf, size_t n)
     }
 }
 
+/* A number outside its flag's range is a sentinel ("not given": the program
+ * picks, as seq2seq's --subwords by corpus), which the help text describes;
+ * printed, "[0..1000000] (default: -1)" contradicted itself. */
+static int default_in_range(const tg_flag *f)
+{
+    if (f->min >= f->max) return 1;
+    double v = f->type == TG_INT      ? *(const int *)f->dest
+               : f->type == TG_U64    ? (double)*(const uint64_t *)f->dest
+               : f->type == TG_DOUBLE ? *(const double *)f->dest
+                                      : f->min;
+    return v >= f->min && v <= f->max;
+}
+
 static const char *metavar(tg_flag_type type)
 {
     switch (type) {
@@ -282,7 +295,8 @@ void tg_cli_usage(FILE *f, const tg_flag *flags, int n, const char *prog, const 
         fprintf(f, "  %-22s %s", left, fl->help ? fl->help : "");
         if (fl->choices) fprintf(f, " (one of %s)", fl->choices);
         if (fl->min < fl->max) fprintf(f, " [%.15g..%.15g]", fl->min, fl->max);
-        fprintf(f, " (default: %s)\n", def);
+        if (default_in_range(fl)) fprintf(f, " (default: %s)", def);
+        fputc('\n', f);
     }
     fprintf(f, "  %-22s %s\n", "-h, --help", "show this help and exit");
 }

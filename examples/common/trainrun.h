@@ -101,7 +101,7 @@ int tgx_run_threads(int threads);
 #define TGX_HELP_EVERY "steps between training checkpoints (0: at the end only)"
 #define TGX_HELP_RESUME                                                                      \
     "continue the run in training checkpoint FILE exactly; settings not given are taken "   \
-    "from it, and --steps and --epochs count from the run's start"
+    "from it, and the run's length (--steps, --epochs) counts from its start"
 #define TGX_HELP_SKIP_NONFINITE                                                              \
     "skip a step whose loss or gradient is NaN or infinite, instead of stopping with exit 1"
 /* rows: "one row per step", "one row per epoch" ... */

@@ -38,7 +38,7 @@ def flag_help(exe):
     helps = {}
     for line in out.splitlines():
         m = re.match(r"\s+--([a-z-]+)(?: [A-Z]+)?\s+(.*?)(?: \(one of [^)]*\))?(?: \[[^]]*\])?"
-                     r" \(default: .*\)$", line)
+                     r"(?: \(default: .*\))?$", line)
         if m:
             helps[m.group(1)] = m.group(2)
     return helps

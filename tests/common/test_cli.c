@@ -201,6 +201,23 @@ Test(cli, usage_lists_every_flag_with_its_default)
         cr_assert(strstr(buf, lines[i]), "missing '%s' in:\n%s", lines[i], buf);
 }
 
+/* A default outside the flag's range is a sentinel the help text explains
+ * ("default 8000 with --train"): no "(default: -1)" beside "[0..100]". */
+Test(cli, usage_omits_a_sentinel_default)
+{
+    FILE *f = tmpfile();
+    char buf[1024];
+    int pieces = -1;
+    tg_flag fl[1] = {{"pieces", TG_INT, &pieces, "pieces (default: by corpus)", 0, 100, NULL}};
+    tg_cli_usage(f, fl, 1, "prog", "");
+    rewind(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    cr_assert(strstr(buf, "pieces (default: by corpus) [0..100]\n"), "%s", buf);
+    cr_assert(!strstr(buf, "-1"), "the sentinel was printed:\n%s", buf);
+}
+
 static void parse_and_exit(const char *arg)
 {
     char *argv[] = {"prog", (char *)arg, NULL};
