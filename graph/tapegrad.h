@@ -338,7 +338,7 @@ tg_tensor *tg_gru_gates_(tg_tape *t, tg_tensor *xp, tg_tensor *hp, tg_tensor *h,
  * position masked gives zeros (ops/softmax.c). */
 tg_tensor *tg_softmax_(tg_tape *t, tg_tensor *x, const int *mask, tg_src at);
 /* Attention over a time-major memory m (S*B x H; step s of example b in row
- * s*B + b, as tg_unroll returns its outputs), one op each:
+ * s*B + b, as tg_rnn_forward returns its outputs), one op each:
  * attn_scores:  q (B x H) -> (B x S),  y[b, s] = q[b] . m[s*B + b]
  * attn_context: a (B x S) -> (B x H),  y[b] = sum_s a[b, s] m[s*B + b] */
 tg_tensor *tg_attn_scores_(tg_tape *t, tg_tensor *q, tg_tensor *m, tg_src at);

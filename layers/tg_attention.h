@@ -3,7 +3,7 @@
  * Included by tg_layers.h; composed of public ops only, no backward code.
  *
  * Memory: the encoder's outputs, time-major (S*B x M, source step s of
- * example b in row s*B + b, as tg_unroll returns them). Source padding
+ * example b in row s*B + b, as tg_rnn_forward returns them). Source padding
  * (steps s >= lengths[b]) is masked out of every softmax; an example with
  * length 0 gets a zero context (the softmax of an all-masked row is 0).
  *
