@@ -637,24 +637,61 @@ static int shared_on_purpose(const char *out, const char *in)
            (!strcmp(out, "--save") && !strcmp(in, "--load"));
 }
 
+/* Whether output flag writes a model (safetensors): the flags that may
+ * replace a model file, as a run's newer model replaces its older one. */
+static int writes_model(const char *flag)
+{
+    return !strcmp(flag, "--checkpoint") || !strcmp(flag, "--save") ||
+           !strcmp(flag, "--export-torch");
+}
+
+/* Whether the regular file at path starts as a safetensors file does: an
+ * 8-byte little-endian header length that the file holds, then '{'. Any
+ * model file (a --save, --checkpoint or --export-torch output, of any
+ * version, or PyTorch's), told from its first 9 bytes; 0 for what cannot
+ * be read (no device or FIFO is opened: a reader would be waited for). */
+static int looks_like_safetensors(const char *path)
+{
+    struct stat st;
+    unsigned char b[9];
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 10) return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return 0;
+    ssize_t got = read(fd, b, sizeof b);
+    close(fd);
+    uint64_t len = 0;
+    for (int i = 7; i >= 0; i--) len = len << 8 | b[i];
+    return got == (ssize_t)sizeof b && b[8] == '{' && len >= 2 &&
+           len <= (uint64_t)st.st_size - 8;
+}
+
 /* An output over an existing training checkpoint loses a run's state (its
  * optimizer, data position, generators): --save left a model file in its
  * place, --log a CSV. --checkpoint is not checked here: it may be the
  * --resume file alone (tg_trainckpt_check_path). The --load file is no
  * exception, though --save may share it to train a model on in place: a
  * training checkpoint is trained on in place by --resume X --checkpoint X,
- * and --load X --save X kept its model and dropped its run. */
+ * and --load X --save X kept its model and dropped its run. An output that
+ * is no model (--log, --attention-map) over any model file lost the model
+ * for a CSV or an SVG: a typo's price was a training run. */
 static void check_no_checkpoint_replaced(const char *prog, const tg_run_file *out, int n)
 {
     if (tg_cli_launcher_rank() > 0) return; /* rank 0 writes the files, and checks (cli.h) */
     for (int i = 0; i < n; i++) {
         const char *flag = out[i].flag, *path = out[i].path;
-        if (!path || !strcmp(flag, "--checkpoint") || !tg_trainckpt_is_checkpoint(path)) continue;
-        const char *with = !strcmp(flag, "--save") ? " with a model file, without the run's state"
-                                                   : "";
-        tg_cli_die_usage(prog, "%s %s: that file is a training checkpoint (continue it with "
-                         "--resume); %s would replace it%s: name another file or remove it",
-                         flag, path, flag, with);
+        if (!path || !strcmp(flag, "--checkpoint")) continue;
+        if (tg_trainckpt_is_checkpoint(path)) {
+            const char *with = !strcmp(flag, "--save")
+                                   ? " with a model file, without the run's state"
+                                   : "";
+            tg_cli_die_usage(prog, "%s %s: that file is a training checkpoint (continue it "
+                             "with --resume); %s would replace it%s: name another file or "
+                             "remove it", flag, path, flag, with);
+        }
+        if (!writes_model(flag) && looks_like_safetensors(path))
+            tg_cli_die_usage(prog, "%s %s: that file is a model (safetensors, as --save and "
+                             "--export-torch write them); %s would overwrite it: name another "
+                             "file or remove it", flag, path, flag);
     }
 }
 

@@ -160,7 +160,10 @@ void tg_trainckpt_check_flags(const char *prog, const tg_cmdline *cl, const tg_r
  * than --checkpoint that names an existing training checkpoint
  * (tg_trainckpt_is_checkpoint), another run's or the --load file: "--save
  * r.tck: that file is a training checkpoint (continue it with --resume);
- * --save would replace it ...". */
+ * --save would replace it ..."; and (exit 2) an output that writes no
+ * model (--log, --attention-map: any but --checkpoint, --save and
+ * --export-torch) naming an existing model file (a safetensors file, any
+ * run's or tool's): "--log m.st: that file is a model ...". */
 void tg_run_files_check_distinct(const char *prog, const tg_run_files *f);
 /* Before any work: tg_run_files_check_distinct, then (exit 1 naming the
  * flag) --checkpoint (tg_trainckpt_check_path), --save (replaced

@@ -429,6 +429,12 @@ ROWS = [
     ("seq2seq", "a checkpoint's Adam second moment negative (the first step was NaN, blamed "
      "on --lr)", ["--resume", "{d}/s_neg_v.tck", "--steps", "2"], 1,
      ["s_neg_v.tck", "'optim.v' holds -1 at index 0", "never negative"]),
+    # ---- an output that is no model over a model file (the model was lost)
+    ("seq2seq", "--log naming another run's model file (overwritten by the CSV)",
+     S2S + ["--log", "{d}/ok.ckpt"], 2, ["--log", "ok.ckpt", "is a model", "name another file"]),
+    ("seq2seq", "--attention-map naming another run's model file (replaced by an SVG)",
+     S2S + ["--attention", "general", "--attention-map", "{d}/ok.ckpt"], 2,
+     ["--attention-map", "ok.ckpt", "is a model"]),
 ]
 
 TIMEOUT = 60
