@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -41,14 +42,51 @@ static const char *type_noun(tg_flag_type type)
 /* strtol & co. skip leading blanks; a flag value must not have them. */
 static int starts_clean(const char *s) { return s[0] != '\0' && !isspace((unsigned char)s[0]); }
 
-/* 1 when the whole of v is a finite number with nothing before it, into *x:
- * how a --flag's real value and a model file's dropout are both read. */
-static int whole_number(const char *v, double *x)
+/* Digits from *p on, how many; *p moved past them. */
+static size_t skip_digits(const char **p)
 {
-    char *end;
-    if (!starts_clean(v)) return 0;
-    *x = strtod(v, &end); /* an underflow to 0 (ERANGE) is a number */
-    return *end == '\0' && isfinite(*x);
+    size_t n = 0;
+    while (isdigit((unsigned char)**p)) (*p)++, n++;
+    return n;
+}
+
+/* Whether the whole of v is a decimal number: [+-] digits [. digits]
+ * [e [+-] digits], with a digit before or after the point ("5.", ".5",
+ * "1e-3"). strtod takes more, and the integer flags take none of it: hex
+ * ("0x10" was 16, "0x1p-3" 0.125), "inf", "nan", "infinity". */
+static int decimal_syntax(const char *v)
+{
+    const char *p = v + (*v == '+' || *v == '-');
+    size_t digits = skip_digits(&p);
+    if (*p == '.') p++, digits += skip_digits(&p);
+    if (digits == 0) return 0;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        p += *p == '+' || *p == '-';
+        if (skip_digits(&p) == 0) return 0;
+    }
+    return *p == '\0';
+}
+
+/* How v reads as a real number (whole_number). */
+typedef enum number_read {
+    NUM_OK,
+    NUM_BAD,       /* not a decimal number */
+    NUM_OVERFLOW,  /* beyond the largest double ("1e400") */
+    NUM_UNDERFLOW, /* not 0, and below the smallest normal double ("1e-400" read as 0) */
+} number_read;
+
+/* The whole of v, a decimal number with nothing before it, into *x: how a
+ * --flag's real value and a model file's dropout are both read. One out of
+ * a double's range is no number: strtod's infinity would be refused as
+ * "expected a number", and its 0 or denormal for "1e-400" taken silently. */
+static number_read whole_number(const char *v, double *x)
+{
+    if (!starts_clean(v) || !decimal_syntax(v)) return NUM_BAD;
+    errno = 0;
+    *x = strtod(v, NULL);
+    if (errno != ERANGE) return NUM_OK;
+    return isfinite(*x) ? NUM_UNDERFLOW : NUM_OVERFLOW;
 }
 
 static int in_choices(const char *choices, const char *v)
@@ -100,8 +138,10 @@ static int parse_value(const tg_flag *f, const char *v, flag_value *out, char *e
     }
     case TG_DOUBLE: {
         double x;
-        if (!whole_number(v, &x)) break;
-        if (!range_ok(f, x)) goto range;
+        number_read r = whole_number(v, &x);
+        if (r == NUM_BAD) break;
+        if (r == NUM_UNDERFLOW) goto tiny;
+        if (r == NUM_OVERFLOW || !range_ok(f, x)) goto range;
         out->d = x;
         return 0;
     }
@@ -130,6 +170,14 @@ range:
                  f->name, v, type_noun(f->type), f->min, f->max);
     else
         snprintf(err, errlen, "--%s: '%s' is out of range for %s", f->name, v, type_noun(f->type));
+    return -1;
+tiny: /* in [min, max] as written, but strtod made it 0 or dropped its digits */
+    if (f->min < f->max)
+        snprintf(err, errlen, "--%s: '%s' is out of range (expected a number in [%.15g, %.15g]: "
+                 "0, or at least %g away from 0)", f->name, v, f->min, f->max, DBL_MIN);
+    else
+        snprintf(err, errlen, "--%s: '%s' is out of range for a number (0, or at least %g away "
+                 "from 0)", f->name, v, DBL_MIN);
     return -1;
 }
 
@@ -416,7 +464,7 @@ int tg_meta_int(const tg_checkpoint *c, const char *path, const char *key, int l
 int tg_meta_dropout(const char *path, const char *key, const char *value, double *out, char *err,
                     size_t errlen)
 {
-    if (!whole_number(value, out) || !(*out >= 0 && *out <= TG_CLI_DROPOUT_MAX)) {
+    if (whole_number(value, out) != NUM_OK || !(*out >= 0 && *out <= TG_CLI_DROPOUT_MAX)) {
         snprintf(err, errlen, "%s: metadata '%s' is '%.40s', expected a number in [0, %g]%s", path,
                  key, value, TG_CLI_DROPOUT_MAX,
                  starts_clean(value) ? "" : " (no space before it)");

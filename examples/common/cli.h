@@ -32,7 +32,9 @@ extern "C" {
 
 typedef enum tg_flag_type {
     TG_INT,    /* dest: int *          */
-    TG_DOUBLE, /* dest: double *       (finite values only) */
+    TG_DOUBLE, /* dest: double *       (decimal, within a double: "1e-3", ".5", "5.";
+                *  no hex, inf or nan; out of range beyond it, or nearer 0 than
+                *  DBL_MIN and not 0) */
     TG_STR,    /* dest: const char **  (points into argv; NULL default = none) */
     TG_BOOL,   /* dest: int *          (0 or 1) */
     TG_U64,    /* dest: uint64_t *     (seeds) */

@@ -99,7 +99,16 @@ Test(cli, malformed_numbers)
     expect_error("--lr abc", "--lr: expected a number, got 'abc'");
     expect_error("--lr nan", "--lr: expected a number, got 'nan'");
     expect_error("--lr inf", "--lr: expected a number, got 'inf'");
-    expect_error("--lr 1e999", "--lr: expected a number, got '1e999'");
+    /* decimal only, as the integer flags: strtod's hex and spellings of
+     * infinity were values (--lr 0x10 was 16) */
+    expect_error("--lr 0x10", "--lr: expected a number, got '0x10'");
+    expect_error("--lr 0x1p-3", "--lr: expected a number, got '0x1p-3'");
+    expect_error("--lr infinity", "--lr: expected a number, got 'infinity'");
+    expect_error("--lr .", "--lr: expected a number, got '.'");
+    expect_error("--lr 1e", "--lr: expected a number, got '1e'");
+    expect_error("--lr 1e+", "--lr: expected a number, got '1e+'");
+    expect_error("--lr e3", "--lr: expected a number, got 'e3'");
+    expect_error("--lr 1.2.3", "--lr: expected a number, got '1.2.3'");
     expect_error("--seed -1", "--seed: expected a non-negative integer, got '-1'");
     expect_error("--seed 18446744073709551616",
                  "--seed: '18446744073709551616' is out of range for a non-negative integer");
@@ -111,6 +120,27 @@ Test(cli, out_of_range)
     expect_error("--hidden 99999999999",
                  "--hidden: '99999999999' is out of range (expected an integer in [1, 65536])");
     expect_error("--lr 10.5", "--lr: '10.5' is out of range (expected a number in [0, 10])");
+    /* beyond a double: was "expected a number" */
+    expect_error("--lr 1e999", "--lr: '1e999' is out of range (expected a number in [0, 10])");
+    /* below a double's smallest normal value: 1e-400 was taken as 0 */
+    expect_error("--lr 1e-400", "--lr: '1e-400' is out of range (expected a number in [0, 10]: "
+                 "0, or at least 2.22507e-308 away from 0)");
+    expect_error("--lr 1e-310", "--lr: '1e-310' is out of range (expected a number in [0, 10]: "
+                 "0, or at least 2.22507e-308 away from 0)");
+}
+
+/* The decimal forms the programs' docs, scripts and tests give (Python's
+ * str(float) among them), and 0 however small its exponent. */
+Test(cli, decimal_forms_accepted)
+{
+    const char *forms[] = {"1e-3", ".5", "5.", "+0.5", "2E-3", "1.5e+0", "007", "0e-999", "0.0"};
+    const double want[] = {1e-3, 0.5, 5.0, 0.5, 2e-3, 1.5, 7.0, 0.0, 0.0};
+    for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
+        char line[64], err[512];
+        snprintf(line, sizeof line, "--lr %s", forms[i]);
+        cr_assert_eq(parse(line, err, sizeof err, NULL), TG_CLI_OK, "'%s': %s", forms[i], err);
+        cr_assert_eq(v.lr, want[i], "'%s' read as %g", forms[i], v.lr);
+    }
 }
 
 Test(cli, unknown_missing_positional_choices)
@@ -241,8 +271,10 @@ Test(cli, die_exits_1, .exit_code = 1) { tg_cli_die("prog", "file %s", "x"); }
  * TG_CLI_DROPOUT_MAX, no leading space, the whole string a number. */
 Test(cli, a_model_files_dropout_is_read_as_the_flag_takes_it)
 {
-    const char *good[] = {"0", "0.95", "9.5e-1", ".5", "1e-320"};
-    const char *bad[] = {"0.96", "0.999", " 0.5", "0.5 ", "nan", "inf", "-0.1", "", "0.1abc"};
+    const char *good[] = {"0", "0.95", "9.5e-1", ".5", "5e-1", "0e-999"};
+    /* an underflow and hex too, as the flag refuses them */
+    const char *bad[] = {"0.96", "0.999", " 0.5", "0.5 ", "nan", "inf", "-0.1", "", "0.1abc",
+                         "1e-320", "0x1p-2", "1e999"};
     char err[256];
     double d;
     for (size_t i = 0; i < sizeof good / sizeof *good; i++)

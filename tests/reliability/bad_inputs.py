@@ -435,6 +435,13 @@ ROWS = [
     ("seq2seq", "--attention-map naming another run's model file (replaced by an SVG)",
      S2S + ["--attention", "general", "--attention-map", "{d}/ok.ckpt"], 2,
      ["--attention-map", "ok.ckpt", "is a model"]),
+    # ---- real numbers: decimal, within a double
+    ("seq2seq", "a number nearer 0 than a double holds (--lr 1e-400 was taken as 0)",
+     S2S + ["--lr", "1e-400"], 2, ["--lr", "'1e-400'", "out of range", "[0, 10]"]),
+    ("rowseq", "a number beyond a double (was 'expected a number')", RS + ["--lr", "1e400"], 2,
+     ["--lr", "'1e400'", "out of range"]),
+    ("charlm", "a hexadecimal number (--clip 0x10 was 16; the integer flags refused it)",
+     CH + ["--clip", "0x10"], 2, ["--clip", "expected a number", "'0x10'"]),
 ]
 
 TIMEOUT = 60
