@@ -632,10 +632,21 @@ void tg_progress_done(tg_progress *p)
 
 /* ------------------------------------------------------------------ CSV log */
 
+/* Flushes what was written to c; 0, or -1 with c->err set (the first
+ * failure's errno; EIO when the stream kept none). */
+static int csv_flush(tg_csv *c)
+{
+    errno = 0;
+    if (fflush(c->f) == 0 && !ferror(c->f)) return 0;
+    if (!c->err) c->err = errno ? errno : EIO;
+    return -1;
+}
+
 int tg_csv_open(tg_csv *c, const char *path, const char *header, char *err, size_t errlen)
 {
     c->f = NULL;
     c->path[0] = '\0';
+    c->err = 0;
     if (!path || !path[0]) return 0;
     snprintf(c->path, sizeof c->path, "%s", path);
     c->f = fopen(path, "w");
@@ -644,6 +655,12 @@ int tg_csv_open(tg_csv *c, const char *path, const char *header, char *err, size
         return -1;
     }
     fprintf(c->f, "%s\n", header);
+    if (csv_flush(c) != 0) { /* /dev/full: refused before the run, not after it */
+        snprintf(err, errlen, "%s: cannot write log file: %s", path, strerror(c->err));
+        fclose(c->f);
+        c->f = NULL;
+        return -1;
+    }
     return 0;
 }
 
@@ -678,6 +695,7 @@ int tg_csv_open_run(tg_csv *c, const char *path, const char *header, int resumed
     if (!resumed || !path || stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
         return tg_csv_open(c, path, header, err, errlen);
     snprintf(c->path, sizeof c->path, "%s", path);
+    c->err = 0;
     c->f = fopen(path, "a+");
     if (!c->f || cut_torn_line(c->f) != 0) {
         snprintf(err, errlen, "%s: cannot open log file: %s", path, strerror(errno));
@@ -686,25 +704,31 @@ int tg_csv_open_run(tg_csv *c, const char *path, const char *header, int resumed
         return -1;
     }
     if (ftello(c->f) == 0) fprintf(c->f, "%s\n", header); /* not even the header was whole */
+    if (csv_flush(c) != 0) {
+        snprintf(err, errlen, "%s: cannot write log file: %s", path, strerror(c->err));
+        fclose(c->f);
+        c->f = NULL;
+        return -1;
+    }
     return 0;
 }
 
-void tg_csv_row(tg_csv *c, const char *fmt, ...)
+int tg_csv_row(tg_csv *c, const char *fmt, ...)
 {
-    if (!c->f) return;
+    if (!c->f) return 0;
     va_list ap;
     va_start(ap, fmt);
     vfprintf(c->f, fmt, ap);
     va_end(ap);
     fputc('\n', c->f);
-    fflush(c->f); /* on disk at once: a killed run keeps every row (errors: at close) */
+    return csv_flush(c); /* on disk at once: a killed run keeps every row */
 }
 
 int tg_csv_close(tg_csv *c, char *err, size_t errlen)
 {
     if (!c->f) return 0;
-    int bad = fflush(c->f) != 0 || ferror(c->f);
-    int saved = errno;
+    int bad = csv_flush(c) != 0;
+    int saved = c->err; /* the first failure's: a row's, not close's */
     if (fclose(c->f) != 0 && !bad) {
         bad = 1;
         saved = errno;

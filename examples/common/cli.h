@@ -215,18 +215,23 @@ void tg_progress_done(tg_progress *p);
 typedef struct tg_csv {
     FILE *f;
     char path[512];
+    int err; /* errno of the first row that could not be written; 0: none */
 } tg_csv;
 
-/* header: "step,loss,bpc". 0 ok; -1 with "FILE: strerror" in err. */
+/* header: "step,loss,bpc", written and flushed at once, so that a log that
+ * takes nothing (/dev/full, a full disk) is refused before the work. 0 ok;
+ * -1 with "FILE: cannot open log file: strerror" or "FILE: cannot write
+ * log file: strerror" in err. */
 int tg_csv_open(tg_csv *c, const char *path, const char *header, char *err, size_t errlen);
 /* The same, but a resumed run (resumed != 0) appends to the log it
  * continues when that is a non-empty regular file, without a header, after
  * cutting a last line that has no newline (a killed run's torn row). */
 int tg_csv_open_run(tg_csv *c, const char *path, const char *header, int resumed, char *err,
                     size_t errlen);
-/* One row, printf-style, newline added, flushed. Write errors surface at
- * close. */
-void tg_csv_row(tg_csv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One row, printf-style, newline added, flushed. 0, or -1 when it could
+ * not all be written (the first such row's errno kept in c->err, for the
+ * training run to stop at: tgx_run_stop); close says so again. */
+int tg_csv_row(tg_csv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Flushes and closes. 0 ok; -1 with "FILE: write error: ..." in err. */
 int tg_csv_close(tg_csv *c, char *err, size_t errlen);
 

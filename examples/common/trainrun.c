@@ -32,6 +32,7 @@ const char *tgx_stop_name(tgx_stop s)
     case TGX_STOP_STEPS: return "--steps reached";
     case TGX_STOP_SECONDS: return "--seconds reached";
     case TGX_STOP_EPOCHS: return "--epochs reached";
+    case TGX_STOP_LOG: return "--log write error";
     default: return NULL;
     }
 }
@@ -317,6 +318,8 @@ tgx_stop tgx_run_stop(const tgx_run *r)
 {
     if (r->c.dist && r->agreed_stop) return (tgx_stop)r->agreed_stop; /* the same on all */
     if (interrupted && !r->c.dist) return TGX_STOP_SIGNAL;
+    /* a full disk: every later row would be lost too, found at the end */
+    if (r->csv.err && !r->c.dist) return TGX_STOP_LOG;
     if (r->c.epochs > 0 && r->epochs_done >= r->c.epochs) return TGX_STOP_EPOCHS;
     if (r->c.steps > 0 && r->step >= r->c.steps) return TGX_STOP_STEPS;
     /* with ranks only before the first step: then train_seconds is the
@@ -438,8 +441,10 @@ tgx_verdict tgx_run_end_step(tgx_run *r, double loss, double lr, uint64_t weight
     tgx_run_add_time(r, tg_clock_seconds() - r->t0);
     if (r->c.dist) { /* signals and clocks differ between ranks: stop at the same step */
         int out_of_time = r->c.seconds > 0 && r->train_seconds >= r->c.seconds;
-        r->agreed_stop = tg_dist_any(r->c.dist, interrupted) ? TGX_STOP_SIGNAL
-                         : tg_dist_any(r->c.dist, out_of_time) ? TGX_STOP_SECONDS : TGX_GOING;
+        r->agreed_stop = tg_dist_any(r->c.dist, interrupted)     ? TGX_STOP_SIGNAL
+                         : tg_dist_any(r->c.dist, r->csv.err != 0) ? TGX_STOP_LOG /* rank 0's */
+                         : tg_dist_any(r->c.dist, out_of_time)     ? TGX_STOP_SECONDS
+                                                                   : TGX_GOING;
     }
     return v;
 }
@@ -553,6 +558,21 @@ void tgx_run_periodic_checkpoint(tgx_run *r)
         tgx_run_save_checkpoint(r);
 }
 
+/* The end of a run stopped for its log, after its checkpoint: exit 1 on
+ * every rank (rank 0 alone writes the log, and says why). */
+static _Noreturn void die_log_failed(const tgx_run *r)
+{
+    if (!tgx_run_is_root(r))
+        tg_cli_die(r->c.prog, "rank 0 could not write --log %s: training stopped at step %llu",
+                   r->c.log, (unsigned long long)r->step);
+    if (r->c.checkpoint)
+        tg_cli_die(r->c.prog, "--log %s: write error: %s; training stopped at step %llu, "
+                   "checkpoint %s kept (--resume it with another --log)", r->c.log,
+                   strerror(r->csv.err), (unsigned long long)r->step, r->c.checkpoint);
+    tg_cli_die(r->c.prog, "--log %s: write error: %s; training stopped at step %llu", r->c.log,
+               strerror(r->csv.err), (unsigned long long)r->step);
+}
+
 void tgx_run_finish(tgx_run *r)
 {
     tg_progress_done(&r->pg);
@@ -563,10 +583,13 @@ void tgx_run_finish(tgx_run *r)
      * checkpoint, the temporary left and no checkpoint at all. Asked here,
      * before the save: a signal during it did not interrupt the training. */
     int signalled = interrupted || tgx_run_stop(r) == TGX_STOP_SIGNAL;
+    /* with ranks, only as agreed: a rank that exits alone ends the job */
+    int log_failed = r->c.dist ? tgx_run_stop(r) == TGX_STOP_LOG : r->csv.err != 0;
     /* a resume that trained nothing leaves its file as it was; the same
      * decision on every rank (the save may be collective) */
     int same = r->c.resume && r->c.checkpoint && strcmp(r->c.resume, r->c.checkpoint) == 0;
     if (r->c.checkpoint && (r->unsaved || !same)) tgx_run_save_checkpoint(r);
+    if (!tgx_run_is_root(r) && log_failed) die_log_failed(r);
     if (!tgx_run_is_root(r)) return;
     if (signalled)
         fprintf(stderr, "%s: interrupted at step %llu\n", r->c.prog, (unsigned long long)r->step);
@@ -582,6 +605,7 @@ void tgx_run_finish(tgx_run *r)
     if (r->skipped)
         fprintf(stderr, "%s: %llu of %llu steps skipped as not finite\n", r->c.prog,
                 (unsigned long long)r->skipped, (unsigned long long)r->step);
+    if (log_failed) die_log_failed(r);
 }
 
 /* ------------------------------------------------------------------ arenas */

@@ -2,9 +2,12 @@
  * all-or-nothing stores, exit codes of the exiting wrapper), usage text, CSV
  * log, progress line and duration formatting. */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -363,12 +366,37 @@ Test(cli, csv_disabled_and_failures_name_the_file)
     cr_assert_eq(tg_csv_close(&c, err, sizeof err), 0);
     cr_assert_eq(tg_csv_open(&c, "/nonexistent-dir/x.csv", "a", err, sizeof err), -1);
     cr_assert(strstr(err, "/nonexistent-dir/x.csv: cannot open log file: No such file"), "%s", err);
-    if (fopen("/dev/full", "w")) {
-        cr_assert_eq(tg_csv_open(&c, "/dev/full", "a", err, sizeof err), 0);
-        for (int i = 0; i < 10000; i++) tg_csv_row(&c, "%d,0123456789", i);
-        cr_assert_eq(tg_csv_close(&c, err, sizeof err), -1, "a full disk must be reported");
-        cr_assert(strstr(err, "/dev/full: write error"), "%s", err);
+    if (fopen("/dev/full", "w")) { /* refused at once: its header cannot be written */
+        cr_assert_eq(tg_csv_open(&c, "/dev/full", "a", err, sizeof err), -1);
+        cr_assert_str_eq(err, "/dev/full: cannot write log file: No space left on device");
+        cr_assert_null(c.f);
     }
+}
+
+/* A row that cannot be written says so at once (the training run stops at
+ * it: tgx_run_stop), and keeps saying so to the close: a full disk after
+ * the header, made here by a file size limit. Was: only the close knew. */
+Test(cli, csv_a_row_that_cannot_be_written_is_reported_at_once)
+{
+    char path[] = "/tmp/tg_cli_csv_XXXXXX", err[512] = "";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    tg_csv c;
+    cr_assert_eq(tg_csv_open(&c, path, "step,loss", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tg_csv_row(&c, "%d,%.2f", 1, 2.5), 0);
+    signal(SIGXFSZ, SIG_IGN); /* the write fails with EFBIG instead (a forked test: its own) */
+    struct rlimit lim = {.rlim_cur = 19, .rlim_max = RLIM_INFINITY}; /* the bytes so far */
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    cr_assert_eq(tg_csv_row(&c, "%d,%.2f", 2, 1.25), -1, "a lost row must be reported");
+    cr_assert_eq(c.err, EFBIG);
+    cr_assert_eq(tg_csv_row(&c, "%d,%.2f", 3, 1.0), -1);
+    cr_assert_eq(c.err, EFBIG, "the first failure is the one kept");
+    cr_assert_eq(tg_csv_close(&c, err, sizeof err), -1);
+    char want[600];
+    snprintf(want, sizeof want, "%s: write error: File too large", path);
+    cr_assert_str_eq(err, want);
+    unlink(path);
 }
 
 Test(cli, progress_plain_lines_are_rate_limited)

@@ -442,6 +442,9 @@ ROWS = [
      ["--lr", "'1e400'", "out of range"]),
     ("charlm", "a hexadecimal number (--clip 0x10 was 16; the integer flags refused it)",
      CH + ["--clip", "0x10"], 2, ["--clip", "expected a number", "'0x10'"]),
+    # ---- a log that cannot be written: refused before training, not found at the end
+    ("seq2seq", "--log that takes nothing (trained to the end, every row lost, then exit 1)",
+     S2S + ["--log", "/dev/full"], 1, ["/dev/full", "cannot write log file", "No space left"]),
 ]
 
 TIMEOUT = 60

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ckptedit.h"
 #include "progtest.h"
@@ -519,4 +520,30 @@ Test(seq2seq_resume, skip_nonfinite_skips_the_update)
 Test(seq2seq_resume, output_paths_are_checked_before_training)
 {
     pt_expect_outputs_checked("seq2seq", MODEL " --epochs 1", ".");
+}
+
+/* A --log that takes nothing (/dev/full) is refused before training; one
+ * whose writes fail later (a full disk; here a FIFO whose reader left after
+ * the header) stops the run at once, keeping its checkpoint: the run went
+ * on to its end, every row lost, and only the log's close said so. */
+Test(seq2seq_resume, a_log_write_error_stops_the_run_keeping_its_checkpoint)
+{
+    cr_assert_eq(pt_run(MODEL " --steps 30 --log /dev/full --checkpoint c.ck"), 1, "%s", pt_err);
+    cr_assert(strstr(pt_err, "seq2seq: /dev/full: cannot write log file: No space left on "
+                     "device\n"), "%s", pt_err);
+    cr_assert(!strstr(pt_out, "epoch"), "trained before failing: %s", pt_out);
+
+    char fifo[sizeof pt_dir + 16], line[256];
+    pt_path("log.fifo", fifo, sizeof fifo);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    /* the reader takes the header and leaves: every later row is EPIPE */
+    int rc = pt_run_env("{ head -n 1 log.fifo >/dev/null & } ;",
+                        MODEL " --steps 30 --eval-every 1 --log log.fifo --checkpoint c.ck");
+    cr_assert_eq(rc, 1, "%s", pt_err);
+    char step[32];
+    pt_meta_of("c.ck", "u64.step", step, sizeof step);
+    cr_assert_lt(atoi(step), 30, "ran to its end: %s", pt_err);
+    snprintf(line, sizeof line, "seq2seq: --log log.fifo: write error: Broken pipe; training "
+             "stopped at step %s, checkpoint c.ck kept (--resume it with another --log)\n", step);
+    cr_assert(strstr(pt_err, line), "stderr lacks '%s':\n%s", line, pt_err);
 }
