@@ -33,6 +33,8 @@ typedef struct item {
     item_kind kind;
     char *name;
     char *value;  /* K_CONFIG, K_INFO: the string, owned */
+    char *absent; /* K_CONFIG of tg_trainckpt_config_unless: the value a file
+                   * without it holds, owned; NULL: the file must have it */
     void *ptr;    /* K_RNG: tg_rng*, K_U64: uint64_t*, K_F64: double*, K_ARRAY: tg_real* */
     size_t numel; /* K_ARRAY */
 } item;
@@ -83,6 +85,7 @@ void tg_trainckpt_free(tg_trainckpt *ck)
     for (size_t i = 0; i < ck->n; i++) {
         free(ck->items[i].name);
         free(ck->items[i].value);
+        free(ck->items[i].absent);
     }
     free(ck->items);
     free(ck->program);
@@ -121,7 +124,7 @@ static int add_item(tg_trainckpt *ck, item_kind kind, const char *name, const ch
         ck->items = it;
         ck->cap = cap;
     }
-    item it = {kind, dup_str(name), value ? dup_str(value) : NULL, ptr, numel};
+    item it = {kind, dup_str(name), value ? dup_str(value) : NULL, NULL, ptr, numel};
     if (!it.name || (value && !it.value)) {
         free(it.name);
         free(it.value);
@@ -136,11 +139,29 @@ int tg_trainckpt_config(tg_trainckpt *ck, const char *key, const char *value)
     return add_item(ck, K_CONFIG, key, value, NULL, 0);
 }
 
+int tg_trainckpt_config_unless(tg_trainckpt *ck, const char *key, const char *value,
+                               const char *absent)
+{
+    if (!absent || tg_trainckpt_config(ck, key, value) != 0) return -1;
+    item *it = &ck->items[ck->n - 1];
+    it->absent = dup_str(absent);
+    return it->absent ? 0 : -1;
+}
+
+/* A config of tg_trainckpt_config_unless at the value files leave out. */
+static int unwritten(const item *it)
+{
+    return it->kind == K_CONFIG && it->absent && strcmp(it->value, it->absent) == 0;
+}
+
 uint64_t tg_trainckpt_config_hash(const tg_trainckpt *ck)
 {
     uint64_t h = TG_FNV1A_BASIS;
+    /* what the file holds: a run's hash is the one its older version had
+     * (a kept model names its run by it, tgx_run_adopt_kept) */
     for (size_t i = 0; i < ck->n; i++)
-        if (ck->items[i].kind == K_CONFIG) { /* the NULs keep "ab"+"c" from "a"+"bc" */
+        if (ck->items[i].kind == K_CONFIG && !unwritten(&ck->items[i])) {
+            /* the NULs keep "ab"+"c" from "a"+"bc" */
             h = tg_fnv1a(h, ck->items[i].name, strlen(ck->items[i].name) + 1);
             h = tg_fnv1a(h, ck->items[i].value, strlen(ck->items[i].value) + 1);
         }
@@ -269,7 +290,7 @@ static int build_meta(const tg_trainckpt *ck, save_meta *sm, char *steps)
     }
     for (size_t i = 0; i < ck->n; i++) {
         const item *it = &ck->items[i];
-        if (it->kind == K_ARRAY) continue;
+        if (it->kind == K_ARRAY || unwritten(it)) continue;
         size_t j = sm->n++;
         item_key(it, sm->key[j]);
         const char *value = sm->text[j];
@@ -400,9 +421,9 @@ static int stage_item(const item *it, const tg_checkpoint *c, const char *path, 
     char key[KEY_MAX];
     item_key(it, key);
     const char *v = it->kind == K_ARRAY ? NULL : tg_checkpoint_meta(c, key);
-    /* a config a program registers only when set (seq2seq's attention) is
-     * absent from a run's checkpoint without it (values cut at 40: a
-     * vocabulary is one) */
+    if (it->kind == K_CONFIG && !v) v = it->absent; /* tg_trainckpt_config_unless */
+    /* a config a file lacks: of an older version, or of a program that
+     * registers it only when set (values cut at 40: a vocabulary is one) */
     if (it->kind == K_CONFIG && !v)
         return tg_ckpt_fail(err, errlen,
                             "%s: config '%s' is not set in the checkpoint, '%.40s' in this run: "

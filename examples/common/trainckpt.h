@@ -41,7 +41,8 @@
  * (every offset, size, dtype, value, via tg_checkpoint_open), that it is a
  * training checkpoint of the same program, that every registered config key
  * is in the file with the same value (message: "FILE: config 'hidden' is
- * 256 in the checkpoint, 128 in this run"), that every rng, counter, value
+ * 256 in the checkpoint, 128 in this run"; a file without a key of
+ * tg_trainckpt_config_unless holds its absent value), that every rng, counter, value
  * and array is present and well formed, the parameters' names and shapes
  * and the optimizer's kind. Only then are values copied. On error the
  * message names the file and the field, and nothing registered is touched.
@@ -88,6 +89,14 @@ int tg_trainckpt_config(tg_trainckpt *ck, const char *key, const char *value); /
 int tg_trainckpt_config_int(tg_trainckpt *ck, const char *key, long long value);
 int tg_trainckpt_config_double(tg_trainckpt *ck, const char *key, double value);
 int tg_trainckpt_info(tg_trainckpt *ck, const char *key, const char *value); /* not checked */
+/* A config that files leave out at the value absent (a feature added to a
+ * program later: seq2seq's "attention" is not written when "none"): not
+ * written, nor hashed, at absent, and a file without it holds absent. So
+ * a resume that drops the feature, or adds it, is a config mismatch
+ * ("config 'attention' is 'general' in the checkpoint, 'none' in this
+ * run"), and the files of either version load alike. */
+int tg_trainckpt_config_unless(tg_trainckpt *ck, const char *key, const char *value,
+                               const char *absent);
 /* FNV-1a of every config item (key and value) in registration order: two
  * runs with the same model flags and the same data (the programs record
  * their text's, pairs' or images' hash as a config) hash alike. */

@@ -134,9 +134,12 @@ int s2s_register_config(tg_trainckpt *ck, const s2s_options *o, const s2s_config
               tg_trainckpt_config_double(ck, "dropout", m->dropout) ||
               tg_trainckpt_config_int(ck, "feed-context", m->feed_context) ||
               tg_trainckpt_config_int(ck, "reverse", m->reverse_source) ||
-              (m->attention != TG_ATTN_NONE &&
-               tg_trainckpt_config(ck, "attention", tg_attn_kind_name(m->attention))) ||
-              (m->bidirectional && tg_trainckpt_config_int(ck, "bidirectional", 1)) ||
+              /* absent from the files of a run without them, as before they
+               * existed; a resume that drops them is a config mismatch too */
+              tg_trainckpt_config_unless(ck, "attention", tg_attn_kind_name(m->attention),
+                                         "none") ||
+              tg_trainckpt_config_unless(ck, "bidirectional", m->bidirectional ? "1" : "0",
+                                         "0") ||
               register_corpus(ck, o) || tg_trainckpt_config(ck, "src-vocab", sv) ||
               tg_trainckpt_config(ck, "tgt-vocab", tv) || register_pieces(ck, pc) ||
               tg_trainckpt_config(ck, "data", data) ||

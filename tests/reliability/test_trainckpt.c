@@ -252,6 +252,42 @@ Test(trainckpt, long_config_mismatch_says_where)
     rm_free(&r);
 }
 
+/* A config registered with tg_trainckpt_config_unless: not written at its
+ * absent value (the file, and the hash, as before it existed), read as it
+ * from a file without it, so dropping it on a resume is a config mismatch
+ * (was: "not set" one way, and the parameters' names the other). */
+Test(trainckpt, a_config_left_out_at_its_default_reads_as_it)
+{
+    char path[512], err[512] = "", v[64];
+    rm_run r;
+    init_run(&r, "adam", 3);
+    path_in_dir(path, sizeof path, "u.ckpt");
+    tg_trainckpt *plain = tg_trainckpt_new("resume_test", r.params, r.opt);
+    tg_trainckpt *ck = tg_trainckpt_new("resume_test", r.params, r.opt);
+    cr_assert_eq(tg_trainckpt_config_unless(ck, "attention", "none", "none"), 0);
+    cr_assert_eq(tg_trainckpt_config_hash(ck), tg_trainckpt_config_hash(plain));
+    cr_assert_eq(tg_trainckpt_save(ck, path, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tg_trainckpt_read_config(path, "attention", v, sizeof v, err, sizeof err), -1,
+                 "written at its absent value");
+    cr_assert_eq(tg_trainckpt_load(ck, path, err, sizeof err), 0, "%s", err);
+    tg_trainckpt_free(ck);
+    ck = tg_trainckpt_new("resume_test", r.params, r.opt);
+    cr_assert_eq(tg_trainckpt_config_unless(ck, "attention", "dot", "none"), 0);
+    cr_assert_eq(tg_trainckpt_load(ck, path, err, sizeof err), -1);
+    cr_assert(strstr(err, "config 'attention' is 'none' in the checkpoint, 'dot' in this run"),
+              "%s", err);
+    cr_assert_eq(tg_trainckpt_save(ck, path, err, sizeof err), 0, "%s", err);
+    tg_trainckpt_free(ck);
+    ck = tg_trainckpt_new("resume_test", r.params, r.opt); /* the feature dropped */
+    cr_assert_eq(tg_trainckpt_config_unless(ck, "attention", "none", "none"), 0);
+    cr_assert_eq(tg_trainckpt_load(ck, path, err, sizeof err), -1);
+    cr_assert(strstr(err, "config 'attention' is 'dot' in the checkpoint, 'none' in this run"),
+              "%s", err);
+    tg_trainckpt_free(ck);
+    tg_trainckpt_free(plain);
+    rm_free(&r);
+}
+
 Test(trainckpt, other_program_and_plain_checkpoints_refused)
 {
     char path[512], plain[512], err[512] = "";

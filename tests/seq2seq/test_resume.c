@@ -241,13 +241,13 @@ Test(seq2seq_resume, a_mismatch_exits_1_naming_the_field)
                       "c.ck: config 'optim' is 'adam' in the checkpoint, 'sgd' in this run");
     pt_expect_refused(RESUME " --seed 2",
                       "c.ck: config 'seed' is '1' in the checkpoint, '2' in this run");
-    /* registered only when set: a run without them wrote none (the message
-     * said the file came from another version of the program) */
+    /* written only when set: a run without them wrote none, and a file
+     * without them holds none and 0 (the message said the file came from
+     * another version of the program, then that they were not set) */
     pt_expect_refused(RESUME " --attention dot",
-                      "c.ck: config 'attention' is not set in the checkpoint, 'dot' in this run");
+                      "c.ck: config 'attention' is 'none' in the checkpoint, 'dot' in this run");
     pt_expect_refused(RESUME " --bidirectional",
-                      "c.ck: config 'bidirectional' is not set in the checkpoint, '1' in this "
-                      "run");
+                      "c.ck: config 'bidirectional' is '0' in the checkpoint, '1' in this run");
     write_tsv("a.tsv", 0, 0);
     pt_expect_refused(RESUME " --train a.tsv --test a.tsv",
                       "c.ck: config 'corpus' is 'built-in' in the checkpoint, 'tsv' in this run");
@@ -261,6 +261,15 @@ Test(seq2seq_resume, an_attention_mismatch_exits_1_naming_the_field)
                          MODEL), 0, "%s", pt_err);
     pt_expect_refused(RESUME " --attention dot",
                       "c.ck: config 'attention' is 'mlp' in the checkpoint, 'dot' in this run");
+    /* dropped: refused by the config too, where the parameters' names
+     * refused it ("tensor 'decoder.attn...' in the file is not a parameter
+     * of this model", "'encoder.l0.weight_ih' is missing from the file") */
+    pt_expect_refused(RESUME " --attention none",
+                      "c.ck: config 'attention' is 'mlp' in the checkpoint, 'none' in this run: "
+                      "cannot resume with a different attention");
+    pt_expect_refused(RESUME " --bidirectional=0",
+                      "c.ck: config 'bidirectional' is '1' in the checkpoint, '0' in this run: "
+                      "cannot resume with a different bidirectional");
     /* not given: inherited, and the run goes on */
     cr_assert_eq(pt_run(RESUME), 0, "%s", pt_err);
 }
