@@ -173,7 +173,11 @@ static void check_resumed(const loop *L)
 
 /* ------------------------------------------------------------------ main */
 
-static rowseq_trainer_config trainer_config(const options *o, const rowseq_data *train)
+/* The trainer of o over these images. A pass holds at most the test set
+ * (as seq2seq's batch_rows): --eval-batch 1000 over 5 test images probes,
+ * and evaluates, 5 rows, not 1000 that could refuse a model that fits. */
+static rowseq_trainer_config trainer_config(const options *o, const rowseq_data *train,
+                                            const rowseq_data *test)
 {
     rowseq_trainer_config cfg = {0};
     cfg.kind = tg_cell_kind_by_name(o->cell);
@@ -186,7 +190,8 @@ static rowseq_trainer_config trainer_config(const options *o, const rowseq_data 
     cfg.optim = rowseq_optim_config(o);
     cfg.clip = o->clip;
     cfg.batch = o->batch;
-    cfg.eval_batch = o->eval_batch;
+    cfg.eval_batch = test->count > 0 && test->count < o->eval_batch ? test->count : o->eval_batch;
+    cfg.train_count = train->count;
     cfg.shards = o->shards;
     cfg.threads = o->threads;
     cfg.seed = o->seed;
@@ -347,7 +352,7 @@ int main(int argc, char **argv)
         tg_cli_die(PROG, "%s: training images are %dx%d but test images are %dx%d", o.data,
                    train.d.rows, train.d.cols, test.d.rows, test.d.cols);
 
-    rowseq_trainer_config cfg = trainer_config(&o, &train.d);
+    rowseq_trainer_config cfg = trainer_config(&o, &train.d, &test.d);
     check_planned_memory(&cfg);
     if (o.export_torch && !tgx_torch_module_of(cfg.kind)) /* before training, not after */
         tg_cli_die_usage(PROG, "--export-torch: cell '%s' has no PyTorch module (only lstm, gru "

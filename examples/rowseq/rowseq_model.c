@@ -113,7 +113,9 @@ static size_t measure_rows(rowseq_trainer *tr, int rows, int grad)
 static size_t measure_arena(rowseq_trainer *tr)
 {
     const rowseq_trainer_config *c = &tr->cfg;
-    size_t a = measure_rows(tr, (c->batch + c->shards - 1) / c->shards, 1);
+    /* --batch 65536 over 64 images takes steps of 64: measure those */
+    int rows = c->train_count > 0 && c->train_count < c->batch ? c->train_count : c->batch;
+    size_t a = measure_rows(tr, (rows + c->shards - 1) / c->shards, 1);
     size_t b = measure_rows(tr, (c->eval_batch + c->shards - 1) / c->shards, 0);
     if (a == 0 || b == 0) return 0;
     return a > b ? a : b; /* TGX_ARENA_TOO_BIG is the largest size_t */

@@ -52,6 +52,8 @@ typedef struct rowseq_trainer_config {
     double clip;      /* global gradient-norm clip; <= 0 off */
     int batch;        /* training rows per step (all shards together) */
     int eval_batch;   /* rows per evaluation pass (all shards together) */
+    int train_count;  /* training images, when known (0: not): no step holds more, so
+                       * the arena probe's training step takes no more than these */
     int shards;       /* data-parallel shards: fixes the arithmetic */
     int threads;      /* threads running the shards: changes nothing but speed */
     uint64_t seed;

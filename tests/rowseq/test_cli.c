@@ -179,3 +179,20 @@ Test(rowseq_cli, corrupt_checkpoint_exits_1)
     cr_expect_eq(run(args), 1);
     cr_expect(strstr(err, "bad.safetensors") != NULL, "stderr: %s", err);
 }
+
+/* The arena probe measures the largest step the data allows: a test set
+ * of 5 images is evaluated 5 at a time, whatever --eval-batch, and a
+ * --batch above the training images takes steps of all of them. Probing
+ * the flags' 1000 (or 1024) rows refused a model that fits. */
+Test(rowseq_cli, arena_probe_capped_by_the_data)
+{
+    char args[8192];
+    setenv("TG_MAX_MEMORY", "16M", 1);
+    snprintf(args, sizeof args, "--data '%s' --limit-train 16 --limit-test 5 --hidden 64 "
+             "--shards 1 --epochs 1 --eval-batch 1000 --batch 8", dir);
+    cr_expect_eq(run(args), 0, "stderr: %s", err);
+    snprintf(args, sizeof args, "--data '%s' --limit-train 16 --limit-test 5 --hidden 64 "
+             "--shards 1 --epochs 1 --eval-batch 5 --batch 1024", dir);
+    cr_expect_eq(run(args), 0, "stderr: %s", err);
+    unsetenv("TG_MAX_MEMORY");
+}
