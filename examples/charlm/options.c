@@ -135,13 +135,13 @@ void charlm_parse_options(int argc, char **argv, charlm_options *o, tg_cmdline *
         charlm_inherit_settings(o->resume, c, inh);
     else
         derive_defaults(o, c);
-    if (o->momentum > 0 && strcmp(o->optim, "sgd") != 0 && strcmp(o->optim, "momentum") != 0)
-        tg_cli_die_usage(PROG, "--momentum is for --optim sgd or momentum, not %s", o->optim);
+    tgx_check_momentum(PROG, o->optim, o->momentum);
     if (!strcmp(o->schedule, "cosine") && o->steps == 0)
         tg_cli_die_usage(PROG, "--schedule cosine needs --steps N (the length of the decay)");
     o->threads = tgx_run_threads(o->threads);
     o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
     if (o->shards > CHARLM_MAX_SHARDS) o->shards = CHARLM_MAX_SHARDS;
+    tgx_check_shards(PROG, o->shards, o->batch, CHARLM_MAX_SHARDS); /* before the text is read */
     /* a test hook: poison a gradient at this step (the non-finite guard) */
     o->fault_step = tg_cli_env_step(PROG, "CHARLM_FAULT_STEP");
 }

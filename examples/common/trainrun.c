@@ -70,6 +70,19 @@ int tgx_default_shards(int shards, int threads, int batch)
     return n < batch ? n : batch;
 }
 
+void tgx_check_shards(const char *prog, int shards, int batch, int max)
+{
+    if (shards < 1 || shards > batch || shards > max)
+        tg_cli_die_usage(prog, "--shards %d must be in 1..min(--batch %d, %d)", shards, batch,
+                         max);
+}
+
+void tgx_check_momentum(const char *prog, const char *optim, double momentum)
+{
+    if (momentum > 0 && strcmp(optim, "sgd") != 0 && strcmp(optim, "momentum") != 0)
+        tg_cli_die_usage(prog, "--momentum is for --optim sgd or momentum, not %s", optim);
+}
+
 int tgx_checkpoint_flags(tg_flag *f, const char **checkpoint, int *every, const char **resume,
                          int *skip_nonfinite)
 {

@@ -78,6 +78,12 @@ void tgx_check_model_str(const char *prog, const tg_cmdline *cl, const char *fla
  * so that --threads 1 and 2 give the same results and extra threads run
  * shards (the kernels' own threading is slower on these sizes). */
 int tgx_default_shards(int shards, int threads, int batch);
+/* Exits 2 when shards (resolved) is above batch: a shard would have no
+ * rows. "--shards S must be in 1..min(--batch B, max)". */
+void tgx_check_shards(const char *prog, int shards, int batch, int max);
+/* Exits 2 when momentum is above 0 for an --optim other than sgd or
+ * momentum: only SGD has one, Adam(W) would silently drop it. */
+void tgx_check_momentum(const char *prog, const char *optim, double momentum);
 /* The run's thread count from --threads: 0 (the default) is every online
  * core, as a user running the program on a machine expects; at most 256.
  * It becomes OpenMP's default too (omp_set_num_threads; every parallel

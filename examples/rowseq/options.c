@@ -24,7 +24,7 @@ static rowseq_options default_options(void)
     o.epochs = 12;
     o.threads = 0; /* every core */
     o.shards = 0; /* max(2, --threads) */
-    o.momentum = 0.9;
+    o.momentum = 0; /* 0.9 for --optim momentum: see derive_momentum */
     o.weight_decay = -1;
     o.clip = 5;
     o.seed = 1;
@@ -78,8 +78,9 @@ static int make_flags(rowseq_options *o, tg_flag *f)
     f[n++] = (tg_flag){"optim", TG_STR, &o->optim, "optimizer", 0, 0, TGX_OPTIM_CHOICES};
     f[n++] = (tg_flag){"lr", TG_DOUBLE, &o->lr,
                        "learning rate; 0 = 0.1 for sgd/momentum, 0.002 for adam(w)", 0, 100, NULL};
-    f[n++] = (tg_flag){"momentum", TG_DOUBLE, &o->momentum, "momentum of --optim momentum", 0,
-                       0.999, NULL};
+    f[n++] = (tg_flag){"momentum", TG_DOUBLE, &o->momentum,
+                       "SGD momentum (if not given: 0.9 for --optim momentum, else 0)", 0, 0.999,
+                       NULL};
     f[n++] = (tg_flag){"weight-decay", TG_DOUBLE, &o->weight_decay,
                        "weight decay; -1 = the optimizer's default (0.01 adamw, else 0)", -1, 10,
                        NULL};
@@ -149,6 +150,26 @@ static void check_combinations(const rowseq_options *o, const tg_cmdline *c)
                          o->load ? "load" : "resume");
 }
 
+/* --momentum when not given, as charlm's: 0.9 for --optim momentum, else 0
+ * (a 0.9 default for every optimizer was dropped silently by Adam, and
+ * made a given value look accepted). A resume takes the file's instead. */
+static void derive_momentum(rowseq_options *o, const tg_cmdline *c)
+{
+    if (!o->resume && !tg_cmdline_given(c, "momentum"))
+        o->momentum = strcmp(o->optim, "momentum") == 0 ? 0.9 : 0;
+}
+
+/* Checks between the values once every default and inherited one is in. */
+static void check_values(const rowseq_options *o)
+{
+    tgx_check_momentum(PROG, o->optim, o->momentum);
+    /* -1 is the sentinel; -0.5 read as "the default" too, where it is a typo */
+    if (o->weight_decay < 0 && o->weight_decay != -1)
+        tg_cli_die_usage(PROG, "--weight-decay %g: a weight decay is 0 or more (-1: the "
+                         "optimizer's default)", o->weight_decay);
+    tgx_check_shards(PROG, o->shards, o->batch, ROWSEQ_MAX_SHARDS);
+}
+
 void rowseq_parse_options(int argc, char **argv, rowseq_options *o, tg_cmdline *c,
                           tg_inherited *inh)
 {
@@ -173,6 +194,8 @@ void rowseq_parse_options(int argc, char **argv, rowseq_options *o, tg_cmdline *
     o->threads = tgx_run_threads(o->threads);
     o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
     if (o->shards > ROWSEQ_MAX_SHARDS) o->shards = ROWSEQ_MAX_SHARDS;
+    derive_momentum(o, c);
+    check_values(o);
     /* a test hook: poison a gradient at this step (the non-finite guard) */
     o->fault_step = tg_cli_env_step(PROG, "ROWSEQ_FAULT_STEP");
 }
@@ -184,7 +207,7 @@ tg_optim_config rowseq_optim_config(const rowseq_options *o)
     tg_optim_config c;
     if (tgx_optim_from_flag(o->optim, &c) != 0)
         tg_cli_die_usage(PROG, "--optim: unknown '%s'", o->optim);
-    if (strcmp(o->optim, "momentum") == 0) c.momentum = o->momentum;
+    if (c.kind == TG_OPTIM_SGD) c.momentum = o->momentum; /* --optim sgd --momentum M too */
     if (c.kind != TG_OPTIM_SGD) c.lr = 0.002; /* measured best for this task, see README */
     if (o->lr > 0) c.lr = o->lr;
     if (o->weight_decay >= 0) c.weight_decay = o->weight_decay;

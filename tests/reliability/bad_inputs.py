@@ -445,6 +445,15 @@ ROWS = [
     # ---- a log that cannot be written: refused before training, not found at the end
     ("seq2seq", "--log that takes nothing (trained to the end, every row lost, then exit 1)",
      S2S + ["--log", "/dev/full"], 1, ["/dev/full", "cannot write log file", "No space left"]),
+    # ---- rowseq took what charlm refuses, and read a typo as "the default"
+    ("rowseq", "--momentum with --optim adam (dropped silently)",
+     RS + ["--optim", "adam", "--momentum", "0.5"], 2,
+     ["--momentum is for --optim sgd or momentum, not adam"]),
+    ("rowseq", "--shards above --batch (shards with no rows)", RS + ["--batch", "3", "--shards",
+     "5"], 2, ["--shards 5 must be in 1..min(--batch 3, 64)"]),
+    ("rowseq", "--weight-decay negative but not -1 (read as the optimizer's default)",
+     RS + ["--weight-decay", "-0.5"], 2, ["--weight-decay -0.5", "0 or more",
+     "-1: the optimizer's default"]),
 ]
 
 TIMEOUT = 60

@@ -119,6 +119,22 @@ static void expect_exact_resume(const char *optim, int crash)
 
 Test(rowseq_resume, exact_with_sgd) { expect_exact_resume("--optim sgd --lr 0.5 --schedule step", 0); }
 Test(rowseq_resume, exact_with_momentum) { expect_exact_resume("--optim momentum --lr 0.05", 0); }
+
+/* --momentum is SGD's, as in charlm: --optim sgd takes a given one (it was
+ * dropped for plain SGD), --optim momentum defaults to 0.9, Adam has none. */
+Test(rowseq_resume, momentum_follows_the_optimizer)
+{
+    const char *const run[] = {"--optim sgd --momentum 0.5", "--optim momentum", "--optim adam"};
+    const double want[] = {0.5, 0.9, 0};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(pt_runf("--data . --hidden 8 --batch 32 --steps 1 --threads 1 %s "
+                             "--checkpoint m%d.ck", run[i], i), 0, "%s", pt_err);
+        char name[16], v[64];
+        snprintf(name, sizeof name, "m%d.ck", i);
+        pt_meta_of(name, "config.momentum", v, sizeof v);
+        cr_expect_eq(strtod(v, NULL), want[i], "%s: config.momentum %s", run[i], v);
+    }
+}
 Test(rowseq_resume, exact_with_adam) { expect_exact_resume("--optim adam --lr 0.01", 0); }
 Test(rowseq_resume, exact_with_adamw)
 {
