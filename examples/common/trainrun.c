@@ -252,12 +252,29 @@ void tgx_run_register_loss(tgx_run *r, const char *sum, const char *weight, cons
 
 /* ------------------------------------------------------------------ resume, log */
 
+/* Counters no run writes: a skipped step is a step taken, and a streak is
+ * made of skipped steps. Above them (a doctored file) the run went on to
+ * say "7 of 4 steps skipped" and a NaN training loss. */
+static void check_counters(const tgx_run *r)
+{
+    const char *prog = r->c.prog, *path = r->c.resume;
+    if (r->skipped > r->step)
+        tg_cli_die(prog, "%s: metadata 'u64.skipped' is %llu, above 'u64.step' %llu (a skipped "
+                   "step is a step taken)", path, (unsigned long long)r->skipped,
+                   (unsigned long long)r->step);
+    if (r->streak > r->skipped)
+        tg_cli_die(prog, "%s: metadata 'u64.skip_streak' is %llu, above 'u64.skipped' %llu (a "
+                   "streak is of skipped steps)", path, (unsigned long long)r->streak,
+                   (unsigned long long)r->skipped);
+}
+
 void tgx_run_resume(tgx_run *r)
 {
     char err[1024];
     if (!r->c.resume) return;
     if (tg_trainckpt_load(r->ck, r->c.resume, err, sizeof err) != 0)
         tg_cli_die(r->c.prog, "%s", err);
+    check_counters(r);
     r->start_step = r->step;
 }
 

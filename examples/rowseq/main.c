@@ -146,7 +146,7 @@ static void check_position(const char *path, const loop *L)
     if (L->pos >= count || L->pos % batch != 0 ||
         s->epochs_done > s->step / L->steps_per_epoch ||
         s->step != s->epochs_done * L->steps_per_epoch + L->pos / batch ||
-        s->skipped > s->step || s->streak > s->skipped || s->loss_weight > L->pos)
+        s->loss_weight > L->pos) /* skipped and its streak: tgx_run_resume */
         tg_cli_die(PROG, "%s: data position 'u64.epoch' %llu, 'u64.epoch_pos' %llu does not fit "
                    "'u64.step' %llu with %d images in batches of %d", path,
                    (unsigned long long)s->epochs_done, (unsigned long long)L->pos,

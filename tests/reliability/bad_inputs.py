@@ -454,6 +454,13 @@ ROWS = [
     ("rowseq", "--weight-decay negative but not -1 (read as the optimizer's default)",
      RS + ["--weight-decay", "-0.5"], 2, ["--weight-decay -0.5", "0 or more",
      "-1: the optimizer's default"]),
+    # ---- counters no run writes (a resume said "3 of 4 steps skipped", a NaN training loss)
+    ("charlm", "a checkpoint's 'u64.skipped' above its 'u64.step'",
+     ["--resume", "{d}/skipedit.tck", "--steps", "4"], 1,
+     ["skipedit.tck", "metadata 'u64.skipped' is 3, above 'u64.step' 2"]),
+    ("charlm", "a checkpoint's 'u64.skip_streak' above its 'u64.skipped'",
+     ["--resume", "{d}/streakedit.tck", "--steps", "4"], 1,
+     ["streakedit.tck", "metadata 'u64.skip_streak' is 1, above 'u64.skipped' 0"]),
 ]
 
 TIMEOUT = 60
@@ -789,6 +796,13 @@ def make_checkpoint_fixtures(d, charlm):
     h, data = safetensors_parts(f"{d}/run.tck")
     h["__metadata__"]["u64.step"] = str(int(h["__metadata__"]["u64.step"]) + 1)
     write_safetensors(f"{d}/stepedit.tck", h, data, fix_crc=False)
+    # counters no run writes, in consistent files (checksums set to match)
+    h, data = safetensors_parts(f"{d}/run.tck")
+    step = int(h["__metadata__"]["u64.step"])
+    for name, key, value in (("skipedit", "u64.skipped", step + 1),
+                             ("streakedit", "u64.skip_streak", 1)):
+        write_safetensors(f"{d}/{name}.tck", dict(h, __metadata__=dict(h["__metadata__"],
+                          **{key: str(value)})), data)
 
 
 # ------------------------------------------------------------------ running
