@@ -752,16 +752,13 @@ int tg_checkpoint_meta_rng(const tg_checkpoint *c, const char *key, tg_rng *out,
 {
     const char *s = tg_checkpoint_meta(c, key);
     if (!s) return tg_ckpt_fail(err, errlen, "%s: metadata '%s' is missing", c->label, key);
-    tg_rng r;
-    if (tg_checkpoint_rng_parse(s, &r) != 0)
-        return tg_ckpt_fail(err, errlen, "%s: metadata '%s' is not 64 hex digits of rng state",
-                            c->label, key);
-    /* xoshiro256 never leaves the zero state: every draw would be 0, and a
-     * draw below n (tg_rng_below) would reject them forever */
-    if ((r.s[0] | r.s[1] | r.s[2] | r.s[3]) == 0)
+    int rc = tg_checkpoint_rng_parse(s, out);
+    if (rc == TG_RNG_PARSE_ZERO)
         return tg_ckpt_fail(err, errlen, "%s: metadata '%s' is an all-zero rng state, which no "
                             "generator of ours reaches", c->label, key);
-    *out = r;
+    if (rc != 0)
+        return tg_ckpt_fail(err, errlen, "%s: metadata '%s' is not 64 hex digits of rng state",
+                            c->label, key);
     return 0;
 }
 
@@ -853,13 +850,17 @@ static int hex_digit(char ch)
 
 int tg_checkpoint_rng_parse(const char *hex, tg_rng *r)
 {
-    if (!hex || strlen(hex) != 64) return -1;
+    if (!hex || strlen(hex) != 64) return TG_RNG_PARSE_MALFORMED;
     uint64_t s[4] = {0};
     for (int i = 0; i < 64; i++) {
         int d = hex_digit(hex[i]);
-        if (d < 0) return -1;
+        if (d < 0) return TG_RNG_PARSE_MALFORMED;
         s[i / 16] = (s[i / 16] << 4) | (uint64_t)d;
     }
+    /* here, not in each caller: xoshiro256 never leaves the zero state, so
+     * every draw would be 0 and a draw below n (tg_rng_below) would reject
+     * them for ever (a resumed run hung) */
+    if ((s[0] | s[1] | s[2] | s[3]) == 0) return TG_RNG_PARSE_ZERO;
     memcpy(r->s, s, sizeof s);
     return 0;
 }

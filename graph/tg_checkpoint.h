@@ -169,7 +169,12 @@ int tg_checkpoint_load(const char *path, tg_params *p, char *err, size_t errlen)
 /* An rng state as 64 hex digits (4 words, most significant digit first). */
 #define TG_RNG_HEX_LEN 65
 void tg_checkpoint_rng_hex(const tg_rng *r, char out[TG_RNG_HEX_LEN]);
-/* 0, or -1 unless hex is exactly 64 hex digits (r untouched then). */
+/* 0; TG_RNG_PARSE_MALFORMED unless hex is exactly 64 hex digits;
+ * TG_RNG_PARSE_ZERO for the all-zero state, which xoshiro256 never leaves
+ * (every draw 0) and tg_checkpoint_rng_hex never writes. r untouched on
+ * either refusal. */
+#define TG_RNG_PARSE_MALFORMED (-1)
+#define TG_RNG_PARSE_ZERO (-2)
 int tg_checkpoint_rng_parse(const char *hex, tg_rng *r);
 
 /* For code that writes or reads its own extras (optim/checkpoint_optim.c):

@@ -487,6 +487,23 @@ Test(checkpoint, u64_and_rng_parsers_reject_garbage)
     tg_params_free(p);
 }
 
+/* The zero state is refused by the parser itself, not only by
+ * tg_checkpoint_meta_rng: any other caller would have run a generator
+ * whose every draw is 0 (tg_rng_below rejects them for ever). */
+Test(checkpoint, rng_parse_refuses_the_zero_state)
+{
+    tg_rng r = {{1, 2, 3, 4}};
+    char zero[TG_RNG_HEX_LEN];
+    memset(zero, '0', 64);
+    zero[64] = 0;
+    cr_expect_eq(tg_checkpoint_rng_parse(zero, &r), TG_RNG_PARSE_ZERO);
+    cr_expect(r.s[0] == 1 && r.s[3] == 4, "untouched after a refusal");
+    cr_expect_eq(tg_checkpoint_rng_parse("abc", &r), TG_RNG_PARSE_MALFORMED);
+    zero[63] = '1'; /* one bit set: a state the generator can be in */
+    cr_expect_eq(tg_checkpoint_rng_parse(zero, &r), 0);
+    cr_expect(r.s[0] == 0 && r.s[3] == 1);
+}
+
 Test(checkpoint, extras_are_kept_apart_from_parameters)
 {
     tg_params *p = model(7), *q = model(8);
