@@ -122,6 +122,10 @@ void charlm_parse_options(int argc, char **argv, charlm_options *o, tg_cmdline *
                  "is given: --sample needs no text, --text is evaluated).",
                  NULL);
     check_combinations(o, c);
+    /* only a sample reads them: without one they were dropped unsaid */
+    if (o->sample == 0 && (given(c, "prime") || given(c, "temperature")))
+        tg_cli_die_usage(PROG, "--%s needs --sample N: only a sample reads it",
+                         given(c, "prime") ? "prime" : "temperature");
     /* "0: no limit" for both: the run trained nothing and said nothing (on
      * --resume it also dropped the run's own --steps) */
     if (given(c, "seconds") && o->seconds == 0 && !given(c, "steps"))

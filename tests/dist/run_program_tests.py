@@ -415,7 +415,7 @@ def long_line_mismatch_case(args, tmp):
     stopped after its --steps and rank 1 waited in the exchange for ever)."""
     text, prime = write_text(tmp), "the cat " * 1100
     flags = ["--text", text, "--hidden", "8", "--embed", "8", "--shards", "2", "--batch", "4",
-             "--seq-len", "16", "--threads", "1", "--prime", prime]
+             "--seq-len", "16", "--threads", "1", "--sample", "5", "--prime", prime]
     cmd = mpi(args, 1, args.charlm, *flags, "--steps", "3") + [
         ":", "-np", "1", args.charlm, *flags, "--steps", "4"]
     rc, _, err = run(cmd)

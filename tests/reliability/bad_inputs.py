@@ -52,7 +52,8 @@ ROWS = [
     ("charlm", "text too short for --batch x --seq-len", ["--text", "{d}/tiny.txt", "--steps", "2",
      "--batch", "64", "--seq-len", "64"], 2, ["--batch", "--seq-len"]),
     ("charlm", "--prime with a character outside the vocabulary",
-     ["--text", "{d}/tiny.txt", "--load", "{d}/ok.ckpt", "--steps", "0", "--prime", "QQ"], 2,
+     ["--text", "{d}/tiny.txt", "--load", "{d}/ok.ckpt", "--steps", "0", "--sample", "5",
+      "--prime", "QQ"], 2,
      ["--prime", "U+0051"]),
     # ---- files: text (exit 1)
     ("charlm", "missing file", CH + ["--text", "{d}/absent.txt"], 1,
@@ -461,6 +462,11 @@ ROWS = [
     ("charlm", "a checkpoint's 'u64.skip_streak' above its 'u64.skipped'",
      ["--resume", "{d}/streakedit.tck", "--steps", "4"], 1,
      ["streakedit.tck", "metadata 'u64.skip_streak' is 1, above 'u64.skipped' 0"]),
+    # ---- sampling flags without a sample (dropped unsaid)
+    ("charlm", "--prime without --sample", CH + ["--text", "{d}/tiny.txt", "--prime", "he"], 2,
+     ["--prime needs --sample N"]),
+    ("charlm", "--temperature without --sample", CH + ["--text", "{d}/tiny.txt", "--temperature",
+     "0.5"], 2, ["--temperature needs --sample N"]),
 ]
 
 TIMEOUT = 60
