@@ -233,11 +233,17 @@ fail:;
     return -2;
 }
 
+int tg_checkpoint_temp_path(const char *path, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s.tmp.%ld", path, (long)getpid());
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
 static int write_atomic(const char *path, const piece *pc, size_t n, char *err, size_t errlen)
 {
     char *tmp = malloc(strlen(path) + 32);
     if (!tmp) return tg_ckpt_fail(err, errlen, "cannot save %s: out of memory", path);
-    snprintf(tmp, strlen(path) + 32, "%s.tmp.%ld", path, (long)getpid());
+    tg_checkpoint_temp_path(path, tmp, strlen(path) + 32); /* 32 holds ".tmp." and any pid */
     const char *what = "";
     int rc = write_pieces(tmp, pc, n, &what);
     if (rc == 0 && rename(tmp, path) != 0) {

@@ -166,6 +166,13 @@ int tg_checkpoint_load(const char *path, tg_params *p, char *err, size_t errlen)
 
 /* ------------------------------------------------------------------ helpers */
 
+/* The temporary file a save of path writes and renames over it:
+ * "<path>.tmp.<pid>", beside it. 0, or -1 when it does not fit in cap. A
+ * program that ends on a signal during a save can remove it from its
+ * handler (unlink is async-signal-safe): path is then as it was, or the
+ * new file if the rename was done. */
+int tg_checkpoint_temp_path(const char *path, char *out, size_t cap);
+
 /* An rng state as 64 hex digits (4 words, most significant digit first). */
 #define TG_RNG_HEX_LEN 65
 void tg_checkpoint_rng_hex(const tg_rng *r, char out[TG_RNG_HEX_LEN]);

@@ -153,10 +153,13 @@ static void write_kept(keeper *k, const tgx_run *r, double valid_bpc)
     if (!tgx_run_is_root(r)) return; /* every rank holds the same model: rank 0 writes it */
     tgx_kept_meta km; /* a resumed run compares against it (tgx_run_adopt_kept) */
     tgx_kept_meta_make(&km, r, "valid_bpc", valid_bpc);
-    if (o->save &&
-        charmodel_save(o->save, k->m, k->v, k->opt, km.kv, isnan(valid_bpc) ? 0 : TGX_KEPT_KEYS,
-                       err, sizeof err) != 0)
-        tg_cli_die(PROG, "%s", err);
+    if (o->save) {
+        tgx_write_begin(o->save); /* a second Ctrl-C during it leaves no temporary */
+        int rc = charmodel_save(o->save, k->m, k->v, k->opt, km.kv,
+                                isnan(valid_bpc) ? 0 : TGX_KEPT_KEYS, err, sizeof err);
+        tgx_write_end();
+        if (rc != 0) tg_cli_die(PROG, "%s", err);
+    }
     if (o->export_torch &&
         tgx_torch_export_charmodel(k->m, k->v, o->export_torch, err, sizeof err) != 0)
         tg_cli_die(PROG, "--export-torch %s", err);

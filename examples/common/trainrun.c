@@ -8,6 +8,7 @@
 #include <omp.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +19,48 @@
 
 /* The one process-wide flag a signal handler may set. */
 static volatile sig_atomic_t interrupted;
+/* The temporary file of the save under way (tgx_write_begin), which the
+ * handler reads: written only while `writing` is 0. */
+static volatile sig_atomic_t writing;
+static char writing_tmp[4096 + 32];
 
 static void on_interrupt(int sig)
 {
-    interrupted = 1;
-    signal(sig, SIG_DFL); /* a second Ctrl-C (or TERM) ends the program at once */
+    if (!interrupted) {
+        interrupted = 1;
+        return;
+    }
+    /* a second Ctrl-C (or TERM) ends the program at once; during a save it
+     * removes the temporary first (left beside the intact file, it was) */
+    if (writing) unlink(writing_tmp);
+    signal(sig, SIG_DFL);
+    raise(sig); /* delivered on the handler's return: the default, ending it */
 }
+
+/* sigaction, not signal: under _POSIX_C_SOURCE glibc's signal() is
+ * System V's, reset to the default at the first signal, so the second
+ * never reached the handler (and a save's temporary stayed). No
+ * SA_RESTART, as before: a blocking call returns EINTR. */
+static void catch_interrupts(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+void tgx_write_begin(const char *path)
+{
+    writing = 0;
+    atomic_signal_fence(memory_order_seq_cst); /* the handler sees the name whole or not */
+    if (tg_checkpoint_temp_path(path, writing_tmp, sizeof writing_tmp) != 0) return;
+    atomic_signal_fence(memory_order_seq_cst);
+    writing = 1;
+}
+
+void tgx_write_end(void) { writing = 0; }
 
 const char *tgx_stop_name(tgx_stop s)
 {
@@ -327,8 +364,7 @@ static void check_ranks_same(tgx_run *r)
 void tgx_run_start(tgx_run *r)
 {
     interrupted = 0;
-    signal(SIGINT, on_interrupt);
-    signal(SIGTERM, on_interrupt);
+    catch_interrupts();
     /* --log or the progress lines may go to a pipe whose reader leaves (|
      * head): the write then fails, and the log's close says so after the
      * last checkpoint, where SIGPIPE killed the run before it. Left so to
@@ -578,8 +614,10 @@ void tgx_run_save_checkpoint(tgx_run *r)
     r->unsaved = 0;
     if (r->c.dist && r->c.hooks.before_checkpoint) r->c.hooks.before_checkpoint(r->c.hooks.ctx);
     if (!tgx_run_is_root(r)) return; /* every rank holds the same state: rank 0 writes it */
-    if (tg_trainckpt_save(r->ck, r->c.checkpoint, err, sizeof err) != 0)
-        tg_cli_die(r->c.prog, "%s", err);
+    tgx_write_begin(r->c.checkpoint);
+    int rc = tg_trainckpt_save(r->ck, r->c.checkpoint, err, sizeof err);
+    tgx_write_end();
+    if (rc != 0) tg_cli_die(r->c.prog, "%s", err);
 }
 
 void tgx_run_periodic_checkpoint(tgx_run *r)
@@ -608,9 +646,10 @@ void tgx_run_finish(tgx_run *r)
     tg_progress_done(&r->pg);
     /* SIGINT and SIGTERM keep their handler to the program's end: a first
      * signal during the final checkpoint, evaluation or --save is noted and
-     * the program finishes them (a second ends it at once); put back to
-     * the default here, one killed the run half-way through writing its
-     * checkpoint, the temporary left and no checkpoint at all. Asked here,
+     * the program finishes them (a second ends it at once, removing the
+     * save's temporary); put back to the default here, one killed the run
+     * half-way through writing its checkpoint, the temporary left and no
+     * checkpoint at all. Asked here,
      * before the save: a signal during it did not interrupt the training. */
     int signalled = interrupted || tgx_run_stop(r) == TGX_STOP_SIGNAL;
     /* with ranks, only as agreed: a rank that exits alone ends the job */

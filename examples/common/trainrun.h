@@ -351,6 +351,14 @@ void tgx_kept_meta_make(tgx_kept_meta *km, const tgx_run *r, const char *metric,
 void tgx_run_adopt_kept(tgx_run *r, const char *path, const char *metric, int higher_better,
                         double *best, uint64_t *best_step);
 
+/* Around a save of path (tg_checkpoint_save: a temporary renamed over
+ * path) after tgx_run_start: a second SIGINT or SIGTERM during it removes
+ * the temporary as it ends the program, and path is left as it was (or
+ * is the new file, the rename done). tgx_run_save_checkpoint uses them;
+ * a program's --save may too. */
+void tgx_write_begin(const char *path);
+void tgx_write_end(void);
+
 /* A checkpoint every --every steps (when that step was just run). */
 void tgx_run_periodic_checkpoint(tgx_run *r);
 void tgx_run_save_checkpoint(tgx_run *r);

@@ -29,9 +29,11 @@ void rowseq_save_model(const char *path, rowseq_trainer *tr, uint64_t epochs_don
         {"rowseq.in", in},                   {"rowseq.epochs", epochs},
         {"rowseq.rng", rng},
     };
-    if (tg_checkpoint_save_training(path, tr->params, tr->opt, meta,
-                                    sizeof meta / sizeof meta[0], err, sizeof err) != 0)
-        tg_cli_die(PROG, "%s", err);
+    tgx_write_begin(path); /* a second Ctrl-C during it leaves no temporary */
+    int rc = tg_checkpoint_save_training(path, tr->params, tr->opt, meta,
+                                         sizeof meta / sizeof meta[0], err, sizeof err);
+    tgx_write_end();
+    if (rc != 0) tg_cli_die(PROG, "%s", err);
 }
 
 /* Metadata key of a model file field: "rowseq.<name>" in a --save file,
