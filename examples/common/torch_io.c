@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "trainrun.h" /* tgx_write_begin */
 
 #define NAME_CAP (TG_NAME_MAX + 32)
 
@@ -78,7 +79,11 @@ int tgx_torch_export_named(const tg_params *p, tgx_torch_namer name, void *ctx,
             t[i] = (tg_ckpt_tensor){names[i], x->data, bias ? 0 : x->rows, x->cols};
         }
     }
-    if (rc == 0) rc = tg_checkpoint_save_tensors(path, t, n, meta, n_meta, err, errlen);
+    if (rc == 0) {
+        tgx_write_begin(path); /* a second Ctrl-C during it leaves no temporary */
+        rc = tg_checkpoint_save_tensors(path, t, n, meta, n_meta, err, errlen);
+        tgx_write_end();
+    }
     free(names);
     free(t);
     return rc;

@@ -85,7 +85,9 @@ int s2s_save_with_pieces(const char *path, const s2s_model *m, tg_optim *opt,
     if (s2s_meta_make(&mm, &m->cfg, src, tgt, tok, pieces, path, err, errlen) != 0) return -1;
     memcpy(kv, mm.kv, mm.n * sizeof *kv);
     if (n_extra) memcpy(kv + mm.n, extra, n_extra * sizeof *kv);
+    tgx_write_begin(path); /* a second Ctrl-C during it leaves no temporary */
     int rc = tg_checkpoint_save_training(path, m->params, opt, kv, mm.n + n_extra, err, errlen);
+    tgx_write_end();
     s2s_meta_free(&mm);
     return rc;
 }

@@ -240,6 +240,7 @@ void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_
         o->epochs = 0;
     o->threads = tgx_run_threads(o->threads);
     o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
+    tgx_check_shards(S2S_PROG, o->shards, o->batch, 256); /* shards of no rows: as charlm */
     if (o->test && !o->train) tg_cli_die_usage(S2S_PROG, "--test needs --train");
     /* a test hook: poison a gradient at this step (the non-finite guard) */
     o->fault_step = tg_cli_env_step(S2S_PROG, "SEQ2SEQ_FAULT_STEP");

@@ -467,6 +467,8 @@ ROWS = [
      ["--prime needs --sample N"]),
     ("charlm", "--temperature without --sample", CH + ["--text", "{d}/tiny.txt", "--temperature",
      "0.5"], 2, ["--temperature needs --sample N"]),
+    ("seq2seq", "--shards above --batch (shards with no rows; exit 0 before)",
+     S2S + ["--batch", "3", "--shards", "5"], 2, ["--shards 5 must be in 1..min(--batch 3, 256)"]),
 ]
 
 TIMEOUT = 60
