@@ -205,6 +205,9 @@ static s2s_scores train(trainer *tr, const id_set *train_set, int *evaluated)
             tr->batch = 0;
             tgx_run_touch(run);
         }
+        /* the evaluation's log row failed, or a Ctrl-C came during it: stop
+         * here, not a step into the next epoch */
+        if (!stop) stop = tgx_run_stop(run);
     }
     s2s_batcher_free(&bt);
     return sc;

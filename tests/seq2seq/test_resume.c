@@ -556,3 +556,20 @@ Test(seq2seq_resume, a_log_write_error_stops_the_run_keeping_its_checkpoint)
              "stopped at step %s, checkpoint c.ck kept (--resume it with another --log)\n", step);
     cr_assert(strstr(pt_err, line), "stderr lacks '%s':\n%s", line, pt_err);
 }
+
+/* The same where the failing row is an epoch's evaluation (no
+ * --eval-every): the run stops at that epoch's end (a multiple of 19
+ * steps), where it ran one step into the next epoch. */
+Test(seq2seq_resume, a_log_write_error_at_an_epoch_end_stops_there)
+{
+    char fifo[sizeof pt_dir + 16], step[32];
+    pt_path("log.fifo", fifo, sizeof fifo);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    int rc = pt_run_env("{ head -n 1 log.fifo >/dev/null & } ;",
+                        MODEL " --epochs 40 --log log.fifo --checkpoint c.ck");
+    cr_assert_eq(rc, 1, "%s", pt_err);
+    cr_assert(strstr(pt_err, "write error: Broken pipe; training stopped at step"), "%s", pt_err);
+    pt_meta_of("c.ck", "u64.step", step, sizeof step);
+    cr_assert(atoi(step) > 0 && atoi(step) % 19 == 0, "stopped at step %s, not an epoch's end",
+              step);
+}
