@@ -111,6 +111,14 @@ int tg_read_line(FILE *f, char **line, size_t *cap, size_t max, size_t *len)
 
 /* ------------------------------------------------------------------ UTF-8 */
 
+void tg_utf8_drop_bom(char *line, size_t *n)
+{
+    if (*n < 3 || memcmp(line, "\xEF\xBB\xBF", 3) != 0) return;
+    memmove(line, line + 3, *n - 3);
+    *n -= 3;
+    line[*n] = '\0';
+}
+
 /* Length of the sequence starting at s (0 if invalid) and its code point. */
 size_t tg_utf8_one(const unsigned char *s, size_t avail, uint32_t *cp)
 {

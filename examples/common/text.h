@@ -55,6 +55,11 @@ int tg_utf8_decode(const unsigned char *s, size_t len, uint32_t *out, size_t *n_
  * one decoder of the programs: text here, sentence pairs in seq2seq). */
 size_t tg_utf8_one(const unsigned char *s, size_t avail, uint32_t *cp);
 
+/* Drops a UTF-8 byte-order mark (EF BB BF) from the start of the n bytes at
+ * line (a file's first line, as an editor may write it), n updated; the
+ * mark read as text made the first word unknown. */
+void tg_utf8_drop_bom(char *line, size_t *n);
+
 /* Encodes one code point into out (up to 4 bytes); returns the byte count,
  * 0 for a surrogate or a value above U+10FFFF. */
 size_t tg_utf8_encode(uint32_t cp, char out[4]);

@@ -22,11 +22,13 @@ static volatile sig_atomic_t interrupted;
 /* The temporary file of the save under way (tgx_write_begin), which the
  * handler reads: written only while `writing` is 0. */
 static volatile sig_atomic_t writing;
+/* tgx_interrupts_end_at_once: the first signal ends the program. */
+static volatile sig_atomic_t end_at_once;
 static char writing_tmp[4096 + 32];
 
 static void on_interrupt(int sig)
 {
-    if (!interrupted) {
+    if (!interrupted && !end_at_once) {
         interrupted = 1;
         return;
     }
@@ -61,6 +63,12 @@ void tgx_write_begin(const char *path)
 }
 
 void tgx_write_end(void) { writing = 0; }
+
+void tgx_interrupts_end_at_once(void)
+{
+    end_at_once = 1;
+    catch_interrupts();
+}
 
 const char *tgx_stop_name(tgx_stop s)
 {

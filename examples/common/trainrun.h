@@ -358,6 +358,10 @@ void tgx_run_adopt_kept(tgx_run *r, const char *path, const char *metric, int hi
  * a program's --save may too. */
 void tgx_write_begin(const char *path);
 void tgx_write_end(void);
+/* For a program that does not train (seq2seq --translate): SIGINT and
+ * SIGTERM end it at once, as their default action does, removing the
+ * temporary of a write under way (tgx_write_begin) first. */
+void tgx_interrupts_end_at_once(void);
 
 /* A checkpoint every --every steps (when that step was just run). */
 void tgx_run_periodic_checkpoint(tgx_run *r);

@@ -8,12 +8,17 @@
 #include "attnmap.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "decode.h"
+#include "tg_checkpoint.h" /* tg_checkpoint_temp_path */
 #include "text.h"
+#include "trainrun.h" /* tgx_write_begin */
 
 enum { CELL = 22, FONT = 12, HEAD = 24, GAP = 28, PAD = 8 };
 #define CHAR_W 7.3      /* px per narrow character at FONT, monospace */
@@ -176,19 +181,32 @@ int s2s_attnmap_svg(FILE *f, const char *title, const s2s_attnmap_block *b, size
     return ferror(f) ? -1 : 0;
 }
 
+/* The map goes to a temporary beside path, renamed over it once whole: a
+ * write that failed (a full disk) or was interrupted (Ctrl-C during the
+ * map of many long sentences) left a truncated SVG where the previous map
+ * was. A device or a pipe (/dev/stdout) is written in place. */
 int s2s_attnmap_write(const char *path, const char *title, const s2s_attnmap_block *b, size_t n,
                       char *err, size_t err_size)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        snprintf(err, err_size, "cannot write --attention-map %s: %s", path, strerror(errno));
+    struct stat st;
+    char tmp[PATH_MAX + 32];
+    int in_place = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+    if (!in_place && tg_checkpoint_temp_path(path, tmp, sizeof tmp) != 0) {
+        snprintf(err, err_size, "cannot write --attention-map %.200s...: path too long", path);
         return -1;
     }
-    int rc = s2s_attnmap_svg(f, title, b, n);
-    int saved = errno;
-    if (fclose(f) != 0 && rc == 0) rc = -1, saved = errno;
+    const char *to = in_place ? path : tmp;
+    if (!in_place) tgx_write_begin(path); /* a Ctrl-C during it removes the temporary */
+    FILE *f = fopen(to, "w");
+    int rc = f ? s2s_attnmap_svg(f, title, b, n) : -1, saved = errno;
+    if (f && fclose(f) != 0 && rc == 0) rc = -1, saved = errno;
+    if (rc == 0 && !in_place && rename(tmp, path) != 0) rc = -1, saved = errno;
+    if (rc != 0 && !in_place) unlink(tmp);
+    if (!in_place) tgx_write_end();
     if (rc != 0)
-        snprintf(err, err_size, "writing --attention-map %s failed: %s", path, strerror(saved));
+        snprintf(err, err_size, "%s --attention-map %s: %s%s", f ? "writing" : "cannot write",
+                 path, strerror(saved), access(path, F_OK) == 0 && !in_place
+                                            ? " (the file there is left as it was)" : "");
     return rc;
 }
 

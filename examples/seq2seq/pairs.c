@@ -348,10 +348,7 @@ int s2s_pairs_read_stream(s2s_pairs *p, FILE *f, const char *name, const s2s_rea
         }
         if (n > 0 && line[n - 1] == '\n') n--;
         if (n > 0 && line[n - 1] == '\r') n--;
-        if (lineno == 1 && n >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) { /* BOM */
-            memmove(line, line + 3, n - 3);
-            n -= 3;
-        }
+        if (lineno == 1) tg_utf8_drop_bom(line, &n);
         rc = parse_line(p, &others, line, n, name, lineno, o, err, errlen);
     }
     free(line);

@@ -14,6 +14,7 @@
 #include "decode.h"
 #include "program.h"
 #include "text.h"
+#include "trainrun.h" /* tgx_interrupts_end_at_once */
 
 #define prog S2S_PROG
 
@@ -245,7 +246,9 @@ static void line_batch_flush(const translator *tr, line_batch *b)
         printf("%s\n", text);
         free(text);
     }
-    fflush(stdout);
+    /* a reader that left: with SIGPIPE ignored (a shell's trap '' PIPE) an
+     * endless stdin was translated for ever into a closed pipe */
+    tg_cli_check_stdout(prog);
     b->n = 0;
 }
 
@@ -341,6 +344,7 @@ static long translate_stdin(const translator *tr, line_batch *b, int stream)
     int rc;
     while ((rc = tg_read_line(stdin, &line, &cap, S2S_LINE_MAX_BYTES, &got)) > 0) {
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = '\0';
+        if (n == 0) tg_utf8_drop_bom(line, &got); /* as --train's first line */
         if (memchr(line, '\0', got)) /* the rest of the line would be lost unseen */
             flush_then_die(tr, b, "<stdin>:%ld: NUL byte in line", n + 1);
         if (line_batch_add(tr, b, line) != 0)
@@ -401,6 +405,7 @@ int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv
     if (o->attention_map && m->cfg.attention == TG_ATTN_NONE)
         tg_cli_die_usage(prog, "--attention-map needs attention weights: the model %s has "
                          "--attention none", o->load);
+    tgx_interrupts_end_at_once(); /* as by default, but no --attention-map temporary left */
     s2s_attnmap map_store;
     translator tr = {o, {0}, NULL, m, vs, vt, tok, pc, o->attention_map ? &map_store : NULL};
     s2s_decode_options_default(&tr.dec);

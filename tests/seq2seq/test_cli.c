@@ -516,6 +516,111 @@ Test(cli, attention_train_save_load_translate, .timeout = 100)
     remove(model);
 }
 
+/* An --attention-map that cannot be written whole (here a file-size limit,
+ * as a full disk) leaves the previous map as it was, and no temporary: it
+ * was written in place, a truncated SVG where the map had been. */
+/* Translations of the one line text (written to a file) by model. */
+static void translation_of(char *out, size_t cap, const char *model, const char *text)
+{
+    char in[128], args[256];
+    snprintf(in, sizeof in, "/tmp/s2s_cli_bom_%ld", (long)getpid());
+    FILE *f = fopen(in, "wb");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    snprintf(args, sizeof args, "--load %s --translate", model);
+    translations(out, cap, args, in, 1);
+    remove(in);
+}
+
+/* A byte-order mark before stdin's first line is dropped, as before
+ * --train's: read as text, it made the first word unknown. */
+Test(cli, translate_drops_a_byte_order_mark, .timeout = 60)
+{
+    char model[128], args[512], plain[256], unknown[256], marked[256];
+    snprintf(model, sizeof model, "/tmp/s2s_cli_bommodel_%ld.safetensors", (long)getpid());
+    ran r;
+    snprintf(args, sizeof args, TINY " --epochs 2 --save %s", model);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    translation_of(plain, sizeof plain, model, "I study deeplearning\n");
+    translation_of(unknown, sizeof unknown, model, "zzz study deeplearning\n");
+    cr_assert_str_neq(plain, unknown, "the first word changes nothing in this model");
+    translation_of(marked, sizeof marked, model, "\xEF\xBB\xBFI study deeplearning\n");
+    cr_assert_str_eq(marked, plain);
+    remove(model);
+}
+
+/* A model with attention in a few seconds, saved to model. */
+static void tiny_attention_model(char *model, size_t n)
+{
+    char args[512];
+    snprintf(model, n, "/tmp/s2s_cli_tiny_%ld.safetensors", (long)getpid());
+    ran r;
+    snprintf(args, sizeof args, "--pairs 200 --test-pairs 10 --hidden 8 --embed 4 --steps 2 "
+             "--attention general --show 0 --save %s", model);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+}
+
+Test(cli, a_failed_attention_map_keeps_the_previous_one, .timeout = 60)
+{
+    char model[128], map[128], cmd[1024], old[64] = "";
+    tiny_attention_model(model, sizeof model);
+    snprintf(map, sizeof map, "/tmp/s2s_cli_amap_%ld.svg", (long)getpid());
+    FILE *f = fopen(map, "w");
+    cr_assert_not_null(f);
+    fputs("<old/>\n", f);
+    fclose(f);
+    /* 8 blocks of 1 KiB: the map of one sentence is larger; SIGXFSZ
+     * ignored, so the write fails with EFBIG as on a full disk */
+    snprintf(cmd, sizeof cmd, "trap '' XFSZ; ulimit -f 8; %s --load %s --attention-map %s "
+             "--translate 'you like tea' >/dev/null 2>/dev/null", getenv("SEQ2SEQ"), model, map);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
+    f = fopen(map, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(old, sizeof old, f));
+    fclose(f);
+    cr_assert_str_eq(old, "<old/>\n", "the previous map was overwritten");
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.tmp.", map);
+    cmd[0] = '\0';
+    snprintf(cmd, sizeof cmd, "ls %s* 2>/dev/null | grep -q .", tmp);
+    cr_assert_neq(system(cmd), 0, "a temporary %s* was left", tmp);
+    remove(map);
+    remove(model);
+}
+
+/* A reader that leaves, with SIGPIPE ignored (a shell's trap '' PIPE):
+ * the endless stdin ends with exit 1 and "stdout: write error", where it
+ * was translated for ever into the closed pipe. */
+Test(cli, translating_into_a_pipe_whose_reader_left_ends, .timeout = 60)
+{
+    char model[128], cmd[1024], rcf[64], errf[64], got[16] = "", err[512] = "";
+    tiny_attention_model(model, sizeof model);
+    snprintf(rcf, sizeof rcf, "/tmp/s2s_cli_rc_%ld", (long)getpid());
+    snprintf(errf, sizeof errf, "/tmp/s2s_cli_perr_%ld", (long)getpid());
+    snprintf(cmd, sizeof cmd, "yes 'you like tea' | (trap '' PIPE; timeout 30 %s --load %s "
+             "--translate 2>%s; echo $? >%s) | head -n 1 >/dev/null", getenv("SEQ2SEQ"), model,
+             errf, rcf);
+    cr_assert_eq(system(cmd), 0);
+    FILE *f = fopen(rcf, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(got, sizeof got, f));
+    fclose(f);
+    f = fopen(errf, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(err, 1, sizeof err - 1, f);
+    err[n] = '\0';
+    fclose(f);
+    cr_assert_str_eq(got, "1\n", "exit %s (124: still translating after 30 s): %s", got, err);
+    cr_assert(strstr(err, "seq2seq: stdout: write error: Broken pipe"), "%s", err);
+    remove(rcf);
+    remove(errf);
+    remove(model);
+}
+
 /* The default model's evaluation over sources of unequal lengths fits its
  * arena (the decoding probe once measured equal lengths only, and a default
  * --threads 2 run died at its first evaluation: "step arena exhausted"). */
