@@ -1,6 +1,7 @@
 /* A training run's shared bookkeeping: see trainrun.h. */
 #include "trainrun.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -907,11 +908,12 @@ int tgx_arena_problem(size_t bytes, const char *lower, char *err, size_t errlen)
     return bytes == 0 || bytes == TGX_ARENA_TOO_BIG;
 }
 
-/* A size with an optional K, M or G suffix (powers of 1024). */
+/* A size with an optional K, M or G suffix (powers of 1024), digits first:
+ * strtoull skips blanks and takes a sign, so " -1" was 2^64 - 1, no cap. */
 static int parse_size(const char *s, size_t *out)
 {
     char *end;
-    if (!s[0] || s[0] == '-') return -1;
+    if (!isdigit((unsigned char)s[0])) return -1;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     int shift = 0;

@@ -469,6 +469,8 @@ ROWS = [
      "0.5"], 2, ["--temperature needs --sample N"]),
     ("seq2seq", "--shards above --batch (shards with no rows; exit 0 before)",
      S2S + ["--batch", "3", "--shards", "5"], 2, ["--shards 5 must be in 1..min(--batch 3, 256)"]),
+    ("seq2seq", "TG_MAX_MEMORY with a blank and a sign (' -1' was 2^64 bytes: no cap)", S2S, 2,
+     ["TG_MAX_MEMORY: expected bytes", "got ' -1'"], {"TG_MAX_MEMORY": " -1"}),
 ]
 
 TIMEOUT = 60
