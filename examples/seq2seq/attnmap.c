@@ -230,10 +230,16 @@ static const char *word(const s2s_vocab *v, int id)
 }
 
 /* Appends sentence i's block: labels and rows (weights taken over), and
- * its number (0: its place). */
+ * its number (0: its place); 1 kept, 0 not (the map is full: w stays the
+ * caller's), -1 out of memory. */
 static int append(s2s_attnmap *a, const s2s_vocab *vs, const s2s_vocab *vt, const int *src,
                   int S, const int *out, int out_len, tg_real *w, int rows, long number)
 {
+    size_t cells = (size_t)rows * (size_t)S;
+    if (a->full || cells > S2S_ATTNMAP_MAX_CELLS - a->cells) {
+        a->full = 1;
+        return 0;
+    }
     if (a->n == a->cap) {
         size_t cap = a->cap ? 2 * a->cap : 8;
         s2s_attnmap_block *nb = realloc(a->blocks, cap * sizeof *nb);
@@ -249,7 +255,8 @@ static int append(s2s_attnmap *a, const s2s_vocab *vs, const s2s_vocab *vt, cons
     tg_real *kept = rows > 0 ? realloc(w, (size_t)rows * (size_t)S * sizeof *w) : NULL;
     if (kept) w = kept;
     a->blocks[a->n++] = (s2s_attnmap_block){S, rows, labels, labels + S, w, number};
-    return 0;
+    a->cells += cells;
+    return 1;
 }
 
 int s2s_attnmap_decode(s2s_attnmap *a, tg_tape *t, const s2s_model *m, const s2s_vocab *vs,
@@ -270,10 +277,10 @@ int s2s_attnmap_decode(s2s_attnmap *a, tg_tape *t, const s2s_model *m, const s2s
     if (out_len && rows && ok == n)
         rc = s2s_greedy_weights(t, m, src, src_len, n, max_len, batch, out, out_len, w, rows);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (append(a, vs, vt, src[i], src_len[i], out[i], out_len[i], w[i], rows[i],
-                   numbers ? numbers[i] : 0) != 0)
-            rc = -1;
-        else w[i] = NULL; /* the block owns it */
+        int kept = append(a, vs, vt, src[i], src_len[i], out[i], out_len[i], w[i], rows[i],
+                          numbers ? numbers[i] : 0);
+        if (kept < 0) rc = -1;
+        else if (kept) w[i] = NULL; /* the block owns it */
     }
     for (size_t i = 0; out && w && i <= ok && i < n; i++) free(out[i]), free(w[i]);
     free(out), free(w), free(out_len), free(rows);

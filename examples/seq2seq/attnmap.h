@@ -21,6 +21,12 @@
  * each holds up to --max-len x 1000 weights, and a stdin of millions of
  * lines would otherwise grow the map, and the SVG, until memory ends. */
 #define S2S_ATTNMAP_MAX_SENTENCES 1000
+/* And the most weights (cells) it keeps in all, an SVG of at most about
+ * 70 MB (130 bytes a cell): 1000 sentences of 20 x 25 fit, where a few
+ * lines of 1000 tokens decoded to --max-len 1000 made SVGs of gigabytes
+ * (one is a million cells, 131 MB). The first sentence that would pass it
+ * ends the map; the rest are still translated. */
+#define S2S_ATTNMAP_MAX_CELLS ((size_t)1 << 19)
 
 /* One sentence: T output rows of S source weights (row-major, T x S). */
 typedef struct s2s_attnmap_block {
@@ -43,6 +49,8 @@ int s2s_attnmap_write(const char *path, const char *title, const s2s_attnmap_blo
  * outlive the map. */
 typedef struct s2s_attnmap {
     size_t n, cap;
+    size_t cells; /* the blocks' weights, at most S2S_ATTNMAP_MAX_CELLS */
+    int full;     /* a sentence did not fit in the cells left: no more blocks */
     s2s_attnmap_block *blocks; /* each block's src and out: one heap array */
     char kind[32];       /* the model's attention kind, for the title */
 } s2s_attnmap;

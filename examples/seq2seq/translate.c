@@ -210,7 +210,7 @@ static void decode_lines(const translator *tr, const int *const *src, const int 
     if (s2s_translate(tr->tape, tr->m, src, src_len, (size_t)q, &tr->dec, outs, lens) != 0)
         tg_cli_die(prog, "out of memory while decoding");
     s2s_attnmap *map = tr->map;
-    size_t room = map ? S2S_ATTNMAP_MAX_SENTENCES - map->n : 0;
+    size_t room = map && !map->full ? S2S_ATTNMAP_MAX_SENTENCES - map->n : 0;
     size_t take = room < (size_t)q ? room : (size_t)q;
     for (size_t i0 = 0, k; i0 < take; i0 += k) {
         k = s2s_decode_batch_size(src_len + i0, take - i0, &tr->dec);
@@ -385,10 +385,11 @@ static void run_translate(const translator *tr, int argc, char **argv, int first
         char err[512];
         if (s2s_attnmap_save(map, o->attention_map, err, sizeof err) != 0)
             tg_cli_die(prog, "%s", err);
-        if (map->n == S2S_ATTNMAP_MAX_SENTENCES && (size_t)n > map->n)
+        if ((map->n == S2S_ATTNMAP_MAX_SENTENCES || map->full) && (size_t)n > map->n)
             fprintf(stderr, "%s: attention map of the first %zu of %ld sentences (it keeps at "
-                    "most %d; greedy decode) written to %s\n", prog, map->n, n,
-                    S2S_ATTNMAP_MAX_SENTENCES, o->attention_map);
+                    "most %d, and %zu weights in all; greedy decode) written to %s\n", prog,
+                    map->n, n, S2S_ATTNMAP_MAX_SENTENCES, S2S_ATTNMAP_MAX_CELLS,
+                    o->attention_map);
         else
             fprintf(stderr, "%s: attention map of %zu sentences (greedy decode) written to %s\n",
                     prog, map->n, o->attention_map);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -503,7 +504,8 @@ Test(cli, attention_train_save_load_translate, .timeout = 100)
     run_input(&r, args, lines, len);
     cr_assert_eq(r.rc, 0, "%s", r.err);
     snprintf(want_map, sizeof want_map, "seq2seq: attention map of the first 1000 of 1002 "
-             "sentences (it keeps at most 1000; greedy decode) written to %s\n", map);
+             "sentences (it keeps at most 1000, and 524288 weights in all; greedy decode) "
+             "written to %s\n", map);
     cr_assert(strstr(r.err, want_map), "%s", r.err);
     FILE *svg = fopen(map, "r");
     cr_assert_not_null(svg);
@@ -588,6 +590,37 @@ Test(cli, a_failed_attention_map_keeps_the_previous_one, .timeout = 60)
     cmd[0] = '\0';
     snprintf(cmd, sizeof cmd, "ls %s* 2>/dev/null | grep -q .", tmp);
     cr_assert_neq(system(cmd), 0, "a temporary %s* was left", tmp);
+    remove(map);
+    remove(model);
+}
+
+/* The map keeps at most S2S_ATTNMAP_MAX_CELLS weights: a line of 1000
+ * tokens decoded to 1000 rows (this model ends no sentence early) is a
+ * million, an SVG of 131 MB; the map ends at the first sentence that does
+ * not fit, and every line is still translated. */
+Test(cli, the_attention_map_keeps_a_bounded_number_of_weights, .timeout = 60)
+{
+    char model[128], map[128], args[512], want[400];
+    tiny_attention_model(model, sizeof model);
+    snprintf(map, sizeof map, "/tmp/s2s_cli_cells_%ld.svg", (long)getpid());
+    static char lines[2 * 4 * 1000 + 32];
+    size_t len = (size_t)sprintf(lines, "you like tea\n");
+    for (int l = 0; l < 2; l++) {
+        for (int i = 0; i < 1000; i++) len += (size_t)sprintf(lines + len, "%s", i ? " tea" : "tea");
+        lines[len++] = '\n';
+    }
+    ran r;
+    snprintf(args, sizeof args, "--load %s --max-len 1000 --translate --attention-map %s "
+             ">/dev/null", model, map);
+    run_input(&r, args, lines, len);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    snprintf(want, sizeof want, "seq2seq: attention map of the first 1 of 3 sentences (it keeps "
+             "at most 1000, and 524288 weights in all; greedy decode) written to %s\n", map);
+    cr_assert(strstr(r.err, want), "%s", r.err);
+    struct stat st;
+    cr_assert_eq(stat(map, &st), 0);
+    cr_assert_lt(st.st_size, 1 << 20, "the map of one short sentence is %lld bytes",
+                 (long long)st.st_size);
     remove(map);
     remove(model);
 }
