@@ -876,7 +876,9 @@ size_t tgx_memory_plan_total(const tgx_memory_plan *p)
 void tgx_format_bytes(size_t n, char *buf, size_t cap)
 {
     double mib = (double)n / 1048576.0;
-    if (mib < 1)
+    if (n < 1024) /* TG_MAX_MEMORY=1 was "0.0 KiB available" */
+        snprintf(buf, cap, "%zu B", n);
+    else if (mib < 1)
         snprintf(buf, cap, "%.1f KiB", (double)n / 1024.0);
     else if (mib < 1024)
         snprintf(buf, cap, "%.1f MiB", mib);
