@@ -416,6 +416,17 @@ void tg_cli_die(const char *prog, const char *fmt, ...)
     die_v(1, prog, fmt, ap);
 }
 
+void tg_cli_die_nonfinite(const char *prog, const char *model, const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    tg_cli_die(prog, "%s%sthe model's outputs are not finite (NaN or infinite %s): its weights "
+               "are too large or damaged", model ? model : "", model ? ": " : "", what);
+}
+
 /* ------------------------------------------------------------------ run set-up */
 
 int tg_cmdline_given(const tg_cmdline *c, const char *name)

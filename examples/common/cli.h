@@ -177,6 +177,20 @@ _Noreturn void tg_cli_die_usage(const char *prog, const char *fmt, ...)
  * no rank there). */
 _Noreturn void tg_cli_die(const char *prog, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The one message of every program whose model computes NaN or infinity
+ * where it should give a number (its weights finite but too large, as a
+ * PyTorch export scaled past float's range, or damaged), found at
+ * inference: greedy or beam decoding, sampling, evaluation. The output
+ * would be silently wrong (a NaN is never the argmax, its sample or its
+ * score), so the program stops instead:
+ *     prog: MODEL: the model's outputs are not finite (NaN or infinite WHAT):
+ *     its weights are too large or damaged
+ * on stderr, exit 1 (as tg_cli_die). model: the file the model came from
+ * (--load, --import-torch), or NULL for one this run made or changed (the
+ * "MODEL: " is left out); WHAT: printf-style, where it was found ("logits
+ * at output token 1 of line 3", "loss on the test set"). */
+_Noreturn void tg_cli_die_nonfinite(const char *prog, const char *model, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------ clock */
 

@@ -14,6 +14,7 @@ void s2s_decode_options_default(s2s_decode_options *o)
     o->len_alpha = 1.0;
     o->batch = 256;
     o->max_tokens = 0;
+    o->fault = NULL;
 }
 
 size_t s2s_decode_arena_bytes(const s2s_config *c, int sentences, int beam, int Ts)
@@ -191,13 +192,28 @@ static int choosable(int v)
 /* ------------------------------------------------------------------ greedy */
 
 /* The choosable id of the largest x[j] (ties: the lower id); <unk> is the
- * lowest choosable id, which every vocabulary has. */
+ * lowest choosable id, which every vocabulary has. -1 when an x[j] is NaN
+ * or infinite: no comparison with a NaN holds, and such a row chose <unk>
+ * at every step. x * 0 is 0 for a finite x, NaN otherwise (a NaN stays in
+ * the sum): the row's check in the scan it has anyway. */
 static int argmax_row(const tg_real *x, int n)
 {
     int best = S2S_UNK;
-    for (int j = S2S_UNK + 1; j < n; j++)
+    tg_real z = 0;
+    for (int j = 0; j <= S2S_UNK; j++) z += x[j] * (tg_real)0;
+    for (int j = S2S_UNK + 1; j < n; j++) {
+        z += x[j] * (tg_real)0;
         if (choosable(j) && x[j] > x[best]) best = j;
-    return best;
+    }
+    return z == 0 ? best : -1;
+}
+
+/* Sentence `sentence`'s logits for output token `token` were not finite:
+ * said in *f (when f is not NULL), once, the first found. */
+static int nonfinite_at(s2s_decode_fault *f, size_t sentence, int token)
+{
+    if (f) *f = (s2s_decode_fault){sentence, token};
+    return S2S_DECODE_NONFINITE;
 }
 
 /* Where greedy decoding puts each step's attention weights (NULL: nowhere):
@@ -272,11 +288,14 @@ static void greedy_drop_done(dec_state *s, int left, int *y, char *done, int *wh
     keep_rows(s, s->rows, n);
 }
 
-/* Decodes the chunk's rows (sentence who[r] in row r) until each ends. */
-static void greedy_chunk(tg_tape *t, const s2s_model *m, dec_state *s, int max_len, int *y,
-                         char *done, int *who, int *const *out, int *out_len,
-                         const weight_sink *sink)
+/* Decodes the chunk's rows (sentence who[r] in row r) until each ends. 0,
+ * or S2S_DECODE_NONFINITE (the first such row in *fault) after the step
+ * that met a row of logits that is not finite. */
+static int greedy_chunk(tg_tape *t, const s2s_model *m, dec_state *s, int max_len, int *y,
+                        char *done, int *who, int *const *out, int *out_len,
+                        const weight_sink *sink, s2s_decode_fault *fault)
 {
+    int rc = 0;
     int V = m->cfg.tgt_vocab, left = s->R;
     tg_state nx[TG_MAX_LAYERS];
     tg_tensor *w = NULL;
@@ -288,6 +307,10 @@ static void greedy_chunk(tg_tape *t, const s2s_model *m, dec_state *s, int max_l
             if (done[r]) continue;
             if (sink) sink_row(sink, w, r, i);
             int v = argmax_row(logits->data + (size_t)r * V, V);
+            if (v < 0) {
+                if (rc == 0) rc = nonfinite_at(fault, (size_t)i, step + 1);
+                continue;
+            }
             if (v == S2S_EOS) {
                 done[r] = 1;
                 left--;
@@ -296,9 +319,11 @@ static void greedy_chunk(tg_tape *t, const s2s_model *m, dec_state *s, int max_l
             out[i][out_len[i]++] = v;
             y[r] = v;
         }
+        if (rc != 0) return rc;
         tg_state_buf_store(&s->st, nx); /* rows stay in place */
         greedy_drop_done(s, left, y, done, who);
     }
+    return 0;
 }
 
 /* A decode's start on t: no recording, the weights' panels held across
@@ -322,7 +347,7 @@ static void decode_end(tg_tape *t, int was)
 
 static int greedy(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
                   size_t n, int max_len, int batch, int *const *out, int *out_len,
-                  weight_sink *sink)
+                  weight_sink *sink, s2s_decode_fault *fault)
 {
     int rc = 0;
     int *y = malloc((size_t)batch * sizeof *y), *who = malloc((size_t)batch * sizeof *who);
@@ -338,8 +363,9 @@ static int greedy(tg_tape *t, const s2s_model *m, const int *const *src, const i
             if (sink) /* the chunk's sentences from i0 on */
                 chunk_sink = (weight_sink){sink->w + i0, sink->src_len + i0, sink->reversed,
                                            sink->rows + i0};
-            greedy_chunk(t, m, &s, max_len, y, done, who, out + i0, out_len + i0,
-                         sink ? &chunk_sink : NULL);
+            rc = greedy_chunk(t, m, &s, max_len, y, done, who, out + i0, out_len + i0,
+                              sink ? &chunk_sink : NULL, fault);
+            if (rc == S2S_DECODE_NONFINITE && fault) fault->sentence += i0;
         }
         dec_state_free(&s);
     }
@@ -354,7 +380,7 @@ static int greedy(tg_tape *t, const s2s_model *m, const int *const *src, const i
 int s2s_greedy(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
                size_t n, int max_len, int batch, int *const *out, int *out_len)
 {
-    return greedy(t, m, src, src_len, n, max_len, batch, out, out_len, NULL);
+    return greedy(t, m, src, src_len, n, max_len, batch, out, out_len, NULL, NULL);
 }
 
 int s2s_greedy_weights(tg_tape *t, const s2s_model *m, const int *const *src,
@@ -364,7 +390,7 @@ int s2s_greedy_weights(tg_tape *t, const s2s_model *m, const int *const *src,
     if (m->cfg.attention == TG_ATTN_NONE) return -2;
     for (size_t i = 0; i < n; i++) weight_rows[i] = 0;
     weight_sink sink = {weights, src_len, m->cfg.reverse_source, weight_rows};
-    return greedy(t, m, src, src_len, n, max_len, batch, out, out_len, &sink);
+    return greedy(t, m, src, src_len, n, max_len, batch, out, out_len, &sink, NULL);
 }
 
 /* ------------------------------------------------------------------ beam */
@@ -404,12 +430,15 @@ static void insert_top(cand *top, int *n, int cap, cand c)
  * tape's threads), which at the row's largest logit m is 1 / sum exp(x - m):
  * log p(v) = x[v] - lse with lse = m - log y(m). Ids are chosen by logit,
  * in float; the double exp of every logit for lse took a third of a beam
- * step (de-en, 8000 pieces). Returns how many. */
+ * step (de-en, 8000 pieces). Returns how many, or -1 when a logit or lse
+ * is NaN or infinite (argmax_row's check, in this scan). */
 static int row_top(const tg_real *x, const tg_real *y, int V, double score, int j, int cap,
                    cand *top)
 {
     int best[S2S_BEAM_MAX + 1], nt = 0, im = 0; /* cap <= S2S_BEAM_MAX + 1 */
+    tg_real z = 0;
     for (int v = 0; v < V; v++) {
+        z += x[v] * (tg_real)0;
         if (x[v] > x[im]) im = v;
         if (!choosable(v) || (nt == cap && !(x[v] > x[best[cap - 1]]))) continue;
         int i = nt < cap ? nt++ : cap - 1;
@@ -417,6 +446,7 @@ static int row_top(const tg_real *x, const tg_real *y, int V, double score, int 
         best[i] = v;
     }
     double lse = (double)x[im] - log((double)y[im]);
+    if (z != 0 || !isfinite(lse)) return -1;
     for (int k = 0; k < nt; k++) top[k] = (cand){score + ((double)x[best[k]] - lse), j, best[k]};
     return nt;
 }
@@ -432,6 +462,7 @@ typedef struct beam_work {
     double *best;             /* n: best normalised finished score */
     int *best_tok, *best_len; /* n x max_len */
     int *n_done;              /* n: finished hypotheses seen */
+    char *nonfinite;          /* n: this step read a row of logits that is not finite */
     cand *cands;              /* n x K * (K + 1): each sentence's own (beam_select_all) */
     tg_real *tmp;             /* L * R * H, state before reordering */
 } beam_work;
@@ -454,11 +485,12 @@ static int beam_work_init(beam_work *w, int K, int max_len, int n, int L, int H)
     w->best_tok = malloc((size_t)n * ml * sizeof *w->best_tok);
     w->best_len = malloc((size_t)n * sizeof *w->best_len);
     w->n_done = malloc((size_t)n * sizeof *w->n_done);
+    w->nonfinite = malloc((size_t)n);
     w->cands = malloc((size_t)n * (size_t)K * (size_t)(K + 1) * sizeof *w->cands);
     w->tmp = malloc((size_t)L * R * (size_t)H * sizeof *w->tmp);
     return w->score && w->new_score && w->hyp && w->new_hyp && w->hyp_len && w->new_len &&
                    w->parent && w->y && w->best && w->best_tok && w->best_len && w->n_done &&
-                   w->cands && w->tmp
+                   w->cands && w->tmp && w->nonfinite
                ? 0
                : -1;
 }
@@ -467,7 +499,7 @@ static void beam_work_free(beam_work *w)
 {
     free(w->score), free(w->new_score), free(w->hyp), free(w->new_hyp), free(w->hyp_len);
     free(w->new_len), free(w->parent), free(w->y), free(w->best), free(w->best_tok);
-    free(w->best_len), free(w->n_done), free(w->cands), free(w->tmp);
+    free(w->best_len), free(w->n_done), free(w->cands), free(w->tmp), free(w->nonfinite);
 }
 
 static void beam_start(beam_work *w, int n)
@@ -506,18 +538,25 @@ static void beam_finish(beam_work *w, int i, int r, double score, int ended, dou
  * <eos> candidate finishes its hypothesis, others fill the K live rows.
  * The sentence stops when its best finished hypothesis scores at least as
  * well as every live one (exact for alpha = 0: log p only falls as a
- * hypothesis grows; the usual heuristic otherwise). */
+ * hypothesis grows; the usual heuristic otherwise). A live row whose
+ * logits are not finite sets w->nonfinite[i] and chooses nothing (its
+ * NaN scores dropped every hypothesis: an empty translation). */
 static void beam_select(beam_work *w, int i, const tg_real *logits, const tg_real *probs, int V,
                         double alpha)
 {
     int K = w->K, nc = 0, live = 0;
     cand *cands = w->cands + (size_t)i * K * (K + 1);
+    w->nonfinite[i] = 0;
     for (int j = 0; j < K; j++) {
         int r = i * K + j;
         if (!isfinite(w->score[r])) continue;
         cand top[S2S_BEAM_MAX + 1]; /* K + 1: one may be <eos>; log p over all ids */
         int nt = row_top(logits + (size_t)r * V, probs + (size_t)r * V, V, w->score[r], j,
                          K + 1, top);
+        if (nt < 0) {
+            w->nonfinite[i] = 1;
+            return;
+        }
         for (int k = 0; k < nt; k++) insert_top(cands, &nc, K * (K + 1), top[k]);
     }
     for (int k = 0; k < nc && live < K; k++) {
@@ -659,8 +698,10 @@ static void beam_drop_done(beam_work *w, dec_state *s, int *who, double alpha,
     w->n = n;
 }
 
-static void beam_chunk(tg_tape *t, const s2s_model *m, dec_state *s, beam_work *w, double alpha,
-                       int *who, int *const *out, int *out_len)
+/* 0, or S2S_DECODE_NONFINITE (its first sentence in *fault) after the
+ * step that met a row of logits that is not finite. */
+static int beam_chunk(tg_tape *t, const s2s_model *m, dec_state *s, beam_work *w, double alpha,
+                      int *who, int *const *out, int *out_len, s2s_decode_fault *fault)
 {
     tg_state nx[TG_MAX_LAYERS];
     for (int i = 0; i < w->n; i++) who[i] = i;
@@ -668,15 +709,18 @@ static void beam_chunk(tg_tape *t, const s2s_model *m, dec_state *s, beam_work *
         tg_tensor *logits = step_rows(t, m, s, w->y, nx, NULL);
         tg_tensor *probs = tg_softmax(t, logits, NULL); /* no grad: nothing recorded */
         beam_select_all(w, logits, probs, alpha, tg_tape_threads(t));
+        for (int i = 0; i < w->n; i++)
+            if (w->nonfinite[i]) return nonfinite_at(fault, (size_t)who[i], step + 1);
         beam_reorder(w, s, nx);
         beam_drop_done(w, s, who, alpha, out, out_len);
     }
     for (int i = 0; i < w->n; i++) beam_answer(w, i, alpha, out[who[i]], &out_len[who[i]]);
+    return 0;
 }
 
-int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
-             size_t n, int K, int max_len, double len_alpha, int batch, int *const *out,
-             int *out_len)
+static int beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
+                size_t n, int K, int max_len, double len_alpha, int batch, int *const *out,
+                int *out_len, s2s_decode_fault *fault)
 {
     int rc = 0;
     int *who = malloc((size_t)batch * sizeof *who);
@@ -692,7 +736,8 @@ int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *s
             rc = -1;
         else {
             beam_start(&w, k);
-            beam_chunk(t, m, &s, &w, len_alpha, who, out + i0, out_len + i0);
+            rc = beam_chunk(t, m, &s, &w, len_alpha, who, out + i0, out_len + i0, fault);
+            if (rc == S2S_DECODE_NONFINITE && fault) fault->sentence += i0;
         }
         dec_state_free(&s);
     }
@@ -702,13 +747,20 @@ int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *s
     return rc;
 }
 
+int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
+             size_t n, int K, int max_len, double len_alpha, int batch, int *const *out,
+             int *out_len)
+{
+    return beam(t, m, src, src_len, n, K, max_len, len_alpha, batch, out, out_len, NULL);
+}
+
 static int decode(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
                   size_t n, const s2s_decode_options *o, int *const *out, int *out_len)
 {
     if (o->beam <= 1)
-        return s2s_greedy(t, m, src, src_len, n, o->max_len, o->batch, out, out_len);
-    return s2s_beam(t, m, src, src_len, n, o->beam, o->max_len, o->len_alpha, o->batch, out,
-                    out_len);
+        return greedy(t, m, src, src_len, n, o->max_len, o->batch, out, out_len, NULL, o->fault);
+    return beam(t, m, src, src_len, n, o->beam, o->max_len, o->len_alpha, o->batch, out,
+                out_len, o->fault);
 }
 
 typedef struct by_len {
@@ -801,6 +853,7 @@ static int decode_batches(tg_tape *t, const s2s_model *m, const int *const *src,
     for (size_t i0 = 0, k; i0 < n && rc == 0; i0 += k) {
         k = s2s_decode_batch_size(src_len + i0, n - i0, o);
         rc = decode(t, m, src + i0, src_len + i0, k, o, out + i0, out_len + i0);
+        if (rc == S2S_DECODE_NONFINITE && o->fault) o->fault->sentence += i0;
     }
     decode_end(t, was);
     return rc;
@@ -819,6 +872,8 @@ int s2s_translate(tg_tape *t, const s2s_model *m, const int *const *src, const i
     if (rc == 0)
         rc = decode_batches(t, m, (const int *const *)z.src, z.src_len, n, o, z.out, z.out_len);
     for (size_t j = 0; rc == 0 && j < n; j++) out_len[z.order[j].i] = z.out_len[j];
+    if (rc == S2S_DECODE_NONFINITE && o->fault) /* back to the caller's order */
+        o->fault->sentence = z.order[o->fault->sentence].i;
     sorted_free(&z);
     return rc;
 }

@@ -32,6 +32,21 @@
 
 #include "model.h"
 
+/* Where a decoder found a row of logits that is not finite (NaN or
+ * infinite: a model whose weights overflow float's range): sentence
+ * (0-based, in the order given to the call) and token, the output position
+ * (1-based) those logits were to choose. */
+typedef struct s2s_decode_fault {
+    size_t sentence;
+    int token;
+} s2s_decode_fault;
+
+/* The decoders' answer when a row of logits they read is not finite. Each
+ * row is checked as it is scanned for its best ids (no pass of its own):
+ * greedy every running row, beam search every live hypothesis's. Decoding
+ * stops after that step; out and out_len are then not the translations. */
+#define S2S_DECODE_NONFINITE (-3)
+
 typedef struct s2s_decode_options {
     int beam;          /* 1: greedy */
     int max_len;       /* output tokens before giving up (no <eos>) */
@@ -39,6 +54,8 @@ typedef struct s2s_decode_options {
     int batch;         /* sentences per batch */
     int max_tokens;    /* s2s_translate: a batch's sources padded to its longest are at
                         * most this many tokens (0: no bound); a longer one goes alone */
+    s2s_decode_fault *fault; /* NULL, or where s2s_translate's S2S_DECODE_NONFINITE
+                              * found its logits */
 } s2s_decode_options;
 
 void s2s_decode_options_default(s2s_decode_options *o);
@@ -48,7 +65,8 @@ void s2s_decode_options_default(s2s_decode_options *o);
  * receives up to max_len ids (never <pad>, <bos> or <eos>), out_len[i]
  * their number.
  * opt->beam == 1 runs the greedy decoder, > 1 beam search.
- * Returns 0, or -1 on out of memory. */
+ * Returns 0, -1 on out of memory, or S2S_DECODE_NONFINITE (where, in
+ * *opt->fault when opt->fault is not NULL). */
 int s2s_translate(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
                   size_t n, const s2s_decode_options *opt, int *const *out, int *out_len);
 
@@ -66,7 +84,7 @@ int s2s_decode_keeps_rows(const s2s_model *m);
 #define S2S_BEAM_MAX 16
 
 /* The two decoders, for tests: greedy, and beam search with any K (K = 1
- * included). */
+ * included). 0, -1 or S2S_DECODE_NONFINITE as s2s_translate. */
 int s2s_greedy(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
                size_t n, int max_len, int batch, int *const *out, int *out_len);
 int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *src_len,
@@ -79,7 +97,7 @@ int s2s_beam(tg_tape *t, const s2s_model *m, const int *const *src, const int *s
  * over the source in its given order (also with reverse_source), one row
  * per output token and, when the sentence finished, a last row for the
  * step that chose <eos>. Returns 0, -1 on out of memory, -2 when the model
- * has no attention. */
+ * has no attention, S2S_DECODE_NONFINITE as s2s_greedy. */
 int s2s_greedy_weights(tg_tape *t, const s2s_model *m, const int *const *src,
                        const int *src_len, size_t n, int max_len, int batch, int *const *out,
                        int *out_len, tg_real *const *weights, int *weight_rows);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "decode.h"
 #include "model.h"
 #include "pairs.h"
 #include "pieces.h"
@@ -98,6 +99,14 @@ typedef struct s2s_scores {
 s2s_scores s2s_evaluate(tg_tape *tape, const s2s_model *m, const s2s_options *o,
                         const s2s_id_set *s, int beam, int **out, int *out_len,
                         const s2s_pairs *refs, const s2s_pieces *pc, const s2s_vocab *vt);
+/* After s2s_translate (rc its answer, fault its opt->fault): nothing when
+ * rc is 0, else exit 1 for out of memory, or for logits that are not
+ * finite in the programs' wording (tg_cli_die_nonfinite, naming --load or
+ * --import-torch), at the output token of the sentence, called `unit`
+ * and numbered by number[sentence] (NULL: from 1 in the order given):
+ * "... (NaN or infinite logits at output token 1 of sentence 3) ...". */
+void s2s_check_decoded(const s2s_options *o, int rc, const s2s_decode_fault *fault,
+                       const char *unit, const long *number);
 /* Output buffers for n sentences of max_len ids (exits 1 on out of memory). */
 int **s2s_alloc_outputs(size_t n, int max_len, int **lens);
 void s2s_free_outputs(int **out, size_t n, int *lens);

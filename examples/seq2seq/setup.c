@@ -203,11 +203,22 @@ static void decode_probe(void *ctx, tg_tape *t)
     d.len_alpha = p->o->len_alpha;
     d.batch = p->rows;
     tg_tape_set_threads(t, p->threads);
-    if (s2s_translate(t, p->m, src, len, n, &d, out, out_len) != 0)
-        tg_cli_die(prog, "out of memory while decoding");
+    /* logits that are not finite: the decoding itself will say where */
+    int rc = s2s_translate(t, p->m, src, len, n, &d, out, out_len);
+    if (rc != 0 && rc != S2S_DECODE_NONFINITE) tg_cli_die(prog, "out of memory while decoding");
     s2s_free_outputs(out, n, out_len);
     free(src);
     free(len);
+}
+
+void s2s_check_decoded(const s2s_options *o, int rc, const s2s_decode_fault *fault,
+                       const char *unit, const long *number)
+{
+    if (rc == 0) return;
+    if (rc != S2S_DECODE_NONFINITE) tg_cli_die(prog, "out of memory while decoding");
+    long k = number ? number[fault->sentence] : (long)fault->sentence + 1;
+    tg_cli_die_nonfinite(prog, o->load ? o->load : o->import_torch,
+                         "logits at output token %d of %s %ld", fault->token, unit, k);
 }
 
 #define TRAIN_LOWER "--batch (or raise --shards), --hidden, --embed, --layers or --max-tokens"

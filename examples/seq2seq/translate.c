@@ -29,9 +29,10 @@ s2s_scores s2s_evaluate(tg_tape *tape, const s2s_model *m, const s2s_options *o,
     d.max_len = o->max_len;
     d.len_alpha = o->len_alpha;
     d.batch = o->eval_batch;
-    if (s2s_translate(tape, m, (const int *const *)s->src, s->src_len, s->n, &d, out,
-                      out_len) != 0)
-        tg_cli_die(prog, "out of memory while decoding");
+    s2s_decode_fault fault;
+    d.fault = &fault;
+    s2s_check_decoded(o, s2s_translate(tape, m, (const int *const *)s->src, s->src_len, s->n,
+                                       &d, out, out_len), &fault, "test sentence", NULL);
     s2s_bleu b;
     s2s_chrf c;
     s2s_bleu_init(&b);
@@ -207,8 +208,11 @@ typedef struct translator {
 static void decode_lines(const translator *tr, const int *const *src, const int *src_len,
                          const long *line_no, int q, int *const *outs, int *lens)
 {
-    if (s2s_translate(tr->tape, tr->m, src, src_len, (size_t)q, &tr->dec, outs, lens) != 0)
-        tg_cli_die(prog, "out of memory while decoding");
+    s2s_decode_options d = tr->dec;
+    s2s_decode_fault fault;
+    d.fault = &fault;
+    s2s_check_decoded(tr->o, s2s_translate(tr->tape, tr->m, src, src_len, (size_t)q, &d, outs,
+                                           lens), &fault, "sentence", line_no);
     s2s_attnmap *map = tr->map;
     size_t room = map && !map->full ? S2S_ATTNMAP_MAX_SENTENCES - map->n : 0;
     size_t take = room < (size_t)q ? room : (size_t)q;
