@@ -31,6 +31,25 @@
 typedef charlm_options options;
 typedef tg_cmdline cmdline;
 
+/* The file the model came from (--load, --import-torch), for messages;
+ * NULL for a new one. */
+static const char *model_file(const options *o)
+{
+    return o->load ? o->load : o->import_torch;
+}
+
+/* Validation bits per character (NaN when the held-out text is too short
+ * to predict one character from another). A loss that is NaN or infinite
+ * there is a model whose outputs are not: exit 1 (tg_cli_die_nonfinite),
+ * not "valid_bpc=nan" and exit 0. */
+static double evaluate(const options *o, charlm_trainer *tr)
+{
+    double bpc = charlm_evaluate(tr) / LN2;
+    if (tr->eval_B > 0 && !isfinite(bpc))
+        tg_cli_die_nonfinite(PROG, model_file(o), "loss on the validation text");
+    return bpc;
+}
+
 static int given(const cmdline *c, const char *name) { return tg_cmdline_given(c, name); }
 
 /* ------------------------------------------------------------------ data */
@@ -217,7 +236,7 @@ static void train(const options *o, charlm_trainer *tr, tgx_run *r, keeper *k)
         int skipped = tgx_run_end_step(r, loss, lr, 1, step_tokens) == TGX_SKIPPED;
         if (skipped) charlm_trainer_reset_nonfinite(tr); /* a NaN state would poison every later window */
         int eval_now = tgx_run_eval_due(r, (uint64_t)o->eval_every);
-        double valid_bpc = eval_now ? charlm_evaluate(tr) / LN2 : NAN;
+        double valid_bpc = eval_now ? evaluate(o, tr) : NAN;
         if (eval_now) consider(k, r, valid_bpc);
         report(o, r, lr, valid_bpc, tgx_run_stop(r) != TGX_GOING, skipped);
         tgx_run_periodic_checkpoint(r);
@@ -303,8 +322,13 @@ static void print_sample(const options *o, const int *prime, int n_prime, const 
     int *out = malloc((size_t)o->sample * sizeof *out);
     tg_rng r;
     tg_rng_seed(&r, o->seed ^ 0x5A4D504C45ull); /* its own stream: same sample for same model */
-    if (!out || charmodel_sample(m, prime, n_prime, o->sample, o->temperature, &r, out) != 0)
-        tg_cli_die(PROG, "out of memory sampling %d characters (--sample)", o->sample);
+    int rc = out ? charmodel_sample(m, prime, n_prime, o->sample, o->temperature, &r, out) : -1;
+    if (rc == CHARMODEL_NONFINITE) { /* it printed the last character (NaN: no draw) */
+        int at = 0;
+        while (out[at] >= 0) at++;
+        tg_cli_die_nonfinite(PROG, model_file(o), "logits at sampled character %d", at + 1);
+    }
+    if (rc != 0) tg_cli_die(PROG, "out of memory sampling %d characters (--sample)", o->sample);
     print_ids(v, prime, n_prime);
     print_ids(v, out, o->sample);
     fputc('\n', stdout);
@@ -437,7 +461,7 @@ int main(int argc, char **argv)
     tgx_run_start(&run);
     train(&o, &tr, &run, &keep);
     tgx_run_finish(&run);
-    double valid_bpc = charlm_evaluate(&tr) / LN2;
+    double valid_bpc = evaluate(&o, &tr);
     keep_final(&keep, &run, valid_bpc);
     if (tg_csv_close(&run.csv, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
     if (o.sample > 0 && tgx_run_is_root(&run)) print_sample(&o, prime, n_prime, &m, &v);

@@ -146,11 +146,16 @@ int charmodel_sample(const charmodel *m, const int *prime, int n_prime, int n, d
     if (t && probs) {
         tg_tape_set_grad(t, 0);
         const tg_real *logits = run_window(t, m, &buf, prime, n_prime);
+        rc = 0;
         for (int i = 0; i < n; i++) {
             out[i] = tg_sample_logits(logits, c->vocab, temperature, r, probs);
+            if (out[i] < 0) { /* not finite: no draw from here on */
+                for (int k = i; k < n; k++) out[k] = -1;
+                rc = CHARMODEL_NONFINITE;
+                break;
+            }
             if (i + 1 < n) logits = run_window(t, m, &buf, &out[i], 1);
         }
-        rc = 0;
     }
     free(probs);
     tg_tape_free(t);

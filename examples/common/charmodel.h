@@ -69,7 +69,10 @@ size_t charmodel_arena_bytes(const charmodel_config *cfg, int T, int B);
 /* Continues a text: feeds prime (n_prime >= 1 ids) through the model, then
  * draws n ids one at a time at the given temperature (<= 0: greedy) into
  * out. Uses its own tape and state; deterministic for a given r.
- * 0 ok; -1 out of memory. */
+ * 0 ok; -1 out of memory; CHARMODEL_NONFINITE when the logits of a draw
+ * were NaN or infinite (a model whose weights overflow float's range):
+ * out[i] is -1 from that draw on. */
+#define CHARMODEL_NONFINITE (-2)
 int charmodel_sample(const charmodel *m, const int *prime, int n_prime, int n, double temperature,
                      tg_rng *r, int *out);
 

@@ -372,14 +372,20 @@ int tg_vocab_parse(tg_vocab *v, const char *s, char *err, size_t errlen)
 
 /* ------------------------------------------------------------------ sampling */
 
-void tg_softmax_temperature(const tg_real *logits, int n, double temperature, double *probs)
+int tg_softmax_temperature(const tg_real *logits, int n, double temperature, double *probs)
 {
+    /* x * 0 is 0 for a finite x, NaN for an infinity or a NaN (which stays
+     * in the sum): the check in the scan for the largest */
     int best = 0;
-    for (int i = 1; i < n; i++)
+    tg_real z = logits[0] * (tg_real)0;
+    for (int i = 1; i < n; i++) {
+        z += logits[i] * (tg_real)0;
         if (logits[i] > logits[best]) best = i;
+    }
+    if (z != 0) return -1;
     if (!(temperature > 0)) {
         for (int i = 0; i < n; i++) probs[i] = i == best;
-        return;
+        return 0;
     }
     double sum = 0;
     for (int i = 0; i < n; i++) {
@@ -387,6 +393,7 @@ void tg_softmax_temperature(const tg_real *logits, int n, double temperature, do
         sum += probs[i];
     }
     for (int i = 0; i < n; i++) probs[i] /= sum;
+    return 0;
 }
 
 int tg_sample_index(const double *probs, int n, tg_rng *r)
@@ -404,7 +411,7 @@ int tg_sample_index(const double *probs, int n, tg_rng *r)
 
 int tg_sample_logits(const tg_real *logits, int n, double temperature, tg_rng *r, double *scratch)
 {
-    tg_softmax_temperature(logits, n, temperature, scratch);
+    if (tg_softmax_temperature(logits, n, temperature, scratch) != 0) return -1;
     return tg_sample_index(scratch, n, r);
 }
 

@@ -117,11 +117,15 @@ int tg_vocab_parse(tg_vocab *v, const char *s, char *err, size_t errlen);
 /* ------------------------------------------------------------------ sampling */
 
 /* probs = softmax(logits / temperature), computed in double and stable for
- * any logits. temperature <= 0 gives a one-hot on the first argmax. */
-void tg_softmax_temperature(const tg_real *logits, int n, double temperature, double *probs);
+ * any finite logits. temperature <= 0 gives a one-hot on the first argmax.
+ * 0, or -1 when a logit is NaN or infinite (found in the scan for the
+ * largest; probs are then not a distribution: a NaN is never the largest,
+ * and its draw was always the last id). */
+int tg_softmax_temperature(const tg_real *logits, int n, double temperature, double *probs);
 /* One draw from probs (which sum to ~1) with r: inverse CDF. */
 int tg_sample_index(const double *probs, int n, tg_rng *r);
-/* Both: scratch holds n doubles. */
+/* Both: scratch holds n doubles. -1 (no draw) when a logit is NaN or
+ * infinite. */
 int tg_sample_logits(const tg_real *logits, int n, double temperature, tg_rng *r, double *scratch);
 
 #ifdef __cplusplus

@@ -297,6 +297,25 @@ Test(text, softmax_with_temperature)
     cr_assert(p[0] == 0 && p[1] == 1, "T = 0 is greedy");
 }
 
+/* A logit that is NaN or infinite (a model whose weights overflow float) is
+ * refused, at any temperature: a NaN is never the largest, and the draw
+ * from its NaN probabilities was always the last id. */
+Test(text, softmax_refuses_logits_that_are_not_finite)
+{
+    const tg_real bad[][3] = {{0, NAN, 1}, {NAN, 0, 1}, {0, 1, INFINITY}, {-INFINITY, 0, 1}};
+    double p[3];
+    tg_rng r;
+    tg_rng_seed(&r, 1);
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(tg_softmax_temperature(bad[i], 3, 1.0, p), -1, "row %d", i);
+        cr_assert_eq(tg_softmax_temperature(bad[i], 3, 0.0, p), -1, "row %d, T = 0", i);
+        cr_assert_eq(tg_sample_logits(bad[i], 3, 1.0, &r, p), -1, "row %d", i);
+    }
+    const tg_real big[] = {-3e38f, 3e38f, 0};
+    cr_assert_eq(tg_softmax_temperature(big, 3, 1.0, p), 0, "finite, however large");
+    cr_assert(p[1] == 1 && p[0] == 0);
+}
+
 Test(text, sampling_is_deterministic_and_follows_probs)
 {
     const tg_real logits[] = {0, 1.3862943611198906}; /* p = 0.2, 0.8 */
