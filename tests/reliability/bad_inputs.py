@@ -16,6 +16,7 @@ shortened to file names) for the README instead of a pass/fail report.
 import gzip
 import contextlib
 import json
+import math
 import os
 import shutil
 import struct
@@ -471,6 +472,33 @@ ROWS = [
      S2S + ["--batch", "3", "--shards", "5"], 2, ["--shards 5 must be in 1..min(--batch 3, 256)"]),
     ("seq2seq", "TG_MAX_MEMORY with a blank and a sign (' -1' was 2^64 bytes: no cap)", S2S, 2,
      ["TG_MAX_MEMORY: expected bytes", "got ' -1'"], {"TG_MAX_MEMORY": " -1"}),
+    # ---- a model whose weights are finite but overflow float (every one ±3e38): its
+    # outputs are NaN or infinite, and inference gave silent wrong output, exit 0
+    ("seq2seq", "--translate with a model whose outputs overflow (it printed only unknown-word tokens)",
+     ["--import-torch", "{d}/s2s_big.torch.st", "--translate", "I eat rice."], 1,
+     ["s2s_big.torch.st: the model's outputs are not finite",
+      "NaN or infinite logits at output token 1 of sentence 1", "too large or damaged"]),
+    ("seq2seq", "--translate --beam 4 with a model whose outputs overflow (an empty line)",
+     ["--import-torch", "{d}/s2s_big.torch.st", "--beam", "4", "--translate", "I eat rice."], 1,
+     ["s2s_big.torch.st: the model's outputs are not finite",
+      "NaN or infinite logits at output token 1 of sentence 1", "too large or damaged"]),
+    ("seq2seq", "evaluating a model whose outputs overflow (BLEU 0.00)",
+     ["--import-torch", "{d}/s2s_big.torch.st", "--pairs", "200", "--test-pairs", "20",
+      "--epochs", "0"], 1,
+     ["s2s_big.torch.st: the model's outputs are not finite",
+      "NaN or infinite logits at output token 1 of test sentence", "too large or damaged"]),
+    ("charlm", "--sample from a model whose outputs overflow (the last character repeated)",
+     ["--import-torch", "{d}/big.torch.st", "--sample", "20", "--prime", "h"], 1,
+     ["big.torch.st: the model's outputs are not finite",
+      "NaN or infinite logits at sampled character 1", "too large or damaged"]),
+    ("charlm", "evaluating a model whose outputs overflow (valid_bpc=nan)",
+     ["--text", "{d}/tiny.txt", "--import-torch", "{d}/big.torch.st", "--steps", "0"], 1,
+     ["big.torch.st: the model's outputs are not finite",
+      "NaN or infinite loss on the validation text", "too large or damaged"]),
+    ("rowseq", "evaluating a model whose outputs overflow (test_loss nan)",
+     ["--data", "{d}/idx_ok", "--import-torch", "{d}/r_big.torch.st"], 1,
+     ["r_big.torch.st: the model's outputs are not finite",
+      "NaN or infinite loss on the test set", "too large or damaged"]),
 ]
 
 TIMEOUT = 60
@@ -509,6 +537,21 @@ def header_crc(header):
         return crc
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
+
+
+def write_overflowing(src, dst):
+    """dst: safetensors file src with every F32 value set to 3e38 of its
+    sign: finite, as every importer takes them, but a model whose sums
+    overflow float (a PyTorch export scaled past its range)."""
+    h, data = safetensors_parts(src)
+    for name, t in h.items():
+        if name == "__metadata__":
+            continue
+        assert t["dtype"] == "F32", (src, name, t["dtype"])
+        lo, hi = t["data_offsets"]
+        values = struct.unpack(f"<{(hi - lo) // 4}f", bytes(data[lo:hi]))
+        data[lo:hi] = struct.pack(f"<{len(values)}f", *(math.copysign(3e38, v) for v in values))
+    write_safetensors(dst, h, data)
 
 
 def write_safetensors(path, header, data, header_len=None, fix_crc=True):
@@ -687,7 +730,8 @@ def make_torch_fixtures(d, exes):
     """ok.torch.st (charlm --export-torch of ok.ckpt), r.torch.st (rowseq
     --export-torch), and broken copies: trunc.torch.st, r_trunc.torch.st,
     shape.torch.st (rnn.weight_ih_l0 reshaped, the same bytes), module.torch.st
-    (ok.torch.st whose metadata names RowRNN)."""
+    (ok.torch.st whose metadata names RowRNN), big.torch.st and r_big.torch.st
+    (every weight of ok.torch.st, r.torch.st at ±3e38: write_overflowing)."""
     runs = [("charlm", ["--load", f"{d}/ok.ckpt", "--export-torch", f"{d}/ok.torch.st"]),
             ("rowseq", RS + ["--data", f"{d}/idx_ok", "--export-torch", f"{d}/r.torch.st"])]
     for prog, args in runs:
@@ -707,6 +751,9 @@ def make_torch_fixtures(d, exes):
         rows, cols = h["rnn.weight_ih_l0"]["shape"]
         h["rnn.weight_ih_l0"]["shape"] = [rows * 2, cols // 2]
         write_safetensors(f"{d}/shape.torch.st", h, data)
+    for src, dst in (("ok", "big"), ("r", "r_big")):
+        if os.path.exists(f"{d}/{src}.torch.st"):
+            write_overflowing(f"{d}/{src}.torch.st", f"{d}/{dst}.torch.st")
     make_s2s_torch_fixtures(d, exes)
 
 
@@ -717,7 +764,8 @@ def make_s2s_torch_fixtures(d, exes):
     (metadata: 8 layers of 8192 hidden units, tensors as they were),
     s2s_dropout.torch.st (metadata s2s.dropout '0.1abc'), s2s_drop96.torch.st (s2s.dropout
     '0.96', above --dropout's bound), s2s_space.torch.st (s2s.hidden with a leading
-    space), s2s_tail.torch.st (no checksum keys, 8 bytes appended)."""
+    space), s2s_tail.torch.st (no checksum keys, 8 bytes appended), s2s_big.torch.st
+    (every weight at ±3e38: write_overflowing)."""
     if "seq2seq" not in exes:
         return
     make_fixture([exes["seq2seq"]] + S2S + ["--export-torch", f"{d}/s2s.torch.st"],
@@ -745,6 +793,7 @@ def make_s2s_torch_fixtures(d, exes):
     for key in (CRC_KEY, HEADER_CRC_KEY):
         h["__metadata__"].pop(key, None)
     write_safetensors(f"{d}/s2s_tail.torch.st", h, bytes(data) + b"\0" * 8)
+    write_overflowing(f"{d}/s2s.torch.st", f"{d}/s2s_big.torch.st")
 
 
 def make_checkpoint_fixtures(d, charlm):
