@@ -218,9 +218,12 @@ static void decode_lines(const translator *tr, const int *const *src, const int 
     size_t take = room < (size_t)q ? room : (size_t)q;
     for (size_t i0 = 0, k; i0 < take; i0 += k) {
         k = s2s_decode_batch_size(src_len + i0, take - i0, &tr->dec);
-        if (s2s_attnmap_decode(map, tr->tape, tr->m, tr->vs, tr->vt, src + i0, src_len + i0, k,
-                               line_no + i0, tr->o->max_len, (int)k) != 0)
-            tg_cli_die(prog, "out of memory decoding for --attention-map");
+        int rc = s2s_attnmap_decode(map, tr->tape, tr->m, tr->vs, tr->vt, src + i0,
+                                    src_len + i0, k, line_no + i0, tr->o->max_len, (int)k);
+        if (rc == S2S_DECODE_NONFINITE) /* where a beam's decode above had none */
+            tg_cli_die_nonfinite(prog, tr->o->load ? tr->o->load : tr->o->import_torch,
+                                 "logits in the greedy decode for --attention-map");
+        if (rc != 0) tg_cli_die(prog, "out of memory decoding for --attention-map");
     }
 }
 
