@@ -1,14 +1,22 @@
 /* Reading safetensors checkpoints: every field is checked before a value
  * reaches the model.
  *
- * tg_checkpoint_parse() checks the structure of the whole file (header
- * length against the size, JSON syntax via jansson, each dtype, shape and
- * data_offsets, the tensors tiling the data section without overlap, hole or
- * tail, metadata types) and then converts every tensor to
- * tg_real, rejecting NaN and infinity. Only a file that passes all of that
- * becomes a tg_checkpoint, and loading into a model checks names and shapes
- * of every tensor before the first copy, so a model is either fully loaded
- * or untouched. Writing is in checkpoint_save.c. */
+ * tg_checkpoint_open() and tg_checkpoint_parse() check the structure of the
+ * whole file (header length against the size, JSON syntax via jansson, each
+ * dtype, shape and data_offsets, the tensors tiling the data section without
+ * overlap, hole or tail, metadata types), then read the data section once,
+ * a chunk at a time, for its checksums and to check every value (NaN,
+ * infinity, out of tg_real's range). Only a file that passes all of that
+ * becomes a tg_checkpoint. It keeps the header, not the values: a tensor is
+ * read again from the file when asked for (load_params, read_array) and
+ * converted straight into the caller's memory, so reading a file of any size
+ * holds the caller's tensors, the header and one chunk, never a copy of the
+ * file (a 1 GB file of junk was read whole, and converted whole, before a
+ * caller could see that its metadata was not the caller's). A tensor read
+ * again must have the checksum it had at the open: a file written over in
+ * place since is reported, not loaded. Loading into a model checks names and
+ * shapes of every tensor before the first copy. Writing is in
+ * checkpoint_save.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -38,7 +46,7 @@ typedef struct entry {
     int dtype_bytes;  /* 4: F32, 8: F64 */
     int ndim, rows, cols;
     size_t numel, begin, end;
-    tg_real *values; /* into tg_checkpoint.block */
+    uint32_t crc; /* CRC-32 of its bytes as the open read them */
     int is_extra;
 } entry;
 
@@ -49,9 +57,18 @@ struct tg_checkpoint {
     size_t n_meta;
     const char **meta_keys;
     size_t n;
-    entry *e;
-    tg_real *block;
+    entry *e;      /* in header order */
+    entry **order; /* the same, by data_offsets */
+    int fd;        /* the file, read for each tensor asked for; -1 after a parse */
+    unsigned char *data; /* a parse's copy of the data section (NULL for a file) */
+    size_t data_at;      /* where the data section starts in the file */
+    size_t data_len;
 };
+
+/* Bytes of the data section read at a time (a multiple of 8: a chunk
+ * holds whole values of either dtype, as a tensor's size is a multiple of
+ * its dtype's and each tensor is read from its start). */
+#define CHUNK ((size_t)1 << 18)
 
 int tg_ckpt_fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -204,10 +221,8 @@ static int by_begin(const void *pa, const void *pb)
  * last. Bytes no tensor covers would be read by no check but the data's
  * checksum, which other tools' files do not carry: an appended or spliced
  * file would load as if whole. */
-static int check_layout(const parse_ctx *x, entry *e, size_t n)
+static int check_layout(const parse_ctx *x, entry *e, size_t n, entry **order)
 {
-    entry **order = malloc((n ? n : 1) * sizeof *order);
-    if (!order) return PFAIL(x, "%s: out of memory", x->label);
     for (size_t i = 0; i < n; i++) order[i] = &e[i];
     qsort(order, n, sizeof *order, by_begin);
     int rc = 0;
@@ -234,7 +249,6 @@ static int check_layout(const parse_ctx *x, entry *e, size_t n)
         rc = PFAIL(x, "%s: %zu bytes follow the last tensor's data (the tensors end at byte %zu of "
                       "a %zu-byte data section): the file was appended to, or its offsets edited",
                    x->label, x->data_len - covered, covered, x->data_len);
-    free(order);
     return rc;
 }
 
@@ -435,13 +449,13 @@ static int check_header_crc(const parse_ctx *x, const tg_checkpoint *c)
 }
 
 /* The data section against TG_CKPT_CRC_KEY, when the file has one. */
-static int check_crc(const parse_ctx *x, const tg_checkpoint *c, const unsigned char *data)
+static int check_crc(const parse_ctx *x, const tg_checkpoint *c, uint32_t crc)
 {
     const char *want = tg_checkpoint_meta(c, TG_CKPT_CRC_KEY);
     if (!want) return 0;
     if (crc_value_ok(x, TG_CKPT_CRC_KEY, want) != 0) return -1;
     char got[16]; /* as the writer formats it (checkpoint_save.c) */
-    snprintf(got, sizeof got, "%08" PRIx32, tg_ckpt_crc32(0, data, x->data_len));
+    snprintf(got, sizeof got, "%08" PRIx32, crc);
     if (strcmp(got, want) != 0)
         return PFAIL(x, "%s: the data section (%zu bytes) does not match its checksum (crc32 "
                         "%s, the header's '" TG_CKPT_CRC_KEY "' says %s): the file is "
@@ -452,17 +466,43 @@ static int check_crc(const parse_ctx *x, const tg_checkpoint *c, const unsigned 
 
 /* ------------------------------------------------------------------ values */
 
-static int convert_entry(const parse_ctx *x, const unsigned char *data, entry *e)
+/* Bytes [off, off + n) of the data section (n <= CHUNK): a pointer into a
+ * parse's copy, or buf with them read from the file. NULL when the file
+ * ends first or a read fails: *got bytes were read, errno says why (0: the
+ * file ended). */
+static const unsigned char *data_bytes(const tg_checkpoint *c, size_t off, size_t n,
+                                       unsigned char *buf, size_t *got)
 {
-    const unsigned char *src = data + e->begin;
-    for (size_t i = 0; i < e->numel; i++) {
+    if (c->fd < 0) return c->data + off;
+    size_t have = 0;
+    while (have < n) {
+        ssize_t r = pread(c->fd, buf + have, n - have, (off_t)(c->data_at + off + have));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            if (r == 0) errno = 0;
+            *got = have;
+            return NULL;
+        }
+        have += (size_t)r;
+    }
+    return buf;
+}
+
+/* Values first .. first + count - 1 of e, from their bytes at src: each
+ * checked, and converted into out[first..] when out is not NULL. -1 with a
+ * message at the first that is not finite or does not fit in tg_real. */
+static int check_values(const parse_ctx *x, const entry *e, const unsigned char *src,
+                        size_t first, size_t count, tg_real *out)
+{
+    for (size_t k = 0; k < count; k++) {
+        size_t i = first + k;
         double d;
         if (e->dtype_bytes == 4) {
             float f;
-            memcpy(&f, src + 4 * i, 4); /* unaligned, little-endian host */
+            memcpy(&f, src + 4 * k, 4); /* unaligned, little-endian host */
             d = f;
         } else {
-            memcpy(&d, src + 8 * i, 8);
+            memcpy(&d, src + 8 * k, 8);
         }
         tg_real r = (tg_real)d;
         if (!isfinite(d))
@@ -471,24 +511,79 @@ static int convert_entry(const parse_ctx *x, const unsigned char *data, entry *e
         if (!isfinite(r))
             return PFAIL(x, "%s: tensor " NAME_FMT ": value %g at index %zu does not fit in %s",
                          x->label, e->name, d, i, TG_REAL_NAME);
-        e->values[i] = r;
+        if (out) out[i] = r;
     }
     return 0;
 }
 
-static int convert_all(const parse_ctx *x, const unsigned char *data, tg_checkpoint *c)
+/* Reads tensor e's bytes a chunk at a time (into buf, CHUNK bytes, for a
+ * file): their CRC-32 into *crc, and each value checked and converted into
+ * out (when not NULL) until the first bad one, whose message is left in
+ * x's err with *bad set (no other value is checked once *bad is set; the
+ * checksum goes on to the end). -1 with a message when the file cannot be
+ * read. */
+static int scan_entry(const parse_ctx *x, const tg_checkpoint *c, const entry *e,
+                      unsigned char *buf, tg_real *out, uint32_t *crc, int *bad)
 {
-    size_t total = 0;
-    for (size_t i = 0; i < c->n; i++) total += c->e[i].numel; /* <= data_len / 4 */
-    c->block = malloc((total ? total : 1) * sizeof(tg_real));
-    if (!c->block) return PFAIL(x, "%s: out of memory for %zu values", x->label, total);
-    size_t at = 0;
-    for (size_t i = 0; i < c->n; i++) {
-        c->e[i].values = c->block + at;
-        at += c->e[i].numel;
-        if (convert_entry(x, data, &c->e[i])) return -1;
+    size_t size = e->end - e->begin, done = 0;
+    uint32_t sum = 0;
+    while (done < size) {
+        size_t n = size - done < CHUNK ? size - done : CHUNK, got = 0;
+        const unsigned char *p = data_bytes(c, e->begin + done, n, buf, &got);
+        if (!p) {
+            int en = errno;
+            return PFAIL(x, "%s: read failed after %zu of %zu bytes: %s", x->label,
+                         c->data_at + e->begin + done + got, c->data_at + c->data_len,
+                         en ? strerror(en) : "file shrank");
+        }
+        sum = tg_ckpt_crc32(sum, p, n);
+        size_t w = (size_t)e->dtype_bytes;
+        if (!*bad && check_values(x, e, p, done / w, n / w, out)) *bad = 1;
+        done += n;
     }
+    *crc = sum;
     return 0;
+}
+
+/* Every tensor read once: its checksum kept (to know it again when it is
+ * loaded), the data section's checksum (the tensors tile it) into
+ * *data_crc, and every value checked, the first bad one's message left in
+ * x's err with *bad set, for the caller to report after the checksums. */
+static int scan_all(const parse_ctx *x, tg_checkpoint *c, uint32_t *data_crc, int *bad)
+{
+    unsigned char *buf = NULL;
+    if (c->fd >= 0 && c->n > 0 && !(buf = malloc(CHUNK)))
+        return PFAIL(x, "%s: out of memory", x->label);
+    int rc = 0;
+    /* in header order, so the first bad value reported is the one that
+     * converting the tensors in that order met first */
+    for (size_t i = 0; rc == 0 && i < c->n; i++)
+        rc = scan_entry(x, c, &c->e[i], buf, NULL, &c->e[i].crc, bad);
+    free(buf);
+    uLong whole = crc32(0L, Z_NULL, 0);
+    for (size_t i = 0; rc == 0 && i < c->n; i++)
+        whole = crc32_combine(whole, c->order[i]->crc,
+                              (z_off_t)(c->order[i]->end - c->order[i]->begin));
+    *data_crc = (uint32_t)whole;
+    return rc;
+}
+
+/* Tensor e, read again, into out: values the open checked, so the only
+ * failures are a file that cannot be read or that was changed since. */
+static int read_entry(const tg_checkpoint *c, const entry *e, tg_real *out, char *err,
+                      size_t errlen)
+{
+    parse_ctx x = {c->label, err, errlen, c->data_len};
+    unsigned char *buf = NULL;
+    if (c->fd >= 0 && !(buf = malloc(CHUNK))) return PFAIL(&x, "%s: out of memory", c->label);
+    uint32_t crc = 0;
+    int bad = 0, rc = scan_entry(&x, c, e, buf, out, &crc, &bad);
+    free(buf);
+    if (rc == 0 && crc != e->crc)
+        rc = PFAIL(&x, "%s: tensor " NAME_FMT " changed in the file since it was opened (crc32 "
+                       "%08" PRIx32 ", %08" PRIx32 " then): another program wrote over the file "
+                       "in place", c->label, e->name, crc, e->crc);
+    return rc == 0 && !bad ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------ parse */
@@ -525,7 +620,8 @@ static int parse_entries(const parse_ctx *x, tg_checkpoint *c)
     c->meta = meta;
     c->n = json_object_size(c->root) - (meta ? 1 : 0);
     c->e = calloc(c->n ? c->n : 1, sizeof *c->e);
-    if (!c->e) return PFAIL(x, "%s: out of memory", x->label);
+    c->order = malloc((c->n ? c->n : 1) * sizeof *c->order);
+    if (!c->e || !c->order) return PFAIL(x, "%s: out of memory", x->label);
     size_t i = 0;
     const char *key;
     json_t *val;
@@ -534,7 +630,48 @@ static int parse_entries(const parse_ctx *x, tg_checkpoint *c)
         if (strcmp(key, "__metadata__") == 0) continue;
         if (parse_entry(x, key, val, &c->e[i++])) return -1;
     }
-    return check_layout(x, c->e, c->n);
+    return check_layout(x, c->e, c->n, c->order);
+}
+
+/* A checkpoint named label, reading nothing yet; NULL out of memory. */
+static tg_checkpoint *new_checkpoint(const char *label)
+{
+    tg_checkpoint *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->fd = -1;
+    c->label = malloc(strlen(label) + 1);
+    if (!c->label) {
+        free(c);
+        return NULL;
+    }
+    strcpy(c->label, label);
+    return c;
+}
+
+/* Every check, on c with its data section set (file or copy) and the
+ * header's hlen bytes of JSON. 0, or -1 with the message. */
+static int check_all(parse_ctx *x, tg_checkpoint *c, const char *header, size_t hlen)
+{
+    x->data_len = c->data_len;
+    json_error_t jerr;
+    c->root = json_loadb(header, hlen, JSON_REJECT_DUPLICATES, &jerr);
+    int rc = 0, bad = 0;
+    uint32_t data_crc = 0;
+    if (!c->root)
+        rc = PFAIL(x, "%s: header is not valid JSON: %s (line %d, column %d)", x->label, jerr.text,
+                   jerr.line, jerr.column);
+    else if (!json_is_object(c->root))
+        rc = PFAIL(x, "%s: header is not a JSON object", x->label);
+    if (rc == 0) rc = parse_entries(x, c);
+    if (rc == 0) rc = index_meta(x, c);
+    if (rc == 0) rc = check_header_crc(x, c); /* first: it covers the data's checksum */
+    /* one pass over the data: the checksums, and the values, whose failure
+     * is reported after the checksum's (a damaged byte is named as such) */
+    if (rc == 0) rc = scan_all(x, c, &data_crc, &bad);
+    if (rc == 0) rc = check_crc(x, c, data_crc);
+    if (rc == 0) rc = mark_extras(x, c);
+    if (rc == 0 && bad) rc = -1; /* its message is in err */
+    return rc;
 }
 
 tg_checkpoint *tg_checkpoint_parse(const void *bytes, size_t len, const char *label, char *err,
@@ -544,32 +681,20 @@ tg_checkpoint *tg_checkpoint_parse(const void *bytes, size_t len, const char *la
     const unsigned char *b = bytes;
     size_t hlen = 0;
     if (tg_ckpt_host_ok(err, errlen) || parse_header_len(&x, len, b, &hlen)) return NULL;
-    x.data_len = len - 8 - hlen;
 
-    tg_checkpoint *c = calloc(1, sizeof *c);
-    if (c) c->label = malloc(strlen(x.label) + 1);
-    if (!c || !c->label) {
+    tg_checkpoint *c = new_checkpoint(x.label);
+    if (c) {
+        c->data_at = 8 + hlen;
+        c->data_len = len - 8 - hlen;
+        c->data = malloc(c->data_len ? c->data_len : 1); /* the bytes are not kept */
+    }
+    if (!c || !c->data) {
         tg_ckpt_fail(err, errlen, "%s: out of memory", x.label);
         tg_checkpoint_close(c);
         return NULL;
     }
-    strcpy(c->label, x.label);
-
-    json_error_t jerr;
-    c->root = json_loadb((const char *)b + 8, hlen, JSON_REJECT_DUPLICATES, &jerr);
-    int rc = 0;
-    if (!c->root)
-        rc = PFAIL(&x, "%s: header is not valid JSON: %s (line %d, column %d)", x.label, jerr.text,
-                   jerr.line, jerr.column);
-    else if (!json_is_object(c->root))
-        rc = PFAIL(&x, "%s: header is not a JSON object", x.label);
-    if (rc == 0) rc = parse_entries(&x, c);
-    if (rc == 0) rc = index_meta(&x, c);
-    if (rc == 0) rc = check_header_crc(&x, c); /* first: it covers the data's checksum */
-    if (rc == 0) rc = check_crc(&x, c, b + 8 + hlen);
-    if (rc == 0) rc = mark_extras(&x, c);
-    if (rc == 0) rc = convert_all(&x, b + 8 + hlen, c);
-    if (rc != 0) {
+    memcpy(c->data, b + c->data_at, c->data_len);
+    if (check_all(&x, c, (const char *)b + 8, hlen) != 0) {
         tg_checkpoint_close(c);
         return NULL;
     }
@@ -593,38 +718,26 @@ static size_t read_upto(int fd, void *buf, size_t n)
     return got;
 }
 
-static unsigned char *read_file(const char *path, size_t *len, char *err, size_t errlen)
+/* The regular file at path, open, its size in *size; -1 with a message. */
+static int open_file(const char *path, size_t *size, char *err, size_t errlen)
 {
     /* O_NONBLOCK: a FIFO with no writer would block open() forever, before
      * fstat could refuse it; reads of a regular file ignore the flag */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        tg_ckpt_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
+    if (fd < 0) return tg_ckpt_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    unsigned char *buf = NULL;
-    if (fstat(fd, &st) != 0) {
+    if (fstat(fd, &st) != 0)
         tg_ckpt_fail(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
-    } else if (!S_ISREG(st.st_mode)) {
+    else if (!S_ISREG(st.st_mode))
         tg_ckpt_fail(err, errlen, "%s: %s", path,
                      S_ISDIR(st.st_mode) ? "is a directory, not a checkpoint file"
                                          : "is not a regular file");
-    } else if (!(buf = malloc(st.st_size ? (size_t)st.st_size : 1))) {
-        tg_ckpt_fail(err, errlen, "%s: out of memory reading %lld bytes", path,
-                     (long long)st.st_size);
-    } else {
-        size_t want = (size_t)st.st_size, got = read_upto(fd, buf, want);
-        if (got < want) {
-            tg_ckpt_fail(err, errlen, "%s: read failed after %zu of %zu bytes: %s", path, got,
-                         want, errno ? strerror(errno) : "file shrank");
-            free(buf);
-            buf = NULL;
-        }
-        *len = want;
+    else {
+        *size = (size_t)st.st_size;
+        return fd;
     }
     close(fd);
-    return buf;
+    return -1;
 }
 
 /* The header of the regular file open on fd (size bytes), NUL-terminated,
@@ -679,21 +792,53 @@ int tg_checkpoint_peek_meta(const char *path, const char *key, char *val, size_t
 
 tg_checkpoint *tg_checkpoint_open(const char *path, char *err, size_t errlen)
 {
-    size_t len = 0;
-    unsigned char *buf = read_file(path, &len, err, errlen);
-    if (!buf) return NULL;
-    tg_checkpoint *c = tg_checkpoint_parse(buf, len, path, err, errlen);
-    free(buf);
+    parse_ctx x = {path, err, errlen, 0};
+    size_t len = 0, hlen = 0;
+    if (tg_ckpt_host_ok(err, errlen)) return NULL;
+    int fd = open_file(path, &len, err, errlen);
+    if (fd < 0) return NULL;
+    /* the header only: the data is read a chunk at a time (check_all),
+     * and again for each tensor asked for */
+    unsigned char b[8] = {0};
+    size_t want = len < 8 ? len : 8, got = read_upto(fd, b, want);
+    char *header = NULL;
+    int rc = 0;
+    if (got < want)
+        rc = PFAIL(&x, "%s: read failed after %zu of %zu bytes: %s", path, got, len,
+                   errno ? strerror(errno) : "file shrank");
+    if (rc == 0) rc = parse_header_len(&x, len, b, &hlen);
+    if (rc == 0 && !(header = malloc(hlen)))
+        rc = PFAIL(&x, "%s: out of memory reading its header of %zu bytes", path, hlen);
+    if (rc == 0 && (got = read_upto(fd, header, hlen)) < hlen)
+        rc = PFAIL(&x, "%s: read failed after %zu of %zu bytes: %s", path, 8 + got, len,
+                   errno ? strerror(errno) : "file shrank");
+    tg_checkpoint *c = rc == 0 ? new_checkpoint(path) : NULL;
+    if (rc == 0 && !c) rc = PFAIL(&x, "%s: out of memory", path);
+    if (rc == 0) {
+        c->fd = fd; /* closed with c */
+        fd = -1;
+        c->data_at = 8 + hlen;
+        c->data_len = len - 8 - hlen;
+        rc = check_all(&x, c, header, hlen);
+    }
+    free(header);
+    if (fd >= 0) close(fd);
+    if (rc != 0) {
+        tg_checkpoint_close(c);
+        return NULL;
+    }
     return c;
 }
 
 void tg_checkpoint_close(tg_checkpoint *c)
 {
     if (!c) return;
+    if (c->fd >= 0) close(c->fd);
     json_decref(c->root);
     free(c->meta_keys);
     free(c->e);
-    free(c->block);
+    free(c->order);
+    free(c->data);
     free(c->label);
     free(c);
 }
@@ -802,8 +947,7 @@ int tg_checkpoint_load_params(const tg_checkpoint *c, tg_params *p, char *err, s
     /* Everything matched: only now touch the model. */
     for (size_t i = 0; i < np; i++) {
         tg_tensor *t = tg_params_at(p, i);
-        const entry *e = find_entry(c, tg_params_name(p, i));
-        memcpy(t->data, e->values, e->numel * sizeof(tg_real));
+        if (read_entry(c, find_entry(c, tg_params_name(p, i)), t->data, err, errlen)) return -1;
     }
     return 0;
 }
@@ -818,8 +962,7 @@ int tg_checkpoint_read_array(const tg_checkpoint *c, const char *name, tg_real *
     if (e->numel != numel)
         return tg_ckpt_fail(err, errlen, "%s: tensor " NAME_FMT " has %zu values in the file, "
                                          "%zu expected", c->label, name, e->numel, numel);
-    memcpy(out, e->values, numel * sizeof(tg_real));
-    return 0;
+    return read_entry(c, e, out, err, errlen);
 }
 
 const char *tg_checkpoint_label(const tg_checkpoint *c) { return c->label; }

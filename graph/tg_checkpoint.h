@@ -109,16 +109,23 @@ int tg_checkpoint_save_tensors(const char *path, const tg_ckpt_tensor *t, size_t
 
 /* ------------------------------------------------------------------ loading */
 
-/* A checkpoint read into memory and checked: header length against the
- * file size, JSON syntax, every dtype, shape and data_offsets (inside the
- * data section, matching dtype x shape, the tensors tiling the data: no
- * overlap, no hole, nothing after the last), metadata values being strings,
- * and every value finite. Values are converted to tg_real. */
+/* A checkpoint checked: header length against the file size, JSON syntax,
+ * every dtype, shape and data_offsets (inside the data section, matching
+ * dtype x shape, the tensors tiling the data: no overlap, no hole, nothing
+ * after the last), metadata values being strings, the checksums, and every
+ * value finite (and in tg_real's range). It holds the header, not the
+ * values: open reads the data a chunk at a time (its memory is the header
+ * and a 256 KiB buffer, whatever the file's size), and the file stays open
+ * until close, each tensor read again, and converted to tg_real, straight
+ * into the caller's memory when asked for (load_params, read_array). A
+ * tensor read then must have the bytes it had at the open: a file written
+ * over in place meanwhile is refused (a save's rename puts a new file
+ * beside the open one, which is not changed). */
 typedef struct tg_checkpoint tg_checkpoint;
 
 tg_checkpoint *tg_checkpoint_open(const char *path, char *err, size_t errlen);
 /* The same checks over a buffer (label names it in messages): for tests and
- * fuzzing. The bytes are not kept. */
+ * fuzzing. The bytes are not kept (their data section is copied). */
 tg_checkpoint *tg_checkpoint_parse(const void *bytes, size_t len, const char *label, char *err,
                                    size_t errlen);
 void tg_checkpoint_close(tg_checkpoint *c);
@@ -151,10 +158,13 @@ int tg_checkpoint_meta_rng(const tg_checkpoint *c, const char *key, tg_rng *out,
 /* Copies the file's values into p, all or nothing: every parameter of p
  * must be in the file with the same shape, and every non-extra tensor of the
  * file must be a parameter of p; otherwise p is not modified and err names
- * the tensor and both shapes. */
+ * the tensor and both shapes. The values are read from the file then: if it
+ * was written over in place or cut short since the open (another program),
+ * or a read fails, that is reported and p is partly loaded. */
 int tg_checkpoint_load_params(const tg_checkpoint *c, tg_params *p, char *err, size_t errlen);
 
-/* Copies the named tensor (numel values, any shape) into out. */
+/* Copies the named tensor (numel values, any shape) into out, read from
+ * the file as load_params does (out partly written when that fails). */
 int tg_checkpoint_read_array(const tg_checkpoint *c, const char *name, tg_real *out, size_t numel,
                              char *err, size_t errlen);
 
