@@ -842,6 +842,116 @@ Test(checkpoint, a_fifo_is_refused_not_waited_on, .timeout = 10)
     cr_assert(strstr(err, "pipe.safetensors: is not a regular file"), "%s", err);
 }
 
+/* The address space this process maps now, in bytes; 0 when unknown. */
+static size_t mapped_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0;
+    if (!f) return 0;
+    if (fscanf(f, "%ld", &pages) != 1) pages = 0;
+    fclose(f);
+    return pages > 0 ? (size_t)pages * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* A file larger than the memory the process may have (a sparse one: no
+ * disk) is read with a bounded buffer, not into memory: open checks it
+ * (header, layout, every value) and a caller's refusal of it (a tensor of
+ * the wrong size, no metadata of its own) comes cleanly. Read whole, and
+ * converted whole, it failed for want of memory, or was killed for it. */
+Test(checkpoint, a_file_larger_than_the_memory_limit_is_checked_in_bounded_memory, .timeout = 60)
+{
+    const size_t numel = (size_t)1 << 27; /* 512 MB of F32 */
+    char header[160];
+    snprintf(header, sizeof header,
+             "{\"junk\":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[0,%zu]}}", numel,
+             numel * 4);
+    size_t h = strlen(header);
+    unsigned char head[8 + sizeof header];
+    size_t len = build(head, sizeof head, header, NULL, 0);
+    const char *big = path_in_dir("big.safetensors");
+    spit(big, head, len);
+    cr_assert_eq(truncate(big, (off_t)(8 + h + numel * 4)), 0, "truncate: %s", strerror(errno));
+
+    size_t now = mapped_bytes();
+    if (now == 0) cr_skip_test("no /proc/self/statm to size the address-space limit");
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) { /* the limit: what is mapped now, and 128 MB, a quarter of the file */
+        struct rlimit lim;
+        getrlimit(RLIMIT_AS, &lim);
+        lim.rlim_cur = (rlim_t)(now + ((size_t)128 << 20));
+        if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(10);
+        char err[512];
+        tg_checkpoint *c = tg_checkpoint_open(big, err, sizeof err);
+        if (!c) {
+            fprintf(stderr, "open: %s\n", err);
+            _exit(2);
+        }
+        int rows = 0, cols = 0;
+        if (tg_checkpoint_tensor_shape(c, "junk", &rows, &cols) != 0 || rows != 1 ||
+            (size_t)cols != numel || tg_checkpoint_meta(c, "charmodel.format") != NULL)
+            _exit(3);
+        tg_real few[4];
+        if (tg_checkpoint_read_array(c, "junk", few, 4, err, sizeof err) != -1 ||
+            !strstr(err, "has 134217728 values in the file, 4 expected")) {
+            fprintf(stderr, "read_array: %s\n", err);
+            _exit(4);
+        }
+        tg_checkpoint_close(c);
+        _exit(0);
+    }
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "the child %s %d (2: open refused the file)",
+              WIFEXITED(st) ? "exited" : "was killed by signal",
+              WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+}
+
+/* Values are read from the file when loaded: one written over in place
+ * after it was opened (by another program) is reported, not loaded, as is
+ * one cut short. */
+Test(checkpoint, a_file_changed_after_open_is_reported_at_load)
+{
+    tg_params *p = model(31), *q = model(32);
+    const char *path = path_in_dir("changed.safetensors");
+    char err[512];
+    cr_assert_eq(tg_checkpoint_save(path, p, NULL, 0, NULL, 0, err, sizeof err), 0, "%s", err);
+    size_t len;
+    unsigned char *b = slurp(path, &len);
+
+    tg_checkpoint *c = tg_checkpoint_open(path, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    FILE *f = fopen(path, "r+b"); /* in place: the open file is this one */
+    cr_assert_not_null(f);
+    cr_assert_eq(fseek(f, (long)len - 2, SEEK_SET), 0);
+    cr_assert_eq(fputc(b[len - 2] ^ 0x01, f), b[len - 2] ^ 0x01); /* a finite value still */
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(tg_checkpoint_load_params(c, q, err, sizeof err), -1);
+    cr_assert(strstr(err, "changed.safetensors: tensor") &&
+              strstr(err, "changed in the file since it was opened"), "%s", err);
+    tg_checkpoint_close(c);
+
+    spit(path, b, len); /* whole again: loads */
+    c = tg_checkpoint_open(path, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(truncate(path, (off_t)len - 4), 0);
+    cr_assert_eq(tg_checkpoint_load_params(c, q, err, sizeof err), -1);
+    cr_assert(strstr(err, "read failed") && strstr(err, "file shrank"), "%s", err);
+    tg_checkpoint_close(c);
+
+    spit(path, b, len);
+    c = tg_checkpoint_open(path, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(tg_checkpoint_load_params(c, q, err, sizeof err), 0, "%s", err);
+    cr_assert(same_values(p, q));
+    tg_checkpoint_close(c);
+    free(b);
+    tg_params_free(p);
+    tg_params_free(q);
+}
+
 /* ------------------------------------------------------------------ exact resume */
 
 enum { IN = 4, OUT = 5, BATCH = 6 };
