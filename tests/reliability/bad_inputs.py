@@ -331,7 +331,7 @@ ROWS = [
      ["module.torch.st", "says RowRNN", "has an embed.weight: a CharRNN"]),
     ("seq2seq", "--translate whose stdout cannot be written (it said nothing, exit 0)",
      ["--load", "{d}/sub.tg", "--translate", "Straße über Öl."], 1,
-     ["stdout: write error: output was lost"], {STDOUT_KEY: "/dev/full"}),
+     ["stdout: write error: No space left on device"], {STDOUT_KEY: "/dev/full"}),
     ("seq2seq", "--load of another program's PyTorch state_dict",
      S2S + ["--load", "{d}/ok.torch.st"], 1,
      ["ok.torch.st", "PyTorch CharRNN state_dict, another program's model", "reads a Seq2Seq"]),
