@@ -540,17 +540,19 @@ def header_crc(header):
 
 
 def write_overflowing(src, dst):
-    """dst: safetensors file src with every F32 value set to 3e38 of its
-    sign: finite, as every importer takes them, but a model whose sums
-    overflow float (a PyTorch export scaled past its range)."""
+    """dst: safetensors file src with every value set to 3e38 of its sign
+    (1e308 in an F64 file, the double build's): finite, as every importer
+    takes them, but a model whose sums overflow its type (a PyTorch export
+    scaled past its range)."""
     h, data = safetensors_parts(src)
     for name, t in h.items():
         if name == "__metadata__":
             continue
-        assert t["dtype"] == "F32", (src, name, t["dtype"])
+        assert t["dtype"] in ("F32", "F64"), (src, name, t["dtype"])
+        code, size, big = ("f", 4, 3e38) if t["dtype"] == "F32" else ("d", 8, 1e308)
         lo, hi = t["data_offsets"]
-        values = struct.unpack(f"<{(hi - lo) // 4}f", bytes(data[lo:hi]))
-        data[lo:hi] = struct.pack(f"<{len(values)}f", *(math.copysign(3e38, v) for v in values))
+        values = struct.unpack(f"<{(hi - lo) // size}{code}", bytes(data[lo:hi]))
+        data[lo:hi] = struct.pack(f"<{len(values)}{code}", *(math.copysign(big, v) for v in values))
     write_safetensors(dst, h, data)
 
 
