@@ -637,17 +637,17 @@ void tgx_run_periodic_checkpoint(tgx_run *r)
 
 /* The end of a run stopped for its log, after its checkpoint: exit 1 on
  * every rank (rank 0 alone writes the log, and says why). */
-static _Noreturn void die_log_failed(const tgx_run *r)
+/* Says why the training stopped early (rank 0, which writes the log). The
+ * program then goes on to its --save, export and sample, as at any stop,
+ * and the log's close exits 1: exiting here lost the trained model of a
+ * run without --checkpoint. */
+static void report_log_failed(const tgx_run *r)
 {
-    if (!tgx_run_is_root(r))
-        tg_cli_die(r->c.prog, "rank 0 could not write --log %s: training stopped at step %llu",
-                   r->c.log, (unsigned long long)r->step);
+    fprintf(stderr, "%s: --log %s: write error: %s; training stopped at step %llu", r->c.prog,
+            r->c.log, strerror(r->csv.err), (unsigned long long)r->step);
     if (r->c.checkpoint)
-        tg_cli_die(r->c.prog, "--log %s: write error: %s; training stopped at step %llu, "
-                   "checkpoint %s kept (--resume it with another --log)", r->c.log,
-                   strerror(r->csv.err), (unsigned long long)r->step, r->c.checkpoint);
-    tg_cli_die(r->c.prog, "--log %s: write error: %s; training stopped at step %llu", r->c.log,
-               strerror(r->csv.err), (unsigned long long)r->step);
+        fprintf(stderr, ", checkpoint %s kept (--resume it with another --log)", r->c.checkpoint);
+    fputc('\n', stderr);
 }
 
 void tgx_run_finish(tgx_run *r)
@@ -661,13 +661,11 @@ void tgx_run_finish(tgx_run *r)
      * checkpoint at all. Asked here,
      * before the save: a signal during it did not interrupt the training. */
     int signalled = interrupted || tgx_run_stop(r) == TGX_STOP_SIGNAL;
-    /* with ranks, only as agreed: a rank that exits alone ends the job */
-    int log_failed = r->c.dist ? tgx_run_stop(r) == TGX_STOP_LOG : r->csv.err != 0;
+    int log_failed = r->csv.err != 0; /* rank 0's log */
     /* a resume that trained nothing leaves its file as it was; the same
      * decision on every rank (the save may be collective) */
     int same = r->c.resume && r->c.checkpoint && strcmp(r->c.resume, r->c.checkpoint) == 0;
     if (r->c.checkpoint && (r->unsaved || !same)) tgx_run_save_checkpoint(r);
-    if (!tgx_run_is_root(r) && log_failed) die_log_failed(r);
     if (!tgx_run_is_root(r)) return;
     if (signalled)
         fprintf(stderr, "%s: interrupted at step %llu\n", r->c.prog, (unsigned long long)r->step);
@@ -683,7 +681,7 @@ void tgx_run_finish(tgx_run *r)
     if (r->skipped)
         fprintf(stderr, "%s: %llu of %llu steps skipped as not finite\n", r->c.prog,
                 (unsigned long long)r->skipped, (unsigned long long)r->step);
-    if (log_failed) die_log_failed(r);
+    if (log_failed) report_log_failed(r);
 }
 
 /* ------------------------------------------------------------------ arenas */

@@ -154,7 +154,7 @@ typedef enum tgx_stop {
     TGX_STOP_STEPS,   /* --steps reached */
     TGX_STOP_SECONDS, /* --seconds reached */
     TGX_STOP_EPOCHS,  /* --epochs reached */
-    TGX_STOP_LOG,     /* a --log row could not be written (tgx_run_finish exits 1) */
+    TGX_STOP_LOG,     /* a --log row could not be written (the log's close exits 1) */
 } tgx_stop;
 
 /* "interrupted", "--steps reached", "--seconds reached", "--epochs reached",
@@ -369,9 +369,11 @@ void tgx_run_save_checkpoint(tgx_run *r);
 /* The run's end: "interrupted at step N", the
  * final checkpoint (unless the last save holds this state), "checkpoint
  * FILE at step N", and "N of M steps skipped as not finite". After a stop
- * for the log (TGX_STOP_LOG) it then exits 1, "--log FILE: write error:
- * REASON: training stopped at step N": the metrics of the steps to come
- * would be lost, and the checkpoint is kept to --resume with another log. */
+ * for the log (TGX_STOP_LOG: the metrics of the steps to come would be
+ * lost) it says "--log FILE: write error: REASON; training stopped at step
+ * N" (and that the checkpoint is kept, to --resume with another log); the
+ * program then writes its --save and exports as at any stop, and the
+ * log's close (tg_csv_close) exits 1. */
 void tgx_run_finish(tgx_run *r);
 
 /* ------------------------------------------------------------------ arenas */

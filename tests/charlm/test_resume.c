@@ -338,12 +338,14 @@ Test(charlm_resume, a_log_reader_that_leaves_does_not_kill_the_run)
     /* the reader starts in the run's folder (pt_run's "cd DIR &&"), then the run */
     int rc = pt_run_env("{ head -n 2 log.fifo >/dev/null & } ;",
                         "--text ko.txt --hidden 8 --embed 4 --batch 4 --seq-len 16 --steps 2000 "
-                        "--eval-every 1000 --checkpoint c.ck --every 0 --log log.fifo");
+                        "--eval-every 1000 --checkpoint c.ck --every 0 --log log.fifo "
+                        "--save m.st");
     cr_assert_eq(rc, 1, "%s", pt_err);
     cr_assert(!strstr(pt_err, "at step 2000"), "ran to its end: %s", pt_err);
     cr_assert(strstr(pt_err, "charlm: --log log.fifo: write error: Broken pipe; training stopped "
                      "at step "), "%s", pt_err);
     cr_assert(pt_exists("c.ck"));
+    cr_assert(pt_exists("m.st"), "the stop lost --save: %s", pt_err); /* the model trained so far */
 }
 
 /* Two runs at once on one --checkpoint: the second is refused while the
