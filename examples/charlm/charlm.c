@@ -40,12 +40,14 @@ static const char *model_file(const options *o)
 
 /* Validation bits per character (NaN when the held-out text is too short
  * to predict one character from another). A loss that is NaN or infinite
- * there is a model whose outputs are not: exit 1 (tg_cli_die_nonfinite),
- * not "valid_bpc=nan" and exit 0. */
-static double evaluate(const options *o, charlm_trainer *tr)
+ * there, of a model as loaded (trained 0), is a model whose outputs are
+ * not: exit 1 (tg_cli_die_nonfinite), not "valid_bpc=nan" and exit 0. One
+ * trained in this run logs it and goes on to its checkpoint and --save
+ * (the training's guard stops a loss that is not finite). */
+static double evaluate(const options *o, charlm_trainer *tr, int trained)
 {
     double bpc = charlm_evaluate(tr) / LN2;
-    if (tr->eval_B > 0 && !isfinite(bpc))
+    if (!trained && tr->eval_B > 0 && !isfinite(bpc))
         tg_cli_die_nonfinite(PROG, model_file(o), "loss on the validation text");
     return bpc;
 }
@@ -236,7 +238,7 @@ static void train(const options *o, charlm_trainer *tr, tgx_run *r, keeper *k)
         int skipped = tgx_run_end_step(r, loss, lr, 1, step_tokens) == TGX_SKIPPED;
         if (skipped) charlm_trainer_reset_nonfinite(tr); /* a NaN state would poison every later window */
         int eval_now = tgx_run_eval_due(r, (uint64_t)o->eval_every);
-        double valid_bpc = eval_now ? evaluate(o, tr) : NAN;
+        double valid_bpc = eval_now ? evaluate(o, tr, 1) : NAN;
         if (eval_now) consider(k, r, valid_bpc);
         report(o, r, lr, valid_bpc, tgx_run_stop(r) != TGX_GOING, skipped);
         tgx_run_periodic_checkpoint(r);
@@ -461,7 +463,7 @@ int main(int argc, char **argv)
     tgx_run_start(&run);
     train(&o, &tr, &run, &keep);
     tgx_run_finish(&run);
-    double valid_bpc = evaluate(&o, &tr);
+    double valid_bpc = evaluate(&o, &tr, run.step > run.start_step);
     keep_final(&keep, &run, valid_bpc);
     if (tg_csv_close(&run.csv, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
     if (o.sample > 0 && tgx_run_is_root(&run)) print_sample(&o, prime, n_prime, &m, &v);

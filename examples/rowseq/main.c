@@ -206,13 +206,15 @@ typedef struct epoch_report {
 } epoch_report;
 
 /* The test set's loss, accuracy and confusion into r. A loss that is NaN
- * or infinite is a model whose outputs are not: exit 1
- * (tg_cli_die_nonfinite), not "test_loss nan" and exit 0. */
-static void evaluate(const options *o, rowseq_trainer *tr, const rowseq_data *test,
+ * or infinite, of a model as loaded (trained 0), is a model whose outputs
+ * are not: exit 1 (tg_cli_die_nonfinite), not "test_loss nan" and exit 0.
+ * An epoch's evaluation in training reports it and the run goes on to its
+ * checkpoint and --save (the training's guard stops a loss not finite). */
+static void evaluate(const options *o, rowseq_trainer *tr, const rowseq_data *test, int trained,
                      epoch_report *r)
 {
     rowseq_evaluate(tr, test, test->count, &r->test_loss, &r->test_acc, r->confusion);
-    if (!isfinite(r->test_loss))
+    if (!trained && !isfinite(r->test_loss))
         tg_cli_die_nonfinite(PROG, o->load ? o->load : o->import_torch, "loss on the test set");
     r->evaluated = 1;
 }
@@ -222,7 +224,7 @@ static void report_epoch(loop *L, const rowseq_data *test, const char *partial,
 {
     rowseq_trainer *tr = L->tr;
     tgx_run *s = &L->run;
-    evaluate(L->o, tr, test, r);
+    evaluate(L->o, tr, test, 1, r);
     double train_loss = tgx_run_mean_loss(s);
     double epochs_run = (double)s->step / (double)L->steps_per_epoch;
     double elapsed = tg_clock_seconds() - t_start, tps = tgx_run_tokens_per_second(s);
@@ -402,7 +404,7 @@ int main(int argc, char **argv)
     train_run(&L, &test.d, epochs_loaded, t_start, &r);
     tgx_run_finish(&L.run);
     if (!r.evaluated) { /* nothing trained: a --load'ed or --import-torch'ed model */
-        evaluate(&o, &tr, &test.d, &r);
+        evaluate(&o, &tr, &test.d, 0, &r);
         printf("evaluation  test_loss %.4f  test_acc %.4f\n", r.test_loss, r.test_acc);
         if (o.save && tgx_run_is_root(&L.run)) { /* was silently not written */
             rowseq_save_model(o.save, &tr, epochs_loaded + L.run.epochs_done);

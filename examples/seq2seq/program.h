@@ -95,9 +95,12 @@ typedef struct s2s_scores {
 
 /* Decodes every source of s (beam 1: greedy) into out/out_len and scores
  * its text (s2s_pieces_output_text over pc and vt) against refs->tgt[i],
- * the references as text. Exits 1 on out of memory. */
+ * the references as text. Exits 1 on out of memory, and on logits that are
+ * not finite when the model is as loaded (s2s_check_decoded); a model
+ * trained in this run says so on stderr and scores what was decoded (the
+ * training goes on to its checkpoint, and its guard stops a NaN loss). */
 s2s_scores s2s_evaluate(tg_tape *tape, const s2s_model *m, const s2s_options *o,
-                        const s2s_id_set *s, int beam, int **out, int *out_len,
+                        const s2s_id_set *s, int beam, int trained, int **out, int *out_len,
                         const s2s_pairs *refs, const s2s_pieces *pc, const s2s_vocab *vt);
 /* After s2s_translate (rc its answer, fault its opt->fault): nothing when
  * rc is 0, else exit 1 for out of memory, or for logits that are not

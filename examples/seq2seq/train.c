@@ -108,8 +108,8 @@ s2s_scores s2s_evaluate_on_root(trainer *tr, const id_set *s, int beam)
 {
     s2s_scores sc = {0, 0, 0};
     if (tgx_run_is_root(&tr->run))
-        sc = s2s_evaluate(tr->tape, tr->m, tr->o, s, beam, tr->out, tr->lens, tr->refs, tr->pc,
-                          tr->vt);
+        sc = s2s_evaluate(tr->tape, tr->m, tr->o, s, beam, tr->run.step > tr->run.start_step,
+                          tr->out, tr->lens, tr->refs, tr->pc, tr->vt);
     if (tr->dist) tg_dist_broadcast(tr->dist, &sc, sizeof sc);
     return sc;
 }

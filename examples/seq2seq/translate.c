@@ -20,7 +20,7 @@
 
 /* Decodes every source of s and scores it against the references. */
 s2s_scores s2s_evaluate(tg_tape *tape, const s2s_model *m, const s2s_options *o,
-                        const s2s_id_set *s, int beam, int **out, int *out_len,
+                        const s2s_id_set *s, int beam, int trained, int **out, int *out_len,
                         const s2s_pairs *refs, const s2s_pieces *pc, const s2s_vocab *vt)
 {
     s2s_decode_options d;
@@ -31,8 +31,14 @@ s2s_scores s2s_evaluate(tg_tape *tape, const s2s_model *m, const s2s_options *o,
     d.batch = o->eval_batch;
     s2s_decode_fault fault;
     d.fault = &fault;
-    s2s_check_decoded(o, s2s_translate(tape, m, (const int *const *)s->src, s->src_len, s->n,
-                                       &d, out, out_len), &fault, "test sentence", NULL);
+    int rc = s2s_translate(tape, m, (const int *const *)s->src, s->src_len, s->n, &d, out,
+                           out_len);
+    if (rc == S2S_DECODE_NONFINITE && trained)
+        fprintf(stderr, "%s: the model's outputs are not finite at this evaluation (logits at "
+                "output token %d of test sentence %zu): its scores count what was decoded\n",
+                prog, fault.token, fault.sentence + 1);
+    else
+        s2s_check_decoded(o, rc, &fault, "test sentence", NULL);
     s2s_bleu b;
     s2s_chrf c;
     s2s_bleu_init(&b);
