@@ -516,8 +516,8 @@ static int check_values(const parse_ctx *x, const entry *e, const unsigned char 
     return 0;
 }
 
-/* Reads tensor e's bytes a chunk at a time (into buf, CHUNK bytes, for a
- * file): their CRC-32 into *crc, and each value checked and converted into
+/* Reads tensor e's bytes a chunk at a time (into buf, CHUNK bytes or the
+ * tensor's if fewer, for a file): their CRC-32 into *crc, and each value checked and converted into
  * out (when not NULL) until the first bad one, whose message is left in
  * x's err with *bad set (no other value is checked once *bad is set; the
  * checksum goes on to the end). -1 with a message when the file cannot be
@@ -575,7 +575,9 @@ static int read_entry(const tg_checkpoint *c, const entry *e, tg_real *out, char
 {
     parse_ctx x = {c->label, err, errlen, c->data_len};
     unsigned char *buf = NULL;
-    if (c->fd >= 0 && !(buf = malloc(CHUNK))) return PFAIL(&x, "%s: out of memory", c->label);
+    size_t room = e->end - e->begin < CHUNK ? e->end - e->begin : CHUNK; /* scan_entry's reads */
+    if (c->fd >= 0 && !(buf = malloc(room ? room : 1)))
+        return PFAIL(&x, "%s: out of memory", c->label);
     uint32_t crc = 0;
     int bad = 0, rc = scan_entry(&x, c, e, buf, out, &crc, &bad);
     free(buf);
@@ -732,6 +734,9 @@ static int open_file(const char *path, size_t *size, char *err, size_t errlen)
         tg_ckpt_fail(err, errlen, "%s: %s", path,
                      S_ISDIR(st.st_mode) ? "is a directory, not a checkpoint file"
                                          : "is not a regular file");
+    else if ((off_t)(size_t)st.st_size != st.st_size) /* a 32-bit build: not held whole */
+        tg_ckpt_fail(err, errlen, "%s: %lld bytes, more than this build can address", path,
+                     (long long)st.st_size);
     else {
         *size = (size_t)st.st_size;
         return fd;

@@ -115,7 +115,10 @@ int tg_checkpoint_save_training(const char *path, const tg_params *p, tg_optim *
 /* Restores what tg_checkpoint_save_training stored: state arrays and step
  * count, after checking the optimizer kind, the sizes and the values (none
  * negative where tg_optim_state_nonneg, fewer than 2^53 steps; the loader
- * refuses NaN and infinities): all or nothing. */
+ * refuses NaN and infinities): all or nothing for what the file holds. A
+ * read that fails half-way (the file written over in place or cut short
+ * since the open, an I/O error: tg_checkpoint_load_params) leaves the state
+ * partly loaded; the error says so and callers drop the optimizer. */
 int tg_checkpoint_load_optim(const tg_checkpoint *c, tg_optim *opt, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ gradients */

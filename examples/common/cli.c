@@ -82,9 +82,11 @@ typedef enum number_read {
  * "expected a number", and its 0 or denormal for "1e-400" taken silently. */
 static number_read whole_number(const char *v, double *x)
 {
+    char *end;
     if (!starts_clean(v) || !decimal_syntax(v)) return NUM_BAD;
     errno = 0;
-    *x = strtod(v, NULL);
+    *x = strtod(v, &end);
+    if (*end) return NUM_BAD; /* a locale whose point is not '.' (a program's setlocale) */
     if (errno != ERANGE) return NUM_OK;
     return isfinite(*x) ? NUM_UNDERFLOW : NUM_OVERFLOW;
 }
@@ -729,9 +731,13 @@ int tg_csv_row(tg_csv *c, const char *fmt, ...)
     if (!c->f) return 0;
     va_list ap;
     va_start(ap, fmt);
+    errno = 0;
     vfprintf(c->f, fmt, ap);
     va_end(ap);
     fputc('\n', c->f);
+    /* a row longer than the buffer writes inside vfprintf: its errno, which
+     * the flush's would replace (EIO) */
+    if (ferror(c->f) && !c->err && errno) c->err = errno;
     return csv_flush(c); /* on disk at once: a killed run keeps every row */
 }
 

@@ -94,7 +94,9 @@ int tgx_torch_refuse_native(const tg_checkpoint *c, const char *path, char *err,
 /* Copies the file's tensors into p, all or nothing, as strict=True does:
  * every parameter of p must be in the file (biases [N] or [1, N]) with its
  * shape, and every tensor of the file must be a parameter of p. err names
- * the tensor, not the file (the caller adds the path). */
+ * the tensor, not the file (the caller adds the path). A read that fails
+ * half-way (tg_checkpoint_load_params: the file changed since the open, an
+ * I/O error) leaves p partly loaded; the programs then exit. */
 int tgx_torch_import(const tg_checkpoint *c, tg_params *p, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ any module */

@@ -488,11 +488,12 @@ static int load_model(tg_trainckpt *ck, const tg_checkpoint *c, const char *path
     tg_real *backup = malloc((n ? n : 1) * sizeof *backup);
     if (!backup) return tg_ckpt_fail(err, errlen, "%s: out of memory", path);
     memcpy(backup, tg_params_data(ck->params), n * sizeof *backup);
+    /* the parameters are read from the file at load, so a read error (or
+     * the file written over in place since the open) can fail half-way:
+     * the backup goes back then too */
     int rc = tg_checkpoint_load_params(c, ck->params, err, errlen);
-    if (rc == 0 && ck->opt && tg_checkpoint_load_optim(c, ck->opt, err, errlen) != 0) {
-        memcpy(tg_params_data(ck->params), backup, n * sizeof *backup);
-        rc = -1;
-    }
+    if (rc == 0 && ck->opt) rc = tg_checkpoint_load_optim(c, ck->opt, err, errlen);
+    if (rc != 0) memcpy(tg_params_data(ck->params), backup, n * sizeof *backup);
     free(backup);
     return rc;
 }

@@ -70,7 +70,8 @@ static void print_predictions(tg_tape *t, const charmodel *m, const tg_vocab *v,
     tg_tape_set_grad(t, 0);
     tg_tensor *logits = charmodel_logits(t, m, ids, T_LEN, 1, NULL, NULL, NULL);
     for (int k = 0; k < T_LEN; k++) {
-        tg_softmax_temperature(logits->data + k * v->size, v->size, 1.0, probs);
+        if (tg_softmax_temperature(logits->data + k * v->size, v->size, 1.0, probs) != 0)
+            tg_cli_die(PROG, "the model's outputs are not finite (try a smaller --lr)");
         int best = 0;
         for (int j = 1; j < v->size; j++)
             if (probs[j] > probs[best]) best = j;
@@ -117,7 +118,9 @@ int main(int argc, char **argv)
            seconds, loss);
     print_predictions(t, &m, &v, ids);
     int next;
-    if (charmodel_sample(&m, ids, T_LEN, 1, 0.0, &rng, &next) != 0) tg_cli_die(PROG, "out of memory");
+    int rc = charmodel_sample(&m, ids, T_LEN, 1, 0.0, &rng, &next);
+    if (rc == CHARMODEL_NONFINITE) tg_cli_die(PROG, "the model's outputs are not finite");
+    if (rc != 0) tg_cli_die(PROG, "out of memory");
     printf("hell -> %c\n", letter(&v, next));
     if (tg_csv_close(&log, err, sizeof err) != 0) tg_cli_die(PROG, "%s", err);
     tg_result("next=%c ok=%d loss=%.6f steps=%d seconds=%.4f", letter(&v, next),

@@ -184,13 +184,14 @@ int s2s_attnmap_svg(FILE *f, const char *title, const s2s_attnmap_block *b, size
 /* The map goes to a temporary beside path, renamed over it once whole: a
  * write that failed (a full disk) or was interrupted (Ctrl-C during the
  * map of many long sentences) left a truncated SVG where the previous map
- * was. A device or a pipe (/dev/stdout) is written in place. */
+ * was. A device or a pipe (/dev/stdout) is written in place, and so is a
+ * link (the rename put a file in the link's place, its target unchanged). */
 int s2s_attnmap_write(const char *path, const char *title, const s2s_attnmap_block *b, size_t n,
                       char *err, size_t err_size)
 {
     struct stat st;
     char tmp[PATH_MAX + 32];
-    int in_place = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+    int in_place = lstat(path, &st) == 0 && !S_ISREG(st.st_mode); /* a device, pipe or link */
     if (!in_place && tg_checkpoint_temp_path(path, tmp, sizeof tmp) != 0) {
         snprintf(err, err_size, "cannot write --attention-map %.200s...: path too long", path);
         return -1;

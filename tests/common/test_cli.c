@@ -386,7 +386,9 @@ Test(cli, csv_a_row_that_cannot_be_written_is_reported_at_once)
     cr_assert_eq(tg_csv_open(&c, path, "step,loss", err, sizeof err), 0, "%s", err);
     cr_assert_eq(tg_csv_row(&c, "%d,%.2f", 1, 2.5), 0);
     signal(SIGXFSZ, SIG_IGN); /* the write fails with EFBIG instead (a forked test: its own) */
-    struct rlimit lim = {.rlim_cur = 19, .rlim_max = RLIM_INFINITY}; /* the bytes so far */
+    struct rlimit lim;
+    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &lim), 0);
+    lim.rlim_cur = 19; /* the 17 bytes so far and 2 of row 2 (the hard limit kept) */
     cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
     cr_assert_eq(tg_csv_row(&c, "%d,%.2f", 2, 1.25), -1, "a lost row must be reported");
     cr_assert_eq(c.err, EFBIG);

@@ -518,9 +518,6 @@ Test(cli, attention_train_save_load_translate, .timeout = 100)
     remove(model);
 }
 
-/* An --attention-map that cannot be written whole (here a file-size limit,
- * as a full disk) leaves the previous map as it was, and no temporary: it
- * was written in place, a truncated SVG where the map had been. */
 /* Translations of the one line text (written to a file) by model. */
 static void translation_of(char *out, size_t cap, const char *model, const char *text)
 {
@@ -565,6 +562,9 @@ static void tiny_attention_model(char *model, size_t n)
     cr_assert_eq(r.rc, 0, "%s", r.err);
 }
 
+/* An --attention-map that cannot be written whole (here a file-size limit,
+ * as a full disk) leaves the previous map as it was, and no temporary: it
+ * was written in place, a truncated SVG where the map had been. */
 Test(cli, a_failed_attention_map_keeps_the_previous_one, .timeout = 60)
 {
     char model[128], map[128], cmd[1024], old[64] = "";
@@ -574,8 +574,9 @@ Test(cli, a_failed_attention_map_keeps_the_previous_one, .timeout = 60)
     cr_assert_not_null(f);
     fputs("<old/>\n", f);
     fclose(f);
-    /* 8 blocks of 1 KiB: the map of one sentence is larger; SIGXFSZ
-     * ignored, so the write fails with EFBIG as on a full disk */
+    /* 8 blocks (512 bytes each under dash's ulimit, 1 KiB under bash's):
+     * the map of one sentence is larger; SIGXFSZ ignored, so the write
+     * fails with EFBIG as on a full disk */
     snprintf(cmd, sizeof cmd, "trap '' XFSZ; ulimit -f 8; %s --load %s --attention-map %s "
              "--translate 'you like tea' >/dev/null 2>/dev/null", getenv("SEQ2SEQ"), model, map);
     int st = system(cmd);
@@ -590,6 +591,22 @@ Test(cli, a_failed_attention_map_keeps_the_previous_one, .timeout = 60)
     cmd[0] = '\0';
     snprintf(cmd, sizeof cmd, "ls %s* 2>/dev/null | grep -q .", tmp);
     cr_assert_neq(system(cmd), 0, "a temporary %s* was left", tmp);
+    /* through a link: its target gets the map, the link stays a link (the
+     * rename had put a file in its place) */
+    char link[160], first[8] = "";
+    snprintf(link, sizeof link, "%s.link.svg", map);
+    cr_assert_eq(symlink(map, link), 0);
+    snprintf(cmd, sizeof cmd, "%s --load %s --attention-map %s --translate 'you like tea' "
+             ">/dev/null 2>/dev/null", getenv("SEQ2SEQ"), model, link);
+    cr_assert_eq(system(cmd), 0);
+    struct stat ls;
+    cr_assert(lstat(link, &ls) == 0 && S_ISLNK(ls.st_mode), "the link was replaced");
+    f = fopen(map, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(first, sizeof first, f));
+    fclose(f);
+    cr_assert_str_eq(first, "<?xml v", "the link's target kept the old map");
+    remove(link);
     remove(map);
     remove(model);
 }
