@@ -308,16 +308,17 @@ double tg_dist_run(tg_dist *d, tg_workers *w, int threads, tg_shard_fn fn, void 
     return tg_dist_reduce(d, w);
 }
 
-int tg_dist_any(tg_dist *d, int flag)
+int tg_dist_max(tg_dist *d, int value)
 {
-    int any = flag != 0;
 #ifdef TG_HAVE_MPI
-    if (d->size > 1) MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_INT, MPI_MAX, d->comm);
+    if (d->size > 1) MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT, MPI_MAX, d->comm);
 #else
     (void)d;
 #endif
-    return any;
+    return value;
 }
+
+int tg_dist_any(tg_dist *d, int flag) { return tg_dist_max(d, flag != 0); }
 
 double tg_dist_sum_shards(tg_dist *d, const double *values, int count)
 {

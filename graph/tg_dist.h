@@ -107,6 +107,9 @@ double tg_dist_reduce(tg_dist *d, tg_workers *w);
  * stop requests (a signal on one rank stops all at the same step),
  * non-finite verdicts, skip decisions. */
 int tg_dist_any(tg_dist *d, int flag);
+/* Collective. The largest of the ranks' values: several verdicts ranked by
+ * precedence agreed in one reduction, where a tg_dist_any each took one. */
+int tg_dist_max(tg_dist *d, int value);
 
 /* Collective. values holds this rank's `count` per-shard numbers (its
  * shards in order; count is S/N); returns all S of them summed in shard

@@ -479,11 +479,11 @@ static void count_loss(tgx_run *r, double loss, uint64_t weight)
     r->recent_loss = applied == 1 ? loss : 0.98 * r->recent_loss + 0.02 * loss;
 }
 
-/* Collective: the worst verdict of all ranks (stop > skip > apply). */
+/* Collective: the worst verdict of all ranks (stop > skip > apply, the
+ * enum's order), in one reduction. */
 static tgx_verdict agree_verdict(tg_dist *d, tgx_verdict local)
 {
-    if (tg_dist_any(d, local == TGX_STOPPED)) return TGX_STOPPED;
-    return tg_dist_any(d, local != TGX_APPLIED) ? TGX_SKIPPED : TGX_APPLIED;
+    return (tgx_verdict)tg_dist_max(d, (int)local);
 }
 
 tgx_verdict tgx_run_end_step(tgx_run *r, double loss, double lr, uint64_t weight,
@@ -516,10 +516,12 @@ tgx_verdict tgx_run_end_step(tgx_run *r, double loss, double lr, uint64_t weight
     tgx_run_add_time(r, tg_clock_seconds() - r->t0);
     if (r->c.dist) { /* signals and clocks differ between ranks: stop at the same step */
         int out_of_time = r->c.seconds > 0 && r->train_seconds >= r->c.seconds;
-        r->agreed_stop = tg_dist_any(r->c.dist, interrupted)     ? TGX_STOP_SIGNAL
-                         : tg_dist_any(r->c.dist, r->csv.err != 0) ? TGX_STOP_LOG /* rank 0's */
-                         : tg_dist_any(r->c.dist, out_of_time)     ? TGX_STOP_SECONDS
-                                                                   : TGX_GOING;
+        /* one reduction of the reasons ranked by precedence: a signal on any
+         * rank, then rank 0's log, then a rank's clock */
+        int rank = interrupted ? 3 : r->csv.err != 0 ? 2 : out_of_time ? 1 : 0;
+        static const tgx_stop reason[] = {TGX_GOING, TGX_STOP_SECONDS, TGX_STOP_LOG,
+                                          TGX_STOP_SIGNAL};
+        r->agreed_stop = reason[tg_dist_max(r->c.dist, rank)];
     }
     return v;
 }

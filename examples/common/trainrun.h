@@ -142,7 +142,7 @@ int tgx_checkpoint_flags(tg_flag *f, const char **checkpoint, int *every, const 
 
 /* What became of a step. */
 typedef enum tgx_verdict {
-    TGX_APPLIED = 0, /* finite: clipped and applied */
+    TGX_APPLIED = 0, /* finite: clipped and applied (ordered: ranks agree on the largest) */
     TGX_SKIPPED,     /* not finite, --skip-nonfinite: no update */
     TGX_STOPPED,     /* not finite: the run must stop (tgx_run_end_step exits 1) */
 } tgx_verdict;
