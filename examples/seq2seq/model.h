@@ -40,6 +40,8 @@ typedef struct s2s_config {
 
 /* The widest --embed and --hidden (flags and model files alike). */
 #define S2S_MAX_WIDTH 8192
+/* --shards at most (each a replica's gradient and a tape) */
+#define S2S_MAX_SHARDS 256
 
 /* The parameters of a model of config c, counted before it is built and at
  * their largest (attention and the decoder's fed input as if on): to refuse

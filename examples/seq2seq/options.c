@@ -91,7 +91,7 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"min-count", TG_INT, &o->min_count, "words seen fewer times become <unk>", 1, 1000000, NULL},
         {"lowercase", TG_BOOL, &o->lowercase, "lowercase --train/--test text", 0, 0, NULL},
         {"threads", TG_INT, &o->threads, TGX_HELP_THREADS, 0, 1024, NULL},
-        {"shards", TG_INT, &o->shards, TGX_SHARDS_HELP, 0, 256, NULL},
+        {"shards", TG_INT, &o->shards, TGX_SHARDS_HELP, 0, S2S_MAX_SHARDS, NULL},
         {"seed", TG_U64, &o->seed, "seed for initialisation and batch order", 0, 0, NULL},
         {"save", TG_STR, &o->save, TGX_HELP_SAVE("the best model so far by test BLEU (with its optimizer and piece models), at each evaluation that beats it"), 0, 0, NULL},
         {"load", TG_STR, &o->load, TGX_HELP_LOAD("its vocabularies, piece models and shape"), 0, 0, NULL},
@@ -240,7 +240,7 @@ void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_
         o->epochs = 0;
     o->threads = tgx_run_threads(o->threads);
     o->shards = tgx_default_shards(o->shards, o->threads, o->batch);
-    tgx_check_shards(S2S_PROG, o->shards, o->batch, 256); /* shards of no rows: as charlm */
+    tgx_check_shards(S2S_PROG, o->shards, o->batch, S2S_MAX_SHARDS); /* none of no rows */
     if (o->test && !o->train) tg_cli_die_usage(S2S_PROG, "--test needs --train");
     /* a test hook: poison a gradient at this step (the non-finite guard) */
     o->fault_step = tg_cli_env_step(S2S_PROG, "SEQ2SEQ_FAULT_STEP");
