@@ -215,16 +215,23 @@ Test(cli, given)
     cr_assert(!tg_cli_given(4, argv, flags, 6, "nonexistent"));
 }
 
-Test(cli, usage_lists_every_flag_with_its_default)
+/* tg_cli_usage's text for fl (n flags) into buf. */
+static void usage_text(const tg_flag *fl, int n, const char *summary, char *buf, size_t cap)
 {
     FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    tg_cli_usage(f, fl, n, "prog", summary);
+    rewind(f);
+    size_t got = fread(buf, 1, cap - 1, f);
+    buf[got] = 0;
+    fclose(f);
+}
+
+Test(cli, usage_lists_every_flag_with_its_default)
+{
     char buf[4096];
     v.text = NULL;
-    tg_cli_usage(f, flags, 6, "prog", "Does things.");
-    rewind(f);
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
+    usage_text(flags, 6, "Does things.", buf, sizeof buf);
     cr_assert(strstr(buf, "usage: prog [flags]\nDoes things.\n"), "%s", buf);
     const char *lines[] = {"--hidden N", "(default: 256)", "--lr X", "(default: 0.002)",
                            "--cell STR", "(one of rnn,lstm,gru)", "(default: lstm)",
@@ -238,15 +245,10 @@ Test(cli, usage_lists_every_flag_with_its_default)
  * ("default 8000 with --train"): no "(default: -1)" beside "[0..100]". */
 Test(cli, usage_omits_a_sentinel_default)
 {
-    FILE *f = tmpfile();
     char buf[1024];
     int pieces = -1;
     tg_flag fl[1] = {{"pieces", TG_INT, &pieces, "pieces (default: by corpus)", 0, 100, NULL}};
-    tg_cli_usage(f, fl, 1, "prog", "");
-    rewind(f);
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
+    usage_text(fl, 1, "", buf, sizeof buf);
     cr_assert(strstr(buf, "pieces (default: by corpus) [0..100]\n"), "%s", buf);
     cr_assert(!strstr(buf, "-1"), "the sentinel was printed:\n%s", buf);
 }
