@@ -517,11 +517,11 @@ static int check_values(const parse_ctx *x, const entry *e, const unsigned char 
 }
 
 /* Reads tensor e's bytes a chunk at a time (into buf, CHUNK bytes or the
- * tensor's if fewer, for a file): their CRC-32 into *crc, and each value checked and converted into
- * out (when not NULL) until the first bad one, whose message is left in
- * x's err with *bad set (no other value is checked once *bad is set; the
- * checksum goes on to the end). -1 with a message when the file cannot be
- * read. */
+ * tensor's if fewer, for a file): their CRC-32 into *crc, and each value
+ * checked and converted into out (when not NULL) until the first bad one,
+ * whose message is left in x's err with *bad set (no other value is checked
+ * once *bad is set; the checksum goes on to the end). -1 with a message
+ * when the file cannot be read. */
 static int scan_entry(const parse_ctx *x, const tg_checkpoint *c, const entry *e,
                       unsigned char *buf, tg_real *out, uint32_t *crc, int *bad)
 {

@@ -637,8 +637,6 @@ void tgx_run_periodic_checkpoint(tgx_run *r)
         tgx_run_save_checkpoint(r);
 }
 
-/* The end of a run stopped for its log, after its checkpoint: exit 1 on
- * every rank (rank 0 alone writes the log, and says why). */
 /* Says why the training stopped early (rank 0, which writes the log). The
  * program then goes on to its --save, export and sample, as at any stop,
  * and the log's close exits 1: exiting here lost the trained model of a

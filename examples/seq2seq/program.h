@@ -110,6 +110,9 @@ s2s_scores s2s_evaluate(tg_tape *tape, const s2s_model *m, const s2s_options *o,
  * "... (NaN or infinite logits at output token 1 of sentence 3) ...". */
 void s2s_check_decoded(const s2s_options *o, int rc, const s2s_decode_fault *fault,
                        const char *unit, const long *number);
+/* The file the model came from (--load, --import-torch), for messages;
+ * NULL for one this run made. */
+const char *s2s_model_file(const s2s_options *o);
 /* Output buffers for n sentences of max_len ids (exits 1 on out of memory). */
 int **s2s_alloc_outputs(size_t n, int max_len, int **lens);
 void s2s_free_outputs(int **out, size_t n, int *lens);

@@ -217,9 +217,11 @@ void s2s_check_decoded(const s2s_options *o, int rc, const s2s_decode_fault *fau
     if (rc == 0) return;
     if (rc != S2S_DECODE_NONFINITE) tg_cli_die(prog, "out of memory while decoding");
     long k = number ? number[fault->sentence] : (long)fault->sentence + 1;
-    tg_cli_die_nonfinite(prog, o->load ? o->load : o->import_torch,
-                         "logits at output token %d of %s %ld", fault->token, unit, k);
+    tg_cli_die_nonfinite(prog, s2s_model_file(o), "logits at output token %d of %s %ld",
+                         fault->token, unit, k);
 }
+
+const char *s2s_model_file(const s2s_options *o) { return o->load ? o->load : o->import_torch; }
 
 #define TRAIN_LOWER "--batch (or raise --shards), --hidden, --embed, --layers or --max-tokens"
 #define DECODE_LOWER "--eval-batch, --beam, --hidden, --embed, --layers or --max-len"

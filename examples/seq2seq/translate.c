@@ -227,7 +227,7 @@ static void decode_lines(const translator *tr, const int *const *src, const int 
         int rc = s2s_attnmap_decode(map, tr->tape, tr->m, tr->vs, tr->vt, src + i0,
                                     src_len + i0, k, line_no + i0, tr->o->max_len, (int)k);
         if (rc == S2S_DECODE_NONFINITE) /* where a beam's decode above had none */
-            tg_cli_die_nonfinite(prog, tr->o->load ? tr->o->load : tr->o->import_torch,
+            tg_cli_die_nonfinite(prog, s2s_model_file(tr->o),
                                  "logits in the greedy decode for --attention-map");
         if (rc != 0) tg_cli_die(prog, "out of memory decoding for --attention-map");
     }
