@@ -499,6 +499,9 @@ ROWS = [
      ["--data", "{d}/idx_ok", "--import-torch", "{d}/r_big.torch.st"], 1,
      ["r_big.torch.st: the model's outputs are not finite",
       "NaN or infinite loss on the test set", "too large or damaged"]),
+    ("seq2seq", "--import-torch of a subword Seq2Seq whose piece model is damaged (the message "
+     "did not name --import-torch)", ["--import-torch", "{d}/sub_crc.torch.st", "--translate",
+     "Straße"], 1, ["--import-torch", "sub_crc.torch.st", "s2s.src_pieces", "damaged"]),
 ]
 
 TIMEOUT = 60
@@ -703,7 +706,8 @@ def make_subword_fixtures(d, seq2seq):
     """sub.tg and sub.tck from a seq2seq subword run on good.tsv, and broken
     copies: sub_crc.tg / sub_crc.tck (a base64 character of the source piece
     model changed: its crc32 no longer matches), sub_swap.tg (the source
-    side holds the target's piece model)."""
+    side holds the target's piece model), sub_crc.torch.st (sub.tg exported
+    for PyTorch, its source piece model damaged as sub_crc.tg's)."""
     tsv = f"{d}/sub.tsv"
     with open(tsv, "w", encoding="utf-8") as f:
         f.write("Straße über Öl.\tStreet over oil.\n안녕 세계\tHello world.\n" * 3)
@@ -726,6 +730,11 @@ def make_subword_fixtures(d, seq2seq):
     h, data = safetensors_parts(f"{d}/sub.tck")
     h["__metadata__"]["config.src-pieces"] = damaged(h["__metadata__"]["config.src-pieces"])
     write_safetensors(f"{d}/sub_crc.tck", h, data)
+    make_fixture([seq2seq, "--load", f"{d}/sub.tg", "--translate", "--export-torch",
+                  f"{d}/sub.torch.st"], "the subword export")
+    h, data = safetensors_parts(f"{d}/sub.torch.st")
+    h["__metadata__"]["s2s.src_pieces"] = damaged(h["__metadata__"]["s2s.src_pieces"])
+    write_safetensors(f"{d}/sub_crc.torch.st", h, data)
 
 
 def make_torch_fixtures(d, exes):
