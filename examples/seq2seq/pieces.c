@@ -278,13 +278,37 @@ int s2s_pieces_from_file(const char *path, const char *prefix, const char *kind,
     return rc;
 }
 
-int s2s_load_pieces(const char *path, const s2s_vocab *vs, const s2s_vocab *vt, s2s_pieces *p,
-                    char *err, size_t errlen)
+/* Whether a word of v holds U+2581, SentencePiece's mark of a word's start. */
+static int holds_piece_mark(const s2s_vocab *v)
+{
+    for (int i = S2S_N_SPECIAL; i < v->n; i++)
+        if (strstr(v->words[i], "\xE2\x96\x81")) return 1;
+    return 0;
+}
+
+/* A model without piece models that the rest of its metadata shows to be a
+ * subword model: only subword mode saves s2s.split_punct 0 (main.c), and
+ * every piece model has U+2581 among its pieces (SentencePiece marks each
+ * sentence's start). Loaded as words, its pieces matched no input word and
+ * its output was pieces joined by spaces, with no message. */
+static int refuse_lost_pieces(const char *path, const s2s_vocab *vs, const s2s_vocab *vt,
+                              const s2s_tokenize_options *tok, char *err, size_t errlen)
+{
+    if (tok->split_punct || !(holds_piece_mark(vs) || holds_piece_mark(vt))) return 0;
+    return snprintf(err, errlen, "%s: metadata 's2s.src_pieces' and 's2s.tgt_pieces' missing, "
+                    "but the model is a subword model (s2s.split_punct 0, pieces marked with "
+                    "U+2581 in its vocabularies): without its piece models no text can be "
+                    "read or written", path), -1;
+}
+
+int s2s_load_pieces(const char *path, const s2s_vocab *vs, const s2s_vocab *vt,
+                    const s2s_tokenize_options *tok, s2s_pieces *p, char *err, size_t errlen)
 {
     char label[1200];
     int rc = s2s_pieces_from_file(path, "", "metadata", "s2s.src_pieces", "s2s.tgt_pieces", p,
                                   err, errlen);
-    if (rc != 0 || !p->src) return rc;
+    if (rc != 0) return rc;
+    if (!p->src) return refuse_lost_pieces(path, vs, vt, tok, err, errlen);
     snprintf(label, sizeof label, "%s: metadata 's2s.src_pieces'", path);
     if (s2s_pieces_check_vocab(p->src, vs, label, err, errlen) != 0) goto bad;
     snprintf(label, sizeof label, "%s: metadata 's2s.tgt_pieces'", path);

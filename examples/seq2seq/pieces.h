@@ -98,10 +98,12 @@ char *s2s_pieces_output_text(const s2s_pieces *p, const s2s_vocab *vt, const int
 
 /* Reads the piece models stored in the metadata of a saved model
  * (s2s.src_pieces, s2s.tgt_pieces: subword.h's text form) and checks them
- * against the vocabularies loaded from it. None stored: p stays empty (a
- * word model). 0, or -1 with "PATH: metadata 's2s.src_pieces': problem". */
-int s2s_load_pieces(const char *path, const s2s_vocab *vs, const s2s_vocab *vt, s2s_pieces *p,
-                    char *err, size_t errlen);
+ * against the vocabularies (and tokenizer) loaded from it. None stored: p
+ * stays empty (a word model), unless the model is a subword model by the
+ * rest of its metadata (no punctuation splitting, U+2581 in a vocabulary),
+ * which is refused. 0, or -1 with "PATH: metadata 's2s.src_pieces': problem". */
+int s2s_load_pieces(const char *path, const s2s_vocab *vs, const s2s_vocab *vt,
+                    const s2s_tokenize_options *tok, s2s_pieces *p, char *err, size_t errlen);
 /* The piece models in a safetensors file's metadata under keys
  * prefix+src_name and prefix+tgt_name (either absent: none; one without the
  * other is an error), with messages "PATH: KIND 'NAME': problem", e.g.

@@ -116,7 +116,7 @@ void s2s_load_model(const s2s_options *o, const tg_cmdline *cl, s2s_model *m, s2
                         o->import_torch ? o->import_torch : o->load);
     /* a subword model's piece models, checked against its vocabularies;
      * named by its flag as the import's other errors are */
-    if (s2s_load_pieces(o->load, vs, vt, pc, err, sizeof err) != 0)
+    if (s2s_load_pieces(o->load, vs, vt, tok, pc, err, sizeof err) != 0)
         tg_cli_die(prog, "%s%s", o->import_torch ? "--import-torch " : "", err);
     if (o->export_torch && !tgx_torch_module_of(m->cfg.cell))
         tg_cli_die_usage(prog, "--export-torch: the model %s has cell '%s', which has no PyTorch "

@@ -502,6 +502,14 @@ ROWS = [
     ("seq2seq", "--import-torch of a subword Seq2Seq whose piece model is damaged (the message "
      "did not name --import-torch)", ["--import-torch", "{d}/sub_crc.torch.st", "--translate",
      "Straße"], 1, ["--import-torch", "sub_crc.torch.st", "s2s.src_pieces", "damaged"]),
+    ("seq2seq", "a subword model whose two piece models were removed (it translated as a word "
+     "model: pieces joined by spaces)", ["--load", "{d}/sub_nopieces.tg", "--translate",
+     "Straße"], 1, ["sub_nopieces.tg", "'s2s.src_pieces' and 's2s.tgt_pieces' missing",
+                    "subword model"]),
+    ("seq2seq", "--import-torch of a subword Seq2Seq whose two piece models were removed (as "
+     "the row before)", ["--import-torch", "{d}/sub_nopieces.torch.st", "--translate", "Straße"],
+     1, ["--import-torch", "sub_nopieces.torch.st",
+         "'s2s.src_pieces' and 's2s.tgt_pieces' missing", "subword model"]),
 ]
 
 TIMEOUT = 60
@@ -707,7 +715,8 @@ def make_subword_fixtures(d, seq2seq):
     copies: sub_crc.tg / sub_crc.tck (a base64 character of the source piece
     model changed: its crc32 no longer matches), sub_swap.tg (the source
     side holds the target's piece model), sub_crc.torch.st (sub.tg exported
-    for PyTorch, its source piece model damaged as sub_crc.tg's)."""
+    for PyTorch, its source piece model damaged as sub_crc.tg's),
+    sub_nopieces.tg and sub_nopieces.torch.st (both piece models removed)."""
     tsv = f"{d}/sub.tsv"
     with open(tsv, "w", encoding="utf-8") as f:
         f.write("Straße über Öl.\tStreet over oil.\n안녕 세계\tHello world.\n" * 3)
@@ -735,6 +744,11 @@ def make_subword_fixtures(d, seq2seq):
     h, data = safetensors_parts(f"{d}/sub.torch.st")
     h["__metadata__"]["s2s.src_pieces"] = damaged(h["__metadata__"]["s2s.src_pieces"])
     write_safetensors(f"{d}/sub_crc.torch.st", h, data)
+    for name in ("sub_nopieces.tg", "sub_nopieces.torch.st"):
+        h, data = safetensors_parts(f"{d}/{name.replace('_nopieces', '')}")
+        for key in ("s2s.src_pieces", "s2s.tgt_pieces"):
+            del h["__metadata__"][key]
+        write_safetensors(f"{d}/{name}", h, data)
 
 
 def make_torch_fixtures(d, exes):
