@@ -276,12 +276,16 @@ static void flush_then_die(const translator *tr, line_batch *b, const char *fmt,
 /* Reads one line into b, translated when b is full (at once with a
  * capacity of 1); a line cut (to TRANSLATE_MAX_PIECE_TEXT bytes, or to
  * TRANSLATE_MAX_TOKENS) has what b held translated first, so that the
- * message comes after their translations. -1 when the line is not valid
- * UTF-8. */
-static int line_batch_add(const translator *tr, line_batch *b, char *line)
+ * message comes after their translations. A line that is not valid UTF-8
+ * ends the run, named by where ("<stdin>:LINE", "argument N") and the
+ * byte, as the pair files' reader names it (pairs.c). */
+static void line_batch_add(const translator *tr, line_batch *b, char *line, const char *where)
 {
     size_t n = strlen(line), bad;
-    if (!s2s_utf8_valid(line, n, &bad)) return -1;
+    if (!s2s_utf8_valid(line, n, &bad)) {
+        line_batch_flush(tr, b);
+        tg_cli_die(prog, "%s: invalid UTF-8 at byte %zu", where, bad + 1);
+    }
     if (s2s_pieces_on(tr->pc) && n > TRANSLATE_MAX_PIECE_TEXT) {
         size_t cut = TRANSLATE_MAX_PIECE_TEXT;
         while (cut > 0 && ((unsigned char)line[cut] & 0xC0) == 0x80) cut--; /* a whole character */
@@ -316,7 +320,6 @@ static int line_batch_add(const translator *tr, line_batch *b, char *line)
     b->added++;
     b->len[b->n++] = k;
     if (b->n == b->cap) line_batch_flush(tr, b);
-    return 0;
 }
 
 /* Whether stdin's stdio buffer holds a whole line: reading it then needs no
@@ -360,8 +363,9 @@ static long translate_stdin(const translator *tr, line_batch *b, int stream)
         if (n == 0) tg_utf8_drop_bom(line, &got); /* as --train's first line */
         if (memchr(line, '\0', got)) /* the rest of the line would be lost unseen */
             flush_then_die(tr, b, "<stdin>:%ld: NUL byte in line", n + 1);
-        if (line_batch_add(tr, b, line) != 0)
-            flush_then_die(tr, b, "<stdin>:%ld: invalid UTF-8", n + 1);
+        char where[40];
+        snprintf(where, sizeof where, "<stdin>:%ld", n + 1);
+        line_batch_add(tr, b, line, where);
         n++;
         if (stream && b->n > 0 && !line_in_buffer()) line_batch_flush(tr, b);
     }
@@ -383,9 +387,11 @@ static void run_translate(const translator *tr, int argc, char **argv, int first
     line_batch b;
     line_batch_init(&b, tr->dec.batch > 1 ? TRANSLATE_WINDOW : 1, o->max_len);
     if (first < argc) {
-        for (int i = first; i < argc; i++, n++)
-            if (line_batch_add(tr, &b, argv[i]) != 0)
-                flush_then_die(tr, &b, "argument %ld: invalid UTF-8", (long)(i - first + 1));
+        for (int i = first; i < argc; i++, n++) {
+            char where[40];
+            snprintf(where, sizeof where, "argument %d", i - first + 1);
+            line_batch_add(tr, &b, argv[i], where);
+        }
         line_batch_flush(tr, &b);
     } else {
         n = translate_stdin(tr, &b, stream);

@@ -394,6 +394,16 @@ Test(cli, train_save_load_translate, .timeout = 100)
     run_input(&r, args, nul_in, sizeof nul_in - 1);
     cr_assert_eq(r.rc, 1, "%s", r.err);
     cr_assert(strstr(r.err, "<stdin>:2: NUL byte in line") != NULL, "%s", r.err);
+    /* invalid UTF-8 named by its line and byte, as in a pair file: the
+     * message gave the line alone */
+    run(&r, args, "I study deeplearning\nyou \xC3\x28 tea\n");
+    cr_assert_eq(r.rc, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "<stdin>:2: invalid UTF-8 at byte 5") != NULL, "%s", r.err);
+    snprintf(args, sizeof args, "--load %s --translate \"you like tea\" \"tea \xFF\"", model);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "argument 2: invalid UTF-8 at byte 5") != NULL, "%s", r.err);
+    snprintf(args, sizeof args, "--load %s --translate", model);
     size_t big = ((size_t)4 << 20) + 1; /* S2S_LINE_MAX_BYTES + 1, newline included */
     char *line_in = malloc(big);
     cr_assert_not_null(line_in);
