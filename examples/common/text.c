@@ -119,6 +119,61 @@ void tg_utf8_drop_bom(char *line, size_t *n)
     line[*n] = '\0';
 }
 
+/* The control character at s (NUL-terminated) as an escape in out: its
+ * length in s, or 0 when s starts no control character. */
+static size_t control_escape(const unsigned char *s, char out[8])
+{
+    if (s[0] < 0x20 || s[0] == 0x7F) {
+        snprintf(out, 8, "\\x%02X", s[0]);
+        return 1;
+    }
+    if (s[0] == 0xC2 && s[1] >= 0x80 && s[1] <= 0x9F) { /* U+0080..U+009F: C1 */
+        snprintf(out, 8, "\\u%04X", s[1]);
+        return 2;
+    }
+    return 0;
+}
+
+void tg_fputs_shown(const char *s, FILE *f)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    char esc[8];
+    while (*p) {
+        size_t k = control_escape(p, esc);
+        if (k) {
+            fputs(esc, f);
+            p += k;
+        } else {
+            putc(*p++, f);
+        }
+    }
+}
+
+void tg_text_shown(const char *s, char *out, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+    size_t n = 0;
+    while (*p) {
+        char esc[8];
+        size_t k = control_escape(p, esc), len;
+        const char *piece = esc;
+        if (!k) { /* a whole character (a byte where the UTF-8 is not valid) */
+            uint32_t cp;
+            k = tg_utf8_one(p, (size_t)(end - p), &cp);
+            if (k == 0) k = 1;
+            piece = (const char *)p;
+            len = k;
+        } else {
+            len = strlen(esc);
+        }
+        if (n + len >= cap) break;
+        memcpy(out + n, piece, len);
+        n += len;
+        p += k;
+    }
+    out[n] = '\0';
+}
+
 /* Length of the sequence starting at s (0 if invalid) and its code point. */
 size_t tg_utf8_one(const unsigned char *s, size_t avail, uint32_t *cp)
 {

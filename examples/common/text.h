@@ -64,6 +64,17 @@ void tg_utf8_drop_bom(char *line, size_t *n);
  * 0 for a surrogate or a value above U+10FFFF. */
 size_t tg_utf8_encode(uint32_t cp, char out[4]);
 
+/* Text from data or a model (a vocabulary's words, a test pair) as shown
+ * to a person on a terminal: control characters (C0, DEL, and C1 in UTF-8)
+ * written as \xHH and \u00HH, every other byte as it is. A raw ESC from a
+ * training text or a damaged model was obeyed by the terminal (colours,
+ * a cleared screen, a changed title). Output that is the program's result
+ * (--translate's lines) is written as it is, not through these. */
+void tg_fputs_shown(const char *s, FILE *f);
+/* The same into out (cap > 0 bytes, always terminated; cut short at a
+ * whole character or escape when full), for a message. */
+void tg_text_shown(const char *s, char *out, size_t cap);
+
 /* Decodes bytes named name (a file name, or "--prime") into a malloc'd
  * code-point array. A leading byte-order mark is skipped. 0 ok; -1 with
  * "NAME:LINE: invalid UTF-8 at byte offset N (byte 0xXX)" or

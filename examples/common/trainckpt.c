@@ -24,6 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "text.h" /* tg_text_shown: config values in messages */
+
 typedef enum item_kind { K_CONFIG, K_INFO, K_RNG, K_U64, K_F64, K_ARRAY } item_kind;
 
 /* Metadata key prefix per kind ("config.hidden", "rng.data", ...). */
@@ -377,11 +379,15 @@ static int check_identity(const tg_trainckpt *ck, const tg_checkpoint *c, const 
 static int config_mismatch(const char *path, const char *key, const char *file, const char *run,
                            char *err, size_t errlen)
 {
-    if (strlen(file) <= 40 && strlen(run) <= 40)
+    if (strlen(file) <= 40 && strlen(run) <= 40) {
+        char shown[2][200]; /* a vocabulary's words may hold an ESC */
+        tg_text_shown(file, shown[0], sizeof shown[0]);
+        tg_text_shown(run, shown[1], sizeof shown[1]);
         return tg_ckpt_fail(err, errlen,
                             "%s: config '%s' is '%s' in the checkpoint, '%s' in this run: "
                             "cannot resume with a different %s",
-                            path, key, file, run, key);
+                            path, key, shown[0], shown[1], key);
+    }
     size_t i = 0;
     while (file[i] && file[i] == run[i]) i++;
     return tg_ckpt_fail(err, errlen,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h" /* tg_text_shown */
 #include "tg_checkpoint.h"
 
 /* The size SentencePiece asks for when it refuses n pieces for this text:
@@ -149,11 +150,15 @@ int s2s_pieces_check_vocab(const s2s_subword *sw, const s2s_vocab *v, const char
                            char *err, size_t errlen)
 {
     if (s2s_subword_check_size(sw, v->n, label, err, errlen) != 0) return -1;
-    for (int id = S2S_N_SPECIAL; id < v->n; id++)
-        if (strcmp(s2s_subword_piece(sw, id), v->words[id]) != 0)
-            return snprintf(err, errlen, "%s: piece model does not match the vocabulary (id %d "
-                            "is '%s' in the piece model, '%s' in the vocabulary)", label, id,
-                            s2s_subword_piece(sw, id), v->words[id]), -1;
+    for (int id = S2S_N_SPECIAL; id < v->n; id++) {
+        if (strcmp(s2s_subword_piece(sw, id), v->words[id]) == 0) continue;
+        char piece[128], word[128]; /* a damaged model's word may hold an ESC */
+        tg_text_shown(s2s_subword_piece(sw, id), piece, sizeof piece);
+        tg_text_shown(v->words[id], word, sizeof word);
+        return snprintf(err, errlen, "%s: piece model does not match the vocabulary (id %d is "
+                        "'%s' in the piece model, '%s' in the vocabulary)", label, id, piece,
+                        word), -1;
+    }
     return 0;
 }
 

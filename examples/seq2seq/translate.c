@@ -82,8 +82,15 @@ void s2s_show_examples(const s2s_options *o, const s2s_pairs *test, const s2s_vo
         char *text = s2s_pieces_output_text(pc, vt, out[i], lens[i]);
         if (!text) tg_cli_die(prog, "out of memory");
         int ok = strcmp(text, test->tgt[i]) == 0;
-        printf("  src: %s\n  ref: %s\n  %s%s\n", test->src[i], test->tgt[i],
-               ok ? "out: " : "out! ", text);
+        /* shown to a person: a control character from the data or the
+         * model's vocabulary is escaped, not obeyed by the terminal */
+        fputs("  src: ", stdout);
+        tg_fputs_shown(test->src[i], stdout);
+        fputs("\n  ref: ", stdout);
+        tg_fputs_shown(test->tgt[i], stdout);
+        fputs(ok ? "\n  out: " : "\n  out! ", stdout);
+        tg_fputs_shown(text, stdout);
+        putchar('\n');
         free(text);
     }
 }

@@ -106,6 +106,28 @@ Test(text, empty_and_bom)
     cr_assert_str_eq(err, "b.txt:1: invalid UTF-8 at byte offset 4 (byte 0xFF)");
 }
 
+/* Control characters shown escaped, the rest (UTF-8 included) as it is. */
+Test(text, shown_escapes_control_characters)
+{
+    char out[64];
+    tg_text_shown("a\x1B[31mb\x7F\tc \xC2\x9B\xC2\xA0\xED\x95\x9C", out, sizeof out);
+    cr_assert_str_eq(out, "a\\x1B[31mb\\x7F\\x09c \\u009B\xC2\xA0\xED\x95\x9C");
+    tg_text_shown("\xFF\xC2", out, sizeof out); /* not UTF-8: bytes as they are */
+    cr_assert_str_eq(out, "\xFF\xC2");
+    tg_text_shown("ab\x1B", out, 6); /* full: cut before the escape, not inside it */
+    cr_assert_str_eq(out, "ab");
+    tg_text_shown("a\xED\x95\x9C", out, 4); /* nor inside a character */
+    cr_assert_str_eq(out, "a");
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    tg_fputs_shown("x\x1B\xC2\x85y\xEC\x96\xB4", f);
+    rewind(f);
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    cr_assert_str_eq(out, "x\\x1B\\u0085y\xEC\x96\xB4");
+}
+
 static void write_file(const char *path, const char *bytes, size_t len)
 {
     FILE *f = fopen(path, "wb");

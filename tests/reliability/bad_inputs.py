@@ -510,6 +510,10 @@ ROWS = [
      "the row before)", ["--import-torch", "{d}/sub_nopieces.torch.st", "--translate", "Straße"],
      1, ["--import-torch", "sub_nopieces.torch.st",
          "'s2s.src_pieces' and 's2s.tgt_pieces' missing", "subword model"]),
+    ("seq2seq", "a subword model whose vocabulary holds an ESC where its piece model has a "
+     "piece (the message sent the ESC raw to the terminal)", ["--load", "{d}/sub_esc.tg",
+     "--translate", "Straße"], 1, ["sub_esc.tg", "piece model does not match the vocabulary",
+                                   "id 4", "'\\x1B' in the vocabulary"]),
 ]
 
 TIMEOUT = 60
@@ -716,7 +720,8 @@ def make_subword_fixtures(d, seq2seq):
     model changed: its crc32 no longer matches), sub_swap.tg (the source
     side holds the target's piece model), sub_crc.torch.st (sub.tg exported
     for PyTorch, its source piece model damaged as sub_crc.tg's),
-    sub_nopieces.tg and sub_nopieces.torch.st (both piece models removed)."""
+    sub_nopieces.tg and sub_nopieces.torch.st (both piece models removed),
+    sub_esc.tg (the source vocabulary's first word made an ESC)."""
     tsv = f"{d}/sub.tsv"
     with open(tsv, "w", encoding="utf-8") as f:
         f.write("Straße über Öl.\tStreet over oil.\n안녕 세계\tHello world.\n" * 3)
@@ -749,6 +754,10 @@ def make_subword_fixtures(d, seq2seq):
         for key in ("s2s.src_pieces", "s2s.tgt_pieces"):
             del h["__metadata__"][key]
         write_safetensors(f"{d}/{name}", h, data)
+    h, data = safetensors_parts(f"{d}/sub.tg")
+    words = h["__metadata__"]["s2s.src_vocab"].split("\n")
+    h["__metadata__"]["s2s.src_vocab"] = "\n".join(["\x1b"] + words[1:])
+    write_safetensors(f"{d}/sub_esc.tg", h, data)
 
 
 def make_torch_fixtures(d, exes):

@@ -252,6 +252,28 @@ Test(trainckpt, long_config_mismatch_says_where)
     rm_free(&r);
 }
 
+/* A short config value (a small vocabulary) is named in the mismatch's
+ * message with its control characters escaped: an ESC in a training
+ * text's word reached the terminal raw. */
+Test(trainckpt, a_config_mismatch_escapes_control_characters)
+{
+    char path[512], err[512] = "";
+    rm_run r;
+    init_run(&r, "adam", 3);
+    path_in_dir(path, sizeof path, "esc.ckpt");
+    tg_trainckpt *ck = tg_trainckpt_new("resume_test", r.params, r.opt);
+    cr_assert_eq(tg_trainckpt_config(ck, "src-vocab", "a\n\x1B[2J"), 0);
+    cr_assert_eq(tg_trainckpt_save(ck, path, err, sizeof err), 0, "%s", err);
+    tg_trainckpt_free(ck);
+    ck = tg_trainckpt_new("resume_test", r.params, r.opt);
+    cr_assert_eq(tg_trainckpt_config(ck, "src-vocab", "a\nb"), 0);
+    cr_assert_eq(tg_trainckpt_load(ck, path, err, sizeof err), -1);
+    cr_assert(strstr(err, "config 'src-vocab' is 'a\\x0A\\x1B[2J' in the checkpoint, "
+                          "'a\\x0Ab' in this run"), "%s", err);
+    tg_trainckpt_free(ck);
+    rm_free(&r);
+}
+
 /* A config registered with tg_trainckpt_config_unless: not written at its
  * absent value (the file, and the hash, as before it existed), read as it
  * from a file without it, so dropping it on a resume is a config mismatch

@@ -831,3 +831,24 @@ Test(cli, a_loaded_models_unknown_words_are_counted, .timeout = 100)
     remove(model);
     remove(tsv);
 }
+
+/* --show's sentences are for a person at a terminal: a control character
+ * from the data (and so from the vocabulary) is shown escaped, not sent
+ * raw (an ESC [2J in a pair cleared the screen). */
+Test(cli, shown_sentences_escape_control_characters, .timeout = 60)
+{
+    char tsv[128], args[512];
+    snprintf(tsv, sizeof tsv, "/tmp/s2s_cli_esc_%ld.tsv", (long)getpid());
+    FILE *f = fopen(tsv, "wb");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 20; i++) fputs("go \x1B[2J now\tva \x1B[2J\n", f);
+    fclose(f);
+    snprintf(args, sizeof args, "--train %s --subwords 0 --hidden 8 --embed 4 --steps 1 "
+             "--show 1 --threads 1", tsv);
+    ran r;
+    run(&r, args, NULL);
+    remove(tsv);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "  src: go \\x1B [ 2J now\n  ref: va \\x1B [ 2J\n"), "%s", r.out);
+    cr_assert_null(memchr(r.out, 0x1B, strlen(r.out)), "a raw ESC in:\n%s", r.out);
+}
