@@ -128,6 +128,10 @@ void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs,
  * config before building. */
 void s2s_check_memory(const s2s_model *m, const s2s_options *o, const tg_optim *opt,
                       size_t arenas, size_t data);
+/* The same for --translate, before its decoding arena (bytes) is taken:
+ * the loaded model's parameters and that arena (training's check counts
+ * its evaluation arena with the rest; --translate's went unchecked). */
+void s2s_check_translate_memory(const s2s_model *m, size_t arena);
 /* The dropout of a run on a loaded model: --dropout when given (the model
  * is rebuilt with it, its weights copied in: the layers take their rate
  * when built), else the model's, in o too. Training read the flag (0 when

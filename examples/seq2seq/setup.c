@@ -53,6 +53,12 @@ void s2s_check_memory(const s2s_model *m, const s2s_options *o, const tg_optim *
     tgx_memory_check(prog, &p, S2S_LOWER ", or train on fewer pairs");
 }
 
+void s2s_check_translate_memory(const s2s_model *m, size_t arena)
+{
+    tgx_memory_plan p = tgx_memory_plan_of(tg_params_numel(m->params), 1, NULL, arena);
+    tgx_memory_check(prog, &p, "--eval-batch, --beam or --max-len"); /* the model is as loaded */
+}
+
 void s2s_build_model(const s2s_options *o, s2s_model *m, const s2s_vocab *vs, const s2s_vocab *vt)
 {
     s2s_config c;

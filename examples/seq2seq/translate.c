@@ -454,6 +454,7 @@ int s2s_translate_main(const s2s_options *o, s2s_model *m, int argc, char **argv
      * one, s2s_decode_arena's mixed probe) bound that for any batch. */
     size_t arena = s2s_decode_arena(m, o, cap > 1 ? 2 : 1, TRANSLATE_MAX_TOKENS);
     if (cap > 1) arena += s2s_decode_arena(m, o, cap, 1);
+    s2s_check_translate_memory(m, arena);
     tg_tape *tape = tr.tape = tg_tape_new(arena);
     if (!tape) tg_cli_die(prog, "out of memory (arena)");
     tg_tape_set_threads(tape, o->threads);

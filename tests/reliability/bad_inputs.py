@@ -514,6 +514,10 @@ ROWS = [
      "piece (the message sent the ESC raw to the terminal)", ["--load", "{d}/sub_esc.tg",
      "--translate", "Straße"], 1, ["sub_esc.tg", "piece model does not match the vocabulary",
                                    "id 4", "'\\x1B' in the vocabulary"]),
+    ("seq2seq", "--translate whose decoding arena exceeds the memory (it was not checked "
+     "against TG_MAX_MEMORY)", ["--load", "{d}/sub.tg", "--translate", "Straße"], 1,
+     ["this configuration needs", "step arenas", "is available (TG_MAX_MEMORY)",
+      "lower --eval-batch, --beam or --max-len"], {"TG_MAX_MEMORY": "1M"}),
 ]
 
 TIMEOUT = 60
