@@ -86,6 +86,23 @@ long tg_dist_launcher_size(int *at_least)
     return 1;
 }
 
+int tg_dist_world(int *rank, int *size)
+{
+#ifdef TG_HAVE_MPI
+    int inited = 0, finalized = 0;
+    MPI_Initialized(&inited);
+    MPI_Finalized(&finalized);
+    if (inited && !finalized) {
+        MPI_Comm_rank(MPI_COMM_WORLD, rank);
+        MPI_Comm_size(MPI_COMM_WORLD, size);
+        return 1;
+    }
+#endif
+    *rank = 0;
+    *size = 1;
+    return 0;
+}
+
 tg_dist *tg_dist_init(int *argc, char ***argv, char *err, size_t errlen)
 {
     tg_dist *d = calloc(1, sizeof *d);

@@ -62,6 +62,13 @@ int tg_dist_available(void);
  * PMIx launcher may give only the rank (PMIX_RANK): a rank above 0 proves
  * there are more, so that is "at least 2" (*at_least set). */
 long tg_dist_launcher_size(int *at_least);
+/* 1 with MPI_COMM_WORLD's *rank and *size while MPI is running (between
+ * its initialisation and its finalisation, whoever initialised it); 0
+ * before, after, and in a build without MPI. MPI's own word, where the
+ * launcher's variables may be stale: left in the environment of a process
+ * that no launcher started (a shell that exported them, a child of a rank),
+ * which an MPI start-up makes a world of one, rank 0. */
+int tg_dist_world(int *rank, int *size);
 
 /* Joins the job (MPI_Init_thread with MPI_THREAD_FUNNELED, unless MPI is
  * already initialised; then a private duplicate of MPI_COMM_WORLD with

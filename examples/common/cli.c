@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "tapegrad.h" /* tg_panel_kernel_check */
-#include "tg_dist.h"  /* tg_dist_launcher_size */
+#include "tg_dist.h"  /* tg_dist_launcher_size, tg_dist_world */
 
 /* ------------------------------------------------------------------ values */
 
@@ -393,8 +393,8 @@ void tg_cli_parse(int argc, char **argv, const tg_flag *flags, int n, const char
 static _Noreturn void die_v(int code, const char *prog, const char *fmt, va_list ap)
 {
     char line[16384];
-    int at_least, n;
-    if (tg_dist_launcher_size(&at_least) > 1)
+    int at_least, n, rank, size;
+    if (tg_dist_world(&rank, &size) ? size > 1 : tg_dist_launcher_size(&at_least) > 1)
         n = snprintf(line, sizeof line, "%s: rank %ld: ", prog, tg_cli_launcher_rank());
     else
         n = snprintf(line, sizeof line, "%s: ", prog);
@@ -569,6 +569,11 @@ void tg_cli_check_stdout(const char *prog)
 long tg_cli_launcher_rank(void)
 {
     const char *names[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"};
+    int rank, size, at_least;
+    if (tg_dist_world(&rank, &size)) return rank; /* MPI's word over the environment's */
+    /* a rank without a job of several (no mpirun: a variable left over)
+     * turned rank 0's output checks off in a run of one process */
+    if (tg_dist_launcher_size(&at_least) <= 1) return 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const char *v = getenv(names[i]);
         if (v && *v) return strtol(v, NULL, 10);

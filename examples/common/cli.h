@@ -113,8 +113,11 @@ uint64_t tg_cli_env_step(const char *prog, const char *var);
  * harness). */
 void tg_cli_adopt_blas_core(char **argv);
 
-/* The rank a launcher gave this process (Open MPI's OMPI_COMM_WORLD_RANK,
- * PMIx's PMIX_RANK, PMI's PMI_RANK), known before MPI starts; 0 when none.
+/* This process's rank: MPI's once MPI runs (tg_dist_world); before, the
+ * one a launcher gave it (Open MPI's OMPI_COMM_WORLD_RANK, PMIx's
+ * PMIX_RANK, PMI's PMI_RANK) when the launcher's size says there are
+ * several (tg_dist_launcher_size); 0 otherwise: a rank variable left in a
+ * run of one process (exported, inherited) must not turn its checks off.
  * Rank 0 alone writes the programs' files, so it alone checks their paths:
  * ranks on other hosts may see another directory, or a probe of the same
  * name (equal PIDs in identical containers) at the same instant. */

@@ -160,13 +160,31 @@ tgx_run_config tgx_run_defaults(const char *prog, tg_params *params, tg_optim *o
     return c;
 }
 
+/* A job MPI started other than the launcher's variables said (they were
+ * left in the environment of a process no launcher started, which MPI made
+ * a world of one): refused, as the start-up's output checks before MPI ran
+ * (seq2seq's) trusted them, and rank 1 of 2 checks none. */
+static void check_launcher_agrees(const char *prog, tg_dist *d, long rank, long n, int at_least)
+{
+    long size = tg_dist_size(d);
+    if (rank == tg_dist_rank(d) && (at_least ? size >= n : size == n)) return;
+    tg_cli_die_usage(prog, "the environment says this process is rank %ld of %s%ld "
+                     "(OMPI_COMM_WORLD_RANK and _SIZE, PMIX_RANK, PMI_RANK or PMI_SIZE), but MPI "
+                     "started it as rank %d of %ld: left over from another launch? Unset them, "
+                     "or start the program with mpirun", rank, at_least ? "at least " : "", n,
+                     tg_dist_rank(d), size);
+}
+
 tg_dist *tgx_dist_init(const char *prog, int *argc, char ***argv)
 {
     char err[512];
     if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK") && !getenv("PMI_SIZE"))
         return NULL;
+    int at_least;
+    long ranks = tg_dist_launcher_size(&at_least), rank = tg_cli_launcher_rank(); /* before MPI */
     tg_dist *d = tg_dist_init(argc, argv, err, sizeof err);
     if (!d) tg_cli_die(prog, "%s", err);
+    check_launcher_agrees(prog, d, rank, ranks, at_least);
     /* the configuration: every rank's whole command line (an MPMD launch
      * or a per-rank wrapper could give one rank other flags, anywhere: a
      * fixed-size copy once let a flag after a long --prime differ) */

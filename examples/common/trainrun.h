@@ -238,9 +238,10 @@ typedef struct tgx_run {
 
 /* The program's ranks when a launcher (mpirun: OMPI_COMM_WORLD_SIZE,
  * PMIX_RANK or PMI_SIZE in the environment) started it: tg_dist_init
- * (exits 1 with its reason). NULL otherwise: a run without mpirun never
- * touches MPI (no singleton start-up, no MPI signal handlers), exactly as
- * a build without MPI. */
+ * (exits 1 with its reason; exits 2 where MPI's rank or size is not the
+ * variables': they were left over, and no launcher started the process).
+ * NULL otherwise: a run without mpirun never touches MPI (no singleton
+ * start-up, no MPI signal handlers), exactly as a build without MPI. */
 tg_dist *tgx_dist_init(const char *prog, int *argc, char ***argv);
 
 /* 1 on rank 0 (the rank that prints and writes) or without ranks. */

@@ -37,7 +37,9 @@
    naming the rank that differs; rank 1 started where the output paths'
    directory does not exist does not stop the run (rank 0 alone writes, and
    checks); rank 1 started where the text does not exist stops the job, its
-   message naming rank 1;
+   message naming rank 1; a program started without mpirun but with a
+   launcher's variables left in its environment (rank 1 of 2) is refused
+   before any work;
 9. (--cases ckpt) charlm under mpirun -np 2 checkpointing every step, rank 0
    (the writer) killed with SIGKILL mid-run: mpirun exits non-zero within
    seconds, no rank process is left, and the last checkpoint loads.
@@ -509,6 +511,29 @@ def output_paths_case(args, tmp):
           "output paths checked and written by rank 0 only", err)
 
 
+def stale_launcher_case(args, tmp):
+    """A program started without mpirun where a launcher's variables were
+    left in the environment (rank 1 of 2): MPI makes it a world of one, rank
+    0, so it is refused before any work (exit 2, naming the variables). It
+    trusted them: checked no output path as rank 1, then trained, wrote
+    everything as rank 0, and lost a --save or --export-torch it could not
+    write."""
+    text, save = write_text(tmp), os.path.join(tmp, "no", "such", "m.st")
+    env = dict(env_for_mpi(), OMPI_COMM_WORLD_SIZE="2", OMPI_COMM_WORLD_RANK="1")
+    for prog, flags in ((args.charlm, ["--text", text, "--hidden", "8", "--steps", "2"]),
+                        (args.seq2seq, ["--pairs", "200", "--test-pairs", "20", "--hidden", "8",
+                                        "--embed", "4", "--steps", "2", "--export-torch",
+                                        save])):
+        name = os.path.basename(prog)
+        p = subprocess.run([prog] + flags + ["--save", save], capture_output=True, text=True,
+                           env=env, timeout=60, start_new_session=True)
+        check(p.returncode == 2 and "the environment says this process is rank 1 of 2" in
+              p.stderr and "started it as rank 0 of 1" in p.stderr and "step" not in p.stderr
+              and not p.stdout.strip(),
+              "%s: stale OMPI_COMM_WORLD_RANK=1 and _SIZE=2 without mpirun: refused before "
+              "any work" % name, "exit %d\n%s%s" % (p.returncode, p.stdout, p.stderr))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mpirun", required=True)
@@ -533,6 +558,7 @@ def main():
             data_mismatch_case(args, tmp)
             missing_data_case(args, tmp)
             output_paths_case(args, tmp)
+            stale_launcher_case(args, tmp)
         else:
             charlm_ckpt_cases(args, tmp)
             rowseq_ckpt_cases(args, tmp)

@@ -518,6 +518,15 @@ ROWS = [
      "against TG_MAX_MEMORY)", ["--load", "{d}/sub.tg", "--translate", "Straße"], 1,
      ["this configuration needs", "step arenas", "is available (TG_MAX_MEMORY)",
       "lower --eval-batch, --beam or --max-len"], {"TG_MAX_MEMORY": "1M"}),
+    # ---- a launcher's rank variable left in a run of one process (no mpirun) turned
+    # off rank 0's output checks: the run trained, then lost its --save
+    ("charlm", "--save into a missing folder, OMPI_COMM_WORLD_RANK=1 left in the environment "
+     "(trained, then could not save)", CH + ["--text", "{d}/tiny.txt", "--save",
+     "{d}/no/such/m.st"], 1, ["--save", "m.st", "no/such", "No such file"],
+     {"OMPI_COMM_WORLD_RANK": "1"}),
+    ("seq2seq", "--save into a missing folder, OMPI_COMM_WORLD_RANK=1 left in the environment "
+     "(trained, then could not save)", S2S + ["--save", "{d}/no/such/m.st"], 1,
+     ["--save", "m.st", "no/such", "No such file"], {"OMPI_COMM_WORLD_RANK": "1"}),
 ]
 
 TIMEOUT = 60
