@@ -669,12 +669,12 @@ int tg_csv_open(tg_csv *c, const char *path, const char *header, char *err, size
     snprintf(c->path, sizeof c->path, "%s", path);
     c->f = fopen(path, "w");
     if (!c->f) {
-        snprintf(err, errlen, "%s: cannot open log file: %s", path, strerror(errno));
+        snprintf(err, errlen, "--log %s: cannot open log file: %s", path, strerror(errno));
         return -1;
     }
     fprintf(c->f, "%s\n", header);
     if (csv_flush(c) != 0) { /* /dev/full: refused before the run, not after it */
-        snprintf(err, errlen, "%s: cannot write log file: %s", path, strerror(c->err));
+        snprintf(err, errlen, "--log %s: cannot write log file: %s", path, strerror(c->err));
         fclose(c->f);
         c->f = NULL;
         return -1;
@@ -716,14 +716,14 @@ int tg_csv_open_run(tg_csv *c, const char *path, const char *header, int resumed
     c->err = 0;
     c->f = fopen(path, "a+");
     if (!c->f || cut_torn_line(c->f) != 0) {
-        snprintf(err, errlen, "%s: cannot open log file: %s", path, strerror(errno));
+        snprintf(err, errlen, "--log %s: cannot open log file: %s", path, strerror(errno));
         if (c->f) fclose(c->f);
         c->f = NULL;
         return -1;
     }
     if (ftello(c->f) == 0) fprintf(c->f, "%s\n", header); /* not even the header was whole */
     if (csv_flush(c) != 0) {
-        snprintf(err, errlen, "%s: cannot write log file: %s", path, strerror(c->err));
+        snprintf(err, errlen, "--log %s: cannot write log file: %s", path, strerror(c->err));
         fclose(c->f);
         c->f = NULL;
         return -1;
@@ -757,7 +757,7 @@ int tg_csv_close(tg_csv *c, char *err, size_t errlen)
     }
     c->f = NULL;
     if (bad) {
-        snprintf(err, errlen, "%s: write error: %s", c->path, strerror(saved));
+        snprintf(err, errlen, "--log %s: write error: %s", c->path, strerror(saved));
         return -1;
     }
     return 0;

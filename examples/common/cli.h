@@ -228,7 +228,9 @@ void tg_progress_done(tg_progress *p);
 /* ------------------------------------------------------------------ CSV log */
 
 /* --log FILE: a header line, then one row per call. A path of NULL or ""
- * makes every call a no-op, so programs call it unconditionally. */
+ * makes every call a no-op, so programs call it unconditionally. Every
+ * program's flag for it is --log, which its messages name, as the other
+ * output checks' name theirs (tg_cli_check_output). */
 typedef struct tg_csv {
     FILE *f;
     char path[512];
@@ -237,8 +239,8 @@ typedef struct tg_csv {
 
 /* header: "step,loss,bpc", written and flushed at once, so that a log that
  * takes nothing (/dev/full, a full disk) is refused before the work. 0 ok;
- * -1 with "FILE: cannot open log file: strerror" or "FILE: cannot write
- * log file: strerror" in err. */
+ * -1 with "--log FILE: cannot open log file: strerror" or "--log FILE:
+ * cannot write log file: strerror" in err. */
 int tg_csv_open(tg_csv *c, const char *path, const char *header, char *err, size_t errlen);
 /* The same, but a resumed run (resumed != 0) appends to the log it
  * continues when that is a non-empty regular file, without a header, after
@@ -249,7 +251,7 @@ int tg_csv_open_run(tg_csv *c, const char *path, const char *header, int resumed
  * not all be written (the first such row's errno kept in c->err, for the
  * training run to stop at: tgx_run_stop); close says so again. */
 int tg_csv_row(tg_csv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Flushes and closes. 0 ok; -1 with "FILE: write error: ..." in err. */
+/* Flushes and closes. 0 ok; -1 with "--log FILE: write error: ..." in err. */
 int tg_csv_close(tg_csv *c, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ result */

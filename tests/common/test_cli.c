@@ -359,7 +359,8 @@ Test(cli, csv_rows_are_on_disk_at_once_and_a_resume_cuts_a_torn_row)
     cr_assert_str_eq(buf, "step,loss\n3,1.00\n");
 }
 
-Test(cli, csv_disabled_and_failures_name_the_file)
+/* The messages name the flag and the file ("/dev/full: cannot write ..." named no flag). */
+Test(cli, csv_disabled_and_failures_name_the_flag_and_file)
 {
     char err[512] = "";
     tg_csv c;
@@ -367,10 +368,11 @@ Test(cli, csv_disabled_and_failures_name_the_file)
     tg_csv_row(&c, "%d", 1); /* no-op */
     cr_assert_eq(tg_csv_close(&c, err, sizeof err), 0);
     cr_assert_eq(tg_csv_open(&c, "/nonexistent-dir/x.csv", "a", err, sizeof err), -1);
-    cr_assert(strstr(err, "/nonexistent-dir/x.csv: cannot open log file: No such file"), "%s", err);
+    cr_assert(strstr(err, "--log /nonexistent-dir/x.csv: cannot open log file: No such file"),
+              "%s", err);
     if (fopen("/dev/full", "w")) { /* refused at once: its header cannot be written */
         cr_assert_eq(tg_csv_open(&c, "/dev/full", "a", err, sizeof err), -1);
-        cr_assert_str_eq(err, "/dev/full: cannot write log file: No space left on device");
+        cr_assert_str_eq(err, "--log /dev/full: cannot write log file: No space left on device");
         cr_assert_null(c.f);
     }
 }
@@ -398,7 +400,7 @@ Test(cli, csv_a_row_that_cannot_be_written_is_reported_at_once)
     cr_assert_eq(c.err, EFBIG, "the first failure is the one kept");
     cr_assert_eq(tg_csv_close(&c, err, sizeof err), -1);
     char want[600];
-    snprintf(want, sizeof want, "%s: write error: File too large", path);
+    snprintf(want, sizeof want, "--log %s: write error: File too large", path);
     cr_assert_str_eq(err, want);
     unlink(path);
 }

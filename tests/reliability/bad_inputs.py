@@ -446,7 +446,7 @@ ROWS = [
      CH + ["--clip", "0x10"], 2, ["--clip", "expected a number", "'0x10'"]),
     # ---- a log that cannot be written: refused before training, not found at the end
     ("seq2seq", "--log that takes nothing (trained to the end, every row lost, then exit 1)",
-     S2S + ["--log", "/dev/full"], 1, ["/dev/full", "cannot write log file", "No space left"]),
+     S2S + ["--log", "/dev/full"], 1, ["--log /dev/full", "cannot write log file", "No space left"]),
     # ---- rowseq took what charlm refuses, and read a typo as "the default"
     ("rowseq", "--momentum with --optim adam (dropped silently)",
      RS + ["--optim", "adam", "--momentum", "0.5"], 2,
