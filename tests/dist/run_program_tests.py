@@ -39,7 +39,9 @@
    checks); rank 1 started where the text does not exist stops the job, its
    message naming rank 1; a program started without mpirun but with a
    launcher's variables left in its environment (rank 1 of 2) is refused
-   before any work;
+   before any work; rank 0's --log failing mid-run (a FIFO whose reader
+   left) stops both ranks at one step, the checkpoint and --save written,
+   exit 1, no process left;
 9. (--cases ckpt) charlm under mpirun -np 2 checkpointing every step, rank 0
    (the writer) killed with SIGKILL mid-run: mpirun exits non-zero within
    seconds, no rank process is left, and the last checkpoint loads.
@@ -511,6 +513,63 @@ def output_paths_case(args, tmp):
           "output paths checked and written by rank 0 only", err)
 
 
+def running_in_session(sid):
+    """The processes of session sid that still run: not the zombies of ranks
+    mpirun killed, which this container's init reaps when it will."""
+    out = subprocess.run(["ps", "-s", str(sid), "-o", "pid=,stat="], capture_output=True,
+                         text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if not line.split()[1].startswith("Z")]
+
+
+def log_stop_case(args, tmp):
+    """charlm --shards 2 under mpirun -np 2, rank 0's --log a FIFO whose
+    reader takes the header and leaves (a log that fails mid-run, as a full
+    disk would): every later row is EPIPE, and rank 0's write error is
+    agreed by the ranks at the step's end (TGX_STOP_LOG through
+    tg_dist_max), so both stop at the same step; the final checkpoint,
+    which brings rank 1's shard state to rank 0, and --save are written,
+    the job exits 1, and mpirun leaves no process behind. Rank 1 training
+    on would hang that checkpoint, or run the 10^8 steps: the timeout."""
+    d = os.path.join(tmp, "logstop")
+    os.makedirs(d)
+    text, fifo = write_text(d), os.path.join(d, "log.fifo")
+    os.mkfifo(fifo)
+    ck, save = os.path.join(d, "c.ck"), os.path.join(d, "m.st")
+    reader = subprocess.Popen(["head", "-n", "1", fifo], stdout=subprocess.DEVNULL,
+                              start_new_session=True)
+    cmd = mpi(args, 2, args.charlm, "--text", text, "--hidden", "8", "--shards", "2",
+              "--batch", "4", "--seq-len", "16", "--steps", "100000000", "--log", fifo,
+              "--checkpoint", ck, "--save", save)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=env_for_mpi(), start_new_session=True)
+    try:
+        _, err = p.communicate(timeout=120)
+        left = running_in_session(p.pid)
+    except subprocess.TimeoutExpired:
+        kill_group(p.pid)
+        _, err = p.communicate()
+        err, left = err + "\n[timed out after 120 s]", []
+    finally:
+        kill_group(p.pid)
+        kill_group(reader.pid)  # still waiting for a writer if the run never opened the log
+        reader.wait()
+    said = re.search(r"^charlm: --log \S*log\.fifo: write error: Broken pipe; training stopped "
+                     r"at step (\d+), checkpoint \S*c\.ck kept", err, re.M)
+    check(p.returncode == 1 and said is not None and not left,
+          "--log write error on rank 0 under mpirun -np 2: the job stops, exit 1, no process "
+          "left", "exit %s, left running: %s\n%s" % (p.returncode, left, err))
+    if p.returncode != 1 or said is None:
+        return
+    head = json.loads(read(ck)[8:8 + struct.unpack("<Q", read(ck)[:8])[0]])
+    step = head["__metadata__"]["u64.step"]
+    check(step == said.group(1) and int(step) < 100000000 and os.path.exists(save),
+          "--log write error under mpirun: checkpoint at the step it stopped (%s), --save "
+          "written" % step, err)
+    rc, _, err = run([args.charlm, "--text", text, "--steps", step, "--resume", ck])
+    check(rc == 0 and "nothing to train" in err,
+          "--log write error under mpirun: the checkpoint resumes", err)
+
+
 def stale_launcher_case(args, tmp):
     """A program started without mpirun where a launcher's variables were
     left in the environment (rank 1 of 2): MPI makes it a world of one, rank
@@ -559,6 +618,7 @@ def main():
             missing_data_case(args, tmp)
             output_paths_case(args, tmp)
             stale_launcher_case(args, tmp)
+            log_stop_case(args, tmp)
         else:
             charlm_ckpt_cases(args, tmp)
             rowseq_ckpt_cases(args, tmp)
