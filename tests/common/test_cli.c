@@ -296,11 +296,31 @@ Test(cli, a_model_files_dropout_is_read_as_the_flag_takes_it)
     cr_expect(strstr(err, "no space before it"), "%s", err);
 }
 
-Test(cli, csv_writes_header_and_rows)
+/* The CSV tests' file: made by csv_temp, removed by their .fini, which
+ * Criterion runs after a failed assertion too (removed at each test's end,
+ * it was left in /tmp whenever an assertion before that failed). */
+static char csv_path[32];
+
+static const char *csv_temp(void)
 {
-    char path[] = "/tmp/tg_cli_csv_XXXXXX", err[512], buf[256];
+    char path[] = "/tmp/tg_cli_csv_XXXXXX";
     int fd = mkstemp(path);
-    cr_assert(fd >= 0);
+    cr_assert(fd >= 0, "mkstemp %s", path);
+    close(fd);
+    memcpy(csv_path, path, sizeof path);
+    return csv_path;
+}
+
+static void remove_csv_temp(void)
+{
+    if (csv_path[0]) unlink(csv_path);
+    csv_path[0] = '\0';
+}
+
+Test(cli, csv_writes_header_and_rows, .fini = remove_csv_temp)
+{
+    const char *path = csv_temp();
+    char err[512], buf[256];
     tg_csv c;
     cr_assert_eq(tg_csv_open(&c, path, "step,loss", err, sizeof err), 0, "%s", err);
     tg_csv_row(&c, "%d,%.2f", 1, 2.5);
@@ -310,7 +330,6 @@ Test(cli, csv_writes_header_and_rows)
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     buf[n] = 0;
     fclose(f);
-    remove(path);
     cr_assert_str_eq(buf, "step,loss\n1,2.50\n2,1.25\n");
 }
 
@@ -328,12 +347,10 @@ static void read_all(const char *path, char *buf, size_t cap)
     fclose(f);
 }
 
-Test(cli, csv_rows_are_on_disk_at_once_and_a_resume_cuts_a_torn_row)
+Test(cli, csv_rows_are_on_disk_at_once_and_a_resume_cuts_a_torn_row, .fini = remove_csv_temp)
 {
-    char path[] = "/tmp/tg_cli_csv_XXXXXX", err[512], buf[256];
-    int fd = mkstemp(path);
-    cr_assert(fd >= 0);
-    close(fd);
+    const char *path = csv_temp();
+    char err[512], buf[256];
     tg_csv c;
     cr_assert_eq(tg_csv_open(&c, path, "step,loss", err, sizeof err), 0, "%s", err);
     tg_csv_row(&c, "%d,%.2f", 1, 2.5);
@@ -355,7 +372,6 @@ Test(cli, csv_rows_are_on_disk_at_once_and_a_resume_cuts_a_torn_row)
     tg_csv_row(&c, "%d,%.2f", 3, 1.0);
     cr_assert_eq(tg_csv_close(&c, err, sizeof err), 0, "%s", err);
     read_all(path, buf, sizeof buf);
-    remove(path);
     cr_assert_str_eq(buf, "step,loss\n3,1.00\n");
 }
 
@@ -380,12 +396,10 @@ Test(cli, csv_disabled_and_failures_name_the_flag_and_file)
 /* A row that cannot be written says so at once (the training run stops at
  * it: tgx_run_stop), and keeps saying so to the close: a full disk after
  * the header, made here by a file size limit. Was: only the close knew. */
-Test(cli, csv_a_row_that_cannot_be_written_is_reported_at_once)
+Test(cli, csv_a_row_that_cannot_be_written_is_reported_at_once, .fini = remove_csv_temp)
 {
-    char path[] = "/tmp/tg_cli_csv_XXXXXX", err[512] = "";
-    int fd = mkstemp(path);
-    cr_assert(fd >= 0);
-    close(fd);
+    const char *path = csv_temp();
+    char err[512] = "";
     tg_csv c;
     cr_assert_eq(tg_csv_open(&c, path, "step,loss", err, sizeof err), 0, "%s", err);
     cr_assert_eq(tg_csv_row(&c, "%d,%.2f", 1, 2.5), 0);
@@ -402,7 +416,6 @@ Test(cli, csv_a_row_that_cannot_be_written_is_reported_at_once)
     char want[600];
     snprintf(want, sizeof want, "--log %s: write error: File too large", path);
     cr_assert_str_eq(err, want);
-    unlink(path);
 }
 
 Test(cli, progress_plain_lines_are_rate_limited)

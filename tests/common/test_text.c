@@ -2,6 +2,7 @@
  * invalid sequence with the byte offset and line it is reported at), file
  * errors, the code-point vocabulary and sampling. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,10 +137,38 @@ static void write_file(const char *path, const char *bytes, size_t len)
     fclose(f);
 }
 
-Test(text, files)
+/* The file tests' folder: made by temp_dir, removed with what is in it by
+ * their .fini, which Criterion runs after a failed assertion too (removed
+ * at each test's end, it was left in /tmp whenever an assertion failed). */
+static char tmp_dir[32];
+
+static const char *temp_dir(void)
 {
-    char dir[] = "/tmp/tg_text_XXXXXX", path[256], err[512];
-    cr_assert_not_null(mkdtemp(dir));
+    char dir[] = "/tmp/tg_text_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir), "mkdtemp %s", dir);
+    memcpy(tmp_dir, dir, sizeof dir);
+    return tmp_dir;
+}
+
+static void remove_temp_dir(void)
+{
+    DIR *d = tmp_dir[0] ? opendir(tmp_dir) : NULL;
+    if (!d) return;
+    char path[sizeof tmp_dir + 256];
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(path, sizeof path, "%s/%s", tmp_dir, e->d_name);
+        unlink(path); /* files only: the tests make no folder in it */
+    }
+    closedir(d);
+    rmdir(tmp_dir);
+    tmp_dir[0] = '\0';
+}
+
+Test(text, files, .fini = remove_temp_dir)
+{
+    const char *dir = temp_dir();
+    char path[256], err[512];
     uint32_t *cps;
     size_t n;
 
@@ -171,16 +200,15 @@ Test(text, files)
     cr_assert_eq(cps[2], '\n');
     free(cps);
     remove(path);
-    rmdir(dir);
 }
 
 /* A text of more bytes than the limit is refused: a regular file by its
  * size, a pipe or a device (that may never end) once it has given one byte
  * more; one of exactly the limit is read. */
-Test(text, files_over_the_limit)
+Test(text, files_over_the_limit, .fini = remove_temp_dir)
 {
-    char dir[] = "/tmp/tg_text_XXXXXX", path[256], err[512], *bytes;
-    cr_assert_not_null(mkdtemp(dir));
+    const char *dir = temp_dir();
+    char path[256], err[512], *bytes;
     size_t len;
     cr_assert_eq(tg_file_read_all("/dev/zero", 1000, &bytes, &len, err, sizeof err), -1);
     cr_assert_str_eq(err, "/dev/zero: more than 1000 bytes, the most a text is read whole into "
@@ -218,7 +246,6 @@ Test(text, files_over_the_limit)
         }
     }
     remove(path);
-    rmdir(dir);
 }
 
 /* Lines as getline gives them (NULs kept, the last without its newline),
