@@ -272,6 +272,16 @@ def test_refusals(tmp):
             expect=None, cwd=tmp)
     check(refused(r, 2, "--export-torch", "'mgu'") and not os.path.exists(
         os.path.join(tmp, "x.st")), "--export-torch of an mgu model is refused before training")
+    # a word model saved with split_punct=False whose text held a U+2581 word
+    # is no subword model that lost its pieces: it loads (pieces.c)
+    def marked(t, m):
+        m["s2s.split_punct"] = "0"
+        words = m["s2s.src_vocab"].split("\n")
+        m["s2s.src_vocab"] = "\n".join(words[:-1] + ["\u2581" + words[-1]])
+    write_variant(base, os.path.join(tmp, "marked.st"), marked)
+    r = imported("marked.st")
+    check(r.returncode == 0 and r.stdout.strip(),
+          f"a word model with one U+2581 word translates ({r.returncode}: {r.stderr[-200:]!r})")
     # a --load'ed model converts without training or evaluating
     r = run(SEQ2SEQ, "--load", "m.st", "--translate", "--export-torch", "conv.st", cwd=tmp)
     a, _ = tm.read_safetensors(base)
