@@ -436,7 +436,7 @@ int main(int argc, char **argv)
         s2s_load_model(&o, &cl, &m, &vs, &vt, &tok, &pc);
         s2s_take_dropout(&o, &cl, &m);
         o.subwords = s2s_pieces_on(&pc) ? s2s_subword_size(pc.src) : 0;
-        s2s_resolve_lengths(&o);
+        s2s_resolve_defaults(&o);
     }
     /* the pair files, when --resume took them from the checkpoint */
     const char *pairs_from = tg_inherited_has(&inherited, "train") ? o.resume : NULL;

@@ -27,7 +27,7 @@ static s2s_options defaults(void)
     o.feed_context = 1;
     o.reverse = 0;
     o.attention = "auto"; /* resolved: general with --train, none built-in */
-    o.dropout = 0;
+    o.dropout = -1; /* resolved: S2S_DROPOUT_TRAIN with --train, 0 built-in */
     o.batch = 64;
     o.lr = 3e-3;
     o.optim = "adam";
@@ -73,7 +73,7 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"attention", TG_STR, &o->attention, "decoder attention over the encoder's outputs, with input feeding (replaces --feed-context); auto: general with --train, none for the built-in corpus", 0, 0, attns},
         {"attention-map", TG_STR, &o->attention_map, "write the attention weights of the --show test sentences (or of --translate's) to FILE as SVG (greedy decode)", 0, 0, NULL},
         {"bidirectional", TG_BOOL, &o->bidirectional, "bidirectional encoder, --hidden/2 units per direction (--hidden even)", 0, 0, NULL},
-        {"dropout", TG_DOUBLE, &o->dropout, "dropout on embeddings, between layers and before the output", 0, TG_CLI_DROPOUT_MAX, NULL},
+        {"dropout", TG_DOUBLE, &o->dropout, "dropout on embeddings, between layers and before the output (default 0.3 with --train, 0 for the built-in corpus; a --load'ed model's own)", 0, TG_CLI_DROPOUT_MAX, NULL},
         {"batch", TG_INT, &o->batch, "sentence pairs per training step", 1, 65536, NULL},
         {"lr", TG_DOUBLE, &o->lr, "learning rate", 0, 10, NULL},
         {"optim", TG_STR, &o->optim, "optimizer", 0, 0, TGX_OPTIM_CHOICES},
@@ -183,11 +183,12 @@ static void check_combinations(const s2s_options *o, const tg_cmdline *c, int ar
 }
 
 /* The defaults that depend on other flags (after --resume's inherited
- * ones): subwords for a user's TSV (what every translation toolkit trains
- * on), the built-in corpus keeps its words; a piece is about a third of a
- * word, so the length limits grow with pieces (a 60-word sentence is about
- * 160 pieces). With --load the model decides (main.c, once it is read). */
-void s2s_resolve_lengths(s2s_options *o)
+ * ones): subwords and dropout for a user's TSV (what every translation
+ * toolkit trains with), the built-in corpus keeps its words and no dropout;
+ * a piece is about a third of a word, so the length limits grow with
+ * pieces (a 60-word sentence is about 160 pieces). With --load the model
+ * decides (main.c, once it is read). */
+void s2s_resolve_defaults(s2s_options *o)
 {
     /* Real text needs attention and wide embeddings (examples/seq2seq/
      * README.md, "Choosing the defaults"); the template corpus is learnt
@@ -195,6 +196,7 @@ void s2s_resolve_lengths(s2s_options *o)
     if (!strcmp(o->attention, "auto")) o->attention = o->train ? "general" : "none";
     if (o->embed == 0) o->embed = o->train ? 256 : 64;
     if (o->subwords < 0) o->subwords = o->train ? S2S_SUBWORDS_DEFAULT : 0;
+    if (o->dropout < 0) o->dropout = o->train ? S2S_DROPOUT_TRAIN : 0;
     int limit = o->subwords > 0 ? S2S_MAX_PIECES : S2S_MAX_TOKENS;
     if (o->max_tokens == 0) o->max_tokens = limit;
     if (o->max_len == 0) o->max_len = limit;
@@ -220,7 +222,7 @@ void s2s_parse_options(int argc, char **argv, s2s_options *o, tg_cmdline *c, tg_
     if (o->bidirectional && o->hidden % 2 != 0)
         tg_cli_die_usage(S2S_PROG, "--bidirectional needs an even --hidden (%d per direction "
                          "would not fill %d)", o->hidden / 2, o->hidden);
-    if (!o->load) s2s_resolve_lengths(o);
+    if (!o->load) s2s_resolve_defaults(o);
     if (o->subwords > 0 && o->subwords < S2S_SUBWORD_MIN) /* SentencePiece's own floor */
         tg_cli_die_usage(S2S_PROG, "--subwords %d: expected 0 (words) or %d..%d pieces",
                          o->subwords, S2S_SUBWORD_MIN, S2S_SUBWORD_MAX);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tapegrad.h"
+#include "tg_checkpoint.h"
 
 typedef struct ran {
     int rc;
@@ -851,4 +852,48 @@ Test(cli, shown_sentences_escape_control_characters, .timeout = 60)
     cr_assert_eq(r.rc, 0, "%s", r.err);
     cr_assert(strstr(r.out, "  src: go \\x1B [ 2J now\n  ref: va \\x1B [ 2J\n"), "%s", r.out);
     cr_assert_null(memchr(r.out, 0x1B, strlen(r.out)), "a raw ESC in:\n%s", r.out);
+}
+
+/* The model file's s2s.dropout. */
+static double saved_dropout(const char *path)
+{
+    char v[64];
+    cr_assert(tg_checkpoint_peek_meta(path, "s2s.dropout", v, sizeof v), "%s: no s2s.dropout",
+              path);
+    return strtod(v, NULL);
+}
+
+/* --dropout's default depends on the data: 0.3 on a user's pairs (without
+ * it the default model learns a small corpus by heart and its test BLEU
+ * stops rising), 0 on the built-in corpus; a given 0 is kept, and a
+ * --load'ed model trains on with its own. */
+Test(cli, the_dropout_default_depends_on_the_data, .timeout = 100)
+{
+    char tsv[128], m[4][128], args[1024];
+    long pid = (long)getpid();
+    snprintf(tsv, sizeof tsv, "/tmp/s2s_cli_drop_%ld.tsv", pid);
+    for (int i = 0; i < 4; i++) snprintf(m[i], sizeof m[i], "/tmp/s2s_cli_drop_%ld_%d.st", pid, i);
+    write_file(tsv, "ein Haus\ta house\nzwei Katzen\ttwo cats\nein Hund\ta dog\n");
+    const char *small = "--hidden 8 --embed 4 --subwords 0 --steps 2 --show 0";
+    ran r;
+    snprintf(args, sizeof args, "--train %s --test %s %s --save %s", tsv, tsv, small, m[0]);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert_float_eq(saved_dropout(m[0]), 0.3, 1e-12);
+    snprintf(args, sizeof args, "--pairs 50 --test-pairs 5 %s --save %s", small, m[1]);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert_eq(saved_dropout(m[1]), 0.0);
+    snprintf(args, sizeof args, "--train %s --test %s %s --dropout 0 --save %s", tsv, tsv, small,
+             m[2]);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert_eq(saved_dropout(m[2]), 0.0, "--dropout 0 given on --train pairs");
+    snprintf(args, sizeof args, "--train %s --test %s --load %s --steps 1 --show 0 --save %s", tsv,
+             tsv, m[2], m[3]);
+    run(&r, args, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err);
+    cr_assert_eq(saved_dropout(m[3]), 0.0, "a loaded model without dropout trains on without");
+    remove(tsv);
+    for (int i = 0; i < 4; i++) remove(m[i]);
 }
