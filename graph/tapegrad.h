@@ -317,6 +317,11 @@ tg_tensor *tg_dropout_(tg_tape *t, tg_tensor *x, double p, tg_rng *r, tg_src at)
  * 1 x 1; 0 when every row is ignored. */
 tg_tensor *tg_softmax_xent_(tg_tape *t, tg_tensor *logits, const int *targets, int ignore_index,
                             tg_src at);
+/* The same with label smoothing e in [0, 1): the target of a row is
+ * (1-e) onehot + e/V, as PyTorch's cross_entropy(label_smoothing=e); e = 0
+ * is tg_softmax_xent, bit for bit. */
+tg_tensor *tg_softmax_xent_smoothed_(tg_tape *t, tg_tensor *logits, const int *targets,
+                                     int ignore_index, double smoothing, tg_src at);
 /* Fused gate math of a recurrent step (ops/lstm_gates.c, ops/gru_gates.c);
  * each equals its composed form, checked in tests/gradcheck.c.
  * lstm_gates: xp, hp B x 4H (gates i,f,g,o), c B x H -> 2B x H holding
@@ -366,6 +371,7 @@ tg_tensor *tg_attn_context_(tg_tape *t, tg_tensor *a, tg_tensor *m, tg_src at);
 #define tg_embedding(t, tab, ids, n) tg_embedding_(t, tab, ids, n, TG_HERE)
 #define tg_dropout(t, x, p, r) tg_dropout_(t, x, p, r, TG_HERE)
 #define tg_softmax_xent(t, l, y, ign) tg_softmax_xent_(t, l, y, ign, TG_HERE)
+#define tg_softmax_xent_smoothed(t, l, y, ign, e) tg_softmax_xent_smoothed_(t, l, y, ign, e, TG_HERE)
 #define tg_lstm_gates(t, xp, hp, c) tg_lstm_gates_(t, xp, hp, c, TG_HERE)
 #define tg_lstm_gates_rows(t, xs, pos, hp, c) tg_lstm_gates_rows_(t, xs, pos, hp, c, TG_HERE)
 #define tg_gru_gates(t, xp, hp, h) tg_gru_gates_(t, xp, hp, h, TG_HERE)

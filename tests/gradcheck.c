@@ -499,6 +499,13 @@ static tg_tensor *build_softmax_xent(tg_tape *t, tg_tensor **in, void *ctx)
     return tg_softmax_xent(t, in[0], a->ints, a->ignore_index);
 }
 
+/* with label smoothing 0.1 (the seq2seq program's --label-smoothing) */
+static tg_tensor *build_softmax_xent_smoothed(tg_tape *t, tg_tensor **in, void *ctx)
+{
+    const int_args *a = ctx;
+    return tg_softmax_xent_smoothed(t, in[0], a->ints, a->ignore_index, 0.1);
+}
+
 static double check_softmax_xent(check *c)
 {
     static const int with_pad[] = {2, -1, 0, 3, -1}; /* -1 rows are padding */
@@ -511,6 +518,7 @@ static double check_softmax_xent(check *c)
         tg_tensor *z = input(5, 4, 1);
         fill_range(c, z, -3, 3);
         run(c, build_softmax_xent, (void *)&cases[i], &z, 1);
+        run(c, build_softmax_xent_smoothed, (void *)&cases[i], &z, 1);
         tg_tensor_free(z);
     }
     return c->max_rel_err;

@@ -390,23 +390,27 @@ static const op_case dropout_cases[] = {
     {"dropout p=0.9", 1, {3}, {5}, 0.1, 1, 1, 0, {0}, {7}, 0.9, 3, 5, build_dropout, ref_dropout},
 };
 
+/* farg: label smoothing (0: the unsmoothed entry point) */
 static tg_tensor *build_softmax_xent(tg_tape *t, const op_case *c, tg_tensor **in, const int *ints)
 {
+    if (c->farg > 0) return tg_softmax_xent_smoothed(t, in[0], ints, c->arg[0], c->farg);
     return tg_softmax_xent(t, in[0], ints, c->arg[0]);
 }
 
-/* mean over counted rows of log(sum_j exp z_ij) - z_i,target; 0 if none */
+/* mean over counted rows of -sum_j q_j log softmax(z_i)_j, q = (1-e) onehot
+ * + e/V: log(sum_j exp z_ij) - (1-e) z_i,target - e mean_j z_ij; 0 if none */
 static void ref_softmax_xent(const op_case *c, tg_tensor *const *in, const int *ints, double *out)
 {
     const tg_tensor *z = in[0];
-    double total = 0;
+    double total = 0, e = c->farg;
     int counted = 0;
     for (int i = 0; i < z->rows; i++) {
         if (ints[i] == c->arg[0]) continue;
-        double mx = at(z, i, 0), s = 0;
+        double mx = at(z, i, 0), s = 0, sum = 0;
         for (int j = 1; j < z->cols; j++) mx = fmax(mx, at(z, i, j));
         for (int j = 0; j < z->cols; j++) s += exp(at(z, i, j) - mx);
-        total += mx + log(s) - at(z, i, ints[i]);
+        for (int j = 0; j < z->cols; j++) sum += at(z, i, j);
+        total += mx + log(s) - (1 - e) * at(z, i, ints[i]) - e * sum / z->cols;
         counted++;
     }
     out[0] = counted ? total / counted : 0.0;
@@ -424,6 +428,10 @@ static const op_case softmax_xent_cases[] = {
     {"softmax_xent 37 classes, logits to 200", 1, {3}, {37}, 0, 200, 1, 3, {36, 0, 17}, {-1}, 0,
      1, 1, build_softmax_xent, ref_softmax_xent},
     {"softmax_xent logits |z| in [1e3, 1e4]", 1, {4}, {5}, 1e3, 1e4, 1, 4, {4, 0, 2, 1}, {-1}, 0,
+     1, 1, build_softmax_xent, ref_softmax_xent},
+    {"softmax_xent smoothed 0.1, ignore -1", 1, {6}, {4}, -3, 3, 0, 6, {2, -1, 0, 3, -1, 1}, {-1},
+     0.1, 1, 1, build_softmax_xent, ref_softmax_xent},
+    {"softmax_xent smoothed 0.6, 37 classes", 1, {3}, {37}, 0, 20, 1, 3, {36, 0, 17}, {-1}, 0.6,
      1, 1, build_softmax_xent, ref_softmax_xent},
 };
 
