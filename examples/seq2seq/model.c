@@ -219,6 +219,12 @@ tg_tensor *s2s_logits(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng
 tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *dropout_rng,
                     tg_state *enc_final)
 {
+    return s2s_loss_smoothed(t, m, b, 0, dropout_rng, enc_final);
+}
+
+tg_tensor *s2s_loss_smoothed(tg_tape *t, const s2s_model *m, const s2s_batch *b, double smoothing,
+                             tg_rng *dropout_rng, tg_state *enc_final)
+{
     tg_tensor *h = teacher_forced(t, m, b, dropout_rng, enc_final);
     int rows = b->Tt * b->B, n = 0;
     int *kept = tg_tape_ints(t, (size_t)rows), *targets = tg_tape_ints(t, (size_t)rows);
@@ -227,13 +233,15 @@ tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *
             kept[n] = r;
             targets[n++] = b->dec_out[r];
         }
-    if (n == rows) return tg_softmax_xent(t, tg_linear_forward(t, &m->out, h), b->dec_out, S2S_PAD);
+    if (n == rows)
+        return tg_softmax_xent_smoothed(t, tg_linear_forward(t, &m->out, h), b->dec_out, S2S_PAD,
+                                        smoothing);
     if (n == 0) { /* every target <pad> (no batch of s2s_batch_make): one ignored row, loss 0 */
         kept[0] = 0;
         targets[n++] = S2S_PAD;
     }
     tg_tensor *logits = tg_linear_forward(t, &m->out, tg_embedding(t, h, kept, n));
-    return tg_softmax_xent(t, logits, targets, S2S_PAD);
+    return tg_softmax_xent_smoothed(t, logits, targets, S2S_PAD, smoothing);
 }
 
 /* One step (with feed_context, [E_tgt[y] | ctx] goes through the whole

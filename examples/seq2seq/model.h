@@ -102,6 +102,10 @@ tg_tensor *s2s_logits(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng
  * enc_final (may be NULL) receives the encoder's final states. */
 tg_tensor *s2s_loss(tg_tape *t, const s2s_model *m, const s2s_batch *b, tg_rng *dropout_rng,
                     tg_state *enc_final);
+/* The same with label smoothing in [0, 1) (tg_softmax_xent_smoothed): the
+ * training loss of --label-smoothing; 0 is s2s_loss. */
+tg_tensor *s2s_loss_smoothed(tg_tape *t, const s2s_model *m, const s2s_batch *b, double smoothing,
+                             tg_rng *dropout_rng, tg_state *enc_final);
 
 /* Attention models: the encoder's memory (S*B x M, time-major) as the
  * decoder reads it, with the decoder's start states in init[layers]. */

@@ -74,6 +74,7 @@ static void make_flags(s2s_options *o, tg_cmdline *c)
         {"attention-map", TG_STR, &o->attention_map, "write the attention weights of the --show test sentences (or of --translate's) to FILE as SVG (greedy decode)", 0, 0, NULL},
         {"bidirectional", TG_BOOL, &o->bidirectional, "bidirectional encoder, --hidden/2 units per direction (--hidden even)", 0, 0, NULL},
         {"dropout", TG_DOUBLE, &o->dropout, "dropout on embeddings, between layers and before the output (default 0.3 with --train, 0 for the built-in corpus; a --load'ed model's own)", 0, TG_CLI_DROPOUT_MAX, NULL},
+        {"label-smoothing", TG_DOUBLE, &o->label_smoothing, "label smoothing of the training loss: each target is (1-X) its word + X spread over the vocabulary, as PyTorch's cross_entropy(label_smoothing=X)", 0, 0.9, NULL},
         {"batch", TG_INT, &o->batch, "sentence pairs per training step", 1, 65536, NULL},
         {"lr", TG_DOUBLE, &o->lr, "learning rate", 0, 10, NULL},
         {"optim", TG_STR, &o->optim, "optimizer", 0, 0, TGX_OPTIM_CHOICES},

@@ -21,8 +21,9 @@ static const char *const config_flags[] = {
 /* Recorded and inherited, but a resume may change them. The stopping
  * rules (epochs, steps, seconds) are limits that all apply, each inherited
  * on its own. */
-static const char *const setting_flags[] = {"lr",      "clip",       "epochs",     "steps",
-                                            "seconds", "test-pairs", "eval-every", NULL};
+static const char *const setting_flags[] = {"lr",         "clip",       "label-smoothing",
+                                            "epochs",     "steps",      "seconds",
+                                            "test-pairs", "eval-every", NULL};
 /* The pair files are one choice: both are taken when neither is given. */
 static const char *const data_flags[] = {"train", "test", NULL};
 
@@ -70,6 +71,7 @@ static int register_settings(tg_trainckpt *ck, const s2s_options *o)
 {
     int bad = tg_trainckpt_info_double(ck, "lr", o->lr) ||
               tg_trainckpt_info_double(ck, "clip", o->clip) ||
+              tg_trainckpt_info_double(ck, "label-smoothing", o->label_smoothing) ||
               tg_trainckpt_info_int(ck, "epochs", o->epochs) ||
               tg_trainckpt_info_int(ck, "steps", o->steps) ||
               tg_trainckpt_info_double(ck, "seconds", o->seconds) ||

@@ -29,6 +29,7 @@ typedef struct s2s_options {
     int bidirectional;
     const char *attention_map; /* SVG of the --show (or --translate) sentences' attention */
     double dropout;
+    double label_smoothing; /* of the training loss's targets */
     int batch;
     double lr;
     const char *optim;
@@ -60,11 +61,11 @@ void s2s_inherit_settings(const char *path, const tg_cmdline *c, tg_inherited *k
  * corpus kind, corpus-seed and pairs or lowercase, max-tokens and
  * valid-frac, min-count, both vocabularies, the training pairs' count and
  * hash; batch, shards, optim, seed; a mismatch is reported in this order),
- * with --subwords the piece models after the vocabularies;
- * and its settings, recorded
- * and inherited but free to change (lr, clip, epochs, steps, seconds,
- * test-pairs, the --train/--test paths). train: the training pairs as
- * trained on. 0, or -1 on out of memory. */
+ * with --subwords the piece models after the vocabularies; and its
+ * settings, recorded and inherited but free to change (lr, clip,
+ * label-smoothing, epochs, steps, seconds, test-pairs, the --train/--test
+ * paths). train: the training pairs as trained on. 0, or -1 on out of
+ * memory. */
 int s2s_register_config(tg_trainckpt *ck, const s2s_options *o, const s2s_config *m,
                         const s2s_vocab *src, const s2s_vocab *tgt, const s2s_pairs *train,
                         const s2s_pieces *pc);

@@ -187,7 +187,8 @@ static void train_probe(void *ctx, tg_tape *t)
     tg_tape_set_threads(t, p->threads);
     s2s_batch b;
     s2s_batch_make(&b, t, &p->m->cfg, p->rows, src, sl, tgt, tl, 0, 0);
-    tg_tensor *loss = s2s_loss(t, p->m, &b, p->o->dropout > 0 ? &drop : NULL, NULL);
+    tg_tensor *loss = s2s_loss_smoothed(t, p->m, &b, p->o->label_smoothing,
+                                        p->o->dropout > 0 ? &drop : NULL, NULL);
     tg_backward(t, tg_scale(t, loss, 0.5));
     tg_params_zero_grad(p->m->params);
 }

@@ -34,7 +34,8 @@ static double shard_step(trainer *tr, const s2s_model *m, tg_tape *t, const id_s
     }
     s2s_batch b;
     s2s_batch_make(&b, t, &m->cfg, B, src, sl, tgt, tl, 0, 0);
-    tg_tensor *loss = s2s_loss(t, m, &b, tr->o->dropout > 0 ? drop : NULL, NULL);
+    tg_tensor *loss = s2s_loss_smoothed(t, m, &b, tr->o->label_smoothing,
+                                        tr->o->dropout > 0 ? drop : NULL, NULL);
     tg_tensor *share = tg_scale(t, loss, (double)b.n_tgt / (double)batch_tgt);
     tg_backward(t, share);
     return share->data[0];

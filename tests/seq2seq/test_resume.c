@@ -117,6 +117,12 @@ Test(seq2seq_resume, exact_with_attention_and_a_bidirectional_encoder)
     expect_exact_resume("--optim adam --lr 0.01 --attention mlp --bidirectional", 25, 0,
                         "epoch 2, batch 6 of 19", 2, 1);
 }
+/* --label-smoothing travels in the checkpoint: the resume gives none */
+Test(seq2seq_resume, exact_with_label_smoothing)
+{
+    expect_exact_resume("--optim adam --lr 0.01 --label-smoothing 0.2", 25, 0,
+                        "epoch 2, batch 6 of 19", 2, 1);
+}
 
 Test(seq2seq_resume, exact_with_one_shard)
 {
